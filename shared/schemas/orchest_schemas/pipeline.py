@@ -1,0 +1,93 @@
+"""The Orchest pipeline definition (``pipeline.json`` / ``*.orchest``), brief 4.1.
+
+Orchest files load unchanged: every model keeps the fields it does not know
+(``extra="allow"``), so a definition read and written back loses nothing, and
+fields Orchest added over the years never cause an error. Only the shape is
+checked here; the meaning (connections to unknown steps, cycles, file paths
+inside the project) is the scheduler's validation, which lists every problem.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt
+
+
+class _OrchestModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+
+class Kernel(_OrchestModel):
+    """The Jupyter kernel a notebook step runs in (``kernel.name`` picks the kernelspec)."""
+
+    name: str = "python"
+    display_name: str | None = None
+
+
+class StepMetadata(_OrchestModel):
+    """UI metadata of a step: kept as it is, never interpreted by the backend."""
+
+    hidden: bool = False
+    position: list[float] = Field(default_factory=list)
+
+
+class PipelineStep(_OrchestModel):
+    """One step: a notebook, Python, shell or R file of the project."""
+
+    uuid: str
+    title: str = ""
+    file_path: str
+    incoming_connections: list[str] = Field(default_factory=list)
+    environment: str = ""
+    kernel: Kernel = Field(default_factory=Kernel)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    meta_data: StepMetadata = Field(default_factory=StepMetadata)
+    # Beyond Orchest: per-step overrides of the pipeline settings.
+    timeout_seconds: PositiveFloat | None = None
+    retries: NonNegativeInt | None = None
+
+
+class PipelineSettings(_OrchestModel):
+    """Pipeline-wide settings. Orchest's own (``auto_eviction``,
+    ``data_passing_memory_size``) are kept; the rest are ours."""
+
+    auto_eviction: bool = False
+    data_passing_memory_size: str | None = None
+    max_steps_parallelism: NonNegativeInt = 0
+    """0 means no limit beyond the runners' slots."""
+    fail_fast: bool = False
+    timeout_seconds: PositiveFloat | None = None
+    retries: NonNegativeInt = 0
+    retry_backoff_seconds: PositiveFloat = 1.0
+
+
+class PipelineService(_OrchestModel):
+    """A service container declared by the pipeline (Orchest's ``services`` block)."""
+
+    name: str = ""
+    image: str = ""
+    command: str | None = None
+    args: str | None = None
+    entrypoint: str | None = None
+    binds: dict[str, str] = Field(default_factory=dict)
+    env_variables: dict[str, str] = Field(default_factory=dict)
+    env_variables_inherit: list[str] = Field(default_factory=list)
+    ports: list[PositiveInt] = Field(default_factory=list)
+    preserve_base_path: bool = False
+    requires_authentication: bool = True
+    scope: list[str] = Field(default_factory=list)
+    exposed: bool = False
+    order: int | None = None
+
+
+class PipelineDefinition(_OrchestModel):
+    """A whole pipeline: ``steps`` maps each step's uuid to the step."""
+
+    uuid: str
+    name: str = ""
+    version: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    settings: PipelineSettings = Field(default_factory=PipelineSettings)
+    services: dict[str, PipelineService] = Field(default_factory=dict)
+    steps: dict[str, PipelineStep] = Field(default_factory=dict)

@@ -1,0 +1,66 @@
+"""Status values of runs, steps, jobs and sessions (brief 4.3, 4.6, 4.7)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RunStatus(StrEnum):
+    """Status of a pipeline run; also used for each of its steps."""
+
+    PENDING = "PENDING"
+    STARTED = "STARTED"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+    ABORTED = "ABORTED"
+
+    @property
+    def is_final(self) -> bool:
+        """End states never change."""
+        return self in _FINAL_RUN_STATES
+
+
+_FINAL_RUN_STATES = frozenset({RunStatus.SUCCESS, RunStatus.FAILURE, RunStatus.ABORTED})
+
+StepStatus = RunStatus
+"""Steps go through the same states as runs."""
+
+
+class JobStatus(StrEnum):
+    """Status of a job (brief 4.7)."""
+
+    DRAFT = "DRAFT"
+    PENDING = "PENDING"
+    STARTED = "STARTED"
+    PAUSED = "PAUSED"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+    ABORTED = "ABORTED"
+
+
+class SessionStatus(StrEnum):
+    """Status of an interactive session (brief 4.6)."""
+
+    LAUNCHING = "LAUNCHING"
+    RUNNING = "RUNNING"
+    STOPPING = "STOPPING"
+    STOPPED = "STOPPED"
+    FAILED = "FAILED"
+
+
+class RunType(StrEnum):
+    """Which steps of the pipeline a run executes (brief 4.2)."""
+
+    FULL = "full"
+    SELECTION = "selection"
+    INCOMING = "incoming"
+    SELECTION_WITH_ANCESTORS = "selection_with_ancestors"
+    DOWNSTREAM = "downstream"
+    RERUN_FAILED = "rerun_failed"
+
+
+class Priority(StrEnum):
+    """Priority class of step work: interactive work always comes first."""
+
+    INTERACTIVE = "interactive"
+    JOB = "job"
