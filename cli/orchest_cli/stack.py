@@ -1,0 +1,132 @@
+"""``orchest up`` and ``orchest down``: starting and stopping a detached supervisor."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+
+from .processes import find_process
+from .statedir import StateDir, is_running
+
+
+class StackError(Exception):
+    """The stack could not be started or stopped."""
+
+
+@dataclass(frozen=True)
+class UpResult:
+    already_running: bool
+    seconds: float
+    stack: dict[str, Any]
+
+
+def up(state: StateDir, port: int, timeout: float = 90.0) -> UpResult:
+    """Start the stack detached; return once it is healthy (or raise)."""
+    state.prepare()
+    if is_running(state):
+        return UpResult(True, 0.0, state.read_stack() or {})
+    t0 = time.monotonic()
+    read_fd, write_fd = os.pipe()
+    with state.log("supervisor").open("ab") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "orchest_cli.supervisor",
+                "--state-dir", str(state.root),
+                "--port", str(port),
+                "--notify-fd", str(write_fd),
+                "--ready-timeout", str(timeout),
+            ],  # fmt: skip
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            pass_fds=(write_fd,),
+            start_new_session=True,
+        )
+    os.close(write_fd)
+    try:
+        message = _read_line(read_fd, timeout + 30.0)
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGTERM)
+        raise
+    finally:
+        os.close(read_fd)
+    if message is None:
+        code = proc.poll()
+        if code is None:
+            proc.send_signal(signal.SIGTERM)
+        raise StackError(
+            f"the supervisor gave no answer (exit code {code}); see {state.log('supervisor')}"
+        )
+    if not message.get("ready"):
+        proc.wait(timeout=60)
+        raise StackError(f"{message.get('error', 'not ready')}\nlogs: {state.logs}")
+    return UpResult(False, time.monotonic() - t0, message)
+
+
+def _read_line(fd: int, timeout: float) -> dict[str, Any] | None:
+    deadline = time.monotonic() + timeout
+    buffer = b""
+    while b"\n" not in buffer:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        readable, _, _ = select.select([fd], [], [], remaining)
+        if not readable:
+            return None
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        buffer += chunk
+    if not buffer.strip():
+        return None
+    result: dict[str, Any] = json.loads(buffer.split(b"\n", 1)[0])
+    return result
+
+
+def down(state: StateDir, timeout: float = 60.0) -> list[int]:
+    """Stop the stack on ``state``; return the pids that had to be killed.
+
+    SIGTERM to the supervisor, which stops everything in order. Whatever
+    process of the stack is still alive afterwards (the supervisor itself
+    killed, a child stuck) is killed, so no process is left behind.
+    """
+    stack = state.read_stack() or {}
+    processes = _live_processes(stack)
+    supervisor = processes.pop("supervisor", None)
+    if supervisor is not None and is_running(state):
+        supervisor.send_signal(signal.SIGTERM)
+        try:
+            supervisor.wait(timeout)
+        except psutil.TimeoutExpired:
+            supervisor.kill()
+    elif supervisor is not None:
+        supervisor.kill()
+    _, alive = psutil.wait_procs(list(processes.values()), timeout=5.0)
+    for proc in alive:
+        proc.kill()
+    psutil.wait_procs(alive, timeout=5.0)
+    state.stack_file.unlink(missing_ok=True)
+    return [p.pid for p in alive]
+
+
+def _live_processes(stack: dict[str, Any]) -> dict[str, psutil.Process]:
+    live: dict[str, psutil.Process] = {}
+    for name, identity in (stack.get("processes") or {}).items():
+        proc = find_process(identity)
+        if proc is not None:
+            live[name] = proc
+    return live
+
+
+def stack_pids(state: StateDir) -> list[int]:
+    """The recorded pids of the stack that still run."""
+    return [p.pid for p in _live_processes(state.read_stack() or {}).values()]

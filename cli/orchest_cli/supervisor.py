@@ -1,0 +1,290 @@
+"""The supervisor of an embedded stack: ``python -m orchest_cli.supervisor``.
+
+``orchest up`` starts it detached (its own session). It holds the state
+directory's lock, starts NATS and Postgres unless ``ORCHEST_NATS_URL`` /
+``ORCHEST_DATABASE_URL`` point elsewhere, starts each service as its own
+process, restarts a service that dies (with backoff), and tells ``orchest
+up`` through a pipe once ``/api/health`` answers 200. On SIGTERM it stops
+the services (they drain), then Postgres, then NATS, and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .backoff import RestartPolicy
+from .embedded import LOOPBACK, EmbeddedNats, EmbeddedPostgres
+from .processes import EmbeddedStartError, process_identity, spawn, stop_process
+from .statedir import StateDir, StateLock
+
+logger = logging.getLogger("orchest.supervisor")
+
+SERVICES: tuple[tuple[str, str], ...] = (
+    ("gateway", "orchest_gateway"),
+    ("scheduler", "orchest_scheduler"),
+    ("step-runner", "orchest_step_runner"),
+    ("session-manager", "orchest_session_manager"),
+)
+"""(service name, module run with ``python -m``)."""
+
+DATABASE_NAME = "orchest"
+SERVICE_STOP_GRACE = 40.0
+"""Longer than a service's own drain timeout (30 s by default)."""
+
+
+class Supervised:
+    """One service process, restarted with backoff whenever it exits."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        env: Mapping[str, str],
+        log_path: Path,
+        policy: RestartPolicy,
+        on_start: Callable[[], None],
+    ) -> None:
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.log_path = log_path
+        self.policy = policy
+        self.on_start = on_start
+        self.proc: asyncio.subprocess.Process | None = None
+        self.restarts = 0
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        failures = 0
+        while not stopping.is_set():
+            with self.log_path.open("ab") as log:
+                self.proc = await spawn(self.argv, env=self.env, log=log)
+            started = loop.time()
+            self.on_start()
+            logger.info("%s started (pid %d)", self.name, self.proc.pid)
+            exited = asyncio.create_task(self.proc.wait())
+            stop = asyncio.create_task(stopping.wait())
+            await asyncio.wait({exited, stop}, return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            if stopping.is_set():
+                code = await stop_process(
+                    self.proc, name=self.name, grace_seconds=SERVICE_STOP_GRACE
+                )
+                logger.info("%s stopped (exit code %s)", self.name, code)
+                return
+            ran_for = loop.time() - started
+            failures = self.policy.failures_after_exit(failures, ran_for)
+            delay = self.policy.delay(failures)
+            self.restarts += 1
+            logger.warning(
+                "%s (pid %d) exited with code %s after %.1fs; restart %d in %.2fs",
+                self.name,
+                self.proc.pid,
+                self.proc.returncode,
+                ran_for,
+                self.restarts,
+                delay,
+            )
+            try:
+                await asyncio.wait_for(stopping.wait(), delay)
+            except TimeoutError:
+                continue
+
+
+@dataclass
+class StackInfo:
+    state: StateDir
+    gateway_url: str
+    nats_url: str
+    database_url: str
+    embedded_nats: EmbeddedNats | None
+    embedded_postgres: EmbeddedPostgres | None
+    services: list[Supervised]
+    started_at: str
+
+    def as_json(self) -> dict[str, Any]:
+        pids: dict[str, int] = {"supervisor": os.getpid()}
+        if self.embedded_nats is not None:
+            pids["nats"] = self.embedded_nats.pid
+        if self.embedded_postgres is not None:
+            pids["postgres"] = self.embedded_postgres.pid
+        for s in self.services:
+            if s.proc is not None and s.proc.returncode is None:
+                pids[s.name] = s.proc.pid
+        processes = {name: process_identity(pid) for name, pid in pids.items()}
+        return {
+            "gateway_url": self.gateway_url,
+            "nats_url": self.nats_url,
+            "database_url": self.database_url,
+            "embedded": {
+                "nats": self.embedded_nats is not None,
+                "postgres": self.embedded_postgres is not None,
+            },
+            "started_at": self.started_at,
+            "processes": processes,
+            "restarts": {s.name: s.restarts for s in self.services},
+        }
+
+    def save(self) -> None:
+        self.state.write_stack(self.as_json())
+
+
+async def wait_healthy(url: str, timeout: float, stopping: asyncio.Event) -> tuple[bool, str]:
+    """Ask ``/api/health`` until it answers 200; (ok, last message)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    message = "gateway not answering yet"
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        while loop.time() < deadline and not stopping.is_set():
+            try:
+                response = await client.get(f"{url}/api/health")
+                if response.status_code == 200:
+                    return True, "healthy"
+                message = response.json().get("message", response.text)
+            except (httpx.HTTPError, ValueError) as exc:
+                message = f"gateway not answering yet ({type(exc).__name__})"
+            await asyncio.sleep(0.05)
+    return False, message
+
+
+def _notify(fd: int | None, payload: dict[str, Any]) -> None:
+    if fd is None:
+        return
+    try:
+        os.write(fd, (json.dumps(payload) + "\n").encode())
+        os.close(fd)
+    except OSError:
+        pass  # orchest up went away: nobody to tell
+
+
+async def run_stack(
+    state: StateDir, port: int, notify_fd: int | None, ready_timeout: float
+) -> int:
+    lock = StateLock(state)
+    if not lock.acquire():
+        _notify(notify_fd, {"ready": False, "error": f"a stack already runs on {state.root}"})
+        return 1
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        loop.add_signal_handler(sig, stopping.set)
+    t0 = time.monotonic()
+    try:
+        async with AsyncExitStack() as stack:
+            try:
+                info = await _start_dependencies(state, port, stack)
+            except EmbeddedStartError as exc:
+                logger.error("%s", exc)
+                _notify(notify_fd, {"ready": False, "error": str(exc)})
+                return 1
+            env = _service_env(info, port)
+            policy = RestartPolicy()
+            for name, module in SERVICES:
+                info.services.append(
+                    Supervised(
+                        name,
+                        [sys.executable, "-m", module],
+                        env,
+                        state.log(name),
+                        policy,
+                        on_start=info.save,
+                    )
+                )
+            tasks = [asyncio.create_task(s.run(stopping), name=s.name) for s in info.services]
+            ok, message = await wait_healthy(info.gateway_url, ready_timeout, stopping)
+            elapsed = time.monotonic() - t0
+            if ok:
+                logger.info("stack healthy in %.2fs at %s", elapsed, info.gateway_url)
+                _notify(notify_fd, {"ready": True, "seconds": elapsed, **info.as_json()})
+            else:
+                logger.error("stack not healthy after %.1fs: %s", elapsed, message)
+                _notify(notify_fd, {"ready": False, "error": message})
+                stopping.set()
+            await stopping.wait()
+            logger.info("stopping the stack")
+            await asyncio.gather(*tasks)
+        return 0 if ok else 1
+    finally:
+        state.stack_file.unlink(missing_ok=True)
+        lock.release()
+        logger.info("stack stopped")
+
+
+async def _start_dependencies(state: StateDir, port: int, stack: AsyncExitStack) -> StackInfo:
+    nats_url = os.environ.get("ORCHEST_NATS_URL")
+    database_url = os.environ.get("ORCHEST_DATABASE_URL")
+    embedded_nats = embedded_pg = None
+    if not nats_url:
+        embedded_nats = EmbeddedNats(state.nats, state.log("nats"))
+        await embedded_nats.start()
+        stack.push_async_callback(embedded_nats.stop)
+        nats_url = embedded_nats.url
+        logger.info("embedded NATS ready at %s", nats_url)
+    if not database_url:
+        embedded_pg = EmbeddedPostgres(state.postgres, state.log("postgres"))
+        await embedded_pg.start()
+        stack.push_async_callback(embedded_pg.stop)
+        await embedded_pg.create_database(DATABASE_NAME)
+        database_url = embedded_pg.url(DATABASE_NAME)
+        logger.info("embedded Postgres ready on port %d", embedded_pg.port)
+    info = StackInfo(
+        state=state,
+        gateway_url=f"http://{LOOPBACK}:{port}",
+        nats_url=nats_url,
+        database_url=database_url,
+        embedded_nats=embedded_nats,
+        embedded_postgres=embedded_pg,
+        services=[],
+        started_at=datetime.now(UTC).isoformat(),
+    )
+    info.save()
+    return info
+
+
+def _service_env(info: StackInfo, port: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        ORCHEST_NATS_URL=info.nats_url,
+        ORCHEST_DATABASE_URL=info.database_url,
+        ORCHEST_HOST=LOOPBACK,
+        ORCHEST_PORT=str(port),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m orchest_cli.supervisor")
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--notify-fd", type=int, default=None)
+    parser.add_argument("--ready-timeout", type=float, default=90.0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s supervisor: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    state = StateDir(args.state_dir.resolve())
+    state.prepare()
+    return asyncio.run(run_stack(state, args.port, args.notify_fd, args.ready_timeout))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
