@@ -78,7 +78,9 @@ class _Embedded:
         ready = asyncio.Event()
         self._pump = asyncio.create_task(pump_until(self._proc.stderr, self._log, marker, ready))
         try:
-            await wait_ready(self._proc, ready, name=self.name, timeout=timeout, log_path=self.log_path)
+            await wait_ready(
+                self._proc, ready, name=self.name, timeout=timeout, log_path=self.log_path
+            )
         except BaseException:
             await self.stop()
             raise
@@ -237,13 +239,15 @@ class EmbeddedPostgres(_Embedded):
             proc = await spawn(
                 [
                     str(bin_path / "initdb"),
-                    "-D", str(self.data_dir),
+                    "-D",
+                    str(self.data_dir),
                     "--auth=trust",
                     "--encoding=UTF8",
                     "--locale=C",
-                    "-U", "postgres",
+                    "-U",
+                    "postgres",
                     "--no-instructions",
-                ],  # fmt: skip
+                ],
                 log=log,
                 user=self.system_user,
             )

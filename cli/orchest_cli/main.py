@@ -45,8 +45,12 @@ def cli() -> None:
 
 @cli.command()
 @state_dir_option
-@click.option("--port", type=int, default=None, help=f"Port of the HTTP API [default: {DEFAULT_PORT}].")
-@click.option("--timeout", type=float, default=90.0, show_default=True, help="Seconds to wait for health.")
+@click.option(
+    "--port", type=int, default=None, help=f"Port of the HTTP API [default: {DEFAULT_PORT}]."
+)
+@click.option(
+    "--timeout", type=float, default=90.0, show_default=True, help="Seconds to wait for health."
+)
 def up(state_dir: Path | None, port: int | None, timeout: float) -> None:
     """Start NATS, Postgres and the four services in the background; return when healthy."""
     state = _state(state_dir)
@@ -85,7 +89,9 @@ def down(state_dir: Path | None, timeout: float) -> None:
 
 @cli.command()
 @state_dir_option
-@click.option("--url", default=None, help="Gateway URL [default: the stack's, else localhost:PORT].")
+@click.option(
+    "--url", default=None, help="Gateway URL [default: the stack's, else localhost:PORT]."
+)
 def status(state_dir: Path | None, url: str | None) -> None:
     """Show every service's live instances; exit 1 unless all are up."""
     if url is None:
@@ -131,7 +137,9 @@ def _show_health(url: str) -> bool:
             ", ".join(str(i.pid) for i in svc.instances),
         )
     for dep in report.dependencies:
-        table.add_row(dep.name, "[green]yes[/green]" if dep.up else "[red]no[/red]", "", "", dep.detail or "")
+        table.add_row(
+            dep.name, "[green]yes[/green]" if dep.up else "[red]no[/red]", "", "", dep.detail or ""
+        )
     console.print(table)
     return report.status == "ok"
 

@@ -75,7 +75,9 @@ async def stop_process(
     try:
         return await asyncio.wait_for(proc.wait(), grace_seconds)
     except TimeoutError:
-        logger.warning("%s (pid %d) still running after %.0fs: killing", name, proc.pid, grace_seconds)
+        logger.warning(
+            "%s (pid %d) still running after %.0fs: killing", name, proc.pid, grace_seconds
+        )
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
         return await proc.wait()

@@ -39,12 +39,18 @@ def up(state: StateDir, port: int, timeout: float = 90.0) -> UpResult:
     with state.log("supervisor").open("ab") as log:
         proc = subprocess.Popen(
             [
-                sys.executable, "-m", "orchest_cli.supervisor",
-                "--state-dir", str(state.root),
-                "--port", str(port),
-                "--notify-fd", str(write_fd),
-                "--ready-timeout", str(timeout),
-            ],  # fmt: skip
+                sys.executable,
+                "-m",
+                "orchest_cli.supervisor",
+                "--state-dir",
+                str(state.root),
+                "--port",
+                str(port),
+                "--notify-fd",
+                str(write_fd),
+                "--ready-timeout",
+                str(timeout),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,

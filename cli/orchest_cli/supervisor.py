@@ -172,9 +172,7 @@ def _notify(fd: int | None, payload: dict[str, Any]) -> None:
         pass  # orchest up went away: nobody to tell
 
 
-async def run_stack(
-    state: StateDir, port: int, notify_fd: int | None, ready_timeout: float
-) -> int:
+async def run_stack(state: StateDir, port: int, notify_fd: int | None, ready_timeout: float) -> int:
     lock = StateLock(state)
     if not lock.acquire():
         _notify(notify_fd, {"ready": False, "error": f"a stack already runs on {state.root}"})

@@ -86,9 +86,7 @@ _HANDLERS = {
 
 
 def create_app(deps: GatewayDeps) -> Starlette:
-    routes = [
-        Route(op.path, _HANDLERS[op.operation_id], methods=[op.method]) for op in OPERATIONS
-    ]
+    routes = [Route(op.path, _HANDLERS[op.operation_id], methods=[op.method]) for op in OPERATIONS]
     app = Starlette(routes=routes, exception_handlers=dict(EXCEPTION_HANDLERS))  # type: ignore[arg-type]
     app.state.deps = deps
     app.state.openapi = build_document(

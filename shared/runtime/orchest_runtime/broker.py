@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import nats
@@ -23,8 +24,13 @@ _RETENTION = {
 }
 
 
-async def connect(servers: list[str], *, name: str, connect_timeout: float = 5.0) -> Client:
-    """Connect, then reconnect forever: a NATS restart only pauses the service."""
+async def connect(servers: list[str], *, name: str, wait_seconds: float = 30.0) -> Client:
+    """Connect within ``wait_seconds``, then reconnect forever.
+
+    A NATS restart only pauses a running service; a NATS that is not there at
+    start-up makes it exit (``DependencyUnavailable``) so that its supervisor
+    restarts it with backoff and the failure shows.
+    """
 
     async def on_disconnected() -> None:
         logger.warning("disconnected from NATS")
@@ -36,19 +42,23 @@ async def connect(servers: list[str], *, name: str, connect_timeout: float = 5.0
         logger.warning("NATS connection error: %s", exc)
 
     try:
-        return await nats.connect(
-            servers=servers,
-            name=name,
-            connect_timeout=connect_timeout,
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
-            allow_reconnect=True,
-            disconnected_cb=on_disconnected,
-            reconnected_cb=on_reconnected,
-            error_cb=on_error,
-        )
+        async with asyncio.timeout(wait_seconds):
+            return await nats.connect(
+                servers=servers,
+                name=name,
+                connect_timeout=min(5.0, wait_seconds),
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                allow_reconnect=True,
+                drain_timeout=5,
+                disconnected_cb=on_disconnected,
+                reconnected_cb=on_reconnected,
+                error_cb=on_error,
+            )
     except (NoServersError, OSError, TimeoutError) as exc:
-        raise DependencyUnavailable(f"cannot reach NATS at {servers}: {exc}") from exc
+        raise DependencyUnavailable(
+            f"cannot reach NATS at {', '.join(servers)} within {wait_seconds:.0f}s"
+        ) from exc
 
 
 def stream_config(spec: StreamSpec) -> StreamConfig:

@@ -8,6 +8,7 @@ lock, so replicas starting together apply each one exactly once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import dataclass
@@ -23,13 +24,35 @@ _MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
-async def create_pool(dsn: str, *, min_size: int, max_size: int) -> asyncpg.Pool:
-    try:
-        pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        raise DependencyUnavailable(f"cannot reach Postgres: {exc}") from exc
-    assert pool is not None
-    return pool
+async def create_pool(
+    dsn: str, *, min_size: int, max_size: int, wait_seconds: float = 30.0
+) -> asyncpg.Pool:
+    """A pool, once Postgres answers; retried until ``wait_seconds`` pass.
+
+    Postgres may still be starting (compose starts everything at once), so a
+    refused connection is retried with a short backoff; anything else (bad
+    credentials, missing database) fails at once.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    delay = 0.1
+    while True:
+        try:
+            pool = await asyncpg.create_pool(
+                dsn, min_size=min_size, max_size=max_size, timeout=min(10.0, wait_seconds)
+            )
+        except (OSError, TimeoutError, asyncpg.CannotConnectNowError) as exc:
+            if loop.time() + delay > deadline:
+                raise DependencyUnavailable(
+                    f"cannot reach Postgres within {wait_seconds:.0f}s: {exc}"
+                ) from exc
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+            continue
+        except asyncpg.PostgresError as exc:
+            raise DependencyUnavailable(f"Postgres refused the connection: {exc}") from exc
+        assert pool is not None
+        return pool
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,7 @@ class OrchestError(Exception):
 class CommandError(OrchestError):
     """A command refused by its owner: travels back as an ``ErrorReply``."""
 
-    def __init__(
-        self, code: ErrorCode, message: str, errors: Sequence[ErrorDetail] = ()
-    ) -> None:
+    def __init__(self, code: ErrorCode, message: str, errors: Sequence[ErrorDetail] = ()) -> None:
         super().__init__(message)
         self.code = code
         self.message = message

@@ -126,7 +126,9 @@ async def _open(
     stopping: asyncio.Event,
 ) -> ServiceContext:
     nc = await broker.connect(
-        settings.nats_servers, name=f"{definition.name}@{settings.instance_host}:{os.getpid()}"
+        settings.nats_servers,
+        name=f"{definition.name}@{settings.instance_host}:{os.getpid()}",
+        wait_seconds=settings.connect_wait_seconds,
     )
     stack.push_async_callback(_close_nats, nc)
     js = nc.jetstream()
@@ -138,6 +140,7 @@ async def _open(
             settings.database_url,
             min_size=settings.db_pool_min_size,
             max_size=settings.db_pool_max_size,
+            wait_seconds=settings.connect_wait_seconds,
         )
         stack.push_async_callback(pool.close)
         if definition.migrations_package is not None:
@@ -170,7 +173,9 @@ async def _open(
     )
 
 
-async def _serve(definition: ServiceDefinition, ctx: ServiceContext, stopping: asyncio.Event) -> None:
+async def _serve(
+    definition: ServiceDefinition, ctx: ServiceContext, stopping: asyncio.Event
+) -> None:
     serve_task = asyncio.create_task(definition.serve(ctx), name=f"{definition.name}-serve")
     stop_task = asyncio.create_task(stopping.wait(), name=f"{definition.name}-stop")
     try:

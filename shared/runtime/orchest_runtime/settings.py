@@ -22,6 +22,8 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
     instance_host: str = Field(default_factory=socket.gethostname)
+    connect_wait_seconds: PositiveFloat = 30.0
+    """How long start-up waits for NATS and Postgres before giving up (and exiting)."""
     drain_timeout_seconds: PositiveFloat = 30.0
     """How long SIGTERM waits for in-flight work before giving up on it."""
     db_pool_min_size: int = Field(default=1, ge=0)

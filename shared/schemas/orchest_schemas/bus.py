@@ -170,8 +170,7 @@ class BusNames:
 
     def step_event(self, pipeline_uuid: str, run_uuid: str, step_uuid: str) -> str:
         return (
-            f"{self.prefix}.events.v1.step.{_tok(pipeline_uuid)}.{_tok(run_uuid)}"
-            f".{_tok(step_uuid)}"
+            f"{self.prefix}.events.v1.step.{_tok(pipeline_uuid)}.{_tok(run_uuid)}.{_tok(step_uuid)}"
         )
 
     def job_event(self, job_uuid: str) -> str:

@@ -1,0 +1,95 @@
+"""Fixtures: a real nats-server and a real Postgres from the product's own
+wheels, started once per session on free ports; each test gets its own bus
+prefix (so its own subjects and streams) and its own database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+from uuid import uuid4
+
+import asyncpg
+import nats
+import pytest
+from nats.aio.client import Client
+from nats.js.errors import NotFoundError
+
+from orchest_cli.embedded import EmbeddedNats, EmbeddedPostgres
+from orchest_runtime.settings import ServiceSettings
+from orchest_schemas.bus import BusNames
+from support import running_service
+
+
+@pytest.fixture(scope="session")
+async def nats_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EmbeddedNats]:
+    root = tmp_path_factory.mktemp("nats")
+    async with EmbeddedNats(root / "store", root / "nats.log") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+async def postgres_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[EmbeddedPostgres]:
+    root = tmp_path_factory.mktemp("postgres")
+    async with EmbeddedPostgres(root / "data", root / "postgres.log") as server:
+        yield server
+
+
+@pytest.fixture
+async def database_url(postgres_server: EmbeddedPostgres) -> AsyncIterator[str]:
+    """A fresh database for this test, dropped after it."""
+    name = f"test_{uuid4().hex[:16]}"
+    await postgres_server.create_database(name)
+    yield postgres_server.url(name)
+    conn = await asyncpg.connect(postgres_server.url())
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def nc(nats_server: EmbeddedNats) -> AsyncIterator[Client]:
+    client = await nats.connect(nats_server.url)
+    yield client
+    await client.drain()
+
+
+@pytest.fixture
+async def bus(nc: Client) -> AsyncIterator[BusNames]:
+    """A bus prefix of this test's own; its streams are deleted after it."""
+    names = BusNames(f"t{uuid4().hex[:12]}")
+    yield names
+    js = nc.jetstream()
+    for spec in names.streams:
+        with contextlib.suppress(NotFoundError):
+            await js.delete_stream(spec.name)
+
+
+@pytest.fixture
+def service_settings(
+    nats_server: EmbeddedNats, database_url: str, bus: BusNames
+) -> Callable[..., Any]:
+    """Build settings of any ``ServiceSettings`` class pointing at this test's
+    NATS, database and bus prefix; keyword arguments override fields."""
+
+    def build(cls: type[ServiceSettings] = ServiceSettings, **overrides: Any) -> Any:
+        values: dict[str, Any] = {
+            "nats_url": nats_server.url,
+            "database_url": database_url,
+            "bus_prefix": bus.prefix,
+            "connect_wait_seconds": 5.0,
+            "drain_timeout_seconds": 5.0,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+    return build
+
+
+@pytest.fixture
+def service_runner() -> Callable[..., contextlib.AbstractAsyncContextManager[asyncio.Event]]:
+    return running_service

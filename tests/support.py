@@ -1,0 +1,75 @@
+"""Helpers for tests (importable: ``pythonpath`` includes ``tests``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+from orchest_runtime.service import ServiceDefinition, run_service
+from orchest_runtime.settings import ServiceSettings
+
+T = TypeVar("T")
+
+
+@contextlib.asynccontextmanager
+async def running_service(
+    definition: ServiceDefinition, settings: ServiceSettings, timeout: float = 20.0
+) -> AsyncIterator[asyncio.Event]:
+    """Run a service in this process; yields its stop event. On exit, stops it
+    and awaits its end (re-raising whatever it raised)."""
+    stop = asyncio.Event()
+    started = asyncio.Event()
+    task = asyncio.create_task(
+        run_service(definition, settings, stop=stop, handle_signals=False, started=started)
+    )
+    started_wait = asyncio.create_task(started.wait())
+    done, _ = await asyncio.wait(
+        {task, started_wait}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+    )
+    started_wait.cancel()
+    if task in done:
+        task.result()
+        raise AssertionError(f"{definition.name} ended before it started")
+    if not started.is_set():
+        task.cancel()
+        raise AssertionError(f"{definition.name} did not start within {timeout}s")
+    try:
+        yield stop
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout)
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float, what: str) -> T:
+    """Probe until it returns something other than None, or fail after ``timeout``.
+
+    For conditions nothing announces (a process restarted by another process);
+    where an event exists, tests await the event instead.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last: BaseException | None = None
+    while loop.time() < deadline:
+        try:
+            result = await probe()
+        except Exception as exc:  # the probe's target may be restarting
+            last = exc
+            result = None
+        if result is not None:
+            return result
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not within {timeout}s: {what} (last error: {last!r})")
+
+
+def free_port() -> int:
+    from orchest_cli.embedded import free_port as _free_port
+
+    return _free_port()
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ENV_WITHOUT_ORCHEST = {k: v for k, v in os.environ.items() if not k.startswith("ORCHEST_")}
