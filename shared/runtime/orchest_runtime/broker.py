@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import nats
 from nats.aio.client import Client
 from nats.errors import NoServersError
 from nats.js import JetStreamContext
@@ -32,8 +31,11 @@ async def connect(servers: list[str], *, name: str, wait_seconds: float = 30.0) 
     restarts it with backoff and the failure shows.
     """
 
+    client = Client()
+
     async def on_disconnected() -> None:
-        logger.warning("disconnected from NATS")
+        if not (client.is_closed or client.is_draining):
+            logger.warning("disconnected from NATS")
 
     async def on_reconnected() -> None:
         logger.info("reconnected to NATS")
@@ -43,7 +45,7 @@ async def connect(servers: list[str], *, name: str, wait_seconds: float = 30.0) 
 
     try:
         async with asyncio.timeout(wait_seconds):
-            return await nats.connect(
+            await client.connect(
                 servers=servers,
                 name=name,
                 connect_timeout=min(5.0, wait_seconds),
@@ -55,6 +57,7 @@ async def connect(servers: list[str], *, name: str, wait_seconds: float = 30.0) 
                 reconnected_cb=on_reconnected,
                 error_cb=on_error,
             )
+            return client
     except (NoServersError, OSError, TimeoutError) as exc:
         raise DependencyUnavailable(
             f"cannot reach NATS at {', '.join(servers)} within {wait_seconds:.0f}s"

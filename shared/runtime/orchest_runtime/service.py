@@ -26,7 +26,6 @@ from importlib.metadata import version as dist_version
 import asyncpg
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.micro import add_service
 from nats.micro.service import Service, ServiceConfig
 
 from orchest_schemas.bus import (
@@ -65,6 +64,7 @@ class ServiceContext:
 
 
 Serve = Callable[[ServiceContext], Awaitable[None]]
+Register = Callable[[ServiceContext], Awaitable[None]]
 
 
 async def serve_until_stopped(ctx: ServiceContext) -> None:
@@ -80,6 +80,9 @@ class ServiceDefinition:
     distribution: str
     description: str
     serve: Serve = serve_until_stopped
+    register: Register | None = None
+    """Adds the command endpoints; runs before the service answers discovery,
+    so an instance that is seen also answers its commands."""
     uses_database: bool = False
     db_schema: str | None = None
     migrations_package: str | None = None
@@ -147,7 +150,7 @@ async def _open(
             assert definition.db_schema is not None, "migrations need a db_schema"
             await apply_migrations(pool, definition.db_schema, definition.migrations_package)
 
-    micro = await add_service(
+    micro = Service(
         nc,
         ServiceConfig(
             name=definition.name.value,
@@ -162,7 +165,7 @@ async def _open(
         ),
     )
     stack.push_async_callback(micro.stop)
-    return ServiceContext(
+    ctx = ServiceContext(
         settings=settings,
         bus=settings.bus,
         nc=nc,
@@ -171,6 +174,11 @@ async def _open(
         pool=pool,
         stopping=stopping,
     )
+    if definition.register is not None:
+        await definition.register(ctx)
+    await micro.start()  # answers $SRV PING/INFO/STATS from here on
+    await nc.flush()
+    return ctx
 
 
 async def _serve(
@@ -185,7 +193,7 @@ async def _serve(
         raise
     finally:
         stop_task.cancel()
-    if serve_task.done():
+    if not stopping.is_set():
         # serve returned (or raised) on its own: that ends the service.
         stopping.set()
         await micro_stop(ctx)
