@@ -101,9 +101,9 @@ def test_file_loads_with_its_steps_and_services(path: Path) -> None:
         assert service.ports == raw_service["ports"]
         assert service.scope == raw_service["scope"]
     assert definition.settings.auto_eviction is raw["settings"]["auto_eviction"]
-    assert definition.settings.data_passing_memory_size == raw["settings"][
-        "data_passing_memory_size"
-    ]
+    assert (
+        definition.settings.data_passing_memory_size == raw["settings"]["data_passing_memory_size"]
+    )
 
 
 @pytest.mark.parametrize("path", PIPELINE_FILES, ids=FILE_IDS)
@@ -339,7 +339,12 @@ def _delete(path: tuple[str, ...]) -> Any:
 SHAPE_ERRORS = [
     ("steps-not-a-dict", _set(("steps",), [{"uuid": S1}]), ("steps",), "dict_type"),
     ("no-uuid", _delete(("uuid",)), ("uuid",), "missing"),
-    ("step-no-file-path", _delete(("steps", S2, "file_path")), ("steps", S2, "file_path"), "missing"),
+    (
+        "step-no-file-path",
+        _delete(("steps", S2, "file_path")),
+        ("steps", S2, "file_path"),
+        "missing",
+    ),
     ("step-no-uuid", _delete(("steps", S2, "uuid")), ("steps", S2, "uuid"), "missing"),
     ("step-not-an-object", _set(("steps", S1), "train.ipynb"), ("steps", S1), "model_type"),
     (
@@ -360,14 +365,24 @@ SHAPE_ERRORS = [
         ("steps", S2, "incoming_connections"),
         "list_type",
     ),
-    ("step-kernel-a-string", _set(("steps", S1, "kernel"), "python"), ("steps", S1, "kernel"), "model_type"),
+    (
+        "step-kernel-a-string",
+        _set(("steps", S1, "kernel"), "python"),
+        ("steps", S1, "kernel"),
+        "model_type",
+    ),
     (
         "step-bad-position",
         _set(("steps", S1, "meta_data", "position"), ["left", 3]),
         ("steps", S1, "meta_data", "position", 0),
         "float_parsing",
     ),
-    ("step-parameters-a-list", _set(("steps", S1, "parameters"), []), ("steps", S1, "parameters"), "dict_type"),
+    (
+        "step-parameters-a-list",
+        _set(("steps", S1, "parameters"), []),
+        ("steps", S1, "parameters"),
+        "dict_type",
+    ),
     (
         "settings-negative-retries",
         _set(("settings", "retries"), -2),
@@ -426,4 +441,3 @@ def test_every_shape_error_is_listed_at_once() -> None:
         ("settings", "retries"),
         ("services", "streamlit", "ports", 1),
     }
-
