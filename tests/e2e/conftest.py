@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
-from support import ENV_WITHOUT_ORCHEST, free_port
 
 from orchest_cli.statedir import StateDir
+from support import ENV_WITHOUT_ORCHEST, free_port
 
 
 @dataclass

@@ -13,11 +13,11 @@ import asyncpg
 import psutil
 import pytest
 from conftest import Stack, make_stack
-from support import eventually
 
 from orchest_cli.embedded import EmbeddedNats, EmbeddedPostgres
 from orchest_schemas.bus import ALL_SERVICES, BusNames
 from orchest_schemas.health import HealthReport
+from support import eventually
 
 pytestmark = pytest.mark.e2e
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-from support import free_port
 
 from orchest_gateway.service import build_definition
 from orchest_gateway.settings import GatewaySettings
@@ -17,6 +16,7 @@ from orchest_schemas.bus import BusNames
 from orchest_schemas.health import HealthReport
 from orchest_session_manager.service import DEFINITION as SESSION_MANAGER
 from orchest_step_runner.service import DEFINITION as STEP_RUNNER
+from support import free_port
 
 
 @pytest.fixture
@@ -38,9 +38,11 @@ def url(settings: GatewaySettings, path: str) -> str:
 async def test_health_is_503_naming_the_missing_services(
     gateway_settings: GatewaySettings, service_runner: Any
 ) -> None:
-    async with service_runner(build_definition(gateway_settings), gateway_settings):
-        async with service_runner(STEP_RUNNER, gateway_settings):
-            response = await fetch("GET", url(gateway_settings, "/api/health"))
+    async with (
+        service_runner(build_definition(gateway_settings), gateway_settings),
+        service_runner(STEP_RUNNER, gateway_settings),
+    ):
+        response = await fetch("GET", url(gateway_settings, "/api/health"))
 
     assert response.status_code == 503
     report = HealthReport.model_validate_json(response.content)

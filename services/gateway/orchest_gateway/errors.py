@@ -9,7 +9,7 @@ with no internals in the body).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -35,7 +35,7 @@ def error_response(
     status: int,
     message: str,
     errors: Sequence[ErrorDetail] = (),
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     body = ErrorBody(message=message, errors=list(errors))
     return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)

@@ -32,7 +32,7 @@ async def serve_http(ctx: ServiceContext, settings: GatewaySettings, version: st
         lifespan="off",
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=settings.drain_timeout_seconds,
+        timeout_graceful_shutdown=max(1, int(settings.drain_timeout_seconds)),
     )
     server = _Server(config)
 

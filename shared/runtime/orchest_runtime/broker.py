@@ -48,9 +48,9 @@ async def connect(servers: list[str], *, name: str, wait_seconds: float = 30.0) 
             await client.connect(
                 servers=servers,
                 name=name,
-                connect_timeout=min(5.0, wait_seconds),
+                connect_timeout=max(1, min(5, int(wait_seconds))),
                 max_reconnect_attempts=-1,
-                reconnect_time_wait=0.5,
+                reconnect_time_wait=0.5,  # type: ignore[arg-type]  # a float works; typed int
                 allow_reconnect=True,
                 drain_timeout=5,
                 disconnected_cb=on_disconnected,

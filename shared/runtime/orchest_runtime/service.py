@@ -17,11 +17,12 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version as dist_version
+from typing import Any
 
 import asyncpg
 from nats.aio.client import Client
@@ -63,7 +64,7 @@ class ServiceContext:
         return self.pool
 
 
-Serve = Callable[[ServiceContext], Awaitable[None]]
+Serve = Callable[[ServiceContext], Coroutine[Any, Any, None]]
 Register = Callable[[ServiceContext], Awaitable[None]]
 
 

@@ -18,7 +18,9 @@ from .status import Priority
 
 DEFAULT_PREFIX = "orchest"
 
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
+_PREFIX = re.compile(r"[a-z0-9][a-z0-9_-]*")
+"""Lower case only: stream names upper-case the prefix and must stay distinct."""
 
 
 class ServiceName(StrEnum):
@@ -87,8 +89,8 @@ class BusNames:
     prefix: str = DEFAULT_PREFIX
 
     def __post_init__(self) -> None:
-        if not _TOKEN.match(self.prefix):
-            raise ValueError(f"bus prefix must match {_TOKEN.pattern}: {self.prefix!r}")
+        if not _PREFIX.fullmatch(self.prefix):
+            raise ValueError(f"bus prefix must match {_PREFIX.pattern}: {self.prefix!r}")
 
     # -- commands (request/reply to the owner, micro endpoints in a queue group)
 
@@ -255,11 +257,11 @@ class BusNames:
         return (self.steps_stream, self.events_stream, self.logs_stream)
 
     def _stream(self, family: str) -> str:
-        return f"{self.prefix.upper().replace('-', '_')}_{family}"
+        return f"{self.prefix.upper()}_{family}"
 
 
 def _tok(value: str) -> str:
     """A uuid used as one subject token: refuse what would change the subject's shape."""
-    if not _TOKEN.match(value):
+    if not _TOKEN.fullmatch(value):
         raise ValueError(f"not a valid subject token: {value!r}")
     return value

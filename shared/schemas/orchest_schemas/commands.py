@@ -10,11 +10,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
 from ._base import Message
 from .pipeline import PipelineDefinition
 from .status import Priority, RunType
+
+
+def _one_empty_parameter_set() -> list[dict[str, Any]]:
+    return [{}]
 
 
 class Command(Message):
@@ -44,7 +48,7 @@ class JobSchedule(Message):
     """When a job runs: now (all empty), once at ``scheduled_start``, or on ``cron_schedule``."""
 
     scheduled_start: datetime | None = None
-    cron_schedule: str | None = None
+    cron_schedule: str | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _one_kind(self) -> JobSchedule:
@@ -63,7 +67,7 @@ class CreateJob(Command):
     pipeline_definition: PipelineDefinition
     project_dir: str
     pipeline_run_spec: PipelineRunSpec = Field(default_factory=PipelineRunSpec)
-    parameters: list[dict[str, Any]] = Field(default_factory=lambda: [{}])
+    parameters: list[dict[str, Any]] = Field(default_factory=_one_empty_parameter_set)
     """One run per parameter set per execution."""
     env_variables: dict[str, str] = Field(default_factory=dict)
     schedule: JobSchedule = Field(default_factory=JobSchedule)
@@ -136,7 +140,7 @@ class StepWork(Message):
     project_dir: str
     job_uuid: str | None = None
     env_variables: dict[str, str] = Field(default_factory=dict)
-    timeout_seconds: float | None = None
+    timeout_seconds: PositiveFloat | None = None
 
 
 class CancelStep(Message):

@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    StrictInt,
+)
 
 
 class _OrchestModel(BaseModel):
@@ -29,7 +37,8 @@ class StepMetadata(_OrchestModel):
     """UI metadata of a step: kept as it is, never interpreted by the backend."""
 
     hidden: bool = False
-    position: list[float] = Field(default_factory=list)
+    position: list[StrictInt | float] = Field(default_factory=list)
+    """Kept as written: ``[144, 342]`` stays integers when written back."""
 
 
 class PipelineStep(_OrchestModel):
