@@ -8,17 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-import httpx
-from rich.console import Console
-from rich.table import Table
-
-from orchest_schemas.health import HealthReport
 
 from . import stack as stack_ops
 from .statedir import DEFAULT_PORT, StateDir, default_state_dir, is_running
 
-console = Console()
-err_console = Console(stderr=True)
+# rich, httpx and the schemas are imported where they are used: `orchest up`
+# starts the supervisor first and pays for them while the stack comes up.
 
 state_dir_option = click.option(
     "--state-dir",
@@ -58,15 +53,15 @@ def up(state_dir: Path | None, port: int | None, timeout: float) -> None:
     try:
         result = stack_ops.up(state, port, timeout)
     except stack_ops.StackError as exc:
-        err_console.print(f"[red]orchest up failed:[/red] {exc}")
+        click.secho(f"orchest up failed: {exc}", fg="red", err=True)
         sys.exit(1)
     url = result.stack.get("gateway_url", f"http://127.0.0.1:{port}")
     if result.already_running:
-        console.print(f"Already running on {state.root}")
+        click.echo(f"Already running on {state.root}")
     else:
-        console.print(f"Healthy in {result.seconds:.2f}s. State: {state.root}")
-    _show_health(url)
-    console.print(f"API: {url}/api   Stop with: orchest down --state-dir {state.root}")
+        click.echo(f"Healthy in {result.seconds:.2f}s. State: {state.root}")
+    show_health(url)
+    click.echo(f"API: {url}/api   Stop with: orchest down --state-dir {state.root}")
 
 
 @cli.command()
@@ -76,15 +71,15 @@ def down(state_dir: Path | None, timeout: float) -> None:
     """Stop the stack of a state directory; leaves no process behind."""
     state = _state(state_dir)
     if not is_running(state) and not stack_ops.stack_pids(state):
-        console.print(f"Nothing runs on {state.root}")
+        click.echo(f"Nothing runs on {state.root}")
         return
     killed = stack_ops.down(state, timeout)
     left = stack_ops.stack_pids(state)
     if left:
-        err_console.print(f"[red]processes still alive:[/red] {left}")
+        click.secho(f"processes still alive: {left}", fg="red", err=True)
         sys.exit(1)
     note = f" (killed {len(killed)} stuck process(es))" if killed else ""
-    console.print(f"Stopped{note}.")
+    click.echo(f"Stopped{note}.")
 
 
 @cli.command()
@@ -97,7 +92,7 @@ def status(state_dir: Path | None, url: str | None) -> None:
     if url is None:
         recorded = _state(state_dir).read_stack() or {}
         url = recorded.get("gateway_url") or f"http://127.0.0.1:{_default_port()}"
-    if not _show_health(url):
+    if not show_health(url):
         sys.exit(1)
 
 
@@ -109,39 +104,16 @@ def logs(state_dir: Path | None, name: str, lines: int) -> None:
     """Print the end of a process's log (gateway, scheduler, nats, postgres, supervisor...)."""
     path = _state(state_dir).log(name)
     if not path.exists():
-        err_console.print(f"no log at {path}")
+        click.echo(f"no log at {path}", err=True)
         sys.exit(1)
     text = path.read_text(errors="replace").splitlines()[-lines:]
     click.echo("\n".join(text))
 
 
-def _show_health(url: str) -> bool:
-    try:
-        response = httpx.get(f"{url}/api/health", timeout=5.0)
-        report = HealthReport.model_validate_json(response.content)
-    except (httpx.HTTPError, ValueError) as exc:
-        err_console.print(f"[red]no answer from {url}:[/red] {exc}")
-        return False
-    table = Table(title=f"{url}  {report.status}")
-    table.add_column("service")
-    table.add_column("up")
-    table.add_column("instances")
-    table.add_column("version")
-    table.add_column("pids")
-    for svc in report.services:
-        table.add_row(
-            svc.name,
-            "[green]yes[/green]" if svc.up else "[red]no[/red]",
-            str(len(svc.instances)),
-            ", ".join(sorted({i.version for i in svc.instances})),
-            ", ".join(str(i.pid) for i in svc.instances),
-        )
-    for dep in report.dependencies:
-        table.add_row(
-            dep.name, "[green]yes[/green]" if dep.up else "[red]no[/red]", "", "", dep.detail or ""
-        )
-    console.print(table)
-    return report.status == "ok"
+def show_health(url: str) -> bool:
+    from .display import show_health as show
+
+    return show(url)
 
 
 def main(argv: list[str] | None = None) -> Any:

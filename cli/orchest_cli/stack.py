@@ -110,18 +110,37 @@ def down(state: StateDir, timeout: float = 60.0) -> list[int]:
     supervisor = processes.pop("supervisor", None)
     if supervisor is not None and is_running(state):
         supervisor.send_signal(signal.SIGTERM)
-        try:
-            supervisor.wait(timeout)
-        except psutil.TimeoutExpired:
+        if not wait_gone([supervisor], timeout):
             supervisor.kill()
     elif supervisor is not None:
         supervisor.kill()
-    _, alive = psutil.wait_procs(list(processes.values()), timeout=5.0)
+    wait_gone(list(processes.values()), 5.0)
+    alive = [p for p in processes.values() if _exists(p)]
     for proc in alive:
         proc.kill()
-    psutil.wait_procs(alive, timeout=5.0)
+    wait_gone(alive, 5.0)
     state.stack_file.unlink(missing_ok=True)
     return [p.pid for p in alive]
+
+
+def _exists(proc: psutil.Process) -> bool:
+    """Running, and not a zombie: the stack's processes are not our children
+    (their parent, ``orchest up``, has exited), so init reaps them, sometimes
+    seconds later; a zombie no longer runs anything."""
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def wait_gone(procs: list[psutil.Process], timeout: float) -> bool:
+    """Wait until none of ``procs`` exists; False if some still do at the deadline."""
+    deadline = time.monotonic() + timeout
+    while any(_exists(p) for p in procs):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def _live_processes(stack: dict[str, Any]) -> dict[str, psutil.Process]:

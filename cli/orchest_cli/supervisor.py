@@ -226,20 +226,27 @@ async def run_stack(state: StateDir, port: int, notify_fd: int | None, ready_tim
 async def _start_dependencies(state: StateDir, port: int, stack: AsyncExitStack) -> StackInfo:
     nats_url = os.environ.get("ORCHEST_NATS_URL")
     database_url = os.environ.get("ORCHEST_DATABASE_URL")
-    embedded_nats = embedded_pg = None
-    if not nats_url:
-        embedded_nats = EmbeddedNats(state.nats, state.log("nats"))
-        await embedded_nats.start()
-        stack.push_async_callback(embedded_nats.stop)
+    embedded_nats = EmbeddedNats(state.nats, state.log("nats")) if not nats_url else None
+    embedded_pg = (
+        EmbeddedPostgres(state.postgres, state.log("postgres")) if not database_url else None
+    )
+    servers = [s for s in (embedded_nats, embedded_pg) if s is not None]
+    for server in servers:
+        stack.push_async_callback(server.stop)
+    try:
+        async with asyncio.TaskGroup() as group:  # both start at once
+            for server in servers:
+                group.create_task(server.start())
+    except ExceptionGroup as failed:
+        raise EmbeddedStartError("\n".join(str(e) for e in failed.exceptions)) from failed
+    if embedded_nats is not None:
         nats_url = embedded_nats.url
         logger.info("embedded NATS ready at %s", nats_url)
-    if not database_url:
-        embedded_pg = EmbeddedPostgres(state.postgres, state.log("postgres"))
-        await embedded_pg.start()
-        stack.push_async_callback(embedded_pg.stop)
+    if embedded_pg is not None:
         await embedded_pg.create_database(DATABASE_NAME)
         database_url = embedded_pg.url(DATABASE_NAME)
         logger.info("embedded Postgres ready on port %d", embedded_pg.port)
+    assert nats_url and database_url
     info = StackInfo(
         state=state,
         gateway_url=f"http://{LOOPBACK}:{port}",

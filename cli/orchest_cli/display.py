@@ -1,0 +1,38 @@
+"""What the CLI prints of the API's answers."""
+
+from __future__ import annotations
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from orchest_schemas.health import HealthReport
+
+
+def show_health(url: str) -> bool:
+    try:
+        response = httpx.get(f"{url}/api/health", timeout=5.0)
+        report = HealthReport.model_validate_json(response.content)
+    except (httpx.HTTPError, ValueError) as exc:
+        Console(stderr=True).print(f"[red]no answer from {url}:[/red] {exc}")
+        return False
+    table = Table(title=f"{url}  {report.status}")
+    table.add_column("service")
+    table.add_column("up")
+    table.add_column("instances")
+    table.add_column("version")
+    table.add_column("pids")
+    for svc in report.services:
+        table.add_row(
+            svc.name,
+            "[green]yes[/green]" if svc.up else "[red]no[/red]",
+            str(len(svc.instances)),
+            ", ".join(sorted({i.version for i in svc.instances})),
+            ", ".join(str(i.pid) for i in svc.instances),
+        )
+    for dep in report.dependencies:
+        table.add_row(
+            dep.name, "[green]yes[/green]" if dep.up else "[red]no[/red]", "", "", dep.detail or ""
+        )
+    Console().print(table)
+    return report.status == "ok"
