@@ -1,15 +1,83 @@
-"""The scheduler as a service: what it owns and how it serves."""
+"""The scheduler as a service: what it owns, its commands and its loops."""
 
 from __future__ import annotations
 
-from orchest_runtime.service import ServiceDefinition
-from orchest_schemas.bus import ServiceName
+import asyncio
 
-DEFINITION = ServiceDefinition(
-    name=ServiceName.SCHEDULER,
-    distribution="orchest-scheduler",
-    description="Owns runs, run steps, jobs and the event log; dispatches step work.",
-    uses_database=True,
-    db_schema="scheduler",
-    migrations_package="orchest_scheduler.migrations",
-)
+from orchest_runtime.commands import add_command
+from orchest_runtime.consumer import consume
+from orchest_runtime.service import ServiceContext, ServiceDefinition
+from orchest_schemas.bus import ServiceName
+from orchest_schemas.commands import AbortRun, CreateRun
+from orchest_schemas.reports import ClaimStep, StepAttemptFinished
+
+from .outbox import Outbox
+from .runs import Runs
+
+REPORT_ACK_WAIT_SECONDS = 30.0
+
+
+def build_definition() -> ServiceDefinition:
+    parts: dict[str, object] = {}
+
+    async def register(ctx: ServiceContext) -> None:
+        outbox = Outbox(ctx.db, ctx.nc, ctx.js)
+        await outbox.recover()  # what a previous process left goes out first
+        runs = Runs(ctx.db, ctx.bus, outbox)
+        parts.update(outbox=outbox, runs=runs)
+        group = ctx.bus.queue_group(ServiceName.SCHEDULER)
+        await add_command(
+            ctx.micro,
+            name="create-run",
+            subject=ctx.bus.create_run,
+            queue_group=group,
+            request_model=CreateRun,
+            handler=runs.create,
+        )
+        await add_command(
+            ctx.micro,
+            name="abort-run",
+            subject=ctx.bus.abort_run,
+            queue_group=group,
+            request_model=AbortRun,
+            handler=runs.abort,
+        )
+        await add_command(
+            ctx.micro,
+            name="claim-step",
+            subject=ctx.bus.claim_step,
+            queue_group=group,
+            request_model=ClaimStep,
+            handler=runs.claim,
+        )
+
+    async def serve(ctx: ServiceContext) -> None:
+        outbox = parts["outbox"]
+        runs = parts["runs"]
+        assert isinstance(outbox, Outbox) and isinstance(runs, Runs)
+        await runs.schedule_waiting_retries()
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(outbox.run(ctx.stopping))
+                group.create_task(
+                    consume(
+                        ctx.js,
+                        ctx.bus.scheduler_reports_consumer(REPORT_ACK_WAIT_SECONDS),
+                        StepAttemptFinished,
+                        runs.on_report,
+                        ctx.stopping,
+                    )
+                )
+        finally:
+            runs.close()
+
+    return ServiceDefinition(
+        name=ServiceName.SCHEDULER,
+        distribution="orchest-scheduler",
+        description="Owns runs, run steps, jobs and the event log; dispatches step work.",
+        uses_database=True,
+        db_schema="scheduler",
+        migrations_package="orchest_scheduler.migrations",
+        register=register,
+        serve=serve,
+    )

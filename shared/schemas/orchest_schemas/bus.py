@@ -127,6 +127,11 @@ class BusNames:
         return self.command("jobs.runs.abort")
 
     @property
+    def claim_step(self) -> str:
+        """A runner asks the scheduler for an attempt before running it."""
+        return self.command("steps.claim")
+
+    @property
     def launch_session(self) -> str:
         return self.command("sessions.launch")
 
@@ -166,13 +171,18 @@ class BusNames:
         )
 
     # -- status events (JetStream, kept for replay and resume)
+    #
+    # A run's own events and its steps' events share the subject prefix
+    # ``<p>.events.v1.run.<pipeline>.<run>.``, so one filter subject selects a
+    # run, or a pipeline, and an ordered consumer keeps them in order.
 
     def run_event(self, pipeline_uuid: str, run_uuid: str) -> str:
-        return f"{self.prefix}.events.v1.run.{_tok(pipeline_uuid)}.{_tok(run_uuid)}"
+        return f"{self.prefix}.events.v1.run.{_tok(pipeline_uuid)}.{_tok(run_uuid)}.status"
 
     def step_event(self, pipeline_uuid: str, run_uuid: str, step_uuid: str) -> str:
         return (
-            f"{self.prefix}.events.v1.step.{_tok(pipeline_uuid)}.{_tok(run_uuid)}.{_tok(step_uuid)}"
+            f"{self.prefix}.events.v1.run.{_tok(pipeline_uuid)}.{_tok(run_uuid)}"
+            f".step.{_tok(step_uuid)}"
         )
 
     def job_event(self, job_uuid: str) -> str:
@@ -185,25 +195,13 @@ class BusNames:
     def all_events(self) -> str:
         return f"{self.prefix}.events.v1.>"
 
-    @property
-    def all_step_events(self) -> str:
-        return f"{self.prefix}.events.v1.step.>"
+    def pipeline_events(self, pipeline_uuid: str) -> str:
+        """Filter for every run and step event of one pipeline."""
+        return f"{self.prefix}.events.v1.run.{_tok(pipeline_uuid)}.>"
 
-    def pipeline_events(self, pipeline_uuid: str) -> tuple[str, ...]:
-        """Filters for every run and step event of one pipeline."""
-        p = _tok(pipeline_uuid)
-        return (
-            f"{self.prefix}.events.v1.run.{p}.>",
-            f"{self.prefix}.events.v1.step.{p}.>",
-        )
-
-    def run_events(self, run_uuid: str) -> tuple[str, ...]:
-        """Filters for every event of one run (its own and its steps')."""
-        r = _tok(run_uuid)
-        return (
-            f"{self.prefix}.events.v1.run.*.{r}",
-            f"{self.prefix}.events.v1.step.*.{r}.*",
-        )
+    def run_events(self, run_uuid: str) -> str:
+        """Filter for every event of one run (its own and its steps')."""
+        return f"{self.prefix}.events.v1.run.*.{_tok(run_uuid)}.>"
 
     @property
     def events_stream(self) -> StreamSpec:
@@ -215,14 +213,43 @@ class BusNames:
             description="Status changes of runs, steps, jobs and sessions.",
         )
 
-    def scheduler_step_events_consumer(self, ack_wait_seconds: float) -> ConsumerSpec:
-        """The scheduler's durable consumer of step events (advances the DAG)."""
+    # -- step reports (runner -> scheduler, JetStream work queue)
+
+    def step_report(self, run_uuid: str, step_uuid: str) -> str:
+        return f"{self.prefix}.reports.v1.step.{_tok(run_uuid)}.{_tok(step_uuid)}"
+
+    @property
+    def all_reports(self) -> str:
+        return f"{self.prefix}.reports.v1.>"
+
+    @property
+    def reports_stream(self) -> StreamSpec:
+        return StreamSpec(
+            name=self._stream("REPORTS"),
+            subjects=(self.all_reports,),
+            retention=Retention.WORK_QUEUE,
+            description="What runners report of the attempts they ran; the scheduler consumes.",
+        )
+
+    def scheduler_reports_consumer(self, ack_wait_seconds: float) -> ConsumerSpec:
+        """The scheduler's durable consumer of step reports (advances the DAG)."""
         return ConsumerSpec(
-            stream=self.events_stream.name,
-            durable_name="scheduler-step-events",
-            filter_subject=self.all_step_events,
+            stream=self.reports_stream.name,
+            durable_name="scheduler-reports",
+            filter_subject=self.all_reports,
             ack_wait_seconds=ack_wait_seconds,
         )
+
+    # -- artifacts (JetStream object store)
+
+    @property
+    def artifacts_bucket(self) -> str:
+        """Object store of run artifacts, keyed ``<run>/<step>/<attempt>/<name>``."""
+        return self._stream("ARTIFACTS")
+
+    @staticmethod
+    def artifact_key(run_uuid: str, step_uuid: str, attempt: int, name: str) -> str:
+        return f"{_tok(run_uuid)}/{_tok(step_uuid)}/{attempt}/{name}"
 
     # -- logs (JetStream, per step)
 
@@ -254,7 +281,7 @@ class BusNames:
 
     @property
     def streams(self) -> tuple[StreamSpec, ...]:
-        return (self.steps_stream, self.events_stream, self.logs_stream)
+        return (self.steps_stream, self.events_stream, self.reports_stream, self.logs_stream)
 
     def _stream(self, family: str) -> str:
         return f"{self.prefix.upper()}_{family}"

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
 from ._base import Message
-from .pipeline import PipelineDefinition
+from .pipeline import PipelineDefinition, PipelineStep
 from .status import Priority, RunType
 
 
@@ -27,6 +27,10 @@ class Command(Message):
 
 class RunConfig(Message):
     project_dir: str
+    project_uuid: str | None = None
+    pipeline_path: str | None = None
+    """The pipeline file, relative to the project (informational)."""
+    env_variables: dict[str, str] = Field(default_factory=dict)
 
 
 class CreateRun(Command):
@@ -138,9 +142,14 @@ class StepWork(Message):
     priority: Priority
     pipeline_definition: PipelineDefinition
     project_dir: str
+    project_uuid: str | None = None
     job_uuid: str | None = None
     env_variables: dict[str, str] = Field(default_factory=dict)
     timeout_seconds: PositiveFloat | None = None
+
+    @property
+    def step(self) -> PipelineStep:
+        return self.pipeline_definition.steps[self.step_uuid]
 
 
 class CancelStep(Message):

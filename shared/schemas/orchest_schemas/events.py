@@ -40,25 +40,28 @@ class RunStatusChanged(Event):
     pipeline_uuid: str
     job_uuid: str | None = None
     status: RunStatus
+    sequence: int = Field(default=0, ge=0)
+    """Order of this event among the run's events (the scheduler's event log)."""
 
 
 class StepStatusChanged(Event):
-    """A step attempt moved to a new status.
-
-    The runner holding the attempt publishes ``STARTED`` and its end state;
-    the scheduler publishes the changes it decides itself (``ABORTED`` of
-    descendants, a retry back to ``PENDING`` with the next attempt).
-    """
+    """A step moved to a new status (published by the scheduler, the one
+    writer of run state: ``STARTED`` when a runner's claim is granted, the end
+    state from the runner's report, ``ABORTED`` of descendants, ``PENDING``
+    again with the next attempt on a retry)."""
 
     kind: Literal["step_status_changed"] = "step_status_changed"
     run_uuid: str
     pipeline_uuid: str
     step_uuid: str
-    attempt: PositiveInt
+    attempt: int = Field(ge=0)
+    """0 for a step that never got an attempt (aborted before it started)."""
     status: StepStatus
+    sequence: int = Field(default=0, ge=0)
     exit_code: int | None = None
     error: str | None = None
     runner_id: str | None = None
+    artifacts: list[str] = Field(default_factory=list)
 
 
 class JobStatusChanged(Event):

@@ -1,0 +1,318 @@
+"""The run engine: pure decisions over a run's state.
+
+Every input (start, a runner's claim, an attempt's end, a retry coming due,
+an abort) changes a ``RunState`` in place and returns a ``Plan``: the step
+and run status changes to record and announce, the attempts to dispatch, the
+retries to wait for and the attempts to cancel. The store persists a plan
+and the outbox publishes it; nothing here does I/O.
+
+Step lifecycle (brief 4.3): ``PENDING -> STARTED -> SUCCESS | FAILURE``,
+``PENDING | STARTED -> ABORTED``. A pending step is *dispatched* once the work
+of its current attempt is published; it starts when a runner's claim of that
+attempt is granted. A failed attempt with retries left goes back to
+``PENDING`` as the next attempt after a backoff.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from orchest_schemas.status import RunStatus, StepStatus
+
+
+@dataclass
+class StepState:
+    uuid: str
+    parents: tuple[str, ...]
+    status: StepStatus = StepStatus.PENDING
+    attempt: int = 0
+    """The latest attempt assigned (0: none yet)."""
+    dispatched: bool = False
+    """Work of ``attempt`` has been published."""
+    retry_wait: bool = False
+    """``attempt`` waits for its backoff before it is dispatched."""
+    max_retries: int = 0
+    retry_backoff: float = 1.0
+    runner_id: str | None = None
+    lost_leases: int = 0
+
+    @property
+    def in_flight(self) -> bool:
+        """Holds (or is about to hold) a runner slot."""
+        return self.status is StepStatus.STARTED or (
+            self.status is StepStatus.PENDING and self.dispatched
+        )
+
+
+@dataclass
+class RunState:
+    status: RunStatus
+    steps: dict[str, StepState]
+    """In topological order: dispatch follows it."""
+    fail_fast: bool = False
+    max_parallel: int = 0
+    """0: no limit beyond the runners' slots."""
+    abort_requested: bool = False
+
+
+@dataclass(frozen=True)
+class StepChange:
+    """A step's new state, announced as one ``StepStatusChanged``."""
+
+    step_uuid: str
+    status: StepStatus
+    attempt: int
+    exit_code: int | None = None
+    error: str | None = None
+    runner_id: str | None = None
+    artifacts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Retry:
+    step_uuid: str
+    attempt: int
+    delay_seconds: float
+
+
+@dataclass
+class Plan:
+    changes: list[StepChange] = field(default_factory=list)
+    run_status: RunStatus | None = None
+    """The run's new status, when it changed."""
+    dispatch: list[tuple[str, int]] = field(default_factory=list)
+    retries: list[Retry] = field(default_factory=list)
+    cancel: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.changes or self.run_status or self.dispatch or self.retries or self.cancel)
+
+
+@dataclass(frozen=True)
+class ClaimDecision:
+    granted: bool
+    attempt: int
+    reason: str | None = None
+
+
+MAX_LOST_LEASES = 3
+"""A step whose runner vanished this many times fails with that reason."""
+
+
+def start(run: RunState) -> Plan:
+    """Dispatch the steps that are ready when the run is created."""
+    plan = Plan()
+    _dispatch_ready(run, plan)
+    return plan
+
+
+def claim(
+    run: RunState, step_uuid: str, attempt: int, runner_id: str, redelivered: bool
+) -> tuple[ClaimDecision, Plan]:
+    """A runner asks to run ``attempt``: granted only for the current,
+    dispatched attempt of a pending step of a run that goes on.
+
+    A redelivered claim for the attempt another runner already started means
+    that runner's lease lapsed (it died): the step runs again as the next
+    attempt, and after ``MAX_LOST_LEASES`` of those it fails.
+    """
+    plan = Plan()
+    step = run.steps.get(step_uuid)
+    if step is None:
+        return ClaimDecision(False, attempt, "no such step in the run"), plan
+    if run.status.is_final or run.abort_requested:
+        return ClaimDecision(False, attempt, f"the run is {run.status.value}"), plan
+    if attempt != step.attempt:
+        return ClaimDecision(
+            False, attempt, f"attempt {attempt} is stale (now {step.attempt})"
+        ), plan
+    if step.status is StepStatus.STARTED and redelivered and runner_id != step.runner_id:
+        step.lost_leases += 1
+        if step.lost_leases >= MAX_LOST_LEASES:
+            _finish_step(
+                run,
+                step,
+                StepStatus.FAILURE,
+                None,
+                f"lost its runner {step.lost_leases} times",
+                (),
+                plan,
+            )
+            _advance(run, plan)
+            return ClaimDecision(False, attempt, "too many lost leases"), plan
+        step.attempt += 1
+        attempt = step.attempt
+    elif step.status is not StepStatus.PENDING or not step.dispatched:
+        return ClaimDecision(False, attempt, f"the step is {step.status.value}"), plan
+    step.status = StepStatus.STARTED
+    step.runner_id = runner_id
+    plan.changes.append(StepChange(step.uuid, step.status, step.attempt, runner_id=runner_id))
+    if run.status is RunStatus.PENDING:
+        run.status = RunStatus.STARTED
+        plan.run_status = run.status
+    return ClaimDecision(True, attempt), plan
+
+
+def finish(
+    run: RunState,
+    step_uuid: str,
+    attempt: int,
+    status: StepStatus,
+    exit_code: int | None,
+    error: str | None,
+    artifacts: tuple[str, ...] = (),
+) -> Plan:
+    """An attempt ended. A report of an attempt that is not the step's
+    running one (stale, or the run was aborted meanwhile) changes nothing."""
+    plan = Plan()
+    step = run.steps.get(step_uuid)
+    if step is None or step.status is not StepStatus.STARTED or attempt != step.attempt:
+        return plan
+    if (
+        status is StepStatus.FAILURE
+        and step.attempt <= step.max_retries
+        and not run.abort_requested
+    ):
+        delay = step.retry_backoff * (2 ** (step.attempt - 1))
+        plan.changes.append(
+            StepChange(
+                step.uuid,
+                StepStatus.FAILURE,
+                step.attempt,
+                exit_code,
+                error,
+                step.runner_id,
+                artifacts,
+            )
+        )
+        step.status = StepStatus.PENDING
+        step.attempt += 1
+        step.dispatched = False
+        step.retry_wait = True
+        plan.changes.append(StepChange(step.uuid, step.status, step.attempt))
+        plan.retries.append(Retry(step.uuid, step.attempt, delay))
+        _dispatch_ready(run, plan)  # the slot it held is free while it waits
+        return plan
+    _finish_step(run, step, status, exit_code, error, artifacts, plan)
+    _advance(run, plan)
+    return plan
+
+
+def retry_due(run: RunState, step_uuid: str, attempt: int) -> Plan:
+    """The backoff of a retry is over: dispatch it (within the limits)."""
+    plan = Plan()
+    step = run.steps.get(step_uuid)
+    if step is None or not step.retry_wait or step.attempt != attempt or run.status.is_final:
+        return plan
+    step.retry_wait = False
+    _dispatch_ready(run, plan)
+    return plan
+
+
+def abort(run: RunState) -> Plan:
+    """Abort: every unfinished step ABORTED, running attempts cancelled.
+    Idempotent: aborting an ended run changes nothing."""
+    plan = Plan()
+    if run.status.is_final:
+        return plan
+    run.abort_requested = True
+    for step in run.steps.values():
+        if step.status.is_final:
+            continue
+        if step.status is StepStatus.STARTED:
+            plan.cancel.append((step.uuid, step.attempt))
+        _set_final(step, StepStatus.ABORTED, None, "the run was aborted", plan)
+    _advance(run, plan)
+    return plan
+
+
+def run_status_when_done(run: RunState) -> RunStatus:
+    """Brief 4.3: ABORTED if aborted, FAILURE if any step failed, else SUCCESS."""
+    if run.abort_requested:
+        return RunStatus.ABORTED
+    if any(s.status is StepStatus.FAILURE for s in run.steps.values()):
+        return RunStatus.FAILURE
+    return RunStatus.SUCCESS
+
+
+def _finish_step(
+    run: RunState,
+    step: StepState,
+    status: StepStatus,
+    exit_code: int | None,
+    error: str | None,
+    artifacts: tuple[str, ...],
+    plan: Plan,
+) -> None:
+    _set_final(step, status, exit_code, error, plan, artifacts)
+    if status is not StepStatus.FAILURE:
+        return
+    if run.fail_fast:
+        for other in run.steps.values():
+            if other.status.is_final:
+                continue
+            if other.status is StepStatus.STARTED:
+                plan.cancel.append((other.uuid, other.attempt))
+            _set_final(other, StepStatus.ABORTED, None, f"fail-fast: step {step.uuid} failed", plan)
+        return
+    for other in _descendants(run, step.uuid):
+        if not other.status.is_final:
+            _set_final(other, StepStatus.ABORTED, None, f"an ancestor failed: {step.uuid}", plan)
+
+
+def _set_final(
+    step: StepState,
+    status: StepStatus,
+    exit_code: int | None,
+    error: str | None,
+    plan: Plan,
+    artifacts: tuple[str, ...] = (),
+) -> None:
+    step.status = status
+    step.retry_wait = False
+    plan.changes.append(
+        StepChange(step.uuid, status, step.attempt, exit_code, error, step.runner_id, artifacts)
+    )
+
+
+def _advance(run: RunState, plan: Plan) -> None:
+    """After a step ended: start what became ready, or end the run."""
+    if all(s.status.is_final for s in run.steps.values()):
+        if not run.status.is_final:
+            run.status = run_status_when_done(run)
+            plan.run_status = run.status
+        return
+    _dispatch_ready(run, plan)
+
+
+def _dispatch_ready(run: RunState, plan: Plan) -> None:
+    if run.status.is_final or run.abort_requested:
+        return
+    in_flight = sum(1 for s in run.steps.values() if s.in_flight)
+    for step in run.steps.values():
+        if run.max_parallel and in_flight >= run.max_parallel:
+            return
+        if step.status is not StepStatus.PENDING or step.dispatched or step.retry_wait:
+            continue
+        if all(run.steps[p].status is StepStatus.SUCCESS for p in step.parents):
+            if step.attempt == 0:
+                step.attempt = 1
+            step.dispatched = True
+            plan.dispatch.append((step.uuid, step.attempt))
+            in_flight += 1
+
+
+def _descendants(run: RunState, step_uuid: str) -> list[StepState]:
+    children: dict[str, list[str]] = {}
+    for s in run.steps.values():
+        for parent in s.parents:
+            children.setdefault(parent, []).append(s.uuid)
+    seen: set[str] = set()
+    stack = list(children.get(step_uuid, []))
+    while stack:
+        current = stack.pop()
+        if current not in seen:
+            seen.add(current)
+            stack.extend(children.get(current, []))
+    return [s for s in run.steps.values() if s.uuid in seen]

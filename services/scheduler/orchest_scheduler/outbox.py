@@ -1,0 +1,140 @@
+"""The outbox: messages decided in a transaction are stored in it, then
+published after the commit, in order, and deleted once published.
+
+What a crash leaves behind (committed, not yet published) is published at
+the next start, before anything new. JetStream drops a message it already
+has (``Nats-Msg-Id`` within the stream's duplicate window), so a message
+published twice around a crash is stored once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+from nats.aio.client import Client
+from nats.errors import ConnectionClosedError, NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.errors import APIError
+
+from orchest_schemas.bus import HEADER_MSG_ID
+
+from .store import Connection
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OutMessage:
+    subject: str
+    payload: bytes
+    msg_id: str | None = None
+    jetstream: bool = True
+    """False: core NATS (signals that need no storage)."""
+
+
+class Outbox:
+    def __init__(self, pool: asyncpg.Pool, nc: Client, js: JetStreamContext) -> None:
+        self._pool = pool
+        self._nc = nc
+        self._js = js
+        self._queue: asyncio.Queue[list[tuple[int, OutMessage]]] = asyncio.Queue()
+        self._published: list[int] = []
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def stage(self, conn: Connection, messages: Sequence[OutMessage]) -> list[int]:
+        """Store ``messages`` in the caller's transaction; returns their ids."""
+        if not messages:
+            return []
+        rows = await conn.fetch(
+            "INSERT INTO outbox (subject, msg_id, payload, jetstream)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::boolean[])"
+            " RETURNING id",
+            [m.subject for m in messages],
+            [m.msg_id for m in messages],
+            [m.payload for m in messages],
+            [m.jetstream for m in messages],
+        )
+        return [r["id"] for r in rows]
+
+    def committed(self, ids: Sequence[int], messages: Sequence[OutMessage]) -> None:
+        """Hand messages whose transaction committed to the publisher."""
+        if ids:
+            self._idle.clear()
+            self._queue.put_nowait(list(zip(ids, messages, strict=True)))
+
+    async def recover(self) -> int:
+        """Publish what a previous process left; returns how many."""
+        rows = await self._pool.fetch(
+            "SELECT id, subject, msg_id, payload, jetstream FROM outbox ORDER BY id"
+        )
+        batch = [
+            (r["id"], OutMessage(r["subject"], bytes(r["payload"]), r["msg_id"], r["jetstream"]))
+            for r in rows
+        ]
+        if batch:
+            logger.info("publishing %d messages left in the outbox", len(batch))
+            await self._publish_batch(batch)
+            await self._delete_published()
+        return len(batch)
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Publish in commit order until stopped and drained."""
+        while not (stopping.is_set() and self._queue.empty()):
+            if self._queue.empty():
+                await self._delete_published()
+                self._idle.set()
+                getter = asyncio.create_task(self._queue.get())
+                stopper = asyncio.create_task(stopping.wait())
+                await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                stopper.cancel()
+                if not getter.done():
+                    getter.cancel()
+                    continue
+                batch = getter.result()
+            else:
+                batch = self._queue.get_nowait()
+            await self._publish_batch(batch)
+            if len(self._published) >= 256:
+                await self._delete_published()
+        await self._delete_published()
+
+    async def wait_idle(self) -> None:
+        await self._idle.wait()
+
+    async def _publish_batch(self, batch: list[tuple[int, OutMessage]]) -> None:
+        for outbox_id, message in batch:
+            delay = 0.1
+            while True:
+                try:
+                    await self._publish(message)
+                    break
+                except (
+                    NatsTimeoutError,
+                    NoRespondersError,
+                    ConnectionClosedError,
+                    APIError,
+                    OSError,
+                ) as exc:
+                    logger.warning("publish to %s failed (%s); retrying", message.subject, exc)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+            self._published.append(outbox_id)
+
+    async def _publish(self, message: OutMessage) -> None:
+        if not message.jetstream:
+            await self._nc.publish(message.subject, message.payload)
+            return
+        headers = {HEADER_MSG_ID: message.msg_id} if message.msg_id else None
+        await self._js.publish(message.subject, message.payload, headers=headers)
+
+    async def _delete_published(self) -> None:
+        if not self._published:
+            return
+        ids, self._published = self._published, []
+        await self._pool.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", ids)

@@ -1,0 +1,50 @@
+"""Runs and steps as the HTTP API returns them (Orchest's field names)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .status import RunStatus, RunType, StepStatus
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class StepView(_View):
+    run_uuid: str
+    step_uuid: str
+    title: str
+    file_path: str
+    status: StepStatus
+    attempt: int
+    """0 until the first attempt is dispatched."""
+    started_time: datetime | None = None
+    finished_time: datetime | None = None
+    exit_code: int | None = None
+    error: str | None = None
+    artifacts: list[str] = Field(default_factory=list)
+    """Artifacts of the latest attempt (the executed notebook, for a notebook step)."""
+
+
+class RunView(_View):
+    uuid: str
+    pipeline_uuid: str
+    project_uuid: str | None = None
+    job_uuid: str | None = None
+    run_type: RunType
+    status: RunStatus
+    created_time: datetime
+    started_time: datetime | None = None
+    finished_time: datetime | None = None
+    pipeline_steps: list[StepView]
+    """Exactly the steps this run executes, in a topological order."""
+
+
+class RunList(_View):
+    runs: list[RunView]
+    total: int
+    limit: int
+    offset: int
