@@ -11,12 +11,14 @@ import pytest
 
 from orchest_gateway.service import build_definition
 from orchest_gateway.settings import GatewaySettings
-from orchest_scheduler.service import DEFINITION as SCHEDULER
+from orchest_scheduler.service import build_definition as build_scheduler
 from orchest_schemas.bus import BusNames
 from orchest_schemas.health import HealthReport
 from orchest_session_manager.service import DEFINITION as SESSION_MANAGER
 from orchest_step_runner.service import DEFINITION as STEP_RUNNER
 from support import free_port
+
+SCHEDULER = build_scheduler()  # used by one test at a time
 
 
 @pytest.fixture

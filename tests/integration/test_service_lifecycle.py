@@ -19,11 +19,13 @@ from orchest_runtime.commands import add_command, request_command
 from orchest_runtime.entry import EXIT_DEPENDENCY_UNAVAILABLE, run_main
 from orchest_runtime.errors import DependencyUnavailable
 from orchest_runtime.service import ServiceContext, ServiceDefinition
-from orchest_scheduler.service import DEFINITION as SCHEDULER
+from orchest_scheduler.service import build_definition as build_scheduler
 from orchest_schemas.bus import BusNames, ServiceName
 from orchest_session_manager.service import DEFINITION as SESSION_MANAGER
 from orchest_step_runner.service import DEFINITION as STEP_RUNNER
 from support import ENV_WITHOUT_ORCHEST
+
+SCHEDULER = build_scheduler()  # used by one test at a time
 
 
 async def instances(nc: Client, bus: BusNames, name: str) -> list[Any]:

@@ -8,8 +8,15 @@ import logging
 from nats.aio.client import Client
 from nats.errors import NoServersError
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    DiscardPolicy,
+    ObjectStoreConfig,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
 from nats.js.errors import BadRequestError
+from nats.js.object_store import ObjectStore
 
 from orchest_schemas.bus import Retention, StreamSpec
 
@@ -90,3 +97,13 @@ async def ensure_streams(js: JetStreamContext, specs: tuple[StreamSpec, ...]) ->
                 raise
             await js.update_stream(config)
         logger.debug("stream %s ready", spec.name)
+
+
+async def ensure_object_store(js: JetStreamContext, bucket: str, ttl_seconds: float) -> ObjectStore:
+    """Create the object store bucket, or bind to it if it exists."""
+    try:
+        return await js.create_object_store(
+            bucket, config=ObjectStoreConfig(storage=StorageType.FILE, ttl=ttl_seconds)
+        )
+    except BadRequestError:
+        return await js.object_store(bucket)
