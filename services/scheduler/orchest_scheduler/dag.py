@@ -321,7 +321,7 @@ def topological_order(parents: Mapping[str, Sequence[str]]) -> list[str]:
     children: dict[str, list[str]] = {node: [] for node in parents}
     for node, node_parents in parents.items():
         distinct = set(node_parents)
-        unknown = distinct - position.keys()
+        unknown = [parent for parent in distinct if parent not in position]
         if unknown:
             raise ValueError(f"{node!r} has parents that are not nodes: {sorted(unknown)}")
         waiting[node] = len(distinct)

@@ -26,9 +26,9 @@ def check_project_files(
 
     Steps that are not in the definition, or whose ``file_path`` already fails the
     lexical checks, are left to ``select_steps`` and ``validate_definition``."""
-    problem = _project_dir_problem(project_dir)
-    if problem is not None:
-        return [problem]
+    dir_problem = _project_dir_problem(project_dir)
+    if dir_problem is not None:
+        return [dir_problem]
     problems: list[Problem] = []
     for key in dict.fromkeys(step_uuids):
         step = definition.steps.get(key)
@@ -36,9 +36,9 @@ def check_project_files(
             continue
         if any(p.type in UNSAFE_PATH_PROBLEMS for p in file_path_problems(definition, key)):
             continue
-        problem = _step_file_problem(project_dir, step.file_path)
-        if problem is not None:
-            kind, what = problem
+        found = _step_file_problem(project_dir, step.file_path)
+        if found is not None:
+            kind, what = found
             problems.append(
                 Problem(
                     ("pipeline_definition", "steps", key, "file_path"),
