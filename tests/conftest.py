@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -21,21 +23,25 @@ from orchest_runtime.settings import ServiceSettings
 from orchest_schemas.bus import BusNames
 from support import running_service
 
-
-@pytest.fixture(scope="session")
-async def nats_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EmbeddedNats]:
-    root = tmp_path_factory.mktemp("nats")
-    async with EmbeddedNats(root / "store", root / "nats.log") as server:
-        yield server
+# The servers' directories are not under pytest's basetemp: another pytest
+# session starting meanwhile re-restricts that tree to its owner (which the
+# Postgres user, when run as root, then cannot enter) and prunes old ones.
 
 
 @pytest.fixture(scope="session")
-async def postgres_server(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[EmbeddedPostgres]:
-    root = tmp_path_factory.mktemp("postgres")
-    async with EmbeddedPostgres(root / "data", root / "postgres.log") as server:
-        yield server
+async def nats_server() -> AsyncIterator[EmbeddedNats]:
+    with tempfile.TemporaryDirectory(prefix="orchest-test-nats-") as tmp:
+        root = Path(tmp)
+        async with EmbeddedNats(root / "store", root / "nats.log") as server:
+            yield server
+
+
+@pytest.fixture(scope="session")
+async def postgres_server() -> AsyncIterator[EmbeddedPostgres]:
+    with tempfile.TemporaryDirectory(prefix="orchest-test-postgres-") as tmp:
+        root = Path(tmp)
+        async with EmbeddedPostgres(root / "data", root / "postgres.log") as server:
+            yield server
 
 
 @pytest.fixture
@@ -64,9 +70,9 @@ async def bus(nc: Client) -> AsyncIterator[BusNames]:
     names = BusNames(f"t{uuid4().hex[:12]}")
     yield names
     js = nc.jetstream()
-    for spec in names.streams:
+    for stream in [spec.name for spec in names.streams] + [f"OBJ_{names.artifacts_bucket}"]:
         with contextlib.suppress(NotFoundError):
-            await js.delete_stream(spec.name)
+            await js.delete_stream(stream)
 
 
 @pytest.fixture

@@ -24,6 +24,18 @@ state_dir_option = click.option(
 )
 
 
+url_option = click.option(
+    "--url", default=None, help="Gateway URL [default: the stack's, else localhost:PORT]."
+)
+
+
+def _api_url(state_dir: Path | None, url: str | None) -> str:
+    if url:
+        return url.rstrip("/")
+    recorded = _state(state_dir).read_stack() or {}
+    return str(recorded.get("gateway_url") or f"http://127.0.0.1:{_default_port()}")
+
+
 def _state(state_dir: Path | None) -> StateDir:
     return StateDir((state_dir or default_state_dir()).expanduser().resolve())
 
@@ -84,30 +96,126 @@ def down(state_dir: Path | None, timeout: float) -> None:
 
 @cli.command()
 @state_dir_option
-@click.option(
-    "--url", default=None, help="Gateway URL [default: the stack's, else localhost:PORT]."
-)
+@url_option
 def status(state_dir: Path | None, url: str | None) -> None:
     """Show every service's live instances; exit 1 unless all are up."""
-    if url is None:
-        recorded = _state(state_dir).read_stack() or {}
-        url = recorded.get("gateway_url") or f"http://127.0.0.1:{_default_port()}"
-    if not show_health(url):
+    if not show_health(_api_url(state_dir, url)):
         sys.exit(1)
 
 
-@cli.command()
+@cli.command("stack-logs")
 @state_dir_option
 @click.argument("name")
 @click.option("-n", "--lines", type=int, default=50, show_default=True)
-def logs(state_dir: Path | None, name: str, lines: int) -> None:
-    """Print the end of a process's log (gateway, scheduler, nats, postgres, supervisor...)."""
+def stack_logs(state_dir: Path | None, name: str, lines: int) -> None:
+    """Print the end of a stack process's log (gateway, scheduler, nats, postgres...)."""
     path = _state(state_dir).log(name)
     if not path.exists():
         click.echo(f"no log at {path}", err=True)
         sys.exit(1)
     text = path.read_text(errors="replace").splitlines()[-lines:]
     click.echo("\n".join(text))
+
+
+@cli.command()
+@state_dir_option
+@url_option
+@click.argument("pipeline_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--project-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="The project [default: the pipeline file's folder].",
+)
+@click.option(
+    "--type",
+    "run_type",
+    type=click.Choice(["full", "selection", "incoming", "selection_with_ancestors", "downstream"]),
+    default=None,
+    help="Which steps run [default: full, or selection when --step is given].",
+)
+@click.option("--step", "steps", multiple=True, help="A selected step (uuid or title); repeat.")
+@click.option(
+    "--embedded",
+    is_flag=True,
+    help="Start a stack for this run (unless one runs on the state dir) and stop it after.",
+)
+def run(
+    state_dir: Path | None,
+    url: str | None,
+    pipeline_file: Path,
+    project_dir: Path | None,
+    run_type: str | None,
+    steps: tuple[str, ...],
+    embedded: bool,
+) -> None:
+    """Run a pipeline and show each step's state live; exit 0 only on SUCCESS."""
+    from .runs import run_pipeline
+
+    run_type = run_type or ("selection" if steps else "full")
+    started_here = False
+    state = _state(state_dir)
+    if embedded and not is_running(state):
+        try:
+            result = stack_ops.up(state, _default_port())
+        except stack_ops.StackError as exc:
+            raise click.ClickException(f"orchest up failed: {exc}") from exc
+        started_here = True
+        click.echo(f"Stack up in {result.seconds:.2f}s ({state.root})")
+    try:
+        code = run_pipeline(_api_url(state_dir, url), pipeline_file, project_dir, run_type, steps)
+    finally:
+        if started_here:
+            stack_ops.down(state)
+    sys.exit(code)
+
+
+@cli.command()
+@state_dir_option
+@url_option
+@click.option("--pipeline", "pipeline_uuid", default=None, help="Only this pipeline's runs.")
+@click.option("--status", default=None, help="Only runs in this status.")
+@click.option("-n", "--limit", type=int, default=20, show_default=True)
+def runs(
+    state_dir: Path | None,
+    url: str | None,
+    pipeline_uuid: str | None,
+    status: str | None,
+    limit: int,
+) -> None:
+    """List runs, newest first."""
+    from .runs import print_runs
+
+    params = {"limit": str(limit)}
+    if pipeline_uuid:
+        params["pipeline_uuid"] = pipeline_uuid
+    if status:
+        params["status"] = status
+    print_runs(_api_url(state_dir, url), params)
+
+
+@cli.command()
+@state_dir_option
+@url_option
+@click.argument("run_uuid")
+@click.argument("step")
+@click.option("-f", "--follow", is_flag=True, help="Stream until the step ends.")
+def logs(state_dir: Path | None, url: str | None, run_uuid: str, step: str, follow: bool) -> None:
+    """Print a step's output (STEP: uuid or title)."""
+    from .runs import print_logs
+
+    print_logs(_api_url(state_dir, url), run_uuid, step, follow)
+
+
+@cli.command()
+@state_dir_option
+@url_option
+@click.argument("run_uuid")
+def abort(state_dir: Path | None, url: str | None, run_uuid: str) -> None:
+    """Abort a run: running steps are killed, the rest ABORTED."""
+    from .runs import abort_run
+
+    click.echo(f"run {run_uuid}: {abort_run(_api_url(state_dir, url), run_uuid)}")
 
 
 def show_health(url: str) -> bool:

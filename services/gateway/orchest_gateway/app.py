@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
-from nats.aio.client import Client
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from orchest_schemas.commands import CreateRun
 from orchest_schemas.health import HealthReport
+from orchest_schemas.runs import RunList, RunView, StepView
 
+from . import events_api, logs_api, runs_api
+from .deps import GatewayDeps, deps_of
 from .errors import EXCEPTION_HANDLERS
 from .health import health_report
-from .openapi import Operation, build_document
-from .settings import GatewaySettings
+from .openapi import Operation, Parameter, build_document
 
 API_TITLE = "Orchest API"
 API_DESCRIPTION = (
@@ -27,27 +27,12 @@ API_DESCRIPTION = (
 )
 
 
-@dataclass(frozen=True)
-class GatewayDeps:
-    """What the handlers use, kept on ``app.state.deps``."""
-
-    settings: GatewaySettings
-    nc: Client
-    pool: asyncpg.Pool
-    version: str
-
-
-def _deps(request: Request) -> GatewayDeps:
-    deps: GatewayDeps = request.app.state.deps
-    return deps
-
-
 def _json(model: Any, status: int = 200) -> Response:
     return JSONResponse(model.model_dump(mode="json"), status_code=status)
 
 
 async def get_health(request: Request) -> Response:
-    deps = _deps(request)
+    deps = deps_of(request)
     report = await health_report(deps.nc, deps.pool, deps.settings)
     return _json(report, 200 if report.status == "ok" else 503)
 
@@ -57,7 +42,7 @@ async def get_openapi(request: Request) -> Response:
     return JSONResponse(document)
 
 
-OPERATIONS = (
+OPERATIONS: tuple[Operation, ...] = (
     Operation(
         method="GET",
         path="/api/health",
@@ -79,9 +64,135 @@ OPERATIONS = (
     ),
 )
 
+RUN = Parameter("run_uuid", "path", "The run's uuid")
+STEP = Parameter("step_uuid", "path", "The step's uuid")
+RUN_ERRORS: dict[int, tuple[str, None]] = {404: ("No such run", None)}
+
+OPERATIONS += (
+    Operation(
+        method="POST",
+        path="/api/runs",
+        operation_id="createRun",
+        summary="Start an interactive run (full or partial) of a pipeline",
+        request_body=CreateRun,
+        responses={
+            201: ("The run, with a row for each step it will run", RunView),
+            400: ("The body is not JSON", None),
+            413: ("The body is too large", None),
+            422: ("The definition or the request is invalid; every problem listed", None),
+            503: ("The scheduler did not answer", None),
+        },
+        tags=("runs",),
+    ),
+    Operation(
+        method="GET",
+        path="/api/runs",
+        operation_id="listRuns",
+        summary="Runs, newest first",
+        parameters=(
+            Parameter("pipeline_uuid", "query", "Only this pipeline's runs"),
+            Parameter(
+                "status",
+                "query",
+                "Only runs in this status",
+                {"enum": ["PENDING", "STARTED", "SUCCESS", "FAILURE", "ABORTED"]},
+            ),
+            Parameter("limit", "query", "Page size (1-500)", {"type": "integer", "default": 50}),
+            Parameter("offset", "query", "Runs to skip", {"type": "integer", "default": 0}),
+        ),
+        responses={200: ("A page of runs", RunList), 422: ("Bad query parameter", None)},
+        tags=("runs",),
+    ),
+    Operation(
+        method="GET",
+        path="/api/runs/{run_uuid}",
+        operation_id="getRun",
+        summary="A run and its steps",
+        parameters=(RUN,),
+        responses={200: ("The run", RunView), **RUN_ERRORS},
+        tags=("runs",),
+    ),
+    Operation(
+        method="DELETE",
+        path="/api/runs/{run_uuid}",
+        operation_id="abortRun",
+        summary="Abort a run: running steps are killed, unfinished steps ABORTED (idempotent)",
+        parameters=(RUN,),
+        responses={200: ("The run after the abort", RunView), **RUN_ERRORS},
+        tags=("runs",),
+    ),
+    Operation(
+        method="GET",
+        path="/api/runs/{run_uuid}/steps/{step_uuid}",
+        operation_id="getRunStep",
+        summary="One step of a run",
+        parameters=(RUN, STEP),
+        responses={200: ("The step", StepView), 404: ("No such run or step", None)},
+        tags=("runs",),
+    ),
+    Operation(
+        method="GET",
+        path="/api/runs/{run_uuid}/steps/{step_uuid}/logs",
+        operation_id="getRunStepLogs",
+        summary="A step's output: the whole log, or streamed until the step ends (follow)",
+        parameters=(
+            RUN,
+            STEP,
+            Parameter("follow", "query", "Stream until the step ends", {"type": "boolean"}),
+            Parameter("attempt", "query", "Only this attempt", {"type": "integer"}),
+        ),
+        responses={
+            200: ("The log (text/plain)", None),
+            404: ("No such run or step", None),
+        },
+        tags=("runs",),
+        content_type="text/plain",
+    ),
+    Operation(
+        method="GET",
+        path="/api/runs/{run_uuid}/steps/{step_uuid}/artifacts/{name}",
+        operation_id="getRunStepArtifact",
+        summary="An artifact of a step attempt (the executed notebook: executed.ipynb)",
+        parameters=(
+            RUN,
+            STEP,
+            Parameter("name", "path", "The artifact's name"),
+            Parameter("attempt", "query", "The attempt [default: the latest]", {"type": "integer"}),
+        ),
+        responses={200: ("The artifact's bytes", None), 404: ("No such artifact", None)},
+        tags=("runs",),
+        content_type="application/octet-stream",
+    ),
+    Operation(
+        method="GET",
+        path="/api/events",
+        operation_id="streamEvents",
+        summary="Status events as Server-Sent Events; resume with Last-Event-ID",
+        parameters=(
+            Parameter("run_uuid", "query", "Only this run's events"),
+            Parameter("pipeline_uuid", "query", "Only this pipeline's events"),
+            Parameter(
+                "replay", "query", "Start from the first matching event", {"type": "boolean"}
+            ),
+            Parameter("Last-Event-ID", "header", "Resume after this event id"),
+        ),
+        responses={200: ("An event stream (text/event-stream)", None)},
+        tags=("events",),
+        content_type="text/event-stream",
+    ),
+)
+
 _HANDLERS = {
     "getHealth": get_health,
     "getOpenApi": get_openapi,
+    "createRun": runs_api.create_run,
+    "listRuns": runs_api.list_runs,
+    "getRun": runs_api.get_run,
+    "abortRun": runs_api.abort_run,
+    "getRunStep": runs_api.get_step,
+    "getRunStepLogs": logs_api.step_logs,
+    "getRunStepArtifact": runs_api.get_artifact,
+    "streamEvents": events_api.events,
 }
 
 
@@ -93,3 +204,16 @@ def create_app(deps: GatewayDeps) -> Starlette:
         OPERATIONS, title=API_TITLE, version=deps.version, description=API_DESCRIPTION
     )
     return app
+
+
+def _dispatch(handlers: dict[str, Any]) -> Any:
+    """One endpoint per path: Starlette matches a path once, so the methods
+    of a path share a route."""
+    if len(handlers) == 1:
+        return next(iter(handlers.values()))
+
+    async def endpoint(request: Request) -> Response:
+        response: Response = await handlers[request.method](request)
+        return response
+
+    return endpoint

@@ -10,7 +10,8 @@ import uvicorn
 
 from orchest_runtime.service import ServiceContext
 
-from .app import GatewayDeps, create_app
+from .app import create_app
+from .deps import GatewayDeps
 from .settings import GatewaySettings
 
 
@@ -24,7 +25,9 @@ class _Server(uvicorn.Server):
 
 
 async def serve_http(ctx: ServiceContext, settings: GatewaySettings, version: str) -> None:
-    app = create_app(GatewayDeps(settings=settings, nc=ctx.nc, pool=ctx.db, version=version))
+    app = create_app(
+        GatewayDeps(settings=settings, nc=ctx.nc, js=ctx.js, pool=ctx.db, version=version)
+    )
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -14,3 +14,8 @@ class GatewaySettings(ServiceSettings):
     """Longest wait for service instances to answer the health check's discovery."""
     discovery_quiet_seconds: PositiveFloat = 0.05
     """Once every service answered, how long to wait for more replicas."""
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    """Larger request bodies are refused with 413."""
+    command_timeout_seconds: PositiveFloat = 10.0
+    """How long a request waits for the owning service's answer (then 503)."""
+    sse_keepalive_seconds: PositiveFloat = 15.0

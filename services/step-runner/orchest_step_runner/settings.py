@@ -19,4 +19,3 @@ class RunnerSettings(ServiceSettings):
     claim_timeout_seconds: PositiveFloat = 5.0
     log_flush_seconds: PositiveFloat = 0.05
     """Output is published at most this long after it was written."""
-    artifacts_ttl_seconds: PositiveFloat = 30 * 24 * 3600.0

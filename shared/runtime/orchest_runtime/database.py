@@ -25,21 +25,32 @@ _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
 async def create_pool(
-    dsn: str, *, min_size: int, max_size: int, wait_seconds: float = 30.0
+    dsn: str,
+    *,
+    min_size: int,
+    max_size: int,
+    wait_seconds: float = 30.0,
+    schema: str | None = None,
 ) -> asyncpg.Pool:
     """A pool, once Postgres answers; retried until ``wait_seconds`` pass.
 
     Postgres may still be starting (compose starts everything at once), so a
     refused connection is retried with a short backoff; anything else (bad
-    credentials, missing database) fails at once.
+    credentials, missing database) fails at once. With ``schema``, unqualified
+    table names resolve in the service's own schema first.
     """
+    server_settings = {"search_path": f"{schema}, public"} if schema else None
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
     delay = 0.1
     while True:
         try:
             pool = await asyncpg.create_pool(
-                dsn, min_size=min_size, max_size=max_size, timeout=min(10.0, wait_seconds)
+                dsn,
+                min_size=min_size,
+                max_size=max_size,
+                timeout=min(10.0, wait_seconds),
+                server_settings=server_settings,
             )
         except (OSError, TimeoutError, asyncpg.CannotConnectNowError) as exc:
             if loop.time() + delay > deadline:

@@ -145,6 +145,7 @@ async def _open(
             min_size=settings.db_pool_min_size,
             max_size=settings.db_pool_max_size,
             wait_seconds=settings.connect_wait_seconds,
+            schema=definition.db_schema,
         )
         stack.push_async_callback(pool.close)
         if definition.migrations_package is not None:

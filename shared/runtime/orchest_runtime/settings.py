@@ -26,6 +26,8 @@ class ServiceSettings(BaseSettings):
     """How long start-up waits for NATS and Postgres before giving up (and exiting)."""
     drain_timeout_seconds: PositiveFloat = 30.0
     """How long SIGTERM waits for in-flight work before giving up on it."""
+    artifacts_ttl_seconds: PositiveFloat = 30 * 24 * 3600.0
+    """How long run artifacts (executed notebooks) are kept."""
     db_pool_min_size: int = Field(default=1, ge=0)
     db_pool_max_size: int = Field(default=10, ge=1)
 

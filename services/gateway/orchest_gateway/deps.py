@@ -1,0 +1,42 @@
+"""What the handlers use, kept on ``app.state.deps``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import asyncpg
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.object_store import ObjectStore
+from starlette.requests import Request
+
+from orchest_runtime.broker import ensure_object_store
+from orchest_schemas.bus import BusNames
+
+from .settings import GatewaySettings
+
+
+@dataclass
+class GatewayDeps:
+    settings: GatewaySettings
+    nc: Client
+    js: JetStreamContext
+    pool: asyncpg.Pool
+    version: str
+    _artifacts: ObjectStore | None = field(default=None, repr=False)
+
+    @property
+    def bus(self) -> BusNames:
+        return self.settings.bus
+
+    async def artifacts(self) -> ObjectStore:
+        if self._artifacts is None:
+            self._artifacts = await ensure_object_store(
+                self.js, self.bus.artifacts_bucket, self.settings.artifacts_ttl_seconds
+            )
+        return self._artifacts
+
+
+def deps_of(request: Request) -> GatewayDeps:
+    deps: GatewayDeps = request.app.state.deps
+    return deps

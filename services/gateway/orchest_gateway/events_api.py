@@ -1,0 +1,93 @@
+"""``GET /api/events``: status events as Server-Sent Events.
+
+Filter with ``run_uuid`` or ``pipeline_uuid`` (else every event). Each SSE
+event carries ``id:`` = the JetStream stream sequence, ``event:`` = the
+event's kind and ``data:`` = the event as JSON. A client that reconnects with
+``Last-Event-ID`` (header, or ``last_event_id`` query) gets exactly the
+events after it: no gap, no duplicate. Without it, ``replay=true`` starts
+from the first event matching the filter, else from now.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from orchest_schemas.errors import ErrorDetail
+
+from .deps import deps_of
+from .errors import ApiError
+from .streams import tail
+
+
+def _resume_point(request: Request) -> int | None:
+    raw = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise ApiError(
+            422,
+            "invalid Last-Event-ID",
+            [
+                ErrorDetail(
+                    loc=["header", "Last-Event-ID"], msg="must be an event id", type="value_error"
+                )
+            ],
+        )
+    return int(raw)
+
+
+def _filter(request: Request) -> str:
+    bus = deps_of(request).bus
+    run_uuid = request.query_params.get("run_uuid")
+    pipeline_uuid = request.query_params.get("pipeline_uuid")
+    try:
+        if run_uuid:
+            return bus.run_events(str(uuid.UUID(run_uuid)))
+        if pipeline_uuid:
+            return bus.pipeline_events(pipeline_uuid)
+    except ValueError as exc:
+        raise ApiError(
+            422,
+            "invalid filter",
+            [ErrorDetail(loc=["query"], msg=str(exc), type="value_error")],
+        ) from None
+    return bus.all_events
+
+
+async def events(request: Request) -> Response:
+    deps = deps_of(request)
+    subject = _filter(request)
+    after = _resume_point(request)
+    replay = request.query_params.get("replay", "").lower() in ("1", "true", "yes")
+
+    async def body() -> AsyncIterator[str]:
+        yield ": connected\n\n"
+        items = tail(
+            deps.js,
+            subject,
+            after=after,
+            replay=replay,
+            idle_seconds=deps.settings.sse_keepalive_seconds,
+        )
+        async with aclosing(items):
+            async for item in items:
+                if item is None:
+                    yield ": keep-alive\n\n"
+                    continue
+                try:
+                    kind = json.loads(item.data).get("kind", "event")
+                except ValueError:
+                    continue
+                yield f"id: {item.sequence}\nevent: {kind}\ndata: {item.data.decode()}\n\n"
+
+    return StreamingResponse(
+        body(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,109 @@
+"""What the gateway reads from the scheduler's tables (read-only; the
+scheduler owns them and their migrations)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+
+from orchest_schemas.runs import RunList, RunView, StepView
+from orchest_schemas.status import RunStatus, RunType, StepStatus
+
+_RUN_COLUMNS = (
+    "uuid::text, pipeline_uuid, project_uuid, job_uuid::text, run_type, status,"
+    " created_time, started_time, finished_time"
+)
+_STEP_COLUMNS = (
+    "run_uuid::text, step_uuid, title, file_path, status, attempt, started_time,"
+    " finished_time, exit_code, error, artifacts"
+)
+
+
+def _step(row: Any) -> StepView:
+    return StepView(
+        run_uuid=row["run_uuid"],
+        step_uuid=row["step_uuid"],
+        title=row["title"],
+        file_path=row["file_path"],
+        status=StepStatus(row["status"]),
+        attempt=row["attempt"],
+        started_time=row["started_time"],
+        finished_time=row["finished_time"],
+        exit_code=row["exit_code"],
+        error=row["error"],
+        artifacts=json.loads(row["artifacts"]),
+    )
+
+
+def _run(row: Any, steps: list[StepView]) -> RunView:
+    return RunView(
+        uuid=row["uuid"],
+        pipeline_uuid=row["pipeline_uuid"],
+        project_uuid=row["project_uuid"],
+        job_uuid=row["job_uuid"],
+        run_type=RunType(row["run_type"]),
+        status=RunStatus(row["status"]),
+        created_time=row["created_time"],
+        started_time=row["started_time"],
+        finished_time=row["finished_time"],
+        pipeline_steps=steps,
+    )
+
+
+async def get_run(pool: asyncpg.Pool, run_uuid: str) -> RunView | None:
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        row = await conn.fetchrow(
+            f"SELECT {_RUN_COLUMNS} FROM scheduler.runs WHERE uuid = $1", run_uuid
+        )
+        if row is None:
+            return None
+        steps = await conn.fetch(
+            f"SELECT {_STEP_COLUMNS} FROM scheduler.run_steps WHERE run_uuid = $1"
+            " ORDER BY position",
+            run_uuid,
+        )
+    return _run(row, [_step(s) for s in steps])
+
+
+async def list_runs(
+    pool: asyncpg.Pool,
+    *,
+    pipeline_uuid: str | None,
+    status: RunStatus | None,
+    limit: int,
+    offset: int,
+) -> RunList:
+    where = "($1::text IS NULL OR pipeline_uuid = $1) AND ($2::text IS NULL OR status = $2)"
+    args = (pipeline_uuid, status.value if status else None)
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        total = await conn.fetchval(f"SELECT count(*) FROM scheduler.runs WHERE {where}", *args)
+        rows = await conn.fetch(
+            f"SELECT {_RUN_COLUMNS} FROM scheduler.runs WHERE {where}"
+            " ORDER BY created_time DESC, uuid LIMIT $3 OFFSET $4",
+            *args,
+            limit,
+            offset,
+        )
+        uuids = [r["uuid"] for r in rows]
+        steps = await conn.fetch(
+            f"SELECT {_STEP_COLUMNS} FROM scheduler.run_steps WHERE run_uuid = ANY($1::uuid[])"
+            " ORDER BY run_uuid, position",
+            uuids,
+        )
+    by_run: dict[str, list[StepView]] = {u: [] for u in uuids}
+    for s in steps:
+        by_run[s["run_uuid"]].append(_step(s))
+    return RunList(
+        runs=[_run(r, by_run[r["uuid"]]) for r in rows], total=total, limit=limit, offset=offset
+    )
+
+
+async def get_step(pool: asyncpg.Pool, run_uuid: str, step_uuid: str) -> StepView | None:
+    row = await pool.fetchrow(
+        f"SELECT {_STEP_COLUMNS} FROM scheduler.run_steps WHERE run_uuid = $1 AND step_uuid = $2",
+        run_uuid,
+        step_uuid,
+    )
+    return _step(row) if row is not None else None

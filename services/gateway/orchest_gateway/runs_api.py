@@ -1,0 +1,126 @@
+"""``/api/runs``: start, list, read and abort runs; a step's artifacts."""
+
+from __future__ import annotations
+
+import uuid
+
+from nats.js.errors import NotFoundError, ObjectNotFoundError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from orchest_runtime.commands import request_command
+from orchest_schemas.commands import AbortRun, CreateRun
+from orchest_schemas.errors import ErrorDetail
+from orchest_schemas.runs import RunView
+from orchest_schemas.status import RunStatus
+
+from . import reads
+from .body import query_int, read_json
+from .deps import deps_of
+from .errors import ApiError
+
+
+def path_uuid(request: Request, name: str, what: str) -> str:
+    """A uuid from the path; a malformed one names nothing: 404."""
+    raw = request.path_params[name]
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise ApiError(404, f"no {what} {raw}") from None
+
+
+def _json(model: RunView, status: int = 200) -> Response:
+    return JSONResponse(model.model_dump(mode="json"), status_code=status)
+
+
+async def create_run(request: Request) -> Response:
+    deps = deps_of(request)
+    command = await read_json(request, CreateRun, deps.settings.max_body_bytes)
+    run = await request_command(
+        deps.nc,
+        deps.bus.create_run,
+        command,
+        RunView,
+        timeout=deps.settings.command_timeout_seconds,
+    )
+    return _json(run, 201)
+
+
+async def list_runs(request: Request) -> Response:
+    deps = deps_of(request)
+    raw_status = request.query_params.get("status")
+    status = None
+    if raw_status is not None:
+        try:
+            status = RunStatus(raw_status.upper())
+        except ValueError:
+            raise ApiError(
+                422,
+                "invalid query parameter 'status'",
+                [
+                    ErrorDetail(
+                        loc=["query", "status"],
+                        msg="must be one of " + ", ".join(s.value for s in RunStatus),
+                        type="query_invalid",
+                    )
+                ],
+            ) from None
+    runs = await reads.list_runs(
+        deps.pool,
+        pipeline_uuid=request.query_params.get("pipeline_uuid"),
+        status=status,
+        limit=query_int(request, "limit", 50, 1, 500),
+        offset=query_int(request, "offset", 0, 0, 10**9),
+    )
+    return JSONResponse(runs.model_dump(mode="json"))
+
+
+async def get_run(request: Request) -> Response:
+    deps = deps_of(request)
+    run_uuid = path_uuid(request, "run_uuid", "run")
+    run = await reads.get_run(deps.pool, run_uuid)
+    if run is None:
+        raise ApiError(404, f"no run {run_uuid}")
+    return _json(run)
+
+
+async def abort_run(request: Request) -> Response:
+    deps = deps_of(request)
+    run_uuid = path_uuid(request, "run_uuid", "run")
+    run = await request_command(
+        deps.nc,
+        deps.bus.abort_run,
+        AbortRun(run_uuid=run_uuid),
+        RunView,
+        timeout=deps.settings.command_timeout_seconds,
+    )
+    return _json(run)
+
+
+async def get_step(request: Request) -> Response:
+    deps = deps_of(request)
+    run_uuid = path_uuid(request, "run_uuid", "run")
+    step_uuid = request.path_params["step_uuid"]
+    step = await reads.get_step(deps.pool, run_uuid, step_uuid)
+    if step is None:
+        raise ApiError(404, f"no step {step_uuid} in run {run_uuid}")
+    return JSONResponse(step.model_dump(mode="json"))
+
+
+async def get_artifact(request: Request) -> Response:
+    deps = deps_of(request)
+    run_uuid = path_uuid(request, "run_uuid", "run")
+    step_uuid = request.path_params["step_uuid"]
+    name = request.path_params["name"]
+    step = await reads.get_step(deps.pool, run_uuid, step_uuid)
+    if step is None:
+        raise ApiError(404, f"no step {step_uuid} in run {run_uuid}")
+    attempt = query_int(request, "attempt", step.attempt, 1, 10**6)
+    try:
+        key = deps.bus.artifact_key(run_uuid, step_uuid, attempt, name)
+        store = await deps.artifacts()
+        result = await store.get(key)
+    except (ValueError, NotFoundError, ObjectNotFoundError):
+        raise ApiError(404, f"no artifact {name!r} of attempt {attempt}") from None
+    media = "application/x-ipynb+json" if name.endswith(".ipynb") else "application/octet-stream"
+    return Response(result.data or b"", media_type=media)

@@ -1,0 +1,6 @@
+"""Step executors: run one step attempt and report how it ended (brief 4.5)."""
+
+from .base import ExecutionResult, OutputSink, StepExecutor
+from .process import ProcessExecutor
+
+__all__ = ["ExecutionResult", "OutputSink", "ProcessExecutor", "StepExecutor"]

@@ -1,0 +1,94 @@
+"""What a step sees when it runs: its file, working directory, parameters and
+environment variables, and the frozen pipeline definition (brief 4.5)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orchest_schemas.commands import StepWork
+
+PIPELINE_FILE_NAME = "pipeline.json"
+
+
+@dataclass(frozen=True)
+class StepLaunch:
+    """Everything needed to start the step's process or kernel."""
+
+    file: Path
+    cwd: Path
+    env: dict[str, str]
+    parameters: dict[str, Any]
+    pipeline_path: Path
+    scratch_dir: Path
+
+
+def step_parameters(work: StepWork) -> dict[str, Any]:
+    """The pipeline's parameters overridden by the step's (pipeline keys first)."""
+    return {**work.pipeline_definition.parameters, **work.step.parameters}
+
+
+def session_uuid(project_uuid: str, pipeline_uuid: str) -> str:
+    """Orchest's session uuid: the first 18 characters of each uuid."""
+    return project_uuid[:18] + pipeline_uuid[:18]
+
+
+def orchest_variables(work: StepWork, *, project_dir: Path, pipeline_path: Path) -> dict[str, str]:
+    """The ``ORCHEST_*`` variables of one attempt."""
+    project_uuid = work.project_uuid or ""
+    pipeline_uuid = work.pipeline_definition.uuid
+    variables = {
+        "ORCHEST_RUN_UUID": work.run_uuid,
+        "ORCHEST_STEP_UUID": work.step_uuid,
+        "ORCHEST_STEP_ATTEMPT": str(work.attempt),
+        "ORCHEST_PIPELINE_UUID": pipeline_uuid,
+        "ORCHEST_PROJECT_UUID": project_uuid,
+        "ORCHEST_PROJECT_DIR": str(project_dir),
+        "ORCHEST_PIPELINE_PATH": str(pipeline_path),
+        "ORCHEST_SESSION_UUID": session_uuid(project_uuid, pipeline_uuid),
+        "ORCHEST_SESSION_TYPE": "noninteractive" if work.job_uuid else "interactive",
+        "ORCHEST_PARAMETERS": json.dumps(step_parameters(work), default=str),
+    }
+    if work.job_uuid:
+        variables["ORCHEST_JOB_UUID"] = work.job_uuid
+    return variables
+
+
+def step_environment(
+    work: StepWork, *, base: Mapping[str, str], project_dir: Path, pipeline_path: Path
+) -> dict[str, str]:
+    """The runner's environment, then the run's variables, then ``ORCHEST_*``
+    (which the run's variables cannot override)."""
+    env = {**base, "PYTHONUNBUFFERED": "1", **work.env_variables}
+    env.update(orchest_variables(work, project_dir=project_dir, pipeline_path=pipeline_path))
+    return env
+
+
+def write_pipeline_file(work: StepWork, scratch_dir: Path) -> Path:
+    """Write the frozen definition as an Orchest ``pipeline.json``; returns its path."""
+    path = scratch_dir / PIPELINE_FILE_NAME
+    path.write_text(
+        work.pipeline_definition.model_dump_json(exclude_unset=True, indent=4), encoding="utf-8"
+    )
+    return path
+
+
+def prepare_launch(work: StepWork, *, scratch_dir: Path, base_env: Mapping[str, str]) -> StepLaunch:
+    """Write ``pipeline.json`` into ``scratch_dir`` and describe the launch."""
+    project_dir = Path(work.project_dir).absolute()
+    file = project_dir / work.step.file_path
+    scratch_dir = scratch_dir.absolute()
+    pipeline_path = write_pipeline_file(work, scratch_dir)
+    return StepLaunch(
+        file=file,
+        cwd=file.parent,
+        env=step_environment(
+            work, base=base_env, project_dir=project_dir, pipeline_path=pipeline_path
+        ),
+        parameters=step_parameters(work),
+        pipeline_path=pipeline_path,
+        scratch_dir=scratch_dir,
+    )

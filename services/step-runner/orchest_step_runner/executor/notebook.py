@@ -1,0 +1,249 @@
+"""Notebook steps: a real Jupyter kernel driven by nbclient (brief 4.5).
+
+The kernel is started and ended here rather than by nbclient's
+``async_setup_kernel``, which installs SIGINT/SIGTERM handlers on the running
+loop (and removes the service's own ones afterwards). Cells run through
+``NotebookClient.async_execute_cell``; a subclass forwards stream and error
+outputs to the sink as each message arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import nbformat
+import psutil
+import zmq
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, DeadKernelError
+from nbformat import NotebookNode
+
+from orchest_schemas.commands import StepWork
+
+from .base import ExecutionResult, OutputSink
+from .control import Stop, stop_message, wait_or_stop
+from .environment import StepLaunch
+from .injection import inject_parameters
+from .streaming import GuardedSink, pump_queue
+from .tree import KILL_WAIT_SECONDS, kill_tree, process_tree, wait_gone
+
+logger = logging.getLogger(__name__)
+
+EXECUTED_NOTEBOOK = "executed.ipynb"
+CONNECTION_FILE = "kernel-connection.json"
+ORCHEST_PYTHON = frozenset({"python"})
+"""Kernel names Orchest files use for the default Python kernel."""
+STOPPED_CELLS_WAIT_SECONDS = 1.5
+"""After the kernel is killed, how long nbclient may take to notice (it checks
+every second) before its task is cancelled."""
+
+
+class StreamingNotebookClient(NotebookClient):
+    """A ``NotebookClient`` that also hands stream and error outputs to ``emit``."""
+
+    def __init__(
+        self, nb: NotebookNode, km: AsyncKernelManager, emit: Callable[[str], None], **kw: Any
+    ) -> None:
+        super().__init__(nb, km=km, **kw)
+        self._emit = emit
+
+    def output(
+        self,
+        outs: list[NotebookNode],
+        msg: dict[str, Any],
+        display_id: str | None,
+        cell_index: int,
+    ) -> NotebookNode | None:
+        content = msg.get("content", {})
+        if msg["msg_type"] == "stream":
+            self._emit(str(content.get("text", "")))
+        elif msg["msg_type"] == "error":
+            self._emit(f"{content.get('ename', 'Error')}: {content.get('evalue', '')}\n")
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def choose_kernel(requested: str, default: str) -> tuple[str, str] | None:
+    """The kernelspec name and language to use: the requested one if installed,
+    else the default (Orchest's ``python`` is not a kernelspec name); ``None``
+    when neither exists. Reads the kernelspec directories."""
+    specs = KernelSpecManager().get_all_specs()
+    for name in (requested, default):
+        if name in specs:
+            return name, str(specs[name]["spec"].get("language", ""))
+    return None
+
+
+class _CellRunner:
+    """Runs the notebook's cells in order; remembers which cell runs."""
+
+    def __init__(self, client: StreamingNotebookClient, nb: NotebookNode) -> None:
+        self.client = client
+        self.nb = nb
+        self.current_cell = -1
+
+    async def run(self) -> None:
+        client = self.client
+        kc = await client.async_start_new_kernel_client()
+        reply = await client.async_wait_for_reply(kc.kernel_info())
+        if reply is not None and "language_info" in reply["content"]:
+            self.nb.metadata["language_info"] = reply["content"]["language_info"]
+        for index, cell in enumerate(self.nb.cells):
+            self.current_cell = index
+            await client.async_execute_cell(
+                cell, index, execution_count=client.code_cells_executed + 1
+            )
+        client.set_widgets_metadata()
+
+
+async def execute_notebook(
+    work: StepWork,
+    launch: StepLaunch,
+    *,
+    output: OutputSink,
+    cancel: asyncio.Event,
+    deadline: float | None,
+    default_kernel: str,
+) -> ExecutionResult:
+    try:
+        text = await asyncio.to_thread(launch.file.read_text, "utf-8")
+        nb: NotebookNode = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
+    except ValueError as exc:  # nbformat's NotJSONError and validation errors
+        return ExecutionResult(None, f"not a valid notebook: {exc}")
+    chosen = await asyncio.to_thread(choose_kernel, work.step.kernel.name, default_kernel)
+    if chosen is None:
+        return ExecutionResult(None, f"no Jupyter kernel {default_kernel!r} installed")
+    kernel_name, language = chosen
+    if kernel_name != work.step.kernel.name and work.step.kernel.name not in ORCHEST_PYTHON:
+        logger.info(
+            "step %s of run %s: kernel %r not installed, using %r",
+            work.step_uuid,
+            work.run_uuid,
+            work.step.kernel.name,
+            kernel_name,
+        )
+    injected = None
+    if language.lower() == "python":
+        injected = inject_parameters(nb, launch.parameters)
+    elif launch.parameters:
+        logger.warning(
+            "step %s: parameters not injected into a %s kernel", work.step_uuid, language
+        )
+
+    km = AsyncKernelManager(
+        kernel_name=kernel_name,
+        connection_file=str(launch.scratch_dir / CONNECTION_FILE),
+        # CurveZMQ keys for kernelspecs that support them (ipykernel does): the
+        # kernel's ports are not open in plain text to the host's other users.
+        transport_encryption="auto" if zmq.has("curve") else "disabled",
+    )
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+    client = StreamingNotebookClient(
+        nb, km, queue.put_nowait, kernel_name=kernel_name, shutdown_kernel="immediate"
+    )
+    extra = [f"--HistoryManager.hist_file={client.ipython_hist_file}"] if km.ipykernel else []
+    try:
+        await km.start_kernel(cwd=str(launch.cwd), env=launch.env, extra_arguments=extra)
+    except Exception as exc:  # a broken kernelspec: the attempt fails, the runner goes on
+        await km.cleanup_resources()
+        return ExecutionResult(None, f"kernel failed to start: {exc}")
+    kernel = _KernelProcess(km)
+    sink = GuardedSink(output)
+    pump = asyncio.create_task(pump_queue(queue, sink))
+    runner = _CellRunner(client, nb)
+    cells = asyncio.create_task(runner.run())
+    stop: Stop | None = None
+    try:
+        stop = await wait_or_stop(cells, cancel, deadline)
+        if stop is not None:
+            logger.info("step %s of run %s: %s", work.step_uuid, work.run_uuid, stop.value)
+            kernel.kill()
+            await asyncio.wait({cells}, timeout=STOPPED_CELLS_WAIT_SECONDS)
+    finally:
+        error = await _finish(cells)
+        await kernel.shut_down(client)
+        queue.put_nowait(None)
+        await pump
+    sink.raise_failure()
+    artifacts = {EXECUTED_NOTEBOOK: _notebook_bytes(nb)}
+    if stop is not None:
+        return ExecutionResult(
+            kernel.exit_code,
+            stop_message(stop, work.timeout_seconds),
+            timed_out=stop is Stop.TIMED_OUT,
+            aborted=stop is Stop.ABORTED,
+            artifacts=artifacts,
+        )
+    if error is None:
+        return ExecutionResult(0, None, artifacts=artifacts)
+    if isinstance(error, CellExecutionError):
+        where = _cell_name(runner.current_cell, injected)
+        return ExecutionResult(1, f"{error.ename}: {error.evalue} ({where})", artifacts=artifacts)
+    if isinstance(error, DeadKernelError) or (
+        isinstance(error, RuntimeError) and "died" in str(error)
+    ):
+        # DeadKernelError, or "Kernel died before replying to kernel_info" at start-up.
+        return ExecutionResult(kernel.exit_code, "kernel died", artifacts=artifacts)
+    if isinstance(error, RuntimeError) and runner.current_cell < 0:
+        return ExecutionResult(kernel.exit_code, f"kernel failed to start: {error}")
+    raise error
+
+
+async def _finish(cells: asyncio.Task[None]) -> BaseException | None:
+    """End the cells task if it still runs; returns how it ended (its exception)."""
+    if not cells.done():
+        cells.cancel()  # nbclient turns this into a DeadKernelError
+        await asyncio.wait({cells}, timeout=STOPPED_CELLS_WAIT_SECONDS)
+    if not cells.done() or cells.cancelled():
+        return None
+    return cells.exception()
+
+
+def _notebook_bytes(nb: NotebookNode) -> bytes:
+    text: str = nbformat.writes(nb)  # type: ignore[no-untyped-call]
+    return text.encode()
+
+
+def _cell_name(index: int, injected: int | None) -> str:
+    """``cell N``, N counting the step's own cells from 1 (the injected one aside)."""
+    if injected is not None and index == injected:
+        return "injected parameters"
+    shift = 1 if injected is not None and index > injected else 0
+    return f"cell {index + 1 - shift}"
+
+
+class _KernelProcess:
+    """The kernel's process: its group, and descendants that left it."""
+
+    def __init__(self, km: AsyncKernelManager) -> None:
+        self._km = km
+        provisioner = km.provisioner
+        self._popen = getattr(provisioner, "process", None)
+        self.pid: int | None = getattr(provisioner, "pid", None)
+        self.pgid: int | None = getattr(provisioner, "pgid", None) or self.pid
+        self._seen: list[psutil.Process] = []
+
+    @property
+    def exit_code(self) -> int | None:
+        return None if self._popen is None else self._popen.returncode
+
+    def kill(self) -> None:
+        """SIGKILL the kernel, its group and its descendants, at once."""
+        if self.pid is not None and self.pgid is not None:
+            self._seen = process_tree(self.pid)
+            kill_tree(self.pgid, self._seen)
+
+    async def shut_down(self, client: NotebookClient) -> None:
+        """End the kernel now (no graceful shutdown) with everything it started."""
+        if self.pid is not None:
+            self._seen += await asyncio.to_thread(process_tree, self.pid)
+        if client.kc is not None:
+            client.kc.stop_channels()
+        await self._km.shutdown_kernel(now=True)
+        if self.pgid is not None:
+            kill_tree(self.pgid, self._seen)
+            await wait_gone(self._seen, KILL_WAIT_SECONDS)

@@ -1,0 +1,165 @@
+"""The process executor: each step a local subprocess (brief 4.5)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from orchest_schemas.commands import StepWork
+
+from .base import ExecutionResult, OutputSink
+from .control import Stop, stop_message, wait_or_stop
+from .environment import StepLaunch, prepare_launch
+from .notebook import execute_notebook
+from .streaming import GuardedSink, pump_stream
+from .tree import kill_tree, process_tree, signal_group, terminate_tree
+
+logger = logging.getLogger(__name__)
+
+DRAIN_SECONDS = 2.0
+"""How long output is still forwarded after the process tree ended: the pipe
+normally reaches its end at once, but a descendant that left the process group
+may hold it open."""
+
+RSCRIPT_MISSING = "Rscript not found: install R to run .R steps"
+
+
+class ProcessExecutor:
+    """Runs ``.py``, ``.sh`` and ``.R`` steps as local processes and notebooks
+    in a local Jupyter kernel; implements ``StepExecutor``.
+
+    Each process leads its own session; on timeout or cancel the whole tree gets
+    SIGTERM, then SIGKILL after ``kill_grace_seconds``. ``base_env`` is the
+    environment steps inherit (the runner's own by default).
+    """
+
+    def __init__(
+        self,
+        *,
+        python: str = sys.executable,
+        kill_grace_seconds: float = 1.0,
+        default_kernel: str = "python3",
+        base_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self._python = python
+        self._kill_grace_seconds = kill_grace_seconds
+        self._default_kernel = default_kernel
+        self._base_env = base_env
+
+    async def execute(
+        self,
+        work: StepWork,
+        *,
+        output: OutputSink,
+        cancel: asyncio.Event,
+        scratch_dir: Path,
+    ) -> ExecutionResult:
+        loop = asyncio.get_running_loop()
+        deadline = None if work.timeout_seconds is None else loop.time() + work.timeout_seconds
+        base_env = os.environ if self._base_env is None else self._base_env
+        launch = prepare_launch(work, scratch_dir=scratch_dir, base_env=base_env)
+        if not launch.file.is_file():
+            return ExecutionResult(None, f"step file not found: {work.step.file_path}")
+        if launch.file.suffix.lower() == ".ipynb":
+            return await execute_notebook(
+                work,
+                launch,
+                output=output,
+                cancel=cancel,
+                deadline=deadline,
+                default_kernel=self._default_kernel,
+            )
+        command = self._command(launch.file)
+        if isinstance(command, ExecutionResult):
+            return command
+        return await self._run(work, launch, command, output, cancel, deadline)
+
+    def _command(self, file: Path) -> list[str] | ExecutionResult:
+        suffix = file.suffix.lower()
+        if suffix == ".py":
+            return [self._python, str(file)]
+        if suffix == ".sh":
+            return ["bash", str(file)]
+        if suffix == ".r":
+            rscript = shutil.which("Rscript")
+            if rscript is None:
+                return ExecutionResult(None, RSCRIPT_MISSING)
+            return [rscript, str(file)]
+        return ExecutionResult(None, f"unsupported step file type: {file.name}")
+
+    async def _run(
+        self,
+        work: StepWork,
+        launch: StepLaunch,
+        command: list[str],
+        output: OutputSink,
+        cancel: asyncio.Event,
+        deadline: float | None,
+    ) -> ExecutionResult:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *command,
+                cwd=launch.cwd,
+                env=launch.env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            return ExecutionResult(None, f"{command[0]} not found")
+        assert proc.stdout is not None
+        logger.info(
+            "step %s of run %s (attempt %d) started as pid %d",
+            work.step_uuid,
+            work.run_uuid,
+            work.attempt,
+            proc.pid,
+        )
+        sink = GuardedSink(output)
+        pump = asyncio.create_task(pump_stream(proc.stdout, sink))
+        exited = asyncio.create_task(proc.wait())
+        try:
+            stop = await wait_or_stop(exited, cancel, deadline)
+            if stop is not None:
+                logger.info(
+                    "step %s of run %s: %s, ending its process tree",
+                    work.step_uuid,
+                    work.run_uuid,
+                    stop.value,
+                )
+                await terminate_tree(proc.pid, proc.pid, grace_seconds=self._kill_grace_seconds)
+            exit_code = await exited
+            # Like a container: what the step left running ends with it.
+            signal_group(proc.pid, signal.SIGKILL)
+            await asyncio.wait({pump}, timeout=DRAIN_SECONDS)
+        finally:
+            if proc.returncode is None:  # the caller cancelled us, or something failed
+                kill_tree(proc.pid, process_tree(proc.pid))
+            pump.cancel()
+            exited.cancel()
+        sink.raise_failure()
+        return _result(exit_code, stop, work.timeout_seconds)
+
+
+def _result(exit_code: int, stop: Stop | None, timeout_seconds: float | None) -> ExecutionResult:
+    if stop is not None:
+        return ExecutionResult(
+            exit_code,
+            stop_message(stop, timeout_seconds),
+            timed_out=stop is Stop.TIMED_OUT,
+            aborted=stop is Stop.ABORTED,
+        )
+    if exit_code == 0:
+        return ExecutionResult(0, None)
+    if exit_code < 0:
+        with contextlib.suppress(ValueError):
+            return ExecutionResult(exit_code, f"killed by {signal.Signals(-exit_code).name}")
+    return ExecutionResult(exit_code, f"exit code {exit_code}")

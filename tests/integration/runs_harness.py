@@ -1,0 +1,189 @@
+"""A whole stack in the test's event loop: scheduler, step runner, gateway,
+on the session's real NATS and Postgres, with helpers to write projects and
+wait for runs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from nats.aio.client import Client
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from orchest_gateway.service import build_definition as build_gateway
+from orchest_gateway.settings import GatewaySettings
+from orchest_scheduler.service import build_definition as build_scheduler
+from orchest_schemas.bus import BusNames
+from orchest_schemas.events import ANY_EVENT, AnyEvent, RunStatusChanged
+from orchest_step_runner.service import build_definition as build_runner
+from orchest_step_runner.settings import RunnerSettings
+from support import free_port, running_service
+
+
+@dataclass
+class Stack:
+    http: httpx.AsyncClient
+    bus: BusNames
+    nc: Client
+    database_url: str
+
+    async def start_run(self, body: dict[str, Any]) -> dict[str, Any]:
+        response = await self.http.post("/api/runs", json=body)
+        assert response.status_code == 201, response.text
+        run: dict[str, Any] = response.json()
+        return run
+
+    async def events(
+        self, run_uuid: str, until_final: bool = True, timeout: float = 60
+    ) -> list[AnyEvent]:
+        """Every event of the run, in order, up to its end (from JetStream)."""
+        js = self.nc.jetstream()
+        found: list[AnyEvent] = []
+        done = asyncio.Event()
+
+        async def on_msg(msg: Any) -> None:
+            event = ANY_EVENT.validate_json(msg.data)
+            found.append(event)
+            if isinstance(event, RunStatusChanged) and event.status.is_final:
+                done.set()
+
+        sub = await js.subscribe(
+            self.bus.run_events(run_uuid),
+            cb=on_msg,
+            ordered_consumer=True,
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
+        )
+        try:
+            if until_final:
+                await asyncio.wait_for(done.wait(), timeout)
+        finally:
+            await sub.unsubscribe()
+        return found
+
+    async def run_to_end(self, body: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
+        run = await self.start_run(body)
+        await self.events(run["uuid"], timeout=timeout)
+        response = await self.http.get(f"/api/runs/{run['uuid']}")
+        assert response.status_code == 200
+        final: dict[str, Any] = response.json()
+        return final
+
+
+@asynccontextmanager
+async def whole_stack(
+    service_settings: Callable[..., Any], *, slots: int = 4
+) -> AsyncIterator[Stack]:
+    gateway_settings: GatewaySettings = service_settings(GatewaySettings, port=free_port())
+    runner_settings: RunnerSettings = service_settings(
+        RunnerSettings, slots=slots, heartbeat_seconds=1.0
+    )
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(running_service(build_scheduler(), service_settings()))
+        await stack.enter_async_context(
+            running_service(build_runner(runner_settings), runner_settings)
+        )
+        await stack.enter_async_context(
+            running_service(build_gateway(gateway_settings), gateway_settings)
+        )
+        http = await stack.enter_async_context(
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway_settings.port}", timeout=30.0)
+        )
+        import nats
+
+        nc = await nats.connect(gateway_settings.nats_url)
+        stack.push_async_callback(nc.drain)
+        yield Stack(http, gateway_settings.bus, nc, gateway_settings.database_url)
+
+
+@dataclass
+class Project:
+    """A project directory and an Orchest pipeline definition over it."""
+
+    root: Path
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def step(
+        self,
+        key: str,
+        file_path: str,
+        content: str | None = None,
+        parents: tuple[str, ...] = (),
+        **extra: Any,
+    ) -> str:
+        if content is not None:
+            path = self.root / file_path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content)
+        self.steps[key] = {
+            "uuid": key,
+            "title": key.upper(),
+            "file_path": file_path,
+            "incoming_connections": list(parents),
+            "environment": "",
+            "kernel": {"name": "python", "display_name": "Python 3"},
+            "parameters": {},
+            "meta_data": {"hidden": False, "position": [0, 0]},
+            **extra,
+        }
+        return key
+
+    def definition(self) -> dict[str, Any]:
+        return {
+            "uuid": self.uuid,
+            "name": "test",
+            "version": "1.0.0",
+            "parameters": self.parameters,
+            "settings": self.settings,
+            "services": {},
+            "steps": self.steps,
+        }
+
+    def body(
+        self, run_type: str = "full", uuids: list[str] | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        return {
+            "pipeline_definition": self.definition(),
+            "run_type": run_type,
+            "uuids": uuids or [],
+            "run_config": {"project_dir": str(self.root)},
+            **extra,
+        }
+
+
+def notebook(*cells: str, parameters_cell: str | None = None) -> str:
+    """An nbformat 4 notebook of code cells (the first tagged ``parameters`` if given)."""
+    out = []
+    if parameters_cell is not None:
+        out.append(_cell(parameters_cell, ["parameters"]))
+    out += [_cell(source, []) for source in cells]
+    return json.dumps(
+        {
+            "nbformat": 4,
+            "nbformat_minor": 5,
+            "metadata": {
+                "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+            },
+            "cells": out,
+        }
+    )
+
+
+def _cell(source: str, tags: list[str]) -> dict[str, Any]:
+    return {
+        "cell_type": "code",
+        "id": uuid.uuid4().hex[:8],
+        "metadata": {"tags": tags},
+        "source": source,
+        "outputs": [],
+        "execution_count": None,
+    }

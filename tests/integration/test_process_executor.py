@@ -1,0 +1,594 @@
+"""The process executor against real processes and a real ipykernel.
+
+Each test has its own project directory (step files in ``steps/``) and scratch
+directory. Nothing sleeps to wait: tests await output the step produced (or
+the result), each with a timeout; steps that must block until the test lets
+them go wait for a signal or a file the test writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import textwrap
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import nbformat
+import psutil
+import pytest
+
+from orchest_schemas.commands import StepWork
+from orchest_schemas.pipeline import PipelineDefinition
+from orchest_schemas.status import Priority
+from orchest_step_runner.executor import ExecutionResult, ProcessExecutor
+
+RESULT_TIMEOUT = 60.0
+"""Generous bound for a step to end on its own (a kernel starts in 1-3 s)."""
+STOP_BUDGET = 2.0
+"""Cancel and timeout: the step and all it started are gone within this."""
+
+PROJECT_UUID = "7c0b8a4e-5bd1-4cf6-9c1b-0a4bd2b6c6f1"
+PIPELINE_UUID = "d4a3f8a0-8c2b-4a53-9a8e-3f4e8b1c2d3e"
+
+
+class Output:
+    """An output sink that records what arrives and lets tests await text."""
+
+    def __init__(self) -> None:
+        self.chunks: list[str] = []
+        self._arrived = asyncio.Event()
+
+    async def __call__(self, text: str) -> None:
+        self.chunks.append(text)
+        self._arrived.set()
+
+    @property
+    def text(self) -> str:
+        return "".join(self.chunks)
+
+    async def wait_for(self, pattern: str, timeout: float = RESULT_TIMEOUT) -> re.Match[str]:
+        async with asyncio.timeout(timeout):
+            while (match := re.search(pattern, self.text)) is None:
+                self._arrived.clear()
+                await self._arrived.wait()
+        return match
+
+
+class Project:
+    """A project directory with step files in ``steps/``, and a scratch directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.dir = root / "project"
+        self.steps = self.dir / "steps"
+        self.steps.mkdir(parents=True)
+        self.scratch = root / "scratch"
+        self.scratch.mkdir()
+        self.files = root / "files"
+        self.files.mkdir()
+
+    def write(self, name: str, source: str) -> str:
+        (self.steps / name).write_text(textwrap.dedent(source))
+        return f"steps/{name}"
+
+    def notebook(self, name: str, *cells: tuple[str, list[str]]) -> str:
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+        nb.cells = [
+            nbformat.v4.new_code_cell(textwrap.dedent(source), metadata={"tags": tags})
+            for source, tags in cells
+        ]
+        nbformat.write(nb, self.steps / name)
+        return f"steps/{name}"
+
+    def work(
+        self,
+        file_path: str,
+        *,
+        parameters: dict[str, Any] | None = None,
+        step_parameters: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float | None = None,
+        kernel: str = "python",
+        job_uuid: str | None = None,
+    ) -> StepWork:
+        step_uuid = str(uuid4())
+        definition = PipelineDefinition.model_validate(
+            {
+                "uuid": PIPELINE_UUID,
+                "name": "test pipeline",
+                "parameters": parameters or {},
+                "steps": {
+                    step_uuid: {
+                        "uuid": step_uuid,
+                        "title": "the step",
+                        "file_path": file_path,
+                        "kernel": {"name": kernel, "display_name": kernel},
+                        "parameters": step_parameters or {},
+                    }
+                },
+            }
+        )
+        return StepWork(
+            run_uuid=str(uuid4()),
+            step_uuid=step_uuid,
+            attempt=2,
+            priority=Priority.INTERACTIVE,
+            pipeline_definition=definition,
+            project_dir=str(self.dir),
+            project_uuid=PROJECT_UUID,
+            job_uuid=job_uuid,
+            env_variables=env or {},
+            timeout_seconds=timeout,
+        )
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return Project(tmp_path)
+
+
+@pytest.fixture
+def executor() -> ProcessExecutor:
+    return ProcessExecutor(kill_grace_seconds=1.0)
+
+
+async def run_step(
+    executor: ProcessExecutor, project: Project, work: StepWork
+) -> tuple[ExecutionResult, Output]:
+    output = Output()
+    result = await asyncio.wait_for(
+        executor.execute(work, output=output, cancel=asyncio.Event(), scratch_dir=project.scratch),
+        RESULT_TIMEOUT,
+    )
+    return result, output
+
+
+@contextlib.asynccontextmanager
+async def running(
+    executor: ProcessExecutor, project: Project, work: StepWork
+) -> AsyncIterator[tuple[asyncio.Task[ExecutionResult], asyncio.Event, Output]]:
+    """Run the step in the background; on exit, make sure it is over."""
+    output = Output()
+    cancel = asyncio.Event()
+    task = asyncio.create_task(
+        executor.execute(work, output=output, cancel=cancel, scratch_dir=project.scratch)
+    )
+    try:
+        yield task, cancel, output
+    finally:
+        if not task.done():
+            cancel.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, RESULT_TIMEOUT)
+
+
+def is_gone(pid: int) -> bool:
+    """Exited (a zombie counts: this host's init does not reap orphans)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def read_pids(path: Path) -> list[int]:
+    return [int(line) for line in path.read_text().split()]
+
+
+def executed_notebook(result: ExecutionResult) -> Any:
+    return nbformat.reads(result.artifacts["executed.ipynb"].decode(), as_version=4)
+
+
+def stream_text(cell: Any) -> str:
+    return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+
+
+def expected_orchest_env(work: StepWork, project: Project) -> dict[str, str]:
+    expected = {
+        "ORCHEST_RUN_UUID": work.run_uuid,
+        "ORCHEST_STEP_UUID": work.step_uuid,
+        "ORCHEST_STEP_ATTEMPT": "2",
+        "ORCHEST_PIPELINE_UUID": PIPELINE_UUID,
+        "ORCHEST_PROJECT_UUID": PROJECT_UUID,
+        "ORCHEST_PROJECT_DIR": str(project.dir),
+        "ORCHEST_PIPELINE_PATH": str(project.scratch / "pipeline.json"),
+        "ORCHEST_SESSION_UUID": PROJECT_UUID[:18] + PIPELINE_UUID[:18],
+        "ORCHEST_SESSION_TYPE": "noninteractive" if work.job_uuid else "interactive",
+        "ORCHEST_PARAMETERS": json.dumps(
+            {**work.pipeline_definition.parameters, **work.step.parameters}
+        ),
+    }
+    if work.job_uuid:
+        expected["ORCHEST_JOB_UUID"] = work.job_uuid
+    return expected
+
+
+# The code both a script and a notebook cell use to report what the step sees.
+REPORT_ENVIRONMENT = """\
+import json, os
+seen = {k: v for k, v in os.environ.items() if k.startswith("ORCHEST_")}
+seen["cwd"] = os.getcwd()
+seen["MY_VAR"] = os.environ.get("MY_VAR")
+seen["PYTHONUNBUFFERED"] = os.environ.get("PYTHONUNBUFFERED")
+with open(os.environ["ORCHEST_PIPELINE_PATH"]) as f:
+    seen["pipeline"] = json.load(f)
+print("SEEN " + json.dumps(seen))
+"""
+
+
+def parse_seen(output: Output) -> dict[str, Any]:
+    match = re.search(r"SEEN (.*)", output.text)
+    assert match, output.text
+    seen: dict[str, Any] = json.loads(match.group(1))
+    return seen
+
+
+def is_step_folder(path: str, project: Project) -> bool:
+    return Path(path).resolve() == project.steps.resolve()
+
+
+def check_seen(seen: dict[str, Any], work: StepWork, project: Project) -> None:
+    assert is_step_folder(seen.pop("cwd"), project)
+    assert seen.pop("MY_VAR") == "my value"
+    assert seen.pop("PYTHONUNBUFFERED") == "1"
+    pipeline = PipelineDefinition.model_validate(seen.pop("pipeline"))
+    assert pipeline == work.pipeline_definition
+    assert seen == expected_orchest_env(work, project)
+
+
+# --- scripts -------------------------------------------------------------------
+
+
+async def test_python_step_succeeds(executor: ProcessExecutor, project: Project) -> None:
+    path = project.write("ok.py", "print('hello from python')\n")
+    result, output = await run_step(executor, project, project.work(path))
+    assert result == ExecutionResult(exit_code=0, error=None)
+    assert output.text == "hello from python\n"
+
+
+async def test_python_step_fails_with_its_exit_code(
+    executor: ProcessExecutor, project: Project
+) -> None:
+    path = project.write(
+        "fail.py",
+        """\
+        import sys
+        print("about to fail", file=sys.stderr)
+        sys.exit(3)
+        """,
+    )
+    result, output = await run_step(executor, project, project.work(path))
+    assert (result.exit_code, result.error) == (3, "exit code 3")
+    assert not result.timed_out and not result.aborted
+    assert "about to fail" in output.text  # stderr merged into the output
+
+
+@pytest.mark.parametrize(("code", "error"), [(0, None), (4, "exit code 4")])
+async def test_shell_step(
+    executor: ProcessExecutor, project: Project, code: int, error: str | None
+) -> None:
+    path = project.write("run.sh", f'echo "shell in $BASH_VERSION"\nexit {code}\n')
+    result, output = await run_step(executor, project, project.work(path))
+    assert (result.exit_code, result.error) == (code, error)
+    assert output.text.startswith("shell in ")
+
+
+async def test_cwd_is_the_step_folder(executor: ProcessExecutor, project: Project) -> None:
+    path = project.write("cwd.py", "import os\nprint(os.getcwd())\n")
+    result, output = await run_step(executor, project, project.work(path))
+    assert result.exit_code == 0
+    assert is_step_folder(output.text.strip(), project)
+
+
+@pytest.mark.parametrize("job_uuid", [None, "5f0e2c1a-job0-4bd3-9a2e-7c6d5b4a3f21"])
+async def test_script_sees_orchest_variables_and_env(
+    executor: ProcessExecutor, project: Project, job_uuid: str | None
+) -> None:
+    path = project.write("env.py", REPORT_ENVIRONMENT)
+    work = project.work(
+        path,
+        parameters={"alpha": 1, "beta": "pipeline"},
+        step_parameters={"beta": "step", "gamma": [1, 2]},
+        env={"MY_VAR": "my value", "ORCHEST_RUN_UUID": "not allowed to override"},
+        job_uuid=job_uuid,
+    )
+    result, output = await run_step(executor, project, work)
+    assert result.exit_code == 0, output.text
+    seen = parse_seen(output)
+    assert json.loads(seen["ORCHEST_PARAMETERS"]) == {"alpha": 1, "beta": "step", "gamma": [1, 2]}
+    check_seen(seen, work, project)
+
+
+async def test_output_arrives_while_the_step_runs(
+    executor: ProcessExecutor, project: Project
+) -> None:
+    # A plain print (line, no flush): PYTHONUNBUFFERED makes it leave at once.
+    path = project.write(
+        "live.py",
+        """\
+        import os, signal
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+        print(f"first line from {os.getpid()}")
+        signal.sigwait({signal.SIGUSR1})
+        print("second line")
+        """,
+    )
+    async with running(executor, project, project.work(path)) as (task, _, output):
+        match = await output.wait_for(r"first line from (\d+)\n")
+        assert not task.done()
+        assert "second line" not in output.text
+        os.kill(int(match.group(1)), signal.SIGUSR1)
+        result = await asyncio.wait_for(task, RESULT_TIMEOUT)
+    assert result.exit_code == 0
+    assert output.text.endswith("second line\n")
+
+
+async def test_output_without_newline_arrives(executor: ProcessExecutor, project: Project) -> None:
+    path = project.write(
+        "prompt.py",
+        """\
+        import os, signal, sys
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+        sys.stdout.write(f"prompt {os.getpid()}> ")
+        signal.sigwait({signal.SIGUSR1})
+        """,
+    )
+    async with running(executor, project, project.work(path)) as (task, _, output):
+        match = await output.wait_for(r"prompt (\d+)> ")
+        assert not task.done()
+        os.kill(int(match.group(1)), signal.SIGUSR1)
+        result = await asyncio.wait_for(task, RESULT_TIMEOUT)
+    assert result.exit_code == 0
+    assert output.text == match.group(0)
+
+
+async def test_timeout_kills_the_whole_tree(executor: ProcessExecutor, project: Project) -> None:
+    # Children in the group (one ignores SIGTERM) and one in a session of its own
+    # that ignores SIGTERM too: only SIGKILL to the group plus psutil get them all.
+    pids_file = project.files / "pids"
+    path = project.write(
+        "tree.sh",
+        """\
+        sleep 300 &
+        echo $! >> "$PIDS_FILE"
+        (trap '' TERM; exec sleep 300) &
+        echo $! >> "$PIDS_FILE"
+        (trap '' TERM; exec setsid sleep 300) &
+        echo $! >> "$PIDS_FILE"
+        echo $$ >> "$PIDS_FILE"
+        echo ready
+        wait
+        """,
+    )
+    work = project.work(path, timeout=2.0, env={"PIDS_FILE": str(pids_file)})
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    result, output = await run_step(executor, project, work)
+    elapsed = loop.time() - started
+    assert result.timed_out and not result.aborted
+    assert result.error == "timed out after 2.0s"
+    assert result.exit_code == -signal.SIGTERM
+    assert "ready" in output.text
+    pids = read_pids(pids_file)
+    assert len(pids) == 4
+    assert [pid for pid in pids if not is_gone(pid)] == []
+    assert elapsed < 2.0 + STOP_BUDGET
+
+
+async def test_cancel_kills_the_whole_tree(executor: ProcessExecutor, project: Project) -> None:
+    pids_file = project.files / "pids"
+    path = project.write(
+        "tree.py",
+        """\
+        import os, subprocess, time
+        pids = [os.getpid()]
+        pids.append(subprocess.Popen(["sleep", "300"]).pid)
+        pids.append(subprocess.Popen(["sleep", "300"], start_new_session=True).pid)
+        with open(os.environ["PIDS_FILE"], "w") as f:
+            f.write("\\n".join(map(str, pids)))
+        print("ready", flush=True)
+        time.sleep(300)
+        """,
+    )
+    work = project.work(path, env={"PIDS_FILE": str(pids_file)})
+    async with running(executor, project, work) as (task, cancel, output):
+        await output.wait_for("ready")
+        loop = asyncio.get_running_loop()
+        cancelled_at = loop.time()
+        cancel.set()
+        result = await asyncio.wait_for(task, RESULT_TIMEOUT)
+        elapsed = loop.time() - cancelled_at
+    assert result.aborted and not result.timed_out
+    assert result.error == "aborted"
+    assert result.exit_code == -signal.SIGTERM
+    pids = read_pids(pids_file)
+    assert len(pids) == 3
+    assert [pid for pid in pids if not is_gone(pid)] == []
+    assert elapsed < STOP_BUDGET
+
+
+@pytest.mark.skipif(shutil.which("Rscript") is not None, reason="R is installed here")
+async def test_r_step_without_rscript_gives_a_clear_error(
+    executor: ProcessExecutor, project: Project
+) -> None:
+    path = project.write("analysis.R", 'print("hi")\n')
+    result, output = await run_step(executor, project, project.work(path))
+    assert result == ExecutionResult(
+        exit_code=None, error="Rscript not found: install R to run .R steps"
+    )
+    assert output.text == ""
+
+
+# --- notebooks -----------------------------------------------------------------
+
+
+async def test_notebook_parameters_injected_after_the_parameters_cell(
+    executor: ProcessExecutor, project: Project
+) -> None:
+    path = project.notebook(
+        "params.ipynb",
+        ("import math", []),
+        ("alpha = 1\nbeta = 'b'\ngamma = None", ["parameters"]),
+        ("print(f'alpha={alpha} beta={beta} gamma={gamma} delta={delta}')", []),
+    )
+    work = project.work(
+        path,
+        parameters={"alpha": 10, "gamma": [1, 2]},
+        step_parameters={"alpha": 20, "delta": "d"},
+    )
+    result, output = await run_step(executor, project, work)
+    assert (result.exit_code, result.error) == (0, None), output.text
+    assert "alpha=20 beta=b gamma=[1, 2] delta=d\n" in output.text
+    nb = executed_notebook(result)
+    assert len(nb.cells) == 4
+    injected = nb.cells[2]
+    assert injected.metadata.tags == ["injected-parameters"]
+    assert injected.source == "# Parameters\nalpha = 20\ngamma = [1, 2]\ndelta = 'd'\n"
+    assert stream_text(nb.cells[3]) == "alpha=20 beta=b gamma=[1, 2] delta=d\n"
+
+
+async def test_notebook_parameters_injected_first_when_no_cell_is_tagged(
+    executor: ProcessExecutor, project: Project
+) -> None:
+    path = project.notebook("untagged.ipynb", ("print(f'alpha is {alpha}')", []))
+    result, output = await run_step(executor, project, project.work(path, parameters={"alpha": 5}))
+    assert result.error is None, output.text
+    assert output.text == "alpha is 5\n"
+    nb = executed_notebook(result)
+    assert [cell.metadata.get("tags") for cell in nb.cells] == [["injected-parameters"], []]
+    assert nb.cells[0].source == "# Parameters\nalpha = 5\n"
+
+
+async def test_failing_notebook_reports_the_exception_and_keeps_earlier_outputs(
+    executor: ProcessExecutor, project: Project
+) -> None:
+    path = project.notebook(
+        "fail.ipynb",
+        ("print('before the error')", []),
+        ("1 / 0", []),
+        ("print('never')", []),
+    )
+    result, output = await run_step(executor, project, project.work(path, parameters={"p": 1}))
+    # Cell numbers count the step's own cells (the injected parameters cell aside).
+    assert (result.exit_code, result.error) == (1, "ZeroDivisionError: division by zero (cell 2)")
+    assert output.text == "before the error\nZeroDivisionError: division by zero\n"
+    nb = executed_notebook(result)
+    assert stream_text(nb.cells[1]) == "before the error\n"
+    assert [o.output_type for o in nb.cells[2].outputs] == ["error"]
+    assert nb.cells[2].outputs[0].ename == "ZeroDivisionError"
+    assert nb.cells[3].outputs == []
+
+
+async def test_kernel_death_is_reported(executor: ProcessExecutor, project: Project) -> None:
+    path = project.notebook(
+        "die.ipynb",
+        ("print('alive', flush=True)", []),
+        ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", []),
+    )
+    result, output = await run_step(executor, project, project.work(path))
+    assert (result.exit_code, result.error) == (-signal.SIGKILL, "kernel died")
+    assert output.text == "alive\n"
+    assert stream_text(executed_notebook(result).cells[0]) == "alive\n"
+
+
+async def test_notebook_output_arrives_while_the_cell_runs(
+    executor: ProcessExecutor, project: Project
+) -> None:
+    go_file = project.files / "go"
+    path = project.notebook(
+        "live.ipynb",
+        (
+            """\
+            import os, time
+            print("first", flush=True)
+            while not os.path.exists(os.environ["GO_FILE"]):
+                time.sleep(0.01)
+            print("second")
+            """,
+            [],
+        ),
+    )
+    work = project.work(path, env={"GO_FILE": str(go_file)})
+    async with running(executor, project, work) as (task, _, output):
+        await output.wait_for("first\n")
+        assert not task.done()
+        assert "second" not in output.text
+        go_file.touch()
+        result = await asyncio.wait_for(task, RESULT_TIMEOUT)
+    assert result.error is None
+    assert output.text == "first\nsecond\n"
+
+
+@pytest.mark.parametrize(
+    ("stop", "expected_error"),
+    [("cancel", "aborted"), ("timeout", "timed out after 6.0s")],
+)
+async def test_notebook_stopped_while_a_cell_runs(
+    executor: ProcessExecutor, project: Project, stop: str, expected_error: str
+) -> None:
+    pids_file = project.files / "pids"
+    path = project.notebook(
+        "sleepy.ipynb",
+        (
+            """\
+            import os, subprocess
+            child = subprocess.Popen(["sleep", "300"])
+            with open(os.environ["PIDS_FILE"], "w") as f:
+                f.write(f"{os.getpid()}\\n{child.pid}\\n")
+            """,
+            [],
+        ),
+        ("import time\nprint('sleeping', flush=True)\ntime.sleep(300)", []),
+    )
+    timeout = 6.0 if stop == "timeout" else None
+    work = project.work(path, env={"PIDS_FILE": str(pids_file)}, timeout=timeout)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with running(executor, project, work) as (task, cancel, output):
+        await output.wait_for("sleeping\n")
+        stopped_at = loop.time()
+        if stop == "cancel":
+            cancel.set()
+        else:
+            assert not task.done()
+            stopped_at = started + 6.0
+        result = await asyncio.wait_for(task, RESULT_TIMEOUT)
+        finished_at = loop.time()
+    assert result.error == expected_error
+    assert (result.aborted, result.timed_out) == (stop == "cancel", stop == "timeout")
+    assert result.exit_code == -signal.SIGKILL
+    kernel_pid, child_pid = read_pids(pids_file)
+    assert is_gone(kernel_pid) and is_gone(child_pid)
+    assert finished_at - stopped_at < STOP_BUDGET
+    nb = executed_notebook(result)
+    assert stream_text(nb.cells[1]) == "sleeping\n"
+
+
+@pytest.mark.parametrize("kernel", ["python", "no-such-kernel"])
+async def test_unknown_kernel_falls_back_to_python3(
+    executor: ProcessExecutor, project: Project, kernel: str
+) -> None:
+    path = project.notebook("k.ipynb", ("import sys\nprint(sys.version_info[0])", []))
+    result, output = await run_step(executor, project, project.work(path, kernel=kernel))
+    assert result.error is None, output.text
+    assert output.text == "3\n"
+    assert executed_notebook(result).metadata.language_info.name == "python"
+
+
+async def test_kernel_sees_cwd_and_orchest_variables(
+    executor: ProcessExecutor, project: Project
+) -> None:
+    path = project.notebook("env.ipynb", (REPORT_ENVIRONMENT, []))
+    work = project.work(path, env={"MY_VAR": "my value"}, job_uuid="0b5e-job")
+    result, output = await run_step(executor, project, work)
+    assert result.error is None, output.text
+    check_seen(parse_seen(output), work, project)
+    # No parameters: no injected cell.
+    assert len(executed_notebook(result).cells) == 1
