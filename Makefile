@@ -1,5 +1,5 @@
 # Two commands for a newcomer (see README.md):
-#   make run    install, then start the embedded stack and show it healthy
+#   make run    install, start the embedded stack, run the quickstart pipeline live
 #   make test   install, then lint, type-check and run every test
 # Needs only Python 3.11, pip and make: uv is installed with pip when missing.
 
@@ -17,6 +17,7 @@ install:
 
 run: install
 	$(UV) run orchest up $(STATE_ARG) --port $(PORT)
+	$(UV) run orchest run examples/quickstart/quickstart.orchest $(STATE_ARG)
 
 down:
 	$(UV) run orchest down $(STATE_ARG)

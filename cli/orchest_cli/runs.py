@@ -164,7 +164,7 @@ def run_pipeline(
                 logs = client.get(f"/api/runs/{run_uuid}/steps/{step_uuid}/logs")
                 tail = logs.text.splitlines()[-30:] if logs.status_code == 200 else []
                 console.print("\n".join(tail) or "(no output)", markup=False, highlight=False)
-    console.print(f"run {run_uuid}: {progress.status}")
+    console.print(f"\nrun {run_uuid}: {progress.status}")
     return 0 if progress.status == "SUCCESS" else 1
 
 
@@ -177,7 +177,8 @@ def print_runs(base_url: str, params: dict[str, str]) -> None:
         raise api_error(response)
     page = response.json()
     table = Table(title=f"{len(page['runs'])} of {page['total']} runs")
-    for column in ("uuid", "pipeline", "type", "status", "created", "steps"):
+    table.add_column("uuid", min_width=36, no_wrap=True)
+    for column in ("pipeline", "type", "status", "created", "steps"):
         table.add_column(column)
     for run in page["runs"]:
         done = sum(1 for s in run["pipeline_steps"] if s["status"] in FINAL)

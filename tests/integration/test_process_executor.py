@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import signal
+import sys
 import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -29,6 +30,7 @@ from orchest_schemas.commands import StepWork
 from orchest_schemas.pipeline import PipelineDefinition
 from orchest_schemas.status import Priority
 from orchest_step_runner.executor import ExecutionResult, ProcessExecutor
+from support import eventually
 
 RESULT_TIMEOUT = 60.0
 """Generous bound for a step to end on its own (a kernel starts in 1-3 s)."""
@@ -166,8 +168,7 @@ async def running(
     finally:
         if not task.done():
             cancel.set()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, RESULT_TIMEOUT)
+        await asyncio.wait({task}, timeout=RESULT_TIMEOUT)
 
 
 def is_gone(pid: int) -> bool:
@@ -414,6 +415,37 @@ async def test_cancel_kills_the_whole_tree(executor: ProcessExecutor, project: P
     assert elapsed < STOP_BUDGET
 
 
+async def test_cancelling_the_call_kills_the_tree(
+    executor: ProcessExecutor, project: Project
+) -> None:
+    # The runner itself stopping (its task cancelled) must not leave the step running.
+    pids_file = project.files / "pids"
+    path = project.write(
+        "orphan.py",
+        """\
+        import os, subprocess, time
+        child = subprocess.Popen(["sleep", "300"])
+        with open(os.environ["PIDS_FILE"], "w") as f:
+            f.write(f"{os.getpid()}\\n{child.pid}\\n")
+        print("ready", flush=True)
+        time.sleep(300)
+        """,
+    )
+    work = project.work(path, env={"PIDS_FILE": str(pids_file)})
+    async with running(executor, project, work) as (task, _, output):
+        await output.wait_for("ready")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    pids = read_pids(pids_file)
+
+    async def all_gone() -> bool | None:
+        return True if all(is_gone(pid) for pid in pids) else None
+
+    # SIGKILL is sent before the call ends; the kernel completes it a moment later.
+    await eventually(all_gone, timeout=STOP_BUDGET, what=f"{pids} gone")
+
+
 @pytest.mark.skipif(shutil.which("Rscript") is not None, reason="R is installed here")
 async def test_r_step_without_rscript_gives_a_clear_error(
     executor: ProcessExecutor, project: Project
@@ -569,6 +601,29 @@ async def test_notebook_stopped_while_a_cell_runs(
     assert finished_at - stopped_at < STOP_BUDGET
     nb = executed_notebook(result)
     assert stream_text(nb.cells[1]) == "sleeping\n"
+
+
+async def test_kernel_that_dies_at_start_up(
+    executor: ProcessExecutor,
+    project: Project,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec_dir = tmp_path / "jupyter" / "kernels" / "broken"
+    spec_dir.mkdir(parents=True)
+    crash = "import sys; print('no kernel here', file=sys.stderr); sys.exit(3)"
+    spec = {
+        "argv": [sys.executable, "-c", crash, "{connection_file}"],
+        "display_name": "broken",
+        "language": "python",
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    path = project.notebook("nb.ipynb", ("print('never')", []))
+    result, output = await run_step(executor, project, project.work(path, kernel="broken"))
+    assert (result.exit_code, result.error) == (3, "kernel died")
+    # The kernel process's own stderr reaches the output.
+    assert output.text == "no kernel here\n"
 
 
 @pytest.mark.parametrize("kernel", ["python", "no-such-kernel"])

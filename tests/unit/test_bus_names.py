@@ -1,4 +1,4 @@
-"""Subjects, filters, streams and consumers built by ``BusNames``.
+"""Subjects, filters, streams, consumers and object keys built by ``BusNames``.
 
 Subjects are checked with a small NATS wildcard matcher, so the filters and
 stream subjects are tested for what NATS would deliver, not for their text.
@@ -79,6 +79,7 @@ COMMAND_PROPERTIES = (
     "trigger_job",
     "cancel_job",
     "abort_job_run",
+    "claim_step",
     "launch_session",
     "stop_session",
     "restart_session",
@@ -109,6 +110,10 @@ def session_event_subjects(b: BusNames) -> list[str]:
     return [b.session_event(pr, p) for pr in (PR1, P2) for p in (P1, P2)]
 
 
+def step_report_subjects(b: BusNames) -> list[str]:
+    return [b.step_report(r, s) for r in (R1, R2) for s in (S1, S2)]
+
+
 def step_log_subjects(b: BusNames) -> list[str]:
     return [b.step_log(r, s) for r in (R1, R2) for s in (S1, S2)]
 
@@ -125,6 +130,7 @@ FAMILIES: list[tuple[str, Callable[[BusNames], list[str]], str, str | None]] = [
     ("step_event", step_event_subjects, "events", "EVENTS"),
     ("job_event", job_event_subjects, "events", "EVENTS"),
     ("session_event", session_event_subjects, "events", "EVENTS"),
+    ("step_report", step_report_subjects, "reports", "REPORTS"),
     ("step_log", step_log_subjects, "logs", "LOGS"),
     ("cancel_step", cancel_subjects, "control", None),
 ]
@@ -136,13 +142,13 @@ def all_names(b: BusNames) -> list[str]:
     out: list[str] = []
     for _, build, _, _ in FAMILIES:
         out += build(b)
-    out += [b.all_events, b.all_step_events, b.all_logs, b.all_cancels]
-    out += b.pipeline_events(P1) + b.run_events(R1)
+    out += [b.all_events, b.all_reports, b.all_logs, b.all_cancels]
+    out += [b.pipeline_events(P1), b.run_events(R1)]
     for stream in b.streams:
         out += stream.subjects
     for p in Priority:
         out.append(b.step_work_consumer(p, 30.0).filter_subject)
-    out.append(b.scheduler_step_events_consumer(30.0).filter_subject)
+    out.append(b.scheduler_reports_consumer(30.0).filter_subject)
     return out
 
 
@@ -159,26 +165,34 @@ def all_names(b: BusNames) -> list[str]:
         (lambda b: b.trigger_job, "orchest.cmd.v1.jobs.trigger"),
         (lambda b: b.cancel_job, "orchest.cmd.v1.jobs.cancel"),
         (lambda b: b.abort_job_run, "orchest.cmd.v1.jobs.runs.abort"),
+        (lambda b: b.claim_step, "orchest.cmd.v1.steps.claim"),
         (lambda b: b.launch_session, "orchest.cmd.v1.sessions.launch"),
         (lambda b: b.stop_session, "orchest.cmd.v1.sessions.stop"),
         (lambda b: b.restart_session, "orchest.cmd.v1.sessions.restart"),
         (lambda b: b.step_work(Priority.INTERACTIVE), "orchest.steps.v1.ready.interactive"),
         (lambda b: b.step_work(Priority.JOB), "orchest.steps.v1.ready.job"),
-        (lambda b: b.run_event(P1, R1), f"orchest.events.v1.run.{P1}.{R1}"),
-        (lambda b: b.step_event(P1, R1, S1), f"orchest.events.v1.step.{P1}.{R1}.{S1}"),
+        (lambda b: b.run_event(P1, R1), f"orchest.events.v1.run.{P1}.{R1}.status"),
+        (lambda b: b.step_event(P1, R1, S1), f"orchest.events.v1.run.{P1}.{R1}.step.{S1}"),
         (lambda b: b.job_event(J1), f"orchest.events.v1.job.{J1}"),
         (lambda b: b.session_event(PR1, P1), f"orchest.events.v1.session.{PR1}.{P1}"),
         (lambda b: b.step_log(R1, S1), f"orchest.logs.v1.{R1}.{S1}"),
         (lambda b: b.cancel_step(R1, S1), f"orchest.control.v1.cancel.{R1}.{S1}"),
+        (lambda b: b.step_report(R1, S1), f"orchest.reports.v1.step.{R1}.{S1}"),
         (lambda b: b.all_events, "orchest.events.v1.>"),
-        (lambda b: b.all_step_events, "orchest.events.v1.step.>"),
+        (lambda b: b.pipeline_events(P1), f"orchest.events.v1.run.{P1}.>"),
+        (lambda b: b.run_events(R1), f"orchest.events.v1.run.*.{R1}.>"),
+        (lambda b: b.all_reports, "orchest.reports.v1.>"),
         (lambda b: b.all_logs, "orchest.logs.v1.>"),
         (lambda b: b.all_cancels, "orchest.control.v1.cancel.>"),
         (lambda b: b.queue_group(ServiceName.SCHEDULER), "orchest-scheduler"),
         (lambda b: b.queue_group(ServiceName.STEP_RUNNER), "orchest-step-runner"),
         (lambda b: b.steps_stream.name, "ORCHEST_STEPS"),
         (lambda b: b.events_stream.name, "ORCHEST_EVENTS"),
+        (lambda b: b.reports_stream.name, "ORCHEST_REPORTS"),
         (lambda b: b.logs_stream.name, "ORCHEST_LOGS"),
+        (lambda b: b.scheduler_reports_consumer(1.0).durable_name, "scheduler-reports"),
+        (lambda b: b.artifacts_bucket, "ORCHEST_ARTIFACTS"),
+        (lambda b: b.artifact_key(R1, S1, 2, "out.ipynb"), f"{R1}/{S1}/2/out.ipynb"),
     ],
 )
 def test_default_names_are_the_documented_ones(
@@ -220,7 +234,8 @@ def test_prefix_is_in_stream_names_and_queue_groups(prefix: str) -> None:
         assert stream.name.startswith(expected_stream_prefix)
     for p in Priority:
         assert b.step_work_consumer(p, 1.0).stream == b.steps_stream.name
-    assert b.scheduler_step_events_consumer(1.0).stream == b.events_stream.name
+    assert b.scheduler_reports_consumer(1.0).stream == b.reports_stream.name
+    assert b.artifacts_bucket.startswith(expected_stream_prefix)
     for service in ALL_SERVICES:
         assert b.queue_group(service) == f"{prefix}-{service.value}"
 
@@ -235,9 +250,9 @@ def test_family_and_version_tokens(
 
 def test_wildcard_filters_carry_the_version_token() -> None:
     b = BusNames("px")
-    for f in (b.all_events, b.all_step_events, b.all_logs, b.all_cancels):
+    for f in (b.all_events, b.all_reports, b.all_logs, b.all_cancels):
         assert f.split(".")[2] == "v1"
-    for f in b.pipeline_events(P1) + b.run_events(R1):
+    for f in (b.pipeline_events(P1), b.run_events(R1)):
         assert f.split(".")[1:3] == ["events", "v1"]
 
 
@@ -247,10 +262,13 @@ def test_prefixes_do_not_see_each_other() -> None:
     a_filters = [s for stream in a.streams for s in stream.subjects]
     a_filters += [
         a.all_events,
+        a.all_reports,
         a.all_logs,
         a.all_cancels,
-        *a.pipeline_events(P1),
-        *a.run_events(R1),
+        a.pipeline_events(P1),
+        a.run_events(R1),
+        a.scheduler_reports_consumer(1.0).filter_subject,
+        *(a.step_work_consumer(p, 1.0).filter_subject for p in Priority),
     ]
     for _, build, _, _ in FAMILIES:
         for subject in build(b):

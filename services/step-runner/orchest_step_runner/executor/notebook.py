@@ -15,10 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 import nbformat
-import psutil
-import zmq
 from jupyter_client.kernelspec import KernelSpecManager
-from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, DeadKernelError
 from nbformat import NotebookNode
@@ -29,8 +27,8 @@ from .base import ExecutionResult, OutputSink
 from .control import Stop, stop_message, wait_or_stop
 from .environment import StepLaunch
 from .injection import inject_parameters
+from .kernel import LocalKernel
 from .streaming import GuardedSink, pump_queue
-from .tree import KILL_WAIT_SECONDS, kill_tree, process_tree, wait_gone
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +45,7 @@ class StreamingNotebookClient(NotebookClient):
     """A ``NotebookClient`` that also hands stream and error outputs to ``emit``."""
 
     def __init__(
-        self, nb: NotebookNode, km: AsyncKernelManager, emit: Callable[[str], None], **kw: Any
+        self, nb: NotebookNode, km: KernelManager, emit: Callable[[str], None], **kw: Any
     ) -> None:
         super().__init__(nb, km=km, **kw)
         self._emit = emit
@@ -134,25 +132,19 @@ async def execute_notebook(
             "step %s: parameters not injected into a %s kernel", work.step_uuid, language
         )
 
-    km = AsyncKernelManager(
-        kernel_name=kernel_name,
-        connection_file=str(launch.scratch_dir / CONNECTION_FILE),
-        # CurveZMQ keys for kernelspecs that support them (ipykernel does): the
-        # kernel's ports are not open in plain text to the host's other users.
-        transport_encryption="auto" if zmq.has("curve") else "disabled",
-    )
+    kernel = LocalKernel(kernel_name, connection_file=launch.scratch_dir / CONNECTION_FILE)
     queue: asyncio.Queue[str | None] = asyncio.Queue()
     client = StreamingNotebookClient(
-        nb, km, queue.put_nowait, kernel_name=kernel_name, shutdown_kernel="immediate"
+        nb, kernel.manager, queue.put_nowait, kernel_name=kernel_name, shutdown_kernel="immediate"
     )
-    extra = [f"--HistoryManager.hist_file={client.ipython_hist_file}"] if km.ipykernel else []
-    try:
-        await km.start_kernel(cwd=str(launch.cwd), env=launch.env, extra_arguments=extra)
-    except Exception as exc:  # a broken kernelspec: the attempt fails, the runner goes on
-        await km.cleanup_resources()
-        return ExecutionResult(None, f"kernel failed to start: {exc}")
-    kernel = _KernelProcess(km)
+    # As nbclient does: IPython's history in memory, not in a shared sqlite file.
+    history = f"--HistoryManager.hist_file={client.ipython_hist_file}"
+    extra = [history] if kernel.manager.ipykernel else []
     sink = GuardedSink(output)
+    try:
+        await kernel.start(cwd=launch.cwd, env=launch.env, extra_arguments=extra, sink=sink)
+    except Exception as exc:  # a broken kernelspec: the attempt fails, the runner goes on
+        return ExecutionResult(None, f"kernel failed to start: {exc}")
     pump = asyncio.create_task(pump_queue(queue, sink))
     runner = _CellRunner(client, nb)
     cells = asyncio.create_task(runner.run())
@@ -164,10 +156,12 @@ async def execute_notebook(
             kernel.kill()
             await asyncio.wait({cells}, timeout=STOPPED_CELLS_WAIT_SECONDS)
     finally:
-        error = await _finish(cells)
-        await kernel.shut_down(client)
-        queue.put_nowait(None)
-        await pump
+        try:
+            error = await _finish(cells)
+            await kernel.shut_down(client.kc)
+        finally:
+            queue.put_nowait(None)
+            await pump
     sink.raise_failure()
     artifacts = {EXECUTED_NOTEBOOK: _notebook_bytes(nb)}
     if stop is not None:
@@ -214,36 +208,3 @@ def _cell_name(index: int, injected: int | None) -> str:
         return "injected parameters"
     shift = 1 if injected is not None and index > injected else 0
     return f"cell {index + 1 - shift}"
-
-
-class _KernelProcess:
-    """The kernel's process: its group, and descendants that left it."""
-
-    def __init__(self, km: AsyncKernelManager) -> None:
-        self._km = km
-        provisioner = km.provisioner
-        self._popen = getattr(provisioner, "process", None)
-        self.pid: int | None = getattr(provisioner, "pid", None)
-        self.pgid: int | None = getattr(provisioner, "pgid", None) or self.pid
-        self._seen: list[psutil.Process] = []
-
-    @property
-    def exit_code(self) -> int | None:
-        return None if self._popen is None else self._popen.returncode
-
-    def kill(self) -> None:
-        """SIGKILL the kernel, its group and its descendants, at once."""
-        if self.pid is not None and self.pgid is not None:
-            self._seen = process_tree(self.pid)
-            kill_tree(self.pgid, self._seen)
-
-    async def shut_down(self, client: NotebookClient) -> None:
-        """End the kernel now (no graceful shutdown) with everything it started."""
-        if self.pid is not None:
-            self._seen += await asyncio.to_thread(process_tree, self.pid)
-        if client.kc is not None:
-            client.kc.stop_channels()
-        await self._km.shutdown_kernel(now=True)
-        if self.pgid is not None:
-            kill_tree(self.pgid, self._seen)
-            await wait_gone(self._seen, KILL_WAIT_SECONDS)

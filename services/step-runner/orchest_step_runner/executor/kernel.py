@@ -1,0 +1,106 @@
+"""A local Jupyter kernel process for one notebook attempt.
+
+The kernel leads its own session (jupyter_client starts it so), so its process
+group holds what its cells start; descendants that left the group are found
+through psutil. Its own stdout and stderr (start-up errors, crashes; not the
+cells' output, which comes over IOPub) go to the step's output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from pathlib import Path
+from subprocess import Popen
+from typing import Any
+
+import psutil
+import zmq
+from jupyter_client.client import KernelClient
+from jupyter_client.manager import AsyncKernelManager
+
+from .streaming import GuardedSink, pump_stream
+from .tree import KILL_WAIT_SECONDS, kill_tree, process_tree, wait_gone
+
+STDIO_DRAIN_SECONDS = 1.0
+
+
+class LocalKernel:
+    def __init__(self, kernel_name: str, *, connection_file: Path) -> None:
+        self.manager = AsyncKernelManager(
+            kernel_name=kernel_name,
+            connection_file=str(connection_file),
+            # CurveZMQ keys when the kernelspec supports them (ipykernel does): the
+            # kernel's ports are not open in plain text to the host's other users.
+            transport_encryption="auto" if zmq.has("curve") else "disabled",
+        )
+        self._popen: Popen[Any] | None = None
+        self.pid: int | None = None
+        self._pgid: int | None = None
+        self._seen: list[psutil.Process] = []
+        self._stdio: asyncio.Task[None] | None = None
+        self._stdio_transport: asyncio.ReadTransport | None = None
+
+    async def start(
+        self, *, cwd: Path, env: dict[str, str], extra_arguments: list[str], sink: GuardedSink
+    ) -> None:
+        """Start the kernel process (not waiting for it to be ready)."""
+        read_fd, write_fd = os.pipe()
+        try:
+            await self.manager.start_kernel(
+                cwd=str(cwd),
+                env=env,
+                extra_arguments=extra_arguments,
+                stdout=write_fd,
+                stderr=write_fd,
+            )
+        except BaseException:
+            os.close(read_fd)
+            await self.manager.cleanup_resources()
+            raise
+        finally:
+            os.close(write_fd)
+        provisioner = self.manager.provisioner
+        self._popen = getattr(provisioner, "process", None)
+        self.pid = getattr(provisioner, "pid", None)
+        self._pgid = getattr(provisioner, "pgid", None) or self.pid
+        await self._forward_stdio(read_fd, sink)
+
+    async def _forward_stdio(self, read_fd: int, sink: GuardedSink) -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        pipe = os.fdopen(read_fd, "rb", buffering=0)
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), pipe
+        )
+        self._stdio_transport = transport
+        self._stdio = asyncio.create_task(pump_stream(reader, sink))
+
+    @property
+    def exit_code(self) -> int | None:
+        return None if self._popen is None else self._popen.returncode
+
+    def kill(self) -> None:
+        """SIGKILL the kernel, its group and its descendants, at once."""
+        if self.pid is not None and self._pgid is not None:
+            self._seen = process_tree(self.pid)
+            kill_tree(self._pgid, self._seen)
+
+    async def shut_down(self, client: KernelClient | None) -> None:
+        """End the kernel now (no graceful shutdown) with everything it started,
+        then forward what remains of its own output."""
+        if self.pid is not None:
+            self._seen += await asyncio.to_thread(process_tree, self.pid)
+        if client is not None:
+            client.stop_channels()
+        await self.manager.shutdown_kernel(now=True)
+        if self._pgid is not None:
+            kill_tree(self._pgid, self._seen)
+            await wait_gone(self._seen, KILL_WAIT_SECONDS)
+        if self._stdio is not None:
+            await asyncio.wait({self._stdio}, timeout=STDIO_DRAIN_SECONDS)
+            self._stdio.cancel()
+        if self._stdio_transport is not None:
+            with contextlib.suppress(RuntimeError):  # the loop may be closing
+                self._stdio_transport.close()

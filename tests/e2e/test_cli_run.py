@@ -1,0 +1,127 @@
+"""``orchest run`` as a user runs it: the quickstart on the embedded stack,
+a partial run, and a failing pipeline."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import Stack, make_stack
+
+from orchest_cli.statedir import is_running
+from support import REPO_ROOT
+
+pytestmark = pytest.mark.e2e
+
+QUICKSTART = REPO_ROOT / "examples" / "quickstart"
+
+
+@pytest.fixture
+def quickstart(tmp_path: Path) -> Path:
+    copy = tmp_path / "quickstart"
+    shutil.copytree(QUICKSTART, copy, ignore=shutil.ignore_patterns("data"))
+    return copy
+
+
+def run_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "orchest_cli", *args, "--state-dir", str(stack.state_dir)],
+        env={**stack.env, "ORCHEST_PORT": str(stack.port), "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_quickstart_runs_to_success_on_an_embedded_stack(tmp_path: Path, quickstart: Path) -> None:
+    stack = make_stack(tmp_path)
+    result = run_cli(stack, "run", str(quickstart / "quickstart.orchest"), "--embedded")
+    assert result.returncode == 0, result.stdout + result.stderr + stack.logs()
+    assert "SUCCESS" in result.stdout
+    for title in ("Get data", "Clean", "Stats", "Features", "Train", "Report"):
+        assert title in result.stdout
+    assert (quickstart / "data" / "report.md").exists()
+    # --embedded stops the stack it started.
+    assert not is_running(stack.state)
+
+
+def test_partial_run_and_the_other_commands(stack: Stack, quickstart: Path) -> None:
+    stack.up()
+    result = run_cli(
+        stack,
+        "run",
+        str(quickstart / "quickstart.orchest"),
+        "--type",
+        "selection_with_ancestors",
+        "--step",
+        "Clean",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    runs = httpx.get(f"{stack.url}/api/runs").json()["runs"]
+    assert len(runs) == 1
+    run = runs[0]
+    assert run["run_type"] == "selection_with_ancestors"
+    assert [s["title"] for s in run["pipeline_steps"]] == ["Get data", "Clean"]
+    listed = run_cli(stack, "runs")
+    assert run["uuid"] in listed.stdout
+    logs = run_cli(stack, "logs", run["uuid"], "Clean")
+    assert logs.returncode == 0 and logs.stdout.strip()
+    aborted = run_cli(stack, "abort", run["uuid"])
+    assert aborted.returncode == 0 and "SUCCESS" in aborted.stdout  # ended runs stay as they are
+
+
+def test_failing_pipeline_exits_1_with_the_log_tail(stack: Stack, tmp_path: Path) -> None:
+    project = tmp_path / "failing"
+    project.mkdir()
+    (project / "boom.sh").write_text("echo about to fail\necho boom-detail >&2\nexit 4\n")
+    (project / "p.orchest").write_text(
+        json.dumps(
+            {
+                "uuid": "f00df00d-0000-4000-8000-000000000001",
+                "name": "failing",
+                "steps": {
+                    "s1": {"uuid": "s1", "title": "Boom", "file_path": "boom.sh"},
+                },
+            }
+        )
+    )
+    stack.up()
+    result = run_cli(stack, "run", str(project / "p.orchest"))
+    assert result.returncode == 1
+    assert "FAILURE" in result.stdout and "boom-detail" in result.stdout
+
+
+def test_invalid_pipeline_lists_the_problems(stack: Stack, tmp_path: Path) -> None:
+    project = tmp_path / "invalid"
+    project.mkdir()
+    (project / "p.orchest").write_text(
+        json.dumps(
+            {
+                "uuid": "f00df00d-0000-4000-8000-000000000002",
+                "steps": {
+                    "a": {
+                        "uuid": "a",
+                        "title": "A",
+                        "file_path": "missing.py",
+                        "incoming_connections": ["b"],
+                    },
+                    "b": {
+                        "uuid": "b",
+                        "title": "B",
+                        "file_path": "b.txt",
+                        "incoming_connections": ["a"],
+                    },
+                },
+            }
+        )
+    )
+    stack.up()
+    result = run_cli(stack, "run", str(project / "p.orchest"))
+    assert result.returncode != 0
+    assert "cycle" in result.stderr.lower() or "cycle" in result.stdout.lower()
+    assert "b.txt" in result.stderr + result.stdout
