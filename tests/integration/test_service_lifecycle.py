@@ -22,10 +22,12 @@ from orchest_runtime.service import ServiceContext, ServiceDefinition
 from orchest_scheduler.service import build_definition as build_scheduler
 from orchest_schemas.bus import BusNames, ServiceName
 from orchest_session_manager.service import DEFINITION as SESSION_MANAGER
-from orchest_step_runner.service import DEFINITION as STEP_RUNNER
+from orchest_step_runner.service import build_definition as build_runner
+from orchest_step_runner.settings import RunnerSettings
 from support import ENV_WITHOUT_ORCHEST
 
 SCHEDULER = build_scheduler()  # used by one test at a time
+STEP_RUNNER = build_runner(RunnerSettings())
 
 
 async def instances(nc: Client, bus: BusNames, name: str) -> list[Any]:

@@ -278,17 +278,67 @@ def test_prefixes_do_not_see_each_other() -> None:
 # -- filters -------------------------------------------------------------------------
 
 
-def _matched_by_any(filters: tuple[str, ...], subject: str) -> bool:
-    return any(nats_match(f, subject) for f in filters)
+def universe() -> set[str]:
+    """Every subject of every family, under this prefix and another, plus subjects
+    with the uuids in unexpected positions and steps named like subject tokens."""
+    out: set[str] = set()
+    for b in (BusNames(), BusNames("other"), BusNames("orchest-test")):
+        for _, build, _, _ in FAMILIES:
+            out.update(build(b))
+        out |= {
+            b.run_event(R1, R2),
+            b.run_event(R1, R1),
+            b.run_event(R2, P1),
+            b.step_event(R1, R2, S1),
+            b.step_event(P1, R2, R1),
+            b.step_event(R1, S1, P1),
+            b.step_event(P1, R1, "status"),
+            b.step_event(P1, R1, "step"),
+            b.job_event(R1),
+            b.job_event(P1),
+            b.session_event(P1, R1),
+            b.session_event(PR1, R1),
+            b.step_report(P1, R1),
+            b.step_log(P1, R1),
+            b.cancel_step(P1, R1),
+        }
+    return out
+
+
+UNIVERSE = universe()
+
+
+def test_pipeline_filter_matches_exactly_the_pipeline_runs_and_steps() -> None:
+    b = BusNames()
+    f = b.pipeline_events(P1)
+    expected = {b.run_event(P1, r) for r in (R1, R2)}
+    expected |= {b.step_event(P1, r, s) for r in (R1, R2) for s in (S1, S2, "status", "step")}
+    expected |= {b.step_event(P1, R2, R1), b.run_event(P1, R2)}
+    matched = {s for s in UNIVERSE if nats_match(f, s)}
+    assert matched == expected & UNIVERSE
+    assert b.run_event(P1, R1) in matched
+    assert b.step_event(P1, R1, S1) in matched
+
+
+def test_run_filter_matches_exactly_the_run_status_and_its_steps() -> None:
+    b = BusNames()
+    f = b.run_events(R1)
+    expected = {b.run_event(p, R1) for p in (P1, P2, R1)}
+    expected |= {b.step_event(p, R1, s) for p in (P1, P2) for s in (S1, S2, "status", "step")}
+    matched = {s for s in UNIVERSE if nats_match(f, s)}
+    assert matched == expected & UNIVERSE
+    for p in (P1, P2):
+        assert b.run_event(p, R1) in matched
+        assert {b.step_event(p, R1, s) for s in (S1, S2)} <= matched
 
 
 def test_pipeline_events_match_the_pipeline_runs_and_steps() -> None:
     b = BusNames()
-    filters = b.pipeline_events(P1)
+    f = b.pipeline_events(P1)
     for r in (R1, R2):
-        assert _matched_by_any(filters, b.run_event(P1, r))
+        assert nats_match(f, b.run_event(P1, r))
         for s in (S1, S2):
-            assert _matched_by_any(filters, b.step_event(P1, r, s))
+            assert nats_match(f, b.step_event(P1, r, s))
 
 
 @pytest.mark.parametrize(
@@ -302,23 +352,25 @@ def test_pipeline_events_match_the_pipeline_runs_and_steps() -> None:
         BusNames().session_event(PR1, P1),  # same pipeline, but a session event
         BusNames().session_event(P1, P2),
         BusNames().job_event(P1),
+        BusNames().step_report(P1, S1),
         BusNames().step_log(P1, S1),
         BusNames().cancel_step(P1, S1),
         BusNames("other").run_event(P1, R1),
         BusNames("other").step_event(P1, R1, S1),
+        BusNames("orchest-test").run_event(P1, R1),
     ],
 )
 def test_pipeline_events_match_nothing_else(subject: str) -> None:
-    assert not _matched_by_any(BusNames().pipeline_events(P1), subject)
+    assert not nats_match(BusNames().pipeline_events(P1), subject)
 
 
 def test_run_events_match_the_run_and_its_steps_in_any_pipeline() -> None:
     b = BusNames()
-    filters = b.run_events(R1)
+    f = b.run_events(R1)
     for p in (P1, P2):
-        assert _matched_by_any(filters, b.run_event(p, R1))
+        assert nats_match(f, b.run_event(p, R1))
         for s in (S1, S2):
-            assert _matched_by_any(filters, b.step_event(p, R1, s))
+            assert nats_match(f, b.step_event(p, R1, s))
 
 
 @pytest.mark.parametrize(
@@ -331,14 +383,25 @@ def test_run_events_match_the_run_and_its_steps_in_any_pipeline() -> None:
         BusNames().step_event(P1, R2, R1),  # ... and in the step position
         BusNames().job_event(R1),
         BusNames().session_event(PR1, R1),
+        BusNames().step_report(R1, S1),
         BusNames().step_log(R1, S1),
         BusNames().cancel_step(R1, S1),
         BusNames("other").run_event(P1, R1),
         BusNames("other").step_event(P1, R1, S1),
+        BusNames("orchest-test").step_event(P1, R1, S1),
     ],
 )
 def test_run_events_match_nothing_else(subject: str) -> None:
-    assert not _matched_by_any(BusNames().run_events(R1), subject)
+    assert not nats_match(BusNames().run_events(R1), subject)
+
+
+@pytest.mark.parametrize("step", [S1, "status", "step"])
+def test_run_and_step_events_never_collide(step: str) -> None:
+    b = BusNames()
+    run_subjects = {b.run_event(p, r) for p in (P1, P2) for r in (R1, R2)}
+    assert b.step_event(P1, R1, step) not in run_subjects
+    # A run event and a step event differ in shape: a run's status is never read as a step's.
+    assert len(b.run_event(P1, R1).split(".")) != len(b.step_event(P1, R1, step).split("."))
 
 
 @pytest.mark.parametrize(("family", "build", "token", "stream"), FAMILIES, ids=FAMILY_IDS)
@@ -348,9 +411,18 @@ def test_catch_all_filters(
     b = BusNames()
     for subject in build(b):
         assert nats_match(b.all_events, subject) is (token == "events")
-        assert nats_match(b.all_step_events, subject) is (family == "step_event")
+        assert nats_match(b.all_reports, subject) is (family == "step_report")
         assert nats_match(b.all_logs, subject) is (family == "step_log")
         assert nats_match(b.all_cancels, subject) is (family == "cancel_step")
+
+
+def test_run_and_pipeline_filters_are_within_the_events_stream() -> None:
+    b = BusNames("px")
+    # An ordered consumer on the events stream takes one filter: a subset of its subjects.
+    (events,) = b.events_stream.subjects
+    for f in (b.pipeline_events(P1), b.run_events(R1)):
+        assert f.startswith(events.removesuffix(">"))
+        assert isinstance(f, str)
 
 
 # -- streams and consumers -----------------------------------------------------------
@@ -377,16 +449,34 @@ def test_each_subject_is_captured_by_exactly_its_stream(
         assert _streams_matching(b.streams, subject) == expected, subject
 
 
-def test_streams_are_the_three_families_with_their_retention() -> None:
+def test_streams_are_the_four_families_with_their_retention() -> None:
     b = BusNames()
-    assert [s.name for s in b.streams] == ["ORCHEST_STEPS", "ORCHEST_EVENTS", "ORCHEST_LOGS"]
+    assert [s.name for s in b.streams] == [
+        "ORCHEST_STEPS",
+        "ORCHEST_EVENTS",
+        "ORCHEST_REPORTS",
+        "ORCHEST_LOGS",
+    ]
     assert b.steps_stream.retention is Retention.WORK_QUEUE
     assert b.events_stream.retention is Retention.LIMITS
+    assert b.reports_stream.retention is Retention.WORK_QUEUE
     assert b.logs_stream.retention is Retention.LIMITS
     assert b.events_stream.max_age_seconds > 0
     assert b.logs_stream.max_age_seconds > 0
+    # A report waits for the scheduler however long it is down.
+    assert b.reports_stream.max_age_seconds == 0
     # De-duplication on Nats-Msg-Id needs a window.
     assert all(s.duplicate_window_seconds > 0 for s in b.streams)
+
+
+def test_stream_subjects_do_not_overlap() -> None:
+    b = BusNames()
+    subjects = [(s.name, f) for s in b.streams for f in s.subjects]
+    for name, f in subjects:
+        for other_name, other in subjects:
+            if name != other_name:
+                assert not nats_match(f, other.replace(">", "x"))
+                assert not nats_match(other, f.replace(">", "x"))
 
 
 def test_step_work_consumers_split_the_work_queue_by_priority() -> None:
@@ -402,20 +492,34 @@ def test_step_work_consumers_split_the_work_queue_by_priority() -> None:
         assert c.ack_wait_seconds == 12.5
 
 
-def test_scheduler_consumer_reads_only_step_events_of_the_events_stream() -> None:
+def test_scheduler_consumer_reads_every_report_and_nothing_else() -> None:
     b = BusNames("px")
-    c = b.scheduler_step_events_consumer(7.0)
-    assert c.stream == b.events_stream.name
+    c = b.scheduler_reports_consumer(7.0)
+    assert c.stream == b.reports_stream.name
     assert c.ack_wait_seconds == 7.0
-    for subject in step_event_subjects(b):
+    assert c.durable_name == "scheduler-reports"
+    for subject in step_report_subjects(b):
         assert nats_match(c.filter_subject, subject)
         assert _streams_matching(b.streams, subject) == [c.stream]
-    for subject in run_event_subjects(b) + job_event_subjects(b) + session_event_subjects(b):
+    for _, build, _, _ in FAMILIES:
+        for subject in build(b):
+            if subject not in step_report_subjects(b):
+                assert not nats_match(c.filter_subject, subject), subject
+    for subject in step_report_subjects(BusNames("py")):
         assert not nats_match(c.filter_subject, subject)
+
+
+def test_durable_consumer_names_are_distinct() -> None:
+    b = BusNames()
+    names = [b.step_work_consumer(p, 1.0).durable_name for p in Priority]
+    names.append(b.scheduler_reports_consumer(1.0).durable_name)
+    assert len(set(names)) == len(names)
 
 
 # JetStream names: no whitespace, '.', '*', '>', path separators or non-printables.
 _FORBIDDEN_IN_JS_NAME = re.compile(r"[\s.*>/\\]")
+# Object store bucket names are stricter.
+_OBJECT_BUCKET = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def _valid_jetstream_name(name: str) -> bool:
@@ -427,22 +531,42 @@ def _valid_jetstream_name(name: str) -> bool:
 
 
 @pytest.mark.parametrize("prefix", ["orchest", "my-stack", "ci-run-42", "a-b-c-d", "team_a"])
-def test_stream_and_consumer_names_are_valid_jetstream_names(prefix: str) -> None:
+def test_stream_consumer_and_bucket_names_are_valid_jetstream_names(prefix: str) -> None:
     b = BusNames(prefix)
     names = [s.name for s in b.streams]
     names += [b.step_work_consumer(p, 1.0).durable_name for p in Priority]
-    names.append(b.scheduler_step_events_consumer(1.0).durable_name)
+    names.append(b.scheduler_reports_consumer(1.0).durable_name)
+    names.append(b.artifacts_bucket)
     for name in names:
         assert _valid_jetstream_name(name), name
-    assert len({s.name for s in b.streams}) == 3
+    assert _OBJECT_BUCKET.fullmatch(b.artifacts_bucket)
+    assert len({s.name for s in b.streams}) == 4
+    assert b.artifacts_bucket not in {s.name for s in b.streams}
 
 
 @pytest.mark.parametrize(("a", "b"), [("a-b", "a_b"), ("a1", "a_1"), ("x-y_z", "x_y-z")])
 def test_distinct_prefixes_get_distinct_streams(a: str, b: str) -> None:
     assert BusNames(a).all_events != BusNames(b).all_events
-    names_a = {s.name for s in BusNames(a).streams}
-    names_b = {s.name for s in BusNames(b).streams}
+    names_a = {s.name for s in BusNames(a).streams} | {BusNames(a).artifacts_bucket}
+    names_b = {s.name for s in BusNames(b).streams} | {BusNames(b).artifacts_bucket}
     assert names_a.isdisjoint(names_b)
+
+
+# -- artifact keys -------------------------------------------------------------------
+
+
+def test_artifact_keys_are_distinct_per_run_step_attempt_and_name() -> None:
+    keys = [
+        BusNames.artifact_key(r, s, a, n)
+        for r in (R1, R2)
+        for s in (S1, S2)
+        for a in (1, 2, 10)
+        for n in ("out.ipynb", "report.html")
+    ]
+    assert len(set(keys)) == len(keys)
+    assert BusNames("px").artifact_key(R1, S1, 3, "x") == BusNames().artifact_key(R1, S1, 3, "x")
+    key = BusNames.artifact_key(R1, S1, 3, "nested/out.ipynb")
+    assert key.split("/", 3) == [R1, S1, "3", "nested/out.ipynb"]
 
 
 # -- invalid prefixes and tokens -----------------------------------------------------
@@ -475,18 +599,40 @@ TOKEN_BUILDERS: list[tuple[str, Callable[[BusNames, str], object]]] = [
     ("step_log.step", lambda b, t: b.step_log(R1, t)),
     ("cancel_step.run", lambda b, t: b.cancel_step(t, S1)),
     ("cancel_step.step", lambda b, t: b.cancel_step(R1, t)),
+    ("step_report.run", lambda b, t: b.step_report(t, S1)),
+    ("step_report.step", lambda b, t: b.step_report(R1, t)),
     ("pipeline_events", lambda b, t: b.pipeline_events(t)),
     ("run_events", lambda b, t: b.run_events(t)),
 ]
 
 
+# Object keys: '/' separates their parts, so run and step are checked like subject tokens.
+KEY_BUILDERS: list[tuple[str, Callable[[BusNames, str], str]]] = [
+    ("artifact_key.run", lambda b, t: b.artifact_key(t, S1, 1, "out.ipynb")),
+    ("artifact_key.step", lambda b, t: b.artifact_key(R1, t, 1, "out.ipynb")),
+]
+
+
 @pytest.mark.parametrize("token", BAD_TOKENS)
 @pytest.mark.parametrize(
-    "build", [b for _, b in TOKEN_BUILDERS], ids=[n for n, _ in TOKEN_BUILDERS]
+    "build",
+    [b for _, b in TOKEN_BUILDERS + KEY_BUILDERS],
+    ids=[n for n, _ in TOKEN_BUILDERS + KEY_BUILDERS],
 )
 def test_invalid_token_is_refused(build: Callable[[BusNames, str], object], token: str) -> None:
     with pytest.raises(ValueError, match="subject token"):
         build(BusNames(), token)
+
+
+@pytest.mark.parametrize("token", [P1, P1.replace("-", ""), "job_17", "ABC-def"])
+@pytest.mark.parametrize("build", [b for _, b in KEY_BUILDERS], ids=[n for n, _ in KEY_BUILDERS])
+def test_valid_token_becomes_one_key_part(
+    build: Callable[[BusNames, str], str], token: str
+) -> None:
+    key = build(BusNames(), token)
+    parts = key.split("/")
+    assert len(parts) == 4
+    assert token in parts[:2]
 
 
 @pytest.mark.parametrize("token", [P1, P1.replace("-", ""), "job_17", "ABC-def"])
@@ -496,11 +642,9 @@ def test_invalid_token_is_refused(build: Callable[[BusNames, str], object], toke
 def test_valid_token_becomes_one_subject_token(
     build: Callable[[BusNames, str], object], token: str
 ) -> None:
-    result = build(BusNames(), token)
-    subjects = result if isinstance(result, tuple) else (result,)
-    for subject in subjects:
-        assert isinstance(subject, str)
-        assert token in subject.split(".")
+    subject = build(BusNames(), token)
+    assert isinstance(subject, str)  # one subject (or one filter), never several
+    assert token in subject.split(".")
 
 
 @pytest.mark.parametrize(
@@ -509,8 +653,11 @@ def test_valid_token_becomes_one_subject_token(
         lambda: BusNames("orchest\n"),
         lambda: BusNames().run_event(f"{P1}\n", R1),
         lambda: BusNames().step_log(R1, f"{S1}\n"),
+        lambda: BusNames().step_report(f"{R1}\n", S1),
+        lambda: BusNames().run_events(f"{R1}\n"),
+        lambda: BusNames().artifact_key(R1, f"{S1}\n", 1, "x"),
     ],
-    ids=["prefix", "run_event", "step_log"],
+    ids=["prefix", "run_event", "step_log", "step_report", "run_events", "artifact_key"],
 )
 def test_trailing_newline_is_refused(build: Callable[[], object]) -> None:
     with pytest.raises(ValueError):

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from orchest_schemas import commands, errors, events
+from orchest_schemas import commands, errors, events, reports
 from orchest_schemas._base import Message
 from orchest_schemas.commands import (
     AbortJobRun,
@@ -42,6 +42,8 @@ from orchest_schemas.events import (
 )
 from orchest_schemas.health import HealthReport, ServiceHealth
 from orchest_schemas.pipeline import PipelineDefinition
+from orchest_schemas.reports import ClaimStep, StepAttemptFinished, StepClaim
+from orchest_schemas.runs import RunList, RunView, StepView
 from orchest_schemas.status import (
     JobStatus,
     Priority,
@@ -85,7 +87,7 @@ def _assert_contains(original: Any, sent: Any, where: str = "$") -> None:
 
 SAMPLE_EVENTS: dict[str, Event] = {
     "run_status_changed": RunStatusChanged(
-        run_uuid=RUN, pipeline_uuid=PIPELINE, job_uuid=JOB, status=RunStatus.STARTED
+        run_uuid=RUN, pipeline_uuid=PIPELINE, job_uuid=JOB, status=RunStatus.STARTED, sequence=3
     ),
     "step_status_changed": StepStatusChanged(
         run_uuid=RUN,
@@ -96,6 +98,8 @@ SAMPLE_EVENTS: dict[str, Event] = {
         exit_code=137,
         error="killed",
         runner_id="runner-1",
+        sequence=4,
+        artifacts=["out.ipynb", "report.html"],
     ),
     "job_status_changed": JobStatusChanged(
         job_uuid=JOB, status=JobStatus.PAUSED, next_scheduled_time=AT + timedelta(hours=1)
@@ -200,8 +204,24 @@ def test_occurred_at_defaults_to_now_in_utc() -> None:
     [
         (
             StepStatusChanged,
-            {"run_uuid": RUN, "pipeline_uuid": PIPELINE, "step_uuid": STEP, "attempt": 0},
+            {"run_uuid": RUN, "pipeline_uuid": PIPELINE, "step_uuid": STEP, "attempt": -1},
             ("attempt",),
+        ),
+        (
+            StepStatusChanged,
+            {
+                "run_uuid": RUN,
+                "pipeline_uuid": PIPELINE,
+                "step_uuid": STEP,
+                "attempt": 1,
+                "sequence": -1,
+            },
+            ("sequence",),
+        ),
+        (
+            RunStatusChanged,
+            {"run_uuid": RUN, "pipeline_uuid": PIPELINE, "sequence": -1},
+            ("sequence",),
         ),
         (
             StepLogChunk,
@@ -226,6 +246,43 @@ def test_event_field_checks(cls: type[Event], fields: dict[str, Any], loc: tuple
     with pytest.raises(ValidationError) as exc:
         cls.model_validate(fields)
     assert [tuple(e["loc"]) for e in exc.value.errors()] == [loc]
+
+
+def test_step_event_of_a_step_that_never_got_an_attempt() -> None:
+    # A step aborted before it was dispatched is announced with attempt 0.
+    event = StepStatusChanged(
+        run_uuid=RUN,
+        pipeline_uuid=PIPELINE,
+        step_uuid=STEP,
+        attempt=0,
+        status=StepStatus.ABORTED,
+        error="the run was aborted",
+    )
+    parsed = ANY_EVENT.validate_json(event.to_bytes())
+    assert parsed == event
+    assert isinstance(parsed, StepStatusChanged)
+    assert parsed.attempt == 0
+    assert parsed.sequence == 0
+    assert parsed.artifacts == []
+    assert parsed.runner_id is None
+
+
+def test_event_sequence_and_artifacts_survive_the_wire() -> None:
+    step = SAMPLE_EVENTS["step_status_changed"]
+    raw = json.loads(step.to_bytes())
+    assert raw["sequence"] == 4
+    assert raw["artifacts"] == ["out.ipynb", "report.html"]
+    parsed = ANY_EVENT.validate_json(step.to_bytes())
+    assert isinstance(parsed, StepStatusChanged)
+    assert parsed.artifacts == ["out.ipynb", "report.html"]
+    run = ANY_EVENT.validate_json(SAMPLE_EVENTS["run_status_changed"].to_bytes())
+    assert isinstance(run, RunStatusChanged)
+    assert run.sequence == 3
+    # An older writer without them: defaults.
+    del raw["sequence"], raw["artifacts"]
+    old = StepStatusChanged.model_validate(raw)
+    assert old.sequence == 0
+    assert old.artifacts == []
 
 
 # -- frozen ------------------------------------------------------------------------------
@@ -464,6 +521,9 @@ def test_step_work_round_trip_with_definition() -> None:
     assert parsed == work
     assert parsed.priority is Priority.JOB
     assert parsed.pipeline_definition.steps[work.step_uuid].kernel.name == "ir"
+    assert parsed.step is parsed.pipeline_definition.steps[work.step_uuid]
+    assert parsed.step.uuid == work.step_uuid
+    assert parsed.step.kernel.name == "ir"
     with pytest.raises(ValidationError):
         StepWork.model_validate({**work.model_dump(), "attempt": 0})
     with pytest.raises(ValidationError):
@@ -479,13 +539,237 @@ def test_cancel_step_defaults() -> None:
 
 def test_every_message_class_is_frozen_and_ignores_unknown_fields() -> None:
     found = 0
-    for module in (commands, events, errors):
+    for module in (commands, events, errors, reports):
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, Message):
                 assert value.model_config.get("frozen") is True, value
                 assert value.model_config.get("extra") == "ignore", value
                 found += 1
-    assert found >= 20
+    assert found >= 23
+
+
+# -- step reports (runner -> scheduler) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("redelivered", [False, True])
+def test_claim_step_round_trip(redelivered: bool) -> None:
+    claim = ClaimStep(
+        run_uuid=RUN, step_uuid=STEP, attempt=2, runner_id="runner-1", redelivered=redelivered
+    )
+    parsed = ClaimStep.from_bytes(claim.to_bytes())
+    assert parsed == claim
+    assert parsed.redelivered is redelivered
+    assert json.loads(claim.to_bytes())["attempt"] == 2
+
+
+def test_claim_step_defaults_and_checks() -> None:
+    claim = ClaimStep(run_uuid=RUN, step_uuid=STEP, attempt=1, runner_id="r")
+    assert claim.redelivered is False
+    with pytest.raises(ValidationError) as exc:
+        ClaimStep.model_validate({"run_uuid": RUN, "step_uuid": STEP, "attempt": 0})
+    assert {tuple(e["loc"]) for e in exc.value.errors()} == {("attempt",), ("runner_id",)}
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        StepClaim(granted=True, attempt=3),
+        StepClaim(granted=False, attempt=1, reason="attempt 1 is stale (now 2)"),
+        StepClaim(granted=False, reason="no such run"),
+    ],
+    ids=["granted", "refused", "no-run"],
+)
+def test_step_claim_round_trip(claim: StepClaim) -> None:
+    parsed = StepClaim.from_bytes(claim.to_bytes())
+    assert parsed == claim
+    assert parsed.granted is claim.granted
+
+
+def test_step_claim_defaults() -> None:
+    claim = StepClaim.model_validate_json(b'{"granted": false, "from_v2": 1}')
+    assert claim == StepClaim(granted=False)
+    assert claim.attempt is None
+    assert claim.reason is None
+
+
+@pytest.mark.parametrize("status", [StepStatus.SUCCESS, StepStatus.FAILURE, StepStatus.ABORTED])
+def test_step_attempt_finished_round_trip(status: StepStatus) -> None:
+    report = StepAttemptFinished(
+        run_uuid=RUN,
+        step_uuid=STEP,
+        attempt=2,
+        status=status,
+        exit_code=0 if status is StepStatus.SUCCESS else 1,
+        error=None if status is StepStatus.SUCCESS else "boom",
+        runner_id="runner-1",
+        artifacts=["out.ipynb"],
+        started_at=AT,
+        finished_at=AT + timedelta(seconds=5),
+    )
+    data = report.to_bytes()
+    raw = json.loads(data)
+    assert raw["kind"] == "step_attempt_finished"
+    assert raw["status"] == status.value
+    parsed = StepAttemptFinished.from_bytes(data)
+    assert parsed == report
+    assert parsed.report_id == report.report_id
+    assert parsed.status == status
+    assert parsed.artifacts == ["out.ipynb"]
+    assert parsed.started_at == AT
+    assert parsed.finished_at == AT + timedelta(seconds=5)
+
+
+def test_step_attempt_finished_defaults() -> None:
+    before = datetime.now(UTC)
+    reports = [
+        StepAttemptFinished(
+            run_uuid=RUN, step_uuid=STEP, attempt=1, status="SUCCESS", runner_id="r"
+        )
+        for _ in range(100)
+    ]
+    after = datetime.now(UTC)
+    report = reports[0]
+    assert len({r.report_id for r in reports}) == len(reports)
+    assert all(r.report_id for r in reports)
+    assert report.artifacts == []
+    assert report.exit_code is None and report.error is None and report.started_at is None
+    assert report.finished_at.utcoffset() == timedelta(0)
+    assert before <= report.finished_at <= after
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("status", "PENDING"),
+        ("status", "STARTED"),
+        ("status", "DONE"),
+        ("attempt", 0),
+        ("kind", "step_status_changed"),
+    ],
+)
+def test_step_attempt_finished_field_checks(field: str, value: Any) -> None:
+    fields = {
+        "run_uuid": RUN,
+        "step_uuid": STEP,
+        "attempt": 1,
+        "status": "FAILURE",
+        "runner_id": "r",
+        field: value,
+    }
+    with pytest.raises(ValidationError) as exc:
+        StepAttemptFinished.model_validate(fields)
+    assert [tuple(e["loc"]) for e in exc.value.errors()] == [(field,)]
+
+
+# -- runs as the HTTP API returns them ----------------------------------------------------
+
+
+def _run_view(status: RunStatus = RunStatus.FAILURE) -> RunView:
+    return RunView(
+        uuid=RUN,
+        pipeline_uuid=PIPELINE,
+        project_uuid=PROJECT,
+        job_uuid=JOB,
+        run_type=RunType.SELECTION,
+        status=status,
+        created_time=AT,
+        started_time=AT + timedelta(seconds=1),
+        finished_time=AT + timedelta(seconds=9),
+        pipeline_steps=[
+            StepView(
+                run_uuid=RUN,
+                step_uuid=STEP,
+                title="Train",
+                file_path="train.ipynb",
+                status=StepStatus.FAILURE,
+                attempt=3,
+                started_time=AT + timedelta(seconds=2),
+                finished_time=AT + timedelta(seconds=8),
+                exit_code=1,
+                error="boom",
+                artifacts=["train.ipynb"],
+            ),
+            StepView(
+                run_uuid=RUN,
+                step_uuid="f1f0b1de-6a4c-4c41-9d0b-7f0c63e8a0c1",
+                title="Report",
+                file_path="report.py",
+                status=StepStatus.ABORTED,
+                attempt=0,
+            ),
+        ],
+    )
+
+
+def test_run_view_round_trip() -> None:
+    view = _run_view()
+    data = view.model_dump_json()
+    raw = json.loads(data)
+    assert raw["run_type"] == "selection"
+    assert raw["status"] == "FAILURE"
+    assert [s["attempt"] for s in raw["pipeline_steps"]] == [3, 0]
+    parsed = RunView.model_validate_json(data)
+    assert parsed == view
+    assert parsed.run_type is RunType.SELECTION
+    assert parsed.status is RunStatus.FAILURE
+    assert parsed.created_time == AT
+    assert parsed.pipeline_steps[0].artifacts == ["train.ipynb"]
+    assert parsed.pipeline_steps[1].started_time is None
+
+
+def test_step_view_defaults() -> None:
+    step = StepView.model_validate(
+        {
+            "run_uuid": RUN,
+            "step_uuid": STEP,
+            "title": "",
+            "file_path": "a.py",
+            "status": "PENDING",
+            "attempt": 0,
+            "unknown": True,
+        }
+    )
+    assert step.status is StepStatus.PENDING
+    assert step.attempt == 0
+    assert step.artifacts == []
+    assert (step.started_time, step.finished_time, step.exit_code, step.error) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    assert "unknown" not in step.model_dump()
+
+
+@pytest.mark.parametrize(("total", "limit", "offset"), [(0, 10, 0), (25, 10, 20)])
+def test_run_list_round_trip(total: int, limit: int, offset: int) -> None:
+    runs = [_run_view(), _run_view(RunStatus.SUCCESS)] if total else []
+    page = RunList(runs=runs, total=total, limit=limit, offset=offset)
+    parsed = RunList.model_validate_json(page.model_dump_json())
+    assert parsed == page
+    assert [r.status for r in parsed.runs] == [r.status for r in runs]
+    assert (parsed.total, parsed.limit, parsed.offset) == (total, limit, offset)
+
+
+@pytest.mark.parametrize("cls", [RunView, StepView, RunList])
+def test_views_are_frozen_and_ignore_unknown_fields(cls: type[Any]) -> None:
+    assert cls.model_config.get("frozen") is True
+    assert cls.model_config.get("extra") == "ignore"
+    view = _run_view()
+    with pytest.raises(ValidationError):
+        view.status = RunStatus.SUCCESS  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("status", "DONE"), ("run_type", "everything"), ("created_time", "yesterday")],
+)
+def test_run_view_field_checks(field: str, value: Any) -> None:
+    raw = json.loads(_run_view().model_dump_json())
+    raw[field] = value
+    with pytest.raises(ValidationError) as exc:
+        RunView.model_validate(raw)
+    assert [tuple(e["loc"]) for e in exc.value.errors()] == [(field,)]
 
 
 # -- errors ------------------------------------------------------------------------------

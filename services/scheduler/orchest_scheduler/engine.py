@@ -123,26 +123,28 @@ def claim(
         return ClaimDecision(False, attempt, "no such step in the run"), plan
     if run.status.is_final or run.abort_requested:
         return ClaimDecision(False, attempt, f"the run is {run.status.value}"), plan
-    if attempt != step.attempt:
-        return ClaimDecision(
-            False, attempt, f"attempt {attempt} is stale (now {step.attempt})"
-        ), plan
-    if step.status is StepStatus.STARTED and redelivered and runner_id != step.runner_id:
+    lost_lease = (
+        step.status is StepStatus.STARTED
+        and redelivered
+        and runner_id != step.runner_id
+        and attempt <= step.attempt
+    )
+    if lost_lease:
+        # The work message carries the attempt it was first published with;
+        # each redelivery after a lost lease runs as the next attempt. The
+        # old attempt is cancelled in case its runner is alive but cut off.
+        plan.cancel.append((step.uuid, step.attempt))
         step.lost_leases += 1
         if step.lost_leases >= MAX_LOST_LEASES:
-            _finish_step(
-                run,
-                step,
-                StepStatus.FAILURE,
-                None,
-                f"lost its runner {step.lost_leases} times",
-                (),
-                plan,
-            )
+            error = f"lost its runner {step.lost_leases} times"
+            _finish_step(run, step, StepStatus.FAILURE, None, error, (), plan)
             _advance(run, plan)
             return ClaimDecision(False, attempt, "too many lost leases"), plan
         step.attempt += 1
         attempt = step.attempt
+    elif attempt != step.attempt:
+        reason = f"attempt {attempt} is stale (now {step.attempt})"
+        return ClaimDecision(False, attempt, reason), plan
     elif step.status is not StepStatus.PENDING or not step.dispatched:
         return ClaimDecision(False, attempt, f"the step is {step.status.value}"), plan
     step.status = StepStatus.STARTED
@@ -169,12 +171,9 @@ def finish(
     step = run.steps.get(step_uuid)
     if step is None or step.status is not StepStatus.STARTED or attempt != step.attempt:
         return plan
-    if (
-        status is StepStatus.FAILURE
-        and step.attempt <= step.max_retries
-        and not run.abort_requested
-    ):
-        delay = step.retry_backoff * (2 ** (step.attempt - 1))
+    retries_used = step.attempt - 1 - step.lost_leases  # a lost runner is not the step's fault
+    if status is StepStatus.FAILURE and retries_used < step.max_retries and not run.abort_requested:
+        delay = step.retry_backoff * (2**retries_used)
         plan.changes.append(
             StepChange(
                 step.uuid,
@@ -228,12 +227,16 @@ def abort(run: RunState) -> Plan:
 
 
 def run_status_when_done(run: RunState) -> RunStatus:
-    """Brief 4.3: ABORTED if aborted, FAILURE if any step failed, else SUCCESS."""
+    """Brief 4.3: ABORTED if aborted, FAILURE if any step failed, else SUCCESS.
+
+    A step that ended ABORTED in a run nobody aborted (its runner killed it)
+    did not succeed either: the run is a FAILURE.
+    """
     if run.abort_requested:
         return RunStatus.ABORTED
-    if any(s.status is StepStatus.FAILURE for s in run.steps.values()):
-        return RunStatus.FAILURE
-    return RunStatus.SUCCESS
+    if all(s.status is StepStatus.SUCCESS for s in run.steps.values()):
+        return RunStatus.SUCCESS
+    return RunStatus.FAILURE
 
 
 def _finish_step(
@@ -246,7 +249,7 @@ def _finish_step(
     plan: Plan,
 ) -> None:
     _set_final(step, status, exit_code, error, plan, artifacts)
-    if status is not StepStatus.FAILURE:
+    if status is StepStatus.SUCCESS or run.abort_requested:
         return
     if run.fail_fast:
         for other in run.steps.values():
@@ -254,7 +257,9 @@ def _finish_step(
                 continue
             if other.status is StepStatus.STARTED:
                 plan.cancel.append((other.uuid, other.attempt))
-            _set_final(other, StepStatus.ABORTED, None, f"fail-fast: step {step.uuid} failed", plan)
+            ended = "failed" if status is StepStatus.FAILURE else "was aborted"
+            error = f"fail-fast: step {step.uuid} {ended}"
+            _set_final(other, StepStatus.ABORTED, None, error, plan)
         return
     for other in _descendants(run, step.uuid):
         if not other.status.is_final:
