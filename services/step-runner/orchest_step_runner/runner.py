@@ -98,7 +98,7 @@ class StepRunner:
                     await _wait_either(self._slot_freed, ctx.stopping)
                     continue
                 try:
-                    messages = await subscription.fetch(free, timeout=1.0)
+                    messages = await subscription.fetch(free, timeout=0.5)
                 except (NatsTimeoutError, TimeoutError):
                     continue
                 for msg in messages:

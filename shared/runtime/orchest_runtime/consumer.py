@@ -103,7 +103,7 @@ async def consume(
     stopping: asyncio.Event,
     *,
     batch: int = 64,
-    poll_seconds: float = 1.0,
+    poll_seconds: float = 0.5,
 ) -> None:
     """Run ``handler`` on each message, one after the other, until stopped."""
     await ensure_consumer(js, spec)
