@@ -58,12 +58,20 @@ def cli() -> None:
 @click.option(
     "--timeout", type=float, default=90.0, show_default=True, help="Seconds to wait for health."
 )
-def up(state_dir: Path | None, port: int | None, timeout: float) -> None:
+@click.option(
+    "--runners",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    envvar="ORCHEST_STEP_RUNNERS",
+    help="Step-runner processes to start.",
+)
+def up(state_dir: Path | None, port: int | None, timeout: float, runners: int) -> None:
     """Start NATS, Postgres and the four services in the background; return when healthy."""
     state = _state(state_dir)
     port = port or _default_port()
     try:
-        result = stack_ops.up(state, port, timeout)
+        result = stack_ops.up(state, port, timeout, runners)
     except stack_ops.StackError as exc:
         click.secho(f"orchest up failed: {exc}", fg="red", err=True)
         sys.exit(1)

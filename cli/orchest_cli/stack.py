@@ -29,7 +29,7 @@ class UpResult:
     stack: dict[str, Any]
 
 
-def up(state: StateDir, port: int, timeout: float = 90.0) -> UpResult:
+def up(state: StateDir, port: int, timeout: float = 90.0, runners: int = 1) -> UpResult:
     """Start the stack detached; return once it is healthy (or raise)."""
     state.prepare()
     if is_running(state):
@@ -50,6 +50,8 @@ def up(state: StateDir, port: int, timeout: float = 90.0) -> UpResult:
                 str(write_fd),
                 "--ready-timeout",
                 str(timeout),
+                "--runners",
+                str(runners),
             ],
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -42,6 +42,19 @@ SERVICES: tuple[tuple[str, str], ...] = (
 )
 """(service name, module run with ``python -m``)."""
 
+
+def service_processes(runners: int) -> list[tuple[str, str]]:
+    """The processes to supervise: one of each service, ``runners`` step runners
+    (named ``step-runner``, ``step-runner-2``, ...)."""
+    out: list[tuple[str, str]] = []
+    for name, module in SERVICES:
+        if name == "step-runner":
+            out += [(name if i == 1 else f"{name}-{i}", module) for i in range(1, runners + 1)]
+        else:
+            out.append((name, module))
+    return out
+
+
 DATABASE_NAME = "orchest"
 SERVICE_STOP_GRACE = 40.0
 """Longer than a service's own drain timeout (30 s by default)."""
@@ -172,7 +185,9 @@ def _notify(fd: int | None, payload: dict[str, Any]) -> None:
         pass  # orchest up went away: nobody to tell
 
 
-async def run_stack(state: StateDir, port: int, notify_fd: int | None, ready_timeout: float) -> int:
+async def run_stack(
+    state: StateDir, port: int, notify_fd: int | None, ready_timeout: float, runners: int = 1
+) -> int:
     lock = StateLock(state)
     if not lock.acquire():
         _notify(notify_fd, {"ready": False, "error": f"a stack already runs on {state.root}"})
@@ -192,7 +207,7 @@ async def run_stack(state: StateDir, port: int, notify_fd: int | None, ready_tim
                 return 1
             env = _service_env(info, port)
             policy = RestartPolicy()
-            for name, module in SERVICES:
+            for name, module in service_processes(runners):
                 info.services.append(
                     Supervised(
                         name,
@@ -279,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--notify-fd", type=int, default=None)
     parser.add_argument("--ready-timeout", type=float, default=90.0)
+    parser.add_argument("--runners", type=int, default=1)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
@@ -288,7 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     state = StateDir(args.state_dir.resolve())
     state.prepare()
-    return asyncio.run(run_stack(state, args.port, args.notify_fd, args.ready_timeout))
+    return asyncio.run(
+        run_stack(state, args.port, args.notify_fd, args.ready_timeout, max(1, args.runners))
+    )
 
 
 if __name__ == "__main__":

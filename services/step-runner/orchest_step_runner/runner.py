@@ -17,6 +17,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -184,7 +185,6 @@ class StepRunner:
 
     async def _run(self, work: StepWork, active: _Active) -> StepAttemptFinished:
         ctx = self._ctx
-        started_at = datetime.now(UTC)
         logs = LogPublisher(
             ctx.js,
             ctx.bus.step_log(work.run_uuid, work.step_uuid),
@@ -194,6 +194,8 @@ class StepRunner:
             self._settings.log_flush_seconds,
         )
         scratch = Path(tempfile.mkdtemp(prefix=f"orchest-{work.step_uuid[:8]}-"))
+        started_at = datetime.now(UTC)
+        clock = time.perf_counter()
         try:
             result = await self._executor.execute(
                 work, output=logs.write, cancel=active.cancel, scratch_dir=scratch
@@ -202,6 +204,8 @@ class StepRunner:
             logger.exception("executor failed", extra={"run_uuid": work.run_uuid})
             result = ExecutionResult(exit_code=None, error=f"runner error: {exc}", artifacts={})
         finally:
+            execution_seconds = time.perf_counter() - clock
+            finished_at = datetime.now(UTC)
             await asyncio.to_thread(shutil.rmtree, scratch, True)
         await logs.close()
         artifacts = await self._store_artifacts(work, result)
@@ -215,6 +219,8 @@ class StepRunner:
             runner_id=self.runner_id,
             artifacts=artifacts,
             started_at=started_at,
+            finished_at=finished_at,
+            execution_seconds=execution_seconds,
         )
 
     async def _store_artifacts(self, work: StepWork, result: ExecutionResult) -> list[str]:

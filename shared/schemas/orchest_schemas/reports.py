@@ -64,4 +64,8 @@ class StepAttemptFinished(Message):
     artifacts: list[str] = Field(default_factory=list)
     """Names of the objects stored under ``<run>/<step>/<attempt>/`` in the artifacts bucket."""
     started_at: datetime | None = None
+    """When the executor started the step (the runner's clock)."""
     finished_at: datetime = Field(default_factory=_now)
+    """When the executor returned."""
+    execution_seconds: float | None = Field(default=None, ge=0)
+    """How long the step itself ran, measured by the runner around the executor."""
