@@ -8,7 +8,7 @@ STATE_DIR ?=
 PORT ?= 8000
 STATE_ARG := $(if $(STATE_DIR),--state-dir $(STATE_DIR),)
 
-.PHONY: install run down status test lint unit bench-startup
+.PHONY: install run down status test lint unit bench
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
@@ -36,5 +36,5 @@ test: lint
 unit: install
 	$(UV) run pytest tests/unit
 
-bench-startup: install
-	$(UV) run python bench/startup.py
+bench: install
+	$(UV) run python -m bench

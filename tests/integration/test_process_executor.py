@@ -139,7 +139,9 @@ def project(tmp_path: Path) -> Project:
 
 @pytest.fixture
 def executor() -> ProcessExecutor:
-    return ProcessExecutor(kill_grace_seconds=1.0)
+    # Without the variable the executor sets itself, whatever the test runner has.
+    base_env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    return ProcessExecutor(kill_grace_seconds=1.0, base_env=base_env)
 
 
 async def run_step(
@@ -381,6 +383,31 @@ async def test_timeout_kills_the_whole_tree(executor: ProcessExecutor, project: 
     assert len(pids) == 4
     assert [pid for pid in pids if not is_gone(pid)] == []
     assert elapsed < 2.0 + STOP_BUDGET
+
+
+async def test_a_daemon_left_behind_ends_with_the_step(
+    executor: ProcessExecutor, project: Project
+) -> None:
+    # A double-forked daemon: its parent is gone (no tree leads to it), it left
+    # the group, and it holds the output pipe open. The step still ends at once.
+    pids_file = project.files / "pids"
+    path = project.write(
+        "daemon.sh",
+        """\
+        (setsid bash -c 'echo $$ > "$PIDS_FILE"; exec sleep 300' &)
+        while [ ! -s "$PIDS_FILE" ]; do sleep 0.01; done
+        echo done
+        """,
+    )
+    work = project.work(path, env={"PIDS_FILE": str(pids_file)})
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    result, output = await run_step(executor, project, work)
+    assert (result.exit_code, result.error) == (0, None)
+    assert output.text == "done\n"
+    [daemon] = read_pids(pids_file)
+    assert is_gone(daemon)
+    assert loop.time() - started < STOP_BUDGET
 
 
 async def test_cancel_kills_the_whole_tree(executor: ProcessExecutor, project: Project) -> None:

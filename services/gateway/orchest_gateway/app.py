@@ -37,6 +37,11 @@ async def get_health(request: Request) -> Response:
     return _json(report, 200 if report.status == "ok" else 503)
 
 
+async def ping(request: Request) -> Response:
+    """Liveness of this gateway process alone (no dependency asked)."""
+    return Response(status_code=204)
+
+
 async def get_openapi(request: Request) -> Response:
     document: dict[str, Any] = request.app.state.openapi
     return JSONResponse(document)
@@ -52,6 +57,14 @@ OPERATIONS: tuple[Operation, ...] = (
             200: ("Every service has a live instance", HealthReport),
             503: ("Something is missing; `missing` and `errors` name it", HealthReport),
         },
+        tags=("system",),
+    ),
+    Operation(
+        method="GET",
+        path="/api/ping",
+        operation_id="ping",
+        summary="Liveness of this gateway process (asks no other service)",
+        responses={204: ("Alive", None)},
         tags=("system",),
     ),
     Operation(
@@ -185,6 +198,7 @@ OPERATIONS += (
 _HANDLERS = {
     "getHealth": get_health,
     "getOpenApi": get_openapi,
+    "ping": ping,
     "createRun": runs_api.create_run,
     "listRuns": runs_api.list_runs,
     "getRun": runs_api.get_run,

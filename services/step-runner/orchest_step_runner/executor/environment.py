@@ -25,6 +25,10 @@ class StepLaunch:
     pipeline_path: Path
     scratch_dir: Path
 
+    @property
+    def marker(self) -> dict[str, str]:
+        return attempt_marker(self.env)
+
 
 def step_parameters(work: StepWork) -> dict[str, Any]:
     """The pipeline's parameters overridden by the step's (pipeline keys first)."""
@@ -55,6 +59,19 @@ def orchest_variables(work: StepWork, *, project_dir: Path, pipeline_path: Path)
     if work.job_uuid:
         variables["ORCHEST_JOB_UUID"] = work.job_uuid
     return variables
+
+
+MARKER_VARIABLES = (
+    "ORCHEST_RUN_UUID",
+    "ORCHEST_STEP_UUID",
+    "ORCHEST_STEP_ATTEMPT",
+    "ORCHEST_PIPELINE_PATH",  # in the private scratch directory: one execution only
+)
+
+
+def attempt_marker(env: Mapping[str, str]) -> dict[str, str]:
+    """The variables every process of one execution inherits, and no other has."""
+    return {name: env[name] for name in MARKER_VARIABLES}
 
 
 def step_environment(

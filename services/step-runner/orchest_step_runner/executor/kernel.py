@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from subprocess import Popen
 from typing import Any
@@ -21,13 +22,19 @@ from jupyter_client.client import KernelClient
 from jupyter_client.manager import AsyncKernelManager
 
 from .streaming import GuardedSink, pump_stream
-from .tree import KILL_WAIT_SECONDS, kill_tree, process_tree, wait_gone
+from .tree import kill_attempt, process_tree
 
 STDIO_DRAIN_SECONDS = 1.0
 
 
 class LocalKernel:
-    def __init__(self, kernel_name: str, *, connection_file: Path) -> None:
+    """One kernel process: started with the step's cwd and environment, ended
+    with everything it started (``marker``: the attempt's environment ids)."""
+
+    def __init__(
+        self, kernel_name: str, *, connection_file: Path, marker: Mapping[str, str]
+    ) -> None:
+        self._marker = marker
         self.manager = AsyncKernelManager(
             kernel_name=kernel_name,
             connection_file=str(connection_file),
@@ -45,7 +52,8 @@ class LocalKernel:
     async def start(
         self, *, cwd: Path, env: dict[str, str], extra_arguments: list[str], sink: GuardedSink
     ) -> None:
-        """Start the kernel process (not waiting for it to be ready)."""
+        """Start the kernel process (not waiting for it to be ready). Whether
+        this succeeds or fails, ``shut_down`` ends what was started."""
         read_fd, write_fd = os.pipe()
         try:
             await self.manager.start_kernel(
@@ -57,14 +65,14 @@ class LocalKernel:
             )
         except BaseException:
             os.close(read_fd)
-            await self.manager.cleanup_resources()
             raise
         finally:
             os.close(write_fd)
-        provisioner = self.manager.provisioner
-        self._popen = getattr(provisioner, "process", None)
-        self.pid = getattr(provisioner, "pid", None)
-        self._pgid = getattr(provisioner, "pgid", None) or self.pid
+            # Known even when start-up failed after the launch, for shut_down.
+            provisioner = self.manager.provisioner
+            self._popen = getattr(provisioner, "process", None)
+            self.pid = getattr(provisioner, "pid", None)
+            self._pgid = getattr(provisioner, "pgid", None) or self.pid
         await self._forward_stdio(read_fd, sink)
 
     async def _forward_stdio(self, read_fd: int, sink: GuardedSink) -> None:
@@ -81,11 +89,11 @@ class LocalKernel:
     def exit_code(self) -> int | None:
         return None if self._popen is None else self._popen.returncode
 
-    def kill(self) -> None:
-        """SIGKILL the kernel, its group and its descendants, at once."""
+    async def kill(self) -> None:
+        """SIGKILL the kernel and everything it started, at once."""
         if self.pid is not None and self._pgid is not None:
-            self._seen = process_tree(self.pid)
-            kill_tree(self._pgid, self._seen)
+            self._seen = await asyncio.to_thread(process_tree, self.pid)
+            await kill_attempt(self._pgid, self._marker, self._seen)
 
     async def shut_down(self, client: KernelClient | None) -> None:
         """End the kernel now (no graceful shutdown) with everything it started,
@@ -96,8 +104,7 @@ class LocalKernel:
             client.stop_channels()
         await self.manager.shutdown_kernel(now=True)
         if self._pgid is not None:
-            kill_tree(self._pgid, self._seen)
-            await wait_gone(self._seen, KILL_WAIT_SECONDS)
+            await kill_attempt(self._pgid, self._marker, self._seen)
         if self._stdio is not None:
             await asyncio.wait({self._stdio}, timeout=STDIO_DRAIN_SECONDS)
             self._stdio.cancel()

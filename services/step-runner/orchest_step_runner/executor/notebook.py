@@ -132,7 +132,9 @@ async def execute_notebook(
             "step %s: parameters not injected into a %s kernel", work.step_uuid, language
         )
 
-    kernel = LocalKernel(kernel_name, connection_file=launch.scratch_dir / CONNECTION_FILE)
+    kernel = LocalKernel(
+        kernel_name, connection_file=launch.scratch_dir / CONNECTION_FILE, marker=launch.marker
+    )
     queue: asyncio.Queue[str | None] = asyncio.Queue()
     client = StreamingNotebookClient(
         nb, kernel.manager, queue.put_nowait, kernel_name=kernel_name, shutdown_kernel="immediate"
@@ -144,6 +146,7 @@ async def execute_notebook(
     try:
         await kernel.start(cwd=launch.cwd, env=launch.env, extra_arguments=extra, sink=sink)
     except Exception as exc:  # a broken kernelspec: the attempt fails, the runner goes on
+        await kernel.shut_down(None)
         return ExecutionResult(None, f"kernel failed to start: {exc}")
     pump = asyncio.create_task(pump_queue(queue, sink))
     runner = _CellRunner(client, nb)
@@ -153,7 +156,7 @@ async def execute_notebook(
         stop = await wait_or_stop(cells, cancel, deadline)
         if stop is not None:
             logger.info("step %s of run %s: %s", work.step_uuid, work.run_uuid, stop.value)
-            kernel.kill()
+            await kernel.kill()
             await asyncio.wait({cells}, timeout=STOPPED_CELLS_WAIT_SECONDS)
     finally:
         try:

@@ -19,14 +19,23 @@ from .control import Stop, stop_message, wait_or_stop
 from .environment import StepLaunch, prepare_launch
 from .notebook import execute_notebook
 from .streaming import GuardedSink, pump_stream
-from .tree import kill_tree, process_tree, signal_group, terminate_tree
+from .tree import (
+    attempt_processes,
+    kill_attempt,
+    kill_tree,
+    process_tree,
+    terminate_attempt,
+)
 
 logger = logging.getLogger(__name__)
 
 DRAIN_SECONDS = 2.0
-"""How long output is still forwarded after the process tree ended: the pipe
-normally reaches its end at once, but a descendant that left the process group
-may hold it open."""
+"""How long output is still forwarded once the step's processes are gone: the
+pipe normally ends at once, but a process that escaped the sweep (one that left
+the group and dropped the environment) may hold it open."""
+
+STREAM_LIMIT = 64 * 1024
+"""Buffer of the output stream (asyncio's default)."""
 
 RSCRIPT_MISSING = "Rscript not found: install R to run .R steps"
 
@@ -103,8 +112,10 @@ class ProcessExecutor:
         cancel: asyncio.Event,
         deadline: float | None,
     ) -> ExecutionResult:
+        loop = asyncio.get_running_loop()
         try:
-            proc = await asyncio.create_subprocess_exec(
+            transport, protocol = await loop.subprocess_exec(
+                lambda: _ExitProtocol(loop),
                 *command,
                 cwd=launch.cwd,
                 env=launch.env,
@@ -115,38 +126,56 @@ class ProcessExecutor:
             )
         except FileNotFoundError:
             return ExecutionResult(None, f"{command[0]} not found")
-        assert proc.stdout is not None
+        pid = transport.get_pid()
         logger.info(
             "step %s of run %s (attempt %d) started as pid %d",
             work.step_uuid,
             work.run_uuid,
             work.attempt,
-            proc.pid,
+            pid,
         )
+        assert protocol.stdout is not None
         sink = GuardedSink(output)
-        pump = asyncio.create_task(pump_stream(proc.stdout, sink))
-        exited = asyncio.create_task(proc.wait())
+        pump = asyncio.create_task(pump_stream(protocol.stdout, sink))
         try:
-            stop = await wait_or_stop(exited, cancel, deadline)
+            stop = await wait_or_stop(protocol.exited, cancel, deadline)
             if stop is not None:
                 logger.info(
-                    "step %s of run %s: %s, ending its process tree",
+                    "step %s of run %s: %s, ending its processes",
                     work.step_uuid,
                     work.run_uuid,
                     stop.value,
                 )
-                await terminate_tree(proc.pid, proc.pid, grace_seconds=self._kill_grace_seconds)
-            exit_code = await exited
+                await terminate_attempt(
+                    pid, pid, launch.marker, grace_seconds=self._kill_grace_seconds
+                )
+            await protocol.exited
             # Like a container: what the step left running ends with it.
-            signal_group(proc.pid, signal.SIGKILL)
+            await kill_attempt(pid, launch.marker)
             await asyncio.wait({pump}, timeout=DRAIN_SECONDS)
         finally:
-            if proc.returncode is None:  # the caller cancelled us, or something failed
-                kill_tree(proc.pid, process_tree(proc.pid))
+            if transport.get_returncode() is None:  # the caller cancelled us, or a failure
+                kill_tree(pid, attempt_processes(process_tree(pid), launch.marker))
             pump.cancel()
-            exited.cancel()
+            transport.close()
         sink.raise_failure()
+        exit_code = transport.get_returncode()
+        assert exit_code is not None
         return _result(exit_code, stop, work.timeout_seconds)
+
+
+class _ExitProtocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """Announces the exit of the process as it happens. (``Process.wait()`` also
+    waits for the pipes to close, which a descendant may hold open forever.)"""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=STREAM_LIMIT, loop=loop)
+        self.exited: asyncio.Future[None] = loop.create_future()
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        if not self.exited.done():
+            self.exited.set_result(None)
 
 
 def _result(exit_code: int, stop: Stop | None, timeout_seconds: float | None) -> ExecutionResult:

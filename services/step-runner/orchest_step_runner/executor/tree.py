@@ -1,12 +1,14 @@
-"""Ending a step's whole process tree.
+"""Ending everything a step attempt started.
 
 A step runs as the leader of its own session, so its process group holds
-everything it started, except descendants that left the group (``setsid``):
-those are found through the process tree (psutil) while their ancestors
-still live, so the snapshot is taken before any signal is sent.
+what it started, except descendants that left the group (``setsid``): those
+are found through the process tree (psutil) while their ancestors still live,
+so that snapshot is taken before any signal is sent. Processes whose parent
+has already exited (a daemon) are found by their environment instead: every
+process of an attempt inherits its ``ORCHEST_*`` ids (the attempt's marker).
 
 A zombie counts as gone: it runs nothing, and whether it is reaped depends on
-the init process of the host (which is not always a reaping one).
+the host's init process (which is not always a reaping one).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import psutil
 
@@ -32,13 +34,30 @@ def process_tree(pid: int) -> list[psutil.Process]:
         return []
 
 
-def descendants_of(processes: Iterable[psutil.Process]) -> list[psutil.Process]:
-    """The processes and their current descendants, without duplicates."""
-    found: dict[int, psutil.Process] = {}
-    for process in processes:
-        found.setdefault(process.pid, process)
+def marked_processes(marker: Mapping[str, str]) -> list[psutil.Process]:
+    """Processes whose environment holds every variable of ``marker`` (not this one)."""
+    found = []
+    for process in psutil.process_iter():
+        if process.pid == os.getpid():
+            continue
+        try:
+            environ = process.environ()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if all(environ.get(name) == value for name, value in marker.items()):
+            found.append(process)
+    return found
+
+
+def attempt_processes(
+    roots: Iterable[psutil.Process], marker: Mapping[str, str]
+) -> list[psutil.Process]:
+    """The roots, their current descendants and every marked process, once each."""
+    found = {process.pid: process for process in marked_processes(marker)}
+    for root in roots:
+        found.setdefault(root.pid, root)
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            for child in process.children(recursive=True):
+            for child in root.children(recursive=True):
                 found.setdefault(child.pid, child)
     return list(found.values())
 
@@ -87,19 +106,24 @@ async def wait_gone(processes: list[psutil.Process], timeout: float) -> bool:
     return True
 
 
-async def terminate_tree(pid: int, pgid: int, *, grace_seconds: float) -> None:
-    """SIGTERM the tree, then SIGKILL whatever still runs after ``grace_seconds``.
+async def kill_attempt(
+    pgid: int, marker: Mapping[str, str], roots: Iterable[psutil.Process] = ()
+) -> None:
+    """SIGKILL the group, the roots' trees and the marked processes now, and wait
+    (briefly) until they are gone."""
+    processes = await asyncio.to_thread(attempt_processes, list(roots), marker)
+    kill_tree(pgid, processes)
+    await wait_gone(processes, KILL_WAIT_SECONDS)
 
-    SIGTERM goes to the group and to descendants that left it; SIGKILL then goes
-    to the group and to every descendant seen (the tree is looked at again, since
-    processes may have started during the grace period).
-    """
+
+async def terminate_attempt(
+    pid: int, pgid: int, marker: Mapping[str, str], *, grace_seconds: float
+) -> None:
+    """SIGTERM everything of the attempt, then SIGKILL what still runs after
+    ``grace_seconds`` (looking again: processes may start during the grace)."""
     tree = await asyncio.to_thread(process_tree, pid)
+    processes = await asyncio.to_thread(attempt_processes, tree, marker)
     signal_group(pgid, signal.SIGTERM)
-    signal_processes(tree, signal.SIGTERM)
-    if not await wait_gone(tree, grace_seconds):
-        alive = [process for process in tree if not is_gone(process)]
-        kill_tree(pgid, await asyncio.to_thread(descendants_of, alive))
-        await wait_gone(tree, KILL_WAIT_SECONDS)
-    # Anything of the group that started after the snapshot.
-    signal_group(pgid, signal.SIGKILL)
+    signal_processes(processes, signal.SIGTERM)
+    await wait_gone(processes, grace_seconds)
+    await kill_attempt(pgid, marker, [process for process in processes if not is_gone(process)])
