@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from orchest_gateway.discovery import discover
 from orchest_runtime.commands import add_command, request_command
+from orchest_runtime.database import load_migrations
 from orchest_runtime.entry import EXIT_DEPENDENCY_UNAVAILABLE, run_main
 from orchest_runtime.errors import DependencyUnavailable
 from orchest_runtime.service import ServiceContext, ServiceDefinition
@@ -75,10 +76,13 @@ async def test_scheduler_migrates_what_it_owns(
     async with service_runner(SCHEDULER, service_settings()):
         conn = await asyncpg.connect(database_url)
         try:
-            versions = await conn.fetch("SELECT version FROM scheduler.schema_migrations")
+            versions = await conn.fetch(
+                "SELECT version FROM scheduler.schema_migrations ORDER BY version"
+            )
         finally:
             await conn.close()
-    assert [r["version"] for r in versions] == [1]
+    expected = [m.version for m in load_migrations("orchest_scheduler.migrations")]
+    assert [r["version"] for r in versions] == expected
 
 
 class Echo(BaseModel):
