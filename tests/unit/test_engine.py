@@ -301,8 +301,6 @@ REFUSED_CLAIMS: list[tuple[str, Callable[[RunState], None], str, int, str, bool,
     ("undispatched-attempt-1", _setup_fresh, "b", 1, "runner-1", False, "stale"),
     ("retry-not-due", _setup_retry_waits, "a", 2, "runner-1", False, "PENDING"),
     ("started-other-runner", _setup_started, "a", 1, "runner-2", False, "STARTED"),
-    ("started-same-runner-redelivered", _setup_started, "a", 1, "runner-1", True, "STARTED"),
-    ("started-same-runner", _setup_started, "a", 1, "runner-1", False, "STARTED"),
     ("step-succeeded", _setup_a_succeeded, "a", 1, "runner-1", True, "SUCCESS"),
     ("run-ended", _setup_ended, "d", 1, "runner-1", False, "SUCCESS"),
     ("run-ended-redelivered", _setup_ended, "d", 1, "runner-2", True, "SUCCESS"),
@@ -1054,3 +1052,14 @@ def test_random_runs_always_end_by_the_rules(seed: int) -> None:
         if step.status is ABORTED and not sim.aborted and not state.fail_fast:
             # Aborted only because an ancestor failed.
             assert any(state.steps[p].status in (FAILURE, ABORTED) for p in step.parents)
+
+
+def test_the_same_claim_again_is_granted_again_without_changes() -> None:
+    # A runner whose claim answer was lost asks again: it holds the attempt.
+    state = run({"a": []})
+    start(state)
+    first, _ = claim(state, "a", 1, "runner-1", False)
+    again, plan = claim(state, "a", 1, "runner-1", False)
+    assert first == again == ClaimDecision(True, 1)
+    assert plan.empty
+    assert claim(state, "a", 1, "runner-2", False)[0].granted is False
