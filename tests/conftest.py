@@ -70,7 +70,8 @@ async def bus(nc: Client) -> AsyncIterator[BusNames]:
     names = BusNames(f"t{uuid4().hex[:12]}")
     yield names
     js = nc.jetstream()
-    for stream in [spec.name for spec in names.streams] + [f"OBJ_{names.artifacts_bucket}"]:
+    buckets = [names.artifacts_bucket, names.definitions_bucket]
+    for stream in [spec.name for spec in names.streams] + [f"OBJ_{b}" for b in buckets]:
         with contextlib.suppress(NotFoundError):
             await js.delete_stream(stream)
 

@@ -123,6 +123,7 @@ class Project:
             step_uuid=step_uuid,
             attempt=2,
             priority=Priority.INTERACTIVE,
+            definition_key="test",
             pipeline_definition=definition,
             project_dir=str(self.dir),
             project_uuid=PROJECT_UUID,

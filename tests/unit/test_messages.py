@@ -511,6 +511,7 @@ def test_step_work_round_trip_with_definition() -> None:
         step_uuid="634308cd-39bb-4b0f-8219-3328b17d23bc",
         attempt=1,
         priority=Priority.JOB,
+        definition_key="abc123",
         pipeline_definition=PipelineDefinition.model_validate(raw),
         project_dir="/p",
         job_uuid=JOB,

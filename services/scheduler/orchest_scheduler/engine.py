@@ -123,7 +123,11 @@ def claim(
         return ClaimDecision(False, attempt, "no such step in the run"), plan
     if run.status.is_final or run.abort_requested:
         return ClaimDecision(False, attempt, f"the run is {run.status.value}"), plan
-    if step.status is StepStatus.STARTED and step.runner_id == runner_id and attempt == step.attempt:
+    if (
+        step.status is StepStatus.STARTED
+        and step.runner_id == runner_id
+        and attempt == step.attempt
+    ):
         return ClaimDecision(True, attempt), plan  # the same claim again (its answer was lost)
     lost_lease = (
         step.status is StepStatus.STARTED

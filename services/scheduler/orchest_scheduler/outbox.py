@@ -1,5 +1,6 @@
-"""The outbox: messages decided in a transaction are stored in it, then
-published after the commit, in order, and deleted once published.
+"""The outbox: messages decided with a write are stored by the same statement
+(``store.create_run``, ``store.write_plan``), then published after it, in
+order, and deleted once published.
 
 What a crash leaves behind (committed, not yet published) is published at
 the next start, before anything new. JetStream drops a message it already
@@ -23,8 +24,6 @@ from nats.js.errors import APIError
 
 from orchest_schemas.bus import HEADER_MSG_ID
 
-from .store import Connection
-
 logger = logging.getLogger(__name__)
 
 
@@ -46,21 +45,6 @@ class Outbox:
         self._published: list[int] = []
         self._idle = asyncio.Event()
         self._idle.set()
-
-    async def stage(self, conn: Connection, messages: Sequence[OutMessage]) -> list[int]:
-        """Store ``messages`` in the caller's transaction; returns their ids."""
-        if not messages:
-            return []
-        rows = await conn.fetch(
-            "INSERT INTO outbox (subject, msg_id, payload, jetstream)"
-            " SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::boolean[])"
-            " RETURNING id",
-            [m.subject for m in messages],
-            [m.msg_id for m in messages],
-            [m.payload for m in messages],
-            [m.jetstream for m in messages],
-        )
-        return [r["id"] for r in rows]
 
     def committed(self, ids: Sequence[int], messages: Sequence[OutMessage]) -> None:
         """Hand messages whose transaction committed to the publisher."""
@@ -108,23 +92,36 @@ class Outbox:
         await self._idle.wait()
 
     async def _publish_batch(self, batch: list[tuple[int, OutMessage]]) -> None:
-        for outbox_id, message in batch:
-            delay = 0.1
-            while True:
-                try:
-                    await self._publish(message)
-                    break
-                except (
-                    NatsTimeoutError,
-                    NoRespondersError,
-                    ConnectionClosedError,
-                    APIError,
-                    OSError,
-                ) as exc:
-                    logger.warning("publish to %s failed (%s); retrying", message.subject, exc)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5.0)
-            self._published.append(outbox_id)
+        """Publish in order. The acknowledgements are awaited together: the
+        messages leave on one connection in this order, so the stream stores
+        them in this order. On a failure, what was not acknowledged is published
+        again one by one (JetStream drops what it already has by its id)."""
+        for start in range(0, len(batch), 512):
+            chunk = batch[start : start + 512]
+            results = await asyncio.gather(
+                *(self._publish(message) for _, message in chunk), return_exceptions=True
+            )
+            for (outbox_id, message), result in zip(chunk, results, strict=True):
+                if isinstance(result, BaseException):
+                    await self._publish_until_done(message)
+                self._published.append(outbox_id)
+
+    async def _publish_until_done(self, message: OutMessage) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self._publish(message)
+                return
+            except (
+                NatsTimeoutError,
+                NoRespondersError,
+                ConnectionClosedError,
+                APIError,
+                OSError,
+            ) as exc:
+                logger.warning("publish to %s failed (%s); retrying", message.subject, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _publish(self, message: OutMessage) -> None:
         if not message.jetstream:

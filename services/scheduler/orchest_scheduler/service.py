@@ -11,6 +11,7 @@ from orchest_schemas.bus import ServiceName
 from orchest_schemas.commands import AbortRun, CreateRun
 from orchest_schemas.reports import ClaimStep, StepAttemptFinished
 
+from .definitions import DefinitionStore
 from .outbox import Outbox
 from .runs import Runs
 
@@ -23,7 +24,10 @@ def build_definition() -> ServiceDefinition:
     async def register(ctx: ServiceContext) -> None:
         outbox = Outbox(ctx.db, ctx.nc, ctx.js)
         await outbox.recover()  # what a previous process left goes out first
-        runs = Runs(ctx.db, ctx.bus, outbox)
+        definitions = DefinitionStore(
+            ctx.js, ctx.bus.definitions_bucket, ctx.settings.artifacts_ttl_seconds
+        )
+        runs = Runs(ctx.db, ctx.bus, outbox, definitions)
         parts.update(outbox=outbox, runs=runs)
         group = ctx.bus.queue_group(ServiceName.SCHEDULER)
         await add_command(
@@ -66,6 +70,8 @@ def build_definition() -> ServiceDefinition:
                         StepAttemptFinished,
                         runs.on_report,
                         ctx.stopping,
+                        batch=256,
+                        concurrent=True,
                     )
                 )
         finally:

@@ -1,8 +1,10 @@
 """The scheduler's tables: every SQL statement it runs is here.
 
-All writes of one decision happen in one transaction that holds the run's
-row lock (``lock_run``), so concurrent reports of the same run (or another
-scheduler replica) are applied one after the other.
+A decision is written by one statement (``write_plan``: the run, its steps,
+its events, the outgoing messages), guarded by the run's ``version``: if
+another writer (another scheduler replica) changed the run since it was
+read, nothing is written and the caller reloads and decides again. A run is
+created the same way (``create_run``), guarded by its idempotency key.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from orchest_schemas.pipeline import PipelineDefinition
 from orchest_schemas.runs import RunView, StepView
 from orchest_schemas.status import RunStatus, RunType, StepStatus
 
-from .engine import RunState, StepChange, StepState
+from .engine import RunState, StepState
 
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
@@ -36,9 +38,9 @@ class NewStep:
     timeout_seconds: float | None
 
 
-@dataclass(frozen=True)
+@dataclass
 class RunRecord:
-    """What the scheduler needs of a run beyond its state."""
+    """What the scheduler keeps of a run beyond its state."""
 
     uuid: str
     pipeline_uuid: str
@@ -47,10 +49,46 @@ class RunRecord:
     project_dir: str
     env_variables: dict[str, str]
     definition: PipelineDefinition
-    event_seq: int
+    definition_key: str
     version: int
-    """Bumped by every transaction that changes the run: a cached state of
-    the same version is current."""
+    """Bumped by every write: a cached state of the same version is current."""
+    event_seq: int
+    timeouts: dict[str, float | None]
+
+
+@dataclass(frozen=True)
+class StepRow:
+    """A step's new row; ``mode`` says which times and outcome to stamp:
+    ``start`` (started now), ``final`` (ended now, with the outcome), ``reset``
+    (a new attempt waits), ``keep`` (only scheduling fields changed)."""
+
+    step_uuid: str
+    status: str
+    attempt: int
+    dispatched: bool
+    retry_at: datetime | None
+    runner_id: str | None
+    lost_leases: int
+    mode: str
+    exit_code: int | None
+    error: str | None
+    artifacts: str
+
+
+@dataclass(frozen=True)
+class EventRow:
+    event_id: str
+    kind: str
+    sequence: int | None
+    payload: str
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    subject: str
+    msg_id: str | None
+    payload: bytes
+    jetstream: bool
 
 
 async def find_run_by_key(conn: Connection, key: str) -> str | None:
@@ -58,87 +96,214 @@ async def find_run_by_key(conn: Connection, key: str) -> str | None:
     return str(value) if value is not None else None
 
 
-async def insert_run(
+_CREATE_RUN = """
+WITH run AS (
+    INSERT INTO runs (uuid, pipeline_uuid, project_uuid, job_uuid, run_type, status,
+        pipeline_definition, project_dir, env_variables, idempotency_key, event_seq, version,
+        created_time, definition_key)
+    VALUES ($1, $2, $3, $4, $5, 'PENDING', $6::jsonb, $7, $8::jsonb, $9, $10, 1, $11, $31)
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING uuid
+), steps AS (
+    INSERT INTO run_steps (run_uuid, step_uuid, title, file_path, position, parents, status,
+        attempt, dispatched, max_retries, retry_backoff, timeout_seconds)
+    SELECT (SELECT uuid FROM run), u.step_uuid, u.title, u.file_path, u.position,
+        ARRAY(SELECT jsonb_array_elements_text(u.parents::jsonb)), u.status, u.attempt,
+        u.dispatched, u.max_retries, u.retry_backoff, u.timeout_seconds
+    FROM unnest($12::text[], $13::text[], $14::text[], $15::int[], $16::text[], $17::text[],
+        $18::int[], $19::bool[], $20::int[], $21::float8[], $22::float8[])
+        AS u(step_uuid, title, file_path, position, parents, status, attempt, dispatched,
+             max_retries, retry_backoff, timeout_seconds)
+    WHERE EXISTS (SELECT 1 FROM run)
+    RETURNING 1
+), events AS (
+    INSERT INTO event_log (event_id, kind, run_uuid, sequence, occurred_at, payload)
+    SELECT e.event_id, e.kind, (SELECT uuid FROM run), e.sequence, $11, e.payload::jsonb
+    FROM unnest($23::text[], $24::text[], $25::int[], $26::text[])
+        AS e(event_id, kind, sequence, payload)
+    WHERE EXISTS (SELECT 1 FROM run)
+    RETURNING 1
+), out AS (
+    INSERT INTO outbox (subject, msg_id, payload, jetstream)
+    SELECT o.subject, o.msg_id, o.payload, o.jetstream
+    FROM unnest($27::text[], $28::text[], $29::bytea[], $30::bool[]) WITH ORDINALITY
+        AS o(subject, msg_id, payload, jetstream, n)
+    WHERE EXISTS (SELECT 1 FROM run)
+    ORDER BY o.n
+    RETURNING id
+)
+SELECT EXISTS (SELECT 1 FROM run) AS created, ARRAY(SELECT id FROM out ORDER BY id) AS ids,
+    (SELECT count(*) FROM steps) + (SELECT count(*) FROM events) AS written
+"""
+
+
+async def create_run(
+    conn: Connection,
+    *,
+    record: RunRecord,
+    run_type: RunType,
+    idempotency_key: str | None,
+    steps: Sequence[NewStep],
+    state: RunState,
+    events: Sequence[EventRow],
+    outbox: Sequence[OutboxRow],
+    now: datetime,
+) -> list[int] | None:
+    """Insert the run, its steps, events and outgoing messages in one statement;
+    None (and nothing written) when the idempotency key is taken."""
+    row = await conn.fetchrow(
+        _CREATE_RUN,
+        record.uuid,
+        record.pipeline_uuid,
+        record.project_uuid,
+        record.job_uuid,
+        run_type.value,
+        record.definition.model_dump_json(exclude_unset=True),
+        record.project_dir,
+        json.dumps(record.env_variables),
+        idempotency_key,
+        record.event_seq,
+        now,
+        [s.uuid for s in steps],
+        [s.title for s in steps],
+        [s.file_path for s in steps],
+        [s.position for s in steps],
+        [json.dumps(list(s.parents)) for s in steps],
+        [state.steps[s.uuid].status.value for s in steps],
+        [state.steps[s.uuid].attempt for s in steps],
+        [state.steps[s.uuid].dispatched for s in steps],
+        [s.max_retries for s in steps],
+        [s.retry_backoff for s in steps],
+        [s.timeout_seconds for s in steps],
+        *_event_columns(events),
+        *_outbox_columns(outbox),
+        record.definition_key,
+    )
+    assert row is not None
+    if not row["created"]:
+        return None
+    return list(row["ids"])
+
+
+_WRITE_PLAN = """
+WITH run AS (
+    UPDATE runs SET version = version + 1, event_seq = $3, abort_requested = $4,
+        status = COALESCE($5, status),
+        started_time = CASE WHEN $5 = 'STARTED' THEN $6 ELSE started_time END,
+        finished_time = CASE WHEN $5 IN ('SUCCESS', 'FAILURE', 'ABORTED') THEN $6
+            ELSE finished_time END
+    WHERE uuid = $1 AND version = $2
+    RETURNING uuid
+), steps AS (
+    UPDATE run_steps AS s SET status = u.status, attempt = u.attempt,
+        dispatched = u.dispatched, retry_at = u.retry_at, runner_id = u.runner_id,
+        lost_leases = u.lost_leases,
+        started_time = CASE u.mode WHEN 'start' THEN $6 WHEN 'reset' THEN NULL
+            ELSE s.started_time END,
+        finished_time = CASE u.mode WHEN 'final' THEN $6 WHEN 'keep' THEN s.finished_time
+            ELSE NULL END,
+        exit_code = CASE u.mode WHEN 'final' THEN u.exit_code WHEN 'keep' THEN s.exit_code
+            ELSE NULL END,
+        error = CASE u.mode WHEN 'final' THEN u.error WHEN 'keep' THEN s.error ELSE NULL END,
+        artifacts = CASE u.mode WHEN 'keep' THEN s.artifacts ELSE u.artifacts::jsonb END
+    FROM unnest($7::text[], $8::text[], $9::int[], $10::bool[], $11::timestamptz[],
+        $12::text[], $13::int[], $14::text[], $15::int[], $16::text[], $17::text[])
+        AS u(step_uuid, status, attempt, dispatched, retry_at, runner_id, lost_leases, mode,
+             exit_code, error, artifacts)
+    WHERE s.run_uuid = (SELECT uuid FROM run) AND s.step_uuid = u.step_uuid
+    RETURNING 1
+), events AS (
+    INSERT INTO event_log (event_id, kind, run_uuid, sequence, occurred_at, payload)
+    SELECT e.event_id, e.kind, (SELECT uuid FROM run), e.sequence, $6, e.payload::jsonb
+    FROM unnest($18::text[], $19::text[], $20::int[], $21::text[])
+        AS e(event_id, kind, sequence, payload)
+    WHERE EXISTS (SELECT 1 FROM run)
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING 1
+), out AS (
+    INSERT INTO outbox (subject, msg_id, payload, jetstream)
+    SELECT o.subject, o.msg_id, o.payload, o.jetstream
+    FROM unnest($22::text[], $23::text[], $24::bytea[], $25::bool[]) WITH ORDINALITY
+        AS o(subject, msg_id, payload, jetstream, n)
+    WHERE EXISTS (SELECT 1 FROM run)
+    ORDER BY o.n
+    RETURNING id
+)
+SELECT EXISTS (SELECT 1 FROM run) AS applied, ARRAY(SELECT id FROM out ORDER BY id) AS ids,
+    (SELECT count(*) FROM steps) + (SELECT count(*) FROM events) AS written
+"""
+
+
+async def write_plan(
     conn: Connection,
     *,
     run_uuid: str,
-    pipeline_uuid: str,
-    project_uuid: str | None,
-    job_uuid: str | None,
-    run_type: RunType,
-    definition: PipelineDefinition,
-    project_dir: str,
-    env_variables: dict[str, str],
-    idempotency_key: str | None,
-    steps: Sequence[NewStep],
-) -> bool:
-    """Insert the run and its steps; False if the idempotency key is taken."""
-    inserted = await conn.fetchval(
-        "INSERT INTO runs (uuid, pipeline_uuid, project_uuid, job_uuid, run_type, status,"
-        " pipeline_definition, project_dir, env_variables, idempotency_key)"
-        " VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8, $9)"
-        " ON CONFLICT (idempotency_key) DO NOTHING RETURNING true",
+    expected_version: int,
+    run_status: RunStatus | None,
+    abort_requested: bool,
+    event_seq: int,
+    steps: Sequence[StepRow],
+    events: Sequence[EventRow],
+    outbox: Sequence[OutboxRow],
+    now: datetime,
+) -> list[int] | None:
+    """Apply a decision; None when the run's version moved on (nothing written)."""
+    row = await conn.fetchrow(
+        _WRITE_PLAN,
         run_uuid,
-        pipeline_uuid,
-        project_uuid,
-        job_uuid,
-        run_type.value,
-        definition.model_dump_json(exclude_unset=True),
-        project_dir,
-        json.dumps(env_variables),
-        idempotency_key,
+        expected_version,
+        event_seq,
+        abort_requested,
+        run_status.value if run_status is not None else None,
+        now,
+        [s.step_uuid for s in steps],
+        [s.status for s in steps],
+        [s.attempt for s in steps],
+        [s.dispatched for s in steps],
+        [s.retry_at for s in steps],
+        [s.runner_id for s in steps],
+        [s.lost_leases for s in steps],
+        [s.mode for s in steps],
+        [s.exit_code for s in steps],
+        [s.error for s in steps],
+        [s.artifacts for s in steps],
+        *_event_columns(events),
+        *_outbox_columns(outbox),
     )
-    if not inserted:
-        return False
-    await conn.executemany(
-        "INSERT INTO run_steps (run_uuid, step_uuid, title, file_path, position, parents,"
-        " status, max_retries, retry_backoff, timeout_seconds)"
-        " VALUES ($1, $2, $3, $4, $5, $6, 'PENDING', $7, $8, $9)",
-        [
-            (
-                run_uuid,
-                s.uuid,
-                s.title,
-                s.file_path,
-                s.position,
-                list(s.parents),
-                s.max_retries,
-                s.retry_backoff,
-                s.timeout_seconds,
-            )
-            for s in steps
-        ],
-    )
-    return True
+    assert row is not None
+    if not row["applied"]:
+        return None
+    return list(row["ids"])
 
 
-async def lock_run(conn: Connection, run_uuid: str) -> tuple[RunRecord, RunStatus, bool] | None:
-    """Lock the run's row for this transaction; None if there is no such run."""
+def _event_columns(events: Sequence[EventRow]) -> tuple[list[Any], ...]:
+    return (
+        [e.event_id for e in events],
+        [e.kind for e in events],
+        [e.sequence for e in events],
+        [e.payload for e in events],
+    )
+
+
+def _outbox_columns(outbox: Sequence[OutboxRow]) -> tuple[list[Any], ...]:
+    return (
+        [o.subject for o in outbox],
+        [o.msg_id for o in outbox],
+        [o.payload for o in outbox],
+        [o.jetstream for o in outbox],
+    )
+
+
+async def load_run(conn: Connection, run_uuid: str) -> tuple[RunRecord, RunState] | None:
+    """A run's record and state, from the tables (a cache miss)."""
     row = await conn.fetchrow(
         "SELECT uuid::text, pipeline_uuid, project_uuid, job_uuid::text, project_dir,"
-        " env_variables, pipeline_definition, event_seq, version, status, abort_requested"
-        " FROM runs WHERE uuid = $1 FOR UPDATE",
+        " env_variables, pipeline_definition, definition_key, event_seq, version, status,"
+        " abort_requested FROM runs WHERE uuid = $1",
         run_uuid,
     )
     if row is None:
         return None
-    record = RunRecord(
-        uuid=row["uuid"],
-        pipeline_uuid=row["pipeline_uuid"],
-        project_uuid=row["project_uuid"],
-        job_uuid=row["job_uuid"],
-        project_dir=row["project_dir"],
-        env_variables=json.loads(row["env_variables"]),
-        definition=PipelineDefinition.model_validate_json(row["pipeline_definition"]),
-        event_seq=row["event_seq"],
-        version=row["version"],
-    )
-    return record, RunStatus(row["status"]), row["abort_requested"]
-
-
-async def load_steps(
-    conn: Connection, run_uuid: str
-) -> tuple[dict[str, StepState], dict[str, float | None]]:
     rows = await conn.fetch(
         "SELECT step_uuid, parents, status, attempt, dispatched,"
         " retry_at IS NOT NULL AS retry_wait, max_retries, retry_backoff, runner_id,"
@@ -146,130 +311,42 @@ async def load_steps(
         " FROM run_steps WHERE run_uuid = $1 ORDER BY position",
         run_uuid,
     )
-    steps = {
-        r["step_uuid"]: StepState(
-            uuid=r["step_uuid"],
-            parents=tuple(r["parents"]),
-            status=StepStatus(r["status"]),
-            attempt=r["attempt"],
-            dispatched=r["dispatched"],
-            retry_wait=r["retry_wait"],
-            max_retries=r["max_retries"],
-            retry_backoff=r["retry_backoff"],
-            runner_id=r["runner_id"],
-            lost_leases=r["lost_leases"],
-        )
-        for r in rows
-    }
-    return steps, {r["step_uuid"]: r["timeout_seconds"] for r in rows}
-
-
-async def save_steps(
-    conn: Connection,
-    run_uuid: str,
-    state: RunState,
-    changed: Sequence[str],
-    changes: Sequence[StepChange],
-    retry_at: dict[str, datetime],
-    now: datetime,
-) -> None:
-    """Write the state of the steps in ``changed``; times and outcomes from
-    their last change: a start stamps ``started_time``, an end stamps
-    ``finished_time`` with the outcome, a retry clears the previous attempt's."""
-    last: dict[str, StepChange] = {c.step_uuid: c for c in changes}
-    rows = []
-    for uuid in dict.fromkeys(changed):
-        step = state.steps[uuid]
-        change = last.get(uuid)
-        if change is None:
-            mode = "keep"
-        elif change.status is StepStatus.STARTED:
-            mode = "start"
-        elif change.status.is_final and step.status.is_final:
-            mode = "final"
-        else:
-            mode = "reset"
-        final = mode == "final" and change is not None
-        rows.append(
-            (
-                run_uuid,
-                uuid,
-                step.status.value,
-                step.attempt,
-                step.dispatched,
-                retry_at.get(uuid) if step.retry_wait else None,
-                step.runner_id,
-                step.lost_leases,
-                mode,
-                now,
-                change.exit_code if final and change else None,
-                change.error if final and change else None,
-                json.dumps(list(change.artifacts) if final and change else []),
+    definition = PipelineDefinition.model_validate_json(row["pipeline_definition"])
+    record = RunRecord(
+        uuid=row["uuid"],
+        pipeline_uuid=row["pipeline_uuid"],
+        project_uuid=row["project_uuid"],
+        job_uuid=row["job_uuid"],
+        project_dir=row["project_dir"],
+        env_variables=json.loads(row["env_variables"]),
+        definition=definition,
+        definition_key=row["definition_key"],
+        version=row["version"],
+        event_seq=row["event_seq"],
+        timeouts={r["step_uuid"]: r["timeout_seconds"] for r in rows},
+    )
+    state = RunState(
+        status=RunStatus(row["status"]),
+        steps={
+            r["step_uuid"]: StepState(
+                uuid=r["step_uuid"],
+                parents=tuple(r["parents"]),
+                status=StepStatus(r["status"]),
+                attempt=r["attempt"],
+                dispatched=r["dispatched"],
+                retry_wait=r["retry_wait"],
+                max_retries=r["max_retries"],
+                retry_backoff=r["retry_backoff"],
+                runner_id=r["runner_id"],
+                lost_leases=r["lost_leases"],
             )
-        )
-    await conn.executemany(
-        "UPDATE run_steps SET status = $3, attempt = $4, dispatched = $5, retry_at = $6,"
-        " runner_id = $7, lost_leases = $8,"
-        " started_time = CASE $9 WHEN 'start' THEN $10 WHEN 'reset' THEN NULL"
-        "  ELSE started_time END,"
-        " finished_time = CASE $9 WHEN 'final' THEN $10 WHEN 'keep' THEN finished_time"
-        "  ELSE NULL END,"
-        " exit_code = CASE $9 WHEN 'final' THEN $11 WHEN 'keep' THEN exit_code ELSE NULL END,"
-        " error = CASE $9 WHEN 'final' THEN $12 WHEN 'keep' THEN error ELSE NULL END,"
-        " artifacts = CASE $9 WHEN 'keep' THEN artifacts ELSE $13::jsonb END"
-        " WHERE run_uuid = $1 AND step_uuid = $2",
-        rows,
+            for r in rows
+        },
+        fail_fast=definition.settings.fail_fast,
+        max_parallel=definition.settings.max_steps_parallelism,
+        abort_requested=row["abort_requested"],
     )
-
-
-async def save_run(
-    conn: Connection,
-    run_uuid: str,
-    status: RunStatus | None,
-    abort_requested: bool,
-    event_seq: int,
-    now: datetime,
-) -> None:
-    await conn.execute(
-        "UPDATE runs SET event_seq = $2, abort_requested = $3,"
-        " status = COALESCE($4, status),"
-        " started_time = CASE WHEN $4 = 'STARTED' THEN $5 ELSE started_time END,"
-        " finished_time = CASE WHEN $4 IN ('SUCCESS', 'FAILURE', 'ABORTED') THEN $5"
-        "  ELSE finished_time END"
-        " WHERE uuid = $1",
-        run_uuid,
-        event_seq,
-        abort_requested,
-        status.value if status is not None else None,
-        now,
-    )
-
-
-async def record_report(
-    conn: Connection, report_id: str, run_uuid: str, occurred_at: datetime, payload: str
-) -> bool:
-    """Log a runner's report once; False when it was already applied."""
-    inserted = await conn.fetchval(
-        "INSERT INTO event_log (event_id, kind, run_uuid, occurred_at, payload)"
-        " VALUES ($1, 'step_attempt_finished', $2, $3, $4)"
-        " ON CONFLICT (event_id) DO NOTHING RETURNING true",
-        report_id,
-        run_uuid,
-        occurred_at,
-        payload,
-    )
-    return bool(inserted)
-
-
-async def log_events(
-    conn: Connection, rows: Sequence[tuple[str, str, str, int, datetime, str]]
-) -> None:
-    """(event_id, kind, run_uuid, sequence, occurred_at, payload)."""
-    await conn.executemany(
-        "INSERT INTO event_log (event_id, kind, run_uuid, sequence, occurred_at, payload)"
-        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
-        rows,
-    )
+    return record, state
 
 
 async def steps_waiting_retry(conn: Connection) -> list[tuple[str, str, int, datetime]]:

@@ -36,6 +36,7 @@ from orchest_schemas.commands import CancelStep, StepWork
 from orchest_schemas.reports import ClaimStep, StepAttemptFinished, StepClaim
 from orchest_schemas.status import Priority, StepStatus
 
+from .definitions import DefinitionCache
 from .executor import ExecutionResult, StepExecutor
 from .logs import LogPublisher
 from .settings import RunnerSettings
@@ -63,6 +64,9 @@ class StepRunner:
         self._slot_freed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._artifacts: ObjectStore | None = None
+        self._definitions = DefinitionCache(
+            ctx.js, ctx.bus.definitions_bucket, settings.artifacts_ttl_seconds
+        )
 
     async def serve(self) -> None:
         ctx = self._ctx
@@ -170,8 +174,10 @@ class StepRunner:
                     return  # settle acks: the work is dropped
                 attempt = claim.attempt or work.attempt
                 active.attempt = attempt
-                if attempt != work.attempt:
-                    work = work.model_copy(update={"attempt": attempt})
+                definition = await self._definitions.get(work.definition_key)
+                work = work.model_copy(
+                    update={"attempt": attempt, "pipeline_definition": definition}
+                )
                 heartbeat = asyncio.create_task(self._heartbeat(msg))
                 try:
                     report = await self._run(work, active)

@@ -61,6 +61,17 @@ async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
     )
 
 
+async def _handle(
+    msg: Msg, model: type[ModelT], handler: Callable[[ModelT, Msg], Awaitable[None]]
+) -> None:
+    value = parse(msg, model)
+    if value is None:
+        await msg.term()
+        return
+    async with settle(msg, what=f"{model.__name__} on {msg.subject}"):
+        await handler(value, msg)
+
+
 def parse(msg: Msg, model: type[ModelT]) -> ModelT | None:
     """The message as ``model``; None (and the caller terminates it) if it does not parse."""
     try:
@@ -104,8 +115,11 @@ async def consume(
     *,
     batch: int = 64,
     poll_seconds: float = 0.5,
+    concurrent: bool = False,
 ) -> None:
-    """Run ``handler`` on each message, one after the other, until stopped."""
+    """Run ``handler`` on each message until stopped: one after the other, or
+    with ``concurrent`` all messages of a fetched batch at once (started in
+    their order, each settled on its own)."""
     await ensure_consumer(js, spec)
     subscription = await js.pull_subscribe_bind(spec.durable_name, spec.stream)
     try:
@@ -114,13 +128,11 @@ async def consume(
                 messages = await subscription.fetch(batch, timeout=poll_seconds)
             except (NatsTimeoutError, TimeoutError):
                 continue
-            for msg in messages:
-                value = parse(msg, model)
-                if value is None:
-                    await msg.term()
-                    continue
-                async with settle(msg, what=f"{model.__name__} on {msg.subject}"):
-                    await handler(value, msg)
+            if concurrent:
+                await asyncio.gather(*(_handle(msg, model, handler) for msg in messages))
+            else:
+                for msg in messages:
+                    await _handle(msg, model, handler)
     finally:
         with contextlib.suppress(Exception):
             await subscription.unsubscribe()

@@ -247,6 +247,11 @@ class BusNames:
         """Object store of run artifacts, keyed ``<run>/<step>/<attempt>/<name>``."""
         return self._stream("ARTIFACTS")
 
+    @property
+    def definitions_bucket(self) -> str:
+        """Object store of frozen pipeline definitions, keyed by content hash."""
+        return self._stream("DEFINITIONS")
+
     @staticmethod
     def artifact_key(run_uuid: str, step_uuid: str, attempt: int, name: str) -> str:
         return f"{_tok(run_uuid)}/{_tok(step_uuid)}/{attempt}/{name}"

@@ -140,7 +140,10 @@ class StepWork(Message):
     step_uuid: str
     attempt: PositiveInt
     priority: Priority
-    pipeline_definition: PipelineDefinition
+    definition_key: str
+    """The run's frozen definition, in the definitions object store (by content hash)."""
+    pipeline_definition: PipelineDefinition | None = None
+    """Left out on the bus; the runner fills it in from ``definition_key``."""
     project_dir: str
     project_uuid: str | None = None
     job_uuid: str | None = None
@@ -148,8 +151,14 @@ class StepWork(Message):
     timeout_seconds: PositiveFloat | None = None
 
     @property
+    def definition(self) -> PipelineDefinition:
+        if self.pipeline_definition is None:
+            raise LookupError(f"the definition {self.definition_key} was not resolved")
+        return self.pipeline_definition
+
+    @property
     def step(self) -> PipelineStep:
-        return self.pipeline_definition.steps[self.step_uuid]
+        return self.definition.steps[self.step_uuid]
 
 
 class CancelStep(Message):

@@ -4,6 +4,7 @@
 ALTER TABLE runs
     ADD COLUMN project_uuid  text,
     ADD COLUMN env_variables jsonb NOT NULL DEFAULT '{}',
+    ADD COLUMN definition_key text NOT NULL DEFAULT '',
     ADD COLUMN abort_requested boolean NOT NULL DEFAULT false,
     ADD COLUMN event_seq     integer NOT NULL DEFAULT 0,
     ADD COLUMN version       integer NOT NULL DEFAULT 0;

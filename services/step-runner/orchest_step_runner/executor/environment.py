@@ -32,7 +32,7 @@ class StepLaunch:
 
 def step_parameters(work: StepWork) -> dict[str, Any]:
     """The pipeline's parameters overridden by the step's (pipeline keys first)."""
-    return {**work.pipeline_definition.parameters, **work.step.parameters}
+    return {**work.definition.parameters, **work.step.parameters}
 
 
 def session_uuid(project_uuid: str, pipeline_uuid: str) -> str:
@@ -43,7 +43,7 @@ def session_uuid(project_uuid: str, pipeline_uuid: str) -> str:
 def orchest_variables(work: StepWork, *, project_dir: Path, pipeline_path: Path) -> dict[str, str]:
     """The ``ORCHEST_*`` variables of one attempt."""
     project_uuid = work.project_uuid or ""
-    pipeline_uuid = work.pipeline_definition.uuid
+    pipeline_uuid = work.definition.uuid
     variables = {
         "ORCHEST_RUN_UUID": work.run_uuid,
         "ORCHEST_STEP_UUID": work.step_uuid,
@@ -87,9 +87,7 @@ def step_environment(
 def write_pipeline_file(work: StepWork, scratch_dir: Path) -> Path:
     """Write the frozen definition as an Orchest ``pipeline.json``; returns its path."""
     path = scratch_dir / PIPELINE_FILE_NAME
-    path.write_text(
-        work.pipeline_definition.model_dump_json(exclude_unset=True, indent=4), encoding="utf-8"
-    )
+    path.write_text(work.definition.model_dump_json(exclude_unset=True, indent=4), encoding="utf-8")
     return path
 
 
