@@ -14,26 +14,37 @@ from .report import Figure, machine, table, write_docs
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 
 
-async def main(write: bool) -> None:
+async def main(write: bool, only: set[int]) -> None:
     t0 = time.perf_counter()
     results: list[Figure] = []
+
+    def wanted(number: int) -> bool:
+        return not only or number in only
+
+    def show(figure: Figure) -> None:
+        results.append(figure)
+        print(table([figure]), flush=True)
+
     async with running_stack(runners=2) as stack:
         floor_rr = p50(await figures.nats_round_trip(stack))
-        results.append(await figures.overhead(stack, floor_rr))
-        print(table(results[-1:]), flush=True)
-        results.append(await figures.fan_out(stack, slots=8))
-        print(table(results[-1:]), flush=True)
-        results.append(await figures.accept_latency(stack))
-        print(table(results[-1:]), flush=True)
-        results.append(await figures.live_latency(stack, floor_rr))
-        print(table(results[-1:]), flush=True)
-        results.append(await figures.notebook_step(stack))
-        print(table(results[-1:]), flush=True)
-    results += await figures.startup()
+        if wanted(1):
+            show(await figures.overhead(stack, floor_rr))
+        if wanted(2):
+            show(await figures.fan_out(stack, slots=8))
+        if wanted(3):
+            show(await figures.accept_latency(stack))
+        if wanted(4):
+            show(await figures.live_latency(stack, floor_rr))
+        if wanted(5):
+            show(await figures.notebook_step(stack))
+        if wanted(6):
+            show(await figures.persistence(stack))
+    if wanted(7):
+        results += await figures.startup()
     seconds = time.perf_counter() - t0
     print(f"\n{machine()}, {seconds:.0f} s\n")
     print(table(results))
-    if write:
+    if write and not only:
         write_docs(DOCS, results, seconds)
         print(f"\nwritten to {DOCS}")
 
@@ -41,4 +52,7 @@ async def main(write: bool) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--no-write", action="store_true", help="print only")
-    asyncio.run(main(write=not parser.parse_args().no_write))
+    parser.add_argument("--only", default="", help="figure numbers, e.g. 1,3 (prints only)")
+    args = parser.parse_args()
+    only = {int(n) for n in args.only.split(",") if n.strip()}
+    asyncio.run(main(write=not args.no_write, only=only))

@@ -370,3 +370,7 @@ async def startup(runs: int = 3) -> list[Figure]:
             )
         )
     return figures
+
+
+async def persistence(stack: Stack) -> Figure:
+    raise NotImplementedError("figure 6 comes next")

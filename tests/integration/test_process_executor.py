@@ -123,7 +123,7 @@ class Project:
             step_uuid=step_uuid,
             attempt=2,
             priority=Priority.INTERACTIVE,
-            definition_key="test",
+            definition_key=uuid4().hex,
             pipeline_definition=definition,
             project_dir=str(self.dir),
             project_uuid=PROJECT_UUID,

@@ -300,9 +300,10 @@ def _advance(run: RunState, plan: Plan) -> None:
 def _dispatch_ready(run: RunState, plan: Plan) -> None:
     if run.status.is_final or run.abort_requested:
         return
-    in_flight = sum(1 for s in run.steps.values() if s.in_flight)
+    limit = run.max_parallel
+    in_flight = sum(1 for s in run.steps.values() if s.in_flight) if limit else 0
     for step in run.steps.values():
-        if run.max_parallel and in_flight >= run.max_parallel:
+        if limit and in_flight >= limit:
             return
         if step.status is not StepStatus.PENDING or step.dispatched or step.retry_wait:
             continue

@@ -11,6 +11,7 @@ published twice around a crash is stored once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +26,10 @@ from nats.js.errors import APIError
 from orchest_schemas.bus import HEADER_MSG_ID
 
 logger = logging.getLogger(__name__)
+
+DELETE_EVERY = 0.25
+"""Seconds between deletions of published rows (a crash publishes them again:
+JetStream drops the duplicates)."""
 
 
 @dataclass(frozen=True)
@@ -68,10 +73,28 @@ class Outbox:
         return len(batch)
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Publish in commit order until stopped and drained."""
+        """Publish in commit order until stopped and drained; delete what was
+        published in the background, at most every ``DELETE_EVERY`` seconds."""
+        deleter = asyncio.create_task(self._delete_periodically())
+        try:
+            await self._publish_until_stopped(stopping)
+        finally:
+            deleter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await deleter
+            await self._delete_published()
+
+    async def _delete_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(DELETE_EVERY)
+            try:
+                await self._delete_published()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                logger.warning("could not delete published outbox rows (%s); later", exc)
+
+    async def _publish_until_stopped(self, stopping: asyncio.Event) -> None:
         while not (stopping.is_set() and self._queue.empty()):
             if self._queue.empty():
-                await self._delete_published()
                 self._idle.set()
                 getter = asyncio.create_task(self._queue.get())
                 stopper = asyncio.create_task(stopping.wait())
@@ -84,9 +107,6 @@ class Outbox:
             else:
                 batch = self._queue.get_nowait()
             await self._publish_batch(batch)
-            if len(self._published) >= 256:
-                await self._delete_published()
-        await self._delete_published()
 
     async def wait_idle(self) -> None:
         await self._idle.wait()
@@ -134,4 +154,8 @@ class Outbox:
         if not self._published:
             return
         ids, self._published = self._published, []
-        await self._pool.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", ids)
+        try:
+            await self._pool.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", ids)
+        except BaseException:
+            self._published = ids + self._published  # deleted next time
+            raise

@@ -338,10 +338,14 @@ class Runs:
     def _announce(
         self, record: store.RunRecord, state: RunState, plan: Plan, now: datetime
     ) -> tuple[list[store.EventRow], list[OutMessage], int]:
-        """The events and messages of a plan, with the run's next sequence numbers."""
+        """The events and messages of a plan, with the run's next sequence numbers.
+
+        Work and cancels go out first: they are on the critical path of the run;
+        the events follow, in their order."""
         seq = record.event_seq
         events: list[store.EventRow] = []
         messages: list[OutMessage] = []
+        orders = self._orders(record, plan)
         for change in plan.changes:
             seq += 1
             event = StepStatusChanged(
@@ -375,6 +379,11 @@ class Runs:
             subject = self._bus.run_event(record.pipeline_uuid, record.uuid)
             messages.append(OutMessage(subject, data.encode(), run_event.event_id))
             events.append(store.EventRow(run_event.event_id, run_event.kind, seq, data))
+        return events, orders + messages, seq
+
+    def _orders(self, record: store.RunRecord, plan: Plan) -> list[OutMessage]:
+        """Step work to publish and attempts to cancel."""
+        messages: list[OutMessage] = []
         priority = Priority.JOB if record.job_uuid else Priority.INTERACTIVE
         for step_uuid, attempt in plan.dispatch:
             work = StepWork(
@@ -405,7 +414,7 @@ class Runs:
                     jetstream=False,
                 )
             )
-        return events, messages, seq
+        return messages
 
     # -- retries -------------------------------------------------------------------
 

@@ -18,9 +18,11 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
@@ -63,6 +65,7 @@ class StepRunner:
         self._busy_jobs = 0
         self._slot_freed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._chores: set[asyncio.Future[Any]] = set()
         self._artifacts: ObjectStore | None = None
         self._definitions = DefinitionCache(
             ctx.js, ctx.bus.definitions_bucket, settings.artifacts_ttl_seconds
@@ -133,14 +136,16 @@ class StepRunner:
     async def _drain(self) -> None:
         """On stop: let running steps finish within the drain timeout, then give
         their work back (nak) so another runner takes it."""
-        if not self._tasks:
-            return
-        logger.info("waiting for %d running step(s)", len(self._tasks))
-        _, pending = await asyncio.wait(self._tasks, timeout=self._settings.drain_timeout_seconds)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending)
+        if self._tasks:
+            logger.info("waiting for %d running step(s)", len(self._tasks))
+            timeout = self._settings.drain_timeout_seconds
+            _, pending = await asyncio.wait(self._tasks, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        if self._chores:
+            await asyncio.wait(self._chores)
 
     # -- one attempt ---------------------------------------------------------------
 
@@ -180,8 +185,10 @@ class StepRunner:
                 )
                 heartbeat = asyncio.create_task(self._heartbeat(msg))
                 try:
-                    report = await self._run(work, active)
-                    await self._publish_report(report)
+                    report, logs = await self._run(work, active)
+                    # The last output goes out before the report, on the same
+                    # connection; the acknowledgements are awaited together.
+                    await asyncio.gather(logs.close(), self._publish_report(report))
                 finally:
                     heartbeat.cancel()
             except asyncio.CancelledError:
@@ -189,7 +196,9 @@ class StepRunner:
             finally:
                 self._active.pop(key, None)
 
-    async def _run(self, work: StepWork, active: _Active) -> StepAttemptFinished:
+    async def _run(
+        self, work: StepWork, active: _Active
+    ) -> tuple[StepAttemptFinished, LogPublisher]:
         ctx = self._ctx
         logs = LogPublisher(
             ctx.js,
@@ -212,10 +221,9 @@ class StepRunner:
         finally:
             execution_seconds = time.perf_counter() - clock
             finished_at = datetime.now(UTC)
-            await asyncio.to_thread(shutil.rmtree, scratch, True)
-        await logs.close()
+            self._background(asyncio.to_thread(shutil.rmtree, scratch, True))
         artifacts = await self._store_artifacts(work, result)
-        return StepAttemptFinished(
+        report = StepAttemptFinished(
             run_uuid=work.run_uuid,
             step_uuid=work.step_uuid,
             attempt=work.attempt,
@@ -228,6 +236,13 @@ class StepRunner:
             finished_at=finished_at,
             execution_seconds=execution_seconds,
         )
+        return report, logs
+
+    def _background(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Housekeeping off the critical path (awaited by the drain on stop)."""
+        task = asyncio.ensure_future(work)
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
 
     async def _store_artifacts(self, work: StepWork, result: ExecutionResult) -> list[str]:
         assert self._artifacts is not None

@@ -39,7 +39,9 @@ async def create_pool(
     credentials, missing database) fails at once. With ``schema``, unqualified
     table names resolve in the service's own schema first.
     """
-    server_settings = {"search_path": f"{schema}, public"} if schema else None
+    server_settings = {"plan_cache_mode": "force_generic_plan"}
+    if schema:
+        server_settings["search_path"] = f"{schema}, public"
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
     delay = 0.1
@@ -51,6 +53,7 @@ async def create_pool(
                 max_size=max_size,
                 timeout=min(10.0, wait_seconds),
                 server_settings=server_settings,
+                reset=_keep_session,
             )
         except (OSError, TimeoutError, asyncpg.CannotConnectNowError) as exc:
             if loop.time() + delay > deadline:
@@ -64,6 +67,12 @@ async def create_pool(
             raise DependencyUnavailable(f"Postgres refused the connection: {exc}") from exc
         assert pool is not None
         return pool
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Connections go back to the pool as they are: the services keep no session
+    state (no LISTEN, no session locks, no temporary tables), so asyncpg's
+    default reset would only cost a round trip per release."""
 
 
 @dataclass(frozen=True)

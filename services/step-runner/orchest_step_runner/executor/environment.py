@@ -4,8 +4,10 @@ environment variables, and the frozen pipeline definition (brief 4.5)."""
 from __future__ import annotations
 
 import json
+import time
+from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,8 @@ class StepLaunch:
     parameters: dict[str, Any]
     pipeline_path: Path
     scratch_dir: Path
+    started: float = field(default_factory=time.time)
+    """Epoch seconds before anything of the attempt started."""
 
     @property
     def marker(self) -> dict[str, str]:
@@ -87,8 +91,26 @@ def step_environment(
 def write_pipeline_file(work: StepWork, scratch_dir: Path) -> Path:
     """Write the frozen definition as an Orchest ``pipeline.json``; returns its path."""
     path = scratch_dir / PIPELINE_FILE_NAME
-    path.write_text(work.definition.model_dump_json(exclude_unset=True, indent=4), encoding="utf-8")
+    path.write_text(_definition_text(work), encoding="utf-8")
     return path
+
+
+_TEXTS: OrderedDict[str, str] = OrderedDict()
+
+
+def _definition_text(work: StepWork) -> str:
+    """The definition as JSON, made once per definition: the steps of a run (and
+    the runs of a pipeline version) share it, and a large pipeline's takes
+    milliseconds to make."""
+    key = work.definition_key
+    text = _TEXTS.get(key) if key else None
+    if text is None:
+        text = work.definition.model_dump_json(exclude_unset=True, indent=4)
+        if key:
+            _TEXTS[key] = text
+            while len(_TEXTS) > 32:
+                _TEXTS.popitem(last=False)
+    return text
 
 
 def prepare_launch(work: StepWork, *, scratch_dir: Path, base_env: Mapping[str, str]) -> StepLaunch:

@@ -32,9 +32,15 @@ class LocalKernel:
     with everything it started (``marker``: the attempt's environment ids)."""
 
     def __init__(
-        self, kernel_name: str, *, connection_file: Path, marker: Mapping[str, str]
+        self,
+        kernel_name: str,
+        *,
+        connection_file: Path,
+        marker: Mapping[str, str],
+        since: float = 0.0,
     ) -> None:
         self._marker = marker
+        self._since = since
         self.manager = AsyncKernelManager(
             kernel_name=kernel_name,
             connection_file=str(connection_file),
@@ -93,7 +99,7 @@ class LocalKernel:
         """SIGKILL the kernel and everything it started, at once."""
         if self.pid is not None and self._pgid is not None:
             self._seen = await asyncio.to_thread(process_tree, self.pid)
-            await kill_attempt(self._pgid, self._marker, self._seen)
+            await kill_attempt(self._pgid, self._marker, self._seen, self._since)
 
     async def shut_down(self, client: KernelClient | None) -> None:
         """End the kernel now (no graceful shutdown) with everything it started,
@@ -104,7 +110,7 @@ class LocalKernel:
             client.stop_channels()
         await self.manager.shutdown_kernel(now=True)
         if self._pgid is not None:
-            await kill_attempt(self._pgid, self._marker, self._seen)
+            await kill_attempt(self._pgid, self._marker, self._seen, self._since)
         if self._stdio is not None:
             await asyncio.wait({self._stdio}, timeout=STDIO_DRAIN_SECONDS)
             self._stdio.cancel()

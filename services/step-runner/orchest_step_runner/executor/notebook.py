@@ -133,7 +133,10 @@ async def execute_notebook(
         )
 
     kernel = LocalKernel(
-        kernel_name, connection_file=launch.scratch_dir / CONNECTION_FILE, marker=launch.marker
+        kernel_name,
+        connection_file=launch.scratch_dir / CONNECTION_FILE,
+        marker=launch.marker,
+        since=launch.started,
     )
     queue: asyncio.Queue[str | None] = asyncio.Queue()
     client = StreamingNotebookClient(

@@ -147,15 +147,19 @@ class ProcessExecutor:
                     stop.value,
                 )
                 await terminate_attempt(
-                    pid, pid, launch.marker, grace_seconds=self._kill_grace_seconds
+                    pid,
+                    pid,
+                    launch.marker,
+                    grace_seconds=self._kill_grace_seconds,
+                    since=launch.started,
                 )
             await protocol.exited
             # Like a container: what the step left running ends with it.
-            await kill_attempt(pid, launch.marker)
+            await kill_attempt(pid, launch.marker, since=launch.started)
             await asyncio.wait({pump}, timeout=DRAIN_SECONDS)
         finally:
             if transport.get_returncode() is None:  # the caller cancelled us, or a failure
-                kill_tree(pid, attempt_processes(process_tree(pid), launch.marker))
+                kill_tree(pid, attempt_processes(process_tree(pid), launch.marker, launch.started))
             pump.cancel()
             transport.close()
         sink.raise_failure()

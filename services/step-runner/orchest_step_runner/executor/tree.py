@@ -34,11 +34,17 @@ def process_tree(pid: int) -> list[psutil.Process]:
         return []
 
 
-def marked_processes(marker: Mapping[str, str]) -> list[psutil.Process]:
-    """Processes whose environment holds every variable of ``marker`` (not this one)."""
+def marked_processes(marker: Mapping[str, str], since: float = 0.0) -> list[psutil.Process]:
+    """Processes whose environment holds every variable of ``marker`` (not this one).
+
+    Only processes created from ``since`` on (epoch seconds) are read: the
+    attempt's cannot be older than the attempt, and reading every process's
+    environment costs milliseconds on a busy host.
+    """
     found = []
-    for process in psutil.process_iter():
-        if process.pid == os.getpid():
+    floor = since - 1.0  # create_time is coarse (clock ticks)
+    for process in psutil.process_iter(["create_time"]):
+        if process.pid == os.getpid() or (process.info["create_time"] or 0.0) < floor:
             continue
         try:
             environ = process.environ()
@@ -50,10 +56,10 @@ def marked_processes(marker: Mapping[str, str]) -> list[psutil.Process]:
 
 
 def attempt_processes(
-    roots: Iterable[psutil.Process], marker: Mapping[str, str]
+    roots: Iterable[psutil.Process], marker: Mapping[str, str], since: float = 0.0
 ) -> list[psutil.Process]:
     """The roots, their current descendants and every marked process, once each."""
-    found = {process.pid: process for process in marked_processes(marker)}
+    found = {process.pid: process for process in marked_processes(marker, since)}
     for root in roots:
         found.setdefault(root.pid, root)
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
@@ -107,23 +113,27 @@ async def wait_gone(processes: list[psutil.Process], timeout: float) -> bool:
 
 
 async def kill_attempt(
-    pgid: int, marker: Mapping[str, str], roots: Iterable[psutil.Process] = ()
+    pgid: int,
+    marker: Mapping[str, str],
+    roots: Iterable[psutil.Process] = (),
+    since: float = 0.0,
 ) -> None:
     """SIGKILL the group, the roots' trees and the marked processes now, and wait
     (briefly) until they are gone."""
-    processes = await asyncio.to_thread(attempt_processes, list(roots), marker)
+    processes = await asyncio.to_thread(attempt_processes, list(roots), marker, since)
     kill_tree(pgid, processes)
     await wait_gone(processes, KILL_WAIT_SECONDS)
 
 
 async def terminate_attempt(
-    pid: int, pgid: int, marker: Mapping[str, str], *, grace_seconds: float
+    pid: int, pgid: int, marker: Mapping[str, str], *, grace_seconds: float, since: float = 0.0
 ) -> None:
     """SIGTERM everything of the attempt, then SIGKILL what still runs after
     ``grace_seconds`` (looking again: processes may start during the grace)."""
     tree = await asyncio.to_thread(process_tree, pid)
-    processes = await asyncio.to_thread(attempt_processes, tree, marker)
+    processes = await asyncio.to_thread(attempt_processes, tree, marker, since)
     signal_group(pgid, signal.SIGTERM)
     signal_processes(processes, signal.SIGTERM)
     await wait_gone(processes, grace_seconds)
-    await kill_attempt(pgid, marker, [process for process in processes if not is_gone(process)])
+    survivors = [process for process in processes if not is_gone(process)]
+    await kill_attempt(pgid, marker, survivors, since)
