@@ -156,7 +156,7 @@ async def run_pipeline(stack: Stack, pipeline: Pipeline, timeout: float = 600) -
         if isinstance(event, RunStatusChanged) and event.status.is_final and not done.done():
             done.set_result((time.perf_counter(), event.status.value))
 
-    sub = await stack.nc.subscribe(stack.bus.pipeline_events(pipeline.uuid), cb=on_event)
+    sub = await stack.nc.subscribe(stack.bus.run_status_events(pipeline.uuid), cb=on_event)
     await stack.nc.flush()
     try:
         t0 = time.perf_counter()

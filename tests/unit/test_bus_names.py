@@ -662,3 +662,11 @@ def test_valid_token_becomes_one_subject_token(
 def test_trailing_newline_is_refused(build: Callable[[], object]) -> None:
     with pytest.raises(ValueError):
         build()
+
+
+def test_run_status_filter_matches_only_run_status_events_of_the_pipeline() -> None:
+    b = BusNames()
+    f = b.run_status_events(P1)
+    assert nats_match(f, b.run_event(P1, R1)) and nats_match(f, b.run_event(P1, R2))
+    assert not nats_match(f, b.step_event(P1, R1, S1))
+    assert not nats_match(f, b.run_event(P2, R1))

@@ -15,6 +15,7 @@ attempt is granted. A failed attempt with retries left goes back to
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from orchest_schemas.status import RunStatus, StepStatus
@@ -53,6 +54,23 @@ class RunState:
     max_parallel: int = 0
     """0: no limit beyond the runners' slots."""
     abort_requested: bool = False
+    remaining: int = field(init=False, repr=False, compare=False)
+    """Steps not ended yet (kept up to date by the engine)."""
+    _children: dict[str, list[str]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        self.remaining = sum(1 for s in self.steps.values() if not s.status.is_final)
+
+    def children(self, step_uuid: str) -> list[str]:
+        """The steps of the run that depend directly on ``step_uuid``, in order."""
+        if self._children is None:
+            self._children = {uuid: [] for uuid in self.steps}
+            for step in self.steps.values():
+                for parent in step.parents:
+                    self._children[parent].append(step.uuid)
+        return self._children[step_uuid]
 
 
 @dataclass(frozen=True)
@@ -144,7 +162,7 @@ def claim(
         if step.lost_leases >= MAX_LOST_LEASES:
             error = f"lost its runner {step.lost_leases} times"
             _finish_step(run, step, StepStatus.FAILURE, None, error, (), plan)
-            _advance(run, plan)
+            _advance(run, plan, [])
             return ClaimDecision(False, attempt, "too many lost leases"), plan
         step.attempt += 1
         attempt = step.attempt
@@ -197,10 +215,11 @@ def finish(
         step.retry_wait = True
         plan.changes.append(StepChange(step.uuid, step.status, step.attempt))
         plan.retries.append(Retry(step.uuid, step.attempt, delay))
-        _dispatch_ready(run, plan)  # the slot it held is free while it waits
+        _dispatch_ready(run, plan, [])  # under a limit, the slot it held is free meanwhile
         return plan
     _finish_step(run, step, status, exit_code, error, artifacts, plan)
-    _advance(run, plan)
+    # Only a success can make steps ready: its children.
+    _advance(run, plan, run.children(step.uuid) if status is StepStatus.SUCCESS else [])
     return plan
 
 
@@ -211,7 +230,7 @@ def retry_due(run: RunState, step_uuid: str, attempt: int) -> Plan:
     if step is None or not step.retry_wait or step.attempt != attempt or run.status.is_final:
         return plan
     step.retry_wait = False
-    _dispatch_ready(run, plan)
+    _dispatch_ready(run, plan, [step.uuid])
     return plan
 
 
@@ -227,8 +246,8 @@ def abort(run: RunState) -> Plan:
             continue
         if step.status is StepStatus.STARTED:
             plan.cancel.append((step.uuid, step.attempt))
-        _set_final(step, StepStatus.ABORTED, None, "the run was aborted", plan)
-    _advance(run, plan)
+        _set_final(run, step, StepStatus.ABORTED, None, "the run was aborted", plan)
+    _advance(run, plan, [])
     return plan
 
 
@@ -254,7 +273,7 @@ def _finish_step(
     artifacts: tuple[str, ...],
     plan: Plan,
 ) -> None:
-    _set_final(step, status, exit_code, error, plan, artifacts)
+    _set_final(run, step, status, exit_code, error, plan, artifacts)
     if status is StepStatus.SUCCESS or run.abort_requested:
         return
     if run.fail_fast:
@@ -265,14 +284,17 @@ def _finish_step(
                 plan.cancel.append((other.uuid, other.attempt))
             ended = "failed" if status is StepStatus.FAILURE else "was aborted"
             error = f"fail-fast: step {step.uuid} {ended}"
-            _set_final(other, StepStatus.ABORTED, None, error, plan)
+            _set_final(run, other, StepStatus.ABORTED, None, error, plan)
         return
     for other in _descendants(run, step.uuid):
         if not other.status.is_final:
-            _set_final(other, StepStatus.ABORTED, None, f"an ancestor failed: {step.uuid}", plan)
+            _set_final(
+                run, other, StepStatus.ABORTED, None, f"an ancestor failed: {step.uuid}", plan
+            )
 
 
 def _set_final(
+    run: RunState,
     step: StepState,
     status: StepStatus,
     exit_code: int | None,
@@ -280,6 +302,8 @@ def _set_final(
     plan: Plan,
     artifacts: tuple[str, ...] = (),
 ) -> None:
+    if not step.status.is_final:
+        run.remaining -= 1
     step.status = status
     step.retry_wait = False
     plan.changes.append(
@@ -287,22 +311,29 @@ def _set_final(
     )
 
 
-def _advance(run: RunState, plan: Plan) -> None:
+def _advance(run: RunState, plan: Plan, candidates: list[str] | None = None) -> None:
     """After a step ended: start what became ready, or end the run."""
-    if all(s.status.is_final for s in run.steps.values()):
+    if run.remaining == 0:
         if not run.status.is_final:
             run.status = run_status_when_done(run)
             plan.run_status = run.status
         return
-    _dispatch_ready(run, plan)
+    _dispatch_ready(run, plan, candidates)
 
 
-def _dispatch_ready(run: RunState, plan: Plan) -> None:
+def _dispatch_ready(run: RunState, plan: Plan, candidates: list[str] | None = None) -> None:
+    """Dispatch the pending steps whose parents all succeeded, in order, within
+    ``max_parallel``. Without a limit, only ``candidates`` (the steps that may
+    have become ready) are looked at, when given: no scan of the whole run."""
     if run.status.is_final or run.abort_requested:
         return
     limit = run.max_parallel
     in_flight = sum(1 for s in run.steps.values() if s.in_flight) if limit else 0
-    for step in run.steps.values():
+    if limit or candidates is None:
+        steps: Iterable[StepState] = run.steps.values()
+    else:
+        steps = [run.steps[uuid] for uuid in candidates]
+    for step in steps:
         if limit and in_flight >= limit:
             return
         if step.status is not StepStatus.PENDING or step.dispatched or step.retry_wait:
@@ -316,15 +347,11 @@ def _dispatch_ready(run: RunState, plan: Plan) -> None:
 
 
 def _descendants(run: RunState, step_uuid: str) -> list[StepState]:
-    children: dict[str, list[str]] = {}
-    for s in run.steps.values():
-        for parent in s.parents:
-            children.setdefault(parent, []).append(s.uuid)
     seen: set[str] = set()
-    stack = list(children.get(step_uuid, []))
+    stack = list(run.children(step_uuid))
     while stack:
         current = stack.pop()
         if current not in seen:
             seen.add(current)
-            stack.extend(children.get(current, []))
+            stack.extend(run.children(current))
     return [s for s in run.steps.values() if s.uuid in seen]

@@ -15,6 +15,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from nats.aio.client import Client
@@ -116,15 +117,32 @@ class Outbox:
         messages leave on one connection in this order, so the stream stores
         them in this order. On a failure, what was not acknowledged is published
         again one by one (JetStream drops what it already has by its id)."""
-        for start in range(0, len(batch), 512):
-            chunk = batch[start : start + 512]
-            results = await asyncio.gather(
-                *(self._publish(message) for _, message in chunk), return_exceptions=True
-            )
-            for (outbox_id, message), result in zip(chunk, results, strict=True):
-                if isinstance(result, BaseException):
+        for start in range(0, len(batch), 1024):
+            chunk = batch[start : start + 1024]
+            pending: list[asyncio.Future[Any] | BaseException | None] = []
+            for _, message in chunk:
+                try:
+                    pending.append(await self._send(message))
+                except (NatsTimeoutError, NoRespondersError, ConnectionClosedError, OSError) as exc:
+                    pending.append(exc)
+            for (outbox_id, message), sent in zip(chunk, pending, strict=True):
+                failed = isinstance(sent, BaseException)
+                if isinstance(sent, asyncio.Future):
+                    try:
+                        await sent
+                    except (NatsTimeoutError, APIError, ConnectionClosedError, OSError):
+                        failed = True
+                if failed:
                     await self._publish_until_done(message)
                 self._published.append(outbox_id)
+
+    async def _send(self, message: OutMessage) -> asyncio.Future[Any] | None:
+        """Send without waiting: the future of its acknowledgement (None for core NATS)."""
+        if not message.jetstream:
+            await self._nc.publish(message.subject, message.payload)
+            return None
+        headers = {HEADER_MSG_ID: message.msg_id} if message.msg_id else None
+        return await self._js.publish_async(message.subject, message.payload, headers=headers)
 
     async def _publish_until_done(self, message: OutMessage) -> None:
         delay = 0.1

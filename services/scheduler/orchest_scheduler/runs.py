@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,6 +44,9 @@ logger = logging.getLogger(__name__)
 
 Decide = Callable[[RunState], tuple[Any, Plan]]
 MAX_CONFLICTS = 10
+CACHED_RUNS = 512
+"""Runs whose state is kept between decisions (ended ones too: late claims and
+reports of a run that just ended are answered without reading it again)."""
 
 
 class RunNotFound(Exception):
@@ -62,6 +66,29 @@ class _Input:
     report: StepAttemptFinished | None = None
 
 
+class _RunCache:
+    """The most recently used runs' states."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._runs: OrderedDict[str, _Loaded] = OrderedDict()
+
+    def get(self, run_uuid: str) -> _Loaded | None:
+        loaded = self._runs.get(run_uuid)
+        if loaded is not None:
+            self._runs.move_to_end(run_uuid)
+        return loaded
+
+    def put(self, run_uuid: str, loaded: _Loaded) -> None:
+        self._runs[run_uuid] = loaded
+        self._runs.move_to_end(run_uuid)
+        while len(self._runs) > self._size:
+            self._runs.popitem(last=False)
+
+    def pop(self, run_uuid: str, default: None = None) -> _Loaded | None:
+        return self._runs.pop(run_uuid, default)
+
+
 class Runs:
     def __init__(
         self,
@@ -76,7 +103,7 @@ class Runs:
         self._outbox = outbox
         self._definitions = definitions
         self._clock = clock
-        self._cache: dict[str, _Loaded] = {}
+        self._cache = _RunCache(CACHED_RUNS)
         self._mailboxes: dict[str, list[_Input]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._timers: set[asyncio.TimerHandle] = set()
@@ -172,7 +199,7 @@ class Runs:
             assert existing is not None
             return existing
         record.version = 1
-        self._cache[record.uuid] = _Loaded(record, state)
+        self._cache.put(record.uuid, _Loaded(record, state))
         self._outbox.committed(ids, messages)
         logger.info("run %s created with %d steps", record.uuid, len(step_uuids))
         return RunView(
@@ -285,7 +312,9 @@ class Runs:
                 if item.report is not None and not part.empty:
                     applied_reports.append(item.report)
             if not plan.empty and not await self._write(loaded, plan, applied_reports):
-                self._cache.pop(run_uuid, None)  # another writer moved on: decide again
+                # Another writer (a scheduler replica) moved the run on: decide again.
+                logger.info("run %s changed elsewhere; reloading", run_uuid)
+                self._cache.pop(run_uuid, None)
                 continue
             for item, result in zip(batch, results, strict=True):
                 item.future.set_result(result)
@@ -301,8 +330,7 @@ class Runs:
         if not record.definition_key:
             record.definition_key = await self._definitions.put(record.definition)
         loaded = _Loaded(record, state)
-        if not state.status.is_final:
-            self._cache[run_uuid] = loaded
+        self._cache.put(run_uuid, loaded)
         return loaded
 
     async def _write(self, loaded: _Loaded, plan: Plan, reports: list[StepAttemptFinished]) -> bool:
@@ -328,8 +356,6 @@ class Runs:
             return False
         record.version += 1
         record.event_seq = seq
-        if state.status.is_final:
-            self._cache.pop(record.uuid, None)
         self._outbox.committed(ids, messages)
         for retry in plan.retries:
             self._schedule_retry(record.uuid, retry.step_uuid, retry.attempt, retry.delay_seconds)
@@ -341,14 +367,16 @@ class Runs:
         """The events and messages of a plan, with the run's next sequence numbers.
 
         Work and cancels go out first: they are on the critical path of the run;
-        the events follow, in their order."""
+        the events follow, in their order. The events are built without
+        validation (``model_construct``): every field comes from the engine's
+        typed state, and this runs for every event of every run."""
         seq = record.event_seq
         events: list[store.EventRow] = []
         messages: list[OutMessage] = []
         orders = self._orders(record, plan)
         for change in plan.changes:
             seq += 1
-            event = StepStatusChanged(
+            event = StepStatusChanged.model_construct(
                 run_uuid=record.uuid,
                 pipeline_uuid=record.pipeline_uuid,
                 step_uuid=change.step_uuid,
@@ -367,7 +395,7 @@ class Runs:
             events.append(store.EventRow(event.event_id, event.kind, seq, data))
         if plan.run_status is not None:
             seq += 1
-            run_event = RunStatusChanged(
+            run_event = RunStatusChanged.model_construct(
                 run_uuid=record.uuid,
                 pipeline_uuid=record.pipeline_uuid,
                 job_uuid=record.job_uuid,

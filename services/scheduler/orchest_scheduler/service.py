@@ -70,7 +70,7 @@ def build_definition() -> ServiceDefinition:
                         StepAttemptFinished,
                         runs.on_report,
                         ctx.stopping,
-                        batch=256,
+                        batch=1024,
                         concurrent=True,
                     )
                 )

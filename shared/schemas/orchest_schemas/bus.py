@@ -199,6 +199,10 @@ class BusNames:
         """Filter for every run and step event of one pipeline."""
         return f"{self.prefix}.events.v1.run.{_tok(pipeline_uuid)}.>"
 
+    def run_status_events(self, pipeline_uuid: str) -> str:
+        """Filter for the run status events (not the steps') of one pipeline."""
+        return f"{self.prefix}.events.v1.run.{_tok(pipeline_uuid)}.*.status"
+
     def run_events(self, run_uuid: str) -> str:
         """Filter for every event of one run (its own and its steps')."""
         return f"{self.prefix}.events.v1.run.*.{_tok(run_uuid)}.>"

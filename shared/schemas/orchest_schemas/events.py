@@ -11,16 +11,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Literal
-from uuid import uuid4
 
 from pydantic import Field, PositiveInt, TypeAdapter
 
-from ._base import Message
+from ._base import Message, new_id
 from .status import JobStatus, RunStatus, SessionStatus, StepStatus
 
 
 def _new_event_id() -> str:
-    return uuid4().hex
+    return new_id()
 
 
 def _now() -> datetime:

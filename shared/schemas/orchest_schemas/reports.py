@@ -12,16 +12,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Literal
-from uuid import uuid4
 
 from pydantic import Field, PositiveInt
 
-from ._base import Message
+from ._base import Message, new_id
 from .status import StepStatus
 
 
 def _new_id() -> str:
-    return uuid4().hex
+    return new_id()
 
 
 def _now() -> datetime:
