@@ -44,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 Decide = Callable[[RunState], tuple[Any, Plan]]
 MAX_CONFLICTS = 10
+INLINE_FILE_CHECKS = 64
+"""Up to this many steps, their files are checked on the event loop."""
 CACHED_RUNS = 512
 """Runs whose state is kept between decisions (ended ones too: late claims and
 reports of a run that just ended are answered without reading it again)."""
@@ -122,9 +124,15 @@ class Runs:
         if not problems:
             step_uuids, problems = select_steps(definition, command.run_type, command.uuids)
         if not problems:
-            problems = await asyncio.to_thread(
-                check_project_files, definition, command.run_config.project_dir, step_uuids
-            )
+            project_dir = command.run_config.project_dir
+            if len(step_uuids) <= INLINE_FILE_CHECKS:
+                # A few stat() calls: a thread hop would cost more (it waits
+                # for the GIL up to the switch interval, 5 ms).
+                problems = check_project_files(definition, project_dir, step_uuids)
+            else:
+                problems = await asyncio.to_thread(
+                    check_project_files, definition, project_dir, step_uuids
+                )
         if problems:
             raise CommandError(
                 ErrorCode.INVALID,

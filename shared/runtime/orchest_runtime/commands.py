@@ -97,6 +97,15 @@ async def request_command(
     timeout: float = 5.0,
 ) -> ResultT:
     """Send a command and wait for its result; ``CommandError`` if refused."""
+    data = await request_command_json(nc, subject, command, timeout=timeout)
+    return result_model.model_validate_json(data)
+
+
+async def request_command_json(
+    nc: Client, subject: str, command: BaseModel, *, timeout: float = 5.0
+) -> bytes:
+    """Like ``request_command``, returning the result's JSON as it came (for a
+    caller that only passes it on)."""
     try:
         msg = await nc.request(subject, command.model_dump_json().encode(), timeout=timeout)
     except NoRespondersError as exc:
@@ -112,4 +121,5 @@ async def request_command(
                 message=msg.headers.get("Nats-Service-Error", "service error"),
             )
         raise CommandError.from_reply(reply)
-    return result_model.model_validate_json(msg.data)
+    data: bytes = msg.data
+    return data
