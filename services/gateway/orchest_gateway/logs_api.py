@@ -19,8 +19,7 @@ from orchest_schemas.events import StepLogChunk
 from . import reads
 from .body import query_int
 from .deps import GatewayDeps, deps_of
-from .errors import ApiError
-from .runs_api import path_uuid
+from .runs_api import step_of_path
 from .streams import last_sequence, tail
 
 FOLLOW_CHECK_SECONDS = 0.5
@@ -28,11 +27,8 @@ FOLLOW_CHECK_SECONDS = 0.5
 
 async def step_logs(request: Request) -> Response:
     deps = deps_of(request)
-    run_uuid = path_uuid(request, "run_uuid", "run")
-    step_uuid = request.path_params["step_uuid"]
-    step = await reads.get_step(deps.pool, run_uuid, step_uuid)
-    if step is None:
-        raise ApiError(404, f"no step {step_uuid} in run {run_uuid}")
+    step = await step_of_path(request)
+    run_uuid, step_uuid = step.run_uuid, step.step_uuid
     only_attempt = query_int(request, "attempt", 0, 0, 10**6) or None
     follow = request.query_params.get("follow", "").lower() in ("1", "true", "yes")
     subject = deps.bus.step_log(run_uuid, step_uuid)

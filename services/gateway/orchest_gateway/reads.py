@@ -3,13 +3,12 @@ scheduler owns them and their migrations)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import asyncpg
 
 from orchest_schemas.runs import RunList, RunView, StepView
-from orchest_schemas.status import RunStatus, RunType, StepStatus
+from orchest_schemas.status import RunStatus
 
 _RUN_COLUMNS = (
     "uuid::text, pipeline_uuid, project_uuid, job_uuid::text, run_type, status,"
@@ -17,39 +16,17 @@ _RUN_COLUMNS = (
 )
 _STEP_COLUMNS = (
     "run_uuid::text, step_uuid, title, file_path, status, attempt, started_time,"
-    " finished_time, exit_code, error, artifacts"
+    " finished_time, exit_code, error,"
+    " ARRAY(SELECT jsonb_array_elements_text(artifacts)) AS artifacts"
 )
 
 
 def _step(row: Any) -> StepView:
-    return StepView(
-        run_uuid=row["run_uuid"],
-        step_uuid=row["step_uuid"],
-        title=row["title"],
-        file_path=row["file_path"],
-        status=StepStatus(row["status"]),
-        attempt=row["attempt"],
-        started_time=row["started_time"],
-        finished_time=row["finished_time"],
-        exit_code=row["exit_code"],
-        error=row["error"],
-        artifacts=json.loads(row["artifacts"]),
-    )
+    return StepView.model_validate(dict(row))
 
 
 def _run(row: Any, steps: list[StepView]) -> RunView:
-    return RunView(
-        uuid=row["uuid"],
-        pipeline_uuid=row["pipeline_uuid"],
-        project_uuid=row["project_uuid"],
-        job_uuid=row["job_uuid"],
-        run_type=RunType(row["run_type"]),
-        status=RunStatus(row["status"]),
-        created_time=row["created_time"],
-        started_time=row["started_time"],
-        finished_time=row["finished_time"],
-        pipeline_steps=steps,
-    )
+    return RunView.model_validate({**row, "pipeline_steps": steps})
 
 
 async def get_run(pool: asyncpg.Pool, run_uuid: str) -> RunView | None:

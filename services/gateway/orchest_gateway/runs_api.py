@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 from orchest_runtime.commands import request_command, request_command_json
 from orchest_schemas.commands import AbortRun, CreateRun
 from orchest_schemas.errors import ErrorDetail
-from orchest_schemas.runs import RunView
+from orchest_schemas.runs import RunView, StepView
 from orchest_schemas.status import RunStatus
 
 from . import reads
@@ -94,24 +94,26 @@ async def abort_run(request: Request) -> Response:
     return _json(run)
 
 
-async def get_step(request: Request) -> Response:
-    deps = deps_of(request)
+async def step_of_path(request: Request) -> StepView:
+    """The step the path names (``run_uuid``, ``step_uuid``), else 404."""
     run_uuid = path_uuid(request, "run_uuid", "run")
     step_uuid = request.path_params["step_uuid"]
-    step = await reads.get_step(deps.pool, run_uuid, step_uuid)
+    step = await reads.get_step(deps_of(request).pool, run_uuid, step_uuid)
     if step is None:
         raise ApiError(404, f"no step {step_uuid} in run {run_uuid}")
+    return step
+
+
+async def get_step(request: Request) -> Response:
+    step = await step_of_path(request)
     return JSONResponse(step.model_dump(mode="json"))
 
 
 async def get_artifact(request: Request) -> Response:
     deps = deps_of(request)
-    run_uuid = path_uuid(request, "run_uuid", "run")
-    step_uuid = request.path_params["step_uuid"]
+    step = await step_of_path(request)
+    run_uuid, step_uuid = step.run_uuid, step.step_uuid
     name = request.path_params["name"]
-    step = await reads.get_step(deps.pool, run_uuid, step_uuid)
-    if step is None:
-        raise ApiError(404, f"no step {step_uuid} in run {run_uuid}")
     attempt = query_int(request, "attempt", step.attempt, 1, 10**6)
     try:
         key = deps.bus.artifact_key(run_uuid, step_uuid, attempt, name)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
+
+from pydantic import BaseModel
 
 from orchest_runtime.commands import add_command
 from orchest_runtime.consumer import consume
@@ -30,30 +33,20 @@ def build_definition() -> ServiceDefinition:
         runs = Runs(ctx.db, ctx.bus, outbox, definitions)
         parts.update(outbox=outbox, runs=runs)
         group = ctx.bus.queue_group(ServiceName.SCHEDULER)
-        await add_command(
-            ctx.micro,
-            name="create-run",
-            subject=ctx.bus.create_run,
-            queue_group=group,
-            request_model=CreateRun,
-            handler=runs.create,
-        )
-        await add_command(
-            ctx.micro,
-            name="abort-run",
-            subject=ctx.bus.abort_run,
-            queue_group=group,
-            request_model=AbortRun,
-            handler=runs.abort,
-        )
-        await add_command(
-            ctx.micro,
-            name="claim-step",
-            subject=ctx.bus.claim_step,
-            queue_group=group,
-            request_model=ClaimStep,
-            handler=runs.claim,
-        )
+        commands: list[tuple[str, str, type[BaseModel], Any]] = [
+            ("create-run", ctx.bus.create_run, CreateRun, runs.create),
+            ("abort-run", ctx.bus.abort_run, AbortRun, runs.abort),
+            ("claim-step", ctx.bus.claim_step, ClaimStep, runs.claim),
+        ]
+        for name, subject, model, handler in commands:
+            await add_command(
+                ctx.micro,
+                name=name,
+                subject=subject,
+                queue_group=group,
+                request_model=model,
+                handler=handler,
+            )
 
     async def serve(ctx: ServiceContext) -> None:
         outbox = parts["outbox"]

@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 
 from orchest_schemas.pipeline import PipelineDefinition
-from orchest_schemas.runs import RunView, StepView
+from orchest_schemas.runs import RunView
 from orchest_schemas.status import RunStatus, RunType, StepStatus
 
 from .engine import RunState, StepState
@@ -369,6 +369,7 @@ def utcnow() -> datetime:
 
 
 async def fetch_run_view(conn: Connection, run_uuid: str) -> RunView | None:
+    """The run as the API shows it (columns named as the view's fields)."""
     run = await conn.fetchrow(
         "SELECT uuid::text, pipeline_uuid, project_uuid, job_uuid::text, run_type, status,"
         " created_time, started_time, finished_time FROM runs WHERE uuid = $1",
@@ -378,35 +379,9 @@ async def fetch_run_view(conn: Connection, run_uuid: str) -> RunView | None:
         return None
     steps = await conn.fetch(
         "SELECT run_uuid::text, step_uuid, title, file_path, status, attempt, started_time,"
-        " finished_time, exit_code, error, artifacts FROM run_steps WHERE run_uuid = $1"
-        " ORDER BY position",
+        " finished_time, exit_code, error,"
+        " ARRAY(SELECT jsonb_array_elements_text(artifacts)) AS artifacts"
+        " FROM run_steps WHERE run_uuid = $1 ORDER BY position",
         run_uuid,
     )
-    return RunView(
-        uuid=run["uuid"],
-        pipeline_uuid=run["pipeline_uuid"],
-        project_uuid=run["project_uuid"],
-        job_uuid=run["job_uuid"],
-        run_type=RunType(run["run_type"]),
-        status=RunStatus(run["status"]),
-        created_time=run["created_time"],
-        started_time=run["started_time"],
-        finished_time=run["finished_time"],
-        pipeline_steps=[step_view(s) for s in steps],
-    )
-
-
-def step_view(row: Any) -> StepView:
-    return StepView(
-        run_uuid=row["run_uuid"],
-        step_uuid=row["step_uuid"],
-        title=row["title"],
-        file_path=row["file_path"],
-        status=StepStatus(row["status"]),
-        attempt=row["attempt"],
-        started_time=row["started_time"],
-        finished_time=row["finished_time"],
-        exit_code=row["exit_code"],
-        error=row["error"],
-        artifacts=json.loads(row["artifacts"]),
-    )
+    return RunView.model_validate({**run, "pipeline_steps": [dict(s) for s in steps]})
