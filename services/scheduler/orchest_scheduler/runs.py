@@ -17,7 +17,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 Decide = Callable[[RunState], tuple[Any, Plan]]
 MAX_CONFLICTS = 10
 INLINE_FILE_CHECKS = 64
+RETRY_SWEEP_SECONDS = 5.0
 """Up to this many steps, their files are checked on the event loop."""
 CACHED_RUNS = 512
 """Runs whose state is kept between decisions (ended ones too: late claims and
@@ -463,6 +464,30 @@ class Runs:
             self._schedule_retry(
                 run_uuid, step_uuid, attempt, max(0.0, (due - now).total_seconds())
             )
+
+    async def sweep_retries(
+        self, stopping: asyncio.Event, every: float = RETRY_SWEEP_SECONDS
+    ) -> None:
+        """The safety net of the in-process timers: retries that came due without
+        being dispatched (their timer was in a scheduler replica that died) are
+        dispatched by whichever replica sweeps first; the version guard makes the
+        others' attempts no-ops."""
+        while True:
+            try:
+                await asyncio.wait_for(stopping.wait(), every)
+                return
+            except TimeoutError:
+                pass
+            grace = timedelta(seconds=every)
+            try:
+                async with self._pool.acquire() as conn:
+                    due = await store.steps_waiting_retry(conn, self._clock() - grace)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                logger.warning("retry sweep failed (%s); next time", exc)
+                continue
+            for run_uuid, step_uuid, attempt, _ in due:
+                logger.info("retry of %s/%s overdue: dispatching", run_uuid, step_uuid)
+                await self._retry_due(run_uuid, step_uuid, attempt)
 
     def _schedule_retry(self, run_uuid: str, step_uuid: str, attempt: int, delay: float) -> None:
         loop = asyncio.get_running_loop()

@@ -56,6 +56,7 @@ def build_definition() -> ServiceDefinition:
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(outbox.run(ctx.stopping))
+                group.create_task(runs.sweep_retries(ctx.stopping))
                 group.create_task(
                     consume(
                         ctx.js,

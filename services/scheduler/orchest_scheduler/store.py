@@ -349,10 +349,15 @@ async def load_run(conn: Connection, run_uuid: str) -> tuple[RunRecord, RunState
     return record, state
 
 
-async def steps_waiting_retry(conn: Connection) -> list[tuple[str, str, int, datetime]]:
+async def steps_waiting_retry(
+    conn: Connection, due_by: datetime | None = None
+) -> list[tuple[str, str, int, datetime]]:
+    """Steps waiting for a retry (those due by ``due_by`` when given)."""
     rows = await conn.fetch(
         "SELECT run_uuid::text, step_uuid, attempt, retry_at FROM run_steps"
         " WHERE retry_at IS NOT NULL AND status = 'PENDING'"
+        " AND ($1::timestamptz IS NULL OR retry_at <= $1) ORDER BY retry_at LIMIT 1000",
+        due_by,
     )
     return [(r["run_uuid"], r["step_uuid"], r["attempt"], r["retry_at"]) for r in rows]
 
