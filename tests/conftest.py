@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -100,3 +100,11 @@ def service_settings(
 @pytest.fixture
 def service_runner() -> Callable[..., contextlib.AbstractAsyncContextManager[asyncio.Event]]:
     return running_service
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    """A temporary directory outside pytest's basetemp (see above): for state
+    directories whose Postgres runs as another user."""
+    with tempfile.TemporaryDirectory(prefix="orchest-test-") as tmp:
+        yield Path(tmp)

@@ -65,15 +65,15 @@ class Stack:
         return "\n".join(out)
 
 
-def make_stack(tmp_path: Path, **env: str) -> Stack:
+def make_stack(workdir: Path, **env: str) -> Stack:
     return Stack(
-        state_dir=tmp_path / "state", port=free_port(), env=dict(ENV_WITHOUT_ORCHEST, **env)
+        state_dir=workdir / "state", port=free_port(), env=dict(ENV_WITHOUT_ORCHEST, **env)
     )
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+def stack(workdir: Path) -> Iterator[Stack]:
     """A stack on a fresh state dir, brought down after the test whatever happened."""
-    s = make_stack(tmp_path)
+    s = make_stack(workdir)
     yield s
     s.orchest("down")

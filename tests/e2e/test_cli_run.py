@@ -22,8 +22,8 @@ QUICKSTART = REPO_ROOT / "examples" / "quickstart"
 
 
 @pytest.fixture
-def quickstart(tmp_path: Path) -> Path:
-    copy = tmp_path / "quickstart"
+def quickstart(workdir: Path) -> Path:
+    copy = workdir / "quickstart"
     shutil.copytree(QUICKSTART, copy, ignore=shutil.ignore_patterns("data"))
     return copy
 
@@ -38,8 +38,8 @@ def run_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_quickstart_runs_to_success_on_an_embedded_stack(tmp_path: Path, quickstart: Path) -> None:
-    stack = make_stack(tmp_path)
+def test_quickstart_runs_to_success_on_an_embedded_stack(workdir: Path, quickstart: Path) -> None:
+    stack = make_stack(workdir)
     result = run_cli(stack, "run", str(quickstart / "quickstart.orchest"), "--embedded")
     assert result.returncode == 0, result.stdout + result.stderr + stack.logs()
     assert "SUCCESS" in result.stdout
@@ -75,8 +75,8 @@ def test_partial_run_and_the_other_commands(stack: Stack, quickstart: Path) -> N
     assert aborted.returncode == 0 and "SUCCESS" in aborted.stdout  # ended runs stay as they are
 
 
-def test_failing_pipeline_exits_1_with_the_log_tail(stack: Stack, tmp_path: Path) -> None:
-    project = tmp_path / "failing"
+def test_failing_pipeline_exits_1_with_the_log_tail(stack: Stack, workdir: Path) -> None:
+    project = workdir / "failing"
     project.mkdir()
     (project / "boom.sh").write_text("echo about to fail\necho boom-detail >&2\nexit 4\n")
     (project / "p.orchest").write_text(
@@ -96,8 +96,8 @@ def test_failing_pipeline_exits_1_with_the_log_tail(stack: Stack, tmp_path: Path
     assert "FAILURE" in result.stdout and "boom-detail" in result.stdout
 
 
-def test_invalid_pipeline_lists_the_problems(stack: Stack, tmp_path: Path) -> None:
-    project = tmp_path / "invalid"
+def test_invalid_pipeline_lists_the_problems(stack: Stack, workdir: Path) -> None:
+    project = workdir / "invalid"
     project.mkdir()
     (project / "p.orchest").write_text(
         json.dumps(

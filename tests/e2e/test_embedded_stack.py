@@ -134,11 +134,11 @@ async def test_killed_supervisor_takes_its_children_down(stack: Stack) -> None:
 
 
 async def test_external_nats_and_postgres_start_nothing_embedded(
-    tmp_path: Path, nats_server: EmbeddedNats, postgres_server: EmbeddedPostgres, database_url: str
+    workdir: Path, nats_server: EmbeddedNats, postgres_server: EmbeddedPostgres, database_url: str
 ) -> None:
     prefix = BusNames(f"e2e{os.getpid()}").prefix
     stack = make_stack(
-        tmp_path,
+        workdir,
         ORCHEST_NATS_URL=nats_server.url,
         ORCHEST_DATABASE_URL=database_url,
         ORCHEST_BUS_PREFIX=prefix,
