@@ -28,6 +28,8 @@ from orchest_schemas.bus import HEADER_MSG_ID
 
 logger = logging.getLogger(__name__)
 
+ACK_TIMEOUT = 5.0
+"""Seconds to wait for JetStream to acknowledge a message before sending it again."""
 DELETE_EVERY = 0.25
 """Seconds between deletions of published rows (a crash publishes them again:
 JetStream drops the duplicates)."""
@@ -129,8 +131,16 @@ class Outbox:
                 failed = isinstance(sent, BaseException)
                 if isinstance(sent, asyncio.Future):
                     try:
-                        await sent
-                    except (NatsTimeoutError, APIError, ConnectionClosedError, OSError):
+                        # nats-py puts no deadline on these: an acknowledgement
+                        # lost in a reconnect would otherwise stall the outbox.
+                        await asyncio.wait_for(sent, ACK_TIMEOUT)
+                    except (
+                        TimeoutError,
+                        NatsTimeoutError,
+                        APIError,
+                        ConnectionClosedError,
+                        OSError,
+                    ):
                         failed = True
                 if failed:
                     await self._publish_until_done(message)

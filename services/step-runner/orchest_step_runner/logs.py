@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 
 from orchest_schemas.events import StepLogChunk
 
 MAX_CHUNK_BYTES = 32 * 1024
+MAX_BUFFERED_BYTES = 8 * 1024 * 1024
+
+logger = logging.getLogger(__name__)
 
 
 class LogPublisher:
@@ -55,12 +60,14 @@ class LogPublisher:
         await self.flush()
 
     async def flush(self) -> None:
+        """Publish what is buffered. If NATS does not take it, the output stays
+        buffered for the next flush (the step goes on: a bus outage must not
+        fail it); past ``MAX_BUFFERED_BYTES`` the oldest output is dropped,
+        with a note in the log."""
         async with self._lock:
             if not self._buffer:
                 return
             data = "".join(self._buffer)
-            self._buffer.clear()
-            self._buffered_bytes = 0
             chunk = StepLogChunk(
                 run_uuid=self._run_uuid,
                 step_uuid=self._step_uuid,
@@ -68,8 +75,27 @@ class LogPublisher:
                 offset=self._offset,
                 data=data,
             )
+            try:
+                await self._js.publish(self._subject, chunk.to_bytes())
+            except (NatsError, OSError, TimeoutError) as exc:
+                logger.warning("output of %s not published (%s); kept", self._step_uuid, exc)
+                self._keep(data)
+                if self._timer is None:
+                    self._timer = asyncio.create_task(self._flush_later())
+                return
+            self._buffer.clear()
+            self._buffered_bytes = 0
             self._offset += len(data.encode())
-            await self._js.publish(self._subject, chunk.to_bytes())
+
+    def _keep(self, data: str) -> None:
+        encoded = data.encode()
+        if len(encoded) > MAX_BUFFERED_BYTES:
+            dropped = len(encoded) - MAX_BUFFERED_BYTES
+            data = f"[{dropped} bytes of output lost while NATS was unreachable]\n" + encoded[
+                dropped:
+            ].decode(errors="replace")
+        self._buffer[:] = [data]
+        self._buffered_bytes = len(data.encode())
 
     async def close(self) -> None:
         if self._timer is not None:
