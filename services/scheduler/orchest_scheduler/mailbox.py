@@ -1,0 +1,336 @@
+"""Run mailboxes: every input of a run is applied by one worker, in order,
+in batches.
+
+Every input (a claim, a report, a retry coming due, an abort) goes to its
+run's mailbox. One worker per run drains it: it applies every queued input
+to the run's state with the engine, one after the other, and writes the
+merged plan in one statement guarded by the run's version; if another
+scheduler replica changed the run meanwhile, it reloads and decides again. A
+burst of inputs for one run (a fan-out's claims and reports) costs one
+write, not one each. The state stays cached between writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from orchest_schemas.bus import BusNames
+from orchest_schemas.commands import CancelStep, StepWork
+from orchest_schemas.events import RunStatusChanged, StepStatusChanged
+from orchest_schemas.reports import StepAttemptFinished
+from orchest_schemas.status import Priority, StepStatus
+
+from . import store
+from .definitions import DefinitionStore
+from .engine import Plan, RunState
+from .outbox import Outbox, OutMessage
+
+logger = logging.getLogger(__name__)
+
+Decide = Callable[[RunState], tuple[Any, Plan]]
+OnRetry = Callable[[str, str, int, float], None]
+"""(run, step, attempt, delay): a retry to dispatch after a delay."""
+MAX_CONFLICTS = 10
+CACHED_RUNS = 512
+"""Runs whose state is kept between decisions (ended ones too: late claims and
+reports of a run that just ended are answered without reading it again)."""
+
+
+class RunNotFound(Exception):
+    pass
+
+
+@dataclass
+class LoadedRun:
+    record: store.RunRecord
+    state: RunState
+
+
+@dataclass
+class _Input:
+    decide: Decide
+    future: asyncio.Future[Any]
+    report: StepAttemptFinished | None = None
+
+
+class _RunCache:
+    """The most recently used runs' states."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._runs: OrderedDict[str, LoadedRun] = OrderedDict()
+
+    def get(self, run_uuid: str) -> LoadedRun | None:
+        loaded = self._runs.get(run_uuid)
+        if loaded is not None:
+            self._runs.move_to_end(run_uuid)
+        return loaded
+
+    def put(self, run_uuid: str, loaded: LoadedRun) -> None:
+        self._runs[run_uuid] = loaded
+        self._runs.move_to_end(run_uuid)
+        while len(self._runs) > self._size:
+            self._runs.popitem(last=False)
+
+    def pop(self, run_uuid: str, default: None = None) -> LoadedRun | None:
+        return self._runs.pop(run_uuid, default)
+
+
+class Mailboxes:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        bus: BusNames,
+        outbox: Outbox,
+        definitions: DefinitionStore,
+        clock: Callable[[], datetime],
+        on_retry: OnRetry,
+    ) -> None:
+        self._pool = pool
+        self._bus = bus
+        self._outbox = outbox
+        self._definitions = definitions
+        self._clock = clock
+        self._on_retry = on_retry
+        self._cache = _RunCache(CACHED_RUNS)
+        self._mailboxes: dict[str, list[_Input]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+
+    def remember(self, record: store.RunRecord, state: RunState) -> None:
+        """Cache a run just created (its version is 1)."""
+        self._cache.put(record.uuid, LoadedRun(record, state))
+
+    def submit(
+        self, run_uuid: str, decide: Decide, report: StepAttemptFinished | None = None
+    ) -> asyncio.Future[Any]:
+        """Queue an input for the run; the future holds what ``decide`` returned
+        once the decision is written. Inputs of a run are applied in order."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._mailboxes.setdefault(run_uuid, []).append(_Input(decide, future, report))
+        if run_uuid not in self._workers:
+            worker = asyncio.create_task(self._drain(run_uuid), name=f"run-{run_uuid}")
+            self._workers[run_uuid] = worker
+        return future
+
+    async def _drain(self, run_uuid: str) -> None:
+        try:
+            while batch := self._mailboxes.pop(run_uuid, None):
+                try:
+                    await self._apply(run_uuid, batch)
+                except Exception as exc:
+                    self._cache.pop(run_uuid, None)  # may hold an unwritten change
+                    for item in batch:
+                        if not item.future.done():
+                            item.future.set_exception(exc)
+        finally:
+            self._workers.pop(run_uuid, None)
+
+    async def _apply(self, run_uuid: str, batch: list[_Input]) -> None:
+        for _ in range(MAX_CONFLICTS):
+            loaded = self._cache.get(run_uuid)
+            if loaded is None:
+                loaded = await self._load(run_uuid)
+                if loaded is None:
+                    for item in batch:
+                        item.future.set_exception(RunNotFound(run_uuid))
+                    return
+            plan = Plan()
+            results = []
+            applied_reports = []
+            for item in batch:
+                result, part = item.decide(loaded.state)
+                results.append(result)
+                _merge(plan, part)
+                if item.report is not None and not part.empty:
+                    applied_reports.append(item.report)
+            if not plan.empty and not await self._write(loaded, plan, applied_reports):
+                # Another writer (a scheduler replica) moved the run on: decide again.
+                logger.info("run %s changed elsewhere; reloading", run_uuid)
+                self._cache.pop(run_uuid, None)
+                continue
+            for item, result in zip(batch, results, strict=True):
+                item.future.set_result(result)
+            return
+        raise RuntimeError(f"run {run_uuid}: still conflicting after {MAX_CONFLICTS} tries")
+
+    async def _load(self, run_uuid: str) -> LoadedRun | None:
+        async with self._pool.acquire() as conn:
+            found = await store.load_run(conn, run_uuid)
+        if found is None:
+            return None
+        record, state = found
+        if not record.definition_key:
+            record.definition_key = await self._definitions.put(record.definition)
+        loaded = LoadedRun(record, state)
+        self._cache.put(run_uuid, loaded)
+        return loaded
+
+    async def _write(
+        self, loaded: LoadedRun, plan: Plan, reports: list[StepAttemptFinished]
+    ) -> bool:
+        record, state = loaded.record, loaded.state
+        now = self._clock()
+        events, messages, seq = self.announce(record, state, plan, now)
+        events += [store.EventRow(r.report_id, r.kind, None, r.model_dump_json()) for r in reports]
+        retry_at = store.retry_times([(r.step_uuid, r.delay_seconds) for r in plan.retries], now)
+        async with self._pool.acquire() as conn:
+            ids = await store.write_plan(
+                conn,
+                run_uuid=record.uuid,
+                expected_version=record.version,
+                run_status=plan.run_status,
+                abort_requested=state.abort_requested,
+                event_seq=seq,
+                steps=_step_rows(state, plan, retry_at),
+                events=events,
+                outbox=[outbox_row(m) for m in messages],
+                now=now,
+            )
+        if ids is None:
+            return False
+        record.version += 1
+        record.event_seq = seq
+        self._outbox.committed(ids, messages)
+        for retry in plan.retries:
+            self._on_retry(record.uuid, retry.step_uuid, retry.attempt, retry.delay_seconds)
+        return True
+
+    def announce(
+        self, record: store.RunRecord, state: RunState, plan: Plan, now: datetime
+    ) -> tuple[list[store.EventRow], list[OutMessage], int]:
+        """The events and messages of a plan, with the run's next sequence numbers.
+
+        Work and cancels go out first: they are on the critical path of the run;
+        the events follow, in their order. The events are built without
+        validation (``model_construct``): every field comes from the engine's
+        typed state, and this runs for every event of every run."""
+        seq = record.event_seq
+        events: list[store.EventRow] = []
+        messages: list[OutMessage] = []
+        orders = self._orders(record, plan)
+        for change in plan.changes:
+            seq += 1
+            event = StepStatusChanged.model_construct(
+                run_uuid=record.uuid,
+                pipeline_uuid=record.pipeline_uuid,
+                step_uuid=change.step_uuid,
+                attempt=change.attempt,
+                status=change.status,
+                sequence=seq,
+                exit_code=change.exit_code,
+                error=change.error,
+                runner_id=change.runner_id,
+                artifacts=list(change.artifacts),
+                occurred_at=now,
+            )
+            data = event.model_dump_json()
+            subject = self._bus.step_event(record.pipeline_uuid, record.uuid, change.step_uuid)
+            messages.append(OutMessage(subject, data.encode(), event.event_id))
+            events.append(store.EventRow(event.event_id, event.kind, seq, data))
+        if plan.run_status is not None:
+            seq += 1
+            run_event = RunStatusChanged.model_construct(
+                run_uuid=record.uuid,
+                pipeline_uuid=record.pipeline_uuid,
+                job_uuid=record.job_uuid,
+                status=plan.run_status,
+                sequence=seq,
+                occurred_at=now,
+            )
+            data = run_event.model_dump_json()
+            subject = self._bus.run_event(record.pipeline_uuid, record.uuid)
+            messages.append(OutMessage(subject, data.encode(), run_event.event_id))
+            events.append(store.EventRow(run_event.event_id, run_event.kind, seq, data))
+        return events, orders + messages, seq
+
+    def _orders(self, record: store.RunRecord, plan: Plan) -> list[OutMessage]:
+        """Step work to publish and attempts to cancel."""
+        messages: list[OutMessage] = []
+        priority = Priority.JOB if record.job_uuid else Priority.INTERACTIVE
+        for step_uuid, attempt in plan.dispatch:
+            work = StepWork(
+                run_uuid=record.uuid,
+                step_uuid=step_uuid,
+                attempt=attempt,
+                priority=priority,
+                definition_key=record.definition_key,
+                project_dir=record.project_dir,
+                project_uuid=record.project_uuid,
+                job_uuid=record.job_uuid,
+                env_variables=record.env_variables,
+                timeout_seconds=record.timeouts.get(step_uuid),
+            )
+            messages.append(
+                OutMessage(
+                    self._bus.step_work(priority),
+                    work.model_dump_json(exclude={"pipeline_definition"}).encode(),
+                    f"{record.uuid}.{step_uuid}.{attempt}",
+                )
+            )
+        for step_uuid, attempt in plan.cancel:
+            cancel = CancelStep(run_uuid=record.uuid, step_uuid=step_uuid, attempt=attempt)
+            messages.append(
+                OutMessage(
+                    self._bus.cancel_step(record.uuid, step_uuid),
+                    cancel.to_bytes(),
+                    jetstream=False,
+                )
+            )
+        return messages
+
+
+def _merge(plan: Plan, part: Plan) -> None:
+    plan.changes += part.changes
+    plan.dispatch += part.dispatch
+    plan.retries += part.retries
+    plan.cancel += part.cancel
+    if part.run_status is not None:
+        plan.run_status = part.run_status
+
+
+def _step_rows(state: RunState, plan: Plan, retry_at: dict[str, datetime]) -> list[store.StepRow]:
+    """The new row of each step the plan touched; times and outcome from its last change."""
+    last = {c.step_uuid: c for c in plan.changes}
+    touched = dict.fromkeys([c.step_uuid for c in plan.changes] + [s for s, _ in plan.dispatch])
+    rows = []
+    for uuid in touched:
+        step = state.steps[uuid]
+        change = last.get(uuid)
+        if change is None:
+            mode = "keep"
+        elif change.status is StepStatus.STARTED:
+            mode = "start"
+        elif change.status.is_final and step.status.is_final:
+            mode = "final"
+        else:
+            mode = "reset"
+        final = change if mode == "final" else None
+        rows.append(
+            store.StepRow(
+                step_uuid=uuid,
+                status=step.status.value,
+                attempt=step.attempt,
+                dispatched=step.dispatched,
+                retry_at=retry_at.get(uuid) if step.retry_wait else None,
+                runner_id=step.runner_id,
+                lost_leases=step.lost_leases,
+                mode=mode,
+                exit_code=final.exit_code if final else None,
+                error=final.error if final else None,
+                artifacts=json.dumps(list(final.artifacts) if final else []),
+            )
+        )
+    return rows
+
+
+def outbox_row(message: OutMessage) -> store.OutboxRow:
+    return store.OutboxRow(message.subject, message.msg_id, message.payload, message.jetstream)
