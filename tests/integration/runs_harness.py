@@ -78,11 +78,11 @@ class Stack:
 
 @asynccontextmanager
 async def whole_stack(
-    service_settings: Callable[..., Any], *, slots: int = 4
+    service_settings: Callable[..., Any], *, slots: int = 4, job_slots: int = 2
 ) -> AsyncIterator[Stack]:
     gateway_settings: GatewaySettings = service_settings(GatewaySettings, port=free_port())
     runner_settings: RunnerSettings = service_settings(
-        RunnerSettings, slots=slots, heartbeat_seconds=1.0
+        RunnerSettings, slots=slots, job_slots=job_slots, heartbeat_seconds=1.0
     )
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(running_service(build_scheduler(), service_settings()))

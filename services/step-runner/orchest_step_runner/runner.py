@@ -109,8 +109,13 @@ class StepRunner:
                     messages = await subscription.fetch(free, timeout=0.5)
                 except (NatsTimeoutError, TimeoutError):
                     continue
-                for msg in messages:
+                # The other priority's loop may have filled slots while this
+                # fetch waited: what no longer fits goes back at once.
+                room = self._free(priority)
+                for msg in messages[:room]:
                     self._start(msg, priority)
+                for msg in messages[room:]:
+                    await msg.nak()
         finally:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
