@@ -49,7 +49,6 @@ class Runs:
         clock: Callable[[], datetime] = store.utcnow,
     ) -> None:
         self._pool = pool
-        self._bus = bus
         self._outbox = outbox
         self._definitions = definitions
         self._clock = clock
