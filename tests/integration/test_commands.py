@@ -32,6 +32,8 @@ async def divide(command: Divide) -> Quotient:
             "negative numerators are refused",
             [ErrorDetail(loc=["numerator"], msg="must be >= 0")],
         )
+    if command.numerator == 999:
+        raise ConnectionRefusedError("the database is restarting")  # a dependency is down
     return Quotient(value=command.numerator / command.denominator)  # 0 raises
 
 
@@ -83,3 +85,12 @@ async def test_no_responder_is_unavailable(nc: Client, bus: BusNames) -> None:
         await request_command(
             nc, bus.command("nobody.home"), Divide(numerator=1, denominator=1), Quotient
         )
+
+
+async def test_a_dependency_down_is_unavailable_for_the_caller_to_retry(
+    nc: Client, subject: str
+) -> None:
+    msg = await nc.request(subject, Divide(numerator=999, denominator=1).model_dump_json().encode())
+    assert msg.headers is not None and msg.headers[HEADER_SERVICE_ERROR_CODE] == "503"
+    with pytest.raises(DependencyUnavailable):
+        await request_command(nc, subject, Divide(numerator=999, denominator=1), Quotient)

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from orchest_schemas.bus import HEADER_SERVICE_ERROR_CODE
 from orchest_schemas.errors import ErrorCode, ErrorDetail, ErrorReply
 
-from .errors import CommandError, DependencyUnavailable
+from .errors import TRANSIENT_ERRORS, CommandError, DependencyUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +68,13 @@ async def add_command(
             result = await handler(command)
         except CommandError as exc:
             await _reply_error(request, exc.to_reply())
+            return
+        except TRANSIENT_ERRORS as exc:
+            logger.warning("command %s: a dependency is unavailable (%s)", name, exc)
+            await _reply_error(
+                request,
+                ErrorReply(code=ErrorCode.UNAVAILABLE, message=f"{name}: try again later"),
+            )
             return
         except Exception:
             logger.exception("command %s failed", name)
@@ -120,6 +127,8 @@ async def request_command_json(
                 code=ErrorCode.INTERNAL,
                 message=msg.headers.get("Nats-Service-Error", "service error"),
             )
+        if reply.code is ErrorCode.UNAVAILABLE:
+            raise DependencyUnavailable(reply.message)
         raise CommandError.from_reply(reply)
     data: bytes = msg.data
     return data

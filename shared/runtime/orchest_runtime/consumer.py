@@ -15,7 +15,6 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
-import asyncpg
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
@@ -24,21 +23,11 @@ from pydantic import BaseModel, ValidationError
 
 from orchest_schemas.bus import ConsumerSpec
 
-from .errors import DependencyUnavailable
+from .errors import TRANSIENT_ERRORS
 
 logger = logging.getLogger(__name__)
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
-
-RETRYABLE: tuple[type[BaseException], ...] = (
-    DependencyUnavailable,
-    OSError,
-    TimeoutError,
-    NatsTimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.PostgresConnectionError,
-)
 
 
 class Abandon(Exception):
@@ -90,7 +79,7 @@ async def settle(
     except Abandon:
         await msg.nak()
         return
-    except RETRYABLE as exc:
+    except TRANSIENT_ERRORS as exc:
         logger.warning("%s: will retry (%s: %s)", what, type(exc).__name__, exc)
         await msg.nak(delay=retry_delay)
         return

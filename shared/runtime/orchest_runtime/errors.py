@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import asyncpg
+from nats.errors import TimeoutError as NatsTimeoutError
+
 from orchest_schemas.errors import ErrorCode, ErrorDetail, ErrorReply
 
 
@@ -34,3 +37,15 @@ class DependencyUnavailable(OrchestError):
 
 class MigrationError(OrchestError):
     """A migration file is malformed or failed to apply."""
+
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    DependencyUnavailable,
+    OSError,
+    TimeoutError,
+    NatsTimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.PostgresConnectionError,
+)
+"""Errors that mean "a dependency is down or slow": worth trying again later."""
