@@ -3,8 +3,10 @@ a partial run, and a failing pipeline."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +16,7 @@ import pytest
 from conftest import Stack, make_stack
 
 from orchest_cli.statedir import is_running
-from support import REPO_ROOT
+from support import REPO_ROOT, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -125,3 +127,48 @@ def test_invalid_pipeline_lists_the_problems(stack: Stack, workdir: Path) -> Non
     assert result.returncode != 0
     assert "cycle" in result.stderr.lower() or "cycle" in result.stdout.lower()
     assert "b.txt" in result.stderr + result.stdout
+
+
+async def test_ctrl_c_aborts_the_run(stack: Stack, workdir: Path) -> None:
+    project = workdir / "long"
+    project.mkdir()
+    (project / "long.sh").write_text("echo started; sleep 300\n")
+    (project / "p.orchest").write_text(
+        json.dumps(
+            {
+                "uuid": "f00df00d-0000-4000-8000-000000000003",
+                "steps": {"l": {"uuid": "l", "title": "Long", "file_path": "long.sh"}},
+            }
+        )
+    )
+    stack.up()
+    cli = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "orchest_cli",
+        "run",
+        str(project / "p.orchest"),
+        "--state-dir",
+        str(stack.state_dir),
+        env={**stack.env, "ORCHEST_PORT": str(stack.port)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    async with httpx.AsyncClient(base_url=stack.url) as http:
+        try:
+
+            async def started() -> str | None:
+                runs = (await http.get("/api/runs")).json()["runs"]
+                return runs[0]["uuid"] if runs and runs[0]["status"] == "STARTED" else None
+
+            run_uuid = await eventually(started, timeout=30, what="the run started")
+            cli.send_signal(signal.SIGINT)
+            output, _ = await asyncio.wait_for(cli.communicate(), 30)
+        finally:
+            if cli.returncode is None:
+                cli.kill()
+                await cli.wait()
+        run = (await http.get(f"/api/runs/{run_uuid}")).json()
+    assert cli.returncode == 130, output
+    assert f"aborting run {run_uuid}" in output.decode()
+    assert run["status"] == "ABORTED"
