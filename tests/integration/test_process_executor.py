@@ -423,7 +423,7 @@ async def test_cancel_kills_the_whole_tree(executor: ProcessExecutor, project: P
         with open(os.environ["PIDS_FILE"], "w") as f:
             f.write("\\n".join(map(str, pids)))
         print("ready", flush=True)
-        time.sleep(300)
+        time.sleep(300)  # wait-ok: the step's work, killed by the test
         """,
     )
     work = project.work(path, env={"PIDS_FILE": str(pids_file)})
@@ -456,7 +456,7 @@ async def test_cancelling_the_call_kills_the_tree(
         with open(os.environ["PIDS_FILE"], "w") as f:
             f.write(f"{os.getpid()}\\n{child.pid}\\n")
         print("ready", flush=True)
-        time.sleep(300)
+        time.sleep(300)  # wait-ok: the step's work, killed by the test
         """,
     )
     work = project.work(path, env={"PIDS_FILE": str(pids_file)})
@@ -569,7 +569,7 @@ async def test_notebook_output_arrives_while_the_cell_runs(
             import os, time
             print("first", flush=True)
             while not os.path.exists(os.environ["GO_FILE"]):
-                time.sleep(0.01)
+                time.sleep(0.01)  # wait-ok: the step polls the gate file the test writes
             print("second")
             """,
             [],
@@ -605,7 +605,10 @@ async def test_notebook_stopped_while_a_cell_runs(
             """,
             [],
         ),
-        ("import time\nprint('sleeping', flush=True)\ntime.sleep(300)", []),
+        (
+            "import time\nprint('sleeping', flush=True)\ntime.sleep(300)",  # wait-ok: the step's work, killed by the test
+            [],
+        ),
     )
     timeout = 6.0 if stop == "timeout" else None
     work = project.work(path, env={"PIDS_FILE": str(pids_file)}, timeout=timeout)

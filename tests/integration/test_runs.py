@@ -193,7 +193,7 @@ async def test_abort_kills_the_running_step(stack: Stack, project: Project, kind
             "s",
             "s.ipynb",
             notebook(
-                f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(300)"
+                f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(300)"  # wait-ok: the step's work, killed by the abort
             ),
         )
     project.step("after", "after.sh", ok("after"), ("s",))
@@ -285,12 +285,14 @@ async def test_sse_delivers_every_change_in_order_and_resumes(
     sequences = [getattr(e, "sequence", None) for e in events]
     assert sequences == list(range(1, len(events) + 1))
 
-    async def read_sse(headers: dict[str, str]) -> list[tuple[int, str, str]]:
+    async def read_sse(
+        headers: dict[str, str], by: dict[str, str] | None = None
+    ) -> list[tuple[int, str, str]]:
         got: list[tuple[int, str, str]] = []
         async with stack.http.stream(
             "GET",
             "/api/events",
-            params={"run_uuid": created["uuid"], "replay": "true"},
+            params={**(by or {"run_uuid": created["uuid"]}), "replay": "true"},
             headers=headers,
         ) as response:
             assert response.headers["content-type"].startswith("text/event-stream")
@@ -315,6 +317,9 @@ async def test_sse_delivers_every_change_in_order_and_resumes(
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     middle = len(everything) // 2
     resumed = await asyncio.wait_for(read_sse({"Last-Event-ID": str(ids[middle])}), 30)
+    # The pipeline filter gives the same events (the pipeline has this one run).
+    by_pipeline = await asyncio.wait_for(read_sse({}, {"pipeline_uuid": project.uuid}), 30)
+    assert by_pipeline == everything
     assert resumed == everything[middle + 1 :]
     assert isinstance(events[-1], RunStatusChanged) and events[-1].status.value == "SUCCESS"
 

@@ -51,13 +51,10 @@ class Outbox:
         self._js = js
         self._queue: asyncio.Queue[list[tuple[int, OutMessage]]] = asyncio.Queue()
         self._published: list[int] = []
-        self._idle = asyncio.Event()
-        self._idle.set()
 
     def committed(self, ids: Sequence[int], messages: Sequence[OutMessage]) -> None:
-        """Hand messages whose transaction committed to the publisher."""
+        """Hand the messages of a committed write to the publisher."""
         if ids:
-            self._idle.clear()
             self._queue.put_nowait(list(zip(ids, messages, strict=True)))
 
     async def recover(self) -> int:
@@ -98,7 +95,6 @@ class Outbox:
     async def _publish_until_stopped(self, stopping: asyncio.Event) -> None:
         while not (stopping.is_set() and self._queue.empty()):
             if self._queue.empty():
-                self._idle.set()
                 getter = asyncio.create_task(self._queue.get())
                 stopper = asyncio.create_task(stopping.wait())
                 await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -110,9 +106,6 @@ class Outbox:
             else:
                 batch = self._queue.get_nowait()
             await self._publish_batch(batch)
-
-    async def wait_idle(self) -> None:
-        await self._idle.wait()
 
     async def _publish_batch(self, batch: list[tuple[int, OutMessage]]) -> None:
         """Publish in order. The acknowledgements are awaited together: the
