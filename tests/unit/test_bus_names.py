@@ -173,7 +173,7 @@ def all_names(b: BusNames) -> list[str]:
         (lambda b: b.step_work(Priority.JOB), "orchest.steps.v1.ready.job"),
         (lambda b: b.run_event(P1, R1), f"orchest.events.v1.run.{P1}.{R1}.status"),
         (lambda b: b.step_event(P1, R1, S1), f"orchest.events.v1.run.{P1}.{R1}.step.{S1}"),
-        (lambda b: b.job_event(J1), f"orchest.events.v1.job.{J1}"),
+        (lambda b: b.job_event(J1), f"orchest.events.v1.job.{J1}.status"),
         (lambda b: b.session_event(PR1, P1), f"orchest.events.v1.session.{PR1}.{P1}"),
         (lambda b: b.step_log(R1, S1), f"orchest.logs.v1.{R1}.{S1}"),
         (lambda b: b.cancel_step(R1, S1), f"orchest.control.v1.cancel.{R1}.{S1}"),

@@ -186,7 +186,17 @@ class BusNames:
         )
 
     def job_event(self, job_uuid: str) -> str:
-        return f"{self.prefix}.events.v1.job.{_tok(job_uuid)}"
+        """A job's own status changes."""
+        return f"{self.prefix}.events.v1.job.{_tok(job_uuid)}.status"
+
+    def job_run_event(self, job_uuid: str, run_uuid: str) -> str:
+        """The status changes of one of a job's runs, repeated under the job
+        (the run's own subject carries them too) so one filter follows a job."""
+        return f"{self.prefix}.events.v1.job.{_tok(job_uuid)}.run.{_tok(run_uuid)}"
+
+    def job_events(self, job_uuid: str) -> str:
+        """Filter for a job's events and its runs' status changes."""
+        return f"{self.prefix}.events.v1.job.{_tok(job_uuid)}.>"
 
     def session_event(self, project_uuid: str, pipeline_uuid: str) -> str:
         return f"{self.prefix}.events.v1.session.{_tok(project_uuid)}.{_tok(pipeline_uuid)}"

@@ -17,7 +17,7 @@ from .pipeline import PipelineDefinition, PipelineStep
 from .status import Priority, RunType
 
 
-def _one_empty_parameter_set() -> list[dict[str, Any]]:
+def _one_empty_parameter_set() -> list[dict[str, dict[str, Any]]]:
     return [{}]
 
 
@@ -66,31 +66,50 @@ class PipelineRunSpec(Message):
     uuids: list[str] = Field(default_factory=list)
 
 
+ParameterSet = dict[str, dict[str, Any]]
+"""One run's parameters, Orchest's shape: ``{"pipeline_parameters": {...},
+"<step uuid>": {...}}``; each part overrides the definition's values."""
+
+PIPELINE_PARAMETERS = "pipeline_parameters"
+
+
 class CreateJob(Command):
+    """A job: the definition and the project frozen now, run once per
+    parameter set on each execution of its schedule."""
+
     name: str = Field(min_length=1, max_length=255)
     pipeline_definition: PipelineDefinition
     project_dir: str
+    project_uuid: str | None = None
     pipeline_run_spec: PipelineRunSpec = Field(default_factory=PipelineRunSpec)
-    parameters: list[dict[str, Any]] = Field(default_factory=_one_empty_parameter_set)
+    parameters: list[ParameterSet] = Field(
+        default_factory=_one_empty_parameter_set, min_length=1, max_length=10_000
+    )
     """One run per parameter set per execution."""
     env_variables: dict[str, str] = Field(default_factory=dict)
     schedule: JobSchedule = Field(default_factory=JobSchedule)
     max_retained_pipeline_runs: int = Field(default=-1, ge=-1)
     """-1 keeps every run."""
+    max_parallel_runs: PositiveInt | None = None
+    """Runs of this job executing at once; the scheduler's default when left out."""
     draft: bool = False
 
 
 class UpdateJob(Command):
-    """Change a job; fields left out stay as they are."""
+    """Change a job; fields left out stay as they are. A changed schedule or
+    parameters apply from the next execution on."""
 
     job_uuid: str
-    name: str | None = None
-    cron_schedule: str | None = None
-    parameters: list[dict[str, Any]] | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    cron_schedule: str | None = Field(default=None, min_length=1)
+    parameters: list[ParameterSet] | None = Field(default=None, min_length=1, max_length=10_000)
     env_variables: dict[str, str] | None = None
     max_retained_pipeline_runs: int | None = Field(default=None, ge=-1)
+    max_parallel_runs: PositiveInt | None = None
     confirm_draft: bool = False
+    """Turn a draft into a live job: its schedule starts (now, if it has none)."""
     paused: bool | None = None
+    """True pauses (no new execution, queued runs held), False resumes."""
 
 
 class TriggerJob(Command):

@@ -70,6 +70,7 @@ class JobStatusChanged(Event):
     job_uuid: str
     status: JobStatus
     next_scheduled_time: datetime | None = None
+    total_scheduled_executions: int = Field(default=0, ge=0)
 
 
 class SessionStatusChanged(Event):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,6 +40,12 @@ class RunView(_View):
     created_time: datetime
     started_time: datetime | None = None
     finished_time: datetime | None = None
+    job_run_index: int | None = None
+    """A job's run: the execution (1, 2, ...) of the job that made it."""
+    job_run_pipeline_run_index: int | None = None
+    """A job's run: the position of its parameter set in the job's list."""
+    parameters: dict[str, Any] | None = None
+    """A job's run: its parameter set (``pipeline_parameters`` and per step)."""
     pipeline_steps: list[StepView]
     """Exactly the steps this run executes, in a topological order."""
 
