@@ -51,6 +51,11 @@ class StateDir:
         return self.logs / f"{name}.log"
 
     @property
+    def jobs(self) -> Path:
+        """Job snapshots and their runs' workspaces (the scheduler's ``jobs_dir``)."""
+        return self.root / "jobs"
+
+    @property
     def run(self) -> Path:
         return self.root / "run"
 

@@ -285,6 +285,7 @@ def _service_env(info: StackInfo, port: int) -> dict[str, str]:
         ORCHEST_PORT=str(port),
         PYTHONUNBUFFERED="1",
     )
+    env.setdefault("ORCHEST_JOBS_DIR", str(info.state.jobs))
     return env
 
 

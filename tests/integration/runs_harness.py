@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -19,7 +20,9 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from orchest_gateway.service import build_definition as build_gateway
 from orchest_gateway.settings import GatewaySettings
+from orchest_scheduler.clock import Clock
 from orchest_scheduler.service import build_definition as build_scheduler
+from orchest_scheduler.settings import SchedulerSettings
 from orchest_schemas.bus import BusNames
 from orchest_schemas.events import ANY_EVENT, AnyEvent, RunStatusChanged
 from orchest_step_runner.service import build_definition as build_runner
@@ -33,6 +36,7 @@ class Stack:
     bus: BusNames
     nc: Client
     database_url: str
+    jobs_dir: Path
 
     async def start_run(self, body: dict[str, Any]) -> dict[str, Any]:
         response = await self.http.post("/api/runs", json=body)
@@ -78,14 +82,29 @@ class Stack:
 
 @asynccontextmanager
 async def whole_stack(
-    service_settings: Callable[..., Any], *, slots: int = 4, job_slots: int = 2
+    service_settings: Callable[..., Any],
+    *,
+    slots: int = 4,
+    job_slots: int = 2,
+    schedulers: int = 1,
+    clock: Clock | None = None,
+    **scheduler_overrides: Any,
 ) -> AsyncIterator[Stack]:
+    """Gateway, step runner and ``schedulers`` scheduler replicas (sharing
+    ``clock`` for job schedules); job files under a temporary ``jobs_dir``."""
     gateway_settings: GatewaySettings = service_settings(GatewaySettings, port=free_port())
     runner_settings: RunnerSettings = service_settings(
         RunnerSettings, slots=slots, job_slots=job_slots, heartbeat_seconds=1.0
     )
     async with AsyncExitStack() as stack:
-        await stack.enter_async_context(running_service(build_scheduler(), service_settings()))
+        jobs_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="orchest-jobs-")))
+        scheduler_settings: SchedulerSettings = service_settings(
+            SchedulerSettings, jobs_dir=jobs_dir, **scheduler_overrides
+        )
+        for _ in range(schedulers):
+            await stack.enter_async_context(
+                running_service(build_scheduler(scheduler_settings, clock), scheduler_settings)
+            )
         await stack.enter_async_context(
             running_service(build_runner(runner_settings), runner_settings)
         )
@@ -99,7 +118,7 @@ async def whole_stack(
 
         nc = await nats.connect(gateway_settings.nats_url)
         stack.push_async_callback(nc.drain)
-        yield Stack(http, gateway_settings.bus, nc, gateway_settings.database_url)
+        yield Stack(http, gateway_settings.bus, nc, gateway_settings.database_url, jobs_dir)
 
 
 @dataclass

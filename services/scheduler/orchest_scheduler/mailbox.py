@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 Decide = Callable[[RunState], tuple[Any, Plan]]
 OnRetry = Callable[[str, str, int, float], None]
 """(run, step, attempt, delay): a retry to dispatch after a delay."""
+OnJobRunEnded = Callable[[str, str], None]
+"""(job, run): a job's run reached an end state."""
 MAX_CONFLICTS = 10
 CACHED_RUNS = 512
 """Runs whose state is kept between decisions (ended ones too: late claims and
@@ -95,6 +97,7 @@ class Mailboxes:
         clock: Callable[[], datetime],
         on_retry: OnRetry,
     ) -> None:
+        self.on_job_run_ended: OnJobRunEnded | None = None
         self._pool = pool
         self._bus = bus
         self._outbox = outbox
@@ -108,6 +111,9 @@ class Mailboxes:
     def remember(self, record: store.RunRecord, state: RunState) -> None:
         """Cache a run just created (its version is 1)."""
         self._cache.put(record.uuid, LoadedRun(record, state))
+
+    def forget(self, run_uuid: str) -> None:
+        self._cache.pop(run_uuid, None)
 
     def submit(
         self, run_uuid: str, decide: Decide, report: StepAttemptFinished | None = None
@@ -202,6 +208,9 @@ class Mailboxes:
         self._outbox.committed(ids, messages)
         for retry in plan.retries:
             self._on_retry(record.uuid, retry.step_uuid, retry.attempt, retry.delay_seconds)
+        ended = plan.run_status is not None and plan.run_status.is_final
+        if ended and record.job_uuid and self.on_job_run_ended is not None:
+            self.on_job_run_ended(record.job_uuid, record.uuid)
         return True
 
     def announce(
@@ -249,6 +258,9 @@ class Mailboxes:
             data = run_event.model_dump_json()
             subject = self._bus.run_event(record.pipeline_uuid, record.uuid)
             messages.append(OutMessage(subject, data.encode(), run_event.event_id))
+            if record.job_uuid:  # followed under the job too (its own message id)
+                subject = self._bus.job_run_event(record.job_uuid, record.uuid)
+                messages.append(OutMessage(subject, data.encode(), f"{run_event.event_id}.job"))
             events.append(store.EventRow(run_event.event_id, run_event.kind, seq, data))
         return events, orders + messages, seq
 

@@ -7,6 +7,7 @@ a run goes through its mailbox (``mailbox.py``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -20,6 +21,7 @@ from orchest_runtime.errors import CommandError
 from orchest_schemas.bus import BusNames
 from orchest_schemas.commands import AbortRun, CreateRun
 from orchest_schemas.errors import ErrorCode
+from orchest_schemas.pipeline import PipelineDefinition
 from orchest_schemas.reports import ClaimStep, StepAttemptFinished, StepClaim
 from orchest_schemas.runs import RunView, StepView
 from orchest_schemas.status import RunStatus, StepStatus
@@ -28,8 +30,8 @@ from . import engine, store
 from .dag import run_parents, select_steps, validate_definition
 from .definitions import DefinitionStore
 from .engine import Plan, RunState, StepState
-from .mailbox import Mailboxes, RunNotFound, outbox_row
-from .outbox import Outbox
+from .mailbox import Mailboxes, OnJobRunEnded, RunNotFound, outbox_row
+from .outbox import Outbox, OutMessage
 from .project_files import check_project_files
 
 logger = logging.getLogger(__name__)
@@ -37,6 +39,49 @@ logger = logging.getLogger(__name__)
 INLINE_FILE_CHECKS = 64
 """Up to this many steps, their files are checked on the event loop."""
 RETRY_SWEEP_SECONDS = 5.0
+
+
+def plan_steps(
+    definition: PipelineDefinition, step_uuids: list[str]
+) -> tuple[list[store.NewStep], RunState]:
+    """The rows and the engine state of a new run of these steps (validated)."""
+    parents = run_parents(definition, step_uuids)
+    settings = definition.settings
+    new_steps = []
+    for position, uuid in enumerate(step_uuids):
+        step = definition.steps[uuid]
+        new_steps.append(
+            store.NewStep(
+                uuid=uuid,
+                title=step.title,
+                file_path=step.file_path,
+                position=position,
+                parents=parents[uuid],
+                max_retries=step.retries if step.retries is not None else settings.retries,
+                retry_backoff=settings.retry_backoff_seconds,
+                timeout_seconds=step.timeout_seconds or settings.timeout_seconds,
+            )
+        )
+    state = RunState(
+        status=RunStatus.PENDING,
+        steps={
+            s.uuid: StepState(
+                s.uuid, s.parents, max_retries=s.max_retries, retry_backoff=s.retry_backoff
+            )
+            for s in new_steps
+        },
+        fail_fast=settings.fail_fast,
+        max_parallel=settings.max_steps_parallelism,
+    )
+    return new_steps, state
+
+
+def pending_changes(state: RunState) -> list[engine.StepChange]:
+    """The first event of each step of a new run: ``PENDING``."""
+    return [
+        engine.StepChange(uuid, StepStatus.PENDING, step.attempt)
+        for uuid, step in state.steps.items()
+    ]
 
 
 class Runs:
@@ -84,39 +129,9 @@ class Runs:
                 f"invalid run: {len(problems)} problem(s)",
                 [p.to_detail() for p in problems],
             )
-        parents = run_parents(definition, step_uuids)
-        settings = definition.settings
-        new_steps = []
-        for position, uuid in enumerate(step_uuids):
-            step = definition.steps[uuid]
-            new_steps.append(
-                store.NewStep(
-                    uuid=uuid,
-                    title=step.title,
-                    file_path=step.file_path,
-                    position=position,
-                    parents=parents[uuid],
-                    max_retries=step.retries if step.retries is not None else settings.retries,
-                    retry_backoff=settings.retry_backoff_seconds,
-                    timeout_seconds=step.timeout_seconds or settings.timeout_seconds,
-                )
-            )
-        state = RunState(
-            status=RunStatus.PENDING,
-            steps={
-                s.uuid: StepState(
-                    s.uuid, s.parents, max_retries=s.max_retries, retry_backoff=s.retry_backoff
-                )
-                for s in new_steps
-            },
-            fail_fast=settings.fail_fast,
-            max_parallel=settings.max_steps_parallelism,
-        )
+        new_steps, state = plan_steps(definition, step_uuids)
         plan = engine.start(state)
-        plan.changes[:0] = [
-            engine.StepChange(uuid, StepStatus.PENDING, state.steps[uuid].attempt)
-            for uuid in step_uuids
-        ]
+        plan.changes[:0] = pending_changes(state)
         plan.run_status = RunStatus.PENDING
         record = store.RunRecord(
             uuid=str(uuid4()),
@@ -219,7 +234,24 @@ class Runs:
         async with self._pool.acquire() as conn:
             return await store.fetch_run_view(conn, run_uuid)
 
-    # -- the mailbox ---------------------------------------------------------------
+    # -- for the jobs ----------------------------------------------------------------
+
+    def on_job_run_ended(self, callback: OnJobRunEnded) -> None:
+        self._mail.on_job_run_ended = callback
+
+    def announce(
+        self, record: store.RunRecord, state: RunState, plan: Plan, now: datetime
+    ) -> tuple[list[store.EventRow], list[OutMessage], int]:
+        return self._mail.announce(record, state, plan, now)
+
+    async def start_admitted(self, run_uuid: str) -> None:
+        """Send the first steps of a job's run that was let start (idempotent)."""
+        with contextlib.suppress(RunNotFound):
+            await self._mail.submit(run_uuid, lambda state: (None, engine.start(state)))
+
+    def forget(self, run_uuid: str) -> None:
+        """A run was deleted (retention)."""
+        self._mail.forget(run_uuid)
 
     # -- retries -------------------------------------------------------------------
 

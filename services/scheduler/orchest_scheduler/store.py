@@ -57,6 +57,16 @@ class RunRecord:
 
 
 @dataclass(frozen=True)
+class JobRunPlace:
+    """Where a job's run sits: the execution that made it and its parameter set.
+    The run waits (not admitted) until the job admission lets it start."""
+
+    job_run_index: int
+    pipeline_run_index: int
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class StepRow:
     """A step's new row; ``mode`` says which times and outcome to stamp:
     ``start`` (started now), ``final`` (ended now, with the outcome), ``reset``
@@ -100,8 +110,10 @@ _CREATE_RUN = """
 WITH run AS (
     INSERT INTO runs (uuid, pipeline_uuid, project_uuid, job_uuid, run_type, status,
         pipeline_definition, project_dir, env_variables, idempotency_key, event_seq, version,
-        created_time, definition_key)
-    VALUES ($1, $2, $3, $4, $5, 'PENDING', $6::jsonb, $7, $8::jsonb, $9, $10, 1, $11, $31)
+        created_time, definition_key, admitted, job_run_index, job_run_pipeline_run_index,
+        parameters)
+    VALUES ($1, $2, $3, $4, $5, 'PENDING', $6::jsonb, $7, $8::jsonb, $9, $10, 1, $11, $31,
+        $32, $33, $34, $35::jsonb)
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING uuid
 ), steps AS (
@@ -148,6 +160,7 @@ async def create_run(
     events: Sequence[EventRow],
     outbox: Sequence[OutboxRow],
     now: datetime,
+    job_place: JobRunPlace | None = None,
 ) -> list[int] | None:
     """Insert the run, its steps, events and outgoing messages in one statement;
     None (and nothing written) when the idempotency key is taken."""
@@ -178,6 +191,10 @@ async def create_run(
         *_event_columns(events),
         *_outbox_columns(outbox),
         record.definition_key,
+        job_place is None,
+        job_place.job_run_index if job_place else None,
+        job_place.pipeline_run_index if job_place else None,
+        json.dumps(job_place.parameters) if job_place else None,
     )
     assert row is not None
     if not row["created"]:
@@ -372,12 +389,17 @@ def utcnow() -> datetime:
 
 # -- reads (the gateway has its own, over the same tables) -------------------------
 
+RUN_VIEW_COLUMNS = (
+    "uuid::text, pipeline_uuid, project_uuid, job_uuid::text, run_type, status,"
+    " created_time, started_time, finished_time, job_run_index, job_run_pipeline_run_index,"
+    " parameters"
+)
+
 
 async def fetch_run_view(conn: Connection, run_uuid: str) -> RunView | None:
     """The run as the API shows it (columns named as the view's fields)."""
     run = await conn.fetchrow(
-        "SELECT uuid::text, pipeline_uuid, project_uuid, job_uuid::text, run_type, status,"
-        " created_time, started_time, finished_time FROM runs WHERE uuid = $1",
+        f"SELECT {RUN_VIEW_COLUMNS} FROM runs WHERE uuid = $1",
         run_uuid,
     )
     if run is None:
@@ -389,4 +411,11 @@ async def fetch_run_view(conn: Connection, run_uuid: str) -> RunView | None:
         " FROM run_steps WHERE run_uuid = $1 ORDER BY position",
         run_uuid,
     )
-    return RunView.model_validate({**run, "pipeline_steps": [dict(s) for s in steps]})
+    parameters = run["parameters"]
+    return RunView.model_validate(
+        {
+            **run,
+            "parameters": json.loads(parameters) if parameters is not None else None,
+            "pipeline_steps": [dict(s) for s in steps],
+        }
+    )

@@ -35,6 +35,7 @@ CREATE INDEX jobs_by_time ON jobs (created_time DESC);
 
 ALTER TABLE runs
     ADD COLUMN admitted boolean NOT NULL DEFAULT true,
+    ADD COLUMN admitted_time timestamptz,
     ADD COLUMN job_run_index integer,
     ADD COLUMN job_run_pipeline_run_index integer,
     ADD COLUMN parameters jsonb;

@@ -1,0 +1,25 @@
+"""Settings of the scheduler (``ORCHEST_*``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, PositiveFloat
+
+from orchest_runtime.settings import ServiceSettings
+
+
+def _default_jobs_dir() -> Path:
+    return Path.home() / ".local" / "share" / "orchest" / "jobs"
+
+
+class SchedulerSettings(ServiceSettings):
+    jobs_dir: Path = Field(default_factory=_default_jobs_dir)
+    """Where job snapshots and their runs' workspaces live. Every step runner
+    must see it at the same path (one host, or a shared volume)."""
+    max_parallel_job_runs: int = Field(default=8, ge=1)
+    """Job runs executing at once, over all jobs (the others wait, queued)."""
+    job_max_parallel_runs: int = Field(default=4, ge=1)
+    """Runs of one job executing at once, unless the job sets its own limit."""
+    job_sweep_seconds: PositiveFloat = 5.0
+    """How often the safety nets of jobs run (admission, recovery, completion)."""
