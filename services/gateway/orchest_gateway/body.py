@@ -8,6 +8,7 @@ duplicate step uuid), then every schema problem pydantic finds.
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -19,6 +20,7 @@ from orchest_schemas.errors import ErrorDetail
 from .errors import ApiError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+EnumT = TypeVar("EnumT", bound=StrEnum)
 
 
 class _Object(dict[str, Any]):
@@ -103,3 +105,24 @@ def query_int(request: Request, name: str, default: int, low: int, high: int) ->
             ],
         )
     return value
+
+
+def query_choice(request: Request, name: str, choices: type[EnumT]) -> EnumT | None:
+    """An optional query parameter naming one of ``choices`` (any case)."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    try:
+        return choices(raw.upper())
+    except ValueError:
+        raise ApiError(
+            422,
+            f"invalid query parameter {name!r}",
+            [
+                ErrorDetail(
+                    loc=["query", name],
+                    msg="must be one of " + ", ".join(c.value for c in choices),
+                    type="query_invalid",
+                )
+            ],
+        ) from None

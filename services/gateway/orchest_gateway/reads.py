@@ -3,6 +3,7 @@ scheduler owns them and their migrations)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import asyncpg
@@ -10,9 +11,13 @@ import asyncpg
 from orchest_schemas.runs import RunList, RunView, StepView
 from orchest_schemas.status import RunStatus
 
+Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+"""A connection, or one lent by the pool."""
+
 _RUN_COLUMNS = (
     "uuid::text, pipeline_uuid, project_uuid, job_uuid::text, run_type, status,"
-    " created_time, started_time, finished_time"
+    " created_time, started_time, finished_time, job_run_index, job_run_pipeline_run_index,"
+    " parameters"
 )
 _STEP_COLUMNS = (
     "run_uuid::text, step_uuid, title, file_path, status, attempt, started_time,"
@@ -21,12 +26,19 @@ _STEP_COLUMNS = (
 )
 
 
+def from_jsonb(value: str | None) -> Any:
+    """A jsonb column as asyncpg returns it (text), decoded."""
+    return json.loads(value) if value is not None else None
+
+
 def _step(row: Any) -> StepView:
     return StepView.model_validate(dict(row))
 
 
 def _run(row: Any, steps: list[StepView]) -> RunView:
-    return RunView.model_validate({**row, "pipeline_steps": steps})
+    return RunView.model_validate(
+        {**row, "parameters": from_jsonb(row["parameters"]), "pipeline_steps": steps}
+    )
 
 
 async def get_run(pool: asyncpg.Pool, run_uuid: str) -> RunView | None:
@@ -55,20 +67,36 @@ async def list_runs(
     where = "($1::text IS NULL OR pipeline_uuid = $1) AND ($2::text IS NULL OR status = $2)"
     args = (pipeline_uuid, status.value if status else None)
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        total = await conn.fetchval(f"SELECT count(*) FROM scheduler.runs WHERE {where}", *args)
-        rows = await conn.fetch(
-            f"SELECT {_RUN_COLUMNS} FROM scheduler.runs WHERE {where}"
-            " ORDER BY created_time DESC, uuid LIMIT $3 OFFSET $4",
-            *args,
-            limit,
-            offset,
+        return await runs_page(
+            conn, where, args, "created_time DESC, uuid", limit=limit, offset=offset
         )
-        uuids = [r["uuid"] for r in rows]
-        steps = await conn.fetch(
-            f"SELECT {_STEP_COLUMNS} FROM scheduler.run_steps WHERE run_uuid = ANY($1::uuid[])"
-            " ORDER BY run_uuid, position",
-            uuids,
-        )
+
+
+async def runs_page(
+    conn: Connection,
+    where: str,
+    args: tuple[Any, ...],
+    order_by: str,
+    *,
+    limit: int,
+    offset: int,
+) -> RunList:
+    """One page of the runs ``where`` selects (its ``$n`` are ``args``), each
+    with its steps; call it inside a read-only transaction."""
+    total = await conn.fetchval(f"SELECT count(*) FROM scheduler.runs WHERE {where}", *args)
+    page = f"LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}"
+    rows = await conn.fetch(
+        f"SELECT {_RUN_COLUMNS} FROM scheduler.runs WHERE {where} ORDER BY {order_by} {page}",
+        *args,
+        limit,
+        offset,
+    )
+    uuids = [r["uuid"] for r in rows]
+    steps = await conn.fetch(
+        f"SELECT {_STEP_COLUMNS} FROM scheduler.run_steps WHERE run_uuid = ANY($1::uuid[])"
+        " ORDER BY run_uuid, position",
+        uuids,
+    )
     by_run: dict[str, list[StepView]] = {u: [] for u in uuids}
     for s in steps:
         by_run[s["run_uuid"]].append(_step(s))

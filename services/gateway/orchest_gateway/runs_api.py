@@ -10,12 +10,11 @@ from starlette.responses import JSONResponse, Response
 
 from orchest_runtime.commands import request_command, request_command_json
 from orchest_schemas.commands import AbortRun, CreateRun
-from orchest_schemas.errors import ErrorDetail
 from orchest_schemas.runs import RunView, StepView
 from orchest_schemas.status import RunStatus
 
 from . import reads
-from .body import query_int, read_json
+from .body import query_choice, query_int, read_json
 from .deps import deps_of
 from .errors import ApiError
 
@@ -45,27 +44,10 @@ async def create_run(request: Request) -> Response:
 
 async def list_runs(request: Request) -> Response:
     deps = deps_of(request)
-    raw_status = request.query_params.get("status")
-    status = None
-    if raw_status is not None:
-        try:
-            status = RunStatus(raw_status.upper())
-        except ValueError:
-            raise ApiError(
-                422,
-                "invalid query parameter 'status'",
-                [
-                    ErrorDetail(
-                        loc=["query", "status"],
-                        msg="must be one of " + ", ".join(s.value for s in RunStatus),
-                        type="query_invalid",
-                    )
-                ],
-            ) from None
     runs = await reads.list_runs(
         deps.pool,
         pipeline_uuid=request.query_params.get("pipeline_uuid"),
-        status=status,
+        status=query_choice(request, "status", RunStatus),
         limit=query_int(request, "limit", 50, 1, 500),
         offset=query_int(request, "offset", 0, 0, 10**9),
     )
