@@ -9,11 +9,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from orchest_schemas.commands import CreateRun
+from orchest_schemas.commands import CreateJob, CreateRun
 from orchest_schemas.health import HealthReport
+from orchest_schemas.jobs import JobList, JobView
 from orchest_schemas.runs import RunList, RunView, StepView
+from orchest_schemas.status import JobStatus
 
-from . import events_api, logs_api, runs_api
+from . import events_api, jobs_api, logs_api, runs_api
 from .deps import GatewayDeps, deps_of
 from .errors import EXCEPTION_HANDLERS
 from .health import health_report
@@ -80,6 +82,14 @@ OPERATIONS: tuple[Operation, ...] = (
 RUN = Parameter("run_uuid", "path", "The run's uuid")
 STEP = Parameter("step_uuid", "path", "The step's uuid")
 RUN_ERRORS: dict[int, tuple[str, None]] = {404: ("No such run", None)}
+RUN_STATUS = Parameter(
+    "status",
+    "query",
+    "Only runs in this status",
+    {"enum": ["PENDING", "STARTED", "SUCCESS", "FAILURE", "ABORTED"]},
+)
+LIMIT = Parameter("limit", "query", "Page size (1-500)", {"type": "integer", "default": 50})
+OFFSET = Parameter("offset", "query", "Items to skip", {"type": "integer", "default": 0})
 
 OPERATIONS += (
     Operation(
@@ -104,14 +114,9 @@ OPERATIONS += (
         summary="Runs, newest first",
         parameters=(
             Parameter("pipeline_uuid", "query", "Only this pipeline's runs"),
-            Parameter(
-                "status",
-                "query",
-                "Only runs in this status",
-                {"enum": ["PENDING", "STARTED", "SUCCESS", "FAILURE", "ABORTED"]},
-            ),
-            Parameter("limit", "query", "Page size (1-500)", {"type": "integer", "default": 50}),
-            Parameter("offset", "query", "Runs to skip", {"type": "integer", "default": 0}),
+            RUN_STATUS,
+            LIMIT,
+            OFFSET,
         ),
         responses={200: ("A page of runs", RunList), 422: ("Bad query parameter", None)},
         tags=("runs",),
@@ -184,6 +189,7 @@ OPERATIONS += (
         parameters=(
             Parameter("run_uuid", "query", "Only this run's events"),
             Parameter("pipeline_uuid", "query", "Only this pipeline's events"),
+            Parameter("job_uuid", "query", "Only this job's events and its runs' status changes"),
             Parameter(
                 "replay", "query", "Start from the first matching event", {"type": "boolean"}
             ),
@@ -192,6 +198,130 @@ OPERATIONS += (
         responses={200: ("An event stream (text/event-stream)", None)},
         tags=("events",),
         content_type="text/event-stream",
+    ),
+)
+
+JOB = Parameter("job_uuid", "path", "The job's uuid")
+JOB_ERRORS: dict[int, tuple[str, None]] = {404: ("No such job", None)}
+BODY_ERRORS: dict[int, tuple[str, None]] = {
+    400: ("The body is not JSON", None),
+    413: ("The body is too large", None),
+}
+SCHEDULER_ERRORS: dict[int, tuple[str, None]] = {503: ("The scheduler did not answer", None)}
+
+OPERATIONS += (
+    Operation(
+        method="POST",
+        path="/api/jobs",
+        operation_id="createJob",
+        summary="Create a job: a pipeline run once per parameter set, now, at a time or on a cron",
+        request_body=CreateJob,
+        responses={
+            201: ("The job, with its frozen definition", JobView),
+            **BODY_ERRORS,
+            422: ("The job is invalid (schedule, definition, parameters); every problem", None),
+            **SCHEDULER_ERRORS,
+        },
+        tags=("jobs",),
+    ),
+    Operation(
+        method="GET",
+        path="/api/jobs",
+        operation_id="listJobs",
+        summary="Jobs, newest first, each with its runs counted per status",
+        parameters=(
+            Parameter(
+                "status",
+                "query",
+                "Only jobs in this status",
+                {"enum": [s.value for s in JobStatus]},
+            ),
+            Parameter("pipeline_uuid", "query", "Only this pipeline's jobs"),
+            Parameter("project_uuid", "query", "Only this project's jobs"),
+            LIMIT,
+            OFFSET,
+        ),
+        responses={200: ("A page of jobs", JobList), 422: ("Bad query parameter", None)},
+        tags=("jobs",),
+    ),
+    Operation(
+        method="GET",
+        path="/api/jobs/{job_uuid}",
+        operation_id="getJob",
+        summary="A job: its runs counted per status, its next scheduled time, its definition",
+        parameters=(JOB,),
+        responses={200: ("The job", JobView), **JOB_ERRORS},
+        tags=("jobs",),
+    ),
+    Operation(
+        method="PUT",
+        path="/api/jobs/{job_uuid}",
+        operation_id="updateJob",
+        summary="Change a job: rename, cron, parameters, confirm a draft, pause, resume",
+        parameters=(JOB,),
+        request_body=jobs_api.JobUpdate,
+        responses={
+            200: ("The job after the change", JobView),
+            **BODY_ERRORS,
+            **JOB_ERRORS,
+            409: ("The job cannot change so (it ended)", None),
+            422: ("The change is invalid; every problem listed", None),
+            **SCHEDULER_ERRORS,
+        },
+        tags=("jobs",),
+    ),
+    Operation(
+        method="DELETE",
+        path="/api/jobs/{job_uuid}",
+        operation_id="cancelJob",
+        summary="Cancel a job: no more executions, live runs aborted, history kept",
+        parameters=(JOB,),
+        responses={
+            200: ("The job after the cancel", JobView),
+            **JOB_ERRORS,
+            **SCHEDULER_ERRORS,
+        },
+        tags=("jobs",),
+    ),
+    Operation(
+        method="POST",
+        path="/api/jobs/{job_uuid}/trigger",
+        operation_id="triggerJob",
+        summary="One execution of the job now, whatever its schedule",
+        parameters=(JOB,),
+        responses={
+            200: ("The job after the trigger", JobView),
+            **JOB_ERRORS,
+            409: ("The job cannot run (cancelled, ended or a draft)", None),
+            **SCHEDULER_ERRORS,
+        },
+        tags=("jobs",),
+    ),
+    Operation(
+        method="GET",
+        path="/api/jobs/{job_uuid}/runs",
+        operation_id="listJobRuns",
+        summary="A job's runs, the latest execution first, in parameter-set order",
+        parameters=(JOB, RUN_STATUS, LIMIT, OFFSET),
+        responses={
+            200: ("A page of the job's runs", RunList),
+            **JOB_ERRORS,
+            422: ("Bad query parameter", None),
+        },
+        tags=("jobs",),
+    ),
+    Operation(
+        method="DELETE",
+        path="/api/jobs/{job_uuid}/runs/{run_uuid}",
+        operation_id="abortJobRun",
+        summary="Abort one run of a job (the job goes on)",
+        parameters=(JOB, RUN),
+        responses={
+            200: ("The run after the abort", RunView),
+            404: ("No such job, or no such run of it", None),
+            **SCHEDULER_ERRORS,
+        },
+        tags=("jobs",),
     ),
 )
 
@@ -207,6 +337,14 @@ _HANDLERS = {
     "getRunStepLogs": logs_api.step_logs,
     "getRunStepArtifact": runs_api.get_artifact,
     "streamEvents": events_api.events,
+    "createJob": jobs_api.create_job,
+    "listJobs": jobs_api.list_jobs,
+    "getJob": jobs_api.get_job,
+    "updateJob": jobs_api.update_job,
+    "cancelJob": jobs_api.cancel_job,
+    "triggerJob": jobs_api.trigger_job,
+    "listJobRuns": jobs_api.list_job_runs,
+    "abortJobRun": jobs_api.abort_job_run,
 }
 
 

@@ -1,6 +1,8 @@
 """``GET /api/events``: status events as Server-Sent Events.
 
-Filter with ``run_uuid`` or ``pipeline_uuid`` (else every event). Each SSE
+Filter with one of ``run_uuid`` (a run and its steps), ``pipeline_uuid`` (a
+pipeline's runs and steps) or ``job_uuid`` (a job's status changes and its
+runs' status changes), else every event. Each SSE
 event carries ``id:`` = the JetStream stream sequence, ``event:`` = the
 event's kind and ``data:`` = the event as JSON. A client that reconnects with
 ``Last-Event-ID`` (header, or ``last_event_id`` query) gets exactly the
@@ -42,20 +44,35 @@ def _resume_point(request: Request) -> int | None:
     return int(raw)
 
 
+_FILTERS = ("run_uuid", "pipeline_uuid", "job_uuid")
+
+
 def _filter(request: Request) -> str:
     bus = deps_of(request).bus
-    run_uuid = request.query_params.get("run_uuid")
-    pipeline_uuid = request.query_params.get("pipeline_uuid")
+    given = {
+        name: request.query_params[name] for name in _FILTERS if request.query_params.get(name)
+    }
+    if len(given) > 1:
+        raise ApiError(
+            422,
+            "invalid filter",
+            [
+                ErrorDetail(loc=["query", name], msg="give one filter at most", type="value_error")
+                for name in given
+            ],
+        )
     try:
-        if run_uuid:
-            return bus.run_events(str(uuid.UUID(run_uuid)))
-        if pipeline_uuid:
-            return bus.pipeline_events(pipeline_uuid)
+        if "run_uuid" in given:
+            return bus.run_events(str(uuid.UUID(given["run_uuid"])))
+        if "pipeline_uuid" in given:
+            return bus.pipeline_events(given["pipeline_uuid"])
+        if "job_uuid" in given:
+            return bus.job_events(str(uuid.UUID(given["job_uuid"])))
     except ValueError as exc:
         raise ApiError(
             422,
             "invalid filter",
-            [ErrorDetail(loc=["query"], msg=str(exc), type="value_error")],
+            [ErrorDetail(loc=["query", *given], msg=str(exc), type="value_error")],
         ) from None
     return bus.all_events
 
