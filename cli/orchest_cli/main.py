@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -224,6 +225,203 @@ def abort(state_dir: Path | None, url: str | None, run_uuid: str) -> None:
     from .runs import abort_run
 
     click.echo(f"run {run_uuid}: {abort_run(_api_url(state_dir, url), run_uuid)}")
+
+
+@cli.group()
+def jobs() -> None:
+    """Jobs: a pipeline run once per parameter set, now, at a time or on a cron schedule."""
+
+
+@jobs.command("list")
+@state_dir_option
+@url_option
+@click.option("--status", default=None, help="Only jobs in this status.")
+@click.option("--pipeline", "pipeline_uuid", default=None, help="Only this pipeline's jobs.")
+@click.option("-n", "--limit", type=int, default=20, show_default=True)
+def jobs_list(
+    state_dir: Path | None,
+    url: str | None,
+    status: str | None,
+    pipeline_uuid: str | None,
+    limit: int,
+) -> None:
+    """List jobs, newest first, with their runs per status."""
+    from .jobs import print_jobs
+
+    params = {"limit": str(limit)}
+    if status:
+        params["status"] = status
+    if pipeline_uuid:
+        params["pipeline_uuid"] = pipeline_uuid
+    print_jobs(_api_url(state_dir, url), params)
+
+
+@jobs.command("show")
+@state_dir_option
+@url_option
+@click.argument("job_uuid")
+def jobs_show(state_dir: Path | None, url: str | None, job_uuid: str) -> None:
+    """Show a job: its schedule, parameter sets and runs per status."""
+    from .jobs import show_job
+
+    show_job(_api_url(state_dir, url), job_uuid)
+
+
+def _iso_time(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    """An ISO 8601 time; one without a zone is local time."""
+    if value is None:
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time") from None
+    return at if at.tzinfo is not None else at.astimezone()
+
+
+@jobs.command("create")
+@state_dir_option
+@url_option
+@click.argument("pipeline_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", required=True, help="The job's name.")
+@click.option(
+    "--project-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="The project [default: the pipeline file's folder].",
+)
+@click.option(
+    "--param-grid",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON: a list of parameter sets, or {key: {name: [values...]}} for every combination.",
+)
+@click.option("--cron", default=None, help="Run on this cron schedule (e.g. '0 3 * * *').")
+@click.option("--at", callback=_iso_time, default=None, help="Run once at this ISO 8601 time.")
+@click.option(
+    "--max-retained",
+    type=click.IntRange(min=-1),
+    default=None,
+    help="Runs to keep; older ones are deleted [default: all].",
+)
+@click.option(
+    "--max-parallel",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Runs of this job at once [default: the scheduler's].",
+)
+@click.option("--draft", is_flag=True, help="Create it as a draft: nothing runs until confirmed.")
+def jobs_create(
+    state_dir: Path | None,
+    url: str | None,
+    pipeline_file: Path,
+    name: str,
+    project_dir: Path | None,
+    param_grid: Path | None,
+    cron: str | None,
+    at: datetime | None,
+    max_retained: int | None,
+    max_parallel: int | None,
+    draft: bool,
+) -> None:
+    """Create a job from a pipeline file; without --cron or --at it runs now."""
+    from .jobs import create_job, job_line, load_param_grid
+
+    if cron is not None and at is not None:
+        raise click.UsageError("give --cron or --at, not both")
+    job = create_job(
+        _api_url(state_dir, url),
+        pipeline_file,
+        name=name,
+        project_dir=project_dir,
+        parameters=load_param_grid(param_grid) if param_grid else None,
+        cron=cron,
+        at=at,
+        max_retained=max_retained,
+        max_parallel=max_parallel,
+        draft=draft,
+    )
+    click.echo(f"{job_line(job)} ({len(job['parameters'])} parameter set(s))")
+
+
+@jobs.command("runs")
+@state_dir_option
+@url_option
+@click.argument("job_uuid")
+@click.option("--status", default=None, help="Only runs in this status.")
+@click.option("-n", "--limit", type=int, default=20, show_default=True)
+def jobs_runs(
+    state_dir: Path | None, url: str | None, job_uuid: str, status: str | None, limit: int
+) -> None:
+    """List a job's runs, the latest execution first."""
+    from .jobs import print_job_runs
+
+    params = {"limit": str(limit)}
+    if status:
+        params["status"] = status
+    print_job_runs(_api_url(state_dir, url), job_uuid, params)
+
+
+@jobs.command("pause")
+@state_dir_option
+@url_option
+@click.argument("job_uuid")
+def jobs_pause(state_dir: Path | None, url: str | None, job_uuid: str) -> None:
+    """Pause a job: no new execution; its queued runs wait."""
+    from .jobs import job_line, update_job
+
+    click.echo(job_line(update_job(_api_url(state_dir, url), job_uuid, {"paused": True})))
+
+
+@jobs.command("resume")
+@state_dir_option
+@url_option
+@click.argument("job_uuid")
+def jobs_resume(state_dir: Path | None, url: str | None, job_uuid: str) -> None:
+    """Resume a paused job."""
+    from .jobs import job_line, update_job
+
+    click.echo(job_line(update_job(_api_url(state_dir, url), job_uuid, {"paused": False})))
+
+
+@jobs.command("confirm")
+@state_dir_option
+@url_option
+@click.argument("job_uuid")
+def jobs_confirm(state_dir: Path | None, url: str | None, job_uuid: str) -> None:
+    """Confirm a draft: its schedule starts (it runs now if it has none)."""
+    from .jobs import job_line, update_job
+
+    click.echo(job_line(update_job(_api_url(state_dir, url), job_uuid, {"confirm_draft": True})))
+
+
+@jobs.command("trigger")
+@state_dir_option
+@url_option
+@click.argument("job_uuid")
+def jobs_trigger(state_dir: Path | None, url: str | None, job_uuid: str) -> None:
+    """Run one execution of a job now, whatever its schedule."""
+    from .jobs import job_line, trigger_job
+
+    click.echo(job_line(trigger_job(_api_url(state_dir, url), job_uuid)))
+
+
+@jobs.command("cancel")
+@state_dir_option
+@url_option
+@click.argument("job_uuid")
+@click.option("--run", "run_uuid", default=None, help="Abort only this run of the job.")
+def jobs_cancel(
+    state_dir: Path | None, url: str | None, job_uuid: str, run_uuid: str | None
+) -> None:
+    """Cancel a job (its live runs aborted), or with --run abort one of its runs."""
+    from .jobs import abort_job_run, cancel_job, job_line
+
+    base_url = _api_url(state_dir, url)
+    if run_uuid is not None:
+        run = abort_job_run(base_url, job_uuid, run_uuid)
+        click.echo(f"run {run['uuid']}: {run['status']}")
+    else:
+        click.echo(job_line(cancel_job(base_url, job_uuid)))
 
 
 def show_health(url: str) -> bool:
