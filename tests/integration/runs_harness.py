@@ -80,6 +80,54 @@ class Stack:
         return final
 
 
+class EventLog:
+    """Every event on a subject filter, in stream order, as it arrives."""
+
+    def __init__(self) -> None:
+        self.events: list[AnyEvent] = []
+        self._changed = asyncio.Condition()
+
+    async def add(self, event: AnyEvent) -> None:
+        async with self._changed:
+            self.events.append(event)
+            self._changed.notify_all()
+
+    async def wait_for(
+        self, predicate: Callable[[list[AnyEvent]], bool], timeout: float = 60, what: str = ""
+    ) -> list[AnyEvent]:
+        """Wait until ``predicate(events)`` holds; the events so far."""
+        async with self._changed:
+            try:
+                await asyncio.wait_for(
+                    self._changed.wait_for(lambda: predicate(self.events)), timeout
+                )
+            except TimeoutError:
+                raise AssertionError(
+                    f"not within {timeout}s: {what} ({len(self.events)} events)"
+                ) from None
+            return list(self.events)
+
+
+@asynccontextmanager
+async def event_log(stack: Stack, subject: str | None = None) -> AsyncIterator[EventLog]:
+    """Collect the events of ``subject`` (default: all), from the stream's start."""
+    log = EventLog()
+
+    async def on_msg(msg: Any) -> None:
+        await log.add(ANY_EVENT.validate_json(msg.data))
+
+    sub = await stack.nc.jetstream().subscribe(
+        subject or stack.bus.all_events,
+        cb=on_msg,
+        ordered_consumer=True,
+        config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
+    )
+    try:
+        yield log
+    finally:
+        await sub.unsubscribe()
+
+
 @asynccontextmanager
 async def whole_stack(
     service_settings: Callable[..., Any],

@@ -59,6 +59,7 @@ from orchest_schemas.status import JobStatus, RunStatus
 from . import job_store, store
 from .clock import Clock
 from .dag import Problem, select_steps, validate_definition
+from .definitions import DefinitionStore
 from .engine import Plan
 from .job_store import ENDED_JOB_STATES, JobRecord, QueuedRun
 from .mailbox import outbox_row
@@ -329,7 +330,7 @@ class Jobs:
             project_dir=str(self._workspace(job.uuid, run_uuid)),
             env_variables=job.env_variables,
             definition=definition,
-            definition_key="",  # stored when the run is admitted
+            definition_key=DefinitionStore.key_of(definition),  # stored once admitted
             version=0,
             event_seq=0,
             timeouts={s.uuid: s.timeout_seconds for s in new_steps},

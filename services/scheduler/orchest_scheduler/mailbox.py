@@ -174,8 +174,9 @@ class Mailboxes:
         if found is None:
             return None
         record, state = found
-        if not record.definition_key:
-            record.definition_key = await self._definitions.put(record.definition)
+        # Stored at creation; a job's run is stored when it is admitted (its
+        # first load), and one that expired is stored again.
+        record.definition_key = await self._definitions.put(record.definition)
         loaded = LoadedRun(record, state)
         self._cache.put(run_uuid, loaded)
         return loaded

@@ -66,6 +66,11 @@ def make_workspace(snapshot: Path, dest: Path) -> TreeStats:
         tmp.mkdir(parents=True)
         _copy_tree(snapshot, tmp, stats, ignore=False)
         os.replace(tmp, dest)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if dest.is_dir():  # made meanwhile by another replica's start of the run
+            return TreeStats()
+        raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
