@@ -220,7 +220,7 @@ async def test_cron_ticks_fire_once_each_with_two_scheduler_replicas(
         assert {r["status"] for r in runs} == {"SUCCESS"}
         final = await get_job(stack, job["uuid"])
         assert final["total_scheduled_executions"] == 4
-        assert final["last_scheduled_time"] == "2026-01-01T00:03:00Z"  # the missed tick
+        assert final["last_scheduled_time"] == "2026-01-01T00:04:00Z"  # the first missed tick
         assert final["next_scheduled_time"] == "2026-01-01T00:14:00Z"
         assert final["status"] == "STARTED"
 

@@ -368,3 +368,18 @@ async def count_runs(database_url: str) -> int:
 
 
 __all__ = ["count_runs", "os"]
+
+
+async def test_runs_finish_with_two_scheduler_replicas(
+    service_settings: Callable[..., Any], project: Project
+) -> None:
+    """Claims and reports of one run land on either replica: a replica whose
+    cached state another one moved on must not take a report for stale."""
+    async with whole_stack(service_settings, schedulers=2) as stack:
+        diamond(project)
+        runs = [await stack.start_run(project.body()) for _ in range(8)]
+        for run in runs:
+            await stack.events(run["uuid"], timeout=30)
+            final = (await stack.http.get(f"/api/runs/{run['uuid']}")).json()
+            assert final["status"] == "SUCCESS"
+            assert set(statuses(final).values()) == {"SUCCESS"}

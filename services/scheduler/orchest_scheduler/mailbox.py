@@ -143,6 +143,7 @@ class Mailboxes:
     async def _apply(self, run_uuid: str, batch: list[_Input]) -> None:
         for _ in range(MAX_CONFLICTS):
             loaded = self._cache.get(run_uuid)
+            fresh = loaded is None
             if loaded is None:
                 loaded = await self._load(run_uuid)
                 if loaded is None:
@@ -158,7 +159,15 @@ class Mailboxes:
                 _merge(plan, part)
                 if item.report is not None and not part.empty:
                     applied_reports.append(item.report)
-            if not plan.empty and not await self._write(loaded, plan, applied_reports):
+            if plan.empty:
+                # Nothing to write, so no version guard: a cached state that
+                # another replica moved on would make a report look stale, or
+                # refuse a claim, wrongly. Decide again on the current state.
+                if not fresh and not await self._current(loaded):
+                    logger.info("run %s changed elsewhere; reloading", run_uuid)
+                    self._cache.pop(run_uuid, None)
+                    continue
+            elif not await self._write(loaded, plan, applied_reports):
                 # Another writer (a scheduler replica) moved the run on: decide again.
                 logger.info("run %s changed elsewhere; reloading", run_uuid)
                 self._cache.pop(run_uuid, None)
@@ -167,6 +176,12 @@ class Mailboxes:
                 item.future.set_result(result)
             return
         raise RuntimeError(f"run {run_uuid}: still conflicting after {MAX_CONFLICTS} tries")
+
+    async def _current(self, loaded: LoadedRun) -> bool:
+        """Whether the cached state is the run's latest."""
+        async with self._pool.acquire() as conn:
+            version = await store.run_version(conn, loaded.record.uuid)
+        return version == loaded.record.version
 
     async def _load(self, run_uuid: str) -> LoadedRun | None:
         async with self._pool.acquire() as conn:

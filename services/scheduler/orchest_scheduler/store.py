@@ -366,6 +366,11 @@ async def load_run(conn: Connection, run_uuid: str) -> tuple[RunRecord, RunState
     return record, state
 
 
+async def run_version(conn: Connection, run_uuid: str) -> int | None:
+    value: int | None = await conn.fetchval("SELECT version FROM runs WHERE uuid = $1", run_uuid)
+    return value
+
+
 async def steps_waiting_retry(
     conn: Connection, due_by: datetime | None = None
 ) -> list[tuple[str, str, int, datetime]]:
