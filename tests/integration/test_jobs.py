@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from runs_harness import EventLog, Project, Stack, event_log, whole_stack
 
@@ -460,3 +461,43 @@ async def test_two_jobs_both_progress_before_either_finishes(
     assert ends.index(first["uuid"]) < last_of_second
     # Taking turns: after the second job arrived, neither ran far ahead.
     assert ends[4:16].count(first["uuid"]) >= 3 and ends[4:16].count(second["uuid"]) >= 3
+
+
+# -- recovery ---------------------------------------------------------------------------
+
+
+async def test_a_run_admitted_by_a_replica_that_died_is_started_by_the_sweep(
+    service_settings: Callable[..., Any], project: Project, gate: Path
+) -> None:
+    clock = ManualClock(T0)
+    async with whole_stack(
+        service_settings, clock=clock, max_parallel_job_runs=1, job_sweep_seconds=0.2
+    ) as stack:
+        project.step("s", "s.py", WAIT_FOR_GATE)
+        body = job_body(project, parameters=grid_of([0, 1]), env_variables={"GATE_DIR": str(gate)})
+        job = await create_job(stack, body)
+        async with event_log(stack, stack.bus.job_events(job["uuid"])) as log:
+            await log.wait_for(
+                lambda events: any(
+                    isinstance(e, RunStatusChanged) and e.status.value == "STARTED" for e in events
+                ),
+                what="the first run going",
+            )
+            runs = {r["job_run_pipeline_run_index"]: r for r in await job_runs(stack, job["uuid"])}
+            # A replica admitted run 1 (committed) and died before starting it.
+            conn = await asyncpg.connect(stack.database_url)
+            try:
+                await conn.execute(
+                    "UPDATE scheduler.runs SET admitted = true, admitted_time = $2 WHERE uuid = $1",
+                    runs[1]["uuid"],
+                    T0 - timedelta(hours=1),
+                )
+            finally:
+                await conn.close()
+            (gate / "1").touch()
+            events = await log.wait_for(
+                lambda events: len(ended_runs(events)) == 1, what="run 1 started and ended"
+            )
+            assert ended_runs(events)[0].run_uuid == runs[1]["uuid"]
+            (gate / "0").touch()
+            await until_job(log, job["uuid"], "SUCCESS")

@@ -540,9 +540,11 @@ class Jobs:
         return ids, [message]
 
     async def _abort_runs(self, run_uuids: list[str]) -> None:
-        for run_uuid in run_uuids:
+        async def abort(run_uuid: str) -> None:
             with contextlib.suppress(CommandError):  # gone meanwhile (retention)
                 await self._runs.abort(AbortRun(run_uuid=run_uuid))
+
+        await asyncio.gather(*(abort(run_uuid) for run_uuid in run_uuids))
 
     async def _locked(self, conn: store.Connection, job_uuid: str) -> JobRecord:
         job = await job_store.load_job(conn, job_uuid, lock=True)
