@@ -7,6 +7,40 @@ the executor runs, stream the output, store the artifacts, publish the
 report on the durable ``REPORTS`` stream, and only then acknowledge the
 work. A runner that dies before that leaves the work unacknowledged: it is
 redelivered after the lease lapses.
+
+Slots. A runner runs at most ``slots`` attempts, at most ``job_slots`` of
+them job work, and a freed slot goes to interactive work that is waiting,
+always; job work gets it only when none is. Work comes from two durable
+consumers (``step-runners-interactive``, ``step-runners-job``), through the
+runner's own pull requests (``pulls.Puller``):
+
+- after every freed slot (``_freed`` counts them), the interactive side
+  *looks*: a request that answers at once with the work waiting (which
+  starts) and then "no messages". A look answered so, sent when ``_freed``
+  was n, sets ``_looked`` to n. A look that brought as much as it asked for
+  is followed by another while a slot is free (a backlog is taken by looks,
+  one request per freed slot, and nothing is delivered twice);
+- then, while a slot is free, the interactive side keeps a *poll* open (a
+  request that lingers): interactive work starts as soon as it is published;
+- job work may start only while ``_looked == _freed``: every freed slot has
+  been looked at since it was freed and no interactive work was waiting for
+  it. The job side polls only then, for its free job slots less the job
+  messages it holds; a job message that arrives after a slot was freed
+  meanwhile is held until the look at that slot (one round trip), then
+  starts if it still fits;
+- work that does not fit when it arrives is handed back at once: a nak the
+  server confirms, so that a look sent after it sees that work again (a
+  plain nak is applied later than a look sent right after it);
+- counting the room and starting happen with no await in between: the event
+  loop is the lock, so the counts hold however the two consumers' messages
+  interleave.
+
+Two independent fetch loops, as before, could not promise this: when a full
+runner freed a slot, both fetched, and whichever answer came first took it.
+Interactive work waits for no job work: it is pulled whenever a slot is free
+(by the open poll, or by the look that follows a freed slot). Job work waits
+one look per freed slot. When NATS is down a look gets no answer: it is sent
+again after ``ANSWER_SECONDS``, and job work waits meanwhile.
 """
 
 from __future__ import annotations
@@ -18,13 +52,14 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.object_store import ObjectStore
@@ -33,7 +68,7 @@ from orchest_runtime.broker import ensure_object_store
 from orchest_runtime.commands import request_command
 from orchest_runtime.consumer import Abandon, ensure_consumer, parse, settle
 from orchest_runtime.service import ServiceContext
-from orchest_schemas.bus import HEADER_MSG_ID
+from orchest_schemas.bus import HEADER_MSG_ID, ConsumerSpec
 from orchest_schemas.commands import CancelStep, StepWork
 from orchest_schemas.reports import ClaimStep, StepAttemptFinished, StepClaim
 from orchest_schemas.status import Priority, StepStatus
@@ -41,9 +76,16 @@ from orchest_schemas.status import Priority, StepStatus
 from .definitions import DefinitionCache
 from .executor import ExecutionResult, StepExecutor
 from .logs import LogPublisher
+from .pulls import Pull, Puller
 from .settings import RunnerSettings
 
 logger = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.5
+"""How long a poll for work lingers on the server before the next is sent."""
+ANSWER_SECONDS = 2.0
+"""How long a look or a hand-back may wait for the server's answer (none: NATS
+is down; a look is sent again, and job work waits meanwhile)."""
 
 
 @dataclass
@@ -63,7 +105,16 @@ class StepRunner:
         self._active: dict[tuple[str, str], _Active] = {}
         self._busy = 0
         self._busy_jobs = 0
-        self._slot_freed = asyncio.Event()
+        self._freed = 0
+        """Slots freed so far."""
+        self._looked = -1
+        """``_freed`` when the last look that found no interactive work waiting started."""
+        self._handing_back = 0
+        """Interactive messages being handed back (their nak not yet confirmed)."""
+        self._jobs_in_hand = 0
+        """Job messages received, waiting for a look before they start."""
+        self._change = asyncio.Event()
+        self._stopping = ctx.stopping
         self._tasks: set[asyncio.Task[None]] = set()
         self._chores: set[asyncio.Future[Any]] = set()
         self._artifacts: ObjectStore | None = None
@@ -77,15 +128,35 @@ class StepRunner:
             ctx.js, ctx.bus.artifacts_bucket, self._settings.artifacts_ttl_seconds
         )
         cancels = await ctx.nc.subscribe(ctx.bus.all_cancels, cb=self._on_cancel)
+        interactive = self._puller(Priority.INTERACTIVE, self._on_interactive_work)
+        jobs = self._puller(Priority.JOB, self._on_job_work)
+        stop_watch = asyncio.create_task(self._wake_on_stop())
         try:
+            for priority, puller in [(Priority.INTERACTIVE, interactive), (Priority.JOB, jobs)]:
+                await ensure_consumer(ctx.js, self._consumer(priority))
+                await puller.open()
             async with asyncio.TaskGroup() as group:
-                for priority in Priority:
-                    group.create_task(self._fetch_loop(priority))
+                group.create_task(self._take_interactive_work(interactive))
+                group.create_task(self._take_job_work(jobs))
         finally:
-            await self._drain()
+            stop_watch.cancel()
+            await asyncio.gather(interactive.close(), jobs.close(), self._drain())
             await cancels.unsubscribe()
 
-    # -- taking work ---------------------------------------------------------------
+    # -- taking work (see the module's docstring) ----------------------------------
+
+    def _consumer(self, priority: Priority) -> ConsumerSpec:
+        return self._ctx.bus.step_work_consumer(priority, self._settings.ack_wait_seconds)
+
+    def _puller(self, priority: Priority, on_message: Callable[[Msg], Awaitable[None]]) -> Puller:
+        spec = self._consumer(priority)
+        return Puller(
+            self._ctx.nc,
+            spec.stream,
+            spec.durable_name,
+            on_message=on_message,
+            on_change=self._changed,
+        )
 
     def _free(self, priority: Priority) -> int:
         free = self._settings.slots - self._busy
@@ -93,32 +164,111 @@ class StepRunner:
             free = min(free, self._settings.job_slots - self._busy_jobs)
         return max(free, 0)
 
-    async def _fetch_loop(self, priority: Priority) -> None:
-        ctx = self._ctx
-        spec = ctx.bus.step_work_consumer(priority, self._settings.ack_wait_seconds)
-        await ensure_consumer(ctx.js, spec)
-        subscription = await ctx.js.pull_subscribe_bind(spec.durable_name, spec.stream)
+    def _jobs_may_start(self) -> bool:
+        return self._looked == self._freed
+
+    async def _take_interactive_work(self, pulls: Puller) -> None:
+        interactive = Priority.INTERACTIVE
+        while not self._stopping.is_set():
+            if self._free(interactive) and self._looked < self._freed:
+                look = await self._look(pulls)
+                if look is not None and look.filled:
+                    continue  # more may be waiting: look again before polling
+            free = self._free(interactive)
+            if free and not pulls.polling:
+                await pulls.poll(free, POLL_SECONDS)
+            await self._until(
+                lambda: (
+                    self._free(interactive) > 0
+                    and (not pulls.polling or self._looked < self._freed)
+                )
+            )
+
+    async def _look(self, pulls: Puller) -> Pull | None:
+        """Look for interactive work waiting now (what the look brings starts);
+        if there is none (more), job work may have the free slots."""
+        await self._until(lambda: self._handing_back == 0)  # it must be visible to the look
+        freed = self._freed
+        free = self._free(Priority.INTERACTIVE)
+        if not free or self._stopping.is_set():
+            return None
+        look = await pulls.look(free, ANSWER_SECONDS)
+        await self._until(lambda: look.ended or self._free(Priority.INTERACTIVE) == 0)
+        if look.found_nothing_more and freed > self._looked:
+            self._looked = freed
+            self._changed()
+        return look
+
+    async def _take_job_work(self, pulls: Puller) -> None:
+        while not self._stopping.is_set():
+            await self._until(
+                lambda: not pulls.polling and self._job_room() > 0 and self._jobs_may_start()
+            )
+            if not self._stopping.is_set():
+                await pulls.poll(self._job_room(), POLL_SECONDS)
+
+    def _job_room(self) -> int:
+        """Free job slots not promised to job work already received."""
+        return self._free(Priority.JOB) - self._jobs_in_hand
+
+    async def _on_interactive_work(self, msg: Msg) -> None:
+        await self._take(msg, Priority.INTERACTIVE)
+
+    async def _on_job_work(self, msg: Msg) -> None:
+        self._jobs_in_hand += 1
         try:
-            while not ctx.stopping.is_set():
-                free = self._free(priority)
-                if free == 0:
-                    self._slot_freed.clear()
-                    await _wait_either(self._slot_freed, ctx.stopping)
-                    continue
-                try:
-                    messages = await subscription.fetch(free, timeout=0.5)
-                except (NatsTimeoutError, TimeoutError):
-                    continue
-                # The other priority's loop may have filled slots while this
-                # fetch waited: what no longer fits goes back at once.
-                room = self._free(priority)
-                for msg in messages[:room]:
-                    self._start(msg, priority)
-                for msg in messages[room:]:
-                    await msg.nak()
+            # A slot freed since this poll was sent is the interactive side's first.
+            await self._until(
+                lambda: self._jobs_may_start() or self._free(Priority.JOB) == 0,
+                timeout=ANSWER_SECONDS,
+            )
         finally:
-            with contextlib.suppress(Exception):
-                await subscription.unsubscribe()
+            self._jobs_in_hand -= 1
+        await self._take(msg, Priority.JOB)
+
+    async def _take(self, msg: Msg, priority: Priority) -> None:
+        """Start the work if it fits now, or hand it back at once."""
+        fits = (
+            not self._stopping.is_set()
+            and self._free(priority) > 0
+            and (priority is Priority.INTERACTIVE or self._jobs_may_start())
+        )
+        if fits:
+            self._start(msg, priority)
+        else:
+            await self._hand_back(msg, priority)
+
+    async def _hand_back(self, msg: Msg, priority: Priority) -> None:
+        """Nak, and wait for the server to confirm it: a plain nak is applied
+        after a look sent right after it, which would then miss the message."""
+        interactive = priority is Priority.INTERACTIVE
+        if interactive:
+            self._handing_back += 1
+        try:
+            await self._ctx.nc.request(msg.reply, b"-NAK", timeout=ANSWER_SECONDS)
+        except (NatsError, OSError) as exc:
+            logger.warning("work not handed back (%r): redelivered after its lease", exc)
+        finally:
+            if interactive:
+                self._handing_back -= 1
+                self._changed()
+
+    def _changed(self) -> None:
+        """Wake whatever waits in ``_until``: slots, looks or pulls changed."""
+        self._change.set()
+        self._change = asyncio.Event()
+
+    async def _until(self, ready: Callable[[], bool], timeout: float | None = None) -> None:
+        """Return once ``ready()`` holds (checked at each change), the runner
+        stops, or ``timeout`` passes."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while not ready() and not self._stopping.is_set():
+                    await self._change.wait()
+
+    async def _wake_on_stop(self) -> None:
+        await self._stopping.wait()
+        self._changed()
 
     def _start(self, msg: Msg, priority: Priority) -> None:
         self._busy += 1
@@ -131,7 +281,8 @@ class StepRunner:
             self._busy -= 1
             if priority is Priority.JOB:
                 self._busy_jobs -= 1
-            self._slot_freed.set()
+            self._freed += 1
+            self._changed()
             if not t.cancelled() and t.exception() is not None:
                 logger.error("step task failed", exc_info=t.exception())
 
@@ -304,12 +455,3 @@ def _status_of(result: ExecutionResult) -> StepStatus:
     if result.error is None and result.exit_code == 0:
         return StepStatus.SUCCESS
     return StepStatus.FAILURE
-
-
-async def _wait_either(a: asyncio.Event, b: asyncio.Event) -> None:
-    tasks = [asyncio.create_task(a.wait()), asyncio.create_task(b.wait())]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
