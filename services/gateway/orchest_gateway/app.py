@@ -13,9 +13,10 @@ from orchest_schemas.commands import CreateJob, CreateRun
 from orchest_schemas.health import HealthReport
 from orchest_schemas.jobs import JobList, JobView
 from orchest_schemas.runs import RunList, RunView, StepView
-from orchest_schemas.status import JobStatus
+from orchest_schemas.sessions import SessionList, SessionView
+from orchest_schemas.status import JobStatus, SessionStatus
 
-from . import events_api, jobs_api, logs_api, runs_api
+from . import events_api, jobs_api, logs_api, runs_api, sessions_api
 from .deps import GatewayDeps, deps_of
 from .errors import EXCEPTION_HANDLERS
 from .health import health_report
@@ -191,6 +192,12 @@ OPERATIONS += (
             Parameter("pipeline_uuid", "query", "Only this pipeline's events"),
             Parameter("job_uuid", "query", "Only this job's events and its runs' status changes"),
             Parameter(
+                "session",
+                "query",
+                "Only the status changes of this pipeline's sessions:"
+                " `<project_uuid>/<pipeline_uuid>`",
+            ),
+            Parameter(
                 "replay", "query", "Start from the first matching event", {"type": "boolean"}
             ),
             Parameter("Last-Event-ID", "header", "Resume after this event id"),
@@ -325,6 +332,96 @@ OPERATIONS += (
     ),
 )
 
+PROJECT = Parameter("project_uuid", "path", "The project's uuid (one subject token)")
+PIPELINE = Parameter("pipeline_uuid", "path", "The pipeline's uuid (one subject token)")
+SESSION_ERRORS: dict[int, tuple[str, None]] = {
+    404: ("The pipeline has no live session (or the path names none)", None),
+    503: ("The session manager did not answer", None),
+}
+
+OPERATIONS += (
+    Operation(
+        method="POST",
+        path="/api/sessions",
+        operation_id="launchSession",
+        summary="Launch a pipeline's interactive session (Jupyter server and kernel gateway)",
+        request_body=sessions_api.SessionLaunch,
+        responses={
+            201: ("The session, LAUNCHING; it turns RUNNING or FAILED later", SessionView),
+            **BODY_ERRORS,
+            409: ("The pipeline already has a live session", None),
+            422: ("The request is invalid (project_dir, runtime...); every problem", None),
+            503: ("The session manager did not answer", None),
+        },
+        tags=("sessions",),
+    ),
+    Operation(
+        method="GET",
+        path="/api/sessions",
+        operation_id="listSessions",
+        summary="Sessions, newest first, ended ones included unless live=true",
+        parameters=(
+            Parameter("project_uuid", "query", "Only this project's sessions"),
+            Parameter("pipeline_uuid", "query", "Only this pipeline's sessions"),
+            Parameter(
+                "status",
+                "query",
+                "Only sessions in this status",
+                {"enum": [s.value for s in SessionStatus]},
+            ),
+            Parameter(
+                "live",
+                "query",
+                "Only live sessions (LAUNCHING, RUNNING or STOPPING)",
+                {"type": "boolean", "default": False},
+            ),
+            LIMIT,
+            OFFSET,
+        ),
+        responses={
+            200: ("A page of sessions", SessionList),
+            422: ("Bad query parameter", None),
+            503: ("The session manager has not created its tables yet", None),
+        },
+        tags=("sessions",),
+    ),
+    Operation(
+        method="GET",
+        path="/api/sessions/{project_uuid}/{pipeline_uuid}",
+        operation_id="getSession",
+        summary="A pipeline's live session, else its latest ended one: Jupyter URL and token",
+        parameters=(PROJECT, PIPELINE),
+        responses={
+            200: ("The session", SessionView),
+            404: ("The pipeline never had a session", None),
+            503: ("The session manager has not created its tables yet", None),
+        },
+        tags=("sessions",),
+    ),
+    Operation(
+        method="DELETE",
+        path="/api/sessions/{project_uuid}/{pipeline_uuid}",
+        operation_id="stopSession",
+        summary="Stop a pipeline's live session; it turns STOPPED once everything is gone",
+        parameters=(PROJECT, PIPELINE),
+        responses={200: ("The session, STOPPING", SessionView), **SESSION_ERRORS},
+        tags=("sessions",),
+    ),
+    Operation(
+        method="PUT",
+        path="/api/sessions/{project_uuid}/{pipeline_uuid}",
+        operation_id="restartSession",
+        summary="Restart a pipeline's running session (its kernels and servers)",
+        parameters=(PROJECT, PIPELINE),
+        responses={
+            200: ("The session, LAUNCHING again", SessionView),
+            **SESSION_ERRORS,
+            409: ("The session is not RUNNING", None),
+        },
+        tags=("sessions",),
+    ),
+)
+
 _HANDLERS = {
     "getHealth": get_health,
     "getOpenApi": get_openapi,
@@ -345,6 +442,11 @@ _HANDLERS = {
     "triggerJob": jobs_api.trigger_job,
     "listJobRuns": jobs_api.list_job_runs,
     "abortJobRun": jobs_api.abort_job_run,
+    "launchSession": sessions_api.launch_session,
+    "listSessions": sessions_api.list_sessions,
+    "getSession": sessions_api.get_session,
+    "stopSession": sessions_api.stop_session,
+    "restartSession": sessions_api.restart_session,
 }
 
 

@@ -107,6 +107,22 @@ def query_int(request: Request, name: str, default: int, low: int, high: int) ->
     return value
 
 
+def query_bool(request: Request, name: str) -> bool:
+    """An optional boolean query parameter (``true``/``false``, ``1``/``0``,
+    ``yes``/``no``, any case); left out, it is false."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return False
+    value = raw.lower()
+    if value not in ("true", "false", "1", "0", "yes", "no"):
+        raise ApiError(
+            422,
+            f"invalid query parameter {name!r}",
+            [ErrorDetail(loc=["query", name], msg="must be true or false", type="query_invalid")],
+        )
+    return value in ("true", "1", "yes")
+
+
 def query_choice(request: Request, name: str, choices: type[EnumT]) -> EnumT | None:
     """An optional query parameter naming one of ``choices`` (any case)."""
     raw = request.query_params.get(name)

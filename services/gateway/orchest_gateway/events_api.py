@@ -1,8 +1,10 @@
 """``GET /api/events``: status events as Server-Sent Events.
 
 Filter with one of ``run_uuid`` (a run and its steps), ``pipeline_uuid`` (a
-pipeline's runs and steps) or ``job_uuid`` (a job's status changes and its
-runs' status changes), else every event. Each SSE
+pipeline's runs and steps), ``job_uuid`` (a job's status changes and its
+runs' status changes) or ``session=<project_uuid>/<pipeline_uuid>`` (the
+status changes of that pipeline's sessions, one after the other), else every
+event. Each SSE
 event carries ``id:`` = the JetStream stream sequence, ``event:`` = the
 event's kind and ``data:`` = the event as JSON. A client that reconnects with
 ``Last-Event-ID`` (header, or ``last_event_id`` query) gets exactly the
@@ -44,7 +46,7 @@ def _resume_point(request: Request) -> int | None:
     return int(raw)
 
 
-_FILTERS = ("run_uuid", "pipeline_uuid", "job_uuid")
+_FILTERS = ("run_uuid", "pipeline_uuid", "job_uuid", "session")
 
 
 def _filter(request: Request) -> str:
@@ -68,6 +70,11 @@ def _filter(request: Request) -> str:
             return bus.pipeline_events(given["pipeline_uuid"])
         if "job_uuid" in given:
             return bus.job_events(str(uuid.UUID(given["job_uuid"])))
+        if "session" in given:
+            project_uuid, slash, pipeline_uuid = given["session"].partition("/")
+            if not slash:
+                raise ValueError("must be <project_uuid>/<pipeline_uuid>")
+            return bus.session_event(project_uuid, pipeline_uuid)
     except ValueError as exc:
         raise ApiError(
             422,

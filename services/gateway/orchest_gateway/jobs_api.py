@@ -35,8 +35,10 @@ class JobUpdate(UpdateJob):
     job_uuid: str | None = None  # type: ignore[assignment]
 
 
-async def _forward(request: Request, subject: str, command: BaseModel, status: int) -> Response:
-    """Send a command to the scheduler; its answer goes out as it came."""
+async def forward_command(
+    request: Request, subject: str, command: BaseModel, status: int
+) -> Response:
+    """Send a command to its owner; the answer goes out as it came."""
     deps = deps_of(request)
     reply = await request_command_json(
         deps.nc, subject, command, timeout=deps.settings.command_timeout_seconds
@@ -47,7 +49,7 @@ async def _forward(request: Request, subject: str, command: BaseModel, status: i
 async def create_job(request: Request) -> Response:
     deps = deps_of(request)
     command = await read_json(request, CreateJob, deps.settings.max_body_bytes)
-    return await _forward(request, deps.bus.create_job, command, 201)
+    return await forward_command(request, deps.bus.create_job, command, 201)
 
 
 async def list_jobs(request: Request) -> Response:
@@ -96,19 +98,19 @@ async def update_job(request: Request) -> Response:
         )
     changes = body.model_dump(exclude_unset=True, exclude={"job_uuid"})
     command = UpdateJob.model_validate({**changes, "job_uuid": job_uuid})
-    return await _forward(request, deps.bus.update_job, command, 200)
+    return await forward_command(request, deps.bus.update_job, command, 200)
 
 
 async def trigger_job(request: Request) -> Response:
     job_uuid = path_uuid(request, "job_uuid", "job")
     command = TriggerJob(job_uuid=job_uuid)
-    return await _forward(request, deps_of(request).bus.trigger_job, command, 200)
+    return await forward_command(request, deps_of(request).bus.trigger_job, command, 200)
 
 
 async def cancel_job(request: Request) -> Response:
     job_uuid = path_uuid(request, "job_uuid", "job")
     command = CancelJob(job_uuid=job_uuid)
-    return await _forward(request, deps_of(request).bus.cancel_job, command, 200)
+    return await forward_command(request, deps_of(request).bus.cancel_job, command, 200)
 
 
 async def list_job_runs(request: Request) -> Response:
@@ -129,4 +131,4 @@ async def abort_job_run(request: Request) -> Response:
     job_uuid = path_uuid(request, "job_uuid", "job")
     run_uuid = path_uuid(request, "run_uuid", "run")
     command = AbortJobRun(job_uuid=job_uuid, run_uuid=run_uuid)
-    return await _forward(request, deps_of(request).bus.abort_job_run, command, 200)
+    return await forward_command(request, deps_of(request).bus.abort_job_run, command, 200)
