@@ -17,17 +17,15 @@ from nats.aio.msg import Msg
 from runs_harness import Project, whole_stack
 
 from orchest_runtime.broker import ensure_streams
-from orchest_runtime.commands import request_command
 from orchest_scheduler.definitions import DefinitionStore
 from orchest_schemas.bus import HEADER_MSG_ID, BusNames
-from orchest_schemas.commands import CreateRun, StepWork
+from orchest_schemas.commands import StepWork
 from orchest_schemas.pipeline import PipelineDefinition
 from orchest_schemas.reports import ClaimStep, StepClaim
-from orchest_schemas.runs import RunView
 from orchest_schemas.status import Priority
 from orchest_step_runner.service import build_definition as build_runner
 from orchest_step_runner.settings import RunnerSettings
-from support import running_service
+from support import eventually, running_service
 
 # Each step counts the steps running beside it (itself included), then holds
 # its slot a moment so that a runner over its limit would be seen.
@@ -51,9 +49,20 @@ async def test_concurrency_stays_within_the_slots(
     project, log = counting_project(tmp_path, steps=6)
     async with whole_stack(service_settings, slots=slots, job_slots=1) as stack:
         if job:  # a job's run: its work goes out on the job priority subject
-            command = CreateRun.model_validate({**project.body(), "job_uuid": str(uuid.uuid4())})
-            run = await request_command(stack.nc, stack.bus.create_run, command, RunView)
-            run_uuid = run.uuid
+            body = {
+                "name": "slots",
+                "pipeline_definition": project.definition(),
+                "project_dir": str(project.root),
+            }
+            created = await stack.http.post("/api/jobs", json=body)
+            assert created.status_code == 201, created.text
+            job_uuid = created.json()["uuid"]
+
+            async def job_run() -> str | None:
+                runs = (await stack.http.get(f"/api/jobs/{job_uuid}/runs")).json()["runs"]
+                return str(runs[0]["uuid"]) if runs else None
+
+            run_uuid = await eventually(job_run, timeout=20, what="the job's run")
         else:
             run_uuid = (await stack.start_run(project.body()))["uuid"]
         await stack.events(run_uuid)

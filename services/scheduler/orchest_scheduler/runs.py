@@ -137,7 +137,7 @@ class Runs:
             uuid=str(uuid4()),
             pipeline_uuid=definition.uuid,
             project_uuid=command.run_config.project_uuid,
-            job_uuid=command.job_uuid,
+            job_uuid=None,
             project_dir=command.run_config.project_dir,
             env_variables=command.run_config.env_variables,
             definition=definition,

@@ -41,7 +41,6 @@ class CreateRun(Command):
     uuids: list[str] = Field(default_factory=list)
     """The selected steps (ignored for ``full``); for ``rerun_failed``, one run uuid."""
     run_config: RunConfig
-    job_uuid: str | None = None
 
 
 class AbortRun(Command):
