@@ -84,7 +84,7 @@ def load_param_grid(path: Path) -> list[ParameterSet]:
         raise CliError("\n".join([f"{path}: not a parameter grid", *exc.problems])) from None
 
 
-def _call(base_url: str, method: str, path: str, expected: int, **kwargs: Any) -> dict[str, Any]:
+def call_api(base_url: str, method: str, path: str, expected: int, **kwargs: Any) -> dict[str, Any]:
     """One API request; its JSON answer, or the API's error as a ``CliError``."""
     try:
         response = httpx.request(method, f"{base_url}{path}", timeout=30.0, **kwargs)
@@ -130,23 +130,23 @@ def create_job(
         body["max_retained_pipeline_runs"] = max_retained
     if max_parallel is not None:
         body["max_parallel_runs"] = max_parallel
-    return _call(base_url, "POST", "/api/jobs", 201, json=body)
+    return call_api(base_url, "POST", "/api/jobs", 201, json=body)
 
 
 def update_job(base_url: str, job_uuid: str, changes: dict[str, Any]) -> dict[str, Any]:
-    return _call(base_url, "PUT", f"/api/jobs/{job_uuid}", 200, json=changes)
+    return call_api(base_url, "PUT", f"/api/jobs/{job_uuid}", 200, json=changes)
 
 
 def trigger_job(base_url: str, job_uuid: str) -> dict[str, Any]:
-    return _call(base_url, "POST", f"/api/jobs/{job_uuid}/trigger", 200)
+    return call_api(base_url, "POST", f"/api/jobs/{job_uuid}/trigger", 200)
 
 
 def cancel_job(base_url: str, job_uuid: str) -> dict[str, Any]:
-    return _call(base_url, "DELETE", f"/api/jobs/{job_uuid}", 200)
+    return call_api(base_url, "DELETE", f"/api/jobs/{job_uuid}", 200)
 
 
 def abort_job_run(base_url: str, job_uuid: str, run_uuid: str) -> dict[str, Any]:
-    return _call(base_url, "DELETE", f"/api/jobs/{job_uuid}/runs/{run_uuid}", 200)
+    return call_api(base_url, "DELETE", f"/api/jobs/{job_uuid}/runs/{run_uuid}", 200)
 
 
 def job_line(job: dict[str, Any]) -> str:
@@ -179,7 +179,7 @@ def print_jobs(base_url: str, params: dict[str, str]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    page = _call(base_url, "GET", "/api/jobs", 200, params=params)
+    page = call_api(base_url, "GET", "/api/jobs", 200, params=params)
     table = Table(title=f"{len(page['jobs'])} of {page['total']} jobs")
     table.add_column("uuid", min_width=36, no_wrap=True)
     for column in ("name", "status", "schedule", "next", "runs", "created"):
@@ -202,7 +202,7 @@ def show_job(base_url: str, job_uuid: str) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    job = _call(base_url, "GET", f"/api/jobs/{job_uuid}", 200)
+    job = call_api(base_url, "GET", f"/api/jobs/{job_uuid}", 200)
     spec = job["pipeline_run_spec"]
     run_type = spec["run_type"] + (f" {', '.join(spec['uuids'])}" if spec["uuids"] else "")
     rows = [
@@ -240,7 +240,7 @@ def print_job_runs(base_url: str, job_uuid: str, params: dict[str, str]) -> None
     from rich.markup import escape
     from rich.table import Table
 
-    page = _call(base_url, "GET", f"/api/jobs/{job_uuid}/runs", 200, params=params)
+    page = call_api(base_url, "GET", f"/api/jobs/{job_uuid}/runs", 200, params=params)
     table = Table(title=f"{len(page['runs'])} of {page['total']} runs of job {job_uuid}")
     table.add_column("uuid", min_width=36, no_wrap=True)
     for column in ("execution", "set", "status", "created", "steps", "parameters"):

@@ -424,6 +424,153 @@ def jobs_cancel(
         click.echo(job_line(cancel_job(base_url, job_uuid)))
 
 
+@cli.group()
+def sessions() -> None:
+    """Interactive sessions: a pipeline's Jupyter server and kernel gateway."""
+
+
+@sessions.command("list")
+@state_dir_option
+@url_option
+@click.option("--project", "project_uuid", default=None, help="Only this project's sessions.")
+@click.option("--all", "everything", is_flag=True, help="Ended sessions too.")
+@click.option("-n", "--limit", type=int, default=20, show_default=True)
+def sessions_list(
+    state_dir: Path | None, url: str | None, project_uuid: str | None, everything: bool, limit: int
+) -> None:
+    """List live sessions, newest first (with --all, ended ones too)."""
+    from .sessions import print_sessions
+
+    params = {"limit": str(limit)}
+    if project_uuid:
+        params["project_uuid"] = project_uuid
+    if not everything:
+        params["live"] = "true"
+    print_sessions(_api_url(state_dir, url), params)
+
+
+@sessions.command("show")
+@state_dir_option
+@url_option
+@click.argument("project_uuid")
+@click.argument("pipeline_uuid")
+def sessions_show(
+    state_dir: Path | None, url: str | None, project_uuid: str, pipeline_uuid: str
+) -> None:
+    """Show a pipeline's session.
+
+    Its live one, else its last: status, reason, Jupyter link with its token,
+    kernel gateway, what runs for it."""
+    from .sessions import show_session
+
+    show_session(_api_url(state_dir, url), project_uuid, pipeline_uuid)
+
+
+wait_option = click.option(
+    "--wait", is_flag=True, help="Follow the session until it is done; exit 1 if it fails."
+)
+
+
+def _settle(base_url: str, session: dict[str, Any], goal: str | None) -> None:
+    """Print the session; with a goal, wait for it first and exit 1 unless it
+    was reached (Ctrl-C stops waiting, not the session: exit 130)."""
+    from .sessions import jupyter_link, session_line, wait_for
+
+    click.echo(session_line(session))
+    if goal is None:
+        return
+    try:
+        session = wait_for(base_url, session, goal)
+    except KeyboardInterrupt:
+        click.echo("stopped waiting; the session goes on", err=True)
+        sys.exit(130)
+    click.echo(session_line(session))
+    link = jupyter_link(session)
+    if session["status"] == "RUNNING" and link:
+        click.echo(f"Jupyter: {link}")
+    if session["status"] != goal:
+        sys.exit(1)
+
+
+@sessions.command("launch")
+@state_dir_option
+@url_option
+@click.argument("pipeline_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--project-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="The project [default: the pipeline file's folder].",
+)
+@click.option(
+    "--project-uuid",
+    default=None,
+    help="The project's uuid [default: one derived from the project folder's path].",
+)
+@click.option(
+    "--runtime",
+    type=click.Choice(["process", "docker"]),
+    default=None,
+    help="What runs the session [default: the session manager's].",
+)
+@wait_option
+def sessions_launch(
+    state_dir: Path | None,
+    url: str | None,
+    pipeline_file: Path,
+    project_dir: Path | None,
+    project_uuid: str | None,
+    runtime: str | None,
+    wait: bool,
+) -> None:
+    """Launch a pipeline's session.
+
+    With --wait, follow it until it runs (then print its Jupyter link) or fails."""
+    from .sessions import launch_body, launch_session
+
+    base_url = _api_url(state_dir, url)
+    body = launch_body(pipeline_file, project_dir, project_uuid, runtime)
+    _settle(base_url, launch_session(base_url, body), "RUNNING" if wait else None)
+
+
+@sessions.command("stop")
+@state_dir_option
+@url_option
+@click.argument("project_uuid")
+@click.argument("pipeline_uuid")
+@wait_option
+def sessions_stop(
+    state_dir: Path | None, url: str | None, project_uuid: str, pipeline_uuid: str, wait: bool
+) -> None:
+    """Stop a pipeline's session.
+
+    With --wait, follow it until it is STOPPED (nothing of it left running)."""
+    from .sessions import stop_session
+
+    base_url = _api_url(state_dir, url)
+    session = stop_session(base_url, project_uuid, pipeline_uuid)
+    _settle(base_url, session, "STOPPED" if wait else None)
+
+
+@sessions.command("restart")
+@state_dir_option
+@url_option
+@click.argument("project_uuid")
+@click.argument("pipeline_uuid")
+@wait_option
+def sessions_restart(
+    state_dir: Path | None, url: str | None, project_uuid: str, pipeline_uuid: str, wait: bool
+) -> None:
+    """Restart a running session.
+
+    With --wait, follow it until it runs again (then print its Jupyter link) or fails."""
+    from .sessions import restart_session
+
+    base_url = _api_url(state_dir, url)
+    session = restart_session(base_url, project_uuid, pipeline_uuid)
+    _settle(base_url, session, "RUNNING" if wait else None)
+
+
 def show_health(url: str) -> bool:
     from .display import show_health as show
 
