@@ -56,6 +56,16 @@ class StateDir:
         return self.root / "jobs"
 
     @property
+    def sessions(self) -> Path:
+        """Files of the sessions' processes (the session manager's ``sessions_dir``)."""
+        return self.root / "sessions"
+
+    @property
+    def runtimes(self) -> Path:
+        """The isolated environments of Enterprise Gateway and the Jupyter server."""
+        return self.root / "runtimes"
+
+    @property
     def run(self) -> Path:
         return self.root / "run"
 

@@ -286,6 +286,8 @@ def _service_env(info: StackInfo, port: int) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
     )
     env.setdefault("ORCHEST_JOBS_DIR", str(info.state.jobs))
+    env.setdefault("ORCHEST_SESSIONS_DIR", str(info.state.sessions))
+    env.setdefault("ORCHEST_RUNTIMES_DIR", str(info.state.runtimes))
     return env
 
 

@@ -415,7 +415,10 @@ def test_create_run_defaults_and_required_fields() -> None:
     command = CreateRun.model_validate(MINIMAL_COMMANDS[CreateRun])
     assert command.run_type is RunType.FULL
     assert command.uuids == []
-    assert command.job_uuid is None
+    # A run's job is the scheduler's to set: a client's job_uuid is ignored.
+    assert "job_uuid" not in CreateRun.model_validate(
+        {**MINIMAL_COMMANDS[CreateRun], "job_uuid": JOB}
+    ).model_dump()
 
     with pytest.raises(ValidationError) as exc:
         CreateRun.model_validate({"pipeline_definition": {"uuid": PIPELINE}, "run_type": "some"})
