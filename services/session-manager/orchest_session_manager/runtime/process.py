@@ -1,0 +1,466 @@
+"""Sessions as local processes: Enterprise Gateway and a Jupyter server, each
+from its own environment (``environments``), kernels started by Enterprise
+Gateway's ``LocalProcessProxy`` from the kernelspecs of ``kernels/process/``.
+
+Both processes are started detached (``detach.py``: their own session,
+adopted by init), so a session outlives a restart (or a ``kill -9``) of the
+session manager. Each carries ``ORCHEST_SESSION=<owner>:<session uuid>`` in
+its environment, and so does every kernel and what a kernel starts (Enterprise
+Gateway passes it on as an inherited variable): what runs is found again by
+reading ``/proc/<pid>/environ``, and the owner (a hash of the sessions
+directory) keeps two stacks on one host apart. A found process is held with
+its start time (psutil), so a reused pid is never signalled.
+
+A session's directory (mode 0700, removed by ``stop``):
+
+```
+<sessions dir>/<session uuid>/
+  config/    JUPYTER_CONFIG_DIR: both servers' configuration (tokens, ports)
+  jupyter/   JUPYTER_PATH: kernels/<name>/kernel.json, filled from the templates
+  data/      JUPYTER_DATA_DIR
+  runtime/   JUPYTER_RUNTIME_DIR: kernels' connection files
+  logs/      enterprise-gateway.log (kernels' output too), jupyter-server.log
+```
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from .base import LaunchFailed, Owned, SessionEndpoints, SessionSpec
+from .environments import (
+    ENTERPRISE_GATEWAY,
+    JUPYTER_SERVER,
+    EnvironmentFailed,
+    ensure_environment,
+    environment_python,
+)
+from .kernelspecs import KERNELS_DIR, write_kernelspecs
+
+logger = logging.getLogger(__name__)
+
+MARKER_VARIABLE = "ORCHEST_SESSION"
+"""``<owner>:<session uuid>``, in the environment of every process of a session."""
+ROLE_VARIABLE = "ORCHEST_SESSION_ROLE"
+HOST = "127.0.0.1"
+DETACH = Path(__file__).with_name("detach.py")
+
+POLL_SECONDS = 0.05
+KILL_WAIT_SECONDS = 2.0
+REQUEST_TIMEOUT_SECONDS = 2.0
+LOG_TAIL_LINES = 15
+
+# The session manager's own settings (database and NATS URLs among them) and
+# whatever would change how the servers' Pythons start stay out of sessions.
+_DROPPED_PREFIXES = ("ORCHEST_", "UV_", "JUPYTER_", "JPY_", "EG_", "KG_", "PYTHON", "CONDA_")
+_DROPPED = frozenset({"VIRTUAL_ENV", "VIRTUAL_ENV_PROMPT"})
+
+
+def owner_key(sessions_dir: Path) -> str:
+    """Names the sessions of one sessions directory among a host's processes."""
+    return hashlib.sha256(str(sessions_dir.resolve()).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A session about to be started: its directory, addresses, tokens and the
+    environment of both servers."""
+
+    root: Path
+    gateway_url: str
+    gateway_token: str
+    jupyter_url: str
+    jupyter_token: str
+    kernels: list[str]
+    env: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _Server:
+    """One of a session's two servers while it launches."""
+
+    role: str
+    process: psutil.Process
+    log: Path
+    ready_url: str
+    headers: dict[str, str]
+
+
+class ProcessRuntime:
+    """Runs sessions as local processes (the embedded default)."""
+
+    name = "process"
+
+    def __init__(
+        self,
+        sessions_dir: Path,
+        *,
+        runtimes_dir: Path | None = None,
+        kernel_python: Path | None = None,
+        kernel_templates: Path = KERNELS_DIR / "process",
+        launch_timeout: float = 60.0,
+        stop_grace_seconds: float = 5.0,
+    ) -> None:
+        """``kernel_python``: the interpreter of kernels (it needs ipykernel);
+        by default the Jupyter server environment's, which has it."""
+        self.sessions_dir = sessions_dir
+        self.owner = owner_key(sessions_dir)
+        self.runtimes_dir = runtimes_dir
+        self.kernel_python = kernel_python
+        self.kernel_templates = kernel_templates
+        self.launch_timeout = launch_timeout
+        self.stop_grace_seconds = stop_grace_seconds
+
+    def session_dir(self, session_uuid: str) -> Path:
+        return self.sessions_dir / session_uuid
+
+    async def launch(self, spec: SessionSpec) -> SessionEndpoints:
+        started = time.monotonic()
+        try:
+            gateway_env, jupyter_env = await asyncio.gather(
+                *(
+                    asyncio.to_thread(ensure_environment, name, runtimes_dir=self.runtimes_dir)
+                    for name in (ENTERPRISE_GATEWAY, JUPYTER_SERVER)
+                )
+            )
+        except EnvironmentFailed as exc:
+            raise LaunchFailed(f"environment: {exc}") from exc
+        if await asyncio.to_thread(self._processes, spec.session_uuid):
+            raise LaunchFailed(f"session {spec.session_uuid} is running already")
+        try:
+            return await self._launch(spec, gateway_env, jupyter_env, started)
+        except BaseException as exc:
+            await asyncio.shield(self.stop(spec.session_uuid))
+            if isinstance(exc, LaunchFailed | asyncio.CancelledError | KeyboardInterrupt):
+                raise
+            logger.exception("session %s: launch failed", spec.session_uuid)
+            raise LaunchFailed(f"{type(exc).__name__}: {exc}") from exc
+
+    async def stop(self, session_uuid: str) -> None:
+        for _ in range(3):  # again if something started while the first ones ended
+            marked = await asyncio.to_thread(self._marked, session_uuid)
+            if not marked:
+                break
+            everything = await asyncio.to_thread(self._processes, session_uuid)
+            # The Jupyter server first: it ends its kernels through Enterprise
+            # Gateway. Without a Gateway it hangs on exit: then it is killed.
+            jupyter = [p for p, role in marked if role == JUPYTER_SERVER]
+            gateway_up = any(role == ENTERPRISE_GATEWAY for _, role in marked)
+            await self._end(session_uuid, jupyter, self.stop_grace_seconds if gateway_up else 0.0)
+            await self._end(session_uuid, everything, self.stop_grace_seconds)
+        await asyncio.to_thread(shutil.rmtree, self.session_dir(session_uuid), ignore_errors=True)
+
+    async def _end(self, session_uuid: str, processes: list[psutil.Process], grace: float) -> None:
+        """SIGTERM, up to ``grace`` seconds to exit, then SIGKILL."""
+        if not processes:
+            return
+        if grace > 0:
+            _signal(processes, signal.SIGTERM)
+            if not (processes := await _wait_gone(processes, grace)):
+                return
+            logger.warning(
+                "session %s: %d processes still running after %.0fs: killing",
+                session_uuid,
+                len(processes),
+                grace,
+            )
+        _signal(processes, signal.SIGKILL)
+        if left := await _wait_gone(processes, KILL_WAIT_SECONDS):
+            logger.error("session %s: pids %s survive SIGKILL", session_uuid, [p.pid for p in left])
+
+    async def alive(self, session_uuid: str) -> bool:
+        roles = {role for _, role in await asyncio.to_thread(self._marked, session_uuid)}
+        return {ENTERPRISE_GATEWAY, JUPYTER_SERVER} <= roles
+
+    async def owned(self) -> list[Owned]:
+        found = await asyncio.to_thread(self._marked_all)
+        return [
+            Owned(
+                session_uuid=session_uuid,
+                role=role,
+                ref=f"{process.pid}@{process.create_time():.2f}",
+                details={"pid": process.pid, "create_time": process.create_time()},
+            )
+            for process, session_uuid, role in found
+        ]
+
+    async def _launch(
+        self, spec: SessionSpec, gateway_env: Path, jupyter_env: Path, started: float
+    ) -> SessionEndpoints:
+        plan = await asyncio.to_thread(self._prepare, spec, jupyter_env)
+        gateway = await self._start(
+            ENTERPRISE_GATEWAY,
+            [str(gateway_env / "bin" / "jupyter-enterprisegateway")],
+            plan,
+            ready_url=f"{plan.gateway_url}/api/kernelspecs",
+            headers={"Authorization": f"token {plan.gateway_token}"},
+        )
+        jupyter = await self._start(
+            JUPYTER_SERVER,
+            [str(jupyter_env / "bin" / "jupyter-server")],
+            plan,
+            # Answered through Enterprise Gateway: ready means connected to it.
+            ready_url=f"{plan.jupyter_url}api/kernelspecs",
+            headers={"Authorization": f"token {plan.jupyter_token}"},
+        )
+        await _wait_ready([gateway, jupyter], self.launch_timeout)
+        ready_seconds = time.monotonic() - started
+        logger.info("session %s ready in %.2fs", spec.session_uuid, ready_seconds)
+        return SessionEndpoints(
+            jupyter_url=plan.jupyter_url,
+            jupyter_token=plan.jupyter_token,
+            gateway_url=plan.gateway_url,
+            details={
+                "session_dir": str(plan.root),
+                "gateway_token": plan.gateway_token,
+                "kernels": plan.kernels,
+                "processes": {
+                    server.role: {
+                        "pid": server.process.pid,
+                        "create_time": server.process.create_time(),
+                        "log": str(server.log),
+                    }
+                    for server in (gateway, jupyter)
+                },
+                "ready_seconds": round(ready_seconds, 3),
+            },
+        )
+
+    def _prepare(self, spec: SessionSpec, jupyter_env: Path) -> _Plan:
+        """The session directory (kernelspecs, both servers' configuration),
+        ports, tokens and the servers' environment. Blocking."""
+        root = self.session_dir(spec.session_uuid)
+        shutil.rmtree(root, ignore_errors=True)  # what a crashed launch left
+        dirs = {name: root / name for name in ("config", "jupyter", "data", "runtime", "logs")}
+        root.mkdir(parents=True, mode=0o700)
+        for path in dirs.values():
+            path.mkdir(mode=0o700)
+        kernel_python = self.kernel_python or environment_python(jupyter_env)
+        kernels = write_kernelspecs(
+            self.kernel_templates, dirs["jupyter"] / "kernels", {"PYTHON": str(kernel_python)}
+        )
+        gateway_port, jupyter_port = _free_ports(2)
+        plan = _Plan(
+            root=root,
+            gateway_url=f"http://{HOST}:{gateway_port}",
+            gateway_token=secrets.token_hex(24),
+            jupyter_url=f"http://{HOST}:{jupyter_port}/",
+            jupyter_token=secrets.token_hex(24),
+            kernels=kernels,
+            env=_base_environment(os.environ),
+        )
+        plan.env.update(spec.env)
+        plan.env["ORCHEST_PROJECT_DIR"] = spec.project_dir
+        plan.env[MARKER_VARIABLE] = f"{self.owner}:{spec.session_uuid}"
+        # What kernels get from Enterprise Gateway's environment (their role
+        # is their kernelspec's: an inherited variable would override it).
+        kernel_variables = sorted(plan.env)
+        plan.env.update(
+            JUPYTER_CONFIG_DIR=str(dirs["config"]),
+            JUPYTER_PATH=str(dirs["jupyter"]),
+            JUPYTER_DATA_DIR=str(dirs["data"]),
+            JUPYTER_RUNTIME_DIR=str(dirs["runtime"]),
+        )
+        _write_config(
+            dirs["config"] / "jupyter_enterprise_gateway_config.json",
+            {
+                "EnterpriseGatewayApp": {
+                    "ip": HOST,
+                    "port": gateway_port,
+                    "port_retries": 0,
+                    "auth_token": plan.gateway_token,
+                    # Kernels run as this user, whoever it is (root included):
+                    # there is no impersonation here.
+                    "unauthorized_users": [],
+                    "list_kernels": True,
+                    "inherited_envs": kernel_variables,
+                },
+                "KernelSpecManager": {"whitelist": kernels, "ensure_native_kernel": False},
+            },
+        )
+        _write_config(
+            dirs["config"] / "jupyter_server_config.json",
+            {
+                "ServerApp": {
+                    "ip": HOST,
+                    "port": jupyter_port,
+                    "port_retries": 0,
+                    "root_dir": spec.project_dir,
+                    "open_browser": False,
+                    "allow_root": True,
+                },
+                "IdentityProvider": {"token": plan.jupyter_token},
+                "GatewayClient": {"url": plan.gateway_url, "auth_token": plan.gateway_token},
+            },
+        )
+        return plan
+
+    async def _start(
+        self,
+        role: str,
+        argv: list[str],
+        plan: _Plan,
+        *,
+        ready_url: str,
+        headers: dict[str, str],
+    ) -> _Server:
+        """Start one server detached (see ``detach.py``); its cwd is the
+        session directory (kernels change to theirs)."""
+        log = plan.root / "logs" / f"{role}.log"
+        helper = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-S",
+            str(DETACH),
+            str(log),
+            str(plan.root),
+            *argv,
+            env={**plan.env, ROLE_VARIABLE: role},
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await helper.communicate()
+        if helper.returncode != 0:
+            raise LaunchFailed(f"{role} did not start: {err.decode(errors='replace').strip()}")
+        try:
+            process = psutil.Process(int(out))
+        except psutil.NoSuchProcess:
+            raise LaunchFailed(f"{role} exited at once:\n{_tail(log)}") from None
+        return _Server(role, process, log, ready_url, headers)
+
+    def _marked_all(self) -> list[tuple[psutil.Process, str, str]]:
+        """Every live process of this owner's sessions: (process, session uuid, role)."""
+        prefix = f"{self.owner}:"
+        found = []
+        for process in psutil.process_iter():
+            if process.pid == os.getpid():
+                continue
+            try:
+                environ = process.environ()
+                marker = environ.get(MARKER_VARIABLE, "")
+                if not marker.startswith(prefix) or _is_gone(process):
+                    continue
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            found.append((process, marker[len(prefix) :], environ.get(ROLE_VARIABLE, "")))
+        return found
+
+    def _marked(self, session_uuid: str) -> list[tuple[psutil.Process, str]]:
+        return [(p, role) for p, uuid, role in self._marked_all() if uuid == session_uuid]
+
+    def _processes(self, session_uuid: str) -> list[psutil.Process]:
+        """The session's processes and their descendants (also those that
+        cleared their environment)."""
+        found: dict[int, psutil.Process] = {}
+        for process, _ in self._marked(session_uuid):
+            found.setdefault(process.pid, process)
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                for child in process.children(recursive=True):
+                    found.setdefault(child.pid, child)
+        return list(found.values())
+
+
+def _base_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    return {
+        key: value
+        for key, value in environ.items()
+        if key not in _DROPPED and not key.startswith(_DROPPED_PREFIXES)
+    }
+
+
+def _write_config(path: Path, config: dict[str, Any]) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        json.dump(config, file, indent=2)
+
+
+def _free_ports(count: int) -> list[int]:
+    """Ports free on the loopback now (held together, so distinct)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind((HOST, 0))
+        return [sock.getsockname()[1] for sock in sockets]
+
+
+async def _wait_ready(servers: list[_Server], timeout: float) -> None:
+    """Poll each server's ready URL until it answers 200; fail when one exits
+    or when ``timeout`` passes, with that server's log."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    waiting = list(servers)
+    last: dict[str, str] = {}
+    async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_SECONDS, trust_env=False) as client:
+        while waiting:
+            for server in list(waiting):
+                if _is_gone(server.process):
+                    raise LaunchFailed(f"{server.role} exited:\n{_tail(server.log)}")
+                try:
+                    response = await client.get(server.ready_url, headers=server.headers)
+                except httpx.HTTPError as exc:
+                    last[server.role] = f"{type(exc).__name__}: {exc}"
+                    continue
+                if response.status_code == 200:
+                    waiting.remove(server)
+                else:
+                    last[server.role] = f"HTTP {response.status_code}"
+            if not waiting:
+                return
+            if loop.time() >= deadline:
+                server = waiting[0]
+                raise LaunchFailed(
+                    f"{server.role} not ready after {timeout:.0f}s "
+                    f"({last.get(server.role, 'no answer')}):\n{_tail(server.log)}"
+                )
+            await asyncio.sleep(POLL_SECONDS)
+
+
+def _is_gone(process: psutil.Process) -> bool:
+    """Exited, reaped or a zombie (whether init reaps it is the host's business)."""
+    try:
+        return not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _signal(processes: Iterable[psutil.Process], sig: int) -> None:
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            if process.is_running():  # not a reused pid
+                process.send_signal(sig)
+
+
+async def _wait_gone(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait until all are gone or ``timeout`` passes; return those left."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while left := [p for p in processes if not _is_gone(p)]:
+        if loop.time() >= deadline:
+            return left
+        await asyncio.sleep(POLL_SECONDS / 2)
+    return []
+
+
+def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
