@@ -1,0 +1,323 @@
+"""The process runtime of sessions against real processes: Enterprise Gateway
+and a Jupyter server from their own environments, a real ipykernel.
+
+The environments are made once (in ``$ORCHEST_RUNTIMES_DIR`` or the user data
+dir, where the product makes them too, so only the first run pays for them).
+Each test has its own sessions directory, hence its own owner key: it sees
+only its own sessions. Nothing sleeps to wait: every wait is an await with a
+timeout on what the processes answer.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import os
+import signal
+import sys
+import textwrap
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import httpx
+import psutil
+import pytest
+import websockets
+
+from orchest_session_manager.runtime.base import LaunchFailed, Owned, SessionEndpoints, SessionSpec
+from orchest_session_manager.runtime.environments import (
+    ENTERPRISE_GATEWAY,
+    JUPYTER_SERVER,
+    STAMP_NAME,
+    ensure_environment,
+)
+from orchest_session_manager.runtime.kernelspecs import KERNELS_DIR, write_kernelspecs
+from orchest_session_manager.runtime.process import MARKER_VARIABLE, ProcessRuntime
+
+# Making both environments from nothing downloads about 160 wheels.
+pytestmark = pytest.mark.timeout(300)
+
+EXECUTE_TIMEOUT = 60.0
+"""A kernel starts in about a second; generous for a loaded machine."""
+PROJECT_UUID = "7c0b8a4e-5bd1-4cf6-9c1b-0a4bd2b6c6f1"
+PIPELINE_UUID = "d4a3f8a0-8c2b-4a53-9a8e-3f4e8b1c2d3e"
+
+
+@pytest.fixture(scope="module")
+async def environments() -> dict[str, float]:
+    """Both environments exist (made here the first time); their creation time."""
+    took = {}
+    for name in (ENTERPRISE_GATEWAY, JUPYTER_SERVER):
+        started = time.monotonic()
+        await asyncio.to_thread(ensure_environment, name)
+        took[name] = time.monotonic() - started
+    return took
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path, environments: dict[str, float]) -> AsyncIterator[ProcessRuntime]:
+    runtime = ProcessRuntime(tmp_path / "sessions")
+    yield runtime
+    for owned in await runtime.owned():  # whatever a failing test left
+        await runtime.stop(owned.session_uuid)
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path) -> Path:
+    project = tmp_path / "project"
+    (project / "notebooks").mkdir(parents=True)
+    return project
+
+
+def spec_for(project_dir: Path, **env: str) -> SessionSpec:
+    return SessionSpec(
+        session_uuid=str(uuid4()),
+        project_uuid=PROJECT_UUID,
+        pipeline_uuid=PIPELINE_UUID,
+        project_dir=str(project_dir),
+        pipeline_path="main.orchest",
+        env={"ORCHEST_PIPELINE_UUID": PIPELINE_UUID, **env},
+    )
+
+
+def auth(endpoints: SessionEndpoints) -> dict[str, str]:
+    return {"Authorization": f"token {endpoints.jupyter_token}"}
+
+
+async def start_kernel(endpoints: SessionEndpoints, notebook: str | None = None) -> str:
+    """A kernel through the Jupyter server (which asks Enterprise Gateway);
+    for a notebook path, through a Jupyter session as JupyterLab does."""
+    async with httpx.AsyncClient(trust_env=False, timeout=EXECUTE_TIMEOUT) as client:
+        if notebook is None:
+            response = await client.post(
+                f"{endpoints.jupyter_url}api/kernels",
+                json={"name": "python3"},
+                headers=auth(endpoints),
+            )
+            response.raise_for_status()
+            return str(response.json()["id"])
+        response = await client.post(
+            f"{endpoints.jupyter_url}api/sessions",
+            json={"path": notebook, "type": "notebook", "kernel": {"name": "python3"}},
+            headers=auth(endpoints),
+        )
+        response.raise_for_status()
+        return str(response.json()["kernel"]["id"])
+
+
+async def execute(endpoints: SessionEndpoints, kernel_id: str, code: str) -> str:
+    """Run ``code`` over the kernel's websocket; return its result's text/plain."""
+    url = endpoints.jupyter_url.replace("http://", "ws://", 1)
+    url += f"api/kernels/{kernel_id}/channels?token={endpoints.jupyter_token}"
+    msg_id = uuid4().hex
+    request = {
+        "header": {
+            "msg_id": msg_id,
+            "msg_type": "execute_request",
+            "username": "test",
+            "session": uuid4().hex,
+            "version": "5.3",
+            "date": "",
+        },
+        "parent_header": {},
+        "metadata": {},
+        "content": {"code": code, "silent": False, "store_history": False},
+        "channel": "shell",
+        "buffers": [],
+    }
+    async with asyncio.timeout(EXECUTE_TIMEOUT), websockets.connect(url) as ws:
+        await ws.send(json.dumps(request))
+        while True:
+            message: dict[str, Any] = json.loads(await ws.recv())
+            if message["parent_header"].get("msg_id") != msg_id:
+                continue
+            if message["msg_type"] == "execute_result":
+                return str(message["content"]["data"]["text/plain"])
+            if message["msg_type"] == "error":
+                raise AssertionError(f"kernel error: {message['content']['evalue']}")
+
+
+def session_processes(owned: list[Owned], session_uuid: str) -> list[psutil.Process]:
+    return [psutil.Process(o.details["pid"]) for o in owned if o.session_uuid == session_uuid]
+
+
+def is_gone(process: psutil.Process) -> bool:
+    try:
+        return not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def marked_anywhere(session_uuid: str) -> list[int]:
+    """Pids of any process on the host marked for this session, whatever its owner."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            marker = process.environ().get(MARKER_VARIABLE, "")
+            if marker.endswith(f":{session_uuid}") and not is_gone(process):
+                found.append(process.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+async def test_launch_execute_and_stop(runtime: ProcessRuntime, project_dir: Path) -> None:
+    spec = spec_for(project_dir)
+    started = time.monotonic()
+    endpoints = await runtime.launch(spec)
+    print(f"launch to both ready: {time.monotonic() - started:.2f}s")
+
+    assert endpoints.jupyter_url.startswith("http://127.0.0.1:")
+    assert endpoints.gateway_url.startswith("http://127.0.0.1:")
+    assert await runtime.alive(spec.session_uuid)
+    kernel_id = await start_kernel(endpoints)
+    assert await execute(endpoints, kernel_id, "1 + 1") == "2"
+
+    owned = await runtime.owned()
+    roles = sorted(o.role for o in owned if o.session_uuid == spec.session_uuid)
+    assert roles == ["enterprise-gateway", "jupyter-server", "kernel"]
+    assert {o.session_uuid for o in owned} == {spec.session_uuid}
+    processes = session_processes(owned, spec.session_uuid)
+    session_dir = endpoints.details["session_dir"]
+    assert await asyncio.to_thread(os.path.isdir, session_dir)
+
+    await runtime.stop(spec.session_uuid)
+    assert all(is_gone(p) for p in processes)
+    assert marked_anywhere(spec.session_uuid) == []
+    assert await runtime.owned() == []
+    assert not await runtime.alive(spec.session_uuid)
+    assert not await asyncio.to_thread(os.path.exists, session_dir)
+    await runtime.stop(spec.session_uuid)  # idempotent
+
+
+async def test_kernel_cwd_and_environment(
+    runtime: ProcessRuntime, project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A notebook's kernel starts in the notebook's folder with the session's
+    variables, and none of the session manager's own settings."""
+    monkeypatch.setenv("ORCHEST_DATABASE_URL", "postgresql://secret@127.0.0.1/orchest")
+    spec = spec_for(project_dir, MY_VARIABLE="set by the pipeline")
+    endpoints = await runtime.launch(spec)
+    kernel_id = await start_kernel(endpoints, notebook="notebooks/analysis.ipynb")
+    code = (
+        "import os; (os.getcwd(), os.environ.get('MY_VARIABLE'),"
+        " os.environ.get('ORCHEST_PIPELINE_UUID'), 'ORCHEST_DATABASE_URL' in os.environ)"
+    )
+    result = await execute(endpoints, kernel_id, code)
+    expected = (str(project_dir / "notebooks"), "set by the pipeline", PIPELINE_UUID, False)
+    assert ast.literal_eval(result) == expected
+    await runtime.stop(spec.session_uuid)
+
+
+MANAGER = textwrap.dedent(
+    """
+    import asyncio, dataclasses, json, sys
+    from pathlib import Path
+    from orchest_session_manager.runtime.base import SessionSpec
+    from orchest_session_manager.runtime.process import ProcessRuntime
+
+    async def main():
+        spec = SessionSpec(**json.loads(sys.argv[2]))
+        endpoints = await ProcessRuntime(Path(sys.argv[1])).launch(spec)
+        print(json.dumps(dataclasses.asdict(endpoints)), flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_session_outlives_a_killed_manager(
+    runtime: ProcessRuntime, project_dir: Path
+) -> None:
+    """A manager process launches a session and is killed (-9): the session
+    keeps answering; a new runtime on the same directory finds it and stops it."""
+    spec = spec_for(project_dir)
+    manager = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        MANAGER,
+        str(runtime.sessions_dir),
+        json.dumps(spec.__dict__),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert manager.stdout is not None
+    async with asyncio.timeout(EXECUTE_TIMEOUT):
+        line = await manager.stdout.readline()
+    assert line, "the manager exited before the session was ready"
+    endpoints = SessionEndpoints(**json.loads(line))
+    manager.kill()
+    assert await manager.wait() == -signal.SIGKILL
+
+    async with httpx.AsyncClient(trust_env=False, timeout=10.0) as client:
+        status = await client.get(f"{endpoints.jupyter_url}api/status", headers=auth(endpoints))
+    assert status.status_code == 200
+    kernel_id = await start_kernel(endpoints)
+    assert await execute(endpoints, kernel_id, "6 * 7") == "42"
+
+    restarted = ProcessRuntime(runtime.sessions_dir)  # as after a restart
+    owned = await restarted.owned()
+    assert sorted(o.role for o in owned) == ["enterprise-gateway", "jupyter-server", "kernel"]
+    assert {o.session_uuid for o in owned} == {spec.session_uuid}
+    assert await restarted.alive(spec.session_uuid)
+    other = ProcessRuntime(runtime.sessions_dir.parent / "other-sessions")
+    assert await other.owned() == []  # another owner's sessions are not its own
+
+    processes = session_processes(owned, spec.session_uuid)
+    await restarted.stop(spec.session_uuid)
+    assert all(is_gone(p) for p in processes)
+    assert marked_anywhere(spec.session_uuid) == []
+    assert await restarted.owned() == []
+
+
+async def test_failed_launch_leaves_nothing(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    spec = spec_for(tmp_path / "no-such-project")
+    with pytest.raises(LaunchFailed) as failed:
+        await runtime.launch(spec)
+    assert "jupyter-server exited" in failed.value.reason
+    assert "No such directory" in failed.value.reason
+    assert await runtime.owned() == []
+    assert marked_anywhere(spec.session_uuid) == []
+    assert not await asyncio.to_thread(runtime.session_dir(spec.session_uuid).exists)
+
+
+async def test_environment_made_once_by_concurrent_callers(tmp_path: Path) -> None:
+    """Two processes ensuring the same new environment at once: one syncs,
+    the other waits for it; both get a working environment."""
+    runtimes_dir = tmp_path / "runtimes"
+    code = (
+        "import sys; from orchest_session_manager.runtime.environments import"
+        " ensure_environment as e; print(e(sys.argv[1]))"
+    )
+    env = {**os.environ, "ORCHEST_RUNTIMES_DIR": str(runtimes_dir)}
+    callers = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", code, JUPYTER_SERVER, env=env, stdout=asyncio.subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    async with asyncio.timeout(240):
+        outputs = [await caller.communicate() for caller in callers]
+    assert [caller.returncode for caller in callers] == [0, 0]
+    venv = runtimes_dir / JUPYTER_SERVER
+    assert {out.decode().strip() for out, _ in outputs} == {str(venv)}
+    assert await asyncio.to_thread((venv / STAMP_NAME).is_file)
+    check = await asyncio.create_subprocess_exec(
+        str(venv / "bin" / "python"), "-c", "import ipykernel, jupyter_server"
+    )
+    assert await check.wait() == 0
+
+
+def test_kernelspecs_filled_from_templates(tmp_path: Path) -> None:
+    names = write_kernelspecs(KERNELS_DIR / "process", tmp_path, {"PYTHON": "/opt/py/bin/python"})
+    assert names == ["python3"]
+    spec = json.loads((tmp_path / "python3" / "kernel.json").read_text())
+    assert "/opt/py/bin/python" in spec["argv"]
+    assert "{connection_file}" in spec["argv"]
+    assert spec["metadata"]["process_proxy"]["class_name"].endswith(".LocalProcessProxy")
+    with pytest.raises(ValueError, match="@PYTHON@"):
+        write_kernelspecs(KERNELS_DIR / "process", tmp_path / "again", {})
