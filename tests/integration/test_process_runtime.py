@@ -20,13 +20,19 @@ import textwrap
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 from uuid import uuid4
 
 import httpx
 import psutil
 import pytest
-import websockets
+from jupyter_harness import (
+    EXECUTE_TIMEOUT,
+    auth,
+    execute,
+    is_gone,
+    marked_anywhere,
+    start_kernel,
+)
 
 from orchest_session_manager.runtime.base import LaunchFailed, Owned, SessionEndpoints, SessionSpec
 from orchest_session_manager.runtime.environments import (
@@ -36,13 +42,11 @@ from orchest_session_manager.runtime.environments import (
     ensure_environment,
 )
 from orchest_session_manager.runtime.kernelspecs import KERNELS_DIR, write_kernelspecs
-from orchest_session_manager.runtime.process import MARKER_VARIABLE, ProcessRuntime
+from orchest_session_manager.runtime.process import ProcessRuntime
 
 # Making both environments from nothing downloads about 160 wheels.
 pytestmark = pytest.mark.timeout(300)
 
-EXECUTE_TIMEOUT = 60.0
-"""A kernel starts in about a second; generous for a loaded machine."""
 PROJECT_UUID = "7c0b8a4e-5bd1-4cf6-9c1b-0a4bd2b6c6f1"
 PIPELINE_UUID = "d4a3f8a0-8c2b-4a53-9a8e-3f4e8b1c2d3e"
 
@@ -84,85 +88,8 @@ def spec_for(project_dir: Path, **env: str) -> SessionSpec:
     )
 
 
-def auth(endpoints: SessionEndpoints) -> dict[str, str]:
-    return {"Authorization": f"token {endpoints.jupyter_token}"}
-
-
-async def start_kernel(endpoints: SessionEndpoints, notebook: str | None = None) -> str:
-    """A kernel through the Jupyter server (which asks Enterprise Gateway);
-    for a notebook path, through a Jupyter session as JupyterLab does."""
-    async with httpx.AsyncClient(trust_env=False, timeout=EXECUTE_TIMEOUT) as client:
-        if notebook is None:
-            response = await client.post(
-                f"{endpoints.jupyter_url}api/kernels",
-                json={"name": "python3"},
-                headers=auth(endpoints),
-            )
-            response.raise_for_status()
-            return str(response.json()["id"])
-        response = await client.post(
-            f"{endpoints.jupyter_url}api/sessions",
-            json={"path": notebook, "type": "notebook", "kernel": {"name": "python3"}},
-            headers=auth(endpoints),
-        )
-        response.raise_for_status()
-        return str(response.json()["kernel"]["id"])
-
-
-async def execute(endpoints: SessionEndpoints, kernel_id: str, code: str) -> str:
-    """Run ``code`` over the kernel's websocket; return its result's text/plain."""
-    url = endpoints.jupyter_url.replace("http://", "ws://", 1)
-    url += f"api/kernels/{kernel_id}/channels?token={endpoints.jupyter_token}"
-    msg_id = uuid4().hex
-    request = {
-        "header": {
-            "msg_id": msg_id,
-            "msg_type": "execute_request",
-            "username": "test",
-            "session": uuid4().hex,
-            "version": "5.3",
-            "date": "",
-        },
-        "parent_header": {},
-        "metadata": {},
-        "content": {"code": code, "silent": False, "store_history": False},
-        "channel": "shell",
-        "buffers": [],
-    }
-    async with asyncio.timeout(EXECUTE_TIMEOUT), websockets.connect(url) as ws:
-        await ws.send(json.dumps(request))
-        while True:
-            message: dict[str, Any] = json.loads(await ws.recv())
-            if message["parent_header"].get("msg_id") != msg_id:
-                continue
-            if message["msg_type"] == "execute_result":
-                return str(message["content"]["data"]["text/plain"])
-            if message["msg_type"] == "error":
-                raise AssertionError(f"kernel error: {message['content']['evalue']}")
-
-
 def session_processes(owned: list[Owned], session_uuid: str) -> list[psutil.Process]:
     return [psutil.Process(o.details["pid"]) for o in owned if o.session_uuid == session_uuid]
-
-
-def is_gone(process: psutil.Process) -> bool:
-    try:
-        return not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-def marked_anywhere(session_uuid: str) -> list[int]:
-    """Pids of any process on the host marked for this session, whatever its owner."""
-    found = []
-    for process in psutil.process_iter():
-        try:
-            marker = process.environ().get(MARKER_VARIABLE, "")
-            if marker.endswith(f":{session_uuid}") and not is_gone(process):
-                found.append(process.pid)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return found
 
 
 async def test_launch_execute_and_stop(runtime: ProcessRuntime, project_dir: Path) -> None:
@@ -174,8 +101,8 @@ async def test_launch_execute_and_stop(runtime: ProcessRuntime, project_dir: Pat
     assert endpoints.jupyter_url.startswith("http://127.0.0.1:")
     assert endpoints.gateway_url.startswith("http://127.0.0.1:")
     assert await runtime.alive(spec.session_uuid)
-    kernel_id = await start_kernel(endpoints)
-    assert await execute(endpoints, kernel_id, "1 + 1") == "2"
+    kernel_id = await start_kernel(endpoints.jupyter_url, endpoints.jupyter_token)
+    assert await execute(endpoints.jupyter_url, endpoints.jupyter_token, kernel_id, "1 + 1") == "2"
 
     owned = await runtime.owned()
     roles = sorted(o.role for o in owned if o.session_uuid == spec.session_uuid)
@@ -202,12 +129,14 @@ async def test_kernel_cwd_and_environment(
     monkeypatch.setenv("ORCHEST_DATABASE_URL", "postgresql://secret@127.0.0.1/orchest")
     spec = spec_for(project_dir, MY_VARIABLE="set by the pipeline")
     endpoints = await runtime.launch(spec)
-    kernel_id = await start_kernel(endpoints, notebook="notebooks/analysis.ipynb")
+    kernel_id = await start_kernel(
+        endpoints.jupyter_url, endpoints.jupyter_token, notebook="notebooks/analysis.ipynb"
+    )
     code = (
         "import os; (os.getcwd(), os.environ.get('MY_VARIABLE'),"
         " os.environ.get('ORCHEST_PIPELINE_UUID'), 'ORCHEST_DATABASE_URL' in os.environ)"
     )
-    result = await execute(endpoints, kernel_id, code)
+    result = await execute(endpoints.jupyter_url, endpoints.jupyter_token, kernel_id, code)
     expected = (str(project_dir / "notebooks"), "set by the pipeline", PIPELINE_UUID, False)
     assert ast.literal_eval(result) == expected
     await runtime.stop(spec.session_uuid)
@@ -254,10 +183,12 @@ async def test_session_outlives_a_killed_manager(
     assert await manager.wait() == -signal.SIGKILL
 
     async with httpx.AsyncClient(trust_env=False, timeout=10.0) as client:
-        status = await client.get(f"{endpoints.jupyter_url}api/status", headers=auth(endpoints))
+        status = await client.get(
+            f"{endpoints.jupyter_url}api/status", headers=auth(endpoints.jupyter_token)
+        )
     assert status.status_code == 200
-    kernel_id = await start_kernel(endpoints)
-    assert await execute(endpoints, kernel_id, "6 * 7") == "42"
+    kernel_id = await start_kernel(endpoints.jupyter_url, endpoints.jupyter_token)
+    assert await execute(endpoints.jupyter_url, endpoints.jupyter_token, kernel_id, "6 * 7") == "42"
 
     restarted = ProcessRuntime(runtime.sessions_dir)  # as after a restart
     owned = await restarted.owned()

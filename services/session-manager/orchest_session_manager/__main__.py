@@ -1,9 +1,10 @@
 import sys
 
 from orchest_runtime.entry import run_main
-from orchest_runtime.settings import ServiceSettings
 
-from .service import DEFINITION
+from .service import build_definition
+from .settings import SessionManagerSettings
 
 if __name__ == "__main__":
-    sys.exit(run_main(DEFINITION, ServiceSettings()))
+    settings = SessionManagerSettings()
+    sys.exit(run_main(build_definition(settings), settings))

@@ -1,0 +1,94 @@
+"""Talking to a session's Jupyter server as JupyterLab does: start a kernel
+over REST (it goes through Enterprise Gateway), run code over its websocket;
+and finding a session's processes on the host."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from uuid import uuid4
+
+import httpx
+import psutil
+import websockets
+
+from orchest_session_manager.runtime.process import MARKER_VARIABLE
+
+EXECUTE_TIMEOUT = 60.0
+"""A kernel starts in about a second; generous for a loaded machine."""
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"token {token}"}
+
+
+async def start_kernel(jupyter_url: str, token: str, notebook: str | None = None) -> str:
+    """A kernel through the Jupyter server (which asks Enterprise Gateway);
+    for a notebook path, through a Jupyter session as JupyterLab does."""
+    async with httpx.AsyncClient(trust_env=False, timeout=EXECUTE_TIMEOUT) as client:
+        if notebook is None:
+            response = await client.post(
+                f"{jupyter_url}api/kernels", json={"name": "python3"}, headers=auth(token)
+            )
+            response.raise_for_status()
+            return str(response.json()["id"])
+        response = await client.post(
+            f"{jupyter_url}api/sessions",
+            json={"path": notebook, "type": "notebook", "kernel": {"name": "python3"}},
+            headers=auth(token),
+        )
+        response.raise_for_status()
+        return str(response.json()["kernel"]["id"])
+
+
+async def execute(jupyter_url: str, token: str, kernel_id: str, code: str) -> str:
+    """Run ``code`` over the kernel's websocket; return its result's text/plain."""
+    url = jupyter_url.replace("http://", "ws://", 1)
+    url += f"api/kernels/{kernel_id}/channels?token={token}"
+    msg_id = uuid4().hex
+    request = {
+        "header": {
+            "msg_id": msg_id,
+            "msg_type": "execute_request",
+            "username": "test",
+            "session": uuid4().hex,
+            "version": "5.3",
+            "date": "",
+        },
+        "parent_header": {},
+        "metadata": {},
+        "content": {"code": code, "silent": False, "store_history": False},
+        "channel": "shell",
+        "buffers": [],
+    }
+    async with asyncio.timeout(EXECUTE_TIMEOUT), websockets.connect(url) as ws:
+        await ws.send(json.dumps(request))
+        while True:
+            message: dict[str, Any] = json.loads(await ws.recv())
+            if message["parent_header"].get("msg_id") != msg_id:
+                continue
+            if message["msg_type"] == "execute_result":
+                return str(message["content"]["data"]["text/plain"])
+            if message["msg_type"] == "error":
+                raise AssertionError(f"kernel error: {message['content']['evalue']}")
+
+
+def is_gone(process: psutil.Process) -> bool:
+    try:
+        return not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def marked_anywhere(session_uuid: str) -> list[int]:
+    """Pids of any process on the host marked for this session, whatever its owner."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            marker = process.environ().get(MARKER_VARIABLE, "")
+            if marker.endswith(f":{session_uuid}") and not is_gone(process):
+                found.append(process.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
