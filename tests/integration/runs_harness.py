@@ -25,6 +25,8 @@ from orchest_scheduler.service import build_definition as build_scheduler
 from orchest_scheduler.settings import SchedulerSettings
 from orchest_schemas.bus import BusNames
 from orchest_schemas.events import ANY_EVENT, AnyEvent, RunStatusChanged
+from orchest_session_manager.service import build_definition as build_session_manager
+from orchest_session_manager.settings import SessionManagerSettings
 from orchest_step_runner.service import build_definition as build_runner
 from orchest_step_runner.settings import RunnerSettings
 from support import free_port, running_service
@@ -136,10 +138,13 @@ async def whole_stack(
     job_slots: int = 2,
     schedulers: int = 1,
     clock: Clock | None = None,
+    sessions: dict[str, Any] | None = None,
     **scheduler_overrides: Any,
 ) -> AsyncIterator[Stack]:
     """Gateway, step runner and ``schedulers`` scheduler replicas (sharing
-    ``clock`` for job schedules); job files under a temporary ``jobs_dir``."""
+    ``clock`` for job schedules); job files under a temporary ``jobs_dir``.
+    With ``sessions`` (settings overrides), a session manager too, its
+    sessions' files under a temporary ``sessions_dir``."""
     gateway_settings: GatewaySettings = service_settings(GatewaySettings, port=free_port())
     runner_settings: RunnerSettings = service_settings(
         RunnerSettings, slots=slots, job_slots=job_slots, heartbeat_seconds=1.0
@@ -152,6 +157,16 @@ async def whole_stack(
         for _ in range(schedulers):
             await stack.enter_async_context(
                 running_service(build_scheduler(scheduler_settings, clock), scheduler_settings)
+            )
+        if sessions is not None:
+            sessions_dir = Path(
+                stack.enter_context(tempfile.TemporaryDirectory(prefix="orchest-sessions-"))
+            )
+            manager_settings: SessionManagerSettings = service_settings(
+                SessionManagerSettings, sessions_dir=sessions_dir, **sessions
+            )
+            await stack.enter_async_context(
+                running_service(build_session_manager(manager_settings), manager_settings)
             )
         await stack.enter_async_context(
             running_service(build_runner(runner_settings), runner_settings)

@@ -1,0 +1,193 @@
+"""Interactive sessions end to end with the process runtime: gateway ->
+session manager -> Enterprise Gateway and a Jupyter server as real local
+processes -> a real kernel, with the scheduler beside them."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jupyter_harness import execute, marked_anywhere, start_kernel
+from runs_harness import EventLog, Project, Stack, event_log, whole_stack
+
+from orchest_schemas.events import AnyEvent, RunStatusChanged, SessionStatusChanged
+
+# The first launch on a machine makes the environments of Enterprise Gateway
+# and the Jupyter server (downloads when uv's cache is empty).
+pytestmark = pytest.mark.timeout(300)
+
+PROJECT = "2b1f6a3e-6f8a-4c55-9d0e-5a7b3c1d9e01"
+PIPELINE = "8e0c4d2a-1b3f-4a6e-9c5d-7f2e1a0b3c4d"
+
+
+@pytest.fixture
+async def stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
+    async with whole_stack(service_settings, sessions={"session_health_seconds": 0.2}) as s:
+        yield s
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    root = tmp_path / "project"
+    root.mkdir()
+    return Project(root, uuid=PIPELINE)
+
+
+def launch_body(project: Project, **extra: Any) -> dict[str, Any]:
+    return {
+        "project_uuid": PROJECT,
+        "pipeline_uuid": PIPELINE,
+        "project_dir": str(project.root),
+        "pipeline_path": "main.orchest",
+        **extra,
+    }
+
+
+def statuses(events: list[AnyEvent]) -> list[str]:
+    return [e.status.value for e in events if isinstance(e, SessionStatusChanged)]
+
+
+async def reaches(log: EventLog, status: str, times: int = 1) -> list[AnyEvent]:
+    return await log.wait_for(
+        lambda events: statuses(events).count(status) >= times,
+        timeout=240,
+        what=f"session {status} x{times}",
+    )
+
+
+async def session(stack: Stack) -> dict[str, Any]:
+    response = await stack.http.get(f"/api/sessions/{PROJECT}/{PIPELINE}")
+    assert response.status_code == 200, response.text
+    view: dict[str, Any] = response.json()
+    return view
+
+
+async def one_plus_one(view: dict[str, Any]) -> str:
+    kernel = await start_kernel(view["jupyter_url"], view["jupyter_token"])
+    return await execute(view["jupyter_url"], view["jupyter_token"], kernel, "1 + 1")
+
+
+async def test_a_session_runs_kernels_through_its_gateway_restarts_and_stops_clean(
+    stack: Stack, project: Project
+) -> None:
+    async with event_log(stack, stack.bus.session_event(PROJECT, PIPELINE)) as log:
+        created = await stack.http.post("/api/sessions", json=launch_body(project))
+        assert created.status_code == 201, created.text
+        assert created.json()["status"] == "LAUNCHING"  # answered at once
+        uuid = created.json()["uuid"]
+
+        again = await stack.http.post("/api/sessions", json=launch_body(project))
+        assert again.status_code == 409, again.text
+
+        await reaches(log, "RUNNING")
+        view = await session(stack)
+        assert view["uuid"] == uuid and view["status"] == "RUNNING"
+        assert view["gateway_url"] and view["jupyter_token"]
+        assert await one_plus_one(view) == "2"
+        running = marked_anywhere(uuid)
+        assert len(running) >= 3  # Enterprise Gateway, the Jupyter server, the kernel
+
+        restarted = await stack.http.put(f"/api/sessions/{PROJECT}/{PIPELINE}")
+        assert restarted.status_code == 200, restarted.text
+        assert restarted.json()["status"] == "LAUNCHING"
+        await reaches(log, "RUNNING", times=2)
+        view = await session(stack)
+        assert not set(running) & set(marked_anywhere(uuid))  # all new processes
+        assert await one_plus_one(view) == "2"
+
+        stopped = await stack.http.delete(f"/api/sessions/{PROJECT}/{PIPELINE}")
+        assert stopped.status_code == 200, stopped.text
+        assert stopped.json()["status"] == "STOPPING"
+        events = await reaches(log, "STOPPED")
+    assert statuses(events) == [
+        "LAUNCHING",
+        "RUNNING",
+        "LAUNCHING",
+        "RUNNING",
+        "STOPPING",
+        "STOPPED",
+    ]
+    assert marked_anywhere(uuid) == []
+    assert (await session(stack))["status"] == "STOPPED"
+    relaunched = await stack.http.post("/api/sessions", json=launch_body(project))
+    assert relaunched.status_code == 201  # a stopped session frees its pipeline
+    await stack.http.delete(f"/api/sessions/{PROJECT}/{PIPELINE}")
+
+
+async def test_stopping_a_session_aborts_its_pipelines_interactive_run(
+    stack: Stack, project: Project
+) -> None:
+    project.step("wait", "wait.sh", "sleep 120\n")  # wait-ok: the step's own work
+    async with event_log(stack) as log:
+        created = await stack.http.post("/api/sessions", json=launch_body(project))
+        assert created.status_code == 201, created.text
+        await reaches(log, "RUNNING")
+        run = await stack.start_run(
+            project.body(run_config={"project_dir": str(project.root), "project_uuid": PROJECT})
+        )
+        await log.wait_for(
+            lambda events: any(
+                isinstance(e, RunStatusChanged)
+                and e.run_uuid == run["uuid"]
+                and e.status.value == "STARTED"
+                for e in events
+            ),
+            what="the run going",
+        )
+        await stack.http.delete(f"/api/sessions/{PROJECT}/{PIPELINE}")
+        await log.wait_for(
+            lambda events: any(
+                isinstance(e, RunStatusChanged)
+                and e.run_uuid == run["uuid"]
+                and e.status.value == "ABORTED"
+                for e in events
+            ),
+            what="the run aborted",
+        )
+        await reaches(log, "STOPPED")
+
+
+async def test_a_session_whose_processes_die_fails_and_leaves_nothing(
+    stack: Stack, project: Project
+) -> None:
+    async with event_log(stack, stack.bus.session_event(PROJECT, PIPELINE)) as log:
+        created = await stack.http.post("/api/sessions", json=launch_body(project))
+        uuid = created.json()["uuid"]
+        await reaches(log, "RUNNING")
+        for pid in marked_anywhere(uuid):
+            os.kill(pid, signal.SIGKILL)
+        events = await reaches(log, "FAILED")
+    failed = [e for e in events if isinstance(e, SessionStatusChanged)][-1]
+    assert failed.reason and "died" in failed.reason
+    assert marked_anywhere(uuid) == []
+    assert (await session(stack))["status"] == "FAILED"
+
+
+async def test_a_launch_that_cannot_start_ends_failed_with_the_reason(
+    service_settings: Callable[..., Any], project: Project, tmp_path: Path
+) -> None:
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("a file where the environments should go")
+    async with (
+        whole_stack(service_settings, sessions={"runtimes_dir": blocked}) as stack,
+        event_log(stack, stack.bus.session_event(PROJECT, PIPELINE)) as log,
+    ):
+        created = await stack.http.post("/api/sessions", json=launch_body(project))
+        assert created.status_code == 201, created.text
+        events = await reaches(log, "FAILED")
+        failed = [e for e in events if isinstance(e, SessionStatusChanged)][-1]
+        assert failed.reason and str(blocked) in failed.reason  # the cause, named
+        assert marked_anywhere(created.json()["uuid"]) == []
+        bad = await stack.http.post(
+            "/api/sessions",
+            json={**launch_body(project), "project_dir": "relative", "runtime": "nope"},
+        )
+        assert bad.status_code == 422
+        assert {e["type"] for e in bad.json()["errors"]} == {
+            "runtime_unknown",
+            "project_dir_invalid",
+        }
