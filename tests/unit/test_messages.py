@@ -416,9 +416,8 @@ def test_create_run_defaults_and_required_fields() -> None:
     assert command.run_type is RunType.FULL
     assert command.uuids == []
     # A run's job is the scheduler's to set: a client's job_uuid is ignored.
-    assert "job_uuid" not in CreateRun.model_validate(
-        {**MINIMAL_COMMANDS[CreateRun], "job_uuid": JOB}
-    ).model_dump()
+    given = CreateRun.model_validate({**MINIMAL_COMMANDS[CreateRun], "job_uuid": JOB})
+    assert "job_uuid" not in given.model_dump()
 
     with pytest.raises(ValidationError) as exc:
         CreateRun.model_validate({"pipeline_definition": {"uuid": PIPELINE}, "run_type": "some"})
