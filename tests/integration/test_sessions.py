@@ -59,6 +59,16 @@ async def reaches(log: EventLog, status: str, times: int = 1) -> list[AnyEvent]:
     )
 
 
+async def run_reaches(log: EventLog, run_uuid: str, status: str) -> None:
+    await log.wait_for(
+        lambda events: any(
+            isinstance(e, RunStatusChanged) and e.run_uuid == run_uuid and e.status.value == status
+            for e in events
+        ),
+        what=f"run {status}",
+    )
+
+
 async def session(stack: Stack) -> dict[str, Any]:
     response = await stack.http.get(f"/api/sessions/{PROJECT}/{PIPELINE}")
     assert response.status_code == 200, response.text
@@ -129,25 +139,9 @@ async def test_stopping_a_session_aborts_its_pipelines_interactive_run(
         run = await stack.start_run(
             project.body(run_config={"project_dir": str(project.root), "project_uuid": PROJECT})
         )
-        await log.wait_for(
-            lambda events: any(
-                isinstance(e, RunStatusChanged)
-                and e.run_uuid == run["uuid"]
-                and e.status.value == "STARTED"
-                for e in events
-            ),
-            what="the run going",
-        )
+        await run_reaches(log, run["uuid"], "STARTED")
         await stack.http.delete(f"/api/sessions/{PROJECT}/{PIPELINE}")
-        await log.wait_for(
-            lambda events: any(
-                isinstance(e, RunStatusChanged)
-                and e.run_uuid == run["uuid"]
-                and e.status.value == "ABORTED"
-                for e in events
-            ),
-            what="the run aborted",
-        )
+        await run_reaches(log, run["uuid"], "ABORTED")
         await reaches(log, "STOPPED")
 
 

@@ -210,6 +210,16 @@ class QueuedRun:
     snapshot_dir: str
 
 
+def _queued(row: Any) -> QueuedRun:
+    return QueuedRun(
+        row["run_uuid"],
+        row["job_uuid"],
+        row["max_parallel_runs"],
+        row["project_dir"],
+        row["snapshot_dir"],
+    )
+
+
 async def active_job_runs(conn: Connection) -> dict[str, int]:
     """Admitted, unfinished runs per job."""
     rows = await conn.fetch(
@@ -234,16 +244,7 @@ async def queued_job_runs(conn: Connection, per_job: int) -> list[QueuedRun]:
         per_job,
         LIVE_JOB_STATES,
     )
-    return [
-        QueuedRun(
-            r["run_uuid"],
-            r["job_uuid"],
-            r["max_parallel_runs"],
-            r["project_dir"],
-            r["snapshot_dir"],
-        )
-        for r in rows
-    ]
+    return [_queued(r) for r in rows]
 
 
 async def mark_admitted(conn: Connection, run_uuids: list[str], now: datetime) -> None:
@@ -265,16 +266,7 @@ async def admitted_not_started(conn: Connection, before: datetime) -> list[Queue
         " LIMIT 1000",
         before,
     )
-    return [
-        QueuedRun(
-            r["run_uuid"],
-            r["job_uuid"],
-            r["max_parallel_runs"],
-            r["project_dir"],
-            r["snapshot_dir"],
-        )
-        for r in rows
-    ]
+    return [_queued(r) for r in rows]
 
 
 async def unfinished_runs_of_ended_jobs(conn: Connection) -> list[str]:

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-from pydantic import BaseModel
-
-from orchest_runtime.commands import add_command
+from orchest_runtime.commands import CommandEndpoint, add_commands
 from orchest_runtime.consumer import consume
 from orchest_runtime.service import ServiceContext, ServiceDefinition
 from orchest_schemas.bus import ServiceName
@@ -50,7 +47,7 @@ def build_definition(
         jobs = Jobs(ctx.db, ctx.bus, ctx.js, outbox, runs, own, job_clock)
         parts.update(outbox=outbox, runs=runs, jobs=jobs)
         group = ctx.bus.queue_group(ServiceName.SCHEDULER)
-        commands: list[tuple[str, str, type[BaseModel], Any]] = [
+        commands: list[CommandEndpoint] = [
             ("create-run", ctx.bus.create_run, CreateRun, runs.create),
             ("abort-run", ctx.bus.abort_run, AbortRun, runs.abort),
             ("claim-step", ctx.bus.claim_step, ClaimStep, runs.claim),
@@ -60,15 +57,7 @@ def build_definition(
             ("cancel-job", ctx.bus.cancel_job, CancelJob, jobs.cancel),
             ("abort-job-run", ctx.bus.abort_job_run, AbortJobRun, jobs.abort_run),
         ]
-        for name, subject, model, handler in commands:
-            await add_command(
-                ctx.micro,
-                name=name,
-                subject=subject,
-                queue_group=group,
-                request_model=model,
-                handler=handler,
-            )
+        await add_commands(ctx.micro, group, commands)
 
     async def serve(ctx: ServiceContext) -> None:
         outbox = parts["outbox"]

@@ -43,32 +43,27 @@ class TreeStats:
 
 def take_snapshot(project_dir: Path, dest: Path) -> TreeStats:
     """Copy the project to ``dest`` (which must not exist), honouring ``.gitignore``."""
-    project_dir = project_dir.resolve()
-    tmp = _temporary_sibling(dest)
-    stats = TreeStats()
-    try:
-        tmp.mkdir(parents=True)
-        _copy_tree(project_dir, tmp, stats, ignore=True)
-        os.replace(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return stats
+    return _build(project_dir.resolve(), dest, ignore=True)
 
 
 def make_workspace(snapshot: Path, dest: Path) -> TreeStats:
     """A run's private copy of the snapshot; nothing is done if it exists."""
     if dest.is_dir():
         return TreeStats()
+    return _build(snapshot, dest, ignore=False)
+
+
+def _build(source: Path, dest: Path, *, ignore: bool) -> TreeStats:
+    """Copy ``source`` to a temporary sibling of ``dest``, then rename it into place."""
     tmp = _temporary_sibling(dest)
     stats = TreeStats()
     try:
         tmp.mkdir(parents=True)
-        _copy_tree(snapshot, tmp, stats, ignore=False)
+        _copy_tree(source, tmp, stats, ignore=ignore)
         os.replace(tmp, dest)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
-        if dest.is_dir():  # made meanwhile by another replica's start of the run
+        if not ignore and dest.is_dir():  # made meanwhile by another replica's start
             return TreeStats()
         raise
     except BaseException:

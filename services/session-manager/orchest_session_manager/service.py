@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from typing import Any
 
-from pydantic import BaseModel
-
-from orchest_runtime.commands import add_command
+from orchest_runtime.commands import CommandEndpoint, add_commands
 from orchest_runtime.service import ServiceContext, ServiceDefinition
 from orchest_schemas.bus import ServiceName
 from orchest_schemas.commands import LaunchSession, RestartSession, StopSession
@@ -50,20 +47,12 @@ def build_definition(
         )
         parts["sessions"] = sessions
         group = ctx.bus.queue_group(ServiceName.SESSION_MANAGER)
-        commands: list[tuple[str, str, type[BaseModel], Any]] = [
+        commands: list[CommandEndpoint] = [
             ("launch-session", ctx.bus.launch_session, LaunchSession, sessions.launch),
             ("stop-session", ctx.bus.stop_session, StopSession, sessions.stop),
             ("restart-session", ctx.bus.restart_session, RestartSession, sessions.restart),
         ]
-        for name, subject, model, handler in commands:
-            await add_command(
-                ctx.micro,
-                name=name,
-                subject=subject,
-                queue_group=group,
-                request_model=model,
-                handler=handler,
-            )
+        await add_commands(ctx.micro, group, commands)
 
     async def serve(ctx: ServiceContext) -> None:
         own = settings or SessionManagerSettings.model_validate(ctx.settings.model_dump())

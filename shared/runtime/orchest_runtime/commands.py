@@ -11,8 +11,8 @@ internal error without leaking its text.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
@@ -87,6 +87,25 @@ async def add_command(
     await service.add_endpoint(
         EndpointConfig(name=name, subject=subject, queue_group=queue_group, handler=endpoint)
     )
+
+
+CommandEndpoint = tuple[str, str, type[BaseModel], Callable[[Any], Awaitable[BaseModel]]]
+"""A command a service answers: (endpoint name, subject, request model, handler)."""
+
+
+async def add_commands(
+    service: Service, queue_group: str, endpoints: Sequence[CommandEndpoint]
+) -> None:
+    """Register each of a service's commands in its queue group (``add_command``)."""
+    for name, subject, model, handler in endpoints:
+        await add_command(
+            service,
+            name=name,
+            subject=subject,
+            queue_group=queue_group,
+            request_model=model,
+            handler=handler,
+        )
 
 
 async def _reply_error(request: Request, reply: ErrorReply) -> None:
