@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# Builds the images of images/ (see README.md), each tagged
+# orchest/<name>:<hash of its build inputs> and orchest/<name>:latest. An
+# image whose hash tag is already on this machine is not built again.
+#
+#   images/build.sh [--base IMAGE | --bootstrap] [NAME...]
+#
+# The base: --base IMAGE; else python:3.11-slim, pulled if missing; else (no
+# registry) a Debian bookworm base bootstrapped here with debootstrap and
+# imported as orchest/base:bookworm-<hash of its recipe>, also built once.
+# Prints the images, one a line, on stdout; everything else goes to stderr.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+readonly HERE
+readonly ALL_IMAGES=(enterprise-gateway jupyter-server kernel-python)
+readonly DEFAULT_BASE=python:3.11-slim
+readonly BOOTSTRAP_SUITE=bookworm
+readonly BOOTSTRAP_PACKAGES=python3.11,python3-venv,python3-pip,ca-certificates
+readonly DEBIAN_MIRROR="${ORCHEST_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+# Copied into each build context (never part of its hash) so that pip in the
+# build reaches PyPI through a TLS-inspecting proxy; see the Dockerfiles.
+readonly CA_BUNDLE="${ORCHEST_BUILD_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
+readonly LOCK_FILE="${TMPDIR:-/tmp}/orchest-images-build.lock"
+
+log() { printf 'images/build.sh: %s\n' "$*" >&2; }
+die() {
+    log "error: $*"
+    exit 1
+}
+
+usage() {
+    cat <<EOF
+usage: images/build.sh [--base IMAGE | --bootstrap] [NAME...]
+
+Builds orchest/NAME:<inputs hash> and orchest/NAME:latest for each NAME
+(default: ${ALL_IMAGES[*]}), skipping those already built.
+
+  --base IMAGE   build FROM this image (pulled if missing)
+  --bootstrap    build FROM a Debian ${BOOTSTRAP_SUITE} base made here with debootstrap,
+                 even when ${DEFAULT_BASE} is available
+
+Environment: ORCHEST_DEBIAN_MIRROR (default http://deb.debian.org/debian),
+ORCHEST_BUILD_CA_BUNDLE (default /etc/ssl/certs/ca-certificates.crt).
+EOF
+}
+
+TEMP_DIRS=()
+cleanup() {
+    if ((${#TEMP_DIRS[@]})); then
+        rm -rf "${TEMP_DIRS[@]}"
+    fi
+}
+trap cleanup EXIT
+
+new_temp_dir() { # $1: prefix; sets TEMP_DIR
+    TEMP_DIR="$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")"
+    TEMP_DIRS+=("$TEMP_DIR")
+}
+
+image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
+
+# A Debian root filesystem with Python 3.11, imported as an image. Its tag
+# hashes the recipe (this function's text and its settings), not the day it
+# ran: it is bootstrapped once per machine, then reused.
+bootstrap_base() { # sets BASE_IMAGE
+    local hash tag rootfs
+    hash="$(printf '%s\n' "$BOOTSTRAP_SUITE" "$BOOTSTRAP_PACKAGES" "$(declare -f bootstrap_base)" |
+        sha256sum | cut -c1-12)"
+    tag="orchest/base:${BOOTSTRAP_SUITE}-${hash}"
+    BASE_IMAGE="$tag"
+    if image_exists "$tag"; then
+        log "base $tag: cached"
+        return
+    fi
+    [[ $EUID -eq 0 ]] || die "bootstrapping a base needs root (debootstrap); or give --base IMAGE"
+    command -v debootstrap >/dev/null ||
+        die "debootstrap is missing (apt-get install -y debootstrap); or give --base IMAGE"
+    log "base $tag: debootstrap $BOOTSTRAP_SUITE (minbase) from $DEBIAN_MIRROR"
+    local start=$SECONDS
+    new_temp_dir orchest-base
+    rootfs="$TEMP_DIR"
+    debootstrap --variant=minbase --include="$BOOTSTRAP_PACKAGES" \
+        "$BOOTSTRAP_SUITE" "$rootfs" "$DEBIAN_MIRROR" >&2
+    # Nothing of the building host: docker provides these at run time.
+    : >"$rootfs/etc/resolv.conf"
+    : >"$rootfs/etc/hostname"
+    # Slim, as Debian's own slim images: no package lists, caches, logs,
+    # documentation or translations, nor will later apt-get installs add any.
+    printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' \
+        'path-exclude /usr/share/man/*' 'path-exclude /usr/share/info/*' \
+        'path-exclude /usr/share/locale/*' >"$rootfs/etc/dpkg/dpkg.cfg.d/orchest-slim"
+    printf '%s\n' 'APT::Install-Recommends "false";' >"$rootfs/etc/apt/apt.conf.d/99orchest-no-recommends"
+    find "$rootfs/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
+    rm -rf "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* "$rootfs"/usr/share/locale/* \
+        "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin \
+        "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/log/*.log
+    tar -C "$rootfs" --numeric-owner \
+        --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' -c . |
+        docker import \
+            --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+            --change 'ENV LANG=C.UTF-8' \
+            --change 'CMD ["/bin/bash"]' \
+            --message "debootstrap --variant=minbase --include=$BOOTSTRAP_PACKAGES $BOOTSTRAP_SUITE" \
+            - "$tag" >&2
+    log "base $tag: made in $((SECONDS - start)) s"
+}
+
+resolve_base() { # $1: --base value or ""; $2: 1 for --bootstrap; sets BASE_IMAGE
+    if [[ -n $1 ]]; then
+        if ! image_exists "$1"; then
+            log "base $1: pulling"
+            docker pull "$1" >&2 || die "base $1 is not on this machine and cannot be pulled"
+        fi
+        BASE_IMAGE="$1"
+    elif (($2)); then
+        bootstrap_base
+    elif image_exists "$DEFAULT_BASE"; then
+        BASE_IMAGE="$DEFAULT_BASE"
+    elif log "base $DEFAULT_BASE: pulling" && timeout 600 docker pull "$DEFAULT_BASE" >&2; then
+        BASE_IMAGE="$DEFAULT_BASE"
+    else
+        log "base $DEFAULT_BASE cannot be pulled: bootstrapping a Debian $BOOTSTRAP_SUITE base"
+        bootstrap_base
+    fi
+}
+
+# The hash of what makes an image: the base's id and every file of its folder
+# (names and contents), so a change to any of them gives a new tag.
+inputs_hash() { # $1: image folder, $2: base image id
+    {
+        printf 'base %s\n' "$2"
+        (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+    } | sha256sum | cut -c1-12
+}
+
+build_image() { # $1: name, $2: base image id; sets IMAGE
+    local name=$1 hash tag context
+    hash="$(inputs_hash "$HERE/$name" "$2")"
+    tag="orchest/$name:$hash"
+    if image_exists "$tag"; then
+        log "$tag: cached"
+    else
+        new_temp_dir "orchest-$name-context"
+        context="$TEMP_DIR"
+        cp -a "$HERE/$name/." "$context/"
+        if [[ -r $CA_BUNDLE ]]; then
+            cp -L "$CA_BUNDLE" "$context/build-ca.crt"
+        else
+            : >"$context/build-ca.crt"
+        fi
+        log "$tag: building from $BASE_IMAGE"
+        local start=$SECONDS
+        docker build --network host \
+            --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+            --label "org.orchest.image.inputs=$hash" \
+            --label "org.orchest.image.base=$BASE_IMAGE" \
+            --tag "$tag" "$context" >&2
+        # The legacy builder keeps each build stage as an untagged image; the
+        # hash tag, not its layer cache, is what makes a second build fast.
+        docker image prune --force --filter label=org.orchest.image.stage=build >/dev/null
+        log "$tag: built in $((SECONDS - start)) s"
+    fi
+    docker tag "$tag" "orchest/$name:latest"
+    IMAGE="$tag"
+}
+
+main() {
+    local base="" bootstrap=0 names=() name
+    while (($#)); do
+        case "$1" in
+        --base)
+            (($# >= 2)) || die "--base needs an image"
+            base="$2"
+            shift 2
+            ;;
+        --base=*)
+            base="${1#--base=}"
+            shift
+            ;;
+        --bootstrap)
+            bootstrap=1
+            shift
+            ;;
+        -h | --help)
+            usage
+            exit 0
+            ;;
+        -*) die "unknown option $1 (see --help)" ;;
+        *)
+            names+=("$1")
+            shift
+            ;;
+        esac
+    done
+    [[ -z $base || $bootstrap -eq 0 ]] || die "--base and --bootstrap exclude each other"
+    ((${#names[@]})) || names=("${ALL_IMAGES[@]}")
+    for name in "${names[@]}"; do
+        [[ -f $HERE/$name/Dockerfile ]] || die "no image $name (images: ${ALL_IMAGES[*]})"
+    done
+
+    command -v docker >/dev/null || die "the docker client is missing"
+    docker info >/dev/null 2>&1 ||
+        die "no Docker daemon answers (here: dockerd --bridge=none --iptables=false)"
+
+    # One build at a time on this machine: concurrent callers wait, then
+    # find the images cached.
+    if command -v flock >/dev/null; then
+        exec 9>"$LOCK_FILE"
+        flock 9
+    fi
+
+    local start=$SECONDS base_id images=()
+    resolve_base "$base" "$bootstrap"
+    base_id="$(docker image inspect --format '{{.Id}}' "$BASE_IMAGE")"
+    for name in "${names[@]}"; do
+        build_image "$name" "$base_id"
+        images+=("$IMAGE")
+    done
+    log "done in $((SECONDS - start)) s (base $BASE_IMAGE)"
+    printf '%s\n' "${images[@]}"
+}
+
+main "$@"
