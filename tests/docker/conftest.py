@@ -36,7 +36,7 @@ class Docker:
         self, image: str, *command: str, timeout: float = 120.0
     ) -> subprocess.CompletedProcess[str]:
         """Run ``command`` in a new container of ``image`` and remove it."""
-        name = unique_name("run")
+        name = self.new_name("run")
         try:
             return self(
                 "run",
@@ -60,6 +60,11 @@ class Docker:
             self.remove(name)
             pytest.fail(f"docker run {image} failed: {started.stderr.strip()}", pytrace=False)
 
+    @staticmethod
+    def new_name(role: str) -> str:
+        """A container name no other test uses."""
+        return f"orchest-test-{role}-{uuid4().hex[:12]}"
+
     def remove(self, *names: str) -> None:
         if names:
             self("rm", "--force", "--volumes", *names)
@@ -71,10 +76,6 @@ class Docker:
 
 def container_options() -> list[str]:
     return ["--network", "host", "--label", TEST_LABEL]
-
-
-def unique_name(role: str) -> str:
-    return f"orchest-test-{role}-{uuid4().hex[:12]}"
 
 
 @dataclass(frozen=True)

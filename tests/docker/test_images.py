@@ -7,18 +7,23 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 import httpx
 import pytest
-from conftest import BUILD_TIMEOUT, Docker, Images, unique_name
 from websockets.asyncio.client import connect
 
 from support import REPO_ROOT, eventually, free_port
 
-# The first test also waits for images/build.sh, minutes on a first build.
-pytestmark = pytest.mark.timeout(BUILD_TIMEOUT + 300)
+if TYPE_CHECKING:
+    # Not imported when the tests run: with other test folders' conftest
+    # modules in the same session, the name "conftest" may be one of theirs.
+    from conftest import Docker, Images
+
+# The first test also waits for images/build.sh: minutes on a first build
+# (conftest.BUILD_TIMEOUT), seconds once cached.
+pytestmark = pytest.mark.timeout(2100)
 
 
 def pinned(image: str, package: str) -> str:
@@ -162,7 +167,7 @@ async def test_a_session_kernel_runs_in_a_kernel_image_container_started_by_the_
     # EG names a kernel's container, and its host name (at most 64
     # characters), <KERNEL_USERNAME>-<kernel id>.
     kernel_user = f"test-{uuid4().hex[:8]}"
-    gateway, server = unique_name("eg"), unique_name("jupyter-server")
+    gateway, server = docker.new_name("eg"), docker.new_name("jupyter-server")
 
     def kernel_containers() -> list[str]:
         listed = docker("ps", "--all", "--quiet", "--filter", f"name={kernel_user}-")
