@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import Stack, make_stack
+from e2e_stack import Stack, make_stack
 
 from orchest_cli.statedir import is_running
 from support import REPO_ROOT, eventually

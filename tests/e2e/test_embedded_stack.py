@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 import psutil
 import pytest
-from conftest import Stack, make_stack
+from e2e_stack import Stack, make_stack
 
 from orchest_cli.embedded import EmbeddedNats, EmbeddedPostgres
 from orchest_schemas.bus import ALL_SERVICES, BusNames

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Stack
+from e2e_stack import Stack
 
 from orchest_schemas.health import HealthReport
 from support import eventually

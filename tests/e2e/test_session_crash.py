@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Stack
+from e2e_stack import Stack
 from jupyter_harness import execute, marked_anywhere, start_kernel
 
 from orchest_schemas.health import HealthReport
