@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+from aiodocker.exceptions import DockerError
 
 from orchest_runtime.commands import CommandEndpoint, add_commands
 from orchest_runtime.service import ServiceContext, ServiceDefinition
@@ -11,21 +14,66 @@ from orchest_schemas.bus import ServiceName
 from orchest_schemas.commands import LaunchSession, RestartSession, StopSession
 
 from .runtime.base import SessionRuntime
-from .runtime.process import ProcessRuntime
+from .runtime.docker import DockerImages, DockerRuntime, DockerUnavailable, Limits
+from .runtime.process import ProcessRuntime, owner_key
 from .sessions import Sessions
 from .settings import SessionManagerSettings
 
-RuntimeFactory = Callable[[SessionManagerSettings], Mapping[str, SessionRuntime]]
+logger = logging.getLogger(__name__)
+
+RuntimeFactory = Callable[[SessionManagerSettings], Awaitable[Mapping[str, SessionRuntime]]]
+
+DOCKER_PROBE_SECONDS = 5.0
 
 
-def default_runtimes(settings: SessionManagerSettings) -> dict[str, SessionRuntime]:
-    return {
+async def default_runtimes(settings: SessionManagerSettings) -> dict[str, SessionRuntime]:
+    """``process`` always; ``docker`` too when a Docker engine answers now."""
+    runtimes: dict[str, SessionRuntime] = {
         "process": ProcessRuntime(
             settings.sessions_dir,
             runtimes_dir=settings.runtimes_dir,
             launch_timeout=settings.session_launch_timeout_seconds,
         )
     }
+    docker = docker_runtime(settings)
+    try:
+        version = await asyncio.wait_for(docker.version(), DOCKER_PROBE_SECONDS)
+    except (DockerUnavailable, DockerError, ValueError, TimeoutError) as exc:
+        log = logger.warning if settings.docker_url else logger.info
+        log(
+            "no docker runtime: the Docker engine at %s does not answer (%s)",
+            docker.docker_url,
+            exc,
+        )
+    else:
+        logger.info("docker runtime: Docker %s at %s", version, docker.docker_url)
+        runtimes["docker"] = docker
+    return runtimes
+
+
+def docker_runtime(settings: SessionManagerSettings) -> DockerRuntime:
+    return DockerRuntime(
+        settings.sessions_dir,
+        owner=owner_key(settings.sessions_dir),
+        docker_url=settings.docker_url,
+        images=DockerImages(
+            enterprise_gateway=settings.docker_gateway_image,
+            jupyter_server=settings.docker_jupyter_image,
+            kernel=settings.docker_kernel_image,
+        ),
+        user=settings.docker_user,
+        server_limits=Limits(
+            int(settings.docker_server_memory),
+            settings.docker_server_cpus,
+            settings.docker_pids_limit,
+        ),
+        kernel_limits=Limits(
+            int(settings.docker_kernel_memory),
+            settings.docker_kernel_cpus,
+            settings.docker_pids_limit,
+        ),
+        launch_timeout=settings.session_launch_timeout_seconds,
+    )
 
 
 def build_definition(
@@ -40,7 +88,7 @@ def build_definition(
             ctx.bus,
             ctx.nc,
             ctx.js,
-            (runtimes or default_runtimes)(own),
+            await (runtimes or default_runtimes)(own),
             default_runtime=own.session_runtime,
             owner=own.instance_host,
             launch_timeout=own.session_launch_timeout_seconds,

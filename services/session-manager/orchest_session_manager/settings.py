@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, PositiveFloat
+from pydantic import ByteSize, Field, PositiveFloat, PositiveInt
 
 from orchest_runtime.settings import ServiceSettings
 
@@ -28,3 +28,22 @@ class SessionManagerSettings(ServiceSettings):
     session_stop_on_exit: bool = False
     """Stop this host's sessions when the service is told to stop (``orchest
     down`` sets it). Otherwise sessions outlive a restart of the service."""
+
+    # -- the docker runtime (offered when a Docker engine answers) ------------------
+    docker_url: str | None = None
+    """The Docker engine (``unix:///var/run/docker.sock``, ``tcp://127.0.0.1:2375``);
+    ``None``: ``DOCKER_HOST``, else the local socket."""
+    docker_gateway_image: str = "orchest/enterprise-gateway:latest"
+    docker_jupyter_image: str = "orchest/jupyter-server:latest"
+    docker_kernel_image: str = "orchest/kernel-python:latest"
+    docker_user: str | None = None
+    """``uid:gid`` of the Jupyter server and the kernels; ``None``: the owner of
+    the project directory (they write its files)."""
+    docker_server_memory: ByteSize = ByteSize(1024**3)
+    """Memory limit of each of a session's Enterprise Gateway and Jupyter server."""
+    docker_server_cpus: PositiveFloat = 1.0
+    docker_kernel_memory: ByteSize = ByteSize(4 * 1024**3)
+    """Memory limit of each kernel container."""
+    docker_kernel_cpus: PositiveFloat = 2.0
+    docker_pids_limit: PositiveInt = 1024
+    """Processes (and threads) per container."""
