@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import nbformat
+from jupyter_client.client import KernelClient
 from jupyter_client.kernelspec import KernelSpecManager
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import AsyncKernelManager, KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, DeadKernelError
 from nbformat import NotebookNode
@@ -98,6 +100,38 @@ class _CellRunner:
         client.set_widgets_metadata()
 
 
+class NotebookKernel(Protocol):
+    """The kernel of one notebook attempt: a local process (``LocalKernel``) or
+    a container (the docker executor). ``manager`` is what nbclient talks to."""
+
+    manager: AsyncKernelManager
+
+    @property
+    def exit_code(self) -> int | None: ...
+
+    async def start(
+        self, *, cwd: Path, env: dict[str, str], extra_arguments: list[str], sink: GuardedSink
+    ) -> None:
+        """Start the kernel (not waiting for it to be ready); ``shut_down``
+        ends what was started, whether this succeeded or not."""
+
+    async def kill(self) -> None:
+        """End the kernel at once (abort, timeout)."""
+
+    async def shut_down(self, client: KernelClient | None) -> None:
+        """End the kernel and all it started; forward what remains of its output."""
+
+
+async def read_notebook(path: Path) -> NotebookNode | ExecutionResult:
+    """The notebook at ``path``, or the failed result when it is not one."""
+    try:
+        text = await asyncio.to_thread(path.read_text, "utf-8")
+        nb: NotebookNode = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
+    except ValueError as exc:  # nbformat's NotJSONError and validation errors
+        return ExecutionResult(None, f"not a valid notebook: {exc}")
+    return nb
+
+
 async def execute_notebook(
     work: StepWork,
     launch: StepLaunch,
@@ -107,11 +141,9 @@ async def execute_notebook(
     deadline: float | None,
     default_kernel: str,
 ) -> ExecutionResult:
-    try:
-        text = await asyncio.to_thread(launch.file.read_text, "utf-8")
-        nb: NotebookNode = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
-    except ValueError as exc:  # nbformat's NotJSONError and validation errors
-        return ExecutionResult(None, f"not a valid notebook: {exc}")
+    nb = await read_notebook(launch.file)
+    if isinstance(nb, ExecutionResult):
+        return nb
     chosen = await asyncio.to_thread(choose_kernel, work.step.kernel.name, default_kernel)
     if chosen is None:
         return ExecutionResult(None, f"no Jupyter kernel {default_kernel!r} installed")
@@ -124,30 +156,62 @@ async def execute_notebook(
             work.step.kernel.name,
             kernel_name,
         )
-    injected = None
-    if language.lower() == "python":
-        injected = inject_parameters(nb, launch.parameters)
-    elif launch.parameters:
-        logger.warning(
-            "step %s: parameters not injected into a %s kernel", work.step_uuid, language
-        )
-
     kernel = LocalKernel(
         kernel_name,
         connection_file=launch.scratch_dir / CONNECTION_FILE,
         marker=launch.marker,
         since=launch.started,
     )
+    return await run_notebook(
+        work,
+        nb,
+        kernel,
+        language=language,
+        parameters=launch.parameters,
+        cwd=launch.cwd,
+        env=launch.env,
+        output=output,
+        cancel=cancel,
+        deadline=deadline,
+    )
+
+
+async def run_notebook(
+    work: StepWork,
+    nb: NotebookNode,
+    kernel: NotebookKernel,
+    *,
+    language: str,
+    parameters: dict[str, Any],
+    cwd: Path,
+    env: dict[str, str],
+    output: OutputSink,
+    cancel: asyncio.Event,
+    deadline: float | None,
+) -> ExecutionResult:
+    """Inject the parameters (Python kernels), start ``kernel``, run every cell
+    in order and end the kernel; the executed notebook is the artifact."""
+    injected = None
+    if language.lower() == "python":
+        injected = inject_parameters(nb, parameters)
+    elif parameters:
+        logger.warning(
+            "step %s: parameters not injected into a %s kernel", work.step_uuid, language
+        )
     queue: asyncio.Queue[str | None] = asyncio.Queue()
     client = StreamingNotebookClient(
-        nb, kernel.manager, queue.put_nowait, kernel_name=kernel_name, shutdown_kernel="immediate"
+        nb,
+        kernel.manager,
+        queue.put_nowait,
+        kernel_name=kernel.manager.kernel_name,
+        shutdown_kernel="immediate",
     )
     # As nbclient does: IPython's history in memory, not in a shared sqlite file.
     history = f"--HistoryManager.hist_file={client.ipython_hist_file}"
     extra = [history] if kernel.manager.ipykernel else []
     sink = GuardedSink(output)
     try:
-        await kernel.start(cwd=launch.cwd, env=launch.env, extra_arguments=extra, sink=sink)
+        await kernel.start(cwd=cwd, env=env, extra_arguments=extra, sink=sink)
     except Exception as exc:  # a broken kernelspec: the attempt fails, the runner goes on
         await kernel.shut_down(None)
         return ExecutionResult(None, f"kernel failed to start: {exc}")
