@@ -392,6 +392,9 @@ class DockerRuntime:
             # The notebook's folder reaches the kernel launcher (which keeps it
             # inside the project).
             "EG_MIRROR_WORKING_DIRS": "True",
+            # What EG passes to the kernel launcher of its own environment
+            # (the launcher reaches the engine as EG does).
+            "EG_INHERITED_ENVS": "PATH,DOCKER_HOST",
             "HOME": "/tmp",
         }
         socket_path = _unix_socket(self.docker_url)
