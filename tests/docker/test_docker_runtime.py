@@ -33,6 +33,8 @@ from orchest_session_manager.runtime.docker import (
     Limits,
 )
 from orchest_session_manager.runtime.kernelspecs import KERNELS_DIR, write_kernelspecs
+from orchest_session_manager.service import default_runtimes
+from orchest_session_manager.settings import SessionManagerSettings
 from support import free_port
 
 if TYPE_CHECKING:
@@ -330,3 +332,16 @@ def test_docker_kernelspecs_filled_from_templates(tmp_path: Path) -> None:
     # The launcher and the kernel's start script come along.
     assert (tmp_path / "python3" / "launch_container.py").is_file()
     assert (tmp_path / "python3" / "start_kernel.py").is_file()
+
+
+async def test_the_docker_runtime_is_offered_when_an_engine_answers(
+    tmp_path: Path, docker: Docker
+) -> None:
+    answering = await default_runtimes(SessionManagerSettings(sessions_dir=tmp_path))
+    assert sorted(answering) == ["docker", "process"]
+    silent = await default_runtimes(
+        SessionManagerSettings(
+            sessions_dir=tmp_path, docker_url=f"unix://{tmp_path / 'no-engine.sock'}"
+        )
+    )
+    assert sorted(silent) == ["process"]
