@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 import aiodocker
+import aiohttp
 import httpx
 from aiodocker.containers import DockerContainer
 from aiodocker.exceptions import DockerError
@@ -78,6 +79,8 @@ PROJECT_MOUNT = "/project-dir"
 KERNELS_MOUNT = "/usr/local/share/jupyter/kernels"
 SOCKET_MOUNT = "/var/run/docker.sock"
 
+API_TIMEOUT = aiohttp.ClientTimeout(total=30.0, connect=10.0)
+"""Of one engine request (those that wait on containers, like a stop, have no total)."""
 POLL_SECONDS = 0.1
 REQUEST_TIMEOUT_SECONDS = 2.0
 LOG_TAIL_LINES = 15
@@ -226,7 +229,10 @@ class DockerRuntime:
         try:
             return await self._launch(spec, started)
         except BaseException as exc:
-            await asyncio.shield(self.stop(spec.session_uuid))
+            try:
+                await asyncio.shield(self.stop(spec.session_uuid))
+            except (DockerError, DependencyUnavailable, TimeoutError) as failed:
+                logger.warning("session %s: not all removed: %s", spec.session_uuid, failed)
             if isinstance(exc, LaunchFailed | asyncio.CancelledError | KeyboardInterrupt):
                 raise
             if isinstance(exc, DockerError | DockerUnavailable):
@@ -467,7 +473,7 @@ class DockerRuntime:
     async def _docker(self) -> AsyncIterator[aiodocker.Docker]:
         """A client for one operation (cheap: a Unix socket; never bound to a
         loop that ended). An engine that does not answer is ``DockerUnavailable``."""
-        docker = aiodocker.Docker(url=self.docker_url)
+        docker = aiodocker.Docker(url=self.docker_url, timeout=API_TIMEOUT)
         try:
             yield docker
         except DockerError as exc:
