@@ -174,6 +174,9 @@ def all_names(b: BusNames) -> list[str]:
         (lambda b: b.run_event(P1, R1), f"orchest.events.v1.run.{P1}.{R1}.status"),
         (lambda b: b.step_event(P1, R1, S1), f"orchest.events.v1.run.{P1}.{R1}.step.{S1}"),
         (lambda b: b.job_event(J1), f"orchest.events.v1.job.{J1}.status"),
+        (lambda b: b.job_run_event(J1, R1), f"orchest.events.v1.job.{J1}.run.{R1}"),
+        (lambda b: b.job_events(J1), f"orchest.events.v1.job.{J1}.>"),
+        (lambda b: b.run_logs(R1), f"orchest.logs.v1.{R1}.>"),
         (lambda b: b.session_event(PR1, P1), f"orchest.events.v1.session.{PR1}.{P1}"),
         (lambda b: b.step_log(R1, S1), f"orchest.logs.v1.{R1}.{S1}"),
         (lambda b: b.cancel_step(R1, S1), f"orchest.control.v1.cancel.{R1}.{S1}"),
@@ -318,6 +321,21 @@ def test_pipeline_filter_matches_exactly_the_pipeline_runs_and_steps() -> None:
     assert matched == expected & UNIVERSE
     assert b.run_event(P1, R1) in matched
     assert b.step_event(P1, R1, S1) in matched
+
+
+def test_job_filter_matches_the_job_and_its_runs_only() -> None:
+    b = BusNames()
+    f = b.job_events(J1)
+    assert nats_match(f, b.job_event(J1))
+    assert nats_match(f, b.job_run_event(J1, R1))
+    assert not nats_match(f, b.job_event(R1))
+    assert not nats_match(f, b.run_event(P1, R1))
+
+
+def test_run_logs_filter_matches_every_step_of_the_run_only() -> None:
+    b = BusNames()
+    assert nats_match(b.run_logs(R1), b.step_log(R1, S1))
+    assert not nats_match(b.run_logs(R1), b.step_log(R2, S1))
 
 
 def test_run_filter_matches_exactly_the_run_status_and_its_steps() -> None:

@@ -416,7 +416,7 @@ class Jobs:
             await asyncio.to_thread(remove_tree, Path(project_dir))
             with contextlib.suppress(Exception):  # logs also expire by age
                 await self._js.purge_stream(
-                    self._bus.logs_stream.name, subject=f"{self._bus.prefix}.logs.v1.{run_uuid}.>"
+                    self._bus.logs_stream.name, subject=self._bus.run_logs(run_uuid)
                 )
         if deleted:
             logger.info("job %s: %d run(s) beyond retention deleted", job_uuid, len(deleted))

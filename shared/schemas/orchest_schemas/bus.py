@@ -275,6 +275,10 @@ class BusNames:
     def step_log(self, run_uuid: str, step_uuid: str) -> str:
         return f"{self.prefix}.logs.v1.{_tok(run_uuid)}.{_tok(step_uuid)}"
 
+    def run_logs(self, run_uuid: str) -> str:
+        """Filter for the logs of every step of one run."""
+        return f"{self.prefix}.logs.v1.{_tok(run_uuid)}.>"
+
     @property
     def all_logs(self) -> str:
         return f"{self.prefix}.logs.v1.>"
