@@ -39,6 +39,8 @@ async def main(write: bool, only: set[int]) -> None:
             show(await figures.notebook_step(stack))
         if wanted(6):
             show(await figures.persistence(stack))
+        if wanted(8):
+            show(await figures.job_grid(stack))
     if wanted(7):
         results += await figures.startup()
     seconds = time.perf_counter() - t0
