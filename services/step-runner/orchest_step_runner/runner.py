@@ -88,6 +88,11 @@ ANSWER_SECONDS = 2.0
 is down; a look is sent again, and job work waits meanwhile)."""
 
 
+def runner_id(settings: RunnerSettings, ctx: ServiceContext) -> str:
+    """``<instance host>:<pid>:<micro instance id>``: unique, and says where the runner is."""
+    return f"{settings.instance_host}:{os.getpid()}:{ctx.micro.id}"
+
+
 @dataclass
 class _Active:
     attempt: int
@@ -101,7 +106,7 @@ class StepRunner:
         self._ctx = ctx
         self._settings = settings
         self._executor = executor
-        self.runner_id = f"{settings.instance_host}:{os.getpid()}:{ctx.micro.id}"
+        self.runner_id = runner_id(settings, ctx)
         self._active: dict[tuple[str, str], _Active] = {}
         self._busy = 0
         self._busy_jobs = 0

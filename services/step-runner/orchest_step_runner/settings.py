@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import Field, PositiveFloat
+from pathlib import Path
+from typing import Literal
+
+from pydantic import ByteSize, Field, PositiveFloat, PositiveInt
 
 from orchest_runtime.settings import ServiceSettings
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "orchest" / "data"
 
 
 class RunnerSettings(ServiceSettings):
@@ -19,3 +26,28 @@ class RunnerSettings(ServiceSettings):
     claim_timeout_seconds: PositiveFloat = 5.0
     log_flush_seconds: PositiveFloat = 0.05
     """Output is published at most this long after it was written."""
+    executor: Literal["process", "docker"] = "process"
+    """How steps run: ``process`` (local subprocesses and kernels) or ``docker``
+    (a container per attempt; see ``docs/runs.md``)."""
+    kill_grace_seconds: PositiveFloat = 1.0
+    """On abort or timeout: SIGTERM, then SIGKILL after this long."""
+
+    # -- the docker executor ---------------------------------------------------------
+    docker_url: str | None = None
+    """The Docker engine (``unix:///var/run/docker.sock``, ``tcp://127.0.0.1:2375``);
+    ``None``: ``DOCKER_HOST``, else the local socket."""
+    default_step_image: str = "orchest/kernel-python:latest"
+    """The image of a step whose environment ``environment_images`` does not name."""
+    environment_images: dict[str, str] = Field(default_factory=dict)
+    """Environment uuid to image (``ORCHEST_ENVIRONMENT_IMAGES`` is JSON:
+    ``{"<uuid>": "my/image:tag"}``): a step runs in its environment's image."""
+    docker_user: str | None = None
+    """``uid:gid`` (or a user of the image) steps run as; ``None``: the owner of
+    the project directory (steps write its files)."""
+    docker_step_memory: ByteSize = ByteSize(4 * 1024**3)
+    """Memory limit of each step container (no swap beyond it)."""
+    docker_step_cpus: PositiveFloat = 2.0
+    docker_step_pids_limit: PositiveInt = 1024
+    """Processes (and threads) per step container."""
+    docker_data_dir: Path = Field(default_factory=_default_data_dir)
+    """Mounted at ``/data`` in every step container (Orchest's shared data directory)."""
