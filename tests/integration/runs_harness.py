@@ -139,15 +139,23 @@ async def whole_stack(
     schedulers: int = 1,
     clock: Clock | None = None,
     sessions: dict[str, Any] | None = None,
+    runner_overrides: dict[str, Any] | None = None,
     **scheduler_overrides: Any,
 ) -> AsyncIterator[Stack]:
     """Gateway, step runner and ``schedulers`` scheduler replicas (sharing
     ``clock`` for job schedules); job files under a temporary ``jobs_dir``.
     With ``sessions`` (settings overrides), a session manager too, its
-    sessions' files under a temporary ``sessions_dir``."""
+    sessions' files under a temporary ``sessions_dir``. ``runner_overrides``
+    are the step runner's settings overrides (e.g. ``executor="docker"``)."""
     gateway_settings: GatewaySettings = service_settings(GatewaySettings, port=free_port())
     runner_settings: RunnerSettings = service_settings(
-        RunnerSettings, slots=slots, job_slots=job_slots, heartbeat_seconds=1.0
+        RunnerSettings,
+        **{
+            "slots": slots,
+            "job_slots": job_slots,
+            "heartbeat_seconds": 1.0,
+            **(runner_overrides or {}),
+        },
     )
     async with AsyncExitStack() as stack:
         jobs_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="orchest-jobs-")))
