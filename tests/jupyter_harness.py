@@ -23,19 +23,22 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"token {token}"}
 
 
-async def start_kernel(jupyter_url: str, token: str, notebook: str | None = None) -> str:
-    """A kernel through the Jupyter server (which asks Enterprise Gateway);
-    for a notebook path, through a Jupyter session as JupyterLab does."""
+async def start_kernel(
+    jupyter_url: str, token: str, notebook: str | None = None, name: str = "python3"
+) -> str:
+    """A kernel (kernelspec ``name``) through the Jupyter server (which asks
+    Enterprise Gateway); for a notebook path, through a Jupyter session as
+    JupyterLab does."""
     async with httpx.AsyncClient(trust_env=False, timeout=EXECUTE_TIMEOUT) as client:
         if notebook is None:
             response = await client.post(
-                f"{jupyter_url}api/kernels", json={"name": "python3"}, headers=auth(token)
+                f"{jupyter_url}api/kernels", json={"name": name}, headers=auth(token)
             )
             response.raise_for_status()
             return str(response.json()["id"])
         response = await client.post(
             f"{jupyter_url}api/sessions",
-            json={"path": notebook, "type": "notebook", "kernel": {"name": "python3"}},
+            json={"path": notebook, "type": "notebook", "kernel": {"name": name}},
             headers=auth(token),
         )
         response.raise_for_status()

@@ -15,6 +15,7 @@ import json
 import socket
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
@@ -313,6 +314,32 @@ async def test_kernel_limits_reach_the_kernel_container(
         assert containers(docker, f"{OWNER_LABEL}={owner}") == []
     finally:
         remove_labelled(docker, f"{OWNER_LABEL}={owner}")
+
+
+async def test_each_environment_is_a_kernel_in_its_own_image(
+    tmp_path: Path, docker: Docker, project_dir: Path, images_of_runtime: DockerImages
+) -> None:
+    owner = f"test-{uuid4().hex[:12]}"
+    environment = uuid4().hex[:8]
+    image = f"orchest-test/environment-{environment}:latest"
+    tagged = docker("tag", images_of_runtime.kernel, image)
+    assert tagged.returncode == 0, tagged.stderr
+    images = replace(images_of_runtime, environments={environment: image})
+    runtime = DockerRuntime(tmp_path / "sessions", owner=owner, images=images)
+    spec = spec_for(project_dir)
+    try:
+        endpoints = await runtime.launch(spec)
+        kernel_id = await start_kernel(
+            endpoints.jupyter_url, endpoints.jupyter_token, name=f"orchest-kernel-{environment}"
+        )
+        result = await execute(endpoints.jupyter_url, endpoints.jupyter_token, kernel_id, "6 * 7")
+        assert result == "42"
+        kernel = containers(docker, f"kernel_id={kernel_id}")[0]
+        assert kernel["Config"]["Image"] == image
+        await runtime.stop(spec.session_uuid)
+    finally:
+        remove_labelled(docker, f"{OWNER_LABEL}={owner}")
+        docker("rmi", image)
 
 
 def test_docker_kernelspecs_filled_from_templates(tmp_path: Path) -> None:

@@ -60,6 +60,7 @@ def docker_runtime(settings: SessionManagerSettings) -> DockerRuntime:
             enterprise_gateway=settings.docker_gateway_image,
             jupyter_server=settings.docker_jupyter_image,
             kernel=settings.docker_kernel_image,
+            environments=settings.environment_images,
         ),
         user=settings.docker_user,
         server_limits=Limits(

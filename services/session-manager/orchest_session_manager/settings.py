@@ -36,6 +36,10 @@ class SessionManagerSettings(ServiceSettings):
     docker_gateway_image: str = "orchest/enterprise-gateway:latest"
     docker_jupyter_image: str = "orchest/jupyter-server:latest"
     docker_kernel_image: str = "orchest/kernel-python:latest"
+    environment_images: dict[str, str] = Field(default_factory=dict)
+    """``ORCHEST_ENVIRONMENT_IMAGES`` (JSON, environment uuid -> image, shared
+    with the step runner): each environment is a kernel ``orchest-kernel-<uuid>``
+    of docker sessions, in its image."""
     docker_user: str | None = None
     """``uid:gid`` of the Jupyter server and the kernels; ``None``: the owner of
     the project directory (they write its files)."""

@@ -46,8 +46,8 @@ import secrets
 import shutil
 import socket
 import time
-from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +120,17 @@ class DockerImages:
     enterprise_gateway: str = "orchest/enterprise-gateway:latest"
     jupyter_server: str = "orchest/jupyter-server:latest"
     kernel: str = "orchest/kernel-python:latest"
+    """The image of the ``python3`` kernel (steps with no environment)."""
+    environments: Mapping[str, str] = field(default_factory=dict)
+    """Environment uuid -> image: each gets a kernel ``orchest-kernel-<uuid>``,
+    as Orchest named the kernels of its environments."""
+
+    def kernels(self) -> dict[str, str]:
+        """Kernel name -> image, for every kernel a session offers."""
+        return {
+            "python3": self.kernel,
+            **{f"orchest-kernel-{env}": image for env, image in self.environments.items()},
+        }
 
 
 @dataclass(frozen=True)
@@ -318,7 +329,8 @@ class DockerRuntime:
     async def _check_images(self, docker: aiodocker.Docker) -> None:
         """Images are built here (``images/build.sh``), never pulled."""
         images = self.images
-        for image in (images.enterprise_gateway, images.jupyter_server, images.kernel):
+        wanted = [images.enterprise_gateway, images.jupyter_server, *images.kernels().values()]
+        for image in dict.fromkeys(wanted):
             try:
                 await docker.images.inspect(image)
             except DockerError as exc:
@@ -337,21 +349,24 @@ class DockerRuntime:
         kernels_dir.mkdir(mode=0o700)
         user = self.user or _owner_of(spec.project_dir)
         limits = self.kernel_limits
-        container = {
-            "image": self.images.kernel,
-            "user": user,
-            "project_dir": spec.project_dir,
-            "labels": self._labels(spec, KERNEL),
-            "env": spec.env,
-            "memory_bytes": limits.memory_bytes,
-            "nano_cpus": limits.nano_cpus,
-            "pids_limit": limits.pids,
-        }
-        kernels = write_kernelspecs(
-            self.kernel_templates,
-            kernels_dir,
-            {"IMAGE": self.images.kernel, "CONTAINER": json.dumps(container)},
-        )
+        kernels = []
+        for name, image in self.images.kernels().items():
+            container = {
+                "image": image,
+                "user": user,
+                "project_dir": spec.project_dir,
+                "labels": self._labels(spec, KERNEL),
+                "env": spec.env,
+                "memory_bytes": limits.memory_bytes,
+                "nano_cpus": limits.nano_cpus,
+                "pids_limit": limits.pids,
+            }
+            kernels += write_kernelspecs(
+                self.kernel_templates,
+                kernels_dir,
+                {"IMAGE": image, "CONTAINER": json.dumps(container)},
+                rename={"python3": name},
+            )
         gateway_port, response_port, jupyter_port = _free_ports(3)
         return _Plan(
             spec=spec,

@@ -22,20 +22,30 @@ KERNELS_DIR = Path(__file__).resolve().parents[4] / "kernels"
 _TOKEN = re.compile(r"@([A-Z][A-Z0-9_]*)@")
 
 
-def write_kernelspecs(templates: Path, target: Path, values: Mapping[str, str]) -> list[str]:
+def write_kernelspecs(
+    templates: Path,
+    target: Path,
+    values: Mapping[str, str],
+    rename: Mapping[str, str] | None = None,
+) -> list[str]:
     """Copy every kernelspec of ``templates`` into ``target`` (a ``kernels``
     directory), tokens filled from ``values``; return the kernel names.
+    ``rename`` writes a template under another kernel name (its display name
+    then says which).
 
     Raises ``ValueError`` for a token without a value.
     """
     names = []
     for source in sorted(p for p in templates.iterdir() if (p / "kernel.json").is_file()):
-        dest = target / source.name
+        name = (rename or {}).get(source.name, source.name)
+        dest = target / name
         shutil.copytree(source, dest, dirs_exist_ok=True)
         spec = json.loads((source / "kernel.json").read_text())
         filled = _fill(spec, values, source.name)
+        if name != source.name:
+            filled["display_name"] = f"{filled.get('display_name', source.name)} ({name})"
         (dest / "kernel.json").write_text(json.dumps(filled, indent=2) + "\n")
-        names.append(source.name)
+        names.append(name)
     return names
 
 
