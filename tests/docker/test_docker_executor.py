@@ -352,7 +352,11 @@ async def test_the_container_is_labelled_limited_unprivileged_and_gone_after_abo
     assert info["Config"]["User"] == f"{owner.st_uid}:{owner.st_gid}"
     assert info["Config"]["WorkingDir"] == "/project-dir/steps"
     mounts = {m["Destination"]: (m["Source"], m["RW"]) for m in info["Mounts"]}
-    assert mounts == {"/project-dir": (str(steps.dir), True), "/data": (str(steps.data), True)}
+    assert mounts == {
+        "/project-dir": (str(steps.dir), True),
+        "/pipeline.json": (str(steps.scratch / "pipeline.json"), False),
+        "/data": (str(steps.data), True),
+    }
     assert not any("docker.sock" in m["Source"] for m in info["Mounts"])
     assert f"ORCHEST_STEP_UUID={work.step_uuid}" in info["Config"]["Env"]
 
@@ -453,6 +457,32 @@ async def test_each_step_runs_in_its_environments_image(images: Images, steps: S
     assert missing == ExecutionResult(
         None, "image orchest/no-such-image:missing not found on the Docker engine"
     )
+
+
+async def test_a_runner_in_a_container_copies_the_attempts_files_in(
+    images: Images, steps: Steps
+) -> None:
+    # copy_files: what a runner in a container does (its /tmp is not the host's).
+    script = steps.work(
+        steps.write(
+            "files.py",
+            """\
+            import json, os
+            with open("/pipeline.json") as f:
+                pipeline = json.load(f)
+            mounts = [line.split()[4] for line in open("/proc/self/mountinfo")]
+            print("STEPS", list(pipeline["steps"]), "/pipeline.json" in mounts)
+            """,
+        )
+    )
+    nb = steps.work(steps.notebook("nb.ipynb", ("print('kernel', 6 * 7)", [])))
+    async with opened(images, steps, copy_files=True) as executor:
+        ran, output = await run(executor, steps, script)
+        executed, nb_output = await run(executor, steps, nb)
+
+    assert ran == ExecutionResult(0, None), output.text
+    assert f"STEPS ['{script.step_uuid}'] False" in output.text
+    assert executed.error is None and "kernel 42" in nb_output.text
 
 
 # -- reaping -------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ def docker_options(settings: RunnerSettings) -> DockerOptions:
         pids_limit=settings.docker_step_pids_limit,
         data_dir=settings.docker_data_dir,
         kill_grace_seconds=settings.kill_grace_seconds,
+        copy_files=settings.docker_copy_files,
     )
 
 

@@ -51,3 +51,8 @@ class RunnerSettings(ServiceSettings):
     """Processes (and threads) per step container."""
     docker_data_dir: Path = Field(default_factory=_default_data_dir)
     """Mounted at ``/data`` in every step container (Orchest's shared data directory)."""
+    docker_copy_files: bool | None = None
+    """Copy an attempt's files (``/pipeline.json``, ``/kernel.json``) into its
+    container rather than bind-mount them from the runner's scratch directory;
+    ``None``: when the runner itself runs in a container (its ``/tmp`` is not
+    the host's)."""

@@ -13,10 +13,12 @@ image needs ipykernel, not nbclient). Output is the container's log,
 followed live. On abort or timeout the container gets SIGTERM, then SIGKILL;
 it is removed once the attempt ends, however it ends.
 
-Only the project and data directories are bind mounts (paths on the engine's
-host); the files the runner makes for the attempt (``/pipeline.json``, a
-kernel's ``/kernel.json``) are copied into the container before it starts,
-so the runner may itself run in a container with a private ``/tmp``.
+The project and data directories are bind mounts: paths on the engine's
+host. The files the runner makes for an attempt (``/pipeline.json``, a
+kernel's ``/kernel.json``) are bind-mounted read-only from the attempt's
+scratch directory when the runner shares the host's file system, and copied
+into the container before it starts when the runner runs in a container (its
+``/tmp`` is its own); copying costs the engine some 50 ms.
 """
 
 from __future__ import annotations
@@ -88,6 +90,9 @@ class DockerOptions:
     pids_limit: int = 1024
     data_dir: Path = Path("/var/lib/orchest/data")
     kill_grace_seconds: float = 1.0
+    copy_files: bool | None = None
+    """Copy the attempt's files into its container rather than mount them;
+    ``None``: when the runner runs in a container."""
 
     def image_of(self, work: StepWork) -> str:
         return self.environment_images.get(work.step.environment) or self.default_image
@@ -111,11 +116,12 @@ def sdk_pipeline_file(work: StepWork) -> bytes:
     return text
 
 
-def archive(files: Mapping[Path, bytes]) -> bytes:
-    """A tar of ``files`` (absolute paths in the container), read-only for all."""
+def archive(files: Mapping[Path, Path]) -> bytes:
+    """A tar of ``files`` (container path: runner's file), read-only for all."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for path, content in files.items():
+        for path, source in files.items():
+            content = source.read_bytes()
             info = tarfile.TarInfo(str(path.relative_to("/")))
             info.size, info.mode, info.mtime = len(content), 0o444, int(time.time())
             tar.addfile(info, io.BytesIO(content))
@@ -132,15 +138,29 @@ class _Launch:
     name: str
     cwd: Path
     env: dict[str, str]
-    binds: list[str]
-    files: dict[Path, bytes]
-    """Copied into the container before it starts."""
+    project_dir: Path
+    data_dir: Path
+    files: dict[Path, Path]
+    """Container path to the runner's file: mounted read-only, or copied in."""
+    scratch_dir: Path
+    """The attempt's private directory on the runner (absolute)."""
     labels: dict[str, str]
     user: str
 
 
-def container_config(launch: _Launch, command: list[str], options: DockerOptions) -> dict[str, Any]:
+def container_config(
+    launch: _Launch, command: list[str], options: DockerOptions, *, mount_files: bool
+) -> dict[str, Any]:
     """The ``POST /containers/create`` body of a step container."""
+    # Mounts, unlike Binds, refuse a missing source instead of creating it.
+    mounts: list[dict[str, Any]] = [
+        {"Type": "bind", "Source": str(launch.project_dir), "Target": str(PROJECT_DIR)}
+    ]
+    if mount_files:
+        mounts += [
+            {"Type": "bind", "Source": str(source), "Target": str(path), "ReadOnly": True}
+            for path, source in launch.files.items()
+        ]
     return {
         "Image": launch.image,
         "Cmd": command,
@@ -152,7 +172,8 @@ def container_config(launch: _Launch, command: list[str], options: DockerOptions
         "OpenStdin": False,
         "HostConfig": {
             "NetworkMode": "host",
-            "Binds": launch.binds,
+            "Mounts": mounts,
+            "Binds": [f"{launch.data_dir}:{DATA_DIR}"],  # made on the host when missing
             "Init": True,  # docker-init as pid 1: signals reach the step, zombies are reaped
             "CapDrop": ["ALL"],
             "SecurityOpt": ["no-new-privileges"],
@@ -250,6 +271,8 @@ class DockerExecutor:
         self._docker = docker
         self.identity = identity
         self.options = options
+        copy = options.copy_files
+        self.copy_files = identity.container is not None if copy is None else copy
         self._removals: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -296,23 +319,27 @@ class DockerExecutor:
     ) -> ExecutionResult:
         loop = asyncio.get_running_loop()
         deadline = None if work.timeout_seconds is None else loop.time() + work.timeout_seconds
-        launch = await asyncio.to_thread(self._launch, work)
+        launch = await asyncio.to_thread(self._launch, work, scratch_dir)
         if isinstance(launch, ExecutionResult):
             return launch
         suffix = launch.file.suffix.lower()
         if suffix == ".ipynb":
-            return await self._notebook(work, launch, scratch_dir, output, cancel, deadline)
+            return await self._notebook(work, launch, output, cancel, deadline)
         if suffix not in COMMANDS:
             return ExecutionResult(None, f"unsupported step file type: {launch.file.name}")
         command = [*COMMANDS[suffix], str(PROJECT_DIR / work.step.file_path)]
         return await self._script(work, launch, command, output, cancel, deadline)
 
-    def _launch(self, work: StepWork) -> _Launch | ExecutionResult:
-        """Describe the container (blocking: reads the file system)."""
+    def _launch(self, work: StepWork, scratch_dir: Path) -> _Launch | ExecutionResult:
+        """Describe the container and write its pipeline file (blocking)."""
         project_dir = Path(work.project_dir).absolute()
         file = project_dir / work.step.file_path
         if not file.is_file():
             return ExecutionResult(None, f"step file not found: {work.step.file_path}")
+        scratch_dir = scratch_dir.absolute()
+        pipeline_file = scratch_dir / "pipeline.json"
+        pipeline_file.write_bytes(sdk_pipeline_file(work))
+        pipeline_file.chmod(0o644)  # the step's user may not be the runner's
         user = self.options.user
         if user is None:
             owner = project_dir.stat()
@@ -327,11 +354,10 @@ class DockerExecutor:
             env=step_environment(
                 work, base={}, project_dir=PROJECT_DIR, pipeline_path=PIPELINE_PATH
             ),
-            binds=[
-                f"{project_dir}:{PROJECT_DIR}",
-                f"{self.options.data_dir.absolute()}:{DATA_DIR}",
-            ],
-            files={PIPELINE_PATH: sdk_pipeline_file(work)},
+            project_dir=project_dir,
+            data_dir=self.options.data_dir.absolute(),
+            files={PIPELINE_PATH: pipeline_file},
+            scratch_dir=scratch_dir,
             labels={
                 LABEL_RUN: work.run_uuid,
                 LABEL_STEP: work.step_uuid,
@@ -342,8 +368,8 @@ class DockerExecutor:
         )
 
     async def _create(self, launch: _Launch, command: list[str]) -> _Container | ExecutionResult:
-        """Create the container and copy the launch's files into it."""
-        config = container_config(launch, command, self.options)
+        """Create the container (with the launch's files mounted, or copied in)."""
+        config = container_config(launch, command, self.options, mount_files=not self.copy_files)
         try:
             created = await self._docker.containers.create(config, name=launch.name)
         except DockerError as exc:
@@ -351,8 +377,11 @@ class DockerExecutor:
                 return ExecutionResult(None, f"image {launch.image} not found on the Docker engine")
             return ExecutionResult(None, f"container not created: {exc.message}")
         container = _Container(created)
+        if not self.copy_files:
+            return container
         try:
-            await created.put_archive("/", archive(launch.files))  # type: ignore[no-untyped-call]
+            files = await asyncio.to_thread(archive, launch.files)
+            await created.put_archive("/", files)  # type: ignore[no-untyped-call]
         except BaseException as exc:
             await asyncio.shield(self._remove_later(container))
             if isinstance(exc, DockerError):
@@ -432,7 +461,6 @@ class DockerExecutor:
         self,
         work: StepWork,
         launch: _Launch,
-        scratch_dir: Path,
         output: OutputSink,
         cancel: asyncio.Event,
         deadline: float | None,
@@ -440,7 +468,7 @@ class DockerExecutor:
         nb = await read_notebook(launch.file)
         if isinstance(nb, ExecutionResult):
             return nb
-        kernel = ContainerKernel(self, launch, scratch_dir / "kernel.json")
+        kernel = ContainerKernel(self, launch, launch.scratch_dir / "kernel.json")
         return await run_notebook(
             work,
             nb,
@@ -495,7 +523,7 @@ class _ContainerProvisioner(KernelProvisionerBase):
 class ContainerKernel:
     """An ipykernel in a step container (a ``NotebookKernel``). The connection
     file (ports on the host's loopback, which the container shares, and the
-    message signing key) is made here and copied in as ``/kernel.json``; the
+    message signing key) is made here and given to it as ``/kernel.json``; the
     kernel's own output is the container's log."""
 
     def __init__(self, executor: DockerExecutor, launch: _Launch, connection_file: Path) -> None:
@@ -505,6 +533,7 @@ class ContainerKernel:
             kernel_name="python3", connection_file=str(connection_file)
         )
         self.manager.write_connection_file()
+        connection_file.chmod(0o644)  # the kernel's user may not be the runner's
         self._provisioner = _ContainerProvisioner(parent=self.manager)
         self.manager.provisioner = self._provisioner
         self._connection_file = connection_file
@@ -520,14 +549,13 @@ class ContainerKernel:
     async def start(
         self, *, cwd: Path, env: dict[str, str], extra_arguments: list[str], sink: GuardedSink
     ) -> None:
-        connection = await asyncio.to_thread(self._connection_file.read_bytes)
         launch = replace(
             self._launch,
             cwd=cwd,
             # Its parent is the container's init (pid 1), which never goes away:
             # no parent polling, and no terminal banner in the step's output.
             env={**env, "JPY_PARENT_PID": "1"},
-            files={**self._launch.files, KERNEL_CONNECTION_PATH: connection},
+            files={**self._launch.files, KERNEL_CONNECTION_PATH: self._connection_file},
         )
         command = [
             "python",
