@@ -7,7 +7,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from . import figures
+from . import docker_step, figures
 from .harness import p50, running_stack
 from .report import Figure, machine, table, write_docs
 
@@ -43,6 +43,8 @@ async def main(write: bool, only: set[int]) -> None:
             show(await figures.job_grid(stack))
     if wanted(7):
         results += await figures.startup()
+    if wanted(9):
+        show(await docker_step.docker_step())
     seconds = time.perf_counter() - t0
     print(f"\n{machine()}, {seconds:.0f} s\n")
     print(table(results))
