@@ -459,6 +459,17 @@ async def test_each_step_runs_in_its_environments_image(images: Images, steps: S
     )
 
 
+async def test_the_step_runs_as_the_configured_user(images: Images, steps: Steps) -> None:
+    work = steps.work(steps.write("who.py", "import os\nprint('ids', os.getuid(), os.getgid())\n"))
+    for path in (steps.dir, steps.steps, steps.steps / "who.py"):
+        path.chmod(0o755)  # readable by that user
+    async with opened(images, steps, user="1000:100") as executor:
+        result, output = await run(executor, steps, work)
+
+    assert result == ExecutionResult(0, None), output.text
+    assert "ids 1000 100" in output.text
+
+
 async def test_a_runner_in_a_container_copies_the_attempts_files_in(
     images: Images, steps: Steps
 ) -> None:

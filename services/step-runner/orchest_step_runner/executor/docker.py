@@ -282,7 +282,10 @@ class DockerExecutor:
     ) -> AsyncIterator[DockerExecutor]:
         """The executor on the engine at ``url`` (``None``: ``DOCKER_HOST``, else
         the local socket), once what dead runners left there is removed."""
-        docker = aiodocker.Docker(url=url)
+        try:
+            docker = aiodocker.Docker(url=url)
+        except ValueError as exc:  # no DOCKER_HOST and no local socket
+            raise RuntimeError(f"the docker executor needs a Docker engine: {exc}") from exc
         try:
             try:
                 version = await docker.version()
