@@ -4,11 +4,14 @@
 # image whose hash tag is already on this machine is not built again.
 #
 #   images/build.sh [--base IMAGE | --bootstrap] [NAME...]
+#   images/build.sh [--base IMAGE | --bootstrap] --print-base
 #
 # The base: --base IMAGE; else python:3.11-slim, pulled if missing; else (no
 # registry) a Debian bookworm base bootstrapped here with debootstrap and
 # imported as orchest/base:bookworm-<hash of its recipe>, also built once.
 # Prints the images, one a line, on stdout; everything else goes to stderr.
+# --print-base only chooses (or bootstraps) the base and prints it: other
+# builds (deploy/build.sh) start from the same base.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -32,6 +35,7 @@ die() {
 usage() {
     cat <<EOF
 usage: images/build.sh [--base IMAGE | --bootstrap] [NAME...]
+       images/build.sh [--base IMAGE | --bootstrap] --print-base
 
 Builds orchest/NAME:<inputs hash> and orchest/NAME:latest for each NAME
 (default: ${ALL_IMAGES[*]}), skipping those already built.
@@ -39,6 +43,7 @@ Builds orchest/NAME:<inputs hash> and orchest/NAME:latest for each NAME
   --base IMAGE   build FROM this image (pulled if missing)
   --bootstrap    build FROM a Debian ${BOOTSTRAP_SUITE} base made here with debootstrap,
                  even when ${DEFAULT_BASE} is available
+  --print-base   print the base (made first if need be) and build nothing
 
 Environment: ORCHEST_DEBIAN_MIRROR (default http://deb.debian.org/debian),
 ORCHEST_BUILD_CA_BUNDLE (default /etc/ssl/certs/ca-certificates.crt).
@@ -166,7 +171,7 @@ build_image() { # $1: name, $2: base image id; sets IMAGE
 }
 
 main() {
-    local base="" bootstrap=0 names=() name
+    local base="" bootstrap=0 print_base=0 names=() name
     while (($#)); do
         case "$1" in
         --base)
@@ -180,6 +185,10 @@ main() {
             ;;
         --bootstrap)
             bootstrap=1
+            shift
+            ;;
+        --print-base)
+            print_base=1
             shift
             ;;
         -h | --help)
@@ -212,6 +221,10 @@ main() {
 
     local start=$SECONDS base_id images=()
     resolve_base "$base" "$bootstrap"
+    if ((print_base)); then
+        printf '%s\n' "$BASE_IMAGE"
+        return
+    fi
     base_id="$(docker image inspect --format '{{.Id}}' "$BASE_IMAGE")"
     for name in "${names[@]}"; do
         build_image "$name" "$base_id"
