@@ -120,8 +120,9 @@ async def docker_step(runs: int = 30) -> Figure:
         met=ratio <= 1.25,
         how=(
             f"{runs} no-op `.py` steps (`pass`) through `DockerExecutor.execute` (container"
-            " created with the step's limits, labels and mounts, `/pipeline.json` copied in,"
-            " started, its log followed, waited for, removed), after a warm-up. Floor: the"
+            " created with the step's limits, labels and mounts, `/pipeline.json` mounted from"
+            " the attempt's scratch directory as a runner on the host does, started, its log"
+            " followed, waited for, removed), after a warm-up. Floor: the"
             " bench creating, starting, waiting for and removing a container of the same"
             " image running the same file with the project mounted, through aiodocker,"
             " interleaved with ours."
