@@ -5,26 +5,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from . import docker_step, figures
+from . import docker_step, figures, replicas
 from .harness import p50, running_stack
 from .report import Figure, machine, table, write_docs
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
+SHARED_STACK = (1, 2, 3, 4, 5, 6, 8)
+"""The figures measured on one stack of two runners (process executor)."""
 
 
-async def main(write: bool, only: set[int]) -> None:
-    t0 = time.perf_counter()
-    results: list[Figure] = []
-
-    def wanted(number: int) -> bool:
-        return not only or number in only
-
-    def show(figure: Figure) -> None:
-        results.append(figure)
-        print(table([figure]), flush=True)
-
+async def _on_shared_stack(wanted: Callable[[int], bool], show: Callable[[Figure], None]) -> None:
+    """Figures 1-6 and 8, on one stack started once."""
     async with running_stack(runners=2) as stack:
         floor_rr = p50(await figures.nats_round_trip(stack))
         if wanted(1):
@@ -41,10 +35,28 @@ async def main(write: bool, only: set[int]) -> None:
             show(await figures.persistence(stack))
         if wanted(8):
             show(await figures.job_grid(stack))
+
+
+async def main(write: bool, only: set[int]) -> None:
+    t0 = time.perf_counter()
+    results: list[Figure] = []
+
+    def wanted(number: int) -> bool:
+        return not only or number in only
+
+    def show(figure: Figure) -> None:
+        results.append(figure)
+        print(table([figure]), flush=True)
+
+    if any(wanted(n) for n in SHARED_STACK):
+        await _on_shared_stack(wanted, show)
     if wanted(7):
         results += await figures.startup()
     if wanted(9):
         show(await docker_step.docker_step())
+    if wanted(10):
+        for figure in await replicas.replicas():
+            show(figure)
     seconds = time.perf_counter() - t0
     print(f"\n{machine()}, {seconds:.0f} s\n")
     print(table(results))

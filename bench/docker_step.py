@@ -58,13 +58,16 @@ async def _through_executor(executor: DockerExecutor, root: Path, scratch: Path)
     return took
 
 
-async def _bare(docker: aiodocker.Docker, image: str, root: Path) -> float:
-    """create, start, wait, remove: the same image, command and project mount."""
+async def bare_container(
+    docker: aiodocker.Docker, image: str, root: Path, file: str = "noop.py"
+) -> float:
+    """create, start, wait, remove a container of ``image`` running
+    ``/project-dir/<file>`` with ``root`` mounted there: seconds."""
     t0 = time.perf_counter()
     container = await docker.containers.create(
         {
             "Image": image,
-            "Cmd": ["python", "/project-dir/noop.py"],
+            "Cmd": ["python", f"/project-dir/{file}"],
             "HostConfig": {"NetworkMode": "host", "Binds": [f"{root}:/project-dir"]},
         }
     )
@@ -101,11 +104,11 @@ async def docker_step(runs: int = 30) -> Figure:
             options = DockerOptions(default_image=image, data_dir=Path(tmp) / "data")
             async with DockerExecutor.open(me, options) as executor:
                 await _through_executor(executor, root, scratch)  # warm-up
-                await _bare(docker, image, root)
+                await bare_container(docker, image, root)
                 ours, bare = [], []
                 for _ in range(runs):  # interleaved: both see the same engine
                     ours.append(await _through_executor(executor, root, scratch))
-                    bare.append(await _bare(docker, image, root))
+                    bare.append(await bare_container(docker, image, root))
     value, floor = p50(ours), p50(bare)
     ratio = value / floor
     return Figure(

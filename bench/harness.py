@@ -11,7 +11,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,11 +69,35 @@ class Stack:
                 os.kill(pid, signal.SIGCONT)
 
 
+@contextmanager
+def _environ(extra: Mapping[str, str]) -> Iterator[None]:
+    """``extra`` set in this process's environment meanwhile, then put back."""
+    saved = {name: os.environ.get(name) for name in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @asynccontextmanager
-async def running_stack(runners: int = 1) -> AsyncIterator[Stack]:
+async def running_stack(
+    runners: int = 1, env: Mapping[str, str] | None = None
+) -> AsyncIterator[Stack]:
+    """An embedded stack (``orchest up --runners N``) on a new state directory.
+
+    ``env``: variables for the stack's services (``ORCHEST_EXECUTOR=docker``):
+    set in the bench's environment only while ``orchest up`` starts the
+    supervisor, which passes its environment on to every service it starts.
+    """
     with tempfile.TemporaryDirectory(prefix="orchest-bench-") as tmp:
         state = StateDir(Path(tmp) / "state")
-        await asyncio.to_thread(stack_ops.up, state, free_port(), 120.0, runners)
+        with _environ(env or {}):
+            await asyncio.to_thread(stack_ops.up, state, free_port(), 120.0, runners)
         info = state.read_stack() or {}
         stack = Stack(
             state=state,
