@@ -529,11 +529,9 @@ async def _job_runs(stack: Stack, pipeline: Pipeline, runs: int) -> float:
 
     async def on_event(msg: Any) -> None:
         event = ANY_EVENT.validate_json(msg.data)
-        final = isinstance(event, JobStatusChanged) and event.status.value in (
-            "SUCCESS",
-            "FAILURE",
-        )
-        if final and not ended.done():
+        if not isinstance(event, JobStatusChanged) or ended.done():
+            return
+        if event.status.value in ("SUCCESS", "FAILURE"):
             ended.set_result((time.perf_counter(), event.status.value))
 
     sub = await stack.nc.jetstream().subscribe(
