@@ -163,6 +163,7 @@ OPERATIONS += (
         responses={
             200: ("The log (text/plain)", None),
             404: ("No such run or step", None),
+            422: ("Bad query parameter", None),
         },
         tags=("runs",),
         content_type="text/plain",
@@ -178,9 +179,14 @@ OPERATIONS += (
             Parameter("name", "path", "The artifact's name"),
             Parameter("attempt", "query", "The attempt [default: the latest]", {"type": "integer"}),
         ),
-        responses={200: ("The artifact's bytes", None), 404: ("No such artifact", None)},
+        responses={
+            200: ("The artifact's bytes", None),
+            404: ("No such artifact", None),
+            422: ("Bad query parameter", None),
+        },
         tags=("runs",),
         content_type="application/octet-stream",
+        other_content_types=("application/x-ipynb+json",),
     ),
     Operation(
         method="GET",
@@ -201,8 +207,12 @@ OPERATIONS += (
                 "replay", "query", "Start from the first matching event", {"type": "boolean"}
             ),
             Parameter("Last-Event-ID", "header", "Resume after this event id"),
+            Parameter("last_event_id", "query", "Resume after this event id (if no header)"),
         ),
-        responses={200: ("An event stream (text/event-stream)", None)},
+        responses={
+            200: ("An event stream (text/event-stream)", None),
+            422: ("Bad filter, Last-Event-ID or query parameter", None),
+        },
         tags=("events",),
         content_type="text/event-stream",
     ),

@@ -24,6 +24,7 @@ from starlette.responses import Response, StreamingResponse
 
 from orchest_schemas.errors import ErrorDetail
 
+from .body import query_bool
 from .deps import deps_of
 from .errors import ApiError
 from .streams import tail
@@ -33,7 +34,8 @@ def _resume_point(request: Request) -> int | None:
     raw = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
     if raw is None or raw == "":
         return None
-    if not raw.isdigit():
+    # ASCII digits only ("²".isdigit() holds), and within JetStream's sequences.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or int(raw) >= 2**63:
         raise ApiError(
             422,
             "invalid Last-Event-ID",
@@ -88,7 +90,7 @@ async def events(request: Request) -> Response:
     deps = deps_of(request)
     subject = _filter(request)
     after = _resume_point(request)
-    replay = request.query_params.get("replay", "").lower() in ("1", "true", "yes")
+    replay = query_bool(request, "replay")
 
     async def body() -> AsyncIterator[str]:
         yield ": connected\n\n"

@@ -21,9 +21,10 @@ from orchest_schemas.errors import ErrorDetail
 from orchest_schemas.status import JobStatus, RunStatus
 
 from . import job_reads
-from .body import query_choice, query_int, read_json
+from .body import query_choice, query_int, query_text, read_json
 from .deps import deps_of
 from .errors import ApiError
+from .limits import job_limits, job_update_limits
 from .runs_api import path_uuid
 
 
@@ -48,7 +49,7 @@ async def forward_command(
 
 async def create_job(request: Request) -> Response:
     deps = deps_of(request)
-    command = await read_json(request, CreateJob, deps.settings.max_body_bytes)
+    command = await read_json(request, CreateJob, deps.settings, job_limits(deps.settings))
     return await forward_command(request, deps.bus.create_job, command, 201)
 
 
@@ -57,8 +58,8 @@ async def list_jobs(request: Request) -> Response:
     jobs = await job_reads.list_jobs(
         deps.pool,
         status=query_choice(request, "status", JobStatus),
-        pipeline_uuid=request.query_params.get("pipeline_uuid"),
-        project_uuid=request.query_params.get("project_uuid"),
+        pipeline_uuid=query_text(request, "pipeline_uuid"),
+        project_uuid=query_text(request, "project_uuid"),
         limit=query_int(request, "limit", 50, 1, 500),
         offset=query_int(request, "offset", 0, 0, 10**9),
     )
@@ -83,7 +84,7 @@ def _same_uuid(a: str, b: str) -> bool:
 async def update_job(request: Request) -> Response:
     deps = deps_of(request)
     job_uuid = path_uuid(request, "job_uuid", "job")
-    body = await read_json(request, JobUpdate, deps.settings.max_body_bytes)
+    body = await read_json(request, JobUpdate, deps.settings, job_update_limits(deps.settings))
     if body.job_uuid is not None and not _same_uuid(body.job_uuid, job_uuid):
         raise ApiError(
             422,

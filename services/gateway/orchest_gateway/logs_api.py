@@ -17,7 +17,7 @@ from starlette.responses import Response, StreamingResponse
 from orchest_schemas.events import StepLogChunk
 
 from . import reads
-from .body import query_int
+from .body import query_bool, query_int
 from .deps import GatewayDeps, deps_of
 from .runs_api import step_of_path
 from .streams import last_sequence, tail
@@ -30,7 +30,7 @@ async def step_logs(request: Request) -> Response:
     step = await step_of_path(request)
     run_uuid, step_uuid = step.run_uuid, step.step_uuid
     only_attempt = query_int(request, "attempt", 0, 0, 10**6) or None
-    follow = request.query_params.get("follow", "").lower() in ("1", "true", "yes")
+    follow = query_bool(request, "follow")
     subject = deps.bus.step_log(run_uuid, step_uuid)
     lines = _log_text(deps, subject, run_uuid, step_uuid, only_attempt, follow)
     if follow:

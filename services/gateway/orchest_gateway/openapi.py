@@ -18,6 +18,12 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from orchest_schemas.errors import ErrorBody
 
 REF_TEMPLATE = "#/components/schemas/{model}"
+_RAW_SCHEMA: dict[str, dict[str, str]] = {
+    "text/plain": {"type": "string"},
+    "text/event-stream": {"type": "string"},
+    "application/octet-stream": {"type": "string", "format": "binary"},
+}
+"""The schema of a body that is not JSON, by media type."""
 
 
 @dataclass(frozen=True)
@@ -41,11 +47,18 @@ class Operation:
     parameters: tuple[Parameter, ...] = ()
     tags: tuple[str, ...] = ()
     content_type: str = "application/json"
+    other_content_types: tuple[str, ...] = ()
+    """Further media types of the success body (e.g. an artifact's own)."""
 
 
 def build_document(
-    operations: Iterable[Operation], *, title: str, version: str, description: str
+    operations: Iterable[Operation],
+    *,
+    title: str,
+    version: str,
+    description: str,
 ) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``operations``."""
     ops = list(operations)
     wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = [(ErrorBody, "serialization")]
     for op in ops:
@@ -64,10 +77,20 @@ def build_document(
     for op in ops:
         responses: dict[str, Any] = {}
         for status, (text, model) in sorted(op.responses.items()):
-            body = model if model is not None else (ErrorBody if status >= 400 else None)
             entry: dict[str, Any] = {"description": text}
-            if body is not None:
-                entry["content"] = {op.content_type: {"schema": ref(body, "serialization")}}
+            if status >= 400:
+                # Errors are JSON whatever the operation answers otherwise.
+                body = ref(model or ErrorBody, "serialization")
+                entry["content"] = {"application/json": {"schema": body}}
+            elif model is not None:
+                entry["content"] = {op.content_type: {"schema": ref(model, "serialization")}}
+            elif op.content_type != "application/json" and status != 204:
+                entry["content"] = {
+                    media: {
+                        "schema": _RAW_SCHEMA.get(media, _RAW_SCHEMA["application/octet-stream"])
+                    }
+                    for media in (op.content_type, *op.other_content_types)
+                }
             responses[str(status)] = entry
         operation: dict[str, Any] = {
             "operationId": op.operation_id,

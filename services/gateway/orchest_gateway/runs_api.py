@@ -14,9 +14,10 @@ from orchest_schemas.runs import RunView, StepView
 from orchest_schemas.status import RunStatus
 
 from . import reads
-from .body import query_choice, query_int, read_json
+from .body import query_choice, query_int, query_text, read_json
 from .deps import deps_of
 from .errors import ApiError
+from .limits import run_limits
 
 
 def path_uuid(request: Request, name: str, what: str) -> str:
@@ -34,7 +35,7 @@ def _json(model: RunView, status: int = 200) -> Response:
 
 async def create_run(request: Request) -> Response:
     deps = deps_of(request)
-    command = await read_json(request, CreateRun, deps.settings.max_body_bytes)
+    command = await read_json(request, CreateRun, deps.settings, run_limits(deps.settings))
     # The scheduler's RunView goes out as it came: no second parse and dump.
     run = await request_command_json(
         deps.nc, deps.bus.create_run, command, timeout=deps.settings.command_timeout_seconds
@@ -46,7 +47,7 @@ async def list_runs(request: Request) -> Response:
     deps = deps_of(request)
     runs = await reads.list_runs(
         deps.pool,
-        pipeline_uuid=request.query_params.get("pipeline_uuid"),
+        pipeline_uuid=query_text(request, "pipeline_uuid"),
         status=query_choice(request, "status", RunStatus),
         limit=query_int(request, "limit", 50, 1, 500),
         offset=query_int(request, "offset", 0, 0, 10**9),
@@ -80,7 +81,12 @@ async def step_of_path(request: Request) -> StepView:
     """The step the path names (``run_uuid``, ``step_uuid``), else 404."""
     run_uuid = path_uuid(request, "run_uuid", "run")
     step_uuid = request.path_params["step_uuid"]
-    step = await reads.get_step(deps_of(request).pool, run_uuid, step_uuid)
+    # U+0000 names no step (and Postgres text cannot hold it).
+    step = (
+        None
+        if "\x00" in step_uuid
+        else await reads.get_step(deps_of(request).pool, run_uuid, step_uuid)
+    )
     if step is None:
         raise ApiError(404, f"no step {step_uuid} in run {run_uuid}")
     return step

@@ -17,7 +17,7 @@ from orchest_schemas.commands import LaunchSession, RestartSession, StopSession
 from orchest_schemas.status import SessionStatus
 
 from . import session_reads
-from .body import query_bool, query_choice, query_int, read_json
+from .body import query_bool, query_choice, query_int, query_text, read_json
 from .deps import deps_of
 from .errors import ApiError
 from .jobs_api import forward_command
@@ -48,15 +48,15 @@ def path_session(request: Request) -> tuple[str, str]:
 
 async def launch_session(request: Request) -> Response:
     deps = deps_of(request)
-    command = await read_json(request, SessionLaunch, deps.settings.max_body_bytes)
+    command = await read_json(request, SessionLaunch, deps.settings)
     return await forward_command(request, deps.bus.launch_session, command, 201)
 
 
 async def list_sessions(request: Request) -> Response:
     sessions = await session_reads.list_sessions(
         deps_of(request).pool,
-        project_uuid=request.query_params.get("project_uuid"),
-        pipeline_uuid=request.query_params.get("pipeline_uuid"),
+        project_uuid=query_text(request, "project_uuid"),
+        pipeline_uuid=query_text(request, "pipeline_uuid"),
         status=query_choice(request, "status", SessionStatus),
         live=query_bool(request, "live"),
         limit=query_int(request, "limit", 50, 1, 500),

@@ -16,6 +16,14 @@ class GatewaySettings(ServiceSettings):
     """Once every service answered, how long to wait for more replicas."""
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     """Larger request bodies are refused with 413."""
+    max_json_depth: int = Field(default=64, ge=8, le=500)
+    """Request bodies nested deeper are refused with 422."""
+    max_steps: int = Field(default=5000, ge=1)
+    """Definitions with more steps are refused with 422."""
+    max_parameters_bytes: int = Field(default=64 * 1024, ge=64)
+    """Largest JSON size of one parameters object (a pipeline's, a step's, a
+    job's parameter set); larger ones are refused with 422. Steps get their
+    merged parameters in an environment variable, which Linux caps at 128 KiB."""
     command_timeout_seconds: PositiveFloat = 10.0
     """How long a request waits for the owning service's answer (then 503)."""
     sse_keepalive_seconds: PositiveFloat = 15.0
