@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -17,10 +18,11 @@ from orchest_schemas.sessions import SessionList, SessionView
 from orchest_schemas.status import JobStatus, SessionStatus
 
 from . import events_api, jobs_api, logs_api, runs_api, sessions_api
+from .auth import OPEN_PATHS, QUERY_TOKEN_PATHS, BearerAuth, TokenChecker
 from .deps import GatewayDeps, deps_of
 from .errors import EXCEPTION_HANDLERS
 from .health import health_report
-from .openapi import Operation, Parameter, build_document
+from .openapi import Auth, Operation, Parameter, build_document
 
 API_TITLE = "Orchest API"
 API_DESCRIPTION = (
@@ -462,10 +464,19 @@ _HANDLERS = {
 
 def create_app(deps: GatewayDeps) -> Starlette:
     routes = [Route(op.path, _HANDLERS[op.operation_id], methods=[op.method]) for op in OPERATIONS]
-    app = Starlette(routes=routes, exception_handlers=dict(EXCEPTION_HANDLERS))
+    checker = TokenChecker(deps.settings.tokens)
+    app = Starlette(
+        routes=routes,
+        exception_handlers=dict(EXCEPTION_HANDLERS),
+        middleware=[Middleware(BearerAuth, checker=checker)],
+    )
     app.state.deps = deps
     app.state.openapi = build_document(
-        OPERATIONS, title=API_TITLE, version=deps.version, description=API_DESCRIPTION
+        OPERATIONS,
+        title=API_TITLE,
+        version=deps.version,
+        description=API_DESCRIPTION,
+        auth=Auth(OPEN_PATHS, QUERY_TOKEN_PATHS) if checker.enabled else None,
     )
     return app
 

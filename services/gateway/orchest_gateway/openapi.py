@@ -17,6 +17,8 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from orchest_schemas.errors import ErrorBody
 
+from .auth import QUERY_TOKEN
+
 REF_TEMPLATE = "#/components/schemas/{model}"
 _RAW_SCHEMA: dict[str, dict[str, str]] = {
     "text/plain": {"type": "string"},
@@ -51,14 +53,44 @@ class Operation:
     """Further media types of the success body (e.g. an artifact's own)."""
 
 
+@dataclass(frozen=True)
+class Auth:
+    """Bearer-token auth is on: which paths are open, which also take the
+    token as a query parameter."""
+
+    open_paths: frozenset[str]
+    query_paths: frozenset[str]
+
+
+BEARER = "bearerAuth"
+QUERY_KEY = "queryToken"
+SECURITY_SCHEMES: dict[str, Any] = {
+    BEARER: {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "`Authorization: Bearer <token>`, one of `ORCHEST_API_TOKENS`;"
+        " required on every operation but `ping` when tokens are configured",
+    },
+    QUERY_KEY: {
+        "type": "apiKey",
+        "in": "query",
+        "name": QUERY_TOKEN,
+        "description": "The same token as a query parameter, for EventSource clients"
+        " (`streamEvents` only)",
+    },
+}
+
+
 def build_document(
     operations: Iterable[Operation],
     *,
     title: str,
     version: str,
     description: str,
+    auth: Auth | None = None,
 ) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of ``operations``."""
+    """The OpenAPI 3.1 document of ``operations``; with ``auth``, each
+    operation names the tokens it needs and documents its 401."""
     ops = list(operations)
     wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = [(ErrorBody, "serialization")]
     for op in ops:
@@ -76,7 +108,11 @@ def build_document(
     paths: dict[str, dict[str, Any]] = {}
     for op in ops:
         responses: dict[str, Any] = {}
-        for status, (text, model) in sorted(op.responses.items()):
+        declared = dict(op.responses)
+        protected = auth is not None and op.path not in auth.open_paths
+        if protected:
+            declared[401] = ("No valid bearer token", None)
+        for status, (text, model) in sorted(declared.items()):
             entry: dict[str, Any] = {"description": text}
             if status >= 400:
                 # Errors are JSON whatever the operation answers otherwise.
@@ -99,6 +135,8 @@ def build_document(
         }
         if op.tags:
             operation["tags"] = list(op.tags)
+        if auth is not None:
+            operation["security"] = _security(op, auth) if protected else []
         if op.parameters:
             operation["parameters"] = [
                 {
@@ -120,5 +158,15 @@ def build_document(
         "openapi": "3.1.0",
         "info": {"title": title, "version": version, "description": description},
         "paths": paths,
-        "components": {"schemas": schemas.get("$defs", {})},
+        "components": {
+            "schemas": schemas.get("$defs", {}),
+            "securitySchemes": SECURITY_SCHEMES,
+        },
     }
+
+
+def _security(op: Operation, auth: Auth) -> list[dict[str, list[str]]]:
+    """Either scheme satisfies the operation (a list of alternatives)."""
+    if op.path in auth.query_paths:
+        return [{BEARER: []}, {QUERY_KEY: []}]
+    return [{BEARER: []}]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, PositiveFloat
+from pydantic import Field, PositiveFloat, SecretStr
 
 from orchest_runtime.settings import ServiceSettings
 
@@ -27,3 +27,12 @@ class GatewaySettings(ServiceSettings):
     command_timeout_seconds: PositiveFloat = 10.0
     """How long a request waits for the owning service's answer (then 503)."""
     sse_keepalive_seconds: PositiveFloat = 15.0
+    api_tokens: SecretStr = SecretStr("")
+    """Comma-separated bearer tokens; when any is set, every endpoint but
+    ``/api/ping`` needs ``Authorization: Bearer <one of them>``."""
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        """The configured bearer tokens (none: the API is open)."""
+        raw = self.api_tokens.get_secret_value()
+        return tuple(token.strip() for token in raw.split(",") if token.strip())
