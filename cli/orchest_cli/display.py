@@ -8,10 +8,12 @@ from rich.table import Table
 
 from orchest_schemas.health import HealthReport
 
+from .auth import auth_headers
+
 
 def show_health(url: str) -> bool:
     try:
-        response = httpx.get(f"{url}/api/health", timeout=5.0)
+        response = httpx.get(f"{url}/api/health", headers=auth_headers(), timeout=5.0)
         report = HealthReport.model_validate_json(response.content)
     except (httpx.HTTPError, ValueError) as exc:
         Console(stderr=True).print(f"[red]no answer from {url}:[/red] {exc}")

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from .auth import auth_headers
 from .runs import FINAL, STYLE, CliError, api_error
 
 JOB_STYLE = {**STYLE, "DRAFT": "cyan", "PAUSED": "blue"}
@@ -87,7 +88,9 @@ def load_param_grid(path: Path) -> list[ParameterSet]:
 def call_api(base_url: str, method: str, path: str, expected: int, **kwargs: Any) -> dict[str, Any]:
     """One API request; its JSON answer, or the API's error as a ``CliError``."""
     try:
-        response = httpx.request(method, f"{base_url}{path}", timeout=30.0, **kwargs)
+        response = httpx.request(
+            method, f"{base_url}{path}", headers=auth_headers(), timeout=30.0, **kwargs
+        )
     except httpx.HTTPError as exc:
         raise CliError(f"no answer from {base_url}: {exc}") from None
     if response.status_code != expected:

@@ -13,6 +13,7 @@ from typing import Any
 import click
 import httpx
 
+from .auth import auth_headers
 from .sse import follow
 
 FINAL = {"SUCCESS", "FAILURE", "ABORTED"}
@@ -139,7 +140,7 @@ def run_pipeline(
         "idempotency_key": str(uuid.uuid4()),
     }
     console = Console()
-    with httpx.Client(base_url=base_url, timeout=30.0) as client:
+    with httpx.Client(base_url=base_url, headers=auth_headers(), timeout=30.0) as client:
         response = client.post("/api/runs", json=body)
         if response.status_code != 201:
             raise api_error(response)
@@ -172,7 +173,9 @@ def print_runs(base_url: str, params: dict[str, str]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    response = httpx.get(f"{base_url}/api/runs", params=params, timeout=30.0)
+    response = httpx.get(
+        f"{base_url}/api/runs", params=params, headers=auth_headers(), timeout=30.0
+    )
     if response.status_code != 200:
         raise api_error(response)
     page = response.json()
@@ -194,7 +197,7 @@ def print_runs(base_url: str, params: dict[str, str]) -> None:
 
 
 def print_logs(base_url: str, run_uuid: str, step: str, follow_log: bool) -> None:
-    with httpx.Client(base_url=base_url, timeout=None) as client:
+    with httpx.Client(base_url=base_url, headers=auth_headers(), timeout=None) as client:
         response = client.get(f"/api/runs/{run_uuid}")
         if response.status_code != 200:
             raise api_error(response)
@@ -212,7 +215,7 @@ def print_logs(base_url: str, run_uuid: str, step: str, follow_log: bool) -> Non
 
 
 def abort_run(base_url: str, run_uuid: str) -> str:
-    response = httpx.delete(f"{base_url}/api/runs/{run_uuid}", timeout=30.0)
+    response = httpx.delete(f"{base_url}/api/runs/{run_uuid}", headers=auth_headers(), timeout=30.0)
     if response.status_code != 200:
         raise api_error(response)
     return str(response.json()["status"])

@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from .auth import auth_headers
 from .jobs import call_api
 from .runs import CliError, api_error
 
@@ -168,7 +169,7 @@ def wait_for(
 ) -> dict[str, Any]:
     """Follow the session until it is ``goal`` or has ended; it then."""
     params = {"session": f"{session['project_uuid']}/{session['pipeline_uuid']}"}
-    with httpx.Client(base_url=base_url, timeout=30.0) as client:
+    with httpx.Client(base_url=base_url, headers=auth_headers(), timeout=30.0) as client:
         for _ in _ticks(client, params, retry_for):
             now = _read(client, session)
             if settled(now, session["uuid"], goal):

@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from .auth import auth_headers
 from .backoff import RestartPolicy
 from .embedded import LOOPBACK, EmbeddedNats, EmbeddedPostgres
 from .processes import EmbeddedStartError, process_identity, spawn, stop_process
@@ -162,7 +163,7 @@ async def wait_healthy(url: str, timeout: float, stopping: asyncio.Event) -> tup
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     message = "gateway not answering yet"
-    async with httpx.AsyncClient(timeout=2.0) as client:
+    async with httpx.AsyncClient(headers=auth_headers(), timeout=2.0) as client:
         while loop.time() < deadline and not stopping.is_set():
             try:
                 response = await client.get(f"{url}/api/health")
