@@ -6,6 +6,8 @@
 <state>/logs/<name>.log one log per process (supervisor, nats, postgres, services)
 <state>/run/lock        held (flock) by the supervisor while it runs
 <state>/run/stack.json  URLs and process ids of the running stack
+<state>/run/nats.conf   the embedded NATS's config, with its users (0600)
+<state>/secrets/nats-users.json  the NATS users' passwords (0600; kept across starts)
 ```
 """
 
@@ -77,9 +79,24 @@ class StateDir:
     def stack_file(self) -> Path:
         return self.run / "stack.json"
 
+    @property
+    def nats_config(self) -> Path:
+        return self.run / "nats.conf"
+
+    @property
+    def secrets(self) -> Path:
+        return self.root / "secrets"
+
+    @property
+    def nats_users_file(self) -> Path:
+        """The users of the embedded NATS: ``services`` and ``ui``, with their passwords."""
+        return self.secrets / "nats-users.json"
+
     def prepare(self) -> None:
         for path in (self.root, self.logs, self.run):
             path.mkdir(parents=True, exist_ok=True)
+        self.secrets.mkdir(mode=0o700, exist_ok=True)
+        self.secrets.chmod(0o700)
 
     def read_stack(self) -> dict[str, Any] | None:
         try:

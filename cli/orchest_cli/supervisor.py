@@ -27,9 +27,11 @@ from typing import Any
 
 import httpx
 
+from orchest_schemas.bus import DEFAULT_PREFIX
+
 from .auth import auth_headers
 from .backoff import RestartPolicy
-from .embedded import LOOPBACK, EmbeddedNats, EmbeddedPostgres
+from .embedded import LOOPBACK, SERVICES_USER, EmbeddedNats, EmbeddedPostgres, NatsUsers
 from .processes import EmbeddedStartError, process_identity, spawn, stop_process
 from .statedir import StateDir, StateLock
 
@@ -130,6 +132,8 @@ class StackInfo:
     embedded_postgres: EmbeddedPostgres | None
     services: list[Supervised]
     started_at: str
+    nats_users: NatsUsers | None = None
+    """The embedded NATS's users; None with an external NATS."""
 
     def as_json(self) -> dict[str, Any]:
         pids: dict[str, int] = {"supervisor": os.getpid()}
@@ -150,6 +154,9 @@ class StackInfo:
                 "postgres": self.embedded_postgres is not None,
             },
             "started_at": self.started_at,
+            "nats_users_file": (
+                str(self.state.nats_users_file) if self.nats_users is not None else None
+            ),
             "processes": processes,
             "restarts": {s.name: s.restarts for s in self.services},
         }
@@ -242,7 +249,17 @@ async def run_stack(
 async def _start_dependencies(state: StateDir, port: int, stack: AsyncExitStack) -> StackInfo:
     nats_url = os.environ.get("ORCHEST_NATS_URL")
     database_url = os.environ.get("ORCHEST_DATABASE_URL")
-    embedded_nats = EmbeddedNats(state.nats, state.log("nats")) if not nats_url else None
+    users: NatsUsers | None = None
+    embedded_nats: EmbeddedNats | None = None
+    if not nats_url:
+        prefix = os.environ.get("ORCHEST_BUS_PREFIX", DEFAULT_PREFIX)
+        try:
+            users = NatsUsers.load_or_generate(state.nats_users_file, prefix)
+        except ValueError as exc:  # a bus prefix BusNames refuses
+            raise EmbeddedStartError(f"ORCHEST_BUS_PREFIX: {exc}") from exc
+        embedded_nats = EmbeddedNats(
+            state.nats, state.log("nats"), users=users, config_path=state.nats_config
+        )
     embedded_pg = (
         EmbeddedPostgres(state.postgres, state.log("postgres")) if not database_url else None
     )
@@ -272,6 +289,7 @@ async def _start_dependencies(state: StateDir, port: int, stack: AsyncExitStack)
         embedded_postgres=embedded_pg,
         services=[],
         started_at=datetime.now(UTC).isoformat(),
+        nats_users=users,
     )
     info.save()
     return info
@@ -286,6 +304,11 @@ def _service_env(info: StackInfo, port: int) -> dict[str, str]:
         ORCHEST_PORT=str(port),
         PYTHONUNBUFFERED="1",
     )
+    if info.nats_users is not None:  # the embedded NATS admits only its users
+        env.update(
+            ORCHEST_NATS_USER=SERVICES_USER,
+            ORCHEST_NATS_PASSWORD=info.nats_users.services_password,
+        )
     env.setdefault("ORCHEST_JOBS_DIR", str(info.state.jobs))
     env.setdefault("ORCHEST_SESSIONS_DIR", str(info.state.sessions))
     env.setdefault("ORCHEST_RUNTIMES_DIR", str(info.state.runtimes))

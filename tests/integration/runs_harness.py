@@ -20,6 +20,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from orchest_gateway.service import build_definition as build_gateway
 from orchest_gateway.settings import GatewaySettings
+from orchest_runtime.broker import server_pool
 from orchest_scheduler.clock import Clock
 from orchest_scheduler.service import build_definition as build_scheduler
 from orchest_scheduler.settings import SchedulerSettings
@@ -187,7 +188,8 @@ async def whole_stack(
         )
         import nats
 
-        nc = await nats.connect(gateway_settings.nats_url)
+        pool = server_pool(gateway_settings.nats_servers)  # the services' credentials, if any
+        nc = await nats.connect(servers=pool.servers, user=pool.user, password=pool.password)
         stack.push_async_callback(nc.drain)
         yield Stack(http, gateway_settings.bus, nc, gateway_settings.database_url, jobs_dir)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import NamedTuple
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from nats.aio.client import Client
 from nats.errors import NoServersError
@@ -30,15 +32,45 @@ _RETENTION = {
 }
 
 
+class ServerPool(NamedTuple):
+    """Server URLs without credentials, and the credentials they carried."""
+
+    servers: list[str]
+    user: str | None
+    password: str | None
+
+
+def server_pool(servers: list[str]) -> ServerPool:
+    """Take the ``user:password@`` out of the URLs (percent-decoded).
+
+    The credentials go to the server as the connection's own, so they also
+    hold for the cluster's other servers, and no URL that is logged shows them.
+    """
+    bare: list[str] = []
+    user: str | None = None
+    password: str | None = None
+    for url in servers:
+        parts = urlsplit(url if "://" in url else f"nats://{url}")
+        if parts.username is not None and user is None:
+            user = unquote(parts.username)
+            password = unquote(parts.password or "")
+        host = parts.netloc.rpartition("@")[2]
+        bare.append(urlunsplit(parts._replace(netloc=host)))
+    return ServerPool(bare, user, password)
+
+
 async def connect(servers: list[str], *, name: str, wait_seconds: float = 30.0) -> Client:
     """Connect within ``wait_seconds``, then reconnect forever.
 
     A NATS restart only pauses a running service; a NATS that is not there at
     start-up makes it exit (``DependencyUnavailable``) so that its supervisor
-    restarts it with backoff and the failure shows.
+    restarts it with backoff and the failure shows. Credentials come in the
+    URLs (``ServiceSettings.nats_servers``); a server that refuses them makes
+    it exit the same way.
     """
 
     client = Client()
+    pool = server_pool(servers)
 
     async def on_disconnected() -> None:
         if not (client.is_closed or client.is_draining):
@@ -53,7 +85,7 @@ async def connect(servers: list[str], *, name: str, wait_seconds: float = 30.0) 
     try:
         async with asyncio.timeout(wait_seconds):
             await client.connect(
-                servers=servers,
+                servers=pool.servers,
                 name=name,
                 connect_timeout=max(1, min(5, int(wait_seconds))),
                 max_reconnect_attempts=-1,
@@ -63,11 +95,13 @@ async def connect(servers: list[str], *, name: str, wait_seconds: float = 30.0) 
                 disconnected_cb=on_disconnected,
                 reconnected_cb=on_reconnected,
                 error_cb=on_error,
+                user=pool.user,
+                password=pool.password,
             )
             return client
     except (NoServersError, OSError, TimeoutError) as exc:
         raise DependencyUnavailable(
-            f"cannot reach NATS at {', '.join(servers)} within {wait_seconds:.0f}s"
+            f"cannot reach NATS at {', '.join(pool.servers)} within {wait_seconds:.0f}s"
         ) from exc
 
 

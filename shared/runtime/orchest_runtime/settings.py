@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import socket
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import Field, PositiveFloat
+from pydantic import Field, PositiveFloat, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orchest_schemas.bus import DEFAULT_PREFIX, BusNames
@@ -17,6 +18,9 @@ class ServiceSettings(BaseSettings):
 
     nats_url: str = "nats://127.0.0.1:4222"
     """Comma-separated server URLs of the NATS cluster."""
+    nats_user: str | None = None
+    """The NATS user to connect as (with ``nats_password``); unset: no credentials."""
+    nats_password: SecretStr | None = None
     database_url: str = "postgresql://postgres@127.0.0.1:5432/orchest"
     bus_prefix: str = DEFAULT_PREFIX
     log_level: str = "INFO"
@@ -37,4 +41,19 @@ class ServiceSettings(BaseSettings):
 
     @property
     def nats_servers(self) -> list[str]:
-        return [url.strip() for url in self.nats_url.split(",") if url.strip()]
+        """The server URLs; with ``nats_user`` set, each carries the credentials
+        (percent-encoded, ``nats://user:password@host:port``), which
+        ``broker.connect`` takes out again and sends as the connection's."""
+        urls = [url.strip() for url in self.nats_url.split(",") if url.strip()]
+        if self.nats_user is None:
+            return urls
+        password = self.nats_password.get_secret_value() if self.nats_password else ""
+        return [with_credentials(url, self.nats_user, password) for url in urls]
+
+
+def with_credentials(url: str, user: str, password: str) -> str:
+    """``url`` with ``user:password@`` (percent-encoded) in place of any userinfo."""
+    parts = urlsplit(url if "://" in url else f"nats://{url}")
+    host = parts.netloc.rpartition("@")[2]
+    userinfo = f"{quote(user, safe='')}:{quote(password, safe='')}"
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{host}"))
