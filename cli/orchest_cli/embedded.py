@@ -77,19 +77,20 @@ class NatsUsers:
         return cls(bus_prefix, secrets.token_urlsafe(24), secrets.token_urlsafe(24))
 
     def services_permissions(self) -> dict[str, Any]:
-        """The prefix's subjects, the JetStream API, acks and flow control, the
-        stack's object stores, micro discovery and reply inboxes."""
+        """The prefix's subjects, micro discovery and reply inboxes both ways;
+        besides, publish to the JetStream API, acks and flow-control replies,
+        and the stack's object stores (whose reads come back on inboxes)."""
         bus = BusNames(self.bus_prefix)
-        subjects = [
-            f"{bus.prefix}.>",
+        both = [f"{bus.prefix}.>", "$SRV.>", "_INBOX.>"]
+        buckets = (bus.artifacts_bucket, bus.definitions_bucket)
+        publish = [
+            *both,
             "$JS.API.>",
             "$JS.ACK.>",
             "$JS.FC.>",
-            *(f"$O.{bucket}.>" for bucket in (bus.artifacts_bucket, bus.definitions_bucket)),
-            "$SRV.>",
-            "_INBOX.>",
+            *(f"$O.{bucket}.>" for bucket in buckets),
         ]
-        return {"publish": {"allow": subjects}, "subscribe": {"allow": subjects}}
+        return {"publish": {"allow": publish}, "subscribe": {"allow": both}}
 
     def ui_permissions(self) -> dict[str, Any]:
         """Subscribe to the prefix's status events; publish nothing.

@@ -23,7 +23,7 @@ import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
-from runs_harness import Project, Stack, whole_stack
+from runs_harness import Project, Stack, notebook, whole_stack
 
 from orchest_cli.embedded import SERVICES_USER, UI_USER, EmbeddedNats, NatsUsers
 from orchest_cli.statedir import StateDir
@@ -52,7 +52,7 @@ async def users_nats() -> AsyncIterator[tuple[EmbeddedNats, NatsUsers]]:
 async def stack(
     users_nats: tuple[EmbeddedNats, NatsUsers], database_url: str
 ) -> AsyncIterator[Stack]:
-    """Scheduler, step runner and gateway connected as ``services``."""
+    """Scheduler, step runner, session manager and gateway, as ``services``."""
     server, users = users_nats
 
     def build(cls: type[ServiceSettings] = ServiceSettings, **overrides: Any) -> Any:
@@ -68,7 +68,7 @@ async def stack(
         }
         return cls(**values)
 
-    async with whole_stack(build) as s:
+    async with whole_stack(build, sessions={}) as s:
         yield s
 
 
@@ -145,10 +145,30 @@ async def everything_on_the_prefix(stack: Stack) -> AsyncIterator[list[Msg]]:
         await sub.unsubscribe()
 
 
+async def sse_events(stack: Stack, run_uuid: str) -> list[str]:
+    """The run's events through the gateway's SSE (replayed from the stream)."""
+    names: list[str] = []
+    async with stack.http.stream(
+        "GET", "/api/events", params={"run_uuid": run_uuid, "replay": "true"}
+    ) as response:
+        async for line in response.aiter_lines():
+            if line.startswith("data: "):
+                names.append(line)
+                if '"run_status_changed"' in line and '"SUCCESS"' in line:
+                    return names
+    return names
+
+
 async def test_a_run_completes_as_services_and_the_ui_receives_its_events(
     stack: Stack, users_nats: tuple[EmbeddedNats, NatsUsers], tmp_path: Path
 ) -> None:
+    """Everything the services do on the bus works as ``services``: commands,
+    step work, reports, events, logs, both object stores (definition, executed
+    notebook), discovery (health), the gateway's ordered consumers (SSE, logs)."""
     server, users = users_nats
+    project = Project(tmp_path)
+    project.step("nb", "nb.ipynb", notebook("print('hello', 6 * 7)"))
+    project.step("s", "s.py", "print('after')\n", parents=("nb",))
     async with ui_client(server, users) as (ui, violations):
         received: list[Any] = []
         done = asyncio.Event()
@@ -161,12 +181,34 @@ async def test_a_run_completes_as_services_and_the_ui_receives_its_events(
 
         await ui.subscribe(BUS.all_events, cb=on_event)
         await ui.flush()
-        final = await stack.run_to_end(one_step(tmp_path).body())
-        assert final["status"] == "SUCCESS"
+        final = await stack.run_to_end(project.body())
+        assert final["status"] == "SUCCESS", final
         await asyncio.wait_for(done.wait(), 10)
         stored = await stack.events(final["uuid"])
         assert [e.event_id for e in received] == [e.event_id for e in stored]
         assert violations.seen == []
+    health = await stack.http.get("/api/health")
+    assert health.status_code == 200, health.text
+    logs = await stack.http.get(f"/api/runs/{final['uuid']}/steps/nb/logs")
+    assert "hello 42" in logs.text
+    artifact = await stack.http.get(f"/api/runs/{final['uuid']}/steps/nb/artifacts/executed.ipynb")
+    assert artifact.status_code == 200 and "hello 42" in artifact.text
+    sse = await asyncio.wait_for(sse_events(stack, final["uuid"]), 30)
+    assert len(sse) == len(stored)
+    await work_queues_emptied(stack)  # step work and reports were acked
+
+
+async def work_queues_emptied(stack: Stack) -> None:
+    js = stack.nc.jetstream()
+    for _ in range(100):
+        left = [
+            (await js.stream_info(s.name)).state.messages
+            for s in (BUS.steps_stream, BUS.reports_stream)
+        ]
+        if left == [0, 0]:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"unacked step work / reports: {left}")
 
 
 async def test_the_ui_user_cannot_send_a_command(
