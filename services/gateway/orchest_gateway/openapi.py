@@ -22,10 +22,10 @@ from .auth import QUERY_TOKEN
 REF_TEMPLATE = "#/components/schemas/{model}"
 _RAW_SCHEMA: dict[str, dict[str, str]] = {
     "text/plain": {"type": "string"},
-    "text/event-stream": {"type": "string"},
     "application/octet-stream": {"type": "string", "format": "binary"},
 }
-"""The schema of a body that is not JSON, by media type."""
+"""The schema of a body that is not JSON, by media type. An event stream
+has none: its events are described in the API's docs (``events_api``)."""
 
 
 @dataclass(frozen=True)
@@ -122,9 +122,7 @@ def build_document(
                 entry["content"] = {op.content_type: {"schema": ref(model, "serialization")}}
             elif op.content_type != "application/json" and status != 204:
                 entry["content"] = {
-                    media: {
-                        "schema": _RAW_SCHEMA.get(media, _RAW_SCHEMA["application/octet-stream"])
-                    }
+                    media: {"schema": _RAW_SCHEMA[media]} if media in _RAW_SCHEMA else {}
                     for media in (op.content_type, *op.other_content_types)
                 }
             responses[str(status)] = entry
