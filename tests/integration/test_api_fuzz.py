@@ -1,0 +1,668 @@
+"""Bad input at the HTTP API: fuzzing from the OpenAPI document, limits,
+and the inputs JSON allows but the API cannot take.
+
+The fuzz: the whole stack runs in this test's event loop (gateway with
+bearer tokens, scheduler, step runner, session manager on real NATS and
+Postgres); schemathesis loads the live ``/api/openapi.json`` and, from a
+worker thread, sends property-based cases to every operation: cases that
+fit the document (positive) and cases that break it (negative), each with
+random path parameters and again with those of a real run and job. Every
+answer must be no 5xx, a documented status, the documented media type and,
+where the document gives one, a body of the documented schema; a case that
+breaks the document must get a 4xx; an operation that answered 2xx must
+refuse the same request without its token. Derandomized (a fixed seed, no
+example database), so CI sees the same cases each run.
+
+Nothing fuzzed starts real work: every existing path a body names is swapped
+for one that does not exist (so launches, runs and jobs are refused), and
+every live session is stopped after the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import hypothesis
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, Phase, given
+from runs_harness import Project, Stack, whole_stack
+from schemathesis import checks as st_checks
+from schemathesis.core.failures import FailureGroup
+from schemathesis.generation import GenerationMode
+from schemathesis.generation.feedback import NO_FEEDBACK
+from test_auth import gateway_overrides
+
+from orchest_gateway.settings import GatewaySettings
+
+EXAMPLES = int(os.environ.get("ORCHEST_FUZZ_EXAMPLES", "50"))
+"""Cases per operation, generation mode and set of path parameters."""
+SSE_SECONDS = 0.5
+"""How long an event stream is read."""
+NOWHERE = "/nonexistent/orchest-fuzz"
+TOKEN = "fuzz-token-3b1f0c5e9a7d"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+CHECKS = [
+    st_checks.not_a_server_error,
+    st_checks.status_code_conformance,
+    st_checks.content_type_conformance,
+    st_checks.response_schema_conformance,
+    st_checks.ignored_auth,
+]
+
+
+@dataclass
+class Tally:
+    cases: int = 0
+    by_status: dict[int, int] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+    """One example per kind of failure (checks and status)."""
+    known: dict[str, int] = field(default_factory=dict)
+    """5xx of a known cause outside the gateway (``KNOWN_5XX``), counted."""
+
+    @property
+    def server_errors(self) -> int:
+        return sum(n for status, n in self.by_status.items() if status >= 500)
+
+
+INT4 = range(-(2**31), 2**31)
+INT4_FIELDS = ("retries", "max_parallel_runs", "max_retained_pipeline_runs")
+
+
+def _beyond_int4(node: Any) -> bool:
+    """Whether ``node`` has, anywhere, one of INT4_FIELDS outside int4."""
+    if isinstance(node, dict):
+        return any(
+            (k in INT4_FIELDS and isinstance(v, int) and v not in INT4) or _beyond_int4(v)
+            for k, v in node.items()
+        )
+    return isinstance(node, list) and any(_beyond_int4(v) for v in node)
+
+
+KNOWN_5XX: dict[str, Callable[[schemathesis.Case, requests.Response], bool]] = {
+    # Reported; pinned by the xfail tests at the end of this file.
+    "scheduler: an integer beyond int4 in an int4 column": lambda case, response: (
+        response.json().get("message", "").endswith("-job failed") and _beyond_int4(case.body)
+    ),
+}
+"""Known 5xx of other services (not the gateway's to fix), by cause: a case
+matching one is counted apart instead of failing the fuzz."""
+
+
+def _known_cause(case: schemathesis.Case, response: requests.Response) -> str | None:
+    if response.status_code < 500:
+        return None
+    return next((cause for cause, match in KNOWN_5XX.items() if match(case, response)), None)
+
+
+def _defuse(node: Any) -> Any:
+    """``node`` with every string naming an existing path swapped for NOWHERE."""
+    if isinstance(node, dict):
+        return {k: _defuse(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_defuse(v) for v in node]
+    if isinstance(node, str) and node.startswith("/") and os.path.exists(node):
+        return NOWHERE
+    return node
+
+
+def _explore(strategy: Any, examples: int, test: Callable[[schemathesis.Case], None]) -> None:
+    """Run ``test`` on ``examples`` cases of ``strategy``, derandomized."""
+
+    @hypothesis.settings(
+        max_examples=examples,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        print_blob=False,
+    )
+    @given(case=strategy)
+    def explore(case: schemathesis.Case) -> None:
+        test(case)
+
+    # An operation with no input has no case that breaks it (negative mode).
+    with contextlib.suppress(hypothesis.errors.Unsatisfiable):
+        explore()
+
+
+@dataclass
+class Target:
+    base_url: str
+    session: requests.Session = field(default_factory=requests.Session)
+
+
+def fuzz(target: Target, examples: int, fixed: dict[str, dict[str, Any]]) -> dict[str, Tally]:
+    """Every operation, positive then negative cases; the tally per operation."""
+    schema = schemathesis.openapi.from_url(
+        f"{target.base_url}/api/openapi.json", headers=AUTH, timeout=10
+    )
+    tallies: dict[str, Tally] = {}
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        op_id = operation.definition.raw["operationId"]
+        tally = tallies.setdefault(op_id, Tally())
+        timeout = SSE_SECONDS if op_id == "streamEvents" else 30.0
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            checks = [*CHECKS, st_checks.negative_data_rejection] if mode.is_negative else CHECKS
+            # No feedback from answers: the same cases every run.
+            strategies = [operation.as_strategy(mode, feedback=NO_FEEDBACK)]
+            if op_id in fixed:
+                strategies.append(
+                    operation.as_strategy(mode, feedback=NO_FEEDBACK, path_parameters=fixed[op_id])
+                )
+            for strategy in strategies:
+                _explore(strategy, examples, _tester(target, tally, checks, timeout))
+    return tallies
+
+
+def _tester(
+    target: Target, tally: Tally, checks: list[Any], timeout: float
+) -> Callable[[schemathesis.Case], None]:
+    sent = {"base_url": target.base_url, "session": target.session, "timeout": timeout}
+
+    def test(case: schemathesis.Case) -> None:
+        if isinstance(case.body, dict | list):
+            case.body = _defuse(case.body)
+        try:
+            response = case.call(headers=AUTH, **sent)
+        except requests.RequestException as exc:
+            tally.failures.setdefault(type(exc).__name__, f"{case.as_curl_command()}: {exc}")
+            return
+        tally.cases += 1
+        tally.by_status[response.status_code] = tally.by_status.get(response.status_code, 0) + 1
+        cause = _known_cause(case, response)
+        if cause is not None:
+            tally.known[cause] = tally.known.get(cause, 0) + 1
+            return
+        try:
+            case.validate_response(
+                response, checks=checks, headers=AUTH, transport_kwargs={**sent, "headers": AUTH}
+            )
+        except FailureGroup as exc:
+            kinds = sorted(f"{f.code} {f.title}" for f in exc.exceptions)
+            tally.failures.setdefault(f"{kinds} [{response.status_code}]", str(exc))
+
+    return test
+
+
+@pytest.fixture
+async def stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
+    settings = gateway_overrides(service_settings, api_tokens=TOKEN)
+    async with whole_stack(settings, sessions={"session_stop_on_exit": True}) as s:
+        s.http.headers.update(AUTH)
+        yield s
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    root = tmp_path / "project"
+    root.mkdir()
+    p = Project(root)
+    p.step("a", "a.sh", "echo a\n")
+    return p
+
+
+@pytest.mark.timeout(900)
+async def test_every_operation_survives_fuzzing(stack: Stack, project: Project) -> None:
+    # Real rows, so that reads answer with data and fixed path parameters hit them.
+    run = await stack.run_to_end(project.body())
+    job = await job_run_once(stack, project)
+    step = {"run_uuid": run["uuid"], "step_uuid": "a"}
+    of_job = {"job_uuid": job["uuid"]}
+    fixed = {
+        "getRun": {"run_uuid": run["uuid"]},
+        "abortRun": {"run_uuid": run["uuid"]},
+        "getRunStep": step,
+        "getRunStepLogs": step,
+        "getRunStepArtifact": step,
+        "getJob": of_job,
+        "updateJob": of_job,
+        "cancelJob": of_job,
+        "triggerJob": of_job,
+        "listJobRuns": of_job,
+        "abortJobRun": {**of_job, "run_uuid": job["runs"][0]["uuid"]},
+    }
+    target = Target(str(stack.http.base_url).rstrip("/"))
+    started = time.monotonic()
+    try:
+        tallies = await asyncio.to_thread(fuzz, target, EXAMPLES, fixed)
+    finally:
+        await stop_live_sessions(stack)
+    elapsed = time.monotonic() - started
+
+    total = sum(t.cases for t in tallies.values())
+    errors = sum(t.server_errors for t in tallies.values())
+    known = sum(n for t in tallies.values() for n in t.known.values())
+    print(
+        f"\n{len(tallies)} operations, {total} cases, {errors} 5xx ({known} known), {elapsed:.1f} s"
+    )
+    for op, t in tallies.items():
+        print(f"  {op}: {t.cases} cases {dict(sorted(t.by_status.items()))} {t.known or ''}")
+    assert len(tallies) >= 23
+    assert all(t.cases for t in tallies.values())
+    failures = [
+        f"{op} {kind}:\n{text}" for op, t in tallies.items() for kind, text in t.failures.items()
+    ]
+    assert not failures, "\n\n".join(failures)
+
+
+async def job_run_once(stack: Stack, project: Project) -> dict[str, Any]:
+    """A job of ``project`` run once now, waited for; the job with its runs."""
+    body = {
+        "name": "fuzzed",
+        "pipeline_definition": project.definition(),
+        "project_dir": str(project.root),
+        "parameters": [{}, {"pipeline_parameters": {"x": 1}}],
+    }
+    response = await stack.http.post("/api/jobs", json=body)
+    assert response.status_code == 201, response.text
+    job_uuid = response.json()["uuid"]
+    for _ in range(600):
+        job: dict[str, Any] = (await stack.http.get(f"/api/jobs/{job_uuid}")).json()
+        if job["status"] == "SUCCESS":
+            runs = (await stack.http.get(f"/api/jobs/{job_uuid}/runs")).json()["runs"]
+            return {**job, "runs": runs}
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"job {job_uuid} did not end: {job['status']}")
+
+
+async def stop_live_sessions(stack: Stack) -> None:
+    listed = await stack.http.get("/api/sessions", params={"live": "true", "limit": 500})
+    for session in listed.json()["sessions"]:
+        await stack.http.delete(
+            f"/api/sessions/{session['project_uuid']}/{session['pipeline_uuid']}"
+        )
+
+
+# -- limits and hostile input --------------------------------------------------------
+
+LIMITS = {"max_steps": 20, "max_parameters_bytes": 1024, "max_json_depth": 16}
+
+
+@pytest.fixture
+async def limited(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
+    """A stack whose gateway has small limits (and no tokens)."""
+    async with whole_stack(gateway_overrides(service_settings, **LIMITS), sessions={}) as s:
+        yield s
+
+
+async def counts(stack: Stack) -> tuple[int, int]:
+    """(runs, jobs) in the scheduler's tables."""
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        runs = await conn.fetchval("SELECT count(*) FROM scheduler.runs")
+        jobs = await conn.fetchval("SELECT count(*) FROM scheduler.jobs")
+        return int(runs), int(jobs)
+    finally:
+        await conn.close()
+
+
+async def refused(
+    stack: Stack, method: str, path: str, body: Any, status: int = 422
+) -> list[dict[str, Any]]:
+    """Send ``body`` (bytes as they are, else as JSON); it must be refused
+    with ``status`` and the API's error body, nothing written. Its problems."""
+    before = await counts(stack)
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    response = await stack.http.request(
+        method, path, content=content, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == status, response.text
+    answer = response.json()
+    assert set(answer) == {"message", "errors"} and answer["message"]
+    assert await counts(stack) == before
+    problems: list[dict[str, Any]] = answer["errors"]
+    return problems
+
+
+def kinds(problems: list[dict[str, Any]]) -> list[tuple[list[Any], str]]:
+    return [(p["loc"], p["type"]) for p in problems]
+
+
+def job_body(project: Project, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": "job",
+        "pipeline_definition": project.definition(),
+        "project_dir": str(project.root),
+        "draft": True,
+        **extra,
+    }
+
+
+def test_the_limits_default_to_the_documented_values() -> None:
+    settings = GatewaySettings()
+    assert settings.max_steps == 5000
+    assert settings.max_parameters_bytes == 64 * 1024
+    assert settings.max_json_depth == 64
+    assert settings.max_body_bytes == 10 * 1024 * 1024
+
+
+async def test_limits_are_refused_listing_every_problem(limited: Stack, project: Project) -> None:
+    big = {"blob": "x" * 1100}
+    for n in range(21):
+        project.step(f"s{n}", "a.sh", parameters=big if n == 3 else {})
+    project.parameters = big
+    problems = await refused(limited, "POST", "/api/runs", project.body())
+    assert kinds(problems) == [
+        (["pipeline_definition", "parameters"], "parameters_too_large"),
+        (["pipeline_definition", "steps"], "too_many_steps"),
+        (["pipeline_definition", "steps", "s3", "parameters"], "parameters_too_large"),
+    ]
+    assert "22 steps" in problems[1]["msg"] and "at most 20" in problems[1]["msg"]
+    assert "at most 1024" in problems[0]["msg"]
+
+    sets = [{}, {"pipeline_parameters": big}, {"a": big}]
+    problems = await refused(limited, "POST", "/api/jobs", job_body(project, parameters=sets))
+    assert (["parameters", 1], "parameters_too_large") in kinds(problems)
+    assert (["parameters", 2], "parameters_too_large") in kinds(problems)
+    assert (["pipeline_definition", "steps"], "too_many_steps") in kinds(problems)
+
+    job = await limited.http.post("/api/jobs", json=job_body(Project(project.root, uuid="p")))
+    assert job.status_code == 422  # no step: the scheduler's refusal, past the gateway
+    problems = await refused(limited, "PUT", f"/api/jobs/{uuid.uuid4()}", {"parameters": sets})
+    assert kinds(problems) == [
+        (["parameters", 1], "parameters_too_large"),
+        (["parameters", 2], "parameters_too_large"),
+    ]
+
+
+async def test_at_the_limits_the_gateway_lets_requests_through(
+    limited: Stack, project: Project
+) -> None:
+    for n in range(19):
+        project.step(f"s{n}", "a.sh")
+    project.parameters = {"blob": "x" * 1000}
+    nested: Any = "leaf"
+    for _ in range(11):  # 16 containers deep, all told
+        nested = [nested]
+    project.steps["a"]["parameters"] = {"deep": nested}
+    run = await limited.run_to_end(project.body())
+    assert run["status"] == "SUCCESS", run
+
+
+async def test_depth_and_size_of_the_body(limited: Stack, project: Project) -> None:
+    nested: Any = 1
+    for _ in range(200):
+        nested = {"k": nested}
+    problems = await refused(limited, "POST", "/api/runs", {**project.body(), "x": nested})
+    assert [p["type"] for p in problems] == ["too_deep"]
+    assert problems[0]["loc"] == ["x", *(["k"] * 15)]
+    # Deeper than the parser goes: not JSON it can read.
+    problems = await refused(limited, "POST", "/api/runs", b"[" * 100_000, 400)
+    assert [p["type"] for p in problems] == ["json_invalid"]
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(12):
+            yield b" " * (1024 * 1024)
+
+    # No Content-Length (chunked): counted as it arrives.
+    response = await limited.http.post("/api/runs", content=chunks())
+    assert response.status_code == 413, response.text
+    assert "10485760 bytes" in response.json()["message"]
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+async def test_numbers_json_does_not_have_are_400(limited: Stack, constant: str) -> None:
+    body = '{"pipeline_definition": {"uuid": "p", "parameters": {"x": CONSTANT}}}'
+    body = body.replace("CONSTANT", constant)
+    problems = await refused(limited, "POST", "/api/runs", body.encode(), 400)
+    assert kinds(problems) == [([], "json_invalid")]
+    assert constant in problems[0]["msg"]
+
+
+async def test_strings_storage_cannot_hold_are_422(limited: Stack, project: Project) -> None:
+    """U+0000 (Postgres text and jsonb refuse it) and half a surrogate pair
+    (no UTF-8 for it), in values and in keys, wherever they are."""
+    body = project.body()
+    body["pipeline_definition"]["name"] = "a\u0000b"
+    body["pipeline_definition"]["parameters"] = {"k\u0000": 1, "s": "\ud800"}
+    body["run_config"]["env_variables"] = {"A": "\udfff!"}
+    problems = await refused(limited, "POST", "/api/runs", body)
+    assert kinds(problems) == [
+        (["pipeline_definition", "name"], "null_character"),
+        (["pipeline_definition", "parameters", "k\u0000"], "null_character"),
+        (["pipeline_definition", "parameters", "s"], "invalid_unicode"),
+        (["run_config", "env_variables", "A"], "invalid_unicode"),
+    ]
+    problems = await refused(limited, "POST", "/api/jobs", job_body(project, name="\u0000"))
+    assert kinds(problems) == [(["name"], "null_character")]
+    launch = {
+        "project_uuid": "a",
+        "pipeline_uuid": "b",
+        "project_dir": "/\ud800",
+        "pipeline_path": "p",
+    }
+    problems = await refused(limited, "POST", "/api/sessions", launch)
+    assert kinds(problems) == [(["project_dir"], "invalid_unicode")]
+    update = {"parameters": [{"pipeline_parameters": {"x": "\u0000"}}]}
+    problems = await refused(limited, "PUT", f"/api/jobs/{uuid.uuid4()}", update)
+    assert kinds(problems) == [(["parameters", 0, "pipeline_parameters", "x"], "null_character")]
+
+
+async def test_unicode_goes_through_intact(limited: Stack, project: Project) -> None:
+    title = "Ünïcödé 🚀 שלום 中文 e\u0301 \u200b"
+    project.steps["a"]["title"] = title
+    project.parameters = {"π": "∞ 😀", "ключ": ["ø", {"嵌套": "\U0010ffff"}]}
+    run = await limited.run_to_end(project.body())
+    assert run["status"] == "SUCCESS"
+    assert run["pipeline_steps"][0]["title"] == title
+    job = await limited.http.post(
+        "/api/jobs",
+        json=job_body(
+            project, name=title, parameters=[{"pipeline_parameters": project.parameters}]
+        ),
+    )
+    assert job.status_code == 201, job.text
+    assert job.json()["name"] == title
+    assert job.json()["parameters"] == [{"pipeline_parameters": project.parameters}]
+
+
+async def test_wrong_types_are_422_listing_every_problem(limited: Stack, project: Project) -> None:
+    for body in (b"null", b"[]", b'"run"', b"42", b"true"):
+        problems = await refused(limited, "POST", "/api/runs", body)
+        assert kinds(problems) == [([], "model_type")]
+    body = project.body()
+    body["run_config"] = ["not", "an", "object"]
+    body["uuids"] = "a"
+    body["run_type"] = 3
+    body["pipeline_definition"]["steps"]["a"]["incoming_connections"] = {"b": 1}
+    body["pipeline_definition"]["settings"] = {"retries": "two", "fail_fast": "perhaps"}
+    problems = await refused(limited, "POST", "/api/runs", body)
+    locs = [tuple(p["loc"]) for p in problems]
+    for loc in [
+        ("run_config",),
+        ("uuids",),
+        ("run_type",),
+        ("pipeline_definition", "steps", "a", "incoming_connections"),
+        ("pipeline_definition", "settings", "retries"),
+        ("pipeline_definition", "settings", "fail_fast"),
+    ]:
+        assert loc in locs, (loc, locs)
+    problems = await refused(
+        limited,
+        "POST",
+        "/api/jobs",
+        job_body(project, parameters={"x": 1}, draft="perhaps", name=7),
+    )
+    assert {("parameters",), ("draft",), ("name",)} <= {tuple(p["loc"]) for p in problems}
+
+
+@pytest.mark.parametrize(
+    ("where", "name", "value"),
+    [
+        ("settings", "retries", -1),
+        ("settings", "timeout_seconds", -0.5),
+        ("settings", "retry_backoff_seconds", 0),
+        ("settings", "max_steps_parallelism", -3),
+        ("job", "max_retained_pipeline_runs", -2),
+        ("job", "max_parallel_runs", 0),
+        ("job", "max_parallel_runs", -(10**40)),
+    ],
+)
+async def test_negative_numbers_are_422(
+    limited: Stack, project: Project, where: str, name: str, value: float
+) -> None:
+    if where == "settings":
+        body = project.body()
+        body["pipeline_definition"]["settings"] = {name: value}
+        problems = await refused(limited, "POST", "/api/runs", body)
+        assert [p["loc"] for p in problems] == [["pipeline_definition", "settings", name]]
+    else:
+        problems = await refused(limited, "POST", "/api/jobs", job_body(project, **{name: value}))
+        assert [p["loc"] for p in problems] == [[name]]
+
+
+async def test_huge_numbers_in_parameters_stay_exact(limited: Stack, project: Project) -> None:
+    values = {"big": 10**300, "small": -(10**300), "float": 1.7976931348623157e308, "tiny": 5e-324}
+    job = await limited.http.post(
+        "/api/jobs", json=job_body(project, parameters=[{"pipeline_parameters": values}])
+    )
+    assert job.status_code == 201, job.text
+    assert job.json()["parameters"] == [{"pipeline_parameters": values}]
+    # Beyond the 4300 digits Python reads: not JSON the gateway can take.
+    body = b'{"parameters": [{"pipeline_parameters": {"x": 1' + b"0" * 5000 + b"}}]}"
+    await refused(limited, "POST", "/api/jobs", body, 400)
+
+
+async def test_duplicate_keys_are_refused_everywhere(limited: Stack, project: Project) -> None:
+    job = json.dumps(job_body(project)).replace('"name": "job"', '"name": "job", "name": "again"')
+    problems = await refused(limited, "POST", "/api/jobs", job.encode())
+    assert kinds(problems) == [(["name"], "duplicate_key")]
+    update = b'{"parameters": [{"pipeline_parameters": {"x": 1, "x": 2}, "a": {}, "a": {}}]}'
+    problems = await refused(limited, "PUT", f"/api/jobs/{uuid.uuid4()}", update)
+    assert kinds(problems) == [
+        (["parameters", 0, "a"], "duplicate_key"),
+        (["parameters", 0, "pipeline_parameters", "x"], "duplicate_key"),
+    ]
+    launch = b'{"project_uuid": "a", "project_uuid": "b", "pipeline_uuid": "c", "project_dir": "/x", "pipeline_path": "p"}'
+    problems = await refused(limited, "POST", "/api/sessions", launch)
+    assert kinds(problems) == [(["project_uuid"], "duplicate_key")]
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/api/runs?limit=-1", {}),
+        ("/api/runs?limit=0", {}),
+        ("/api/runs?offset=-5", {}),
+        ("/api/runs?offset=1e3", {}),
+        ("/api/runs?limit=99999999999999999999999999", {}),
+        ("/api/runs?status=done", {}),
+        ("/api/runs?pipeline_uuid=%00", {}),
+        ("/api/jobs?project_uuid=a%00b", {}),
+        ("/api/sessions?pipeline_uuid=%00&live=maybe", {}),
+        ("/api/events?replay=14", {}),
+        ("/api/events?run_uuid=x&job_uuid=y", {}),
+        ("/api/events", {"Last-Event-ID": "-1"}),
+        ("/api/events", {"Last-Event-ID": b"\xb2"}),  # "²": a digit to str.isdigit, not to int
+        ("/api/events", {"Last-Event-ID": "99999999999999999999"}),
+    ],
+)
+async def test_bad_query_parameters_are_422(
+    limited: Stack, path: str, headers: dict[str, str | bytes]
+) -> None:
+    response = await limited.http.get(path, headers=headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"]
+
+
+async def test_paths_naming_nothing_are_404(limited: Stack) -> None:
+    run = "00000000-0000-4000-8000-000000000000"
+    for path in (
+        "/api/runs/%00",
+        f"/api/runs/{run}/steps/%00",
+        f"/api/runs/{run}/steps/%00/logs",
+        f"/api/runs/{run}/steps/a/artifacts/%00",
+        "/api/jobs/%F0%9F%9A%80",
+        "/api/sessions/a%00/b",
+        "/api/sessions/a.b/c",
+    ):
+        response = await limited.http.get(path)
+        assert response.status_code == 404, (path, response.text)
+
+
+# -- 5xx found in the scheduler (reported, not the gateway's to fix) -------------------
+
+SCHEDULER_BUG = (
+    "the scheduler answers 500: {}. Remove this xfail once the scheduler refuses it with 422."
+)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=SCHEDULER_BUG.format(
+        "store.create_run writes retries into an int4 column (asyncpg DataError, "
+        "value out of int32 range) for settings.retries or a step's retries >= 2**31"
+    ),
+)
+async def test_retries_beyond_int32_are_422(limited: Stack, project: Project) -> None:
+    body = project.body()
+    body["pipeline_definition"]["settings"] = {"retries": 2**31}
+    await refused(limited, "POST", "/api/runs", body)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=SCHEDULER_BUG.format(
+        "job_store.insert_job writes max_parallel_runs / max_retained_pipeline_runs into "
+        "int4 columns (asyncpg DataError, value out of int32 range) for values >= 2**31"
+    ),
+)
+@pytest.mark.parametrize("name", ["max_parallel_runs", "max_retained_pipeline_runs"])
+async def test_job_limits_beyond_int32_are_422(limited: Stack, project: Project, name: str) -> None:
+    await refused(limited, "POST", "/api/jobs", job_body(project, **{name: 2**31}))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=SCHEDULER_BUG.format(
+        "job_store's update writes max_parallel_runs / max_retained_pipeline_runs into "
+        "int4 columns (asyncpg DataError, value out of int32 range) for values >= 2**31; "
+        "found by the fuzz (updateJob)"
+    ),
+)
+@pytest.mark.parametrize("name", ["max_parallel_runs", "max_retained_pipeline_runs"])
+async def test_job_changes_beyond_int32_are_422(
+    limited: Stack, project: Project, name: str
+) -> None:
+    job = await limited.http.post("/api/jobs", json=job_body(project))
+    assert job.status_code == 201, job.text
+    await refused(limited, "PUT", f"/api/jobs/{job.json()['uuid']}", {name: 2**31})
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=SCHEDULER_BUG.format(
+        "a cron expression that never fires ('0 0 31 2 *') raises croniter's "
+        "CroniterBadDateError in schedule.next_tick (jobs._first_tick)"
+    ),
+)
+async def test_a_cron_that_never_fires_is_422(limited: Stack, project: Project) -> None:
+    body = job_body(project, schedule={"cron_schedule": "0 0 31 2 *"})
+    await refused(limited, "POST", "/api/jobs", body)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=SCHEDULER_BUG.format(
+        "a scheduled_start past Postgres' range once in UTC ('9999-12-31T23:59:59-14:00') "
+        "fails job_store.insert_job (asyncpg DataError, date value out of range)"
+    ),
+)
+async def test_a_start_beyond_year_9999_is_422(limited: Stack, project: Project) -> None:
+    body = job_body(project, schedule={"scheduled_start": "9999-12-31T23:59:59-14:00"})
+    await refused(limited, "POST", "/api/jobs", body)
