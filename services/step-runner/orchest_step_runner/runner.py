@@ -95,8 +95,17 @@ def runner_id(settings: RunnerSettings, ctx: ServiceContext) -> str:
 
 @dataclass
 class _Active:
-    attempt: int
+    attempt: int | None = None
+    """The granted attempt; ``None`` until the claim is answered."""
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    early: set[int | None] = field(default_factory=set)
+    """Attempts named by cancels that came before the claim's answer (the
+    scheduler cancels a lost lease's attempt as it grants the next one)."""
+
+    def grant(self, attempt: int) -> None:
+        self.attempt = attempt
+        if attempt in self.early or None in self.early:
+            self.cancel.set()
 
 
 class StepRunner:
@@ -318,7 +327,7 @@ class StepRunner:
         key = (work.run_uuid, work.step_uuid)
         log = {"run_uuid": work.run_uuid, "step_uuid": work.step_uuid}
         async with settle(msg, what=f"step {work.run_uuid}/{work.step_uuid}"):
-            active = _Active(work.attempt)
+            active = _Active()
             self._active[key] = active
             try:
                 redelivered = bool(msg.metadata and msg.metadata.num_delivered > 1)
@@ -339,7 +348,7 @@ class StepRunner:
                     logger.info("claim refused: %s", claim.reason, extra=log)
                     return  # settle acks: the work is dropped
                 attempt = claim.attempt or work.attempt
-                active.attempt = attempt
+                active.grant(attempt)
                 definition = await self._definitions.get(work.definition_key)
                 work = work.model_copy(
                     update={"attempt": attempt, "pipeline_definition": definition}
@@ -444,7 +453,9 @@ class StepRunner:
         if cancel is None:
             return
         active = self._active.get((cancel.run_uuid, cancel.step_uuid))
-        if active is not None and cancel.attempt in (None, active.attempt):
+        if active is not None and active.attempt is None:
+            active.early.add(cancel.attempt)  # decided once the claim is answered
+        elif active is not None and cancel.attempt in (None, active.attempt):
             logger.info(
                 "cancelling attempt %d: %s",
                 active.attempt,
