@@ -33,7 +33,7 @@ MS = 1000.0
 async def nats_round_trip(stack: Stack, n: int = 2000) -> list[float]:
     """Request/reply round trips on the stack's NATS, in seconds."""
     assert stack.nc is not None
-    subject = f"bench.echo.{uuid.uuid4().hex}"
+    subject = f"{stack.bus.prefix}.bench.echo.{uuid.uuid4().hex}"  # the services may use it
 
     async def echo(msg: Any) -> None:
         await msg.respond(msg.data)

@@ -10,6 +10,7 @@ import signal
 import statistics
 import tempfile
 import time
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
@@ -102,7 +103,7 @@ async def running_stack(
         stack = Stack(
             state=state,
             url=info["gateway_url"],
-            nats_url=info["nats_url"],
+            nats_url=_as_services(info["nats_url"], info.get("nats_users_file")),
             database_url=info["database_url"],
             processes=info["processes"],
         )
@@ -114,6 +115,17 @@ async def running_stack(
             await stack.http.aclose()
             await stack.nc.drain()
             await asyncio.to_thread(stack_ops.down, state)
+
+
+def _as_services(url: str, users_file: str | None) -> str:
+    """The stack's NATS URL with the ``services`` user's credentials (the
+    embedded NATS admits no anonymous connection), as the services connect."""
+    if users_file is None:
+        return url
+    services = json.loads(Path(users_file).read_text())["services"]
+    user = urllib.parse.quote(services["user"], safe="")
+    password = urllib.parse.quote(services["password"], safe="")
+    return url.replace("://", f"://{user}:{password}@", 1)
 
 
 @dataclass
