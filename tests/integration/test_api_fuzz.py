@@ -415,13 +415,28 @@ async def test_depth_and_size_of_the_body(limited: Stack, project: Project) -> N
     assert "10485760 bytes" in response.json()["message"]
 
 
-@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity", "1e400", "-2E+999"])
 async def test_numbers_json_does_not_have_are_400(limited: Stack, constant: str) -> None:
     body = '{"pipeline_definition": {"uuid": "p", "parameters": {"x": CONSTANT}}}'
     body = body.replace("CONSTANT", constant)
     problems = await refused(limited, "POST", "/api/runs", body.encode(), 400)
     assert kinds(problems) == [([], "json_invalid")]
     assert constant in problems[0]["msg"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"run_type": "full"}'.encode("utf-16"),
+        '{"run_type": "full"}'.encode("utf-32-le"),
+        b'{"run_type": "\xed\xa0\x80"}',  # a surrogate, encoded as if it were a character
+        b'{"run_type": "\xff"}',
+        b'\xef\xbb\xbf{"run_type": "full"}',  # a byte order mark
+    ],
+)
+async def test_bodies_in_anything_but_utf8_are_400(limited: Stack, body: bytes) -> None:
+    problems = await refused(limited, "POST", "/api/runs", body, 400)
+    assert kinds(problems) == [([], "json_invalid")]
 
 
 async def test_strings_storage_cannot_hold_are_422(limited: Stack, project: Project) -> None:

@@ -13,7 +13,10 @@ Python's parser takes, are not JSON: 400.
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NoReturn, TypeVar
 
@@ -28,90 +31,134 @@ from .settings import GatewaySettings
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 EnumT = TypeVar("EnumT", bound=StrEnum)
-Check = Callable[[Any], list[ErrorDetail]]
-"""Further problems of a parsed document (limits), listed with the others."""
+Check = Callable[[Any, int], list[ErrorDetail]]
+"""Further problems of a parsed document (limits), given it and the body's
+size in bytes, listed with the others."""
 Loc = list[str | int]
 MAX_LISTED = 1000
 """At most this many problems are listed in one answer (the message counts all)."""
 
 
 class _Object(dict[str, Any]):
-    duplicates: list[str]
+    duplicates: tuple[str, ...] = ()
+    """Keys given more than once (the last value is kept)."""
 
 
-def _object(pairs: list[tuple[str, Any]]) -> _Object:
-    obj = _Object()
-    obj.duplicates = []
-    for key, value in pairs:
-        if key in obj:
-            obj.duplicates.append(key)
-        obj[key] = value
-    return obj
+@dataclass
+class Parsed:
+    document: Any
+    text: str
+    duplicates: bool = False
+    """Whether some object has a key given more than once."""
+
+    def object_hook(self, pairs: list[tuple[str, Any]]) -> _Object:
+        obj = _Object(pairs)
+        if len(obj) != len(pairs):
+            seen: set[str] = set()
+            again: list[str] = []
+            for key, _ in pairs:
+                if key in seen:
+                    again.append(key)
+                seen.add(key)
+            obj.duplicates = tuple(again)
+            self.duplicates = True
+        return obj
 
 
 def _not_json(constant: str) -> NoReturn:
     raise ValueError(f"{constant} is not a JSON value")
 
 
-def _text_problem(text: str, loc: Loc, what: str) -> ErrorDetail | None:
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: JSON, but no double holds it
+        raise ValueError(f"the number {text} is out of range")
+    return value
+
+
+_SUSPECT = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+"""In JSON text read as strict UTF-8, U+0000 and surrogates can only come as
+``\\u`` escapes: a body without one needs no look at its strings."""
+
+
+def _clean(text: str) -> bool:
+    """Neither U+0000 nor half of a surrogate pair in ``text``."""
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _text_problem(text: str, loc: Loc, what: str) -> ErrorDetail:
     if "\x00" in text:
         return ErrorDetail(
             loc=loc, msg=f"{what} contains the character U+0000", type="null_character"
         )
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            return ErrorDetail(
-                loc=loc, msg=f"{what} contains half of a surrogate pair", type="invalid_unicode"
-            )
-    return None
+    return ErrorDetail(
+        loc=loc, msg=f"{what} contains half of a surrogate pair", type="invalid_unicode"
+    )
 
 
-def scan(document: Any, max_depth: int) -> tuple[list[ErrorDetail], bool]:
-    """The problems of a parsed document that no schema sees, and whether it
-    nests deeper than ``max_depth`` (then nothing below that depth is read).
-    Iterative: a deep document cannot exhaust the stack."""
+_Chain = tuple[Any, str | int] | None
+"""Where a node is: (the parent's chain, its key), built only for problems."""
+
+
+def _loc(chain: _Chain, *last: str | int) -> Loc:
+    parts: Loc = list(reversed(last))
+    while chain is not None:
+        chain, key = chain
+        parts.append(key)
+    parts.reverse()
+    return parts
+
+
+def scan(document: Any, max_depth: int, texts: bool = True) -> tuple[list[ErrorDetail], bool]:
+    """The problems of a parsed document that no schema sees (keys given
+    twice; with ``texts``, strings and keys that storage cannot hold), and
+    whether it nests deeper than ``max_depth`` containers (then nothing
+    deeper is read). Iterative, so a deep document cannot exhaust the stack."""
     found: list[ErrorDetail] = []
     too_deep = False
-    stack: list[tuple[Any, Loc]] = [(document, [])]
+    if isinstance(document, str) and texts:
+        return ([] if _clean(document) else [_text_problem(document, [], "the string")]), False
+    stack: list[tuple[Any, int, _Chain]] = [(document, 1, None)]
     while stack:
-        node, loc = stack.pop()
-        if isinstance(node, str):
-            problem = _text_problem(node, loc, "the string")
-            if problem is not None:
-                found.append(problem)
-            continue
-        if not isinstance(node, dict | list):
-            continue
-        if len(loc) >= max_depth:
+        node, depth, chain = stack.pop()
+        if depth > max_depth:
             if not too_deep:
                 found.append(
                     ErrorDetail(
-                        loc=loc,
+                        loc=_loc(chain),
                         msg=f"nested deeper than {max_depth} levels",
                         type="too_deep",
                     )
                 )
-            too_deep = True
+                too_deep = True
             continue
-        if isinstance(node, list):
-            stack.extend((value, [*loc, index]) for index, value in enumerate(node))
-            continue
-        if isinstance(node, _Object):
-            for key in dict.fromkeys(node.duplicates):
+        if isinstance(node, dict):
+            for key in dict.fromkeys(getattr(node, "duplicates", ())):  # _Object
                 found.append(
                     ErrorDetail(
-                        loc=[*loc, key],
+                        loc=_loc(chain, key),
                         msg=f"key {key!r} appears more than once",
                         type="duplicate_key",
                     )
                 )
-        for key, value in node.items():
-            problem = _text_problem(key, [*loc, key], "the key")
-            if problem is not None:
-                found.append(problem)
-            stack.append((value, [*loc, key]))
+            items: Any = node.items()
+        else:
+            items = enumerate(node)
+        for key, value in items:
+            if isinstance(value, dict | list):
+                stack.append((value, depth + 1, (chain, key)))
+            elif texts and isinstance(value, str) and not _clean(value):
+                found.append(_text_problem(value, _loc(chain, key), "the string"))
+            if texts and isinstance(key, str) and not _clean(key):
+                found.append(_text_problem(key, _loc(chain, key), "the key"))
     found.sort(key=lambda e: [str(part) for part in e.loc])
     return found, too_deep
 
@@ -129,10 +176,32 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     return bytes(raw)
 
 
-def parse_json(raw: bytes) -> Any:
-    """The document, keys given twice remembered; 400 unless it is JSON."""
+def _deeper_than(document: Any, max_depth: int) -> bool:
+    """Whether ``document`` nests more than ``max_depth`` containers (fast: no locations)."""
+    stack = [(document, 1)] if isinstance(document, dict | list) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            return True
+        for value in node.values() if isinstance(node, dict) else node:
+            if isinstance(value, dict | list):
+                stack.append((value, depth + 1))
+    return False
+
+
+def parse_json(raw: bytes) -> Parsed:
+    """The document, keys given twice remembered; 400 unless it is JSON in
+    UTF-8 (RFC 8259; Python's parser would also take UTF-16 and UTF-32, and
+    surrogates encoded in UTF-8)."""
     try:
-        return json.loads(raw, object_pairs_hook=_object, parse_constant=_not_json)
+        parsed = Parsed(None, raw.decode("utf-8"))
+        parsed.document = json.loads(
+            parsed.text,
+            object_pairs_hook=parsed.object_hook,
+            parse_constant=_not_json,
+            parse_float=_finite,
+        )
+        return parsed
     except (ValueError, RecursionError) as exc:
         raise ApiError(
             400,
@@ -148,8 +217,14 @@ async def read_json(
     check: Check | None = None,
 ) -> ModelT:
     """The body as ``model``, or a 400/413/422 listing every problem."""
-    document = parse_json(await read_body(request, settings.max_body_bytes))
-    problems, too_deep = scan(document, settings.max_json_depth)
+    raw = await read_body(request, settings.max_body_bytes)
+    parsed = parse_json(raw)
+    document = parsed.document
+    suspect = "\\u" in parsed.text and _SUSPECT.search(parsed.text) is not None
+    problems: list[ErrorDetail] = []
+    too_deep = False
+    if suspect or parsed.duplicates or _deeper_than(document, settings.max_json_depth):
+        problems, too_deep = scan(document, settings.max_json_depth, texts=suspect)
     value: ModelT | None = None
     if not too_deep:
         try:
@@ -157,7 +232,7 @@ async def read_json(
         except ValidationError as exc:
             problems += validation_details(exc)
         if check is not None:
-            problems += check(document)
+            problems += check(document, len(raw))
     if problems or value is None:
         message = f"invalid {model.__name__}: {len(problems)} problem(s)"
         if len(problems) > MAX_LISTED:
@@ -169,10 +244,9 @@ async def read_json(
 def query_text(request: Request, name: str) -> str | None:
     """An optional free-text query parameter (a filter); 422 if it holds U+0000."""
     raw = request.query_params.get(name)
-    if raw is not None:
+    if raw is not None and not _clean(raw):
         problem = _text_problem(raw, ["query", name], "the value")
-        if problem is not None:
-            raise ApiError(422, f"invalid query parameter {name!r}", [problem])
+        raise ApiError(422, f"invalid query parameter {name!r}", [problem])
     return raw
 
 

@@ -5,6 +5,10 @@ is told every problem at once: more steps than ``ORCHEST_MAX_STEPS``, or a
 parameters object (a pipeline's, a step's, a job's parameter set) whose JSON
 is larger than ``ORCHEST_MAX_PARAMETERS_BYTES``. The body's size and depth
 are limited in ``body.py``.
+
+Sizes are measured only when the body could hold a parameters object over
+the limit: the compact JSON of a part of a body is less than five times the
+body's size (a number like ``1e15`` grows most: ``1000000000000000.0``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ def json_size(value: Any) -> int:
 
 
 def _parameters(value: Any, loc: Loc, what: str, settings: GatewaySettings) -> list[ErrorDetail]:
+    if not value:
+        return []
     size = json_size(value)
     if size <= settings.max_parameters_bytes:
         return []
@@ -37,12 +43,19 @@ def _parameters(value: Any, loc: Loc, what: str, settings: GatewaySettings) -> l
     ]
 
 
-def definition_problems(definition: Any, loc: Loc, settings: GatewaySettings) -> list[ErrorDetail]:
-    """Limits of a pipeline definition: its steps, its and their parameters."""
+def _sizes_matter(body_size: int, settings: GatewaySettings) -> bool:
+    return 5 * body_size > settings.max_parameters_bytes
+
+
+def definition_problems(
+    definition: Any, loc: Loc, settings: GatewaySettings, sizes: bool = True
+) -> list[ErrorDetail]:
+    """Limits of a pipeline definition: its steps, and (with ``sizes``) its
+    and their parameters."""
     if not isinstance(definition, dict):
         return []
     found: list[ErrorDetail] = []
-    if "parameters" in definition:
+    if sizes and "parameters" in definition:
         found += _parameters(
             definition["parameters"], [*loc, "parameters"], "the pipeline's parameters", settings
         )
@@ -57,7 +70,7 @@ def definition_problems(definition: Any, loc: Loc, settings: GatewaySettings) ->
                 type="too_many_steps",
             )
         )
-    for key, step in steps.items():
+    for key, step in steps.items() if sizes else ():
         if isinstance(step, dict) and "parameters" in step:
             where = [*loc, "steps", key, "parameters"]
             found += _parameters(step["parameters"], where, "the step's parameters", settings)
@@ -81,9 +94,10 @@ def _field(document: Any, name: str) -> Any:
 def run_limits(settings: GatewaySettings) -> Check:
     """The limits of a ``CreateRun`` body."""
 
-    def check(document: Any) -> list[ErrorDetail]:
+    def check(document: Any, body_size: int) -> list[ErrorDetail]:
+        sizes = _sizes_matter(body_size, settings)
         definition = _field(document, "pipeline_definition")
-        return definition_problems(definition, ["pipeline_definition"], settings)
+        return definition_problems(definition, ["pipeline_definition"], settings, sizes)
 
     return check
 
@@ -91,11 +105,14 @@ def run_limits(settings: GatewaySettings) -> Check:
 def job_limits(settings: GatewaySettings) -> Check:
     """The limits of a ``CreateJob`` body."""
 
-    def check(document: Any) -> list[ErrorDetail]:
+    def check(document: Any, body_size: int) -> list[ErrorDetail]:
+        sizes = _sizes_matter(body_size, settings)
         definition = _field(document, "pipeline_definition")
-        return definition_problems(
-            definition, ["pipeline_definition"], settings
-        ) + parameter_sets_problems(_field(document, "parameters"), ["parameters"], settings)
+        found = definition_problems(definition, ["pipeline_definition"], settings, sizes)
+        if sizes:
+            sets = _field(document, "parameters")
+            found += parameter_sets_problems(sets, ["parameters"], settings)
+        return found
 
     return check
 
@@ -103,7 +120,9 @@ def job_limits(settings: GatewaySettings) -> Check:
 def job_update_limits(settings: GatewaySettings) -> Check:
     """The limits of a job change's body."""
 
-    def check(document: Any) -> list[ErrorDetail]:
+    def check(document: Any, body_size: int) -> list[ErrorDetail]:
+        if not _sizes_matter(body_size, settings):
+            return []
         return parameter_sets_problems(_field(document, "parameters"), ["parameters"], settings)
 
     return check
