@@ -26,7 +26,7 @@ from orchest_schemas.errors import ErrorDetail
 from .errors import error_response
 
 OPEN_PATHS = frozenset({"/api/ping"})
-"""Answered without a token."""
+"""Answered without a token (to ``GET``)."""
 QUERY_TOKEN_PATHS = frozenset({"/api/events"})
 """Where ``?access_token=`` stands in for the header (EventSource clients)."""
 QUERY_TOKEN = "access_token"
@@ -73,6 +73,10 @@ def presented_token(scope: Scope) -> bytes | None:
     return None
 
 
+def _open(scope: Scope) -> bool:
+    return scope["method"] == "GET" and scope["path"] in OPEN_PATHS
+
+
 class BearerAuth:
     """ASGI middleware: refuses requests without a valid token (when tokens are set)."""
 
@@ -81,7 +85,7 @@ class BearerAuth:
         self.checker = checker
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.checker.enabled or scope["path"] in OPEN_PATHS:
+        if scope["type"] != "http" or not self.checker.enabled or _open(scope):
             await self.app(scope, receive, send)
             return
         token = presented_token(scope)

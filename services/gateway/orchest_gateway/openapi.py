@@ -55,8 +55,8 @@ class Operation:
 
 @dataclass(frozen=True)
 class Auth:
-    """Bearer-token auth is on: which paths are open, which also take the
-    token as a query parameter."""
+    """Bearer-token auth is on: which paths are open (to ``GET``), which
+    also take the token as a query parameter."""
 
     open_paths: frozenset[str]
     query_paths: frozenset[str]
@@ -109,7 +109,7 @@ def build_document(
     for op in ops:
         responses: dict[str, Any] = {}
         declared = dict(op.responses)
-        protected = auth is not None and op.path not in auth.open_paths
+        protected = auth is not None and not (op.method == "GET" and op.path in auth.open_paths)
         if protected:
             declared[401] = ("No valid bearer token", None)
         for status, (text, model) in sorted(declared.items()):
