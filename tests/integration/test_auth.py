@@ -12,10 +12,12 @@ import asyncio
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from e2e_stack import make_stack
 from runs_harness import Stack, whole_stack
 
 from orchest_cli.auth import api_token, auth_headers
@@ -102,6 +104,13 @@ async def test_every_operation_needs_a_token(stack: Stack) -> None:
         assert "401" in operation["responses"], operation["operationId"]
 
 
+async def test_paths_that_name_nothing_are_401_first(stack: Stack) -> None:
+    """The check comes before routing: without a token, nothing says which paths exist."""
+    assert_refused(await send(stack.http, "GET", "/api/nothing-here", {}), "token_missing")
+    assert (await send(stack.http, "GET", "/api/nothing-here", GOOD)).status_code == 404
+    assert (await send(stack.http, "POST", "/api/ping", {})).status_code == 401
+
+
 async def test_the_document_declares_the_scheme(stack: Stack) -> None:
     assert (await stack.http.get("/api/openapi.json")).status_code == 401
     document = (await stack.http.get("/api/openapi.json", headers=GOOD)).json()
@@ -154,6 +163,23 @@ async def test_the_cli_sends_its_token(stack: Stack) -> None:
     assert code == 1 and "authentication required" in out, out
     code, out = await runs({"ORCHEST_API_TOKEN": "wrong"})
     assert code == 1 and "not valid" in out, out
+
+
+@pytest.mark.e2e
+async def test_orchest_up_with_tokens(workdir: Path) -> None:
+    """``orchest up`` passes the tokens to the gateway and waits for health with
+    one; ``orchest status`` sends one too."""
+    stack = make_stack(workdir, ORCHEST_API_TOKENS=",".join(TOKENS))
+    try:
+        stack.up()
+        status = stack.orchest("status")
+        assert status.returncode == 0, status.stdout + status.stderr
+        async with httpx.AsyncClient(base_url=stack.url, timeout=10.0) as http:
+            assert (await http.get("/api/health")).status_code == 401
+            assert (await http.get("/api/health", headers=GOOD)).status_code == 200
+            assert (await http.get("/api/ping")).status_code == 204
+    finally:
+        stack.orchest("down")
 
 
 def test_tokens_are_compared_whole() -> None:
