@@ -6,7 +6,8 @@ document (JSON parsers silently keep the last one, which would hide a
 duplicate step uuid), a string holding U+0000 (Postgres text and jsonb cannot
 hold it) or half of a surrogate pair (not encodable as UTF-8), nesting deeper
 than ``ORCHEST_MAX_JSON_DEPTH``, then every schema problem pydantic finds and
-every limit the endpoint's ``check`` finds. ``NaN`` and ``Infinity``, which
+every limit the endpoint's ``check`` finds. A body that is not UTF-8, and
+``NaN``, ``Infinity`` and numbers no double holds (``1e400``), all of which
 Python's parser takes, are not JSON: 400.
 """
 
@@ -46,6 +47,8 @@ class _Object(dict[str, Any]):
 
 @dataclass
 class Parsed:
+    """A body parsed: the document, its text, whether a key was given twice."""
+
     document: Any
     text: str
     duplicates: bool = False
