@@ -28,7 +28,9 @@ API_TITLE = "Orchest API"
 API_DESCRIPTION = (
     "Runs data-science pipelines (DAGs of notebooks and scripts) as interactive runs, "
     "partial runs and jobs, and manages interactive Jupyter sessions. Every 4xx and 5xx "
-    'answers {"message": ..., "errors": [...]}.'
+    'answers {"message": ..., "errors": [...]}. With ORCHEST_API_TOKENS set, every '
+    "operation but ping needs Authorization: Bearer <token> (streamEvents also takes "
+    "?access_token=)."
 )
 
 
