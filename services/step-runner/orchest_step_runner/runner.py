@@ -52,6 +52,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -83,6 +84,8 @@ logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
 """How long a poll for work lingers on the server before the next is sent."""
+REPORTS_KEPT = 1024
+"""Reports kept to answer work delivered again after its attempt ran here."""
 ANSWER_SECONDS = 2.0
 """How long a look or a hand-back may wait for the server's answer (none: NATS
 is down; a look is sent again, and job work waits meanwhile)."""
@@ -117,6 +120,9 @@ class StepRunner:
         self._executor = executor
         self.runner_id = runner_id(settings, ctx)
         self._active: dict[tuple[str, str], _Active] = {}
+        self._reported: OrderedDict[tuple[str, str], StepAttemptFinished] = OrderedDict()
+        """The last reports published, by step: work delivered again for an attempt
+        already reported here gets its report again, not a second execution."""
         self._busy = 0
         self._busy_jobs = 0
         self._freed = 0
@@ -326,6 +332,13 @@ class StepRunner:
             return
         key = (work.run_uuid, work.step_uuid)
         log = {"run_uuid": work.run_uuid, "step_uuid": work.step_uuid}
+        if key in self._active:
+            # Delivered again while it runs here (a restarted NATS may have lost
+            # the consumer's state): the running attempt will ack it.
+            logger.info("work delivered again while it runs: put back", extra=log)
+            with contextlib.suppress(Exception):  # else it comes back after the ack wait
+                await msg.nak(delay=self._settings.ack_wait_seconds)
+            return
         async with settle(msg, what=f"step {work.run_uuid}/{work.step_uuid}"):
             active = _Active()
             self._active[key] = active
@@ -348,6 +361,11 @@ class StepRunner:
                     logger.info("claim refused: %s", claim.reason, extra=log)
                     return  # settle acks: the work is dropped
                 attempt = claim.attempt or work.attempt
+                done = self._reported.get(key)
+                if done is not None and done.attempt == attempt:
+                    logger.info("attempt %d already ran here: its report again", attempt, extra=log)
+                    await self._publish_report(done)  # same report id: applied once
+                    return
                 active.grant(attempt)
                 definition = await self._definitions.get(work.definition_key)
                 work = work.model_copy(
@@ -359,6 +377,9 @@ class StepRunner:
                     # The last output goes out before the report, on the same
                     # connection; the acknowledgements are awaited together.
                     await asyncio.gather(logs.close(), self._publish_report(report))
+                    self._reported[key] = report
+                    while len(self._reported) > REPORTS_KEPT:
+                        self._reported.popitem(last=False)
                 finally:
                     heartbeat.cancel()
             except asyncio.CancelledError:
