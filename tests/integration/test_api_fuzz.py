@@ -69,42 +69,10 @@ class Tally:
     by_status: dict[int, int] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
     """One example per kind of failure (checks and status)."""
-    known: dict[str, int] = field(default_factory=dict)
-    """5xx of a known cause outside the gateway (``KNOWN_5XX``), counted."""
 
     @property
     def server_errors(self) -> int:
         return sum(n for status, n in self.by_status.items() if status >= 500)
-
-
-INT4 = range(-(2**31), 2**31)
-INT4_FIELDS = ("retries", "max_parallel_runs", "max_retained_pipeline_runs")
-
-
-def _beyond_int4(node: Any) -> bool:
-    """Whether ``node`` has, anywhere, one of INT4_FIELDS outside int4."""
-    if isinstance(node, dict):
-        return any(
-            (k in INT4_FIELDS and isinstance(v, int) and v not in INT4) or _beyond_int4(v)
-            for k, v in node.items()
-        )
-    return isinstance(node, list) and any(_beyond_int4(v) for v in node)
-
-
-KNOWN_5XX: dict[str, Callable[[schemathesis.Case, requests.Response], bool]] = {
-    # Reported; pinned by the xfail tests at the end of this file.
-    "scheduler: an integer beyond int4 in an int4 column": lambda case, response: (
-        response.json().get("message", "").endswith("-job failed") and _beyond_int4(case.body)
-    ),
-}
-"""Known 5xx of other services (not the gateway's to fix), by cause: a case
-matching one is counted apart instead of failing the fuzz."""
-
-
-def _known_cause(case: schemathesis.Case, response: requests.Response) -> str | None:
-    if response.status_code < 500:
-        return None
-    return next((cause for cause, match in KNOWN_5XX.items() if match(case, response)), None)
 
 
 def _defuse(node: Any) -> Any:
@@ -184,10 +152,6 @@ def _tester(
             return
         tally.cases += 1
         tally.by_status[response.status_code] = tally.by_status.get(response.status_code, 0) + 1
-        cause = _known_cause(case, response)
-        if cause is not None:
-            tally.known[cause] = tally.known.get(cause, 0) + 1
-            return
         try:
             case.validate_response(
                 response, checks=checks, headers=AUTH, transport_kwargs={**sent, "headers": AUTH}
@@ -246,18 +210,16 @@ async def test_every_operation_survives_fuzzing(stack: Stack, project: Project) 
 
     total = sum(t.cases for t in tallies.values())
     errors = sum(t.server_errors for t in tallies.values())
-    known = sum(n for t in tallies.values() for n in t.known.values())
-    print(
-        f"\n{len(tallies)} operations, {total} cases, {errors} 5xx ({known} known), {elapsed:.1f} s"
-    )
+    print(f"\n{len(tallies)} operations, {total} cases, {errors} 5xx, {elapsed:.1f} s")
     for op, t in tallies.items():
-        print(f"  {op}: {t.cases} cases {dict(sorted(t.by_status.items()))} {t.known or ''}")
+        print(f"  {op}: {t.cases} cases {dict(sorted(t.by_status.items()))}")
     assert len(tallies) >= 23
     assert all(t.cases for t in tallies.values())
     failures = [
         f"{op} {kind}:\n{text}" for op, t in tallies.items() for kind, text in t.failures.items()
     ]
     assert not failures, "\n\n".join(failures)
+    assert errors == 0
 
 
 async def job_run_once(stack: Stack, project: Project) -> dict[str, Any]:
@@ -610,46 +572,20 @@ async def test_paths_naming_nothing_are_404(limited: Stack) -> None:
         assert response.status_code == 404, (path, response.text)
 
 
-# -- 5xx found in the scheduler (reported, not the gateway's to fix) -------------------
-
-SCHEDULER_BUG = (
-    "the scheduler answers 500: {}. Remove this xfail once the scheduler refuses it with 422."
-)
+# -- 5xx the fuzz found in the scheduler (fixed: each is now a 422) -----------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=SCHEDULER_BUG.format(
-        "store.create_run writes retries into an int4 column (asyncpg DataError, "
-        "value out of int32 range) for settings.retries or a step's retries >= 2**31"
-    ),
-)
 async def test_retries_beyond_int32_are_422(limited: Stack, project: Project) -> None:
     body = project.body()
     body["pipeline_definition"]["settings"] = {"retries": 2**31}
     await refused(limited, "POST", "/api/runs", body)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=SCHEDULER_BUG.format(
-        "job_store.insert_job writes max_parallel_runs / max_retained_pipeline_runs into "
-        "int4 columns (asyncpg DataError, value out of int32 range) for values >= 2**31"
-    ),
-)
 @pytest.mark.parametrize("name", ["max_parallel_runs", "max_retained_pipeline_runs"])
 async def test_job_limits_beyond_int32_are_422(limited: Stack, project: Project, name: str) -> None:
     await refused(limited, "POST", "/api/jobs", job_body(project, **{name: 2**31}))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=SCHEDULER_BUG.format(
-        "job_store's update writes max_parallel_runs / max_retained_pipeline_runs into "
-        "int4 columns (asyncpg DataError, value out of int32 range) for values >= 2**31; "
-        "found by the fuzz (updateJob)"
-    ),
-)
 @pytest.mark.parametrize("name", ["max_parallel_runs", "max_retained_pipeline_runs"])
 async def test_job_changes_beyond_int32_are_422(
     limited: Stack, project: Project, name: str
@@ -659,25 +595,11 @@ async def test_job_changes_beyond_int32_are_422(
     await refused(limited, "PUT", f"/api/jobs/{job.json()['uuid']}", {name: 2**31})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=SCHEDULER_BUG.format(
-        "a cron expression that never fires ('0 0 31 2 *') raises croniter's "
-        "CroniterBadDateError in schedule.next_tick (jobs._first_tick)"
-    ),
-)
 async def test_a_cron_that_never_fires_is_422(limited: Stack, project: Project) -> None:
     body = job_body(project, schedule={"cron_schedule": "0 0 31 2 *"})
     await refused(limited, "POST", "/api/jobs", body)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=SCHEDULER_BUG.format(
-        "a scheduled_start past Postgres' range once in UTC ('9999-12-31T23:59:59-14:00') "
-        "fails job_store.insert_job (asyncpg DataError, date value out of range)"
-    ),
-)
 async def test_a_start_beyond_year_9999_is_422(limited: Stack, project: Project) -> None:
     body = job_body(project, schedule={"scheduled_start": "9999-12-31T23:59:59-14:00"})
     await refused(limited, "POST", "/api/jobs", body)

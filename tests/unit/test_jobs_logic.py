@@ -84,6 +84,7 @@ def test_every_unknown_parameter_key_is_a_problem() -> None:
         ("* * * * * *", False),
         ("@hourly", False),
         ("every day", False),
+        ("0 0 31 2 *", False),  # February 31st: it would never fire
     ],
 )
 def test_cron_expressions(expression: str, valid: bool) -> None:

@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -122,14 +122,10 @@ class Jobs:
             why = cron_problem(schedule.cron_schedule)
             if why:
                 problems.append(Problem(("schedule", "cron_schedule"), why, "cron_invalid"))
-        if schedule.scheduled_start is not None and schedule.scheduled_start.tzinfo is None:
-            problems.append(
-                Problem(
-                    ("schedule", "scheduled_start"),
-                    "scheduled_start needs a time zone (e.g. 2026-01-01T09:00:00Z)",
-                    "datetime_naive",
-                )
-            )
+        if schedule.scheduled_start is not None:
+            refused = start_problem(schedule.scheduled_start)
+            if refused:
+                problems.append(Problem(("schedule", "scheduled_start"), *refused))
         _raise_if(problems, "invalid job")
         job_uuid = str(uuid4())
         job_dir = self._settings.jobs_dir / job_uuid
@@ -605,6 +601,17 @@ def take_turns(
         chosen.append(waiting[job].pop(0))
         going[job] += 1
     return chosen
+
+
+def start_problem(start: datetime) -> tuple[str, str] | None:
+    """Why a ``scheduled_start`` cannot be used (message, type), or None."""
+    if start.tzinfo is None:
+        return "scheduled_start needs a time zone (e.g. 2026-01-01T09:00:00Z)", "datetime_naive"
+    try:
+        start.astimezone(UTC)
+    except OverflowError:
+        return "scheduled_start is beyond the year 9999 in UTC", "datetime_range"
+    return None
 
 
 def parameter_problems(

@@ -12,9 +12,11 @@ downtime never unleashes a thousand-run backlog.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
+
+_PROBE = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def cron_problem(expression: str) -> str | None:
@@ -23,6 +25,10 @@ def cron_problem(expression: str) -> str | None:
         return "a cron schedule has five fields: minute hour day-of-month month day-of-week"
     if not croniter.is_valid(expression):
         return f"not a valid cron schedule: {expression!r}"
+    try:
+        next_tick(expression, _PROBE)
+    except CroniterBadDateError:
+        return f"the cron schedule {expression!r} never fires (no such date)"
     return None
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
 from ._base import Message
-from .pipeline import PipelineDefinition, PipelineStep
+from .pipeline import INT32_MAX, PipelineDefinition, PipelineStep
 from .status import Priority, RunType
 
 
@@ -87,9 +87,9 @@ class CreateJob(Command):
     """One run per parameter set per execution."""
     env_variables: dict[str, str] = Field(default_factory=dict)
     schedule: JobSchedule = Field(default_factory=JobSchedule)
-    max_retained_pipeline_runs: int = Field(default=-1, ge=-1)
+    max_retained_pipeline_runs: int = Field(default=-1, ge=-1, le=INT32_MAX)
     """-1 keeps every run."""
-    max_parallel_runs: PositiveInt | None = None
+    max_parallel_runs: int | None = Field(default=None, ge=1, le=INT32_MAX)
     """Runs of this job executing at once; the scheduler's default when left out."""
     draft: bool = False
 
@@ -103,8 +103,8 @@ class UpdateJob(Command):
     cron_schedule: str | None = Field(default=None, min_length=1)
     parameters: list[ParameterSet] | None = Field(default=None, min_length=1, max_length=10_000)
     env_variables: dict[str, str] | None = None
-    max_retained_pipeline_runs: int | None = Field(default=None, ge=-1)
-    max_parallel_runs: PositiveInt | None = None
+    max_retained_pipeline_runs: int | None = Field(default=None, ge=-1, le=INT32_MAX)
+    max_parallel_runs: int | None = Field(default=None, ge=1, le=INT32_MAX)
     confirm_draft: bool = False
     """Turn a draft into a live job: its schedule starts (now, if it has none)."""
     paused: bool | None = None

@@ -9,17 +9,23 @@ inside the project) is the scheduler's validation, which lists every problem.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    NonNegativeInt,
     PositiveFloat,
     PositiveInt,
     StrictInt,
 )
+
+INT32_MAX = 2**31 - 1
+"""Counts are stored in 32-bit columns: larger ones are refused with the input."""
+MAX_RETRIES = 1000
+
+Retries = Annotated[int, Field(ge=0, le=MAX_RETRIES)]
+"""Attempts after the first: a few in practice; a bound keeps the backoff finite."""
 
 
 class _OrchestModel(BaseModel):
@@ -54,7 +60,7 @@ class PipelineStep(_OrchestModel):
     meta_data: StepMetadata = Field(default_factory=StepMetadata)
     # Beyond Orchest: per-step overrides of the pipeline settings.
     timeout_seconds: PositiveFloat | None = None
-    retries: NonNegativeInt | None = None
+    retries: Retries | None = None
 
 
 class PipelineSettings(_OrchestModel):
@@ -63,11 +69,11 @@ class PipelineSettings(_OrchestModel):
 
     auto_eviction: bool = False
     data_passing_memory_size: str | None = None
-    max_steps_parallelism: NonNegativeInt = 0
+    max_steps_parallelism: Annotated[int, Field(ge=0, le=INT32_MAX)] = 0
     """0 means no limit beyond the runners' slots."""
     fail_fast: bool = False
     timeout_seconds: PositiveFloat | None = None
-    retries: NonNegativeInt = 0
+    retries: Retries = 0
     retry_backoff_seconds: PositiveFloat = 1.0
 
 
