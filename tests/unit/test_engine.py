@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 import pytest
 
 from orchest_scheduler.engine import (
-    MAX_LOST_LEASES,
     ClaimDecision,
     Plan,
     Retry,
@@ -52,6 +51,7 @@ def run(
     backoff: float = 1.0,
     fail_fast: bool = False,
     max_parallel: int = 0,
+    max_lost_leases: int = 3,
 ) -> RunState:
     """A new run whose steps, in the mapping's (topological) order, have these parents."""
     steps = {
@@ -64,7 +64,11 @@ def run(
         for uuid, ps in parents.items()
     }
     return RunState(
-        status=RunStatus.PENDING, steps=steps, fail_fast=fail_fast, max_parallel=max_parallel
+        status=RunStatus.PENDING,
+        steps=steps,
+        fail_fast=fail_fast,
+        max_parallel=max_parallel,
+        max_lost_leases=max_lost_leases,
     )
 
 
@@ -374,14 +378,15 @@ def test_redelivered_claim_by_another_runner_starts_the_next_attempt() -> None:
     assert end(state, "a").dispatch == [("b", 1)]
 
 
-@pytest.mark.parametrize("retries", [0, 5])
-def test_max_lost_leases_fail_the_step(retries: int) -> None:
-    state = run({"a": [], "b": ["a"], "x": []}, retries=retries)
+@pytest.mark.parametrize(("retries", "limit"), [(0, 3), (5, 3), (0, 1), (2, 5)])
+def test_max_lost_leases_fail_the_step(retries: int, limit: int) -> None:
+    limit = limit
+    state = run({"a": [], "b": ["a"], "x": []}, retries=retries, max_lost_leases=limit)
     start(state)
     grant(state, "a", "runner-0")
     grant(state, "x", "runner-x")
 
-    for i in range(1, MAX_LOST_LEASES):
+    for i in range(1, limit):
         decision, plan = claim(state, "a", state.steps["a"].attempt, f"runner-{i}", True)
         assert decision == ClaimDecision(True, i + 1)
         assert state.steps["a"].lost_leases == i
@@ -393,14 +398,14 @@ def test_max_lost_leases_fail_the_step(retries: int) -> None:
     assert decision.granted is False
     assert decision.reason == "too many lost leases"
     step = state.steps["a"]
-    assert step.lost_leases == MAX_LOST_LEASES
+    assert step.lost_leases == limit
     assert step.status is FAILURE
-    assert step.attempt == last == MAX_LOST_LEASES
+    assert step.attempt == last == limit
     assert [(c.step_uuid, c.status, c.attempt) for c in plan.changes] == [
         ("a", FAILURE, last),
         ("b", ABORTED, 0),
     ]
-    assert plan.changes[0].error == f"lost its runner {MAX_LOST_LEASES} times"
+    assert plan.changes[0].error == f"lost its runner {limit} times"
     assert plan.retries == []  # retries are not for lost runners
     assert state.status is RunStatus.STARTED  # x is still running
     assert end(state, "x").run_status is RunStatus.FAILURE

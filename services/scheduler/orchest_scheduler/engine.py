@@ -54,6 +54,8 @@ class RunState:
     max_parallel: int = 0
     """0: no limit beyond the runners' slots."""
     abort_requested: bool = False
+    max_lost_leases: int = 3
+    """A step whose runner was lost this many times fails (``settings.max_lost_leases``)."""
     remaining: int = field(init=False, repr=False, compare=False)
     """Steps not ended yet (kept up to date by the engine)."""
     _children: dict[str, list[str]] | None = field(
@@ -114,7 +116,6 @@ class ClaimDecision:
     reason: str | None = None
 
 
-MAX_LOST_LEASES = 3
 """A step whose runner vanished this many times fails with that reason."""
 
 
@@ -133,7 +134,7 @@ def claim(
 
     A redelivered claim for the attempt another runner already started means
     that runner's lease lapsed (it died): the step runs again as the next
-    attempt, and after ``MAX_LOST_LEASES`` of those it fails.
+    attempt, and after ``run.max_lost_leases`` of those it fails.
     """
     plan = Plan()
     step = run.steps.get(step_uuid)
@@ -159,7 +160,7 @@ def claim(
         # old attempt is cancelled in case its runner is alive but cut off.
         plan.cancel.append((step.uuid, step.attempt))
         step.lost_leases += 1
-        if step.lost_leases >= MAX_LOST_LEASES:
+        if step.lost_leases >= run.max_lost_leases:
             error = f"lost its runner {step.lost_leases} times"
             _finish_step(run, step, StepStatus.FAILURE, None, error, (), plan)
             _advance(run, plan, [])

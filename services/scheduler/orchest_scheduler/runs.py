@@ -72,6 +72,7 @@ def plan_steps(
         },
         fail_fast=settings.fail_fast,
         max_parallel=settings.max_steps_parallelism,
+        max_lost_leases=settings.max_lost_leases,
     )
     return new_steps, state
 

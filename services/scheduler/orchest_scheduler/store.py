@@ -361,6 +361,7 @@ async def load_run(conn: Connection, run_uuid: str) -> tuple[RunRecord, RunState
         },
         fail_fast=definition.settings.fail_fast,
         max_parallel=definition.settings.max_steps_parallelism,
+        max_lost_leases=definition.settings.max_lost_leases,
         abort_requested=row["abort_requested"],
     )
     return record, state

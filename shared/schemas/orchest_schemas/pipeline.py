@@ -75,6 +75,9 @@ class PipelineSettings(_OrchestModel):
     timeout_seconds: PositiveFloat | None = None
     retries: Retries = 0
     retry_backoff_seconds: PositiveFloat = 1.0
+    max_lost_leases: Annotated[int, Field(ge=1, le=MAX_RETRIES)] = 3
+    """A step whose runner is lost (its lease lapsed) this many times fails
+    with that reason; before, each loss re-runs it as the next attempt."""
 
 
 class PipelineService(_OrchestModel):
