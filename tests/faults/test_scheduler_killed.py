@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e_stack import Stack
+from fault_kit import StackFactory
 
 from orchest_schemas.health import HealthReport
 from support import eventually
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.e2e
 
 
 async def test_a_chain_finishes_after_the_scheduler_is_killed_twice(
-    stack: Stack, workdir: Path
+    start_stack: StackFactory, workdir: Path
 ) -> None:
     project = workdir / "chain"
     project.mkdir()
@@ -37,7 +37,7 @@ async def test_a_chain_finishes_after_the_scheduler_is_killed_twice(
         "pipeline_definition": {"uuid": "crash-chain", "steps": steps},
         "run_config": {"project_dir": str(project)},
     }
-    stack.up()
+    stack = start_stack()
     async with httpx.AsyncClient(base_url=stack.url, timeout=10.0) as http:
         run = (await http.post("/api/runs", json=body)).json()
 
