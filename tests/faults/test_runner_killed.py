@@ -21,7 +21,7 @@ from support import eventually
 pytestmark = pytest.mark.e2e
 
 SLOW_FIRST_B = (
-    'if [ "$ORCHEST_STEP_UUID" = b ] && [ "$ORCHEST_STEP_ATTEMPT" = 1 ]; then sleep 5; fi'
+    'if [ "$ORCHEST_STEP_UUID" = b ] && [ "$ORCHEST_STEP_ATTEMPT" = 1 ]; then sleep 8; fi'
 )
 
 
@@ -38,6 +38,20 @@ async def test_a_step_whose_runner_is_killed_runs_again_as_attempt_2(
         return True if project.attempts()[(run, "b", 1)] else None
 
     await eventually(b_started, timeout=30, what="step b attempt 1 started")
+
+    async def c_done() -> bool | None:  # c runs beside b: the kill must find only b
+        conn = await asyncpg.connect(urls["database_url"])
+        try:
+            status = await conn.fetchval(
+                "SELECT status FROM scheduler.run_steps WHERE run_uuid = $1 AND step_uuid = 'c'",
+                run,
+            )
+        finally:
+            await conn.close()
+        return True if status == "SUCCESS" else None
+
+    await eventually(c_done, timeout=30, what="step c ended while b runs")
+    assert project.attempts()[(run, "b", 2)] == 0  # b still in its first attempt
     runner = stack.stack_file()["processes"]["step-runner"]["pid"]
     os.kill(runner, signal.SIGKILL)
 
