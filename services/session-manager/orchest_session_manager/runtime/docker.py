@@ -53,7 +53,6 @@ from typing import Any
 
 import aiodocker
 import aiohttp
-import httpx
 from aiodocker.containers import DockerContainer
 from aiodocker.exceptions import DockerError
 
@@ -62,6 +61,7 @@ from orchest_runtime.errors import DependencyUnavailable
 from .base import LaunchFailed, Owned, SessionEndpoints, SessionSpec
 from .environments import ENTERPRISE_GATEWAY, JUPYTER_SERVER
 from .kernelspecs import KERNELS_DIR, write_kernelspecs
+from .readiness import Probe, wait_ready
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,6 @@ SOCKET_MOUNT = "/var/run/docker.sock"
 API_TIMEOUT = aiohttp.ClientTimeout(total=30.0, connect=10.0)
 """Of one engine request (those that wait on containers, like a stop, have no total)."""
 POLL_SECONDS = 0.1
-REQUEST_TIMEOUT_SECONDS = 2.0
 LOG_TAIL_LINES = 15
 _UNREACHABLE = 900
 """aiodocker's status for an engine it cannot connect to."""
@@ -553,39 +552,19 @@ async def _stop_and_remove(docker: aiodocker.Docker, found: _Found, grace: int) 
 
 
 async def _wait_ready(servers: list[_Server], timeout: float) -> None:
-    """Poll each server's ready URL until it answers 200; fail when its
-    container exits or when ``timeout`` passes, with that container's log."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    waiting = list(servers)
-    last: dict[str, str] = {}
-    async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_SECONDS, trust_env=False) as client:
-        while waiting:
-            for server in list(waiting):
-                state = (await server.container.show())["State"]
-                if not state.get("Running"):
-                    raise LaunchFailed(
-                        f"{server.role} exited (code {state.get('ExitCode')}):\n"
-                        f"{await _tail(server.container)}"
-                    )
-                try:
-                    response = await client.get(server.ready_url, headers=server.headers)
-                except httpx.HTTPError as exc:
-                    last[server.role] = f"{type(exc).__name__}: {exc}"
-                    continue
-                if response.status_code == 200:
-                    waiting.remove(server)
-                else:
-                    last[server.role] = f"HTTP {response.status_code}"
-            if not waiting:
-                return
-            if loop.time() >= deadline:
-                server = waiting[0]
-                raise LaunchFailed(
-                    f"{server.role} not ready after {timeout:.0f}s "
-                    f"({last.get(server.role, 'no answer')}):\n{await _tail(server.container)}"
-                )
-            await asyncio.sleep(POLL_SECONDS)
+    """Wait for both servers (``readiness.wait_ready``); a container that stops fails it."""
+
+    def probe(server: _Server) -> Probe:
+        async def exited() -> str | None:
+            state = (await server.container.show())["State"]
+            return None if state.get("Running") else f"exited (code {state.get('ExitCode')})"
+
+        async def tail() -> str:
+            return await _tail(server.container)
+
+        return Probe(server.role, server.ready_url, server.headers, exited, tail)
+
+    await wait_ready([probe(s) for s in servers], timeout, POLL_SECONDS)
 
 
 async def _tail(container: DockerContainer, lines: int = LOG_TAIL_LINES) -> str:

@@ -42,7 +42,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 
 from .base import LaunchFailed, Owned, SessionEndpoints, SessionSpec
@@ -54,6 +53,7 @@ from .environments import (
     environment_python,
 )
 from .kernelspecs import KERNELS_DIR, write_kernelspecs
+from .readiness import Probe, wait_ready
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,6 @@ DETACH = Path(__file__).with_name("detach.py")
 
 POLL_SECONDS = 0.05
 KILL_WAIT_SECONDS = 2.0
-REQUEST_TIMEOUT_SECONDS = 2.0
 LOG_TAIL_LINES = 15
 
 # The session manager's own settings (database and NATS URLs among them) and
@@ -402,35 +401,18 @@ def _free_ports(count: int) -> list[int]:
 
 
 async def _wait_ready(servers: list[_Server], timeout: float) -> None:
-    """Poll each server's ready URL until it answers 200; fail when one exits
-    or when ``timeout`` passes, with that server's log."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    waiting = list(servers)
-    last: dict[str, str] = {}
-    async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_SECONDS, trust_env=False) as client:
-        while waiting:
-            for server in list(waiting):
-                if _is_gone(server.process):
-                    raise LaunchFailed(f"{server.role} exited:\n{_tail(server.log)}")
-                try:
-                    response = await client.get(server.ready_url, headers=server.headers)
-                except httpx.HTTPError as exc:
-                    last[server.role] = f"{type(exc).__name__}: {exc}"
-                    continue
-                if response.status_code == 200:
-                    waiting.remove(server)
-                else:
-                    last[server.role] = f"HTTP {response.status_code}"
-            if not waiting:
-                return
-            if loop.time() >= deadline:
-                server = waiting[0]
-                raise LaunchFailed(
-                    f"{server.role} not ready after {timeout:.0f}s "
-                    f"({last.get(server.role, 'no answer')}):\n{_tail(server.log)}"
-                )
-            await asyncio.sleep(POLL_SECONDS)
+    """Wait for both servers (``readiness.wait_ready``); a process that exits fails it."""
+
+    def probe(server: _Server) -> Probe:
+        async def exited() -> str | None:
+            return "exited" if _is_gone(server.process) else None
+
+        async def tail() -> str:
+            return _tail(server.log)
+
+        return Probe(server.role, server.ready_url, server.headers, exited, tail)
+
+    await wait_ready([probe(s) for s in servers], timeout, POLL_SECONDS)
 
 
 def _is_gone(process: psutil.Process) -> bool:
