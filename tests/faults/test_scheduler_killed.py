@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from fault_kit import StackFactory
@@ -66,3 +67,21 @@ async def test_a_chain_finishes_after_the_scheduler_is_killed_twice(
     # Every step ran exactly once: no attempt was lost, none was repeated.
     assert sorted((project / "ran").read_text().split()) == sorted(steps)
     assert all(s["attempt"] == 1 for s in final["pipeline_steps"])
+    # No event lost: the run's sequence numbers are 1..n, n its last one.
+    conn = await asyncpg.connect(stack.stack_file()["database_url"])
+    try:
+        sequences = [
+            r["sequence"]
+            for r in await conn.fetch(
+                "SELECT sequence FROM scheduler.event_log"
+                " WHERE run_uuid = $1 AND sequence IS NOT NULL ORDER BY sequence",
+                run["uuid"],
+            )
+        ]
+        last = await conn.fetchval(
+            "SELECT event_seq FROM scheduler.runs WHERE uuid = $1", run["uuid"]
+        )
+    finally:
+        await conn.close()
+    assert sequences == list(range(1, last + 1))
+    assert last >= 3 * len(steps)  # at least PENDING, STARTED, SUCCESS of each step
