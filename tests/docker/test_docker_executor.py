@@ -75,6 +75,11 @@ MIB = 1024**2
 # -- direct executor tests -----------------------------------------------------------
 
 
+# Steps that must still run when the test acts on them (abort, timeout, a kill):
+SLEEPER = "import time\nprint('ready', flush=True)\ntime.sleep(600)\n"  # wait-ok
+SLEEPER_CELL = ("import time\nprint('ready')\ntime.sleep(600)", [])  # wait-ok
+
+
 class Output:
     """An output sink that records what arrives and lets tests await text."""
 
@@ -310,9 +315,7 @@ async def test_a_shell_step_streams_live_and_its_exit_code_decides(
 async def test_the_container_is_labelled_limited_unprivileged_and_gone_after_abort(
     images: Images, steps: Steps, engine: aiodocker.Docker
 ) -> None:
-    work = steps.work(
-        steps.write("sleep.py", "import time\nprint('ready', flush=True)\ntime.sleep(600)\n")
-    )
+    work = steps.work(steps.write("sleep.py", SLEEPER))
     me = identity()
     output = Output()
     cancel = asyncio.Event()
@@ -371,7 +374,7 @@ async def test_a_timeout_kills_a_step_that_ignores_sigterm(
             import signal, time
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             print("ignoring SIGTERM", flush=True)
-            time.sleep(600)
+            time.sleep(600)  # wait-ok: the step must still run when the test acts
             """,
         ),
         timeout=2.0,
@@ -418,9 +421,7 @@ async def test_a_notebook_whose_kernel_dies_fails_and_an_aborted_one_is_gone_wit
     images: Images, steps: Steps, engine: aiodocker.Docker
 ) -> None:
     dies = steps.work(steps.notebook("dies.ipynb", ("import os\nos._exit(7)", [])))
-    sleeps = steps.work(
-        steps.notebook("sleeps.ipynb", ("import time\nprint('ready')\ntime.sleep(600)", []))
-    )
+    sleeps = steps.work(steps.notebook("sleeps.ipynb", SLEEPER_CELL))
     async with opened(images, steps) as executor:
         died, _ = await run(executor, steps, dies)
         output = Output()
@@ -674,9 +675,7 @@ async def test_abort_kills_the_step_container_within_5s(
     stack: Stack, tmp_path: Path, engine: aiodocker.Docker
 ) -> None:
     project = Project(tmp_path / "project")
-    project.step(
-        "sleeper", "sleep.py", "import time\nprint('ready', flush=True)\ntime.sleep(600)\n"
-    )
+    project.step("sleeper", "sleep.py", SLEEPER)
     run = await stack.start_run(project.body())
     await eventually(
         lambda: _logged(stack.http, run["uuid"], "sleeper", "ready"),
@@ -707,9 +706,7 @@ async def test_a_runner_killed_mid_step_leaves_no_container_after_the_next_start
         images, tmp_path / "data", ack_wait_seconds=3.0, heartbeat_seconds=1.0
     )
     project = Project(tmp_path / "project")
-    project.step(
-        "sleeper", "sleep.py", "import time\nprint('ready', flush=True)\ntime.sleep(600)\n"
-    )
+    project.step("sleeper", "sleep.py", SLEEPER)
     async with AsyncExitStack() as services:
         jobs_dir = Path(services.enter_context(tempfile.TemporaryDirectory()))
         scheduler: SchedulerSettings = service_settings(SchedulerSettings, jobs_dir=jobs_dir)
