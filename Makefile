@@ -7,6 +7,11 @@ UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 STATE_DIR ?=
 PORT ?= 8000
 STATE_ARG := $(if $(STATE_DIR),--state-dir $(STATE_DIR),)
+# make test DOCKER=0 leaves the Docker tier (tests/docker) out, and says so;
+# make test PYTEST_ARGS='tests/unit -x' passes arguments to pytest.
+DOCKER ?= 1
+PYTEST_ARGS ?=
+DOCKER_TIER := $(if $(filter 0,$(DOCKER)),--ignore=tests/docker,)
 
 .PHONY: install run down status test lint unit bench
 
@@ -30,8 +35,11 @@ lint: install
 	$(UV) run ruff format --check .
 	$(UV) run mypy
 
+# scripts/test-env.sh installs what the tests need where it may (root with
+# apt-get: docker.io, debootstrap, docker-compose) and starts a dockerd for
+# the run when none answers; else it says what to install, and fails.
 test: lint
-	$(UV) run pytest
+	ORCHEST_TEST_DOCKER=$(DOCKER) scripts/test-env.sh $(UV) run pytest $(DOCKER_TIER) $(PYTEST_ARGS)
 
 unit: install
 	$(UV) run pytest tests/unit

@@ -1,0 +1,80 @@
+"""``scripts/test-env.sh``, the set-up ``make test`` runs the suite under: on a
+machine without Docker where it may not install, one line saying what to
+install and a failure, never a run with the Docker tests quietly missing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from support import REPO_ROOT
+
+SCRIPT = REPO_ROOT / "scripts" / "test-env.sh"
+TOOLS = ("bash", "id", "uname", "cat", "tail", "seq", "sleep", "touch")
+"""What the script may run besides Docker's and apt's commands."""
+
+
+@pytest.fixture
+def bare_path(tmp_path: Path) -> str:
+    """A PATH with the basic tools only: no docker, dockerd, debootstrap,
+    compose nor apt-get (as on a machine where the script may not install)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in TOOLS:
+        found = shutil.which(tool)
+        assert found is not None, tool
+        (bin_dir / tool).symlink_to(found)
+    return str(bin_dir)
+
+
+def run(*args: str, path: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": path, "HOME": os.environ.get("HOME", "/root"), **env},
+    )
+
+
+def test_check_lists_what_is_missing(bare_path: str) -> None:
+    result = run("--check", path=bare_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "test-env: missing: docker.io debootstrap docker-compose "
+        "(apt-get install -y docker.io debootstrap docker-compose)"
+    )
+
+
+def test_without_docker_and_no_way_to_install_it_says_what_to_do_and_runs_nothing(
+    bare_path: str, tmp_path: Path
+) -> None:
+    marker = tmp_path / "ran"
+    result = run("touch", str(marker), path=bare_path)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "apt-get install -y docker.io debootstrap docker-compose" in lines[0]
+    assert "DOCKER=0" in lines[0]
+    assert not marker.exists()
+
+
+def test_leaving_docker_out_is_said_and_runs_the_command(bare_path: str, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    result = run("touch", str(marker), path=bare_path, ORCHEST_TEST_DOCKER="0")
+    assert result.returncode == 0, result.stderr
+    assert "Docker tier left out" in result.stderr
+    assert marker.exists()
+
+
+def test_the_commands_exit_status_is_kept(bare_path: str) -> None:
+    result = run("bash", "-c", "exit 5", path=bare_path, ORCHEST_TEST_DOCKER="0")
+    assert result.returncode == 5  # pytest's "no tests collected" fails make test
+
+
+def test_no_command_is_a_usage_error(bare_path: str) -> None:
+    assert run(path=bare_path).returncode == 2
