@@ -16,9 +16,7 @@ SCRIPT = REPO_ROOT / "scripts" / "test-env.sh"
 
 
 def test_a_running_engine_is_used_as_it_is(docker: Docker) -> None:
-    check = subprocess.run(
-        [str(SCRIPT), "--check"], capture_output=True, text=True, timeout=60
-    )
+    check = subprocess.run([str(SCRIPT), "--check"], capture_output=True, text=True, timeout=60)
     assert check.returncode == 0 and "ready" in check.stderr, check.stderr
     result = subprocess.run(
         [str(SCRIPT), "bash", "-c", "docker info >/dev/null && exit 7"],
