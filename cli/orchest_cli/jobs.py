@@ -12,7 +12,9 @@ from typing import Any
 
 import httpx
 
+from .assignments import with_parameters
 from .auth import auth_headers
+from .projects import project_uuid_of
 from .runs import FINAL, STYLE, CliError, api_error
 
 JOB_STYLE = {**STYLE, "DRAFT": "cyan", "PAUSED": "blue"}
@@ -111,15 +113,22 @@ def create_job(
     max_retained: int | None,
     max_parallel: int | None,
     draft: bool,
+    env: dict[str, str] | None = None,
+    pipeline_parameters: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     try:
-        definition = json.loads(pipeline_file.read_text())
+        definition = with_parameters(
+            json.loads(pipeline_file.read_text()), pipeline_parameters or {}
+        )
     except (OSError, ValueError) as exc:
         raise CliError(f"{pipeline_file}: {exc}") from None
+    project = (project_dir or pipeline_file.parent).resolve()
     body: dict[str, Any] = {
         "name": name,
         "pipeline_definition": definition,
-        "project_dir": str((project_dir or pipeline_file.parent).resolve()),
+        "project_dir": str(project),
+        "project_uuid": project_uuid_of(project),
+        "env_variables": env or {},
         "draft": draft,
         "idempotency_key": str(uuid.uuid4()),
     }

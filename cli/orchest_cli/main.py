@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from . import assignments
 from . import stack as stack_ops
 from .statedir import DEFAULT_PORT, StateDir, default_state_dir, is_running
 
@@ -145,6 +146,22 @@ def stack_logs(state_dir: Path | None, name: str, lines: int) -> None:
 )
 @click.option("--step", "steps", multiple=True, help="A selected step (uuid or title); repeat.")
 @click.option(
+    "--env",
+    "env",
+    multiple=True,
+    callback=assignments.env_variables,
+    metavar="KEY=VALUE",
+    help="An env variable for every step; repeat.",
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    callback=assignments.pipeline_parameters,
+    metavar="NAME=VALUE",
+    help="A pipeline parameter over the file's (VALUE as JSON when it is JSON); repeat.",
+)
+@click.option(
     "--embedded",
     is_flag=True,
     help="Start a stack for this run (unless one runs on the state dir) and stop it after.",
@@ -156,6 +173,8 @@ def run(
     project_dir: Path | None,
     run_type: str | None,
     steps: tuple[str, ...],
+    env: dict[str, str],
+    params: dict[str, Any],
     embedded: bool,
 ) -> None:
     """Run a pipeline and show each step's state live; exit 0 only on SUCCESS."""
@@ -172,7 +191,9 @@ def run(
         started_here = True
         click.echo(f"Stack up in {result.seconds:.2f}s ({state.root})")
     try:
-        code = run_pipeline(_api_url(state_dir, url), pipeline_file, project_dir, run_type, steps)
+        code = run_pipeline(
+            _api_url(state_dir, url), pipeline_file, project_dir, run_type, steps, env, params
+        )
     finally:
         if started_here:
             stack_ops.down(state)
@@ -310,6 +331,22 @@ def _iso_time(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     help="Runs of this job at once [default: the scheduler's].",
 )
 @click.option("--draft", is_flag=True, help="Create it as a draft: nothing runs until confirmed.")
+@click.option(
+    "--env",
+    "env",
+    multiple=True,
+    callback=assignments.env_variables,
+    metavar="KEY=VALUE",
+    help="An env variable for every step; repeat.",
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    callback=assignments.pipeline_parameters,
+    metavar="NAME=VALUE",
+    help="A pipeline parameter over the file's (VALUE as JSON when it is JSON); repeat.",
+)
 def jobs_create(
     state_dir: Path | None,
     url: str | None,
@@ -322,6 +359,8 @@ def jobs_create(
     max_retained: int | None,
     max_parallel: int | None,
     draft: bool,
+    env: dict[str, str],
+    params: dict[str, Any],
 ) -> None:
     """Create a job from a pipeline file; without --cron or --at it runs now."""
     from .jobs import create_job, job_line, load_param_grid
@@ -339,6 +378,8 @@ def jobs_create(
         max_retained=max_retained,
         max_parallel=max_parallel,
         draft=draft,
+        env=env,
+        pipeline_parameters=params,
     )
     click.echo(f"{job_line(job)} ({len(job['parameters'])} parameter set(s))")
 

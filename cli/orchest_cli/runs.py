@@ -13,7 +13,9 @@ from typing import Any
 import click
 import httpx
 
+from .assignments import with_parameters
 from .auth import auth_headers
+from .projects import project_uuid_of
 from .sse import follow
 
 FINAL = {"SUCCESS", "FAILURE", "ABORTED"}
@@ -121,11 +123,13 @@ def run_pipeline(
     project_dir: Path | None,
     run_type: str,
     steps: tuple[str, ...],
+    env: dict[str, str] | None = None,
+    parameters: dict[str, Any] | None = None,
 ) -> int:
     from rich.console import Console
     from rich.live import Live
 
-    definition = json.loads(pipeline_file.read_text())
+    definition = with_parameters(json.loads(pipeline_file.read_text()), parameters or {})
     project = (project_dir or pipeline_file.parent).resolve()
     body = {
         "pipeline_definition": definition,
@@ -133,6 +137,8 @@ def run_pipeline(
         "uuids": select_steps(definition, steps),
         "run_config": {
             "project_dir": str(project),
+            "project_uuid": project_uuid_of(project),
+            "env_variables": env or {},
             "pipeline_path": str(pipeline_file.resolve().relative_to(project))
             if pipeline_file.resolve().is_relative_to(project)
             else pipeline_file.name,

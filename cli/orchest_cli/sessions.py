@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import httpx
 
 from .auth import auth_headers
 from .jobs import call_api
+from .projects import project_uuid_of
 from .runs import CliError, api_error
 
 SESSION_STYLE = {
@@ -35,11 +35,6 @@ SESSION_STYLE = {
     "FAILED": "red",
 }
 ENDED = {"STOPPED", "FAILED"}
-
-
-def project_uuid_of(project_dir: Path) -> str:
-    """The project's uuid: a uuid5 of its absolute path's ``file:`` URL."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, project_dir.resolve().as_uri()))
 
 
 def pipeline_uuid_of(pipeline_file: Path) -> str:
