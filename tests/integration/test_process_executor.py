@@ -291,6 +291,33 @@ async def test_cwd_is_the_step_folder(executor: ProcessExecutor, project: Projec
     assert is_step_folder(output.text.strip(), project)
 
 
+async def test_step_gets_none_of_the_runners_own_environment(project: Project) -> None:
+    """The runner's settings and secrets stay out of a step's environment
+    (``env`` prints it whole); its PATH, locale and the run's variables do not."""
+    runner_env = {
+        "PATH": os.environ["PATH"],
+        "LC_ALL": "C.UTF-8",
+        "ORCHEST_NATS_PASSWORD": "nats-secret-0c4e",
+        "ORCHEST_DATABASE_URL": "postgresql://orchest@127.0.0.1:5432/secret-db",
+        "ORCHEST_RUN_UUID": "secret-run-uuid",  # the contract comes from the work only
+        "DOCKER_HOST": "unix:///run/secret-engine.sock",
+    }
+    executor = ProcessExecutor(base_env=runner_env)
+    path = project.write("env.sh", "env\n")
+    work = project.work(path, env={"MY_VAR": "my value"})
+    result, output = await run_step(executor, project, work)
+    assert result.exit_code == 0, output.text
+    seen = dict(line.split("=", 1) for line in output.text.splitlines() if "=" in line)
+    assert sorted(name for name, value in seen.items() if "secret" in value) == []
+    assert (seen["PATH"], seen["LC_ALL"], seen["MY_VAR"]) == (
+        os.environ["PATH"],
+        "C.UTF-8",
+        "my value",
+    )
+    orchest = {k: v for k, v in seen.items() if k.startswith("ORCHEST_")}
+    assert orchest == expected_orchest_env(work, project)
+
+
 @pytest.mark.parametrize("job_uuid", [None, "5f0e2c1a-job0-4bd3-9a2e-7c6d5b4a3f21"])
 async def test_script_sees_orchest_variables_and_env(
     executor: ProcessExecutor, project: Project, job_uuid: str | None

@@ -142,6 +142,48 @@ async def test_kernel_cwd_and_environment(
     await runtime.stop(spec.session_uuid)
 
 
+SERVICE_ONLY = {
+    "ORCHEST_NATS_PASSWORD": "nats-secret-7d1e",
+    "ORCHEST_API_TOKENS": "api-secret-2b9c",
+    "DOCKER_HOST": "unix:///run/secret-engine.sock",
+    "SSH_AUTH_SOCK": "/tmp/secret-agent.sock",
+    "AWS_SECRET_ACCESS_KEY": "aws-secret-5a0f",
+    "PYTHONPATH": "/secret/service/code",
+}
+"""The session manager's settings, secrets and ways into the host."""
+
+
+async def test_servers_and_kernels_keep_only_the_allow_list(
+    runtime: ProcessRuntime, project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Neither the session's servers nor its kernels (which could read the
+    servers' ``/proc/<pid>/environ``) get anything of the session manager's
+    environment but the allow-list: its locale and time zone do reach them."""
+    for name, value in {**SERVICE_ONLY, "LC_TIME": "C.UTF-8", "TZ": "Europe/Oslo"}.items():
+        monkeypatch.setenv(name, value)
+    spec = spec_for(project_dir, MY_VARIABLE="set by the pipeline")
+    endpoints = await runtime.launch(spec)
+    kernel_id = await start_kernel(endpoints.jupyter_url, endpoints.jupyter_token)
+    code = "import json, os; json.dumps(dict(os.environ))"
+    text = await execute(endpoints.jupyter_url, endpoints.jupyter_token, kernel_id, code)
+    environments = {"kernel": json.loads(ast.literal_eval(text))}
+    for owned in await runtime.owned():
+        if owned.role in ("enterprise-gateway", "jupyter-server"):
+            process = psutil.Process(owned.details["pid"])
+            environments[owned.role] = await asyncio.to_thread(process.environ)
+    assert sorted(environments) == ["enterprise-gateway", "jupyter-server", "kernel"]
+    for role, env in environments.items():
+        assert sorted(set(SERVICE_ONLY) & set(env)) == [], role
+        assert (env.get("LC_TIME"), env.get("TZ")) == ("C.UTF-8", "Europe/Oslo"), role
+    kernel = environments["kernel"]
+    assert (kernel["MY_VARIABLE"], kernel["ORCHEST_PIPELINE_UUID"]) == (
+        "set by the pipeline",
+        PIPELINE_UUID,
+    )
+    assert not [name for name in kernel if name.startswith("JUPYTER_")]
+    await runtime.stop(spec.session_uuid)
+
+
 MANAGER = textwrap.dedent(
     """
     import asyncio, dataclasses, json, sys

@@ -175,7 +175,7 @@ class Sessions:
             pipeline_uuid=session.pipeline_uuid,
             project_dir=session.project_dir,
             pipeline_path=session.pipeline_path,
-            env={},
+            env=kernel_variables(session),
         )
         try:
             endpoints = await asyncio.wait_for(runtime.launch(spec), self._launch_timeout)
@@ -413,3 +413,13 @@ def _reason(exc: BaseException, timeout: float) -> str:
     if isinstance(exc, TimeoutError):
         return f"not ready within {timeout:g} s"
     return f"{type(exc).__name__}: {exc}"
+
+
+def kernel_variables(session: SessionView) -> dict[str, str]:
+    """The ``ORCHEST_*`` variables of a session's kernels (the runtime adds
+    ``ORCHEST_PROJECT_DIR``, the project's path as kernels see it)."""
+    return {
+        "ORCHEST_PROJECT_UUID": session.project_uuid,
+        "ORCHEST_PIPELINE_UUID": session.pipeline_uuid,
+        "ORCHEST_SESSION_TYPE": "interactive",
+    }

@@ -37,12 +37,14 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil
+
+from orchest_runtime.childenv import child_environment
 
 from .base import LaunchFailed, Owned, SessionEndpoints, SessionSpec
 from .environments import (
@@ -66,11 +68,6 @@ DETACH = Path(__file__).with_name("detach.py")
 POLL_SECONDS = 0.05
 KILL_WAIT_SECONDS = 2.0
 LOG_TAIL_LINES = 15
-
-# The session manager's own settings (database and NATS URLs among them) and
-# whatever would change how the servers' Pythons start stay out of sessions.
-_DROPPED_PREFIXES = ("ORCHEST_", "UV_", "JUPYTER_", "JPY_", "EG_", "KG_", "PYTHON", "CONDA_")
-_DROPPED = frozenset({"VIRTUAL_ENV", "VIRTUAL_ENV_PROMPT"})
 
 
 def owner_key(sessions_dir: Path) -> str:
@@ -264,11 +261,17 @@ class ProcessRuntime:
             jupyter_url=f"http://{HOST}:{jupyter_port}/",
             jupyter_token=secrets.token_hex(24),
             kernels=kernels,
-            env=_base_environment(os.environ),
+            # Of the session manager's own environment (its settings and
+            # secrets), both servers and so the kernels get the allow-list only.
+            env=child_environment(
+                os.environ,
+                variables=spec.env,
+                contract={
+                    "ORCHEST_PROJECT_DIR": spec.project_dir,
+                    MARKER_VARIABLE: f"{self.owner}:{spec.session_uuid}",
+                },
+            ),
         )
-        plan.env.update(spec.env)
-        plan.env["ORCHEST_PROJECT_DIR"] = spec.project_dir
-        plan.env[MARKER_VARIABLE] = f"{self.owner}:{spec.session_uuid}"
         # What kernels get from Enterprise Gateway's environment (their role
         # is their kernelspec's: an inherited variable would override it).
         kernel_variables = sorted(plan.env)
@@ -375,14 +378,6 @@ class ProcessRuntime:
                 for child in process.children(recursive=True):
                     found.setdefault(child.pid, child)
         return list(found.values())
-
-
-def _base_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    return {
-        key: value
-        for key, value in environ.items()
-        if key not in _DROPPED and not key.startswith(_DROPPED_PREFIXES)
-    }
 
 
 def _write_config(path: Path, config: dict[str, Any]) -> None:

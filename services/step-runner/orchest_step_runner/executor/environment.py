@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchest_runtime.childenv import child_environment
 from orchest_schemas.commands import StepWork
 
 PIPELINE_FILE_NAME = "pipeline.json"
@@ -81,11 +82,15 @@ def attempt_marker(env: Mapping[str, str]) -> dict[str, str]:
 def step_environment(
     work: StepWork, *, base: Mapping[str, str], project_dir: Path, pipeline_path: Path
 ) -> dict[str, str]:
-    """The runner's environment, then the run's variables, then ``ORCHEST_*``
-    (which the run's variables cannot override)."""
-    env = {**base, "PYTHONUNBUFFERED": "1", **work.env_variables}
-    env.update(orchest_variables(work, project_dir=project_dir, pipeline_path=pipeline_path))
-    return env
+    """The allow-listed part of ``base`` (the runner's environment: its
+    settings and secrets stay out, see ``orchest_runtime.childenv``), then the
+    run's variables, then ``ORCHEST_*`` (which the run's variables cannot
+    override)."""
+    return child_environment(
+        base,
+        variables={"PYTHONUNBUFFERED": "1", **work.env_variables},
+        contract=orchest_variables(work, project_dir=project_dir, pipeline_path=pipeline_path),
+    )
 
 
 def write_pipeline_file(work: StepWork, scratch_dir: Path) -> Path:
