@@ -51,7 +51,8 @@ from orchest_schemas.commands import StepWork
 from .base import ExecutionResult, OutputSink
 from .control import Stop, stop_message, wait_or_stop
 from .environment import step_environment, step_parameters
-from .notebook import read_notebook, run_notebook
+from .kernel_choice import OfferedKernel
+from .notebook import kernel_for, read_notebook, run_notebook
 from .reaping import (
     LABEL_ATTEMPT,
     LABEL_RUN,
@@ -68,6 +69,8 @@ PROJECT_DIR = Path("/project-dir")
 PIPELINE_PATH = Path("/pipeline.json")
 DATA_DIR = Path("/data")
 KERNEL_CONNECTION_PATH = Path("/kernel.json")
+CONTAINER_KERNELS = (OfferedKernel("python3", "python"),)
+"""What a step container offers notebooks: the image's ipykernel (``ContainerKernel``)."""
 
 DRAIN_SECONDS = 2.0
 """How long the log is still read once the container has exited."""
@@ -471,12 +474,15 @@ class DockerExecutor:
         nb = await read_notebook(launch.file)
         if isinstance(nb, ExecutionResult):
             return nb
+        choice = kernel_for(work, nb, CONTAINER_KERNELS)
+        if isinstance(choice, ExecutionResult):
+            return choice
         kernel = ContainerKernel(self, launch, launch.scratch_dir / "kernel.json")
         return await run_notebook(
             work,
             nb,
             kernel,
-            language="python",
+            language=choice.language,
             parameters=step_parameters(work),
             cwd=launch.cwd,
             env=launch.env,

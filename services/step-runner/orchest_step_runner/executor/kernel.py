@@ -20,11 +20,26 @@ import psutil
 import zmq
 from jupyter_client.client import KernelClient
 from jupyter_client.manager import AsyncKernelManager
+from traitlets import observe
 
 from .streaming import GuardedSink, pump_stream
 from .tree import kill_attempt, process_tree
 
 STDIO_DRAIN_SECONDS = 1.0
+
+
+class NamedKernelManager(AsyncKernelManager):
+    """Starts the kernelspec of the name it is given. jupyter_client's manager
+    renames ``python`` to ``python3`` when its name is set (an observer of
+    ``kernel_name``), so a kernelspec named ``python`` would never start:
+    ``python3``, another kernelspec or ipykernel's own (the runner's
+    interpreter), would run in its place. This observer replaces that one
+    (traitlets registers one handler per method name) and only forgets the
+    cached spec, as the original also does."""
+
+    @observe("kernel_name")
+    def _kernel_name_changed(self, change: dict[str, str]) -> None:
+        self._kernel_spec = None
 
 
 class LocalKernel:
@@ -41,7 +56,7 @@ class LocalKernel:
     ) -> None:
         self._marker = marker
         self._since = since
-        self.manager = AsyncKernelManager(
+        self.manager: AsyncKernelManager = NamedKernelManager(
             kernel_name=kernel_name,
             connection_file=str(connection_file),
             # CurveZMQ keys when the kernelspec supports them (ipykernel does): the

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,14 +30,20 @@ from .control import Stop, stop_message, wait_or_stop
 from .environment import StepLaunch
 from .injection import inject_parameters
 from .kernel import LocalKernel
+from .kernel_choice import (
+    USUAL_KERNELS,
+    KernelChoice,
+    NoKernel,
+    OfferedKernel,
+    choose_kernel,
+    step_kernel_disagrees,
+)
 from .streaming import GuardedSink, pump_queue
 
 logger = logging.getLogger(__name__)
 
 EXECUTED_NOTEBOOK = "executed.ipynb"
 CONNECTION_FILE = "kernel-connection.json"
-ORCHEST_PYTHON = frozenset({"python"})
-"""Kernel names Orchest files use for the default Python kernel."""
 STOPPED_CELLS_WAIT_SECONDS = 1.5
 """After the kernel is killed, how long nbclient may take to notice (it checks
 every second) before its task is cancelled."""
@@ -67,15 +73,41 @@ class StreamingNotebookClient(NotebookClient):
         return super().output(outs, msg, display_id, cell_index)
 
 
-def choose_kernel(requested: str, default: str) -> tuple[str, str] | None:
-    """The kernelspec name and language to use: the requested one if installed,
-    else the default (Orchest's ``python`` is not a kernelspec name); ``None``
-    when neither exists. Reads the kernelspec directories."""
+def installed_kernels() -> list[OfferedKernel]:
+    """The kernelspecs of the runner's host, as jupyter_client finds them
+    (``JUPYTER_PATH``, the environment's prefix, ipykernel's own ``python3``).
+    Reads the kernelspec directories."""
     specs = KernelSpecManager().get_all_specs()
-    for name in (requested, default):
-        if name in specs:
-            return name, str(specs[name]["spec"].get("language", ""))
-    return None
+    return [
+        OfferedKernel(name, str(found["spec"].get("language") or ""))
+        for name, found in specs.items()
+    ]
+
+
+def kernel_for(
+    work: StepWork,
+    nb: NotebookNode,
+    offered: Iterable[OfferedKernel],
+    *,
+    python_kernel: str = USUAL_KERNELS["python"],
+) -> KernelChoice | ExecutionResult:
+    """The kernel the notebook runs in (``kernel_choice``), or the failed
+    result, before any kernel starts, when its language has none."""
+    step_kernel = work.step.kernel.name
+    usual = {**USUAL_KERNELS, "python": python_kernel}
+    choice = choose_kernel(nb.metadata, step_kernel, offered, usual=usual)
+    if isinstance(choice, NoKernel):
+        return ExecutionResult(None, choice.message)
+    if step_kernel_disagrees(choice, step_kernel):
+        logger.warning(
+            "step %s of run %s: its kernel %r is not of the notebook's language (%s): running %r",
+            work.step_uuid,
+            work.run_uuid,
+            step_kernel,
+            choice.language,
+            choice.name,
+        )
+    return choice
 
 
 class _CellRunner:
@@ -144,20 +176,12 @@ async def execute_notebook(
     nb = await read_notebook(launch.file)
     if isinstance(nb, ExecutionResult):
         return nb
-    chosen = await asyncio.to_thread(choose_kernel, work.step.kernel.name, default_kernel)
-    if chosen is None:
-        return ExecutionResult(None, f"no Jupyter kernel {default_kernel!r} installed")
-    kernel_name, language = chosen
-    if kernel_name != work.step.kernel.name and work.step.kernel.name not in ORCHEST_PYTHON:
-        logger.info(
-            "step %s of run %s: kernel %r not installed, using %r",
-            work.step_uuid,
-            work.run_uuid,
-            work.step.kernel.name,
-            kernel_name,
-        )
+    offered = await asyncio.to_thread(installed_kernels)
+    choice = kernel_for(work, nb, offered, python_kernel=default_kernel)
+    if isinstance(choice, ExecutionResult):
+        return choice
     kernel = LocalKernel(
-        kernel_name,
+        choice.name,
         connection_file=launch.scratch_dir / CONNECTION_FILE,
         marker=launch.marker,
         since=launch.started,
@@ -166,7 +190,7 @@ async def execute_notebook(
         work,
         nb,
         kernel,
-        language=language,
+        language=choice.language,
         parameters=launch.parameters,
         cwd=launch.cwd,
         env=launch.env,
