@@ -15,35 +15,17 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import psutil
 
-from orchest_schemas.commands import StepWork
-from orchest_schemas.pipeline import PipelineDefinition
-from orchest_schemas.status import Priority
 from orchest_step_runner.executor import ProcessExecutor
 from orchest_step_runner.executor.reaping import RunnerProcess
 
+from .docker_step import step_work
+
 MS = 1000.0
-
-
-def _work(root: Path) -> StepWork:
-    step = str(uuid.uuid4())
-    definition = PipelineDefinition.model_validate(
-        {"uuid": str(uuid.uuid4()), "steps": {step: {"uuid": step, "file_path": "noop.sh"}}}
-    )
-    return StepWork(
-        run_uuid=str(uuid.uuid4()),
-        step_uuid=step,
-        attempt=1,
-        priority=Priority.INTERACTIVE,
-        definition_key=uuid.uuid4().hex,
-        pipeline_definition=definition,
-        project_dir=str(root),
-    )
 
 
 async def _discard(text: str) -> None:
@@ -62,7 +44,10 @@ async def chain(executor: ProcessExecutor, root: Path, steps: int, kind: str = "
         with tempfile.TemporaryDirectory() as scratch:
             started = time.perf_counter()
             result = await executor.execute(
-                _work(root), output=_discard, cancel=asyncio.Event(), scratch_dir=Path(scratch)
+                step_work(root, "noop.sh"),
+                output=_discard,
+                cancel=asyncio.Event(),
+                scratch_dir=Path(scratch),
             )
             times.append(time.perf_counter() - started)
         assert result.exit_code == 0, result
