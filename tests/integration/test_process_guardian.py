@@ -70,6 +70,27 @@ async def test_the_steps_end_with_the_executor_whatever_left_the_group(tmp_path:
     assert result.exit_code == -9
 
 
+async def test_a_notebooks_kernel_ends_with_the_executor(tmp_path: Path) -> None:
+    project = Project(tmp_path)
+    cell = "import subprocess\nsubprocess.Popen(['setsid', 'sleep', '300'])\nprint('ready')\n"
+    path = project.notebook("wait.ipynb", (cell, []), ("import time\ntime.sleep(300)", []))
+    work = project.work(path)
+    me = RunnerProcess.current()
+    output = Output()
+    async with ProcessExecutor.open(me) as executor:
+        task = asyncio.create_task(
+            executor.execute(
+                work, output=output, cancel=asyncio.Event(), scratch_dir=project.scratch
+            )
+        )
+        await output.wait_for("ready")
+        family = await asyncio.to_thread(labelled, me.label)
+        assert len(family) >= 2  # the kernel and its setsid'd sleep
+    await all_gone(family)
+    result = await asyncio.wait_for(task, RESULT_TIMEOUT)
+    assert result.error is not None
+
+
 def start_labelled(label: str) -> psutil.Process:
     """A setsid'd daemon carrying a runner's label (its parent exits at once)."""
     env = {**os.environ, RUNNER_VARIABLE: label}
