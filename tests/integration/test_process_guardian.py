@@ -91,6 +91,26 @@ async def test_a_notebooks_kernel_ends_with_the_executor(tmp_path: Path) -> None
     assert result.error is not None
 
 
+async def test_a_dead_guardian_is_replaced_at_the_next_step(tmp_path: Path) -> None:
+    project = Project(tmp_path)
+    async with ProcessExecutor.open(RunnerProcess.current()) as executor:
+        guardian = psutil.Process(executor.guardian_pid or 0)
+        guardian.kill()
+        await all_gone([guardian])
+        result = await asyncio.wait_for(
+            executor.execute(
+                project.work(project.write("ok.sh", "true\n")),
+                output=Output(),
+                cancel=asyncio.Event(),
+                scratch_dir=project.scratch,
+            ),
+            RESULT_TIMEOUT,
+        )
+        assert result.exit_code == 0
+        assert executor.guardian_pid not in (None, guardian.pid)
+        assert not is_gone(psutil.Process(executor.guardian_pid or 0))
+
+
 def start_labelled(label: str) -> psutil.Process:
     """A setsid'd daemon carrying a runner's label (its parent exits at once)."""
     env = {**os.environ, RUNNER_VARIABLE: label}

@@ -70,10 +70,14 @@ class Guardian:
         logger.info("guardian of the runner's process steps started as pid %d", self._process.pid)
 
     async def ensure(self) -> None:
-        """Start a new guardian if the current one has died."""
-        if self._process is None or self._process.returncode is not None:
-            if self._process is not None:
-                logger.error("the guardian exited (%s): starting another", self._process.returncode)
+        """Start a new guardian if the current one has died (its exit status
+        may not have reached the loop yet: ``/proc`` says so first)."""
+        process = self._process
+        if process is None or process.returncode is not None or sweep.is_gone(process.pid):
+            if process is not None:
+                logger.error("the guardian (pid %d) died: starting another", process.pid)
+                if process.stdin is not None:
+                    process.stdin.close()
             await self.start()
 
     def watch(self, pgid: int) -> None:

@@ -85,6 +85,11 @@ class ProcessExecutor:
         finally:
             await guardian.close()
 
+    @property
+    def guardian_pid(self) -> int | None:
+        """The guardian's process (``None``: none, or not started)."""
+        return None if self._guardian is None else self._guardian.pid
+
     async def execute(
         self,
         work: StepWork,
