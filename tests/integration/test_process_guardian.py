@@ -13,7 +13,8 @@ from pathlib import Path
 import psutil
 from test_process_executor import RESULT_TIMEOUT, Output, Project
 
-from orchest_step_runner.executor import ProcessExecutor
+from orchest_schemas.commands import StepWork
+from orchest_step_runner.executor import ExecutionResult, ProcessExecutor
 from orchest_step_runner.executor.guardian import reap_orphans
 from orchest_step_runner.executor.reaping import RunnerProcess, start_ticks
 from orchest_step_runner.executor.sweep import RUNNER_VARIABLE
@@ -50,9 +51,11 @@ async def all_gone(processes: list[psutil.Process]) -> None:
     await eventually(probe, timeout=GONE_WITHIN, what=f"{len(processes)} processes gone")
 
 
-async def test_the_steps_end_with_the_executor_whatever_left_the_group(tmp_path: Path) -> None:
-    project = Project(tmp_path)
-    work = project.work(project.write("family.sh", FAMILY))
+async def end_with_the_executor(project: Project, work: StepWork) -> tuple[int, ExecutionResult]:
+    """Run ``work`` in an executor opened as the service opens it, until it
+    prints ``ready``; close the executor (its guardian's pipe ends, as when
+    the runner dies) and wait until every process the step started is gone.
+    Returns how many there were, and the step's result."""
     me = RunnerProcess.current()
     output = Output()
     async with ProcessExecutor.open(me) as executor:
@@ -63,10 +66,16 @@ async def test_the_steps_end_with_the_executor_whatever_left_the_group(tmp_path:
         )
         await output.wait_for("ready")
         family = await asyncio.to_thread(labelled, me.label)
-        assert len(family) >= 5  # leader and its sleep, child, grandchild, daemon
-    # The guardian's pipe ended: it killed them all (as when the runner dies).
     await all_gone(family)
-    result = await asyncio.wait_for(task, RESULT_TIMEOUT)
+    return len(family), await asyncio.wait_for(task, RESULT_TIMEOUT)
+
+
+async def test_the_steps_end_with_the_executor_whatever_left_the_group(tmp_path: Path) -> None:
+    project = Project(tmp_path)
+    count, result = await end_with_the_executor(
+        project, project.work(project.write("family.sh", FAMILY))
+    )
+    assert count >= 5  # leader and its sleep, child, grandchild, daemon
     assert result.exit_code == -9
 
 
@@ -74,20 +83,8 @@ async def test_a_notebooks_kernel_ends_with_the_executor(tmp_path: Path) -> None
     project = Project(tmp_path)
     cell = "import subprocess\nsubprocess.Popen(['setsid', 'sleep', '300'])\nprint('ready')\n"
     path = project.notebook("wait.ipynb", (cell, []), ("import time\ntime.sleep(300)", []))
-    work = project.work(path)
-    me = RunnerProcess.current()
-    output = Output()
-    async with ProcessExecutor.open(me) as executor:
-        task = asyncio.create_task(
-            executor.execute(
-                work, output=output, cancel=asyncio.Event(), scratch_dir=project.scratch
-            )
-        )
-        await output.wait_for("ready")
-        family = await asyncio.to_thread(labelled, me.label)
-        assert len(family) >= 2  # the kernel and its setsid'd sleep
-    await all_gone(family)
-    result = await asyncio.wait_for(task, RESULT_TIMEOUT)
+    count, result = await end_with_the_executor(project, project.work(path))
+    assert count >= 2  # the kernel and its setsid'd sleep
     assert result.error is not None
 
 
