@@ -28,10 +28,11 @@ NAME = "9. docker step overhead, no-op .py"
 IMAGE = "orchest/kernel-python:latest"
 
 
-def _work(root: Path) -> StepWork:
+def step_work(root: Path, file_path: str = "noop.py") -> StepWork:
+    """Work for a one-step pipeline running ``file_path`` of the project ``root``."""
     step = str(uuid.uuid4())
     definition = PipelineDefinition.model_validate(
-        {"uuid": str(uuid.uuid4()), "steps": {step: {"uuid": step, "file_path": "noop.py"}}}
+        {"uuid": str(uuid.uuid4()), "steps": {step: {"uuid": step, "file_path": file_path}}}
     )
     return StepWork(
         run_uuid=str(uuid.uuid4()),
@@ -48,7 +49,7 @@ async def _through_executor(executor: DockerExecutor, root: Path, scratch: Path)
     async def discard(text: str) -> None:
         pass
 
-    work = _work(root)
+    work = step_work(root)
     t0 = time.perf_counter()
     result = await executor.execute(
         work, output=discard, cancel=asyncio.Event(), scratch_dir=scratch

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -73,3 +74,26 @@ def free_port() -> int:
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ENV_WITHOUT_ORCHEST = {k: v for k, v in os.environ.items() if not k.startswith("ORCHEST_")}
+
+
+@contextlib.contextmanager
+def loop_callbacks_cpu() -> Iterator[list[tuple[float, str]]]:
+    """Measure every event-loop callback run meanwhile: yields a list that fills
+    with ``(CPU seconds of the loop's thread, callback)``. CPU time, not wall
+    time: what a callback itself costs the loop, whatever other processes
+    (or threads waiting for the GIL) take from this one."""
+    measured: list[tuple[float, str]] = []
+    original = asyncio.events.Handle._run
+
+    def timed(handle: asyncio.events.Handle) -> None:
+        start = time.thread_time()
+        try:
+            original(handle)
+        finally:
+            measured.append((time.thread_time() - start, repr(handle)))
+
+    asyncio.events.Handle._run = timed  # type: ignore[method-assign]
+    try:
+        yield measured
+    finally:
+        asyncio.events.Handle._run = original  # type: ignore[method-assign]

@@ -136,10 +136,10 @@ class Jobs:
                 _snapshot_checked, definition, command.project_dir, snapshot_dir, step_uuids
             )
         except _InvalidProject as exc:
-            remove_tree(job_dir)
+            await asyncio.to_thread(remove_tree, job_dir)
             _raise_if(exc.problems, "invalid job")
         except OSError as exc:
-            remove_tree(job_dir)
+            await asyncio.to_thread(remove_tree, job_dir)
             raise CommandError(
                 ErrorCode.INVALID,
                 "the project could not be copied",
@@ -174,7 +174,7 @@ class Jobs:
             created = await job_store.insert_job(conn, job, command.idempotency_key)
             ids, messages = await self._announce_job(conn, job, now) if created else ([], [])
         if not created:  # the same key won a race: that job is the answer
-            remove_tree(job_dir)
+            await asyncio.to_thread(remove_tree, job_dir)
             assert command.idempotency_key is not None
             existing = await self._by_key(command.idempotency_key)
             assert existing is not None

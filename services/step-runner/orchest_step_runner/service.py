@@ -46,7 +46,10 @@ async def open_executor(
         ) as executor:
             yield executor
     else:
-        yield ProcessExecutor(kill_grace_seconds=settings.kill_grace_seconds)
+        async with ProcessExecutor.open(
+            RunnerProcess.current(), kill_grace_seconds=settings.kill_grace_seconds
+        ) as executor:
+            yield executor
 
 
 def build_definition(

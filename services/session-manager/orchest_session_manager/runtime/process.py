@@ -169,7 +169,7 @@ class ProcessRuntime:
         if not processes:
             return
         if grace > 0:
-            _signal(processes, signal.SIGTERM)
+            await asyncio.to_thread(_signal, processes, signal.SIGTERM)
             if not (processes := await _wait_gone(processes, grace)):
                 return
             logger.warning(
@@ -178,7 +178,7 @@ class ProcessRuntime:
                 len(processes),
                 grace,
             )
-        _signal(processes, signal.SIGKILL)
+        await asyncio.to_thread(_signal, processes, signal.SIGKILL)
         if left := await _wait_gone(processes, KILL_WAIT_SECONDS):
             logger.error("session %s: pids %s survive SIGKILL", session_uuid, [p.pid for p in left])
 
@@ -345,7 +345,8 @@ class ProcessRuntime:
         try:
             process = psutil.Process(int(out))
         except psutil.NoSuchProcess:
-            raise LaunchFailed(f"{role} exited at once:\n{_tail(log)}") from None
+            tail = await asyncio.to_thread(_tail, log)
+            raise LaunchFailed(f"{role} exited at once:\n{tail}") from None
         return _Server(role, process, log, ready_url, headers)
 
     def _marked_all(self) -> list[tuple[psutil.Process, str, str]]:
@@ -403,7 +404,7 @@ async def _wait_ready(servers: list[_Server], timeout: float) -> None:
             return "exited" if _is_gone(server.process) else None
 
         async def tail() -> str:
-            return _tail(server.log)
+            return await asyncio.to_thread(_tail, server.log)
 
         return Probe(server.role, server.ready_url, server.headers, exited, tail)
 
@@ -418,6 +419,10 @@ def _is_gone(process: psutil.Process) -> bool:
         return True
 
 
+def _running(processes: Iterable[psutil.Process]) -> list[psutil.Process]:
+    return [p for p in processes if not _is_gone(p)]
+
+
 def _signal(processes: Iterable[psutil.Process], sig: int) -> None:
     for process in processes:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
@@ -429,7 +434,7 @@ async def _wait_gone(processes: list[psutil.Process], timeout: float) -> list[ps
     """Wait until all are gone or ``timeout`` passes; return those left."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while left := [p for p in processes if not _is_gone(p)]:
+    while left := await asyncio.to_thread(_running, processes):
         if loop.time() >= deadline:
             return left
         await asyncio.sleep(POLL_SECONDS / 2)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 from orchest_schemas.commands import StepWork
@@ -17,7 +18,9 @@ from orchest_schemas.commands import StepWork
 from .base import ExecutionResult, OutputSink
 from .control import Stop, stop_message, wait_or_stop
 from .environment import StepLaunch, prepare_launch
+from .guardian import Guardian, reap_orphans
 from .notebook import execute_notebook
+from .reaping import RunnerProcess
 from .streaming import GuardedSink, pump_stream
 from .tree import (
     attempt_processes,
@@ -46,7 +49,9 @@ class ProcessExecutor:
 
     Each process leads its own session; on timeout or cancel the whole tree gets
     SIGTERM, then SIGKILL after ``kill_grace_seconds``. ``base_env`` is the
-    environment steps inherit (the runner's own by default).
+    environment steps inherit (the runner's own by default). With a
+    ``guardian`` (``open`` starts one), the steps' processes die with the
+    runner, whatever kills it.
     """
 
     def __init__(
@@ -56,11 +61,34 @@ class ProcessExecutor:
         kill_grace_seconds: float = 1.0,
         default_kernel: str = "python3",
         base_env: Mapping[str, str] | None = None,
+        guardian: Guardian | None = None,
     ) -> None:
         self._python = python
         self._kill_grace_seconds = kill_grace_seconds
         self._default_kernel = default_kernel
         self._base_env = base_env
+        self._guardian = guardian
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(
+        cls, me: RunnerProcess, *, kill_grace_seconds: float = 1.0
+    ) -> AsyncIterator[ProcessExecutor]:
+        """The executor of the runner ``me``: first the processes that dead
+        runners of this host left are killed, then its guardian starts; on
+        exit the guardian ends what is left of the steps, and exits."""
+        await asyncio.to_thread(reap_orphans, me)
+        guardian = Guardian(me)
+        await guardian.start()
+        try:
+            yield cls(kill_grace_seconds=kill_grace_seconds, guardian=guardian)
+        finally:
+            await guardian.close()
+
+    @property
+    def guardian_pid(self) -> int | None:
+        """The guardian's process (``None``: none, or not started)."""
+        return None if self._guardian is None else self._guardian.pid
 
     async def execute(
         self,
@@ -74,6 +102,9 @@ class ProcessExecutor:
         deadline = None if work.timeout_seconds is None else loop.time() + work.timeout_seconds
         base_env = os.environ if self._base_env is None else self._base_env
         launch = prepare_launch(work, scratch_dir=scratch_dir, base_env=base_env)
+        if self._guardian is not None:
+            await self._guardian.ensure()
+            launch = dataclasses.replace(launch, env={**launch.env, **self._guardian.environment})
         if not launch.file.is_file():
             return ExecutionResult(None, f"step file not found: {work.step.file_path}")
         if launch.file.suffix.lower() == ".ipynb":
@@ -127,6 +158,8 @@ class ProcessExecutor:
         except FileNotFoundError:
             return ExecutionResult(None, f"{command[0]} not found")
         pid = transport.get_pid()
+        if self._guardian is not None:
+            self._guardian.watch(pid)
         logger.info(
             "step %s of run %s (attempt %d) started as pid %d",
             work.step_uuid,
@@ -160,6 +193,8 @@ class ProcessExecutor:
         finally:
             if transport.get_returncode() is None:  # the caller cancelled us, or a failure
                 kill_tree(pid, attempt_processes(process_tree(pid), launch.marker, launch.started))
+            if self._guardian is not None:
+                self._guardian.release(pid)
             pump.cancel()
             transport.close()
         sink.raise_failure()

@@ -98,18 +98,37 @@ def kill_tree(pgid: int, processes: Iterable[psutil.Process]) -> None:
     signal_processes(processes, signal.SIGKILL)
 
 
+def all_gone(processes: Iterable[psutil.Process]) -> bool:
+    return all(is_gone(process) for process in processes)
+
+
 async def wait_gone(processes: list[psutil.Process], timeout: float) -> bool:
     """Wait until every process is gone; False when some still run after ``timeout``.
 
-    Polls: the exit of a process that is not our child is announced nowhere.
+    Polls (in a thread: a look reads ``/proc`` for each process): the exit of
+    a process that is not our child is announced nowhere.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while not all(is_gone(process) for process in processes):
+    while not await asyncio.to_thread(all_gone, processes):
         if loop.time() >= deadline:
             return False
         await asyncio.sleep(POLL_SECONDS)
     return True
+
+
+def _find_and_signal(
+    pgid: int,
+    roots: Iterable[psutil.Process],
+    marker: Mapping[str, str],
+    since: float,
+    signum: signal.Signals,
+) -> list[psutil.Process]:
+    """Signal the group and every process of the attempt; returns those processes."""
+    processes = attempt_processes(roots, marker, since)
+    signal_group(pgid, signum)
+    signal_processes(processes, signum)
+    return processes
 
 
 async def kill_attempt(
@@ -120,10 +139,11 @@ async def kill_attempt(
 ) -> None:
     """SIGKILL the group, the roots' trees and the marked processes now, and wait
     (briefly) until they are gone."""
-    # On the loop: with the scan limited to new processes it takes well under a
-    # millisecond, less than a thread hop (which waits for the GIL).
-    processes = attempt_processes(list(roots), marker, since)
-    kill_tree(pgid, processes)
+    # In a thread: the scan reads /proc for every process of the host (2-50 ms
+    # on a busy one) and each signal reads the process's start time first.
+    processes = await asyncio.to_thread(
+        _find_and_signal, pgid, list(roots), marker, since, signal.SIGKILL
+    )
     await wait_gone(processes, KILL_WAIT_SECONDS)
 
 
@@ -132,9 +152,14 @@ async def terminate_attempt(
 ) -> None:
     """SIGTERM everything of the attempt, then SIGKILL what still runs after
     ``grace_seconds`` (looking again: processes may start during the grace)."""
-    processes = attempt_processes(process_tree(pid), marker, since)
-    signal_group(pgid, signal.SIGTERM)
-    signal_processes(processes, signal.SIGTERM)
+
+    def find_and_terminate() -> list[psutil.Process]:
+        # The tree first: its snapshot finds escapees while their ancestors live.
+        return _find_and_signal(pgid, process_tree(pid), marker, since, signal.SIGTERM)
+
+    processes = await asyncio.to_thread(find_and_terminate)
     await wait_gone(processes, grace_seconds)
-    survivors = [process for process in processes if not is_gone(process)]
+    survivors = await asyncio.to_thread(
+        lambda: [process for process in processes if not is_gone(process)]
+    )
     await kill_attempt(pgid, marker, survivors, since)

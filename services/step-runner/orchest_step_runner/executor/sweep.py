@@ -1,0 +1,168 @@
+"""Finding and ending a step runner's processes, and the guardian's program.
+
+Every process a runner's process executor starts (a script step's leader,
+a notebook's kernel) gets ``ORCHEST_RUNNER_PROCESS`` in its environment: the
+runner's process label (``reaping.RunnerProcess``: boot id, pid namespace,
+pid and start time, which no other process shares). Its descendants inherit
+it, whatever group or session they move to (``setsid``), and so do daemons
+whose parent has exited. ``labelled`` finds them by reading ``/proc``.
+
+``python -I -S sweep.py LABEL`` is the guardian: one per runner, started by
+it (``guardian.Guardian``) with a pipe on its stdin. The runner writes
+``+PGID`` when a step's process group starts and ``-PGID`` when it has ended.
+When the pipe reaches end of file, the runner has exited (a ``kill -9``
+included: the kernel closes a dead process's pipes), and the guardian kills
+the registered groups and every process carrying ``LABEL``, again until none
+is left, then exits. Run as a script (stdlib only) so that it starts in
+milliseconds and holds little memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterable
+
+RUNNER_VARIABLE = "ORCHEST_RUNNER_PROCESS"
+"""In the environment of everything a runner's process executor starts: the
+runner's process label."""
+SWEEP_ROUNDS = 20
+"""At most this many kill-and-look rounds (a process may fork while the
+previous round's signals land)."""
+ROUND_WAIT_SECONDS = 0.5
+"""How long one round waits for its victims to be gone before looking again."""
+POLL_SECONDS = 0.005
+
+
+def start_ticks(pid: int) -> int | None:
+    """When the process started (clock ticks since boot); ``None``: no such process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            stat = file.read()
+    except OSError:
+        return None
+    # The command (in parentheses, holding anything) is field 2; field 22 is starttime.
+    return int(stat.rpartition(b")")[2].split()[19])
+
+
+def is_gone(pid: int) -> bool:
+    """No such process, or a zombie (it runs nothing; whoever reaps it is its parent's business)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            stat = file.read()
+    except OSError:
+        return True
+    return stat.rpartition(b")")[2].split()[0] == b"Z"
+
+
+def environment_value(pid: int, name: str) -> str | None:
+    """The value of ``name`` in the process's environment (as it was at its exec)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as file:
+            environ = file.read()
+    except OSError:
+        return None
+    prefix = name.encode() + b"="
+    for entry in environ.split(b"\0"):
+        if entry.startswith(prefix):
+            return entry[len(prefix) :].decode(errors="replace")
+    return None
+
+
+def labelled(
+    accept: Callable[[str], bool], *, since_ticks: int = 0, exclude: Iterable[int] = ()
+) -> list[int]:
+    """Pids of live processes started from ``since_ticks`` on whose
+    ``RUNNER_VARIABLE`` is a label ``accept`` takes (never this process)."""
+    skip = {os.getpid(), *exclude}
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        if pid in skip:
+            continue
+        ticks = start_ticks(pid)
+        if ticks is None or ticks < since_ticks:
+            continue
+        label = environment_value(pid, RUNNER_VARIABLE)
+        if label is not None and accept(label) and not is_gone(pid):
+            found.append(pid)
+    return found
+
+
+def kill(pids: Iterable[int], groups: Iterable[int] = ()) -> None:
+    """SIGKILL the process groups and the processes (gone ones are skipped)."""
+    for pgid in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def wait_gone(pids: Iterable[int], timeout: float) -> bool:
+    """Wait (blocking) until every process is gone; False if some still run."""
+    waiting = list(pids)
+    deadline = time.monotonic() + timeout
+    while waiting := [pid for pid in waiting if not is_gone(pid)]:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(POLL_SECONDS)
+    return True
+
+
+def sweep(accept: Callable[[str], bool], groups: Iterable[int] = (), since_ticks: int = 0) -> int:
+    """Kill ``groups`` and every process whose label ``accept`` takes, again
+    until none is left; returns how many processes were found."""
+    groups = list(groups)
+    killed: set[int] = set()
+    for _ in range(SWEEP_ROUNDS):
+        found = labelled(accept, since_ticks=since_ticks)
+        kill(found, groups)
+        killed.update(found)
+        if not found:
+            break
+        wait_gone(found, ROUND_WAIT_SECONDS)
+    return len(killed)
+
+
+def _label_ticks(label: str) -> int:
+    """The runner's start (the label's last field): its steps cannot be older."""
+    with contextlib.suppress(ValueError):
+        return int(label.rsplit("/", 1)[-1])
+    return 0
+
+
+def guard(label: str, commands: Iterable[bytes]) -> int:
+    """Follow ``+PGID``/``-PGID`` lines until they end, then sweep."""
+    groups: set[int] = set()
+    for line in commands:
+        text = line.strip()
+        with contextlib.suppress(ValueError):
+            if text.startswith(b"+"):
+                groups.add(int(text[1:]))
+            elif text.startswith(b"-"):
+                groups.discard(int(text[1:]))
+    return sweep(label.__eq__, groups, since_ticks=_label_ticks(label))
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: sweep.py RUNNER_LABEL", file=sys.stderr)
+        return 2
+    # A terminal's Ctrl-C or the runner's own stop signal must not end the
+    # guardian before the runner: only the end of its pipe does.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
+    count = guard(argv[0], iter(sys.stdin.buffer.readline, b""))
+    if count:
+        print(f"guardian: runner {argv[0]} ended; killed {count} of its processes", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,146 @@
+"""A process step never outlives its runner: the guardian (which ends the
+steps when its pipe from the runner ends) and the reaping of dead runners'
+processes at start, against real processes. (The runner killed with
+``kill -9`` in a real stack: ``tests/faults/test_runner_killed_processes.py``.)"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+from pathlib import Path
+
+import psutil
+from test_process_executor import RESULT_TIMEOUT, Output, Project
+
+from orchest_schemas.commands import StepWork
+from orchest_step_runner.executor import ExecutionResult, ProcessExecutor
+from orchest_step_runner.executor.guardian import reap_orphans
+from orchest_step_runner.executor.reaping import RunnerProcess, start_ticks
+from orchest_step_runner.executor.sweep import RUNNER_VARIABLE
+from orchest_step_runner.executor.tree import is_gone
+from support import eventually
+
+GONE_WITHIN = 5.0
+
+FAMILY = """\
+(while true; do sleep 0.05; done) &
+setsid bash -c 'while true; do sleep 0.05; done' &
+(setsid bash -c 'exec sleep 300' &)
+echo ready
+sleep 300
+"""
+"""A child, a setsid grandchild and a daemon; the leader waits."""
+
+
+def labelled(label: str) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get(RUNNER_VARIABLE) == label and not is_gone(process):
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+async def all_gone(processes: list[psutil.Process]) -> None:
+    async def probe() -> bool | None:
+        return True if all(is_gone(p) for p in processes) else None
+
+    await eventually(probe, timeout=GONE_WITHIN, what=f"{len(processes)} processes gone")
+
+
+async def end_with_the_executor(project: Project, work: StepWork) -> tuple[int, ExecutionResult]:
+    """Run ``work`` in an executor opened as the service opens it, until it
+    prints ``ready``; close the executor (its guardian's pipe ends, as when
+    the runner dies) and wait until every process the step started is gone.
+    Returns how many there were, and the step's result."""
+    me = RunnerProcess.current()
+    output = Output()
+    async with ProcessExecutor.open(me) as executor:
+        task = asyncio.create_task(
+            executor.execute(
+                work, output=output, cancel=asyncio.Event(), scratch_dir=project.scratch
+            )
+        )
+        await output.wait_for("ready")
+        family = await asyncio.to_thread(labelled, me.label)
+    await all_gone(family)
+    return len(family), await asyncio.wait_for(task, RESULT_TIMEOUT)
+
+
+async def test_the_steps_end_with_the_executor_whatever_left_the_group(tmp_path: Path) -> None:
+    project = Project(tmp_path)
+    count, result = await end_with_the_executor(
+        project, project.work(project.write("family.sh", FAMILY))
+    )
+    assert count >= 5  # leader and its sleep, child, grandchild, daemon
+    assert result.exit_code == -9
+
+
+async def test_a_notebooks_kernel_ends_with_the_executor(tmp_path: Path) -> None:
+    project = Project(tmp_path)
+    cell = "import subprocess\nsubprocess.Popen(['setsid', 'sleep', '300'])\nprint('ready')\n"
+    path = project.notebook("wait.ipynb", (cell, []), ("import time\ntime.sleep(300)", []))
+    count, result = await end_with_the_executor(project, project.work(path))
+    assert count >= 2  # the kernel and its setsid'd sleep
+    assert result.error is not None
+
+
+async def test_a_dead_guardian_is_replaced_at_the_next_step(tmp_path: Path) -> None:
+    project = Project(tmp_path)
+    async with ProcessExecutor.open(RunnerProcess.current()) as executor:
+        guardian = psutil.Process(executor.guardian_pid or 0)
+        guardian.kill()
+        await all_gone([guardian])
+        result = await asyncio.wait_for(
+            executor.execute(
+                project.work(project.write("ok.sh", "true\n")),
+                output=Output(),
+                cancel=asyncio.Event(),
+                scratch_dir=project.scratch,
+            ),
+            RESULT_TIMEOUT,
+        )
+        assert result.exit_code == 0
+        assert executor.guardian_pid not in (None, guardian.pid)
+        assert not is_gone(psutil.Process(executor.guardian_pid or 0))
+
+
+def start_labelled(label: str) -> psutil.Process:
+    """A setsid'd daemon carrying a runner's label (its parent exits at once)."""
+    env = {**os.environ, RUNNER_VARIABLE: label}
+    out = subprocess.run(
+        ["bash", "-c", "setsid sleep 300 > /dev/null 2>&1 & echo $!"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return psutil.Process(int(out.stdout))
+
+
+def test_processes_of_dead_runners_are_reaped_at_start() -> None:
+    me = RunnerProcess.current()
+    dead = subprocess.Popen(["sleep", "300"])
+    alive = subprocess.Popen(["sleep", "300"])
+    try:
+        dead_label, alive_label = (
+            RunnerProcess(me.boot_id, me.pid_namespace, p.pid, start_ticks(p.pid) or 0).label
+            for p in (dead, alive)
+        )
+        orphans = [start_labelled(dead_label) for _ in range(3)]
+        kept = start_labelled(alive_label)
+        mine = start_labelled(me.label)
+        dead.kill()
+        dead.wait()
+        assert reap_orphans(me) == 3  # it returns once they are gone
+        assert all(is_gone(orphan) for orphan in orphans)
+        assert not is_gone(kept) and not is_gone(mine)
+    finally:
+        for process in (dead, alive):
+            process.kill()
+            process.wait()
+        for leftover in [*labelled(dead_label), *labelled(alive_label), *labelled(me.label)]:
+            leftover.kill()
