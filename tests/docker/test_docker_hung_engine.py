@@ -60,14 +60,15 @@ def steps(tmp_path: Path) -> Steps:
 
 
 def runner_settings(images: Images, steps: Steps, proxy: EngineProxy, **extra: Any) -> Any:
-    return RunnerSettings(
-        executor="docker",
-        docker_url=proxy.url,
-        default_step_image=images.kernel_python,
-        docker_data_dir=steps.data,
-        docker_api_timeout_seconds=API_TIMEOUT,
+    values = {
+        "executor": "docker",
+        "docker_url": proxy.url,
+        "default_step_image": images.kernel_python,
+        "docker_data_dir": steps.data,
+        "docker_api_timeout_seconds": API_TIMEOUT,
         **extra,
-    )
+    }
+    return RunnerSettings(**values)
 
 
 async def ended_within(executor: DockerExecutor, steps: Steps, script: str) -> tuple[Any, float]:
@@ -116,6 +117,30 @@ async def test_a_copy_into_the_container_never_answered_fails_and_removes_it(
     assert took < API_TIMEOUT + 5.0, took
     assert left == []  # removed (through the proxy: only copies hang)
     print(f"copy swallowed: attempt failed after {took:.2f}s: {result.error}")
+
+
+async def test_an_abort_while_the_create_is_unanswered_ends_the_attempt_at_once(
+    images: Images, steps: Steps, proxy: EngineProxy
+) -> None:
+    """The abort (and the step's timeout) applies while the container is being
+    made, not only once it runs: here the request timeout is 30 s."""
+    settings = runner_settings(images, steps, proxy, docker_api_timeout_seconds=30.0)
+    work = steps.work(steps.write("hello.py", "print('never runs')\n"))
+    cancel = asyncio.Event()
+    async with DockerExecutor.open(identity(), docker_options(settings), proxy.url) as executor:
+        hang = proxy.hang(*CREATE)
+        task = asyncio.create_task(
+            executor.execute(work, output=Output(), cancel=cancel, scratch_dir=steps.scratch)
+        )
+        await asyncio.wait_for(hang.arrived.wait(), BOUND)
+        cancel.set()
+        t0 = time.perf_counter()
+        result = await asyncio.wait_for(task, BOUND)
+        took = time.perf_counter() - t0
+
+    assert result.aborted and result.error == "aborted" and result.exit_code is None
+    assert took < 5.0, took
+    print(f"abort during an unanswered create: attempt ended {took:.2f}s after it")
 
 
 async def test_through_the_stack_the_step_ends_failure_not_started_forever(

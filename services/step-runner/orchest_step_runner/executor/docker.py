@@ -222,11 +222,19 @@ class DockerExecutor:
         cancel: asyncio.Event,
         deadline: float | None,
     ) -> ExecutionResult:
-        container = await self.create(launch, command)
+        creating = asyncio.ensure_future(self.create(launch, command))
+        try:
+            stop = await wait_or_stop(creating, cancel, deadline)
+        except BaseException:
+            await self._abandon(creating)
+            raise
+        if stop is not None:  # while the engine makes the container
+            await self._abandon(creating)
+            return self._result(None, stop, work.timeout_seconds, oom=False)
+        container = creating.result()
         if isinstance(container, ExecutionResult):
             return container
         sink = GuardedSink(output)
-        stop: Stop | None = None
         try:
             try:
                 await container.start(sink.send)
@@ -258,8 +266,19 @@ class DockerExecutor:
         sink.raise_failure()
         return self._result(exit_code, stop, work.timeout_seconds, oom)
 
+    async def _abandon(self, creating: asyncio.Future[Container | ExecutionResult]) -> None:
+        """Cancel a create (``create`` then removes what the engine may have
+        made); a container made meanwhile is removed."""
+        creating.cancel()
+        await asyncio.wait({creating})
+        if creating.cancelled() or creating.exception() is not None:
+            return
+        made = creating.result()
+        if isinstance(made, Container):
+            await asyncio.shield(self.remove_later(made))
+
     def _result(
-        self, exit_code: int, stop: Stop | None, timeout_seconds: float | None, oom: bool
+        self, exit_code: int | None, stop: Stop | None, timeout_seconds: float | None, oom: bool
     ) -> ExecutionResult:
         if stop is not None:
             return ExecutionResult(
