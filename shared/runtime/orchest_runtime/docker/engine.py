@@ -131,47 +131,34 @@ class DockerEngine:
 
     async def kill(self, container: str, signal: str = "SIGKILL") -> bool:
         """Send ``signal``; ``False``: it does not run (any more), or is gone."""
-        try:
-            await self._call(
-                f"kill container {container[:12]} ({signal})",
-                self._container(container).kill,
-                signal=signal,
-            )
-        except DockerFailure as exc:
-            if exc.status in (404, 409):
-                return False
-            raise
-        return True
+        return await self._unless(
+            (404, 409),
+            f"kill container {container[:12]} ({signal})",
+            self._container(container).kill,
+            signal=signal,
+        )
 
     async def stop(self, container: str, grace: float) -> None:
         """SIGTERM, SIGKILL after ``grace`` seconds; a stopped or gone one is fine."""
         seconds = max(0, math.ceil(grace))
-        try:
-            await self._call(
-                f"stop container {container[:12]}",
-                self._container(container).stop,
-                timeout=self.timeouts.request + seconds,
-                t=seconds,
-            )
-        except DockerFailure as exc:
-            if exc.status not in (304, 404):
-                raise
+        await self._unless(
+            (304, 404),
+            f"stop container {container[:12]}",
+            self._container(container).stop,
+            timeout=self.timeouts.request + seconds,
+            t=seconds,
+        )
 
     async def remove(self, container: str) -> bool:
         """Remove it, running or not, with its anonymous volumes; ``False``:
         it was gone, or the engine removes it already."""
-        try:
-            await self._call(
-                f"remove container {container[:12]}",
-                self._container(container).delete,
-                force=True,
-                v=True,
-            )
-        except DockerFailure as exc:
-            if exc.status in (404, 409):
-                return False
-            raise
-        return True
+        return await self._unless(
+            (404, 409),
+            f"remove container {container[:12]}",
+            self._container(container).delete,
+            force=True,
+            v=True,
+        )
 
     async def logs_tail(self, container: str, lines: int) -> str:
         logs: list[str] = await self._call(
@@ -216,6 +203,23 @@ class DockerEngine:
             async with asyncio.timeout(seconds):
                 return await call(*args, **kwargs)
         raise AssertionError("unreachable")  # for mypy: _translated re-raises
+
+    async def _unless(
+        self,
+        statuses: tuple[int, ...],
+        operation: str,
+        call: Callable[..., Awaitable[Any]],
+        *args: Any,
+        **kwargs: Any,
+    ) -> bool:
+        """``_call``; ``False`` when the engine answers one of ``statuses``."""
+        try:
+            await self._call(operation, call, *args, **kwargs)
+        except DockerFailure as exc:
+            if exc.status in statuses:
+                return False
+            raise
+        return True
 
     @contextmanager
     def _translated(self, operation: str, seconds: float | None = None) -> Iterator[None]:
