@@ -30,7 +30,8 @@ class Container:
         self.engine = engine
         self.ref = ref
         self.exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._waiting: asyncio.Task[None] | None = None
+        self._following: asyncio.Task[None] | None = None
 
     @property
     def short_id(self) -> str:
@@ -40,9 +41,9 @@ class Container:
         """Start it; its exit is awaited, and its log sent to ``output``, until
         ``remove``."""
         await self.engine.start(self.ref)
-        self._tasks.append(asyncio.create_task(self._wait()))
+        self._waiting = asyncio.create_task(self._wait())
         if output is not None:
-            self._tasks.append(asyncio.create_task(self._follow(output)))
+            self._following = asyncio.create_task(self._follow(output))
 
     async def _wait(self) -> None:
         try:
@@ -82,8 +83,8 @@ class Container:
 
     async def drain(self) -> None:
         """Let the log reach its end (briefly)."""
-        if len(self._tasks) > 1:
-            await asyncio.wait({self._tasks[1]}, timeout=DRAIN_SECONDS)
+        if self._following is not None:
+            await asyncio.wait({self._following}, timeout=DRAIN_SECONDS)
 
     async def out_of_memory(self) -> bool:
         with contextlib.suppress(DockerFailure):
@@ -94,11 +95,12 @@ class Container:
     async def remove(self) -> None:
         """End the tasks and remove the container; a failure is logged (the
         reaping of a later start removes what is left)."""
-        for task in self._tasks:
+        tasks = {task for task in (self._waiting, self._following) if task is not None}
+        for task in tasks:
             task.cancel()
         try:
             await self.engine.remove(self.ref)
         except DockerFailure as exc:
             logger.warning("container %s not removed: %s", self.short_id, exc)
-        if self._tasks:
-            await asyncio.wait(self._tasks)
+        if tasks:
+            await asyncio.wait(tasks)
