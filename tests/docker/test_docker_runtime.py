@@ -24,14 +24,14 @@ import psutil
 import pytest
 from jupyter_harness import execute, start_kernel
 
+from orchest_runtime.docker import Limits
 from orchest_session_manager.runtime import docker as docker_runtime
 from orchest_session_manager.runtime.base import LaunchFailed, SessionSpec
-from orchest_session_manager.runtime.docker import (
+from orchest_session_manager.runtime.docker import DockerRuntime
+from orchest_session_manager.runtime.docker_containers import (
     OWNER_LABEL,
     SESSION_LABEL,
     DockerImages,
-    DockerRuntime,
-    Limits,
 )
 from orchest_session_manager.runtime.kernelspecs import KERNELS_DIR, write_kernelspecs
 from orchest_session_manager.service import default_runtimes
@@ -277,7 +277,7 @@ async def test_a_server_that_exits_fails_the_launch_with_its_log(
         taken.listen()
         port = taken.getsockname()[1]
         monkeypatch.setattr(
-            docker_runtime, "_free_ports", lambda count: [free_port(), free_port(), port]
+            docker_runtime, "free_ports", lambda count: [free_port(), free_port(), port]
         )
         spec = spec_for(project_dir)
         with pytest.raises(LaunchFailed) as failed:

@@ -15,7 +15,7 @@ from integration.runs_harness import EventLog, Stack, event_log, whole_stack
 from jupyter_harness import execute, start_kernel
 
 from orchest_schemas.events import AnyEvent, SessionStatusChanged
-from orchest_session_manager.runtime.docker import PIPELINE_LABEL, ROLE_LABEL
+from orchest_session_manager.runtime.docker_containers import PIPELINE_LABEL, ROLE_LABEL
 
 if TYPE_CHECKING:
     from conftest import Docker, Images

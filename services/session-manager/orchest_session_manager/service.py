@@ -6,15 +6,15 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
-from aiodocker.exceptions import DockerError
-
 from orchest_runtime.commands import CommandEndpoint, add_commands
+from orchest_runtime.docker import DockerFailure, DockerTimeouts, Limits
 from orchest_runtime.service import ServiceContext, ServiceDefinition
 from orchest_schemas.bus import ServiceName
 from orchest_schemas.commands import LaunchSession, RestartSession, StopSession
 
 from .runtime.base import SessionRuntime
-from .runtime.docker import DockerImages, DockerRuntime, DockerUnavailable, Limits
+from .runtime.docker import DockerRuntime
+from .runtime.docker_containers import DockerImages
 from .runtime.process import ProcessRuntime, owner_key
 from .sessions import Sessions
 from .settings import SessionManagerSettings
@@ -38,7 +38,7 @@ async def default_runtimes(settings: SessionManagerSettings) -> dict[str, Sessio
     docker = docker_runtime(settings)
     try:
         version = await asyncio.wait_for(docker.version(), DOCKER_PROBE_SECONDS)
-    except (DockerUnavailable, DockerError, ValueError, TimeoutError) as exc:
+    except (DockerFailure, TimeoutError) as exc:
         log = logger.warning if settings.docker_url else logger.info
         log(
             "no docker runtime: the Docker engine at %s does not answer (%s)",
@@ -74,6 +74,10 @@ def docker_runtime(settings: SessionManagerSettings) -> DockerRuntime:
             settings.docker_pids_limit,
         ),
         launch_timeout=settings.session_launch_timeout_seconds,
+        timeouts=DockerTimeouts(
+            connect=settings.docker_connect_timeout_seconds,
+            request=settings.docker_api_timeout_seconds,
+        ),
     )
 
 

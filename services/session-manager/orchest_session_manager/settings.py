@@ -33,6 +33,12 @@ class SessionManagerSettings(ServiceSettings):
     docker_url: str | None = None
     """The Docker engine (``unix:///var/run/docker.sock``, ``tcp://127.0.0.1:2375``);
     ``None``: ``DOCKER_HOST``, else the local socket."""
+    docker_connect_timeout_seconds: PositiveFloat = 5.0
+    """How long the engine may take to accept a connection."""
+    docker_api_timeout_seconds: PositiveFloat = 30.0
+    """How long the engine may take to answer one request (create, start,
+    inspect, list, remove; a stop gets its grace on top). A launch whose
+    request is not answered in time fails with that cause."""
     docker_gateway_image: str = "orchest/enterprise-gateway:latest"
     docker_jupyter_image: str = "orchest/jupyter-server:latest"
     docker_kernel_image: str = "orchest/kernel-python:latest"

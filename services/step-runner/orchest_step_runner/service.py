@@ -6,6 +6,7 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from orchest_runtime.docker import DockerTimeouts
 from orchest_runtime.service import ServiceContext, ServiceDefinition
 from orchest_schemas.bus import ServiceName
 
@@ -27,6 +28,10 @@ def docker_options(settings: RunnerSettings) -> DockerOptions:
         data_dir=settings.docker_data_dir,
         kill_grace_seconds=settings.kill_grace_seconds,
         copy_files=settings.docker_copy_files,
+        timeouts=DockerTimeouts(
+            connect=settings.docker_connect_timeout_seconds,
+            request=settings.docker_api_timeout_seconds,
+        ),
     )
 
 

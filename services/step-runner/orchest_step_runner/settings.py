@@ -36,6 +36,13 @@ class RunnerSettings(ServiceSettings):
     docker_url: str | None = None
     """The Docker engine (``unix:///var/run/docker.sock``, ``tcp://127.0.0.1:2375``);
     ``None``: ``DOCKER_HOST``, else the local socket."""
+    docker_connect_timeout_seconds: PositiveFloat = 5.0
+    """How long the engine may take to accept a connection."""
+    docker_api_timeout_seconds: PositiveFloat = 30.0
+    """How long the engine may take to answer one request (create, copy, start,
+    kill, inspect, remove; a stop gets its grace on top). An attempt whose
+    request is not answered in time fails, saying so. A step's exit and its
+    log have no such limit: they last as long as the step (its own timeout)."""
     default_step_image: str = "orchest/kernel-python:latest"
     """The image of a step whose environment ``environment_images`` does not name."""
     environment_images: dict[str, str] = Field(default_factory=dict)

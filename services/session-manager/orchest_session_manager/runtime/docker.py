@@ -1,7 +1,9 @@
 """Sessions as containers: Enterprise Gateway (EG) and a Jupyter server, each
 a container, and every kernel a container of its own that EG starts through
 the Docker engine (its ``DockerProcessProxy``, from the kernelspecs of
-``kernels/docker/``). The engine is reached through aiodocker only.
+``kernels/docker/``). The engine is reached through the shared Docker adapter
+(``orchest_runtime.docker``): every request has a timeout, and an engine that
+does not answer fails the launch with that cause.
 
 Addresses stay on loopback. Every container uses the host network, so there
 is no container address: each server listens on ``127.0.0.1`` on a port
@@ -13,17 +15,14 @@ connects to a kernel on ``127.0.0.1`` (Docker gives a host-network container
 no address), and the kernel listens and reports only there (the kernelspec's
 ``start_kernel.py``). The Jupyter server reaches EG at ``http://127.0.0.1``.
 
-Every container is labelled ``orchest.owner=<owner>``,
-``orchest.session=<owner>:<session uuid>`` and ``orchest.role`` (the kernels
-too: their launcher copies the session's labels), which is how a runtime
-started after a restart of the session manager finds them (``owned``) and
-how ``stop`` leaves none. The owner keeps the sessions of two stacks on one
-Docker engine apart.
+Containers are labelled with their owner, session and role
+(``docker_containers``): how ``owned`` finds them after a restart and how
+``stop`` leaves none.
 
-Unprivileged: no container is privileged; each has every capability dropped
-and ``no-new-privileges``, and memory, CPU and process limits. The Jupyter
-server and kernels run as the project directory's owner (or the configured
-user), so that what they write in the project is that user's. EG runs as
+Unprivileged: the adapter's ``container_config`` (never privileged, no
+capability, ``no-new-privileges``, memory, CPU and process limits, no Docker
+socket unless named). The Jupyter server and kernels run as the project
+directory's owner (or the configured user): what they write is that user's. EG runs as
 this process's user, with the Docker socket mounted (and the socket's group),
 since it starts the kernels' containers: whoever controls EG controls the
 engine, which is root on the host. EG is reached only on loopback, with its
@@ -40,145 +39,49 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import os
 import secrets
 import shutil
-import socket
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiodocker
-import aiohttp
-from aiodocker.containers import DockerContainer
-from aiodocker.exceptions import DockerError
-
-from orchest_runtime.errors import DependencyUnavailable
+from orchest_runtime.docker import (
+    SOCKET_MOUNT,
+    DockerEngine,
+    DockerFailure,
+    DockerTimeouts,
+    Limits,
+    Mount,
+    container_config,
+    engine_url,
+    unix_socket,
+)
 
 from .base import LaunchFailed, Owned, SessionEndpoints, SessionSpec
+from .docker_containers import (
+    HOST,
+    KERNEL,
+    DockerImages,
+    Found,
+    Plan,
+    check_images,
+    end_session,
+    free_ports,
+    labels_of,
+    list_owned,
+    owner_of,
+    start_server,
+    wait_servers_ready,
+)
 from .environments import ENTERPRISE_GATEWAY, JUPYTER_SERVER
 from .kernelspecs import KERNELS_DIR, write_kernelspecs
-from .readiness import Probe, wait_ready
 
 logger = logging.getLogger(__name__)
 
-KERNEL = "kernel"
-OWNER_LABEL = "orchest.owner"
-SESSION_LABEL = "orchest.session"
-"""``<owner>:<session uuid>``."""
-ROLE_LABEL = "orchest.role"
-PROJECT_LABEL = "orchest.project"
-PIPELINE_LABEL = "orchest.pipeline"
-
-HOST = "127.0.0.1"
-DEFAULT_DOCKER_URL = "unix:///var/run/docker.sock"
 PROJECT_MOUNT = "/project-dir"
 KERNELS_MOUNT = "/usr/local/share/jupyter/kernels"
-SOCKET_MOUNT = "/var/run/docker.sock"
-
-API_TIMEOUT = aiohttp.ClientTimeout(total=30.0, connect=10.0)
-"""Of one engine request (those that wait on containers, like a stop, have no total)."""
-POLL_SECONDS = 0.1
-LOG_TAIL_LINES = 15
-_UNREACHABLE = 900
-"""aiodocker's status for an engine it cannot connect to."""
-
-
-class DockerUnavailable(DependencyUnavailable):
-    """The Docker engine does not answer (transient: the health watch waits)."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Resource limits of one container (``None``: none)."""
-
-    memory_bytes: int | None = None
-    cpus: float | None = None
-    pids: int | None = None
-
-    @property
-    def nano_cpus(self) -> int | None:
-        return None if self.cpus is None else round(self.cpus * 1e9)
-
-    def host_config(self) -> dict[str, Any]:
-        config: dict[str, Any] = {}
-        if self.memory_bytes is not None:
-            config["Memory"] = self.memory_bytes
-        if self.nano_cpus is not None:
-            config["NanoCpus"] = self.nano_cpus
-        if self.pids is not None:
-            config["PidsLimit"] = self.pids
-        return config
-
-
-@dataclass(frozen=True)
-class DockerImages:
-    enterprise_gateway: str = "orchest/enterprise-gateway:latest"
-    jupyter_server: str = "orchest/jupyter-server:latest"
-    kernel: str = "orchest/kernel-python:latest"
-    """The image of the ``python3`` kernel (steps with no environment)."""
-    environments: Mapping[str, str] = field(default_factory=dict)
-    """Environment uuid -> image: each gets a kernel ``orchest-kernel-<uuid>``,
-    as Orchest named the kernels of its environments."""
-
-    def kernels(self) -> dict[str, str]:
-        """Kernel name -> image, for every kernel a session offers."""
-        return {
-            "python3": self.kernel,
-            **{f"orchest-kernel-{env}": image for env, image in self.environments.items()},
-        }
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """A session about to be started: its kernelspecs, addresses, tokens, users."""
-
-    spec: SessionSpec
-    kernels_dir: Path
-    kernels: list[str]
-    gateway_port: int
-    response_port: int
-    jupyter_port: int
-    gateway_token: str
-    jupyter_token: str
-    user: str
-
-    @property
-    def gateway_url(self) -> str:
-        return f"http://{HOST}:{self.gateway_port}"
-
-    @property
-    def jupyter_url(self) -> str:
-        return f"http://{HOST}:{self.jupyter_port}/"
-
-
-@dataclass(frozen=True)
-class _Server:
-    """One of a session's two servers while it launches."""
-
-    role: str
-    container: DockerContainer
-    ready_url: str
-    headers: dict[str, str]
-
-
-@dataclass(frozen=True)
-class _Found:
-    """A container of this owner, as the engine lists it."""
-
-    id: str
-    name: str
-    session_uuid: str
-    role: str
-    state: str
-    image: str
-
-    @property
-    def running(self) -> bool:
-        return self.state == "running"
 
 
 class DockerRuntime:
@@ -199,13 +102,14 @@ class DockerRuntime:
         kernel_templates: Path = KERNELS_DIR / "docker",
         launch_timeout: float = 60.0,
         stop_grace_seconds: float = 5.0,
+        timeouts: DockerTimeouts | None = None,
     ) -> None:
         """``owner``: names this runtime's containers among the engine's.
         ``user``: ``uid:gid`` of the Jupyter server and kernels (default: the
         project directory's owner)."""
         self.sessions_dir = sessions_dir
         self.owner = owner
-        self.docker_url = docker_url or os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_URL
+        self.docker_url = engine_url(docker_url)
         self.images = images or DockerImages()
         self.user = user
         self.server_limits = server_limits or Limits(1024**3, 1.0, 1024)
@@ -213,6 +117,7 @@ class DockerRuntime:
         self.kernel_templates = kernel_templates
         self.launch_timeout = launch_timeout
         self.stop_grace_seconds = stop_grace_seconds
+        self.timeouts = timeouts or DockerTimeouts()
 
     def session_dir(self, session_uuid: str) -> Path:
         return self.sessions_dir / session_uuid
@@ -222,8 +127,8 @@ class DockerRuntime:
 
     async def version(self) -> str:
         """The engine's version; raises ``DockerUnavailable`` when it does not answer."""
-        async with self._docker() as docker:
-            version: dict[str, Any] = await docker.version()
+        async with self._engine() as engine:
+            version = await engine.version()
         return str(version.get("Version", "?"))
 
     # -- the port --------------------------------------------------------------------
@@ -232,8 +137,8 @@ class DockerRuntime:
         started = time.monotonic()
         try:
             running = await self._list(session_uuid=spec.session_uuid)
-        except DockerUnavailable as exc:
-            raise LaunchFailed(str(exc)) from exc
+        except DockerFailure as exc:
+            raise LaunchFailed(f"Docker: {exc}") from exc
         if running:
             raise LaunchFailed(f"session {spec.session_uuid} is running already")
         try:
@@ -241,27 +146,22 @@ class DockerRuntime:
         except BaseException as exc:
             try:
                 await asyncio.shield(self.stop(spec.session_uuid))
-            except (DockerError, DependencyUnavailable, TimeoutError) as failed:
+            except DockerFailure as failed:
                 logger.warning("session %s: not all removed: %s", spec.session_uuid, failed)
             if isinstance(exc, LaunchFailed | asyncio.CancelledError | KeyboardInterrupt):
                 raise
-            if isinstance(exc, DockerError | DockerUnavailable):
-                raise LaunchFailed(f"Docker: {_message(exc)}") from exc
+            if isinstance(exc, DockerFailure):
+                raise LaunchFailed(f"Docker: {exc}") from exc
             logger.exception("session %s: launch failed", spec.session_uuid)
             raise LaunchFailed(f"{type(exc).__name__}: {exc}") from exc
 
     async def stop(self, session_uuid: str) -> None:
-        grace = max(0, math.ceil(self.stop_grace_seconds))
         for _ in range(3):  # again if something started while the first ones ended
-            found = await self._list(session_uuid=session_uuid)
-            if not found:
-                break
-            # The Jupyter server first: it ends its kernels through EG. Without
-            # a running EG it would wait for it: then it is killed.
-            jupyter = [c for c in found if c.role == JUPYTER_SERVER]
-            gateway_up = any(c.role == ENTERPRISE_GATEWAY and c.running for c in found)
-            await self._end(jupyter, grace if gateway_up else 0)
-            await self._end([c for c in found if c.role != JUPYTER_SERVER], grace)
+            async with self._engine() as engine:
+                found = await list_owned(engine, self.owner, self.session_label(session_uuid))
+                if not found:
+                    break
+                await end_session(engine, found, self.stop_grace_seconds)
         await asyncio.to_thread(shutil.rmtree, self.session_dir(session_uuid), ignore_errors=True)
 
     async def alive(self, session_uuid: str) -> bool:
@@ -282,29 +182,29 @@ class DockerRuntime:
     # -- launch ------------------------------------------------------------------------
 
     async def _launch(self, spec: SessionSpec, started: float) -> SessionEndpoints:
-        async with self._docker() as docker:
-            await self._check_images(docker)
+        async with self._engine() as engine:
+            await check_images(engine, self.images)
             plan = await asyncio.to_thread(self._prepare, spec)
-            gateway, jupyter = await asyncio.gather(
-                self._start(docker, ENTERPRISE_GATEWAY, spec, self._gateway_config(plan)),
-                self._start(docker, JUPYTER_SERVER, spec, self._jupyter_config(plan)),
-            )
-            servers = [
-                _Server(
+            servers = await asyncio.gather(
+                start_server(
+                    engine,
                     ENTERPRISE_GATEWAY,
-                    gateway,
+                    _name(ENTERPRISE_GATEWAY, spec),
+                    self._gateway_config(plan),
                     f"{plan.gateway_url}/api/kernelspecs",
-                    {"Authorization": f"token {plan.gateway_token}"},
+                    plan.gateway_token,
                 ),
-                _Server(
+                # Answered through EG: ready means connected to it.
+                start_server(
+                    engine,
                     JUPYTER_SERVER,
-                    jupyter,
-                    # Answered through EG: ready means connected to it.
+                    _name(JUPYTER_SERVER, spec),
+                    self._jupyter_config(plan),
                     f"{plan.jupyter_url}api/kernelspecs",
-                    {"Authorization": f"token {plan.jupyter_token}"},
+                    plan.jupyter_token,
                 ),
-            ]
-            await _wait_ready(servers, self.launch_timeout)
+            )
+            await wait_servers_ready(engine, list(servers), self.launch_timeout)
         ready_seconds = time.monotonic() - started
         logger.info("session %s ready in %.2fs", spec.session_uuid, ready_seconds)
         return SessionEndpoints(
@@ -318,35 +218,21 @@ class DockerRuntime:
                 "kernel_image": self.images.kernel,
                 "user": plan.user,
                 "containers": {
-                    server.role: {"id": server.container.id, "name": _name(server.role, spec)}
+                    server.role: {"id": server.container, "name": _name(server.role, spec)}
                     for server in servers
                 },
                 "ready_seconds": round(ready_seconds, 3),
             },
         )
 
-    async def _check_images(self, docker: aiodocker.Docker) -> None:
-        """Images are built here (``images/build.sh``), never pulled."""
-        images = self.images
-        wanted = [images.enterprise_gateway, images.jupyter_server, *images.kernels().values()]
-        for image in dict.fromkeys(wanted):
-            try:
-                await docker.images.inspect(image)
-            except DockerError as exc:
-                if exc.status == 404:
-                    raise LaunchFailed(
-                        f"image {image} is not on the Docker engine (images/build.sh builds it)"
-                    ) from exc
-                raise
-
-    def _prepare(self, spec: SessionSpec) -> _Plan:
+    def _prepare(self, spec: SessionSpec) -> Plan:
         """The session directory with its kernelspecs, ports, tokens. Blocking."""
         root = self.session_dir(spec.session_uuid)
         shutil.rmtree(root, ignore_errors=True)  # what a crashed launch left
         root.mkdir(parents=True, mode=0o700)
         kernels_dir = root / "kernels"
         kernels_dir.mkdir(mode=0o700)
-        user = self.user or _owner_of(spec.project_dir)
+        user = self.user or owner_of(spec.project_dir)
         limits = self.kernel_limits
         kernels = []
         for name, image in self.images.kernels().items():
@@ -366,8 +252,8 @@ class DockerRuntime:
                 {"IMAGE": image, "CONTAINER": json.dumps(container)},
                 rename={"python3": name},
             )
-        gateway_port, response_port, jupyter_port = _free_ports(3)
-        return _Plan(
+        gateway_port, response_port, jupyter_port = free_ports(3)
+        return Plan(
             spec=spec,
             kernels_dir=kernels_dir,
             kernels=kernels,
@@ -380,29 +266,9 @@ class DockerRuntime:
         )
 
     def _labels(self, spec: SessionSpec, role: str) -> dict[str, str]:
-        return {
-            OWNER_LABEL: self.owner,
-            SESSION_LABEL: self.session_label(spec.session_uuid),
-            ROLE_LABEL: role,
-            PROJECT_LABEL: spec.project_uuid,
-            PIPELINE_LABEL: spec.pipeline_uuid,
-        }
+        return labels_of(self.owner, spec, role)
 
-    def _host_config(self, limits: Limits, mounts: list[dict[str, Any]]) -> dict[str, Any]:
-        return {
-            "NetworkMode": "host",
-            "Init": True,  # signals reach the server; its children are reaped
-            "CapDrop": ["ALL"],
-            "SecurityOpt": ["no-new-privileges"],
-            "Mounts": mounts,
-            **limits.host_config(),
-        }
-
-    def _gateway_config(self, plan: _Plan) -> dict[str, Any]:
-        host_config = self._host_config(
-            self.server_limits,
-            [_bind(plan.kernels_dir, KERNELS_MOUNT, read_only=True)],
-        )
+    def _gateway_config(self, plan: Plan) -> dict[str, Any]:
         env = {
             "EG_AUTH_TOKEN": plan.gateway_token,
             # Kernels report their ports to 127.0.0.1:<port>, bound there.
@@ -417,16 +283,16 @@ class DockerRuntime:
             "EG_INHERITED_ENVS": "PATH,DOCKER_HOST",
             "HOME": "/tmp",
         }
-        socket_path = _unix_socket(self.docker_url)
-        if socket_path is not None:
-            host_config["Mounts"].append(_bind(Path(socket_path), SOCKET_MOUNT))
-            host_config["GroupAdd"] = [str(os.stat(socket_path).st_gid)]
+        engine_socket = unix_socket(self.docker_url)
+        groups = []
+        if engine_socket is not None:
+            groups.append(str(os.stat(engine_socket).st_gid))
             env["DOCKER_HOST"] = f"unix://{SOCKET_MOUNT}"
         else:
             env["DOCKER_HOST"] = self.docker_url
-        return {
-            "Image": self.images.enterprise_gateway,
-            "Cmd": [
+        return container_config(
+            self.images.enterprise_gateway,
+            [
                 "jupyter",
                 "enterprisegateway",
                 f"--EnterpriseGatewayApp.ip={HOST}",
@@ -435,22 +301,25 @@ class DockerRuntime:
                 "--KernelSpecManager.ensure_native_kernel=False",
                 *(f"--KernelSpecManager.whitelist={name}" for name in plan.kernels),
             ],
-            "Env": _env_list(env),
-            "User": f"{os.getuid()}:{os.getgid()}",
-            "Labels": self._labels(plan.spec, ENTERPRISE_GATEWAY),
-            "HostConfig": host_config,
-        }
+            env=env,
+            user=f"{os.getuid()}:{os.getgid()}",
+            labels=self._labels(plan.spec, ENTERPRISE_GATEWAY),
+            limits=self.server_limits,
+            mounts=[Mount(plan.kernels_dir, KERNELS_MOUNT, read_only=True)],
+            engine_socket=engine_socket,
+            group_add=groups,
+        )
 
-    def _jupyter_config(self, plan: _Plan) -> dict[str, Any]:
+    def _jupyter_config(self, plan: Plan) -> dict[str, Any]:
         env = {
             "JUPYTER_TOKEN": plan.jupyter_token,
             "JUPYTER_GATEWAY_URL": plan.gateway_url,
             "JUPYTER_GATEWAY_AUTH_TOKEN": plan.gateway_token,
             "HOME": "/tmp",  # the user may have no home in the image
         }
-        return {
-            "Image": self.images.jupyter_server,
-            "Cmd": [
+        return container_config(
+            self.images.jupyter_server,
+            [
                 "jupyter",
                 "server",
                 f"--ServerApp.ip={HOST}",
@@ -459,154 +328,29 @@ class DockerRuntime:
                 f"--ServerApp.root_dir={PROJECT_MOUNT}",
                 "--ServerApp.open_browser=False",
             ],
-            "Env": _env_list(env),
-            "User": plan.user,
-            "WorkingDir": PROJECT_MOUNT,
-            "Labels": self._labels(plan.spec, JUPYTER_SERVER),
-            "HostConfig": self._host_config(
-                self.server_limits, [_bind(Path(plan.spec.project_dir), PROJECT_MOUNT)]
-            ),
-        }
-
-    async def _start(
-        self, docker: aiodocker.Docker, role: str, spec: SessionSpec, config: dict[str, Any]
-    ) -> DockerContainer:
-        try:
-            container = await docker.containers.create(config, name=_name(role, spec))
-        except DockerError as exc:
-            raise LaunchFailed(f"{role}: container not created: {exc.message}") from exc
-        try:
-            await container.start()
-        except DockerError as exc:
-            raise LaunchFailed(f"{role}: container not started: {exc.message}") from exc
-        return container
+            env=env,
+            user=plan.user,
+            labels=self._labels(plan.spec, JUPYTER_SERVER),
+            limits=self.server_limits,
+            mounts=[Mount(Path(plan.spec.project_dir), PROJECT_MOUNT)],
+            working_dir=PROJECT_MOUNT,
+        )
 
     # -- finding and ending containers ---------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def _docker(self) -> AsyncIterator[aiodocker.Docker]:
+    async def _engine(self) -> AsyncIterator[DockerEngine]:
         """A client for one operation (cheap: a Unix socket; never bound to a
         loop that ended). An engine that does not answer is ``DockerUnavailable``."""
-        docker = aiodocker.Docker(url=self.docker_url, timeout=API_TIMEOUT)
-        try:
-            yield docker
-        except DockerError as exc:
-            if exc.status == _UNREACHABLE:
-                raise DockerUnavailable(exc.message) from exc
-            raise
-        finally:
-            await docker.close()
+        async with DockerEngine.open(self.docker_url, self.timeouts) as engine:
+            yield engine
 
-    async def _list(self, *, session_uuid: str | None = None) -> list[_Found]:
+    async def _list(self, *, session_uuid: str | None = None) -> list[Found]:
         """This owner's containers (of one session), whatever their state."""
-        label = (
-            f"{OWNER_LABEL}={self.owner}"
-            if session_uuid is None
-            else f"{SESSION_LABEL}={self.session_label(session_uuid)}"
-        )
-        async with self._docker() as docker:
-            listed = await docker.containers.list(all=True, filters={"label": [label]})
-        prefix = f"{self.owner}:"
-        found = []
-        for container in listed:
-            labels: dict[str, str] = container["Labels"] or {}
-            session = labels.get(SESSION_LABEL, "")
-            if not session.startswith(prefix):
-                continue
-            names: list[str] = container["Names"] or []
-            found.append(
-                _Found(
-                    id=container.id,
-                    name=names[0].lstrip("/") if names else "",
-                    session_uuid=session[len(prefix) :],
-                    role=labels.get(ROLE_LABEL, ""),
-                    state=str(container["State"]),
-                    image=str(container["Image"]),
-                )
-            )
-        return found
-
-    async def _end(self, containers: Iterable[_Found], grace: int) -> None:
-        """Stop (SIGTERM, ``grace`` seconds, SIGKILL) and remove, all at once."""
-        containers = list(containers)
-        if not containers:
-            return
-        async with self._docker() as docker:
-            await asyncio.gather(*(_stop_and_remove(docker, c, grace) for c in containers))
-
-
-async def _stop_and_remove(docker: aiodocker.Docker, found: _Found, grace: int) -> None:
-    container = docker.containers.container(found.id)
-    if found.running:
-        try:
-            await container.stop(t=grace)
-        except DockerError as exc:
-            if exc.status not in (304, 404):  # stopped or gone meanwhile
-                raise
-    try:
-        await container.delete(force=True, v=True)
-    except DockerError as exc:
-        # Gone, or being removed by the engine (kernels remove themselves).
-        if exc.status not in (404, 409):
-            raise
-
-
-async def _wait_ready(servers: list[_Server], timeout: float) -> None:
-    """Wait for both servers (``readiness.wait_ready``); a container that stops fails it."""
-
-    def probe(server: _Server) -> Probe:
-        async def exited() -> str | None:
-            state = (await server.container.show())["State"]
-            return None if state.get("Running") else f"exited (code {state.get('ExitCode')})"
-
-        async def tail() -> str:
-            return await _tail(server.container)
-
-        return Probe(server.role, server.ready_url, server.headers, exited, tail)
-
-    await wait_ready([probe(s) for s in servers], timeout, POLL_SECONDS)
-
-
-async def _tail(container: DockerContainer, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        logs: list[str] = await container.log(stdout=True, stderr=True, tail=lines)
-    except DockerError as exc:
-        return f"(no log: {exc.message})"
-    return "".join(logs).rstrip("\n") or "(empty log)"
+        session = None if session_uuid is None else self.session_label(session_uuid)
+        async with self._engine() as engine:
+            return await list_owned(engine, self.owner, session)
 
 
 def _name(role: str, spec: SessionSpec) -> str:
     return f"orchest-{role}-{spec.session_uuid}"
-
-
-def _bind(source: Path, target: str, *, read_only: bool = False) -> dict[str, Any]:
-    return {"Type": "bind", "Source": str(source), "Target": target, "ReadOnly": read_only}
-
-
-def _env_list(env: dict[str, str]) -> list[str]:
-    return [f"{key}={value}" for key, value in env.items()]
-
-
-def _unix_socket(url: str) -> str | None:
-    return url.removeprefix("unix://") if url.startswith("unix://") else None
-
-
-def _owner_of(path: str) -> str:
-    try:
-        info = os.stat(path)
-    except OSError as exc:
-        raise LaunchFailed(f"project directory {path}: {exc.strerror}") from exc
-    return f"{info.st_uid}:{info.st_gid}"
-
-
-def _message(exc: BaseException) -> str:
-    return exc.message if isinstance(exc, DockerError) else str(exc)
-
-
-def _free_ports(count: int) -> list[int]:
-    """Ports free on the loopback now (held together, so distinct)."""
-    with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind((HOST, 0))
-        return [sock.getsockname()[1] for sock in sockets]

@@ -1,17 +1,19 @@
 """The docker executor: each step attempt in a container of its environment's
-image (brief 4.5 and 7), through the Docker engine's API (aiodocker).
+image (brief 4.5 and 7), through the shared Docker adapter
+(``orchest_runtime.docker``: every request to the engine has a timeout).
 
 What the container gets: the project directory at ``/project-dir`` (the step
 file's folder as working directory), the frozen definition at
 ``/pipeline.json``, the data directory at ``/data``, the ``ORCHEST_*``
-variables with the paths as the container sees them, host networking, CPU,
-memory and process limits, no capabilities, ``no-new-privileges``, and
-labels naming the run, step, attempt and runner (``reaping``). Scripts run as
-the container's command; a notebook runs in an ipykernel started inside the
-container, driven from the runner by nbclient over the host's loopback (the
-image needs ipykernel, not nbclient). Output is the container's log,
-followed live. On abort or timeout the container gets SIGTERM, then SIGKILL;
-it is removed once the attempt ends, however it ends.
+variables with the paths as the container sees them, and what the adapter
+gives every container (host networking, CPU, memory and process limits, no
+capabilities, ``no-new-privileges``), with labels naming the run, step,
+attempt and runner (``reaping``). Scripts run as the container's command; a
+notebook runs in an ipykernel started inside the container
+(``container_kernel``). Output is the container's log, followed live. On
+abort or timeout the container gets SIGTERM, then SIGKILL; it is removed once
+the attempt ends, however it ends. An engine that does not answer a request
+in time ends the attempt as a failure saying so (``DockerFailure``).
 
 The project and data directories are bind mounts: paths on the engine's
 host. The files the runner makes for an attempt (``/pipeline.json``, a
@@ -24,31 +26,18 @@ into the container before it starts when the runner runs in a container (its
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import io
 import logging
 import re
 import secrets
-import tarfile
-import time
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
-import aiodocker
-from aiodocker.containers import DockerContainer
-from aiodocker.exceptions import DockerError
-from jupyter_client.client import KernelClient
-from jupyter_client.connect import KernelConnectionInfo
-from jupyter_client.manager import AsyncKernelManager
-from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
-
+from orchest_runtime.docker import Container, DockerEngine, DockerFailure, DockerNotFound
 from orchest_schemas.commands import StepWork
 
 from .base import ExecutionResult, OutputSink
+from .container_kernel import ContainerKernel
 from .control import Stop, stop_message, wait_or_stop
 from .environment import step_environment, step_parameters
 from .kernel_choice import OfferedKernel
@@ -61,203 +50,27 @@ from .reaping import (
     reap,
     with_own_container,
 )
+from .step_container import (
+    PIPELINE_PATH,
+    PROJECT_DIR,
+    DockerOptions,
+    Launch,
+    archive,
+    sdk_pipeline_file,
+    step_container_config,
+)
 from .streaming import GuardedSink
+
+__all__ = ["DockerExecutor", "DockerOptions"]
 
 logger = logging.getLogger(__name__)
 
-PROJECT_DIR = Path("/project-dir")
-PIPELINE_PATH = Path("/pipeline.json")
-DATA_DIR = Path("/data")
-KERNEL_CONNECTION_PATH = Path("/kernel.json")
 CONTAINER_KERNELS = (OfferedKernel("python3", "python"),)
 """What a step container offers notebooks: the image's ipykernel (``ContainerKernel``)."""
-
-DRAIN_SECONDS = 2.0
-"""How long the log is still read once the container has exited."""
 OOM_EXIT_CODE = 137
 COMMANDS = {".py": ["python"], ".sh": ["bash"], ".r": ["Rscript"]}
 
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]")
-
-
-@dataclass(frozen=True)
-class DockerOptions:
-    """How the executor makes containers (from the runner's settings)."""
-
-    default_image: str = "orchest/kernel-python:latest"
-    environment_images: Mapping[str, str] = field(default_factory=dict)
-    user: str | None = None
-    """``None``: the owner of the project directory."""
-    memory_bytes: int = 4 * 1024**3
-    cpus: float = 2.0
-    pids_limit: int = 1024
-    data_dir: Path = Path("/var/lib/orchest/data")
-    kill_grace_seconds: float = 1.0
-    copy_files: bool | None = None
-    """Copy the attempt's files into its container rather than mount them;
-    ``None``: when the runner runs in a container."""
-
-    def image_of(self, work: StepWork) -> str:
-        return self.environment_images.get(work.step.environment) or self.default_image
-
-
-_TEXTS: OrderedDict[str, bytes] = OrderedDict()
-
-
-def sdk_pipeline_file(work: StepWork) -> bytes:
-    """The frozen definition as the Orchest SDK reads it: every field written,
-    defaults included (the SDK indexes ``name``, ``incoming_connections``,
-    ``parameters`` and ``title`` without a default). Made once per definition."""
-    key = work.definition_key
-    text = _TEXTS.get(key) if key else None
-    if text is None:
-        text = work.definition.model_dump_json(indent=4).encode()
-        if key:
-            _TEXTS[key] = text
-            while len(_TEXTS) > 32:
-                _TEXTS.popitem(last=False)
-    return text
-
-
-def archive(files: Mapping[Path, Path]) -> bytes:
-    """A tar of ``files`` (container path: runner's file), read-only for all."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for path, source in files.items():
-            content = source.read_bytes()
-            info = tarfile.TarInfo(str(path.relative_to("/")))
-            info.size, info.mode, info.mtime = len(content), 0o444, int(time.time())
-            tar.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
-
-
-@dataclass(frozen=True)
-class _Launch:
-    """A step container, described: what ``create`` is given, less the command."""
-
-    file: Path
-    """The step file, on the runner's side."""
-    image: str
-    name: str
-    cwd: Path
-    env: dict[str, str]
-    project_dir: Path
-    data_dir: Path
-    files: dict[Path, Path]
-    """Container path to the runner's file: mounted read-only, or copied in."""
-    scratch_dir: Path
-    """The attempt's private directory on the runner (absolute)."""
-    labels: dict[str, str]
-    user: str
-
-
-def container_config(
-    launch: _Launch, command: list[str], options: DockerOptions, *, mount_files: bool
-) -> dict[str, Any]:
-    """The ``POST /containers/create`` body of a step container."""
-    # Mounts, unlike Binds, refuse a missing source instead of creating it.
-    mounts: list[dict[str, Any]] = [
-        {"Type": "bind", "Source": str(launch.project_dir), "Target": str(PROJECT_DIR)}
-    ]
-    if mount_files:
-        mounts += [
-            {"Type": "bind", "Source": str(source), "Target": str(path), "ReadOnly": True}
-            for path, source in launch.files.items()
-        ]
-    return {
-        "Image": launch.image,
-        "Cmd": command,
-        "WorkingDir": str(launch.cwd),
-        "Env": [f"{name}={value}" for name, value in launch.env.items()],
-        "User": launch.user,
-        "Labels": launch.labels,
-        "Tty": False,
-        "OpenStdin": False,
-        "HostConfig": {
-            "NetworkMode": "host",
-            "Mounts": mounts,
-            "Binds": [f"{launch.data_dir}:{DATA_DIR}"],  # made on the host when missing
-            "Init": True,  # docker-init as pid 1: signals reach the step, zombies are reaped
-            "CapDrop": ["ALL"],
-            "SecurityOpt": ["no-new-privileges"],
-            "Privileged": False,
-            "NanoCpus": int(options.cpus * 1e9),
-            "Memory": options.memory_bytes,
-            "MemorySwap": options.memory_bytes,
-            "PidsLimit": options.pids_limit,
-            "LogConfig": {"Type": "json-file", "Config": {}},
-        },
-    }
-
-
-class _Container:
-    """A created step container: started, followed, stopped, removed."""
-
-    def __init__(self, container: DockerContainer) -> None:
-        self.container = container
-        self.exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._follow_task: asyncio.Task[None] | None = None
-        self._wait_task: asyncio.Task[None] | None = None
-
-    @property
-    def short_id(self) -> str:
-        return self.container.id[:12]
-
-    async def start(self, sink: GuardedSink) -> None:
-        await self.container.start()
-        self._wait_task = asyncio.create_task(self._wait())
-        self._follow_task = asyncio.create_task(self._follow(sink))
-
-    async def _wait(self) -> None:
-        try:
-            status = await self.container.wait()
-            code = int(status.get("StatusCode", -1))
-        except DockerError as exc:  # removed meanwhile, or the engine went away
-            logger.warning("waiting for container %s failed: %s", self.short_id, exc)
-            code = -1
-        if not self.exited.done():
-            self.exited.set_result(code)
-
-    async def _follow(self, sink: GuardedSink) -> None:
-        with contextlib.suppress(DockerError):
-            async for text in self.container.log(stdout=True, stderr=True, follow=True):
-                await sink.send(text)
-
-    async def stop(self, grace_seconds: float) -> None:
-        """SIGTERM, then SIGKILL once ``grace_seconds`` passed; returns once it exited."""
-        await self._signal("SIGTERM")
-        await asyncio.wait({self.exited}, timeout=grace_seconds)
-        if not self.exited.done():
-            await self.kill()
-
-    async def kill(self) -> None:
-        await self._signal("SIGKILL")
-        await asyncio.wait({self.exited}, timeout=DRAIN_SECONDS)
-
-    async def _signal(self, name: str) -> None:
-        with contextlib.suppress(DockerError):  # 409: it is not running (any more)
-            await self.container.kill(signal=name)
-
-    async def drain(self) -> None:
-        """Let the log reach its end (briefly)."""
-        if self._follow_task is not None:
-            await asyncio.wait({self._follow_task}, timeout=DRAIN_SECONDS)
-
-    async def remove(self) -> None:
-        for task in (self._wait_task, self._follow_task):
-            if task is not None:
-                task.cancel()
-        try:
-            await self.container.delete(force=True, v=True)
-        except DockerError as exc:
-            if exc.status != 404:
-                logger.warning("container %s not removed: %s", self.short_id, exc)
-
-    async def out_of_memory(self) -> bool:
-        with contextlib.suppress(DockerError):
-            info = await self.container.show()
-            return bool(info.get("State", {}).get("OOMKilled"))
-        return False
 
 
 class DockerExecutor:
@@ -269,9 +82,9 @@ class DockerExecutor:
     """
 
     def __init__(
-        self, docker: aiodocker.Docker, identity: RunnerIdentity, options: DockerOptions
+        self, engine: DockerEngine, identity: RunnerIdentity, options: DockerOptions
     ) -> None:
-        self._docker = docker
+        self.engine = engine
         self.identity = identity
         self.options = options
         copy = options.copy_files
@@ -285,31 +98,25 @@ class DockerExecutor:
     ) -> AsyncIterator[DockerExecutor]:
         """The executor on the engine at ``url`` (``None``: ``DOCKER_HOST``, else
         the local socket), once what dead runners left there is removed."""
-        try:
-            docker = aiodocker.Docker(url=url)
-        except ValueError as exc:  # no DOCKER_HOST and no local socket
-            raise RuntimeError(f"the docker executor needs a Docker engine: {exc}") from exc
-        try:
+        async with DockerEngine.open(url, options.timeouts) as engine:
             try:
-                version = await docker.version()
-            except (DockerError, OSError) as exc:
+                version = await engine.version()
+            except DockerFailure as exc:
                 raise RuntimeError(f"the docker executor needs a Docker engine: {exc}") from exc
-            identity = await with_own_container(docker, identity)
+            identity = await with_own_container(engine, identity)
             logger.info(
                 "docker executor on Docker %s%s",
                 version.get("Version"),
                 f", in container {identity.container[:12]}" if identity.container else "",
             )
-            executor = cls(docker, identity, options)
+            executor = cls(engine, identity, options)
             try:
-                reaped = await reap(docker, identity)
+                reaped = await reap(engine, identity)
                 if reaped:
                     logger.warning("removed %d step container(s) of dead runners", len(reaped))
                 yield executor
             finally:
                 await executor.close()
-        finally:
-            await docker.close()
 
     async def close(self) -> None:
         if self._removals:
@@ -329,14 +136,18 @@ class DockerExecutor:
         if isinstance(launch, ExecutionResult):
             return launch
         suffix = launch.file.suffix.lower()
-        if suffix == ".ipynb":
-            return await self._notebook(work, launch, output, cancel, deadline)
-        if suffix not in COMMANDS:
+        if suffix != ".ipynb" and suffix not in COMMANDS:
             return ExecutionResult(None, f"unsupported step file type: {launch.file.name}")
-        command = [*COMMANDS[suffix], str(PROJECT_DIR / work.step.file_path)]
-        return await self._script(work, launch, command, output, cancel, deadline)
+        try:
+            if suffix == ".ipynb":
+                return await self._notebook(work, launch, output, cancel, deadline)
+            command = [*COMMANDS[suffix], str(PROJECT_DIR / work.step.file_path)]
+            return await self._script(work, launch, command, output, cancel, deadline)
+        except DockerFailure as exc:  # the engine failed us (e.g. did not answer in time)
+            logger.warning("step %s of run %s: %s", work.step_uuid, work.run_uuid, exc)
+            return ExecutionResult(None, f"Docker: {exc}")
 
-    def _launch(self, work: StepWork, scratch_dir: Path) -> _Launch | ExecutionResult:
+    def _launch(self, work: StepWork, scratch_dir: Path) -> Launch | ExecutionResult:
         """Describe the container and write its pipeline file (blocking)."""
         project_dir = Path(work.project_dir).absolute()
         file = project_dir / work.step.file_path
@@ -352,7 +163,7 @@ class DockerExecutor:
             user = f"{owner.st_uid}:{owner.st_gid}"
         self.options.data_dir.mkdir(parents=True, exist_ok=True)
         name = f"orchest-step-{work.run_uuid[:8]}-{work.step_uuid[:8]}-{work.attempt}"
-        return _Launch(
+        return Launch(
             file=file,
             image=self.options.image_of(work),
             name=_NAME_UNSAFE.sub("-", f"{name}-{secrets.token_hex(3)}"),
@@ -373,29 +184,31 @@ class DockerExecutor:
             user=user,
         )
 
-    async def _create(self, launch: _Launch, command: list[str]) -> _Container | ExecutionResult:
-        """Create the container (with the launch's files mounted, or copied in)."""
-        config = container_config(launch, command, self.options, mount_files=not self.copy_files)
+    async def create(self, launch: Launch, command: list[str]) -> Container | ExecutionResult:
+        """Create the container (with the launch's files mounted, or copied in).
+        A ``DockerFailure`` other than a missing image is raised, once what the
+        engine may have created is being removed."""
+        mount_files = not self.copy_files
+        config = step_container_config(launch, command, self.options, mount_files=mount_files)
         try:
-            created = await self._docker.containers.create(config, name=launch.name)
-        except DockerError as exc:
-            if exc.status == 404:
-                return ExecutionResult(None, f"image {launch.image} not found on the Docker engine")
-            return ExecutionResult(None, f"container not created: {exc.message}")
-        container = _Container(created)
+            created = Container(self.engine, await self.engine.create(config, launch.name))
+        except DockerNotFound:
+            return ExecutionResult(None, f"image {launch.image} not found on the Docker engine")
+        except BaseException:
+            # Not answered in time, or cancelled: it may exist all the same.
+            await asyncio.shield(self.remove_later(Container(self.engine, launch.name)))
+            raise
         if not self.copy_files:
-            return container
+            return created
         try:
             files = await asyncio.to_thread(archive, launch.files)
-            await created.put_archive("/", files)  # type: ignore[no-untyped-call]
-        except BaseException as exc:
-            await asyncio.shield(self._remove_later(container))
-            if isinstance(exc, DockerError):
-                return ExecutionResult(None, f"files not copied into the container: {exc.message}")
+            await self.engine.put_archive(created.ref, "/", files)
+        except BaseException:
+            await asyncio.shield(self.remove_later(created))
             raise
-        return container
+        return created
 
-    def _remove_later(self, container: _Container) -> asyncio.Task[None]:
+    def remove_later(self, container: Container) -> asyncio.Task[None]:
         """Remove the container in a task of its own: a cancelled attempt still
         removes it (``close`` waits for it)."""
         task = asyncio.create_task(container.remove())
@@ -406,21 +219,31 @@ class DockerExecutor:
     async def _script(
         self,
         work: StepWork,
-        launch: _Launch,
+        launch: Launch,
         command: list[str],
         output: OutputSink,
         cancel: asyncio.Event,
         deadline: float | None,
     ) -> ExecutionResult:
-        container = await self._create(launch, command)
+        creating = asyncio.ensure_future(self.create(launch, command))
+        try:
+            stop = await wait_or_stop(creating, cancel, deadline)
+        except BaseException:
+            await self._abandon(creating)
+            raise
+        if stop is not None:  # while the engine makes the container
+            await self._abandon(creating)
+            return self._result(None, stop, work.timeout_seconds, oom=False)
+        container = creating.result()
         if isinstance(container, ExecutionResult):
             return container
         sink = GuardedSink(output)
-        stop: Stop | None = None
         try:
             try:
-                await container.start(sink)
-            except DockerError as exc:  # e.g. the command is not in the image
+                await container.start(sink.send)
+            except DockerFailure as exc:  # e.g. the command is not in the image
+                if exc.status is None:
+                    raise  # the engine, not the container
                 return ExecutionResult(None, f"container did not start: {exc.message}")
             logger.info(
                 "step %s of run %s (attempt %d) started in container %s",
@@ -438,16 +261,27 @@ class DockerExecutor:
                     stop.value,
                 )
                 await container.stop(self.options.kill_grace_seconds)
-            exit_code = await container.exited
+            exit_code = await container.exit_code()
             await container.drain()
             oom = exit_code == OOM_EXIT_CODE and stop is None and await container.out_of_memory()
         finally:
-            await asyncio.shield(self._remove_later(container))
+            await asyncio.shield(self.remove_later(container))
         sink.raise_failure()
         return self._result(exit_code, stop, work.timeout_seconds, oom)
 
+    async def _abandon(self, creating: asyncio.Future[Container | ExecutionResult]) -> None:
+        """Cancel a create (``create`` then removes what the engine may have
+        made); a container made meanwhile is removed."""
+        creating.cancel()
+        await asyncio.wait({creating})
+        if creating.cancelled() or creating.exception() is not None:
+            return
+        made = creating.result()
+        if isinstance(made, Container):
+            await asyncio.shield(self.remove_later(made))
+
     def _result(
-        self, exit_code: int, stop: Stop | None, timeout_seconds: float | None, oom: bool
+        self, exit_code: int | None, stop: Stop | None, timeout_seconds: float | None, oom: bool
     ) -> ExecutionResult:
         if stop is not None:
             return ExecutionResult(
@@ -466,7 +300,7 @@ class DockerExecutor:
     async def _notebook(
         self,
         work: StepWork,
-        launch: _Launch,
+        launch: Launch,
         output: OutputSink,
         cancel: asyncio.Event,
         deadline: float | None,
@@ -490,113 +324,3 @@ class DockerExecutor:
             cancel=cancel,
             deadline=deadline,
         )
-
-
-# -- notebooks: an ipykernel in the container ----------------------------------------------
-
-
-class _ContainerProvisioner(KernelProvisionerBase):
-    """Tells jupyter_client (and so nbclient) whether the kernel's container
-    runs. The container is started and ended by ``ContainerKernel``."""
-
-    exited: asyncio.Future[int] | None = None
-
-    @property
-    def has_process(self) -> bool:
-        return True
-
-    async def poll(self) -> int | None:
-        if self.exited is None or not self.exited.done():
-            return None
-        return self.exited.result()
-
-    async def wait(self) -> int | None:
-        return None if self.exited is None else await asyncio.shield(self.exited)
-
-    async def send_signal(self, signum: int) -> None:
-        """Signals go through ``ContainerKernel``."""
-
-    async def kill(self, restart: bool = False) -> None:
-        """Killing goes through ``ContainerKernel``."""
-
-    async def terminate(self, restart: bool = False) -> None:
-        """Ending goes through ``ContainerKernel``."""
-
-    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
-        raise NotImplementedError("the kernel's container is started by ContainerKernel")
-
-    async def cleanup(self, restart: bool = False) -> None:
-        """Nothing: ``ContainerKernel`` removes the container."""
-
-
-class ContainerKernel:
-    """An ipykernel in a step container (a ``NotebookKernel``). The connection
-    file (ports on the host's loopback, which the container shares, and the
-    message signing key) is made here and given to it as ``/kernel.json``; the
-    kernel's own output is the container's log."""
-
-    def __init__(self, executor: DockerExecutor, launch: _Launch, connection_file: Path) -> None:
-        self._executor = executor
-        self._launch = launch
-        self.manager = AsyncKernelManager(
-            kernel_name="python3", connection_file=str(connection_file)
-        )
-        self.manager.write_connection_file()
-        connection_file.chmod(0o644)  # the kernel's user may not be the runner's
-        self._provisioner = _ContainerProvisioner(parent=self.manager)
-        self.manager.provisioner = self._provisioner
-        self._connection_file = connection_file
-        self._container: _Container | None = None
-
-    @property
-    def exit_code(self) -> int | None:
-        container = self._container
-        if container is None or not container.exited.done():
-            return None
-        return container.exited.result()
-
-    async def start(
-        self, *, cwd: Path, env: dict[str, str], extra_arguments: list[str], sink: GuardedSink
-    ) -> None:
-        launch = replace(
-            self._launch,
-            cwd=cwd,
-            # Its parent is the container's init (pid 1), which never goes away:
-            # no parent polling, and no terminal banner in the step's output.
-            env={**env, "JPY_PARENT_PID": "1"},
-            files={**self._launch.files, KERNEL_CONNECTION_PATH: self._connection_file},
-        )
-        command = [
-            "python",
-            "-m",
-            "ipykernel_launcher",
-            "-f",
-            str(KERNEL_CONNECTION_PATH),
-            *extra_arguments,
-        ]
-        created = await self._executor._create(launch, command)
-        if isinstance(created, ExecutionResult):
-            raise RuntimeError(created.error)
-        try:
-            await created.start(sink)
-        except BaseException:
-            await asyncio.shield(self._executor._remove_later(created))
-            raise
-        self._container = created
-        self._provisioner.exited = created.exited
-
-    async def kill(self) -> None:
-        if self._container is not None:
-            await self._container.kill()
-
-    async def shut_down(self, client: KernelClient | None) -> None:
-        if client is not None:
-            client.stop_channels()
-        container = self._container
-        if container is not None:
-            try:
-                if not container.exited.done():
-                    await container.kill()
-                await container.drain()
-            finally:
-                await asyncio.shield(self._executor._remove_later(container))

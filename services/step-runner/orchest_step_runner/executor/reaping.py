@@ -12,7 +12,6 @@ runner itself runs in a container of the same engine, that container's id
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import re
@@ -21,8 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import aiodocker
-from aiodocker.exceptions import DockerError
+from orchest_runtime.docker import DockerEngine, DockerFailure, label_filter
 
 logger = logging.getLogger(__name__)
 
@@ -179,38 +177,37 @@ def orphan_reason(
     return None
 
 
-async def with_own_container(docker: aiodocker.Docker, me: RunnerIdentity) -> RunnerIdentity:
-    """``me`` with its container, if it runs in a running container of ``docker``."""
+async def with_own_container(engine: DockerEngine, me: RunnerIdentity) -> RunnerIdentity:
+    """``me`` with its container, if it runs in a running container of ``engine``."""
     candidate = own_container_id()
     if candidate is None:
         return me
     try:
-        info = await docker.containers.get(candidate)
-    except DockerError:
+        info = await engine.inspect(candidate)
+    except DockerFailure:
         return me  # in a container of another engine
     if not (info["State"] or {}).get("Running"):
         return me
     return RunnerIdentity(me.runner_id, me.host, me.process, candidate)
 
 
-async def reap(docker: aiodocker.Docker, me: RunnerIdentity) -> list[str]:
-    """Remove every step container of ``docker`` that ``orphan_reason`` calls an
+async def reap(engine: DockerEngine, me: RunnerIdentity) -> list[str]:
+    """Remove every step container of ``engine`` that ``orphan_reason`` calls an
     orphan; returns their ids."""
-    filters = json.dumps({"label": [LABEL_RUNNER]})
     runners: dict[str, dict[str, Any] | None] = {}
     reaped = []
-    for listed in await docker.containers.list(all=True, filters=filters):
+    for listed in await engine.list(label_filter(LABEL_RUNNER)):
         try:
-            info = await listed.show()
-        except DockerError:
+            info = await engine.inspect(listed["Id"])
+        except DockerFailure:
             continue  # removed meanwhile
         labels = info["Config"].get("Labels") or {}
         container_id = labels.get(LABEL_CONTAINER)
         if container_id and container_id not in runners:
             try:
-                runner = await docker.containers.get(container_id)
+                runner = await engine.inspect(container_id)
                 runners[container_id] = {"State": runner["State"]}
-            except DockerError:
+            except DockerFailure:
                 runners[container_id] = None
         reason = orphan_reason(
             labels, instant(info.get("Created")), me, runners.get(container_id or "")
@@ -219,13 +216,13 @@ async def reap(docker: aiodocker.Docker, me: RunnerIdentity) -> list[str]:
             continue
         logger.warning(
             "removing step container %s (run %s, step %s, attempt %s): %s",
-            listed.id[:12],
+            listed["Id"][:12],
             labels.get(LABEL_RUN),
             labels.get(LABEL_STEP),
             labels.get(LABEL_ATTEMPT),
             reason,
         )
-        with contextlib.suppress(DockerError):
-            await listed.delete(force=True, v=True)
-            reaped.append(listed.id)
+        with contextlib.suppress(DockerFailure):
+            if await engine.remove(listed["Id"]):
+                reaped.append(listed["Id"])
     return reaped
