@@ -25,7 +25,7 @@ from . import reads
 from .body import query_bool, query_int
 from .deps import GatewayDeps, deps_of
 from .runs_api import step_of_path
-from .streams import last_sequence, tail
+from .streams import OrderedReader, last_sequence, tail
 
 FOLLOW_CHECK_SECONDS = 0.5
 
@@ -55,16 +55,10 @@ async def _log_text(
         return
     current_attempt = 0
     seen = 0
-    items = tail(
-        deps.js,
-        deps.nc,
-        stream,
-        subject,
-        after=None,
-        replay=True,
-        window=deps.settings.read_window,
-        idle_seconds=FOLLOW_CHECK_SECONDS,
+    reader = OrderedReader(
+        deps.js, deps.nc, stream, subject, after=None, replay=True, window=deps.settings.read_window
     )
+    items = tail(reader, FOLLOW_CHECK_SECONDS)
     async with aclosing(items):
         async for item in items:
             if item is None:

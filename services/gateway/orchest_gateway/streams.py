@@ -282,21 +282,10 @@ class OrderedReader:
         self._incoming.put_nowait(msg)
 
 
-async def tail(
-    js: JetStreamContext,
-    nc: Client,
-    stream: str,
-    subject: str,
-    *,
-    after: int | None,
-    replay: bool,
-    window: Window,
-    idle_seconds: float,
-) -> AsyncGenerator[Item | None, None]:
-    """Messages on ``subject``: after sequence ``after`` when given, else all of
-    them (``replay``) or only new ones. Yields None after ``idle_seconds``
-    without a message (the caller sends a keep-alive or checks a condition)."""
-    reader = OrderedReader(js, nc, stream, subject, after=after, replay=replay, window=window)
+async def tail(reader: OrderedReader, idle_seconds: float) -> AsyncGenerator[Item | None, None]:
+    """Opens ``reader``, yields its messages, and None after ``idle_seconds``
+    without one (the caller sends a keep-alive or checks a condition); closes
+    it when closed."""
     await reader.open()
     try:
         while True:
