@@ -1,14 +1,20 @@
 """The gateway's ordered reader against a real JetStream: its window, its
-start points, a message larger than the window, a consumer lost under it."""
+start points, a message larger than the window, a consumer lost under it,
+NATS killed and restarted under it."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import nats
 import pytest
 from nats.aio.client import Client
 
+from orchest_cli.embedded import EmbeddedNats
 from orchest_gateway.streams import OrderedReader, Window
 from orchest_runtime.broker import ensure_streams
 from orchest_schemas.bus import BusNames
@@ -118,3 +124,31 @@ async def test_a_consumer_lost_under_the_reader_is_replaced_exactly(
         assert len(await js.consumers_info(stream)) == 1
     finally:
         await reader.close()
+
+
+async def test_carries_on_after_nats_is_killed_and_restarted(workdir: Path, bus: BusNames) -> None:
+    server = EmbeddedNats(workdir / "nats", workdir / "nats.log")
+    await server.start()
+    nc = await nats.connect(server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    try:
+        await ensure_streams(nc.jetstream(), (bus.events_stream,))
+        stream = bus.events_stream.name
+        before = await publish(nc, subject(bus), [b"%d" % i for i in range(20)])
+        reader = OrderedReader(
+            nc.jetstream(), nc, stream, subject(bus), after=None, replay=True, window=WINDOW
+        )
+        await reader.open()
+        try:
+            first = await read(reader, 12)
+            os.kill(server.pid, signal.SIGKILL)
+            await server.stop()  # reaps it
+            await server.start()  # same port, same store; the reader's consumer is gone
+            after = await publish(nc, subject(bus), [b"late"])
+            rest = await asyncio.wait_for(read(reader, 9), 60)
+        finally:
+            await reader.close()
+        payloads = [b"%d" % i for i in range(20)] + [b"late"]
+        assert first + rest == list(zip(before + after, payloads, strict=True))
+    finally:
+        await nc.close()
+        await server.stop()
