@@ -66,9 +66,12 @@ class EventStreamResponse(Response):
         self._frames = frames
         self._stall_seconds = stall_seconds
         self._abort: Callable[[], None] | None = None
+        self._client = "?"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._abort = scope.get("extensions", {}).get(ABORT_EXTENSION)
+        if client := scope.get("client"):
+            self._client = f"{client[0]}:{client[1]}"
         async with anyio.create_task_group() as group:
 
             async def until_disconnected() -> None:
@@ -102,7 +105,8 @@ class EventStreamResponse(Response):
 
     async def _drop(self, send: Send, position: int | None) -> None:
         logger.warning(
-            "event stream client took nothing for %g s: dropped (resume after %s)",
+            "event stream client %s took nothing for %g s: dropped (resume after %s)",
+            self._client,
             self._stall_seconds,
             position,
         )
