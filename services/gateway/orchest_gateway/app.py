@@ -214,7 +214,12 @@ OPERATIONS += (
             Parameter("last_event_id", "query", "Resume after this event id (if no header)"),
         ),
         responses={
-            200: ("An event stream (text/event-stream)", None),
+            200: (
+                "An event stream (text/event-stream); a client that takes no event for "
+                "ORCHEST_SSE_STALL_SECONDS gets `event: error` (data: message, "
+                "last_event_id to resume from) and is dropped",
+                None,
+            ),
             422: ("Bad filter, Last-Event-ID or query parameter", None),
         },
         tags=("events",),

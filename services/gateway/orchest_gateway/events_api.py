@@ -10,24 +10,30 @@ event's kind and ``data:`` = the event as JSON. A client that reconnects with
 ``Last-Event-ID`` (header, or ``last_event_id`` query) gets exactly the
 events after it: no gap, no duplicate. Without it, ``replay=true`` starts
 from the first event matching the filter, else from now.
+
+Each connection reads the stream through its own ``OrderedReader`` (one
+window of events at a time, asked for once the previous one was sent) and
+sends through an ``EventStreamResponse`` (a client that takes nothing for
+``ORCHEST_SSE_STALL_SECONDS`` is sent ``event: error`` and dropped), so a
+client that falls behind costs the gateway no more than one that keeps up.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import aclosing
+from collections.abc import AsyncGenerator
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from orchest_schemas.errors import ErrorDetail
 
 from .body import query_bool
 from .deps import deps_of
 from .errors import ApiError
-from .streams import tail
+from .sse import EventStreamResponse, Frame
+from .streams import OrderedReader
 
 
 def _resume_point(request: Request) -> int | None:
@@ -91,29 +97,33 @@ async def events(request: Request) -> Response:
     subject = _filter(request)
     after = _resume_point(request)
     replay = query_bool(request, "replay")
+    settings = deps.settings
 
-    async def body() -> AsyncIterator[str]:
-        yield ": connected\n\n"
-        items = tail(
+    async def frames() -> AsyncGenerator[Frame, None]:
+        reader = OrderedReader(
             deps.js,
+            deps.nc,
+            deps.bus.events_stream.name,
             subject,
             after=after,
             replay=replay,
-            idle_seconds=deps.settings.sse_keepalive_seconds,
+            window=settings.read_window,
         )
-        async with aclosing(items):
-            async for item in items:
+        await reader.open()
+        try:
+            yield Frame(": connected\n\n", reader.position)
+            while True:
+                item = await reader.next(settings.sse_keepalive_seconds)
                 if item is None:
-                    yield ": keep-alive\n\n"
+                    yield Frame(": keep-alive\n\n", reader.position)
                     continue
                 try:
                     kind = json.loads(item.data).get("kind", "event")
                 except ValueError:
                     continue
-                yield f"id: {item.sequence}\nevent: {kind}\ndata: {item.data.decode()}\n\n"
+                text = f"id: {item.sequence}\nevent: {kind}\ndata: {item.data.decode()}\n\n"
+                yield Frame(text, item.sequence)
+        finally:
+            await reader.close()
 
-    return StreamingResponse(
-        body(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return EventStreamResponse(frames(), stall_seconds=settings.sse_stall_seconds)

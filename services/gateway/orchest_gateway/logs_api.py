@@ -4,6 +4,11 @@ The whole log as ``text/plain``: every attempt's output in order, each
 attempt after the first introduced by a marker line (``?attempt=N`` keeps one
 attempt). With ``?follow=true`` the response streams new output as it comes
 and ends once the step has ended and everything it wrote was sent.
+
+Either way the log is streamed as it is read from JetStream, one reader
+window at a time (``ORCHEST_READ_WINDOW_MESSAGES`` / ``_BYTES``), asked for
+once the previous one was sent: a log of any size costs the gateway one
+window.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from . import reads
 from .body import query_bool, query_int
 from .deps import GatewayDeps, deps_of
 from .runs_api import step_of_path
-from .streams import last_sequence, tail
+from .streams import OrderedReader, last_sequence, tail
 
 FOLLOW_CHECK_SECONDS = 0.5
 
@@ -33,10 +38,7 @@ async def step_logs(request: Request) -> Response:
     follow = query_bool(request, "follow")
     subject = deps.bus.step_log(run_uuid, step_uuid)
     lines = _log_text(deps, subject, run_uuid, step_uuid, only_attempt, follow)
-    if follow:
-        return StreamingResponse(lines, media_type="text/plain; charset=utf-8")
-    text = "".join([part async for part in lines])
-    return Response(text, media_type="text/plain; charset=utf-8")
+    return StreamingResponse(lines, media_type="text/plain; charset=utf-8")
 
 
 async def _log_text(
@@ -53,7 +55,10 @@ async def _log_text(
         return
     current_attempt = 0
     seen = 0
-    items = tail(deps.js, subject, after=None, replay=True, idle_seconds=FOLLOW_CHECK_SECONDS)
+    reader = OrderedReader(
+        deps.js, deps.nc, stream, subject, after=None, replay=True, window=deps.settings.read_window
+    )
+    items = tail(reader, FOLLOW_CHECK_SECONDS)
     async with aclosing(items):
         async for item in items:
             if item is None:

@@ -7,12 +7,15 @@ import contextlib
 from collections.abc import Iterator
 
 import uvicorn
+from starlette.types import Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from orchest_runtime.service import ServiceContext
 
 from .app import create_app
 from .deps import GatewayDeps
 from .settings import GatewaySettings
+from .sse import ABORT_EXTENSION
 
 
 class _Server(uvicorn.Server):
@@ -24,6 +27,23 @@ class _Server(uvicorn.Server):
         yield
 
 
+class _Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, giving each request a way to abort its
+    connection (scope extension ``orchest.abort``): an event stream whose
+    client stopped reading drops it, where closing it would wait for the
+    client to read what is buffered."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        app = self.app
+
+        async def with_abort(scope: Scope, receive: Receive, send: Send) -> None:
+            scope.setdefault("extensions", {})[ABORT_EXTENSION] = transport.abort
+            await app(scope, receive, send)
+
+        self.app = with_abort
+
+
 async def serve_http(ctx: ServiceContext, settings: GatewaySettings, version: str) -> None:
     app = create_app(
         GatewayDeps(settings=settings, nc=ctx.nc, js=ctx.js, pool=ctx.db, version=version)
@@ -33,6 +53,7 @@ async def serve_http(ctx: ServiceContext, settings: GatewaySettings, version: st
         host=settings.host,
         port=settings.port,
         lifespan="off",
+        http=_Protocol,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=max(1, int(settings.drain_timeout_seconds)),

@@ -6,6 +6,8 @@ from pydantic import Field, PositiveFloat, SecretStr
 
 from orchest_runtime.settings import ServiceSettings
 
+from .streams import Window
+
 
 class GatewaySettings(ServiceSettings):
     host: str = "127.0.0.1"
@@ -27,9 +29,22 @@ class GatewaySettings(ServiceSettings):
     command_timeout_seconds: PositiveFloat = 10.0
     """How long a request waits for the owning service's answer (then 503)."""
     sse_keepalive_seconds: PositiveFloat = 15.0
+    sse_stall_seconds: PositiveFloat = 30.0
+    """An event-stream client that takes no frame for this long is sent an
+    ``event: error`` (with the ``Last-Event-ID`` to resume from) and dropped;
+    one that does not take that either within as long is disconnected."""
+    read_window_messages: int = Field(default=64, ge=1, le=10_000)
+    """The most messages an event stream or a log read holds in the gateway:
+    the next ones are asked of JetStream once these were sent."""
+    read_window_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """The most bytes of messages they hold (one larger message is read alone)."""
     api_tokens: SecretStr = SecretStr("")
     """Comma-separated bearer tokens; when any is set, every endpoint but
     ``/api/ping`` needs ``Authorization: Bearer <one of them>``."""
+
+    @property
+    def read_window(self) -> Window:
+        return Window(messages=self.read_window_messages, bytes=self.read_window_bytes)
 
     @property
     def tokens(self) -> tuple[str, ...]:

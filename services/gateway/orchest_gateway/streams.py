@@ -1,22 +1,60 @@
-"""Reading JetStream subjects in order, for SSE and for logs.
+"""Reading JetStream subjects in order, a bounded window at a time, for SSE and logs.
 
-``tail`` yields the messages of one filter subject from a start point, in
-stream order, through an ordered consumer (it re-creates itself on a gap, so
-nothing is skipped); the stream sequence of each message is its resume
-token.
+An ``OrderedReader`` reads the messages of one filter subject of a stream
+from a start point, in stream order, through an ephemeral *pull* consumer of
+its own (no acknowledgements, in memory). It asks the server for the next
+window (at most ``Window.messages`` messages and ``Window.bytes`` bytes) only
+once its caller has taken every message of the previous one, so whatever
+the backlog (a replay of days of events, a log of gigabytes) the gateway
+holds at most one window per reader: the rest stays in the stream until the
+caller, paced by its HTTP client, asks for it.
+
+Exactness: the stream sequence of the last message handed out
+(``position``) is the resume token. The reader checks each message's
+consumer sequence (1, 2, 3... per consumer); a gap (a message lost to a
+reconnect), a pull request left unanswered, or a consumer the server lost
+(a NATS restart) make it delete the consumer and create a new one starting
+right after ``position``: nothing is skipped, nothing is handed out twice.
+
+A message larger than ``Window.bytes`` is asked for alone, without the byte
+limit (the server refuses to deliver it within the limit).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import itertools
+import json
+import logging
+import uuid
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
+import anyio
+from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.api import DEFAULT_PREFIX, AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT = "100"
+ENDED = frozenset({"404", "408"})
+"""Statuses that end a pull request normally (nothing more for it now)."""
+OVER_BYTES = "Message Size Exceeds MaxBytes"
+"""A 409 that ends a request at its byte limit (refusing a message that
+would pass it; with nothing delivered, one message is larger than it)."""
+ANSWER_GRACE_SECONDS = 2.0
+"""A pull request with no answer this long after its expiry was lost."""
+CONSUMER_INACTIVE_SECONDS = 120.0
+"""The server deletes a reader's consumer after this long without a pull
+(a gateway that died leaves none behind for longer)."""
+CLEANUP_SECONDS = 2.0
+"""How long closing waits for the server to delete the consumer."""
+RETRY_SECONDS = 0.5
+"""Wait before trying again to create a consumer (NATS unreachable)."""
 
 
 @dataclass(frozen=True)
@@ -26,45 +64,234 @@ class Item:
     data: bytes
 
 
-async def tail(
-    js: JetStreamContext,
-    subject: str,
-    *,
-    after: int | None,
-    replay: bool,
-    idle_seconds: float,
-) -> AsyncGenerator[Item | None, None]:
-    """Messages on ``subject``: after sequence ``after`` when given, else all of
-    them (``replay``) or only new ones. Yields None after ``idle_seconds``
-    without a message (the caller sends a keep-alive or checks a condition)."""
-    if after is not None:
-        config = ConsumerConfig(
-            deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after + 1
-        )
-    elif replay:
-        config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
-    else:
-        config = ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
-    queue: asyncio.Queue[Msg] = asyncio.Queue()
+@dataclass(frozen=True)
+class Window:
+    """The most a reader asks for (so holds) at a time."""
 
-    async def on_message(msg: Msg) -> None:
-        queue.put_nowait(msg)
+    messages: int
+    bytes: int
 
-    subscription = await js.subscribe(
-        subject, cb=on_message, ordered_consumer=True, config=config, manual_ack=True
-    )
+
+class ReaderError(Exception):
+    """The reader could not be opened."""
+
+
+@dataclass
+class _Pull:
+    token: str
+    remaining: int
+    deadline: float
+    delivered: int = 0
+
+
+class OrderedReader:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        nc: Client,
+        stream: str,
+        subject: str,
+        *,
+        after: int | None,
+        replay: bool,
+        window: Window,
+        pull_seconds: float = 5.0,
+    ) -> None:
+        self._js = js
+        self._nc = nc
+        self._stream = stream
+        self._subject = subject
+        self._after = after
+        self._replay = replay
+        self._window = window
+        self._pull_seconds = pull_seconds
+        self._inbox = nc.new_inbox()
+        self._tokens = itertools.count()
+        # Filled by ``_received`` with the current consumer's messages and the
+        # current request's statuses only: at most one window at a time.
+        self._incoming: asyncio.Queue[Msg] = asyncio.Queue()
+        self._subscription: Subscription | None = None
+        self._consumer: str | None = None
+        self._pull: _Pull | None = None
+        self._expected = 1  # the next consumer sequence
+        self._alone = False  # the next message is over the byte limit: ask for it alone
+        self.position: int = 0
+        """Stream sequence of the last message handed out (or of the start
+        point): resuming after it loses and repeats nothing."""
+
+    async def open(self) -> None:
+        self._subscription = await self._nc.subscribe(f"{self._inbox}.*", cb=self._received)
+        if self._after is not None:
+            config = ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self._after + 1
+            )
+        elif self._replay:
+            config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
+        else:
+            config = ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
+        try:
+            start = await self._create(config)
+        except Exception as exc:
+            await self.close()
+            raise ReaderError(f"cannot read {self._subject}: {exc!r}") from exc
+        # The consumer's start: the given point, else the stream's last
+        # sequence when it was created (NEW), else nothing yet (ALL).
+        self.position = self._after if self._after is not None else start
+
+    async def close(self) -> None:
+        """Unsubscribe and delete the consumer; even when the caller is being
+        cancelled (the consumer would otherwise live until it is inactive)."""
+        with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_SECONDS):
+            if self._subscription is not None:
+                subscription, self._subscription = self._subscription, None
+                try:
+                    await subscription.unsubscribe()
+                except Exception as exc:  # the connection is closing
+                    logger.debug("reader subscription: %r", exc)
+            await self._delete_consumer()
+
+    async def next(self, timeout: float) -> Item | None:
+        """The next message; None if none came within ``timeout``."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + timeout
+        while True:
+            if not self._incoming.empty():
+                item = await self._take(self._incoming.get_nowait())
+                if item is not None:
+                    return item
+                continue
+            if self._pull is None:
+                await self._request()
+            wait = give_up - loop.time()
+            if self._pull is not None:
+                wait = min(wait, self._pull.deadline - loop.time())
+            try:
+                msg = await asyncio.wait_for(self._incoming.get(), max(wait, 0))
+            except TimeoutError:
+                if self._pull is not None and loop.time() >= self._pull.deadline:
+                    logger.info("pull request on %s unanswered: reading again", self._subject)
+                    await self._restart()
+                    continue
+                return None
+            item = await self._take(msg)
+            if item is not None:
+                return item
+
+    async def _take(self, msg: Msg) -> Item | None:
+        status = msg.headers.get("Status") if msg.headers else None
+        if status is not None:
+            pull = self._pull
+            if pull is None or msg.subject.rpartition(".")[2] != pull.token:
+                return None  # a request that ended already
+            self._pull = None
+            description = (msg.headers or {}).get("Description", "")
+            if status in ENDED:
+                return None
+            if status == "409" and description == OVER_BYTES:
+                self._alone = pull.delivered == 0
+                return None
+            logger.info("pull on %s: %s %s, reading again", self._subject, status, description)
+            await self._restart()
+            return None
+        metadata = msg.metadata
+        if metadata.consumer != self._consumer:
+            return None  # a consumer this reader gave up
+        if metadata.sequence.consumer != self._expected:
+            logger.info("gap reading %s: reading again after %d", self._subject, self.position)
+            await self._restart()
+            return None
+        self._expected += 1
+        self._alone = False
+        if self._pull is not None:
+            self._pull.delivered += 1
+            self._pull.remaining -= 1
+            if self._pull.remaining == 0:
+                self._pull = None
+        self.position = metadata.sequence.stream
+        return Item(metadata.sequence.stream, msg.subject, msg.data)
+
+    async def _request(self) -> None:
+        if self._consumer is None:
+            await self._restart()
+        assert self._consumer is not None
+        token = str(next(self._tokens))
+        body: dict[str, int] = {"expires": int(self._pull_seconds * 1e9)}
+        if self._alone:
+            body["batch"] = 1
+        else:
+            body["batch"] = self._window.messages
+            body["max_bytes"] = self._window.bytes
+        deadline = asyncio.get_running_loop().time() + self._pull_seconds + ANSWER_GRACE_SECONDS
+        self._pull = _Pull(token=token, remaining=body["batch"], deadline=deadline)
+        subject = f"{DEFAULT_PREFIX}.CONSUMER.MSG.NEXT.{self._stream}.{self._consumer}"
+        try:
+            request = json.dumps(body).encode()
+            await self._nc.publish(subject, request, reply=f"{self._inbox}.{token}")
+        except Exception as exc:  # disconnected: the deadline makes it read again
+            logger.info("pull on %s not sent: %r", self._subject, exc)
+
+    async def _restart(self) -> None:
+        """A new consumer starting right after ``position``; tries until it has one."""
+        await self._delete_consumer()
+        self._pull = None
+        while True:
+            config = ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.position + 1
+            )
+            try:
+                await self._create(config)
+                return
+            except Exception as exc:
+                logger.warning("cannot read %s again yet: %r", self._subject, exc)
+                await asyncio.sleep(RETRY_SECONDS)
+
+    async def _create(self, config: ConsumerConfig) -> int:
+        """Create the consumer; returns its start (the last stream sequence
+        before its first message, for a consumer of new messages)."""
+        name = uuid.uuid4().hex
+        config.name = name
+        config.filter_subject = self._subject
+        config.ack_policy = AckPolicy.NONE
+        config.mem_storage = True
+        config.num_replicas = 1
+        config.inactive_threshold = CONSUMER_INACTIVE_SECONDS
+        config.max_waiting = 1
+        info = await self._js.add_consumer(self._stream, config=config)
+        self._consumer = name
+        self._expected = 1
+        self._alone = False
+        # Drop what an earlier consumer delivered meanwhile.
+        while not self._incoming.empty():
+            self._incoming.get_nowait()
+        return info.delivered.stream_seq if info.delivered is not None else 0
+
+    async def _delete_consumer(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is None:
+            return
+        try:
+            await self._js.delete_consumer(self._stream, consumer)
+        except NotFoundError:
+            pass
+        except Exception as exc:  # it goes once inactive
+            logger.debug("reader consumer %s not deleted: %r", consumer, exc)
+
+    async def _received(self, msg: Msg) -> None:
+        if msg.headers and msg.headers.get("Status") == HEARTBEAT:
+            return
+        self._incoming.put_nowait(msg)
+
+
+async def tail(reader: OrderedReader, idle_seconds: float) -> AsyncGenerator[Item | None, None]:
+    """Opens ``reader``, yields its messages, and None after ``idle_seconds``
+    without one (the caller sends a keep-alive or checks a condition); closes
+    it when closed."""
+    await reader.open()
     try:
         while True:
-            try:
-                msg = await asyncio.wait_for(queue.get(), idle_seconds)
-            except TimeoutError:
-                yield None
-                continue
-            assert msg.metadata is not None
-            yield Item(msg.metadata.sequence.stream, msg.subject, msg.data)
+            yield await reader.next(idle_seconds)
     finally:
-        with contextlib.suppress(Exception):
-            await subscription.unsubscribe()
+        await reader.close()
 
 
 async def last_sequence(js: JetStreamContext, stream: str, subject: str) -> int | None:

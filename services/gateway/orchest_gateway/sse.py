@@ -1,0 +1,123 @@
+"""The event stream's response: frames sent one at a time, paced by the client.
+
+Each frame goes to the server only once the previous one was taken (the
+server holds at most its send buffer, 64 KiB, before it stops taking more),
+so a connection costs the gateway one reader window and that buffer,
+however far behind its client is.
+
+A client that stops reading is dropped: when a frame has not been taken
+within ``stall_seconds``, the reader is closed at once (its consumer
+deleted), the client gets an ``event: error`` frame saying why, with the
+``Last-Event-ID`` to resume from (the id of the last event it was sent),
+and the response ends. A client that does not take even that frame within
+another ``stall_seconds`` has its connection aborted (the server's
+``orchest.abort`` extension, see ``server.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
+from dataclasses import dataclass
+
+import anyio
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+logger = logging.getLogger(__name__)
+
+ABORT_EXTENSION = "orchest.abort"
+"""ASGI scope extension: a callable that drops the connection at once."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    text: str
+    position: int | None
+    """Resume token once this frame was sent: the id of the last event sent
+    so far (None if the stream has no start point yet)."""
+
+
+class SlowClientError(Exception):
+    """A client that took neither its events nor the error frame in time
+    (raised only where the server cannot abort the connection)."""
+
+
+def error_frame(position: int | None, stall_seconds: float) -> str:
+    message = (
+        f"the client took no event for {stall_seconds:g} s: the stream is closed; "
+        "reconnect with Last-Event-ID to resume"
+    )
+    last = None if position is None else str(position)
+    data = json.dumps({"message": message, "last_event_id": last})
+    id_line = "" if last is None else f"id: {last}\n"
+    return f"{id_line}event: error\ndata: {data}\n\n"
+
+
+class EventStreamResponse(Response):
+    media_type = "text/event-stream"
+
+    def __init__(self, frames: AsyncGenerator[Frame, None], *, stall_seconds: float) -> None:
+        self.status_code = 200
+        self.background = None
+        self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        self._frames = frames
+        self._stall_seconds = stall_seconds
+        self._abort: Callable[[], None] | None = None
+        self._client = "?"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._abort = scope.get("extensions", {}).get(ABORT_EXTENSION)
+        if client := scope.get("client"):
+            self._client = f"{client[0]}:{client[1]}"
+        async with anyio.create_task_group() as group:
+
+            async def until_disconnected() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                group.cancel_scope.cancel()
+
+            group.start_soon(until_disconnected)
+            try:
+                await self._stream(send)
+            finally:
+                group.cancel_scope.cancel()
+
+    async def _stream(self, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        position: int | None = None
+        async with aclosing(self._frames) as frames:
+            async for frame in frames:
+                body = frame.text.encode()
+                with anyio.move_on_after(self._stall_seconds) as waited:
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+                if waited.cancelled_caught:
+                    break  # closing the frames closes their reader
+                position = frame.position
+            else:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+        await self._drop(send, position)
+
+    async def _drop(self, send: Send, position: int | None) -> None:
+        logger.warning(
+            "event stream client %s took nothing for %g s: dropped (resume after %s)",
+            self._client,
+            self._stall_seconds,
+            position,
+        )
+        body = error_frame(position, self._stall_seconds).encode()
+        with anyio.move_on_after(self._stall_seconds) as waited:
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+        if not waited.cancelled_caught:
+            return
+        if self._abort is None:
+            raise SlowClientError("event stream client took nothing: connection closed")
+        self._abort()
+        # The server now sees the connection lost: this returns at once.
+        with anyio.move_on_after(self._stall_seconds):
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
