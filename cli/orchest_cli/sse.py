@@ -42,8 +42,10 @@ def parse_lines(lines: Iterator[str]) -> Iterator[SseEvent]:
 def follow(
     client: httpx.Client, url: str, params: dict[str, str], *, retry_for: float = 30.0
 ) -> Iterator[SseEvent]:
-    """Events from ``url``; on a dropped connection, reconnect and resume after
-    the last event seen (no gap, no duplicate), for up to ``retry_for`` seconds."""
+    """Events from ``url``; on a dropped connection, or an ``error`` event (the
+    gateway drops a reader that fell behind), reconnect and resume after the
+    last event seen (no gap, no duplicate), for up to ``retry_for`` seconds
+    of failing connections."""
     last_id: str | None = None
     failing_since: float | None = None
     while True:
@@ -54,10 +56,18 @@ def follow(
             ) as response:
                 response.raise_for_status()
                 failing_since = None
+                dropped = False
                 for event in parse_lines(response.iter_lines()):
+                    if event.event == "error":
+                        # The gateway drops a client that fell behind, saying
+                        # after which event to resume (its id).
+                        last_id = event.id or last_id
+                        dropped = True
+                        break
                     last_id = event.id or last_id
                     yield event
-            return
+            if not dropped:
+                return
         except (httpx.TransportError, httpx.RemoteProtocolError):
             now = time.monotonic()
             failing_since = failing_since or now
