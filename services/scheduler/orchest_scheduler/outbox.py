@@ -2,10 +2,27 @@
 (``store.create_run``, ``store.write_plan``), then published after it, in
 order, and deleted once published.
 
-What a crash leaves behind (committed, not yet published) is published at
-the next start, before anything new. JetStream drops a message it already
-has (``Nats-Msg-Id`` within the stream's duplicate window), so a message
-published twice around a crash is stored once.
+The fast path: the writer that gets its commit's reply hands the messages
+over (``committed``) and they are published at once, from memory. A commit
+whose reply never reaches the writer (its connection broke after Postgres
+committed, or the transaction committed after the writer gave up on it) is
+found from the table instead, by the backend that wrote it (``writing``):
+
+- when the write fails, the rows that backend wrote and this outbox does not
+  know are published before the error goes on (the commit, if it happened
+  first, is visible then);
+- a commit that lands later is announced by Postgres (a NOTIFY queued by the
+  outbox table's trigger, delivered only on commit, with the writing
+  backend's pid) to this replica's listening connection (``outbox_listener``):
+  a notification from a backend whose write failed takes its rows then;
+- whenever the listener (re)connects, and at start, every row nobody is
+  publishing is claimed (``FOR UPDATE SKIP LOCKED``), published and deleted
+  (``recover``): what a crashed process left, or a commit announced while
+  this replica was not listening.
+
+JetStream drops a message it already has (``Nats-Msg-Id`` within the
+stream's duplicate window), so a message published twice (by two of these
+paths, or around a crash) is stored once.
 """
 
 from __future__ import annotations
@@ -13,7 +30,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +42,11 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.errors import APIError
 
+from orchest_runtime.errors import CommandError
 from orchest_schemas.bus import HEADER_MSG_ID
+
+from . import outbox_store
+from .outbox_store import Connection, StoredMessage
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +55,28 @@ ACK_TIMEOUT = 5.0
 DELETE_EVERY = 0.25
 """Seconds between deletions of published rows (a crash publishes them again:
 JetStream drops the duplicates)."""
+CLAIM_BATCH = 1024
+"""Rows claimed at a time by ``recover``."""
+LOOKUP_TIMEOUT = 5.0
+"""Seconds a failed write waits for the look-up of its committed rows."""
+LOOKUP_RETRIES = 5
+"""Look-ups of a failed write's rows tried again (with backoff) when they fail."""
+REMEMBERED_FAILURES = 1024
+"""Backends whose write failed, kept to recognise a late commit's notification."""
+UNSURE: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+"""Errors from Postgres that leave a write's outcome unknown (the connection
+broke, the server shut down or cancelled the statement)."""
+
+
+def refused(exc: Exception) -> bool:
+    """Whether a write that raised ``exc`` surely committed nothing: Postgres
+    refused it (an error that ends the transaction), or the writer did."""
+    if isinstance(exc, CommandError):
+        return True
+    return isinstance(exc, asyncpg.PostgresError) and not isinstance(exc, UNSURE)
 
 
 @dataclass(frozen=True)
@@ -43,6 +87,10 @@ class OutMessage:
     jetstream: bool = True
     """False: core NATS (signals that need no storage)."""
 
+    @classmethod
+    def stored(cls, row: StoredMessage) -> OutMessage:
+        return cls(row.subject, row.payload, row.msg_id, row.jetstream)
+
 
 class Outbox:
     def __init__(self, pool: asyncpg.Pool, nc: Client, js: JetStreamContext) -> None:
@@ -51,38 +99,142 @@ class Outbox:
         self._js = js
         self._queue: asyncio.Queue[list[tuple[int, OutMessage]]] = asyncio.Queue()
         self._published: list[int] = []
+        self._known: set[int] = set()
+        """Rows handed to the publisher and not deleted yet."""
+        self._writing: dict[int, int] = {}
+        """Backend pid -> writes in flight on it."""
+        self._failed: OrderedDict[int, None] = OrderedDict()
+        """Backends whose write failed: a notification from one means a late commit."""
+        self._deferred: set[int] = set()
+        """Failed backends notified while a new write is in flight on them."""
+        self._lookups: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
+        """(backend pid, tries so far): rows to look up outside a writer."""
 
     def committed(self, ids: Sequence[int], messages: Sequence[OutMessage]) -> None:
         """Hand the messages of a committed write to the publisher."""
         if ids:
+            self._known.update(ids)
             self._queue.put_nowait(list(zip(ids, messages, strict=True)))
 
+    @contextlib.asynccontextmanager
+    async def writing(self, conn: Connection) -> AsyncIterator[None]:
+        """Around a write of outbox rows on ``conn``, up to its commit's reply.
+
+        If the write fails in a way that leaves its outcome unknown (the
+        connection broke, a timeout, a cancellation), the rows it may have
+        committed are looked up by the backend that wrote them and handed to
+        the publisher before the error goes on; a commit that lands later is
+        announced by its notification (``notified``)."""
+        pid = conn.get_server_pid()
+        self._writing[pid] = self._writing.get(pid, 0) + 1
+        try:
+            yield
+        except Exception as exc:
+            self._done_writing(pid)
+            if refused(exc):
+                raise
+            self._remember_failure(pid)
+            if not await self._take_rows_of(pid):
+                self._lookups.put_nowait((pid, 1))
+            raise
+        except BaseException:  # cancelled: look them up from the publisher's side
+            self._done_writing(pid)
+            self._remember_failure(pid)
+            self._lookups.put_nowait((pid, 0))
+            raise
+        else:
+            self._done_writing(pid)
+            if pid in self._deferred:
+                self._deferred.discard(pid)
+                self._lookups.put_nowait((pid, 0))
+
+    def notified(self, pid: int) -> None:
+        """A transaction of backend ``pid`` committed outbox rows (the listener).
+
+        A backend whose write failed committed after all: its rows are looked
+        up (once the write now in flight on it, if any, is over). Any other
+        backend's writer got or will get its reply, or failed, which looks
+        its rows up then."""
+        if pid not in self._failed:
+            return
+        if pid in self._writing:
+            self._deferred.add(pid)
+        else:
+            self._lookups.put_nowait((pid, 0))
+
+    def _done_writing(self, pid: int) -> None:
+        left = self._writing.pop(pid) - 1
+        if left:
+            self._writing[pid] = left
+
+    def _remember_failure(self, pid: int) -> None:
+        self._failed[pid] = None
+        self._failed.move_to_end(pid)
+        while len(self._failed) > REMEMBERED_FAILURES:
+            self._failed.popitem(last=False)
+
+    async def _take_rows_of(self, pid: int) -> bool:
+        """Hand the committed rows of backend ``pid`` this outbox does not know
+        to the publisher; False when they could not be read."""
+        try:
+            rows = await asyncio.wait_for(outbox_store.written_by(self._pool, pid), LOOKUP_TIMEOUT)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            logger.warning("could not look up the outbox rows of backend %d (%s)", pid, exc)
+            return False
+        found = [row for row in rows if row.id not in self._known]
+        if found:
+            logger.warning(
+                "publishing %d messages of a commit whose reply was lost (backend %d)",
+                len(found),
+                pid,
+            )
+            self.committed([r.id for r in found], [OutMessage.stored(r) for r in found])
+        return True
+
     async def recover(self) -> int:
-        """Publish what a previous process left; returns how many."""
-        rows = await self._pool.fetch(
-            "SELECT id, subject, msg_id, payload, jetstream FROM outbox ORDER BY id"
-        )
-        batch = [
-            (r["id"], OutMessage(r["subject"], bytes(r["payload"]), r["msg_id"], r["jetstream"]))
-            for r in rows
-        ]
-        if batch:
-            logger.info("publishing %d messages left in the outbox", len(batch))
-            await self._publish_batch(batch)
-            await self._delete_published()
-        return len(batch)
+        """Claim, publish and delete every committed row nobody is publishing,
+        in commit order; returns how many. At start (what a previous process
+        left goes out first) and whenever the listener (re)connects."""
+        total = 0
+        after = 0
+        while True:
+            async with self._pool.acquire() as conn, conn.transaction():
+                rows = await outbox_store.claim(conn, after, CLAIM_BATCH)
+                if not rows:
+                    break
+                after = rows[-1].id
+                batch = [(r.id, OutMessage.stored(r)) for r in rows if r.id not in self._known]
+                if batch:
+                    await self._publish_batch(batch)
+                    await outbox_store.delete(conn, [outbox_id for outbox_id, _ in batch])
+                    total += len(batch)
+        if total:
+            logger.info("published %d messages left in the outbox", total)
+        return total
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Publish in commit order until stopped and drained; delete what was
-        published in the background, at most every ``DELETE_EVERY`` seconds."""
-        deleter = asyncio.create_task(self._delete_periodically())
+        published in the background, at most every ``DELETE_EVERY`` seconds;
+        look up the rows of failed writes the listener reports."""
+        helpers = [
+            asyncio.create_task(self._delete_periodically()),
+            asyncio.create_task(self._look_up_failed_writes()),
+        ]
         try:
             await self._publish_until_stopped(stopping)
         finally:
-            deleter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await deleter
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
             await self._delete_published()
+
+    async def _look_up_failed_writes(self) -> None:
+        while True:
+            pid, tries = await self._lookups.get()
+            if await self._take_rows_of(pid) or tries >= LOOKUP_RETRIES:
+                continue
+            await asyncio.sleep(min(0.2 * 2**tries, 5.0))
+            self._lookups.put_nowait((pid, tries + 1))
 
     async def _delete_periodically(self) -> None:
         while True:
@@ -106,6 +258,7 @@ class Outbox:
             else:
                 batch = self._queue.get_nowait()
             await self._publish_batch(batch)
+            self._published.extend(outbox_id for outbox_id, _ in batch)
 
     async def _publish_batch(self, batch: list[tuple[int, OutMessage]]) -> None:
         """Publish in order. The acknowledgements are awaited together: the
@@ -120,7 +273,7 @@ class Outbox:
                     pending.append(await self._send(message))
                 except (NatsTimeoutError, NoRespondersError, ConnectionClosedError, OSError) as exc:
                     pending.append(exc)
-            for (outbox_id, message), sent in zip(chunk, pending, strict=True):
+            for (_, message), sent in zip(chunk, pending, strict=True):
                 failed = isinstance(sent, BaseException)
                 if isinstance(sent, asyncio.Future):
                     try:
@@ -137,7 +290,6 @@ class Outbox:
                         failed = True
                 if failed:
                     await self._publish_until_done(message)
-                self._published.append(outbox_id)
 
     async def _send(self, message: OutMessage) -> asyncio.Future[Any] | None:
         """Send without waiting: the future of its acknowledgement (None for core NATS)."""
@@ -176,7 +328,8 @@ class Outbox:
             return
         ids, self._published = self._published, []
         try:
-            await self._pool.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", ids)
+            await outbox_store.delete(self._pool, ids)
         except BaseException:
             self._published = ids + self._published  # deleted next time
             raise
+        self._known.difference_update(ids)

@@ -23,10 +23,12 @@ from .clock import Clock, SystemClock
 from .definitions import DefinitionStore
 from .jobs import Jobs
 from .outbox import Outbox
+from .outbox_listener import listen
 from .runs import Runs
 from .settings import SchedulerSettings
 
 REPORT_ACK_WAIT_SECONDS = 30.0
+SCHEMA = "scheduler"
 
 
 def build_definition(
@@ -68,6 +70,7 @@ def build_definition(
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(outbox.run(ctx.stopping))
+                group.create_task(listen(ctx.settings.database_url, SCHEMA, outbox, ctx.stopping))
                 group.create_task(runs.sweep_retries(ctx.stopping))
                 group.create_task(jobs.tick_loop(ctx.stopping))
                 group.create_task(jobs.sweep_loop(ctx.stopping))
@@ -91,7 +94,7 @@ def build_definition(
         distribution="orchest-scheduler",
         description="Owns runs, run steps, jobs and the event log; dispatches step work.",
         uses_database=True,
-        db_schema="scheduler",
+        db_schema=SCHEMA,
         migrations_package="orchest_scheduler.migrations",
         register=register,
         serve=serve,

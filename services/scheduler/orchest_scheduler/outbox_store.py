@@ -1,0 +1,53 @@
+"""The outbox table's statements (the rows themselves are inserted by the
+statement that makes the decision: ``store.create_run``, ``store.write_plan``,
+``job_store.insert_outbox``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+Executor = Connection | asyncpg.Pool
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: int
+    subject: str
+    msg_id: str | None
+    payload: bytes
+    jetstream: bool
+
+
+_COLUMNS = "id, subject, msg_id, payload, jetstream"
+
+
+def _messages(rows: Sequence[asyncpg.Record]) -> list[StoredMessage]:
+    return [
+        StoredMessage(r["id"], r["subject"], r["msg_id"], bytes(r["payload"]), r["jetstream"])
+        for r in rows
+    ]
+
+
+async def claim(conn: Connection, after: int, limit: int) -> list[StoredMessage]:
+    """Lock the next rows in commit order (inside the caller's transaction),
+    skipping those another replica is publishing."""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM outbox WHERE id > $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
+        after,
+        limit,
+    )
+    return _messages(rows)
+
+
+async def written_by(db: Executor, writer: int) -> list[StoredMessage]:
+    """The committed rows a backend (by its pid) wrote and nobody deleted yet."""
+    rows = await db.fetch(f"SELECT {_COLUMNS} FROM outbox WHERE writer = $1 ORDER BY id", writer)
+    return _messages(rows)
+
+
+async def delete(db: Executor, ids: Sequence[int]) -> None:
+    await db.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", list(ids))
