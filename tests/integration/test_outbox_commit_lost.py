@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import pytest
 from pg_cut import CommitCutter
 from runs_harness import EventLog, Project, Stack, event_log, whole_stack
 
 from orchest_cli.embedded import EmbeddedPostgres
 from orchest_schemas.events import AnyEvent, RunStatusChanged, StepStatusChanged
+from support import eventually
 
 PROMPT = 5.0
 """Seconds within which the lost commit's first message must be published
@@ -173,3 +175,40 @@ async def test_step_work_of_a_report_whose_reply_is_lost_is_sent(
     assert ended == {"a": "SUCCESS", "b": "SUCCESS"}
     assert [e.status for e in mine if isinstance(e, RunStatusChanged)][-1] == "SUCCESS"
     print(f"lost report reply: a's SUCCESS {delay * 1000:.1f} ms after the cut")
+
+
+async def test_rows_committed_while_unheard_go_out_when_the_listener_reconnects(
+    stack: Stack, database_url: str
+) -> None:
+    """A row committed by a writer that could not publish it (its process died
+    after the commit) is published when the scheduler's listening connection
+    comes back: every reconnection claims what nobody is publishing."""
+    subject = stack.bus.cancel_step("run-of-a-dead-writer", "s")
+    arrived: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def on_msg(msg: Any) -> None:
+        await arrived.put(msg.data)
+
+    sub = await stack.nc.subscribe(subject, cb=on_msg)
+    await stack.nc.flush()
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO scheduler.outbox (subject, payload, jetstream) VALUES ($1, $2, false)",
+            subject,
+            b"left by a dead writer",
+        )
+        ended = await conn.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND query LIKE 'LISTEN %'"
+        )
+        assert ended == 1, "the scheduler has one listening connection"
+        assert await asyncio.wait_for(arrived.get(), 10) == b"left by a dead writer"
+
+        async def deleted() -> bool | None:
+            return await conn.fetchval("SELECT count(*) = 0 FROM scheduler.outbox") or None
+
+        await eventually(deleted, timeout=10, what="the published row deleted")
+    finally:
+        await conn.close()
+        await sub.unsubscribe()
