@@ -203,12 +203,15 @@ async def test_rows_committed_while_unheard_go_out_when_the_listener_reconnects(
             " WHERE datname = current_database() AND query LIKE 'LISTEN %'"
         )
         assert ended == 1, "the scheduler has one listening connection"
+        ended_at = asyncio.get_running_loop().time()
         assert await asyncio.wait_for(arrived.get(), 10) == b"left by a dead writer"
+        delay = asyncio.get_running_loop().time() - ended_at
 
         async def deleted() -> bool | None:
             return await conn.fetchval("SELECT count(*) = 0 FROM scheduler.outbox") or None
 
         await eventually(deleted, timeout=10, what="the published row deleted")
+        print(f"listener reconnected: the row published {delay * 1000:.1f} ms after the cut")
     finally:
         await conn.close()
         await sub.unsubscribe()

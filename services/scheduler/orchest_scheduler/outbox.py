@@ -229,12 +229,15 @@ class Outbox:
             await self._delete_published()
 
     async def _look_up_failed_writes(self) -> None:
+        """Look-ups that failed are tried again later (a timer, not a wait: the
+        next ones go on meanwhile); a reconnecting listener recovers them too."""
+        loop = asyncio.get_running_loop()
         while True:
             pid, tries = await self._lookups.get()
             if await self._take_rows_of(pid) or tries >= LOOKUP_RETRIES:
                 continue
-            await asyncio.sleep(min(0.2 * 2**tries, 5.0))
-            self._lookups.put_nowait((pid, tries + 1))
+            delay = min(0.2 * 2**tries, 5.0)
+            loop.call_later(delay, self._lookups.put_nowait, (pid, tries + 1))
 
     async def _delete_periodically(self) -> None:
         while True:
