@@ -170,7 +170,7 @@ class Jobs:
         )
         if not command.draft:
             job.next_scheduled_time = self._first_tick(job, now)
-        async with self._pool.acquire() as conn, self._outbox.writing(conn), conn.transaction():
+        async with self._outbox.writer() as conn, conn.transaction():
             created = await job_store.insert_job(conn, job, command.idempotency_key)
             ids, messages = await self._announce_job(conn, job, now) if created else ([], [])
         if not created:  # the same key won a race: that job is the answer
@@ -185,7 +185,7 @@ class Jobs:
         return job_view(job, with_definition=True)
 
     async def update(self, command: UpdateJob) -> JobView:
-        async with self._pool.acquire() as conn, self._outbox.writing(conn), conn.transaction():
+        async with self._outbox.writer() as conn, conn.transaction():
             job = await self._locked(conn, command.job_uuid)
             now = self._clock.now()
             self._apply_update(job, command, now)
@@ -197,7 +197,7 @@ class Jobs:
         return job_view(job)
 
     async def trigger(self, command: TriggerJob) -> JobView:
-        async with self._pool.acquire() as conn, self._outbox.writing(conn), conn.transaction():
+        async with self._outbox.writer() as conn, conn.transaction():
             job = await self._locked(conn, command.job_uuid)
             if job.status in (JobStatus.DRAFT, JobStatus.ABORTED, JobStatus.PAUSED):
                 raise CommandError(
@@ -210,7 +210,7 @@ class Jobs:
         return job_view(job)
 
     async def cancel(self, command: CancelJob) -> JobView:
-        async with self._pool.acquire() as conn, self._outbox.writing(conn), conn.transaction():
+        async with self._outbox.writer() as conn, conn.transaction():
             job = await self._locked(conn, command.job_uuid)
             ids: list[int] = []
             messages: list[OutMessage] = []
@@ -270,7 +270,7 @@ class Jobs:
         return fired
 
     async def _fire(self, job_uuid: str, tick: datetime) -> int:
-        async with self._pool.acquire() as conn, self._outbox.writing(conn), conn.transaction():
+        async with self._outbox.writer() as conn, conn.transaction():
             job = await job_store.load_job(conn, job_uuid, lock=True)
             live = (JobStatus.PENDING, JobStatus.STARTED)
             if job is None or job.status not in live or job.next_scheduled_time != tick:
@@ -390,7 +390,7 @@ class Jobs:
         """A job's run ended or the job changed: end the job if it is done,
         prune what its retention drops, admit what can start."""
         now = self._clock.now()
-        async with self._pool.acquire() as conn, self._outbox.writing(conn), conn.transaction():
+        async with self._outbox.writer() as conn, conn.transaction():
             ended = await job_store.finish_if_done(conn, job_uuid, now)
             ids, messages = await self._announce_job(conn, ended, now) if ended else ([], [])
         self._outbox.committed(ids, messages)

@@ -204,7 +204,7 @@ class Mailboxes:
         events, messages, seq = self.announce(record, state, plan, now)
         events += [store.EventRow(r.report_id, r.kind, None, r.model_dump_json()) for r in reports]
         retry_at = store.retry_times([(r.step_uuid, r.delay_seconds) for r in plan.retries], now)
-        async with self._pool.acquire() as conn, self._outbox.writing(conn):
+        async with self._outbox.writer() as conn:
             ids = await store.write_plan(
                 conn,
                 run_uuid=record.uuid,

@@ -6,7 +6,7 @@ The fast path: the writer that gets its commit's reply hands the messages
 over (``committed``) and they are published at once, from memory. A commit
 whose reply never reaches the writer (its connection broke after Postgres
 committed, or the transaction committed after the writer gave up on it) is
-found from the table instead, by the backend that wrote it (``writing``):
+found from the table instead, by the backend that wrote it (``writer``):
 
 - when the write fails, the rows that backend wrote and this outbox does not
   know are published before the error goes on (the commit, if it happened
@@ -117,36 +117,38 @@ class Outbox:
             self._queue.put_nowait(list(zip(ids, messages, strict=True)))
 
     @contextlib.asynccontextmanager
-    async def writing(self, conn: Connection) -> AsyncIterator[None]:
-        """Around a write of outbox rows on ``conn``, up to its commit's reply.
+    async def writer(self) -> AsyncIterator[Connection]:
+        """A pool connection for a write of outbox rows, up to its commit's reply.
 
         If the write fails in a way that leaves its outcome unknown (the
         connection broke, a timeout, a cancellation), the rows it may have
-        committed are looked up by the backend that wrote them and handed to
-        the publisher before the error goes on; a commit that lands later is
-        announced by its notification (``notified``)."""
-        pid = conn.get_server_pid()
-        self._writing[pid] = self._writing.get(pid, 0) + 1
+        committed are looked up by the backend that wrote them (once the
+        connection is back in the pool) and handed to the publisher before
+        the error goes on; a commit that lands later is announced by its
+        notification (``notified``)."""
+        pid = 0
         try:
-            yield
+            async with self._pool.acquire() as conn:
+                pid = conn.get_server_pid()
+                self._writing[pid] = self._writing.get(pid, 0) + 1
+                try:
+                    yield conn
+                finally:
+                    self._done_writing(pid)
         except Exception as exc:
-            self._done_writing(pid)
-            if refused(exc):
-                raise
-            self._remember_failure(pid)
-            if not await self._take_rows_of(pid):
-                self._lookups.put_nowait((pid, 1))
+            if pid and not refused(exc):
+                self._remember_failure(pid)
+                if not await self._take_rows_of(pid):
+                    self._lookups.put_nowait((pid, 1))
             raise
-        except BaseException:  # cancelled: look them up from the publisher's side
-            self._done_writing(pid)
-            self._remember_failure(pid)
-            self._lookups.put_nowait((pid, 0))
-            raise
-        else:
-            self._done_writing(pid)
-            if pid in self._deferred:
-                self._deferred.discard(pid)
+        except BaseException:  # cancelled: looked up from the publisher's side
+            if pid:
+                self._remember_failure(pid)
                 self._lookups.put_nowait((pid, 0))
+            raise
+        if pid in self._deferred:
+            self._deferred.discard(pid)
+            self._lookups.put_nowait((pid, 0))
 
     def notified(self, pid: int) -> None:
         """A transaction of backend ``pid`` committed outbox rows (the listener).

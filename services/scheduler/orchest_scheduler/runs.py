@@ -150,7 +150,7 @@ class Runs:
         now = self._clock()
         events, messages, seq = self._mail.announce(record, state, plan, now)
         record.event_seq = seq
-        async with self._pool.acquire() as conn, self._outbox.writing(conn):
+        async with self._outbox.writer() as conn:
             ids = await store.create_run(
                 conn,
                 record=record,
