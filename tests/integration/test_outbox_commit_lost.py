@@ -71,6 +71,15 @@ def run_ended(project: Project) -> Callable[[list[AnyEvent]], bool]:
     )
 
 
+def assert_the_one_run_succeeded(
+    events: list[AnyEvent], project: Project, created: dict[str, Any]
+) -> None:
+    """The project's events are all of the run the key answered, and it succeeded."""
+    mine = of_pipeline(project)(events)
+    assert {e.run_uuid for e in mine} == {created["uuid"]}
+    assert [e.status for e in mine if isinstance(e, RunStatusChanged)][-1] == "SUCCESS"
+
+
 async def post_until_created(stack: Stack, body: dict[str, Any]) -> dict[str, Any]:
     """POST the run until it is answered 201 (a lost reply makes the first a 5xx)."""
     for _ in range(5):
@@ -105,9 +114,7 @@ async def test_run_whose_create_reply_is_lost_starts_at_once(
         assert cutter.committed.is_set()
         created = await posting  # the key's retry answers the run the lost commit made
         events = await log.wait_for(run_ended(project), 60, "the run's end")
-    mine = of_pipeline(project)(events)
-    assert {e.run_uuid for e in mine} == {created["uuid"]}
-    assert [e.status for e in mine if isinstance(e, RunStatusChanged)][-1] == "SUCCESS"
+    assert_the_one_run_succeeded(events, project, created)
     print(f"lost create reply: first event {delay * 1000:.1f} ms after the cut")
 
 
@@ -130,9 +137,7 @@ async def test_run_committed_after_the_scheduler_gave_up_starts(
         delay = asyncio.get_running_loop().time() - committed_at
         created = await post_until_created(stack, body)
         events = await log.wait_for(run_ended(project), 60, "the run's end")
-    mine = of_pipeline(project)(events)
-    assert {e.run_uuid for e in mine} == {created["uuid"]}
-    assert [e.status for e in mine if isinstance(e, RunStatusChanged)][-1] == "SUCCESS"
+    assert_the_one_run_succeeded(events, project, created)
     print(f"late commit: first event {delay * 1000:.1f} ms after the commit")
 
 
