@@ -17,12 +17,26 @@ from orchest_schemas.commands import (
     TriggerJob,
     UpdateJob,
 )
+from orchest_schemas.projects import (
+    CreatePipeline,
+    CreateProject,
+    DeletePipeline,
+    DeleteProject,
+    GetPipeline,
+    GetProject,
+    ListPipelines,
+    ListProjects,
+    SavePipeline,
+    UpdateProject,
+)
 from orchest_schemas.reports import ClaimStep, StepAttemptFinished
 
 from .clock import Clock, SystemClock
 from .definitions import DefinitionStore
 from .jobs import Jobs
 from .outbox import Outbox
+from .project_pipelines import Pipelines
+from .projects import Projects
 from .runs import Runs
 from .settings import SchedulerSettings
 
@@ -46,7 +60,10 @@ def build_definition(
         runs = Runs(ctx.db, ctx.bus, outbox, definitions)
         jobs = Jobs(ctx.db, ctx.bus, ctx.js, outbox, runs, own, job_clock)
         parts.update(outbox=outbox, runs=runs, jobs=jobs)
+        projects = Projects(ctx.db, own.projects_dir, own.templates_dir)
+        pipelines = Pipelines(ctx.db, projects)
         group = ctx.bus.queue_group(ServiceName.SCHEDULER)
+        project = ctx.bus.project_command
         commands: list[CommandEndpoint] = [
             ("create-run", ctx.bus.create_run, CreateRun, runs.create),
             ("abort-run", ctx.bus.abort_run, AbortRun, runs.abort),
@@ -56,6 +73,16 @@ def build_definition(
             ("trigger-job", ctx.bus.trigger_job, TriggerJob, jobs.trigger),
             ("cancel-job", ctx.bus.cancel_job, CancelJob, jobs.cancel),
             ("abort-job-run", ctx.bus.abort_job_run, AbortJobRun, jobs.abort_run),
+            ("list-projects", project("list"), ListProjects, projects.list),
+            ("get-project", project("get"), GetProject, projects.get),
+            ("create-project", project("create"), CreateProject, projects.create),
+            ("update-project", project("update"), UpdateProject, projects.update),
+            ("delete-project", project("delete"), DeleteProject, projects.delete),
+            ("list-pipelines", project("pipelines.list"), ListPipelines, pipelines.list),
+            ("get-pipeline", project("pipelines.get"), GetPipeline, pipelines.get),
+            ("create-pipeline", project("pipelines.create"), CreatePipeline, pipelines.create),
+            ("save-pipeline", project("pipelines.save"), SavePipeline, pipelines.save),
+            ("delete-pipeline", project("pipelines.delete"), DeletePipeline, pipelines.delete),
         ]
         await add_commands(ctx.micro, group, commands)
 

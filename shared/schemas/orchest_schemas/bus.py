@@ -131,6 +131,12 @@ class BusNames:
         """A runner asks the scheduler for an attempt before running it."""
         return self.command("steps.claim")
 
+    def project_command(self, action: str) -> str:
+        """A projects command (``create``, ``pipelines.save``...), owned by the scheduler."""
+        if not re.fullmatch(r"[a-z]+(\.[a-z]+)?", action):
+            raise ValueError(f"not a projects action: {action!r}")
+        return self.command(f"projects.{action}")
+
     @property
     def launch_session(self) -> str:
         return self.command("sessions.launch")

@@ -1,0 +1,320 @@
+"""``/api/projects``: projects (managed folders, registered folders, folders
+made by hand) and their pipeline files (found, read with an ETag, written
+with If-Match, checked as a run would be), through the gateway and the
+scheduler against the real servers and a real projects directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from runs_harness import Project, Stack, whole_stack
+
+NOBODY = "00000000-0000-4000-8000-000000000000"
+
+
+@pytest.fixture
+async def stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
+    async with whole_stack(service_settings) as s:
+        yield s
+
+
+def folder_uuid(path: Path) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, path.resolve().as_uri()))
+
+
+async def create(stack: Stack, status: int = 201, **body: Any) -> dict[str, Any]:
+    response = await stack.http.post("/api/projects", json=body)
+    assert response.status_code == status, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def pipeline_file(root: Path, relative: str, **extra: Any) -> dict[str, Any]:
+    """A valid one-step pipeline file at ``relative`` (its step file made too)."""
+    project = Project(root)
+    project.step("a", "a.sh", "echo a\n")
+    definition = {**project.definition(), **extra}
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(definition))
+    return definition
+
+
+# -- projects ------------------------------------------------------------------
+
+
+async def test_a_managed_project_is_a_folder_of_the_projects_directory(stack: Stack) -> None:
+    made = await create(stack, name="alpha", env_variables={"A": "1"})
+    folder = stack.projects_dir / "alpha"
+    assert folder.is_dir() and not any(folder.iterdir())
+    assert made["uuid"] == folder_uuid(folder)
+    assert made["managed"] and made["exists"] and made["env_variables"] == {"A": "1"}
+    listed = (await stack.http.get("/api/projects")).json()["projects"]
+    assert [p["name"] for p in listed] == ["alpha"]
+    got = await stack.http.get(f"/api/projects/{made['uuid']}")
+    assert got.status_code == 200 and got.json() == listed[0]
+    again = await create(stack, 409, name="alpha")
+    assert "exists" in again["message"]
+
+
+async def test_a_folder_made_by_hand_is_a_project(stack: Stack) -> None:
+    (stack.projects_dir / "by-hand").mkdir(parents=True)
+    (stack.projects_dir / ".hidden").mkdir()
+    listed = (await stack.http.get("/api/projects")).json()["projects"]
+    assert [(p["name"], p["uuid"]) for p in listed] == [
+        ("by-hand", folder_uuid(stack.projects_dir / "by-hand"))
+    ]
+
+
+async def test_the_quickstart_template_gives_a_valid_pipeline(stack: Stack) -> None:
+    made = await create(stack, name="quick", template="quickstart")
+    pipelines = (await stack.http.get(f"/api/projects/{made['uuid']}/pipelines")).json()
+    [quickstart] = pipelines["pipelines"]
+    assert quickstart["path"] == "quickstart.orchest"
+    assert quickstart["valid"] and quickstart["step_count"] > 3, quickstart
+
+
+async def test_a_retried_create_gives_the_same_project(stack: Stack) -> None:
+    first = await create(stack, name="once", idempotency_key="k-1")
+    second = await create(stack, name="once", idempotency_key="k-1")
+    assert first == second
+
+
+@pytest.mark.parametrize("name", ["../up", ".hidden", "a/b", "", "x" * 101, "nul\u0000"])
+async def test_a_project_name_must_be_a_plain_folder_name(stack: Stack, name: str) -> None:
+    refused = await stack.http.post("/api/projects", json={"name": name})
+    assert refused.status_code in (400, 422), refused.text
+    assert not any(stack.projects_dir.iterdir()) if stack.projects_dir.exists() else True
+
+
+async def test_an_existing_folder_is_registered_where_it_is(stack: Stack, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    made = await create(stack, name="mine", path=str(repo))
+    assert made["uuid"] == folder_uuid(repo) and not made["managed"]
+    assert made["path"] == str(repo.resolve())
+    assert not any(repo.iterdir())  # nothing written in the user's folder
+    twice = await create(stack, 409, name="other", path=str(repo / "."))
+    assert "folder" in twice["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "extra", "message"),
+    [
+        ("relative/dir", {}, "not an absolute path"),
+        ("/nonexistent/folder", {}, "is not a folder"),
+        ("{projects}/inner", {}, "inside the projects directory"),
+        ("{tmp}", {"template": "quickstart"}, "not written to"),
+    ],
+)
+async def test_a_folder_that_cannot_be_registered_is_refused(
+    stack: Stack, tmp_path: Path, path: str, extra: dict[str, Any], message: str
+) -> None:
+    (stack.projects_dir / "inner").mkdir(parents=True)
+    body = {"name": "x", "path": path.format(projects=stack.projects_dir, tmp=tmp_path), **extra}
+    refused = await create(stack, 422, **body)
+    assert message in json.dumps(refused), refused
+
+
+async def test_rename_and_env_variables(stack: Stack) -> None:
+    made = await create(stack, name="before")
+    await create(stack, name="taken")
+    renamed = await stack.http.patch(
+        f"/api/projects/{made['uuid']}", json={"name": "after", "env_variables": {"B": "2"}}
+    )
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["uuid"] == made["uuid"]
+    assert renamed.json()["path"] == str(stack.projects_dir / "after")
+    assert renamed.json()["env_variables"] == {"B": "2"}
+    assert (stack.projects_dir / "after").is_dir()
+    assert not (stack.projects_dir / "before").exists()
+    clash = await stack.http.patch(f"/api/projects/{made['uuid']}", json={"name": "taken"})
+    assert clash.status_code == 409
+    assert (stack.projects_dir / "after").is_dir()
+    bad = await stack.http.patch(f"/api/projects/{made['uuid']}", json={"name": "a/b"})
+    assert bad.status_code == 422
+
+
+async def test_delete_unregisters_and_deletes_files_only_when_asked(
+    stack: Stack, tmp_path: Path
+) -> None:
+    managed = await create(stack, name="managed")
+    kept = await stack.http.delete(f"/api/projects/{managed['uuid']}")
+    assert kept.status_code == 409 and "delete_files" in kept.json()["message"]
+    gone = await stack.http.delete(f"/api/projects/{managed['uuid']}?delete_files=true")
+    assert gone.status_code == 200
+    assert not (stack.projects_dir / "managed").exists()
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "keep.txt").write_text("mine")
+    registered = await create(stack, name="repo", path=str(repo))
+    unregistered = await stack.http.delete(f"/api/projects/{registered['uuid']}")
+    assert unregistered.status_code == 200
+    assert (repo / "keep.txt").read_text() == "mine"
+    assert (await stack.http.get(f"/api/projects/{registered['uuid']}")).status_code == 404
+
+
+async def test_files_of_a_project_in_use_are_not_deleted(stack: Stack) -> None:
+    made = await create(stack, name="busy")
+    root = Path(made["path"])
+    project = Project(root)
+    project.step("a", "a.sh", "sleep 60\n")
+    body = project.body()
+    body["run_config"]["project_uuid"] = made["uuid"]
+    run = await stack.start_run(body)
+    try:
+        refused = await stack.http.delete(f"/api/projects/{made['uuid']}?delete_files=true")
+        assert refused.status_code == 409 and "run(s) not ended" in refused.json()["message"]
+        assert root.is_dir()
+    finally:
+        await stack.http.delete(f"/api/runs/{run['uuid']}")
+
+
+async def test_an_unknown_project_is_404(stack: Stack) -> None:
+    for path in (f"/api/projects/{NOBODY}", f"/api/projects/{NOBODY}/pipelines"):
+        assert (await stack.http.get(path)).status_code == 404, path
+
+
+# -- pipelines -----------------------------------------------------------------
+
+
+async def test_pipelines_are_found_skipping_what_holds_none(stack: Stack) -> None:
+    made = await create(stack, name="search")
+    root = Path(made["path"])
+    pipeline_file(root, "top.orchest")
+    pipeline_file(root, "deep/er/nested.orchest")
+    for skipped in (".git", "node_modules", ".hidden", "venv-like"):
+        pipeline_file(root, f"{skipped}/skipped.orchest")
+    (root / "venv-like" / "pyvenv.cfg").write_text("home = /usr\n")
+    (root / "broken.orchest").write_text("{not json")
+    dup = pipeline_file(root, "copy-a.orchest")
+    (root / "copy-b.orchest").write_text(json.dumps(dup))
+
+    listed = (await stack.http.get(f"/api/projects/{made['uuid']}/pipelines")).json()
+    paths = [p["path"] for p in listed["pipelines"]]
+    assert paths == [
+        "broken.orchest",
+        "copy-a.orchest",
+        "copy-b.orchest",
+        "deep/er/nested.orchest",
+        "top.orchest",
+    ]
+    by_path = {p["path"]: p for p in listed["pipelines"]}
+    assert not by_path["broken.orchest"]["valid"]
+    assert by_path["top.orchest"]["valid"] and by_path["top.orchest"]["step_count"] == 1
+    assert listed["duplicates"] == [
+        {"uuid": dup["uuid"], "paths": ["copy-a.orchest", "copy-b.orchest"]}
+    ]
+    clash = await stack.http.get(f"/api/projects/{made['uuid']}/pipelines/{dup['uuid']}")
+    assert clash.status_code == 409 and "copy-a.orchest" in clash.json()["message"]
+
+
+async def test_read_with_an_etag_write_with_if_match(stack: Stack) -> None:
+    made = await create(stack, name="edit")
+    root = Path(made["path"])
+    definition = pipeline_file(root, "p.orchest")
+    url = f"/api/projects/{made['uuid']}/pipelines/{definition['uuid']}"
+
+    read = await stack.http.get(url)
+    assert read.status_code == 200
+    etag = read.json()["etag"]
+    assert read.headers["etag"] == f'"{etag}"'
+    assert read.json()["definition"] == definition and read.json()["problems"] == []
+
+    changed = {**definition, "name": "renamed"}
+    saved = await stack.http.put(url, json=changed, headers={"If-Match": f'"{etag}"'})
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["etag"] != etag
+    assert json.loads((root / "p.orchest").read_text())["name"] == "renamed"
+
+    stale = await stack.http.put(
+        url, json={**definition, "name": "lost"}, headers={"If-Match": f'"{etag}"'}
+    )
+    assert stale.status_code == 412, stale.text
+    assert json.loads((root / "p.orchest").read_text())["name"] == "renamed"
+
+    anyway = await stack.http.put(url, json={**definition, "name": "forced"})
+    assert anyway.status_code == 200
+    leftovers = [p.name for p in root.iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == []
+
+
+async def test_an_invalid_pipeline_is_refused_and_nothing_is_written(stack: Stack) -> None:
+    made = await create(stack, name="invalid")
+    root = Path(made["path"])
+    definition = pipeline_file(root, "p.orchest")
+    before = (root / "p.orchest").read_bytes()
+    url = f"/api/projects/{made['uuid']}/pipelines/{definition['uuid']}"
+    steps = {
+        "a": {**definition["steps"]["a"], "incoming_connections": ["b"]},
+        "b": {
+            **definition["steps"]["a"],
+            "uuid": "b",
+            "file_path": "missing.py",
+            "incoming_connections": ["a"],
+        },
+    }
+    cyclic = await stack.http.put(url, json={**definition, "steps": steps})
+    assert cyclic.status_code == 422
+    assert "cycle" in json.dumps(cyclic.json()), cyclic.json()
+    missing = await stack.http.put(
+        url, json={**definition, "steps": {"b": {**steps["b"], "incoming_connections": []}}}
+    )
+    assert missing.status_code == 422
+    assert "missing.py" in json.dumps(missing.json())
+    other_uuid = await stack.http.put(url, json={**definition, "uuid": NOBODY})
+    assert other_uuid.status_code == 422
+    not_an_object = await stack.http.put(url, json=[1, 2])
+    assert not_an_object.status_code == 422
+    assert (root / "p.orchest").read_bytes() == before
+
+
+async def test_problems_of_a_file_on_disk_are_listed(stack: Stack) -> None:
+    made = await create(stack, name="problems")
+    root = Path(made["path"])
+    definition = pipeline_file(root, "p.orchest")
+    definition["steps"]["a"]["file_path"] = "gone.ipynb"
+    (root / "p.orchest").write_text(json.dumps(definition))
+    read = await stack.http.get(f"/api/projects/{made['uuid']}/pipelines/{definition['uuid']}")
+    assert read.status_code == 200
+    [problem] = read.json()["problems"]
+    assert problem["loc"] == ["steps", "a", "file_path"] and "gone.ipynb" in problem["msg"]
+
+
+async def test_create_and_delete_a_pipeline_file(stack: Stack, tmp_path: Path) -> None:
+    made = await create(stack, name="files")
+    root = Path(made["path"])
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.symlink(outside, root / "link")
+    url = f"/api/projects/{made['uuid']}/pipelines"
+
+    created = await stack.http.post(url, json={"path": "sub/new.orchest", "name": "New"})
+    assert created.status_code == 201, created.text
+    document = created.json()
+    assert created.headers["etag"] == f'"{document["etag"]}"'
+    on_disk = json.loads((root / "sub" / "new.orchest").read_text())
+    assert on_disk["name"] == "New" and on_disk["uuid"] == document["uuid"]
+    assert on_disk["steps"] == {}
+
+    again = await stack.http.post(url, json={"path": "sub/new.orchest", "name": "Twice"})
+    assert again.status_code == 409
+    for bad in ("../x.orchest", "/tmp/x.orchest", "link/x.orchest", "plain.txt"):
+        refused = await stack.http.post(url, json={"path": bad, "name": "x"})
+        assert refused.status_code == 422, (bad, refused.text)
+    assert list(outside.iterdir()) == []
+
+    one = f"{url}/{document['uuid']}"
+    stale = await stack.http.delete(one, headers={"If-Match": '"0000"'})
+    assert stale.status_code == 412
+    deleted = await stack.http.delete(one, headers={"If-Match": f'"{document["etag"]}"'})
+    assert deleted.status_code == 200
+    assert not (root / "sub" / "new.orchest").exists()
+    assert (await stack.http.get(one)).status_code == 404
