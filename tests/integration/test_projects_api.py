@@ -5,6 +5,7 @@ scheduler against the real servers and a real projects directory."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import uuid
@@ -172,7 +173,7 @@ async def test_files_of_a_project_in_use_are_not_deleted(stack: Stack) -> None:
     try:
         refused = await stack.http.delete(f"/api/projects/{made['uuid']}?delete_files=true")
         assert refused.status_code == 409 and "run(s) not ended" in refused.json()["message"]
-        assert root.is_dir()
+        assert await asyncio.to_thread(root.is_dir)
     finally:
         await stack.http.delete(f"/api/runs/{run['uuid']}")
 
@@ -242,7 +243,7 @@ async def test_read_with_an_etag_write_with_if_match(stack: Stack) -> None:
 
     anyway = await stack.http.put(url, json={**definition, "name": "forced"})
     assert anyway.status_code == 200
-    leftovers = [p.name for p in root.iterdir() if p.name.endswith(".tmp")]
+    leftovers = [name for name in os.listdir(root) if name.endswith(".tmp")]
     assert leftovers == []
 
 
