@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runs_harness import Project, Stack, whole_stack
+from runs_harness import Project, Stack, event_log, whole_stack
+
+from orchest_schemas.events import RunStatusChanged, StepStatusChanged
 
 NOBODY = "00000000-0000-4000-8000-000000000000"
 
@@ -319,3 +321,88 @@ async def test_create_and_delete_a_pipeline_file(stack: Stack, tmp_path: Path) -
     assert deleted.status_code == 200
     assert not (root / "sub" / "new.orchest").exists()
     assert (await stack.http.get(one)).status_code == 404
+
+
+# -- runs by reference -----------------------------------------------------------
+
+
+async def test_a_run_by_reference_freezes_the_file_it_was_started_from(stack: Stack) -> None:
+    made = await create(stack, name="frozen", env_variables={"A": "project", "B": "project"})
+    root = Path(made["path"])
+    project = Project(root)
+    # Step a waits for the test's go-ahead (its own work), so the file is
+    # edited while the run runs.
+    project.step("a", "a.sh", "until [ -e go ]; do sleep 0.05; done\necho a\n")
+    project.step("b", "b.sh", 'echo "old b $A $B"\n', parents=("a",))
+    (root / "new.sh").write_text('echo "new b"\n')
+    definition = project.definition()
+    (root / "p.orchest").write_text(json.dumps(definition))
+
+    async with event_log(stack) as log:
+        response = await stack.http.post(
+            "/api/runs",
+            json={
+                "project_uuid": made["uuid"],
+                "pipeline_uuid": definition["uuid"],
+                "env_variables": {"B": "run"},
+            },
+        )
+        assert response.status_code == 201, response.text
+        run = response.json()
+        await log.wait_for(
+            lambda seen: any(
+                isinstance(e, StepStatusChanged)
+                and e.step_uuid == "a"
+                and e.status.value == "STARTED"
+                for e in seen
+            ),
+            what="step a started",
+        )
+        edited = json.loads((root / "p.orchest").read_text())
+        edited["steps"]["b"]["file_path"] = "new.sh"
+        (root / "p.orchest").write_text(json.dumps(edited))
+        (root / "go").touch()
+        await log.wait_for(
+            lambda seen: any(
+                isinstance(e, RunStatusChanged) and e.run_uuid == run["uuid"] and e.status.is_final
+                for e in seen
+            ),
+            what="the run ended",
+        )
+    final = (await stack.http.get(f"/api/runs/{run['uuid']}")).json()
+    assert final["status"] == "SUCCESS" and final["project_uuid"] == made["uuid"]
+    logs = await stack.http.get(f"/api/runs/{run['uuid']}/steps/b/logs")
+    assert logs.text.strip() == "old b project run"
+
+
+async def test_a_run_by_reference_is_refused_with_every_reason(stack: Stack) -> None:
+    made = await create(stack, name="refusals")
+    root = Path(made["path"])
+    definition = pipeline_file(root, "p.orchest")
+    definition["steps"]["a"]["incoming_connections"] = ["a"]
+    (root / "cyclic.orchest").write_text(json.dumps({**definition, "uuid": "cyclic"}))
+
+    async def refused(body: dict[str, Any], status: int) -> str:
+        response = await stack.http.post("/api/runs", json=body)
+        assert response.status_code == status, response.text
+        return json.dumps(response.json())
+
+    assert "no project" in await refused(
+        {"project_uuid": NOBODY, "pipeline_uuid": definition["uuid"]}, 404
+    )
+    assert "no pipeline" in await refused(
+        {"project_uuid": made["uuid"], "pipeline_uuid": NOBODY}, 404
+    )
+    assert "cycle" in await refused({"project_uuid": made["uuid"], "pipeline_uuid": "cyclic"}, 422)
+    assert "not both" in await refused(
+        {
+            "project_uuid": made["uuid"],
+            "pipeline_uuid": definition["uuid"],
+            "pipeline_definition": definition,
+            "run_config": {"project_dir": str(root)},
+        },
+        422,
+    )
+    assert "both project_uuid and pipeline_uuid" in await refused(
+        {"project_uuid": made["uuid"]}, 422
+    )

@@ -18,9 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from pydantic import ValidationError
 
+from orchest_runtime.commands import validation_details
 from orchest_runtime.errors import CommandError
 from orchest_schemas.errors import ErrorCode, ErrorDetail
+from orchest_schemas.pipeline import PipelineDefinition
 from orchest_schemas.projects import (
     CreatePipeline,
     Deleted,
@@ -37,6 +40,7 @@ from orchest_schemas.projects import (
 from . import pipeline_files as files
 from .pipeline_files import PipelineFile, PipelineFileError
 from .projects import Projects
+from .runs import ResolvedPipeline
 
 _FILE_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
 
@@ -116,6 +120,23 @@ class Pipelines:
             await conn.execute(_FILE_LOCK, f"{command.project_uuid}/{found.path}")
             await asyncio.to_thread(_delete, root, command.pipeline_uuid, command.if_match)
         return Deleted()
+
+    async def resolve(self, project_uuid: str, pipeline_uuid: str) -> ResolvedPipeline:
+        """The pipeline file as a definition, for a run or a job to freeze;
+        a file that is not a pipeline definition is refused listing why (the
+        run's own checks follow)."""
+        record = await self._projects.load(project_uuid)
+        root = await self._root(project_uuid)
+        found = await asyncio.to_thread(_find, root, pipeline_uuid)
+        try:
+            definition = PipelineDefinition.model_validate(found.content)
+        except ValidationError as exc:
+            details = [
+                ErrorDetail(loc=["pipeline_definition", *d.loc], msg=d.msg, type=d.type)
+                for d in validation_details(exc)
+            ]
+            raise _invalid(f"{found.path} is not a valid pipeline", [], details) from None
+        return ResolvedPipeline(definition, str(root), found.path, record.env_variables)
 
     async def _root(self, project_uuid: str) -> Path:
         record = await self._projects.load(project_uuid)

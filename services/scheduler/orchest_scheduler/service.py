@@ -57,11 +57,11 @@ def build_definition(
         definitions = DefinitionStore(
             ctx.js, ctx.bus.definitions_bucket, ctx.settings.artifacts_ttl_seconds
         )
-        runs = Runs(ctx.db, ctx.bus, outbox, definitions)
-        jobs = Jobs(ctx.db, ctx.bus, ctx.js, outbox, runs, own, job_clock)
-        parts.update(outbox=outbox, runs=runs, jobs=jobs)
         projects = Projects(ctx.db, own.projects_dir, own.templates_dir)
         pipelines = Pipelines(ctx.db, projects)
+        runs = Runs(ctx.db, ctx.bus, outbox, definitions, pipelines=pipelines)
+        jobs = Jobs(ctx.db, ctx.bus, ctx.js, outbox, runs, own, job_clock)
+        parts.update(outbox=outbox, runs=runs, jobs=jobs)
         group = ctx.bus.queue_group(ServiceName.SCHEDULER)
         project = ctx.bus.project_command
         commands: list[CommandEndpoint] = [

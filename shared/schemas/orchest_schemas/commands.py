@@ -34,13 +34,40 @@ class RunConfig(Message):
 
 
 class CreateRun(Command):
-    """Start an interactive run (or a partial run) of a pipeline."""
+    """Start an interactive run (or a partial run) of a pipeline: given
+    inline (``pipeline_definition`` and ``run_config``), or by reference
+    (``project_uuid`` and ``pipeline_uuid``: the pipeline file is read and
+    frozen when the run is accepted)."""
 
-    pipeline_definition: PipelineDefinition
+    pipeline_definition: PipelineDefinition | None = None
     run_type: RunType = RunType.FULL
     uuids: list[str] = Field(default_factory=list)
     """The selected steps (ignored for ``full``); for ``rerun_failed``, one run uuid."""
-    run_config: RunConfig
+    run_config: RunConfig | None = None
+    project_uuid: str | None = Field(default=None, min_length=1, max_length=64)
+    pipeline_uuid: str | None = Field(default=None, min_length=1, max_length=255)
+    env_variables: dict[str, str] | None = None
+    """The run's env variables, over the project's (the reference form only;
+    inline, they are ``run_config.env_variables``)."""
+
+    @model_validator(mode="after")
+    def _one_form(self) -> CreateRun:
+        inline = self.pipeline_definition is not None or self.run_config is not None
+        reference = self.project_uuid is not None or self.pipeline_uuid is not None
+        if inline and reference:
+            raise ValueError(
+                "give pipeline_definition and run_config, or project_uuid and pipeline_uuid,"
+                " not both"
+            )
+        if reference and (self.project_uuid is None or self.pipeline_uuid is None):
+            raise ValueError("a run by reference names both project_uuid and pipeline_uuid")
+        if not reference and (self.pipeline_definition is None or self.run_config is None):
+            raise ValueError(
+                "give pipeline_definition and run_config (or project_uuid and pipeline_uuid)"
+            )
+        if inline and self.env_variables is not None:
+            raise ValueError("inline, a run's env variables are run_config.env_variables")
+        return self
 
 
 class AbortRun(Command):
