@@ -403,6 +403,45 @@ async def test_a_run_by_reference_is_refused_with_every_reason(stack: Stack) -> 
         },
         422,
     )
-    assert "both project_uuid and pipeline_uuid" in await refused(
-        {"project_uuid": made["uuid"]}, 422
+    missing = json.loads(await refused({"pipeline_uuid": definition["uuid"]}, 422))
+    assert [e["loc"] for e in missing["errors"]] == [["project_uuid"]]
+
+
+async def test_a_job_by_reference_snapshots_the_project(stack: Stack) -> None:
+    made = await create(stack, name="job", env_variables={"A": "project", "B": "project"})
+    root = Path(made["path"])
+    project = Project(root)
+    project.step("a", "a.sh", 'echo "$A $B"\n')
+    definition = project.definition()
+    (root / "p.orchest").write_text(json.dumps(definition))
+    async with event_log(stack) as log:
+        response = await stack.http.post(
+            "/api/jobs",
+            json={
+                "name": "by reference",
+                "project_uuid": made["uuid"],
+                "pipeline_uuid": definition["uuid"],
+                "env_variables": {"B": "job"},
+            },
+        )
+        assert response.status_code == 201, response.text
+        job = response.json()
+        assert job["project_dir"] == made["path"]
+        events = await log.wait_for(
+            lambda seen: any(isinstance(e, RunStatusChanged) and e.status.is_final for e in seen),
+            what="the job's run ended",
+        )
+    run = next(e for e in events if isinstance(e, RunStatusChanged) and e.status.is_final)
+    assert run.status.value == "SUCCESS"
+    logs = await stack.http.get(f"/api/runs/{run.run_uuid}/steps/a/logs")
+    assert logs.text.strip() == "project job"
+    mixed = await stack.http.post(
+        "/api/jobs",
+        json={
+            "name": "mixed",
+            "project_uuid": made["uuid"],
+            "pipeline_uuid": definition["uuid"],
+            "project_dir": str(root),
+        },
     )
+    assert mixed.status_code == 422 and "not both" in mixed.text

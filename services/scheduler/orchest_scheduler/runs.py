@@ -216,9 +216,7 @@ class Runs:
         if command.pipeline_definition is not None and command.run_config is not None:
             return command.pipeline_definition, command.run_config
         assert command.project_uuid is not None and command.pipeline_uuid is not None
-        if self._pipelines is None:
-            raise CommandError(ErrorCode.INVALID, "runs by reference are not served here")
-        found = await self._pipelines.resolve(command.project_uuid, command.pipeline_uuid)
+        found = await self.resolve_pipeline(command.project_uuid, command.pipeline_uuid)
         run_config = RunConfig(
             project_dir=found.project_dir,
             project_uuid=command.project_uuid,
@@ -226,6 +224,12 @@ class Runs:
             env_variables={**found.env_variables, **(command.env_variables or {})},
         )
         return found.definition, run_config
+
+    async def resolve_pipeline(self, project_uuid: str, pipeline_uuid: str) -> ResolvedPipeline:
+        """A project's pipeline file, read now (for a run or a job to freeze)."""
+        if self._pipelines is None:
+            raise CommandError(ErrorCode.INVALID, "pipelines by reference are not served here")
+        return await self._pipelines.resolve(project_uuid, pipeline_uuid)
 
     async def abort(self, command: AbortRun) -> RunView:
         try:
