@@ -105,9 +105,7 @@ class Jobs:
 
     # -- commands ------------------------------------------------------------------
 
-    async def _frozen(
-        self, command: CreateJob
-    ) -> tuple[PipelineDefinition, str, dict[str, str]]:
+    async def _frozen(self, command: CreateJob) -> tuple[PipelineDefinition, str, dict[str, str]]:
         """The definition, project folder and env variables of a new job: as
         given, or read now from the project (env: the project's, then the job's)."""
         if command.pipeline_definition is not None and command.project_dir is not None:
