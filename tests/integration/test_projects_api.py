@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from runs_harness import Project, Stack, event_log, whole_stack
 
-from orchest_schemas.events import RunStatusChanged, StepStatusChanged
+from orchest_schemas.events import ProjectChanged, RunStatusChanged, StepStatusChanged
 
 NOBODY = "00000000-0000-4000-8000-000000000000"
 
@@ -445,3 +445,61 @@ async def test_a_job_by_reference_snapshots_the_project(stack: Stack) -> None:
         },
     )
     assert mixed.status_code == 422 and "not both" in mixed.text
+
+
+# -- live changes ----------------------------------------------------------------
+
+
+async def test_a_file_changed_on_disk_is_announced(stack: Stack) -> None:
+    made = await create(stack, name="watched")
+    root = Path(made["path"])
+    subject = stack.bus.project_events(made["uuid"])
+    async with event_log(stack, subject) as log:
+
+        def announced(seen: list[Any]) -> bool:
+            return any(isinstance(e, ProjectChanged) and e.pipelines == ["p.orchest"] for e in seen)
+
+        # Nothing says when the watcher (started with the scheduler) watches:
+        # write until a write is announced.
+        for attempt in range(10):
+            (root / "p.orchest").write_text(json.dumps({"attempt": attempt}))
+            try:
+                events = await log.wait_for(announced, timeout=3, what="the change announced")
+                break
+            except AssertionError:
+                continue
+        else:
+            raise AssertionError("no ProjectChanged for p.orchest")
+        (root / "sub").mkdir()
+        (root / "sub" / "data.csv").write_text("x\n")
+        events = await log.wait_for(
+            lambda seen: any(
+                isinstance(e, ProjectChanged) and "sub/data.csv" in e.paths for e in seen
+            ),
+            timeout=10,
+            what=f"a nested file announced: {log.events}",
+        )
+    nested = next(e for e in events if isinstance(e, ProjectChanged) and "sub/data.csv" in e.paths)
+    assert nested.project_uuid == made["uuid"] and nested.pipelines == []
+
+
+async def test_a_folder_made_in_the_projects_directory_is_recorded_by_the_watcher(
+    stack: Stack,
+) -> None:
+    await create(stack, name="first")  # the watcher watches the projects directory
+    folder = stack.projects_dir / "cloned"
+    folder.mkdir()
+    async with event_log(stack, stack.bus.project_events(folder_uuid(folder))) as log:
+        for attempt in range(10):
+            (folder / f"file{attempt}.txt").write_text("x")
+            try:
+                await log.wait_for(
+                    lambda seen: any(isinstance(e, ProjectChanged) for e in seen),
+                    timeout=3,
+                    what="the new project's change announced",
+                )
+                break
+            except AssertionError:
+                continue
+        else:
+            raise AssertionError("no ProjectChanged for the new folder")

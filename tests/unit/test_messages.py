@@ -107,6 +107,9 @@ SAMPLE_EVENTS: dict[str, Event] = {
     "session_status_changed": SessionStatusChanged(
         project_uuid=PROJECT, pipeline_uuid=PIPELINE, status=SessionStatus.FAILED, reason="oom"
     ),
+    "project_changed": events.ProjectChanged(
+        project_uuid=PROJECT, paths=["main.orchest", "data/x.csv"], pipelines=["main.orchest"]
+    ),
     "step_log_chunk": StepLogChunk(
         run_uuid=RUN, step_uuid=STEP, attempt=1, offset=4096, data="epoch 1/5 loss=0.31\n"
     ),

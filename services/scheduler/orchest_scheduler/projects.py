@@ -61,11 +61,13 @@ class Projects:
         self.projects_dir = projects_dir
         self._templates_dir = templates_dir
         self._clock = clock
+        self.on_change: Callable[[], None] = lambda: None
+        """Called once a project was added, renamed or removed."""
 
     # -- commands ------------------------------------------------------------------
 
     async def list(self, command: ListProjects) -> ProjectList:
-        await self._record_new_folders()
+        await self.record_new_folders()
         async with self._pool.acquire() as conn:
             records = await db.list_projects(conn)
         present = await asyncio.to_thread(lambda: [os.path.isdir(r.path) for r in records])
@@ -104,6 +106,7 @@ class Projects:
             raise CommandError(
                 ErrorCode.CONFLICT, f"a project named {command.name!r} exists"
             ) from None
+        self.on_change()
         return record.view(True)
 
     async def update(self, command: UpdateProject) -> ProjectView:
@@ -129,6 +132,7 @@ class Projects:
                     ErrorCode.CONFLICT, f"a project named {command.name!r} exists"
                 ) from None
             updated = await self._load(conn, record.uuid)
+        self.on_change()
         return updated.view(await asyncio.to_thread(os.path.isdir, updated.path))
 
     async def delete(self, command: DeleteProject) -> Deleted:
@@ -152,6 +156,7 @@ class Projects:
             await db.delete_project(conn, record.uuid)
             if command.delete_files:
                 await asyncio.to_thread(_remove_folder, Path(record.path))
+        self.on_change()
         return Deleted()
 
     # -- for the pipelines and the runs ----------------------------------------
@@ -217,7 +222,8 @@ class Projects:
             raise _invalid(f"no template {name!r} on this stack", "template")
         return folder
 
-    async def _record_new_folders(self) -> None:
+    async def record_new_folders(self) -> None:
+        """Record the projects directory's folders that are not projects yet."""
         folders = await asyncio.to_thread(_project_folders, self.projects_dir)
         if not folders:
             return

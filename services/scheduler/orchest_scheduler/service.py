@@ -36,6 +36,7 @@ from .definitions import DefinitionStore
 from .jobs import Jobs
 from .outbox import Outbox
 from .project_pipelines import Pipelines
+from .project_watch import ProjectWatcher
 from .projects import Projects
 from .runs import Runs
 from .settings import SchedulerSettings
@@ -59,9 +60,13 @@ def build_definition(
         )
         projects = Projects(ctx.db, own.projects_dir, own.templates_dir)
         pipelines = Pipelines(ctx.db, projects)
+        watcher = ProjectWatcher(
+            ctx.db, ctx.js, ctx.bus, own.projects_dir, projects.record_new_folders
+        )
+        projects.on_change = watcher.projects_changed
         runs = Runs(ctx.db, ctx.bus, outbox, definitions, pipelines=pipelines)
         jobs = Jobs(ctx.db, ctx.bus, ctx.js, outbox, runs, own, job_clock)
-        parts.update(outbox=outbox, runs=runs, jobs=jobs)
+        parts.update(outbox=outbox, runs=runs, jobs=jobs, watcher=watcher)
         group = ctx.bus.queue_group(ServiceName.SCHEDULER)
         project = ctx.bus.project_command
         commands: list[CommandEndpoint] = [
@@ -90,7 +95,9 @@ def build_definition(
         outbox = parts["outbox"]
         runs = parts["runs"]
         jobs = parts["jobs"]
+        watcher = parts["watcher"]
         assert isinstance(outbox, Outbox) and isinstance(runs, Runs) and isinstance(jobs, Jobs)
+        assert isinstance(watcher, ProjectWatcher)
         await runs.schedule_waiting_retries()
         try:
             async with asyncio.TaskGroup() as group:
@@ -98,6 +105,7 @@ def build_definition(
                 group.create_task(runs.sweep_retries(ctx.stopping))
                 group.create_task(jobs.tick_loop(ctx.stopping))
                 group.create_task(jobs.sweep_loop(ctx.stopping))
+                group.create_task(watcher.run(ctx.stopping))
                 group.create_task(
                     consume(
                         ctx.js,

@@ -207,6 +207,14 @@ class BusNames:
     def session_event(self, project_uuid: str, pipeline_uuid: str) -> str:
         return f"{self.prefix}.events.v1.session.{_tok(project_uuid)}.{_tok(pipeline_uuid)}"
 
+    def project_event(self, project_uuid: str) -> str:
+        """A project's files changed on disk (``ProjectChanged``)."""
+        return f"{self.prefix}.events.v1.project.{_tok(project_uuid)}.changed"
+
+    def project_events(self, project_uuid: str) -> str:
+        """Filter for a project's events."""
+        return f"{self.prefix}.events.v1.project.{_tok(project_uuid)}.>"
+
     @property
     def all_events(self) -> str:
         return f"{self.prefix}.events.v1.>"
