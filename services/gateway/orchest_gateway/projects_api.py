@@ -59,7 +59,7 @@ class PipelineBody(RootModel[dict[str, Any]]):
     """A pipeline file's content (Orchest's format), as a JSON object."""
 
 
-async def _forward(
+async def forward(
     request: Request, command: BaseModel, subject: str, status: int = 200
 ) -> Response:
     deps = deps_of(request)
@@ -69,11 +69,11 @@ async def _forward(
     return Response(reply, status_code=status, media_type="application/json")
 
 
-def _subject(request: Request, action: str) -> str:
+def subject(request: Request, action: str) -> str:
     return deps_of(request).bus.project_command(action)
 
 
-def _project(request: Request) -> str:
+def project_of(request: Request) -> str:
     return str(request.path_params["project_uuid"])
 
 
@@ -84,7 +84,7 @@ def _pipeline_path(request: Request) -> dict[str, str]:
     }
 
 
-def _if_match(request: Request) -> str | None:
+def if_match_of(request: Request) -> str | None:
     """The ``If-Match`` etag (one; ``*`` means any version, as no header)."""
     raw = request.headers.get("if-match")
     if raw is None or raw.strip() == "*":
@@ -102,7 +102,7 @@ async def _document(request: Request, command: BaseModel, action: str, status: i
     deps = deps_of(request)
     document = await request_command(
         deps.nc,
-        _subject(request, action),
+        subject(request, action),
         command,
         PipelineDocument,
         timeout=deps.settings.command_timeout_seconds,
@@ -116,75 +116,75 @@ async def _document(request: Request, command: BaseModel, action: str, status: i
 
 
 async def list_projects(request: Request) -> Response:
-    return await _forward(request, ListProjects(), _subject(request, "list"))
+    return await forward(request, ListProjects(), subject(request, "list"))
 
 
 async def create_project(request: Request) -> Response:
     command = await read_json(request, CreateProject, deps_of(request).settings)
-    return await _forward(request, command, _subject(request, "create"), 201)
+    return await forward(request, command, subject(request, "create"), 201)
 
 
 async def get_project(request: Request) -> Response:
-    command = _validated(GetProject, {"project_uuid": _project(request)})
-    return await _forward(request, command, _subject(request, "get"))
+    command = validated(GetProject, {"project_uuid": project_of(request)})
+    return await forward(request, command, subject(request, "get"))
 
 
 async def update_project(request: Request) -> Response:
     body = await read_json(request, ProjectChanges, deps_of(request).settings)
-    command = _validated(
+    command = validated(
         UpdateProject,
-        {"project_uuid": _project(request), **body.model_dump(exclude_unset=True)},
+        {"project_uuid": project_of(request), **body.model_dump(exclude_unset=True)},
     )
-    return await _forward(request, command, _subject(request, "update"))
+    return await forward(request, command, subject(request, "update"))
 
 
 async def delete_project(request: Request) -> Response:
-    command = _validated(
+    command = validated(
         DeleteProject,
-        {"project_uuid": _project(request), "delete_files": query_bool(request, "delete_files")},
+        {"project_uuid": project_of(request), "delete_files": query_bool(request, "delete_files")},
     )
-    return await _forward(request, command, _subject(request, "delete"))
+    return await forward(request, command, subject(request, "delete"))
 
 
 async def list_pipelines(request: Request) -> Response:
-    command = _validated(ListPipelines, {"project_uuid": _project(request)})
-    return await _forward(request, command, _subject(request, "pipelines.list"))
+    command = validated(ListPipelines, {"project_uuid": project_of(request)})
+    return await forward(request, command, subject(request, "pipelines.list"))
 
 
 async def create_pipeline(request: Request) -> Response:
     body = await read_json(request, NewPipeline, deps_of(request).settings)
-    command = _validated(CreatePipeline, {"project_uuid": _project(request), **body.model_dump()})
+    command = validated(CreatePipeline, {"project_uuid": project_of(request), **body.model_dump()})
     return await _document(request, command, "pipelines.create", 201)
 
 
 async def get_pipeline(request: Request) -> Response:
-    command = _validated(GetPipeline, _pipeline_path(request))
+    command = validated(GetPipeline, _pipeline_path(request))
     return await _document(request, command, "pipelines.get", 200)
 
 
 async def save_pipeline(request: Request) -> Response:
     settings = deps_of(request).settings
-    if_match = _if_match(request)
+    if_match = if_match_of(request)
     body = await read_json(
         request,
         PipelineBody,
         settings,
         lambda document, size: definition_problems(document, [], settings),
     )
-    command = _validated(
+    command = validated(
         SavePipeline, {**_pipeline_path(request), "definition": body.root, "if_match": if_match}
     )
     return await _document(request, command, "pipelines.save", 200)
 
 
 async def delete_pipeline(request: Request) -> Response:
-    command = _validated(
-        DeletePipeline, {**_pipeline_path(request), "if_match": _if_match(request)}
+    command = validated(
+        DeletePipeline, {**_pipeline_path(request), "if_match": if_match_of(request)}
     )
-    return await _forward(request, command, _subject(request, "pipelines.delete"))
+    return await forward(request, command, subject(request, "pipelines.delete"))
 
 
-def _validated(model: type[ModelT], values: dict[str, Any]) -> ModelT:
+def validated(model: type[ModelT], values: dict[str, Any]) -> ModelT:
     """``model`` from path and body values; what is wrong is a 422 listing it all."""
     try:
         return model.model_validate(values)

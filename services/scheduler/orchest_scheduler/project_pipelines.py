@@ -11,9 +11,11 @@ them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -105,9 +107,8 @@ class Pipelines:
         problems = await asyncio.to_thread(files.pipeline_problems, command.definition, root)
         if problems:
             raise _invalid(f"the pipeline has {len(problems)} problem(s)", [], problems)
-        async with self._pool.acquire() as conn, conn.transaction():
-            found = await asyncio.to_thread(_find, root, command.pipeline_uuid)
-            await conn.execute(_FILE_LOCK, f"{command.project_uuid}/{found.path}")
+        found = await asyncio.to_thread(_find, root, command.pipeline_uuid)
+        async with self.file_lock(command.project_uuid, found.path):
             saved = await asyncio.to_thread(
                 _save, root, command.pipeline_uuid, command.definition, command.if_match
             )
@@ -115,9 +116,8 @@ class Pipelines:
 
     async def delete(self, command: DeletePipeline) -> Deleted:
         root = await self._root(command.project_uuid)
-        async with self._pool.acquire() as conn, conn.transaction():
-            found = await asyncio.to_thread(_find, root, command.pipeline_uuid)
-            await conn.execute(_FILE_LOCK, f"{command.project_uuid}/{found.path}")
+        found = await asyncio.to_thread(_find, root, command.pipeline_uuid)
+        async with self.file_lock(command.project_uuid, found.path):
             await asyncio.to_thread(_delete, root, command.pipeline_uuid, command.if_match)
         return Deleted()
 
@@ -137,6 +137,19 @@ class Pipelines:
             ]
             raise _invalid(f"{found.path} is not a valid pipeline", [], details) from None
         return ResolvedPipeline(definition, str(root), found.path, record.env_variables)
+
+    @contextlib.asynccontextmanager
+    async def file_lock(self, project_uuid: str, path: str) -> AsyncIterator[None]:
+        """Hold a file of a project against other writers, on every replica
+        (a transaction-scoped advisory lock): a version check and the write
+        it guards happen as one."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(_FILE_LOCK, f"{project_uuid}/{path}")
+            yield
+
+    async def root(self, project_uuid: str) -> Path:
+        """The project's folder; 404 for an unknown project, 409 if it is gone."""
+        return await self._root(project_uuid)
 
     async def _root(self, project_uuid: str) -> Path:
         record = await self._projects.load(project_uuid)

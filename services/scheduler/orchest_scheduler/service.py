@@ -20,14 +20,20 @@ from orchest_schemas.commands import (
 from orchest_schemas.projects import (
     CreatePipeline,
     CreateProject,
+    CreateStepFile,
+    DeleteFile,
     DeletePipeline,
     DeleteProject,
     GetPipeline,
     GetProject,
+    ListFiles,
     ListPipelines,
     ListProjects,
+    MoveFile,
+    ReadFile,
     SavePipeline,
     UpdateProject,
+    WriteFile,
 )
 from orchest_schemas.reports import ClaimStep, StepAttemptFinished
 
@@ -35,6 +41,7 @@ from .clock import Clock, SystemClock
 from .definitions import DefinitionStore
 from .jobs import Jobs
 from .outbox import Outbox
+from .project_browser import Browser
 from .project_pipelines import Pipelines
 from .project_watch import ProjectWatcher
 from .projects import Projects
@@ -60,6 +67,7 @@ def build_definition(
         )
         projects = Projects(ctx.db, own.projects_dir, own.templates_dir)
         pipelines = Pipelines(ctx.db, projects)
+        browser = Browser(pipelines)
         watcher = ProjectWatcher(
             ctx.db, ctx.js, ctx.bus, own.projects_dir, projects.record_new_folders
         )
@@ -88,6 +96,12 @@ def build_definition(
             ("create-pipeline", project("pipelines.create"), CreatePipeline, pipelines.create),
             ("save-pipeline", project("pipelines.save"), SavePipeline, pipelines.save),
             ("delete-pipeline", project("pipelines.delete"), DeletePipeline, pipelines.delete),
+            ("list-files", project("files.list"), ListFiles, browser.list),
+            ("read-file", project("files.read"), ReadFile, browser.read),
+            ("write-file", project("files.write"), WriteFile, browser.write),
+            ("create-step-file", project("files.create"), CreateStepFile, browser.create_step_file),
+            ("move-file", project("files.move"), MoveFile, browser.move),
+            ("delete-file", project("files.delete"), DeleteFile, browser.delete),
         ]
         await add_commands(ctx.micro, group, commands)
 

@@ -166,3 +166,80 @@ class Deleted(Message):
     """The answer to a delete."""
 
     deleted: bool = True
+
+
+# -- files ---------------------------------------------------------------------
+
+MAX_TEXT_FILE_BYTES = 256 * 1024
+"""The largest file read or written as text through the API."""
+MAX_FILE_MESSAGE_BYTES = 900 * 1024
+"""The largest encoded file command or answer (under NATS's 1 MiB payload:
+a text of control characters is longer once escaped in JSON)."""
+
+StepTemplate = Literal["notebook", "python", "shell", "r"]
+
+
+class ListFiles(Command):
+    project_uuid: ProjectUuid
+    path: Annotated[str, StringConstraints(max_length=4096)] = ""
+    """A folder relative to the project; empty: the project's root."""
+
+
+class FileEntry(Message):
+    name: str
+    path: str
+    """Relative to the project, with ``/``."""
+    kind: Literal["file", "folder", "other"]
+    size: int
+    modified: datetime
+
+
+class FileList(Message):
+    path: str
+    entries: list[FileEntry]
+    truncated: bool = False
+
+
+class ReadFile(Command):
+    project_uuid: ProjectUuid
+    path: RelativePath
+
+
+class FileContent(Message):
+    path: str
+    etag: str
+    content: str
+
+
+class WriteFile(Command):
+    """Write a text file atomically (created if missing), if its ``etag`` is
+    still ``if_match`` (None: whatever is there)."""
+
+    project_uuid: ProjectUuid
+    path: RelativePath
+    content: Annotated[str, StringConstraints(max_length=MAX_TEXT_FILE_BYTES)]
+    if_match: str | None = None
+
+
+class CreateStepFile(Command):
+    """A new step file from a template: a notebook (with ``kernel``), or a
+    ``.py``, ``.sh`` or ``.R`` script reading its parameters."""
+
+    project_uuid: ProjectUuid
+    path: RelativePath
+    template: StepTemplate
+    kernel: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
+    """A notebook's kernelspec name (default: ``python3``)."""
+
+
+class MoveFile(Command):
+    project_uuid: ProjectUuid
+    source: RelativePath
+    destination: RelativePath
+
+
+class DeleteFile(Command):
+    project_uuid: ProjectUuid
+    path: RelativePath
+    recursive: bool = False
+    """Needed to delete a folder that is not empty."""
