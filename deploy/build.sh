@@ -19,7 +19,7 @@ readonly HERE
 REPO="$(dirname "$HERE")"
 readonly REPO
 # What the services image installs: the workspace, nothing else of the repository.
-readonly WORKSPACE=(pyproject.toml uv.lock .python-version shared services cli runtimes kernels)
+readonly WORKSPACE=(pyproject.toml uv.lock .python-version shared services cli runtimes kernels examples)
 readonly CA_BUNDLE="${ORCHEST_BUILD_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 readonly LOCK_FILE="${TMPDIR:-/tmp}/orchest-deploy-build.lock"
 

@@ -14,7 +14,7 @@ import httpx
 
 from .assignments import with_parameters
 from .auth import auth_headers
-from .projects import project_uuid_of
+from .project_id import project_uuid_of
 from .runs import FINAL, STYLE, CliError, api_error
 
 JOB_STYLE = {**STYLE, "DRAFT": "cyan", "PAUSED": "blue"}

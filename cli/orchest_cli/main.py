@@ -130,7 +130,7 @@ def stack_logs(state_dir: Path | None, name: str, lines: int) -> None:
 @cli.command()
 @state_dir_option
 @url_option
-@click.argument("pipeline_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("pipeline", metavar="PIPELINE_FILE | PROJECT/PIPELINE_PATH")
 @click.option(
     "--project-dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -169,7 +169,7 @@ def stack_logs(state_dir: Path | None, name: str, lines: int) -> None:
 def run(
     state_dir: Path | None,
     url: str | None,
-    pipeline_file: Path,
+    pipeline: str,
     project_dir: Path | None,
     run_type: str | None,
     steps: tuple[str, ...],
@@ -177,10 +177,20 @@ def run(
     params: dict[str, Any],
     embedded: bool,
 ) -> None:
-    """Run a pipeline and show each step's state live; exit 0 only on SUCCESS."""
-    from .runs import run_pipeline
+    """Run a pipeline and show each step's state live; exit 0 only on SUCCESS.
+
+    PIPELINE_FILE is a pipeline file (sent as it is now); PROJECT/PIPELINE_PATH
+    names a project's pipeline (PROJECT: name, uuid or uuid prefix), read by
+    the stack when the run starts."""
+    from .runs import run_pipeline, run_project_pipeline
 
     run_type = run_type or ("selection" if steps else "full")
+    pipeline_file = Path(pipeline)
+    by_reference = not pipeline_file.is_file()
+    if by_reference and (project_dir is not None or params):
+        raise click.UsageError(
+            "--project-dir and --param go with a pipeline file, not a project's pipeline"
+        )
     started_here = False
     state = _state(state_dir)
     if embedded and not is_running(state):
@@ -191,9 +201,11 @@ def run(
         started_here = True
         click.echo(f"Stack up in {result.seconds:.2f}s ({state.root})")
     try:
-        code = run_pipeline(
-            _api_url(state_dir, url), pipeline_file, project_dir, run_type, steps, env, params
-        )
+        base_url = _api_url(state_dir, url)
+        if by_reference:
+            code = run_project_pipeline(base_url, pipeline, run_type, steps, env)
+        else:
+            code = run_pipeline(base_url, pipeline_file, project_dir, run_type, steps, env, params)
     finally:
         if started_here:
             stack_ops.down(state)
@@ -616,6 +628,99 @@ def show_health(url: str) -> bool:
     from .display import show_health as show
 
     return show(url)
+
+
+@cli.group()
+def projects() -> None:
+    """Projects: folders of pipelines, in the projects directory or registered
+    where they are (see docs/projects.md). PROJECT: a name, uuid or uuid prefix."""
+
+
+@projects.command("list")
+@state_dir_option
+@url_option
+def projects_list(state_dir: Path | None, url: str | None) -> None:
+    """Every project."""
+    from rich.console import Console
+
+    from .projects import list_projects, project_table
+
+    Console().print(project_table(list_projects(_api_url(state_dir, url))))
+
+
+@projects.command("create")
+@state_dir_option
+@url_option
+@click.argument("name")
+@click.option("--template", type=click.Choice(["quickstart"]), default=None)
+def projects_create(
+    state_dir: Path | None, url: str | None, name: str, template: str | None
+) -> None:
+    """Create a project folder NAME in the projects directory (empty, or from a template)."""
+    from .projects import create_project, echo_project
+
+    echo_project(create_project(_api_url(state_dir, url), name, None, template))
+
+
+@projects.command("add")
+@state_dir_option
+@url_option
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--name", default=None, help="The project's name [default: the folder's].")
+def projects_add(state_dir: Path | None, url: str | None, path: Path, name: str | None) -> None:
+    """Register an existing folder as a project, where it is (nothing is written in it)."""
+    from .projects import create_project, echo_project
+
+    project = create_project(_api_url(state_dir, url), name or path.resolve().name, path, None)
+    echo_project(project)
+
+
+@projects.command("show")
+@state_dir_option
+@url_option
+@click.argument("project")
+def projects_show(state_dir: Path | None, url: str | None, project: str) -> None:
+    """A project and its pipelines."""
+    from .projects import echo_project, find_project, list_pipelines, print_pipelines
+
+    base_url = _api_url(state_dir, url)
+    found = find_project(base_url, project)
+    echo_project(found)
+    for key, value in sorted(found["env_variables"].items()):
+        click.echo(f"  {key}={value}")
+    print_pipelines(list_pipelines(base_url, found))
+
+
+@projects.command("rm")
+@state_dir_option
+@url_option
+@click.argument("project")
+@click.option("--delete-files", is_flag=True, help="Delete the project's folder too.")
+def projects_rm(state_dir: Path | None, url: str | None, project: str, delete_files: bool) -> None:
+    """Unregister a project (with --delete-files, delete its folder too)."""
+    from .projects import find_project, remove_project
+
+    base_url = _api_url(state_dir, url)
+    found = find_project(base_url, project)
+    remove_project(base_url, found, delete_files)
+    click.echo(f"project {found['name']} removed" + (" with its files" if delete_files else ""))
+
+
+@cli.group()
+def pipelines() -> None:
+    """A project's pipeline files."""
+
+
+@pipelines.command("list")
+@state_dir_option
+@url_option
+@click.argument("project")
+def pipelines_list(state_dir: Path | None, url: str | None, project: str) -> None:
+    """The pipelines of PROJECT (name, uuid or uuid prefix), each checked."""
+    from .projects import find_project, list_pipelines, print_pipelines
+
+    base_url = _api_url(state_dir, url)
+    print_pipelines(list_pipelines(base_url, find_project(base_url, project)))
 
 
 def main(argv: list[str] | None = None) -> Any:

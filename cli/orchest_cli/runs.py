@@ -15,7 +15,7 @@ import httpx
 
 from .assignments import with_parameters
 from .auth import auth_headers
-from .projects import project_uuid_of
+from .project_id import project_uuid_of
 from .sse import follow
 
 FINAL = {"SUCCESS", "FAILURE", "ABORTED"}
@@ -126,9 +126,7 @@ def run_pipeline(
     env: dict[str, str] | None = None,
     parameters: dict[str, Any] | None = None,
 ) -> int:
-    from rich.console import Console
-    from rich.live import Live
-
+    """Run a pipeline file (its definition sent inline) and follow it."""
     definition = with_parameters(json.loads(pipeline_file.read_text()), parameters or {})
     project = (project_dir or pipeline_file.parent).resolve()
     body = {
@@ -145,6 +143,42 @@ def run_pipeline(
         },
         "idempotency_key": str(uuid.uuid4()),
     }
+    return start_and_follow(base_url, body)
+
+
+def run_project_pipeline(
+    base_url: str,
+    reference: str,
+    run_type: str,
+    steps: tuple[str, ...],
+    env: dict[str, str] | None = None,
+) -> int:
+    """Run a project's pipeline, ``PROJECT/PIPELINE_PATH``, and follow it."""
+    from .projects import find_pipeline, find_project
+
+    project_name, sep, path = reference.partition("/")
+    if not sep or not project_name or not path:
+        raise CliError(
+            f"{reference}: no such file, and not PROJECT/PIPELINE_PATH (a project's pipeline)"
+        )
+    project = find_project(base_url, project_name)
+    document = find_pipeline(base_url, project, path)
+    body = {
+        "project_uuid": project["uuid"],
+        "pipeline_uuid": document["uuid"],
+        "run_type": run_type,
+        "uuids": select_steps(document["definition"], steps),
+        "env_variables": env or {},
+        "idempotency_key": str(uuid.uuid4()),
+    }
+    return start_and_follow(base_url, body)
+
+
+def start_and_follow(base_url: str, body: dict[str, Any]) -> int:
+    """Start the run of ``body``, show it live; exit 0 only on SUCCESS."""
+    from rich.console import Console
+    from rich.live import Live
+
     console = Console()
     with httpx.Client(base_url=base_url, headers=auth_headers(), timeout=30.0) as client:
         response = client.post("/api/runs", json=body)

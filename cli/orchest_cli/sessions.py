@@ -24,7 +24,7 @@ import httpx
 
 from .auth import auth_headers
 from .jobs import call_api
-from .projects import project_uuid_of
+from .project_id import project_uuid_of
 from .runs import CliError, api_error
 
 SESSION_STYLE = {

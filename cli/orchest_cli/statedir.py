@@ -58,6 +58,11 @@ class StateDir:
         return self.root / "jobs"
 
     @property
+    def projects(self) -> Path:
+        """Every folder in it is a project (the scheduler's ``projects_dir``)."""
+        return self.root / "projects"
+
+    @property
     def sessions(self) -> Path:
         """Files of the sessions' processes (the session manager's ``sessions_dir``)."""
         return self.root / "sessions"

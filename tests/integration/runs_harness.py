@@ -40,6 +40,7 @@ class Stack:
     nc: Client
     database_url: str
     jobs_dir: Path
+    projects_dir: Path
 
     async def start_run(self, body: dict[str, Any]) -> dict[str, Any]:
         response = await self.http.post("/api/runs", json=body)
@@ -160,6 +161,10 @@ async def whole_stack(
     )
     async with AsyncExitStack() as stack:
         jobs_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="orchest-jobs-")))
+        scheduler_overrides.setdefault(
+            "projects_dir",
+            Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="orchest-projects-"))),
+        )
         scheduler_settings: SchedulerSettings = service_settings(
             SchedulerSettings, jobs_dir=jobs_dir, **scheduler_overrides
         )
@@ -191,7 +196,14 @@ async def whole_stack(
         pool = server_pool(gateway_settings.nats_servers)  # the services' credentials, if any
         nc = await nats.connect(servers=pool.servers, user=pool.user, password=pool.password)
         stack.push_async_callback(nc.drain)
-        yield Stack(http, gateway_settings.bus, nc, gateway_settings.database_url, jobs_dir)
+        yield Stack(
+            http,
+            gateway_settings.bus,
+            nc,
+            gateway_settings.database_url,
+            jobs_dir,
+            scheduler_settings.projects_dir,
+        )
 
 
 @dataclass

@@ -13,7 +13,7 @@ import pytest
 from runs_harness import Project, Stack, event_log, whole_stack
 from test_cli_jobs import job_uuid_of, orchest
 
-from orchest_cli.projects import project_uuid_of
+from orchest_cli.project_id import project_uuid_of
 from orchest_schemas.events import RunStatusChanged
 from orchest_schemas.status import RunStatus
 

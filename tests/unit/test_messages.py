@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from orchest_schemas import commands, errors, events, reports
+from orchest_schemas import commands, errors, events, projects, reports
 from orchest_schemas._base import Message
 from orchest_schemas.commands import (
     AbortJobRun,
@@ -106,6 +106,9 @@ SAMPLE_EVENTS: dict[str, Event] = {
     ),
     "session_status_changed": SessionStatusChanged(
         project_uuid=PROJECT, pipeline_uuid=PIPELINE, status=SessionStatus.FAILED, reason="oom"
+    ),
+    "project_changed": events.ProjectChanged(
+        project_uuid=PROJECT, paths=["main.orchest", "data/x.csv"], pipelines=["main.orchest"]
     ),
     "step_log_chunk": StepLogChunk(
         run_uuid=RUN, step_uuid=STEP, attempt=1, offset=4096, data="epoch 1/5 loss=0.31\n"
@@ -336,6 +339,20 @@ MINIMAL_COMMANDS: dict[type[Command], dict[str, Any]] = {
     },
     StopSession: {"project_uuid": PROJECT, "pipeline_uuid": PIPELINE},
     RestartSession: {"project_uuid": PROJECT, "pipeline_uuid": PIPELINE},
+    projects.CreateProject: {"name": "demo"},
+    projects.UpdateProject: {"project_uuid": PROJECT},
+    projects.DeleteProject: {"project_uuid": PROJECT},
+    projects.ListProjects: {},
+    projects.GetProject: {"project_uuid": PROJECT},
+    projects.ListPipelines: {"project_uuid": PROJECT},
+    projects.GetPipeline: {"project_uuid": PROJECT, "pipeline_uuid": PIPELINE},
+    projects.CreatePipeline: {"project_uuid": PROJECT, "path": "p.orchest", "name": "p"},
+    projects.SavePipeline: {
+        "project_uuid": PROJECT,
+        "pipeline_uuid": PIPELINE,
+        "definition": {"uuid": PIPELINE},
+    },
+    projects.DeletePipeline: {"project_uuid": PROJECT, "pipeline_uuid": PIPELINE},
 }
 COMMAND_IDS = [c.__name__ for c in MINIMAL_COMMANDS]
 
@@ -422,6 +439,46 @@ def test_create_run_defaults_and_required_fields() -> None:
     with pytest.raises(ValidationError) as exc:
         CreateRun.model_validate({"pipeline_definition": {"uuid": PIPELINE}, "run_type": "some"})
     assert {tuple(e["loc"]) for e in exc.value.errors()} == {("run_type",), ("run_config",)}
+
+
+@pytest.mark.parametrize(
+    ("fields", "locs"),
+    [
+        ({"pipeline_uuid": PIPELINE}, {("project_uuid",)}),
+        ({"project_uuid": PROJECT}, {("pipeline_definition",), ("run_config",)}),
+        (
+            {
+                "project_uuid": PROJECT,
+                "pipeline_uuid": PIPELINE,
+                "pipeline_definition": {"uuid": PIPELINE},
+            },
+            {("pipeline_definition",)},
+        ),
+        (
+            {
+                "pipeline_definition": {"uuid": PIPELINE},
+                "run_config": {"project_dir": "/p"},
+                "env_variables": {"A": "1"},
+            },
+            {()},
+        ),
+        ({"pipeline_uuid": PIPELINE, "run_type": "some"}, {("project_uuid",), ("run_type",)}),
+    ],
+    ids=["reference-no-project", "no-pipeline", "both-forms", "env-inline", "with-others"],
+)
+def test_a_run_is_inline_or_by_reference(
+    fields: dict[str, Any], locs: set[tuple[Any, ...]]
+) -> None:
+    with pytest.raises(ValidationError) as exc:
+        CreateRun.model_validate(fields)
+    assert {tuple(e["loc"]) for e in exc.value.errors()} == locs
+
+
+def test_a_run_by_reference() -> None:
+    command = CreateRun.model_validate(
+        {"project_uuid": PROJECT, "pipeline_uuid": PIPELINE, "env_variables": {"A": "1"}}
+    )
+    assert command.pipeline_definition is None and command.env_variables == {"A": "1"}
 
 
 def test_create_run_reports_pipeline_shape_errors_under_its_field() -> None:
@@ -781,6 +838,7 @@ HTTP_STATUS = {
     ErrorCode.INVALID: 422,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.CONFLICT: 409,
+    ErrorCode.PRECONDITION_FAILED: 412,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.UNAVAILABLE: 503,

@@ -17,7 +17,15 @@ from orchest_schemas.runs import RunList, RunView, StepView
 from orchest_schemas.sessions import SessionList, SessionView
 from orchest_schemas.status import JobStatus, SessionStatus
 
-from . import events_api, jobs_api, logs_api, runs_api, sessions_api
+from . import (
+    events_api,
+    jobs_api,
+    logs_api,
+    project_files_api,
+    projects_api,
+    runs_api,
+    sessions_api,
+)
 from .auth import OPEN_PATHS, QUERY_TOKEN_PATHS, BearerAuth, TokenChecker
 from .deps import GatewayDeps, deps_of
 from .errors import EXCEPTION_HANDLERS
@@ -441,7 +449,11 @@ OPERATIONS += (
     ),
 )
 
+OPERATIONS += projects_api.OPERATIONS + project_files_api.OPERATIONS
+
 _HANDLERS = {
+    **projects_api.HANDLERS,
+    **project_files_api.HANDLERS,
     "getHealth": get_health,
     "getOpenApi": get_openapi,
     "ping": ping,

@@ -105,12 +105,22 @@ class Jobs:
 
     # -- commands ------------------------------------------------------------------
 
+    async def _frozen(self, command: CreateJob) -> tuple[PipelineDefinition, str, dict[str, str]]:
+        """The definition, project folder and env variables of a new job: as
+        given, or read now from the project (env: the project's, then the job's)."""
+        if command.pipeline_definition is not None and command.project_dir is not None:
+            return command.pipeline_definition, command.project_dir, command.env_variables
+        assert command.project_uuid is not None and command.pipeline_uuid is not None
+        found = await self._runs.resolve_pipeline(command.project_uuid, command.pipeline_uuid)
+        env = {**found.env_variables, **command.env_variables}
+        return found.definition, found.project_dir, env
+
     async def create(self, command: CreateJob) -> JobView:
         if command.idempotency_key is not None:
             existing = await self._by_key(command.idempotency_key)
             if existing is not None:
                 return existing
-        definition = command.pipeline_definition
+        definition, project_dir, env_variables = await self._frozen(command)
         spec = command.pipeline_run_spec
         problems = validate_definition(definition)
         if not problems:
@@ -133,7 +143,7 @@ class Jobs:
         step_uuids, _ = select_steps(definition, spec.run_type, spec.uuids)
         try:
             await asyncio.to_thread(
-                _snapshot_checked, definition, command.project_dir, snapshot_dir, step_uuids
+                _snapshot_checked, definition, project_dir, snapshot_dir, step_uuids
             )
         except _InvalidProject as exc:
             await asyncio.to_thread(remove_tree, job_dir)
@@ -151,13 +161,13 @@ class Jobs:
             name=command.name,
             pipeline_uuid=definition.uuid,
             project_uuid=command.project_uuid,
-            project_dir=command.project_dir,
+            project_dir=project_dir,
             snapshot_dir=str(snapshot_dir),
             definition=definition,
             run_type=spec.run_type,
             run_uuids=list(spec.uuids),
             parameters=command.parameters,
-            env_variables=command.env_variables,
+            env_variables=env_variables,
             status=JobStatus.DRAFT if command.draft else JobStatus.PENDING,
             scheduled_start=schedule.scheduled_start,
             cron_schedule=schedule.cron_schedule,

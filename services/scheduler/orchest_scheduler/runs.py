@@ -10,8 +10,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from uuid import uuid4
 
 import asyncpg
@@ -19,7 +20,7 @@ from nats.aio.msg import Msg
 
 from orchest_runtime.errors import CommandError
 from orchest_schemas.bus import BusNames
-from orchest_schemas.commands import AbortRun, CreateRun
+from orchest_schemas.commands import AbortRun, CreateRun, RunConfig
 from orchest_schemas.errors import ErrorCode
 from orchest_schemas.pipeline import PipelineDefinition
 from orchest_schemas.reports import ClaimStep, StepAttemptFinished, StepClaim
@@ -85,6 +86,21 @@ def pending_changes(state: RunState) -> list[engine.StepChange]:
     ]
 
 
+@dataclass(frozen=True)
+class ResolvedPipeline:
+    """A pipeline named by reference, read from its project."""
+
+    definition: PipelineDefinition
+    project_dir: str
+    pipeline_path: str
+    env_variables: dict[str, str]
+    """The project's and the pipeline's, the pipeline's over the project's."""
+
+
+class PipelineResolver(Protocol):
+    async def resolve(self, project_uuid: str, pipeline_uuid: str) -> ResolvedPipeline: ...
+
+
 class Runs:
     def __init__(
         self,
@@ -93,8 +109,10 @@ class Runs:
         outbox: Outbox,
         definitions: DefinitionStore,
         clock: Callable[[], datetime] = store.utcnow,
+        pipelines: PipelineResolver | None = None,
     ) -> None:
         self._pool = pool
+        self._pipelines = pipelines
         self._outbox = outbox
         self._definitions = definitions
         self._clock = clock
@@ -109,13 +127,13 @@ class Runs:
             existing = await self._existing(command.idempotency_key)
             if existing is not None:
                 return existing
-        definition = command.pipeline_definition
+        definition, run_config = await self._frozen(command)
         problems = validate_definition(definition)
         step_uuids: list[str] = []
         if not problems:
             step_uuids, problems = select_steps(definition, command.run_type, command.uuids)
         if not problems:
-            project_dir = command.run_config.project_dir
+            project_dir = run_config.project_dir
             if len(step_uuids) <= INLINE_FILE_CHECKS:
                 # A few stat() calls: a thread hop would cost more (it waits
                 # for the GIL up to the switch interval, 5 ms).
@@ -137,10 +155,10 @@ class Runs:
         record = store.RunRecord(
             uuid=str(uuid4()),
             pipeline_uuid=definition.uuid,
-            project_uuid=command.run_config.project_uuid,
+            project_uuid=run_config.project_uuid,
             job_uuid=None,
-            project_dir=command.run_config.project_dir,
-            env_variables=command.run_config.env_variables,
+            project_dir=run_config.project_dir,
+            env_variables=run_config.env_variables,
             definition=definition,
             definition_key=await self._definitions.put(definition),
             version=0,
@@ -191,6 +209,27 @@ class Runs:
                 for s in new_steps
             ],
         )
+
+    async def _frozen(self, command: CreateRun) -> tuple[PipelineDefinition, RunConfig]:
+        """The definition and configuration of the run: as given, or read now
+        from the project's pipeline file (the run keeps this copy)."""
+        if command.pipeline_definition is not None and command.run_config is not None:
+            return command.pipeline_definition, command.run_config
+        assert command.project_uuid is not None and command.pipeline_uuid is not None
+        found = await self.resolve_pipeline(command.project_uuid, command.pipeline_uuid)
+        run_config = RunConfig(
+            project_dir=found.project_dir,
+            project_uuid=command.project_uuid,
+            pipeline_path=found.pipeline_path,
+            env_variables={**found.env_variables, **(command.env_variables or {})},
+        )
+        return found.definition, run_config
+
+    async def resolve_pipeline(self, project_uuid: str, pipeline_uuid: str) -> ResolvedPipeline:
+        """A project's pipeline file, read now (for a run or a job to freeze)."""
+        if self._pipelines is None:
+            raise CommandError(ErrorCode.INVALID, "pipelines by reference are not served here")
+        return await self._pipelines.resolve(project_uuid, pipeline_uuid)
 
     async def abort(self, command: AbortRun) -> RunView:
         try:

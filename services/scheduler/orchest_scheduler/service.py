@@ -17,6 +17,24 @@ from orchest_schemas.commands import (
     TriggerJob,
     UpdateJob,
 )
+from orchest_schemas.projects import (
+    CreatePipeline,
+    CreateProject,
+    CreateStepFile,
+    DeleteFile,
+    DeletePipeline,
+    DeleteProject,
+    GetPipeline,
+    GetProject,
+    ListFiles,
+    ListPipelines,
+    ListProjects,
+    MoveFile,
+    ReadFile,
+    SavePipeline,
+    UpdateProject,
+    WriteFile,
+)
 from orchest_schemas.reports import ClaimStep, StepAttemptFinished
 
 from .clock import Clock, SystemClock
@@ -24,6 +42,10 @@ from .definitions import DefinitionStore
 from .jobs import Jobs
 from .outbox import Outbox
 from .outbox_listener import listen
+from .project_browser import Browser
+from .project_pipelines import Pipelines
+from .project_watch import ProjectWatcher
+from .projects import Projects
 from .runs import Runs
 from .settings import SchedulerSettings
 
@@ -45,10 +67,18 @@ def build_definition(
         definitions = DefinitionStore(
             ctx.js, ctx.bus.definitions_bucket, ctx.settings.artifacts_ttl_seconds
         )
-        runs = Runs(ctx.db, ctx.bus, outbox, definitions)
+        projects = Projects(ctx.db, own.projects_dir, own.templates_dir)
+        pipelines = Pipelines(ctx.db, projects)
+        browser = Browser(pipelines)
+        watcher = ProjectWatcher(
+            ctx.db, ctx.js, ctx.bus, own.projects_dir, projects.record_new_folders
+        )
+        projects.on_change = watcher.projects_changed
+        runs = Runs(ctx.db, ctx.bus, outbox, definitions, pipelines=pipelines)
         jobs = Jobs(ctx.db, ctx.bus, ctx.js, outbox, runs, own, job_clock)
-        parts.update(outbox=outbox, runs=runs, jobs=jobs)
+        parts.update(outbox=outbox, runs=runs, jobs=jobs, watcher=watcher)
         group = ctx.bus.queue_group(ServiceName.SCHEDULER)
+        project = ctx.bus.project_command
         commands: list[CommandEndpoint] = [
             ("create-run", ctx.bus.create_run, CreateRun, runs.create),
             ("abort-run", ctx.bus.abort_run, AbortRun, runs.abort),
@@ -58,6 +88,22 @@ def build_definition(
             ("trigger-job", ctx.bus.trigger_job, TriggerJob, jobs.trigger),
             ("cancel-job", ctx.bus.cancel_job, CancelJob, jobs.cancel),
             ("abort-job-run", ctx.bus.abort_job_run, AbortJobRun, jobs.abort_run),
+            ("list-projects", project("list"), ListProjects, projects.list),
+            ("get-project", project("get"), GetProject, projects.get),
+            ("create-project", project("create"), CreateProject, projects.create),
+            ("update-project", project("update"), UpdateProject, projects.update),
+            ("delete-project", project("delete"), DeleteProject, projects.delete),
+            ("list-pipelines", project("pipelines.list"), ListPipelines, pipelines.list),
+            ("get-pipeline", project("pipelines.get"), GetPipeline, pipelines.get),
+            ("create-pipeline", project("pipelines.create"), CreatePipeline, pipelines.create),
+            ("save-pipeline", project("pipelines.save"), SavePipeline, pipelines.save),
+            ("delete-pipeline", project("pipelines.delete"), DeletePipeline, pipelines.delete),
+            ("list-files", project("files.list"), ListFiles, browser.list),
+            ("read-file", project("files.read"), ReadFile, browser.read),
+            ("write-file", project("files.write"), WriteFile, browser.write),
+            ("create-step-file", project("files.create"), CreateStepFile, browser.create_step_file),
+            ("move-file", project("files.move"), MoveFile, browser.move),
+            ("delete-file", project("files.delete"), DeleteFile, browser.delete),
         ]
         await add_commands(ctx.micro, group, commands)
 
@@ -65,7 +111,9 @@ def build_definition(
         outbox = parts["outbox"]
         runs = parts["runs"]
         jobs = parts["jobs"]
+        watcher = parts["watcher"]
         assert isinstance(outbox, Outbox) and isinstance(runs, Runs) and isinstance(jobs, Jobs)
+        assert isinstance(watcher, ProjectWatcher)
         await runs.schedule_waiting_retries()
         try:
             async with asyncio.TaskGroup() as group:
@@ -74,6 +122,7 @@ def build_definition(
                 group.create_task(runs.sweep_retries(ctx.stopping))
                 group.create_task(jobs.tick_loop(ctx.stopping))
                 group.create_task(jobs.sweep_loop(ctx.stopping))
+                group.create_task(watcher.run(ctx.stopping))
                 group.create_task(
                     consume(
                         ctx.js,

@@ -131,6 +131,12 @@ class BusNames:
         """A runner asks the scheduler for an attempt before running it."""
         return self.command("steps.claim")
 
+    def project_command(self, action: str) -> str:
+        """A projects command (``create``, ``pipelines.save``...), owned by the scheduler."""
+        if not re.fullmatch(r"[a-z]+(\.[a-z]+)?", action):
+            raise ValueError(f"not a projects action: {action!r}")
+        return self.command(f"projects.{action}")
+
     @property
     def launch_session(self) -> str:
         return self.command("sessions.launch")
@@ -200,6 +206,14 @@ class BusNames:
 
     def session_event(self, project_uuid: str, pipeline_uuid: str) -> str:
         return f"{self.prefix}.events.v1.session.{_tok(project_uuid)}.{_tok(pipeline_uuid)}"
+
+    def project_event(self, project_uuid: str) -> str:
+        """A project's files changed on disk (``ProjectChanged``)."""
+        return f"{self.prefix}.events.v1.project.{_tok(project_uuid)}.changed"
+
+    def project_events(self, project_uuid: str) -> str:
+        """Filter for a project's events."""
+        return f"{self.prefix}.events.v1.project.{_tok(project_uuid)}.>"
 
     @property
     def all_events(self) -> str:

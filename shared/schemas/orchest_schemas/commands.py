@@ -8,9 +8,18 @@ same key with the same result and never acts twice. ``StepWork`` and
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    ModelWrapValidatorHandler,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ._base import Message
 from .pipeline import INT32_MAX, PipelineDefinition, PipelineStep
@@ -19,6 +28,56 @@ from .status import Priority, RunType
 
 def _one_empty_parameter_set() -> list[dict[str, dict[str, Any]]]:
     return [{}]
+
+
+REFERENCE_FIELDS = ("project_uuid", "pipeline_uuid")
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _one_form(
+    model: type[ModelT],
+    data: Any,
+    handler: ModelWrapValidatorHandler[ModelT],
+    inline_fields: tuple[str, ...],
+) -> ModelT:
+    """A pipeline given inline (``inline_fields``) or by reference
+    (``project_uuid`` and ``pipeline_uuid``), never both: what is missing or
+    out of place is listed with every other problem of the body."""
+    form: list[InitErrorDetails] = []
+    if isinstance(data, dict):
+        by_reference = data.get("pipeline_uuid") is not None
+        needed = REFERENCE_FIELDS if by_reference else inline_fields
+        for name in needed:
+            if data.get(name) is None:
+                form.append({"type": "missing", "loc": (name,), "input": data})
+        for name in inline_fields if by_reference else ():
+            if data.get(name) is not None:
+                error = PydanticCustomError(
+                    "form_mixed",
+                    "give {this} (inline) or project_uuid and pipeline_uuid, not both",
+                    {"this": name},
+                )
+                form.append({"type": error, "loc": (name,), "input": data[name]})
+    try:
+        value = handler(data)
+    except ValidationError as exc:
+        if not form:
+            raise
+        known = {tuple(f["loc"]) for f in form}
+        others: list[InitErrorDetails] = [
+            {
+                "type": PydanticCustomError(e["type"], "{msg}", {"msg": e["msg"]}),
+                "loc": e["loc"],
+                "input": e["input"],
+            }
+            for e in exc.errors()
+            if tuple(e["loc"]) not in known
+        ]
+        raise ValidationError.from_exception_data(model.__name__, [*others, *form]) from None
+    if form:
+        raise ValidationError.from_exception_data(model.__name__, form)
+    return value
 
 
 class Command(Message):
@@ -34,13 +93,32 @@ class RunConfig(Message):
 
 
 class CreateRun(Command):
-    """Start an interactive run (or a partial run) of a pipeline."""
+    """Start an interactive run (or a partial run) of a pipeline: given
+    inline (``pipeline_definition`` and ``run_config``), or by reference
+    (``project_uuid`` and ``pipeline_uuid``: the pipeline file is read and
+    frozen when the run is accepted)."""
 
-    pipeline_definition: PipelineDefinition
+    pipeline_definition: PipelineDefinition | None = None
     run_type: RunType = RunType.FULL
     uuids: list[str] = Field(default_factory=list)
     """The selected steps (ignored for ``full``); for ``rerun_failed``, one run uuid."""
-    run_config: RunConfig
+    run_config: RunConfig | None = None
+    project_uuid: str | None = Field(default=None, min_length=1, max_length=64)
+    pipeline_uuid: str | None = Field(default=None, min_length=1, max_length=255)
+    env_variables: dict[str, str] | None = None
+    """The run's env variables, over the project's (the reference form only;
+    inline, they are ``run_config.env_variables``)."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_form(cls, data: Any, handler: ModelWrapValidatorHandler[CreateRun]) -> CreateRun:
+        return _one_form(cls, data, handler, ("pipeline_definition", "run_config"))
+
+    @model_validator(mode="after")
+    def _env_where_it_belongs(self) -> CreateRun:
+        if self.run_config is not None and self.env_variables is not None:
+            raise ValueError("inline, a run's env variables are run_config.env_variables")
+        return self
 
 
 class AbortRun(Command):
@@ -77,9 +155,12 @@ class CreateJob(Command):
     parameter set on each execution of its schedule."""
 
     name: str = Field(min_length=1, max_length=255)
-    pipeline_definition: PipelineDefinition
-    project_dir: str
+    pipeline_definition: PipelineDefinition | None = None
+    project_dir: str | None = None
     project_uuid: str | None = None
+    pipeline_uuid: str | None = Field(default=None, min_length=1, max_length=255)
+    """With ``project_uuid`` instead of ``pipeline_definition`` and
+    ``project_dir``: the project's pipeline file, read and frozen now."""
     pipeline_run_spec: PipelineRunSpec = Field(default_factory=PipelineRunSpec)
     parameters: list[ParameterSet] = Field(
         default_factory=_one_empty_parameter_set, min_length=1, max_length=10_000
@@ -92,6 +173,11 @@ class CreateJob(Command):
     max_parallel_runs: int | None = Field(default=None, ge=1, le=INT32_MAX)
     """Runs of this job executing at once; the scheduler's default when left out."""
     draft: bool = False
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_form(cls, data: Any, handler: ModelWrapValidatorHandler[CreateJob]) -> CreateJob:
+        return _one_form(cls, data, handler, ("pipeline_definition", "project_dir"))
 
 
 class UpdateJob(Command):

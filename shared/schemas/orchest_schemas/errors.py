@@ -22,6 +22,8 @@ class ErrorCode(StrEnum):
     INVALID = "invalid"
     NOT_FOUND = "not_found"
     CONFLICT = "conflict"
+    PRECONDITION_FAILED = "precondition_failed"
+    """A write conditional on a version (``If-Match``) found another version."""
     PAYLOAD_TOO_LARGE = "payload_too_large"
     UNAUTHORIZED = "unauthorized"
     UNAVAILABLE = "unavailable"
@@ -36,6 +38,7 @@ _HTTP_STATUS = {
     ErrorCode.INVALID: 422,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.CONFLICT: 409,
+    ErrorCode.PRECONDITION_FAILED: 412,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.UNAVAILABLE: 503,

@@ -83,6 +83,24 @@ class SessionStatusChanged(Event):
     reason: str | None = None
 
 
+class ProjectChanged(Event):
+    """Files of a project changed on disk (an editor, JupyterLab, git): sent
+    once per burst of changes (debounced), so a view reloads what it shows."""
+
+    kind: Literal["project_changed"] = "project_changed"
+    project_uuid: str
+    paths: list[str] = Field(default_factory=list)
+    """The files and folders that changed, relative to the project (at most
+    ``MAX_CHANGED_PATHS``)."""
+    pipelines: list[str] = Field(default_factory=list)
+    """Those of ``paths`` that are pipeline files (``*.orchest``)."""
+    truncated: bool = False
+    """More paths changed than are listed."""
+
+
+MAX_CHANGED_PATHS = 200
+
+
 class StepLogChunk(Event):
     """Output of a step attempt, in order (``offset`` is the byte offset of
     ``data`` in the attempt's log). Published on the ``LOGS`` stream."""
@@ -96,7 +114,12 @@ class StepLogChunk(Event):
 
 
 AnyEvent = Annotated[
-    RunStatusChanged | StepStatusChanged | JobStatusChanged | SessionStatusChanged | StepLogChunk,
+    RunStatusChanged
+    | StepStatusChanged
+    | JobStatusChanged
+    | SessionStatusChanged
+    | ProjectChanged
+    | StepLogChunk,
     Field(discriminator="kind"),
 ]
 

@@ -1,0 +1,357 @@
+"""``/api/projects``: projects and their pipeline files.
+
+Every operation is a command to the projects owner (the scheduler), which
+holds the folders; the gateway reads no file. A pipeline is read with an
+``ETag`` and written with ``If-Match``: a write based on an older read is
+refused with 412 instead of losing what changed meanwhile.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, RootModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from orchest_runtime.commands import request_command, request_command_json, validation_details
+from orchest_schemas.projects import (
+    CreatePipeline,
+    CreateProject,
+    DeletePipeline,
+    DeleteProject,
+    GetPipeline,
+    GetProject,
+    ListPipelines,
+    ListProjects,
+    PipelineDocument,
+    PipelineList,
+    ProjectList,
+    ProjectView,
+    SavePipeline,
+    UpdateProject,
+)
+
+from .body import query_bool, read_json
+from .deps import deps_of
+from .errors import ApiError
+from .limits import definition_problems
+from .openapi import Operation, Parameter
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class ProjectChanges(BaseModel):
+    """The body of ``PATCH /api/projects/{project_uuid}``."""
+
+    name: str | None = None
+    env_variables: dict[str, str] | None = None
+
+
+class NewPipeline(BaseModel):
+    """The body of ``POST /api/projects/{project_uuid}/pipelines``."""
+
+    path: str
+    name: str
+
+
+class PipelineBody(RootModel[dict[str, Any]]):
+    """A pipeline file's content (Orchest's format), as a JSON object."""
+
+
+async def forward(
+    request: Request, command: BaseModel, subject: str, status: int = 200
+) -> Response:
+    deps = deps_of(request)
+    reply = await request_command_json(
+        deps.nc, subject, command, timeout=deps.settings.command_timeout_seconds
+    )
+    return Response(reply, status_code=status, media_type="application/json")
+
+
+def subject(request: Request, action: str) -> str:
+    return deps_of(request).bus.project_command(action)
+
+
+def project_of(request: Request) -> str:
+    return str(request.path_params["project_uuid"])
+
+
+def _pipeline_path(request: Request) -> dict[str, str]:
+    return {
+        "project_uuid": str(request.path_params["project_uuid"]),
+        "pipeline_uuid": str(request.path_params["pipeline_uuid"]),
+    }
+
+
+def if_match_of(request: Request) -> str | None:
+    """The ``If-Match`` etag (one; ``*`` means any version, as no header)."""
+    raw = request.headers.get("if-match")
+    if raw is None or raw.strip() == "*":
+        return None
+    value = raw.strip()
+    if value.startswith("W/"):
+        raise ApiError(400, "If-Match takes a strong etag, as GET returned it")
+    if "," in value:
+        raise ApiError(400, "If-Match takes one etag")
+    return value.strip('"')
+
+
+async def _document(request: Request, command: BaseModel, action: str, status: int) -> Response:
+    """A pipeline document, with its etag also as the ``ETag`` header."""
+    deps = deps_of(request)
+    document = await request_command(
+        deps.nc,
+        subject(request, action),
+        command,
+        PipelineDocument,
+        timeout=deps.settings.command_timeout_seconds,
+    )
+    return Response(
+        document.model_dump_json(),
+        status_code=status,
+        media_type="application/json",
+        headers={"ETag": f'"{document.etag}"'},
+    )
+
+
+async def list_projects(request: Request) -> Response:
+    return await forward(request, ListProjects(), subject(request, "list"))
+
+
+async def create_project(request: Request) -> Response:
+    command = await read_json(request, CreateProject, deps_of(request).settings)
+    return await forward(request, command, subject(request, "create"), 201)
+
+
+async def get_project(request: Request) -> Response:
+    command = validated(GetProject, {"project_uuid": project_of(request)})
+    return await forward(request, command, subject(request, "get"))
+
+
+async def update_project(request: Request) -> Response:
+    body = await read_json(request, ProjectChanges, deps_of(request).settings)
+    command = validated(
+        UpdateProject,
+        {"project_uuid": project_of(request), **body.model_dump(exclude_unset=True)},
+    )
+    return await forward(request, command, subject(request, "update"))
+
+
+async def delete_project(request: Request) -> Response:
+    command = validated(
+        DeleteProject,
+        {"project_uuid": project_of(request), "delete_files": query_bool(request, "delete_files")},
+    )
+    return await forward(request, command, subject(request, "delete"))
+
+
+async def list_pipelines(request: Request) -> Response:
+    command = validated(ListPipelines, {"project_uuid": project_of(request)})
+    return await forward(request, command, subject(request, "pipelines.list"))
+
+
+async def create_pipeline(request: Request) -> Response:
+    body = await read_json(request, NewPipeline, deps_of(request).settings)
+    command = validated(CreatePipeline, {"project_uuid": project_of(request), **body.model_dump()})
+    return await _document(request, command, "pipelines.create", 201)
+
+
+async def get_pipeline(request: Request) -> Response:
+    command = validated(GetPipeline, _pipeline_path(request))
+    return await _document(request, command, "pipelines.get", 200)
+
+
+async def save_pipeline(request: Request) -> Response:
+    settings = deps_of(request).settings
+    if_match = if_match_of(request)
+    body = await read_json(
+        request,
+        PipelineBody,
+        settings,
+        lambda document, size: definition_problems(document, [], settings),
+    )
+    command = validated(
+        SavePipeline, {**_pipeline_path(request), "definition": body.root, "if_match": if_match}
+    )
+    return await _document(request, command, "pipelines.save", 200)
+
+
+async def delete_pipeline(request: Request) -> Response:
+    command = validated(
+        DeletePipeline, {**_pipeline_path(request), "if_match": if_match_of(request)}
+    )
+    return await forward(request, command, subject(request, "pipelines.delete"))
+
+
+def validated(model: type[ModelT], values: dict[str, Any]) -> ModelT:
+    """``model`` from path and body values; what is wrong is a 422 listing it all."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        problems = validation_details(exc)
+        raise ApiError(
+            422, f"invalid {model.__name__}: {len(problems)} problem(s)", problems
+        ) from None
+
+
+PROJECT = Parameter("project_uuid", "path", "The project's uuid")
+PIPELINE = Parameter("pipeline_uuid", "path", "The pipeline's uuid (its file's `uuid`)")
+IF_MATCH = Parameter("If-Match", "header", "The etag the change is based on (as GET returned it)")
+NOT_FOUND = {404: ("No such project (or pipeline)", None)}
+UNAVAILABLE = {503: ("The scheduler did not answer", None)}
+TAGS = ("projects",)
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        method="GET",
+        path="/api/projects",
+        operation_id="listProjects",
+        summary="Every project (a folder made in the projects directory by hand included)",
+        responses={200: ("The projects", ProjectList), **UNAVAILABLE},
+        tags=TAGS,
+    ),
+    Operation(
+        method="POST",
+        path="/api/projects",
+        operation_id="createProject",
+        summary="Create a project folder (from a template if asked), or register a folder by path",
+        request_body=CreateProject,
+        responses={
+            201: ("The project", ProjectView),
+            409: ("A project has this name or this folder", None),
+            422: ("Invalid; every problem listed", None),
+            **UNAVAILABLE,
+        },
+        tags=TAGS,
+    ),
+    Operation(
+        method="GET",
+        path="/api/projects/{project_uuid}",
+        operation_id="getProject",
+        summary="A project",
+        parameters=(PROJECT,),
+        responses={200: ("The project", ProjectView), **NOT_FOUND, **UNAVAILABLE},
+        tags=TAGS,
+    ),
+    Operation(
+        method="PATCH",
+        path="/api/projects/{project_uuid}",
+        operation_id="updateProject",
+        summary="Rename a project (a managed one's folder too) or set its env variables",
+        parameters=(PROJECT,),
+        request_body=ProjectChanges,
+        responses={
+            200: ("The project", ProjectView),
+            **NOT_FOUND,
+            409: ("The name is taken", None),
+            422: ("Invalid; every problem listed", None),
+            **UNAVAILABLE,
+        },
+        tags=TAGS,
+    ),
+    Operation(
+        method="DELETE",
+        path="/api/projects/{project_uuid}",
+        operation_id="deleteProject",
+        summary="Unregister a project; with delete_files=true, delete its folder too",
+        parameters=(
+            PROJECT,
+            Parameter(
+                "delete_files",
+                "query",
+                "Delete the folder (refused while a run or session of it is live)",
+                {"type": "boolean", "default": False},
+            ),
+        ),
+        responses={
+            200: ("Deleted", None),
+            **NOT_FOUND,
+            409: ("A managed project without delete_files, or one in use", None),
+            **UNAVAILABLE,
+        },
+        tags=TAGS,
+    ),
+    Operation(
+        method="GET",
+        path="/api/projects/{project_uuid}/pipelines",
+        operation_id="listPipelines",
+        summary="The project's pipeline files (*.orchest), each checked",
+        parameters=(PROJECT,),
+        responses={200: ("The pipelines", PipelineList), **NOT_FOUND, **UNAVAILABLE},
+        tags=TAGS,
+    ),
+    Operation(
+        method="POST",
+        path="/api/projects/{project_uuid}/pipelines",
+        operation_id="createPipeline",
+        summary="Create a pipeline file with no steps",
+        parameters=(PROJECT,),
+        request_body=NewPipeline,
+        responses={
+            201: ("The pipeline file", PipelineDocument),
+            **NOT_FOUND,
+            409: ("The file exists", None),
+            422: ("Invalid path or name", None),
+            **UNAVAILABLE,
+        },
+        tags=TAGS,
+    ),
+    Operation(
+        method="GET",
+        path="/api/projects/{project_uuid}/pipelines/{pipeline_uuid}",
+        operation_id="getPipeline",
+        summary="A pipeline file: its content, ETag and every problem a run would meet",
+        parameters=(PROJECT, PIPELINE),
+        responses={
+            200: ("The pipeline file (ETag header)", PipelineDocument),
+            **NOT_FOUND,
+            409: ("Several files hold this uuid", None),
+            **UNAVAILABLE,
+        },
+        tags=TAGS,
+    ),
+    Operation(
+        method="PUT",
+        path="/api/projects/{project_uuid}/pipelines/{pipeline_uuid}",
+        operation_id="savePipeline",
+        summary="Write a pipeline file atomically, if it is still the version read (If-Match)",
+        parameters=(PROJECT, PIPELINE, IF_MATCH),
+        request_body=PipelineBody,
+        responses={
+            200: ("The pipeline file as written (new ETag)", PipelineDocument),
+            **NOT_FOUND,
+            412: ("The file changed since it was read", None),
+            422: ("The pipeline is invalid; every problem listed", None),
+            **UNAVAILABLE,
+        },
+        tags=TAGS,
+    ),
+    Operation(
+        method="DELETE",
+        path="/api/projects/{project_uuid}/pipelines/{pipeline_uuid}",
+        operation_id="deletePipeline",
+        summary="Delete a pipeline file",
+        parameters=(PROJECT, PIPELINE, IF_MATCH),
+        responses={
+            200: ("Deleted", None),
+            **NOT_FOUND,
+            412: ("The file changed since it was read", None),
+            **UNAVAILABLE,
+        },
+        tags=TAGS,
+    ),
+)
+
+HANDLERS = {
+    "listProjects": list_projects,
+    "createProject": create_project,
+    "getProject": get_project,
+    "updateProject": update_project,
+    "deleteProject": delete_project,
+    "listPipelines": list_pipelines,
+    "createPipeline": create_pipeline,
+    "getPipeline": get_pipeline,
+    "savePipeline": save_pipeline,
+    "deletePipeline": delete_pipeline,
+}
