@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from orchest_runtime.service import ServiceContext, ServiceDefinition
@@ -11,9 +13,14 @@ from orchest_schemas.bus import ServiceName
 
 from .executor import ProcessExecutor, StepExecutor
 from .executor.docker import DockerExecutor, DockerOptions
+from .executor.isolation import Isolation, choose
 from .executor.reaping import RunnerIdentity, RunnerProcess
 from .runner import StepRunner, runner_id
 from .settings import RunnerSettings
+
+logger = logging.getLogger(__name__)
+
+METADATA_ISOLATION = "isolation"
 
 
 def docker_options(settings: RunnerSettings) -> DockerOptions:
@@ -24,15 +31,46 @@ def docker_options(settings: RunnerSettings) -> DockerOptions:
         memory_bytes=int(settings.docker_step_memory),
         cpus=settings.docker_step_cpus,
         pids_limit=settings.docker_step_pids_limit,
-        data_dir=settings.docker_data_dir,
+        data_dir=settings.docker_data_dir or settings.data_dir,
         kill_grace_seconds=settings.kill_grace_seconds,
         copy_files=settings.docker_copy_files,
     )
 
 
+class IsolationChoice:
+    """The process executor's isolation, probed once (in a thread) at start-up
+    and said once in the log; the runner's health metadata shows it."""
+
+    def __init__(self, settings: RunnerSettings) -> None:
+        self._settings = settings
+        self._chosen: Isolation | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Isolation:
+        async with self._lock:
+            if self._chosen is None:
+                settings = self._settings
+                chosen = await asyncio.to_thread(choose, settings.isolation, settings.data_dir)
+                if chosen.reason is None:
+                    logger.info("steps run isolated: %s", chosen.describe())
+                else:
+                    logger.warning(
+                        "steps run unisolated (no /project-dir, /data, /pipeline.json "
+                        "of their own; the SDK's data stays per run): %s",
+                        chosen.reason,
+                    )
+                self._chosen = chosen
+            return self._chosen
+
+    async def metadata(self) -> Mapping[str, str]:
+        if self._settings.executor != "process":
+            return {}
+        return {METADATA_ISOLATION: (await self.get()).describe()}
+
+
 @asynccontextmanager
 async def open_executor(
-    settings: RunnerSettings, ctx: ServiceContext
+    settings: RunnerSettings, ctx: ServiceContext, isolation: IsolationChoice | None = None
 ) -> AsyncIterator[StepExecutor]:
     """The executor ``settings.executor`` names, for as long as the runner serves."""
     if settings.executor == "docker":
@@ -46,17 +84,22 @@ async def open_executor(
         ) as executor:
             yield executor
     else:
-        yield ProcessExecutor(kill_grace_seconds=settings.kill_grace_seconds)
+        choice = isolation or IsolationChoice(settings)
+        yield ProcessExecutor(
+            kill_grace_seconds=settings.kill_grace_seconds, isolation=await choice.get()
+        )
 
 
 def build_definition(
     settings: RunnerSettings, executor: StepExecutor | None = None
 ) -> ServiceDefinition:
+    isolation = IsolationChoice(settings)
+
     async def serve(ctx: ServiceContext) -> None:
         if executor is not None:
             await StepRunner(ctx, settings, executor).serve()
             return
-        async with open_executor(settings, ctx) as chosen:
+        async with open_executor(settings, ctx, isolation) as chosen:
             await StepRunner(ctx, settings, chosen).serve()
 
     return ServiceDefinition(
@@ -64,4 +107,5 @@ def build_definition(
         distribution="orchest-step-runner",
         description="Pulls step work by priority and executes it; reports status and logs.",
         serve=serve,
+        metadata=None if executor is not None else isolation.metadata,
     )

@@ -31,7 +31,6 @@ import re
 import secrets
 import tarfile
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -50,7 +49,7 @@ from orchest_schemas.commands import StepWork
 
 from .base import ExecutionResult, OutputSink
 from .control import Stop, stop_message, wait_or_stop
-from .environment import step_environment, step_parameters
+from .environment import sdk_pipeline_file, step_environment, step_parameters
 from .notebook import read_notebook, run_notebook
 from .reaping import (
     LABEL_ATTEMPT,
@@ -96,24 +95,6 @@ class DockerOptions:
 
     def image_of(self, work: StepWork) -> str:
         return self.environment_images.get(work.step.environment) or self.default_image
-
-
-_TEXTS: OrderedDict[str, bytes] = OrderedDict()
-
-
-def sdk_pipeline_file(work: StepWork) -> bytes:
-    """The frozen definition as the Orchest SDK reads it: every field written,
-    defaults included (the SDK indexes ``name``, ``incoming_connections``,
-    ``parameters`` and ``title`` without a default). Made once per definition."""
-    key = work.definition_key
-    text = _TEXTS.get(key) if key else None
-    if text is None:
-        text = work.definition.model_dump_json(indent=4).encode()
-        if key:
-            _TEXTS[key] = text
-            while len(_TEXTS) > 32:
-                _TEXTS.popitem(last=False)
-    return text
 
 
 def archive(files: Mapping[Path, Path]) -> bytes:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from subprocess import Popen
 from typing import Any
@@ -38,8 +38,10 @@ class LocalKernel:
         connection_file: Path,
         marker: Mapping[str, str],
         since: float = 0.0,
+        preexec: Callable[[], None] | None = None,
     ) -> None:
         self._marker = marker
+        self._preexec = preexec
         self._since = since
         self.manager = AsyncKernelManager(
             kernel_name=kernel_name,
@@ -61,6 +63,8 @@ class LocalKernel:
         """Start the kernel process (not waiting for it to be ready). Whether
         this succeeds or fails, ``shut_down`` ends what was started."""
         read_fd, write_fd = os.pipe()
+        # The kernel's view (isolation.py): it chdirs there itself.
+        spawn: dict[str, Any] = {} if self._preexec is None else {"preexec_fn": self._preexec}
         try:
             await self.manager.start_kernel(
                 cwd=str(cwd),
@@ -68,6 +72,7 @@ class LocalKernel:
                 extra_arguments=extra_arguments,
                 stdout=write_fd,
                 stderr=write_fd,
+                **spawn,
             )
         except BaseException:
             os.close(read_fd)

@@ -140,7 +140,10 @@ async def execute_notebook(
     cancel: asyncio.Event,
     deadline: float | None,
     default_kernel: str,
+    preexec: Callable[[], None] | None = None,
 ) -> ExecutionResult:
+    """Run the notebook in a local kernel; ``preexec`` runs in the kernel's
+    process before exec (its file-system view)."""
     nb = await read_notebook(launch.file)
     if isinstance(nb, ExecutionResult):
         return nb
@@ -161,6 +164,7 @@ async def execute_notebook(
         connection_file=launch.scratch_dir / CONNECTION_FILE,
         marker=launch.marker,
         since=launch.started,
+        preexec=preexec,
     )
     return await run_notebook(
         work,

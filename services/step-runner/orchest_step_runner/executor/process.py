@@ -17,6 +17,7 @@ from orchest_schemas.commands import StepWork
 from .base import ExecutionResult, OutputSink
 from .control import Stop, stop_message, wait_or_stop
 from .environment import StepLaunch, prepare_launch
+from .isolation import Isolation, IsolationMode, Preexec
 from .notebook import execute_notebook
 from .streaming import GuardedSink, pump_stream
 from .tree import (
@@ -46,7 +47,9 @@ class ProcessExecutor:
 
     Each process leads its own session; on timeout or cancel the whole tree gets
     SIGTERM, then SIGKILL after ``kill_grace_seconds``. ``base_env`` is the
-    environment steps inherit (the runner's own by default).
+    environment steps inherit (the runner's own by default). ``isolation``
+    gives each step its view of ``/project-dir``, ``/data`` and
+    ``/pipeline.json`` (``isolation.py``); ``None``: unisolated, no ``/data``.
     """
 
     def __init__(
@@ -56,7 +59,9 @@ class ProcessExecutor:
         kill_grace_seconds: float = 1.0,
         default_kernel: str = "python3",
         base_env: Mapping[str, str] | None = None,
+        isolation: Isolation | None = None,
     ) -> None:
+        self._isolation = isolation or Isolation(IsolationMode.NONE, Path("/data"), "not asked")
         self._python = python
         self._kill_grace_seconds = kill_grace_seconds
         self._default_kernel = default_kernel
@@ -76,6 +81,8 @@ class ProcessExecutor:
         launch = prepare_launch(work, scratch_dir=scratch_dir, base_env=base_env)
         if not launch.file.is_file():
             return ExecutionResult(None, f"step file not found: {work.step.file_path}")
+        view = self._isolation.view(work, launch)
+        launch = view.launch
         if launch.file.suffix.lower() == ".ipynb":
             return await execute_notebook(
                 work,
@@ -84,11 +91,12 @@ class ProcessExecutor:
                 cancel=cancel,
                 deadline=deadline,
                 default_kernel=self._default_kernel,
+                preexec=view.preexec,
             )
-        command = self._command(launch.file)
+        command = self._command(view.file)
         if isinstance(command, ExecutionResult):
             return command
-        return await self._run(work, launch, command, output, cancel, deadline)
+        return await self._run(work, launch, command, output, cancel, deadline, view.preexec)
 
     def _command(self, file: Path) -> list[str] | ExecutionResult:
         suffix = file.suffix.lower()
@@ -111,6 +119,7 @@ class ProcessExecutor:
         output: OutputSink,
         cancel: asyncio.Event,
         deadline: float | None,
+        preexec: Preexec | None,
     ) -> ExecutionResult:
         loop = asyncio.get_running_loop()
         try:
@@ -123,6 +132,7 @@ class ProcessExecutor:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=preexec,
             )
         except FileNotFoundError:
             return ExecutionResult(None, f"{command[0]} not found")

@@ -1,0 +1,17 @@
+import json
+import os
+
+import orchest
+from helpers import data_path
+
+inputs = orchest.get_inputs()
+result = {
+    "factor": orchest.get_pipeline_param("factor"),
+    "base": inputs["base"],
+    "doubled": inputs["unnamed"],
+    "cwd": os.getcwd(),
+}
+if orchest.get_pipeline_param("use_data"):
+    with open(data_path(orchest.get_pipeline_param("tag"))) as f:
+        result["data"] = f.read()
+print("RESULT=" + json.dumps(result))
