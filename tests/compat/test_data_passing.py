@@ -5,7 +5,9 @@ SDK and Orchest projects use them."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ def expected(factor: int, offset: int, *, use_data: bool) -> dict[str, Any]:
     result: dict[str, Any] = {"factor": factor, "base": base, "doubled": [2 * base]}
     if use_data:
         result["data"] = str(3 * base)
+        result["pipeline"] = "datapass"
     return result
 
 
@@ -58,6 +61,7 @@ async def test_runs_at_once_each_pass_their_own_data(
     each end with a result made of their own parameters only: a named output,
     a notebook's unnamed output, and (with a view) a file in ``/data``."""
     use_data = isolation == "namespace"  # the unisolated mode has no /data
+    on_host = await asyncio.to_thread(host_paths)
     gate = tmp_path / "gate"
     gate.mkdir()
     data_dir = tmp_path / "data"
@@ -127,3 +131,9 @@ async def test_runs_at_once_each_pass_their_own_data(
             assert cwds == {"/project-dir"}
         else:
             assert str(project.root) in cwds
+    # Nothing made on the host outside the test's folders.
+    assert await asyncio.to_thread(host_paths) == on_host
+
+
+def host_paths() -> dict[str, bool]:
+    return {path: os.path.exists(path) for path in ("/project-dir", "/data", "/pipeline.json")}

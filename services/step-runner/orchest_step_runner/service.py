@@ -6,14 +6,14 @@ import asyncio
 import logging
 import socket
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from orchest_runtime.service import ServiceContext, ServiceDefinition
 from orchest_schemas.bus import ServiceName
 
 from .executor import ProcessExecutor, StepExecutor
 from .executor.docker import DockerExecutor, DockerOptions
-from .executor.isolation import Isolation, choose
+from .executor.isolation import Isolation, open_isolation
 from .executor.reaping import RunnerIdentity, RunnerProcess
 from .runner import StepRunner, runner_id
 from .settings import RunnerSettings
@@ -38,19 +38,23 @@ def docker_options(settings: RunnerSettings) -> DockerOptions:
 
 
 class IsolationChoice:
-    """The process executor's isolation, probed once (in a thread) at start-up
-    and said once in the log; the runner's health metadata shows it."""
+    """The process executor's isolation, chosen once at start-up (its view
+    holder kept until ``close``) and said once in the log; the runner's
+    health metadata shows it."""
 
     def __init__(self, settings: RunnerSettings) -> None:
         self._settings = settings
         self._chosen: Isolation | None = None
         self._lock = asyncio.Lock()
+        self._stack = AsyncExitStack()
 
     async def get(self) -> Isolation:
         async with self._lock:
             if self._chosen is None:
                 settings = self._settings
-                chosen = await asyncio.to_thread(choose, settings.isolation, settings.data_dir)
+                chosen = await self._stack.enter_async_context(
+                    open_isolation(settings.isolation, settings.data_dir)
+                )
                 if chosen.reason is None:
                     logger.info("steps run isolated: %s", chosen.describe())
                 else:
@@ -61,6 +65,9 @@ class IsolationChoice:
                     )
                 self._chosen = chosen
             return self._chosen
+
+    async def close(self) -> None:
+        await self._stack.aclose()
 
     async def metadata(self) -> Mapping[str, str]:
         if self._settings.executor != "process":
@@ -85,9 +92,13 @@ async def open_executor(
             yield executor
     else:
         choice = isolation or IsolationChoice(settings)
-        yield ProcessExecutor(
-            kill_grace_seconds=settings.kill_grace_seconds, isolation=await choice.get()
-        )
+        try:
+            yield ProcessExecutor(
+                kill_grace_seconds=settings.kill_grace_seconds, isolation=await choice.get()
+            )
+        finally:
+            if isolation is None:
+                await choice.close()
 
 
 def build_definition(
@@ -99,8 +110,11 @@ def build_definition(
         if executor is not None:
             await StepRunner(ctx, settings, executor).serve()
             return
-        async with open_executor(settings, ctx, isolation) as chosen:
-            await StepRunner(ctx, settings, chosen).serve()
+        try:
+            async with open_executor(settings, ctx, isolation) as chosen:
+                await StepRunner(ctx, settings, chosen).serve()
+        finally:
+            await isolation.close()
 
     return ServiceDefinition(
         name=ServiceName.STEP_RUNNER,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from subprocess import Popen
 from typing import Any
@@ -27,6 +27,18 @@ from .tree import kill_attempt, process_tree
 STDIO_DRAIN_SECONDS = 1.0
 
 
+class _PrefixedKernelManager(AsyncKernelManager):
+    """Starts the kernelspec's command after ``command_prefix`` (the step's
+    file-system view: ``isolation.py``)."""
+
+    def __init__(self, *, command_prefix: list[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._command_prefix = command_prefix
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        return [*self._command_prefix, *super().format_kernel_cmd(extra_arguments)]
+
+
 class LocalKernel:
     """One kernel process: started with the step's cwd and environment, ended
     with everything it started (``marker``: the attempt's environment ids)."""
@@ -38,12 +50,12 @@ class LocalKernel:
         connection_file: Path,
         marker: Mapping[str, str],
         since: float = 0.0,
-        preexec: Callable[[], None] | None = None,
+        command_prefix: list[str] | None = None,
     ) -> None:
         self._marker = marker
-        self._preexec = preexec
         self._since = since
-        self.manager = AsyncKernelManager(
+        self.manager: AsyncKernelManager = _PrefixedKernelManager(
+            command_prefix=command_prefix or [],
             kernel_name=kernel_name,
             connection_file=str(connection_file),
             # CurveZMQ keys when the kernelspec supports them (ipykernel does): the
@@ -63,8 +75,6 @@ class LocalKernel:
         """Start the kernel process (not waiting for it to be ready). Whether
         this succeeds or fails, ``shut_down`` ends what was started."""
         read_fd, write_fd = os.pipe()
-        # The kernel's view (isolation.py): it chdirs there itself.
-        spawn: dict[str, Any] = {} if self._preexec is None else {"preexec_fn": self._preexec}
         try:
             await self.manager.start_kernel(
                 cwd=str(cwd),
@@ -72,7 +82,6 @@ class LocalKernel:
                 extra_arguments=extra_arguments,
                 stdout=write_fd,
                 stderr=write_fd,
-                **spawn,
             )
         except BaseException:
             os.close(read_fd)

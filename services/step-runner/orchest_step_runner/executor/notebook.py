@@ -140,10 +140,10 @@ async def execute_notebook(
     cancel: asyncio.Event,
     deadline: float | None,
     default_kernel: str,
-    preexec: Callable[[], None] | None = None,
+    command_prefix: list[str] | None = None,
 ) -> ExecutionResult:
-    """Run the notebook in a local kernel; ``preexec`` runs in the kernel's
-    process before exec (its file-system view)."""
+    """Run the notebook in a local kernel, its command after
+    ``command_prefix`` (the step's file-system view)."""
     nb = await read_notebook(launch.file)
     if isinstance(nb, ExecutionResult):
         return nb
@@ -164,7 +164,7 @@ async def execute_notebook(
         connection_file=launch.scratch_dir / CONNECTION_FILE,
         marker=launch.marker,
         since=launch.started,
-        preexec=preexec,
+        command_prefix=command_prefix,
     )
     return await run_notebook(
         work,

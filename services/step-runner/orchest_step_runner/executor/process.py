@@ -17,7 +17,7 @@ from orchest_schemas.commands import StepWork
 from .base import ExecutionResult, OutputSink
 from .control import Stop, stop_message, wait_or_stop
 from .environment import StepLaunch, prepare_launch
-from .isolation import Isolation, IsolationMode, Preexec
+from .isolation import Isolation, IsolationMode
 from .notebook import execute_notebook
 from .streaming import GuardedSink, pump_stream
 from .tree import (
@@ -81,22 +81,22 @@ class ProcessExecutor:
         launch = prepare_launch(work, scratch_dir=scratch_dir, base_env=base_env)
         if not launch.file.is_file():
             return ExecutionResult(None, f"step file not found: {work.step.file_path}")
-        view = self._isolation.view(work, launch)
-        launch = view.launch
-        if launch.file.suffix.lower() == ".ipynb":
-            return await execute_notebook(
-                work,
-                launch,
-                output=output,
-                cancel=cancel,
-                deadline=deadline,
-                default_kernel=self._default_kernel,
-                preexec=view.preexec,
-            )
-        command = self._command(view.file)
-        if isinstance(command, ExecutionResult):
-            return command
-        return await self._run(work, launch, command, output, cancel, deadline, view.preexec)
+        async with self._isolation.view(work, launch) as view:
+            if launch.file.suffix.lower() == ".ipynb":
+                return await execute_notebook(
+                    work,
+                    view.launch,
+                    output=output,
+                    cancel=cancel,
+                    deadline=deadline,
+                    default_kernel=self._default_kernel,
+                    command_prefix=view.prefix,
+                )
+            command = self._command(view.file)
+            if isinstance(command, ExecutionResult):
+                return command
+            command = [*view.prefix, *command]
+            return await self._run(work, view.launch, command, output, cancel, deadline)
 
     def _command(self, file: Path) -> list[str] | ExecutionResult:
         suffix = file.suffix.lower()
@@ -119,7 +119,6 @@ class ProcessExecutor:
         output: OutputSink,
         cancel: asyncio.Event,
         deadline: float | None,
-        preexec: Preexec | None,
     ) -> ExecutionResult:
         loop = asyncio.get_running_loop()
         try:
@@ -132,7 +131,6 @@ class ProcessExecutor:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=preexec,
             )
         except FileNotFoundError:
             return ExecutionResult(None, f"{command[0]} not found")

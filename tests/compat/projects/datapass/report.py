@@ -14,4 +14,6 @@ result = {
 if orchest.get_pipeline_param("use_data"):
     with open(data_path(orchest.get_pipeline_param("tag"))) as f:
         result["data"] = f.read()
+    with open("/pipeline.json") as f:
+        result["pipeline"] = json.load(f)["name"]
 print("RESULT=" + json.dumps(result))
