@@ -5,6 +5,7 @@ the Orchest SDK as such projects do) run unmodified on the whole stack of
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,13 @@ from typing import Any
 import pytest
 
 PROJECTS = Path(__file__).parent / "projects"
+ORCHEST_PATHS = ("/project-dir", "/data", "/pipeline.json")
+
+
+def host_paths() -> dict[str, bool]:
+    """Which of the paths steps see in their views exist on the host (a step
+    must create none of them there)."""
+    return {path: os.path.exists(path) for path in ORCHEST_PATHS}
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import OrchestProject
+from conftest import OrchestProject, host_paths
 from integration.runs_harness import Stack, event_log, whole_stack
 
 from orchest_schemas.events import JobStatusChanged
@@ -133,7 +132,3 @@ async def test_runs_at_once_each_pass_their_own_data(
             assert str(project.root) in cwds
     # Nothing made on the host outside the test's folders.
     assert await asyncio.to_thread(host_paths) == on_host
-
-
-def host_paths() -> dict[str, bool]:
-    return {path: os.path.exists(path) for path in ("/project-dir", "/data", "/pipeline.json")}

@@ -43,7 +43,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +107,10 @@ class ViewHolder:
     @property
     def alive(self) -> bool:
         return self._process.returncode is None
+
+    @property
+    def exit_status(self) -> int | None:
+        return self._process.returncode
 
     async def _request(self, request: dict[str, Any]) -> None:
         process = self._process
@@ -178,6 +182,7 @@ class Isolation:
     reason: str | None = None
     """Why the mode is ``none``."""
     holder: ViewHolder | None = None
+    _restart: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def describe(self) -> str:
         if self.mode is IsolationMode.NAMESPACE:
@@ -193,14 +198,25 @@ class Isolation:
         file = PROJECT_DIR / work.step.file_path  # as the step sees it
         root = launch.scratch_dir / VIEW_FOLDER
         project_dir = await asyncio.to_thread(_view_folder, root, Path(work.project_dir))
-        await self.holder.make(root, _binds(project_dir, self.data_dir, launch.pipeline_path))
+        holder = await self._live_holder(self.holder)
+        await holder.make(root, _binds(project_dir, self.data_dir, launch.pipeline_path))
         try:
             env = {**launch.env, "ORCHEST_PROJECT_DIR": str(PROJECT_DIR)}
-            prefix = self.holder.prefix(root, file.parent)
+            prefix = holder.prefix(root, file.parent)
             yield StepView(replace(launch, env=env), file, prefix)
         finally:
             with contextlib.suppress(IsolationError):
-                await self.holder.drop(root)
+                await holder.drop(root)
+
+    async def _live_holder(self, holder: ViewHolder) -> ViewHolder:
+        """The holder, started again if it ended (its views end with their steps)."""
+        async with self._restart:
+            if self.holder is holder and not holder.alive:
+                logger.warning("the view holder ended (%s); starting another", holder.exit_status)
+                await holder.close()
+                self.holder = await ViewHolder.start()
+            assert self.holder is not None
+            return self.holder
 
 
 def _view_folder(root: Path, project_dir: Path) -> Path:
@@ -288,11 +304,12 @@ async def open_isolation(setting: str, data_dir: Path) -> AsyncIterator[Isolatio
         holder = None
     if reason is not None and setting == "namespace":
         raise IsolationError(reason)
+    if holder is None:
+        yield Isolation(IsolationMode.NONE, data_dir, reason)
+        return
+    isolation = Isolation(IsolationMode.NAMESPACE, data_dir, None, holder)
     try:
-        if holder is None:
-            yield Isolation(IsolationMode.NONE, data_dir, reason)
-        else:
-            yield Isolation(IsolationMode.NAMESPACE, data_dir, None, holder)
+        yield isolation
     finally:
-        if holder is not None:
-            await holder.close()
+        if isolation.holder is not None:
+            await isolation.holder.close()
