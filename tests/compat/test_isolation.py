@@ -13,7 +13,7 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
-from conftest import host_paths
+from compat_kit import host_paths
 
 from orchest_schemas.commands import StepWork
 from orchest_schemas.pipeline import PipelineDefinition

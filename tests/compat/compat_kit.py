@@ -1,6 +1,8 @@
 """Orchest compatibility: public-Orchest-style projects (``projects/``, using
 the Orchest SDK as such projects do) run unmodified on the whole stack of
-``tests/integration`` (real NATS, Postgres, step runner and kernels)."""
+``tests/integration`` (real NATS, Postgres, step runner and kernels). Shared
+by ``tests/compat`` (the process executor) and ``tests/docker`` (the docker
+executor)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,6 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 PROJECTS = Path(__file__).parent / "projects"
 ORCHEST_PATHS = ("/project-dir", "/data", "/pipeline.json")
@@ -42,8 +42,8 @@ class OrchestProject:
         return next(str(step["uuid"]) for step in steps if step["title"] == title)
 
 
-@pytest.fixture
-def datapass_project(tmp_path: Path) -> OrchestProject:
-    root = tmp_path / "datapass"
-    shutil.copytree(PROJECTS / "datapass", root)
-    return OrchestProject(root, root / "datapass.orchest")
+def copy_project(name: str, into: Path) -> OrchestProject:
+    """A copy of ``projects/<name>`` (its pipeline file ``<name>.orchest``)."""
+    root = into / name
+    shutil.copytree(PROJECTS / name, root)
+    return OrchestProject(root, root / f"{name}.orchest")
