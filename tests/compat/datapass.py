@@ -6,10 +6,12 @@ result, from its last step's log, beside what its own parameters give."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from integration.runs_harness import Stack, event_log
+from integration.runs_harness import Stack, event_log, whole_stack
 
 from orchest_schemas.events import JobStatusChanged
 from orchest_schemas.status import JobStatus
@@ -41,6 +43,19 @@ async def step_result(stack: Stack, run_uuid: str, step_uuid: str) -> dict[str, 
     return result
 
 
+def datapass_stack(
+    service_settings: Callable[..., Any], runner_overrides: dict[str, Any]
+) -> AbstractAsyncContextManager[Stack]:
+    """A whole stack whose runner takes every run of the scenario at once."""
+    return whole_stack(
+        service_settings,
+        slots=len(FACTORS) + 1,
+        job_slots=len(FACTORS),
+        job_max_parallel_runs=len(FACTORS),
+        runner_overrides=runner_overrides,
+    )
+
+
 @dataclass(frozen=True)
 class Outcome:
     seen: dict[str, Any]
@@ -52,8 +67,7 @@ class Outcome:
 async def run_datapass(
     stack: Stack, project: OrchestProject, *, gate: str, use_data: bool
 ) -> Outcome:
-    """Run the scenario on ``stack`` (its runner with ``len(FACTORS) + 1``
-    slots, ``len(FACTORS)`` of them for jobs). ``gate`` is an empty folder as
+    """Run the scenario on ``stack`` (``datapass_stack``). ``gate`` is an empty folder as
     the steps see it; ``use_data``: the steps also pass a file through
     ``/data`` and read ``/pipeline.json``."""
     load, report = project.step_uuid("load"), project.step_uuid("report")

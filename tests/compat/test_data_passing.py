@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 from compat_kit import copy_project, host_paths
-from datapass import FACTORS, run_datapass
-from integration.runs_harness import Stack, whole_stack
+from datapass import datapass_stack, run_datapass
+from integration.runs_harness import Stack
 
 
 async def isolation_of(stack: Stack) -> str:
@@ -35,13 +35,8 @@ async def test_runs_at_once_each_pass_their_own_data(
     gate = tmp_path / "gate"
     gate.mkdir()
     project = copy_project("datapass", tmp_path)
-    async with whole_stack(
-        service_settings,
-        slots=len(FACTORS) + 1,
-        job_slots=len(FACTORS),
-        job_max_parallel_runs=len(FACTORS),
-        runner_overrides={"data_dir": tmp_path / "data", "isolation": isolation},
-    ) as stack:
+    runner = {"data_dir": tmp_path / "data", "isolation": isolation}
+    async with datapass_stack(service_settings, runner) as stack:
         mode = await isolation_of(stack)
         assert mode.startswith("mount-namespace" if use_data else "none"), mode
         outcome = await run_datapass(stack, project, gate=str(gate), use_data=use_data)

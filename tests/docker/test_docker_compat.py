@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from compat.compat_kit import copy_project
-from compat.datapass import FACTORS, run_datapass
-from integration.runs_harness import whole_stack
+from compat.datapass import datapass_stack, run_datapass
 from test_docker_executor import docker_runner
 
 if TYPE_CHECKING:
@@ -24,13 +23,7 @@ async def test_runs_at_once_each_pass_their_own_data(
     data_dir = tmp_path / "data"
     (data_dir / "gate").mkdir(parents=True)
     project = copy_project("datapass", tmp_path)
-    async with whole_stack(
-        service_settings,
-        slots=len(FACTORS) + 1,
-        job_slots=len(FACTORS),
-        job_max_parallel_runs=len(FACTORS),
-        runner_overrides=docker_runner(images, data_dir),
-    ) as stack:
+    async with datapass_stack(service_settings, docker_runner(images, data_dir)) as stack:
         outcome = await run_datapass(stack, project, gate="/data/gate", use_data=True)
     assert outcome.seen == outcome.wanted
     assert {result["cwd"] for result in outcome.seen.values()} == {"/project-dir"}
