@@ -63,6 +63,11 @@ class StateDir:
         return self.root / "projects"
 
     @property
+    def data(self) -> Path:
+        """The stack's data directory: ``/data`` of every step (the runner's ``data_dir``)."""
+        return self.root / "data"
+
+    @property
     def sessions(self) -> Path:
         """Files of the sessions' processes (the session manager's ``sessions_dir``)."""
         return self.root / "sessions"

@@ -28,6 +28,8 @@ from orchest_schemas.health import ServiceInstance
 
 logger = logging.getLogger(__name__)
 
+_STANDARD_METADATA = frozenset({METADATA_BUS_PREFIX, METADATA_HOST, METADATA_PID, METADATA_STARTED})
+
 
 def parse_info(data: bytes, bus_prefix: str) -> tuple[str, ServiceInstance] | None:
     """One micro INFO reply as (service name, instance); None if not ours."""
@@ -45,6 +47,7 @@ def parse_info(data: bytes, bus_prefix: str) -> tuple[str, ServiceInstance] | No
             pid=int(pid) if pid else None,
             started=datetime.fromisoformat(started) if started else None,
             endpoints=[e.get("subject", "") for e in info.get("endpoints") or []],
+            metadata={str(k): str(v) for k, v in metadata.items() if k not in _STANDARD_METADATA},
         )
         return str(info["name"]), instance
     except (ValueError, KeyError, TypeError, AttributeError) as exc:

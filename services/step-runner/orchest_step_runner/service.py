@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from orchest_runtime.docker import DockerTimeouts
 from orchest_runtime.service import ServiceContext, ServiceDefinition
@@ -12,9 +14,14 @@ from orchest_schemas.bus import ServiceName
 
 from .executor import ProcessExecutor, StepExecutor
 from .executor.docker import DockerExecutor, DockerOptions
+from .executor.isolation import Isolation, open_isolation
 from .executor.reaping import RunnerIdentity, RunnerProcess
 from .runner import StepRunner, runner_id
 from .settings import RunnerSettings
+
+logger = logging.getLogger(__name__)
+
+METADATA_ISOLATION = "isolation"
 
 
 def docker_options(settings: RunnerSettings) -> DockerOptions:
@@ -25,7 +32,7 @@ def docker_options(settings: RunnerSettings) -> DockerOptions:
         memory_bytes=int(settings.docker_step_memory),
         cpus=settings.docker_step_cpus,
         pids_limit=settings.docker_step_pids_limit,
-        data_dir=settings.docker_data_dir,
+        data_dir=settings.docker_data_dir or settings.data_dir,
         kill_grace_seconds=settings.kill_grace_seconds,
         copy_files=settings.docker_copy_files,
         timeouts=DockerTimeouts(
@@ -35,9 +42,47 @@ def docker_options(settings: RunnerSettings) -> DockerOptions:
     )
 
 
+class IsolationChoice:
+    """The process executor's isolation, chosen once at start-up (its view
+    holder kept until ``close``) and said once in the log; the runner's
+    health metadata shows it."""
+
+    def __init__(self, settings: RunnerSettings) -> None:
+        self._settings = settings
+        self._chosen: Isolation | None = None
+        self._lock = asyncio.Lock()
+        self._stack = AsyncExitStack()
+
+    async def get(self) -> Isolation:
+        async with self._lock:
+            if self._chosen is None:
+                settings = self._settings
+                chosen = await self._stack.enter_async_context(
+                    open_isolation(settings.isolation, settings.data_dir)
+                )
+                if chosen.reason is None:
+                    logger.info("steps run isolated: %s", chosen.describe())
+                else:
+                    logger.warning(
+                        "steps run unisolated (no /project-dir, /data, /pipeline.json "
+                        "of their own; the SDK's data stays per run): %s",
+                        chosen.reason,
+                    )
+                self._chosen = chosen
+            return self._chosen
+
+    async def close(self) -> None:
+        await self._stack.aclose()
+
+    async def metadata(self) -> Mapping[str, str]:
+        if self._settings.executor != "process":
+            return {}
+        return {METADATA_ISOLATION: (await self.get()).describe()}
+
+
 @asynccontextmanager
 async def open_executor(
-    settings: RunnerSettings, ctx: ServiceContext
+    settings: RunnerSettings, ctx: ServiceContext, isolation: IsolationChoice | None = None
 ) -> AsyncIterator[StepExecutor]:
     """The executor ``settings.executor`` names, for as long as the runner serves."""
     if settings.executor == "docker":
@@ -51,25 +96,38 @@ async def open_executor(
         ) as executor:
             yield executor
     else:
-        async with ProcessExecutor.open(
-            RunnerProcess.current(), kill_grace_seconds=settings.kill_grace_seconds
-        ) as executor:
-            yield executor
+        choice = isolation or IsolationChoice(settings)
+        try:
+            async with ProcessExecutor.open(
+                RunnerProcess.current(),
+                kill_grace_seconds=settings.kill_grace_seconds,
+                isolation=await choice.get(),
+            ) as executor:
+                yield executor
+        finally:
+            if isolation is None:
+                await choice.close()
 
 
 def build_definition(
     settings: RunnerSettings, executor: StepExecutor | None = None
 ) -> ServiceDefinition:
+    isolation = IsolationChoice(settings)
+
     async def serve(ctx: ServiceContext) -> None:
         if executor is not None:
             await StepRunner(ctx, settings, executor).serve()
             return
-        async with open_executor(settings, ctx) as chosen:
-            await StepRunner(ctx, settings, chosen).serve()
+        try:
+            async with open_executor(settings, ctx, isolation) as chosen:
+                await StepRunner(ctx, settings, chosen).serve()
+        finally:
+            await isolation.close()
 
     return ServiceDefinition(
         name=ServiceName.STEP_RUNNER,
         distribution="orchest-step-runner",
         description="Pulls step work by priority and executes it; reports status and logs.",
         serve=serve,
+        metadata=None if executor is not None else isolation.metadata,
     )

@@ -31,6 +31,14 @@ class RunnerSettings(ServiceSettings):
     (a container per attempt; see ``docs/runs.md``)."""
     kill_grace_seconds: PositiveFloat = 1.0
     """On abort or timeout: SIGTERM, then SIGKILL after this long."""
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    """The stack's data directory, every step's ``/data`` (Orchest's shared
+    data directory); ``orchest up`` sets ``<state>/data``."""
+    isolation: Literal["auto", "namespace", "none"] = "auto"
+    """The process executor's step views (``executor/isolation.py``): ``auto``
+    a mount namespace per step where the machine allows one, else unisolated
+    (said in the log and in ``/api/health``); ``namespace`` refuses to start
+    without one; ``none`` always unisolated."""
 
     # -- the docker executor ---------------------------------------------------------
     docker_url: str | None = None
@@ -56,8 +64,8 @@ class RunnerSettings(ServiceSettings):
     docker_step_cpus: PositiveFloat = 2.0
     docker_step_pids_limit: PositiveInt = 1024
     """Processes (and threads) per step container."""
-    docker_data_dir: Path = Field(default_factory=_default_data_dir)
-    """Mounted at ``/data`` in every step container (Orchest's shared data directory)."""
+    docker_data_dir: Path | None = None
+    """Mounted at ``/data`` in every step container; ``None``: ``data_dir``."""
     docker_copy_files: bool | None = None
     """Copy an attempt's files (``/pipeline.json``, ``/kernel.json``) into its
     container rather than bind-mount them from the runner's scratch directory;

@@ -17,7 +17,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -84,6 +84,9 @@ class ServiceDefinition:
     register: Register | None = None
     """Adds the command endpoints; runs before the service answers discovery,
     so an instance that is seen also answers its commands."""
+    metadata: Callable[[], Awaitable[Mapping[str, str]]] | None = None
+    """More of the instance's micro metadata (``/api/health`` shows it), made
+    at start-up before the service answers discovery."""
     uses_database: bool = False
     db_schema: str | None = None
     migrations_package: str | None = None
@@ -152,6 +155,7 @@ async def _open(
             assert definition.db_schema is not None, "migrations need a db_schema"
             await apply_migrations(pool, definition.db_schema, definition.migrations_package)
 
+    extra = {} if definition.metadata is None else dict(await definition.metadata())
     micro = Service(
         nc,
         ServiceConfig(
@@ -163,6 +167,7 @@ async def _open(
                 METADATA_HOST: settings.instance_host,
                 METADATA_PID: str(os.getpid()),
                 METADATA_STARTED: datetime.now(UTC).isoformat(),
+                **extra,
             },
         ),
     )

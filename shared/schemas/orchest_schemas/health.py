@@ -22,6 +22,9 @@ class ServiceInstance(_View):
     pid: int | None = None
     started: datetime | None = None
     endpoints: list[str] = Field(default_factory=list)
+    metadata: dict[str, str] = Field(default_factory=dict)
+    """What else the instance says of itself (a step runner: ``isolation``,
+    how its steps see the file system)."""
 
 
 class ServiceHealth(_View):

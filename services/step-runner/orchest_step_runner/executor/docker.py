@@ -39,7 +39,7 @@ from orchest_schemas.commands import StepWork
 from .base import ExecutionResult, OutputSink
 from .container_kernel import ContainerKernel
 from .control import Stop, stop_message, wait_or_stop
-from .environment import step_environment, step_parameters
+from .environment import sdk_pipeline_file, step_environment, step_parameters
 from .kernel_choice import OfferedKernel
 from .notebook import kernel_for, read_notebook, run_notebook
 from .reaping import (
@@ -56,7 +56,6 @@ from .step_container import (
     DockerOptions,
     Launch,
     archive,
-    sdk_pipeline_file,
     step_container_config,
 )
 from .streaming import GuardedSink

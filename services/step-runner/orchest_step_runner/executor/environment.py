@@ -96,21 +96,23 @@ def step_environment(
 def write_pipeline_file(work: StepWork, scratch_dir: Path) -> Path:
     """Write the frozen definition as an Orchest ``pipeline.json``; returns its path."""
     path = scratch_dir / PIPELINE_FILE_NAME
-    path.write_text(_definition_text(work), encoding="utf-8")
+    path.write_bytes(sdk_pipeline_file(work))
     return path
 
 
-_TEXTS: OrderedDict[str, str] = OrderedDict()
+_TEXTS: OrderedDict[str, bytes] = OrderedDict()
 
 
-def _definition_text(work: StepWork) -> str:
-    """The definition as JSON, made once per definition: the steps of a run (and
-    the runs of a pipeline version) share it, and a large pipeline's takes
-    milliseconds to make."""
+def sdk_pipeline_file(work: StepWork) -> bytes:
+    """The frozen definition as the Orchest SDK reads it: every field written,
+    defaults included (the SDK indexes ``name``, ``incoming_connections``,
+    ``parameters`` and ``title`` without a default). Made once per definition:
+    the steps of a run (and the runs of a pipeline version) share it, and a
+    large pipeline's takes milliseconds to make."""
     key = work.definition_key
     text = _TEXTS.get(key) if key else None
     if text is None:
-        text = work.definition.model_dump_json(exclude_unset=True, indent=4)
+        text = work.definition.model_dump_json(indent=4).encode()
         if key:
             _TEXTS[key] = text
             while len(_TEXTS) > 32:

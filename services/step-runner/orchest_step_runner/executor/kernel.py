@@ -28,18 +28,27 @@ from .tree import kill_attempt, process_tree
 STDIO_DRAIN_SECONDS = 1.0
 
 
-class NamedKernelManager(AsyncKernelManager):
-    """Starts the kernelspec of the name it is given. jupyter_client's manager
-    renames ``python`` to ``python3`` when its name is set (an observer of
-    ``kernel_name``), so a kernelspec named ``python`` would never start:
-    ``python3``, another kernelspec or ipykernel's own (the runner's
-    interpreter), would run in its place. This observer replaces that one
-    (traitlets registers one handler per method name) and only forgets the
+class _StepKernelManager(AsyncKernelManager):
+    """Starts the kernelspec of the name it is given, after ``command_prefix``
+    (the step's file-system view: ``isolation.py``).
+
+    jupyter_client's manager renames ``python`` to ``python3`` when its name is
+    set (an observer of ``kernel_name``), so a kernelspec named ``python``
+    would never start: ``python3``, another kernelspec or ipykernel's own (the
+    runner's interpreter), would run in its place. This observer replaces that
+    one (traitlets registers one handler per method name) and only forgets the
     cached spec, as the original also does."""
+
+    def __init__(self, *, command_prefix: list[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._command_prefix = command_prefix
 
     @observe("kernel_name")
     def _kernel_name_changed(self, change: dict[str, str]) -> None:
         self._kernel_spec = None
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        return [*self._command_prefix, *super().format_kernel_cmd(extra_arguments)]
 
 
 class LocalKernel:
@@ -53,10 +62,12 @@ class LocalKernel:
         connection_file: Path,
         marker: Mapping[str, str],
         since: float = 0.0,
+        command_prefix: list[str] | None = None,
     ) -> None:
         self._marker = marker
         self._since = since
-        self.manager: AsyncKernelManager = NamedKernelManager(
+        self.manager: AsyncKernelManager = _StepKernelManager(
+            command_prefix=command_prefix or [],
             kernel_name=kernel_name,
             connection_file=str(connection_file),
             # CurveZMQ keys when the kernelspec supports them (ipykernel does): the

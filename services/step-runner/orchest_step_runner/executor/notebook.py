@@ -172,7 +172,10 @@ async def execute_notebook(
     cancel: asyncio.Event,
     deadline: float | None,
     default_kernel: str,
+    command_prefix: list[str] | None = None,
 ) -> ExecutionResult:
+    """Run the notebook in a local kernel, its command after
+    ``command_prefix`` (the step's file-system view)."""
     nb = await read_notebook(launch.file)
     if isinstance(nb, ExecutionResult):
         return nb
@@ -185,6 +188,7 @@ async def execute_notebook(
         connection_file=launch.scratch_dir / CONNECTION_FILE,
         marker=launch.marker,
         since=launch.started,
+        command_prefix=command_prefix,
     )
     return await run_notebook(
         work,

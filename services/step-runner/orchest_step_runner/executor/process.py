@@ -19,6 +19,7 @@ from .base import ExecutionResult, OutputSink
 from .control import Stop, stop_message, wait_or_stop
 from .environment import StepLaunch, prepare_launch
 from .guardian import Guardian, reap_orphans
+from .isolation import Isolation, IsolationMode
 from .notebook import execute_notebook
 from .reaping import RunnerProcess
 from .streaming import GuardedSink, pump_stream
@@ -51,7 +52,9 @@ class ProcessExecutor:
     SIGTERM, then SIGKILL after ``kill_grace_seconds``. ``base_env`` is the
     environment steps inherit (the runner's own by default). With a
     ``guardian`` (``open`` starts one), the steps' processes die with the
-    runner, whatever kills it.
+    runner, whatever kills it. ``isolation`` gives each step its view of
+    ``/project-dir``, ``/data`` and ``/pipeline.json`` (``isolation.py``);
+    ``None``: unisolated, no ``/data``.
     """
 
     def __init__(
@@ -62,7 +65,9 @@ class ProcessExecutor:
         default_kernel: str = "python3",
         base_env: Mapping[str, str] | None = None,
         guardian: Guardian | None = None,
+        isolation: Isolation | None = None,
     ) -> None:
+        self._isolation = isolation or Isolation(IsolationMode.NONE, Path("/data"), "not asked")
         self._python = python
         self._kill_grace_seconds = kill_grace_seconds
         self._default_kernel = default_kernel
@@ -72,7 +77,11 @@ class ProcessExecutor:
     @classmethod
     @contextlib.asynccontextmanager
     async def open(
-        cls, me: RunnerProcess, *, kill_grace_seconds: float = 1.0
+        cls,
+        me: RunnerProcess,
+        *,
+        kill_grace_seconds: float = 1.0,
+        isolation: Isolation | None = None,
     ) -> AsyncIterator[ProcessExecutor]:
         """The executor of the runner ``me``: first the processes that dead
         runners of this host left are killed, then its guardian starts; on
@@ -81,7 +90,7 @@ class ProcessExecutor:
         guardian = Guardian(me)
         await guardian.start()
         try:
-            yield cls(kill_grace_seconds=kill_grace_seconds, guardian=guardian)
+            yield cls(kill_grace_seconds=kill_grace_seconds, guardian=guardian, isolation=isolation)
         finally:
             await guardian.close()
 
@@ -107,19 +116,22 @@ class ProcessExecutor:
             launch = dataclasses.replace(launch, env={**launch.env, **self._guardian.environment})
         if not launch.file.is_file():
             return ExecutionResult(None, f"step file not found: {work.step.file_path}")
-        if launch.file.suffix.lower() == ".ipynb":
-            return await execute_notebook(
-                work,
-                launch,
-                output=output,
-                cancel=cancel,
-                deadline=deadline,
-                default_kernel=self._default_kernel,
-            )
-        command = self._command(launch.file)
-        if isinstance(command, ExecutionResult):
-            return command
-        return await self._run(work, launch, command, output, cancel, deadline)
+        async with self._isolation.view(work, launch) as view:
+            if launch.file.suffix.lower() == ".ipynb":
+                return await execute_notebook(
+                    work,
+                    view.launch,
+                    output=output,
+                    cancel=cancel,
+                    deadline=deadline,
+                    default_kernel=self._default_kernel,
+                    command_prefix=view.prefix,
+                )
+            command = self._command(view.file)
+            if isinstance(command, ExecutionResult):
+                return command
+            command = [*view.prefix, *command]
+            return await self._run(work, view.launch, command, output, cancel, deadline)
 
     def _command(self, file: Path) -> list[str] | ExecutionResult:
         suffix = file.suffix.lower()

@@ -1,14 +1,14 @@
 """A step container, described: the options the runner's settings give, the
-attempt's files (the pipeline definition as the Orchest SDK reads it, copied
-in as a tar when they cannot be mounted), and the create body built with the
-shared adapter's ``container_config``."""
+attempt's files (the pipeline definition as the Orchest SDK reads it:
+``environment.sdk_pipeline_file``; copied in as a tar when they cannot be
+mounted), and the create body built with the shared adapter's
+``container_config``."""
 
 from __future__ import annotations
 
 import io
 import tarfile
 import time
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,24 +46,6 @@ class DockerOptions:
     @property
     def limits(self) -> Limits:
         return Limits(self.memory_bytes, self.cpus, self.pids_limit)
-
-
-_TEXTS: OrderedDict[str, bytes] = OrderedDict()
-
-
-def sdk_pipeline_file(work: StepWork) -> bytes:
-    """The frozen definition as the Orchest SDK reads it: every field written,
-    defaults included (the SDK indexes ``name``, ``incoming_connections``,
-    ``parameters`` and ``title`` without a default). Made once per definition."""
-    key = work.definition_key
-    text = _TEXTS.get(key) if key else None
-    if text is None:
-        text = work.definition.model_dump_json(indent=4).encode()
-        if key:
-            _TEXTS[key] = text
-            while len(_TEXTS) > 32:
-                _TEXTS.popitem(last=False)
-    return text
 
 
 def archive(files: Mapping[Path, Path]) -> bytes:

@@ -1,0 +1,138 @@
+"""The view holder: a small process holding the mount namespace the process
+executor's step views live in (``isolation.py``). Standard library only: it is
+run as a script (``python -I -S holder_main.py``), not imported.
+
+At start it enters a mount namespace of its own (and a user namespace mapping
+its own user when it is not root) whose mounts never reach the host (host
+mounts still arrive: ``/`` is a slave), and prints ``{"ready": pid}``. Then
+one JSON request per line on stdin, one JSON reply per line on stdout
+(``{"ok": true}`` or ``{"ok": false, "error": ...}``):
+
+- ``{"op": "make", "root": ..., "binds": [[source, name, read_only], ...]}``:
+  a tmpfs on ``root`` (an empty folder) holding a bind of every top-level
+  entry of ``/`` (symbolic links copied) and each ``source`` at ``/name``;
+- ``{"op": "drop", "root": ...}``: detach it (the steps still in it keep
+  their view until they end).
+
+It ends when stdin closes (its runner is gone).
+"""
+
+import ctypes
+import ctypes.util
+import json
+import os
+import sys
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_SLAVE = 0x80000
+MNT_DETACH = 0x2
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+_libc.mount.argtypes = [
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_ulong,
+    ctypes.c_char_p,
+]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.unshare.argtypes = [ctypes.c_int]
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str = "") -> None:
+    _check(
+        _libc.mount(
+            os.fsencode(source) if source else None,
+            os.fsencode(target),
+            fstype.encode() if fstype else None,
+            flags,
+            data.encode() if data else None,
+        ),
+        f"mount {source or fstype} on {target}",
+    )
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def enter_namespace() -> None:
+    uid, gid = os.getuid(), os.getgid()
+    _check(_libc.unshare(CLONE_NEWNS | (CLONE_NEWUSER if uid else 0)), "unshare")
+    if uid:
+        _write("/proc/self/setgroups", "deny")
+        _write("/proc/self/uid_map", f"{uid} {uid} 1")
+        _write("/proc/self/gid_map", f"{gid} {gid} 1")
+    _mount(None, "/", None, MS_REC | MS_SLAVE)
+
+
+def _place(target: str, is_dir: bool) -> None:
+    if is_dir:
+        os.mkdir(target)
+    else:
+        os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o644))
+
+
+def make(root: str, binds: list[list[object]]) -> None:
+    _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
+    provided = {str(name) for _, name, _ in binds}
+    with os.scandir("/") as listing:
+        for entry in listing:
+            if entry.name in provided:
+                continue
+            target = os.path.join(root, entry.name)
+            if entry.is_symlink():
+                os.symlink(os.readlink(entry.path), target)
+            elif entry.is_dir() or entry.is_file():
+                _place(target, entry.is_dir())
+                _mount(entry.path, target, None, MS_BIND | MS_REC)
+    for source, name, read_only in binds:
+        target = os.path.join(root, str(name))
+        _place(target, os.path.isdir(str(source)))
+        _mount(str(source), target, None, MS_BIND | MS_REC)
+        if read_only:
+            _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+
+
+def drop(root: str) -> None:
+    _check(_libc.umount2(os.fsencode(root), MNT_DETACH), f"umount {root}")
+
+
+def serve() -> None:
+    for line in sys.stdin:
+        try:
+            request = json.loads(line)
+            if request["op"] == "make":
+                make(request["root"], request["binds"])
+            else:
+                drop(request["root"])
+            reply: dict[str, object] = {"ok": True}
+        except (OSError, ValueError, KeyError) as exc:
+            reply = {"ok": False, "error": str(exc)}
+        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    try:
+        enter_namespace()
+    except OSError as exc:
+        sys.stdout.write(json.dumps({"error": str(exc)}) + "\n")
+        sys.exit(1)
+    sys.stdout.write(json.dumps({"ready": os.getpid()}) + "\n")
+    sys.stdout.flush()
+    serve()

@@ -1,0 +1,126 @@
+"""The process executor's step views (``executor/isolation.py``), through the
+executor itself: what a step sees, that the host is left alone, and that the
+view holder is started again when it dies."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+from compat_kit import host_paths
+
+from orchest_schemas.commands import StepWork
+from orchest_schemas.pipeline import PipelineDefinition
+from orchest_schemas.status import Priority
+from orchest_step_runner.executor import ExecutionResult, ProcessExecutor
+from orchest_step_runner.executor.isolation import Isolation, IsolationMode, open_isolation
+from support import eventually
+
+SHOW_VIEW = """\
+set -e
+echo "cwd=$(pwd)"
+echo "project=$ORCHEST_PROJECT_DIR"
+echo "mine=$(cat mine.txt)"
+echo "name=$(python3 -c 'import json; print(json.load(open("/pipeline.json"))["name"])')"
+echo "title=$(python3 -c 'import json, os; print(json.load(open(os.environ["ORCHEST_PIPELINE_PATH"]))["steps"]["s"]["title"])')"
+echo shared > /data/from-step.txt
+if echo x > /pipeline.json 2>/dev/null; then echo "pipeline=writable"; else echo "pipeline=read-only"; fi
+"""
+
+
+@pytest.fixture
+async def isolation(tmp_path: Path) -> AsyncIterator[Isolation]:
+    async with open_isolation("namespace", tmp_path / "data") as chosen:
+        yield chosen
+
+
+def step_work(project: Path, file_path: str) -> StepWork:
+    definition = PipelineDefinition.model_validate(
+        {
+            "uuid": str(uuid4()),
+            "name": "views",
+            "steps": {"s": {"uuid": "s", "title": "the step", "file_path": file_path}},
+        }
+    )
+    return StepWork(
+        run_uuid=str(uuid4()),
+        step_uuid="s",
+        attempt=1,
+        priority=Priority.INTERACTIVE,
+        definition_key=uuid4().hex,
+        pipeline_definition=definition,
+        project_dir=str(project),
+        project_uuid=str(uuid4()),
+    )
+
+
+async def run_step(executor: ProcessExecutor, work: StepWork) -> tuple[ExecutionResult, str]:
+    chunks: list[str] = []
+
+    async def output(text: str) -> None:
+        chunks.append(text)
+
+    with tempfile.TemporaryDirectory(prefix="orchest-view-test-") as scratch:
+        result = await executor.execute(
+            work, output=output, cancel=asyncio.Event(), scratch_dir=Path(scratch)
+        )
+    return result, "".join(chunks)
+
+
+def seen(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+def make_project(root: Path) -> Path:
+    (root / "steps").mkdir(parents=True)
+    (root / "steps" / "show.sh").write_text(SHOW_VIEW)
+    (root / "steps" / "mine.txt").write_text(root.name)
+    return root
+
+
+async def test_each_step_sees_its_own_project_data_and_pipeline_file(
+    isolation: Isolation, tmp_path: Path
+) -> None:
+    assert isolation.mode is IsolationMode.NAMESPACE
+    executor = ProcessExecutor(isolation=isolation)
+    on_host = await asyncio.to_thread(host_paths)
+    projects = [make_project(tmp_path / name) for name in ("first", "second")]
+    results = await asyncio.gather(
+        *(run_step(executor, step_work(p, "steps/show.sh")) for p in projects)
+    )
+    for project, (result, text) in zip(projects, results, strict=True):
+        assert result.succeeded, text
+        assert seen(text) == {
+            "cwd": "/project-dir/steps",
+            "project": "/project-dir",
+            "mine": project.name,
+            "name": "views",
+            "title": "the step",
+            "pipeline": "read-only",
+        }
+    assert (tmp_path / "data" / "from-step.txt").read_text() == "shared\n"
+    assert await asyncio.to_thread(host_paths) == on_host
+
+
+async def test_a_dead_view_holder_is_started_again(isolation: Isolation, tmp_path: Path) -> None:
+    executor = ProcessExecutor(isolation=isolation)
+    project = make_project(tmp_path / "project")
+    holder = isolation.holder
+    assert holder is not None
+    os.kill(holder.pid, signal.SIGKILL)  # the holder this test's fixture started
+
+    async def ended() -> bool | None:
+        return True if not holder.alive else None
+
+    await eventually(ended, timeout=30, what="the killed holder's exit")
+    result, text = await run_step(executor, step_work(project, "steps/show.sh"))
+    assert result.succeeded, text
+    assert seen(text)["mine"] == "project"
+    assert isolation.holder is not holder and isolation.holder is not None
+    assert isolation.holder.alive
