@@ -204,7 +204,12 @@ class Runs:
     async def claim(self, command: ClaimStep) -> StepClaim:
         def decide(state: RunState) -> tuple[Any, Plan]:
             return engine.claim(
-                state, command.step_uuid, command.attempt, command.runner_id, command.redelivered
+                state,
+                command.step_uuid,
+                command.attempt,
+                command.runner_id,
+                command.redelivered,
+                command.lease_seconds,
             )
 
         try:
@@ -230,6 +235,13 @@ class Runs:
             await self._mail.submit(report.run_uuid, decide, report)
         except RunNotFound:
             logger.warning("report for unknown run %s dropped", report.run_uuid)
+
+    async def lease_lapsed(self, run_uuid: str, step_uuid: str, attempt: int) -> None:
+        """The attempt's lease lapsed (the lease sweep saw it)."""
+        with contextlib.suppress(RunNotFound):
+            await self._mail.submit(
+                run_uuid, lambda state: (None, engine.lease_lapsed(state, step_uuid, attempt))
+            )
 
     async def view(self, run_uuid: str) -> RunView | None:
         async with self._pool.acquire() as conn:

@@ -17,11 +17,12 @@ from orchest_schemas.commands import (
     TriggerJob,
     UpdateJob,
 )
-from orchest_schemas.reports import ClaimStep, StepAttemptFinished
+from orchest_schemas.reports import ClaimStep, RunnerHeartbeat, StepAttemptFinished
 
 from .clock import Clock, SystemClock
 from .definitions import DefinitionStore
 from .jobs import Jobs
+from .leases import Leases
 from .outbox import Outbox
 from .runs import Runs
 from .settings import SchedulerSettings
@@ -45,12 +46,14 @@ def build_definition(
         )
         runs = Runs(ctx.db, ctx.bus, outbox, definitions)
         jobs = Jobs(ctx.db, ctx.bus, ctx.js, outbox, runs, own, job_clock)
-        parts.update(outbox=outbox, runs=runs, jobs=jobs)
+        leases = Leases(ctx.db, ctx.nc, runs)
+        parts.update(outbox=outbox, runs=runs, jobs=jobs, leases=leases, settings=own)
         group = ctx.bus.queue_group(ServiceName.SCHEDULER)
         commands: list[CommandEndpoint] = [
             ("create-run", ctx.bus.create_run, CreateRun, runs.create),
             ("abort-run", ctx.bus.abort_run, AbortRun, runs.abort),
             ("claim-step", ctx.bus.claim_step, ClaimStep, runs.claim),
+            ("step-heartbeat", ctx.bus.step_heartbeat, RunnerHeartbeat, leases.heartbeat),
             ("create-job", ctx.bus.create_job, CreateJob, jobs.create),
             ("update-job", ctx.bus.update_job, UpdateJob, jobs.update),
             ("trigger-job", ctx.bus.trigger_job, TriggerJob, jobs.trigger),
@@ -63,12 +66,16 @@ def build_definition(
         outbox = parts["outbox"]
         runs = parts["runs"]
         jobs = parts["jobs"]
+        leases = parts["leases"]
+        own = parts["settings"]
         assert isinstance(outbox, Outbox) and isinstance(runs, Runs) and isinstance(jobs, Jobs)
+        assert isinstance(leases, Leases) and isinstance(own, SchedulerSettings)
         await runs.schedule_waiting_retries()
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(outbox.run(ctx.stopping))
                 group.create_task(runs.sweep_retries(ctx.stopping))
+                group.create_task(leases.sweep(ctx.stopping, own.lease_sweep_seconds))
                 group.create_task(jobs.tick_loop(ctx.stopping))
                 group.create_task(jobs.sweep_loop(ctx.stopping))
                 group.create_task(

@@ -23,3 +23,6 @@ class SchedulerSettings(ServiceSettings):
     """Runs of one job executing at once, unless the job sets its own limit."""
     job_sweep_seconds: PositiveFloat = 5.0
     """How often the safety nets of jobs run (admission, recovery, completion)."""
+    lease_sweep_seconds: PositiveFloat = 5.0
+    """How often the scheduler looks for running attempts whose lease lapsed
+    with no heartbeat (it ends them: next attempt, or failure)."""

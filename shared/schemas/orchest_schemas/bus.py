@@ -132,6 +132,11 @@ class BusNames:
         return self.command("steps.claim")
 
     @property
+    def step_heartbeat(self) -> str:
+        """A runner renews the leases of the attempts it runs (one request for all)."""
+        return self.command("steps.heartbeat")
+
+    @property
     def launch_session(self) -> str:
         return self.command("sessions.launch")
 
