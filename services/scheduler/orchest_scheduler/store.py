@@ -221,7 +221,7 @@ WITH run AS (
         lost_leases = u.lost_leases, work_attempt = u.work_attempt,
         lease_seconds = CASE u.mode WHEN 'start' THEN u.lease_seconds ELSE s.lease_seconds END,
         lease_expires_at = CASE u.mode
-            WHEN 'start' THEN $6 + u.lease_seconds * interval '1 second'
+            WHEN 'start' THEN $6::timestamptz + u.lease_seconds * interval '1 second'
             WHEN 'keep' THEN s.lease_expires_at ELSE NULL END,
         started_time = CASE u.mode WHEN 'start' THEN $6 WHEN 'reset' THEN NULL
             ELSE s.started_time END,
@@ -416,7 +416,8 @@ async def renew_leases(
     still the running attempt of its step, in one statement; those renewed
     (the others ended, were superseded or their run was aborted)."""
     rows = await conn.fetch(
-        "UPDATE run_steps AS s SET lease_expires_at = $5 + $6 * interval '1 second',"
+        "UPDATE run_steps AS s"
+        " SET lease_expires_at = $5::timestamptz + $6::float8 * interval '1 second',"
         " lease_seconds = $6"
         " FROM unnest($2::uuid[], $3::text[], $4::int[]) AS u(run_uuid, step_uuid, attempt)"
         " WHERE s.run_uuid = u.run_uuid AND s.step_uuid = u.step_uuid"
@@ -441,7 +442,7 @@ async def lapsed_leases(
     rows = await conn.fetch(
         "SELECT run_uuid::text, step_uuid, attempt FROM run_steps"
         " WHERE status = 'STARTED' AND lease_expires_at < $1"
-        " AND $2 + lease_seconds * interval '1 second' <= $1"
+        " AND $2::timestamptz + lease_seconds * interval '1 second' <= $1"
         " ORDER BY lease_expires_at LIMIT $3",
         now,
         calm_since,

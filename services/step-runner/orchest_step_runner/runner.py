@@ -98,7 +98,7 @@ from orchest_schemas.status import Priority, StepStatus
 
 from .definitions import DefinitionCache
 from .executor import ExecutionResult, StepExecutor
-from .logs import MAX_CHUNK_BYTES, LogPublisher
+from .logs import LogPublisher
 from .pulls import Pull, Puller
 from .settings import RunnerSettings
 
@@ -452,10 +452,7 @@ class StepRunner:
         error = bounded_text(report.error, limit)
         if error == report.error:
             return report
-        await logs.write("\n[the step's error, whole]\n")
-        for start in range(0, len(report.error), MAX_CHUNK_BYTES // 4):
-            await logs.write(report.error[start : start + MAX_CHUNK_BYTES // 4])
-        await logs.write("\n")
+        await logs.write(f"\n[the step's error, whole]\n{report.error}\n")
         return report.model_copy(update={"error": error})
 
     async def _run(
