@@ -24,7 +24,15 @@ from nats.js.errors import ObjectNotFoundError
 from runs_harness import Project, Stack, event_log, notebook, whole_stack
 
 from orchest_runtime.broker import ensure_object_store
+from orchest_runtime.commands import request_command
 from orchest_schemas.events import RunStatusChanged, StepStatusChanged
+from orchest_schemas.reports import (
+    AttemptRef,
+    ClaimStep,
+    HeartbeatAnswer,
+    RunnerHeartbeat,
+    StepClaim,
+)
 from orchest_schemas.status import StepStatus
 from orchest_step_runner.service import build_definition as build_runner
 from orchest_step_runner.settings import RunnerSettings
@@ -266,3 +274,91 @@ async def _gone(pid: int, within: float) -> None:
         return True
 
     await eventually(dead, timeout=within, what=f"process {pid} gone")
+
+
+async def test_heartbeats_renew_leases_and_two_sweeping_replicas_end_a_lapsed_one_once(
+    service_settings: Callable[..., Any], tmp_path: Path
+) -> None:
+    """No runner: the test claims and heartbeats as one, on two scheduler replicas."""
+    project = Project(tmp_path / "project")
+    project.step("a", "a.sh", "echo a\n")
+    async with whole_stack(
+        service_settings, runner=False, schedulers=2, lease_sweep_seconds=0.2
+    ) as stack:
+        created = await stack.start_run(project.body())
+        run = created["uuid"]
+
+        async def claim(runner: str, attempt: int) -> StepClaim:
+            return await request_command(
+                stack.nc,
+                stack.bus.claim_step,
+                ClaimStep(
+                    run_uuid=run,
+                    step_uuid="a",
+                    attempt=attempt,
+                    runner_id=runner,
+                    lease_seconds=1.0,
+                ),
+                StepClaim,
+            )
+
+        async def beat(runner: str, *attempts: tuple[str, int]) -> dict[tuple[str, int], bool]:
+            answer = await request_command(
+                stack.nc,
+                stack.bus.step_heartbeat,
+                RunnerHeartbeat(
+                    runner_id=runner,
+                    lease_seconds=1.0,
+                    attempts=[
+                        AttemptRef(run_uuid=run, step_uuid=step, attempt=n) for step, n in attempts
+                    ],
+                ),
+                HeartbeatAnswer,
+            )
+            return {(a.step_uuid, a.attempt): a.current for a in answer.attempts}
+
+        async with event_log(stack, stack.bus.run_events(run)) as log:
+            assert (await claim("r1", 1)).granted
+            before = await _lease(stack, run)
+            # Beats within the lease keep the attempt: 3 s of a 1 s lease.
+            loop = asyncio.get_running_loop()
+            until = loop.time() + 3
+            while loop.time() < until:
+                answer = await beat("r1", ("a", 1), ("a", 2), ("nope", 1))
+                assert answer == {("a", 1): True, ("a", 2): False, ("nope", 1): False}
+                await asyncio.sleep(0.3)  # wait-ok: the runner's heartbeat interval
+            assert await _lease(stack, run) > before
+            assert await beat("r2", ("a", 1)) == {("a", 1): False}  # not its attempt
+            # r1 stops beating: a sweep ends attempt 1, attempt 2 is new work.
+            events = await log.wait_for(
+                lambda events: any(
+                    isinstance(e, StepStatusChanged) and e.attempt == 2 for e in events
+                ),
+                timeout=30,
+                what="attempt 2 dispatched",
+            )
+            pending = [e for e in events if isinstance(e, StepStatusChanged) and e.attempt == 2]
+            assert pending[0].status is StepStatus.PENDING
+            assert pending[0].error == "attempt 1 lost its runner (no heartbeat within its lease)"
+            assert await beat("r1", ("a", 1)) == {("a", 1): False}  # r1 would stop it now
+            assert not (await claim("r3", 1)).granted  # the old work message is stale
+            assert (await claim("r2", 2)).granted
+            assert await beat("r2", ("a", 2)) == {("a", 2): True}
+        conn = await asyncpg.connect(stack.database_url)
+        try:
+            lost = await conn.fetchval(
+                "SELECT lost_leases FROM scheduler.run_steps WHERE run_uuid = $1", run
+            )
+        finally:
+            await conn.close()
+        assert lost == 1  # both replicas sweep: counted once
+
+
+async def _lease(stack: Stack, run_uuid: str) -> Any:
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        return await conn.fetchval(
+            "SELECT lease_expires_at FROM scheduler.run_steps WHERE run_uuid = $1", run_uuid
+        )
+    finally:
+        await conn.close()

@@ -68,7 +68,7 @@ class LogPublisher:
         async with self._lock:
             if not self._buffer:
                 return
-            pieces = _split("".join(self._buffer), MAX_CHUNK_BYTES)
+            pieces = split_text("".join(self._buffer), MAX_CHUNK_BYTES)
             for i, piece in enumerate(pieces):
                 chunk = StepLogChunk(
                     run_uuid=self._run_uuid,
@@ -108,7 +108,7 @@ class LogPublisher:
         await self.flush()
 
 
-def _split(text: str, max_bytes: int) -> list[str]:
+def split_text(text: str, max_bytes: int) -> list[str]:
     """``text`` in pieces of at most ``max_bytes`` of UTF-8, cut between characters."""
     data = text.encode()
     if len(data) <= max_bytes:
