@@ -31,6 +31,7 @@ from orchest_runtime.errors import TRANSIENT_ERRORS
 from orchest_schemas.reports import AttemptCurrent, HeartbeatAnswer, RunnerHeartbeat
 
 from . import store
+from .clock import ticks
 from .runs import Runs
 
 logger = logging.getLogger(__name__)
@@ -44,13 +45,13 @@ class Leases:
         pool: asyncpg.Pool,
         nc: Client,
         runs: Runs,
-        clock: Callable[[], datetime] = store.utcnow,
+        now: Callable[[], datetime] = store.utcnow,
     ) -> None:
         self._pool = pool
         self._nc = nc
         self._runs = runs
-        self._clock = clock
-        self._calm_since = clock()
+        self._clock = now
+        self._calm_since = now()
         """Since when this replica could take heartbeats without trouble."""
 
     def _trouble(self) -> None:
@@ -80,12 +81,7 @@ class Leases:
 
     async def sweep(self, stopping: asyncio.Event, every: float) -> None:
         """Until stopped: every ``every`` seconds, end the attempts whose lease lapsed."""
-        while True:
-            try:
-                await asyncio.wait_for(stopping.wait(), every)
-                return
-            except TimeoutError:
-                pass
+        async for _ in ticks(every, stopping):
             await self.sweep_once()
 
     async def sweep_once(self) -> int:

@@ -27,6 +27,7 @@ from orchest_schemas.runs import RunView, StepView
 from orchest_schemas.status import RunStatus, StepStatus
 
 from . import engine, store
+from .clock import ticks
 from .dag import run_parents, select_steps, validate_definition
 from .definitions import DefinitionStore
 from .engine import Plan, RunState, StepState
@@ -285,12 +286,7 @@ class Runs:
         being dispatched (their timer was in a scheduler replica that died) are
         dispatched by whichever replica sweeps first; the version guard makes the
         others' attempts no-ops."""
-        while True:
-            try:
-                await asyncio.wait_for(stopping.wait(), every)
-                return
-            except TimeoutError:
-                pass
+        async for _ in ticks(every, stopping):
             grace = timedelta(seconds=every)
             try:
                 async with self._pool.acquire() as conn:

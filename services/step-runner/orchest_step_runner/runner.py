@@ -8,12 +8,9 @@ the output, store the artifacts, publish the report on the durable
 before that leaves the work unacknowledged: it is redelivered after the
 lease lapses, and the scheduler's lease sweep ends the attempt.
 
-Leases. One heartbeat per ``heartbeat_seconds`` for all running attempts:
-an in-progress acknowledgement of each work message (JetStream's lease) and
-one ``RunnerHeartbeat`` request to the scheduler (its lease, in
-``run_steps``). The answer names the attempts no longer current (the run
-was aborted, the attempt superseded, the step ended): they are killed, so an
-attempt whose cancel (core NATS) the runner missed still stops.
+Leases. One heartbeat per ``heartbeat_seconds`` renews the leases of all
+running attempts, and stops those the scheduler says are no longer current
+(``heartbeat.py``).
 
 Once a claim is granted the work is always reported and acknowledged, never
 handed back: whatever fails (the definition is missing, the executor or the
@@ -67,7 +64,6 @@ import tempfile
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -81,23 +77,15 @@ from nats.js.object_store import ObjectStore
 from orchest_runtime.broker import ensure_object_store
 from orchest_runtime.commands import request_command
 from orchest_runtime.consumer import Abandon, ensure_consumer, parse, settle
-from orchest_runtime.errors import OrchestError
 from orchest_runtime.service import ServiceContext
 from orchest_schemas.bus import HEADER_MSG_ID, ConsumerSpec
 from orchest_schemas.commands import CancelStep, StepWork
-from orchest_schemas.reports import (
-    AttemptRef,
-    ClaimStep,
-    HeartbeatAnswer,
-    RunnerHeartbeat,
-    StepAttemptFinished,
-    StepClaim,
-    bounded_text,
-)
+from orchest_schemas.reports import ClaimStep, StepAttemptFinished, StepClaim, bounded_text
 from orchest_schemas.status import Priority, StepStatus
 
 from .definitions import DefinitionCache
 from .executor import ExecutionResult, StepExecutor
+from .heartbeat import Heartbeat, Running
 from .logs import LogPublisher
 from .pulls import Pull, Puller
 from .settings import RunnerSettings
@@ -120,23 +108,6 @@ def runner_id(settings: RunnerSettings, ctx: ServiceContext) -> str:
     return f"{settings.instance_host}:{os.getpid()}:{ctx.micro.id}"
 
 
-@dataclass
-class _Active:
-    msg: Msg
-    """The work message: its lease is renewed while the attempt runs."""
-    attempt: int | None = None
-    """The granted attempt; ``None`` until the claim is answered."""
-    cancel: asyncio.Event = field(default_factory=asyncio.Event)
-    early: set[int | None] = field(default_factory=set)
-    """Attempts named by cancels that came before the claim's answer (the
-    scheduler cancels a lost lease's attempt as it grants the next one)."""
-
-    def grant(self, attempt: int) -> None:
-        self.attempt = attempt
-        if attempt in self.early or None in self.early:
-            self.cancel.set()
-
-
 class StepRunner:
     def __init__(
         self, ctx: ServiceContext, settings: RunnerSettings, executor: StepExecutor
@@ -145,7 +116,7 @@ class StepRunner:
         self._settings = settings
         self._executor = executor
         self.runner_id = runner_id(settings, ctx)
-        self._active: dict[tuple[str, str], _Active] = {}
+        self._active: dict[tuple[str, str], Running] = {}
         self._reported: OrderedDict[tuple[str, str], StepAttemptFinished] = OrderedDict()
         """The last reports published, by step: work delivered again for an attempt
         already reported here gets its report again, not a second execution."""
@@ -177,7 +148,8 @@ class StepRunner:
         interactive = self._puller(Priority.INTERACTIVE, self._on_interactive_work)
         jobs = self._puller(Priority.JOB, self._on_job_work)
         stop_watch = asyncio.create_task(self._wake_on_stop())
-        heartbeats = asyncio.create_task(self._heartbeats())  # beats through the drain
+        heartbeat = Heartbeat(ctx.nc, ctx.bus, self.runner_id, self._settings, self._active)
+        heartbeats = asyncio.create_task(heartbeat.run())  # it beats through the drain
         try:
             for priority, puller in [(Priority.INTERACTIVE, interactive), (Priority.JOB, jobs)]:
                 await ensure_consumer(ctx.js, self._consumer(priority))
@@ -370,7 +342,7 @@ class StepRunner:
                 await msg.nak(delay=self._settings.ack_wait_seconds)
             return
         async with settle(msg, what=f"step {work.run_uuid}/{work.step_uuid}"):
-            active = _Active(msg)
+            active = Running(msg)
             self._active[key] = active
             try:
                 redelivered = bool(msg.metadata and msg.metadata.num_delivered > 1)
@@ -414,7 +386,7 @@ class StepRunner:
                 self._active.pop(key, None)
 
     async def _attempt(
-        self, work: StepWork, active: _Active
+        self, work: StepWork, active: Running
     ) -> tuple[StepAttemptFinished, LogPublisher]:
         """Run a granted attempt: its report (``FAILURE`` with the error if
         anything around the step broke, bounded) and its output's publisher."""
@@ -456,7 +428,7 @@ class StepRunner:
         return report.model_copy(update={"error": error})
 
     async def _run(
-        self, work: StepWork, active: _Active, logs: LogPublisher
+        self, work: StepWork, active: Running, logs: LogPublisher
     ) -> StepAttemptFinished:
         scratch = Path(tempfile.mkdtemp(prefix=f"orchest-{work.step_uuid[:8]}-"))
         started_at = datetime.now(UTC)
@@ -540,54 +512,6 @@ class StepRunner:
                         "artifacts": [],
                     }
                 )
-
-    async def _heartbeats(self) -> None:
-        """Every ``heartbeat_seconds``, renew the leases of the running attempts
-        and stop those the scheduler says are no longer current."""
-        while True:
-            await asyncio.sleep(self._settings.heartbeat_seconds)
-            running = {key: a for key, a in self._active.items() if a.attempt is not None}
-            if running:
-                await asyncio.gather(*(self._renew(a.msg) for a in running.values()))
-                await self._beat(running)
-
-    async def _renew(self, msg: Msg) -> None:
-        try:
-            await msg.in_progress()
-        except Exception as exc:  # a missed beat is not fatal; the next may pass
-            logger.warning("lease renewal failed: %s", exc)
-
-    async def _beat(self, running: dict[tuple[str, str], _Active]) -> None:
-        beat = RunnerHeartbeat(
-            runner_id=self.runner_id,
-            lease_seconds=self._settings.ack_wait_seconds,
-            attempts=[
-                AttemptRef(run_uuid=run, step_uuid=step, attempt=a.attempt or 1)
-                for (run, step), a in running.items()
-            ],
-        )
-        try:
-            answer = await request_command(
-                self._ctx.nc,
-                self._ctx.bus.step_heartbeat,
-                beat,
-                HeartbeatAnswer,
-                timeout=self._settings.claim_timeout_seconds,
-            )
-        except (OrchestError, NatsError, OSError, ValueError) as exc:
-            logger.warning("heartbeat not answered (%s); next time", exc)
-            return
-        for item in answer.attempts:
-            active = self._active.get((item.run_uuid, item.step_uuid))
-            if item.current or active is None or active.attempt != item.attempt:
-                continue
-            if not active.cancel.is_set():
-                logger.warning(
-                    "attempt %d is no longer current (aborted, superseded or ended): stopping it",
-                    item.attempt,
-                    extra={"run_uuid": item.run_uuid, "step_uuid": item.step_uuid},
-                )
-                active.cancel.set()
 
     async def _on_cancel(self, msg: Msg) -> None:
         cancel = parse(msg, CancelStep)
