@@ -98,6 +98,49 @@ async def test_a_run_outlives_its_definitions_ttl(
         assert await _definition_key(stack, second["uuid"]) == key
 
 
+async def test_a_definition_gone_from_under_a_granted_attempt_fails_it(
+    service_settings: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Whatever fails after a granted claim is reported: here the definition is
+    deleted while the scheduler still trusts it is stored (the TTL is long),
+    and the runner that takes ``b`` has none cached."""
+    go = tmp_path / "go"
+    ledger = tmp_path / "ledger"
+    project = Project(tmp_path / "project")
+    project.step("a", "a.sh", wait_for_file(go))
+    project.step("b", "b.sh", f'echo b >> "{ledger}"\n', ("a",))
+    project.step("c", "c.sh", "echo c\n", ("b",))
+    runner_settings = service_settings(RunnerSettings, heartbeat_seconds=1.0)
+
+    def runner() -> contextlib.AbstractAsyncContextManager[asyncio.Event]:
+        return running_service(build_runner(runner_settings), runner_settings)
+
+    async with whole_stack(service_settings, runner=False) as stack:
+        async with runner() as first_runner:
+            created = await stack.start_run(project.body())
+            async with event_log(stack, stack.bus.run_events(created["uuid"])) as log:
+                await log.wait_for(_started("a"), what="step a started")
+                key = await _definition_key(stack, created["uuid"])
+                js = stack.nc.jetstream()
+                store = await ensure_object_store(js, stack.bus.definitions_bucket, 3600)
+                await store.delete(key)
+                async with runner():
+                    first_runner.set()  # it drains: b goes to the new runner
+                    go.touch()
+                    await log.wait_for(_ended, timeout=60, what="the run ended")
+        run = (await stack.http.get(f"/api/runs/{created['uuid']}")).json()
+        assert run["status"] == "FAILURE", run
+        a, b, c = run["pipeline_steps"]
+        assert (a["status"], b["status"], b["attempt"], c["status"]) == (
+            "SUCCESS",
+            "FAILURE",
+            1,
+            "ABORTED",
+        )
+        assert b["error"].startswith("runner error: ObjectNotFoundError"), b["error"]
+        assert not ledger.exists()  # b never ran
+
+
 async def test_an_error_over_max_payload_fails_the_step_once_with_it_truncated(
     service_settings: Callable[..., Any], tmp_path: Path
 ) -> None:
