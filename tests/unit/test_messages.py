@@ -354,6 +354,17 @@ MINIMAL_COMMANDS: dict[type[Command], dict[str, Any]] = {
         "definition": {"uuid": PIPELINE},
     },
     projects.DeletePipeline: {"project_uuid": PROJECT, "pipeline_uuid": PIPELINE},
+    projects.SetPipelineEnv: {
+        "project_uuid": PROJECT,
+        "pipeline_uuid": PIPELINE,
+        "env_variables": {"A": "1"},
+    },
+    projects.ListFiles: {"project_uuid": PROJECT},
+    projects.ReadFile: {"project_uuid": PROJECT, "path": "a.py"},
+    projects.WriteFile: {"project_uuid": PROJECT, "path": "a.py", "content": ""},
+    projects.CreateStepFile: {"project_uuid": PROJECT, "path": "a.py", "template": "python"},
+    projects.MoveFile: {"project_uuid": PROJECT, "source": "a.py", "destination": "b.py"},
+    projects.DeleteFile: {"project_uuid": PROJECT, "path": "a.py"},
 }
 COMMAND_IDS = [c.__name__ for c in MINIMAL_COMMANDS]
 

@@ -32,6 +32,7 @@ from orchest_schemas.projects import (
     MoveFile,
     ReadFile,
     SavePipeline,
+    SetPipelineEnv,
     UpdateProject,
     WriteFile,
 )
@@ -103,6 +104,7 @@ def build_definition(
             ("create-pipeline", project("pipelines.create"), CreatePipeline, pipelines.create),
             ("save-pipeline", project("pipelines.save"), SavePipeline, pipelines.save),
             ("delete-pipeline", project("pipelines.delete"), DeletePipeline, pipelines.delete),
+            ("set-pipeline-env", project("pipelines.env"), SetPipelineEnv, pipelines.set_env),
             ("list-files", project("files.list"), ListFiles, browser.list),
             ("read-file", project("files.read"), ReadFile, browser.read),
             ("write-file", project("files.write"), WriteFile, browser.write),
