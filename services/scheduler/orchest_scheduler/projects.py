@@ -88,16 +88,7 @@ class Projects:
         folder = self.projects_dir / command.name
         template = self._template(command.template)
         await asyncio.to_thread(_make_folder, folder, template)
-        now = self._clock()
-        record = ProjectRecord(
-            project_uuid_of(folder),
-            command.name,
-            str(folder),
-            True,
-            command.env_variables,
-            now,
-            now,
-        )
+        record = self._new_record(command, folder, managed=True)
         try:
             async with self._pool.acquire() as conn:
                 await db.insert_project(conn, record, command.idempotency_key)
@@ -185,16 +176,7 @@ class Projects:
         folder, problem = await asyncio.to_thread(self._registrable, raw)
         if problem is not None:
             raise _invalid(problem, "path")
-        now = self._clock()
-        record = ProjectRecord(
-            project_uuid_of(folder),
-            command.name,
-            str(folder),
-            False,
-            command.env_variables,
-            now,
-            now,
-        )
+        record = self._new_record(command, folder, managed=False)
         try:
             async with self._pool.acquire() as conn:
                 await db.insert_project(conn, record, command.idempotency_key)
@@ -206,6 +188,18 @@ class Projects:
             what = "name" if "name" in taken.constraint else "folder"
             raise CommandError(ErrorCode.CONFLICT, f"a project with this {what} exists") from None
         return record.view(True)
+
+    def _new_record(self, command: CreateProject, folder: Path, *, managed: bool) -> ProjectRecord:
+        now = self._clock()
+        return ProjectRecord(
+            project_uuid_of(folder),
+            command.name,
+            str(folder),
+            managed,
+            command.env_variables,
+            now,
+            now,
+        )
 
     def _registrable(self, raw: Path) -> tuple[Path, str | None]:
         folder = raw.resolve()
