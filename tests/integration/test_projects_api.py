@@ -10,11 +10,13 @@ import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from runs_harness import Project, Stack, event_log, whole_stack
+from test_jobs_api import read_sse
 
 from orchest_schemas.events import ProjectChanged, RunStatusChanged, StepStatusChanged
 
@@ -532,3 +534,34 @@ async def test_env_variables_layer_project_pipeline_run(stack: Stack) -> None:
     await stack.events(run["uuid"])
     logs = await stack.http.get(f"/api/runs/{run['uuid']}/steps/a/logs")
     assert logs.text.strip() == "p pipeline run"
+
+
+async def test_a_pipeline_changed_on_disk_reaches_the_event_stream(stack: Stack) -> None:
+    made = await create(stack, name="streamed")
+    root = Path(made["path"])
+
+    def changed(seen: list[dict[str, Any]]) -> bool:
+        return any(
+            e["event"] == "project_changed"
+            and e["project_uuid"] == made["uuid"]
+            and e["pipelines"] == ["p.orchest"]
+            for e in seen
+        )
+
+    reader = asyncio.create_task(read_sse(stack, {}, changed))
+    # Nothing says when the watcher watches: write until a write is streamed.
+    for attempt in range(20):
+        written = datetime.now(UTC)
+        (root / "p.orchest").write_text(json.dumps({"attempt": attempt}))
+        done, _ = await asyncio.wait({reader}, timeout=3)
+        if done:
+            break
+    events = await reader
+    assert changed(events)
+    event = next(e for e in events if e["event"] == "project_changed")
+    received = datetime.now(UTC)
+    announced = datetime.fromisoformat(event["occurred_at"])
+    print(
+        f"written -> announced {(announced - written).total_seconds() * 1000:.0f} ms,"
+        f" -> received {(received - written).total_seconds() * 1000:.0f} ms"
+    )
