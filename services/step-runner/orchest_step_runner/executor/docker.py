@@ -50,6 +50,7 @@ from .reaping import (
     reap,
     with_own_container,
 )
+from .scripts import script_type, unsupported
 from .step_container import (
     PIPELINE_PATH,
     PROJECT_DIR,
@@ -67,9 +68,13 @@ logger = logging.getLogger(__name__)
 CONTAINER_KERNELS = (OfferedKernel("python3", "python"),)
 """What a step container offers notebooks: the image's ipykernel (``ContainerKernel``)."""
 OOM_EXIT_CODE = 137
-COMMANDS = {".py": ["python"], ".sh": ["bash"], ".r": ["Rscript"]}
 
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]")
+
+
+def _not_in_image(error: str | None, program: str) -> bool:
+    """The engine's error when the container's command is not in the image."""
+    return error is not None and f'"{program}": executable file not found' in error
 
 
 class DockerExecutor:
@@ -134,14 +139,19 @@ class DockerExecutor:
         launch = await asyncio.to_thread(self._launch, work, scratch_dir)
         if isinstance(launch, ExecutionResult):
             return launch
-        suffix = launch.file.suffix.lower()
-        if suffix != ".ipynb" and suffix not in COMMANDS:
-            return ExecutionResult(None, f"unsupported step file type: {launch.file.name}")
+        kind = script_type(launch.file)
+        notebook = launch.file.suffix.lower() == ".ipynb"
+        if kind is None and not notebook:
+            return ExecutionResult(None, unsupported(launch.file))
         try:
-            if suffix == ".ipynb":
+            if kind is None:
                 return await self._notebook(work, launch, output, cancel, deadline)
-            command = [*COMMANDS[suffix], str(PROJECT_DIR / work.step.file_path)]
-            return await self._script(work, launch, command, output, cancel, deadline)
+            # The image's programs: its python is the one its kernel runs in.
+            command = [kind.program, str(PROJECT_DIR / work.step.file_path)]
+            result = await self._script(work, launch, command, output, cancel, deadline)
+            if result.exit_code is None and _not_in_image(result.error, kind.program):
+                return ExecutionResult(None, kind.missing(f" in the image {launch.image}"))
+            return result
         except DockerFailure as exc:  # the engine failed us (e.g. did not answer in time)
             logger.warning("step %s of run %s: %s", work.step_uuid, work.run_uuid, exc)
             return ExecutionResult(None, f"Docker: {exc}")

@@ -17,7 +17,6 @@ from typing import Any, Protocol
 
 import nbformat
 from jupyter_client.client import KernelClient
-from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager, KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, DeadKernelError
@@ -38,6 +37,7 @@ from .kernel_choice import (
     choose_kernel,
     step_kernel_disagrees,
 )
+from .scripts import installed_specs, offered_kernels
 from .streaming import GuardedSink, pump_queue
 
 logger = logging.getLogger(__name__)
@@ -74,14 +74,9 @@ class StreamingNotebookClient(NotebookClient):
 
 
 def installed_kernels() -> list[OfferedKernel]:
-    """The kernelspecs of the runner's host, as jupyter_client finds them
-    (``JUPYTER_PATH``, the environment's prefix, ipykernel's own ``python3``).
+    """The kernelspecs of the runner's host (``scripts.installed_specs``).
     Reads the kernelspec directories."""
-    specs = KernelSpecManager().get_all_specs()
-    return [
-        OfferedKernel(name, str(found["spec"].get("language") or ""))
-        for name, found in specs.items()
-    ]
+    return offered_kernels(installed_specs())
 
 
 def kernel_for(
