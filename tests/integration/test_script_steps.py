@@ -18,12 +18,7 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from integration.test_process_executor import (  # noqa: F401 (fixtures)
-    Project,
-    executor,
-    project,
-    run_step,
-)
+from integration.test_process_executor import Project, run_step
 
 from orchest_step_runner.executor import ExecutionResult, ProcessExecutor
 
@@ -33,6 +28,16 @@ import os, sys
 import envonly
 print("PYTHON", sys.executable, envonly.WHERE, os.environ.get("ORCHEST_TEST_KERNEL_ENV"))
 """
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return Project(tmp_path)
+
+
+@pytest.fixture
+def executor() -> ProcessExecutor:
+    return ProcessExecutor(kill_grace_seconds=1.0)
 
 
 @pytest.fixture
@@ -70,8 +75,8 @@ def environment_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 async def test_a_py_step_runs_with_the_python_of_its_environments_kernel(
-    executor: ProcessExecutor,  # noqa: F811
-    project: Project,  # noqa: F811
+    executor: ProcessExecutor,
+    project: Project,
     environment_kernel: Path,
 ) -> None:
     script = project.write("report.py", REPORT)
@@ -87,8 +92,8 @@ async def test_a_py_step_runs_with_the_python_of_its_environments_kernel(
 
 
 async def test_a_file_without_extension_runs_with_bash(
-    executor: ProcessExecutor,  # noqa: F811
-    project: Project,  # noqa: F811
+    executor: ProcessExecutor,
+    project: Project,
 ) -> None:
     path = project.write("run", 'echo "bash ${BASH_VERSION%%.*}"; echo "$ORCHEST_STEP_UUID"\n')
     work = project.work(path)
@@ -100,8 +105,8 @@ async def test_a_file_without_extension_runs_with_bash(
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed here")
 async def test_a_js_step_runs_with_node(
-    executor: ProcessExecutor,  # noqa: F811
-    project: Project,  # noqa: F811
+    executor: ProcessExecutor,
+    project: Project,
 ) -> None:
     path = project.write("app.js", "console.log('node', process.env.ORCHEST_STEP_UUID);\n")
     work = project.work(path)
@@ -112,8 +117,8 @@ async def test_a_js_step_runs_with_node(
 
 @pytest.mark.skipif(shutil.which("julia") is not None, reason="Julia is installed here")
 async def test_a_jl_step_without_julia_fails_naming_what_is_missing(
-    executor: ProcessExecutor,  # noqa: F811
-    project: Project,  # noqa: F811
+    executor: ProcessExecutor,
+    project: Project,
 ) -> None:
     path = project.write("model.jl", 'println("julia")\n')
     result, output = await run_step(executor, project, project.work(path))
@@ -122,8 +127,8 @@ async def test_a_jl_step_without_julia_fails_naming_what_is_missing(
 
 
 async def test_a_file_of_another_type_is_refused(
-    executor: ProcessExecutor,  # noqa: F811
-    project: Project,  # noqa: F811
+    executor: ProcessExecutor,
+    project: Project,
 ) -> None:
     path = project.write("notes.txt", "echo no\n")
     result, output = await run_step(executor, project, project.work(path))

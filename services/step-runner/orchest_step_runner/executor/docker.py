@@ -60,6 +60,7 @@ from .step_container import (
     step_container_config,
 )
 from .streaming import GuardedSink
+from .write_back import write_back_executed
 
 __all__ = ["DockerExecutor", "DockerOptions"]
 
@@ -314,14 +315,15 @@ class DockerExecutor:
         cancel: asyncio.Event,
         deadline: float | None,
     ) -> ExecutionResult:
-        nb = await read_notebook(launch.file)
-        if isinstance(nb, ExecutionResult):
-            return nb
+        read = await read_notebook(launch.file)
+        if isinstance(read, ExecutionResult):
+            return read
+        nb, original = read
         choice = kernel_for(work, nb, CONTAINER_KERNELS)
         if isinstance(choice, ExecutionResult):
             return choice
         kernel = ContainerKernel(self, launch, launch.scratch_dir / "kernel.json")
-        return await run_notebook(
+        result = await run_notebook(
             work,
             nb,
             kernel,
@@ -332,4 +334,12 @@ class DockerExecutor:
             output=output,
             cancel=cancel,
             deadline=deadline,
+        )
+        return await write_back_executed(
+            result,
+            path=launch.file,
+            file_path=work.step.file_path,
+            original=original,
+            nb=nb,
+            output=output,
         )

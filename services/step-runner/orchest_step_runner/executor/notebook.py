@@ -39,6 +39,7 @@ from .kernel_choice import (
 )
 from .scripts import installed_specs, offered_kernels
 from .streaming import GuardedSink, pump_queue
+from .write_back import write_back_executed
 
 logger = logging.getLogger(__name__)
 
@@ -149,14 +150,16 @@ class NotebookKernel(Protocol):
         """End the kernel and all it started; forward what remains of its output."""
 
 
-async def read_notebook(path: Path) -> NotebookNode | ExecutionResult:
-    """The notebook at ``path``, or the failed result when it is not one."""
+async def read_notebook(path: Path) -> tuple[NotebookNode, bytes] | ExecutionResult:
+    """The notebook at ``path`` and the bytes it was read from (the write-back
+    compares them), or the failed result when it is not one."""
     try:
-        text = await asyncio.to_thread(path.read_text, "utf-8")
+        content = await asyncio.to_thread(path.read_bytes)
+        text = content.decode("utf-8")
         nb: NotebookNode = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
-    except ValueError as exc:  # nbformat's NotJSONError and validation errors
+    except ValueError as exc:  # not UTF-8, nbformat's NotJSONError and validation errors
         return ExecutionResult(None, f"not a valid notebook: {exc}")
-    return nb
+    return nb, content
 
 
 async def execute_notebook(
@@ -170,10 +173,12 @@ async def execute_notebook(
     command_prefix: list[str] | None = None,
 ) -> ExecutionResult:
     """Run the notebook in a local kernel, its command after
-    ``command_prefix`` (the step's file-system view)."""
-    nb = await read_notebook(launch.file)
-    if isinstance(nb, ExecutionResult):
-        return nb
+    ``command_prefix`` (the step's file-system view); then write it back
+    (``write_back``)."""
+    read = await read_notebook(launch.file)
+    if isinstance(read, ExecutionResult):
+        return read
+    nb, original = read
     offered = await asyncio.to_thread(installed_kernels)
     choice = kernel_for(work, nb, offered, python_kernel=default_kernel)
     if isinstance(choice, ExecutionResult):
@@ -185,7 +190,7 @@ async def execute_notebook(
         since=launch.started,
         command_prefix=command_prefix,
     )
-    return await run_notebook(
+    result = await run_notebook(
         work,
         nb,
         kernel,
@@ -196,6 +201,14 @@ async def execute_notebook(
         output=output,
         cancel=cancel,
         deadline=deadline,
+    )
+    return await write_back_executed(
+        result,
+        path=launch.file,
+        file_path=work.step.file_path,
+        original=original,
+        nb=nb,
+        output=output,
     )
 
 
