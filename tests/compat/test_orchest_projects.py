@@ -15,48 +15,7 @@ from typing import Any
 from compat_kit import OrchestProject, copy_project
 from integration.runs_harness import whole_stack
 from jupyter_client.kernelspec import KernelSpecManager
-from tour import (
-    INTERACTIVE_DATASET,
-    JOB_DATASET,
-    JOB_GRID,
-    TourOutcome,
-    bash_major,
-    expected_result,
-    run_tour,
-    written_back_outputs,
-)
-
-TOUR_PIPELINE = "3e7d1c52-8a4b-4f0e-b6d2-9c1a5e7f3b20"
-
-
-def check_tour(outcome: TourOutcome, *, cwd: str) -> None:
-    """What every executor must give for ``projects/tour``."""
-    interactive = outcome.interactive
-    assert interactive["status"] == "SUCCESS", interactive
-    assert interactive["result"] == expected_result(
-        scale=1, rows=3, tag="interactive", dataset=INTERACTIVE_DATASET, cwd=cwd
-    )
-    assert interactive["summarize"] == f"shell: {INTERACTIVE_DATASET} {TOUR_PIPELINE}"
-    assert bash_major(interactive["check"]), interactive["check"]
-    # Written back into the project: the notebook's own three cells, run.
-    assert interactive["transform_artifacts"] == ["executed.ipynb"]
-    assert written_back_outputs(outcome.notebook_after_interactive) == ["", "total 11\n", ""]
-    jobs = {
-        params["tag"]: {
-            "status": "SUCCESS",
-            "result": expected_result(
-                scale=params["scale"],
-                rows=params.get("rows", 3),
-                tag=params["tag"],
-                dataset=JOB_DATASET,
-                cwd=cwd,
-            ),
-        }
-        for params in JOB_GRID
-    }
-    assert outcome.jobs == jobs
-    # The job's runs wrote into their workspaces only.
-    assert outcome.notebook_after_job == outcome.notebook_after_interactive
+from tour import check_tour, run_tour
 
 
 def r_kernel_installed() -> bool:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import nbformat
-from datapass import JOB_ENDS, step_result
+from compat.datapass import JOB_ENDS, step_result
 from integration.runs_harness import Stack, event_log
 
 from orchest_schemas.events import JobStatusChanged
@@ -28,6 +28,7 @@ from orchest_schemas.events import JobStatusChanged
 if TYPE_CHECKING:  # imported as compat_kit here, as compat.compat_kit from tests/docker
     from compat_kit import OrchestProject
 
+TOUR_PIPELINE = "3e7d1c52-8a4b-4f0e-b6d2-9c1a5e7f3b20"
 PROJECT_UUID = "9d1f6a2e-3c4b-4e8f-a1b2-c3d4e5f60718"
 INTERACTIVE_DATASET = "interactive-set"
 JOB_DATASET = "job-set"
@@ -169,3 +170,33 @@ def written_back_outputs(notebook: bytes) -> list[str]:
 
 def bash_major(text: str) -> bool:
     return re.fullmatch(r"no extension: bash \d+", text) is not None
+
+
+def check_tour(outcome: TourOutcome, *, cwd: str) -> None:
+    """What every executor must give for ``projects/tour``."""
+    interactive = outcome.interactive
+    assert interactive["status"] == "SUCCESS", interactive
+    assert interactive["result"] == expected_result(
+        scale=1, rows=3, tag="interactive", dataset=INTERACTIVE_DATASET, cwd=cwd
+    )
+    assert interactive["summarize"] == f"shell: {INTERACTIVE_DATASET} {TOUR_PIPELINE}"
+    assert bash_major(interactive["check"]), interactive["check"]
+    # Written back into the project: the notebook's own three cells, run.
+    assert interactive["transform_artifacts"] == ["executed.ipynb"]
+    assert written_back_outputs(outcome.notebook_after_interactive) == ["", "total 11\n", ""]
+    jobs = {
+        params["tag"]: {
+            "status": "SUCCESS",
+            "result": expected_result(
+                scale=params["scale"],
+                rows=params.get("rows", 3),
+                tag=params["tag"],
+                dataset=JOB_DATASET,
+                cwd=cwd,
+            ),
+        }
+        for params in JOB_GRID
+    }
+    assert outcome.jobs == jobs
+    # The job's runs wrote into their workspaces only.
+    assert outcome.notebook_after_job == outcome.notebook_after_interactive

@@ -73,9 +73,38 @@ OOM_EXIT_CODE = 137
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]")
 
 
-def _not_in_image(error: str | None, program: str) -> bool:
-    """The engine's error when the container's command is not in the image."""
-    return error is not None and f'"{program}": executable file not found' in error
+NOT_FOUND_EXIT_CODE = 127
+"""A command not found, as an image's init (tini) or shell says it."""
+OUTPUT_HEAD = 1024
+"""How much of a script's first output is kept to tell a missing program."""
+
+
+def _not_in_image(result: ExecutionResult, head: str, program: str) -> bool:
+    """The script's program is not in the image: the engine refused to start
+    the container (no entrypoint), or the image's init could not exec it
+    (``[FATAL tini (7)] exec node failed: No such file or directory``)."""
+    error = result.error or ""
+    if result.exit_code is None:
+        return f'"{program}": executable file not found' in error
+    first = head.splitlines()[0] if head else ""
+    return (
+        result.exit_code == NOT_FOUND_EXIT_CODE
+        and program in first
+        and ("No such file or directory" in first or "not found" in first)
+    )
+
+
+class _Head:
+    """An output sink that forwards everything and keeps the first bytes."""
+
+    def __init__(self, output: OutputSink) -> None:
+        self._output = output
+        self.text = ""
+
+    async def __call__(self, text: str) -> None:
+        if len(self.text) < OUTPUT_HEAD:
+            self.text += text[: OUTPUT_HEAD - len(self.text)]
+        await self._output(text)
 
 
 class DockerExecutor:
@@ -149,9 +178,11 @@ class DockerExecutor:
                 return await self._notebook(work, launch, output, cancel, deadline)
             # The image's programs: its python is the one its kernel runs in.
             command = [kind.program, str(PROJECT_DIR / work.step.file_path)]
-            result = await self._script(work, launch, command, output, cancel, deadline)
-            if result.exit_code is None and _not_in_image(result.error, kind.program):
-                return ExecutionResult(None, kind.missing(f" in the image {launch.image}"))
+            head = _Head(output)
+            result = await self._script(work, launch, command, head, cancel, deadline)
+            if _not_in_image(result, head.text, kind.program):
+                missing = kind.missing(f" in the image {launch.image}")
+                return ExecutionResult(result.exit_code, missing)
             return result
         except DockerFailure as exc:  # the engine failed us (e.g. did not answer in time)
             logger.warning("step %s of run %s: %s", work.step_uuid, work.run_uuid, exc)
