@@ -346,10 +346,10 @@ class DockerExecutor:
         cancel: asyncio.Event,
         deadline: float | None,
     ) -> ExecutionResult:
-        read = await read_notebook(launch.file)
-        if isinstance(read, ExecutionResult):
-            return read
-        nb, original = read
+        notebook = await read_notebook(launch.file, work.step.file_path)
+        if isinstance(notebook, ExecutionResult):
+            return notebook
+        nb = notebook.nb
         choice = kernel_for(work, nb, CONTAINER_KERNELS)
         if isinstance(choice, ExecutionResult):
             return choice
@@ -366,11 +366,4 @@ class DockerExecutor:
             cancel=cancel,
             deadline=deadline,
         )
-        return await write_back_executed(
-            result,
-            path=launch.file,
-            file_path=work.step.file_path,
-            original=original,
-            nb=nb,
-            output=output,
-        )
+        return await write_back_executed(result, notebook, output)

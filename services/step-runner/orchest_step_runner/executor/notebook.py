@@ -39,7 +39,7 @@ from .kernel_choice import (
 )
 from .scripts import installed_specs, offered_kernels
 from .streaming import GuardedSink, pump_queue
-from .write_back import write_back_executed
+from .write_back import StepNotebook, write_back_executed
 
 logger = logging.getLogger(__name__)
 
@@ -150,16 +150,17 @@ class NotebookKernel(Protocol):
         """End the kernel and all it started; forward what remains of its output."""
 
 
-async def read_notebook(path: Path) -> tuple[NotebookNode, bytes] | ExecutionResult:
-    """The notebook at ``path`` and the bytes it was read from (the write-back
-    compares them), or the failed result when it is not one."""
+async def read_notebook(path: Path, file_path: str) -> StepNotebook | ExecutionResult:
+    """The notebook at ``path`` (``file_path`` in the project) and the bytes it
+    was read from (the write-back compares them), or the failed result when
+    it is not one."""
     try:
         content = await asyncio.to_thread(path.read_bytes)
         text = content.decode("utf-8")
         nb: NotebookNode = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
     except ValueError as exc:  # not UTF-8, nbformat's NotJSONError and validation errors
         return ExecutionResult(None, f"not a valid notebook: {exc}")
-    return nb, content
+    return StepNotebook(path, file_path, content, nb)
 
 
 async def execute_notebook(
@@ -175,10 +176,10 @@ async def execute_notebook(
     """Run the notebook in a local kernel, its command after
     ``command_prefix`` (the step's file-system view); then write it back
     (``write_back``)."""
-    read = await read_notebook(launch.file)
-    if isinstance(read, ExecutionResult):
-        return read
-    nb, original = read
+    notebook = await read_notebook(launch.file, work.step.file_path)
+    if isinstance(notebook, ExecutionResult):
+        return notebook
+    nb = notebook.nb
     offered = await asyncio.to_thread(installed_kernels)
     choice = kernel_for(work, nb, offered, python_kernel=default_kernel)
     if isinstance(choice, ExecutionResult):
@@ -202,14 +203,7 @@ async def execute_notebook(
         cancel=cancel,
         deadline=deadline,
     )
-    return await write_back_executed(
-        result,
-        path=launch.file,
-        file_path=work.step.file_path,
-        original=original,
-        nb=nb,
-        output=output,
-    )
+    return await write_back_executed(result, notebook, output)
 
 
 async def run_notebook(

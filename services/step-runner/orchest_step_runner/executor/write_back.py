@@ -27,6 +27,7 @@ import contextlib
 import copy
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -83,24 +84,31 @@ def _changed(path: Path, original: bytes) -> bool:
     return path.read_bytes() != original
 
 
+@dataclass(frozen=True)
+class StepNotebook:
+    """A notebook step's file: where, the bytes it was read from, the notebook
+    (run in place by the executor)."""
+
+    path: Path
+    """As the runner sees it."""
+    file_path: str
+    """As the pipeline names it (for messages)."""
+    original: bytes
+    nb: NotebookNode
+
+
 async def write_back_executed(
-    result: ExecutionResult,
-    *,
-    path: Path,
-    file_path: str,
-    original: bytes,
-    nb: NotebookNode,
-    output: OutputSink,
+    result: ExecutionResult, notebook: StepNotebook, output: OutputSink
 ) -> ExecutionResult:
-    """After a notebook attempt: write ``nb`` back into ``path`` when every
-    cell ran; when that is not done, say so in the log and in an artifact."""
+    """After a notebook attempt: write the notebook back into its file when
+    every cell ran; when that is not done, say so in the log and in an artifact."""
     if not result.succeeded:
         return result
-    reason = await asyncio.to_thread(write_back, path, original, nb)
+    reason = await asyncio.to_thread(write_back, notebook.path, notebook.original, notebook.nb)
     if reason is None:
         return result
     note = (
-        f"The executed notebook was not written back into {file_path}: {reason}; "
+        f"The executed notebook was not written back into {notebook.file_path}: {reason}; "
         "it is the artifact executed.ipynb.\n"
     )
     await output(note)
