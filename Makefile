@@ -22,6 +22,7 @@ install:
 
 run: install
 	$(UV) run orchest up $(STATE_ARG) --port $(PORT)
+	$(UV) run orchest projects add examples --name examples $(STATE_ARG)
 	$(UV) run orchest run examples/quickstart/quickstart.orchest $(STATE_ARG)
 
 down:

@@ -142,13 +142,15 @@ async def whole_stack(
     clock: Clock | None = None,
     sessions: dict[str, Any] | None = None,
     runner_overrides: dict[str, Any] | None = None,
+    runner: bool = True,
     **scheduler_overrides: Any,
 ) -> AsyncIterator[Stack]:
     """Gateway, step runner and ``schedulers`` scheduler replicas (sharing
     ``clock`` for job schedules); job files under a temporary ``jobs_dir``.
     With ``sessions`` (settings overrides), a session manager too, its
     sessions' files under a temporary ``sessions_dir``. ``runner_overrides``
-    are the step runner's settings overrides (e.g. ``executor="docker"``)."""
+    are the step runner's settings overrides (e.g. ``executor="docker"``);
+    ``runner=False`` starts none (the test starts and stops its own)."""
     gateway_settings: GatewaySettings = service_settings(GatewaySettings, port=free_port())
     runner_settings: RunnerSettings = service_settings(
         RunnerSettings,
@@ -182,9 +184,10 @@ async def whole_stack(
             await stack.enter_async_context(
                 running_service(build_session_manager(manager_settings), manager_settings)
             )
-        await stack.enter_async_context(
-            running_service(build_runner(runner_settings), runner_settings)
-        )
+        if runner:
+            await stack.enter_async_context(
+                running_service(build_runner(runner_settings), runner_settings)
+            )
         await stack.enter_async_context(
             running_service(build_gateway(gateway_settings), gateway_settings)
         )

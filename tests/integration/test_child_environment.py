@@ -89,7 +89,13 @@ async def test_steps_see_no_secret_of_the_stack(stack: Stack, workdir: Path) -> 
             return run if run["status"] in ("SUCCESS", "FAILURE", "ABORTED") else None
 
         run = await eventually(ended, timeout=180, what="the run ended")
+        health = (await http.get("/api/health")).json()
     assert run["status"] == "SUCCESS", run
+    # In a step's own view (the runner isolates steps where it can) the
+    # project is at /project-dir, else where it is on the host.
+    [runner] = [s for s in health["services"] if s["name"] == "step-runner"]
+    isolated = runner["instances"][0]["metadata"]["isolation"].startswith("mount-namespace")
+    project_dir = "/project-dir" if isolated else str(project.root)
     for name in ("script", "notebook"):
         env = json.loads((project.root / f"{name}-env.json").read_text())
         assert leaked(env, secrets) == [], f"{name} step: {sorted(env)}"
@@ -99,7 +105,7 @@ async def test_steps_see_no_secret_of_the_stack(stack: Stack, workdir: Path) -> 
         assert env["ORCHEST_STEP_UUID"] == name
         assert env["ORCHEST_PIPELINE_UUID"] == project.uuid
         assert env["ORCHEST_PROJECT_UUID"] == PROJECT_UUID
-        assert env["ORCHEST_PROJECT_DIR"] == str(project.root)
+        assert env["ORCHEST_PROJECT_DIR"] == project_dir
         assert Path(env["ORCHEST_PIPELINE_PATH"]).name == "pipeline.json"
         assert env["PATH"] and env["HOME"]
 

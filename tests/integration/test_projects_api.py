@@ -103,6 +103,8 @@ async def test_an_existing_folder_is_registered_where_it_is(stack: Stack, tmp_pa
     assert made["uuid"] == folder_uuid(repo) and not made["managed"]
     assert made["path"] == str(repo.resolve())
     assert not any(repo.iterdir())  # nothing written in the user's folder
+    again = await create(stack, name="mine", path=str(repo))  # the same ask: the same answer
+    assert again["uuid"] == made["uuid"]
     twice = await create(stack, 409, name="other", path=str(repo / "."))
     assert "folder" in twice["message"]
 
@@ -503,3 +505,30 @@ async def test_a_folder_made_in_the_projects_directory_is_recorded_by_the_watche
                 continue
         else:
             raise AssertionError("no ProjectChanged for the new folder")
+
+
+async def test_env_variables_layer_project_pipeline_run(stack: Stack) -> None:
+    made = await create(stack, name="layers", env_variables={"A": "p", "B": "p", "C": "p"})
+    root = Path(made["path"])
+    project = Project(root)
+    project.step("a", "a.sh", 'echo "$A $B $C"\n')
+    definition = project.definition()
+    (root / "p.orchest").write_text(json.dumps(definition))
+    url = f"/api/projects/{made['uuid']}/pipelines/{definition['uuid']}"
+    set_env = await stack.http.put(
+        f"{url}/env_variables", json={"env_variables": {"B": "pipeline", "C": "pipeline"}}
+    )
+    assert set_env.status_code == 200, set_env.text
+    assert (await stack.http.get(url)).json()["env_variables"] == {"B": "pipeline", "C": "pipeline"}
+    bad = await stack.http.put(f"{url}/env_variables", json={"env_variables": {"1X": "y"}})
+    assert bad.status_code == 422
+    run = await stack.start_run(
+        {
+            "project_uuid": made["uuid"],
+            "pipeline_uuid": definition["uuid"],
+            "env_variables": {"C": "run"},
+        }
+    )
+    await stack.events(run["uuid"])
+    logs = await stack.http.get(f"/api/runs/{run['uuid']}/steps/a/logs")
+    assert logs.text.strip() == "p pipeline run"

@@ -4,6 +4,7 @@ processes -> a real kernel, with the scheduler beside them."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections.abc import AsyncIterator, Callable
@@ -185,3 +186,35 @@ async def test_a_launch_that_cannot_start_ends_failed_with_the_reason(
             "runtime_unknown",
             "project_dir_invalid",
         }
+
+
+async def test_a_session_of_a_known_project_is_launched_by_reference(
+    stack: Stack, tmp_path: Path
+) -> None:
+    root = tmp_path / "registered"
+    project = Project(root, uuid=PIPELINE)
+    project.step("a", "a.sh", "echo a\n")
+    (root / "flows").mkdir()
+    (root / "flows" / "main.orchest").write_text(json.dumps(project.definition()))
+    made = await stack.http.post("/api/projects", json={"name": "known", "path": str(root)})
+    assert made.status_code == 201, made.text
+    project_uuid = made.json()["uuid"]
+
+    unknown = await stack.http.post(
+        "/api/sessions", json={"project_uuid": PROJECT, "pipeline_uuid": PIPELINE}
+    )
+    assert unknown.status_code == 404 and "no project" in unknown.text
+    subject = stack.bus.session_event(project_uuid, PIPELINE)
+    async with event_log(stack, subject) as log:
+        launched = await stack.http.post(
+            "/api/sessions", json={"project_uuid": project_uuid, "pipeline_uuid": PIPELINE}
+        )
+        assert launched.status_code == 201, launched.text
+        assert launched.json()["project_dir"] == str(root)
+        assert launched.json()["pipeline_path"] == "flows/main.orchest"
+        await log.wait_for(
+            lambda events: "RUNNING" in statuses(events), timeout=240, what="RUNNING"
+        )
+        stopped = await stack.http.delete(f"/api/sessions/{project_uuid}/{PIPELINE}")
+        assert stopped.status_code == 200
+        await log.wait_for(lambda events: "STOPPED" in statuses(events), timeout=60, what="STOPPED")

@@ -26,6 +26,8 @@ from orchest_scheduler.engine import (
     abort,
     claim,
     finish,
+    lease_lapsed,
+    lost_lease_error,
     retry_due,
     run_status_when_done,
     start,
@@ -405,7 +407,8 @@ def test_max_lost_leases_fail_the_step(retries: int, limit: int) -> None:
         ("a", FAILURE, last),
         ("b", ABORTED, 0),
     ]
-    assert plan.changes[0].error == f"lost its runner {limit} times"
+    assert plan.changes[0].error == lost_lease_error(limit)
+    assert plan.changes[0].error.startswith(f"lost its runner {limit} times")
     assert plan.retries == []  # retries are not for lost runners
     assert state.status is RunStatus.STARTED  # x is still running
     assert end(state, "x").run_status is RunStatus.FAILURE
@@ -1068,3 +1071,127 @@ def test_the_same_claim_again_is_granted_again_without_changes() -> None:
     assert first == again == ClaimDecision(True, 1)
     assert plan.empty
     assert claim(state, "a", 1, "runner-2", False)[0].granted is False
+
+
+# -- lapsed leases (the scheduler's lease sweep) ----------------------------------------
+
+
+def test_a_lapsed_lease_dispatches_the_next_attempt_as_new_work() -> None:
+    state = run({"a": [], "b": ["a"]})
+    start(state)
+    grant(state, "a", "runner-1")
+
+    plan = lease_lapsed(state, "a", 1)
+
+    assert plan.cancel == [("a", 1)]  # in case its runner is alive but cut off
+    assert [(c.step_uuid, c.status, c.attempt) for c in plan.changes] == [("a", PENDING, 2)]
+    assert plan.changes[0].error == "attempt 1 lost its runner (no heartbeat within its lease)"
+    assert plan.dispatch == [("a", 2)]
+    assert plan.run_status is None and plan.retries == []
+    step = state.steps["a"]
+    assert (step.status, step.attempt, step.lost_leases, step.runner_id, step.work_attempt) == (
+        PENDING,
+        2,
+        1,
+        None,
+        2,
+    )
+    # The new work is claimed as attempt 2; the lost runner's report changes nothing.
+    assert grant(state, "a", "runner-2").changes == [
+        StepChange("a", STARTED, 2, runner_id="runner-2")
+    ]
+    unchanged(state, lambda s: finish(s, "a", 1, SUCCESS, 0, None))
+    assert end(state, "a").dispatch == [("b", 1)]
+
+
+@pytest.mark.parametrize("claimed", [False, True])
+def test_a_lost_attempt_counts_once_whichever_path_sees_it_first(claimed: bool) -> None:
+    state = run({"a": []}, max_lost_leases=5)
+    start(state)
+    grant(state, "a", "runner-1")
+    if claimed:  # JetStream redelivered the work first: granted as attempt 2
+        assert claim(state, "a", 1, "runner-2", True)[0] == ClaimDecision(True, 2)
+        unchanged(state, lambda s: lease_lapsed(s, "a", 1))  # the sweep comes second
+    else:  # the sweep first: new work for attempt 2; the old message is stale
+        lease_lapsed(state, "a", 1)
+        before = copy.deepcopy(state)
+        decision, plan = claim(state, "a", 1, "runner-2", True)
+        assert decision == ClaimDecision(False, 1, "attempt 1 is stale (now 2)")
+        assert plan.empty and state == before
+        grant(state, "a", "runner-3")
+    assert state.steps["a"].lost_leases == 1
+    assert state.steps["a"].attempt == 2
+    assert state.steps["a"].status is STARTED
+
+
+@pytest.mark.parametrize("limit", [1, 3])
+def test_lapsed_leases_fail_the_step_after_max_lost_leases(limit: int) -> None:
+    state = run({"a": [], "b": ["a"]}, retries=2, max_lost_leases=limit)
+    start(state)
+    for attempt in range(1, limit):
+        grant(state, "a", f"runner-{attempt}")
+        assert lease_lapsed(state, "a", attempt).dispatch == [("a", attempt + 1)]
+    grant(state, "a", "runner-last")
+
+    plan = lease_lapsed(state, "a", limit)
+
+    assert plan.cancel == [("a", limit)]
+    assert [(c.step_uuid, c.status, c.attempt) for c in plan.changes] == [
+        ("a", FAILURE, limit),
+        ("b", ABORTED, 0),
+    ]
+    assert plan.changes[0].error == lost_lease_error(limit)
+    assert plan.retries == [] and plan.dispatch == []  # retries are not for lost runners
+    assert plan.run_status is RunStatus.FAILURE
+
+
+def test_lost_leases_of_both_paths_add_up_to_the_limit() -> None:
+    state = run({"a": []}, max_lost_leases=3)
+    start(state)
+    grant(state, "a", "runner-1")
+    lease_lapsed(state, "a", 1)  # sweep: attempt 2 is new work
+    grant(state, "a", "runner-2")
+    assert claim(state, "a", 2, "runner-3", True)[0] == ClaimDecision(True, 3)  # redelivery
+
+    plan = lease_lapsed(state, "a", 3)
+
+    assert state.steps["a"].status is FAILURE
+    assert plan.changes[0].error == lost_lease_error(3)
+
+
+@pytest.mark.parametrize(
+    "setup",
+    [
+        pytest.param(lambda s: None, id="pending"),
+        pytest.param(lambda s: grant(s, "a"), id="other-attempt"),
+        pytest.param(lambda s: run_step(s, "a"), id="ended"),
+        pytest.param(lambda s: (grant(s, "a"), abort(s)), id="aborted"),
+    ],
+)
+def test_a_lapsed_lease_that_does_not_apply_changes_nothing(
+    setup: Callable[[RunState], object],
+) -> None:
+    state = run({"a": [], "b": ["a"]})
+    start(state)
+    setup(state)
+    attempt = 2 if state.steps["a"].status is STARTED else 1
+    unchanged(state, lambda s: lease_lapsed(s, "a", attempt))
+    unchanged(state, lambda s: lease_lapsed(s, "nope", 1))
+
+
+def test_a_lost_lease_does_not_use_up_retries() -> None:
+    state = run({"a": []}, retries=1)
+    start(state)
+    grant(state, "a")
+    lease_lapsed(state, "a", 1)
+    grant(state, "a")
+    plan = end(state, "a", FAILURE)
+    assert plan.retries == [Retry("a", 3, 1.0)]  # its one retry is still there
+
+
+def test_a_lapsed_lease_under_a_limit_takes_its_slot_back_first() -> None:
+    state = run({"a": [], "b": [], "c": []}, max_parallel=2)
+    assert steps_of(start(state)) == ["a", "b"]
+    grant(state, "a")
+    grant(state, "b")
+    assert lease_lapsed(state, "a", 1).dispatch == [("a", 2)]  # before c, in order

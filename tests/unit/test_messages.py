@@ -52,6 +52,7 @@ from orchest_schemas.status import (
     SessionStatus,
     StepStatus,
 )
+from orchest_step_runner.logs import split_text
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "pipelines"
 
@@ -353,6 +354,17 @@ MINIMAL_COMMANDS: dict[type[Command], dict[str, Any]] = {
         "definition": {"uuid": PIPELINE},
     },
     projects.DeletePipeline: {"project_uuid": PROJECT, "pipeline_uuid": PIPELINE},
+    projects.SetPipelineEnv: {
+        "project_uuid": PROJECT,
+        "pipeline_uuid": PIPELINE,
+        "env_variables": {"A": "1"},
+    },
+    projects.ListFiles: {"project_uuid": PROJECT},
+    projects.ReadFile: {"project_uuid": PROJECT, "path": "a.py"},
+    projects.WriteFile: {"project_uuid": PROJECT, "path": "a.py", "content": ""},
+    projects.CreateStepFile: {"project_uuid": PROJECT, "path": "a.py", "template": "python"},
+    projects.MoveFile: {"project_uuid": PROJECT, "source": "a.py", "destination": "b.py"},
+    projects.DeleteFile: {"project_uuid": PROJECT, "path": "a.py"},
 }
 COMMAND_IDS = [c.__name__ for c in MINIMAL_COMMANDS]
 
@@ -928,3 +940,27 @@ def test_final_table_covers_every_run_status() -> None:
 def test_run_status_is_final(status: RunStatus) -> None:
     assert status.is_final is FINAL[status]
     assert RunStatus(status.value).is_final is FINAL[status]
+
+
+@pytest.mark.parametrize(
+    ("text", "limit"),
+    [("x" * 10_000, 200), ("é" * 5_000, 201), ("日本" * 3_000, 150), ("a" * 100, 100)],
+)
+def test_bounded_text_fits_its_limit_and_says_what_it_cut(text: str, limit: int) -> None:
+    out = reports.bounded_text(text, limit)
+    assert len(out.encode()) <= limit
+    if len(text.encode()) <= limit:
+        assert out == text
+        return
+    head, marker = out.split("... [truncated: ")
+    assert text.startswith(head)
+    more = len(text.encode()) - len(head.encode())
+    assert marker == f"{more} more bytes; the whole output is in the step's log]"
+
+
+def test_log_pieces_stay_under_the_chunk_size_between_characters() -> None:
+    text = "a" + "日" * 50_000 + "é" * 7
+    pieces = split_text(text, 32 * 1024)
+    assert "".join(pieces) == text
+    assert all(len(p.encode()) <= 32 * 1024 for p in pieces)
+    assert split_text("short", 32) == ["short"]

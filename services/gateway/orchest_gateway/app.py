@@ -112,6 +112,7 @@ OPERATIONS += (
         summary="Start an interactive run (full or partial) of a pipeline",
         request_body=CreateRun,
         responses={
+            404: ("By reference: no such project, or no such pipeline in it", None),
             201: ("The run, with a row for each step it will run", RunView),
             400: ("The body is not JSON", None),
             413: ("The body is too large", None),
@@ -251,6 +252,7 @@ OPERATIONS += (
         summary="Create a job: a pipeline run once per parameter set, now, at a time or on a cron",
         request_body=CreateJob,
         responses={
+            404: ("By reference: no such project, or no such pipeline in it", None),
             201: ("The job, with its frozen definition", JobView),
             **BODY_ERRORS,
             422: ("The job is invalid (schedule, definition, parameters); every problem", None),
@@ -374,6 +376,7 @@ OPERATIONS += (
         summary="Launch a pipeline's interactive session (Jupyter server and kernel gateway)",
         request_body=sessions_api.SessionLaunch,
         responses={
+            404: ("By reference: no such project, or no such pipeline in it", None),
             201: ("The session, LAUNCHING; it turns RUNNING or FAILED later", SessionView),
             **BODY_ERRORS,
             409: ("The pipeline already has a live session", None),

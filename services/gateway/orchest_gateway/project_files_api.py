@@ -29,6 +29,7 @@ from .deps import deps_of
 from .errors import ApiError
 from .openapi import Operation, Parameter
 from .projects_api import (
+    BAD_REQUEST,
     IF_MATCH,
     NOT_FOUND,
     PROJECT,
@@ -140,7 +141,13 @@ OPERATIONS: tuple[Operation, ...] = (
         operation_id="listProjectFiles",
         summary="A folder of the project: its files and folders (name, kind, size, modified)",
         parameters=(PROJECT, PATH),
-        responses={200: ("The folder", FileList), **NOT_FOUND, **BAD_PATH, **UNAVAILABLE},
+        responses={
+            **BAD_REQUEST,
+            200: ("The folder", FileList),
+            **NOT_FOUND,
+            **BAD_PATH,
+            **UNAVAILABLE,
+        },
         tags=TAGS,
     ),
     Operation(
@@ -151,6 +158,7 @@ OPERATIONS: tuple[Operation, ...] = (
         parameters=(PROJECT,),
         request_body=NewStepFile,
         responses={
+            **BAD_REQUEST,
             201: ("The file, with its content and etag", FileContent),
             **NOT_FOUND,
             409: ("The file exists", None),
@@ -175,6 +183,7 @@ OPERATIONS: tuple[Operation, ...] = (
             ),
         ),
         responses={
+            **BAD_REQUEST,
             200: ("Deleted", None),
             **NOT_FOUND,
             409: ("A folder that is not empty", None),
@@ -190,6 +199,7 @@ OPERATIONS: tuple[Operation, ...] = (
         summary="A small UTF-8 text file (ETag header)",
         parameters=(PROJECT, PATH),
         responses={
+            **BAD_REQUEST,
             200: ("The file's text and etag", FileContent),
             **NOT_FOUND,
             413: ("Larger than a text file read through the API", None),
@@ -206,6 +216,7 @@ OPERATIONS: tuple[Operation, ...] = (
         parameters=(PROJECT, PATH, IF_MATCH),
         request_body=FileText,
         responses={
+            **BAD_REQUEST,
             200: ("The file's new etag", FileContent),
             **NOT_FOUND,
             412: ("The file changed since it was read", None),
@@ -223,6 +234,7 @@ OPERATIONS: tuple[Operation, ...] = (
         parameters=(PROJECT,),
         request_body=Move,
         responses={
+            **BAD_REQUEST,
             200: ("The file or folder at its new path", FileEntry),
             **NOT_FOUND,
             409: ("The destination exists", None),

@@ -29,6 +29,7 @@ from orchest_schemas.projects import (
     ProjectList,
     ProjectView,
     SavePipeline,
+    SetPipelineEnv,
     UpdateProject,
 )
 
@@ -177,6 +178,20 @@ async def save_pipeline(request: Request) -> Response:
     return await _document(request, command, "pipelines.save", 200)
 
 
+class PipelineEnv(BaseModel):
+    """The body of ``PUT .../pipelines/{pipeline_uuid}/env_variables``."""
+
+    env_variables: dict[str, str]
+
+
+async def set_pipeline_env(request: Request) -> Response:
+    body = await read_json(request, PipelineEnv, deps_of(request).settings)
+    command = validated(
+        SetPipelineEnv, {**_pipeline_path(request), "env_variables": body.env_variables}
+    )
+    return await _document(request, command, "pipelines.env", 200)
+
+
 async def delete_pipeline(request: Request) -> Response:
     command = validated(
         DeletePipeline, {**_pipeline_path(request), "if_match": if_match_of(request)}
@@ -200,6 +215,8 @@ PIPELINE = Parameter("pipeline_uuid", "path", "The pipeline's uuid (its file's `
 IF_MATCH = Parameter("If-Match", "header", "The etag the change is based on (as GET returned it)")
 NOT_FOUND = {404: ("No such project (or pipeline)", None)}
 UNAVAILABLE = {503: ("The scheduler did not answer", None)}
+BAD_REQUEST = {400: ("The body is not JSON, or If-Match is not one strong etag", None)}
+INVALID = {422: ("Invalid path, query or body; every problem listed", None)}
 TAGS = ("projects",)
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -208,7 +225,7 @@ OPERATIONS: tuple[Operation, ...] = (
         path="/api/projects",
         operation_id="listProjects",
         summary="Every project (a folder made in the projects directory by hand included)",
-        responses={200: ("The projects", ProjectList), **UNAVAILABLE},
+        responses={**BAD_REQUEST, **INVALID, 200: ("The projects", ProjectList), **UNAVAILABLE},
         tags=TAGS,
     ),
     Operation(
@@ -218,6 +235,7 @@ OPERATIONS: tuple[Operation, ...] = (
         summary="Create a project folder (from a template if asked), or register a folder by path",
         request_body=CreateProject,
         responses={
+            **BAD_REQUEST,
             201: ("The project", ProjectView),
             409: ("A project has this name or this folder", None),
             422: ("Invalid; every problem listed", None),
@@ -231,7 +249,13 @@ OPERATIONS: tuple[Operation, ...] = (
         operation_id="getProject",
         summary="A project",
         parameters=(PROJECT,),
-        responses={200: ("The project", ProjectView), **NOT_FOUND, **UNAVAILABLE},
+        responses={
+            **BAD_REQUEST,
+            **INVALID,
+            200: ("The project", ProjectView),
+            **NOT_FOUND,
+            **UNAVAILABLE,
+        },
         tags=TAGS,
     ),
     Operation(
@@ -242,6 +266,7 @@ OPERATIONS: tuple[Operation, ...] = (
         parameters=(PROJECT,),
         request_body=ProjectChanges,
         responses={
+            **BAD_REQUEST,
             200: ("The project", ProjectView),
             **NOT_FOUND,
             409: ("The name is taken", None),
@@ -265,6 +290,8 @@ OPERATIONS: tuple[Operation, ...] = (
             ),
         ),
         responses={
+            **BAD_REQUEST,
+            **INVALID,
             200: ("Deleted", None),
             **NOT_FOUND,
             409: ("A managed project without delete_files, or one in use", None),
@@ -278,7 +305,13 @@ OPERATIONS: tuple[Operation, ...] = (
         operation_id="listPipelines",
         summary="The project's pipeline files (*.orchest), each checked",
         parameters=(PROJECT,),
-        responses={200: ("The pipelines", PipelineList), **NOT_FOUND, **UNAVAILABLE},
+        responses={
+            **BAD_REQUEST,
+            **INVALID,
+            200: ("The pipelines", PipelineList),
+            **NOT_FOUND,
+            **UNAVAILABLE,
+        },
         tags=TAGS,
     ),
     Operation(
@@ -289,6 +322,7 @@ OPERATIONS: tuple[Operation, ...] = (
         parameters=(PROJECT,),
         request_body=NewPipeline,
         responses={
+            **BAD_REQUEST,
             201: ("The pipeline file", PipelineDocument),
             **NOT_FOUND,
             409: ("The file exists", None),
@@ -304,6 +338,8 @@ OPERATIONS: tuple[Operation, ...] = (
         summary="A pipeline file: its content, ETag and every problem a run would meet",
         parameters=(PROJECT, PIPELINE),
         responses={
+            **BAD_REQUEST,
+            **INVALID,
             200: ("The pipeline file (ETag header)", PipelineDocument),
             **NOT_FOUND,
             409: ("Several files hold this uuid", None),
@@ -319,10 +355,27 @@ OPERATIONS: tuple[Operation, ...] = (
         parameters=(PROJECT, PIPELINE, IF_MATCH),
         request_body=PipelineBody,
         responses={
+            **BAD_REQUEST,
             200: ("The pipeline file as written (new ETag)", PipelineDocument),
             **NOT_FOUND,
             412: ("The file changed since it was read", None),
             422: ("The pipeline is invalid; every problem listed", None),
+            **UNAVAILABLE,
+        },
+        tags=TAGS,
+    ),
+    Operation(
+        method="PUT",
+        path="/api/projects/{project_uuid}/pipelines/{pipeline_uuid}/env_variables",
+        operation_id="setPipelineEnv",
+        summary="Replace a pipeline's env variables (over the project's, under a job's or run's)",
+        parameters=(PROJECT, PIPELINE),
+        request_body=PipelineEnv,
+        responses={
+            **BAD_REQUEST,
+            200: ("The pipeline file, with its env variables", PipelineDocument),
+            **NOT_FOUND,
+            422: ("Invalid names or values; every problem listed", None),
             **UNAVAILABLE,
         },
         tags=TAGS,
@@ -334,6 +387,8 @@ OPERATIONS: tuple[Operation, ...] = (
         summary="Delete a pipeline file",
         parameters=(PROJECT, PIPELINE, IF_MATCH),
         responses={
+            **BAD_REQUEST,
+            **INVALID,
             200: ("Deleted", None),
             **NOT_FOUND,
             412: ("The file changed since it was read", None),
@@ -353,5 +408,6 @@ HANDLERS = {
     "createPipeline": create_pipeline,
     "getPipeline": get_pipeline,
     "savePipeline": save_pipeline,
+    "setPipelineEnv": set_pipeline_env,
     "deletePipeline": delete_pipeline,
 }

@@ -9,8 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+
+
+async def ticks(seconds: float, stopping: asyncio.Event) -> AsyncIterator[None]:
+    """Yield every ``seconds`` (the first time after them) until ``stopping`` is set."""
+    while True:
+        try:
+            await asyncio.wait_for(stopping.wait(), seconds)
+            return
+        except TimeoutError:
+            yield
 
 
 class Clock(Protocol):

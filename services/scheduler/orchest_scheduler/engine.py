@@ -1,9 +1,9 @@
 """The run engine: pure decisions over a run's state.
 
 Every input (start, a runner's claim, an attempt's end, a retry coming due,
-an abort) changes a ``RunState`` in place and returns a ``Plan``: the step
-and run status changes to record and announce, the attempts to dispatch, the
-retries to wait for and the attempts to cancel. The store persists a plan
+a lapsed lease, an abort) changes a ``RunState`` in place and returns a
+``Plan``: the step and run status changes to record and announce, the
+attempts to dispatch, the retries to wait for and the attempts to cancel. The store persists a plan
 and the outbox publishes it; nothing here does I/O.
 
 Step lifecycle (brief 4.3): ``PENDING -> STARTED -> SUCCESS | FAILURE``,
@@ -36,6 +36,12 @@ class StepState:
     retry_backoff: float = 1.0
     runner_id: str | None = None
     lost_leases: int = 0
+    work_attempt: int = 0
+    """The attempt the step's live work message was published with (0: not
+    known, a row written before it was kept). A lost lease seen on a claim
+    reuses that message; one seen by the lease sweep publishes a new one."""
+    lease_seconds: float = 0.0
+    """The lease its runner asked for when its claim was granted (0: none yet)."""
 
     @property
     def in_flight(self) -> bool:
@@ -116,7 +122,13 @@ class ClaimDecision:
     reason: str | None = None
 
 
-"""A step whose runner vanished this many times fails with that reason."""
+DEFAULT_LEASE_SECONDS = 30.0
+"""The lease of a claim that does not say its own (a runner's default ack wait)."""
+
+
+def lost_lease_error(times: int) -> str:
+    """Why a step whose runner was lost ``times`` times failed."""
+    return f"lost its runner {times} times (no heartbeat within its lease)"
 
 
 def start(run: RunState) -> Plan:
@@ -127,14 +139,21 @@ def start(run: RunState) -> Plan:
 
 
 def claim(
-    run: RunState, step_uuid: str, attempt: int, runner_id: str, redelivered: bool
+    run: RunState,
+    step_uuid: str,
+    attempt: int,
+    runner_id: str,
+    redelivered: bool,
+    lease_seconds: float | None = None,
 ) -> tuple[ClaimDecision, Plan]:
     """A runner asks to run ``attempt``: granted only for the current,
     dispatched attempt of a pending step of a run that goes on.
 
-    A redelivered claim for the attempt another runner already started means
-    that runner's lease lapsed (it died): the step runs again as the next
-    attempt, and after ``run.max_lost_leases`` of those it fails.
+    A redelivered claim of the step's live work message while another runner
+    holds the step means that runner's lease lapsed (it died): the step runs
+    again as the next attempt, and after ``run.max_lost_leases`` of those it
+    fails. A lost attempt counts once: if the lease sweep saw it first
+    (``lease_lapsed``), the step has new work and the old message is stale.
     """
     plan = Plan()
     step = run.steps.get(step_uuid)
@@ -148,24 +167,18 @@ def claim(
         and attempt == step.attempt
     ):
         return ClaimDecision(True, attempt), plan  # the same claim again (its answer was lost)
+    live_message = step.work_attempt <= attempt <= step.attempt  # not work published before
     lost_lease = (
         step.status is StepStatus.STARTED
         and redelivered
         and runner_id != step.runner_id
-        and attempt <= step.attempt
+        and live_message
     )
     if lost_lease:
         # The work message carries the attempt it was first published with;
-        # each redelivery after a lost lease runs as the next attempt. The
-        # old attempt is cancelled in case its runner is alive but cut off.
-        plan.cancel.append((step.uuid, step.attempt))
-        step.lost_leases += 1
-        if step.lost_leases >= run.max_lost_leases:
-            error = f"lost its runner {step.lost_leases} times"
-            _finish_step(run, step, StepStatus.FAILURE, None, error, (), plan)
-            _advance(run, plan, [])
+        # each redelivery after a lost lease runs as the next attempt.
+        if _lose_lease(run, step, plan):
             return ClaimDecision(False, attempt, "too many lost leases"), plan
-        step.attempt += 1
         attempt = step.attempt
     elif attempt != step.attempt:
         reason = f"attempt {attempt} is stale (now {step.attempt})"
@@ -174,6 +187,7 @@ def claim(
         return ClaimDecision(False, attempt, f"the step is {step.status.value}"), plan
     step.status = StepStatus.STARTED
     step.runner_id = runner_id
+    step.lease_seconds = lease_seconds or DEFAULT_LEASE_SECONDS
     plan.changes.append(StepChange(step.uuid, step.status, step.attempt, runner_id=runner_id))
     if run.status is RunStatus.PENDING:
         run.status = RunStatus.STARTED
@@ -222,6 +236,45 @@ def finish(
     # Only a success can make steps ready: its children.
     _advance(run, plan, run.children(step.uuid) if status is StepStatus.SUCCESS else [])
     return plan
+
+
+def lease_lapsed(run: RunState, step_uuid: str, attempt: int) -> Plan:
+    """The lease of a running attempt lapsed with no heartbeat (the lease
+    sweep saw it): the attempt is cancelled and the step dispatched again as
+    the next attempt (new work), or it fails after ``run.max_lost_leases``.
+    Changes nothing unless ``attempt`` is the step's running one: a lost
+    attempt the claim path saw first counts once."""
+    plan = Plan()
+    step = run.steps.get(step_uuid)
+    if step is None or step.status is not StepStatus.STARTED or step.attempt != attempt:
+        return plan
+    if run.status.is_final or run.abort_requested:
+        return plan
+    lost = step.attempt
+    if _lose_lease(run, step, plan):
+        return plan
+    step.status = StepStatus.PENDING
+    step.dispatched = False
+    step.runner_id = None
+    error = f"attempt {lost} lost its runner (no heartbeat within its lease)"
+    plan.changes.append(StepChange(step.uuid, step.status, step.attempt, error=error))
+    _dispatch_ready(run, plan, [step.uuid])
+    return plan
+
+
+def _lose_lease(run: RunState, step: StepState, plan: Plan) -> bool:
+    """Count a lost lease of the step's running attempt and cancel it (its
+    runner may be alive but cut off); True if the step failed for it, else
+    the step moves on to the next attempt."""
+    plan.cancel.append((step.uuid, step.attempt))
+    step.lost_leases += 1
+    if step.lost_leases >= run.max_lost_leases:
+        error = lost_lease_error(step.lost_leases)
+        _finish_step(run, step, StepStatus.FAILURE, None, error, (), plan)
+        _advance(run, plan, [])
+        return True
+    step.attempt += 1
+    return False
 
 
 def retry_due(run: RunState, step_uuid: str, attempt: int) -> Plan:
@@ -343,6 +396,7 @@ def _dispatch_ready(run: RunState, plan: Plan, candidates: list[str] | None = No
             if step.attempt == 0:
                 step.attempt = 1
             step.dispatched = True
+            step.work_attempt = step.attempt
             plan.dispatch.append((step.uuid, step.attempt))
             in_flight += 1
 

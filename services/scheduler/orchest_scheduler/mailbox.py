@@ -1,8 +1,8 @@
 """Run mailboxes: every input of a run is applied by one worker, in order,
 in batches.
 
-Every input (a claim, a report, a retry coming due, an abort) goes to its
-run's mailbox. One worker per run drains it: it applies every queued input
+Every input (a claim, a report, a retry coming due, a lapsed lease, an
+abort) goes to its run's mailbox. One worker per run drains it: it applies every queued input
 to the run's state with the engine, one after the other, and writes the
 merged plan in one statement guarded by the run's version; if another
 scheduler replica changed the run meanwhile, it reloads and decides again. A
@@ -200,6 +200,8 @@ class Mailboxes:
         self, loaded: LoadedRun, plan: Plan, reports: list[StepAttemptFinished]
     ) -> bool:
         record, state = loaded.record, loaded.state
+        if plan.dispatch:  # the work names the definition: it must outlive the attempt
+            record.definition_key = await self._definitions.put(record.definition)
         now = self._clock()
         events, messages, seq = self.announce(record, state, plan, now)
         events += [store.EventRow(r.report_id, r.kind, None, r.model_dump_json()) for r in reports]
@@ -351,6 +353,8 @@ def _step_rows(state: RunState, plan: Plan, retry_at: dict[str, datetime]) -> li
                 retry_at=retry_at.get(uuid) if step.retry_wait else None,
                 runner_id=step.runner_id,
                 lost_leases=step.lost_leases,
+                work_attempt=step.work_attempt,
+                lease_seconds=step.lease_seconds,
                 mode=mode,
                 exit_code=final.exit_code if final else None,
                 error=final.error if final else None,

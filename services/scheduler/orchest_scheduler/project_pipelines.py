@@ -37,9 +37,11 @@ from orchest_schemas.projects import (
     PipelineList,
     PipelineSummary,
     SavePipeline,
+    SetPipelineEnv,
 )
 
 from . import pipeline_files as files
+from . import project_store as db
 from .pipeline_files import PipelineFile, PipelineFileError
 from .projects import Projects
 from .runs import ResolvedPipeline
@@ -57,7 +59,9 @@ def _invalid(
     )
 
 
-def _document(project_uuid: str, found: PipelineFile) -> PipelineDocument:
+def _document(
+    project_uuid: str, found: PipelineFile, env: dict[str, str] | None = None
+) -> PipelineDocument:
     assert found.uuid is not None and isinstance(found.content, dict)
     return PipelineDocument(
         project_uuid=project_uuid,
@@ -66,6 +70,7 @@ def _document(project_uuid: str, found: PipelineFile) -> PipelineDocument:
         etag=found.etag,
         definition=found.content,
         problems=found.problems,
+        env_variables=env or {},
     )
 
 
@@ -81,7 +86,20 @@ class Pipelines:
     async def get(self, command: GetPipeline) -> PipelineDocument:
         root = await self._root(command.project_uuid)
         found = await asyncio.to_thread(_find, root, command.pipeline_uuid)
-        return _document(command.project_uuid, found)
+        return _document(command.project_uuid, found, await self._env(command))
+
+    async def set_env(self, command: SetPipelineEnv) -> PipelineDocument:
+        root = await self._root(command.project_uuid)
+        found = await asyncio.to_thread(_find, root, command.pipeline_uuid)
+        async with self._pool.acquire() as conn:
+            await db.set_pipeline_env(
+                conn, command.project_uuid, command.pipeline_uuid, command.env_variables
+            )
+        return _document(command.project_uuid, found, command.env_variables)
+
+    async def _env(self, command: GetPipeline | SavePipeline) -> dict[str, str]:
+        async with self._pool.acquire() as conn:
+            return await db.pipeline_env(conn, command.project_uuid, command.pipeline_uuid)
 
     async def create(self, command: CreatePipeline) -> PipelineDocument:
         root = await self._root(command.project_uuid)
@@ -112,7 +130,7 @@ class Pipelines:
             saved = await asyncio.to_thread(
                 _save, root, command.pipeline_uuid, command.definition, command.if_match
             )
-        return _document(command.project_uuid, saved)
+        return _document(command.project_uuid, saved, await self._env(command))
 
     async def delete(self, command: DeletePipeline) -> Deleted:
         root = await self._root(command.project_uuid)
@@ -136,7 +154,10 @@ class Pipelines:
                 for d in validation_details(exc)
             ]
             raise _invalid(f"{found.path} is not a valid pipeline", [], details) from None
-        return ResolvedPipeline(definition, str(root), found.path, record.env_variables)
+        async with self._pool.acquire() as conn:
+            own = await db.pipeline_env(conn, project_uuid, pipeline_uuid)
+        env = {**record.env_variables, **own}
+        return ResolvedPipeline(definition, str(root), found.path, env)
 
     @contextlib.asynccontextmanager
     async def file_lock(self, project_uuid: str, path: str) -> AsyncIterator[None]:

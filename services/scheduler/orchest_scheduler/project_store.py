@@ -91,6 +91,11 @@ async def find_by_key(conn: Connection, idempotency_key: str) -> ProjectRecord |
     return _record(row) if row is not None else None
 
 
+async def find_by_path(conn: Connection, path: str) -> ProjectRecord | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM projects WHERE path = $1", path)
+    return _record(row) if row is not None else None
+
+
 async def insert_found_projects(conn: Connection, records: list[ProjectRecord]) -> None:
     """Projects for folders found in the projects directory; a folder another
     replica recorded meanwhile is left as it is."""
@@ -157,3 +162,27 @@ async def live_work(conn: Connection, project_uuid: str) -> list[str]:
         if sessions:
             live.append(f"{sessions} session(s) not stopped")
     return live
+
+
+async def pipeline_env(conn: Connection, project_uuid: str, pipeline_uuid: str) -> dict[str, str]:
+    value = await conn.fetchval(
+        "SELECT env_variables FROM pipeline_env_variables"
+        " WHERE project_uuid::text = $1 AND pipeline_uuid = $2",
+        project_uuid,
+        pipeline_uuid,
+    )
+    found: dict[str, str] = json.loads(value) if value is not None else {}
+    return found
+
+
+async def set_pipeline_env(
+    conn: Connection, project_uuid: str, pipeline_uuid: str, env: dict[str, str]
+) -> None:
+    await conn.execute(
+        "INSERT INTO pipeline_env_variables (project_uuid, pipeline_uuid, env_variables)"
+        " VALUES ($1::uuid, $2, $3::jsonb) ON CONFLICT (project_uuid, pipeline_uuid)"
+        " DO UPDATE SET env_variables = excluded.env_variables",
+        project_uuid,
+        pipeline_uuid,
+        json.dumps(env),
+    )

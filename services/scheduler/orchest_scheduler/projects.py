@@ -199,6 +199,10 @@ class Projects:
             async with self._pool.acquire() as conn:
                 await db.insert_project(conn, record, command.idempotency_key)
         except NameOrPathTaken as taken:
+            async with self._pool.acquire() as conn:
+                same = await db.find_by_path(conn, record.path)
+            if same is not None and same.name == record.name:
+                return same.view(True)  # registered already, as asked: the same answer
             what = "name" if "name" in taken.constraint else "folder"
             raise CommandError(ErrorCode.CONFLICT, f"a project with this {what} exists") from None
         return record.view(True)

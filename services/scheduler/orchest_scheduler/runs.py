@@ -28,6 +28,7 @@ from orchest_schemas.runs import RunView, StepView
 from orchest_schemas.status import RunStatus, StepStatus
 
 from . import engine, store
+from .clock import ticks
 from .dag import run_parents, select_steps, validate_definition
 from .definitions import DefinitionStore
 from .engine import Plan, RunState, StepState
@@ -243,7 +244,12 @@ class Runs:
     async def claim(self, command: ClaimStep) -> StepClaim:
         def decide(state: RunState) -> tuple[Any, Plan]:
             return engine.claim(
-                state, command.step_uuid, command.attempt, command.runner_id, command.redelivered
+                state,
+                command.step_uuid,
+                command.attempt,
+                command.runner_id,
+                command.redelivered,
+                command.lease_seconds,
             )
 
         try:
@@ -269,6 +275,13 @@ class Runs:
             await self._mail.submit(report.run_uuid, decide, report)
         except RunNotFound:
             logger.warning("report for unknown run %s dropped", report.run_uuid)
+
+    async def lease_lapsed(self, run_uuid: str, step_uuid: str, attempt: int) -> None:
+        """The attempt's lease lapsed (the lease sweep saw it)."""
+        with contextlib.suppress(RunNotFound):
+            await self._mail.submit(
+                run_uuid, lambda state: (None, engine.lease_lapsed(state, step_uuid, attempt))
+            )
 
     async def view(self, run_uuid: str) -> RunView | None:
         async with self._pool.acquire() as conn:
@@ -312,12 +325,7 @@ class Runs:
         being dispatched (their timer was in a scheduler replica that died) are
         dispatched by whichever replica sweeps first; the version guard makes the
         others' attempts no-ops."""
-        while True:
-            try:
-                await asyncio.wait_for(stopping.wait(), every)
-                return
-            except TimeoutError:
-                pass
+        async for _ in ticks(every, stopping):
             grace = timedelta(seconds=every)
             try:
                 async with self._pool.acquire() as conn:

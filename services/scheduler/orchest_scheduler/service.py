@@ -32,14 +32,16 @@ from orchest_schemas.projects import (
     MoveFile,
     ReadFile,
     SavePipeline,
+    SetPipelineEnv,
     UpdateProject,
     WriteFile,
 )
-from orchest_schemas.reports import ClaimStep, StepAttemptFinished
+from orchest_schemas.reports import ClaimStep, RunnerHeartbeat, StepAttemptFinished
 
 from .clock import Clock, SystemClock
 from .definitions import DefinitionStore
 from .jobs import Jobs
+from .leases import Leases
 from .outbox import Outbox
 from .outbox_listener import listen
 from .project_browser import Browser
@@ -76,13 +78,17 @@ def build_definition(
         projects.on_change = watcher.projects_changed
         runs = Runs(ctx.db, ctx.bus, outbox, definitions, pipelines=pipelines)
         jobs = Jobs(ctx.db, ctx.bus, ctx.js, outbox, runs, own, job_clock)
-        parts.update(outbox=outbox, runs=runs, jobs=jobs, watcher=watcher)
+        leases = Leases(ctx.db, ctx.nc, runs)
+        parts.update(
+            outbox=outbox, runs=runs, jobs=jobs, leases=leases, settings=own, watcher=watcher
+        )
         group = ctx.bus.queue_group(ServiceName.SCHEDULER)
         project = ctx.bus.project_command
         commands: list[CommandEndpoint] = [
             ("create-run", ctx.bus.create_run, CreateRun, runs.create),
             ("abort-run", ctx.bus.abort_run, AbortRun, runs.abort),
             ("claim-step", ctx.bus.claim_step, ClaimStep, runs.claim),
+            ("step-heartbeat", ctx.bus.step_heartbeat, RunnerHeartbeat, leases.heartbeat),
             ("create-job", ctx.bus.create_job, CreateJob, jobs.create),
             ("update-job", ctx.bus.update_job, UpdateJob, jobs.update),
             ("trigger-job", ctx.bus.trigger_job, TriggerJob, jobs.trigger),
@@ -98,6 +104,7 @@ def build_definition(
             ("create-pipeline", project("pipelines.create"), CreatePipeline, pipelines.create),
             ("save-pipeline", project("pipelines.save"), SavePipeline, pipelines.save),
             ("delete-pipeline", project("pipelines.delete"), DeletePipeline, pipelines.delete),
+            ("set-pipeline-env", project("pipelines.env"), SetPipelineEnv, pipelines.set_env),
             ("list-files", project("files.list"), ListFiles, browser.list),
             ("read-file", project("files.read"), ReadFile, browser.read),
             ("write-file", project("files.write"), WriteFile, browser.write),
@@ -111,8 +118,11 @@ def build_definition(
         outbox = parts["outbox"]
         runs = parts["runs"]
         jobs = parts["jobs"]
+        leases = parts["leases"]
+        own = parts["settings"]
         watcher = parts["watcher"]
         assert isinstance(outbox, Outbox) and isinstance(runs, Runs) and isinstance(jobs, Jobs)
+        assert isinstance(leases, Leases) and isinstance(own, SchedulerSettings)
         assert isinstance(watcher, ProjectWatcher)
         await runs.schedule_waiting_retries()
         try:
@@ -120,6 +130,7 @@ def build_definition(
                 group.create_task(outbox.run(ctx.stopping))
                 group.create_task(listen(ctx.settings.database_url, SCHEMA, outbox, ctx.stopping))
                 group.create_task(runs.sweep_retries(ctx.stopping))
+                group.create_task(leases.sweep(ctx.stopping, own.lease_sweep_seconds))
                 group.create_task(jobs.tick_loop(ctx.stopping))
                 group.create_task(jobs.sweep_loop(ctx.stopping))
                 group.create_task(watcher.run(ctx.stopping))

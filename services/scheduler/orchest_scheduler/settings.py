@@ -37,3 +37,6 @@ class SchedulerSettings(ServiceSettings):
     """Project templates (``POST /api/projects {template}``): one folder each."""
     job_sweep_seconds: PositiveFloat = 5.0
     """How often the safety nets of jobs run (admission, recovery, completion)."""
+    lease_sweep_seconds: PositiveFloat = 5.0
+    """How often the scheduler looks for running attempts whose lease lapsed
+    with no heartbeat (it ends them: next attempt, or failure)."""

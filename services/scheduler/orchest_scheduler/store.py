@@ -79,6 +79,9 @@ class StepRow:
     retry_at: datetime | None
     runner_id: str | None
     lost_leases: int
+    work_attempt: int
+    lease_seconds: float
+    """A ``start`` row's lease: it lapses this long after ``now`` unless renewed."""
     mode: str
     exit_code: int | None
     error: str | None
@@ -118,14 +121,14 @@ WITH run AS (
     RETURNING uuid
 ), steps AS (
     INSERT INTO run_steps (run_uuid, step_uuid, title, file_path, position, parents, status,
-        attempt, dispatched, max_retries, retry_backoff, timeout_seconds)
+        attempt, dispatched, max_retries, retry_backoff, timeout_seconds, work_attempt)
     SELECT (SELECT uuid FROM run), u.step_uuid, u.title, u.file_path, u.position,
         ARRAY(SELECT jsonb_array_elements_text(u.parents::jsonb)), u.status, u.attempt,
-        u.dispatched, u.max_retries, u.retry_backoff, u.timeout_seconds
+        u.dispatched, u.max_retries, u.retry_backoff, u.timeout_seconds, u.work_attempt
     FROM unnest($12::text[], $13::text[], $14::text[], $15::int[], $16::text[], $17::text[],
-        $18::int[], $19::bool[], $20::int[], $21::float8[], $22::float8[])
+        $18::int[], $19::bool[], $20::int[], $21::float8[], $22::float8[], $36::int[])
         AS u(step_uuid, title, file_path, position, parents, status, attempt, dispatched,
-             max_retries, retry_backoff, timeout_seconds)
+             max_retries, retry_backoff, timeout_seconds, work_attempt)
     WHERE EXISTS (SELECT 1 FROM run)
     RETURNING 1
 ), events AS (
@@ -195,6 +198,7 @@ async def create_run(
         job_place.job_run_index if job_place else None,
         job_place.pipeline_run_index if job_place else None,
         json.dumps(job_place.parameters) if job_place else None,
+        [state.steps[s.uuid].work_attempt for s in steps],
     )
     assert row is not None
     if not row["created"]:
@@ -214,7 +218,11 @@ WITH run AS (
 ), steps AS (
     UPDATE run_steps AS s SET status = u.status, attempt = u.attempt,
         dispatched = u.dispatched, retry_at = u.retry_at, runner_id = u.runner_id,
-        lost_leases = u.lost_leases,
+        lost_leases = u.lost_leases, work_attempt = u.work_attempt,
+        lease_seconds = CASE u.mode WHEN 'start' THEN u.lease_seconds ELSE s.lease_seconds END,
+        lease_expires_at = CASE u.mode
+            WHEN 'start' THEN $6::timestamptz + u.lease_seconds * interval '1 second'
+            WHEN 'keep' THEN s.lease_expires_at ELSE NULL END,
         started_time = CASE u.mode WHEN 'start' THEN $6 WHEN 'reset' THEN NULL
             ELSE s.started_time END,
         finished_time = CASE u.mode WHEN 'final' THEN $6 WHEN 'keep' THEN s.finished_time
@@ -224,9 +232,10 @@ WITH run AS (
         error = CASE u.mode WHEN 'final' THEN u.error WHEN 'keep' THEN s.error ELSE NULL END,
         artifacts = CASE u.mode WHEN 'keep' THEN s.artifacts ELSE u.artifacts::jsonb END
     FROM unnest($7::text[], $8::text[], $9::int[], $10::bool[], $11::timestamptz[],
-        $12::text[], $13::int[], $14::text[], $15::int[], $16::text[], $17::text[])
+        $12::text[], $13::int[], $14::text[], $15::int[], $16::text[], $17::text[],
+        $26::int[], $27::float8[])
         AS u(step_uuid, status, attempt, dispatched, retry_at, runner_id, lost_leases, mode,
-             exit_code, error, artifacts)
+             exit_code, error, artifacts, work_attempt, lease_seconds)
     WHERE s.run_uuid = (SELECT uuid FROM run) AND s.step_uuid = u.step_uuid
     RETURNING 1
 ), events AS (
@@ -286,6 +295,8 @@ async def write_plan(
         [s.artifacts for s in steps],
         *_event_columns(events),
         *_outbox_columns(outbox),
+        [s.work_attempt for s in steps],
+        [s.lease_seconds for s in steps],
     )
     assert row is not None
     if not row["applied"]:
@@ -324,7 +335,7 @@ async def load_run(conn: Connection, run_uuid: str) -> tuple[RunRecord, RunState
     rows = await conn.fetch(
         "SELECT step_uuid, parents, status, attempt, dispatched,"
         " retry_at IS NOT NULL AS retry_wait, max_retries, retry_backoff, runner_id,"
-        " lost_leases, timeout_seconds"
+        " lost_leases, timeout_seconds, work_attempt, lease_seconds"
         " FROM run_steps WHERE run_uuid = $1 ORDER BY position",
         run_uuid,
     )
@@ -356,6 +367,8 @@ async def load_run(conn: Connection, run_uuid: str) -> tuple[RunRecord, RunState
                 retry_backoff=r["retry_backoff"],
                 runner_id=r["runner_id"],
                 lost_leases=r["lost_leases"],
+                work_attempt=r["work_attempt"],
+                lease_seconds=r["lease_seconds"],
             )
             for r in rows
         },
@@ -383,6 +396,59 @@ async def steps_waiting_retry(
         due_by,
     )
     return [(r["run_uuid"], r["step_uuid"], r["attempt"], r["retry_at"]) for r in rows]
+
+
+@dataclass(frozen=True)
+class AttemptKey:
+    run_uuid: str
+    step_uuid: str
+    attempt: int
+
+
+async def renew_leases(
+    conn: Connection,
+    runner_id: str,
+    attempts: Sequence[AttemptKey],
+    lease_seconds: float,
+    now: datetime,
+) -> set[AttemptKey]:
+    """A runner's heartbeat: renew the lease of each of its attempts that is
+    still the running attempt of its step, in one statement; those renewed
+    (the others ended, were superseded or their run was aborted)."""
+    rows = await conn.fetch(
+        "UPDATE run_steps AS s"
+        " SET lease_expires_at = $5::timestamptz + $6::float8 * interval '1 second',"
+        " lease_seconds = $6"
+        " FROM unnest($2::uuid[], $3::text[], $4::int[]) AS u(run_uuid, step_uuid, attempt)"
+        " WHERE s.run_uuid = u.run_uuid AND s.step_uuid = u.step_uuid"
+        " AND s.attempt = u.attempt AND s.status = 'STARTED' AND s.runner_id = $1"
+        " RETURNING s.run_uuid::text, s.step_uuid, s.attempt",
+        runner_id,
+        [a.run_uuid for a in attempts],
+        [a.step_uuid for a in attempts],
+        [a.attempt for a in attempts],
+        now,
+        lease_seconds,
+    )
+    return {AttemptKey(r["run_uuid"], r["step_uuid"], r["attempt"]) for r in rows}
+
+
+async def lapsed_leases(
+    conn: Connection, now: datetime, calm_since: datetime, limit: int = 1000
+) -> list[AttemptKey]:
+    """Running attempts whose lease lapsed by ``now``, among those whose runner
+    had a whole lease since ``calm_since`` to renew it (before then this
+    scheduler may not have been able to take its heartbeats)."""
+    rows = await conn.fetch(
+        "SELECT run_uuid::text, step_uuid, attempt FROM run_steps"
+        " WHERE status = 'STARTED' AND lease_expires_at < $1"
+        " AND $2::timestamptz + lease_seconds * interval '1 second' <= $1"
+        " ORDER BY lease_expires_at LIMIT $3",
+        now,
+        calm_since,
+        limit,
+    )
+    return [AttemptKey(r["run_uuid"], r["step_uuid"], r["attempt"]) for r in rows]
 
 
 def retry_times(retries: Sequence[tuple[str, float]], now: datetime) -> dict[str, datetime]:

@@ -34,6 +34,7 @@ from orchest_schemas.bus import HEADER_MSG_ID, BusNames
 from orchest_schemas.commands import AbortRun, LaunchSession, RestartSession, StopSession
 from orchest_schemas.errors import ErrorCode, ErrorDetail
 from orchest_schemas.events import SessionStatusChanged
+from orchest_schemas.projects import GetPipeline, GetProject, PipelineDocument, ProjectView
 from orchest_schemas.runs import RunView
 from orchest_schemas.sessions import SessionView
 from orchest_schemas.status import SessionStatus
@@ -84,7 +85,32 @@ class Sessions:
 
     # -- commands ------------------------------------------------------------------
 
+    async def _located(self, command: LaunchSession) -> tuple[str, str]:
+        """The session's project folder and pipeline file: as given, or read
+        from the projects owner (the scheduler) for a project it knows."""
+        if command.project_dir is not None and command.pipeline_path is not None:
+            return command.project_dir, command.pipeline_path
+        project = await request_command(
+            self._nc,
+            self._bus.project_command("get"),
+            GetProject(project_uuid=command.project_uuid),
+            ProjectView,
+            timeout=self._command_timeout,
+        )
+        pipeline = await request_command(
+            self._nc,
+            self._bus.project_command("pipelines.get"),
+            GetPipeline(project_uuid=command.project_uuid, pipeline_uuid=command.pipeline_uuid),
+            PipelineDocument,
+            timeout=self._command_timeout,
+        )
+        return command.project_dir or project.path, command.pipeline_path or pipeline.path
+
     async def launch(self, command: LaunchSession) -> SessionView:
+        project_dir, pipeline_path = await self._located(command)
+        command = command.model_copy(
+            update={"project_dir": project_dir, "pipeline_path": pipeline_path}
+        )
         runtime = command.runtime or self._default
         problems = []
         if runtime not in self._runtimes:
@@ -95,13 +121,13 @@ class Sessions:
                     type="runtime_unknown",
                 )
             )
-        if not os.path.isabs(command.project_dir) or not await asyncio.to_thread(
-            os.path.isdir, command.project_dir
+        if not os.path.isabs(project_dir) or not await asyncio.to_thread(
+            os.path.isdir, project_dir
         ):
             problems.append(
                 ErrorDetail(
                     loc=["project_dir"],
-                    msg=f"{command.project_dir!r} is not an existing absolute directory",
+                    msg=f"{project_dir!r} is not an existing absolute directory",
                     type="project_dir_invalid",
                 )
             )
@@ -115,8 +141,8 @@ class Sessions:
                 uuid=str(uuid4()),
                 project_uuid=command.project_uuid,
                 pipeline_uuid=command.pipeline_uuid,
-                project_dir=command.project_dir,
-                pipeline_path=command.pipeline_path,
+                project_dir=project_dir,
+                pipeline_path=pipeline_path,
                 runtime=runtime,
                 owner=self._owner,
             )

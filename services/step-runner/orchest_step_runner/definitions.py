@@ -1,16 +1,25 @@
 """The runner's cache of frozen pipeline definitions (fetched by key from the
-definitions object store once per runner, then kept)."""
+definitions object store once per runner, then kept).
+
+A fetch that fails is tried once more: the scheduler stores a definition
+again when it grows old for the bucket's TTL, and a read that overlaps the
+rewrite can miss the old chunks. A definition that is not there at all
+raises ``ObjectNotFoundError`` (the runner then fails the attempt)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import OrderedDict
 
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.object_store import ObjectStore
 
 from orchest_runtime.broker import ensure_object_store
 from orchest_schemas.pipeline import PipelineDefinition
+
+logger = logging.getLogger(__name__)
 
 
 class DefinitionCache:
@@ -46,5 +55,9 @@ class DefinitionCache:
     async def _fetch(self, key: str) -> PipelineDefinition:
         if self._store is None:
             self._store = await ensure_object_store(self._js, self._bucket, self._ttl_seconds)
-        result = await self._store.get(key)
+        try:
+            result = await self._store.get(key)
+        except NatsError as exc:
+            logger.warning("definition %s not read (%r): once more", key, exc)
+            result = await self._store.get(key)
         return PipelineDefinition.model_validate_json(result.data or b"")

@@ -2,7 +2,8 @@
 
 Output is buffered and published at most ``flush_seconds`` after it was
 written (or at once past 32 KiB), in order, each chunk with its byte offset
-in the attempt's log.
+in the attempt's log. A chunk holds at most 32 KiB: a single write larger
+than a NATS message (a megabyte-long traceback) is published in pieces.
 """
 
 from __future__ import annotations
@@ -67,25 +68,26 @@ class LogPublisher:
         async with self._lock:
             if not self._buffer:
                 return
-            data = "".join(self._buffer)
-            chunk = StepLogChunk(
-                run_uuid=self._run_uuid,
-                step_uuid=self._step_uuid,
-                attempt=self._attempt,
-                offset=self._offset,
-                data=data,
-            )
-            try:
-                await self._js.publish(self._subject, chunk.to_bytes())
-            except (NatsError, OSError, TimeoutError) as exc:
-                logger.warning("output of %s not published (%s); kept", self._step_uuid, exc)
-                self._keep(data)
-                if self._timer is None:
-                    self._timer = asyncio.create_task(self._flush_later())
-                return
+            pieces = split_text("".join(self._buffer), MAX_CHUNK_BYTES)
+            for i, piece in enumerate(pieces):
+                chunk = StepLogChunk(
+                    run_uuid=self._run_uuid,
+                    step_uuid=self._step_uuid,
+                    attempt=self._attempt,
+                    offset=self._offset,
+                    data=piece,
+                )
+                try:
+                    await self._js.publish(self._subject, chunk.to_bytes())
+                except (NatsError, OSError, TimeoutError) as exc:
+                    logger.warning("output of %s not published (%s); kept", self._step_uuid, exc)
+                    self._keep("".join(pieces[i:]))
+                    if self._timer is None:
+                        self._timer = asyncio.create_task(self._flush_later())
+                    return
+                self._offset += len(piece.encode())
             self._buffer.clear()
             self._buffered_bytes = 0
-            self._offset += len(data.encode())
 
     def _keep(self, data: str) -> None:
         encoded = data.encode()
@@ -104,3 +106,19 @@ class LogPublisher:
                 await self._timer
             self._timer = None
         await self.flush()
+
+
+def split_text(text: str, max_bytes: int) -> list[str]:
+    """``text`` in pieces of at most ``max_bytes`` of UTF-8, cut between characters."""
+    data = text.encode()
+    if len(data) <= max_bytes:
+        return [text]
+    pieces = []
+    start = 0
+    while start < len(data):
+        end = min(start + max_bytes, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # inside a character
+            end -= 1
+        pieces.append(data[start:end].decode())
+        start = end
+    return pieces

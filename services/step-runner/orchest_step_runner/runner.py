@@ -2,11 +2,21 @@
 
 For each work message: register the attempt (so a cancel can find it), ask
 the scheduler to claim it (refused: the run ended or the attempt is stale,
-so the message is dropped), renew the lease (JetStream in-progress) while
-the executor runs, stream the output, store the artifacts, publish the
-report on the durable ``REPORTS`` stream, and only then acknowledge the
-work. A runner that dies before that leaves the work unacknowledged: it is
-redelivered after the lease lapses.
+so the message is dropped), renew the lease while the executor runs, stream
+the output, store the artifacts, publish the report on the durable
+``REPORTS`` stream, and only then acknowledge the work. A runner that dies
+before that leaves the work unacknowledged: it is redelivered after the
+lease lapses, and the scheduler's lease sweep ends the attempt.
+
+Leases. One heartbeat per ``heartbeat_seconds`` renews the leases of all
+running attempts, and stops those the scheduler says are no longer current
+(``heartbeat.py``).
+
+Once a claim is granted the work is always reported and acknowledged, never
+handed back: whatever fails (the definition is missing, the executor or the
+artifacts store breaks) ends the attempt ``FAILURE`` with the error, and a
+report's error is bounded (``report_error_max_bytes``, under the
+connection's ``max_payload``; the whole text goes to the step's log).
 
 Slots. A runner runs at most ``slots`` attempts, at most ``job_slots`` of
 them job work, and a freed slot goes to interactive work that is waiting,
@@ -54,7 +64,6 @@ import tempfile
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -71,11 +80,12 @@ from orchest_runtime.consumer import Abandon, ensure_consumer, parse, settle
 from orchest_runtime.service import ServiceContext
 from orchest_schemas.bus import HEADER_MSG_ID, ConsumerSpec
 from orchest_schemas.commands import CancelStep, StepWork
-from orchest_schemas.reports import ClaimStep, StepAttemptFinished, StepClaim
+from orchest_schemas.reports import ClaimStep, StepAttemptFinished, StepClaim, bounded_text
 from orchest_schemas.status import Priority, StepStatus
 
 from .definitions import DefinitionCache
 from .executor import ExecutionResult, StepExecutor
+from .heartbeat import Heartbeat, Running
 from .logs import LogPublisher
 from .pulls import Pull, Puller
 from .settings import RunnerSettings
@@ -89,26 +99,13 @@ REPORTS_KEPT = 1024
 ANSWER_SECONDS = 2.0
 """How long a look or a hand-back may wait for the server's answer (none: NATS
 is down; a look is sent again, and job work waits meanwhile)."""
+PUBLISH_ERRORS = (NatsTimeoutError, TimeoutError, NoRespondersError, OSError)
+"""A report not published for these is published again (NATS is down or slow)."""
 
 
 def runner_id(settings: RunnerSettings, ctx: ServiceContext) -> str:
     """``<instance host>:<pid>:<micro instance id>``: unique, and says where the runner is."""
     return f"{settings.instance_host}:{os.getpid()}:{ctx.micro.id}"
-
-
-@dataclass
-class _Active:
-    attempt: int | None = None
-    """The granted attempt; ``None`` until the claim is answered."""
-    cancel: asyncio.Event = field(default_factory=asyncio.Event)
-    early: set[int | None] = field(default_factory=set)
-    """Attempts named by cancels that came before the claim's answer (the
-    scheduler cancels a lost lease's attempt as it grants the next one)."""
-
-    def grant(self, attempt: int) -> None:
-        self.attempt = attempt
-        if attempt in self.early or None in self.early:
-            self.cancel.set()
 
 
 class StepRunner:
@@ -119,7 +116,7 @@ class StepRunner:
         self._settings = settings
         self._executor = executor
         self.runner_id = runner_id(settings, ctx)
-        self._active: dict[tuple[str, str], _Active] = {}
+        self._active: dict[tuple[str, str], Running] = {}
         self._reported: OrderedDict[tuple[str, str], StepAttemptFinished] = OrderedDict()
         """The last reports published, by step: work delivered again for an attempt
         already reported here gets its report again, not a second execution."""
@@ -151,6 +148,8 @@ class StepRunner:
         interactive = self._puller(Priority.INTERACTIVE, self._on_interactive_work)
         jobs = self._puller(Priority.JOB, self._on_job_work)
         stop_watch = asyncio.create_task(self._wake_on_stop())
+        heartbeat = Heartbeat(ctx.nc, ctx.bus, self.runner_id, self._settings, self._active)
+        heartbeats = asyncio.create_task(heartbeat.run())  # it beats through the drain
         try:
             for priority, puller in [(Priority.INTERACTIVE, interactive), (Priority.JOB, jobs)]:
                 await ensure_consumer(ctx.js, self._consumer(priority))
@@ -161,6 +160,9 @@ class StepRunner:
         finally:
             stop_watch.cancel()
             await asyncio.gather(interactive.close(), jobs.close(), self._drain())
+            heartbeats.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeats
             await cancels.unsubscribe()
 
     # -- taking work (see the module's docstring) ----------------------------------
@@ -340,7 +342,7 @@ class StepRunner:
                 await msg.nak(delay=self._settings.ack_wait_seconds)
             return
         async with settle(msg, what=f"step {work.run_uuid}/{work.step_uuid}"):
-            active = _Active()
+            active = Running(msg)
             self._active[key] = active
             try:
                 redelivered = bool(msg.metadata and msg.metadata.num_delivered > 1)
@@ -353,6 +355,7 @@ class StepRunner:
                         attempt=work.attempt,
                         runner_id=self.runner_id,
                         redelivered=redelivered,
+                        lease_seconds=self._settings.ack_wait_seconds,
                     ),
                     StepClaim,
                     timeout=self._settings.claim_timeout_seconds,
@@ -367,29 +370,26 @@ class StepRunner:
                     await self._publish_report(done)  # same report id: applied once
                     return
                 active.grant(attempt)
-                definition = await self._definitions.get(work.definition_key)
-                work = work.model_copy(
-                    update={"attempt": attempt, "pipeline_definition": definition}
-                )
-                heartbeat = asyncio.create_task(self._heartbeat(msg))
-                try:
-                    report, logs = await self._run(work, active)
-                    # The last output goes out before the report, on the same
-                    # connection; the acknowledgements are awaited together.
-                    await asyncio.gather(logs.close(), self._publish_report(report))
-                    self._reported[key] = report
-                    while len(self._reported) > REPORTS_KEPT:
-                        self._reported.popitem(last=False)
-                finally:
-                    heartbeat.cancel()
+                # Granted: from here on the work is reported and acknowledged,
+                # whatever fails (else it would be handed back into limbo).
+                work = work.model_copy(update={"attempt": attempt})
+                report, logs = await self._attempt(work, active)
+                # The last output goes out before the report, on the same
+                # connection; the acknowledgements are awaited together.
+                await asyncio.gather(logs.close(), self._publish_report(report))
+                self._reported[key] = report
+                while len(self._reported) > REPORTS_KEPT:
+                    self._reported.popitem(last=False)
             except asyncio.CancelledError:
                 raise Abandon() from None
             finally:
                 self._active.pop(key, None)
 
-    async def _run(
-        self, work: StepWork, active: _Active
+    async def _attempt(
+        self, work: StepWork, active: Running
     ) -> tuple[StepAttemptFinished, LogPublisher]:
+        """Run a granted attempt: its report (``FAILURE`` with the error if
+        anything around the step broke, bounded) and its output's publisher."""
         ctx = self._ctx
         logs = LogPublisher(
             ctx.js,
@@ -399,6 +399,37 @@ class StepRunner:
             work.attempt,
             self._settings.log_flush_seconds,
         )
+        started_at = datetime.now(UTC)
+        try:
+            definition = await self._definitions.get(work.definition_key)
+            work = work.model_copy(update={"pipeline_definition": definition})
+            report = await self._run(work, active, logs)
+        except Exception as exc:  # not the step's own failure: the runner's
+            logger.exception("attempt %d failed in the runner", work.attempt, extra=_log(work))
+            report = self._report(
+                work, ExecutionResult(exit_code=None, error=f"runner error: {exc!r}", artifacts={})
+            )
+            report = report.model_copy(update={"started_at": started_at})
+        return await self._bounded(report, logs), logs
+
+    async def _bounded(
+        self, report: StepAttemptFinished, logs: LogPublisher
+    ) -> StepAttemptFinished:
+        """The report with its error cut to ``report_error_max_bytes`` (at most
+        a quarter of the connection's ``max_payload``); a cut error goes to the
+        step's log whole."""
+        if report.error is None:
+            return report
+        limit = min(self._settings.report_error_max_bytes, self._ctx.nc.max_payload // 4)
+        error = bounded_text(report.error, limit)
+        if error == report.error:
+            return report
+        await logs.write(f"\n[the step's error, whole]\n{report.error}\n")
+        return report.model_copy(update={"error": error})
+
+    async def _run(
+        self, work: StepWork, active: Running, logs: LogPublisher
+    ) -> StepAttemptFinished:
         scratch = Path(tempfile.mkdtemp(prefix=f"orchest-{work.step_uuid[:8]}-"))
         started_at = datetime.now(UTC)
         clock = time.perf_counter()
@@ -407,14 +438,24 @@ class StepRunner:
                 work, output=logs.write, cancel=active.cancel, scratch_dir=scratch
             )
         except Exception as exc:  # the executor itself broke: the attempt failed
-            logger.exception("executor failed", extra={"run_uuid": work.run_uuid})
+            logger.exception("executor failed", extra=_log(work))
             result = ExecutionResult(exit_code=None, error=f"runner error: {exc}", artifacts={})
         finally:
             execution_seconds = time.perf_counter() - clock
             finished_at = datetime.now(UTC)
             self._background(asyncio.to_thread(shutil.rmtree, scratch, True))
         artifacts = await self._store_artifacts(work, result)
-        report = StepAttemptFinished(
+        return self._report(work, result).model_copy(
+            update={
+                "artifacts": artifacts,
+                "started_at": started_at,
+                "finished_at": finished_at,
+                "execution_seconds": execution_seconds,
+            }
+        )
+
+    def _report(self, work: StepWork, result: ExecutionResult) -> StepAttemptFinished:
+        return StepAttemptFinished(
             run_uuid=work.run_uuid,
             step_uuid=work.step_uuid,
             attempt=work.attempt,
@@ -422,12 +463,7 @@ class StepRunner:
             exit_code=result.exit_code,
             error=result.error,
             runner_id=self.runner_id,
-            artifacts=artifacts,
-            started_at=started_at,
-            finished_at=finished_at,
-            execution_seconds=execution_seconds,
         )
-        return report, logs
 
     def _background(self, work: Coroutine[Any, Any, Any]) -> None:
         """Housekeeping off the critical path (awaited by the drain on stop)."""
@@ -446,8 +482,11 @@ class StepRunner:
 
     async def _publish_report(self, report: StepAttemptFinished) -> None:
         """Publish until JetStream has it (the lease is renewed meanwhile): an
-        attempt that ran must not end without its report."""
+        attempt that ran must not end without its report. A report refused
+        for itself (not for NATS being down) is replaced once by a bare
+        ``FAILURE`` saying why."""
         delay = 0.1
+        bare = False
         while True:
             try:
                 await self._ctx.js.publish(
@@ -456,18 +495,23 @@ class StepRunner:
                     headers={HEADER_MSG_ID: report.report_id},
                 )
                 return
-            except (NatsTimeoutError, TimeoutError, NoRespondersError, OSError) as exc:
+            except PUBLISH_ERRORS as exc:
                 logger.warning("report not published (%s); retrying", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-
-    async def _heartbeat(self, msg: Msg) -> None:
-        while True:
-            await asyncio.sleep(self._settings.heartbeat_seconds)
-            try:
-                await msg.in_progress()
-            except Exception as exc:  # a missed beat is not fatal; the next may pass
-                logger.warning("lease renewal failed: %s", exc)
+            except NatsError as exc:
+                if bare:  # no heartbeat renews its lease now: the lease sweep ends it
+                    logger.error("report of %s refused again (%r): dropped", report.step_uuid, exc)
+                    return
+                logger.error("report of %s refused (%r): a bare one instead", report.step_uuid, exc)
+                bare = True
+                report = report.model_copy(
+                    update={
+                        "status": StepStatus.FAILURE,
+                        "error": bounded_text(f"report refused by NATS: {exc!r}", 1024),
+                        "artifacts": [],
+                    }
+                )
 
     async def _on_cancel(self, msg: Msg) -> None:
         cancel = parse(msg, CancelStep)
@@ -484,6 +528,10 @@ class StepRunner:
                 extra={"run_uuid": cancel.run_uuid, "step_uuid": cancel.step_uuid},
             )
             active.cancel.set()
+
+
+def _log(work: StepWork) -> dict[str, str]:
+    return {"run_uuid": work.run_uuid, "step_uuid": work.step_uuid}
 
 
 def _status_of(result: ExecutionResult) -> StepStatus:

@@ -22,7 +22,11 @@ class RunnerSettings(ServiceSettings):
     ack_wait_seconds: PositiveFloat = 30.0
     """The lease: a runner silent this long loses its step to another runner."""
     heartbeat_seconds: PositiveFloat = 5.0
-    """How often a running step's lease is renewed."""
+    """How often the running steps' leases are renewed (JetStream's, and the
+    scheduler's, whose answer stops attempts no longer current)."""
+    report_error_max_bytes: PositiveInt = 64 * 1024
+    """A report's error is cut to this (and to a quarter of NATS's
+    ``max_payload``), with a marker; the whole text is in the step's log."""
     claim_timeout_seconds: PositiveFloat = 5.0
     log_flush_seconds: PositiveFloat = 0.05
     """Output is published at most this long after it was written."""

@@ -138,6 +138,11 @@ class BusNames:
         return self.command(f"projects.{action}")
 
     @property
+    def step_heartbeat(self) -> str:
+        """A runner renews the leases of the attempts it runs (one request for all)."""
+        return self.command("steps.heartbeat")
+
+    @property
     def launch_session(self) -> str:
         return self.command("sessions.launch")
 

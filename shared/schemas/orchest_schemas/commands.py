@@ -215,10 +215,14 @@ class AbortJobRun(Command):
 
 
 class LaunchSession(Command):
+    """A pipeline's interactive session. ``project_dir`` and ``pipeline_path``
+    may be left out for a project the stack knows (``/api/projects``): they
+    are then read from the project and its pipeline file."""
+
     project_uuid: str
     pipeline_uuid: str
-    project_dir: str
-    pipeline_path: str
+    project_dir: str | None = None
+    pipeline_path: str | None = None
     runtime: str | None = None
     """``docker`` or ``process``; the deployment's default when left out."""
 

@@ -135,6 +135,9 @@ class PipelineDocument(Message):
     definition: dict[str, Any]
     problems: list[ErrorDetail] = Field(default_factory=list)
     """Every problem a run of it would be refused for (empty: it can run)."""
+    env_variables: dict[str, str] = Field(default_factory=dict)
+    """The pipeline's env variables (kept beside its file, not in it), over
+    the project's for its runs and jobs."""
 
 
 class CreatePipeline(Command):
@@ -154,6 +157,14 @@ class SavePipeline(Command):
     definition: dict[str, Any]
     if_match: str | None = None
     """The etag the change is based on; None writes whatever is on disk."""
+
+
+class SetPipelineEnv(Command):
+    """Replace a pipeline's env variables."""
+
+    project_uuid: ProjectUuid
+    pipeline_uuid: PipelineUuid
+    env_variables: EnvVariables
 
 
 class DeletePipeline(Command):

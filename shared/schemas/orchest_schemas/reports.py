@@ -3,9 +3,13 @@
 A runner claims an attempt (request/reply, ``ClaimStep``) before running it:
 the scheduler grants the claim only to the current attempt of a step that is
 still pending in a run that goes on, so an aborted run or a stale attempt
-never starts. When the attempt ends, the runner publishes a
-``StepAttemptFinished`` on the ``REPORTS`` stream (durable: it waits there
-while the scheduler is down) before acknowledging the work.
+never starts. The grant starts the attempt's lease (``lease_seconds``);
+while attempts run, the runner sends one ``RunnerHeartbeat`` per interval
+for all of them, which renews their leases, and the answer
+(``HeartbeatAnswer``) names those no longer current, which the runner kills.
+When the attempt ends, the runner publishes a ``StepAttemptFinished`` on the
+``REPORTS`` stream (durable: it waits there while the scheduler is down)
+before acknowledging the work; its ``error`` is bounded (``bounded_text``).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveFloat, PositiveInt
 
 from ._base import Message, new_id
 from .status import StepStatus
@@ -34,6 +38,9 @@ class ClaimStep(Message):
     runner_id: str
     redelivered: bool = False
     """The work message was delivered before (a runner's lease may have lapsed)."""
+    lease_seconds: PositiveFloat | None = None
+    """How long the attempt's lease lasts unless renewed (the runner's ack
+    wait); ``None``: the scheduler's default (30 s)."""
 
 
 class StepClaim(Message):
@@ -68,3 +75,47 @@ class StepAttemptFinished(Message):
     """When the executor returned."""
     execution_seconds: float | None = Field(default=None, ge=0)
     """How long the step itself ran, measured by the runner around the executor."""
+
+
+class AttemptRef(Message):
+    """One attempt of one step of a run."""
+
+    run_uuid: str
+    step_uuid: str
+    attempt: PositiveInt
+
+
+class RunnerHeartbeat(Message):
+    """A runner's attempts still running: renew their leases (request/reply)."""
+
+    runner_id: str
+    lease_seconds: PositiveFloat
+    """Each lease lapses this long after the heartbeat unless renewed again."""
+    attempts: list[AttemptRef] = Field(max_length=10_000)
+
+
+class AttemptCurrent(AttemptRef):
+    current: bool
+    """False: the attempt ended, was superseded or its run aborted: stop it."""
+
+
+class HeartbeatAnswer(Message):
+    """The scheduler's answer to ``RunnerHeartbeat``: every attempt it named."""
+
+    attempts: list[AttemptCurrent]
+
+
+TRUNCATED_MARKER = "... [truncated: {n} more bytes; the whole output is in the step's log]"
+
+
+def bounded_text(text: str, max_bytes: int) -> str:
+    """``text`` if its UTF-8 is at most ``max_bytes``, else its start cut at a
+    character boundary and followed by ``TRUNCATED_MARKER``, the whole within
+    ``max_bytes`` (a report must fit a NATS message)."""
+    data = text.encode()
+    if len(data) <= max_bytes:
+        return text
+    keep = max(0, max_bytes - len(TRUNCATED_MARKER.format(n=len(data))))
+    head = data[:keep].decode(errors="ignore")
+    more = len(data) - len(head.encode())
+    return head + TRUNCATED_MARKER.format(n=more)
