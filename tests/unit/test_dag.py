@@ -124,7 +124,6 @@ def test_duplicate_connection() -> None:
         ("scripts/run.sh", []),
         ("analysis.R", []),
         ("./a/./b/../c.py", []),
-        ("a/..", ["unsupported_file_type"]),
         ("", ["empty_file_path"]),
         ("   ", ["empty_file_path"]),
         ("/abs/a.py", ["absolute_path"]),
@@ -136,7 +135,11 @@ def test_duplicate_connection() -> None:
         ("./../a.py", ["path_escape"]),
         ("a/b/../../../c/a.py", ["path_escape"]),
         ("a.txt", ["unsupported_file_type"]),
-        ("Makefile", ["unsupported_file_type"]),
+        ("run", []),  # no extension: bash, as Orchest ran it
+        ("scripts/model.jl", []),
+        ("scripts/app.js", []),
+        ("a/.", []),  # PurePosixPath drops the "." (the file a)
+        ("a/..", ["unsupported_file_type"]),  # no file name
         ("../a.txt", ["path_escape", "unsupported_file_type"]),
         ("/a.txt", ["absolute_path", "unsupported_file_type"]),
     ],
@@ -149,7 +152,8 @@ def test_file_path_problems(file_path: str, expected: list[str]) -> None:
 
 def test_unsupported_file_type_lists_the_supported_ones() -> None:
     (problem,) = validate_definition(definition({"a": []}, file_path={"a": "a.txt"}))
-    assert all(ext in problem.msg for ext in (".ipynb", ".py", ".sh", ".r"))
+    assert all(ext in problem.msg for ext in (".ipynb", ".py", ".sh", ".r", ".jl", ".js"))
+    assert "files without an extension (run with bash" in problem.msg
 
 
 def test_every_problem_is_listed_in_step_key_order() -> None:

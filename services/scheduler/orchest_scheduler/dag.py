@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from orchest_schemas.errors import ErrorDetail
-from orchest_schemas.pipeline import PipelineDefinition, PipelineStep
+from orchest_schemas.pipeline import STEP_FILE_EXTENSIONS, PipelineDefinition, PipelineStep
 from orchest_schemas.status import RunType
 
-SUPPORTED_EXTENSIONS = frozenset({".ipynb", ".py", ".sh", ".r"})
-"""Step file types, compared lower-cased (``.R`` is supported)."""
+SUPPORTED_EXTENSIONS = STEP_FILE_EXTENSIONS
+"""Step file types, compared lower-cased (``.R`` is supported; ``""``: no
+extension, run with bash as Orchest did)."""
 
 UNSAFE_PATH_PROBLEMS = frozenset({"empty_file_path", "absolute_path", "path_escape"})
 """Lexical problems after which a ``file_path`` must not be looked up on disk."""
@@ -101,18 +102,29 @@ def file_path_problems(definition: PipelineDefinition, key: str) -> list[Problem
                 "path_escape",
             )
         )
-    suffix = path.suffix.lower()
-    if suffix not in SUPPORTED_EXTENSIONS:
-        what = f"the unsupported file type {path.suffix!r}" if suffix else "no file extension"
+    problem = _file_type_problem(path)
+    if problem:
         problems.append(
             Problem(
                 loc,
-                f"Step {name} has the file_path {file_path!r} with {what}; "
-                f"supported: {', '.join(sorted(SUPPORTED_EXTENSIONS))}.",
+                f"Step {name} has the file_path {file_path!r} {problem}.",
                 "unsupported_file_type",
             )
         )
     return problems
+
+
+def _file_type_problem(path: PurePosixPath) -> str | None:
+    """Why the file's type is not one a step runs as (``None``: it is)."""
+    if path.name in ("", ".", ".."):
+        return "which names no file"
+    if path.suffix.lower() in SUPPORTED_EXTENSIONS:
+        return None
+    supported = ", ".join(sorted(e for e in SUPPORTED_EXTENSIONS if e))
+    return (
+        f"with the unsupported file type {path.suffix!r}; supported: {supported}, "
+        "and files without an extension (run with bash, as in Orchest)"
+    )
 
 
 def _escapes(path: PurePosixPath) -> bool:

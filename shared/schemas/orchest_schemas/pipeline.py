@@ -28,6 +28,13 @@ Retries = Annotated[int, Field(ge=0, le=MAX_RETRIES)]
 """Attempts after the first: a few in practice; a bound keeps the backoff finite."""
 
 
+STEP_FILE_EXTENSIONS = frozenset({".ipynb", ".py", ".r", ".sh", ".jl", ".js", ""})
+"""The step file types Orchest ran, by lower-cased extension: notebooks, and
+scripts with Python, ``Rscript``, bash, Julia and Node; ``""``, a file
+without an extension, ran with bash. The scheduler refuses the others; the
+step runner runs these (``executor/scripts.py``)."""
+
+
 class _OrchestModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="allow")
 

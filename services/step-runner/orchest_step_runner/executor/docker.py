@@ -50,6 +50,7 @@ from .reaping import (
     reap,
     with_own_container,
 )
+from .scripts import script_type, unsupported
 from .step_container import (
     PIPELINE_PATH,
     PROJECT_DIR,
@@ -59,6 +60,7 @@ from .step_container import (
     step_container_config,
 )
 from .streaming import GuardedSink
+from .write_back import write_back_executed
 
 __all__ = ["DockerExecutor", "DockerOptions"]
 
@@ -67,9 +69,42 @@ logger = logging.getLogger(__name__)
 CONTAINER_KERNELS = (OfferedKernel("python3", "python"),)
 """What a step container offers notebooks: the image's ipykernel (``ContainerKernel``)."""
 OOM_EXIT_CODE = 137
-COMMANDS = {".py": ["python"], ".sh": ["bash"], ".r": ["Rscript"]}
 
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]")
+
+
+NOT_FOUND_EXIT_CODE = 127
+"""A command not found, as an image's init (tini) or shell says it."""
+OUTPUT_HEAD = 1024
+"""How much of a script's first output is kept to tell a missing program."""
+
+
+def _not_in_image(result: ExecutionResult, head: str, program: str) -> bool:
+    """The script's program is not in the image: the engine refused to start
+    the container (no entrypoint), or the image's init could not exec it
+    (``[FATAL tini (7)] exec node failed: No such file or directory``)."""
+    error = result.error or ""
+    if result.exit_code is None:
+        return f'"{program}": executable file not found' in error
+    first = head.splitlines()[0] if head else ""
+    return (
+        result.exit_code == NOT_FOUND_EXIT_CODE
+        and program in first
+        and ("No such file or directory" in first or "not found" in first)
+    )
+
+
+class _Head:
+    """An output sink that forwards everything and keeps the first bytes."""
+
+    def __init__(self, output: OutputSink) -> None:
+        self._output = output
+        self.text = ""
+
+    async def __call__(self, text: str) -> None:
+        if len(self.text) < OUTPUT_HEAD:
+            self.text += text[: OUTPUT_HEAD - len(self.text)]
+        await self._output(text)
 
 
 class DockerExecutor:
@@ -134,14 +169,21 @@ class DockerExecutor:
         launch = await asyncio.to_thread(self._launch, work, scratch_dir)
         if isinstance(launch, ExecutionResult):
             return launch
-        suffix = launch.file.suffix.lower()
-        if suffix != ".ipynb" and suffix not in COMMANDS:
-            return ExecutionResult(None, f"unsupported step file type: {launch.file.name}")
+        kind = script_type(launch.file)
+        notebook = launch.file.suffix.lower() == ".ipynb"
+        if kind is None and not notebook:
+            return ExecutionResult(None, unsupported(launch.file))
         try:
-            if suffix == ".ipynb":
+            if kind is None:
                 return await self._notebook(work, launch, output, cancel, deadline)
-            command = [*COMMANDS[suffix], str(PROJECT_DIR / work.step.file_path)]
-            return await self._script(work, launch, command, output, cancel, deadline)
+            # The image's programs: its python is the one its kernel runs in.
+            command = [kind.program, str(PROJECT_DIR / work.step.file_path)]
+            head = _Head(output)
+            result = await self._script(work, launch, command, head, cancel, deadline)
+            if _not_in_image(result, head.text, kind.program):
+                missing = kind.missing(f" in the image {launch.image}")
+                return ExecutionResult(result.exit_code, missing)
+            return result
         except DockerFailure as exc:  # the engine failed us (e.g. did not answer in time)
             logger.warning("step %s of run %s: %s", work.step_uuid, work.run_uuid, exc)
             return ExecutionResult(None, f"Docker: {exc}")
@@ -304,14 +346,15 @@ class DockerExecutor:
         cancel: asyncio.Event,
         deadline: float | None,
     ) -> ExecutionResult:
-        nb = await read_notebook(launch.file)
-        if isinstance(nb, ExecutionResult):
-            return nb
+        notebook = await read_notebook(launch.file, work.step.file_path)
+        if isinstance(notebook, ExecutionResult):
+            return notebook
+        nb = notebook.nb
         choice = kernel_for(work, nb, CONTAINER_KERNELS)
         if isinstance(choice, ExecutionResult):
             return choice
         kernel = ContainerKernel(self, launch, launch.scratch_dir / "kernel.json")
-        return await run_notebook(
+        result = await run_notebook(
             work,
             nb,
             kernel,
@@ -323,3 +366,4 @@ class DockerExecutor:
             cancel=cancel,
             deadline=deadline,
         )
+        return await write_back_executed(result, notebook, output)

@@ -22,6 +22,11 @@ def _tags(cell: NotebookNode) -> list[str]:
     return list(tags) if isinstance(tags, list) else []
 
 
+def is_injected(cell: NotebookNode) -> bool:
+    """The parameters cell the executor injected."""
+    return INJECTED_TAG in _tags(cell)
+
+
 def parameters_source(parameters: dict[str, Any]) -> str:
     """One ``name = repr(value)`` line per parameter; names that are not Python
     identifiers cannot be assigned and are listed in a comment instead."""
@@ -40,7 +45,7 @@ def parameters_source(parameters: dict[str, Any]) -> str:
 def inject_parameters(nb: NotebookNode, parameters: dict[str, Any]) -> int | None:
     """Insert the parameters cell into ``nb`` (in place); returns its index, or
     ``None`` when there are no parameters (and nothing is injected)."""
-    nb.cells = [cell for cell in nb.cells if INJECTED_TAG not in _tags(cell)]
+    nb.cells = [cell for cell in nb.cells if not is_injected(cell)]
     if not parameters:
         return None
     cell: NotebookNode = nbformat.v4.new_code_cell(  # type: ignore[no-untyped-call]

@@ -17,7 +17,6 @@ from typing import Any, Protocol
 
 import nbformat
 from jupyter_client.client import KernelClient
-from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager, KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, DeadKernelError
@@ -38,7 +37,9 @@ from .kernel_choice import (
     choose_kernel,
     step_kernel_disagrees,
 )
+from .scripts import installed_specs, offered_kernels
 from .streaming import GuardedSink, pump_queue
+from .write_back import StepNotebook, write_back_executed
 
 logger = logging.getLogger(__name__)
 
@@ -74,14 +75,9 @@ class StreamingNotebookClient(NotebookClient):
 
 
 def installed_kernels() -> list[OfferedKernel]:
-    """The kernelspecs of the runner's host, as jupyter_client finds them
-    (``JUPYTER_PATH``, the environment's prefix, ipykernel's own ``python3``).
+    """The kernelspecs of the runner's host (``scripts.installed_specs``).
     Reads the kernelspec directories."""
-    specs = KernelSpecManager().get_all_specs()
-    return [
-        OfferedKernel(name, str(found["spec"].get("language") or ""))
-        for name, found in specs.items()
-    ]
+    return offered_kernels(installed_specs())
 
 
 def kernel_for(
@@ -154,14 +150,17 @@ class NotebookKernel(Protocol):
         """End the kernel and all it started; forward what remains of its output."""
 
 
-async def read_notebook(path: Path) -> NotebookNode | ExecutionResult:
-    """The notebook at ``path``, or the failed result when it is not one."""
+async def read_notebook(path: Path, file_path: str) -> StepNotebook | ExecutionResult:
+    """The notebook at ``path`` (``file_path`` in the project) and the bytes it
+    was read from (the write-back compares them), or the failed result when
+    it is not one."""
     try:
-        text = await asyncio.to_thread(path.read_text, "utf-8")
+        content = await asyncio.to_thread(path.read_bytes)
+        text = content.decode("utf-8")
         nb: NotebookNode = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
-    except ValueError as exc:  # nbformat's NotJSONError and validation errors
+    except ValueError as exc:  # not UTF-8, nbformat's NotJSONError and validation errors
         return ExecutionResult(None, f"not a valid notebook: {exc}")
-    return nb
+    return StepNotebook(path, file_path, content, nb)
 
 
 async def execute_notebook(
@@ -175,10 +174,12 @@ async def execute_notebook(
     command_prefix: list[str] | None = None,
 ) -> ExecutionResult:
     """Run the notebook in a local kernel, its command after
-    ``command_prefix`` (the step's file-system view)."""
-    nb = await read_notebook(launch.file)
-    if isinstance(nb, ExecutionResult):
-        return nb
+    ``command_prefix`` (the step's file-system view); then write it back
+    (``write_back``)."""
+    notebook = await read_notebook(launch.file, work.step.file_path)
+    if isinstance(notebook, ExecutionResult):
+        return notebook
+    nb = notebook.nb
     offered = await asyncio.to_thread(installed_kernels)
     choice = kernel_for(work, nb, offered, python_kernel=default_kernel)
     if isinstance(choice, ExecutionResult):
@@ -190,7 +191,7 @@ async def execute_notebook(
         since=launch.started,
         command_prefix=command_prefix,
     )
-    return await run_notebook(
+    result = await run_notebook(
         work,
         nb,
         kernel,
@@ -202,6 +203,7 @@ async def execute_notebook(
         cancel=cancel,
         deadline=deadline,
     )
+    return await write_back_executed(result, notebook, output)
 
 
 async def run_notebook(

@@ -22,6 +22,7 @@ from .guardian import Guardian, reap_orphans
 from .isolation import Isolation, IsolationMode
 from .notebook import execute_notebook
 from .reaping import RunnerProcess
+from .scripts import PYTHON, environment_python, script_type, unsupported
 from .streaming import GuardedSink, pump_stream
 from .tree import (
     attempt_processes,
@@ -41,12 +42,11 @@ the group and dropped the environment) may hold it open."""
 STREAM_LIMIT = 64 * 1024
 """Buffer of the output stream (asyncio's default)."""
 
-RSCRIPT_MISSING = "Rscript not found: install R to run .R steps"
-
 
 class ProcessExecutor:
-    """Runs ``.py``, ``.sh`` and ``.R`` steps as local processes and notebooks
-    in a local Jupyter kernel; implements ``StepExecutor``.
+    """Runs script steps as local processes (each file type with its program,
+    ``scripts``: a ``.py`` with the interpreter of the environment's Python
+    kernel) and notebooks in a local Jupyter kernel; implements ``StepExecutor``.
 
     Each process leads its own session; on timeout or cancel the whole tree gets
     SIGTERM, then SIGKILL after ``kill_grace_seconds``. ``base_env`` is the
@@ -127,24 +127,35 @@ class ProcessExecutor:
                     default_kernel=self._default_kernel,
                     command_prefix=view.prefix,
                 )
-            command = self._command(view.file)
-            if isinstance(command, ExecutionResult):
-                return command
-            command = [*view.prefix, *command]
-            return await self._run(work, view.launch, command, output, cancel, deadline)
+            started = await self._command(work, view.file, view.launch)
+            if isinstance(started, ExecutionResult):
+                return started
+            command, launch = started
+            return await self._run(work, launch, [*view.prefix, *command], output, cancel, deadline)
 
-    def _command(self, file: Path) -> list[str] | ExecutionResult:
-        suffix = file.suffix.lower()
-        if suffix == ".py":
-            return [self._python, str(file)]
-        if suffix == ".sh":
-            return ["bash", str(file)]
-        if suffix == ".r":
-            rscript = shutil.which("Rscript")
-            if rscript is None:
-                return ExecutionResult(None, RSCRIPT_MISSING)
-            return [rscript, str(file)]
-        return ExecutionResult(None, f"unsupported step file type: {file.name}")
+    async def _command(
+        self, work: StepWork, file: Path, launch: StepLaunch
+    ) -> tuple[list[str], StepLaunch] | ExecutionResult:
+        """The script's command line (``scripts``) and its launch (a ``.py``
+        step: with its kernelspec's ``env``); or the failed result when the
+        program is missing or the file type unknown."""
+        kind = script_type(file)
+        if kind is None:
+            return ExecutionResult(None, unsupported(file))
+        if kind is PYTHON:
+            python = await asyncio.to_thread(
+                environment_python, work.step.kernel.name, self._default_kernel
+            )
+            if python is None:  # no Python kernelspec at all: the runner's interpreter
+                return [self._python, str(file)], launch
+            env = python.environment(launch.env)
+            if shutil.which(python.executable, path=env.get("PATH", os.defpath)) is None:
+                return ExecutionResult(None, python.missing())
+            return [python.executable, str(file)], dataclasses.replace(launch, env=env)
+        program = shutil.which(kind.program, path=launch.env.get("PATH", os.defpath))
+        if program is None:
+            return ExecutionResult(None, kind.missing())
+        return [program, str(file)], launch
 
     async def _run(
         self,

@@ -1,0 +1,1 @@
+console.log("node:", process.env.ORCHEST_PIPELINE_UUID);

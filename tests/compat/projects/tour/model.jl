@@ -1,0 +1,1 @@
+println("julia: ", ENV["ORCHEST_PIPELINE_UUID"])
