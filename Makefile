@@ -22,8 +22,11 @@ install:
 
 run: install
 	$(UV) run orchest up $(STATE_ARG) --port $(PORT)
-	$(UV) run orchest projects add examples --name examples $(STATE_ARG)
-	$(UV) run orchest run examples/quickstart/quickstart.orchest $(STATE_ARG)
+	@# The quickstart as a project of the stack (a copy of examples/quickstart:
+	@# runs write executed notebooks back into their project, not into the repository).
+	@$(UV) run orchest projects show quickstart $(STATE_ARG) >/dev/null 2>&1 \
+		|| $(UV) run orchest projects create quickstart --template quickstart $(STATE_ARG)
+	$(UV) run orchest run quickstart/quickstart.orchest $(STATE_ARG)
 
 down:
 	$(UV) run orchest down $(STATE_ARG)
