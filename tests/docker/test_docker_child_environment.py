@@ -25,7 +25,8 @@ from orchest_schemas.commands import StepWork
 from orchest_schemas.pipeline import PipelineDefinition
 from orchest_schemas.status import Priority
 from orchest_session_manager.runtime.base import SessionSpec
-from orchest_session_manager.runtime.docker import OWNER_LABEL, DockerImages, DockerRuntime
+from orchest_session_manager.runtime.docker import DockerRuntime
+from orchest_session_manager.runtime.docker_containers import OWNER_LABEL, DockerImages
 from orchest_step_runner.executor.docker import DockerExecutor, DockerOptions
 from orchest_step_runner.executor.environment import orchest_variables
 from orchest_step_runner.executor.reaping import RunnerIdentity, RunnerProcess
