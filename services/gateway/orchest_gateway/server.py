@@ -14,6 +14,7 @@ from orchest_runtime.service import ServiceContext
 
 from .app import create_app
 from .deps import GatewayDeps
+from .fanout import EventFeed
 from .settings import GatewaySettings
 from .sse import ABORT_EXTENSION
 
@@ -45,8 +46,18 @@ class _Protocol(H11Protocol):
 
 
 async def serve_http(ctx: ServiceContext, settings: GatewaySettings, version: str) -> None:
+    feed = EventFeed(
+        ctx.js,
+        ctx.nc,
+        settings.bus.events_stream.name,
+        settings.bus.all_events,
+        window=settings.read_window,
+        queue_limit=settings.sse_queue_events,
+    )
     app = create_app(
-        GatewayDeps(settings=settings, nc=ctx.nc, js=ctx.js, pool=ctx.db, version=version)
+        GatewayDeps(
+            settings=settings, nc=ctx.nc, js=ctx.js, pool=ctx.db, version=version, feed=feed
+        )
     )
     config = uvicorn.Config(
         app,
@@ -64,10 +75,15 @@ async def serve_http(ctx: ServiceContext, settings: GatewaySettings, version: st
         await ctx.stopping.wait()
         server.should_exit = True
 
-    stopper = asyncio.create_task(exit_on_stop())
-    try:
-        await server.serve()
-    finally:
-        stopper.cancel()
+    async with asyncio.TaskGroup() as group:
+        # The live events, fanned out to event streams; the gateway fails if
+        # the feed fails (and the service is restarted).
+        feeding = group.create_task(feed.run())
+        stopper = group.create_task(exit_on_stop())
+        try:
+            await server.serve()
+        finally:
+            feeding.cancel()
+            stopper.cancel()
     if not server.started:
         raise RuntimeError(f"gateway could not listen on {settings.host}:{settings.port}")
