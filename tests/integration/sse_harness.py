@@ -6,17 +6,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+import psutil
 from nats.aio.client import Client
 
 from orchest_gateway.service import build_definition as build_gateway
 from orchest_gateway.settings import GatewaySettings
-from support import eventually, free_port, running_service
+from orchest_schemas.bus import BusNames
+from support import ENV_WITHOUT_ORCHEST, eventually, free_port, running_service
 
 
 @dataclass(frozen=True)
@@ -148,3 +152,63 @@ async def clients(
     finally:
         for client in opened:
             client.close()
+
+
+@dataclass
+class Gateway:
+    process: asyncio.subprocess.Process
+    url: str
+    port: int
+    ps: psutil.Process = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ps = psutil.Process(self.process.pid)
+
+    def rss(self) -> int:
+        return int(self.ps.memory_info().rss)
+
+    def serves(self, client_port: int) -> bool:
+        """The gateway still holds the connection from ``client_port``."""
+        return any(
+            c.raddr and c.raddr.port == client_port and c.laddr.port == self.port
+            for c in self.ps.net_connections(kind="tcp")
+        )
+
+
+@contextlib.asynccontextmanager
+async def gateway_process(
+    nats_url: str, database_url: str, bus: BusNames, log: Path, stall_seconds: float = 30.0
+) -> AsyncIterator[Gateway]:
+    """The gateway as a process of its own (``python -m orchest_gateway``)."""
+    port = free_port()
+    env = dict(
+        ENV_WITHOUT_ORCHEST,
+        ORCHEST_NATS_URL=nats_url,
+        ORCHEST_DATABASE_URL=database_url,
+        ORCHEST_BUS_PREFIX=bus.prefix,
+        ORCHEST_PORT=str(port),
+        ORCHEST_SSE_STALL_SECONDS=str(stall_seconds),
+    )
+    with log.open("wb") as out:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "orchest_gateway", env=env, stdout=out, stderr=out
+        )
+    gateway = Gateway(process, f"http://127.0.0.1:{port}", port)
+    try:
+
+        async def up() -> bool | None:
+            assert process.returncode is None, f"the gateway exited: see {log}"
+            async with httpx.AsyncClient() as client:
+                response = await client.get(f"{gateway.url}/api/ping")
+            return True if response.status_code == 204 else None
+
+        await eventually(up, timeout=30, what="the gateway answers")
+        yield gateway
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), 20)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
