@@ -128,7 +128,7 @@ async def events(request: Request) -> Response:
                 await reader.open()
                 try:
                     last = reader.position
-                    yield Frame(": connected\n\n", last)
+                    yield Frame(b": connected\n\n", last)
                     async for frame in _stored(reader, listener, keepalive):
                         assert frame.position is not None
                         last = frame.position
@@ -136,14 +136,16 @@ async def events(request: Request) -> Response:
                 finally:
                     await reader.close()
             else:
-                yield Frame(": connected\n\n", last)
+                yield Frame(b": connected\n\n", last)
             while True:
-                event = await listener.get(keepalive)
-                if event is None:
-                    yield Frame(": keep-alive\n\n", last)
-                elif event.sequence > last:
-                    last = event.sequence
-                    yield Frame(event.frame, last)
+                taken = await listener.take()
+                if not taken:
+                    yield Frame(b": keep-alive\n\n", last)
+                    continue
+                events = [e for e in taken if e.sequence > last]  # some replayed already
+                if events:
+                    last = events[-1].sequence
+                    yield Frame(b"".join(e.frame for e in events), last)
 
     return EventStreamResponse(frames(), stall_seconds=settings.sse_stall_seconds)
 
@@ -166,7 +168,7 @@ async def _stored(
             continue
         item = await reader.next(keepalive)
         if item is None:
-            yield Frame(": keep-alive\n\n", reader.position)
+            yield Frame(b": keep-alive\n\n", reader.position)
             continue
         if listener.behind:
             listener.rejoin()

@@ -49,13 +49,13 @@ def subject_matches(pattern: tuple[str, ...], subject: tuple[str, ...]) -> bool:
     return len(subject) == len(pattern)
 
 
-def render(item: Item) -> str | None:
+def render(item: Item) -> bytes | None:
     """An event's SSE frame; None for a message that is not an event."""
     try:
         kind = json.loads(item.data).get("kind", "event")
     except (ValueError, AttributeError):
         return None
-    return f"id: {item.sequence}\nevent: {kind}\ndata: {item.data.decode()}\n\n"
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (item.sequence, kind.encode(), item.data)
 
 
 class Event:
@@ -63,7 +63,7 @@ class Event:
 
     __slots__ = ("frame", "sequence")
 
-    def __init__(self, sequence: int, frame: str) -> None:
+    def __init__(self, sequence: int, frame: bytes) -> None:
         self.sequence = sequence
         self.frame = frame
 
@@ -81,6 +81,7 @@ class Listener:
         """Events after this stream sequence are (or will be) in the queue."""
         self.behind = False
         """The queue went past its limit: events after ``start`` were lost."""
+        self._given = False
 
     def offer(self, event: Event) -> None:
         """Called by the feed; never waits."""
@@ -91,6 +92,7 @@ class Listener:
             self._queue.clear()
         else:
             self._queue.append(event)
+        self._given = True
         self._ready.set()
 
     def rejoin(self) -> None:
@@ -99,21 +101,28 @@ class Listener:
         self.behind = False
         self.start = self._feed.position
 
-    async def get(self, timeout: float) -> Event | None:
-        """The next event; None if none came within ``timeout``. Raises
-        ``ClientBehindError`` once the queue went past its limit."""
+    def tick(self) -> None:
+        """Called by the feed every keep-alive period: a listener that was
+        given nothing since the last one returns from ``take`` empty-handed."""
+        if not self._given and not self._queue:
+            self._ready.set()
+        self._given = False
+
+    async def take(self) -> list[Event]:
+        """Every event waiting (at once: one write to the client for all of
+        them), once there is one; none after a keep-alive period without.
+        Raises ``ClientBehindError`` once the queue went past its limit."""
         if not self._queue and not self.behind:
             self._ready.clear()
-            try:
-                await asyncio.wait_for(self._ready.wait(), timeout)
-            except TimeoutError:
-                return None
+            await self._ready.wait()
         if self.behind:
             raise ClientBehindError(
                 f"the client fell more than {self._limit} events behind: the stream is "
                 "closed; reconnect with Last-Event-ID to resume"
             )
-        return self._queue.popleft()
+        events = list(self._queue)
+        self._queue.clear()
+        return events
 
 
 class EventFeed:
@@ -128,13 +137,13 @@ class EventFeed:
         *,
         window: Window,
         queue_limit: int,
-        idle_seconds: float = 5.0,
+        keepalive_seconds: float,
     ) -> None:
         self._reader = OrderedReader(
             js, nc, stream, subject, after=None, replay=False, window=window
         )
         self._queue_limit = queue_limit
-        self._idle_seconds = idle_seconds
+        self._keepalive_seconds = keepalive_seconds
         self._listeners: dict[str, tuple[tuple[str, ...], set[Listener]]] = {}
         self._opened = asyncio.Event()
         self.position = 0
@@ -148,10 +157,17 @@ class EventFeed:
             await self._reader.open()
             self.position = self._reader.position
             self._opened.set()
+            loop = asyncio.get_running_loop()
+            next_tick = loop.time() + self._keepalive_seconds
             while True:
-                item = await self._reader.next(self._idle_seconds)
+                item = await self._reader.next(max(next_tick - loop.time(), 0))
                 if item is not None:
                     self.dispatch(item)
+                if loop.time() >= next_tick:
+                    next_tick = loop.time() + self._keepalive_seconds
+                    for _, listeners in self._listeners.values():
+                        for listener in listeners:
+                            listener.tick()
         finally:
             await self._reader.close()
 

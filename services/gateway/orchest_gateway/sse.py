@@ -23,6 +23,7 @@ response start, so nothing published after that is missed.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncGenerator, Callable
@@ -37,11 +38,15 @@ logger = logging.getLogger(__name__)
 
 ABORT_EXTENSION = "orchest.abort"
 """ASGI scope extension: a callable that drops the connection at once."""
+WRITABLE_EXTENSION = "orchest.writable"
+"""ASGI scope extension: a callable telling whether a send would go out at
+once (the connection's write buffer is not full)."""
 
 
 @dataclass(frozen=True)
 class Frame:
-    text: str
+    body: bytes
+    """What is sent: comments, or one or more events."""
     position: int | None
     """Resume token once this frame was sent: the id of the last event sent
     so far (None if the stream has no start point yet)."""
@@ -71,6 +76,10 @@ def error_frame(position: int | None, message: str) -> str:
     return f"{id_line}event: error\ndata: {data}\n\n"
 
 
+def _never() -> bool:
+    return False
+
+
 class EventStreamResponse(Response):
     media_type = "text/event-stream"
 
@@ -81,11 +90,13 @@ class EventStreamResponse(Response):
         self._frames = frames
         self._stall_seconds = stall_seconds
         self._abort: Callable[[], None] | None = None
+        self._writable: Callable[[], bool] = _never
         self._client = "?"
         self._position: int | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._abort = scope.get("extensions", {}).get(ABORT_EXTENSION)
+        self._writable = scope.get("extensions", {}).get(WRITABLE_EXTENSION, _never)
         if client := scope.get("client"):
             self._client = f"{client[0]}:{client[1]}"
         async with anyio.create_task_group() as group:
@@ -121,20 +132,29 @@ class EventStreamResponse(Response):
     async def _send_frames(
         self, first: Frame, frames: AsyncGenerator[Frame, None], send: Send
     ) -> str:
-        """Sends the frames; returns why the client is dropped (the frames
-        ended: the response is ended)."""
+        """Sends the frames; returns why the client is dropped ("": the
+        frames ended and so did the response)."""
         frame: Frame | None = first
-        while frame is not None:
-            body = frame.text.encode()
-            with anyio.move_on_after(self._stall_seconds) as waited:
-                await send({"type": "http.response.body", "body": body, "more_body": True})
-            if waited.cancelled_caught:
-                return stall_message(self._stall_seconds)
-            self._position = frame.position
-            try:
-                frame = await anext(frames, None)
-            except ClientBehindError as exc:
-                return str(exc)
+        loop = asyncio.get_running_loop()
+        try:
+            # One deadline, set only for a send that may wait (the client's
+            # buffers are full): most sends go out at once.
+            async with asyncio.timeout(None) as deadline:
+                while frame is not None:
+                    message = {"type": "http.response.body", "body": frame.body, "more_body": True}
+                    if self._writable():
+                        await send(message)
+                    else:
+                        deadline.reschedule(loop.time() + self._stall_seconds)
+                        await send(message)
+                        deadline.reschedule(None)
+                    self._position = frame.position
+                    try:
+                        frame = await anext(frames, None)
+                    except ClientBehindError as exc:
+                        return str(exc)
+        except TimeoutError:
+            return stall_message(self._stall_seconds)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return ""
 
