@@ -23,6 +23,21 @@ from orchest_schemas.bus import BusNames
 from support import ENV_WITHOUT_ORCHEST, eventually, free_port, running_service
 
 
+def parse_frames(raw: bytes) -> list[dict[str, str]]:
+    """SSE frames (comments left out) of a stream's bytes, chunked encoding
+    included: a chunk's size line never holds ``id:``/``event:``/``data:``."""
+    frames = []
+    for block in raw.decode(errors="replace").replace("\r\n", "\n").split("\n\n"):
+        fields = {}
+        for line in block.split("\n"):
+            key, colon, value = line.partition(": ")
+            if colon and key in ("id", "event", "data"):
+                fields[key] = value
+        if fields:
+            frames.append(fields)
+    return frames
+
+
 @dataclass(frozen=True)
 class SseEvent:
     id: int

@@ -22,7 +22,15 @@ from typing import Any
 import httpx
 from nats.aio.client import Client
 from runs_harness import Project, whole_stack
-from sse_harness import SseClient, SseEvent, clients, gateway, gateway_process, publish
+from sse_harness import (
+    SseClient,
+    SseEvent,
+    clients,
+    gateway,
+    gateway_process,
+    parse_frames,
+    publish,
+)
 
 from orchest_schemas.bus import BusNames
 
@@ -245,7 +253,7 @@ async def test_a_stalled_client_is_dropped_and_the_others_get_every_event(
         finally:
             stalled.close()
         # It was dropped: told where to resume if it read in time, else cut.
-        frames = _frames(raw)
+        frames = parse_frames(raw.partition(b"\r\n\r\n")[2])
         events = [f for f in frames if f.get("event") != "error"]
         ids = [int(e["id"]) for e in events]
         assert ids and ids == sorted(sequences)[: len(ids)]
@@ -261,21 +269,6 @@ async def test_a_stalled_client_is_dropped_and_the_others_get_every_event(
         finally:
             resumed.close()
         assert ids + resumed.ids == sorted(sequences)
-
-
-def _frames(raw: bytes) -> list[dict[str, str]]:
-    """SSE frames (comments left out) of a chunked response's bytes."""
-    frames = []
-    body = raw.partition(b"\r\n\r\n")[2].decode(errors="replace").replace("\r\n", "\n")
-    for block in body.split("\n\n"):
-        fields = {}
-        for line in block.split("\n"):
-            key, colon, value = line.partition(": ")
-            if colon and key in ("id", "event", "data"):
-                fields[key] = value
-        if fields:
-            frames.append(fields)
-    return frames
 
 
 async def test_the_project_filter_and_bad_filters(

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 from nats.aio.client import Client
 from runs_harness import Project
-from sse_harness import Gateway, gateway_process
+from sse_harness import Gateway, gateway_process, parse_frames
 
 from orchest_scheduler.service import build_definition as build_scheduler
 from orchest_schemas.bus import BusNames
@@ -83,21 +83,6 @@ async def publish_events(nc: Client, subject: str, first: int, count: int) -> No
     for start in range(first, first + count, 500):
         batch = range(start, min(start + 500, first + count))
         await asyncio.gather(*(js.publish(subject, event(i)) for i in batch))
-
-
-def parse_frames(raw: bytes) -> list[dict[str, str]]:
-    """SSE frames (comments left out) of a stream's bytes, chunked encoding
-    included: a chunk's size line never holds ``id:``/``event:``/``data:``."""
-    frames = []
-    for block in raw.decode(errors="replace").replace("\r\n", "\n").split("\n\n"):
-        fields = {}
-        for line in block.split("\n"):
-            key, colon, value = line.partition(": ")
-            if colon and key in ("id", "event", "data"):
-                fields[key] = value
-        if fields:
-            frames.append(fields)
-    return frames
 
 
 class StalledClient:
