@@ -174,6 +174,8 @@ class EventFeed:
     async def opened(self, timeout: float) -> bool:
         """Whether the feed is reading (listeners may be made), waiting up to
         ``timeout`` for it to start."""
+        if self._opened.is_set():
+            return True
         try:
             await asyncio.wait_for(self._opened.wait(), timeout)
         except TimeoutError:
