@@ -8,17 +8,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import docker_step, figures, replicas
+from . import docker_step, figures, replicas, sse_fanout
 from .harness import p50, running_stack
 from .report import Figure, machine, table, write_docs
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
-SHARED_STACK = (1, 2, 3, 4, 5, 6, 8)
+SHARED_STACK = (1, 2, 3, 4, 5, 6, 8, 11)
 """The figures measured on one stack of two runners (process executor)."""
 
 
 async def _on_shared_stack(wanted: Callable[[int], bool], show: Callable[[Figure], None]) -> None:
-    """Figures 1-6 and 8, on one stack started once."""
+    """Figures 1-6, 8 and 11, on one stack started once."""
     async with running_stack(runners=2) as stack:
         floor_rr = p50(await figures.nats_round_trip(stack))
         if wanted(1):
@@ -35,6 +35,9 @@ async def _on_shared_stack(wanted: Callable[[int], bool], show: Callable[[Figure
             show(await figures.persistence(stack))
         if wanted(8):
             show(await figures.job_grid(stack))
+        if wanted(11):
+            for figure in await sse_fanout.sse_fanout(stack):
+                show(figure)
 
 
 async def main(write: bool, only: set[int]) -> None:

@@ -223,8 +223,7 @@ async def _live_run(stack: Stack, run: Pipeline) -> list[float]:
     sub = await stack.nc.subscribe(stack.bus.pipeline_events(run.uuid), cb=bus_event)
     reader = asyncio.create_task(sse_client())
     try:
-        await asyncio.wait_for(connected.wait(), 10)
-        await asyncio.sleep(0.2)  # the gateway's consumer is created after the headers
+        await asyncio.wait_for(connected.wait(), 10)  # live once the headers arrived
         await run_pipeline(stack, run)
         await asyncio.wait_for(finished.wait(), 30)
     finally:

@@ -13,22 +13,20 @@ import asyncio
 import contextlib
 import json
 import socket
-import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 from nats.aio.client import Client
 from runs_harness import Project
+from sse_harness import Gateway, gateway_process, parse_frames
 
 from orchest_scheduler.service import build_definition as build_scheduler
 from orchest_schemas.bus import BusNames
 from orchest_schemas.events import StepLogChunk
-from support import ENV_WITHOUT_ORCHEST, eventually, free_port
+from support import eventually
 
 MIB = 1024 * 1024
 STALL_SECONDS = 5.0
@@ -38,65 +36,6 @@ PAD = "x" * 900  # events of about 1 KiB
 EVENTS_GROWTH_LIMIT = 16 * MIB
 LOG_BYTES = 40 * MIB
 LOG_GROWTH_LIMIT = 16 * MIB
-
-
-@dataclass
-class Gateway:
-    process: asyncio.subprocess.Process
-    url: str
-    port: int
-    ps: psutil.Process = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.ps = psutil.Process(self.process.pid)
-
-    def rss(self) -> int:
-        return int(self.ps.memory_info().rss)
-
-    def serves(self, client_port: int) -> bool:
-        """The gateway still holds the connection from ``client_port``."""
-        return any(
-            c.raddr and c.raddr.port == client_port and c.laddr.port == self.port
-            for c in self.ps.net_connections(kind="tcp")
-        )
-
-
-@contextlib.asynccontextmanager
-async def gateway_process(
-    nats_url: str, database_url: str, bus: BusNames, log: Path
-) -> AsyncIterator[Gateway]:
-    port = free_port()
-    env = dict(
-        ENV_WITHOUT_ORCHEST,
-        ORCHEST_NATS_URL=nats_url,
-        ORCHEST_DATABASE_URL=database_url,
-        ORCHEST_BUS_PREFIX=bus.prefix,
-        ORCHEST_PORT=str(port),
-        ORCHEST_SSE_STALL_SECONDS=str(STALL_SECONDS),
-    )
-    with log.open("wb") as out:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "orchest_gateway", env=env, stdout=out, stderr=out
-        )
-    gateway = Gateway(process, f"http://127.0.0.1:{port}", port)
-    try:
-
-        async def up() -> bool | None:
-            assert process.returncode is None, f"the gateway exited: see {log}"
-            async with httpx.AsyncClient() as client:
-                response = await client.get(f"{gateway.url}/api/ping")
-            return True if response.status_code == 204 else None
-
-        await eventually(up, timeout=30, what="the gateway answers")
-        yield gateway
-    finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), 20)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
 
 
 class PeakRss:
@@ -144,21 +83,6 @@ async def publish_events(nc: Client, subject: str, first: int, count: int) -> No
     for start in range(first, first + count, 500):
         batch = range(start, min(start + 500, first + count))
         await asyncio.gather(*(js.publish(subject, event(i)) for i in batch))
-
-
-def parse_frames(raw: bytes) -> list[dict[str, str]]:
-    """SSE frames (comments left out) of a stream's bytes, chunked encoding
-    included: a chunk's size line never holds ``id:``/``event:``/``data:``."""
-    frames = []
-    for block in raw.decode(errors="replace").replace("\r\n", "\n").split("\n\n"):
-        fields = {}
-        for line in block.split("\n"):
-            key, colon, value = line.partition(": ")
-            if colon and key in ("id", "event", "data"):
-                fields[key] = value
-        if fields:
-            frames.append(fields)
-    return frames
 
 
 class StalledClient:
@@ -236,7 +160,9 @@ async def test_a_stalled_event_stream_client_holds_no_backlog_and_is_dropped(
     subject = bus.step_event(pipeline, run, "s")
     stream = bus.events_stream.name
     total = EVENTS + LIVE_EVENTS
-    async with gateway_process(nats_server.url, database_url, bus, tmp_path / "gw.log") as gw:
+    async with gateway_process(
+        nats_server.url, database_url, bus, tmp_path / "gw.log", stall_seconds=STALL_SECONDS
+    ) as gw:
         await publish_events(nc, subject, 1, 10)
         assert await read_sse(gw.url, {"replay": "true"}, until=10) == list(range(1, 11))
         await publish_events(nc, subject, 11, EVENTS - 10)
@@ -314,7 +240,9 @@ async def test_a_large_log_is_streamed_not_held(
     project.step("s", "s.sh", "echo hi\n")
     scheduler = build_scheduler()
     async with (
-        gateway_process(nats_server.url, database_url, bus, tmp_path / "gw.log") as gw,
+        gateway_process(
+            nats_server.url, database_url, bus, tmp_path / "gw.log", stall_seconds=STALL_SECONDS
+        ) as gw,
         service_runner(scheduler, service_settings()),
         httpx.AsyncClient(base_url=gw.url, timeout=httpx.Timeout(60.0)) as http,
     ):

@@ -216,6 +216,7 @@ OPERATIONS += (
                 "Only the status changes of this pipeline's sessions:"
                 " `<project_uuid>/<pipeline_uuid>`",
             ),
+            Parameter("project_uuid", "query", "Only this project's events (files changed)"),
             Parameter(
                 "replay", "query", "Start from the first matching event", {"type": "boolean"}
             ),

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from orchest_runtime.broker import ensure_object_store
 from orchest_schemas.bus import BusNames
 
+from .fanout import EventFeed
 from .settings import GatewaySettings
 
 
@@ -23,6 +24,8 @@ class GatewayDeps:
     js: JetStreamContext
     pool: asyncpg.Pool
     version: str
+    feed: EventFeed | None = None
+    """The live events, fanned out to event-stream connections."""
     _artifacts: ObjectStore | None = field(default=None, repr=False)
 
     @property

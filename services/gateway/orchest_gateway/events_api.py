@@ -2,25 +2,29 @@
 
 Filter with one of ``run_uuid`` (a run and its steps), ``pipeline_uuid`` (a
 pipeline's runs and steps), ``job_uuid`` (a job's status changes and its
-runs' status changes) or ``session=<project_uuid>/<pipeline_uuid>`` (the
-status changes of that pipeline's sessions, one after the other), else every
-event. Each SSE
+runs' status changes), ``session=<project_uuid>/<pipeline_uuid>`` (the
+status changes of that pipeline's sessions, one after the other) or
+``project_uuid`` (a project's files changed), else every event. Each SSE
 event carries ``id:`` = the JetStream stream sequence, ``event:`` = the
 event's kind and ``data:`` = the event as JSON. A client that reconnects with
 ``Last-Event-ID`` (header, or ``last_event_id`` query) gets exactly the
 events after it: no gap, no duplicate. Without it, ``replay=true`` starts
 from the first event matching the filter, else from now.
 
-Each connection reads the stream through its own ``OrderedReader`` (one
-window of events at a time, asked for once the previous one was sent) and
-sends through an ``EventStreamResponse`` (a client that takes nothing for
-``ORCHEST_SSE_STALL_SECONDS`` is sent ``event: error`` and dropped), so a
-client that falls behind costs the gateway no more than one that keeps up.
+Live events come from the gateway's one ``EventFeed`` (``fanout.py``): each
+connection is a listener of it, made before the response starts (nothing
+published after that is missed), with a bounded queue (a client that falls
+further behind is sent ``event: error`` and dropped). A connection that
+replays reads the stored stream through an ``OrderedReader`` of its own (one
+window at a time, paced by its client) until it reaches its listener's
+start, then takes the listener's events, skipping any it sent already: the
+stream sequences make the switch exact. The response is an
+``EventStreamResponse`` (a client that takes nothing for
+``ORCHEST_SSE_STALL_SECONDS`` is sent ``event: error`` and dropped).
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncGenerator
 
@@ -32,6 +36,7 @@ from orchest_schemas.errors import ErrorDetail
 from .body import query_bool
 from .deps import deps_of
 from .errors import ApiError
+from .fanout import Listener, render
 from .sse import EventStreamResponse, Frame
 from .streams import OrderedReader
 
@@ -54,7 +59,7 @@ def _resume_point(request: Request) -> int | None:
     return int(raw)
 
 
-_FILTERS = ("run_uuid", "pipeline_uuid", "job_uuid", "session")
+_FILTERS = ("run_uuid", "pipeline_uuid", "job_uuid", "session", "project_uuid")
 
 
 def _filter(request: Request) -> str:
@@ -83,6 +88,8 @@ def _filter(request: Request) -> str:
             if not slash:
                 raise ValueError("must be <project_uuid>/<pipeline_uuid>")
             return bus.session_event(project_uuid, pipeline_uuid)
+        if "project_uuid" in given:
+            return bus.project_events(given["project_uuid"])
     except ValueError as exc:
         raise ApiError(
             422,
@@ -98,32 +105,75 @@ async def events(request: Request) -> Response:
     after = _resume_point(request)
     replay = query_bool(request, "replay")
     settings = deps.settings
+    feed = deps.feed
+    if feed is None or not await feed.opened(settings.command_timeout_seconds):
+        raise ApiError(503, "the live events are not available yet")
+    keepalive = settings.sse_keepalive_seconds
 
     async def frames() -> AsyncGenerator[Frame, None]:
-        reader = OrderedReader(
-            deps.js,
-            deps.nc,
-            deps.bus.events_stream.name,
-            subject,
-            after=after,
-            replay=replay,
-            window=settings.read_window,
-        )
-        await reader.open()
-        try:
-            yield Frame(": connected\n\n", reader.position)
-            while True:
-                item = await reader.next(settings.sse_keepalive_seconds)
-                if item is None:
-                    yield Frame(": keep-alive\n\n", reader.position)
-                    continue
+        # Runs up to its first frame before the response starts: the
+        # listener exists, so no event published after that is missed.
+        with feed.listen(subject) as listener:
+            last = listener.start
+            if after is not None or replay:
+                reader = OrderedReader(
+                    deps.js,
+                    deps.nc,
+                    deps.bus.events_stream.name,
+                    subject,
+                    after=after,
+                    replay=replay,
+                    window=settings.read_window,
+                )
+                await reader.open()
                 try:
-                    kind = json.loads(item.data).get("kind", "event")
-                except ValueError:
+                    last = reader.position
+                    yield Frame(b": connected\n\n", last)
+                    async for frame in _stored(reader, listener, keepalive):
+                        assert frame.position is not None
+                        last = frame.position
+                        yield frame
+                finally:
+                    await reader.close()
+            else:
+                yield Frame(b": connected\n\n", last)
+            while True:
+                taken = await listener.take()
+                if not taken:
+                    yield Frame(b": keep-alive\n\n", last)
                     continue
-                text = f"id: {item.sequence}\nevent: {kind}\ndata: {item.data.decode()}\n\n"
-                yield Frame(text, item.sequence)
-        finally:
-            await reader.close()
+                events = [e for e in taken if e.sequence > last]  # some replayed already
+                if events:
+                    last = events[-1].sequence
+                    yield Frame(b"".join(e.frame for e in events), last)
 
     return EventStreamResponse(frames(), stall_seconds=settings.sse_stall_seconds)
+
+
+async def _stored(
+    reader: OrderedReader, listener: Listener, keepalive: float
+) -> AsyncGenerator[Frame, None]:
+    """The stored events, up to where ``listener`` takes over: ends once the
+    reader has handed out every event up to the listener's start (the
+    listener holds every one after it). A listener that fell behind meanwhile
+    starts again at the feed's position (the reader reads further)."""
+    while True:
+        if listener.behind:
+            listener.rejoin()
+        if not reader.buffered and reader.position >= listener.start:
+            return  # nothing stored up to the start is left to read
+        if not reader.buffered and await reader.caught_up():
+            if not listener.behind:
+                return
+            continue
+        item = await reader.next(keepalive)
+        if item is None:
+            yield Frame(b": keep-alive\n\n", reader.position)
+            continue
+        if listener.behind:
+            listener.rejoin()
+        if item.sequence > listener.start:
+            return  # this one and the next are the listener's
+        frame = render(item)
+        if frame is not None:
+            yield Frame(frame, item.sequence)

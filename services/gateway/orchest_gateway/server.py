@@ -14,8 +14,9 @@ from orchest_runtime.service import ServiceContext
 
 from .app import create_app
 from .deps import GatewayDeps
+from .fanout import EventFeed
 from .settings import GatewaySettings
-from .sse import ABORT_EXTENSION
+from .sse import ABORT_EXTENSION, WRITABLE_EXTENSION
 
 
 class _Server(uvicorn.Server):
@@ -31,22 +32,41 @@ class _Protocol(H11Protocol):
     """uvicorn's HTTP/1.1 protocol, giving each request a way to abort its
     connection (scope extension ``orchest.abort``): an event stream whose
     client stopped reading drops it, where closing it would wait for the
-    client to read what is buffered."""
+    client to read what is buffered; and a way to know whether a send would
+    wait (``orchest.writable``: false once the connection's write buffer is
+    full, until the client read it), so an event stream puts a deadline only
+    on the sends that may wait."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         app = self.app
 
-        async def with_abort(scope: Scope, receive: Receive, send: Send) -> None:
-            scope.setdefault("extensions", {})[ABORT_EXTENSION] = transport.abort
+        def writable() -> bool:
+            return not self.flow.write_paused
+
+        async def with_extensions(scope: Scope, receive: Receive, send: Send) -> None:
+            extensions = scope.setdefault("extensions", {})
+            extensions[ABORT_EXTENSION] = transport.abort
+            extensions[WRITABLE_EXTENSION] = writable
             await app(scope, receive, send)
 
-        self.app = with_abort
+        self.app = with_extensions
 
 
 async def serve_http(ctx: ServiceContext, settings: GatewaySettings, version: str) -> None:
+    feed = EventFeed(
+        ctx.js,
+        ctx.nc,
+        settings.bus.events_stream.name,
+        settings.bus.all_events,
+        window=settings.read_window,
+        queue_limit=settings.sse_queue_events,
+        keepalive_seconds=settings.sse_keepalive_seconds,
+    )
     app = create_app(
-        GatewayDeps(settings=settings, nc=ctx.nc, js=ctx.js, pool=ctx.db, version=version)
+        GatewayDeps(
+            settings=settings, nc=ctx.nc, js=ctx.js, pool=ctx.db, version=version, feed=feed
+        )
     )
     config = uvicorn.Config(
         app,
@@ -64,10 +84,15 @@ async def serve_http(ctx: ServiceContext, settings: GatewaySettings, version: st
         await ctx.stopping.wait()
         server.should_exit = True
 
-    stopper = asyncio.create_task(exit_on_stop())
-    try:
-        await server.serve()
-    finally:
-        stopper.cancel()
+    async with asyncio.TaskGroup() as group:
+        # The live events, fanned out to event streams; the gateway fails if
+        # the feed fails (and the service is restarted).
+        feeding = group.create_task(feed.run())
+        stopper = group.create_task(exit_on_stop())
+        try:
+            await server.serve()
+        finally:
+            feeding.cancel()
+            stopper.cancel()
     if not server.started:
         raise RuntimeError(f"gateway could not listen on {settings.host}:{settings.port}")

@@ -33,6 +33,10 @@ class GatewaySettings(ServiceSettings):
     """An event-stream client that takes no frame for this long is sent an
     ``event: error`` (with the ``Last-Event-ID`` to resume from) and dropped;
     one that does not take that either within as long is disconnected."""
+    sse_queue_events: int = Field(default=1024, ge=1)
+    """The most live events an event-stream connection holds for its client:
+    a client further behind is sent an ``event: error`` (with the
+    ``Last-Event-ID`` to resume from) and dropped."""
     read_window_messages: int = Field(default=64, ge=1, le=10_000)
     """The most messages an event stream or a log read holds in the gateway:
     the next ones are asked of JetStream once these were sent."""

@@ -11,11 +11,19 @@ deleted), the client gets an ``event: error`` frame saying why, with the
 ``Last-Event-ID`` to resume from (the id of the last event it was sent),
 and the response ends. A client that does not take even that frame within
 another ``stall_seconds`` has its connection aborted (the server's
-``orchest.abort`` extension, see ``server.py``).
+``orchest.abort`` extension, see ``server.py``). A frames generator that
+raises ``ClientBehindError`` (its client fell too far behind the live
+events) has its client dropped the same way, told why.
+
+The first frame is taken before the response's headers are sent: a
+generator that sets up its source there (a listener of the live events, a
+reader of the stored stream) has it set up when the client sees the
+response start, so nothing published after that is missed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncGenerator, Callable
@@ -30,14 +38,23 @@ logger = logging.getLogger(__name__)
 
 ABORT_EXTENSION = "orchest.abort"
 """ASGI scope extension: a callable that drops the connection at once."""
+WRITABLE_EXTENSION = "orchest.writable"
+"""ASGI scope extension: a callable telling whether a send would go out at
+once (the connection's write buffer is not full)."""
 
 
 @dataclass(frozen=True)
 class Frame:
-    text: str
+    body: bytes
+    """What is sent: comments, or one or more events."""
     position: int | None
     """Resume token once this frame was sent: the id of the last event sent
     so far (None if the stream has no start point yet)."""
+
+
+class ClientBehindError(Exception):
+    """Raised by a frames generator whose client fell too far behind: the
+    client is sent ``event: error`` (this message) and dropped."""
 
 
 class SlowClientError(Exception):
@@ -45,15 +62,22 @@ class SlowClientError(Exception):
     (raised only where the server cannot abort the connection)."""
 
 
-def error_frame(position: int | None, stall_seconds: float) -> str:
-    message = (
+def stall_message(stall_seconds: float) -> str:
+    return (
         f"the client took no event for {stall_seconds:g} s: the stream is closed; "
         "reconnect with Last-Event-ID to resume"
     )
+
+
+def error_frame(position: int | None, message: str) -> str:
     last = None if position is None else str(position)
     data = json.dumps({"message": message, "last_event_id": last})
     id_line = "" if last is None else f"id: {last}\n"
     return f"{id_line}event: error\ndata: {data}\n\n"
+
+
+def _never() -> bool:
+    return False
 
 
 class EventStreamResponse(Response):
@@ -66,10 +90,13 @@ class EventStreamResponse(Response):
         self._frames = frames
         self._stall_seconds = stall_seconds
         self._abort: Callable[[], None] | None = None
+        self._writable: Callable[[], bool] = _never
         self._client = "?"
+        self._position: int | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._abort = scope.get("extensions", {}).get(ABORT_EXTENSION)
+        self._writable = scope.get("extensions", {}).get(WRITABLE_EXTENSION, _never)
         if client := scope.get("client"):
             self._client = f"{client[0]}:{client[1]}"
         async with anyio.create_task_group() as group:
@@ -86,31 +113,58 @@ class EventStreamResponse(Response):
                 group.cancel_scope.cancel()
 
     async def _stream(self, send: Send) -> None:
-        await send(
-            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
-        )
-        position: int | None = None
         async with aclosing(self._frames) as frames:
-            async for frame in frames:
-                body = frame.text.encode()
-                with anyio.move_on_after(self._stall_seconds) as waited:
-                    await send({"type": "http.response.body", "body": body, "more_body": True})
-                if waited.cancelled_caught:
-                    break  # closing the frames closes their reader
-                position = frame.position
-            else:
+            first = await anext(frames, None)
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": self.status_code,
+                    "headers": self.raw_headers,
+                }
+            )
+            if first is None:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
-        await self._drop(send, position)
+            message = await self._send_frames(first, frames, send)
+            position = self._position
+        await self._drop(send, position, message)
 
-    async def _drop(self, send: Send, position: int | None) -> None:
+    async def _send_frames(
+        self, first: Frame, frames: AsyncGenerator[Frame, None], send: Send
+    ) -> str:
+        """Sends the frames; returns why the client is dropped ("": the
+        frames ended and so did the response)."""
+        frame: Frame | None = first
+        loop = asyncio.get_running_loop()
+        try:
+            # One deadline, set only for a send that may wait (the client's
+            # buffers are full): most sends go out at once.
+            async with asyncio.timeout(None) as deadline:
+                while frame is not None:
+                    message = {"type": "http.response.body", "body": frame.body, "more_body": True}
+                    if self._writable():
+                        await send(message)
+                    else:
+                        deadline.reschedule(loop.time() + self._stall_seconds)
+                        await send(message)
+                        deadline.reschedule(None)
+                    self._position = frame.position
+                    try:
+                        frame = await anext(frames, None)
+                    except ClientBehindError as exc:
+                        return str(exc)
+        except TimeoutError:
+            return stall_message(self._stall_seconds)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return ""
+
+    async def _drop(self, send: Send, position: int | None, message: str) -> None:
+        if not message:
+            return
         logger.warning(
-            "event stream client %s took nothing for %g s: dropped (resume after %s)",
-            self._client,
-            self._stall_seconds,
-            position,
+            "event stream client %s dropped: %s (resume after %s)", self._client, message, position
         )
-        body = error_frame(position, self._stall_seconds).encode()
+        body = error_frame(position, message).encode()
         with anyio.move_on_after(self._stall_seconds) as waited:
             await send({"type": "http.response.body", "body": body, "more_body": False})
         if not waited.cancelled_caught:

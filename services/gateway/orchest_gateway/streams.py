@@ -177,6 +177,31 @@ class OrderedReader:
             if item is not None:
                 return item
 
+    @property
+    def buffered(self) -> bool:
+        """Messages (or a request's end) received and not taken yet."""
+        return not self._incoming.empty()
+
+    async def caught_up(self) -> bool:
+        """Whether every message of the filter stored before this call was
+        handed out (the consumer has none pending and delivered nothing
+        this reader did not hand out). False when it cannot tell."""
+        consumer = self._consumer
+        if consumer is None or self.buffered:
+            return False
+        try:
+            info = await self._js.consumer_info(self._stream, consumer)
+        except Exception as exc:  # lost consumer, disconnected: reading again will tell
+            logger.debug("reader consumer %s: %r", consumer, exc)
+            return False
+        delivered = info.delivered.consumer_seq if info.delivered is not None else 0
+        return (
+            consumer == self._consumer
+            and info.num_pending == 0
+            and delivered == self._expected - 1
+            and not self.buffered
+        )
+
     async def _take(self, msg: Msg) -> Item | None:
         status = msg.headers.get("Status") if msg.headers else None
         if status is not None:
