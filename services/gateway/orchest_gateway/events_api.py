@@ -28,9 +28,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncGenerator
 
+from nats.errors import Error as NatsError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from orchest_runtime.errors import DependencyUnavailable
 from orchest_schemas.errors import ErrorDetail
 
 from .body import query_bool
@@ -38,7 +40,7 @@ from .deps import deps_of
 from .errors import ApiError
 from .fanout import Listener, render
 from .sse import EventStreamResponse, Frame
-from .streams import OrderedReader
+from .streams import OrderedReader, ReaderError
 
 
 def _resume_point(request: Request) -> int | None:
@@ -125,7 +127,11 @@ async def events(request: Request) -> Response:
                     replay=replay,
                     window=settings.read_window,
                 )
-                await reader.open()
+                try:
+                    await reader.open()
+                except (ReaderError, NatsError, TimeoutError, OSError) as exc:
+                    # Before the first frame, so before the headers: a 503.
+                    raise DependencyUnavailable(f"the events stream cannot be read: {exc}") from exc
                 try:
                     last = reader.position
                     yield Frame(b": connected\n\n", last)
