@@ -2,6 +2,7 @@
 // (live/cache.ts), so none of them polls.
 import { useQuery } from "@tanstack/react-query";
 import { keys } from "../live/cache";
+import { recentEvents } from "../live/recent";
 import type { LiveRun } from "../live/runs";
 import { client, toApiError, unwrap } from "./client";
 import type { HealthReport, PipelineDefinition, RunStatus } from "./types";
@@ -54,7 +55,10 @@ export const useRuns = (filters: RunFilters) =>
       status: filters.status,
       limit: String(filters.limit ?? 50),
     }),
-    queryFn: () => unwrap(client.GET("/api/runs", { params: { query: { ...filters } } })),
+    queryFn: async () => {
+      const page = await unwrap(client.GET("/api/runs", { params: { query: { ...filters } } }));
+      return { ...page, runs: page.runs.map((r) => recentEvents.replay(r)) };
+    },
   });
 
 export const useRun = (run: string | null | undefined) =>
@@ -62,7 +66,9 @@ export const useRun = (run: string | null | undefined) =>
     queryKey: keys.run(run ?? ""),
     enabled: Boolean(run),
     queryFn: async (): Promise<LiveRun> =>
-      unwrap(client.GET("/api/runs/{run_uuid}", { params: { path: { run_uuid: run as string } } })),
+      recentEvents.replay(
+        await unwrap(client.GET("/api/runs/{run_uuid}", { params: { path: { run_uuid: run as string } } })),
+      ),
   });
 
 export const useJobs = () =>
@@ -78,7 +84,9 @@ export const useJobRuns = (job: string) =>
   useQuery({
     queryKey: keys.jobRuns(job),
     queryFn: () =>
-      unwrap(client.GET("/api/jobs/{job_uuid}/runs", { params: { path: { job_uuid: job }, query: { limit: 200 } } })),
+      unwrap(
+        client.GET("/api/jobs/{job_uuid}/runs", { params: { path: { job_uuid: job }, query: { limit: 200 } } }),
+      ).then((page) => ({ ...page, runs: page.runs.map((r) => recentEvents.replay(r)) })),
   });
 
 export const useSessions = () =>

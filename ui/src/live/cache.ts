@@ -4,6 +4,7 @@
 import type { QueryClient } from "@tanstack/react-query";
 import type { BusEvent, JobList, JobView, RunList, SessionList } from "../api/types";
 import { applyJobEvent, applyJobListEvent, applySessionListEvent } from "./jobs";
+import { recentEvents } from "./recent";
 import { applyRunEvent, applyRunListEvent, type LiveRun } from "./runs";
 
 export const keys = {
@@ -38,6 +39,7 @@ export function applyEventToCache(qc: QueryClient, event: BusEvent): void {
   switch (event.kind) {
     case "run_status_changed":
     case "step_status_changed": {
+      recentEvents.add(event);
       qc.setQueryData<LiveRun>(keys.run(event.run_uuid), (run) => run && applyRunEvent(run, event));
       const isNew = event.kind === "run_status_changed";
       applyToPages<RunList>(qc, "runs", (l) => applyRunListEvent(l, event), isNew);

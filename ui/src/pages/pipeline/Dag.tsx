@@ -5,16 +5,27 @@ import {
   Controls,
   MarkerType,
   ReactFlow,
+  useReactFlow,
   type Edge,
   type NodeChange,
 } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
-import { useMemo, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import type { PipelineDefinition, StepView } from "../../api/types";
 import { layoutOf } from "./layout";
 import { StepNode, type StepNodeType } from "./StepNode";
 
 const NODE_TYPES = { step: StepNode };
+
+/** Fits the whole pipeline in view again when `when` changes (the panel opened or closed). */
+function FitOnChange({ when }: { when: unknown }) {
+  const flow = useReactFlow();
+  useEffect(() => {
+    const id = requestAnimationFrame(() => void flow.fitView());
+    return () => cancelAnimationFrame(id);
+  }, [flow, when]);
+  return null;
+}
 
 interface Props {
   definition: PipelineDefinition;
@@ -22,9 +33,13 @@ interface Props {
   selected: ReadonlySet<string>;
   highlighted: ReadonlySet<string>;
   onSelect(selected: Set<string>): void;
+  /** A step was clicked: the panel shows it. */
+  onOpen(step: string): void;
+  /** Whether the step panel takes room beside the DAG. */
+  narrow: boolean;
 }
 
-export function Dag({ definition, states, selected, highlighted, onSelect }: Props) {
+export function Dag({ definition, states, selected, highlighted, onSelect, onOpen, narrow }: Props) {
   const layout = useMemo(() => layoutOf(definition), [definition]);
   const [moved, setMoved] = useState<Map<string, { x: number; y: number }>>(new Map());
   const steps = definition.steps ?? {};
@@ -73,6 +88,12 @@ export function Dag({ definition, states, selected, highlighted, onSelect }: Pro
         edges={edges}
         nodeTypes={NODE_TYPES}
         onNodesChange={onNodesChange}
+        onNodeClick={(event, node) => {
+          // A plain click selects that step alone (React Flow keeps a
+          // multi-selection when one of its steps is clicked).
+          if (!(event.shiftKey || event.metaKey || event.ctrlKey)) onSelect(new Set([node.id]));
+          onOpen(node.id);
+        }}
         multiSelectionKeyCode={["Shift", "Meta", "Control"]}
         selectionKeyCode="Shift"
         nodesConnectable={false}
@@ -80,6 +101,7 @@ export function Dag({ definition, states, selected, highlighted, onSelect }: Pro
         minZoom={0.1}
         proOptions={{ hideAttribution: true }}
       >
+        <FitOnChange when={narrow} />
         <Background />
         <Controls showInteractive={false} />
       </ReactFlow>

@@ -8,6 +8,7 @@ import { usePipeline, useRun, useRuns } from "../../api/queries";
 import type { RunType, StepView } from "../../api/types";
 import { ErrorPanel } from "../../components/ErrorPanel";
 import { keys } from "../../live/cache";
+import { recentEvents } from "../../live/recent";
 import { Link, navigate } from "../../router";
 import { Dag } from "./Dag";
 import { RunControls } from "./RunControls";
@@ -29,6 +30,7 @@ export function PipelinePage({ project, pipeline, run: chosenRun, step }: Props)
   const runUuid = chosenRun ?? history.data?.runs[0]?.uuid ?? null;
   const run = useRun(runUuid);
   const [selected, setSelected] = useState<Set<string>>(() => new Set(step ? [step] : []));
+  const [opened, setOpened] = useState<string | null>(step);
   const [preview, setPreview] = useState<RunType | null>(null);
   const definition = doc.data?.definition;
   const parents = useMemo(() => (definition ? parentsOf(definition) : new Map<string, string[]>()), [definition]);
@@ -48,7 +50,7 @@ export function PipelinePage({ project, pipeline, run: chosenRun, step }: Props)
         }),
       ),
     onSuccess: (created) => {
-      qc.setQueryData(keys.run(created.uuid), created);
+      qc.setQueryData(keys.run(created.uuid), recentEvents.replay(created));
       void qc.invalidateQueries({ queryKey: ["runs"] });
       navigate(`${base}?run=${created.uuid}`);
     },
@@ -62,14 +64,20 @@ export function PipelinePage({ project, pipeline, run: chosenRun, step }: Props)
     move: (by) => {
       const at = order.findIndex((s) => selected.has(s));
       const next = order[Math.min(order.length - 1, Math.max(0, at < 0 ? 0 : at + by))];
-      if (next) setSelected(new Set([next]));
+      if (next) {
+        setSelected(new Set([next]));
+        setOpened(next);
+      }
     },
-    clear: () => setSelected(new Set()),
+    clear: () => {
+      setSelected(new Set());
+      setOpened(null);
+    },
   });
 
   if (doc.error) return <main className="page"><ErrorPanel error={doc.error} title="The pipeline could not be read" /></main>;
   if (!doc.data || !definition) return <main className="page"><p>Reading the pipeline…</p></main>;
-  const focusStep = selected.size === 1 ? [...selected][0] : undefined;
+  const focusStep = opened ?? (selected.size === 1 ? [...selected][0] : undefined);
   const focus = focusStep ? definition.steps?.[focusStep] : undefined;
   return (
     <main className="page pipeline-page">
@@ -117,7 +125,7 @@ export function PipelinePage({ project, pipeline, run: chosenRun, step }: Props)
       <ErrorPanel error={abort.error} title="The abort failed" />
       <ErrorPanel error={run.error} title="The run could not be read" />
       <div className="pipeline-body">
-        <Dag definition={definition} states={states} selected={selected} highlighted={highlighted} onSelect={setSelected} />
+        <Dag definition={definition} states={states} selected={selected} highlighted={highlighted} onSelect={setSelected} onOpen={setOpened} narrow={Boolean(focus)} />
         {focus && focusStep && <StepPanel step={focus} state={states.get(focusStep) ?? null} run={runUuid} />}
       </div>
     </main>
