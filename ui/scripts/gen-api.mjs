@@ -1,6 +1,6 @@
 // Generates src/api/schema.d.ts, the API's types, from the gateway's OpenAPI
-// document (ui/scripts/openapi_document.py through uv, so no server needs to
-// run). `npm run gen:api` writes the file; `npm run gen:api -- --check`
+// document (ui/scripts/openapi_document.py, run by $PYTHON or else through
+// uv, so no server needs to run). `npm run gen:api` writes the file; `npm run gen:api -- --check`
 // fails when the committed file differs from what the gateway says now.
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -10,9 +10,12 @@ import openapiTS, { astToString } from "openapi-typescript";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const target = join(here, "..", "src", "api", "schema.d.ts");
-const uv = process.env.UV ?? "uv";
+const script = join(here, "openapi_document.py");
+const [command, args] = process.env.PYTHON
+  ? [process.env.PYTHON, [script]]
+  : ["uv", ["run", "--frozen", "python", script]];
 const document = JSON.parse(
-  execFileSync(uv, ["run", "--frozen", "python", join(here, "openapi_document.py")], {
+  execFileSync(command, args, {
     encoding: "utf8",
     maxBuffer: 64 * 1024 * 1024,
   }),
