@@ -7,7 +7,7 @@ import type {
   SessionStatusChanged,
   SessionView,
 } from "../api/types";
-import { happenedAfter } from "./order";
+import { applyToMatching, happenedAfter } from "./order";
 
 type Timed = { live_at?: string };
 export type LiveJob = JobView & Timed;
@@ -28,16 +28,12 @@ export function applyJobEvent<J extends LiveJob>(job: J, event: JobStatusChanged
 }
 
 export function applyJobListEvent(list: JobList, event: JobStatusChanged): { list: JobList; known: boolean } {
-  let known = false;
-  let changed = false;
-  const jobs = list.jobs.map((job) => {
-    if (job.uuid !== event.job_uuid) return job;
-    known = true;
-    const next = applyJobEvent(job, event);
-    changed ||= next !== job;
-    return next;
-  });
-  return { list: changed ? { ...list, jobs } : list, known };
+  const { items, known, changed } = applyToMatching(
+    list.jobs,
+    (job) => job.uuid === event.job_uuid,
+    (job) => applyJobEvent(job, event),
+  );
+  return { list: changed ? { ...list, jobs: items } : list, known };
 }
 
 /** A pipeline's session event applied to a page of sessions: to its newest

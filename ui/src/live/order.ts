@@ -50,3 +50,22 @@ export function happenedAfter(current: { live_at?: string }, occurredAt: string 
   if (current.live_at === undefined || occurredAt === undefined) return true;
   return Date.parse(occurredAt) >= Date.parse(current.live_at);
 }
+
+/** `items` with `apply` applied to those `isTarget` picks: the same array
+ * when nothing changed; `known` says whether any was picked. */
+export function applyToMatching<T>(
+  items: T[],
+  isTarget: (item: T) => boolean,
+  apply: (item: T) => T,
+): { items: T[]; known: boolean; changed: boolean } {
+  let known = false;
+  let changed = false;
+  const next = items.map((item) => {
+    if (!isTarget(item)) return item;
+    known = true;
+    const applied = apply(item);
+    changed ||= applied !== item;
+    return applied;
+  });
+  return { items: changed ? next : items, known, changed };
+}

@@ -1,6 +1,6 @@
 // Run and step events applied to a run and to pages of runs (pure).
 import type { RunList, RunStatusChanged, RunView, StepStatusChanged, StepView } from "../api/types";
-import { ENDED, isNewer, type Sequenced } from "./order";
+import { applyToMatching, ENDED, isNewer, type Sequenced } from "./order";
 
 export type LiveStep = StepView & Sequenced;
 export type LiveRun = Omit<RunView, "pipeline_steps"> & Sequenced & { pipeline_steps: LiveStep[] };
@@ -56,16 +56,12 @@ export function applyRunEvent<R extends LiveRun>(run: R, event: RunEvent): R {
 /** A page of runs with the event applied; `known` is false when the event
  * names a run the page lacks (a new run: the page should be read again). */
 export function applyRunListEvent(list: RunList, event: RunEvent): { list: RunList; known: boolean } {
-  let known = false;
-  let changed = false;
-  const runs = list.runs.map((run) => {
-    if (run.uuid !== event.run_uuid) return run;
-    known = true;
-    const next = applyRunEvent(run as LiveRun, event) as RunView;
-    changed ||= next !== run;
-    return next;
-  });
-  return { list: changed ? { ...list, runs } : list, known };
+  const { items, known, changed } = applyToMatching(
+    list.runs,
+    (run) => run.uuid === event.run_uuid,
+    (run) => applyRunEvent(run as LiveRun, event) as RunView,
+  );
+  return { list: changed ? { ...list, runs: items } : list, known };
 }
 
 export interface Progress {
