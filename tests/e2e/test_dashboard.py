@@ -4,9 +4,11 @@
 quickstart template through the API; then ``ui/e2e/dashboard.mjs`` drives
 Debian's chromium (playwright-core) through the token prompt, Home, the
 quickstart pipeline (a "selection with ancestors" run and a full run watched
-live on the DAG, a step's log followed while it runs), the runs list, a run's
+live on the DAG, a step's log followed while it runs), a long step aborted
+(a second pipeline made through the projects API), the runs list, a run's
 timeline, jobs and sessions, and prints what it saw, checked here. Its
-screenshots (and the failing page's) are kept in the test's ``tmp_path``.
+screenshots (and the failing page's) are kept in the test's ``tmp_path``,
+or in ``ORCHEST_TEST_SCREENSHOTS`` when set (how ``docs/images`` is refreshed).
 
 Needs the built dashboard (``make install`` builds ``ui/dist``), node and
 ``/usr/bin/chromium`` (``scripts/test-env.sh`` installs it as root).
@@ -15,6 +17,7 @@ Needs the built dashboard (``make install`` builds ``ui/dist``), node and
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -26,12 +29,43 @@ from e2e_stack import make_stack
 
 from support import REPO_ROOT
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 UI = REPO_ROOT / "ui"
 CHROMIUM = Path("/usr/bin/chromium")
 TOKEN = "dashboard-e2e-token-0123456789"
 QUICKSTART_STEPS = ["Get data", "Clean", "Stats", "Features", "Train", "Report"]
+
+
+def make_long_pipeline(http: httpx.Client) -> None:
+    """A project "sleeper" whose pipeline "long" has one step, Sleep: it prints, then sleeps."""
+    project = http.post("/api/projects", json={"name": "sleeper"})
+    assert project.status_code == 201, project.text
+    base = f"/api/projects/{project.json()['uuid']}"
+    made = http.post(f"{base}/files", json={"path": "sleep.sh", "template": "shell"})
+    assert made.status_code == 201, made.text
+    content = {"content": "echo sleeping\nsleep 120\n"}
+    written = http.put(f"{base}/files/content", params={"path": "sleep.sh"}, json=content)
+    assert written.status_code == 200, written.text
+    pipeline = http.post(f"{base}/pipelines", json={"path": "long.orchest", "name": "long"})
+    assert pipeline.status_code == 201, pipeline.text
+    document = pipeline.json()
+    definition = dict(document["definition"])
+    definition["steps"] = {
+        "sleep": {
+            "uuid": "sleep",
+            "title": "Sleep",
+            "file_path": "sleep.sh",
+            "environment": "",
+            "meta_data": {"hidden": False, "position": [100, 100]},
+        }
+    }
+    saved = http.put(
+        f"{base}/pipelines/{document['uuid']}",
+        json=definition,
+        headers={"If-Match": f'"{document["etag"]}"'},
+    )
+    assert saved.status_code == 200, saved.text
 
 
 def browser_run(url: str, shots: Path) -> dict[str, Any]:
@@ -56,17 +90,15 @@ def test_dashboard_runs_the_quickstart_live(workdir: Path, tmp_path: Path) -> No
     stack = make_stack(
         workdir, ORCHEST_API_TOKENS=TOKEN, ORCHEST_API_TOKEN=TOKEN, ORCHEST_UI_DIR=str(UI / "dist")
     )
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
+    shots = Path(os.environ.get("ORCHEST_TEST_SCREENSHOTS") or tmp_path / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
     try:
         stack.up()
-        created = httpx.post(
-            f"{stack.url}/api/projects",
-            json={"name": "demo", "template": "quickstart"},
-            headers={"Authorization": f"Bearer {TOKEN}"},
-            timeout=30.0,
-        )
-        assert created.status_code == 201, created.text
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        with httpx.Client(base_url=stack.url, headers=auth, timeout=30.0) as http:
+            created = http.post("/api/projects", json={"name": "demo", "template": "quickstart"})
+            assert created.status_code == 201, created.text
+            make_long_pipeline(http)
         seen = browser_run(stack.url, shots)
     finally:
         stack.orchest("down")
@@ -99,14 +131,20 @@ def test_dashboard_runs_the_quickstart_live(workdir: Path, tmp_path: Path) -> No
     assert "raw.csv: 200 rows" in seen["log"]
     assert "● live" in seen["logStates"] and seen["logStates"][-1] == "complete"
 
-    # The runs list holds both runs; the full run's timeline has a bar per step.
-    assert seen["runRows"] == 2
+    # The long step's log while it ran; aborted from the page, seen ABORTED.
+    assert "sleeping" in seen["longLog"]["text"]
+    assert seen["longLog"]["state"] == "● live"
+    assert seen["aborted"] == {"Sleep": "ABORTED"}
+
+    # The runs list holds the three runs; the full run's timeline has a bar per step.
+    assert seen["runRows"] == 3
     assert seen["timelineBars"] == len(QUICKSTART_STEPS)
     assert {Path(p).name for p in seen["screenshots"]} >= {
         "token-prompt.png",
         "home.png",
         "pipeline-preview.png",
         "pipeline.png",
+        "pipeline-aborted.png",
         "runs.png",
         "run.png",
         "jobs.png",

@@ -2,7 +2,7 @@
 // running stack (tests/e2e/test_dashboard.py starts it and checks what this
 // prints): the token prompt, Home, the quickstart pipeline, a "selection
 // with ancestors" run and a full run watched live on the DAG, a step's log,
-// the runs, run, jobs and sessions views. Screenshots of each view go to
+// a long step aborted, the runs, run, jobs and sessions views. Screenshots of each view go to
 // OUT_DIR. Prints one JSON object: what it saw.
 //
 //   node e2e/dashboard.mjs BASE_URL TOKEN OUT_DIR [CHROMIUM]
@@ -133,12 +133,27 @@ try {
   result.logStates = await page.evaluate(() => window.__logStates);
   await shot("pipeline");
 
-  // 7. The runs, a run's timeline, jobs, sessions.
+  // 7. A long step (the "long" pipeline: one step sleeping) aborted from
+  // the pipeline view; its log is seen while it runs.
+  await page.click('nav a:text-is("Home")');
+  await page.click('a:text-is("long")');
+  await page.waitForFunction(() => document.querySelectorAll(".step-node").length === 1);
+  await node("Sleep").click();
+  await page.click("button[data-run-type=full]");
+  await waitForStates({ Sleep: "STARTED" });
+  await page.waitForFunction(() => (document.querySelector("[data-testid=step-log]")?.textContent ?? "").includes("sleeping"));
+  result.longLog = { text: await page.textContent("[data-testid=step-log]"), state: await page.textContent("[data-testid=log-state]") };
+  await page.click("button:has-text('Abort')");
+  await waitForStates({ Sleep: "ABORTED" });
+  result.aborted = await statuses();
+  await shot("pipeline-aborted");
+
+  // 8. The runs, a run's timeline, jobs, sessions.
   await page.click('nav a:text-is("Runs")');
-  await page.waitForFunction(() => document.querySelectorAll("[data-testid=run-table] tbody tr").length >= 2);
+  await page.waitForFunction(() => document.querySelectorAll("[data-testid=run-table] tbody tr").length >= 3);
   result.runRows = await page.$$eval("[data-testid=run-table] tbody tr", (rows) => rows.length);
   await shot("runs");
-  await page.click("[data-testid=run-table] tbody tr:first-child td:first-child a");
+  await page.click("[data-testid=run-table] tbody tr:nth-child(2) td:first-child a");
   await page.waitForSelector(".timeline-bar");
   result.timelineBars = await page.$$eval(".timeline-bar", (els) => els.length);
   await shot("run");

@@ -18,6 +18,7 @@ export const keys = {
   job: (job: string) => ["job", job] as const,
   jobRuns: (job: string) => ["jobRuns", job] as const,
   sessions: ["sessions"] as const,
+  session: (project: string, pipeline: string) => ["session", project, pipeline] as const,
 };
 
 function applyToPages<L>(
@@ -56,6 +57,8 @@ export function applyEventToCache(qc: QueryClient, event: BusEvent): void {
       applyToPages<JobList>(qc, "jobs", (l) => applyJobListEvent(l, event), true);
       return;
     case "session_status_changed":
+      // A pipeline's session view gains its Jupyter URL once RUNNING: read it again.
+      void qc.invalidateQueries({ queryKey: keys.session(event.project_uuid, event.pipeline_uuid) });
       applyToPages<SessionList>(qc, "sessions", (l) => applySessionListEvent(l, event), true);
       return;
     case "project_changed":

@@ -10,22 +10,35 @@ import {
   type NodeChange,
 } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
-import { useEffect, useMemo, useState } from "react";
+import { useEffect, useMemo, useRef, useState, type RefObject } from "react";
 import type { PipelineDefinition, StepView } from "../../api/types";
 import { layoutOf } from "./layout";
 import { StepNode, type StepNodeType } from "./StepNode";
 
 const NODE_TYPES = { step: StepNode };
 
-/** Fits the whole pipeline in view again when `when` changes (the panel opened or closed). */
-function FitOnChange({ when }: { when: unknown }) {
+/** Fits the whole pipeline in view whenever the DAG's box changes size
+ * (the step panel opened or closed, the window resized). */
+function FitOnResize({ box }: { box: RefObject<HTMLDivElement | null> }) {
   const flow = useReactFlow();
   useEffect(() => {
-    const id = requestAnimationFrame(() => void flow.fitView());
-    return () => cancelAnimationFrame(id);
-  }, [flow, when]);
+    const element = box.current;
+    if (!element) return;
+    let frame = 0;
+    const observer = new ResizeObserver(() => {
+      cancelAnimationFrame(frame);
+      frame = requestAnimationFrame(() => void flow.fitView(FIT));
+    });
+    observer.observe(element);
+    return () => {
+      cancelAnimationFrame(frame);
+      observer.disconnect();
+    };
+  }, [flow, box]);
   return null;
 }
+
+const FIT = { maxZoom: 1, padding: 0.1 };
 
 interface Props {
   definition: PipelineDefinition;
@@ -35,11 +48,10 @@ interface Props {
   onSelect(selected: Set<string>): void;
   /** A step was clicked: the panel shows it. */
   onOpen(step: string): void;
-  /** Whether the step panel takes room beside the DAG. */
-  narrow: boolean;
 }
 
-export function Dag({ definition, states, selected, highlighted, onSelect, onOpen, narrow }: Props) {
+export function Dag({ definition, states, selected, highlighted, onSelect, onOpen }: Props) {
+  const box = useRef<HTMLDivElement>(null);
   const layout = useMemo(() => layoutOf(definition), [definition]);
   const [moved, setMoved] = useState<Map<string, { x: number; y: number }>>(new Map());
   const steps = definition.steps ?? {};
@@ -82,7 +94,7 @@ export function Dag({ definition, states, selected, highlighted, onSelect, onOpe
     if (next) onSelect(next);
   };
   return (
-    <div className="dag" data-testid="dag">
+    <div className="dag" data-testid="dag" ref={box}>
       <ReactFlow
         nodes={nodes}
         edges={edges}
@@ -98,10 +110,11 @@ export function Dag({ definition, states, selected, highlighted, onSelect, onOpe
         selectionKeyCode="Shift"
         nodesConnectable={false}
         fitView
+        fitViewOptions={FIT}
         minZoom={0.1}
         proOptions={{ hideAttribution: true }}
       >
-        <FitOnChange when={narrow} />
+        <FitOnResize box={box} />
         <Background />
         <Controls showInteractive={false} />
       </ReactFlow>

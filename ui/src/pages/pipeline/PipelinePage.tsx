@@ -13,6 +13,7 @@ import { Link, navigate } from "../../router";
 import { Dag } from "./Dag";
 import { RunControls } from "./RunControls";
 import { parentsOf, stepsToRun, topologicalOrder } from "./selection";
+import { SessionBox } from "./SessionBox";
 import { StepPanel } from "./StepPanel";
 import { useShortcuts } from "./shortcuts";
 
@@ -121,11 +122,12 @@ export function PipelinePage({ project, pipeline, run: chosenRun, step }: Props)
         Click a step to select it, shift-click to add, shift-drag a box. Keys: <kbd>r</kbd> run the selection (all when
         none), <kbd>a</kbd> abort, <kbd>↑</kbd>/<kbd>↓</kbd> move between steps, <kbd>Esc</kbd> clear.
       </p>
+      <SessionBox project={project} pipeline={pipeline} pipelinePath={doc.data.path} />
       <ErrorPanel error={start.error} title="The run was refused" />
       <ErrorPanel error={abort.error} title="The abort failed" />
       <ErrorPanel error={run.error} title="The run could not be read" />
       <div className="pipeline-body">
-        <Dag definition={definition} states={states} selected={selected} highlighted={highlighted} onSelect={setSelected} onOpen={setOpened} narrow={Boolean(focus)} />
+        <Dag definition={definition} states={states} selected={selected} highlighted={highlighted} onSelect={setSelected} onOpen={setOpened} />
         {focus && focusStep && <StepPanel step={focus} state={states.get(focusStep) ?? null} run={runUuid} />}
       </div>
     </main>

@@ -7,11 +7,7 @@ import { ErrorPanel } from "../../components/ErrorPanel";
 import { StatusBadge } from "../../components/Status";
 import { formatTime } from "../../components/time";
 import { Link } from "../../router";
-
-function jupyterLink(s: SessionView): string | null {
-  if (!s.jupyter_url) return null;
-  return s.jupyter_token ? `${s.jupyter_url}?token=${encodeURIComponent(s.jupyter_token)}` : s.jupyter_url;
-}
+import { jupyterLink } from "./jupyter";
 
 export function SessionsPage() {
   const sessions = useSessions();
