@@ -75,7 +75,8 @@ export function App() {
           ))}
         </nav>
       </header>
-      <ConnectionBanner />
+      {/* Without a token the stream is refused too: the prompt says what to do. */}
+      {!needed && <ConnectionBanner />}
       {needed ? <TokenPrompt /> : <Page url={url} />}
     </LiveProvider>
   );
