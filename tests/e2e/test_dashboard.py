@@ -93,7 +93,8 @@ def test_dashboard_runs_the_quickstart_live(workdir: Path, tmp_path: Path) -> No
     shots = Path(os.environ.get("ORCHEST_TEST_SCREENSHOTS") or tmp_path / "screenshots")
     shots.mkdir(parents=True, exist_ok=True)
     try:
-        stack.up()
+        up = stack.up()
+        assert f"Dashboard: {stack.url}/" in up.stdout
         auth = {"Authorization": f"Bearer {TOKEN}"}
         with httpx.Client(base_url=stack.url, headers=auth, timeout=30.0) as http:
             created = http.post("/api/projects", json={"name": "demo", "template": "quickstart"})
