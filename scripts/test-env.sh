@@ -12,7 +12,9 @@
 # answers, and stopped, by its PID, when COMMAND ends. Where it may not, it
 # says in one line what to install, and fails: nothing is skipped silently.
 # ORCHEST_TEST_DOCKER=0 (make test DOCKER=0) leaves the Docker tier out, and
-# says so.
+# says so. The dashboard's browser tests (tests/e2e/test_dashboard.py) need
+# Debian's chromium (ORCHEST_TEST_CHROMIUM, default /usr/bin/chromium),
+# installed the same way.
 set -euo pipefail
 
 check_only=0
@@ -26,6 +28,7 @@ if [ "$check_only" = 0 ] && [ "$#" = 0 ]; then
 fi
 
 with_docker=${ORCHEST_TEST_DOCKER:-1}
+chromium=${ORCHEST_TEST_CHROMIUM:-/usr/bin/chromium}
 dockerd_log=${TMPDIR:-/tmp}/orchest-test-dockerd.log
 
 say() { echo "test-env: $*" >&2; }
@@ -48,6 +51,7 @@ missing_packages() {
         have debootstrap || packages+=(debootstrap)
         compose_answers || packages+=(docker-compose)
     fi
+    [ -x "$chromium" ] || packages+=(chromium)
     echo "${packages[@]}"
 }
 

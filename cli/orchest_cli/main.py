@@ -84,6 +84,7 @@ def up(state_dir: Path | None, port: int | None, timeout: float, runners: int) -
         click.echo(f"Healthy in {result.seconds:.2f}s. State: {state.root}")
     show_health(url)
     click.echo(f"API: {url}/api   Stop with: orchest down --state-dir {state.root}")
+    click.echo(f"Dashboard: {url}/")
 
 
 @cli.command()

@@ -233,6 +233,21 @@ def test_every_container_uses_the_host_network(docker: Docker, stack: ComposeSta
     assert docker("network", "ls", "--quiet", "--filter", f"name={stack.project}").stdout == ""
 
 
+def test_the_gateway_serves_the_dashboard_build(stack: ComposeStack) -> None:
+    """The services image carries ui/dist as deploy/build.sh built it: the
+    compose gateway serves it at / (and the app's routes) like the embedded one."""
+    built = (REPO_ROOT / "ui" / "dist" / "index.html").read_text()
+    for path in ("/", "/runs/some-run"):
+        page = httpx.get(f"{stack.url}{path}", timeout=10.0)
+        assert page.status_code == 200, (path, page.text[:300])
+        assert page.text == built
+        assert page.headers["cache-control"] == "no-cache"
+    asset = built.split('src="', 1)[1].split('"', 1)[0]
+    script = httpx.get(f"{stack.url}{asset}", timeout=10.0)
+    assert script.status_code == 200
+    assert "immutable" in script.headers["cache-control"]
+
+
 def test_both_step_runner_replicas_take_steps_of_a_fan_out(stack: ComposeStack) -> None:
     fan_out = {f"leaf{i}": (f"sleep 1; echo leaf {i}\n", ["root"]) for i in range(FAN_OUT)}
     definition = project_with_steps(

@@ -106,7 +106,7 @@ async def test_health_ignores_services_of_another_bus(
 
 @pytest.mark.parametrize(
     ("method", "path", "status"),
-    [("GET", "/api/nothing-here", 404), ("POST", "/api/health", 405), ("GET", "/", 404)],
+    [("GET", "/api/nothing-here", 404), ("POST", "/api/health", 405), ("POST", "/", 405)],
 )
 async def test_errors_share_one_body(
     gateway_settings: GatewaySettings, service_runner: Any, method: str, path: str, status: int

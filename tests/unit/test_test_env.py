@@ -32,12 +32,20 @@ def bare_path(tmp_path: Path) -> str:
 
 
 def run(*args: str, path: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The script; chromium counts as installed unless ``env`` says otherwise."""
+    present = shutil.which("bash")
+    assert present is not None
     return subprocess.run(
         ["bash", str(SCRIPT), *args],
         capture_output=True,
         text=True,
         timeout=30,
-        env={"PATH": path, "HOME": os.environ.get("HOME", "/root"), **env},
+        env={
+            "PATH": path,
+            "HOME": os.environ.get("HOME", "/root"),
+            "ORCHEST_TEST_CHROMIUM": present,
+            **env,
+        },
     )
 
 
@@ -48,6 +56,13 @@ def test_check_lists_what_is_missing(bare_path: str) -> None:
         "test-env: missing: docker.io debootstrap docker-compose "
         "(apt-get install -y docker.io debootstrap docker-compose)"
     )
+
+
+def test_check_names_chromium_for_the_dashboard_tests(bare_path: str, tmp_path: Path) -> None:
+    absent = str(tmp_path / "no-chromium")
+    result = run("--check", path=bare_path, ORCHEST_TEST_DOCKER="0", ORCHEST_TEST_CHROMIUM=absent)
+    assert result.returncode == 1
+    assert "test-env: missing: chromium (apt-get install -y chromium)" in result.stderr
 
 
 def test_without_docker_and_no_way_to_install_it_says_what_to_do_and_runs_nothing(

@@ -27,6 +27,7 @@ from . import (
     sessions_api,
 )
 from .auth import OPEN_PATHS, QUERY_TOKEN_PATHS, BearerAuth, TokenChecker
+from .dashboard import DashboardFiles
 from .deps import GatewayDeps, deps_of
 from .errors import EXCEPTION_HANDLERS
 from .health import health_report
@@ -487,6 +488,15 @@ _HANDLERS = {
 
 def create_app(deps: GatewayDeps) -> Starlette:
     routes = [Route(op.path, _HANDLERS[op.operation_id], methods=[op.method]) for op in OPERATIONS]
+    # Last: every path no API route matched (the dashboard's, or the API's 404).
+    routes.append(
+        Route(
+            "/{path:path}",
+            DashboardFiles(deps.settings.dashboard_dir).serve,
+            methods=["GET", "HEAD"],
+            include_in_schema=False,
+        )
+    )
     checker = TokenChecker(deps.settings.tokens)
     app = Starlette(
         routes=routes,

@@ -5,7 +5,8 @@ probes that hold no secret; it says nothing but "this process answers")
 needs ``Authorization: Bearer <token>`` naming one of them, else 401 with
 the API's error body and ``WWW-Authenticate: Bearer``. ``GET /api/events``
 also takes ``?access_token=<token>``, for EventSource clients, which cannot
-set headers. Without tokens the API is open.
+set headers. The dashboard's files (``GET`` outside ``/api``) are open: the
+app asks for the token and sends it. Without tokens the API is open.
 
 Tokens are compared as SHA-256 digests with ``hmac.compare_digest``, against
 every configured token each time: how long a check takes says nothing about
@@ -23,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from orchest_schemas.errors import ErrorDetail
 
+from .dashboard import is_api_path
 from .errors import error_response
 
 OPEN_PATHS = frozenset({"/api/ping"})
@@ -74,7 +76,13 @@ def presented_token(scope: Scope) -> bytes | None:
 
 
 def _open(scope: Scope) -> bool:
-    return scope["method"] == "GET" and scope["path"] in OPEN_PATHS
+    """Open without a token: ``GET /api/ping``, and reading the dashboard's
+    files (every path outside ``/api``: the app holds no data and asks for
+    the token itself)."""
+    path: str = scope["path"]
+    if scope["method"] == "GET" and path in OPEN_PATHS:
+        return True
+    return scope["method"] in ("GET", "HEAD") and not is_api_path(path)
 
 
 class BearerAuth:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, PositiveFloat, SecretStr
 
 from orchest_runtime.settings import ServiceSettings
@@ -45,6 +47,16 @@ class GatewaySettings(ServiceSettings):
     api_tokens: SecretStr = SecretStr("")
     """Comma-separated bearer tokens; when any is set, every endpoint but
     ``/api/ping`` needs ``Authorization: Bearer <one of them>``."""
+
+    ui_dir: Path | None = None
+    """The web dashboard's build (``index.html`` and ``assets/``) served at
+    ``/``; unset: ``ui/dist`` of the repository this package is installed from."""
+
+    @property
+    def dashboard_dir(self) -> Path:
+        if self.ui_dir is not None:
+            return self.ui_dir
+        return Path(__file__).resolve().parents[3] / "ui" / "dist"
 
     @property
     def read_window(self) -> Window:

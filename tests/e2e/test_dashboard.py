@@ -1,0 +1,153 @@
+"""The web dashboard in a real browser against a real stack.
+
+``orchest up`` starts the stack with API tokens; a project is made from the
+quickstart template through the API; then ``ui/e2e/dashboard.mjs`` drives
+Debian's chromium (playwright-core) through the token prompt, Home, the
+quickstart pipeline (a "selection with ancestors" run and a full run watched
+live on the DAG, a step's log followed while it runs), a long step aborted
+(a second pipeline made through the projects API), the runs list, a run's
+timeline, jobs and sessions, and prints what it saw, checked here. Its
+screenshots (and the failing page's) are kept in the test's ``tmp_path``,
+or in ``ORCHEST_TEST_SCREENSHOTS`` when set (how ``docs/images`` is refreshed).
+
+Needs the built dashboard (``make install`` builds ``ui/dist``), node and
+``/usr/bin/chromium`` (``scripts/test-env.sh`` installs it as root).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from e2e_stack import make_stack
+
+from support import REPO_ROOT
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
+UI = REPO_ROOT / "ui"
+CHROMIUM = Path("/usr/bin/chromium")
+TOKEN = "dashboard-e2e-token-0123456789"
+QUICKSTART_STEPS = ["Get data", "Clean", "Stats", "Features", "Train", "Report"]
+
+
+def make_long_pipeline(http: httpx.Client) -> None:
+    """A project "sleeper" whose pipeline "long" has one step, Sleep: it prints, then sleeps."""
+    project = http.post("/api/projects", json={"name": "sleeper"})
+    assert project.status_code == 201, project.text
+    base = f"/api/projects/{project.json()['uuid']}"
+    made = http.post(f"{base}/files", json={"path": "sleep.sh", "template": "shell"})
+    assert made.status_code == 201, made.text
+    content = {"content": "echo sleeping\nsleep 120\n"}
+    written = http.put(f"{base}/files/content", params={"path": "sleep.sh"}, json=content)
+    assert written.status_code == 200, written.text
+    pipeline = http.post(f"{base}/pipelines", json={"path": "long.orchest", "name": "long"})
+    assert pipeline.status_code == 201, pipeline.text
+    document = pipeline.json()
+    definition = dict(document["definition"])
+    definition["steps"] = {
+        "sleep": {
+            "uuid": "sleep",
+            "title": "Sleep",
+            "file_path": "sleep.sh",
+            "environment": "",
+            "meta_data": {"hidden": False, "position": [100, 100]},
+        }
+    }
+    saved = http.put(
+        f"{base}/pipelines/{document['uuid']}",
+        json=definition,
+        headers={"If-Match": f'"{document["etag"]}"'},
+    )
+    assert saved.status_code == 200, saved.text
+
+
+def browser_run(url: str, shots: Path) -> dict[str, Any]:
+    node = shutil.which("node")
+    assert node, "the dashboard tests need node (Node 20)"
+    assert CHROMIUM.exists(), "the dashboard tests need chromium: apt-get install -y chromium"
+    assert (UI / "node_modules" / "playwright-core").is_dir(), "run make install (npm ci in ui/)"
+    result = subprocess.run(
+        [node, "e2e/dashboard.mjs", url, TOKEN, str(shots), str(CHROMIUM)],
+        cwd=UI,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    seen: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return seen
+
+
+def test_dashboard_runs_the_quickstart_live(workdir: Path, tmp_path: Path) -> None:
+    assert (UI / "dist" / "index.html").exists(), "the dashboard is not built: run make install"
+    stack = make_stack(
+        workdir, ORCHEST_API_TOKENS=TOKEN, ORCHEST_API_TOKEN=TOKEN, ORCHEST_UI_DIR=str(UI / "dist")
+    )
+    shots = Path(os.environ.get("ORCHEST_TEST_SCREENSHOTS") or tmp_path / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    try:
+        up = stack.up()
+        assert f"Dashboard: {stack.url}/" in up.stdout
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        with httpx.Client(base_url=stack.url, headers=auth, timeout=30.0) as http:
+            created = http.post("/api/projects", json={"name": "demo", "template": "quickstart"})
+            assert created.status_code == 201, created.text
+            make_long_pipeline(http)
+        seen = browser_run(stack.url, shots)
+    finally:
+        stack.orchest("down")
+
+    assert seen["ok"], f"{seen.get('failure')} at {seen.get('at')} (screenshots in {shots})"
+    assert seen["errors"] == []
+    assert seen["tokenPrompt"]
+    assert all(line.startswith("✔") for line in seen["health"]), seen["health"]
+    assert seen["steps"] == QUICKSTART_STEPS
+
+    # "Selection with ancestors" of Clean and Stats: highlighted before the
+    # click, then exactly those steps and Get data ran, seen turning green live.
+    chosen = {"Get data", "Clean", "Stats"}
+    assert set(seen["highlighted"]) == chosen
+    partial = seen["partial"]
+    assert {t for t, s in partial["statuses"].items() if s == "SUCCESS"} == chosen
+    assert {t for t, s in partial["statuses"].items() if s == "NONE"} == set(
+        QUICKSTART_STEPS
+    ) - chosen
+    assert set(partial["transitions"]) == chosen, partial["transitions"]
+
+    # The full run: every step went STARTED then SUCCESS on the page, with no reload.
+    full = seen["full"]
+    assert full["url"] != partial["url"]
+    for title in QUICKSTART_STEPS:
+        states = full["transitions"][title]
+        assert states[-2:] == ["STARTED", "SUCCESS"], (title, states)
+
+    # Stats' log, followed while the step ran, then complete.
+    assert "raw.csv: 200 rows" in seen["log"]
+    assert "● live" in seen["logStates"] and seen["logStates"][-1] == "complete"
+
+    # The long step's log while it ran; aborted from the page, seen ABORTED.
+    assert "sleeping" in seen["longLog"]["text"]
+    assert seen["longLog"]["state"] == "● live"
+    assert seen["aborted"] == {"Sleep": "ABORTED"}
+
+    # The runs list holds the three runs; the full run's timeline has a bar per step.
+    assert seen["runRows"] == 3
+    assert seen["timelineBars"] == len(QUICKSTART_STEPS)
+    assert {Path(p).name for p in seen["screenshots"]} >= {
+        "token-prompt.png",
+        "home.png",
+        "pipeline-preview.png",
+        "pipeline.png",
+        "pipeline-aborted.png",
+        "runs.png",
+        "run.png",
+        "jobs.png",
+        "sessions.png",
+    }

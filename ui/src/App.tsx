@@ -1,0 +1,83 @@
+// The frame (navigation, banners) and the route table: one URL per view.
+import { useSyncExternalStore, type ReactNode } from "react";
+import { getToken, subscribeToken } from "./auth/token";
+import { TokenPrompt, useTokenNeeded } from "./auth/TokenPrompt";
+import { ConnectionBanner, LiveProvider } from "./live/LiveProvider";
+import { HomePage } from "./pages/home/HomePage";
+import { JobPage } from "./pages/jobs/JobPage";
+import { JobsPage } from "./pages/jobs/JobsPage";
+import { PipelinePage } from "./pages/pipeline/PipelinePage";
+import { ProjectPage } from "./pages/projects/ProjectPage";
+import { RunPage } from "./pages/runs/RunPage";
+import { RunsPage } from "./pages/runs/RunsPage";
+import { SessionsPage } from "./pages/sessions/SessionsPage";
+import { Link, match, useLocation } from "./router";
+
+const ROUTES: [string, (p: Record<string, string>, url: URL) => ReactNode][] = [
+  ["/", () => <HomePage />],
+  ["/projects/:project", (p) => <ProjectPage project={p.project as string} />],
+  [
+    "/projects/:project/pipelines/:pipeline",
+    (p, url) => (
+      <PipelinePage
+        project={p.project as string}
+        pipeline={p.pipeline as string}
+        run={url.searchParams.get("run")}
+        step={url.searchParams.get("step")}
+      />
+    ),
+  ],
+  ["/runs", (_, url) => <RunsPage search={url.searchParams} />],
+  ["/runs/:run", (p) => <RunPage run={p.run as string} />],
+  ["/jobs", () => <JobsPage />],
+  ["/jobs/:job", (p) => <JobPage job={p.job as string} />],
+  ["/sessions", () => <SessionsPage />],
+];
+
+function Page({ url }: { url: URL }) {
+  for (const [pattern, render] of ROUTES) {
+    const params = match(pattern, url.pathname);
+    if (params) return <>{render(params, url)}</>;
+  }
+  return (
+    <main className="page">
+      <h1>Not found</h1>
+      <p>
+        No view at <code>{url.pathname}</code>. <Link to="/">Home</Link>
+      </p>
+    </main>
+  );
+}
+
+const NAV: [string, string][] = [
+  ["/", "Home"],
+  ["/runs", "Runs"],
+  ["/jobs", "Jobs"],
+  ["/sessions", "Sessions"],
+];
+
+export function App() {
+  const url = useLocation();
+  const needed = useTokenNeeded();
+  const token = useSyncExternalStore(subscribeToken, getToken);
+  const section = "/" + (url.pathname.split("/")[1] ?? "");
+  return (
+    <LiveProvider token={token}>
+      <header className="topbar">
+        <Link to="/" className="brand">
+          Orchest
+        </Link>
+        <nav aria-label="Main">
+          {NAV.map(([to, label]) => (
+            <Link key={to} to={to} aria-current={section === to ? "page" : undefined}>
+              {label}
+            </Link>
+          ))}
+        </nav>
+      </header>
+      {/* Without a token the stream is refused too: the prompt says what to do. */}
+      {!needed && <ConnectionBanner />}
+      {needed ? <TokenPrompt /> : <Page url={url} />}
+    </LiveProvider>
+  );
+}

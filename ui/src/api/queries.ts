@@ -1,0 +1,96 @@
+// The reads of the API as TanStack queries; live events keep them current
+// (live/cache.ts), so none of them polls.
+import { useQuery } from "@tanstack/react-query";
+import { keys } from "../live/cache";
+import { recentEvents } from "../live/recent";
+import type { LiveRun } from "../live/runs";
+import { client, toApiError, unwrap } from "./client";
+import type { HealthReport, PipelineDefinition, RunStatus } from "./types";
+
+// /api/health answers 503 with the same report when something is missing.
+export const useHealth = () =>
+  useQuery({
+    queryKey: keys.health,
+    queryFn: async (): Promise<HealthReport> => {
+      const { data, error, response } = await client.GET("/api/health");
+      const report = data ?? (error as HealthReport | undefined);
+      if (!report || !("services" in report)) throw toApiError(response, error);
+      return report;
+    },
+  });
+
+export const useProjects = () =>
+  useQuery({ queryKey: keys.projects, queryFn: () => unwrap(client.GET("/api/projects")) });
+
+export const usePipelines = (project: string) =>
+  useQuery({
+    queryKey: keys.pipelines(project),
+    queryFn: () =>
+      unwrap(client.GET("/api/projects/{project_uuid}/pipelines", { params: { path: { project_uuid: project } } })),
+  });
+
+export const usePipeline = (project: string, pipeline: string) =>
+  useQuery({
+    queryKey: keys.pipeline(project, pipeline),
+    queryFn: async () => {
+      const doc = await unwrap(
+        client.GET("/api/projects/{project_uuid}/pipelines/{pipeline_uuid}", {
+          params: { path: { project_uuid: project, pipeline_uuid: pipeline } },
+        }),
+      );
+      return { ...doc, definition: doc.definition as PipelineDefinition };
+    },
+  });
+
+export interface RunFilters {
+  pipeline_uuid?: string;
+  status?: RunStatus;
+  limit?: number;
+}
+
+export const useRuns = (filters: RunFilters) =>
+  useQuery({
+    queryKey: keys.runs({
+      pipeline_uuid: filters.pipeline_uuid,
+      status: filters.status,
+      limit: String(filters.limit ?? 50),
+    }),
+    queryFn: async () => {
+      const page = await unwrap(client.GET("/api/runs", { params: { query: { ...filters } } }));
+      return { ...page, runs: page.runs.map((r) => recentEvents.replay(r)) };
+    },
+  });
+
+export const useRun = (run: string | null | undefined) =>
+  useQuery({
+    queryKey: keys.run(run ?? ""),
+    enabled: Boolean(run),
+    queryFn: async (): Promise<LiveRun> =>
+      recentEvents.replay(
+        await unwrap(client.GET("/api/runs/{run_uuid}", { params: { path: { run_uuid: run as string } } })),
+      ),
+  });
+
+export const useJobs = () =>
+  useQuery({ queryKey: keys.jobs, queryFn: () => unwrap(client.GET("/api/jobs", { params: { query: { limit: 200 } } })) });
+
+export const useJob = (job: string) =>
+  useQuery({
+    queryKey: keys.job(job),
+    queryFn: () => unwrap(client.GET("/api/jobs/{job_uuid}", { params: { path: { job_uuid: job } } })),
+  });
+
+export const useJobRuns = (job: string) =>
+  useQuery({
+    queryKey: keys.jobRuns(job),
+    queryFn: () =>
+      unwrap(
+        client.GET("/api/jobs/{job_uuid}/runs", { params: { path: { job_uuid: job }, query: { limit: 200 } } }),
+      ).then((page) => ({ ...page, runs: page.runs.map((r) => recentEvents.replay(r)) })),
+  });
+
+export const useSessions = () =>
+  useQuery({
+    queryKey: keys.sessions,
+    queryFn: () => unwrap(client.GET("/api/sessions", { params: { query: { limit: 200 } } })),
+  });

@@ -1,0 +1,34 @@
+// Asks for the API token when the gateway refused a call (401).
+import { useState, useSyncExternalStore, type FormEvent } from "react";
+import { setToken, subscribeToken, tokenNeeded } from "./token";
+
+export function useTokenNeeded(): boolean {
+  return useSyncExternalStore(subscribeToken, tokenNeeded);
+}
+
+export function TokenPrompt() {
+  const [value, setValue] = useState("");
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    if (value.trim()) setToken(value.trim());
+  };
+  return (
+    <div className="token-prompt" role="dialog" aria-modal="true" aria-labelledby="token-title">
+      <form onSubmit={submit} className="card">
+        <h2 id="token-title">API token</h2>
+        <p>This Orchest needs a token (one of the gateway's ORCHEST_API_TOKENS).</p>
+        <label>
+          Token{" "}
+          <input
+            type="password"
+            autoFocus
+            value={value}
+            onChange={(e) => setValue(e.target.value)}
+            data-testid="token-input"
+          />
+        </label>{" "}
+        <button type="submit">Use this token</button>
+      </form>
+    </div>
+  );
+}

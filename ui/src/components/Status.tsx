@@ -1,0 +1,31 @@
+// A state told by colour, icon and text (colour-blind safe: never colour alone).
+const LOOK: Record<string, { icon: string; tone: string; label: string }> = {
+  PENDING: { icon: "○", tone: "pending", label: "Pending" },
+  STARTED: { icon: "▶", tone: "running", label: "Running" },
+  SUCCESS: { icon: "✔", tone: "success", label: "Succeeded" },
+  FAILURE: { icon: "✖", tone: "failure", label: "Failed" },
+  ABORTED: { icon: "■", tone: "aborted", label: "Aborted" },
+  DRAFT: { icon: "✎", tone: "pending", label: "Draft" },
+  PAUSED: { icon: "❚❚", tone: "aborted", label: "Paused" },
+  LAUNCHING: { icon: "↻", tone: "running", label: "Launching" },
+  RUNNING: { icon: "▶", tone: "running", label: "Running" },
+  STOPPING: { icon: "↻", tone: "aborted", label: "Stopping" },
+  STOPPED: { icon: "■", tone: "pending", label: "Stopped" },
+  FAILED: { icon: "✖", tone: "failure", label: "Failed" },
+};
+
+export function toneOf(status: string): string {
+  return LOOK[status]?.tone ?? "pending";
+}
+
+export function StatusBadge({ status, title }: { status: string; title?: string }) {
+  const look = LOOK[status] ?? { icon: "?", tone: "pending", label: status };
+  return (
+    <span className={`status status-${look.tone}`} title={title ?? look.label} data-status={status}>
+      <span aria-hidden="true" className="status-icon">
+        {look.icon}
+      </span>{" "}
+      {look.label}
+    </span>
+  );
+}

@@ -1,0 +1,69 @@
+// Events from the stream applied to the TanStack Query cache: the reducers
+// update what is cached; an event about something a cached page lacks (a
+// new run, job or session) makes that page be read again.
+import type { QueryClient } from "@tanstack/react-query";
+import type { BusEvent, JobList, JobView, RunList, SessionList } from "../api/types";
+import { applyJobEvent, applyJobListEvent, applySessionListEvent } from "./jobs";
+import { recentEvents } from "./recent";
+import { applyRunEvent, applyRunListEvent, type LiveRun } from "./runs";
+
+export const keys = {
+  health: ["health"] as const,
+  projects: ["projects"] as const,
+  pipelines: (project: string) => ["pipelines", project] as const,
+  pipeline: (project: string, pipeline: string) => ["pipeline", project, pipeline] as const,
+  runs: (filters: Record<string, string | undefined> = {}) => ["runs", filters] as const,
+  run: (run: string) => ["run", run] as const,
+  jobs: ["jobs"] as const,
+  job: (job: string) => ["job", job] as const,
+  jobRuns: (job: string) => ["jobRuns", job] as const,
+  sessions: ["sessions"] as const,
+  session: (project: string, pipeline: string) => ["session", project, pipeline] as const,
+};
+
+function applyToPages<L>(
+  qc: QueryClient,
+  prefix: string,
+  apply: (list: L) => { list: L; known: boolean },
+  refetchUnknown: boolean,
+): void {
+  for (const query of qc.getQueryCache().findAll({ queryKey: [prefix] })) {
+    const data = query.state.data as L | undefined;
+    if (data === undefined) continue;
+    const { list, known } = apply(data);
+    if (list !== data) qc.setQueryData(query.queryKey, list);
+    if (!known && refetchUnknown) void qc.invalidateQueries({ queryKey: query.queryKey, exact: true });
+  }
+}
+
+export function applyEventToCache(qc: QueryClient, event: BusEvent): void {
+  switch (event.kind) {
+    case "run_status_changed":
+    case "step_status_changed": {
+      recentEvents.add(event);
+      qc.setQueryData<LiveRun>(keys.run(event.run_uuid), (run) => run && applyRunEvent(run, event));
+      const isNew = event.kind === "run_status_changed";
+      applyToPages<RunList>(qc, "runs", (l) => applyRunListEvent(l, event), isNew);
+      applyToPages<RunList>(qc, "jobRuns", (l) => applyRunListEvent(l, event), isNew);
+      if (event.kind === "run_status_changed" && event.job_uuid) {
+        // A job's counts per status come from its runs: read it again.
+        void qc.invalidateQueries({ queryKey: keys.job(event.job_uuid) });
+        void qc.invalidateQueries({ queryKey: keys.jobs });
+      }
+      return;
+    }
+    case "job_status_changed":
+      qc.setQueryData<JobView>(keys.job(event.job_uuid), (job) => job && applyJobEvent(job, event));
+      applyToPages<JobList>(qc, "jobs", (l) => applyJobListEvent(l, event), true);
+      return;
+    case "session_status_changed":
+      // A pipeline's session view gains its Jupyter URL once RUNNING: read it again.
+      void qc.invalidateQueries({ queryKey: keys.session(event.project_uuid, event.pipeline_uuid) });
+      applyToPages<SessionList>(qc, "sessions", (l) => applySessionListEvent(l, event), true);
+      return;
+    case "project_changed":
+      void qc.invalidateQueries({ queryKey: keys.pipelines(event.project_uuid) });
+      void qc.invalidateQueries({ queryKey: ["pipeline", event.project_uuid] });
+      return;
+  }
+}

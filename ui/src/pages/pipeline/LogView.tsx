@@ -1,0 +1,83 @@
+// A step's log, streamed live while the step runs (follow), ANSI colours
+// rendered; search, follow the end, jump to the end.
+import { useEffect, useMemo, useRef, useState } from "react";
+import { apiFetch } from "../../api/client";
+import { ErrorPanel } from "../../components/ErrorPanel";
+import { parseAnsi } from "./ansi";
+
+function useStepLog(run: string, step: string, attempt: number, ended: boolean) {
+  const [text, setText] = useState("");
+  const [error, setError] = useState<unknown>(null);
+  const [streaming, setStreaming] = useState(false);
+  useEffect(() => {
+    const abort = new AbortController();
+    setText("");
+    setError(null);
+    setStreaming(!ended);
+    const path = `/api/runs/${run}/steps/${step}/logs${ended ? "" : "?follow=true"}`;
+    (async () => {
+      const response = await apiFetch(path, { signal: abort.signal });
+      const reader = (response.body as ReadableStream<Uint8Array>)
+        .pipeThrough(new TextDecoderStream() as unknown as ReadableWritablePair<string, Uint8Array>)
+        .getReader();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        setText((t) => t + value);
+      }
+    })()
+      .catch((e: unknown) => {
+        if (!abort.signal.aborted) setError(e);
+      })
+      .finally(() => {
+        if (!abort.signal.aborted) setStreaming(false);
+      });
+    return () => abort.abort();
+    // A retry (a new attempt) reads the log again; an end keeps what was streamed.
+  }, [run, step, attempt]);
+  return { text, error, streaming };
+}
+
+export function LogView({ run, step, attempt, ended }: { run: string; step: string; attempt: number; ended: boolean }) {
+  const { text, error, streaming } = useStepLog(run, step, attempt, ended);
+  const [search, setSearch] = useState("");
+  const [follow, setFollow] = useState(true);
+  const box = useRef<HTMLPreElement>(null);
+  const shown = useMemo(() => {
+    if (!search) return text;
+    return text
+      .split("\n")
+      .filter((line) => line.toLowerCase().includes(search.toLowerCase()))
+      .join("\n");
+  }, [text, search]);
+  const segments = useMemo(() => parseAnsi(shown), [shown]);
+  const toEnd = () => box.current?.scrollTo({ top: box.current.scrollHeight });
+  useEffect(() => {
+    if (follow) toEnd();
+  }, [segments, follow]);
+  return (
+    <div className="log">
+      <div className="log-tools">
+        <input type="search" placeholder="Search the log" value={search} onChange={(e) => setSearch(e.target.value)} aria-label="Search the log" />
+        <label>
+          <input type="checkbox" checked={follow} onChange={(e) => setFollow(e.target.checked)} /> Follow
+        </label>
+        <button type="button" onClick={toEnd}>
+          Jump to end
+        </button>
+        <span className="muted" data-testid="log-state">
+          {streaming ? "● live" : "complete"}
+        </span>
+      </div>
+      <ErrorPanel error={error} title="The log could not be read" />
+      <pre className="log-text" ref={box} data-testid="step-log" tabIndex={0} aria-label="Step log">
+        {segments.map((s, i) => (
+          <span key={i} className={`${s.fg !== null ? `ansi-${s.fg}` : ""}${s.bold ? " ansi-bold" : ""}`}>
+            {s.text}
+          </span>
+        ))}
+        {!text && !streaming && <span className="muted">(no output)</span>}
+      </pre>
+    </div>
+  );
+}
