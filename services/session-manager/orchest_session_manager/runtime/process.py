@@ -20,6 +20,7 @@ A session's directory (mode 0700, removed by ``stop``):
   data/      JUPYTER_DATA_DIR
   runtime/   JUPYTER_RUNTIME_DIR: kernels' connection files
   logs/      enterprise-gateway.log (kernels' output too), jupyter-server.log
+  python/    the Jupyter server's PYTHONPATH: orchest_jupyter.py (see lab.py)
 ```
 """
 
@@ -55,6 +56,7 @@ from .environments import (
     environment_python,
 )
 from .kernelspecs import KERNELS_DIR, write_kernelspecs
+from .lab import CONNECTION_MODULE, PAGE_CONFIG, server_config
 from .readiness import Probe, wait_ready
 
 logger = logging.getLogger(__name__)
@@ -213,6 +215,7 @@ class ProcessRuntime:
             JUPYTER_SERVER,
             [str(jupyter_env / "bin" / "jupyter-server")],
             plan,
+            extra_env={"PYTHONPATH": str(plan.root / "python")},
             # Answered through Enterprise Gateway: ready means connected to it.
             ready_url=f"{plan.jupyter_url}api/kernelspecs",
             headers={"Authorization": f"token {plan.jupyter_token}"},
@@ -245,7 +248,9 @@ class ProcessRuntime:
         ports, tokens and the servers' environment. Blocking."""
         root = self.session_dir(spec.session_uuid)
         shutil.rmtree(root, ignore_errors=True)  # what a crashed launch left
-        dirs = {name: root / name for name in ("config", "jupyter", "data", "runtime", "logs")}
+        dirs = {
+            name: root / name for name in ("config", "jupyter", "data", "runtime", "logs", "python")
+        }
         root.mkdir(parents=True, mode=0o700)
         for path in dirs.values():
             path.mkdir(mode=0o700)
@@ -298,10 +303,18 @@ class ProcessRuntime:
                 "KernelSpecManager": {"whitelist": kernels, "ensure_native_kernel": False},
             },
         )
+        # JupyterLab (its server extension, enabled in the environment) opens
+        # in the pipeline's folder, offline; see ``lab.py``.
+        lab = server_config(spec.pipeline_path)
+        shutil.copy(CONNECTION_MODULE, dirs["python"])
+        (dirs["config"] / "labconfig").mkdir(mode=0o700)
+        _write_config(dirs["config"] / "labconfig" / "page_config.json", PAGE_CONFIG)
         _write_config(
             dirs["config"] / "jupyter_server_config.json",
             {
+                **lab,
                 "ServerApp": {
+                    **lab["ServerApp"],
                     "ip": HOST,
                     "port": jupyter_port,
                     "port_retries": 0,
@@ -323,6 +336,7 @@ class ProcessRuntime:
         *,
         ready_url: str,
         headers: dict[str, str],
+        extra_env: dict[str, str] | None = None,
     ) -> _Server:
         """Start one server detached (see ``detach.py``); its cwd is the
         session directory (kernels change to theirs)."""
@@ -334,7 +348,7 @@ class ProcessRuntime:
             str(log),
             str(plan.root),
             *argv,
-            env={**plan.env, ROLE_VARIABLE: role},
+            env={**plan.env, **(extra_env or {}), ROLE_VARIABLE: role},
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
