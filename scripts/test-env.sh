@@ -12,7 +12,7 @@
 # answers, and stopped, by its PID, when COMMAND ends. Where it may not, it
 # says in one line what to install, and fails: nothing is skipped silently.
 # ORCHEST_TEST_DOCKER=0 (make test DOCKER=0) leaves the Docker tier out, and
-# says so.
+# says so. The browser tests (JupyterLab in a session) need Debian's chromium.
 set -euo pipefail
 
 check_only=0
@@ -43,6 +43,8 @@ compose_answers() {
 # The Debian packages the tests need and this machine lacks.
 missing_packages() {
     local packages=()
+    # The browser tests drive Debian's chromium (never a downloaded browser).
+    have chromium || packages+=(chromium)
     if [ "$with_docker" != 0 ]; then
         { have docker && have dockerd; } || packages+=(docker.io)
         have debootstrap || packages+=(debootstrap)

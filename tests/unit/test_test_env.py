@@ -45,9 +45,15 @@ def test_check_lists_what_is_missing(bare_path: str) -> None:
     result = run("--check", path=bare_path)
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        "test-env: missing: docker.io debootstrap docker-compose "
-        "(apt-get install -y docker.io debootstrap docker-compose)"
+        "test-env: missing: chromium docker.io debootstrap docker-compose "
+        "(apt-get install -y chromium docker.io debootstrap docker-compose)"
     )
+
+
+def test_chromium_is_needed_without_docker_too(bare_path: str) -> None:
+    result = run("--check", path=bare_path, ORCHEST_TEST_DOCKER="0")
+    assert result.returncode == 1
+    assert "test-env: missing: chromium (apt-get install -y chromium)" in result.stderr
 
 
 def test_without_docker_and_no_way_to_install_it_says_what_to_do_and_runs_nothing(
@@ -58,21 +64,27 @@ def test_without_docker_and_no_way_to_install_it_says_what_to_do_and_runs_nothin
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert "apt-get install -y docker.io debootstrap docker-compose" in lines[0]
+    assert "apt-get install -y chromium docker.io debootstrap docker-compose" in lines[0]
     assert "DOCKER=0" in lines[0]
     assert not marker.exists()
 
 
+def with_chromium(path: str) -> str:
+    """``path`` with a ``chromium`` (a stand-in: the script only looks for it)."""
+    Path(path, "chromium").symlink_to(shutil.which("true") or "/bin/true")
+    return path
+
+
 def test_leaving_docker_out_is_said_and_runs_the_command(bare_path: str, tmp_path: Path) -> None:
     marker = tmp_path / "ran"
-    result = run("touch", str(marker), path=bare_path, ORCHEST_TEST_DOCKER="0")
+    result = run("touch", str(marker), path=with_chromium(bare_path), ORCHEST_TEST_DOCKER="0")
     assert result.returncode == 0, result.stderr
     assert "Docker tier left out" in result.stderr
     assert marker.exists()
 
 
 def test_the_commands_exit_status_is_kept(bare_path: str) -> None:
-    result = run("bash", "-c", "exit 5", path=bare_path, ORCHEST_TEST_DOCKER="0")
+    result = run("bash", "-c", "exit 5", path=with_chromium(bare_path), ORCHEST_TEST_DOCKER="0")
     assert result.returncode == 5  # pytest's "no tests collected" fails make test
 
 
