@@ -1,8 +1,8 @@
 """The session's Jupyter server's websocket to Enterprise Gateway's kernels.
 
-Installed in the jupyter-server image (on its PYTHONPATH) and put on the
-PYTHONPATH of the process runtime's Jupyter server; the server's
-configuration names it:
+Installed in the jupyter-server image (in its virtual environment) and put on
+the process runtime's Jupyter server's ``sys.path`` (by its configuration);
+the server's configuration names it:
 ``ServerApp.kernel_websocket_connection_class = orchest_jupyter.GatewayConnection``.
 """
 

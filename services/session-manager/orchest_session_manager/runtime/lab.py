@@ -11,7 +11,7 @@ Enterprise Gateway (``GatewayClient``): the session's kernelspecs.
 
 Its kernel websockets go through ``orchest_jupyter.GatewayConnection``
 (``images/jupyter-server/orchest_jupyter.py``, in the image and on the
-process runtime's Jupyter server's ``PYTHONPATH``): Lab reconnects a
+process runtime's Jupyter server's ``sys.path``): Lab reconnects a
 notebook's kernel at once when it opens it, which the server's own connection
 to Enterprise Gateway does not survive (see that module).
 

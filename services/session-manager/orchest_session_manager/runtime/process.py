@@ -20,7 +20,7 @@ A session's directory (mode 0700, removed by ``stop``):
   data/      JUPYTER_DATA_DIR
   runtime/   JUPYTER_RUNTIME_DIR: kernels' connection files
   logs/      enterprise-gateway.log (kernels' output too), jupyter-server.log
-  python/    the Jupyter server's PYTHONPATH: orchest_jupyter.py (see lab.py)
+  python/    orchest_jupyter.py (see lab.py), on the Jupyter server's sys.path
 ```
 """
 
@@ -215,7 +215,6 @@ class ProcessRuntime:
             JUPYTER_SERVER,
             [str(jupyter_env / "bin" / "jupyter-server")],
             plan,
-            extra_env={"PYTHONPATH": str(plan.root / "python")},
             # Answered through Enterprise Gateway: ready means connected to it.
             ready_url=f"{plan.jupyter_url}api/kernelspecs",
             headers={"Authorization": f"token {plan.jupyter_token}"},
@@ -307,6 +306,11 @@ class ProcessRuntime:
         # in the pipeline's folder, offline; see ``lab.py``.
         lab = server_config(spec.pipeline_path)
         shutil.copy(CONNECTION_MODULE, dirs["python"])
+        # On the server's sys.path by its configuration, not PYTHONPATH (which
+        # its terminals would inherit).
+        (dirs["config"] / "jupyter_server_config.py").write_text(
+            f"import sys\n\nsys.path.insert(0, {str(dirs['python'])!r})\n"
+        )
         (dirs["config"] / "labconfig").mkdir(mode=0o700)
         _write_config(dirs["config"] / "labconfig" / "page_config.json", PAGE_CONFIG)
         _write_config(
@@ -336,7 +340,6 @@ class ProcessRuntime:
         *,
         ready_url: str,
         headers: dict[str, str],
-        extra_env: dict[str, str] | None = None,
     ) -> _Server:
         """Start one server detached (see ``detach.py``); its cwd is the
         session directory (kernels change to theirs)."""
@@ -348,7 +351,7 @@ class ProcessRuntime:
             str(log),
             str(plan.root),
             *argv,
-            env={**plan.env, **(extra_env or {}), ROLE_VARIABLE: role},
+            env={**plan.env, ROLE_VARIABLE: role},
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
