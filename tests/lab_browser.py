@@ -174,3 +174,15 @@ async def run_notebook_in_lab(
             return (await output.text_content() or "").strip()
         finally:
             await browser.close()
+
+
+async def run_in_session_lab(view: dict[str, Any], tmp_path: Path, name: str) -> str:
+    """``run_notebook_in_lab`` on a session's view, with a fresh profile
+    under ``tmp_path``."""
+    return await run_notebook_in_lab(
+        view["jupyter_url"],
+        view["jupyter_token"],
+        profile=tmp_path / f"{name}-chromium-profile",
+        screenshots=screenshots_dir(tmp_path),
+        name=name,
+    )

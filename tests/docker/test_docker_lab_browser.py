@@ -8,14 +8,13 @@ container."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from uuid import uuid4
 
 import pytest
 from integration.runs_harness import Stack, whole_stack
-from lab_browser import launch, run_notebook_in_lab, screenshots_dir, write_project
+from lab_browser import launch, run_in_session_lab, write_project
 
 from orchest_session_manager.runtime.docker_containers import PIPELINE_LABEL, ROLE_LABEL
 
@@ -25,16 +24,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.timeout(2100)  # the first test may wait for images/build.sh
 
 PROJECT = "6b1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
-
-
-@pytest.fixture
-def pipeline(docker: Docker) -> Iterator[str]:
-    """A pipeline uuid of this test's own; its containers are removed after it."""
-    uuid = str(uuid4())
-    yield uuid
-    ids = docker("ps", "--all", "--quiet", "--filter", f"label={PIPELINE_LABEL}={uuid}")
-    if ids.stdout.split():
-        docker("rm", "--force", "--volumes", *ids.stdout.split())
 
 
 @pytest.fixture
@@ -74,13 +63,7 @@ async def test_lab_in_a_docker_session_runs_a_notebook_on_a_kernel_container_eg_
     project = write_project(tmp_path / "project", pipeline)
     view = await launch(stack, project, PROJECT, pipeline, "docker")
     try:
-        printed = await run_notebook_in_lab(
-            view["jupyter_url"],
-            view["jupyter_token"],
-            profile=tmp_path / "chromium-profile",
-            screenshots=screenshots_dir(tmp_path),
-            name="lab-docker",
-        )
+        printed = await run_in_session_lab(view, tmp_path, "lab-docker")
         kernel_pid = int(printed.split()[0])
         assert printed == f"{kernel_pid} from EG"
         assert kernel_pid in kernel_namespace_pids(docker, pipeline)

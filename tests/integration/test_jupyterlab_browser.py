@@ -19,7 +19,7 @@ import httpx
 import psutil
 import pytest
 from jupyter_harness import auth
-from lab_browser import launch, run_notebook_in_lab, screenshots_dir, write_project
+from lab_browser import launch, run_in_session_lab, write_project
 from runs_harness import Stack, whole_stack
 
 pytestmark = pytest.mark.timeout(300)
@@ -53,13 +53,7 @@ async def test_lab_opens_in_the_pipeline_folder_and_runs_a_notebook_on_a_kernel_
     view = await launch(stack, project, PROJECT, PIPELINE, "process")
     gateway_pid = view["details"]["processes"]["enterprise-gateway"]["pid"]
     try:
-        printed = await run_notebook_in_lab(
-            view["jupyter_url"],
-            view["jupyter_token"],
-            profile=tmp_path / "chromium-profile",
-            screenshots=screenshots_dir(tmp_path),
-            name="lab-process",
-        )
+        printed = await run_in_session_lab(view, tmp_path, "lab-process")
     except BaseException:
         for role in view["details"]["processes"]:
             print(f"--- {role}:\n{(await server_log(view, role))[-6000:]}")
