@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from uuid import uuid4
 
 import pytest
 
+from orchest_session_manager.runtime.docker_containers import PIPELINE_LABEL
 from support import REPO_ROOT
 
 BUILD_SCRIPT = REPO_ROOT / "images" / "build.sh"
@@ -127,3 +128,13 @@ def images(docker: Docker) -> Images:
         )
     except KeyError as missing:
         pytest.fail(f"images/build.sh did not print {missing}: {build.stdout!r}", pytrace=False)
+
+
+@pytest.fixture
+def pipeline(docker: Docker) -> Iterator[str]:
+    """A pipeline uuid of the test's own; its containers are removed after it."""
+    uuid = str(uuid4())
+    yield uuid
+    ids = docker("ps", "--all", "--quiet", "--filter", f"label={PIPELINE_LABEL}={uuid}")
+    if ids.stdout.split():
+        docker("rm", "--force", "--volumes", *ids.stdout.split())

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import json
+import re
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
+import httpx
 import psutil
 import pytest
 from jupyter_harness import execute, start_kernel
@@ -372,3 +374,40 @@ async def test_the_docker_runtime_is_offered_when_an_engine_answers(
         )
     )
     assert sorted(silent) == ["process"]
+
+
+async def test_the_jupyter_url_opens_jupyterlab_in_the_pipeline_folder_offline(
+    runtime: DockerRuntime, project_dir: Path
+) -> None:
+    """The jupyter-server image serves JupyterLab: the session's URL with its
+    token leads to Lab in the pipeline's folder, with its kernels from EG
+    and nothing fetched from outside (no extension search, news or update check)."""
+    spec = replace(spec_for(project_dir), pipeline_path="notebooks/main.orchest")
+    endpoints = await runtime.launch(spec)
+    url, token = endpoints.jupyter_url, endpoints.jupyter_token
+    async with httpx.AsyncClient(timeout=30) as http:
+        opened = await http.get(f"{url}?token={token}")
+        assert opened.status_code == 302
+        assert opened.headers["location"] == f"/lab/tree/notebooks?token={token}"
+        lab = await http.get(f"{url}lab/tree/notebooks?token={token}")
+        assert lab.status_code == 200, lab.text
+        match = re.search(r'id="jupyter-config-data"[^>]*>(.*?)</script>', lab.text, re.S)
+        assert match is not None, lab.text
+        config = json.loads(match.group(1))
+        assert config["treePath"] == "notebooks"
+        assert config["extensionManager"]["can_install"] is False
+        assert config["news"] == {"disabled": True}
+        assert "@jupyterlab/apputils-extension:announcements" in config["disabledExtensions"]
+        headers = {"Authorization": f"token {token}"}
+        found = await http.get(
+            f"{url}lab/api/extensions",
+            params={"query": "jupyter", "page": 1, "per_page": 50},
+            headers=headers,
+        )
+        assert found.status_code == 200, found.text
+        assert all(e["installed"] for e in found.json())
+        specs = await http.get(f"{url}api/kernelspecs", headers=headers)
+        assert set(specs.json()["kernelspecs"]) == set(endpoints.details["kernels"])
+    kernel_id = await start_kernel(url, token, notebook="notebooks/analysis.ipynb")
+    assert await execute(url, token, kernel_id, "6 * 7") == "42"
+    await runtime.stop(spec.session_uuid)

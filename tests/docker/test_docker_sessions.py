@@ -5,10 +5,9 @@ a container of its own, with the scheduler beside them."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from uuid import uuid4
 
 import pytest
 from integration.runs_harness import EventLog, Stack, event_log, whole_stack
@@ -24,16 +23,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.timeout(2100)
 
 PROJECT = "3c7e1f0a-2b4d-4e6f-8a9c-0d1e2f3a4b5c"
-
-
-@pytest.fixture
-def pipeline(docker: Docker) -> Iterator[str]:
-    """A pipeline uuid of this test's own; its containers are removed after it."""
-    uuid = str(uuid4())
-    yield uuid
-    ids = docker("ps", "--all", "--quiet", "--filter", f"label={PIPELINE_LABEL}={uuid}")
-    if ids.stdout.split():
-        docker("rm", "--force", "--volumes", *ids.stdout.split())
 
 
 @pytest.fixture

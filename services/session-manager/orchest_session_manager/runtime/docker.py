@@ -77,6 +77,7 @@ from .docker_containers import (
 )
 from .environments import ENTERPRISE_GATEWAY, JUPYTER_SERVER
 from .kernelspecs import KERNELS_DIR, write_kernelspecs
+from .lab import server_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -327,6 +328,8 @@ class DockerRuntime:
                 "--ServerApp.port_retries=0",
                 f"--ServerApp.root_dir={PROJECT_MOUNT}",
                 "--ServerApp.open_browser=False",
+                # JupyterLab in the pipeline's folder, offline (``lab.py``).
+                *server_arguments(plan.spec.pipeline_path),
             ],
             env=env,
             user=plan.user,

@@ -20,6 +20,7 @@ A session's directory (mode 0700, removed by ``stop``):
   data/      JUPYTER_DATA_DIR
   runtime/   JUPYTER_RUNTIME_DIR: kernels' connection files
   logs/      enterprise-gateway.log (kernels' output too), jupyter-server.log
+  python/    orchest_jupyter.py (see lab.py), on the Jupyter server's sys.path
 ```
 """
 
@@ -55,6 +56,7 @@ from .environments import (
     environment_python,
 )
 from .kernelspecs import KERNELS_DIR, write_kernelspecs
+from .lab import CONNECTION_MODULE, PAGE_CONFIG, server_config
 from .readiness import Probe, wait_ready
 
 logger = logging.getLogger(__name__)
@@ -245,7 +247,9 @@ class ProcessRuntime:
         ports, tokens and the servers' environment. Blocking."""
         root = self.session_dir(spec.session_uuid)
         shutil.rmtree(root, ignore_errors=True)  # what a crashed launch left
-        dirs = {name: root / name for name in ("config", "jupyter", "data", "runtime", "logs")}
+        dirs = {
+            name: root / name for name in ("config", "jupyter", "data", "runtime", "logs", "python")
+        }
         root.mkdir(parents=True, mode=0o700)
         for path in dirs.values():
             path.mkdir(mode=0o700)
@@ -298,10 +302,23 @@ class ProcessRuntime:
                 "KernelSpecManager": {"whitelist": kernels, "ensure_native_kernel": False},
             },
         )
+        # JupyterLab (its server extension, enabled in the environment) opens
+        # in the pipeline's folder, offline; see ``lab.py``.
+        lab = server_config(spec.pipeline_path)
+        shutil.copy(CONNECTION_MODULE, dirs["python"])
+        # On the server's sys.path by its configuration, not PYTHONPATH (which
+        # its terminals would inherit).
+        (dirs["config"] / "jupyter_server_config.py").write_text(
+            f"import sys\n\nsys.path.insert(0, {str(dirs['python'])!r})\n"
+        )
+        (dirs["config"] / "labconfig").mkdir(mode=0o700)
+        _write_config(dirs["config"] / "labconfig" / "page_config.json", PAGE_CONFIG)
         _write_config(
             dirs["config"] / "jupyter_server_config.json",
             {
+                **lab,
                 "ServerApp": {
+                    **lab["ServerApp"],
                     "ip": HOST,
                     "port": jupyter_port,
                     "port_retries": 0,
