@@ -11,7 +11,7 @@ import httpx
 from pydantic import BaseModel
 
 from .auth import auth_headers
-from .errors import api_error, describe
+from .errors import api_error
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -30,11 +30,9 @@ class Api:
         self.client.close()
 
     def call(self, method: str, path: str, expected: int = 200, **kwargs: Any) -> Any:
-        """One request; its JSON answer (the API's error as a ``CliError``)."""
-        try:
-            response = self.client.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise (describe(exc) or exc) from None
+        """One request; its JSON answer (the API's error as a ``CliError``; a
+        lost connection is left to the command's error path, ``errors.describe``)."""
+        response = self.client.request(method, path, **kwargs)
         if response.status_code != expected:
             raise api_error(response)
         return response.json()

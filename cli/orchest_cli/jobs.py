@@ -19,7 +19,7 @@ from .api import Api
 from .assignments import with_parameters
 from .errors import CliError
 from .output import Column, print_fields, print_table, styled, when
-from .pipeline_file import read_definition
+from .pipeline_file import read_definition, read_json
 from .progress import STYLE
 from .project_id import project_uuid_of
 
@@ -83,10 +83,7 @@ def expand_param_grid(grid: Any, limit: int = MAX_PARAMETER_SETS) -> list[Parame
 
 
 def load_param_grid(path: Path) -> list[ParameterSet]:
-    try:
-        document = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise CliError(f"{path}: {exc}") from None
+    document = read_json(path)
     try:
         return expand_param_grid(document)
     except ParamGridError as exc:

@@ -12,9 +12,9 @@ from typing import Any
 from .errors import CliError
 
 
-def read_definition(path: Path) -> dict[str, Any]:
-    """The JSON object of a pipeline file; a fault as a ``CliError`` naming
-    the file and, for bad JSON, the line and column."""
+def read_json(path: Path, hint: str = "") -> Any:
+    """The JSON document of a file; a fault as a ``CliError`` naming the file
+    and, for bad JSON, the line and column."""
     try:
         text = path.read_text()
     except OSError as exc:
@@ -22,12 +22,17 @@ def read_definition(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise CliError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
-        document = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise CliError(
-            f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}\n"
-            "a pipeline file is a JSON object (see examples/quickstart/quickstart.orchest)"
-        ) from None
+        message = f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}"
+        raise CliError(f"{message}\n{hint}" if hint else message) from None
+
+
+def read_definition(path: Path) -> dict[str, Any]:
+    """The JSON object of a pipeline file (see ``read_json`` for its faults)."""
+    document = read_json(
+        path, "a pipeline file is a JSON object (see examples/quickstart/quickstart.orchest)"
+    )
     if not isinstance(document, dict):
         kinds: dict[type, str] = {list: "an array", str: "a string"}
         kind = kinds.get(type(document), type(document).__name__)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
+
 from orchest_schemas.projects import PipelineList, ProjectList
 
 from .api import Api
@@ -23,7 +25,7 @@ def validate_file(path: Path, base_url: str) -> tuple[list[Problem], bool]:
         return problems, False
     try:
         return _stack_problems(path, base_url)
-    except CliError:  # no stack answering: the offline checks are all there is
+    except (CliError, httpx.HTTPError):  # no stack answering: the offline checks are all
         return [], False
 
 
