@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from orchest_cli import sessions
+from orchest_cli.errors import CliError
 from orchest_cli.main import cli
 from orchest_schemas.sessions import SessionView
-from orchest_cli.errors import CliError
 
 PIPELINE = "6073d12c-194f-4a6a-9836-600bccb37482"
 
