@@ -76,10 +76,12 @@ def definition_steps(definition: dict[str, Any]) -> list[StepName]:
 
 
 def find_step(steps: Sequence[StepName], name: str, where: str) -> StepName:
-    """The one step ``name`` names: its uuid, title (any case), file path or a
-    uuid prefix, tried in that order; none or several: a ``CliError``."""
+    """The one step ``name`` names: its uuid, title (as written, then in any
+    case), file path or a uuid prefix, tried in that order; none or several:
+    a ``CliError`` listing them."""
     tries: list[Callable[[StepName], bool]] = [
         lambda s: s.uuid == name,
+        lambda s: s.title == name,
         lambda s: s.title.casefold() == name.casefold(),
         lambda s: s.file_path == name.removeprefix("./"),
         lambda s: s.uuid.startswith(name),
