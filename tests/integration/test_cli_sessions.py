@@ -143,11 +143,12 @@ async def test_stop_and_restart_wait_list_and_show(gateway: Gateway) -> None:
     assert "http://127.0.0.1:9999/?token=t0k3n" in shown.out
     assert "http://127.0.0.1:9998" in shown.out
     assert '{"pid":4242}' in shown.out
-    live = await orchest(gateway, "list")
+    # The project's uuid is a column of --wide (by default: its folder and the pipeline's path).
+    live = await orchest(gateway, "list", "--wide")
     assert "1 of 1 sessions" in live.out and "proj-2" in live.out and "proj-3" not in live.out
-    everything = await orchest(gateway, "list", "--all")
+    everything = await orchest(gateway, "list", "--all", "--wide")
     assert "2 of 2 sessions" in everything.out and "proj-3" in everything.out
-    one_project = await orchest(gateway, "list", "--all", "--project", "proj-3")
+    one_project = await orchest(gateway, "list", "--all", "--project", "proj-3", "--wide")
     assert "1 of 1 sessions" in one_project.out and "proj-2" not in one_project.out
 
     restart = asyncio.create_task(orchest(gateway, "restart", "proj-2", PIPELINE, "--wait"))
