@@ -73,16 +73,18 @@ class RunProgress:
         return [row.name for row in self.steps.values()]
 
     def apply(self, kind: str, data: str) -> str | None:
-        """Take one event in; a line saying what changed, or None."""
+        """Take one event in; a line saying what changed, or None when nothing
+        did (a replayed event)."""
         if kind == "run_status_changed":
             run_event = RunStatusChanged.model_validate_json(data)
+            changed = run_event.status != self.status
             self.status = run_event.status
-            return f"run {self.run.uuid}: {run_event.status}"
+            return f"run {self.run.uuid}: {run_event.status}" if changed else None
         if kind != "step_status_changed":
             return None
         event = StepStatusChanged.model_validate_json(data)
         row = self.steps.get(event.step_uuid)
-        if row is None:
+        if row is None or (row.status, row.attempt) == (event.status, event.attempt):
             return None
         row.status, row.attempt = event.status, event.attempt
         if row.status is StepStatus.STARTED:

@@ -108,10 +108,10 @@ def start_and_follow(api: Api, body: dict[str, Any], *, show_logs: bool = False)
             line = progress.apply(event.event, event.data)
             if show_logs:
                 logs.start(progress)
+            if event.event == "run_status_changed" and progress.status.is_final:
+                break  # its line comes last, after the steps' output
             if live is None and line is not None:
                 console.print(line, highlight=False, markup=False)
-            if event.event == "run_status_changed" and progress.status.is_final:
-                break
     except KeyboardInterrupt:
         if live is not None:
             live.stop()
@@ -129,7 +129,8 @@ def start_and_follow(api: Api, body: dict[str, Any], *, show_logs: bool = False)
             log = api.client.get(f"/api/runs/{run_uuid}/steps/{step_uuid}/logs")
             tail = log.text.splitlines()[-30:] if log.status_code == 200 else []
             console.print("\n".join(tail) or "(no output)", markup=False, highlight=False)
-    console.print(f"\nrun {run_uuid}: {progress.status}", highlight=False)
+    gap = "\n" if live is not None else ""
+    console.print(f"{gap}run {run_uuid}: {progress.status}", highlight=False)
     return 0 if progress.status == "SUCCESS" else 1
 
 
@@ -158,11 +159,14 @@ def _all_runs(api: Api) -> Iterator[RunView]:
 
 
 def pipeline_names(api: Api, runs: list[RunView]) -> dict[str, str]:
-    """Pipeline uuid -> name, for the runs' pipelines in the stack's projects."""
+    """Pipeline uuid -> name: of the stack's projects' pipelines, else of the
+    files this user ran (``pipeline_names``)."""
+    from . import pipeline_names as noted
+
+    names = noted.known()
     wanted = {run.project_uuid for run in runs if run.project_uuid}
-    if not wanted:
-        return {}
-    names: dict[str, str] = {}
+    if not wanted or all(run.pipeline_uuid in names for run in runs):
+        return names
     for project in api.get("/api/projects", ProjectList).projects:
         if project.uuid in wanted:
             listed = api.get(f"/api/projects/{project.uuid}/pipelines", PipelineList)

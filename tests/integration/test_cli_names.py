@@ -48,10 +48,11 @@ async def test_steps_and_runs_by_name_live_lines_and_logs(stack: Stack, tmp_path
     ran = await orchest(stack, "run", str(pipeline), "--step", "get DATA", "--logs")
     assert ran.code == 0, ran.out + ran.err
     lines = ran.out.splitlines()
-    assert "Get data: STARTED" in lines, ran.out
-    assert any(line.startswith("Get data: SUCCESS in ") for line in lines), ran.out
-    assert any(line.startswith("Get data | got 3 rows") for line in lines), ran.out
     first = run_uuid_of(ran.out)
+    assert lines.count("Get data: STARTED") == 1, ran.out  # one line per change
+    assert sum(line.startswith("Get data: SUCCESS in ") for line in lines) == 1, ran.out
+    assert lines.count(f"run {first}: SUCCESS") == 1 and lines[-1] == f"run {first}: SUCCESS"
+    assert any(line.startswith("Get data | got 3 rows") for line in lines), ran.out
     run = (await stack.http.get(f"/api/runs/{first}")).json()
     assert [s["step_uuid"] for s in run["pipeline_steps"]] == [GET_DATA]
 
@@ -72,6 +73,8 @@ async def test_steps_and_runs_by_name_live_lines_and_logs(stack: Stack, tmp_path
     listed = await orchest(stack, "runs", "-o", "json")
     page = RunList.model_validate_json(listed.out)
     assert page.total == 4 and page.runs[-1].uuid == first
+    table = await orchest(stack, "runs")  # the name of a pipeline run from its file
+    assert table.out.count("nightly report") == 4, table.out
 
 
 async def test_a_reason_names_the_step_by_its_title(stack: Stack, tmp_path: Path) -> None:

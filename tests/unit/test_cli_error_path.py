@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from orchest_cli.main import cli
-from support import ENV_WITHOUT_ORCHEST, free_port
+from support import CLI_CONFIG_DIR, ENV_WITHOUT_ORCHEST, free_port
 
 RUN = "0a1b2c3d-0000-4000-8000-000000000001"
 JOB = "0a1b2c3d-0000-4000-8000-000000000002"
@@ -55,7 +55,7 @@ def bad_file(tmp_path: Path, kind: str) -> Path:
 
 
 def invoke(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), env={"ORCHEST_CONFIG_DIR": "/nonexistent"})
+    return CliRunner().invoke(cli, list(args), env={"ORCHEST_CONFIG_DIR": str(CLI_CONFIG_DIR)})
 
 
 def assert_clean(result: Result, codes: tuple[int, ...] = (1,)) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from .. import pipeline_names
 from ..output import emit, output_option, wide_option
 from .common import (
     base_url,
@@ -144,6 +145,7 @@ def jobs_create(
         env=env,
         pipeline_parameters=params,
     )
+    pipeline_names.note(body["pipeline_definition"])
     with Api(base_url(state_dir, url)) as api:
         job = api.send("POST", "/api/jobs", JobView, 201, json=body)
     click.echo(f"{job_line(job)} ({len(job.parameters)} parameter set(s))")

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from .. import pipeline_names
 from .. import stack as stack_ops
 from ..context import default_port, state_of
 from ..errors import CliError
@@ -81,6 +82,7 @@ def run(
     body = None
     if not by_reference:  # a bad file is said before any stack starts
         body = file_run_body(pipeline_file, project_dir, run_type, steps, env, params)
+        pipeline_names.note(body["pipeline_definition"])
     started_here = False
     state = state_of(state_dir)
     if embedded and not is_running(state):
