@@ -232,12 +232,32 @@ def print_sessions(page: SessionList, *, wide: bool) -> None:
     print_table(SESSION_COLUMNS, rows, title=title, wide=wide)
 
 
+def _compact(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def without_tokens(session: SessionView) -> SessionView:
+    """The session with its secrets blanked: the Jupyter token and each
+    ``details`` entry named ``*token*`` (the kernel gateway's)."""
+    details = {
+        key: HIDDEN if "token" in key.lower() else value for key, value in session.details.items()
+    }
+    return session.model_copy(
+        update={"jupyter_token": HIDDEN if session.jupyter_token else None, "details": details}
+    )
+
+
+HIDDEN = "(hidden: --show-token)"
+
+
 def show_session(session: SessionView, *, show_token: bool) -> None:
     from rich.markup import escape
 
     link = jupyter_link(session, token=show_token)
+    if not show_token:
+        session = without_tokens(session)
     if link and session.jupyter_token and not show_token:
-        link += "  (token hidden: --show-token)"
+        link += f"  (token {HIDDEN})"
     rows = [
         ("status", styled(session.status, SESSION_STYLE)),
         ("reason", escape(session.reason or "-")),
@@ -249,7 +269,7 @@ def show_session(session: SessionView, *, show_token: bool) -> None:
         ("jupyter", escape(link or "-")),
         ("kernel gateway", escape(session.gateway_url or "-")),
         *(
-            (f"details: {key}", escape(json.dumps(value, separators=(",", ":"))))
+            (f"details: {key}", escape(value if value == HIDDEN else _compact(value)))
             for key, value in session.details.items()
         ),
         ("created", when(session.created_time)),

@@ -104,6 +104,22 @@ def test_the_jupyter_link_carries_the_token_unless_not_asked() -> None:
     assert sessions.jupyter_link(hidden, token=False) == "http://h:1/lab"
 
 
+def test_show_prints_no_token_unless_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    session = view(
+        status="RUNNING",
+        jupyter_url="http://h:1/",
+        jupyter_token="jupyter-secret",
+        details={"gateway_token": "gateway-secret", "kernels": ["python3"]},
+    )
+    sessions.show_session(session, show_token=False)
+    hidden = capsys.readouterr().out
+    assert "secret" not in hidden and "python3" in hidden and "--show-token" in hidden
+    sessions.show_session(session, show_token=True)
+    shown = capsys.readouterr().out
+    assert "jupyter-secret" in shown and "gateway-secret" in shown
+    assert "secret" not in sessions.without_tokens(session).model_dump_json()
+
+
 def test_a_session_line_names_the_pipeline_and_why() -> None:
     line = sessions.session_line(view(status="FAILED", reason="no jupyter"))
     assert line == "session s (project p, pipeline q): FAILED: no jupyter"

@@ -74,14 +74,14 @@ def sessions_show(
     output: str,
 ) -> None:
     """Show a pipeline's session: its live one, else its last (status, reason,
-    Jupyter link, kernel gateway, what runs for it)."""
+    Jupyter link, kernel gateway, what runs for it); its tokens only when asked."""
     from .. import sessions as ops
     from ..api import Api
 
     with Api(base_url(state_dir, url)) as api:
         found = ops.get_session(api, ops.session_key(api, session, project_dir))
     if output != "table":
-        emit(found if show_token else found.model_copy(update={"jupyter_token": None}), output)
+        emit(found if show_token else ops.without_tokens(found), output)
     else:
         ops.show_session(found, show_token=show_token)
 
