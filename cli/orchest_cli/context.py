@@ -35,13 +35,21 @@ def context_file() -> Path:
     return config_dir() / "context.json"
 
 
-def remembered() -> dict[str, str]:
-    """The stack ``orchest up`` last started: ``{"state_dir": ..., "url": ...}``."""
+def read_strings(path: Path) -> dict[str, str]:
+    """The string entries of a JSON object file of the configuration folder
+    (a missing or damaged file: none)."""
     try:
-        data = json.loads(context_file().read_text())
+        data = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
-    return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def remembered() -> dict[str, str]:
+    """The stack ``orchest up`` last started: ``{"state_dir": ..., "url": ...}``."""
+    return read_strings(context_file())
 
 
 def remember(state: StateDir, url: str) -> Path:

@@ -10,25 +10,20 @@ shows the name from there when no project has it.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
-from .context import config_dir
+from .context import config_dir, read_strings
 
 KEEP = 500
 
 
-def _path() -> Any:
+def _path() -> Path:
     return config_dir() / "pipelines.json"
 
 
 def known() -> dict[str, str]:
-    try:
-        data = json.loads(_path().read_text())
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
+    return read_strings(_path())
 
 
 def note(definition: dict[str, Any]) -> None:

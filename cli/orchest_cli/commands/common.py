@@ -77,3 +77,8 @@ def iso_time(ctx: click.Context, param: click.Parameter, value: str | None) -> d
     local = at.astimezone()
     click.echo(f"--at {value}: no zone given, taken as local time ({local:%Z, UTC%z})", err=True)
     return local
+
+
+def query(limit: int, **filters: str | None) -> dict[str, str]:
+    """A list's query: its page size and the filters that were given."""
+    return {"limit": str(limit), **{k: v for k, v in filters.items() if v}}

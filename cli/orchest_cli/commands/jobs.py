@@ -18,6 +18,7 @@ from .common import (
     limit_option,
     param_option,
     project_dir_option,
+    query,
     stack_options,
 )
 
@@ -52,11 +53,7 @@ def jobs_list(
     from ..api import Api
     from ..jobs import print_jobs
 
-    params = {"limit": str(limit)}
-    if status:
-        params["status"] = status
-    if pipeline_uuid:
-        params["pipeline_uuid"] = pipeline_uuid
+    params = query(limit, status=status, pipeline_uuid=pipeline_uuid)
     with Api(base_url(state_dir, url)) as api:
         page = api.get("/api/jobs", JobList, params=params)
     emit(page, output) if output != "table" else print_jobs(page, wide=wide)
@@ -173,12 +170,9 @@ def jobs_runs(
     from ..api import Api
     from ..jobs import find_job, print_job_runs
 
-    params = {"limit": str(limit)}
-    if status:
-        params["status"] = status
     with Api(base_url(state_dir, url)) as api:
         job = find_job(api, job_ref)
-        page = api.get(f"/api/jobs/{job.uuid}/runs", RunList, params=params)
+        page = api.get(f"/api/jobs/{job.uuid}/runs", RunList, params=query(limit, status=status))
     emit(page, output) if output != "table" else print_job_runs(job, page, wide=wide)
 
 

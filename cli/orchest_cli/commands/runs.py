@@ -19,6 +19,7 @@ from .common import (
     limit_option,
     param_option,
     project_dir_option,
+    query,
     stack_options,
 )
 
@@ -126,11 +127,7 @@ def runs(
     from ..api import Api
     from ..runs import print_runs
 
-    params = {"limit": str(limit)}
-    if pipeline_uuid:
-        params["pipeline_uuid"] = pipeline_uuid
-    if status:
-        params["status"] = status.upper()
+    params = query(limit, pipeline_uuid=pipeline_uuid, status=status and status.upper())
     with Api(base_url(state_dir, url)) as api:
         page = api.get("/api/runs", RunList, params=params)
         if output != "table":

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..output import emit, output_option, wide_option
-from .common import base_url, limit_option, project_dir_option, stack_options
+from .common import base_url, limit_option, project_dir_option, query, stack_options
 
 if TYPE_CHECKING:
     from orchest_schemas.sessions import SessionView
@@ -49,11 +49,7 @@ def sessions_list(
     from .. import sessions as ops
     from ..api import Api
 
-    params = {"limit": str(limit)}
-    if project_uuid:
-        params["project_uuid"] = project_uuid
-    if not everything:
-        params["live"] = "true"
+    params = query(limit, project_uuid=project_uuid, live=None if everything else "true")
     with Api(base_url(state_dir, url)) as api:
         page = api.get("/api/sessions", SessionList, params=params)
     emit(page, output) if output != "table" else ops.print_sessions(page, wide=wide)
@@ -105,6 +101,25 @@ def _settle(base: str, session: SessionView, goal: str | None) -> None:
         click.echo(f"Jupyter: {link}")
     if session.status != goal:
         raise SystemExit(1)
+
+
+def _act(
+    state_dir: Path | None,
+    url: str | None,
+    session: tuple[str, ...],
+    project_dir: Path | None,
+    action: str,
+    goal: str | None,
+) -> None:
+    """Stop or restart the session named, then settle it (see ``_settle``)."""
+    from .. import sessions as ops
+    from ..api import Api
+
+    base = base_url(state_dir, url)
+    with Api(base) as api:
+        key = ops.session_key(api, session, project_dir)
+        changed = (ops.stop_session if action == "stop" else ops.restart_session)(api, key)
+    _settle(base, changed, goal)
 
 
 @sessions.command("launch")
@@ -160,13 +175,7 @@ def sessions_stop(
     """Stop a pipeline's session.
 
     With --wait, follow it until it is STOPPED (nothing of it left running)."""
-    from .. import sessions as ops
-    from ..api import Api
-
-    base = base_url(state_dir, url)
-    with Api(base) as api:
-        stopped = ops.stop_session(api, ops.session_key(api, session, project_dir))
-    _settle(base, stopped, "STOPPED" if wait else None)
+    _act(state_dir, url, session, project_dir, "stop", "STOPPED" if wait else None)
 
 
 @sessions.command("restart")
@@ -184,10 +193,4 @@ def sessions_restart(
     """Restart a running session.
 
     With --wait, follow it until it runs again (then print its Jupyter link) or fails."""
-    from .. import sessions as ops
-    from ..api import Api
-
-    base = base_url(state_dir, url)
-    with Api(base) as api:
-        restarted = ops.restart_session(api, ops.session_key(api, session, project_dir))
-    _settle(base, restarted, "RUNNING" if wait else None)
+    _act(state_dir, url, session, project_dir, "restart", "RUNNING" if wait else None)
