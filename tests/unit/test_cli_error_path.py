@@ -191,3 +191,11 @@ def test_the_installed_command_prints_no_traceback_and_debug_does(
         assert len(result.stderr.strip().splitlines()) <= 2, result.stderr
     debug = orchest("--debug", "runs", "--url", nowhere)
     assert debug.returncode == 1 and "Traceback" in debug.stderr and "ConnectError" in debug.stderr
+
+
+def test_a_time_without_a_zone_is_said_to_be_taken_as_local(good: Path, nowhere: str) -> None:
+    result = invoke(
+        "jobs", "create", str(good), "--name", "x", "--at", "2099-01-01T09:00:00", "--url", nowhere
+    )
+    assert "--at 2099-01-01T09:00:00: no zone given, taken as local time (" in result.output
+    assert f"no stack answers at {nowhere}" in result.output  # then it went on
