@@ -65,6 +65,11 @@ class Stack:
 
 
 def make_stack(workdir: Path, **env: str) -> Stack:
+    """A stack on ``workdir``; ``orchest up`` remembers it in ``workdir/config``
+    (``ORCHEST_CONFIG_DIR``), not in the user's own configuration."""
+    config = {"ORCHEST_CONFIG_DIR": str(workdir / "config")}
     return Stack(
-        state_dir=workdir / "state", port=free_port(), env=dict(ENV_WITHOUT_ORCHEST, **env)
+        state_dir=workdir / "state",
+        port=free_port(),
+        env=dict(ENV_WITHOUT_ORCHEST, **config, **env),
     )

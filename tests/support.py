@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -73,7 +74,13 @@ def free_port() -> int:
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-ENV_WITHOUT_ORCHEST = {k: v for k, v in os.environ.items() if not k.startswith("ORCHEST_")}
+CLI_CONFIG_DIR = Path(tempfile.gettempdir()) / f"orchest-tests-config-{os.getpid()}"
+"""The ``orchest`` command's configuration folder in tests (what ``orchest up``
+remembers, the pipeline names it noted): never the user's own."""
+ENV_WITHOUT_ORCHEST = {
+    **{k: v for k, v in os.environ.items() if not k.startswith("ORCHEST_")},
+    "ORCHEST_CONFIG_DIR": str(CLI_CONFIG_DIR),
+}
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import click
 import httpx
 from rich.console import Console
 from rich.table import Table
@@ -9,14 +10,24 @@ from rich.table import Table
 from orchest_schemas.health import HealthReport
 
 from .auth import auth_headers
+from .errors import describe
 
 
 def show_health(url: str) -> bool:
+    """Print the stack's health report; whether every part is up."""
     try:
         response = httpx.get(f"{url}/api/health", headers=auth_headers(), timeout=5.0)
         report = HealthReport.model_validate_json(response.content)
-    except (httpx.HTTPError, ValueError) as exc:
-        Console(stderr=True).print(f"[red]no answer from {url}:[/red] {exc}")
+    except httpx.HTTPError as exc:
+        problem = describe(exc)
+        (problem or click.ClickException(str(exc))).show()
+        return False
+    except ValueError:
+        click.secho(
+            f"error: {url}/api/health answered HTTP {response.status_code}, not a health report",
+            fg="red",
+            err=True,
+        )
         return False
     table = Table(title=f"{url}  {report.status}")
     table.add_column("service")

@@ -1,4 +1,5 @@
-"""``orchest jobs``: create, list, show, pause, resume, trigger and cancel jobs."""
+"""Jobs: their parameter grids, their creation from a pipeline file, and
+what ``orchest jobs`` prints of them."""
 
 from __future__ import annotations
 
@@ -6,18 +7,23 @@ import itertools
 import json
 import math
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
+from orchest_schemas.jobs import JobList, JobView
+from orchest_schemas.runs import RunList
 
+from .api import Api
 from .assignments import with_parameters
-from .auth import auth_headers
+from .errors import CliError
+from .output import Column, print_fields, print_table, styled, when
+from .pipeline_file import read_definition, read_json
+from .progress import STYLE
 from .project_id import project_uuid_of
-from .runs import FINAL, STYLE, CliError, api_error
 
-JOB_STYLE = {**STYLE, "DRAFT": "cyan", "PAUSED": "blue"}
+JOB_STYLE = {**{str(k): v for k, v in STYLE.items()}, "DRAFT": "cyan", "PAUSED": "blue"}
 MAX_PARAMETER_SETS = 10_000
 """The API's limit on a job's parameter sets (``CreateJob.parameters``)."""
 
@@ -77,32 +83,14 @@ def expand_param_grid(grid: Any, limit: int = MAX_PARAMETER_SETS) -> list[Parame
 
 
 def load_param_grid(path: Path) -> list[ParameterSet]:
-    try:
-        document = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise CliError(f"{path}: {exc}") from None
+    document = read_json(path)
     try:
         return expand_param_grid(document)
     except ParamGridError as exc:
         raise CliError("\n".join([f"{path}: not a parameter grid", *exc.problems])) from None
 
 
-def call_api(base_url: str, method: str, path: str, expected: int, **kwargs: Any) -> dict[str, Any]:
-    """One API request; its JSON answer, or the API's error as a ``CliError``."""
-    try:
-        response = httpx.request(
-            method, f"{base_url}{path}", headers=auth_headers(), timeout=30.0, **kwargs
-        )
-    except httpx.HTTPError as exc:
-        raise CliError(f"no answer from {base_url}: {exc}") from None
-    if response.status_code != expected:
-        raise api_error(response)
-    answer: dict[str, Any] = response.json()
-    return answer
-
-
-def create_job(
-    base_url: str,
+def job_body(
     pipeline_file: Path,
     *,
     name: str,
@@ -116,12 +104,8 @@ def create_job(
     env: dict[str, str] | None = None,
     pipeline_parameters: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    try:
-        definition = with_parameters(
-            json.loads(pipeline_file.read_text()), pipeline_parameters or {}
-        )
-    except (OSError, ValueError) as exc:
-        raise CliError(f"{pipeline_file}: {exc}") from None
+    """``POST /api/jobs`` for a pipeline file."""
+    definition = with_parameters(read_definition(pipeline_file), pipeline_parameters or {})
     project = (project_dir or pipeline_file.parent).resolve()
     body: dict[str, Any] = {
         "name": name,
@@ -142,134 +126,134 @@ def create_job(
         body["max_retained_pipeline_runs"] = max_retained
     if max_parallel is not None:
         body["max_parallel_runs"] = max_parallel
-    return call_api(base_url, "POST", "/api/jobs", 201, json=body)
+    return body
 
 
-def update_job(base_url: str, job_uuid: str, changes: dict[str, Any]) -> dict[str, Any]:
-    return call_api(base_url, "PUT", f"/api/jobs/{job_uuid}", 200, json=changes)
+def find_job(api: Api, reference: str) -> JobView:
+    """The job ``reference`` names: its uuid, a uuid prefix or its name (any case)."""
+    if len(reference) == 36:
+        return api.get(f"/api/jobs/{reference}", JobView)
+    jobs = api.get("/api/jobs", JobList, params={"limit": 500}).jobs
+    tests: list[Callable[[JobView], bool]] = [
+        lambda j: j.name.casefold() == reference.casefold(),
+        lambda j: j.uuid.startswith(reference.lower()),
+    ]
+    for test in tests:
+        found = [job for job in jobs if test(job)]
+        if len(found) == 1:
+            return api.get(f"/api/jobs/{found[0].uuid}", JobView)
+        if found:
+            listed = "\n".join(f"  {j.uuid} {j.name!r} {j.status}" for j in found[:10])
+            raise CliError(f"{reference!r} names {len(found)} jobs; give its uuid:\n{listed}")
+    raise CliError(f"no job {reference!r} (`orchest jobs list` lists them)")
 
 
-def trigger_job(base_url: str, job_uuid: str) -> dict[str, Any]:
-    return call_api(base_url, "POST", f"/api/jobs/{job_uuid}/trigger", 200)
-
-
-def cancel_job(base_url: str, job_uuid: str) -> dict[str, Any]:
-    return call_api(base_url, "DELETE", f"/api/jobs/{job_uuid}", 200)
-
-
-def abort_job_run(base_url: str, job_uuid: str, run_uuid: str) -> dict[str, Any]:
-    return call_api(base_url, "DELETE", f"/api/jobs/{job_uuid}/runs/{run_uuid}", 200)
-
-
-def job_line(job: dict[str, Any]) -> str:
+def job_line(job: JobView) -> str:
     """One line about a job: uuid, name, status and what comes next."""
-    line = f"job {job['uuid']} {job['name']!r}: {job['status']}"
-    if job.get("next_scheduled_time"):
-        line += f", next run at {job['next_scheduled_time'][:19]}"
+    line = f"job {job.uuid} {job.name!r}: {job.status}"
+    if job.next_scheduled_time:
+        line += f", next run at {when(job.next_scheduled_time)}"
     return line
 
 
-def _styled(status: str) -> str:
-    style = JOB_STYLE.get(status, "")
-    return f"[{style}]{status}[/{style}]" if style else status
-
-
-def _schedule(job: dict[str, Any]) -> str:
-    if job.get("cron_schedule"):
-        return str(job["cron_schedule"])
-    if job.get("scheduled_start"):
-        return f"at {job['scheduled_start'][:19]}"
+def _schedule(job: JobView) -> str:
+    if job.cron_schedule:
+        return job.cron_schedule
+    if job.scheduled_start:
+        return f"at {when(job.scheduled_start)}"
     return "once"
 
 
 def _counts(counts: dict[str, int]) -> str:
-    return ", ".join(f"{n} {_styled(status)}" for status, n in counts.items()) or "-"
+    return ", ".join(f"{n} {styled(status, JOB_STYLE)}" for status, n in counts.items()) or "-"
 
 
-def print_jobs(base_url: str, params: dict[str, str]) -> None:
-    from rich.console import Console
+JOB_COLUMNS = (
+    Column("uuid", 5, no_wrap=True),
+    Column("name", 6),
+    Column("status", 6, no_wrap=True),
+    Column("schedule", 3),
+    Column("next", 2),
+    Column("runs", 4),
+    Column("created", 1),
+)
+
+
+def print_jobs(page: JobList, *, wide: bool) -> None:
     from rich.markup import escape
-    from rich.table import Table
 
-    page = call_api(base_url, "GET", "/api/jobs", 200, params=params)
-    table = Table(title=f"{len(page['jobs'])} of {page['total']} jobs")
-    table.add_column("uuid", min_width=36, no_wrap=True)
-    for column in ("name", "status", "schedule", "next", "runs", "created"):
-        table.add_column(column)
-    for job in page["jobs"]:
-        table.add_row(
-            job["uuid"],
-            escape(job["name"]),
-            _styled(job["status"]),
-            escape(_schedule(job)),
-            (job.get("next_scheduled_time") or "")[:19],
-            _counts(job["run_counts"]),
-            job["created_time"][:19],
-        )
-    Console().print(table)
-
-
-def show_job(base_url: str, job_uuid: str) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    job = call_api(base_url, "GET", f"/api/jobs/{job_uuid}", 200)
-    spec = job["pipeline_run_spec"]
-    run_type = spec["run_type"] + (f" {', '.join(spec['uuids'])}" if spec["uuids"] else "")
     rows = [
-        ("name", escape(job["name"])),
-        ("status", _styled(job["status"])),
-        ("pipeline", job["pipeline_uuid"]),
-        ("project", escape(job["project_dir"])),
-        ("snapshot", escape(job["snapshot_dir"])),
+        [
+            job.uuid,
+            escape(job.name),
+            styled(job.status, JOB_STYLE),
+            escape(_schedule(job)),
+            when(job.next_scheduled_time, ""),
+            _counts(job.run_counts),
+            when(job.created_time),
+        ]
+        for job in page.jobs
+    ]
+    print_table(JOB_COLUMNS, rows, title=f"{len(page.jobs)} of {page.total} jobs", wide=wide)
+
+
+def show_job(job: JobView) -> None:
+    from rich.markup import escape
+
+    spec = job.pipeline_run_spec
+    run_type = str(spec.run_type) + (f" {', '.join(spec.uuids)}" if spec.uuids else "")
+    retained = job.max_retained_pipeline_runs
+    rows = [
+        ("name", escape(job.name)),
+        ("status", styled(job.status, JOB_STYLE)),
+        ("pipeline", job.pipeline_uuid),
+        ("project", escape(job.project_dir)),
+        ("snapshot", escape(job.snapshot_dir)),
         ("run type", run_type),
         ("schedule", escape(_schedule(job))),
-        ("next run", (job.get("next_scheduled_time") or "-")[:19]),
-        ("last run", (job.get("last_scheduled_time") or "-")[:19]),
-        ("executions", str(job["total_scheduled_executions"])),
-        ("parameter sets", str(len(job["parameters"]))),
-        ("runs", _counts(job["run_counts"])),
-        ("max retained runs", _limit(job["max_retained_pipeline_runs"])),
-        ("max parallel runs", str(job.get("max_parallel_runs") or "default")),
-        ("created", job["created_time"][:19]),
-        ("finished", (job.get("finished_time") or "-")[:19]),
+        ("next run", when(job.next_scheduled_time)),
+        ("last run", when(job.last_scheduled_time)),
+        ("executions", str(job.total_scheduled_executions)),
+        ("parameter sets", str(len(job.parameters))),
+        ("runs", _counts(job.run_counts)),
+        ("max retained runs", "all" if retained < 0 else str(retained)),
+        ("max parallel runs", str(job.max_parallel_runs or "default")),
+        ("created", when(job.created_time)),
+        ("finished", when(job.finished_time)),
     ]
-    table = Table(title=f"job {job['uuid']}", show_header=False)
-    table.add_column("field", style="bold")
-    table.add_column("value")
-    for field, value in rows:
-        table.add_row(field, value)
-    Console().print(table)
+    print_fields(f"job {job.uuid}", rows)
 
 
-def _limit(value: int) -> str:
-    return "all" if value < 0 else str(value)
+JOB_RUN_COLUMNS = (
+    Column("uuid", 5, no_wrap=True),
+    Column("execution", 2, no_wrap=True),
+    Column("set", 2, no_wrap=True),
+    Column("status", 6, no_wrap=True),
+    Column("created", 1),
+    Column("steps", 3, no_wrap=True),
+    Column("parameters", 4),
+)
 
 
-def print_job_runs(base_url: str, job_uuid: str, params: dict[str, str]) -> None:
-    from rich.console import Console
+def print_job_runs(job: JobView, page: RunList, *, wide: bool) -> None:
     from rich.markup import escape
-    from rich.table import Table
 
-    page = call_api(base_url, "GET", f"/api/jobs/{job_uuid}/runs", 200, params=params)
-    table = Table(title=f"{len(page['runs'])} of {page['total']} runs of job {job_uuid}")
-    table.add_column("uuid", min_width=36, no_wrap=True)
-    for column in ("execution", "set", "status", "created", "steps", "parameters"):
-        table.add_column(column)
-    for run in page["runs"]:
-        done = sum(1 for s in run["pipeline_steps"] if s["status"] in FINAL)
-        parameters = json.dumps(run.get("parameters") or {}, separators=(",", ":"))
-        table.add_row(
-            run["uuid"],
-            _index(run.get("job_run_index")),
-            _index(run.get("job_run_pipeline_run_index")),
-            _styled(run["status"]),
-            run["created_time"][:19],
-            f"{done}/{len(run['pipeline_steps'])}",
-            escape(parameters if len(parameters) <= 60 else parameters[:57] + "..."),
+    rows = []
+    for run in page.runs:
+        done = sum(1 for s in run.pipeline_steps if s.status.is_final)
+        rows.append(
+            [
+                run.uuid,
+                _index(run.job_run_index),
+                _index(run.job_run_pipeline_run_index),
+                styled(run.status, JOB_STYLE),
+                when(run.created_time),
+                f"{done}/{len(run.pipeline_steps)}",
+                escape(json.dumps(run.parameters or {}, separators=(",", ":"))),
+            ]
         )
-    Console().print(table)
+    title = f"{len(page.runs)} of {page.total} runs of job {job.name!r} ({job.uuid})"
+    print_table(JOB_RUN_COLUMNS, rows, title=title, wide=wide)
 
 
 def _index(value: int | None) -> str:

@@ -1,159 +1,68 @@
-"""``orchest run``, ``orchest runs``, ``orchest logs``, ``orchest abort``."""
+"""Runs: started from a pipeline file or a project's pipeline and followed
+live, listed with their pipeline's name, found by uuid or uuid prefix, their
+steps' output and artifacts."""
 
 from __future__ import annotations
 
-import json
 import sys
 import uuid
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import click
-import httpx
+from orchest_schemas.projects import PipelineList, ProjectList
+from orchest_schemas.runs import RunList, RunView
 
+from .api import Api
 from .assignments import with_parameters
-from .auth import auth_headers
+from .errors import CliError
+from .output import Column, print_table, when
+from .pipeline_file import (
+    StepName,
+    definition_steps,
+    find_step,
+    read_definition,
+    step_uuids_named,
+)
+from .progress import LogFollower, RunProgress, status_text
 from .project_id import project_uuid_of
-from .sse import follow
 
-FINAL = {"SUCCESS", "FAILURE", "ABORTED"}
-STYLE = {
-    "PENDING": "dim",
-    "STARTED": "yellow",
-    "SUCCESS": "green",
-    "FAILURE": "red",
-    "ABORTED": "magenta",
-}
+PAGE = 500
+"""The API's largest page (``limit``)."""
 
 
-class CliError(click.ClickException):
-    pass
-
-
-def api_error(response: httpx.Response) -> CliError:
-    try:
-        body = response.json()
-        lines = [body.get("message", response.reason_phrase)]
-        for problem in body.get("errors", []):
-            where = ".".join(str(part) for part in problem.get("loc", []))
-            lines.append(
-                f"  - {where}: {problem.get('msg')}" if where else f"  - {problem.get('msg')}"
-            )
-        return CliError("\n".join(lines))
-    except ValueError:
-        return CliError(f"HTTP {response.status_code}: {response.text[:500]}")
-
-
-def select_steps(definition: dict[str, Any], wanted: tuple[str, ...]) -> list[str]:
-    """Step uuids from uuids or titles (a title must name one step)."""
-    steps: dict[str, Any] = definition.get("steps") or {}
-    chosen = []
-    for item in wanted:
-        if item in steps:
-            chosen.append(item)
-            continue
-        matches = [key for key, step in steps.items() if step.get("title") == item]
-        if len(matches) != 1:
-            reason = "no step" if not matches else f"{len(matches)} steps"
-            raise CliError(f"{reason} titled or with uuid {item!r}")
-        chosen.append(matches[0])
-    return chosen
-
-
-@dataclass
-class StepRow:
-    title: str
-    status: str = "PENDING"
-    attempt: int = 0
-    started: datetime | None = None
-    finished: datetime | None = None
-    error: str | None = None
-
-
-@dataclass
-class RunProgress:
-    run: dict[str, Any]
-    steps: dict[str, StepRow] = field(default_factory=dict)
-    status: str = "PENDING"
-
-    def __post_init__(self) -> None:
-        for step in self.run["pipeline_steps"]:
-            self.steps[step["step_uuid"]] = StepRow(step["title"] or step["file_path"])
-        self.status = self.run["status"]
-
-    def apply(self, kind: str, event: dict[str, Any]) -> None:
-        at = datetime.fromisoformat(event["occurred_at"])
-        if kind == "run_status_changed":
-            self.status = event["status"]
-        elif kind == "step_status_changed" and event["step_uuid"] in self.steps:
-            row = self.steps[event["step_uuid"]]
-            row.status, row.attempt = event["status"], event["attempt"]
-            if row.status == "STARTED":
-                row.started, row.finished, row.error = at, None, None
-            elif row.status in FINAL:
-                row.finished, row.error = at, event.get("error")
-
-    def table(self) -> Any:
-        from rich.table import Table
-
-        table = Table(title=f"run {self.run['uuid']}  [{STYLE.get(self.status, '')}]{self.status}")
-        for column in ("step", "status", "attempt", "time", "error"):
-            table.add_column(column)
-        now = datetime.now().astimezone()
-        for row in self.steps.values():
-            seconds = ""
-            if row.started is not None:
-                seconds = f"{((row.finished or now) - row.started).total_seconds():.1f}s"
-            style = STYLE.get(row.status, "")
-            table.add_row(
-                row.title,
-                f"[{style}]{row.status}[/{style}]",
-                str(row.attempt or ""),
-                seconds,
-                (row.error or "")[:80],
-            )
-        return table
-
-
-def run_pipeline(
-    base_url: str,
+def file_run_body(
     pipeline_file: Path,
     project_dir: Path | None,
     run_type: str,
     steps: tuple[str, ...],
     env: dict[str, str] | None = None,
     parameters: dict[str, Any] | None = None,
-) -> int:
-    """Run a pipeline file (its definition sent inline) and follow it."""
-    definition = with_parameters(json.loads(pipeline_file.read_text()), parameters or {})
+) -> dict[str, Any]:
+    """``POST /api/runs`` for a pipeline file (its definition sent inline)."""
+    definition = with_parameters(read_definition(pipeline_file), parameters or {})
     project = (project_dir or pipeline_file.parent).resolve()
-    body = {
+    path = pipeline_file.resolve()
+    return {
         "pipeline_definition": definition,
         "run_type": run_type,
-        "uuids": select_steps(definition, steps),
+        "uuids": step_uuids_named(definition_steps(definition), steps, str(pipeline_file)),
         "run_config": {
             "project_dir": str(project),
             "project_uuid": project_uuid_of(project),
             "env_variables": env or {},
-            "pipeline_path": str(pipeline_file.resolve().relative_to(project))
-            if pipeline_file.resolve().is_relative_to(project)
+            "pipeline_path": str(path.relative_to(project))
+            if path.is_relative_to(project)
             else pipeline_file.name,
         },
         "idempotency_key": str(uuid.uuid4()),
     }
-    return start_and_follow(base_url, body)
 
 
-def run_project_pipeline(
-    base_url: str,
-    reference: str,
-    run_type: str,
-    steps: tuple[str, ...],
-    env: dict[str, str] | None = None,
-) -> int:
-    """Run a project's pipeline, ``PROJECT/PIPELINE_PATH``, and follow it."""
+def project_run_body(
+    api: Api, reference: str, run_type: str, steps: tuple[str, ...], env: dict[str, str]
+) -> dict[str, Any]:
+    """``POST /api/runs`` for a project's pipeline, ``PROJECT/PIPELINE_PATH``."""
     from .projects import find_pipeline, find_project
 
     project_name, sep, path = reference.partition("/")
@@ -161,108 +70,168 @@ def run_project_pipeline(
         raise CliError(
             f"{reference}: no such file, and not PROJECT/PIPELINE_PATH (a project's pipeline)"
         )
-    project = find_project(base_url, project_name)
-    document = find_pipeline(base_url, project, path)
-    body = {
-        "project_uuid": project["uuid"],
-        "pipeline_uuid": document["uuid"],
+    project = find_project(api, project_name)
+    document = find_pipeline(api, project, path)
+    return {
+        "project_uuid": project.uuid,
+        "pipeline_uuid": document.uuid,
         "run_type": run_type,
-        "uuids": select_steps(document["definition"], steps),
-        "env_variables": env or {},
+        "uuids": step_uuids_named(definition_steps(document.definition), steps, reference),
+        "env_variables": env,
         "idempotency_key": str(uuid.uuid4()),
     }
-    return start_and_follow(base_url, body)
 
 
-def start_and_follow(base_url: str, body: dict[str, Any]) -> int:
-    """Start the run of ``body``, show it live; exit 0 only on SUCCESS."""
+def start_and_follow(api: Api, body: dict[str, Any], *, show_logs: bool = False) -> int:
+    """Start the run of ``body`` and show it live; 0 only on SUCCESS, 130 on
+    Ctrl-C (the run aborted)."""
     from rich.console import Console
     from rich.live import Live
 
+    from .sse import follow
+
     console = Console()
-    with httpx.Client(base_url=base_url, headers=auth_headers(), timeout=30.0) as client:
-        response = client.post("/api/runs", json=body)
-        if response.status_code != 201:
-            raise api_error(response)
-        progress = RunProgress(response.json())
-        run_uuid = progress.run["uuid"]
-        try:
-            with Live(progress.table(), console=console, refresh_per_second=8) as live:
-                for event in follow(
-                    client, "/api/events", {"run_uuid": run_uuid, "replay": "true"}
-                ):
-                    progress.apply(event.event, json.loads(event.data))
-                    live.update(progress.table())
-                    if event.event == "run_status_changed" and progress.status in FINAL:
-                        break
-        except KeyboardInterrupt:
-            console.print(f"aborting run {run_uuid}")
-            client.delete(f"/api/runs/{run_uuid}")
-            return 130
-        for step_uuid, row in progress.steps.items():
-            if row.status == "FAILURE":
-                console.rule(f"[red]{row.title}: {row.error or 'failed'}")
-                logs = client.get(f"/api/runs/{run_uuid}/steps/{step_uuid}/logs")
-                tail = logs.text.splitlines()[-30:] if logs.status_code == 200 else []
-                console.print("\n".join(tail) or "(no output)", markup=False, highlight=False)
-    console.print(f"\nrun {run_uuid}: {progress.status}")
+    progress = RunProgress(api.send("POST", "/api/runs", RunView, 201, json=body))
+    run_uuid = progress.run.uuid
+    logs = LogFollower(
+        console,
+        lambda step: api.stream(f"/api/runs/{run_uuid}/steps/{step}/logs", params={"follow": "1"}),
+    )
+    live = Live(progress, console=console, refresh_per_second=4) if console.is_terminal else None
+    try:
+        if live is not None:
+            live.start()
+        else:
+            console.print(f"run {run_uuid}: {progress.status}", highlight=False)
+        events = follow(api.client, "/api/events", {"run_uuid": run_uuid, "replay": "true"})
+        for event in events:
+            line = progress.apply(event.event, event.data)
+            if show_logs:
+                logs.start(progress)
+            if event.event == "run_status_changed" and progress.status.is_final:
+                break  # its line comes last, after the steps' output
+            if live is None and line is not None:
+                console.print(line, highlight=False, markup=False)
+    except KeyboardInterrupt:
+        if live is not None:
+            live.stop()
+        console.print(f"aborting run {run_uuid}")
+        api.client.delete(f"/api/runs/{run_uuid}")
+        return 130
+    finally:
+        if live is not None:
+            live.stop()
+    if show_logs:
+        logs.wait()
+    for step_uuid, row in progress.steps.items():
+        if row.status == "FAILURE" and not show_logs:
+            console.rule(f"[red]{row.name}: {row.error or 'failed'}")
+            log = api.client.get(f"/api/runs/{run_uuid}/steps/{step_uuid}/logs")
+            tail = log.text.splitlines()[-30:] if log.status_code == 200 else []
+            console.print("\n".join(tail) or "(no output)", markup=False, highlight=False)
+    gap = "\n" if live is not None else ""
+    console.print(f"{gap}run {run_uuid}: {progress.status}", highlight=False)
     return 0 if progress.status == "SUCCESS" else 1
 
 
-def print_runs(base_url: str, params: dict[str, str]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def find_run(api: Api, reference: str) -> RunView:
+    """The run ``reference`` names: its uuid or a uuid prefix (an ambiguous
+    prefix is refused with the runs it names)."""
+    if len(reference) == 36:
+        return api.get(f"/api/runs/{reference}", RunView)
+    found = [run for run in _all_runs(api) if run.uuid.startswith(reference.lower())]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise CliError(f"no run {reference!r} (`orchest runs` lists them)")
+    listed = "\n".join(f"  {r.uuid} {r.status} {when(r.created_time)}" for r in found[:10])
+    raise CliError(f"{reference!r} names {len(found)} runs; give more of the uuid:\n{listed}")
 
-    response = httpx.get(
-        f"{base_url}/api/runs", params=params, headers=auth_headers(), timeout=30.0
-    )
-    if response.status_code != 200:
-        raise api_error(response)
-    page = response.json()
-    table = Table(title=f"{len(page['runs'])} of {page['total']} runs")
-    table.add_column("uuid", min_width=36, no_wrap=True)
-    for column in ("pipeline", "type", "status", "created", "steps"):
-        table.add_column(column)
-    for run in page["runs"]:
-        done = sum(1 for s in run["pipeline_steps"] if s["status"] in FINAL)
-        table.add_row(
-            run["uuid"],
-            run["pipeline_uuid"][:13],
-            run["run_type"],
-            f"[{STYLE.get(run['status'], '')}]{run['status']}",
-            run["created_time"][:19],
-            f"{done}/{len(run['pipeline_steps'])}",
+
+def _all_runs(api: Api) -> Iterator[RunView]:
+    offset = 0
+    while True:
+        page = api.get("/api/runs", RunList, params={"limit": PAGE, "offset": offset})
+        yield from page.runs
+        offset += len(page.runs)
+        if not page.runs or offset >= page.total:
+            return
+
+
+def pipeline_names(api: Api, runs: list[RunView]) -> dict[str, str]:
+    """Pipeline uuid -> name: of the stack's projects' pipelines, else of the
+    files this user ran (``pipeline_names``)."""
+    from . import pipeline_names as noted
+
+    names = noted.known()
+    wanted = {run.project_uuid for run in runs if run.project_uuid}
+    if not wanted or all(run.pipeline_uuid in names for run in runs):
+        return names
+    for project in api.get("/api/projects", ProjectList).projects:
+        if project.uuid in wanted:
+            listed = api.get(f"/api/projects/{project.uuid}/pipelines", PipelineList)
+            names.update((p.uuid, p.name or p.path) for p in listed.pipelines if p.uuid)
+    return names
+
+
+RUN_COLUMNS = (
+    Column("uuid", 5, no_wrap=True),
+    Column("pipeline", 4),
+    Column("status", 6, no_wrap=True),
+    Column("steps", 3, no_wrap=True),
+    Column("created", 2),
+    Column("type", 1),
+    Column("pipeline uuid", 0, no_wrap=True),
+)
+
+
+def print_runs(api: Api, page: RunList, *, wide: bool) -> None:
+    names = pipeline_names(api, page.runs)
+    rows = []
+    for run in page.runs:
+        done = sum(1 for s in run.pipeline_steps if s.status.is_final)
+        rows.append(
+            [
+                run.uuid,
+                names.get(run.pipeline_uuid, run.pipeline_uuid[:8]),
+                status_text(run.status),
+                f"{done}/{len(run.pipeline_steps)}",
+                when(run.created_time),
+                str(run.run_type),
+                run.pipeline_uuid,
+            ]
         )
-    Console().print(table)
+    title = f"{len(page.runs)} of {page.total} runs"
+    print_table(RUN_COLUMNS, rows, title=title, wide=wide)
 
 
-def print_logs(base_url: str, run_uuid: str, step: str, follow_log: bool) -> None:
-    with httpx.Client(base_url=base_url, headers=auth_headers(), timeout=None) as client:
-        response = client.get(f"/api/runs/{run_uuid}")
-        if response.status_code != 200:
-            raise api_error(response)
-        step_uuid = _step_of_run(response.json(), step)
-        params = {"follow": "true"} if follow_log else {}
-        with client.stream(
-            "GET", f"/api/runs/{run_uuid}/steps/{step_uuid}/logs", params=params
-        ) as logs:
-            if logs.status_code != 200:
-                logs.read()
-                raise api_error(logs)
-            for text in logs.iter_text():
-                sys.stdout.write(text)
-                sys.stdout.flush()
+def step_of(run: RunView, name: str) -> StepName:
+    steps = [StepName(s.step_uuid, s.title, s.file_path) for s in run.pipeline_steps]
+    return find_step(steps, name, f"run {run.uuid}")
 
 
-def abort_run(base_url: str, run_uuid: str) -> str:
-    response = httpx.delete(f"{base_url}/api/runs/{run_uuid}", headers=auth_headers(), timeout=30.0)
-    if response.status_code != 200:
-        raise api_error(response)
-    return str(response.json()["status"])
+def print_logs(api: Api, run: RunView, step: str, follow_log: bool) -> None:
+    step_uuid = step_of(run, step).uuid
+    params = {"follow": "true"} if follow_log else {}
+    with api.stream(f"/api/runs/{run.uuid}/steps/{step_uuid}/logs", params=params) as logs:
+        for text in logs.iter_text():
+            sys.stdout.write(text)
+            sys.stdout.flush()
 
 
-def _step_of_run(run: dict[str, Any], step: str) -> str:
-    for row in run["pipeline_steps"]:
-        if step in (row["step_uuid"], row["title"]):
-            return str(row["step_uuid"])
-    raise CliError(f"run {run['uuid']} has no step {step!r}")
+def save_artifact(api: Api, run: RunView, step: str, name: str | None, out: Path | None) -> Path:
+    """Write one artifact of a step's latest attempt (default: its only one,
+    the executed notebook) to ``out``; the path written."""
+    found = step_of(run, step)
+    view = next(s for s in run.pipeline_steps if s.step_uuid == found.uuid)
+    if not view.artifacts:
+        raise CliError(f"step {found} of run {run.uuid} has no artifact (a notebook step has one)")
+    if name is None and len(view.artifacts) > 1:
+        raise CliError(f"step {found} has {len(view.artifacts)}: {', '.join(view.artifacts)}")
+    chosen = name or view.artifacts[0]
+    target = out or Path(f"{Path(found.file_path).stem or found.uuid}.{chosen}")
+    path = f"/api/runs/{run.uuid}/steps/{found.uuid}/artifacts/{chosen}"
+    with api.stream(path) as answer, target.open("wb") as file:
+        for chunk in answer.iter_bytes():
+            file.write(chunk)
+    return target

@@ -1,9 +1,10 @@
 """``orchest sessions``: launch, list, show, stop and restart interactive sessions.
 
-A session is named by its pipeline: the project's uuid and the pipeline's.
-``launch`` reads the pipeline's uuid from its file; a project has no file of
-its own, so its uuid defaults to one derived from the project folder's
-absolute path (the same folder always gives the same uuid).
+A session is the session of a pipeline: the API names it by the project's
+uuid and the pipeline's; people name it by the pipeline file (the project's
+uuid derived from the project folder's absolute path, the same folder always
+giving the same uuid; the pipeline's read from the file), by
+``PROJECT/PIPELINE_PATH`` (a project of the stack), or by the two uuids.
 
 ``--wait`` follows the pipeline's session events (SSE) and reads the session
 again after each one, and after each keep-alive: the session manager writes
@@ -20,12 +21,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import click
 import httpx
 
+from orchest_schemas.sessions import SessionList, SessionView
+
+from .api import Api
 from .auth import auth_headers
-from .jobs import call_api
+from .errors import CliError, api_error
+from .output import Column, print_fields, print_table, styled, when
+from .pipeline_file import read_definition
 from .project_id import project_uuid_of
-from .runs import CliError, api_error
 
 SESSION_STYLE = {
     "LAUNCHING": "yellow",
@@ -39,11 +45,7 @@ ENDED = {"STOPPED", "FAILED"}
 
 def pipeline_uuid_of(pipeline_file: Path) -> str:
     """The ``uuid`` of an Orchest pipeline file."""
-    try:
-        definition = json.loads(pipeline_file.read_text())
-    except (OSError, ValueError) as exc:
-        raise CliError(f"{pipeline_file}: {exc}") from None
-    found = definition.get("uuid") if isinstance(definition, dict) else None
+    found = read_definition(pipeline_file).get("uuid")
     if not isinstance(found, str) or not found:
         raise CliError(f"{pipeline_file}: no pipeline uuid (the file's 'uuid')")
     return found
@@ -69,68 +71,94 @@ def launch_body(
     return body
 
 
-def jupyter_link(session: dict[str, Any]) -> str | None:
-    """The session's Jupyter URL with its token, to open as it is."""
-    url = session.get("jupyter_url")
-    if not url:
-        return None
-    token = session.get("jupyter_token")
-    if not token:
-        return str(url)
-    return f"{url}{'&' if '?' in url else '?'}token={token}"
+def jupyter_link(session: SessionView, *, token: bool = True) -> str | None:
+    """The session's Jupyter URL, with its token (to open as it is) unless not asked."""
+    url = session.jupyter_url
+    if not url or not token or not session.jupyter_token:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}token={session.jupyter_token}"
 
 
-def session_line(session: dict[str, Any]) -> str:
+def session_line(session: SessionView) -> str:
     """One line about a session: its uuid, its pipeline, its status and why."""
     line = (
-        f"session {session['uuid']} (project {session['project_uuid']},"
-        f" pipeline {session['pipeline_uuid']}): {session['status']}"
+        f"session {session.uuid} (project {session.project_uuid},"
+        f" pipeline {session.pipeline_uuid}): {session.status}"
     )
-    if session.get("reason"):
-        line += f": {session['reason']}"
+    if session.reason:
+        line += f": {session.reason}"
     return line
 
 
-def settled(session: dict[str, Any], ours: str, goal: str) -> bool:
+def settled(session: SessionView, ours: str, goal: str) -> bool:
     """Whether waiting for session ``ours`` to reach ``goal`` is over: it did,
     it ended, or the pipeline's session is another one (ours ended before)."""
-    return session["uuid"] != ours or session["status"] == goal or session["status"] in ENDED
+    return session.uuid != ours or session.status == goal or session.status in ENDED
+
+
+def session_key(
+    api: Api, target: tuple[str, ...], project_dir: Path | None = None
+) -> tuple[str, str]:
+    """``(project uuid, pipeline uuid)`` of the session ``target`` names: a
+    pipeline file, ``PROJECT/PIPELINE_PATH``, or the two uuids."""
+    if len(target) == 2:
+        return target[0], target[1]
+    if len(target) != 1:
+        raise click.UsageError(
+            "name a session by PIPELINE_FILE, PROJECT/PIPELINE_PATH or two uuids"
+        )
+    path = Path(target[0])
+    if path.is_file():
+        return project_uuid_of((project_dir or path.parent).resolve()), pipeline_uuid_of(path)
+    project_name, sep, pipeline_path = target[0].partition("/")
+    if not sep or not project_name or not pipeline_path:
+        raise click.UsageError(
+            f"{target[0]}: no such file, and not PROJECT/PIPELINE_PATH (a project's pipeline)"
+        )
+    from .projects import find_pipeline, find_project
+
+    project = find_project(api, project_name)
+    return project.uuid, find_pipeline(api, project, pipeline_path).uuid
 
 
 def _path(project_uuid: str, pipeline_uuid: str) -> str:
     return f"/api/sessions/{project_uuid}/{pipeline_uuid}"
 
 
-def launch_session(base_url: str, body: dict[str, Any]) -> dict[str, Any]:
-    return call_api(base_url, "POST", "/api/sessions", 201, json=body)
+def launch_session(api: Api, body: dict[str, Any]) -> SessionView:
+    return api.send("POST", "/api/sessions", SessionView, 201, json=body)
 
 
-def stop_session(base_url: str, project_uuid: str, pipeline_uuid: str) -> dict[str, Any]:
-    return call_api(base_url, "DELETE", _path(project_uuid, pipeline_uuid), 200)
+def stop_session(api: Api, key: tuple[str, str]) -> SessionView:
+    return api.send("DELETE", _path(*key), SessionView)
 
 
-def restart_session(base_url: str, project_uuid: str, pipeline_uuid: str) -> dict[str, Any]:
-    return call_api(base_url, "PUT", _path(project_uuid, pipeline_uuid), 200)
+def restart_session(api: Api, key: tuple[str, str]) -> SessionView:
+    return api.send("PUT", _path(*key), SessionView)
 
 
-def _read(client: httpx.Client, session: dict[str, Any]) -> dict[str, Any]:
+def get_session(api: Api, key: tuple[str, str]) -> SessionView:
+    return api.get(_path(*key), SessionView)
+
+
+def _read(client: httpx.Client, session: SessionView) -> SessionView:
     """The session as it is now (``session``'s own row, even once another
     session of the pipeline took its place)."""
-    project_uuid, pipeline_uuid = session["project_uuid"], session["pipeline_uuid"]
+    project_uuid, pipeline_uuid = session.project_uuid, session.pipeline_uuid
     response = client.get(_path(project_uuid, pipeline_uuid))
     if response.status_code != 200:
         raise api_error(response)
-    now: dict[str, Any] = response.json()
-    if now["uuid"] == session["uuid"]:
+    now = SessionView.model_validate_json(response.content)
+    if now.uuid == session.uuid:
         return now
     params = {"project_uuid": project_uuid, "pipeline_uuid": pipeline_uuid, "limit": "500"}
     response = client.get("/api/sessions", params=params)
     if response.status_code != 200:
         raise api_error(response)
-    for row in response.json()["sessions"]:
-        if row["uuid"] == session["uuid"]:
-            return dict(row)
-    raise CliError(f"session {session['uuid']} is gone")
+    for row in SessionList.model_validate_json(response.content).sessions:
+        if row.uuid == session.uuid:
+            return row
+    raise CliError(f"session {session.uuid} is gone")
 
 
 def _ticks(client: httpx.Client, params: dict[str, str], retry_for: float) -> Iterator[None]:
@@ -160,70 +188,91 @@ def _ticks(client: httpx.Client, params: dict[str, str], retry_for: float) -> It
 
 
 def wait_for(
-    base_url: str, session: dict[str, Any], goal: str, *, retry_for: float = 30.0
-) -> dict[str, Any]:
+    base_url: str, session: SessionView, goal: str, *, retry_for: float = 30.0
+) -> SessionView:
     """Follow the session until it is ``goal`` or has ended; it then."""
-    params = {"session": f"{session['project_uuid']}/{session['pipeline_uuid']}"}
+    params = {"session": f"{session.project_uuid}/{session.pipeline_uuid}"}
     with httpx.Client(base_url=base_url, headers=auth_headers(), timeout=30.0) as client:
         for _ in _ticks(client, params, retry_for):
             now = _read(client, session)
-            if settled(now, session["uuid"], goal):
+            if settled(now, session.uuid, goal):
                 return now
     raise CliError("the event stream ended")
 
 
-def _styled(status: str) -> str:
-    style = SESSION_STYLE.get(status, "")
-    return f"[{style}]{status}[/{style}]" if style else status
+SESSION_COLUMNS = (
+    Column("pipeline", 6),
+    Column("status", 6, no_wrap=True),
+    Column("project", 3),
+    Column("runtime", 2, no_wrap=True),
+    Column("jupyter", 4),
+    Column("updated", 1),
+    Column("project uuid", 0, no_wrap=True),
+    Column("pipeline uuid", 0, no_wrap=True),
+)
 
 
-def print_sessions(base_url: str, params: dict[str, str]) -> None:
-    from rich.console import Console
+def print_sessions(page: SessionList, *, wide: bool) -> None:
     from rich.markup import escape
-    from rich.table import Table
 
-    page = call_api(base_url, "GET", "/api/sessions", 200, params=params)
-    table = Table(title=f"{len(page['sessions'])} of {page['total']} sessions")
-    for column in ("project", "pipeline", "status", "runtime", "jupyter", "updated"):
-        table.add_column(column, no_wrap=column in ("project", "pipeline"))
-    for session in page["sessions"]:
-        table.add_row(
-            session["project_uuid"],
-            session["pipeline_uuid"],
-            _styled(session["status"]),
-            session["runtime"],
-            escape(session.get("jupyter_url") or ""),
-            session["updated_time"][:19],
-        )
-    Console().print(table)
-
-
-def show_session(base_url: str, project_uuid: str, pipeline_uuid: str) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    session = call_api(base_url, "GET", _path(project_uuid, pipeline_uuid), 200)
     rows = [
-        ("status", _styled(session["status"])),
-        ("reason", escape(session.get("reason") or "-")),
-        ("project", session["project_uuid"]),
-        ("pipeline", session["pipeline_uuid"]),
-        ("project dir", escape(session["project_dir"])),
-        ("pipeline path", escape(session["pipeline_path"])),
-        ("runtime", session["runtime"]),
-        ("jupyter", escape(jupyter_link(session) or "-")),
-        ("kernel gateway", escape(session.get("gateway_url") or "-")),
-        *(
-            (f"details: {key}", escape(json.dumps(value, separators=(",", ":"))))
-            for key, value in (session.get("details") or {}).items()
-        ),
-        ("created", session["created_time"][:19]),
-        ("updated", session["updated_time"][:19]),
+        [
+            escape(session.pipeline_path),
+            styled(session.status, SESSION_STYLE),
+            escape(session.project_dir),
+            session.runtime,
+            escape(session.jupyter_url or ""),
+            when(session.updated_time),
+            session.project_uuid,
+            session.pipeline_uuid,
+        ]
+        for session in page.sessions
     ]
-    table = Table(title=f"session {session['uuid']}", show_header=False)
-    table.add_column("field", style="bold")
-    table.add_column("value")
-    for field, value in rows:
-        table.add_row(field, value)
-    Console().print(table)
+    title = f"{len(page.sessions)} of {page.total} sessions"
+    print_table(SESSION_COLUMNS, rows, title=title, wide=wide)
+
+
+def _compact(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def without_tokens(session: SessionView) -> SessionView:
+    """The session with its secrets blanked: the Jupyter token and each
+    ``details`` entry named ``*token*`` (the kernel gateway's)."""
+    details = {
+        key: HIDDEN if "token" in key.lower() else value for key, value in session.details.items()
+    }
+    return session.model_copy(
+        update={"jupyter_token": HIDDEN if session.jupyter_token else None, "details": details}
+    )
+
+
+HIDDEN = "(hidden: --show-token)"
+
+
+def show_session(session: SessionView, *, show_token: bool) -> None:
+    from rich.markup import escape
+
+    link = jupyter_link(session, token=show_token)
+    if not show_token:
+        session = without_tokens(session)
+    if link and session.jupyter_token and not show_token:
+        link += f"  (token {HIDDEN})"
+    rows = [
+        ("status", styled(session.status, SESSION_STYLE)),
+        ("reason", escape(session.reason or "-")),
+        ("project", session.project_uuid),
+        ("pipeline", session.pipeline_uuid),
+        ("project dir", escape(session.project_dir)),
+        ("pipeline path", escape(session.pipeline_path)),
+        ("runtime", session.runtime),
+        ("jupyter", escape(link or "-")),
+        ("kernel gateway", escape(session.gateway_url or "-")),
+        *(
+            (f"details: {key}", escape(value if value == HIDDEN else _compact(value)))
+            for key, value in session.details.items()
+        ),
+        ("created", when(session.created_time)),
+        ("updated", when(session.updated_time)),
+    ]
+    print_fields(f"session {session.uuid}", rows)

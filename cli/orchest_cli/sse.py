@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from .errors import api_error
+
 
 @dataclass(frozen=True)
 class SseEvent:
@@ -54,7 +56,9 @@ def follow(
             with client.stream(
                 "GET", url, params=params, headers=headers, timeout=None
             ) as response:
-                response.raise_for_status()
+                if response.status_code != 200:
+                    response.read()
+                    raise api_error(response)
                 failing_since = None
                 dropped = False
                 for event in parse_lines(response.iter_lines()):

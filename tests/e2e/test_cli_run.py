@@ -73,8 +73,25 @@ def test_partial_run_and_the_other_commands(stack: Stack, quickstart: Path) -> N
     assert run["uuid"] in listed.stdout
     logs = run_cli(stack, "logs", run["uuid"], "Clean")
     assert logs.returncode == 0 and logs.stdout.strip()
+    notebook = quickstart / "get-data.executed.ipynb"
+    saved = run_cli(stack, "artifacts", run["uuid"][:8], "get data", "--out", str(notebook))
+    assert saved.returncode == 0, saved.stderr
+    assert json.loads(notebook.read_text())["cells"]  # the executed notebook
+    script = run_cli(stack, "artifacts", run["uuid"], "clean.py")
+    assert script.returncode == 1 and "has no artifact" in script.stderr
     aborted = run_cli(stack, "abort", run["uuid"])
     assert aborted.returncode == 0 and "SUCCESS" in aborted.stdout  # ended runs stay as they are
+
+    # Without --state-dir or a port: the stack `orchest up` started is remembered.
+    remembered = subprocess.run(
+        [sys.executable, "-m", "orchest_cli", "logs", run["uuid"][:8], "clean"],
+        env={**stack.env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert remembered.returncode == 0, remembered.stderr
+    assert remembered.stdout == logs.stdout
 
 
 def test_failing_pipeline_exits_1_with_the_log_tail(stack: Stack, workdir: Path) -> None:

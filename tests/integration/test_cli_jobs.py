@@ -44,8 +44,9 @@ def pipeline(tmp_path: Path) -> Path:
     return path
 
 
-async def orchest(stack: Stack, *args: str) -> Result:
-    """The command in a child process (the gateway serves in this loop meanwhile)."""
+async def orchest(stack: Stack, *args: str, env: dict[str, str] | None = None) -> Result:
+    """The command in a child process (the gateway serves in this loop meanwhile);
+    times are shown in UTC, the terminal is 250 columns wide unless ``env`` says."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -53,7 +54,7 @@ async def orchest(stack: Stack, *args: str) -> Result:
         *args,
         "--url",
         str(stack.http.base_url).rstrip("/"),
-        env={**ENV_WITHOUT_ORCHEST, "COLUMNS": "250"},
+        env={**ENV_WITHOUT_ORCHEST, "COLUMNS": "250", "TZ": "UTC", **(env or {})},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -146,7 +147,7 @@ async def test_a_draft_at_a_time_is_confirmed_and_one_run_aborted(
     job_uuid = job_uuid_of(created)
     assert "DRAFT" in created.out and "(1 parameter set(s))" in created.out
     confirmed = await orchest(stack, "jobs", "confirm", job_uuid)
-    assert confirmed.code == 0 and "next run at 2099-01-01T09:00:00" in confirmed.out
+    assert confirmed.code == 0 and "next run at 2099-01-01 09:00:00 UTC" in confirmed.out
     triggered = await orchest(stack, "jobs", "trigger", job_uuid)
     assert triggered.code == 0, triggered.err
 

@@ -94,6 +94,12 @@ async def test_launch_waits_until_the_session_runs_and_prints_its_jupyter_link(
     assert lines[1].endswith("): RUNNING")
     assert lines[2] == "Jupyter: http://127.0.0.1:8888/lab?token=secret"
 
+    shown = await orchest(gateway, "show", str(pipeline))  # named by its pipeline file
+    assert shown.code == 0, shown.err
+    assert session in shown.out and "RUNNING" in shown.out
+    assert "http://127.0.0.1:8888/lab" in shown.out and "secret" not in shown.out
+    assert "--show-token" in shown.out
+
     again = await orchest(gateway, "launch", str(pipeline))
     assert again.code == 1
     assert "already has a live session" in again.err
@@ -129,17 +135,20 @@ async def test_stop_and_restart_wait_list_and_show(gateway: Gateway) -> None:
     )
     await gateway.insert("proj-3", PIPELINE, "STOPPED")
 
-    shown = await orchest(gateway, "show", "proj-2", PIPELINE)
+    hidden = await orchest(gateway, "show", "proj-2", PIPELINE)
+    assert hidden.code == 0 and "t0k3n" not in hidden.out, hidden.out + hidden.err
+    shown = await orchest(gateway, "show", "proj-2", PIPELINE, "--show-token")
     assert shown.code == 0, shown.err
     assert "RUNNING" in shown.out and session in shown.out
     assert "http://127.0.0.1:9999/?token=t0k3n" in shown.out
     assert "http://127.0.0.1:9998" in shown.out
     assert '{"pid":4242}' in shown.out
-    live = await orchest(gateway, "list")
+    # The project's uuid is a column of --wide (by default: its folder and the pipeline's path).
+    live = await orchest(gateway, "list", "--wide")
     assert "1 of 1 sessions" in live.out and "proj-2" in live.out and "proj-3" not in live.out
-    everything = await orchest(gateway, "list", "--all")
+    everything = await orchest(gateway, "list", "--all", "--wide")
     assert "2 of 2 sessions" in everything.out and "proj-3" in everything.out
-    one_project = await orchest(gateway, "list", "--all", "--project", "proj-3")
+    one_project = await orchest(gateway, "list", "--all", "--project", "proj-3", "--wide")
     assert "1 of 1 sessions" in one_project.out and "proj-2" not in one_project.out
 
     restart = asyncio.create_task(orchest(gateway, "restart", "proj-2", PIPELINE, "--wait"))

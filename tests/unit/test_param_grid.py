@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from orchest_cli.errors import CliError
 from orchest_cli.jobs import ParamGridError, expand_param_grid, load_param_grid
-from orchest_cli.runs import CliError
 
 
 def test_a_list_is_used_as_it_is() -> None:
