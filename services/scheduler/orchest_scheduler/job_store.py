@@ -8,7 +8,6 @@ inside the caller's transaction) or an advisory lock (the admission).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,12 +16,14 @@ from orchest_schemas.commands import ParameterSet
 from orchest_schemas.pipeline import PipelineDefinition
 from orchest_schemas.status import JobStatus, RunType
 
-from .store import Connection, OutboxRow
+from .store import Connection
 
 ADMISSION_LOCK = 0x6A6F6273  # "jobs": one admission at a time over all replicas
 FINAL_RUN_STATES = ["SUCCESS", "FAILURE", "ABORTED"]
-LIVE_JOB_STATES = [JobStatus.PENDING.value, JobStatus.STARTED.value]
+LIVE_JOB_STATES = frozenset({JobStatus.PENDING, JobStatus.STARTED})
+"""States whose ticks fire and whose queued runs may start."""
 ENDED_JOB_STATES = frozenset({JobStatus.SUCCESS, JobStatus.FAILURE, JobStatus.ABORTED})
+_LIVE = [s.value for s in LIVE_JOB_STATES]
 
 
 @dataclass
@@ -170,7 +171,7 @@ async def due_jobs(conn: Connection, now: datetime, limit: int = 100) -> list[tu
         " WHERE next_scheduled_time <= $1 AND status = ANY($2::text[])"
         " ORDER BY next_scheduled_time LIMIT $3",
         now,
-        LIVE_JOB_STATES,
+        _LIVE,
         limit,
     )
     return [(r["uuid"], r["next_scheduled_time"]) for r in rows]
@@ -179,23 +180,23 @@ async def due_jobs(conn: Connection, now: datetime, limit: int = 100) -> list[tu
 async def earliest_due(conn: Connection) -> datetime | None:
     value: datetime | None = await conn.fetchval(
         "SELECT min(next_scheduled_time) FROM jobs WHERE status = ANY($1::text[])",
-        LIVE_JOB_STATES,
+        _LIVE,
     )
     return value
 
 
-async def insert_outbox(conn: Connection, rows: Sequence[OutboxRow]) -> list[int]:
-    ids = await conn.fetch(
-        "INSERT INTO outbox (subject, msg_id, payload, jetstream)"
-        " SELECT o.subject, o.msg_id, o.payload, o.jetstream"
-        " FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bool[]) WITH ORDINALITY"
-        " AS o(subject, msg_id, payload, jetstream, n) ORDER BY o.n RETURNING id",
-        [r.subject for r in rows],
-        [r.msg_id for r in rows],
-        [r.payload for r in rows],
-        [r.jetstream for r in rows],
+async def insert_job_event(
+    conn: Connection, event_id: str, kind: str, job_uuid: str, now: datetime, payload: str
+) -> None:
+    await conn.execute(
+        "INSERT INTO event_log (event_id, kind, job_uuid, occurred_at, payload)"
+        " VALUES ($1, $2, $3, $4, $5::jsonb)",
+        event_id,
+        kind,
+        job_uuid,
+        now,
+        payload,
     )
-    return sorted(r["id"] for r in ids)
 
 
 # -- admission -----------------------------------------------------------------------
@@ -220,6 +221,11 @@ def _queued(row: Any) -> QueuedRun:
     )
 
 
+async def lock_admission(conn: Connection) -> None:
+    """Until the transaction ends, no other replica admits."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", ADMISSION_LOCK)
+
+
 async def active_job_runs(conn: Connection) -> dict[str, int]:
     """Admitted, unfinished runs per job."""
     rows = await conn.fetch(
@@ -242,7 +248,7 @@ async def queued_job_runs(conn: Connection, per_job: int) -> list[QueuedRun]:
         " WHERE q.place <= $1 AND j.status = ANY($2::text[])"
         " ORDER BY q.job_uuid, q.place",
         per_job,
-        LIVE_JOB_STATES,
+        _LIVE,
     )
     return [_queued(r) for r in rows]
 
@@ -320,6 +326,14 @@ async def jobs_maybe_done(conn: Connection) -> list[str]:
         "   AND r.status IN ('PENDING', 'STARTED')) LIMIT 1000"
     )
     return [r["uuid"] for r in rows]
+
+
+async def runs_to_keep(conn: Connection, job_uuid: str) -> int | None:
+    """The job's ``max_retained_pipeline_runs`` (None: no such job)."""
+    value: int | None = await conn.fetchval(
+        "SELECT max_retained_pipeline_runs FROM jobs WHERE uuid = $1", job_uuid
+    )
+    return value
 
 
 async def runs_beyond_retention(conn: Connection, job_uuid: str, keep: int) -> list[str]:

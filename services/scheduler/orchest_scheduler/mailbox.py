@@ -33,6 +33,7 @@ from . import store
 from .definitions import DefinitionStore
 from .engine import Plan, RunState
 from .outbox import Outbox, OutMessage
+from .outbox_store import OutboxRow
 
 logger = logging.getLogger(__name__)
 
@@ -364,5 +365,5 @@ def _step_rows(state: RunState, plan: Plan, retry_at: dict[str, datetime]) -> li
     return rows
 
 
-def outbox_row(message: OutMessage) -> store.OutboxRow:
-    return store.OutboxRow(message.subject, message.msg_id, message.payload, message.jetstream)
+def outbox_row(message: OutMessage) -> OutboxRow:
+    return OutboxRow(message.subject, message.msg_id, message.payload, message.jetstream)

@@ -25,7 +25,7 @@ from orchest_schemas.errors import ErrorCode
 from orchest_schemas.pipeline import PipelineDefinition
 from orchest_schemas.reports import ClaimStep, StepAttemptFinished, StepClaim
 from orchest_schemas.runs import RunView, StepView
-from orchest_schemas.status import RunStatus, StepStatus
+from orchest_schemas.status import RunStatus, RunType, StepStatus
 
 from . import engine, store
 from .clock import ticks
@@ -167,25 +167,23 @@ class Runs:
             timeouts={s.uuid: s.timeout_seconds for s in new_steps},
         )
         now = self._clock()
-        events, messages, seq = self._mail.announce(record, state, plan, now)
-        record.event_seq = seq
         async with self._outbox.writer() as conn:
-            ids = await store.create_run(
+            written = await self.insert(
                 conn,
-                record=record,
-                run_type=command.run_type,
+                record,
+                command.run_type,
+                new_steps,
+                state,
+                plan,
+                now,
                 idempotency_key=command.idempotency_key,
-                steps=new_steps,
-                state=state,
-                events=events,
-                outbox=[outbox_row(m) for m in messages],
-                now=now,
             )
-        if ids is None:  # another request with the same key won the race
+        if written is None:  # another request with the same key won the race
             assert command.idempotency_key is not None
             existing = await self._existing(command.idempotency_key)
             assert existing is not None
             return existing
+        ids, messages = written
         record.version = 1
         self._mail.remember(record, state)
         self._outbox.committed(ids, messages)
@@ -292,10 +290,37 @@ class Runs:
     def on_job_run_ended(self, callback: OnJobRunEnded) -> None:
         self._mail.on_job_run_ended = callback
 
-    def announce(
-        self, record: store.RunRecord, state: RunState, plan: Plan, now: datetime
-    ) -> tuple[list[store.EventRow], list[OutMessage], int]:
-        return self._mail.announce(record, state, plan, now)
+    async def insert(
+        self,
+        conn: store.Connection,
+        record: store.RunRecord,
+        run_type: RunType,
+        steps: list[store.NewStep],
+        state: RunState,
+        plan: Plan,
+        now: datetime,
+        *,
+        idempotency_key: str | None = None,
+        job_place: store.JobRunPlace | None = None,
+    ) -> tuple[list[int], list[OutMessage]] | None:
+        """Write a new run, with the events and messages of its first plan, in
+        ``conn``'s transaction: the outbox ids and messages to publish once it
+        commits, or None (nothing written) when the idempotency key is taken."""
+        events, messages, seq = self._mail.announce(record, state, plan, now)
+        record.event_seq = seq
+        ids = await store.create_run(
+            conn,
+            record=record,
+            run_type=run_type,
+            idempotency_key=idempotency_key,
+            steps=steps,
+            state=state,
+            events=events,
+            outbox=[outbox_row(m) for m in messages],
+            now=now,
+            job_place=job_place,
+        )
+        return None if ids is None else (ids, messages)
 
     async def start_admitted(self, run_uuid: str) -> None:
         """Send the first steps of a job's run that was let start (idempotent)."""

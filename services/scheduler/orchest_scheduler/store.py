@@ -22,6 +22,7 @@ from orchest_schemas.runs import RunView
 from orchest_schemas.status import RunStatus, RunType, StepStatus
 
 from .engine import RunState, StepState
+from .outbox_store import OutboxRow
 
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
@@ -94,14 +95,6 @@ class EventRow:
     kind: str
     sequence: int | None
     payload: str
-
-
-@dataclass(frozen=True)
-class OutboxRow:
-    subject: str
-    msg_id: str | None
-    payload: bytes
-    jetstream: bool
 
 
 async def find_run_by_key(conn: Connection, key: str) -> str | None:

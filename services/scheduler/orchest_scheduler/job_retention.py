@@ -1,0 +1,77 @@
+"""What follows a job run's end or a job's change: a job with nothing left to
+run ends (``SUCCESS`` if every run succeeded, else ``FAILURE``), ended runs
+beyond ``max_retained_pipeline_runs`` are deleted with their workspaces and
+logs, and the admission is asked to fill the freed places."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+import asyncpg
+from nats.js import JetStreamContext
+
+from orchest_schemas.bus import BusNames
+
+from . import job_store
+from .clock import Clock
+from .job_admission import Admission
+from .job_executions import Executions
+from .outbox import Outbox
+from .runs import Runs
+from .snapshot import remove_tree
+
+logger = logging.getLogger(__name__)
+
+
+class Retention:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        bus: BusNames,
+        js: JetStreamContext,
+        outbox: Outbox,
+        runs: Runs,
+        executions: Executions,
+        admission: Admission,
+        clock: Clock,
+    ) -> None:
+        self._pool = pool
+        self._bus = bus
+        self._js = js
+        self._outbox = outbox
+        self._runs = runs
+        self._executions = executions
+        self._admission = admission
+        self._clock = clock
+
+    async def after_change(self, job_uuid: str) -> None:
+        """A job's run ended or the job changed: end the job if it is done,
+        prune what its retention drops, admit what can start."""
+        now = self._clock.now()
+        async with self._outbox.writer() as conn, conn.transaction():
+            ended = await job_store.finish_if_done(conn, job_uuid, now)
+            written = await self._executions.announce(conn, ended, now) if ended else ([], [])
+        self._outbox.committed(*written)
+        await self._prune(job_uuid)
+        self._admission.request()
+
+    async def _prune(self, job_uuid: str) -> None:
+        async with self._pool.acquire() as conn:
+            keep = await job_store.runs_to_keep(conn, job_uuid)
+            if keep is None or keep < 0:
+                return
+            async with conn.transaction():
+                doomed = await job_store.runs_beyond_retention(conn, job_uuid, keep)
+                deleted = await job_store.delete_runs(conn, doomed) if doomed else []
+        for run_uuid, project_dir in deleted:
+            self._runs.forget(run_uuid)
+            await asyncio.to_thread(remove_tree, Path(project_dir))
+            with contextlib.suppress(Exception):  # logs also expire by age
+                await self._js.purge_stream(
+                    self._bus.logs_stream.name, subject=self._bus.run_logs(run_uuid)
+                )
+        if deleted:
+            logger.info("job %s: %d run(s) beyond retention deleted", job_uuid, len(deleted))
