@@ -13,7 +13,7 @@ from orchest_schemas.commands import ParameterSet
 from orchest_schemas.events import JobStatusChanged
 from orchest_schemas.status import JobStatus, RunStatus
 
-from . import job_store, outbox_store, store
+from . import job_store, outbox_store
 from .dag import select_steps
 from .definitions import DefinitionStore
 from .engine import Plan
@@ -21,7 +21,9 @@ from .job_rules import merge_parameters
 from .job_store import JobRecord
 from .mailbox import outbox_row
 from .outbox import OutMessage
+from .run_store import JobRunPlace, RunRecord
 from .runs import Runs, pending_changes, plan_steps
+from .sql import Connection
 
 Written = tuple[list[int], list[OutMessage]]
 """Outbox ids and their messages, to publish once the transaction commits."""
@@ -36,7 +38,7 @@ class Executions:
     def job_dir(self, job_uuid: str) -> Path:
         return self._jobs_dir / job_uuid
 
-    async def execute(self, conn: store.Connection, job: JobRecord, now: datetime) -> Written:
+    async def execute(self, conn: Connection, job: JobRecord, now: datetime) -> Written:
         """One execution: a queued run per parameter set, and the job saved."""
         job.total_scheduled_executions += 1
         job.status = JobStatus.STARTED
@@ -52,7 +54,7 @@ class Executions:
         ids, messages = await self.announce(conn, job, now)
         return all_ids + ids, all_messages + messages
 
-    async def announce(self, conn: store.Connection, job: JobRecord, now: datetime) -> Written:
+    async def announce(self, conn: Connection, job: JobRecord, now: datetime) -> Written:
         """The job's status event: in the event log and the outbox."""
         event = JobStatusChanged(
             job_uuid=job.uuid,
@@ -69,7 +71,7 @@ class Executions:
 
     async def _queue_run(
         self,
-        conn: store.Connection,
+        conn: Connection,
         job: JobRecord,
         index: int,
         position: int,
@@ -83,7 +85,7 @@ class Executions:
         new_steps, state = plan_steps(definition, step_uuids)
         plan = Plan(changes=pending_changes(state), run_status=RunStatus.PENDING)
         run_uuid = str(uuid4())
-        record = store.RunRecord(
+        record = RunRecord(
             uuid=run_uuid,
             pipeline_uuid=definition.uuid,
             project_uuid=job.project_uuid,
@@ -104,7 +106,7 @@ class Executions:
             state,
             plan,
             now,
-            job_place=store.JobRunPlace(index, position, parameters),
+            job_place=JobRunPlace(index, position, parameters),
         )
         assert written is not None
         return written

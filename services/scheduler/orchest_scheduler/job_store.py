@@ -16,7 +16,7 @@ from orchest_schemas.commands import ParameterSet
 from orchest_schemas.pipeline import PipelineDefinition
 from orchest_schemas.status import JobStatus, RunType
 
-from .store import Connection
+from .sql import Connection, Query
 
 ADMISSION_LOCK = 0x6A6F6273  # "jobs": one admission at a time over all replicas
 FINAL_RUN_STATES = ["SUCCESS", "FAILURE", "ABORTED"]
@@ -87,61 +87,79 @@ def _record(row: Any) -> JobRecord:
     )
 
 
+_INSERT_JOB = Query(
+    "INSERT INTO jobs (uuid, name, pipeline_uuid, project_uuid, project_dir, snapshot_dir,"
+    " pipeline_definition, run_type, run_uuids, parameters, env_variables, status,"
+    " scheduled_start, cron_schedule, next_scheduled_time, max_retained_pipeline_runs,"
+    " max_parallel_runs, idempotency_key, created_time)"
+    " VALUES (:uuid, :name, :pipeline_uuid, :project_uuid, :project_dir, :snapshot_dir,"
+    " :definition::jsonb, :run_type, :run_uuids, :parameters::jsonb, :env_variables::jsonb,"
+    " :status, :scheduled_start, :cron_schedule, :next_scheduled_time,"
+    " :max_retained_pipeline_runs, :max_parallel_runs, :idempotency_key, :created_time)"
+    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING true"
+)
+
+
 async def insert_job(conn: Connection, job: JobRecord, idempotency_key: str | None) -> bool:
     """False (nothing written) when the idempotency key is taken."""
     value = await conn.fetchval(
-        "INSERT INTO jobs (uuid, name, pipeline_uuid, project_uuid, project_dir, snapshot_dir,"
-        " pipeline_definition, run_type, run_uuids, parameters, env_variables, status,"
-        " scheduled_start, cron_schedule, next_scheduled_time, max_retained_pipeline_runs,"
-        " max_parallel_runs, idempotency_key, created_time)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10::jsonb, $11::jsonb, $12, $13,"
-        " $14, $15, $16, $17, $18, $19)"
-        " ON CONFLICT (idempotency_key) DO NOTHING RETURNING true",
-        job.uuid,
-        job.name,
-        job.pipeline_uuid,
-        job.project_uuid,
-        job.project_dir,
-        job.snapshot_dir,
-        job.definition.model_dump_json(exclude_unset=True),
-        job.run_type.value,
-        job.run_uuids,
-        json.dumps(job.parameters),
-        json.dumps(job.env_variables),
-        job.status.value,
-        job.scheduled_start,
-        job.cron_schedule,
-        job.next_scheduled_time,
-        job.max_retained_pipeline_runs,
-        job.max_parallel_runs,
-        idempotency_key,
-        job.created_time,
+        _INSERT_JOB.text,
+        *_INSERT_JOB.args(
+            uuid=job.uuid,
+            pipeline_uuid=job.pipeline_uuid,
+            project_uuid=job.project_uuid,
+            project_dir=job.project_dir,
+            snapshot_dir=job.snapshot_dir,
+            definition=job.definition.model_dump_json(exclude_unset=True),
+            run_type=job.run_type.value,
+            run_uuids=job.run_uuids,
+            idempotency_key=idempotency_key,
+            created_time=job.created_time,
+            **_changeable(job),
+        ),
     )
     return bool(value)
+
+
+_SAVE_JOB = Query(
+    "UPDATE jobs SET name = :name, parameters = :parameters::jsonb,"
+    " env_variables = :env_variables::jsonb, status = :status,"
+    " scheduled_start = :scheduled_start, cron_schedule = :cron_schedule,"
+    " next_scheduled_time = :next_scheduled_time, last_scheduled_time = :last_scheduled_time,"
+    " total_scheduled_executions = :total_scheduled_executions,"
+    " max_retained_pipeline_runs = :max_retained_pipeline_runs,"
+    " max_parallel_runs = :max_parallel_runs, finished_time = :finished_time"
+    " WHERE uuid = :uuid"
+)
 
 
 async def save_job(conn: Connection, job: JobRecord) -> None:
     """Write back what commands and ticks change."""
     await conn.execute(
-        "UPDATE jobs SET name = $2, parameters = $3::jsonb, env_variables = $4::jsonb,"
-        " status = $5, scheduled_start = $6, cron_schedule = $7, next_scheduled_time = $8,"
-        " last_scheduled_time = $9, total_scheduled_executions = $10,"
-        " max_retained_pipeline_runs = $11, max_parallel_runs = $12, finished_time = $13"
-        " WHERE uuid = $1",
-        job.uuid,
-        job.name,
-        json.dumps(job.parameters),
-        json.dumps(job.env_variables),
-        job.status.value,
-        job.scheduled_start,
-        job.cron_schedule,
-        job.next_scheduled_time,
-        job.last_scheduled_time,
-        job.total_scheduled_executions,
-        job.max_retained_pipeline_runs,
-        job.max_parallel_runs,
-        job.finished_time,
+        _SAVE_JOB.text,
+        *_SAVE_JOB.args(
+            uuid=job.uuid,
+            last_scheduled_time=job.last_scheduled_time,
+            total_scheduled_executions=job.total_scheduled_executions,
+            finished_time=job.finished_time,
+            **_changeable(job),
+        ),
     )
+
+
+def _changeable(job: JobRecord) -> dict[str, Any]:
+    """The columns a job is created with that commands may change later."""
+    return {
+        "name": job.name,
+        "parameters": json.dumps(job.parameters),
+        "env_variables": json.dumps(job.env_variables),
+        "status": job.status.value,
+        "scheduled_start": job.scheduled_start,
+        "cron_schedule": job.cron_schedule,
+        "next_scheduled_time": job.next_scheduled_time,
+        "max_retained_pipeline_runs": job.max_retained_pipeline_runs,
+        "max_parallel_runs": job.max_parallel_runs,
+    }
 
 
 async def find_job_by_key(conn: Connection, key: str) -> str | None:

@@ -38,7 +38,7 @@ from orchest_schemas.pipeline import PipelineDefinition
 from orchest_schemas.runs import RunView
 from orchest_schemas.status import JobStatus
 
-from . import job_store, store
+from . import job_store
 from .background import Background
 from .clock import Clock
 from .dag import Problem, select_steps
@@ -53,6 +53,7 @@ from .project_files import check_project_files
 from .runs import Runs
 from .settings import SchedulerSettings
 from .snapshot import remove_tree, take_snapshot
+from .sql import Connection
 
 logger = logging.getLogger(__name__)
 
@@ -251,7 +252,7 @@ class Jobs:
         env = {**found.env_variables, **command.env_variables}
         return found.definition, found.project_dir, env
 
-    async def _locked(self, conn: store.Connection, job_uuid: str) -> JobRecord:
+    async def _locked(self, conn: Connection, job_uuid: str) -> JobRecord:
         job = await job_store.load_job(conn, job_uuid, lock=True)
         if job is None:
             raise CommandError(ErrorCode.NOT_FOUND, f"no job {job_uuid}")

@@ -1,5 +1,5 @@
 """The outbox table's statements (a run's rows are inserted by the statement
-that makes the decision: ``store.create_run``, ``store.write_plan``)."""
+that makes the decision: ``run_store.create_run``, ``plan_store.write_plan``)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
-Executor = Connection | asyncpg.Pool
+from .sql import Connection, Executor
 
 
 @dataclass(frozen=True)

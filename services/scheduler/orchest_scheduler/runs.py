@@ -27,14 +27,15 @@ from orchest_schemas.reports import ClaimStep, StepAttemptFinished, StepClaim
 from orchest_schemas.runs import RunView, StepView
 from orchest_schemas.status import RunStatus, RunType, StepStatus
 
-from . import engine, store
-from .clock import ticks
+from . import engine, run_store, step_store
+from .clock import ticks, utcnow
 from .dag import run_parents, select_steps, validate_definition
 from .definitions import DefinitionStore
 from .engine import Plan, RunState, StepState
 from .mailbox import Mailboxes, OnJobRunEnded, RunNotFound, outbox_row
 from .outbox import Outbox, OutMessage
 from .project_files import check_project_files
+from .sql import Connection
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ RETRY_SWEEP_SECONDS = 5.0
 
 def plan_steps(
     definition: PipelineDefinition, step_uuids: list[str]
-) -> tuple[list[store.NewStep], RunState]:
+) -> tuple[list[run_store.NewStep], RunState]:
     """The rows and the engine state of a new run of these steps (validated)."""
     parents = run_parents(definition, step_uuids)
     settings = definition.settings
@@ -53,7 +54,7 @@ def plan_steps(
     for position, uuid in enumerate(step_uuids):
         step = definition.steps[uuid]
         new_steps.append(
-            store.NewStep(
+            run_store.NewStep(
                 uuid=uuid,
                 title=step.title,
                 file_path=step.file_path,
@@ -109,7 +110,7 @@ class Runs:
         bus: BusNames,
         outbox: Outbox,
         definitions: DefinitionStore,
-        clock: Callable[[], datetime] = store.utcnow,
+        clock: Callable[[], datetime] = utcnow,
         pipelines: PipelineResolver | None = None,
     ) -> None:
         self._pool = pool
@@ -153,7 +154,7 @@ class Runs:
         plan = engine.start(state)
         plan.changes[:0] = pending_changes(state)
         plan.run_status = RunStatus.PENDING
-        record = store.RunRecord(
+        record = run_store.RunRecord(
             uuid=str(uuid4()),
             pipeline_uuid=definition.uuid,
             project_uuid=run_config.project_uuid,
@@ -283,7 +284,7 @@ class Runs:
 
     async def view(self, run_uuid: str) -> RunView | None:
         async with self._pool.acquire() as conn:
-            return await store.fetch_run_view(conn, run_uuid)
+            return await run_store.fetch_run_view(conn, run_uuid)
 
     # -- for the jobs ----------------------------------------------------------------
 
@@ -292,23 +293,23 @@ class Runs:
 
     async def insert(
         self,
-        conn: store.Connection,
-        record: store.RunRecord,
+        conn: Connection,
+        record: run_store.RunRecord,
         run_type: RunType,
-        steps: list[store.NewStep],
+        steps: list[run_store.NewStep],
         state: RunState,
         plan: Plan,
         now: datetime,
         *,
         idempotency_key: str | None = None,
-        job_place: store.JobRunPlace | None = None,
+        job_place: run_store.JobRunPlace | None = None,
     ) -> tuple[list[int], list[OutMessage]] | None:
         """Write a new run, with the events and messages of its first plan, in
         ``conn``'s transaction: the outbox ids and messages to publish once it
         commits, or None (nothing written) when the idempotency key is taken."""
         events, messages, seq = self._mail.announce(record, state, plan, now)
         record.event_seq = seq
-        ids = await store.create_run(
+        ids = await run_store.create_run(
             conn,
             record=record,
             run_type=run_type,
@@ -336,7 +337,7 @@ class Runs:
     async def schedule_waiting_retries(self) -> None:
         """At start-up: wake the retries a previous process was waiting for."""
         async with self._pool.acquire() as conn:
-            waiting = await store.steps_waiting_retry(conn)
+            waiting = await step_store.steps_waiting_retry(conn)
         now = self._clock()
         for run_uuid, step_uuid, attempt, due in waiting:
             self._schedule_retry(
@@ -354,7 +355,7 @@ class Runs:
             grace = timedelta(seconds=every)
             try:
                 async with self._pool.acquire() as conn:
-                    due = await store.steps_waiting_retry(conn, self._clock() - grace)
+                    due = await step_store.steps_waiting_retry(conn, self._clock() - grace)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 logger.warning("retry sweep failed (%s); next time", exc)
                 continue
@@ -392,7 +393,7 @@ class Runs:
 
     async def _existing(self, key: str) -> RunView | None:
         async with self._pool.acquire() as conn:
-            run_uuid = await store.find_run_by_key(conn, key)
+            run_uuid = await run_store.find_run_by_key(conn, key)
             if run_uuid is None:
                 return None
-            return await store.fetch_run_view(conn, run_uuid)
+            return await run_store.fetch_run_view(conn, run_uuid)
