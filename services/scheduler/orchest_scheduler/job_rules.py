@@ -59,6 +59,16 @@ def first_tick(job: JobRecord, now: datetime) -> datetime:
     return now
 
 
+_COPIED_AS_GIVEN = (
+    "name",
+    "parameters",
+    "env_variables",
+    "max_retained_pipeline_runs",
+    "max_parallel_runs",
+)
+"""The fields of an update that replace the job's own, when given."""
+
+
 def apply_update(job: JobRecord, command: UpdateJob, now: datetime) -> None:
     """Change ``job`` as the update says, or raise the ``CommandError`` that
     refuses it (nothing changed then)."""
@@ -80,16 +90,10 @@ def apply_update(job: JobRecord, command: UpdateJob, now: datetime) -> None:
         raise CommandError(
             ErrorCode.CONFLICT, f"job {job.uuid} is {job.status.value}: it cannot change"
         )
-    if command.name is not None:
-        job.name = command.name
-    if command.parameters is not None:
-        job.parameters = command.parameters
-    if command.env_variables is not None:
-        job.env_variables = command.env_variables
-    if command.max_retained_pipeline_runs is not None:
-        job.max_retained_pipeline_runs = command.max_retained_pipeline_runs
-    if command.max_parallel_runs is not None:
-        job.max_parallel_runs = command.max_parallel_runs
+    for field in _COPIED_AS_GIVEN:
+        value = getattr(command, field)
+        if value is not None:
+            setattr(job, field, value)
     if command.cron_schedule is not None:
         job.cron_schedule = command.cron_schedule
         job.scheduled_start = None

@@ -15,7 +15,7 @@ from datetime import datetime
 from orchest_schemas.status import RunStatus
 
 from .outbox_store import OutboxRow
-from .run_store import EventRow, event_arrays, outbox_arrays
+from .run_store import EventRow, event_arrays, logged_and_sent, outbox_arrays
 from .sql import Connection, Query
 
 
@@ -52,7 +52,7 @@ class StepRow:
     artifacts: str
 
 
-_WRITE_PLAN = Query("""
+_WRITE_PLAN = Query(f"""
 WITH run AS (
     UPDATE runs SET version = version + 1, event_seq = :event_seq,
         abort_requested = :abort_requested,
@@ -86,25 +86,7 @@ WITH run AS (
              exit_code, error, artifacts, work_attempt, lease_seconds)
     WHERE s.run_uuid = (SELECT uuid FROM run) AND s.step_uuid = u.step_uuid
     RETURNING 1
-), events AS (
-    INSERT INTO event_log (event_id, kind, run_uuid, sequence, occurred_at, payload)
-    SELECT e.event_id, e.kind, (SELECT uuid FROM run), e.sequence, :now, e.payload::jsonb
-    FROM unnest(:event_ids::text[], :event_kinds::text[], :event_sequences::int[],
-        :event_payloads::text[])
-        AS e(event_id, kind, sequence, payload)
-    WHERE EXISTS (SELECT 1 FROM run)
-    ON CONFLICT (event_id) DO NOTHING
-    RETURNING 1
-), out AS (
-    INSERT INTO outbox (subject, msg_id, payload, jetstream)
-    SELECT o.subject, o.msg_id, o.payload, o.jetstream
-    FROM unnest(:out_subjects::text[], :out_msg_ids::text[], :out_payloads::bytea[],
-        :out_jetstream::bool[]) WITH ORDINALITY
-        AS o(subject, msg_id, payload, jetstream, n)
-    WHERE EXISTS (SELECT 1 FROM run)
-    ORDER BY o.n
-    RETURNING id
-)
+), {logged_and_sent("ON CONFLICT (event_id) DO NOTHING")}
 SELECT EXISTS (SELECT 1 FROM run) AS applied, ARRAY(SELECT id FROM out ORDER BY id) AS ids,
     (SELECT count(*) FROM steps) + (SELECT count(*) FROM events) AS written
 """)

@@ -70,6 +70,32 @@ class EventRow:
     payload: str
 
 
+def logged_and_sent(on_conflict: str = "") -> str:
+    """The ``events`` and ``out`` parts of a statement that writes a run (its
+    part ``run`` returns the run's uuid if it wrote it): the run's events
+    logged, its messages put in the outbox (in order), with the parameters of
+    ``event_arrays`` and ``outbox_arrays``, ``:now`` the events' time."""
+    return f"""events AS (
+    INSERT INTO event_log (event_id, kind, run_uuid, sequence, occurred_at, payload)
+    SELECT e.event_id, e.kind, (SELECT uuid FROM run), e.sequence, :now, e.payload::jsonb
+    FROM unnest(:event_ids::text[], :event_kinds::text[], :event_sequences::int[],
+        :event_payloads::text[])
+        AS e(event_id, kind, sequence, payload)
+    WHERE EXISTS (SELECT 1 FROM run)
+    {on_conflict}
+    RETURNING 1
+), out AS (
+    INSERT INTO outbox (subject, msg_id, payload, jetstream)
+    SELECT o.subject, o.msg_id, o.payload, o.jetstream
+    FROM unnest(:out_subjects::text[], :out_msg_ids::text[], :out_payloads::bytea[],
+        :out_jetstream::bool[]) WITH ORDINALITY
+        AS o(subject, msg_id, payload, jetstream, n)
+    WHERE EXISTS (SELECT 1 FROM run)
+    ORDER BY o.n
+    RETURNING id
+)"""
+
+
 def event_arrays(events: Sequence[EventRow]) -> dict[str, list[Any]]:
     """The ``event_*`` parameters of a statement that logs ``events``."""
     return {
@@ -95,7 +121,7 @@ async def find_run_by_key(conn: Connection, key: str) -> str | None:
     return str(value) if value is not None else None
 
 
-_CREATE_RUN = Query("""
+_CREATE_RUN = Query(f"""
 WITH run AS (
     INSERT INTO runs (uuid, pipeline_uuid, project_uuid, job_uuid, run_type, status,
         pipeline_definition, project_dir, env_variables, idempotency_key, event_seq, version,
@@ -121,24 +147,7 @@ WITH run AS (
              max_retries, retry_backoff, timeout_seconds, work_attempt)
     WHERE EXISTS (SELECT 1 FROM run)
     RETURNING 1
-), events AS (
-    INSERT INTO event_log (event_id, kind, run_uuid, sequence, occurred_at, payload)
-    SELECT e.event_id, e.kind, (SELECT uuid FROM run), e.sequence, :now, e.payload::jsonb
-    FROM unnest(:event_ids::text[], :event_kinds::text[], :event_sequences::int[],
-        :event_payloads::text[])
-        AS e(event_id, kind, sequence, payload)
-    WHERE EXISTS (SELECT 1 FROM run)
-    RETURNING 1
-), out AS (
-    INSERT INTO outbox (subject, msg_id, payload, jetstream)
-    SELECT o.subject, o.msg_id, o.payload, o.jetstream
-    FROM unnest(:out_subjects::text[], :out_msg_ids::text[], :out_payloads::bytea[],
-        :out_jetstream::bool[]) WITH ORDINALITY
-        AS o(subject, msg_id, payload, jetstream, n)
-    WHERE EXISTS (SELECT 1 FROM run)
-    ORDER BY o.n
-    RETURNING id
-)
+), {logged_and_sent()}
 SELECT EXISTS (SELECT 1 FROM run) AS created, ARRAY(SELECT id FROM out ORDER BY id) AS ids,
     (SELECT count(*) FROM steps) + (SELECT count(*) FROM events) AS written
 """)
