@@ -102,21 +102,19 @@ _INSERT_JOB = Query(
 
 async def insert_job(conn: Connection, job: JobRecord, idempotency_key: str | None) -> bool:
     """False (nothing written) when the idempotency key is taken."""
-    value = await conn.fetchval(
-        _INSERT_JOB.text,
-        *_INSERT_JOB.args(
-            uuid=job.uuid,
-            pipeline_uuid=job.pipeline_uuid,
-            project_uuid=job.project_uuid,
-            project_dir=job.project_dir,
-            snapshot_dir=job.snapshot_dir,
-            definition=job.definition.model_dump_json(exclude_unset=True),
-            run_type=job.run_type.value,
-            run_uuids=job.run_uuids,
-            idempotency_key=idempotency_key,
-            created_time=job.created_time,
-            **_changeable(job),
-        ),
+    value = await _INSERT_JOB.fetchval(
+        conn,
+        uuid=job.uuid,
+        pipeline_uuid=job.pipeline_uuid,
+        project_uuid=job.project_uuid,
+        project_dir=job.project_dir,
+        snapshot_dir=job.snapshot_dir,
+        definition=job.definition.model_dump_json(exclude_unset=True),
+        run_type=job.run_type.value,
+        run_uuids=job.run_uuids,
+        idempotency_key=idempotency_key,
+        created_time=job.created_time,
+        **_changeable(job),
     )
     return bool(value)
 
@@ -135,15 +133,13 @@ _SAVE_JOB = Query(
 
 async def save_job(conn: Connection, job: JobRecord) -> None:
     """Write back what commands and ticks change."""
-    await conn.execute(
-        _SAVE_JOB.text,
-        *_SAVE_JOB.args(
-            uuid=job.uuid,
-            last_scheduled_time=job.last_scheduled_time,
-            total_scheduled_executions=job.total_scheduled_executions,
-            finished_time=job.finished_time,
-            **_changeable(job),
-        ),
+    await _SAVE_JOB.execute(
+        conn,
+        uuid=job.uuid,
+        last_scheduled_time=job.last_scheduled_time,
+        total_scheduled_executions=job.total_scheduled_executions,
+        finished_time=job.finished_time,
+        **_changeable(job),
     )
 
 

@@ -4,7 +4,7 @@ name, so a long statement reads in its own order and no value can land in
 another's place.
 
     query = Query("SELECT uuid FROM runs WHERE status = :status AND job_uuid = :job")
-    await conn.fetch(query.text, *query.args(status="PENDING", job=job_uuid))
+    rows = await query.fetch(conn, status="PENDING", job=job_uuid)
 
 Casts (``::jsonb``) are left alone; a name given twice is one parameter.
 """
@@ -46,3 +46,18 @@ class Query:
             extra = sorted(values.keys() - set(self.names))
             raise QueryError(f"values missing: {missing}; values unknown: {extra}")
         return [values[name] for name in self.names]
+
+    async def fetch(self, db: Executor, **values: Any) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await db.fetch(self.text, *self.args(**values))
+        return rows
+
+    async def fetchrow(self, db: Executor, **values: Any) -> asyncpg.Record | None:
+        row: asyncpg.Record | None = await db.fetchrow(self.text, *self.args(**values))
+        return row
+
+    async def fetchval(self, db: Executor, **values: Any) -> Any:
+        return await db.fetchval(self.text, *self.args(**values))
+
+    async def execute(self, db: Executor, **values: Any) -> str:
+        status: str = await db.execute(self.text, *self.args(**values))
+        return status
