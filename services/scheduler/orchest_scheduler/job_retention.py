@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
@@ -26,21 +27,30 @@ from .snapshot import remove_tree
 logger = logging.getLogger(__name__)
 
 
+PurgeLogs = Callable[[str], Awaitable[None]]
+"""Delete a run's logs (its uuid)."""
+
+
+def log_purger(js: JetStreamContext, bus: BusNames) -> PurgeLogs:
+    async def purge(run_uuid: str) -> None:
+        await js.purge_stream(bus.logs_stream.name, subject=bus.run_logs(run_uuid))
+
+    return purge
+
+
 class Retention:
     def __init__(
         self,
-        pool: asyncpg.Pool,
-        bus: BusNames,
-        js: JetStreamContext,
-        outbox: Outbox,
-        runs: Runs,
         executions: Executions,
         admission: Admission,
+        purge_logs: PurgeLogs,
+        pool: asyncpg.Pool,
+        outbox: Outbox,
+        runs: Runs,
         clock: Clock,
     ) -> None:
+        self._purge_logs = purge_logs
         self._pool = pool
-        self._bus = bus
-        self._js = js
         self._outbox = outbox
         self._runs = runs
         self._executions = executions
@@ -70,8 +80,6 @@ class Retention:
             self._runs.forget(run_uuid)
             await asyncio.to_thread(remove_tree, Path(project_dir))
             with contextlib.suppress(Exception):  # logs also expire by age
-                await self._js.purge_stream(
-                    self._bus.logs_stream.name, subject=self._bus.run_logs(run_uuid)
-                )
+                await self._purge_logs(run_uuid)
         if deleted:
             logger.info("job %s: %d run(s) beyond retention deleted", job_uuid, len(deleted))

@@ -44,7 +44,7 @@ from .clock import Clock
 from .dag import Problem, select_steps
 from .job_admission import Admission, abort_runs
 from .job_executions import Executions, Written
-from .job_retention import Retention
+from .job_retention import Retention, log_purger
 from .job_rules import apply_update, first_tick, job_problems, job_view, raise_if, relocate
 from .job_store import ENDED_JOB_STATES, JobRecord
 from .job_ticker import Ticker
@@ -82,7 +82,7 @@ class Jobs:
         self._executions = Executions(bus, runs, settings.jobs_dir)
         self._admission = Admission(pool, runs, settings, clock, self._background)
         self._retention = Retention(
-            pool, bus, js, outbox, runs, self._executions, self._admission, clock
+            self._executions, self._admission, log_purger(js, bus), pool, outbox, runs, clock
         )
         self.ticker = Ticker(pool, outbox, self._executions, clock, self._admission.request)
         runs.on_job_run_ended(self._run_ended)

@@ -15,7 +15,7 @@ from datetime import datetime
 from orchest_schemas.status import RunStatus
 
 from .outbox_store import OutboxRow
-from .run_store import EventRow, event_arrays, logged_and_sent, outbox_arrays
+from .run_store import EventRow, event_arrays, logged_and_sent, outbox_arrays, outbox_ids
 from .sql import Connection, Query
 
 
@@ -130,7 +130,4 @@ async def write_plan(
         **event_arrays(events),
         **outbox_arrays(outbox),
     )
-    assert row is not None
-    if not row["applied"]:
-        return None
-    return list(row["ids"])
+    return outbox_ids(row, "applied")

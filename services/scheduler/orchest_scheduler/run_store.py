@@ -96,6 +96,13 @@ def logged_and_sent(on_conflict: str = "") -> str:
 )"""
 
 
+def outbox_ids(row: Any, written: str) -> list[int] | None:
+    """The outbox ids a run's write returned; None when its ``written`` column
+    says the run was not written (nothing was)."""
+    assert row is not None
+    return list(row["ids"]) if row[written] else None
+
+
 def event_arrays(events: Sequence[EventRow]) -> dict[str, list[Any]]:
     """The ``event_*`` parameters of a statement that logs ``events``."""
     return {
@@ -202,10 +209,7 @@ async def create_run(
         **event_arrays(events),
         **outbox_arrays(outbox),
     )
-    assert row is not None
-    if not row["created"]:
-        return None
-    return list(row["ids"])
+    return outbox_ids(row, "created")
 
 
 async def load_run(conn: Connection, run_uuid: str) -> tuple[RunRecord, RunState] | None:
