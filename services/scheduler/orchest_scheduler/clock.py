@@ -14,6 +14,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 async def ticks(seconds: float, stopping: asyncio.Event) -> AsyncIterator[None]:
     """Yield every ``seconds`` (the first time after them) until ``stopping`` is set."""
     while True:

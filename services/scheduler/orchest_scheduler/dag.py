@@ -5,6 +5,9 @@ Pure functions over the definition, no I/O. Steps are named by their key in
 runs from a parent to the step that lists it. Validation lists every problem
 it finds, in a fixed order, so the caller can answer one 422 with all of them.
 The file-system checks (missing files, symlinks) live in ``project_files``.
+
+Past 400 lines, on purpose: validation and selection walk the same graph with
+the same helpers; apart, each would import the other's.
 """
 
 from __future__ import annotations

@@ -3,14 +3,18 @@
 Every input (start, a runner's claim, an attempt's end, a retry coming due,
 a lapsed lease, an abort) changes a ``RunState`` in place and returns a
 ``Plan``: the step and run status changes to record and announce, the
-attempts to dispatch, the retries to wait for and the attempts to cancel. The store persists a plan
-and the outbox publishes it; nothing here does I/O.
+attempts to dispatch, the retries to wait for and the attempts to cancel.
+``plan_store`` persists a plan and the outbox publishes it; nothing here
+does I/O.
 
 Step lifecycle (brief 4.3): ``PENDING -> STARTED -> SUCCESS | FAILURE``,
 ``PENDING | STARTED -> ABORTED``. A pending step is *dispatched* once the work
 of its current attempt is published; it starts when a runner's claim of that
 attempt is granted. A failed attempt with retries left goes back to
 ``PENDING`` as the next attempt after a backoff.
+
+Past 400 lines, on purpose: every decision changes the same state through the
+same few helpers, and reads best beside the others.
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ inside the caller's transaction) or an advisory lock (the admission).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,12 +16,14 @@ from orchest_schemas.commands import ParameterSet
 from orchest_schemas.pipeline import PipelineDefinition
 from orchest_schemas.status import JobStatus, RunType
 
-from .store import Connection, OutboxRow
+from .sql import Connection, Query
 
 ADMISSION_LOCK = 0x6A6F6273  # "jobs": one admission at a time over all replicas
 FINAL_RUN_STATES = ["SUCCESS", "FAILURE", "ABORTED"]
-LIVE_JOB_STATES = [JobStatus.PENDING.value, JobStatus.STARTED.value]
+LIVE_JOB_STATES = frozenset({JobStatus.PENDING, JobStatus.STARTED})
+"""States whose ticks fire and whose queued runs may start."""
 ENDED_JOB_STATES = frozenset({JobStatus.SUCCESS, JobStatus.FAILURE, JobStatus.ABORTED})
+_LIVE = [s.value for s in LIVE_JOB_STATES]
 
 
 @dataclass
@@ -86,61 +87,75 @@ def _record(row: Any) -> JobRecord:
     )
 
 
+_INSERT_JOB = Query(
+    "INSERT INTO jobs (uuid, name, pipeline_uuid, project_uuid, project_dir, snapshot_dir,"
+    " pipeline_definition, run_type, run_uuids, parameters, env_variables, status,"
+    " scheduled_start, cron_schedule, next_scheduled_time, max_retained_pipeline_runs,"
+    " max_parallel_runs, idempotency_key, created_time)"
+    " VALUES (:uuid, :name, :pipeline_uuid, :project_uuid, :project_dir, :snapshot_dir,"
+    " :definition::jsonb, :run_type, :run_uuids, :parameters::jsonb, :env_variables::jsonb,"
+    " :status, :scheduled_start, :cron_schedule, :next_scheduled_time,"
+    " :max_retained_pipeline_runs, :max_parallel_runs, :idempotency_key, :created_time)"
+    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING true"
+)
+
+
 async def insert_job(conn: Connection, job: JobRecord, idempotency_key: str | None) -> bool:
     """False (nothing written) when the idempotency key is taken."""
-    value = await conn.fetchval(
-        "INSERT INTO jobs (uuid, name, pipeline_uuid, project_uuid, project_dir, snapshot_dir,"
-        " pipeline_definition, run_type, run_uuids, parameters, env_variables, status,"
-        " scheduled_start, cron_schedule, next_scheduled_time, max_retained_pipeline_runs,"
-        " max_parallel_runs, idempotency_key, created_time)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10::jsonb, $11::jsonb, $12, $13,"
-        " $14, $15, $16, $17, $18, $19)"
-        " ON CONFLICT (idempotency_key) DO NOTHING RETURNING true",
-        job.uuid,
-        job.name,
-        job.pipeline_uuid,
-        job.project_uuid,
-        job.project_dir,
-        job.snapshot_dir,
-        job.definition.model_dump_json(exclude_unset=True),
-        job.run_type.value,
-        job.run_uuids,
-        json.dumps(job.parameters),
-        json.dumps(job.env_variables),
-        job.status.value,
-        job.scheduled_start,
-        job.cron_schedule,
-        job.next_scheduled_time,
-        job.max_retained_pipeline_runs,
-        job.max_parallel_runs,
-        idempotency_key,
-        job.created_time,
+    value = await _INSERT_JOB.fetchval(
+        conn,
+        uuid=job.uuid,
+        pipeline_uuid=job.pipeline_uuid,
+        project_uuid=job.project_uuid,
+        project_dir=job.project_dir,
+        snapshot_dir=job.snapshot_dir,
+        definition=job.definition.model_dump_json(exclude_unset=True),
+        run_type=job.run_type.value,
+        run_uuids=job.run_uuids,
+        idempotency_key=idempotency_key,
+        created_time=job.created_time,
+        **_changeable(job),
     )
     return bool(value)
 
 
+_SAVE_JOB = Query(
+    "UPDATE jobs SET name = :name, parameters = :parameters::jsonb,"
+    " env_variables = :env_variables::jsonb, status = :status,"
+    " scheduled_start = :scheduled_start, cron_schedule = :cron_schedule,"
+    " next_scheduled_time = :next_scheduled_time, last_scheduled_time = :last_scheduled_time,"
+    " total_scheduled_executions = :total_scheduled_executions,"
+    " max_retained_pipeline_runs = :max_retained_pipeline_runs,"
+    " max_parallel_runs = :max_parallel_runs, finished_time = :finished_time"
+    " WHERE uuid = :uuid"
+)
+
+
 async def save_job(conn: Connection, job: JobRecord) -> None:
     """Write back what commands and ticks change."""
-    await conn.execute(
-        "UPDATE jobs SET name = $2, parameters = $3::jsonb, env_variables = $4::jsonb,"
-        " status = $5, scheduled_start = $6, cron_schedule = $7, next_scheduled_time = $8,"
-        " last_scheduled_time = $9, total_scheduled_executions = $10,"
-        " max_retained_pipeline_runs = $11, max_parallel_runs = $12, finished_time = $13"
-        " WHERE uuid = $1",
-        job.uuid,
-        job.name,
-        json.dumps(job.parameters),
-        json.dumps(job.env_variables),
-        job.status.value,
-        job.scheduled_start,
-        job.cron_schedule,
-        job.next_scheduled_time,
-        job.last_scheduled_time,
-        job.total_scheduled_executions,
-        job.max_retained_pipeline_runs,
-        job.max_parallel_runs,
-        job.finished_time,
+    await _SAVE_JOB.execute(
+        conn,
+        uuid=job.uuid,
+        last_scheduled_time=job.last_scheduled_time,
+        total_scheduled_executions=job.total_scheduled_executions,
+        finished_time=job.finished_time,
+        **_changeable(job),
     )
+
+
+def _changeable(job: JobRecord) -> dict[str, Any]:
+    """The columns a job is created with that commands may change later."""
+    return {
+        "name": job.name,
+        "parameters": json.dumps(job.parameters),
+        "env_variables": json.dumps(job.env_variables),
+        "status": job.status.value,
+        "scheduled_start": job.scheduled_start,
+        "cron_schedule": job.cron_schedule,
+        "next_scheduled_time": job.next_scheduled_time,
+        "max_retained_pipeline_runs": job.max_retained_pipeline_runs,
+        "max_parallel_runs": job.max_parallel_runs,
+    }
 
 
 async def find_job_by_key(conn: Connection, key: str) -> str | None:
@@ -170,7 +185,7 @@ async def due_jobs(conn: Connection, now: datetime, limit: int = 100) -> list[tu
         " WHERE next_scheduled_time <= $1 AND status = ANY($2::text[])"
         " ORDER BY next_scheduled_time LIMIT $3",
         now,
-        LIVE_JOB_STATES,
+        _LIVE,
         limit,
     )
     return [(r["uuid"], r["next_scheduled_time"]) for r in rows]
@@ -179,23 +194,23 @@ async def due_jobs(conn: Connection, now: datetime, limit: int = 100) -> list[tu
 async def earliest_due(conn: Connection) -> datetime | None:
     value: datetime | None = await conn.fetchval(
         "SELECT min(next_scheduled_time) FROM jobs WHERE status = ANY($1::text[])",
-        LIVE_JOB_STATES,
+        _LIVE,
     )
     return value
 
 
-async def insert_outbox(conn: Connection, rows: Sequence[OutboxRow]) -> list[int]:
-    ids = await conn.fetch(
-        "INSERT INTO outbox (subject, msg_id, payload, jetstream)"
-        " SELECT o.subject, o.msg_id, o.payload, o.jetstream"
-        " FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bool[]) WITH ORDINALITY"
-        " AS o(subject, msg_id, payload, jetstream, n) ORDER BY o.n RETURNING id",
-        [r.subject for r in rows],
-        [r.msg_id for r in rows],
-        [r.payload for r in rows],
-        [r.jetstream for r in rows],
+async def insert_job_event(
+    conn: Connection, event_id: str, kind: str, job_uuid: str, now: datetime, payload: str
+) -> None:
+    await conn.execute(
+        "INSERT INTO event_log (event_id, kind, job_uuid, occurred_at, payload)"
+        " VALUES ($1, $2, $3, $4, $5::jsonb)",
+        event_id,
+        kind,
+        job_uuid,
+        now,
+        payload,
     )
-    return sorted(r["id"] for r in ids)
 
 
 # -- admission -----------------------------------------------------------------------
@@ -220,6 +235,11 @@ def _queued(row: Any) -> QueuedRun:
     )
 
 
+async def lock_admission(conn: Connection) -> None:
+    """Until the transaction ends, no other replica admits."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", ADMISSION_LOCK)
+
+
 async def active_job_runs(conn: Connection) -> dict[str, int]:
     """Admitted, unfinished runs per job."""
     rows = await conn.fetch(
@@ -242,7 +262,7 @@ async def queued_job_runs(conn: Connection, per_job: int) -> list[QueuedRun]:
         " WHERE q.place <= $1 AND j.status = ANY($2::text[])"
         " ORDER BY q.job_uuid, q.place",
         per_job,
-        LIVE_JOB_STATES,
+        _LIVE,
     )
     return [_queued(r) for r in rows]
 
@@ -320,6 +340,14 @@ async def jobs_maybe_done(conn: Connection) -> list[str]:
         "   AND r.status IN ('PENDING', 'STARTED')) LIMIT 1000"
     )
     return [r["uuid"] for r in rows]
+
+
+async def runs_to_keep(conn: Connection, job_uuid: str) -> int | None:
+    """The job's ``max_retained_pipeline_runs`` (None: no such job)."""
+    value: int | None = await conn.fetchval(
+        "SELECT max_retained_pipeline_runs FROM jobs WHERE uuid = $1", job_uuid
+    )
+    return value
 
 
 async def runs_beyond_retention(conn: Connection, job_uuid: str, keep: int) -> list[str]:

@@ -30,8 +30,8 @@ from nats.aio.client import Client
 from orchest_runtime.errors import TRANSIENT_ERRORS
 from orchest_schemas.reports import AttemptCurrent, HeartbeatAnswer, RunnerHeartbeat
 
-from . import store
-from .clock import ticks
+from . import step_store
+from .clock import ticks, utcnow
 from .runs import Runs
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class Leases:
         pool: asyncpg.Pool,
         nc: Client,
         runs: Runs,
-        now: Callable[[], datetime] = store.utcnow,
+        now: Callable[[], datetime] = utcnow,
     ) -> None:
         self._pool = pool
         self._nc = nc
@@ -58,10 +58,10 @@ class Leases:
         self._calm_since = self._clock()
 
     async def heartbeat(self, command: RunnerHeartbeat) -> HeartbeatAnswer:
-        keys = [store.AttemptKey(a.run_uuid, a.step_uuid, a.attempt) for a in command.attempts]
+        keys = [step_store.AttemptKey(a.run_uuid, a.step_uuid, a.attempt) for a in command.attempts]
         try:
             async with self._pool.acquire() as conn:
-                current = await store.renew_leases(
+                current = await step_store.renew_leases(
                     conn, command.runner_id, keys, command.lease_seconds, self._clock()
                 )
         except SWEEP_ERRORS:
@@ -91,7 +91,7 @@ class Leases:
             return 0
         try:
             async with self._pool.acquire() as conn:
-                lapsed = await store.lapsed_leases(conn, self._clock(), self._calm_since)
+                lapsed = await step_store.lapsed_leases(conn, self._clock(), self._calm_since)
         except SWEEP_ERRORS as exc:
             self._trouble()
             logger.warning("lease sweep failed (%s); next time", exc)

@@ -18,7 +18,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -29,10 +29,12 @@ from orchest_schemas.events import RunStatusChanged, StepStatusChanged
 from orchest_schemas.reports import StepAttemptFinished
 from orchest_schemas.status import Priority, StepStatus
 
-from . import store
 from .definitions import DefinitionStore
 from .engine import Plan, RunState
 from .outbox import Outbox, OutMessage
+from .outbox_store import OutboxRow
+from .plan_store import StepMode, StepRow, write_plan
+from .run_store import EventRow, RunRecord, load_run, run_version
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +55,7 @@ class RunNotFound(Exception):
 
 @dataclass
 class LoadedRun:
-    record: store.RunRecord
+    record: RunRecord
     state: RunState
 
 
@@ -108,7 +110,7 @@ class Mailboxes:
         self._mailboxes: dict[str, list[_Input]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
 
-    def remember(self, record: store.RunRecord, state: RunState) -> None:
+    def remember(self, record: RunRecord, state: RunState) -> None:
         """Cache a run just created (its version is 1)."""
         self._cache.put(record.uuid, LoadedRun(record, state))
 
@@ -180,12 +182,12 @@ class Mailboxes:
     async def _current(self, loaded: LoadedRun) -> bool:
         """Whether the cached state is the run's latest."""
         async with self._pool.acquire() as conn:
-            version = await store.run_version(conn, loaded.record.uuid)
+            version = await run_version(conn, loaded.record.uuid)
         return version == loaded.record.version
 
     async def _load(self, run_uuid: str) -> LoadedRun | None:
         async with self._pool.acquire() as conn:
-            found = await store.load_run(conn, run_uuid)
+            found = await load_run(conn, run_uuid)
         if found is None:
             return None
         record, state = found
@@ -204,10 +206,10 @@ class Mailboxes:
             record.definition_key = await self._definitions.put(record.definition)
         now = self._clock()
         events, messages, seq = self.announce(record, state, plan, now)
-        events += [store.EventRow(r.report_id, r.kind, None, r.model_dump_json()) for r in reports]
-        retry_at = store.retry_times([(r.step_uuid, r.delay_seconds) for r in plan.retries], now)
+        events += [EventRow(r.report_id, r.kind, None, r.model_dump_json()) for r in reports]
+        retry_at = {r.step_uuid: now + timedelta(seconds=r.delay_seconds) for r in plan.retries}
         async with self._outbox.writer() as conn:
-            ids = await store.write_plan(
+            ids = await write_plan(
                 conn,
                 run_uuid=record.uuid,
                 expected_version=record.version,
@@ -232,8 +234,8 @@ class Mailboxes:
         return True
 
     def announce(
-        self, record: store.RunRecord, state: RunState, plan: Plan, now: datetime
-    ) -> tuple[list[store.EventRow], list[OutMessage], int]:
+        self, record: RunRecord, state: RunState, plan: Plan, now: datetime
+    ) -> tuple[list[EventRow], list[OutMessage], int]:
         """The events and messages of a plan, with the run's next sequence numbers.
 
         Work and cancels go out first: they are on the critical path of the run;
@@ -241,7 +243,7 @@ class Mailboxes:
         validation (``model_construct``): every field comes from the engine's
         typed state, and this runs for every event of every run."""
         seq = record.event_seq
-        events: list[store.EventRow] = []
+        events: list[EventRow] = []
         messages: list[OutMessage] = []
         orders = self._orders(record, plan)
         for change in plan.changes:
@@ -262,7 +264,7 @@ class Mailboxes:
             data = event.model_dump_json()
             subject = self._bus.step_event(record.pipeline_uuid, record.uuid, change.step_uuid)
             messages.append(OutMessage(subject, data.encode(), event.event_id))
-            events.append(store.EventRow(event.event_id, event.kind, seq, data))
+            events.append(EventRow(event.event_id, event.kind, seq, data))
         if plan.run_status is not None:
             seq += 1
             run_event = RunStatusChanged.model_construct(
@@ -279,10 +281,10 @@ class Mailboxes:
             if record.job_uuid:  # followed under the job too (its own message id)
                 subject = self._bus.job_run_event(record.job_uuid, record.uuid)
                 messages.append(OutMessage(subject, data.encode(), f"{run_event.event_id}.job"))
-            events.append(store.EventRow(run_event.event_id, run_event.kind, seq, data))
+            events.append(EventRow(run_event.event_id, run_event.kind, seq, data))
         return events, orders + messages, seq
 
-    def _orders(self, record: store.RunRecord, plan: Plan) -> list[OutMessage]:
+    def _orders(self, record: RunRecord, plan: Plan) -> list[OutMessage]:
         """Step work to publish and attempts to cancel."""
         messages: list[OutMessage] = []
         priority = Priority.JOB if record.job_uuid else Priority.INTERACTIVE
@@ -327,7 +329,7 @@ def _merge(plan: Plan, part: Plan) -> None:
         plan.run_status = part.run_status
 
 
-def _step_rows(state: RunState, plan: Plan, retry_at: dict[str, datetime]) -> list[store.StepRow]:
+def _step_rows(state: RunState, plan: Plan, retry_at: dict[str, datetime]) -> list[StepRow]:
     """The new row of each step the plan touched; times and outcome from its last change."""
     last = {c.step_uuid: c for c in plan.changes}
     touched = dict.fromkeys([c.step_uuid for c in plan.changes] + [s for s, _ in plan.dispatch])
@@ -336,16 +338,16 @@ def _step_rows(state: RunState, plan: Plan, retry_at: dict[str, datetime]) -> li
         step = state.steps[uuid]
         change = last.get(uuid)
         if change is None:
-            mode = "keep"
+            mode = StepMode.KEEP
         elif change.status is StepStatus.STARTED:
-            mode = "start"
+            mode = StepMode.START
         elif change.status.is_final and step.status.is_final:
-            mode = "final"
+            mode = StepMode.FINAL
         else:
-            mode = "reset"
-        final = change if mode == "final" else None
+            mode = StepMode.RESET
+        final = change if mode is StepMode.FINAL else None
         rows.append(
-            store.StepRow(
+            StepRow(
                 step_uuid=uuid,
                 status=step.status.value,
                 attempt=step.attempt,
@@ -364,5 +366,5 @@ def _step_rows(state: RunState, plan: Plan, retry_at: dict[str, datetime]) -> li
     return rows
 
 
-def outbox_row(message: OutMessage) -> store.OutboxRow:
-    return store.OutboxRow(message.subject, message.msg_id, message.payload, message.jetstream)
+def outbox_row(message: OutMessage) -> OutboxRow:
+    return OutboxRow(message.subject, message.msg_id, message.payload, message.jetstream)

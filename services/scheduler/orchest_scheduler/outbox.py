@@ -1,5 +1,5 @@
 """The outbox: messages decided with a write are stored by the same statement
-(``store.create_run``, ``store.write_plan``), then published after it, in
+(``run_store.create_run``, ``plan_store.write_plan``), then published after it, in
 order, and deleted once published.
 
 The fast path: the writer that gets its commit's reply hands the messages
@@ -46,7 +46,8 @@ from orchest_runtime.errors import CommandError
 from orchest_schemas.bus import HEADER_MSG_ID
 
 from . import outbox_store
-from .outbox_store import Connection, StoredMessage
+from .outbox_store import StoredMessage
+from .sql import Connection
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,5 @@
-"""The outbox table's statements (the rows themselves are inserted by the
-statement that makes the decision: ``store.create_run``, ``store.write_plan``,
-``job_store.insert_outbox``)."""
+"""The outbox table's statements (a run's rows are inserted by the statement
+that makes the decision: ``run_store.create_run``, ``plan_store.write_plan``)."""
 
 from __future__ import annotations
 
@@ -9,8 +8,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
-Executor = Connection | asyncpg.Pool
+from .sql import Connection, Executor
 
 
 @dataclass(frozen=True)
@@ -30,6 +28,31 @@ def _messages(rows: Sequence[asyncpg.Record]) -> list[StoredMessage]:
         StoredMessage(r["id"], r["subject"], r["msg_id"], bytes(r["payload"]), r["jetstream"])
         for r in rows
     ]
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """A message to write: published once the transaction that wrote it commits."""
+
+    subject: str
+    msg_id: str | None
+    payload: bytes
+    jetstream: bool
+
+
+async def insert(conn: Connection, rows: Sequence[OutboxRow]) -> list[int]:
+    """Write the rows in the caller's transaction; their ids, in order."""
+    ids = await conn.fetch(
+        "INSERT INTO outbox (subject, msg_id, payload, jetstream)"
+        " SELECT o.subject, o.msg_id, o.payload, o.jetstream"
+        " FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bool[]) WITH ORDINALITY"
+        " AS o(subject, msg_id, payload, jetstream, n) ORDER BY o.n RETURNING id",
+        [r.subject for r in rows],
+        [r.msg_id for r in rows],
+        [r.payload for r in rows],
+        [r.jetstream for r in rows],
+    )
+    return sorted(r["id"] for r in ids)
 
 
 async def claim(conn: Connection, after: int, limit: int) -> list[StoredMessage]:

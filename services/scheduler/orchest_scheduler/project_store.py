@@ -16,7 +16,7 @@ import asyncpg
 
 from orchest_schemas.projects import ProjectView
 
-from .store import Connection
+from .sql import Connection
 
 _COLUMNS = "uuid::text, name, path, managed, env_variables, created_at, updated_at"
 

@@ -34,8 +34,8 @@ from orchest_schemas.projects import (
 )
 
 from . import project_store as db
+from .clock import utcnow
 from .project_store import NameOrPathTaken, ProjectRecord
-from .store import utcnow
 
 
 def project_uuid_of(path: Path) -> str:

@@ -25,16 +25,17 @@ from orchest_schemas.errors import ErrorCode
 from orchest_schemas.pipeline import PipelineDefinition
 from orchest_schemas.reports import ClaimStep, StepAttemptFinished, StepClaim
 from orchest_schemas.runs import RunView, StepView
-from orchest_schemas.status import RunStatus, StepStatus
+from orchest_schemas.status import RunStatus, RunType, StepStatus
 
-from . import engine, store
-from .clock import ticks
+from . import engine, run_store, step_store
+from .clock import ticks, utcnow
 from .dag import run_parents, select_steps, validate_definition
 from .definitions import DefinitionStore
 from .engine import Plan, RunState, StepState
 from .mailbox import Mailboxes, OnJobRunEnded, RunNotFound, outbox_row
 from .outbox import Outbox, OutMessage
 from .project_files import check_project_files
+from .sql import Connection
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ RETRY_SWEEP_SECONDS = 5.0
 
 def plan_steps(
     definition: PipelineDefinition, step_uuids: list[str]
-) -> tuple[list[store.NewStep], RunState]:
+) -> tuple[list[run_store.NewStep], RunState]:
     """The rows and the engine state of a new run of these steps (validated)."""
     parents = run_parents(definition, step_uuids)
     settings = definition.settings
@@ -53,7 +54,7 @@ def plan_steps(
     for position, uuid in enumerate(step_uuids):
         step = definition.steps[uuid]
         new_steps.append(
-            store.NewStep(
+            run_store.NewStep(
                 uuid=uuid,
                 title=step.title,
                 file_path=step.file_path,
@@ -109,7 +110,7 @@ class Runs:
         bus: BusNames,
         outbox: Outbox,
         definitions: DefinitionStore,
-        clock: Callable[[], datetime] = store.utcnow,
+        clock: Callable[[], datetime] = utcnow,
         pipelines: PipelineResolver | None = None,
     ) -> None:
         self._pool = pool
@@ -153,7 +154,7 @@ class Runs:
         plan = engine.start(state)
         plan.changes[:0] = pending_changes(state)
         plan.run_status = RunStatus.PENDING
-        record = store.RunRecord(
+        record = run_store.RunRecord(
             uuid=str(uuid4()),
             pipeline_uuid=definition.uuid,
             project_uuid=run_config.project_uuid,
@@ -167,25 +168,23 @@ class Runs:
             timeouts={s.uuid: s.timeout_seconds for s in new_steps},
         )
         now = self._clock()
-        events, messages, seq = self._mail.announce(record, state, plan, now)
-        record.event_seq = seq
         async with self._outbox.writer() as conn:
-            ids = await store.create_run(
+            written = await self.insert(
                 conn,
-                record=record,
-                run_type=command.run_type,
+                record,
+                command.run_type,
+                new_steps,
+                state,
+                plan,
+                now,
                 idempotency_key=command.idempotency_key,
-                steps=new_steps,
-                state=state,
-                events=events,
-                outbox=[outbox_row(m) for m in messages],
-                now=now,
             )
-        if ids is None:  # another request with the same key won the race
+        if written is None:  # another request with the same key won the race
             assert command.idempotency_key is not None
             existing = await self._existing(command.idempotency_key)
             assert existing is not None
             return existing
+        ids, messages = written
         record.version = 1
         self._mail.remember(record, state)
         self._outbox.committed(ids, messages)
@@ -285,17 +284,44 @@ class Runs:
 
     async def view(self, run_uuid: str) -> RunView | None:
         async with self._pool.acquire() as conn:
-            return await store.fetch_run_view(conn, run_uuid)
+            return await run_store.fetch_run_view(conn, run_uuid)
 
     # -- for the jobs ----------------------------------------------------------------
 
     def on_job_run_ended(self, callback: OnJobRunEnded) -> None:
         self._mail.on_job_run_ended = callback
 
-    def announce(
-        self, record: store.RunRecord, state: RunState, plan: Plan, now: datetime
-    ) -> tuple[list[store.EventRow], list[OutMessage], int]:
-        return self._mail.announce(record, state, plan, now)
+    async def insert(
+        self,
+        conn: Connection,
+        record: run_store.RunRecord,
+        run_type: RunType,
+        steps: list[run_store.NewStep],
+        state: RunState,
+        plan: Plan,
+        now: datetime,
+        *,
+        idempotency_key: str | None = None,
+        job_place: run_store.JobRunPlace | None = None,
+    ) -> tuple[list[int], list[OutMessage]] | None:
+        """Write a new run, with the events and messages of its first plan, in
+        ``conn``'s transaction: the outbox ids and messages to publish once it
+        commits, or None (nothing written) when the idempotency key is taken."""
+        events, messages, seq = self._mail.announce(record, state, plan, now)
+        record.event_seq = seq
+        ids = await run_store.create_run(
+            conn,
+            record=record,
+            run_type=run_type,
+            idempotency_key=idempotency_key,
+            steps=steps,
+            state=state,
+            events=events,
+            outbox=[outbox_row(m) for m in messages],
+            now=now,
+            job_place=job_place,
+        )
+        return None if ids is None else (ids, messages)
 
     async def start_admitted(self, run_uuid: str) -> None:
         """Send the first steps of a job's run that was let start (idempotent)."""
@@ -311,7 +337,7 @@ class Runs:
     async def schedule_waiting_retries(self) -> None:
         """At start-up: wake the retries a previous process was waiting for."""
         async with self._pool.acquire() as conn:
-            waiting = await store.steps_waiting_retry(conn)
+            waiting = await step_store.steps_waiting_retry(conn)
         now = self._clock()
         for run_uuid, step_uuid, attempt, due in waiting:
             self._schedule_retry(
@@ -329,7 +355,7 @@ class Runs:
             grace = timedelta(seconds=every)
             try:
                 async with self._pool.acquire() as conn:
-                    due = await store.steps_waiting_retry(conn, self._clock() - grace)
+                    due = await step_store.steps_waiting_retry(conn, self._clock() - grace)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 logger.warning("retry sweep failed (%s); next time", exc)
                 continue
@@ -367,7 +393,7 @@ class Runs:
 
     async def _existing(self, key: str) -> RunView | None:
         async with self._pool.acquire() as conn:
-            run_uuid = await store.find_run_by_key(conn, key)
+            run_uuid = await run_store.find_run_by_key(conn, key)
             if run_uuid is None:
                 return None
-            return await store.fetch_run_view(conn, run_uuid)
+            return await run_store.fetch_run_view(conn, run_uuid)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from orchest_runtime.commands import CommandEndpoint, add_commands
 from orchest_runtime.consumer import consume
@@ -55,14 +56,27 @@ REPORT_ACK_WAIT_SECONDS = 30.0
 SCHEMA = "scheduler"
 
 
+@dataclass(frozen=True)
+class _Parts:
+    """What ``register`` builds and ``serve`` runs."""
+
+    settings: SchedulerSettings
+    outbox: Outbox
+    runs: Runs
+    jobs: Jobs
+    leases: Leases
+    watcher: ProjectWatcher
+
+
 def build_definition(
     settings: SchedulerSettings | None = None, clock: Clock | None = None
 ) -> ServiceDefinition:
     """The scheduler; ``clock`` drives job schedules (a test's ``ManualClock``)."""
-    parts: dict[str, object] = {}
+    wired: _Parts | None = None
     job_clock = clock or SystemClock()
 
     async def register(ctx: ServiceContext) -> None:
+        nonlocal wired
         own = settings or SchedulerSettings.model_validate(ctx.settings.model_dump())
         outbox = Outbox(ctx.db, ctx.nc, ctx.js)
         await outbox.recover()  # what a previous process left goes out first
@@ -79,9 +93,7 @@ def build_definition(
         runs = Runs(ctx.db, ctx.bus, outbox, definitions, pipelines=pipelines)
         jobs = Jobs(ctx.db, ctx.bus, ctx.js, outbox, runs, own, job_clock)
         leases = Leases(ctx.db, ctx.nc, runs)
-        parts.update(
-            outbox=outbox, runs=runs, jobs=jobs, leases=leases, settings=own, watcher=watcher
-        )
+        wired = _Parts(own, outbox, runs, jobs, leases, watcher)
         group = ctx.bus.queue_group(ServiceName.SCHEDULER)
         project = ctx.bus.project_command
         commands: list[CommandEndpoint] = [
@@ -115,25 +127,19 @@ def build_definition(
         await add_commands(ctx.micro, group, commands)
 
     async def serve(ctx: ServiceContext) -> None:
-        outbox = parts["outbox"]
-        runs = parts["runs"]
-        jobs = parts["jobs"]
-        leases = parts["leases"]
-        own = parts["settings"]
-        watcher = parts["watcher"]
-        assert isinstance(outbox, Outbox) and isinstance(runs, Runs) and isinstance(jobs, Jobs)
-        assert isinstance(leases, Leases) and isinstance(own, SchedulerSettings)
-        assert isinstance(watcher, ProjectWatcher)
+        parts = wired
+        assert parts is not None, "the service runs register before serve"
+        outbox, runs, jobs, leases = parts.outbox, parts.runs, parts.jobs, parts.leases
         await runs.schedule_waiting_retries()
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(outbox.run(ctx.stopping))
                 group.create_task(listen(ctx.settings.database_url, SCHEMA, outbox, ctx.stopping))
                 group.create_task(runs.sweep_retries(ctx.stopping))
-                group.create_task(leases.sweep(ctx.stopping, own.lease_sweep_seconds))
-                group.create_task(jobs.tick_loop(ctx.stopping))
+                group.create_task(leases.sweep(ctx.stopping, parts.settings.lease_sweep_seconds))
+                group.create_task(jobs.ticker.run(ctx.stopping))
                 group.create_task(jobs.sweep_loop(ctx.stopping))
-                group.create_task(watcher.run(ctx.stopping))
+                group.create_task(parts.watcher.run(ctx.stopping))
                 group.create_task(
                     consume(
                         ctx.js,

@@ -1,0 +1,133 @@
+"""The write of a decision: one statement applies a plan to a run (its
+status, its steps, its events, the outgoing messages), guarded by the run's
+``version``: if another writer (another scheduler replica) changed the run
+since it was read, nothing is written and the caller reloads and decides
+again (``mailbox.py``).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from orchest_schemas.status import RunStatus
+
+from .outbox_store import OutboxRow
+from .run_store import EventRow, event_arrays, logged_and_sent, outbox_arrays, outbox_ids
+from .sql import Connection, Query
+
+
+class StepMode(enum.StrEnum):
+    """Which of a step's times and outcome a new row stamps."""
+
+    START = "start"
+    """Started now: its lease runs from now."""
+    FINAL = "final"
+    """Ended now, with the outcome."""
+    RESET = "reset"
+    """A new attempt waits: times and outcome cleared."""
+    KEEP = "keep"
+    """Only scheduling fields changed."""
+
+
+@dataclass(frozen=True)
+class StepRow:
+    """A step's new row; ``mode`` says which times and outcome to stamp."""
+
+    step_uuid: str
+    status: str
+    attempt: int
+    dispatched: bool
+    retry_at: datetime | None
+    runner_id: str | None
+    lost_leases: int
+    work_attempt: int
+    lease_seconds: float
+    """A ``start`` row's lease: it lapses this long after ``now`` unless renewed."""
+    mode: StepMode
+    exit_code: int | None
+    error: str | None
+    artifacts: str
+
+
+_WRITE_PLAN = Query(f"""
+WITH run AS (
+    UPDATE runs SET version = version + 1, event_seq = :event_seq,
+        abort_requested = :abort_requested,
+        status = COALESCE(:run_status, status),
+        started_time = CASE WHEN :run_status = 'STARTED' THEN :now ELSE started_time END,
+        finished_time = CASE WHEN :run_status IN ('SUCCESS', 'FAILURE', 'ABORTED') THEN :now
+            ELSE finished_time END
+    WHERE uuid = :run_uuid AND version = :expected_version
+    RETURNING uuid
+), steps AS (
+    UPDATE run_steps AS s SET status = u.status, attempt = u.attempt,
+        dispatched = u.dispatched, retry_at = u.retry_at, runner_id = u.runner_id,
+        lost_leases = u.lost_leases, work_attempt = u.work_attempt,
+        lease_seconds = CASE u.mode WHEN 'start' THEN u.lease_seconds ELSE s.lease_seconds END,
+        lease_expires_at = CASE u.mode
+            WHEN 'start' THEN :now::timestamptz + u.lease_seconds * interval '1 second'
+            WHEN 'keep' THEN s.lease_expires_at ELSE NULL END,
+        started_time = CASE u.mode WHEN 'start' THEN :now WHEN 'reset' THEN NULL
+            ELSE s.started_time END,
+        finished_time = CASE u.mode WHEN 'final' THEN :now WHEN 'keep' THEN s.finished_time
+            ELSE NULL END,
+        exit_code = CASE u.mode WHEN 'final' THEN u.exit_code WHEN 'keep' THEN s.exit_code
+            ELSE NULL END,
+        error = CASE u.mode WHEN 'final' THEN u.error WHEN 'keep' THEN s.error ELSE NULL END,
+        artifacts = CASE u.mode WHEN 'keep' THEN s.artifacts ELSE u.artifacts::jsonb END
+    FROM unnest(:step_uuids::text[], :statuses::text[], :attempts::int[], :dispatched::bool[],
+        :retry_at::timestamptz[], :runner_ids::text[], :lost_leases::int[], :modes::text[],
+        :exit_codes::int[], :errors::text[], :artifacts::text[], :work_attempts::int[],
+        :lease_seconds::float8[])
+        AS u(step_uuid, status, attempt, dispatched, retry_at, runner_id, lost_leases, mode,
+             exit_code, error, artifacts, work_attempt, lease_seconds)
+    WHERE s.run_uuid = (SELECT uuid FROM run) AND s.step_uuid = u.step_uuid
+    RETURNING 1
+), {logged_and_sent("ON CONFLICT (event_id) DO NOTHING")}
+SELECT EXISTS (SELECT 1 FROM run) AS applied, ARRAY(SELECT id FROM out ORDER BY id) AS ids,
+    (SELECT count(*) FROM steps) + (SELECT count(*) FROM events) AS written
+""")
+
+
+async def write_plan(
+    conn: Connection,
+    *,
+    run_uuid: str,
+    expected_version: int,
+    run_status: RunStatus | None,
+    abort_requested: bool,
+    event_seq: int,
+    steps: Sequence[StepRow],
+    events: Sequence[EventRow],
+    outbox: Sequence[OutboxRow],
+    now: datetime,
+) -> list[int] | None:
+    """Apply a decision; None when the run's version moved on (nothing written)."""
+    row = await _WRITE_PLAN.fetchrow(
+        conn,
+        run_uuid=run_uuid,
+        expected_version=expected_version,
+        event_seq=event_seq,
+        abort_requested=abort_requested,
+        run_status=run_status.value if run_status is not None else None,
+        now=now,
+        step_uuids=[s.step_uuid for s in steps],
+        statuses=[s.status for s in steps],
+        attempts=[s.attempt for s in steps],
+        dispatched=[s.dispatched for s in steps],
+        retry_at=[s.retry_at for s in steps],
+        runner_ids=[s.runner_id for s in steps],
+        lost_leases=[s.lost_leases for s in steps],
+        modes=[s.mode.value for s in steps],
+        exit_codes=[s.exit_code for s in steps],
+        errors=[s.error for s in steps],
+        artifacts=[s.artifacts for s in steps],
+        work_attempts=[s.work_attempt for s in steps],
+        lease_seconds=[s.lease_seconds for s in steps],
+        **event_arrays(events),
+        **outbox_arrays(outbox),
+    )
+    return outbox_ids(row, "applied")

@@ -1,0 +1,209 @@
+"""One granted attempt: run it, store its artifacts, and publish its report.
+
+Once a claim is granted the work is always reported, never handed back:
+whatever fails around the step (the definition is missing, the executor or
+the artifacts store breaks) ends the attempt ``FAILURE`` with the error. A
+report's error is bounded (``report_error_max_bytes``, under the connection's
+``max_payload``; the whole text goes to the step's log), and a report is
+published until JetStream has it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Coroutine
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from nats.errors import Error as NatsError
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.object_store import ObjectStore
+
+from orchest_runtime.service import ServiceContext
+from orchest_schemas.bus import HEADER_MSG_ID
+from orchest_schemas.commands import StepWork
+from orchest_schemas.reports import StepAttemptFinished, bounded_text
+from orchest_schemas.status import StepStatus
+
+from .definitions import DefinitionCache
+from .executor import ExecutionResult, StepExecutor
+from .heartbeat import Running
+from .logs import LogPublisher
+from .settings import RunnerSettings
+
+logger = logging.getLogger(__name__)
+
+PUBLISH_ERRORS = (NatsTimeoutError, TimeoutError, NoRespondersError, OSError)
+"""A report not published for these is published again (NATS is down or slow)."""
+
+
+class Attempts:
+    """Runs granted attempts with the runner's executor, artifacts store and
+    definitions cache."""
+
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        settings: RunnerSettings,
+        executor: StepExecutor,
+        artifacts: ObjectStore,
+        runner_id: str,
+    ) -> None:
+        self._ctx = ctx
+        self._settings = settings
+        self._executor = executor
+        self._artifacts = artifacts
+        self._runner_id = runner_id
+        self._definitions = DefinitionCache(
+            ctx.js, ctx.bus.definitions_bucket, settings.artifacts_ttl_seconds
+        )
+        self._housekeeping_tasks: set[asyncio.Future[Any]] = set()
+
+    async def drain(self) -> None:
+        """Wait for the housekeeping still going (scratch folders being removed)."""
+        if self._housekeeping_tasks:
+            await asyncio.wait(self._housekeeping_tasks)
+
+    async def run(
+        self, work: StepWork, active: Running
+    ) -> tuple[StepAttemptFinished, LogPublisher]:
+        """Run a granted attempt: its report (``FAILURE`` with the error if
+        anything around the step broke, bounded) and its output's publisher."""
+        logs = LogPublisher(
+            self._ctx.js,
+            self._ctx.bus.step_log(work.run_uuid, work.step_uuid),
+            work.run_uuid,
+            work.step_uuid,
+            work.attempt,
+            self._settings.log_flush_seconds,
+        )
+        started_at = datetime.now(UTC)
+        try:
+            definition = await self._definitions.get(work.definition_key)
+            work = work.model_copy(update={"pipeline_definition": definition})
+            report = await self._run(work, active, logs)
+        except Exception as exc:  # not the step's own failure: the runner's
+            logger.exception("attempt %d failed in the runner", work.attempt, extra=_log(work))
+            report = self._report(
+                work, ExecutionResult(exit_code=None, error=f"runner error: {exc!r}", artifacts={})
+            )
+            report = report.model_copy(update={"started_at": started_at})
+        return await self._bounded(report, logs), logs
+
+    async def _bounded(
+        self, report: StepAttemptFinished, logs: LogPublisher
+    ) -> StepAttemptFinished:
+        """The report with its error cut to ``report_error_max_bytes`` (at most
+        a quarter of the connection's ``max_payload``); a cut error goes to the
+        step's log whole."""
+        if report.error is None:
+            return report
+        limit = min(self._settings.report_error_max_bytes, self._ctx.nc.max_payload // 4)
+        error = bounded_text(report.error, limit)
+        if error == report.error:
+            return report
+        await logs.write(f"\n[the step's error, whole]\n{report.error}\n")
+        return report.model_copy(update={"error": error})
+
+    async def _run(
+        self, work: StepWork, active: Running, logs: LogPublisher
+    ) -> StepAttemptFinished:
+        scratch = Path(tempfile.mkdtemp(prefix=f"orchest-{work.step_uuid[:8]}-"))
+        started_at = datetime.now(UTC)
+        clock = time.perf_counter()
+        try:
+            result = await self._executor.execute(
+                work, output=logs.write, cancel=active.cancel, scratch_dir=scratch
+            )
+        except Exception as exc:  # the executor itself broke: the attempt failed
+            logger.exception("executor failed", extra=_log(work))
+            result = ExecutionResult(exit_code=None, error=f"runner error: {exc}", artifacts={})
+        finally:
+            execution_seconds = time.perf_counter() - clock
+            finished_at = datetime.now(UTC)
+            self._housekeeping(asyncio.to_thread(shutil.rmtree, scratch, True))
+        artifacts = await self._store_artifacts(work, result)
+        return self._report(work, result).model_copy(
+            update={
+                "artifacts": artifacts,
+                "started_at": started_at,
+                "finished_at": finished_at,
+                "execution_seconds": execution_seconds,
+            }
+        )
+
+    def _report(self, work: StepWork, result: ExecutionResult) -> StepAttemptFinished:
+        return StepAttemptFinished(
+            run_uuid=work.run_uuid,
+            step_uuid=work.step_uuid,
+            attempt=work.attempt,
+            status=_status_of(result),
+            exit_code=result.exit_code,
+            error=result.error,
+            runner_id=self._runner_id,
+        )
+
+    def _housekeeping(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Housekeeping off the critical path (awaited by the drain on stop)."""
+        task = asyncio.ensure_future(work)
+        self._housekeeping_tasks.add(task)
+        task.add_done_callback(self._housekeeping_tasks.discard)
+
+    async def _store_artifacts(self, work: StepWork, result: ExecutionResult) -> list[str]:
+        names = []
+        for name, content in result.artifacts.items():
+            key = self._ctx.bus.artifact_key(work.run_uuid, work.step_uuid, work.attempt, name)
+            await self._artifacts.put(key, content)
+            names.append(name)
+        return names
+
+    async def publish_report(self, report: StepAttemptFinished) -> None:
+        """Publish until JetStream has it (the lease is renewed meanwhile): an
+        attempt that ran must not end without its report. A report refused
+        for itself (not for NATS being down) is replaced once by a bare
+        ``FAILURE`` saying why."""
+        delay = 0.1
+        bare = False
+        while True:
+            try:
+                await self._ctx.js.publish(
+                    self._ctx.bus.step_report(report.run_uuid, report.step_uuid),
+                    report.to_bytes(),
+                    headers={HEADER_MSG_ID: report.report_id},
+                )
+                return
+            except PUBLISH_ERRORS as exc:
+                logger.warning("report not published (%s); retrying", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            except NatsError as exc:
+                if bare:  # no heartbeat renews its lease now: the lease sweep ends it
+                    logger.error("report of %s refused again (%r): dropped", report.step_uuid, exc)
+                    return
+                logger.error("report of %s refused (%r): a bare one instead", report.step_uuid, exc)
+                bare = True
+                report = report.model_copy(
+                    update={
+                        "status": StepStatus.FAILURE,
+                        "error": bounded_text(f"report refused by NATS: {exc!r}", 1024),
+                        "artifacts": [],
+                    }
+                )
+
+
+def _log(work: StepWork) -> dict[str, str]:
+    return {"run_uuid": work.run_uuid, "step_uuid": work.step_uuid}
+
+
+def _status_of(result: ExecutionResult) -> StepStatus:
+    if result.aborted:
+        return StepStatus.ABORTED
+    if result.error is None and result.exit_code == 0:
+        return StepStatus.SUCCESS
+    return StepStatus.FAILURE
