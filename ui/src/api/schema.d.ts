@@ -285,6 +285,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/projects/{project_uuid}/pipelines/{pipeline_uuid}/env_variables": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Replace a pipeline's env variables (over the project's, under a job's or run's) */
+        put: operations["setPipelineEnv"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/runs": {
         parameters: {
             query?: never;
@@ -973,6 +990,10 @@ export interface components {
             definition: {
                 [key: string]: unknown;
             };
+            /** Env Variables */
+            env_variables?: {
+                [key: string]: string;
+            };
             /** Etag */
             etag: string;
             /** Path */
@@ -983,6 +1004,16 @@ export interface components {
             project_uuid: string;
             /** Uuid */
             uuid: string;
+        };
+        /**
+         * PipelineEnv
+         * @description The body of ``PUT .../pipelines/{pipeline_uuid}/env_variables``.
+         */
+        PipelineEnv: {
+            /** Env Variables */
+            env_variables: {
+                [key: string]: string;
+            };
         };
         /** PipelineList */
         PipelineList: {
@@ -1435,12 +1466,18 @@ export interface components {
              * @default null
              */
             idempotency_key?: string | null;
-            /** Pipeline Path */
-            pipeline_path: string;
+            /**
+             * Pipeline Path
+             * @default null
+             */
+            pipeline_path?: string | null;
             /** Pipeline Uuid */
             pipeline_uuid: string;
-            /** Project Dir */
-            project_dir: string;
+            /**
+             * Project Dir
+             * @default null
+             */
+            project_dir?: string | null;
             /** Project Uuid */
             project_uuid: string;
             /**
@@ -1669,6 +1706,8 @@ export interface operations {
                 job_uuid?: string;
                 /** @description Only the status changes of this pipeline's sessions: `<project_uuid>/<pipeline_uuid>` */
                 session?: string;
+                /** @description Only this project's events (files changed) */
+                project_uuid?: string;
                 /** @description Start from the first matching event */
                 replay?: boolean;
                 /** @description Resume after this event id (if no header) */
@@ -1796,6 +1835,15 @@ export interface operations {
             };
             /** @description The body is not JSON */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description By reference: no such project, or no such pipeline in it */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2181,6 +2229,24 @@ export interface operations {
                     "application/json": components["schemas"]["ProjectList"];
                 };
             };
+            /** @description The body is not JSON, or If-Match is not one strong etag */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid path, query or body; every problem listed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The scheduler did not answer */
             503: {
                 headers: {
@@ -2212,6 +2278,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ProjectView"];
+                };
+            };
+            /** @description The body is not JSON, or If-Match is not one strong etag */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description A project has this name or this folder */
@@ -2264,8 +2339,26 @@ export interface operations {
                     "application/json": components["schemas"]["ProjectView"];
                 };
             };
+            /** @description The body is not JSON, or If-Match is not one strong etag */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such project (or pipeline) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid path, query or body; every problem listed */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2306,6 +2399,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description The body is not JSON, or If-Match is not one strong etag */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such project (or pipeline) */
             404: {
                 headers: {
@@ -2317,6 +2419,15 @@ export interface operations {
             };
             /** @description A managed project without delete_files, or one in use */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid path, query or body; every problem listed */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2358,6 +2469,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ProjectView"];
+                };
+            };
+            /** @description The body is not JSON, or If-Match is not one strong etag */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description No such project (or pipeline) */
@@ -2422,6 +2542,15 @@ export interface operations {
                     "application/json": components["schemas"]["FileList"];
                 };
             };
+            /** @description The body is not JSON, or If-Match is not one strong etag */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such project (or pipeline) */
             404: {
                 headers: {
@@ -2474,6 +2603,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["FileContent"];
+                };
+            };
+            /** @description The body is not JSON, or If-Match is not one strong etag */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description No such project (or pipeline) */
@@ -2538,6 +2676,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description The body is not JSON, or If-Match is not one strong etag */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such project (or pipeline) */
             404: {
                 headers: {
@@ -2598,6 +2745,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["FileContent"];
+                };
+            };
+            /** @description The body is not JSON, or If-Match is not one strong etag */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description No such project (or pipeline) */
@@ -2667,6 +2823,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["FileContent"];
+                };
+            };
+            /** @description The body is not JSON, or If-Match is not one strong etag */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description No such project (or pipeline) */
@@ -2741,6 +2906,15 @@ export interface operations {
                     "application/json": components["schemas"]["FileEntry"];
                 };
             };
+            /** @description The body is not JSON, or If-Match is not one strong etag */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such project (or pipeline) */
             404: {
                 headers: {
@@ -2800,8 +2974,26 @@ export interface operations {
                     "application/json": components["schemas"]["PipelineList"];
                 };
             };
+            /** @description The body is not JSON, or If-Match is not one strong etag */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such project (or pipeline) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid path, query or body; every problem listed */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2843,6 +3035,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PipelineDocument"];
+                };
+            };
+            /** @description The body is not JSON, or If-Match is not one strong etag */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description No such project (or pipeline) */
@@ -2906,6 +3107,15 @@ export interface operations {
                     "application/json": components["schemas"]["PipelineDocument"];
                 };
             };
+            /** @description The body is not JSON, or If-Match is not one strong etag */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such project (or pipeline) */
             404: {
                 headers: {
@@ -2917,6 +3127,15 @@ export interface operations {
             };
             /** @description Several files hold this uuid */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid path, query or body; every problem listed */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2963,6 +3182,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PipelineDocument"];
+                };
+            };
+            /** @description The body is not JSON, or If-Match is not one strong etag */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description No such project (or pipeline) */
@@ -3027,6 +3255,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description The body is not JSON, or If-Match is not one strong etag */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such project (or pipeline) */
             404: {
                 headers: {
@@ -3038,6 +3275,80 @@ export interface operations {
             };
             /** @description The file changed since it was read */
             412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid path, query or body; every problem listed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The scheduler did not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    setPipelineEnv: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's uuid */
+                project_uuid: string;
+                /** @description The pipeline's uuid (its file's `uuid`) */
+                pipeline_uuid: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PipelineEnv"];
+            };
+        };
+        responses: {
+            /** @description The pipeline file, with its env variables */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PipelineDocument"];
+                };
+            };
+            /** @description The body is not JSON, or If-Match is not one strong etag */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such project (or pipeline) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid names or values; every problem listed */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3118,6 +3429,15 @@ export interface operations {
             };
             /** @description The body is not JSON */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description By reference: no such project, or no such pipeline in it */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3424,6 +3744,15 @@ export interface operations {
             };
             /** @description The body is not JSON */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description By reference: no such project, or no such pipeline in it */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
