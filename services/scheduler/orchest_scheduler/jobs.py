@@ -1,5 +1,5 @@
 """Jobs: their commands, the ticker that fires their executions, the admission
-of their runs, completion and retention (brief 4.7, ``docs/jobs.md``).
+of their runs, completion and retention (``docs/jobs.md``).
 
 - **Create** validates everything (definition, selection, cron, parameter
   sets), copies the project to a snapshot and freezes the definition.
