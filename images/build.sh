@@ -21,16 +21,11 @@ readonly DEFAULT_BASE=python:3.11-slim
 readonly BOOTSTRAP_SUITE=bookworm
 readonly BOOTSTRAP_PACKAGES=python3.11,python3-venv,python3-pip,ca-certificates
 readonly DEBIAN_MIRROR="${ORCHEST_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-# Copied into each build context (never part of its hash) so that pip in the
-# build reaches PyPI through a TLS-inspecting proxy; see the Dockerfiles.
-readonly CA_BUNDLE="${ORCHEST_BUILD_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 readonly LOCK_FILE="${TMPDIR:-/tmp}/orchest-images-build.lock"
 
-log() { printf 'images/build.sh: %s\n' "$*" >&2; }
-die() {
-    log "error: $*"
-    exit 1
-}
+LOG_NAME=images/build.sh
+# shellcheck source=images/tagging.sh
+source "$HERE/tagging.sh"
 
 usage() {
     cat <<EOF
@@ -49,21 +44,6 @@ Environment: ORCHEST_DEBIAN_MIRROR (default http://deb.debian.org/debian),
 ORCHEST_BUILD_CA_BUNDLE (default /etc/ssl/certs/ca-certificates.crt).
 EOF
 }
-
-TEMP_DIRS=()
-cleanup() {
-    if ((${#TEMP_DIRS[@]})); then
-        rm -rf "${TEMP_DIRS[@]}"
-    fi
-}
-trap cleanup EXIT
-
-new_temp_dir() { # $1: prefix; sets TEMP_DIR
-    TEMP_DIR="$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")"
-    TEMP_DIRS+=("$TEMP_DIR")
-}
-
-image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
 # A Debian root filesystem with Python 3.11, imported as an image. Its tag
 # hashes the recipe (this function's text and its settings), not the day it
@@ -130,44 +110,11 @@ resolve_base() { # $1: --base value or ""; $2: 1 for --bootstrap; sets BASE_IMAG
     fi
 }
 
-# The hash of what makes an image: the base's id and every file of its folder
-# (names and contents), so a change to any of them gives a new tag.
-inputs_hash() { # $1: image folder, $2: base image id
-    {
-        printf 'base %s\n' "$2"
-        (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
-    } | sha256sum | cut -c1-12
-}
-
-build_image() { # $1: name, $2: base image id; sets IMAGE
-    local name=$1 hash tag context
-    hash="$(inputs_hash "$HERE/$name" "$2")"
-    tag="orchest/$name:$hash"
-    if image_exists "$tag"; then
-        log "$tag: cached"
-    else
-        new_temp_dir "orchest-$name-context"
-        context="$TEMP_DIR"
-        cp -a "$HERE/$name/." "$context/"
-        if [[ -r $CA_BUNDLE ]]; then
-            cp -L "$CA_BUNDLE" "$context/build-ca.crt"
-        else
-            : >"$context/build-ca.crt"
-        fi
-        log "$tag: building from $BASE_IMAGE"
-        local start=$SECONDS
-        docker build --network host \
-            --build-arg "BASE_IMAGE=$BASE_IMAGE" \
-            --label "org.orchest.image.inputs=$hash" \
-            --label "org.orchest.image.base=$BASE_IMAGE" \
-            --tag "$tag" "$context" >&2
-        # The legacy builder keeps each build stage as an untagged image; the
-        # hash tag, not its layer cache, is what makes a second build fast.
-        docker image prune --force --filter label=org.orchest.image.stage=build >/dev/null
-        log "$tag: built in $((SECONDS - start)) s"
-    fi
-    docker tag "$tag" "orchest/$name:latest"
-    IMAGE="$tag"
+build_folder() { # $1: name, $2: base image id; sets IMAGE
+    local name=$1
+    new_temp_dir "orchest-$name-context"
+    cp -a "$HERE/$name/." "$TEMP_DIR/"
+    build_image "$name" "$TEMP_DIR" "$(inputs_hash "$TEMP_DIR" "base $2")"
 }
 
 main() {
@@ -214,10 +161,7 @@ main() {
 
     # One build at a time on this machine: concurrent callers wait, then
     # find the images cached.
-    if command -v flock >/dev/null; then
-        exec 9>"$LOCK_FILE"
-        flock 9
-    fi
+    hold_build_lock "$LOCK_FILE"
 
     local start=$SECONDS base_id images=()
     resolve_base "$base" "$bootstrap"
@@ -227,7 +171,7 @@ main() {
     fi
     base_id="$(docker image inspect --format '{{.Id}}' "$BASE_IMAGE")"
     for name in "${names[@]}"; do
-        build_image "$name" "$base_id"
+        build_folder "$name" "$base_id"
         images+=("$IMAGE")
     done
     log "done in $((SECONDS - start)) s (base $BASE_IMAGE)"
