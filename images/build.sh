@@ -22,6 +22,7 @@ readonly BOOTSTRAP_SUITE=bookworm
 readonly BOOTSTRAP_PACKAGES=python3.11,python3-venv,python3-pip,ca-certificates
 readonly DEBIAN_MIRROR="${ORCHEST_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 readonly LOCK_FILE="${TMPDIR:-/tmp}/orchest-images-build.lock"
+readonly BASE_LOCK_FILE="${TMPDIR:-/tmp}/orchest-images-base.lock"
 
 LOG_NAME=images/build.sh
 # shellcheck source=images/tagging.sh
@@ -110,11 +111,31 @@ resolve_base() { # $1: --base value or ""; $2: 1 for --bootstrap; sets BASE_IMAG
     fi
 }
 
-build_folder() { # $1: name, $2: base image id; sets IMAGE
-    local name=$1
-    new_temp_dir "orchest-$name-context"
-    cp -a "$HERE/$name/." "$TEMP_DIR/"
-    build_image "$name" "$TEMP_DIR" "$(inputs_hash "$TEMP_DIR" "base $2")"
+# Builds the images named at once (they share nothing but the base): each
+# build's output is kept apart and printed whole when it ends, so the logs
+# do not interleave. A failed build fails the script, once all have ended.
+build_folders() { # $1: base image id, $2...: names; sets IMAGES
+    local base_id=$1 name hash pid failed=()
+    shift
+    local -A pids=() logs=()
+    IMAGES=()
+    new_temp_dir orchest-images-logs
+    local log_dir=$TEMP_DIR
+    for name in "$@"; do
+        new_temp_dir "orchest-$name-context"
+        cp -a "$HERE/$name/." "$TEMP_DIR/"
+        hash="$(inputs_hash "$TEMP_DIR" "base $base_id")"
+        IMAGES+=("orchest/$name:$hash")
+        logs[$name]="$log_dir/$name.log"
+        build_image "$name" "$TEMP_DIR" "$hash" >/dev/null 2>"${logs[$name]}" &
+        pids[$name]=$!
+    done
+    for name in "$@"; do
+        pid=${pids[$name]}
+        wait "$pid" || failed+=("$name")
+        cat "${logs[$name]}" >&2
+    done
+    ((${#failed[@]} == 0)) || die "building ${failed[*]} failed (see above)"
 }
 
 main() {
@@ -159,23 +180,23 @@ main() {
     docker info >/dev/null 2>&1 ||
         die "no Docker daemon answers (here: dockerd --bridge=none --iptables=false)"
 
-    # One build at a time on this machine: concurrent callers wait, then
-    # find the images cached.
-    hold_build_lock "$LOCK_FILE"
-
-    local start=$SECONDS base_id images=()
+    # One base at a time, then one build of these images at a time on this
+    # machine: concurrent callers wait, then find them cached. The base's
+    # lock is let go once it is chosen, so that deploy/build.sh (which asks
+    # for it) builds its images meanwhile.
+    local start=$SECONDS base_id
+    hold_build_lock "$BASE_LOCK_FILE"
     resolve_base "$base" "$bootstrap"
+    let_go_build_lock
     if ((print_base)); then
         printf '%s\n' "$BASE_IMAGE"
         return
     fi
+    hold_build_lock "$LOCK_FILE"
     base_id="$(docker image inspect --format '{{.Id}}' "$BASE_IMAGE")"
-    for name in "${names[@]}"; do
-        build_folder "$name" "$base_id"
-        images+=("$IMAGE")
-    done
+    build_folders "$base_id" "${names[@]}"
     log "done in $((SECONDS - start)) s (base $BASE_IMAGE)"
-    printf '%s\n' "${images[@]}"
+    printf '%s\n' "${IMAGES[@]}"
 }
 
 main "$@"

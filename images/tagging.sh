@@ -32,13 +32,16 @@ new_temp_dir() { # $1: prefix; sets TEMP_DIR to a new empty directory, removed a
 image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
 # One build at a time on this machine for this lock: concurrent callers
-# wait, then find the images cached. The lock is held until the script exits.
+# wait, then find the images cached. The lock is held until the script
+# exits or lets it go (one lock held at a time).
 hold_build_lock() { # $1: lock file
     if command -v flock >/dev/null; then
         exec 9>"$1"
         flock 9
     fi
 }
+
+let_go_build_lock() { exec 9>&-; }
 
 # The hash of an image's inputs: the lines given (the base's id...) and every
 # file of the build context (names and contents), build-ca.crt excepted.
