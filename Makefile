@@ -8,10 +8,14 @@ STATE_DIR ?=
 PORT ?= 8000
 STATE_ARG := $(if $(STATE_DIR),--state-dir $(STATE_DIR),)
 # make test DOCKER=0 leaves the Docker tier (tests/docker) out, and says so;
-# make test PYTEST_ARGS='tests/unit -x' passes arguments to pytest.
+# make test PYTEST_ARGS='tests/unit -x' passes arguments to pytest;
+# make test WORKERS=0 runs the tests in one process (default: 2, pytest-xdist).
 DOCKER ?= 1
 PYTEST_ARGS ?=
+WORKERS ?= 2
 DOCKER_TIER := $(if $(filter 0,$(DOCKER)),--ignore=tests/docker,)
+# The whole suite builds the Docker tier's images while the other tiers run.
+PREBUILD := $(if $(PYTEST_ARGS),0,1)
 
 .PHONY: install run down status test lint unit bench
 
@@ -39,7 +43,8 @@ lint: install
 # apt-get: docker.io, debootstrap, docker-compose) and starts a dockerd for
 # the run when none answers; else it says what to install, and fails.
 test: lint
-	ORCHEST_TEST_DOCKER=$(DOCKER) scripts/test-env.sh $(UV) run pytest $(DOCKER_TIER) $(PYTEST_ARGS)
+	ORCHEST_TEST_DOCKER=$(DOCKER) ORCHEST_TEST_PREBUILD=$(PREBUILD) scripts/test-env.sh \
+		$(UV) run pytest -n $(WORKERS) $(DOCKER_TIER) $(PYTEST_ARGS)
 
 unit: install
 	$(UV) run pytest tests/unit
