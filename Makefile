@@ -14,6 +14,8 @@ DOCKER ?= 1
 PYTEST_ARGS ?=
 WORKERS ?= 2
 DOCKER_TIER := $(if $(filter 0,$(DOCKER)),--ignore=tests/docker,)
+# A test module stays on one worker: its module-scoped fixtures start once.
+XDIST := $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
 # The whole suite builds the Docker tier's images while the other tiers run.
 PREBUILD := $(if $(PYTEST_ARGS),0,1)
 
@@ -44,7 +46,7 @@ lint: install
 # the run when none answers; else it says what to install, and fails.
 test: lint
 	ORCHEST_TEST_DOCKER=$(DOCKER) ORCHEST_TEST_PREBUILD=$(PREBUILD) scripts/test-env.sh \
-		$(UV) run pytest -n $(WORKERS) $(DOCKER_TIER) $(PYTEST_ARGS)
+		$(UV) run pytest $(XDIST) $(DOCKER_TIER) $(PYTEST_ARGS)
 
 unit: install
 	$(UV) run pytest tests/unit
