@@ -19,7 +19,7 @@ XDIST := $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
 # The whole suite builds the Docker tier's images while the other tiers run.
 PREBUILD := $(if $(PYTEST_ARGS),0,1)
 
-.PHONY: install run down status test lint unit bench
+.PHONY: install run down status test pytest lint unit bench
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
@@ -43,10 +43,15 @@ lint: install
 
 # scripts/test-env.sh installs what the tests need where it may (root with
 # apt-get: docker.io, debootstrap, docker-compose) and starts a dockerd for
-# the run when none answers; else it says what to install, and fails.
-test: lint
+# the run when none answers; else it says what to install, and fails. Lint
+# runs inside it, so that the images' background build starts first.
+test: install
 	ORCHEST_TEST_DOCKER=$(DOCKER) ORCHEST_TEST_PREBUILD=$(PREBUILD) scripts/test-env.sh \
-		$(UV) run pytest $(XDIST) $(DOCKER_TIER) $(PYTEST_ARGS)
+		$(MAKE) --no-print-directory lint pytest
+
+# The tests alone, as make test runs them once the machine is ready.
+pytest:
+	$(UV) run pytest $(XDIST) $(DOCKER_TIER) $(PYTEST_ARGS)
 
 unit: install
 	$(UV) run pytest tests/unit
