@@ -33,6 +33,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     the build. Every xdist worker collects the same order."""
     items.sort(key=lambda item: item.path.is_relative_to(DOCKER_TIER))
 
+
 # The servers' directories are not under pytest's basetemp: another pytest
 # session starting meanwhile re-restricts that tree to its owner (which the
 # Postgres user, when run as root, then cannot enter) and prunes old ones.
