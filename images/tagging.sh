@@ -9,6 +9,7 @@
 # shellcheck disable=SC2034  # IMAGE and TEMP_DIR are read by the sourcing script
 
 readonly CA_BUNDLE="${ORCHEST_BUILD_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
+readonly STAGES_LOCK_FILE="${TMPDIR:-/tmp}/orchest-build-stages.lock"
 
 log() { printf '%s: %s\n' "$LOG_NAME" "$*" >&2; }
 die() {
@@ -72,7 +73,12 @@ build_image() { # $1: name, $2: context, $3: hash, $4...: docker build options; 
             : >"$context/build-ca.crt"
         fi
         log "$tag: building from $BASE_IMAGE"
-        local start=$SECONDS
+        local start=$SECONDS stages
+        # Builds run at once (both scripts, and each script's images); each
+        # holds a shared lock while it builds, so that the stages another
+        # build still uses are never pruned from under it.
+        exec {stages}>"$STAGES_LOCK_FILE"
+        if command -v flock >/dev/null; then flock -s "$stages"; fi
         docker build --network host \
             --build-arg "BASE_IMAGE=$BASE_IMAGE" \
             --label "org.orchest.image.inputs=$hash" \
@@ -80,7 +86,11 @@ build_image() { # $1: name, $2: context, $3: hash, $4...: docker build options; 
             "$@" --tag "$tag" "$context" >&2
         # The legacy builder keeps each build stage as an untagged image; the
         # hash tag, not its layer cache, is what makes a second build fast.
-        docker image prune --force --filter label=org.orchest.image.stage=build >/dev/null
+        # The last build to end removes them all (the lock is then its alone).
+        if ! command -v flock >/dev/null || flock -x -n "$stages"; then
+            docker image prune --force --filter label=org.orchest.image.stage=build >/dev/null
+        fi
+        exec {stages}>&-
         log "$tag: built in $((SECONDS - start)) s"
     fi
     docker tag "$tag" "orchest/$name:latest"
