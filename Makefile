@@ -8,10 +8,16 @@ STATE_DIR ?=
 PORT ?= 8000
 STATE_ARG := $(if $(STATE_DIR),--state-dir $(STATE_DIR),)
 # make test DOCKER=0 leaves the Docker tier (tests/docker) out, and says so;
-# make test PYTEST_ARGS='tests/unit -x' passes arguments to pytest.
+# make test PYTEST_ARGS='tests/unit -x' passes arguments to pytest;
+# make test WORKERS=0 runs the tests in one process (default: 2, pytest-xdist).
 DOCKER ?= 1
 PYTEST_ARGS ?=
+WORKERS ?= 2
 DOCKER_TIER := $(if $(filter 0,$(DOCKER)),--ignore=tests/docker,)
+# A test module stays on one worker: its module-scoped fixtures start once.
+XDIST := $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
+# The whole suite builds the Docker tier's images while the other tiers run.
+PREBUILD := $(if $(PYTEST_ARGS),0,1)
 
 # The web dashboard (ui/): npm ci when package-lock.json changed, npm run
 # build when anything of ui/ changed (the stamp ui/.build-stamp); the gateway
@@ -20,7 +26,7 @@ DOCKER_TIER := $(if $(filter 0,$(DOCKER)),--ignore=tests/docker,)
 UI_SOURCES := $(shell find ui -path ui/node_modules -prune -o -path ui/dist -prune \
 	-o -path ui/e2e -prune -o -type f ! -name .build-stamp -print 2>/dev/null)
 
-.PHONY: install ui run down status test lint unit bench
+.PHONY: install ui run down status test pytest lint unit bench
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
@@ -63,9 +69,15 @@ lint: install
 
 # scripts/test-env.sh installs what the tests need where it may (root with
 # apt-get: docker.io, debootstrap, docker-compose) and starts a dockerd for
-# the run when none answers; else it says what to install, and fails.
-test: lint
-	ORCHEST_TEST_DOCKER=$(DOCKER) scripts/test-env.sh $(UV) run pytest $(DOCKER_TIER) $(PYTEST_ARGS)
+# the run when none answers; else it says what to install, and fails. Lint
+# runs inside it, so that the images' background build starts first.
+test: install
+	ORCHEST_TEST_DOCKER=$(DOCKER) ORCHEST_TEST_PREBUILD=$(PREBUILD) scripts/test-env.sh \
+		$(MAKE) --no-print-directory lint pytest
+
+# The tests alone, as make test runs them once the machine is ready.
+pytest:
+	$(UV) run pytest $(XDIST) $(DOCKER_TIER) $(PYTEST_ARGS)
 
 unit: install
 	$(UV) run pytest tests/unit

@@ -8,8 +8,20 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import docker_step, figures, replicas, sse_fanout
-from .harness import p50, running_stack
+from . import (
+    accept,
+    docker_step,
+    fan_out,
+    job_grid,
+    live,
+    notebook_step,
+    overhead,
+    persistence,
+    replicas,
+    sse_fanout,
+    startup,
+)
+from .harness import nats_round_trip, p50, running_stack
 from .report import Figure, machine, table, write_docs
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
@@ -20,21 +32,21 @@ SHARED_STACK = (1, 2, 3, 4, 5, 6, 8, 11)
 async def _on_shared_stack(wanted: Callable[[int], bool], show: Callable[[Figure], None]) -> None:
     """Figures 1-6, 8 and 11, on one stack started once."""
     async with running_stack(runners=2) as stack:
-        floor_rr = p50(await figures.nats_round_trip(stack))
+        floor_rr = p50(await nats_round_trip(stack))
         if wanted(1):
-            show(await figures.overhead(stack, floor_rr))
+            show(await overhead.overhead(stack, floor_rr))
         if wanted(2):
-            show(await figures.fan_out(stack, slots=8))
+            show(await fan_out.fan_out(stack, slots=8))
         if wanted(3):
-            show(await figures.accept_latency(stack))
+            show(await accept.accept_latency(stack))
         if wanted(4):
-            show(await figures.live_latency(stack, floor_rr))
+            show(await live.live_latency(stack, floor_rr))
         if wanted(5):
-            show(await figures.notebook_step(stack))
+            show(await notebook_step.notebook_step(stack))
         if wanted(6):
-            show(await figures.persistence(stack))
+            show(await persistence.persistence(stack))
         if wanted(8):
-            show(await figures.job_grid(stack))
+            show(await job_grid.job_grid(stack))
         if wanted(11):
             for figure in await sse_fanout.sse_fanout(stack):
                 show(figure)
@@ -54,7 +66,7 @@ async def main(write: bool, only: set[int]) -> None:
     if any(wanted(n) for n in SHARED_STACK):
         await _on_shared_stack(wanted, show)
     if wanted(7):
-        results += await figures.startup()
+        results += await startup.startup()
     if wanted(9):
         show(await docker_step.docker_step())
     if wanted(10):

@@ -21,9 +21,8 @@ from orchest_step_runner.executor.docker import DockerExecutor, DockerOptions
 from orchest_step_runner.executor.reaping import RunnerIdentity, RunnerProcess
 
 from .harness import p50, percentile
-from .report import Figure
+from .report import MS, Figure
 
-MS = 1000.0
 NAME = "9. docker step overhead, no-op .py"
 IMAGE = "orchest/kernel-python:latest"
 

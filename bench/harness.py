@@ -216,3 +216,27 @@ async def reports_of(stack: Stack, run_uuid: str) -> list[dict[str, Any]]:
     finally:
         await conn.close()
     return [json.loads(r["payload"]) for r in rows]
+
+
+async def nats_round_trip(stack: Stack, n: int = 2000) -> list[float]:
+    """Request/reply round trips on the stack's NATS, in seconds."""
+    assert stack.nc is not None
+    subject = f"{stack.bus.prefix}.bench.echo.{uuid.uuid4().hex}"  # the services may use it
+
+    async def echo(msg: Any) -> None:
+        await msg.respond(msg.data)
+
+    sub = await stack.nc.subscribe(subject, cb=echo)
+    client = await nats.connect(stack.nats_url)
+    try:
+        for _ in range(100):
+            await client.request(subject, b"x", timeout=5)
+        samples = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            await client.request(subject, b"x", timeout=5)
+            samples.append(time.perf_counter() - t0)
+    finally:
+        await client.drain()
+        await sub.unsubscribe()
+    return samples

@@ -24,8 +24,7 @@ from orchest_step_runner.executor import ProcessExecutor
 from orchest_step_runner.executor.reaping import RunnerProcess
 
 from .docker_step import step_work
-
-MS = 1000.0
+from .report import MS
 
 
 async def _discard(text: str) -> None:

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+MS = 1000.0
+"""Seconds to milliseconds, as the figures print them."""
+
 
 @dataclass(frozen=True)
 class Figure:

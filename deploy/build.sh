@@ -21,14 +21,11 @@ REPO="$(dirname "$HERE")"
 readonly REPO
 # What the services image installs: the workspace, nothing else of the repository.
 readonly WORKSPACE=(pyproject.toml uv.lock .python-version shared services cli runtimes kernels examples)
-readonly CA_BUNDLE="${ORCHEST_BUILD_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 readonly LOCK_FILE="${TMPDIR:-/tmp}/orchest-deploy-build.lock"
 
-log() { printf 'deploy/build.sh: %s\n' "$*" >&2; }
-die() {
-    log "error: $*"
-    exit 1
-}
+LOG_NAME=deploy/build.sh
+# shellcheck source=images/tagging.sh
+source "$REPO/images/tagging.sh"
 
 usage() {
     cat <<EOF
@@ -46,64 +43,10 @@ ORCHEST_DEBIAN_MIRROR (for a bootstrapped base).
 EOF
 }
 
-TEMP_DIRS=()
-cleanup() {
-    if ((${#TEMP_DIRS[@]})); then
-        rm -rf "${TEMP_DIRS[@]}"
-    fi
-}
-trap cleanup EXIT
-
-new_context() { # $1: name; sets CONTEXT to a new empty directory
-    CONTEXT="$(mktemp -d "${TMPDIR:-/tmp}/orchest-$1-context.XXXXXX")"
-    TEMP_DIRS+=("$CONTEXT")
-}
-
-image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
-
 # The version uv.lock pins a package to.
 locked_version() { # $1: package name
     awk -v name="name = \"$1\"" '$0 == name { getline; gsub(/^version = "|"$/, ""); print; exit }' \
         "$REPO/uv.lock"
-}
-
-# The hash of an image's inputs: the lines given (the base's id...) and every
-# file of the build context (names and contents), build-ca.crt excepted.
-inputs_hash() { # $1: context; $2...: lines
-    local context=$1
-    shift
-    {
-        printf '%s\n' "$@"
-        (cd "$context" && find . -type f ! -path ./build-ca.crt -print0 |
-            LC_ALL=C sort -z | xargs -0 sha256sum)
-    } | sha256sum | cut -c1-12
-}
-
-build_image() { # $1: name, $2: context, $3: hash, $4...: docker build options; sets IMAGE
-    local name=$1 context=$2 hash=$3 tag
-    shift 3
-    tag="orchest/$name:$hash"
-    if image_exists "$tag"; then
-        log "$tag: cached"
-    else
-        if [[ -r $CA_BUNDLE ]]; then
-            cp -L "$CA_BUNDLE" "$context/build-ca.crt"
-        else
-            : >"$context/build-ca.crt"
-        fi
-        log "$tag: building from $BASE_IMAGE"
-        local start=$SECONDS
-        docker build --network host \
-            --build-arg "BASE_IMAGE=$BASE_IMAGE" \
-            --label "org.orchest.image.inputs=$hash" \
-            --label "org.orchest.image.base=$BASE_IMAGE" \
-            "$@" --tag "$tag" "$context" >&2
-        # The legacy builder keeps each build stage as an untagged image.
-        docker image prune --force --filter label=org.orchest.image.stage=build >/dev/null
-        log "$tag: built in $((SECONDS - start)) s"
-    fi
-    docker tag "$tag" "orchest/$name:latest"
-    IMAGE="$tag"
 }
 
 # The web dashboard, built here (make ui: npm ci and npm run build when ui/
@@ -116,15 +59,16 @@ build_dashboard() {
 }
 
 build_services() { # $1: base image id; sets IMAGE
-    new_context services
-    mkdir "$CONTEXT/workspace"
+    new_temp_dir orchest-services-context
+    local context=$TEMP_DIR
+    mkdir "$context/workspace"
     tar -C "$REPO" -c --exclude=__pycache__ --exclude='*.pyc' --exclude='.*_cache' \
-        --exclude='*.egg-info' --exclude=.venv "${WORKSPACE[@]}" | tar -C "$CONTEXT/workspace" -x
+        --exclude='*.egg-info' --exclude=.venv "${WORKSPACE[@]}" | tar -C "$context/workspace" -x
     build_dashboard
-    mkdir -p "$CONTEXT/workspace/ui"
-    cp -a "$REPO/ui/dist" "$CONTEXT/workspace/ui/dist"
-    cp "$HERE/Dockerfile" "$HERE/requirements-uv.txt" "$CONTEXT/"
-    build_image services "$CONTEXT" "$(inputs_hash "$CONTEXT" "base $1")"
+    mkdir -p "$context/workspace/ui"
+    cp -a "$REPO/ui/dist" "$context/workspace/ui/dist"
+    cp "$HERE/Dockerfile" "$HERE/requirements-uv.txt" "$context/"
+    build_image services "$context" "$(inputs_hash "$context" "base $1")"
 }
 
 # NATS and Postgres take their binaries from the services image: their hash
@@ -134,9 +78,9 @@ build_server() { # $1: name, $2: package, $3: base image id, $4: services image;
     local version
     version="$(locked_version "$2")"
     [[ -n $version ]] || die "uv.lock pins no $2"
-    new_context "$1"
-    cp -a "$HERE/$1/." "$CONTEXT/"
-    build_image "$1" "$CONTEXT" "$(inputs_hash "$CONTEXT" "base $3" "$2 $version")" \
+    new_temp_dir "orchest-$1-context"
+    cp -a "$HERE/$1/." "$TEMP_DIR/"
+    build_image "$1" "$TEMP_DIR" "$(inputs_hash "$TEMP_DIR" "base $3" "$2 $version")" \
         --build-arg "SERVICES_IMAGE=$4"
 }
 
@@ -170,10 +114,7 @@ main() {
         die "no base image (images/build.sh --print-base failed)"
     # One build at a time on this machine: concurrent callers wait, then
     # find the images cached.
-    if command -v flock >/dev/null; then
-        exec 9>"$LOCK_FILE"
-        flock 9
-    fi
+    hold_build_lock "$LOCK_FILE"
     base_id="$(docker image inspect --format '{{.Id}}' "$BASE_IMAGE")"
     build_services "$base_id"
     services="$IMAGE"

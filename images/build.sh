@@ -21,16 +21,12 @@ readonly DEFAULT_BASE=python:3.11-slim
 readonly BOOTSTRAP_SUITE=bookworm
 readonly BOOTSTRAP_PACKAGES=python3.11,python3-venv,python3-pip,ca-certificates
 readonly DEBIAN_MIRROR="${ORCHEST_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-# Copied into each build context (never part of its hash) so that pip in the
-# build reaches PyPI through a TLS-inspecting proxy; see the Dockerfiles.
-readonly CA_BUNDLE="${ORCHEST_BUILD_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 readonly LOCK_FILE="${TMPDIR:-/tmp}/orchest-images-build.lock"
+readonly BASE_LOCK_FILE="${TMPDIR:-/tmp}/orchest-images-base.lock"
 
-log() { printf 'images/build.sh: %s\n' "$*" >&2; }
-die() {
-    log "error: $*"
-    exit 1
-}
+LOG_NAME=images/build.sh
+# shellcheck source=images/tagging.sh
+source "$HERE/tagging.sh"
 
 usage() {
     cat <<EOF
@@ -49,21 +45,6 @@ Environment: ORCHEST_DEBIAN_MIRROR (default http://deb.debian.org/debian),
 ORCHEST_BUILD_CA_BUNDLE (default /etc/ssl/certs/ca-certificates.crt).
 EOF
 }
-
-TEMP_DIRS=()
-cleanup() {
-    if ((${#TEMP_DIRS[@]})); then
-        rm -rf "${TEMP_DIRS[@]}"
-    fi
-}
-trap cleanup EXIT
-
-new_temp_dir() { # $1: prefix; sets TEMP_DIR
-    TEMP_DIR="$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")"
-    TEMP_DIRS+=("$TEMP_DIR")
-}
-
-image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
 # A Debian root filesystem with Python 3.11, imported as an image. Its tag
 # hashes the recipe (this function's text and its settings), not the day it
@@ -130,44 +111,31 @@ resolve_base() { # $1: --base value or ""; $2: 1 for --bootstrap; sets BASE_IMAG
     fi
 }
 
-# The hash of what makes an image: the base's id and every file of its folder
-# (names and contents), so a change to any of them gives a new tag.
-inputs_hash() { # $1: image folder, $2: base image id
-    {
-        printf 'base %s\n' "$2"
-        (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
-    } | sha256sum | cut -c1-12
-}
-
-build_image() { # $1: name, $2: base image id; sets IMAGE
-    local name=$1 hash tag context
-    hash="$(inputs_hash "$HERE/$name" "$2")"
-    tag="orchest/$name:$hash"
-    if image_exists "$tag"; then
-        log "$tag: cached"
-    else
+# Builds the images named at once (they share nothing but the base): each
+# build's output is kept apart and printed whole when it ends, so the logs
+# do not interleave. A failed build fails the script, once all have ended.
+build_folders() { # $1: base image id, $2...: names; sets IMAGES
+    local base_id=$1 name hash pid failed=()
+    shift
+    local -A pids=() logs=()
+    IMAGES=()
+    new_temp_dir orchest-images-logs
+    local log_dir=$TEMP_DIR
+    for name in "$@"; do
         new_temp_dir "orchest-$name-context"
-        context="$TEMP_DIR"
-        cp -a "$HERE/$name/." "$context/"
-        if [[ -r $CA_BUNDLE ]]; then
-            cp -L "$CA_BUNDLE" "$context/build-ca.crt"
-        else
-            : >"$context/build-ca.crt"
-        fi
-        log "$tag: building from $BASE_IMAGE"
-        local start=$SECONDS
-        docker build --network host \
-            --build-arg "BASE_IMAGE=$BASE_IMAGE" \
-            --label "org.orchest.image.inputs=$hash" \
-            --label "org.orchest.image.base=$BASE_IMAGE" \
-            --tag "$tag" "$context" >&2
-        # The legacy builder keeps each build stage as an untagged image; the
-        # hash tag, not its layer cache, is what makes a second build fast.
-        docker image prune --force --filter label=org.orchest.image.stage=build >/dev/null
-        log "$tag: built in $((SECONDS - start)) s"
-    fi
-    docker tag "$tag" "orchest/$name:latest"
-    IMAGE="$tag"
+        cp -a "$HERE/$name/." "$TEMP_DIR/"
+        hash="$(inputs_hash "$TEMP_DIR" "base $base_id")"
+        IMAGES+=("orchest/$name:$hash")
+        logs[$name]="$log_dir/$name.log"
+        build_image "$name" "$TEMP_DIR" "$hash" >/dev/null 2>"${logs[$name]}" &
+        pids[$name]=$!
+    done
+    for name in "$@"; do
+        pid=${pids[$name]}
+        wait "$pid" || failed+=("$name")
+        cat "${logs[$name]}" >&2
+    done
+    ((${#failed[@]} == 0)) || die "building ${failed[*]} failed (see above)"
 }
 
 main() {
@@ -212,26 +180,23 @@ main() {
     docker info >/dev/null 2>&1 ||
         die "no Docker daemon answers (here: dockerd --bridge=none --iptables=false)"
 
-    # One build at a time on this machine: concurrent callers wait, then
-    # find the images cached.
-    if command -v flock >/dev/null; then
-        exec 9>"$LOCK_FILE"
-        flock 9
-    fi
-
-    local start=$SECONDS base_id images=()
+    # One base at a time, then one build of these images at a time on this
+    # machine: concurrent callers wait, then find them cached. The base's
+    # lock is let go once it is chosen, so that deploy/build.sh (which asks
+    # for it) builds its images meanwhile.
+    local start=$SECONDS base_id
+    hold_build_lock "$BASE_LOCK_FILE"
     resolve_base "$base" "$bootstrap"
+    let_go_build_lock
     if ((print_base)); then
         printf '%s\n' "$BASE_IMAGE"
         return
     fi
+    hold_build_lock "$LOCK_FILE"
     base_id="$(docker image inspect --format '{{.Id}}' "$BASE_IMAGE")"
-    for name in "${names[@]}"; do
-        build_image "$name" "$base_id"
-        images+=("$IMAGE")
-    done
+    build_folders "$base_id" "${names[@]}"
     log "done in $((SECONDS - start)) s (base $BASE_IMAGE)"
-    printf '%s\n' "${images[@]}"
+    printf '%s\n' "${IMAGES[@]}"
 }
 
 main "$@"

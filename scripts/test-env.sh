@@ -130,6 +130,37 @@ elif ! engine_answers; then
     fi
 fi
 
+# ORCHEST_TEST_PREBUILD=1 (make test without PYTEST_ARGS) builds the Docker
+# tier's images in the background while the other tiers run: the image
+# fixtures call the same build scripts, which wait for these (a lock) and
+# then find the images cached. Stopped, by PID, if COMMAND ends first.
+prebuild_pid=""
+prebuild_log=${TMPDIR:-/tmp}/orchest-test-images.log
+# shellcheck disable=SC2317  # called by the EXIT trap
+stop_prebuild() {
+    if [ -n "$prebuild_pid" ] && kill -0 "$prebuild_pid" 2>/dev/null; then
+        say "stopping the image builds it started (pid $prebuild_pid)"
+        kill -TERM "$prebuild_pid" 2>/dev/null || true
+        wait "$prebuild_pid" 2>/dev/null || true
+    fi
+}
+if [ "$with_docker" != 0 ] && [ "${ORCHEST_TEST_PREBUILD:-0}" = 1 ]; then
+    here=$(cd "$(dirname "$0")/.." && pwd)
+    (
+        # The base first, then both scripts' images at once.
+        trap 'kill $(jobs -p) 2>/dev/null; exit 143' TERM
+        "$here/images/build.sh" --print-base >/dev/null || exit 1
+        "$here/images/build.sh" >/dev/null &
+        "$here/deploy/build.sh" >/dev/null &
+        wait
+    ) >"$prebuild_log" 2>&1 &
+    prebuild_pid=$!
+    trap 'stop_prebuild; stop_dockerd' EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    say "building the Docker tier's images in the background (pid $prebuild_pid, log $prebuild_log)"
+fi
+
 # Not exec: the trap must stop the dockerd started above once COMMAND ends.
 status=0
 "$@" || status=$?

@@ -21,7 +21,18 @@ from nats.js.errors import NotFoundError
 from orchest_cli.embedded import EmbeddedNats, EmbeddedPostgres
 from orchest_runtime.settings import ServiceSettings
 from orchest_schemas.bus import BusNames
-from support import running_service
+from support import REPO_ROOT, running_service
+
+DOCKER_TIER = REPO_ROOT / "tests" / "docker"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The Docker tier last (the order is otherwise kept): its first test waits
+    for the images, which ``make test`` builds in the background meanwhile
+    (``scripts/test-env.sh``), so the other tiers run first, in parallel with
+    the build. Every xdist worker collects the same order."""
+    items.sort(key=lambda item: item.path.is_relative_to(DOCKER_TIER))
+
 
 # The servers' directories are not under pytest's basetemp: another pytest
 # session starting meanwhile re-restricts that tree to its owner (which the

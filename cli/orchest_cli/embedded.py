@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
 POSTGRES_SYSTEM_USER = "embedded_postgres"
-"""Postgres refuses to run as root; as root, it runs as this user (brief 8)."""
+"""Postgres refuses to run as root; as root, it runs as this user."""
 
 
 def free_port(host: str = LOOPBACK) -> int:

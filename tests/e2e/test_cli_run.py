@@ -146,6 +146,17 @@ def test_invalid_pipeline_lists_the_problems(stack: Stack, workdir: Path) -> Non
     assert "b.txt" in result.stderr + result.stdout
 
 
+def sigint_as_at_a_terminal() -> None:
+    """In the child, before exec: SIGINT back to its default action.
+
+    A background job of a non-interactive shell (``make test &``, CI runners)
+    starts with SIGINT ignored, and an ignored signal stays ignored across
+    exec: Python would then install no KeyboardInterrupt handler and the
+    Ctrl-C this test sends would be lost. A user's terminal delivers it.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 async def test_ctrl_c_aborts_the_run(stack: Stack, workdir: Path) -> None:
     project = workdir / "long"
     project.mkdir()
@@ -170,6 +181,7 @@ async def test_ctrl_c_aborts_the_run(stack: Stack, workdir: Path) -> None:
         env={**stack.env, "ORCHEST_PORT": str(stack.port)},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
+        preexec_fn=sigint_as_at_a_terminal,
     )
     async with httpx.AsyncClient(base_url=stack.url) as http:
         try:

@@ -1,4 +1,4 @@
-"""The scheduler's run engine: pure decisions over a run's state (brief 4.2-4.4).
+"""The scheduler's run engine: pure decisions over a run's state (``docs/runs.md``).
 
 Each test builds a ``RunState`` from a ``{step: parents}`` mapping and drives
 it the way the scheduler does: ``start``, then a runner's ``claim`` of each
@@ -880,7 +880,7 @@ def test_end_states_never_change(setup: Callable[[RunState], None], expected: Ru
     assert state.status is expected
 
 
-# -- the run's status (brief 4.3) ------------------------------------------------------
+# -- the run's status (docs/runs.md#states) -------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -1045,7 +1045,7 @@ def test_random_runs_always_end_by_the_rules(seed: int) -> None:
     assert all(s.status.is_final for s in state.steps.values())
     # The run's status was announced in order, each at most once.
     assert sim.run_statuses in ([RunStatus.ABORTED], [RunStatus.STARTED, state.status])
-    # Brief 4.3.
+    # As docs/runs.md#states says.
     if sim.aborted:
         assert state.status is RunStatus.ABORTED
     elif any(s.status is FAILURE for s in state.steps.values()):

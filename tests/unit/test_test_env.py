@@ -93,3 +93,56 @@ def test_the_commands_exit_status_is_kept(bare_path: str) -> None:
 
 def test_no_command_is_a_usage_error(bare_path: str) -> None:
     assert run(path=bare_path).returncode == 2
+
+
+FAKE_DOCKER = """#!/bin/bash
+# An engine that answers and has every image: records each call.
+echo "$*" >>"$FAKE_DOCKER_LOG"
+if [ "$1 $2" = "image inspect" ] && [ "$3" = --format ]; then echo sha256:fake; fi
+exit 0
+"""
+
+
+@pytest.fixture
+def fake_engine_path(tmp_path: Path) -> str:
+    """The machine's PATH behind a ``docker`` (and ``dockerd``) that answer
+    everything and log their calls to ``$FAKE_DOCKER_LOG``."""
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir()
+    for name in ("docker", "dockerd"):
+        (bin_dir / name).write_text(FAKE_DOCKER)
+        (bin_dir / name).chmod(0o755)
+    return f"{bin_dir}:{os.environ['PATH']}"
+
+
+def test_prebuild_builds_both_scripts_images_while_the_command_runs(
+    fake_engine_path: str, tmp_path: Path
+) -> None:
+    calls = tmp_path / "docker-calls.log"
+    log = tmp_path / "orchest-test-images.log"
+    # The command awaits both builds' end in the log (both print "done in").
+    awaits = f"timeout 20 bash -c 'until [ $(grep -c \"done in\" {log} 2>/dev/null) = 2 ]; do sleep 0.05; done'"
+    result = run(
+        "bash",
+        "-c",
+        awaits,
+        path=fake_engine_path,
+        TMPDIR=str(tmp_path),
+        FAKE_DOCKER_LOG=str(calls),
+        ORCHEST_TEST_PREBUILD="1",
+    )
+    assert result.returncode == 0, result.stderr + log.read_text()
+    assert "building the Docker tier's images in the background" in result.stderr
+    built = log.read_text()
+    for image in ("enterprise-gateway", "jupyter-server", "kernel-python"):
+        assert f"orchest/{image}:" in built, built
+    for image in ("services", "nats", "postgres"):
+        assert f"orchest/{image}:" in built, built
+
+
+def test_no_prebuild_unless_asked(fake_engine_path: str, tmp_path: Path) -> None:
+    calls = tmp_path / "docker-calls.log"
+    result = run("true", path=fake_engine_path, TMPDIR=str(tmp_path), FAKE_DOCKER_LOG=str(calls))
+    assert result.returncode == 0, result.stderr
+    assert "background" not in result.stderr
+    assert "orchest/" not in (calls.read_text() if calls.exists() else "")

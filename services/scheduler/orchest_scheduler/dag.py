@@ -1,4 +1,4 @@
-"""The pipeline as a graph: validation and partial-run selection (brief 4.1, 4.2).
+"""The pipeline as a graph: validation and partial-run selection (``docs/runs.md``).
 
 Pure functions over the definition, no I/O. Steps are named by their key in
 ``definition.steps``; ``incoming_connections`` name a step's parents, so an edge

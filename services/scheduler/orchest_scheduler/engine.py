@@ -7,7 +7,7 @@ attempts to dispatch, the retries to wait for and the attempts to cancel.
 ``plan_store`` persists a plan and the outbox publishes it; nothing here
 does I/O.
 
-Step lifecycle (brief 4.3): ``PENDING -> STARTED -> SUCCESS | FAILURE``,
+Step lifecycle (``docs/runs.md#states``): ``PENDING -> STARTED -> SUCCESS | FAILURE``,
 ``PENDING | STARTED -> ABORTED``. A pending step is *dispatched* once the work
 of its current attempt is published; it starts when a runner's claim of that
 attempt is granted. A failed attempt with retries left goes back to
@@ -310,7 +310,7 @@ def abort(run: RunState) -> Plan:
 
 
 def run_status_when_done(run: RunState) -> RunStatus:
-    """Brief 4.3: ABORTED if aborted, FAILURE if any step failed, else SUCCESS.
+    """ABORTED if aborted, FAILURE if any step failed, else SUCCESS.
 
     A step that ended ABORTED in a run nobody aborted (its runner killed it)
     did not succeed either: the run is a FAILURE.

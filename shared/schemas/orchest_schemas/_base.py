@@ -26,8 +26,8 @@ class Message(BaseModel):
     """A message that crosses a service boundary.
 
     Frozen, and readers ignore fields they do not know, so a newer writer can
-    add a field without breaking older readers (brief: a breaking change gets
-    a new subject version instead).
+    add a field without breaking older readers (a breaking change gets a new
+    subject version instead: ``docs/bus.md``).
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore")

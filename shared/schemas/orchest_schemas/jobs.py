@@ -1,4 +1,4 @@
-"""Jobs as the HTTP API returns them (Orchest's field names, brief 4.7)."""
+"""Jobs as the HTTP API returns them (Orchest's field names, ``docs/jobs.md``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The Orchest pipeline definition (``pipeline.json`` / ``*.orchest``), brief 4.1.
+"""The Orchest pipeline definition (``pipeline.json`` / ``*.orchest``),
+``docs/projects.md#pipelines``.
 
 Orchest files load unchanged: every model keeps the fields it does not know
 (``extra="allow"``), so a definition read and written back loses nothing, and

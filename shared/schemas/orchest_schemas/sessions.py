@@ -1,4 +1,4 @@
-"""Interactive sessions as the HTTP API returns them (brief 4.6)."""
+"""Interactive sessions as the HTTP API returns them (``docs/sessions.md``)."""
 
 from __future__ import annotations
 

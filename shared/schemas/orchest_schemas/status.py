@@ -1,4 +1,5 @@
-"""Status values of runs, steps, jobs and sessions (brief 4.3, 4.6, 4.7)."""
+"""Status values of runs, steps, jobs and sessions (``docs/runs.md#states``,
+``docs/sessions.md#states``, ``docs/jobs.md#states``)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ StepStatus = RunStatus
 
 
 class JobStatus(StrEnum):
-    """Status of a job (brief 4.7)."""
+    """Status of a job (``docs/jobs.md#states``)."""
 
     DRAFT = "DRAFT"
     PENDING = "PENDING"
@@ -39,7 +40,7 @@ class JobStatus(StrEnum):
 
 
 class SessionStatus(StrEnum):
-    """Status of an interactive session (brief 4.6)."""
+    """Status of an interactive session (``docs/sessions.md#states``)."""
 
     LAUNCHING = "LAUNCHING"
     RUNNING = "RUNNING"
@@ -49,7 +50,7 @@ class SessionStatus(StrEnum):
 
 
 class RunType(StrEnum):
-    """Which steps of the pipeline a run executes (brief 4.2)."""
+    """Which steps of the pipeline a run executes (``docs/runs.md#what-a-run-executes``)."""
 
     FULL = "full"
     SELECTION = "selection"

@@ -1,7 +1,7 @@
 """The runtime port: what the session manager asks of whatever runs its sessions.
 
 A session is a Jupyter Enterprise Gateway (which starts the kernels) and a
-Jupyter server connected to it, for one (project, pipeline) (brief 4.6). A
+Jupyter server connected to it, for one (project, pipeline) (``docs/sessions.md``). A
 runtime starts both (as local processes, or as containers), stops them with
 everything they started, and lists what it runs so that the session manager,
 after a crash, can match it against what Postgres says.

@@ -1,4 +1,4 @@
-"""Step executors: run one step attempt and report how it ended (brief 4.5)."""
+"""Step executors: run one step attempt and report how it ended (``docs/runs.md``)."""
 
 from .base import ExecutionResult, OutputSink, StepExecutor
 from .process import ProcessExecutor

@@ -1,5 +1,5 @@
 """The docker executor: each step attempt in a container of its environment's
-image (brief 4.5 and 7), through the shared Docker adapter
+image (``docs/runs.md#step-execution-docker-executor``), through the shared Docker adapter
 (``orchest_runtime.docker``: every request to the engine has a timeout).
 
 What the container gets: the project directory at ``/project-dir`` (the step

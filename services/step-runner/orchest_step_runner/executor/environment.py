@@ -1,5 +1,5 @@
 """What a step sees when it runs: its file, working directory, parameters and
-environment variables, and the frozen pipeline definition (brief 4.5)."""
+environment variables, and the frozen pipeline definition (``docs/operations.md``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Notebook steps: a real Jupyter kernel driven by nbclient (brief 4.5).
+"""Notebook steps: a real Jupyter kernel driven by nbclient (``docs/runs.md``).
 
 The kernel is started and ended here rather than by nbclient's
 ``async_setup_kernel``, which installs SIGINT/SIGTERM handlers on the running

@@ -1,4 +1,4 @@
-"""The process executor: each step a local subprocess (brief 4.5)."""
+"""The process executor: each step a local subprocess (``docs/runs.md``)."""
 
 from __future__ import annotations
 

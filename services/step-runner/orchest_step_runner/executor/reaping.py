@@ -1,6 +1,6 @@
 """Who started a step container, and the rule by which a starting runner
-removes the step containers that dead runners left (brief 4.5: "labels so
-nothing is orphaned").
+removes the step containers that dead runners left (labels, so that
+nothing is orphaned: ``docs/runs.md#reaping``).
 
 Every step container carries its runner's id (``orchest.runner``), host name
 (``orchest.runner.host``), process (``orchest.runner.process``: boot id, pid
