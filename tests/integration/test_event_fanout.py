@@ -258,10 +258,15 @@ async def test_a_stalled_client_is_dropped_and_the_others_get_every_event(
         ids = [int(e["id"]) for e in events]
         assert ids and ids == sorted(sequences)[: len(ids)]
         resume = str(ids[-1])
+        # Whichever comes first drops it: the stall deadline, or its queue
+        # overflowing while it takes nothing (on a loaded machine).
+        reasons = ("took no event", "events behind")
         if frames[-1].get("event") == "error":
             told = json.loads(frames[-1]["data"])
-            assert "took no event" in told["message"] and told["last_event_id"] == resume
-        assert any("took no event" in r.getMessage() for r in caplog.records)
+            assert any(r in told["message"] for r in reasons), told
+            assert told["last_event_id"] == resume
+        dropped = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+        assert any(reason in message for message in dropped for reason in reasons), dropped
         resumed = SseClient(port, {"run_uuid": run}, {"Last-Event-ID": resume})
         await resumed.open()
         try:

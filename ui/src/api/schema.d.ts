@@ -699,7 +699,7 @@ export interface components {
         };
         /**
          * JobStatus
-         * @description Status of a job (brief 4.7).
+         * @description Status of a job (``docs/jobs.md#states``).
          * @enum {string}
          */
         JobStatus: "DRAFT" | "PENDING" | "STARTED" | "PAUSED" | "SUCCESS" | "FAILURE" | "ABORTED";
@@ -1358,7 +1358,7 @@ export interface components {
         };
         /**
          * RunType
-         * @description Which steps of the pipeline a run executes (brief 4.2).
+         * @description Which steps of the pipeline a run executes (``docs/runs.md#what-a-run-executes``).
          * @enum {string}
          */
         RunType: "full" | "selection" | "incoming" | "selection_with_ancestors" | "downstream" | "rerun_failed";
@@ -1499,7 +1499,7 @@ export interface components {
         };
         /**
          * SessionStatus
-         * @description Status of an interactive session (brief 4.6).
+         * @description Status of an interactive session (``docs/sessions.md#states``).
          * @enum {string}
          */
         SessionStatus: "LAUNCHING" | "RUNNING" | "STOPPING" | "STOPPED" | "FAILED";
