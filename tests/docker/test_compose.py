@@ -156,7 +156,7 @@ def wait_healthy(compose: ComposeStack) -> None:
             last = f"{health.status_code} {health.text}"
         except httpx.HTTPError as exc:
             last = repr(exc)
-        time.sleep(0.5)
+        time.sleep(0.5)  # wait-ok: polls a health check of containers that announce nothing
     pytest.fail(f"/api/health not 200 within {HEALTHY_TIMEOUT}s: {last}\n{compose.logs()}")
 
 
@@ -309,7 +309,7 @@ def test_a_job_runs_its_snapshot_from_the_shared_jobs_dir(stack: ComposeStack) -
     deadline = time.monotonic() + RUN_TIMEOUT
     while (job := httpx.get(f"{stack.url}/api/jobs/{job_uuid}").json())["status"] not in FINAL:
         assert time.monotonic() < deadline, f"job not over within {RUN_TIMEOUT}s: {job}"
-        time.sleep(0.2)
+        time.sleep(0.2)  # wait-ok: a bounded poll of the job's state (a synchronous test)
     [run] = httpx.get(f"{stack.url}/api/jobs/{job_uuid}/runs").json()["runs"]
     log = httpx.get(f"{stack.url}/api/runs/{run['uuid']}/steps/only/logs")
 

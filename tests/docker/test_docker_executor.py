@@ -738,7 +738,7 @@ async def test_a_runner_killed_mid_step_leaves_no_container_after_the_next_start
         )
         assert container["Config"]["Labels"][LABEL_RUNNER].split(":")[1] == str(killed.pid)
         await _kill(killed)
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # wait-ok: nothing else removes it meanwhile (a negative check)
         assert await labelled(engine, f"{LABEL_RUN}={run}")  # orphaned, still there
 
         # The next runner (same host) removes it when it starts.

@@ -77,9 +77,12 @@ class Violations:
 
     def __init__(self) -> None:
         self.seen: list[str] = []
+        self.changed = asyncio.Condition()
 
     async def on_error(self, exc: Exception) -> None:
-        self.seen.append(str(exc).lower())
+        async with self.changed:
+            self.seen.append(str(exc).lower())
+            self.changed.notify_all()
 
     def of(self, kind: str, subject: str) -> bool:
         return any(
@@ -107,11 +110,13 @@ async def ui_client(
 
 async def refused(violations: Violations, kind: str, subject: str) -> None:
     """Wait for the server's permission error on ``subject``."""
-    for _ in range(100):
-        if violations.of(kind, subject):
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"no {kind} violation for {subject}: {violations.seen}")
+    try:
+        async with violations.changed:
+            await asyncio.wait_for(
+                violations.changed.wait_for(lambda: violations.of(kind, subject)), 2.0
+            )
+    except TimeoutError:
+        raise AssertionError(f"no {kind} violation for {subject}: {violations.seen}") from None
 
 
 def one_step(tmp_path: Path) -> Project:
@@ -207,7 +212,7 @@ async def work_queues_emptied(stack: Stack) -> None:
         ]
         if left == [0, 0]:
             return
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # wait-ok: a probe of stream state nothing announces
     raise AssertionError(f"unacked step work / reports: {left}")
 
 
