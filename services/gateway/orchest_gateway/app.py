@@ -14,8 +14,7 @@ from orchest_schemas.commands import CreateJob, CreateRun
 from orchest_schemas.health import HealthReport
 from orchest_schemas.jobs import JobList, JobView
 from orchest_schemas.runs import RunList, RunView, StepView
-from orchest_schemas.sessions import SessionList, SessionView
-from orchest_schemas.status import JobStatus, SessionStatus
+from orchest_schemas.status import JobStatus
 
 from . import (
     events_api,
@@ -31,7 +30,7 @@ from .dashboard import DashboardFiles
 from .deps import GatewayDeps, deps_of
 from .errors import EXCEPTION_HANDLERS
 from .health import health_report
-from .openapi import Auth, Operation, Parameter, build_document
+from .openapi import BODY_ERRORS, LIMIT, OFFSET, Auth, Operation, Parameter, build_document
 
 API_TITLE = "Orchest API"
 API_DESCRIPTION = (
@@ -102,8 +101,6 @@ RUN_STATUS = Parameter(
     "Only runs in this status",
     {"enum": ["PENDING", "STARTED", "SUCCESS", "FAILURE", "ABORTED"]},
 )
-LIMIT = Parameter("limit", "query", "Page size (1-500)", {"type": "integer", "default": 50})
-OFFSET = Parameter("offset", "query", "Items to skip", {"type": "integer", "default": 0})
 
 OPERATIONS += (
     Operation(
@@ -240,10 +237,6 @@ OPERATIONS += (
 
 JOB = Parameter("job_uuid", "path", "The job's uuid")
 JOB_ERRORS: dict[int, tuple[str, None]] = {404: ("No such job", None)}
-BODY_ERRORS: dict[int, tuple[str, None]] = {
-    400: ("The body is not JSON", None),
-    413: ("The body is too large", None),
-}
 SCHEDULER_ERRORS: dict[int, tuple[str, None]] = {503: ("The scheduler did not answer", None)}
 
 OPERATIONS += (
@@ -363,100 +356,10 @@ OPERATIONS += (
     ),
 )
 
-PROJECT = Parameter("project_uuid", "path", "The project's uuid (one subject token)")
-PIPELINE = Parameter("pipeline_uuid", "path", "The pipeline's uuid (one subject token)")
-SESSION_ERRORS: dict[int, tuple[str, None]] = {
-    404: ("The pipeline has no live session (or the path names none)", None),
-    503: ("The session manager did not answer", None),
-}
-
-OPERATIONS += (
-    Operation(
-        method="POST",
-        path="/api/sessions",
-        operation_id="launchSession",
-        summary="Launch a pipeline's interactive session (Jupyter server and kernel gateway)",
-        request_body=sessions_api.SessionLaunch,
-        responses={
-            404: ("By reference: no such project, or no such pipeline in it", None),
-            201: ("The session, LAUNCHING; it turns RUNNING or FAILED later", SessionView),
-            **BODY_ERRORS,
-            409: ("The pipeline already has a live session", None),
-            422: ("The request is invalid (project_dir, runtime...); every problem", None),
-            503: ("The session manager did not answer", None),
-        },
-        tags=("sessions",),
-    ),
-    Operation(
-        method="GET",
-        path="/api/sessions",
-        operation_id="listSessions",
-        summary="Sessions, newest first, ended ones included unless live=true",
-        parameters=(
-            Parameter("project_uuid", "query", "Only this project's sessions"),
-            Parameter("pipeline_uuid", "query", "Only this pipeline's sessions"),
-            Parameter(
-                "status",
-                "query",
-                "Only sessions in this status",
-                {"enum": [s.value for s in SessionStatus]},
-            ),
-            Parameter(
-                "live",
-                "query",
-                "Only live sessions (LAUNCHING, RUNNING or STOPPING)",
-                {"type": "boolean", "default": False},
-            ),
-            LIMIT,
-            OFFSET,
-        ),
-        responses={
-            200: ("A page of sessions", SessionList),
-            422: ("Bad query parameter", None),
-            503: ("The session manager has not created its tables yet", None),
-        },
-        tags=("sessions",),
-    ),
-    Operation(
-        method="GET",
-        path="/api/sessions/{project_uuid}/{pipeline_uuid}",
-        operation_id="getSession",
-        summary="A pipeline's live session, else its latest ended one: Jupyter URL and token",
-        parameters=(PROJECT, PIPELINE),
-        responses={
-            200: ("The session", SessionView),
-            404: ("The pipeline never had a session", None),
-            503: ("The session manager has not created its tables yet", None),
-        },
-        tags=("sessions",),
-    ),
-    Operation(
-        method="DELETE",
-        path="/api/sessions/{project_uuid}/{pipeline_uuid}",
-        operation_id="stopSession",
-        summary="Stop a pipeline's live session; it turns STOPPED once everything is gone",
-        parameters=(PROJECT, PIPELINE),
-        responses={200: ("The session, STOPPING", SessionView), **SESSION_ERRORS},
-        tags=("sessions",),
-    ),
-    Operation(
-        method="PUT",
-        path="/api/sessions/{project_uuid}/{pipeline_uuid}",
-        operation_id="restartSession",
-        summary="Restart a pipeline's running session (its kernels and servers)",
-        parameters=(PROJECT, PIPELINE),
-        responses={
-            200: ("The session, LAUNCHING again", SessionView),
-            **SESSION_ERRORS,
-            409: ("The session is not RUNNING", None),
-        },
-        tags=("sessions",),
-    ),
-)
-
-OPERATIONS += projects_api.OPERATIONS + project_files_api.OPERATIONS
+OPERATIONS += sessions_api.OPERATIONS + projects_api.OPERATIONS + project_files_api.OPERATIONS
 
 _HANDLERS = {
+    **sessions_api.HANDLERS,
     **projects_api.HANDLERS,
     **project_files_api.HANDLERS,
     "getHealth": get_health,
@@ -478,11 +381,6 @@ _HANDLERS = {
     "triggerJob": jobs_api.trigger_job,
     "listJobRuns": jobs_api.list_job_runs,
     "abortJobRun": jobs_api.abort_job_run,
-    "launchSession": sessions_api.launch_session,
-    "listSessions": sessions_api.list_sessions,
-    "getSession": sessions_api.get_session,
-    "stopSession": sessions_api.stop_session,
-    "restartSession": sessions_api.restart_session,
 }
 
 

@@ -37,6 +37,14 @@ class Parameter:
     required: bool = False
 
 
+LIMIT = Parameter("limit", "query", "Page size (1-500)", {"type": "integer", "default": 50})
+OFFSET = Parameter("offset", "query", "Items to skip", {"type": "integer", "default": 0})
+BODY_ERRORS: dict[int, tuple[str, None]] = {
+    400: ("The body is not JSON", None),
+    413: ("The body is too large", None),
+}
+
+
 @dataclass(frozen=True)
 class Operation:
     method: str

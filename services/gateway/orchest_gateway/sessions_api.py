@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from orchest_schemas.commands import LaunchSession, RestartSession, StopSession
+from orchest_schemas.sessions import SessionList, SessionView
 from orchest_schemas.status import SessionStatus
 
 from . import session_reads
@@ -21,6 +22,7 @@ from .body import query_bool, query_choice, query_int, query_text, read_json
 from .deps import deps_of
 from .errors import ApiError
 from .jobs_api import forward_command
+from .openapi import BODY_ERRORS, LIMIT, OFFSET, Operation, Parameter
 
 SUBJECT_TOKEN = r"^[A-Za-z0-9_-]+$"
 
@@ -83,3 +85,103 @@ async def restart_session(request: Request) -> Response:
     project_uuid, pipeline_uuid = path_session(request)
     command = RestartSession(project_uuid=project_uuid, pipeline_uuid=pipeline_uuid)
     return await forward_command(request, deps_of(request).bus.restart_session, command, 200)
+
+
+PROJECT = Parameter("project_uuid", "path", "The project's uuid (one subject token)")
+PIPELINE = Parameter("pipeline_uuid", "path", "The pipeline's uuid (one subject token)")
+SESSION_ERRORS: dict[int, tuple[str, None]] = {
+    404: ("The pipeline has no live session (or the path names none)", None),
+    503: ("The session manager did not answer", None),
+}
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        method="POST",
+        path="/api/sessions",
+        operation_id="launchSession",
+        summary="Launch a pipeline's interactive session (Jupyter server and kernel gateway)",
+        request_body=SessionLaunch,
+        responses={
+            404: ("By reference: no such project, or no such pipeline in it", None),
+            201: ("The session, LAUNCHING; it turns RUNNING or FAILED later", SessionView),
+            **BODY_ERRORS,
+            409: ("The pipeline already has a live session", None),
+            422: ("The request is invalid (project_dir, runtime...); every problem", None),
+            503: ("The session manager did not answer", None),
+        },
+        tags=("sessions",),
+    ),
+    Operation(
+        method="GET",
+        path="/api/sessions",
+        operation_id="listSessions",
+        summary="Sessions, newest first, ended ones included unless live=true",
+        parameters=(
+            Parameter("project_uuid", "query", "Only this project's sessions"),
+            Parameter("pipeline_uuid", "query", "Only this pipeline's sessions"),
+            Parameter(
+                "status",
+                "query",
+                "Only sessions in this status",
+                {"enum": [s.value for s in SessionStatus]},
+            ),
+            Parameter(
+                "live",
+                "query",
+                "Only live sessions (LAUNCHING, RUNNING or STOPPING)",
+                {"type": "boolean", "default": False},
+            ),
+            LIMIT,
+            OFFSET,
+        ),
+        responses={
+            200: ("A page of sessions", SessionList),
+            422: ("Bad query parameter", None),
+            503: ("The session manager has not created its tables yet", None),
+        },
+        tags=("sessions",),
+    ),
+    Operation(
+        method="GET",
+        path="/api/sessions/{project_uuid}/{pipeline_uuid}",
+        operation_id="getSession",
+        summary="A pipeline's live session, else its latest ended one: Jupyter URL and token",
+        parameters=(PROJECT, PIPELINE),
+        responses={
+            200: ("The session", SessionView),
+            404: ("The pipeline never had a session", None),
+            503: ("The session manager has not created its tables yet", None),
+        },
+        tags=("sessions",),
+    ),
+    Operation(
+        method="DELETE",
+        path="/api/sessions/{project_uuid}/{pipeline_uuid}",
+        operation_id="stopSession",
+        summary="Stop a pipeline's live session; it turns STOPPED once everything is gone",
+        parameters=(PROJECT, PIPELINE),
+        responses={200: ("The session, STOPPING", SessionView), **SESSION_ERRORS},
+        tags=("sessions",),
+    ),
+    Operation(
+        method="PUT",
+        path="/api/sessions/{project_uuid}/{pipeline_uuid}",
+        operation_id="restartSession",
+        summary="Restart a pipeline's running session (its kernels and servers)",
+        parameters=(PROJECT, PIPELINE),
+        responses={
+            200: ("The session, LAUNCHING again", SessionView),
+            **SESSION_ERRORS,
+            409: ("The session is not RUNNING", None),
+        },
+        tags=("sessions",),
+    ),
+)
+
+HANDLERS = {
+    "launchSession": launch_session,
+    "listSessions": list_sessions,
+    "getSession": get_session,
+    "stopSession": stop_session,
+    "restartSession": restart_session,
+}
