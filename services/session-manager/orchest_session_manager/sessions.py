@@ -34,12 +34,12 @@ from orchest_schemas.bus import HEADER_MSG_ID, BusNames
 from orchest_schemas.commands import AbortRun, LaunchSession, RestartSession, StopSession
 from orchest_schemas.errors import ErrorCode, ErrorDetail
 from orchest_schemas.events import SessionStatusChanged
-from orchest_schemas.projects import GetPipeline, GetProject, PipelineDocument, ProjectView
 from orchest_schemas.runs import RunView
 from orchest_schemas.sessions import SessionView
 from orchest_schemas.status import SessionStatus
 
 from . import store
+from .locations import locate
 from .runtime.base import LaunchFailed, SessionRuntime, SessionSpec
 
 logger = logging.getLogger(__name__)
@@ -85,29 +85,10 @@ class Sessions:
 
     # -- commands ------------------------------------------------------------------
 
-    async def _located(self, command: LaunchSession) -> tuple[str, str]:
-        """The session's project folder and pipeline file: as given, or read
-        from the projects owner (the scheduler) for a project it knows."""
-        if command.project_dir is not None and command.pipeline_path is not None:
-            return command.project_dir, command.pipeline_path
-        project = await request_command(
-            self._nc,
-            self._bus.project_command("get"),
-            GetProject(project_uuid=command.project_uuid),
-            ProjectView,
-            timeout=self._command_timeout,
-        )
-        pipeline = await request_command(
-            self._nc,
-            self._bus.project_command("pipelines.get"),
-            GetPipeline(project_uuid=command.project_uuid, pipeline_uuid=command.pipeline_uuid),
-            PipelineDocument,
-            timeout=self._command_timeout,
-        )
-        return command.project_dir or project.path, command.pipeline_path or pipeline.path
-
     async def launch(self, command: LaunchSession) -> SessionView:
-        project_dir, pipeline_path = await self._located(command)
+        project_dir, pipeline_path = await locate(
+            self._nc, self._bus, command, self._command_timeout
+        )
         command = command.model_copy(
             update={"project_dir": project_dir, "pipeline_path": pipeline_path}
         )
