@@ -47,7 +47,7 @@ async def test_ending_a_step_that_left_processes_does_not_block_the_loop(
     try:
         await output.wait_for("ready")
         left = await asyncio.to_thread(marked_processes, marker)
-        assert len(left) > LEFT_BEHIND
+        assert len(left) >= LEFT_BEHIND  # its sleeps (the shell itself may be between scans)
         with loop_callbacks_cpu() as measured:
             go.touch()  # the step exits, leaving its sleeps
             result = await asyncio.wait_for(task, RESULT_TIMEOUT)
