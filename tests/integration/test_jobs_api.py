@@ -393,6 +393,34 @@ async def test_a_jobs_runs_are_listed_latest_execution_first(
     assert by_uuid[made[(2, 0)]]["job_run_index"] == 2
 
 
+async def test_runs_are_filtered_by_job(stack: Stack, project: Project) -> None:
+    job = await insert_job(stack, project, name="grid", status="SUCCESS", created=T0)
+    other = await insert_job(stack, project, name="other", status="SUCCESS", created=T0)
+    mine = {
+        await insert_run(stack, project, job_uuid=job, status=status, execution=1, place=place)
+        for place, status in enumerate(("SUCCESS", "FAILURE"))
+    }
+    await insert_run(stack, project, job_uuid=other, status="SUCCESS", execution=1, place=0)
+    await insert_run(stack, project, job_uuid=None, status="SUCCESS")
+
+    async def listed(**params: Any) -> set[str]:
+        response = await stack.http.get("/api/runs", params=params)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert page["total"] == len(page["runs"])
+        return {r["uuid"] for r in page["runs"]}
+
+    assert await listed(job_uuid=job) == mine
+    assert await listed(job_uuid=job.upper()) == mine
+    assert len(await listed(job_uuid=job, status="failure")) == 1
+    assert await listed(job_uuid=job, pipeline_uuid="another") == set()
+    assert await listed(job_uuid=NOBODY) == set()
+    assert len(await listed()) == 4
+    bad = await stack.http.get("/api/runs", params={"job_uuid": "not-a-uuid"})
+    assert bad.status_code == 422, bad.text
+    assert locs(bad) == [["query", "job_uuid"]]
+
+
 # -- events
 
 
@@ -446,6 +474,8 @@ async def test_openapi_documents_every_jobs_path(stack: Stack) -> None:
     assert paths["/api/jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/CreateJob"
     }
+    runs = {p["name"] for p in paths["/api/runs"]["get"]["parameters"]}
+    assert {"pipeline_uuid", "status", "job_uuid"} <= runs
     events = {p["name"] for p in paths["/api/events"]["get"]["parameters"]}
     assert {"run_uuid", "pipeline_uuid", "job_uuid"} <= events
     for op in (m for path in expected for m in paths[path].values()):
