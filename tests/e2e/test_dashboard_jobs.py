@@ -5,7 +5,8 @@ draft job on a pipeline whose one step sleeps are made through the API; then
 ``ui/e2e/jobs.mjs`` drives Debian's chromium: from the quickstart's pipeline
 page to a new job, a cron job with a 2x2 grid (seed x test_fraction; a third
 seed added, then its two rows deselected), the next firing times seen before
-saving, a bad value and a bad cron expression seen refused inline; "trigger
+saving, a bad value and a bad cron expression seen refused inline, a name
+the API refuses seen with its problem at the field; "trigger
 now" and its 4 runs seen appearing and succeeding on the job's page with
 their parameters, with no reload; pause and resume; the runs list filtered by
 the job; the long job's draft started and its run aborted. What the page
@@ -90,6 +91,9 @@ def test_a_cron_job_with_a_2x2_grid_is_made_and_followed_live(
     assert seen["deselectedRows"] == ["9", "9"]
     assert seen["runCount"].startswith("4 runs per execution (2 of 6 combinations deselected)")
     assert "not a valid cron schedule" in seen["cronProblems"]
+    # A name the API refuses: its problem at the field, the refusal in full above.
+    assert "at most 255 characters" in seen["nameProblem"], seen["nameProblem"]
+    assert "invalid CreateJob: 1 problem(s) (422)" in seen["refusal"], seen["refusal"]
 
     # The next firing times, shown before saving, are the job's.
     firings = [datetime.fromisoformat(t) for t in seen["nextFirings"]]

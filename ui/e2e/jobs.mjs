@@ -4,9 +4,10 @@
 // checks what this prints): a cron job with a 2x2 grid created from the
 // quickstart's pipeline page (a bad value and a bad cron expression seen
 // refused inline, the next firing times seen before saving, two of six rows
-// deselected), triggered, its 4 runs seen appearing and succeeding live;
-// pause and resume; the runs list filtered by the job; the long job started
-// and one run aborted from its page. Screenshots go to OUT_DIR.
+// deselected, a name the API refuses shown at its field), triggered, its 4
+// runs seen appearing and succeeding live; pause and resume; the runs list
+// filtered by the job; the long job started and one run aborted from its
+// page. Screenshots go to OUT_DIR.
 //
 //   node e2e/jobs.mjs BASE_URL TOKEN OUT_DIR [CHROMIUM]
 import { drive, signIn } from "./browser.mjs";
@@ -77,11 +78,18 @@ await drive(outDir, executable, async (page, result, shot) => {
   result.nextFirings = await page.$$eval("[data-testid=next-firings] time", (els) => els.map((e) => e.getAttribute("datetime")));
   result.firstFiringShown = await text("[data-testid=next-firings] li:first-child time");
 
-  // 4. An env variable; then the whole form, and start.
+  // 4. An env variable; a name the API refuses (too long), its problem shown at the field.
   await page.click("button:text-is('+ variable')");
   await page.fill('[aria-label="variable 1 name"]', "GRID_E2E");
   await page.fill('[aria-label="variable 1 value"]', "yes");
   await shot("job-new", { fullPage: true });
+  await page.fill("[data-testid=job-name]", "n".repeat(300));
+  await page.click("[data-testid=start-job]");
+  await page.waitForSelector("[data-testid=problems-pipeline]");
+  result.nameProblem = await text("[data-testid=problems-pipeline]");
+  result.refusal = await text("[role=alert].banner-error");
+  await shot("job-new-refused");
+  await page.fill("[data-testid=job-name]", "grid-e2e");
   await page.click("[data-testid=start-job]");
   await page.waitForURL(/\/jobs\/[0-9a-f-]{36}$/);
   result.jobUrl = page.url();

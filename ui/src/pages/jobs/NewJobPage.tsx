@@ -77,6 +77,8 @@ export function NewJobPage({ search }: { search: URLSearchParams }) {
         }),
       ),
     onSuccess: (job) => navigate(`/jobs/${job.uuid}`),
+    // The refusal is listed at the top, each problem at its field: show the top.
+    onError: () => window.scrollTo({ top: 0 }),
   });
   const apiProblems: Partial<Record<Field, string[]>> =
     save.error instanceof ApiError ? problemsByField(save.error.errors) : {};
