@@ -28,11 +28,11 @@ from runs_harness import Project, Stack, notebook, whole_stack
 from orchest_cli.embedded import SERVICES_USER, UI_USER, EmbeddedNats, NatsUsers
 from orchest_cli.statedir import StateDir
 from orchest_cli.supervisor import StackInfo, _service_env
-from orchest_runtime import broker
-from orchest_runtime.errors import DependencyUnavailable
-from orchest_runtime.settings import ServiceSettings
 from orchest_schemas.bus import BusNames, Priority
 from orchest_schemas.events import ANY_EVENT, RunStatusChanged
+from orchest_service import broker
+from orchest_service.errors import DependencyUnavailable
+from orchest_service.settings import ServiceSettings
 
 PREFIX = f"t{uuid4().hex[:12]}"
 BUS = BusNames(PREFIX)
