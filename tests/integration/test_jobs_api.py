@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
-from runs_harness import Project, Stack, whole_stack
+from runs_harness import Project, Stack
 from sse_client import read_events
 
 from orchest_schemas.events import JobStatusChanged, RunStatusChanged
@@ -23,12 +22,6 @@ from support import eventually
 
 NOBODY = "00000000-0000-4000-8000-000000000000"
 T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
-    async with whole_stack(service_settings) as s:
-        yield s
 
 
 @pytest.fixture

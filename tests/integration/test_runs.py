@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,12 +18,6 @@ from sse_client import frames
 
 from orchest_schemas.events import RunStatusChanged, StepStatusChanged
 from support import eventually
-
-
-@pytest.fixture
-async def stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
-    async with whole_stack(service_settings) as s:
-        yield s
 
 
 @pytest.fixture
