@@ -4,17 +4,16 @@ filter and the OpenAPI document."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
-from runs_harness import Project, Stack, whole_stack
+from runs_harness import Project, Stack
+from sse_client import read_events
 
 from orchest_schemas.events import JobStatusChanged, RunStatusChanged
 from orchest_schemas.jobs import JobView
@@ -23,12 +22,6 @@ from support import eventually
 
 NOBODY = "00000000-0000-4000-8000-000000000000"
 T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
-    async with whole_stack(service_settings) as s:
-        yield s
 
 
 @pytest.fixture
@@ -148,35 +141,6 @@ async def insert_run(
     finally:
         await conn.close()
     return run_uuid
-
-
-async def read_sse(
-    stack: Stack, params: dict[str, str], enough: Callable[[list[dict[str, Any]]], bool]
-) -> list[dict[str, Any]]:
-    """Events of ``/api/events`` (replayed from the first) until ``enough``."""
-    got: list[dict[str, Any]] = []
-
-    async def read() -> None:
-        async with stack.http.stream(
-            "GET", "/api/events", params={**params, "replay": "true"}
-        ) as response:
-            assert response.status_code == 200
-            fields: dict[str, str] = {}
-            async for line in response.aiter_lines():
-                if line.startswith(":"):
-                    continue
-                if line:
-                    key, _, value = line.partition(": ")
-                    fields[key] = value
-                    continue
-                if fields:
-                    got.append({"event": fields["event"], **json.loads(fields["data"])})
-                    fields = {}
-                    if enough(got):
-                        return
-
-    await asyncio.wait_for(read(), 60)
-    return got
 
 
 # -- validation and 404s (the gateway's own checks)
@@ -438,7 +402,7 @@ async def test_the_event_stream_follows_one_job(stack: Stack) -> None:
     ]
     for subject, event in mine:
         await js.publish(subject, event.to_bytes())
-    got = await read_sse(stack, {"job_uuid": job}, lambda got: len(got) == 3)
+    got = await read_events(stack.http, {"job_uuid": job}, lambda got: len(got) == 3)
     assert [(e["event"], e["status"]) for e in got] == [
         ("job_status_changed", "STARTED"),
         ("run_status_changed", "SUCCESS"),
@@ -530,8 +494,8 @@ async def test_a_job_runs_once_per_parameter_set(stack: Stack, project: Project)
     assert [j["uuid"] for j in listed["jobs"]] == [job["uuid"]]
     assert listed["jobs"][0]["run_counts"] == {"SUCCESS": 2}
 
-    events = await read_sse(
-        stack,
+    events = await read_events(
+        stack.http,
         {"job_uuid": job["uuid"]},
         lambda got: any(
             e["event"] == "job_status_changed" and e["status"] == "SUCCESS" for e in got

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from orchest_runtime.errors import CommandError
 from orchest_scheduler.dag import Problem
 from orchest_scheduler.job_rules import (
     apply_update,
@@ -28,6 +27,7 @@ from orchest_schemas.commands import CreateJob, PreviewSchedule, UpdateJob
 from orchest_schemas.errors import ErrorCode
 from orchest_schemas.pipeline import PipelineDefinition
 from orchest_schemas.status import JobStatus, RunType
+from orchest_service.errors import CommandError
 
 NOW = datetime(2026, 1, 1, 9, 7, tzinfo=UTC)
 

@@ -25,8 +25,8 @@ from typing import Any, NoReturn, TypeVar
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
-from orchest_runtime.commands import validation_details
 from orchest_schemas.errors import ErrorDetail
+from orchest_service.commands import validation_details
 
 from .errors import ApiError
 from .settings import GatewaySettings

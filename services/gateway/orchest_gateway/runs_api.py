@@ -8,10 +8,10 @@ from nats.js.errors import NotFoundError, ObjectNotFoundError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from orchest_runtime.commands import request_command, request_command_json
 from orchest_schemas.commands import AbortRun, CreateRun
 from orchest_schemas.runs import RunView, StepView
 from orchest_schemas.status import RunStatus
+from orchest_service.commands import request_command, request_command_json
 
 from . import reads
 from .body import query_choice, query_int, query_text, query_uuid, read_json

@@ -12,11 +12,11 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from orchest_runtime.commands import request_command, validation_details
-from orchest_runtime.errors import CommandError
 from orchest_schemas.commands import PreviewSchedule
 from orchest_schemas.errors import ErrorDetail
 from orchest_schemas.jobs import SchedulePreview
+from orchest_service.commands import request_command, validation_details
+from orchest_service.errors import CommandError
 
 from .deps import deps_of
 from .errors import ApiError

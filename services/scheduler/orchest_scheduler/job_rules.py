@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from orchest_runtime.errors import CommandError
 from orchest_schemas.commands import (
     PIPELINE_PARAMETERS,
     CreateJob,
@@ -24,6 +23,7 @@ from orchest_schemas.errors import ErrorCode
 from orchest_schemas.jobs import JobView, SchedulePreview
 from orchest_schemas.pipeline import PipelineDefinition
 from orchest_schemas.status import JobStatus
+from orchest_service.errors import CommandError
 
 from .dag import Problem, select_steps, validate_definition
 from .job_store import ENDED_JOB_STATES, LIVE_JOB_STATES, JobRecord, QueuedRun

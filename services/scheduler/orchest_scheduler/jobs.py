@@ -22,7 +22,6 @@ from uuid import uuid4
 import asyncpg
 from nats.js import JetStreamContext
 
-from orchest_runtime.errors import TRANSIENT_ERRORS, CommandError
 from orchest_schemas.bus import BusNames
 from orchest_schemas.commands import (
     AbortJobRun,
@@ -38,6 +37,7 @@ from orchest_schemas.jobs import JobView, SchedulePreview
 from orchest_schemas.pipeline import PipelineDefinition
 from orchest_schemas.runs import RunView
 from orchest_schemas.status import JobStatus
+from orchest_service.errors import TRANSIENT_ERRORS, CommandError
 
 from . import job_store
 from .background import Background

@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from orchest_runtime.commands import CommandEndpoint, add_commands
-from orchest_runtime.consumer import consume
-from orchest_runtime.service import ServiceContext, ServiceDefinition
 from orchest_schemas.bus import ServiceName
 from orchest_schemas.commands import (
     AbortJobRun,
@@ -39,6 +36,9 @@ from orchest_schemas.projects import (
     WriteFile,
 )
 from orchest_schemas.reports import ClaimStep, RunnerHeartbeat, StepAttemptFinished
+from orchest_service.commands import CommandEndpoint, add_commands
+from orchest_service.consumer import consume
+from orchest_service.service import ServiceContext, ServiceDefinition
 
 from .clock import Clock, SystemClock
 from .definitions import DefinitionStore
