@@ -1757,6 +1757,38 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "dependencies": [
+                     *         {
+                     *           "name": "nats",
+                     *           "up": true
+                     *         },
+                     *         {
+                     *           "name": "postgres",
+                     *           "up": true
+                     *         }
+                     *       ],
+                     *       "errors": [],
+                     *       "message": "every service has a live instance",
+                     *       "missing": [],
+                     *       "services": [
+                     *         {
+                     *           "instances": [
+                     *             {
+                     *               "host": "ada",
+                     *               "id": "Yk3pQ8",
+                     *               "pid": 4711,
+                     *               "version": "0.1.0"
+                     *             }
+                     *           ],
+                     *           "name": "scheduler",
+                     *           "up": true
+                     *         }
+                     *       ],
+                     *       "status": "ok"
+                     *     }
+                     */
                     "application/json": components["schemas"]["HealthReport"];
                 };
             };
@@ -1797,6 +1829,52 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "jobs": [
+                     *         {
+                     *           "created_time": "2026-05-01T12:00:00Z",
+                     *           "cron_schedule": "0 3 * * *",
+                     *           "env_variables": {},
+                     *           "last_scheduled_time": "2026-05-04T03:00:00Z",
+                     *           "max_parallel_runs": 2,
+                     *           "max_retained_pipeline_runs": 10,
+                     *           "name": "nightly",
+                     *           "next_scheduled_time": "2026-05-05T03:00:00Z",
+                     *           "parameters": [
+                     *             {
+                     *               "pipeline_parameters": {
+                     *                 "seed": 1
+                     *               }
+                     *             },
+                     *             {
+                     *               "pipeline_parameters": {
+                     *                 "seed": 2
+                     *               }
+                     *             }
+                     *           ],
+                     *           "pipeline_run_spec": {
+                     *             "run_type": "full",
+                     *             "uuids": []
+                     *           },
+                     *           "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *           "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *           "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *           "run_counts": {
+                     *             "STARTED": 1,
+                     *             "SUCCESS": 7
+                     *           },
+                     *           "snapshot_dir": "/home/ada/orchest/jobs/c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b/snapshot",
+                     *           "status": "STARTED",
+                     *           "total_scheduled_executions": 4,
+                     *           "uuid": "c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b"
+                     *         }
+                     *       ],
+                     *       "limit": 50,
+                     *       "offset": 0,
+                     *       "total": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobList"];
                 };
             };
@@ -1820,6 +1898,29 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "max_retained_pipeline_runs": 10,
+                 *       "name": "nightly",
+                 *       "parameters": [
+                 *         {
+                 *           "pipeline_parameters": {
+                 *             "seed": 1
+                 *           }
+                 *         },
+                 *         {
+                 *           "pipeline_parameters": {
+                 *             "seed": 2
+                 *           }
+                 *         }
+                 *       ],
+                 *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                 *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                 *       "schedule": {
+                 *         "cron_schedule": "0 3 * * *"
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["CreateJob"];
             };
         };
@@ -1830,6 +1931,45 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-01T12:00:00Z",
+                     *       "cron_schedule": "0 3 * * *",
+                     *       "env_variables": {},
+                     *       "last_scheduled_time": "2026-05-04T03:00:00Z",
+                     *       "max_parallel_runs": 2,
+                     *       "max_retained_pipeline_runs": 10,
+                     *       "name": "nightly",
+                     *       "next_scheduled_time": "2026-05-05T03:00:00Z",
+                     *       "parameters": [
+                     *         {
+                     *           "pipeline_parameters": {
+                     *             "seed": 1
+                     *           }
+                     *         },
+                     *         {
+                     *           "pipeline_parameters": {
+                     *             "seed": 2
+                     *           }
+                     *         }
+                     *       ],
+                     *       "pipeline_run_spec": {
+                     *         "run_type": "full",
+                     *         "uuids": []
+                     *       },
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "run_counts": {
+                     *         "STARTED": 1,
+                     *         "SUCCESS": 7
+                     *       },
+                     *       "snapshot_dir": "/home/ada/orchest/jobs/c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b/snapshot",
+                     *       "status": "STARTED",
+                     *       "total_scheduled_executions": 4,
+                     *       "uuid": "c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b"
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobView"];
                 };
             };
@@ -1898,6 +2038,45 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-01T12:00:00Z",
+                     *       "cron_schedule": "0 3 * * *",
+                     *       "env_variables": {},
+                     *       "last_scheduled_time": "2026-05-04T03:00:00Z",
+                     *       "max_parallel_runs": 2,
+                     *       "max_retained_pipeline_runs": 10,
+                     *       "name": "nightly",
+                     *       "next_scheduled_time": "2026-05-05T03:00:00Z",
+                     *       "parameters": [
+                     *         {
+                     *           "pipeline_parameters": {
+                     *             "seed": 1
+                     *           }
+                     *         },
+                     *         {
+                     *           "pipeline_parameters": {
+                     *             "seed": 2
+                     *           }
+                     *         }
+                     *       ],
+                     *       "pipeline_run_spec": {
+                     *         "run_type": "full",
+                     *         "uuids": []
+                     *       },
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "run_counts": {
+                     *         "STARTED": 1,
+                     *         "SUCCESS": 7
+                     *       },
+                     *       "snapshot_dir": "/home/ada/orchest/jobs/c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b/snapshot",
+                     *       "status": "STARTED",
+                     *       "total_scheduled_executions": 4,
+                     *       "uuid": "c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b"
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobView"];
                 };
             };
@@ -1924,6 +2103,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "cron_schedule": "30 2 * * *",
+                 *       "max_parallel_runs": 2
+                 *     }
+                 */
                 "application/json": components["schemas"]["JobUpdate"];
             };
         };
@@ -1934,6 +2119,45 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-01T12:00:00Z",
+                     *       "cron_schedule": "0 3 * * *",
+                     *       "env_variables": {},
+                     *       "last_scheduled_time": "2026-05-04T03:00:00Z",
+                     *       "max_parallel_runs": 2,
+                     *       "max_retained_pipeline_runs": 10,
+                     *       "name": "nightly",
+                     *       "next_scheduled_time": "2026-05-05T03:00:00Z",
+                     *       "parameters": [
+                     *         {
+                     *           "pipeline_parameters": {
+                     *             "seed": 1
+                     *           }
+                     *         },
+                     *         {
+                     *           "pipeline_parameters": {
+                     *             "seed": 2
+                     *           }
+                     *         }
+                     *       ],
+                     *       "pipeline_run_spec": {
+                     *         "run_type": "full",
+                     *         "uuids": []
+                     *       },
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "run_counts": {
+                     *         "STARTED": 1,
+                     *         "SUCCESS": 7
+                     *       },
+                     *       "snapshot_dir": "/home/ada/orchest/jobs/c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b/snapshot",
+                     *       "status": "STARTED",
+                     *       "total_scheduled_executions": 4,
+                     *       "uuid": "c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b"
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobView"];
                 };
             };
@@ -2011,6 +2235,45 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-01T12:00:00Z",
+                     *       "cron_schedule": "0 3 * * *",
+                     *       "env_variables": {},
+                     *       "last_scheduled_time": "2026-05-04T03:00:00Z",
+                     *       "max_parallel_runs": 2,
+                     *       "max_retained_pipeline_runs": 10,
+                     *       "name": "nightly",
+                     *       "next_scheduled_time": "2026-05-05T03:00:00Z",
+                     *       "parameters": [
+                     *         {
+                     *           "pipeline_parameters": {
+                     *             "seed": 1
+                     *           }
+                     *         },
+                     *         {
+                     *           "pipeline_parameters": {
+                     *             "seed": 2
+                     *           }
+                     *         }
+                     *       ],
+                     *       "pipeline_run_spec": {
+                     *         "run_type": "full",
+                     *         "uuids": []
+                     *       },
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "run_counts": {
+                     *         "STARTED": 1,
+                     *         "SUCCESS": 7
+                     *       },
+                     *       "snapshot_dir": "/home/ada/orchest/jobs/c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b/snapshot",
+                     *       "status": "STARTED",
+                     *       "total_scheduled_executions": 4,
+                     *       "uuid": "c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b"
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobView"];
                 };
             };
@@ -2059,6 +2322,54 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "limit": 50,
+                     *       "offset": 0,
+                     *       "runs": [
+                     *         {
+                     *           "created_time": "2026-05-04T09:30:00Z",
+                     *           "pipeline_steps": [
+                     *             {
+                     *               "artifacts": [
+                     *                 "load.ipynb"
+                     *               ],
+                     *               "attempt": 1,
+                     *               "error": null,
+                     *               "exit_code": 0,
+                     *               "file_path": "load.ipynb",
+                     *               "finished_time": "2026-05-04T09:30:12Z",
+                     *               "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *               "started_time": "2026-05-04T09:30:00Z",
+                     *               "status": "SUCCESS",
+                     *               "step_uuid": "load",
+                     *               "title": "Load data"
+                     *             },
+                     *             {
+                     *               "artifacts": [],
+                     *               "attempt": 1,
+                     *               "error": null,
+                     *               "exit_code": null,
+                     *               "file_path": "train.py",
+                     *               "finished_time": null,
+                     *               "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *               "started_time": "2026-05-04T09:30:00Z",
+                     *               "status": "STARTED",
+                     *               "step_uuid": "train",
+                     *               "title": "Train"
+                     *             }
+                     *           ],
+                     *           "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *           "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *           "run_type": "full",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "STARTED",
+                     *           "uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71"
+                     *         }
+                     *       ],
+                     *       "total": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["RunList"];
                 };
             };
@@ -2102,6 +2413,47 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-04T09:30:00Z",
+                     *       "pipeline_steps": [
+                     *         {
+                     *           "artifacts": [
+                     *             "load.ipynb"
+                     *           ],
+                     *           "attempt": 1,
+                     *           "error": null,
+                     *           "exit_code": 0,
+                     *           "file_path": "load.ipynb",
+                     *           "finished_time": "2026-05-04T09:30:12Z",
+                     *           "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "SUCCESS",
+                     *           "step_uuid": "load",
+                     *           "title": "Load data"
+                     *         },
+                     *         {
+                     *           "artifacts": [],
+                     *           "attempt": 1,
+                     *           "error": null,
+                     *           "exit_code": null,
+                     *           "file_path": "train.py",
+                     *           "finished_time": null,
+                     *           "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "STARTED",
+                     *           "step_uuid": "train",
+                     *           "title": "Train"
+                     *         }
+                     *       ],
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "run_type": "full",
+                     *       "started_time": "2026-05-04T09:30:00Z",
+                     *       "status": "STARTED",
+                     *       "uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71"
+                     *     }
+                     */
                     "application/json": components["schemas"]["RunView"];
                 };
             };
@@ -2143,6 +2495,45 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-01T12:00:00Z",
+                     *       "cron_schedule": "0 3 * * *",
+                     *       "env_variables": {},
+                     *       "last_scheduled_time": "2026-05-04T03:00:00Z",
+                     *       "max_parallel_runs": 2,
+                     *       "max_retained_pipeline_runs": 10,
+                     *       "name": "nightly",
+                     *       "next_scheduled_time": "2026-05-05T03:00:00Z",
+                     *       "parameters": [
+                     *         {
+                     *           "pipeline_parameters": {
+                     *             "seed": 1
+                     *           }
+                     *         },
+                     *         {
+                     *           "pipeline_parameters": {
+                     *             "seed": 2
+                     *           }
+                     *         }
+                     *       ],
+                     *       "pipeline_run_spec": {
+                     *         "run_type": "full",
+                     *         "uuids": []
+                     *       },
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "run_counts": {
+                     *         "STARTED": 1,
+                     *         "SUCCESS": 7
+                     *       },
+                     *       "snapshot_dir": "/home/ada/orchest/jobs/c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b/snapshot",
+                     *       "status": "STARTED",
+                     *       "total_scheduled_executions": 4,
+                     *       "uuid": "c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b"
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobView"];
                 };
             };
@@ -2226,6 +2617,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "projects": [
+                     *         {
+                     *           "created_at": "2026-05-04T09:30:00Z",
+                     *           "env_variables": {
+                     *             "DATA_URL": "file:///data/iris.csv"
+                     *           },
+                     *           "exists": true,
+                     *           "managed": true,
+                     *           "name": "quickstart",
+                     *           "path": "/home/ada/orchest/projects/quickstart",
+                     *           "updated_at": "2026-05-04T09:30:00Z",
+                     *           "uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["ProjectList"];
                 };
             };
@@ -2267,6 +2676,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "quickstart",
+                 *       "template": "quickstart"
+                 *     }
+                 */
                 "application/json": components["schemas"]["CreateProject"];
             };
         };
@@ -2277,6 +2692,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-05-04T09:30:00Z",
+                     *       "env_variables": {
+                     *         "DATA_URL": "file:///data/iris.csv"
+                     *       },
+                     *       "exists": true,
+                     *       "managed": true,
+                     *       "name": "quickstart",
+                     *       "path": "/home/ada/orchest/projects/quickstart",
+                     *       "updated_at": "2026-05-04T09:30:00Z",
+                     *       "uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ProjectView"];
                 };
             };
@@ -2336,6 +2765,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-05-04T09:30:00Z",
+                     *       "env_variables": {
+                     *         "DATA_URL": "file:///data/iris.csv"
+                     *       },
+                     *       "exists": true,
+                     *       "managed": true,
+                     *       "name": "quickstart",
+                     *       "path": "/home/ada/orchest/projects/quickstart",
+                     *       "updated_at": "2026-05-04T09:30:00Z",
+                     *       "uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ProjectView"];
                 };
             };
@@ -2458,6 +2901,14 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "env_variables": {
+                 *         "DATA_URL": "file:///data/iris.csv"
+                 *       },
+                 *       "name": "iris"
+                 *     }
+                 */
                 "application/json": components["schemas"]["ProjectChanges"];
             };
         };
@@ -2468,6 +2919,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-05-04T09:30:00Z",
+                     *       "env_variables": {
+                     *         "DATA_URL": "file:///data/iris.csv"
+                     *       },
+                     *       "exists": true,
+                     *       "managed": true,
+                     *       "name": "quickstart",
+                     *       "path": "/home/ada/orchest/projects/quickstart",
+                     *       "updated_at": "2026-05-04T09:30:00Z",
+                     *       "uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ProjectView"];
                 };
             };
@@ -2539,6 +3004,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "entries": [
+                     *         {
+                     *           "kind": "file",
+                     *           "modified": "2026-05-04T09:30:00Z",
+                     *           "name": "train.py",
+                     *           "path": "train.py",
+                     *           "size": 1432
+                     *         }
+                     *       ],
+                     *       "path": "",
+                     *       "truncated": false
+                     *     }
+                     */
                     "application/json": components["schemas"]["FileList"];
                 };
             };
@@ -2592,6 +3072,13 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "kernel": "python",
+                 *       "path": "clean.ipynb",
+                 *       "template": "notebook"
+                 *     }
+                 */
                 "application/json": components["schemas"]["NewStepFile"];
             };
         };
@@ -2602,6 +3089,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "content": "import orchest\nprint(orchest.get_step_param('rows'))\n",
+                     *       "etag": "a81c03f5d2e4",
+                     *       "path": "train.py"
+                     *     }
+                     */
                     "application/json": components["schemas"]["FileContent"];
                 };
             };
@@ -2744,6 +3238,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "content": "import orchest\nprint(orchest.get_step_param('rows'))\n",
+                     *       "etag": "a81c03f5d2e4",
+                     *       "path": "train.py"
+                     *     }
+                     */
                     "application/json": components["schemas"]["FileContent"];
                 };
             };
@@ -2812,6 +3313,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "content": "import orchest\nprint(orchest.get_step_param('rows'))\n"
+                 *     }
+                 */
                 "application/json": components["schemas"]["FileText"];
             };
         };
@@ -2822,6 +3328,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "content": "import orchest\nprint(orchest.get_step_param('rows'))\n",
+                     *       "etag": "a81c03f5d2e4",
+                     *       "path": "train.py"
+                     *     }
+                     */
                     "application/json": components["schemas"]["FileContent"];
                 };
             };
@@ -2893,6 +3406,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "destination": "steps/clean.ipynb",
+                 *       "source": "clean.ipynb"
+                 *     }
+                 */
                 "application/json": components["schemas"]["Move"];
             };
         };
@@ -2903,6 +3422,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "kind": "file",
+                     *       "modified": "2026-05-04T09:30:00Z",
+                     *       "name": "clean.ipynb",
+                     *       "path": "steps/clean.ipynb",
+                     *       "size": 1432
+                     *     }
+                     */
                     "application/json": components["schemas"]["FileEntry"];
                 };
             };
@@ -2971,6 +3499,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "duplicates": [],
+                     *       "pipelines": [
+                     *         {
+                     *           "name": "quickstart",
+                     *           "path": "quickstart.orchest",
+                     *           "problems": [],
+                     *           "step_count": 2,
+                     *           "uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *           "valid": true
+                     *         }
+                     *       ],
+                     *       "truncated": false
+                     *     }
+                     */
                     "application/json": components["schemas"]["PipelineList"];
                 };
             };
@@ -3024,6 +3568,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "train",
+                 *       "path": "pipelines/train.orchest"
+                 *     }
+                 */
                 "application/json": components["schemas"]["NewPipeline"];
             };
         };
@@ -3034,6 +3584,54 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "definition": {
+                     *         "name": "quickstart",
+                     *         "parameters": {
+                     *           "seed": 7
+                     *         },
+                     *         "services": {},
+                     *         "settings": {
+                     *           "retries": 1
+                     *         },
+                     *         "steps": {
+                     *           "load": {
+                     *             "file_path": "load.ipynb",
+                     *             "incoming_connections": [],
+                     *             "kernel": {
+                     *               "display_name": "Python 3",
+                     *               "name": "python"
+                     *             },
+                     *             "parameters": {
+                     *               "rows": 1000
+                     *             },
+                     *             "title": "Load data",
+                     *             "uuid": "load"
+                     *           },
+                     *           "train": {
+                     *             "file_path": "train.py",
+                     *             "incoming_connections": [
+                     *               "load"
+                     *             ],
+                     *             "parameters": {},
+                     *             "title": "Train",
+                     *             "uuid": "train"
+                     *           }
+                     *         },
+                     *         "uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *         "version": "1.0.0"
+                     *       },
+                     *       "env_variables": {
+                     *         "SAMPLE": "0.1"
+                     *       },
+                     *       "etag": "3f2a9c0e7b1d",
+                     *       "path": "quickstart.orchest",
+                     *       "problems": [],
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f"
+                     *     }
+                     */
                     "application/json": components["schemas"]["PipelineDocument"];
                 };
             };
@@ -3104,6 +3702,54 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "definition": {
+                     *         "name": "quickstart",
+                     *         "parameters": {
+                     *           "seed": 7
+                     *         },
+                     *         "services": {},
+                     *         "settings": {
+                     *           "retries": 1
+                     *         },
+                     *         "steps": {
+                     *           "load": {
+                     *             "file_path": "load.ipynb",
+                     *             "incoming_connections": [],
+                     *             "kernel": {
+                     *               "display_name": "Python 3",
+                     *               "name": "python"
+                     *             },
+                     *             "parameters": {
+                     *               "rows": 1000
+                     *             },
+                     *             "title": "Load data",
+                     *             "uuid": "load"
+                     *           },
+                     *           "train": {
+                     *             "file_path": "train.py",
+                     *             "incoming_connections": [
+                     *               "load"
+                     *             ],
+                     *             "parameters": {},
+                     *             "title": "Train",
+                     *             "uuid": "train"
+                     *           }
+                     *         },
+                     *         "uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *         "version": "1.0.0"
+                     *       },
+                     *       "env_variables": {
+                     *         "SAMPLE": "0.1"
+                     *       },
+                     *       "etag": "3f2a9c0e7b1d",
+                     *       "path": "quickstart.orchest",
+                     *       "problems": [],
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f"
+                     *     }
+                     */
                     "application/json": components["schemas"]["PipelineDocument"];
                 };
             };
@@ -3171,6 +3817,44 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "quickstart",
+                 *       "parameters": {
+                 *         "seed": 7
+                 *       },
+                 *       "services": {},
+                 *       "settings": {
+                 *         "retries": 1
+                 *       },
+                 *       "steps": {
+                 *         "load": {
+                 *           "file_path": "load.ipynb",
+                 *           "incoming_connections": [],
+                 *           "kernel": {
+                 *             "display_name": "Python 3",
+                 *             "name": "python"
+                 *           },
+                 *           "parameters": {
+                 *             "rows": 1000
+                 *           },
+                 *           "title": "Load data",
+                 *           "uuid": "load"
+                 *         },
+                 *         "train": {
+                 *           "file_path": "train.py",
+                 *           "incoming_connections": [
+                 *             "load"
+                 *           ],
+                 *           "parameters": {},
+                 *           "title": "Train",
+                 *           "uuid": "train"
+                 *         }
+                 *       },
+                 *       "uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                 *       "version": "1.0.0"
+                 *     }
+                 */
                 "application/json": components["schemas"]["PipelineBody"];
             };
         };
@@ -3181,6 +3865,54 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "definition": {
+                     *         "name": "quickstart",
+                     *         "parameters": {
+                     *           "seed": 7
+                     *         },
+                     *         "services": {},
+                     *         "settings": {
+                     *           "retries": 1
+                     *         },
+                     *         "steps": {
+                     *           "load": {
+                     *             "file_path": "load.ipynb",
+                     *             "incoming_connections": [],
+                     *             "kernel": {
+                     *               "display_name": "Python 3",
+                     *               "name": "python"
+                     *             },
+                     *             "parameters": {
+                     *               "rows": 1000
+                     *             },
+                     *             "title": "Load data",
+                     *             "uuid": "load"
+                     *           },
+                     *           "train": {
+                     *             "file_path": "train.py",
+                     *             "incoming_connections": [
+                     *               "load"
+                     *             ],
+                     *             "parameters": {},
+                     *             "title": "Train",
+                     *             "uuid": "train"
+                     *           }
+                     *         },
+                     *         "uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *         "version": "1.0.0"
+                     *       },
+                     *       "env_variables": {
+                     *         "SAMPLE": "0.1"
+                     *       },
+                     *       "etag": "3f2a9c0e7b1d",
+                     *       "path": "quickstart.orchest",
+                     *       "problems": [],
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f"
+                     *     }
+                     */
                     "application/json": components["schemas"]["PipelineDocument"];
                 };
             };
@@ -3316,6 +4048,13 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "env_variables": {
+                 *         "SAMPLE": "0.1"
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["PipelineEnv"];
             };
         };
@@ -3326,6 +4065,54 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "definition": {
+                     *         "name": "quickstart",
+                     *         "parameters": {
+                     *           "seed": 7
+                     *         },
+                     *         "services": {},
+                     *         "settings": {
+                     *           "retries": 1
+                     *         },
+                     *         "steps": {
+                     *           "load": {
+                     *             "file_path": "load.ipynb",
+                     *             "incoming_connections": [],
+                     *             "kernel": {
+                     *               "display_name": "Python 3",
+                     *               "name": "python"
+                     *             },
+                     *             "parameters": {
+                     *               "rows": 1000
+                     *             },
+                     *             "title": "Load data",
+                     *             "uuid": "load"
+                     *           },
+                     *           "train": {
+                     *             "file_path": "train.py",
+                     *             "incoming_connections": [
+                     *               "load"
+                     *             ],
+                     *             "parameters": {},
+                     *             "title": "Train",
+                     *             "uuid": "train"
+                     *           }
+                     *         },
+                     *         "uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *         "version": "1.0.0"
+                     *       },
+                     *       "env_variables": {
+                     *         "SAMPLE": "0.1"
+                     *       },
+                     *       "etag": "3f2a9c0e7b1d",
+                     *       "path": "quickstart.orchest",
+                     *       "problems": [],
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f"
+                     *     }
+                     */
                     "application/json": components["schemas"]["PipelineDocument"];
                 };
             };
@@ -3391,6 +4178,54 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "limit": 50,
+                     *       "offset": 0,
+                     *       "runs": [
+                     *         {
+                     *           "created_time": "2026-05-04T09:30:00Z",
+                     *           "pipeline_steps": [
+                     *             {
+                     *               "artifacts": [
+                     *                 "load.ipynb"
+                     *               ],
+                     *               "attempt": 1,
+                     *               "error": null,
+                     *               "exit_code": 0,
+                     *               "file_path": "load.ipynb",
+                     *               "finished_time": "2026-05-04T09:30:12Z",
+                     *               "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *               "started_time": "2026-05-04T09:30:00Z",
+                     *               "status": "SUCCESS",
+                     *               "step_uuid": "load",
+                     *               "title": "Load data"
+                     *             },
+                     *             {
+                     *               "artifacts": [],
+                     *               "attempt": 1,
+                     *               "error": null,
+                     *               "exit_code": null,
+                     *               "file_path": "train.py",
+                     *               "finished_time": null,
+                     *               "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *               "started_time": "2026-05-04T09:30:00Z",
+                     *               "status": "STARTED",
+                     *               "step_uuid": "train",
+                     *               "title": "Train"
+                     *             }
+                     *           ],
+                     *           "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *           "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *           "run_type": "full",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "STARTED",
+                     *           "uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71"
+                     *         }
+                     *       ],
+                     *       "total": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["RunList"];
                 };
             };
@@ -3414,6 +4249,13 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                 *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                 *       "run_type": "full"
+                 *     }
+                 */
                 "application/json": components["schemas"]["CreateRun"];
             };
         };
@@ -3424,6 +4266,47 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-04T09:30:00Z",
+                     *       "pipeline_steps": [
+                     *         {
+                     *           "artifacts": [
+                     *             "load.ipynb"
+                     *           ],
+                     *           "attempt": 1,
+                     *           "error": null,
+                     *           "exit_code": 0,
+                     *           "file_path": "load.ipynb",
+                     *           "finished_time": "2026-05-04T09:30:12Z",
+                     *           "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "SUCCESS",
+                     *           "step_uuid": "load",
+                     *           "title": "Load data"
+                     *         },
+                     *         {
+                     *           "artifacts": [],
+                     *           "attempt": 1,
+                     *           "error": null,
+                     *           "exit_code": null,
+                     *           "file_path": "train.py",
+                     *           "finished_time": null,
+                     *           "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "STARTED",
+                     *           "step_uuid": "train",
+                     *           "title": "Train"
+                     *         }
+                     *       ],
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "run_type": "full",
+                     *       "started_time": "2026-05-04T09:30:00Z",
+                     *       "status": "STARTED",
+                     *       "uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71"
+                     *     }
+                     */
                     "application/json": components["schemas"]["RunView"];
                 };
             };
@@ -3492,6 +4375,47 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-04T09:30:00Z",
+                     *       "pipeline_steps": [
+                     *         {
+                     *           "artifacts": [
+                     *             "load.ipynb"
+                     *           ],
+                     *           "attempt": 1,
+                     *           "error": null,
+                     *           "exit_code": 0,
+                     *           "file_path": "load.ipynb",
+                     *           "finished_time": "2026-05-04T09:30:12Z",
+                     *           "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "SUCCESS",
+                     *           "step_uuid": "load",
+                     *           "title": "Load data"
+                     *         },
+                     *         {
+                     *           "artifacts": [],
+                     *           "attempt": 1,
+                     *           "error": null,
+                     *           "exit_code": null,
+                     *           "file_path": "train.py",
+                     *           "finished_time": null,
+                     *           "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "STARTED",
+                     *           "step_uuid": "train",
+                     *           "title": "Train"
+                     *         }
+                     *       ],
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "run_type": "full",
+                     *       "started_time": "2026-05-04T09:30:00Z",
+                     *       "status": "STARTED",
+                     *       "uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71"
+                     *     }
+                     */
                     "application/json": components["schemas"]["RunView"];
                 };
             };
@@ -3524,6 +4448,47 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-04T09:30:00Z",
+                     *       "pipeline_steps": [
+                     *         {
+                     *           "artifacts": [
+                     *             "load.ipynb"
+                     *           ],
+                     *           "attempt": 1,
+                     *           "error": null,
+                     *           "exit_code": 0,
+                     *           "file_path": "load.ipynb",
+                     *           "finished_time": "2026-05-04T09:30:12Z",
+                     *           "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "SUCCESS",
+                     *           "step_uuid": "load",
+                     *           "title": "Load data"
+                     *         },
+                     *         {
+                     *           "artifacts": [],
+                     *           "attempt": 1,
+                     *           "error": null,
+                     *           "exit_code": null,
+                     *           "file_path": "train.py",
+                     *           "finished_time": null,
+                     *           "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "STARTED",
+                     *           "step_uuid": "train",
+                     *           "title": "Train"
+                     *         }
+                     *       ],
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "run_type": "full",
+                     *       "started_time": "2026-05-04T09:30:00Z",
+                     *       "status": "STARTED",
+                     *       "uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71"
+                     *     }
+                     */
                     "application/json": components["schemas"]["RunView"];
                 };
             };
@@ -3558,6 +4523,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "artifacts": [
+                     *         "load.ipynb"
+                     *       ],
+                     *       "attempt": 1,
+                     *       "error": null,
+                     *       "exit_code": 0,
+                     *       "file_path": "load.ipynb",
+                     *       "finished_time": "2026-05-04T09:30:12Z",
+                     *       "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *       "started_time": "2026-05-04T09:30:00Z",
+                     *       "status": "SUCCESS",
+                     *       "step_uuid": "load",
+                     *       "title": "Load data"
+                     *     }
+                     */
                     "application/json": components["schemas"]["StepView"];
                 };
             };
@@ -3697,6 +4679,35 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "limit": 50,
+                     *       "offset": 0,
+                     *       "sessions": [
+                     *         {
+                     *           "created_time": "2026-05-04T09:30:00Z",
+                     *           "details": {
+                     *             "processes": [
+                     *               "enterprise-gateway",
+                     *               "jupyter-server"
+                     *             ]
+                     *           },
+                     *           "gateway_url": "http://127.0.0.1:41809",
+                     *           "jupyter_token": "5b0e9c1d7a2f4e38",
+                     *           "jupyter_url": "http://127.0.0.1:41807/",
+                     *           "pipeline_path": "quickstart.orchest",
+                     *           "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *           "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *           "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *           "runtime": "process",
+                     *           "status": "RUNNING",
+                     *           "updated_time": "2026-05-04T09:30:12Z",
+                     *           "uuid": "e2f1a0b9-8c7d-4e6f-9a5b-4c3d2e1f0a98"
+                     *         }
+                     *       ],
+                     *       "total": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["SessionList"];
                 };
             };
@@ -3729,6 +4740,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                 *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10"
+                 *     }
+                 */
                 "application/json": components["schemas"]["SessionLaunch"];
             };
         };
@@ -3739,6 +4756,28 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-04T09:30:00Z",
+                     *       "details": {
+                     *         "processes": [
+                     *           "enterprise-gateway",
+                     *           "jupyter-server"
+                     *         ]
+                     *       },
+                     *       "gateway_url": "http://127.0.0.1:41809",
+                     *       "jupyter_token": "5b0e9c1d7a2f4e38",
+                     *       "jupyter_url": "http://127.0.0.1:41807/",
+                     *       "pipeline_path": "quickstart.orchest",
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "runtime": "process",
+                     *       "status": "RUNNING",
+                     *       "updated_time": "2026-05-04T09:30:12Z",
+                     *       "uuid": "e2f1a0b9-8c7d-4e6f-9a5b-4c3d2e1f0a98"
+                     *     }
+                     */
                     "application/json": components["schemas"]["SessionView"];
                 };
             };
@@ -3818,6 +4857,28 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-04T09:30:00Z",
+                     *       "details": {
+                     *         "processes": [
+                     *           "enterprise-gateway",
+                     *           "jupyter-server"
+                     *         ]
+                     *       },
+                     *       "gateway_url": "http://127.0.0.1:41809",
+                     *       "jupyter_token": "5b0e9c1d7a2f4e38",
+                     *       "jupyter_url": "http://127.0.0.1:41807/",
+                     *       "pipeline_path": "quickstart.orchest",
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "runtime": "process",
+                     *       "status": "RUNNING",
+                     *       "updated_time": "2026-05-04T09:30:12Z",
+                     *       "uuid": "e2f1a0b9-8c7d-4e6f-9a5b-4c3d2e1f0a98"
+                     *     }
+                     */
                     "application/json": components["schemas"]["SessionView"];
                 };
             };
@@ -3861,6 +4922,28 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-04T09:30:00Z",
+                     *       "details": {
+                     *         "processes": [
+                     *           "enterprise-gateway",
+                     *           "jupyter-server"
+                     *         ]
+                     *       },
+                     *       "gateway_url": "http://127.0.0.1:41809",
+                     *       "jupyter_token": "5b0e9c1d7a2f4e38",
+                     *       "jupyter_url": "http://127.0.0.1:41807/",
+                     *       "pipeline_path": "quickstart.orchest",
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "runtime": "process",
+                     *       "status": "RUNNING",
+                     *       "updated_time": "2026-05-04T09:30:12Z",
+                     *       "uuid": "e2f1a0b9-8c7d-4e6f-9a5b-4c3d2e1f0a98"
+                     *     }
+                     */
                     "application/json": components["schemas"]["SessionView"];
                 };
             };
@@ -3913,6 +4996,28 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-04T09:30:00Z",
+                     *       "details": {
+                     *         "processes": [
+                     *           "enterprise-gateway",
+                     *           "jupyter-server"
+                     *         ]
+                     *       },
+                     *       "gateway_url": "http://127.0.0.1:41809",
+                     *       "jupyter_token": "5b0e9c1d7a2f4e38",
+                     *       "jupyter_url": "http://127.0.0.1:41807/",
+                     *       "pipeline_path": "quickstart.orchest",
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "runtime": "process",
+                     *       "status": "RUNNING",
+                     *       "updated_time": "2026-05-04T09:30:12Z",
+                     *       "uuid": "e2f1a0b9-8c7d-4e6f-9a5b-4c3d2e1f0a98"
+                     *     }
+                     */
                     "application/json": components["schemas"]["SessionView"];
                 };
             };
