@@ -7,30 +7,11 @@
 // OUT_DIR. Prints one JSON object: what it saw.
 //
 //   node e2e/api_docs.mjs BASE_URL TOKEN OUT_DIR [CHROMIUM]
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { openBrowser } from "./browser.mjs";
 
 const [base, token, outDir, executable = "/usr/bin/chromium"] = process.argv.slice(2);
-const TIMEOUT = 120_000; // generous: the machine is shared
-const profile = mkdtempSync(join(tmpdir(), "orchest-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: executable,
-  headless: true,
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-  viewport: { width: 1440, height: 1000 },
-});
-context.setDefaultTimeout(TIMEOUT);
+const { context, close } = await openBrowser(executable, { width: 1440, height: 1000 });
 const origin = new URL(base).origin;
 const result = { errors: [], outside: [], screenshots: [] };
 await context.route("**/*", (route) => {
@@ -83,7 +64,6 @@ try {
   result.at = page.url();
   await shot("failure").catch(() => {});
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }
 console.log(JSON.stringify(result));
