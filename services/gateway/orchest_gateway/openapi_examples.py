@@ -124,7 +124,12 @@ SESSION_VIEW: dict[str, Any] = {
     "jupyter_url": "http://127.0.0.1:41807/",
     "jupyter_token": "5b0e9c1d7a2f4e38",
     "gateway_url": "http://127.0.0.1:41809",
-    "details": {"processes": ["enterprise-gateway", "jupyter-server"]},
+    "details": {
+        "processes": ["enterprise-gateway", "jupyter-server"],
+        "services": [
+            {"name": "tensorboard", "urls": ["http://127.0.0.1:6006/"], "state": "running"}
+        ],
+    },
     "created_time": WHEN,
     "updated_time": LATER,
 }

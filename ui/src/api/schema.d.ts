@@ -1498,6 +1498,19 @@ export interface components {
             total: number;
         };
         /**
+         * SessionService
+         * @description A user service of the session (the pipeline's ``services`` of scope
+         *     ``interactive``), as its launch left it.
+         */
+        SessionService: {
+            /** Name */
+            name: string;
+            /** State */
+            state: string;
+            /** Urls */
+            urls?: string[];
+        };
+        /**
          * SessionStatus
          * @description Status of an interactive session (``docs/sessions.md#states``).
          * @enum {string}
@@ -1573,6 +1586,11 @@ export interface components {
             reason?: string | null;
             /** Runtime */
             runtime: string;
+            /**
+             * Services
+             * @description The pipeline's interactive services (``details.services``).
+             */
+            readonly services: components["schemas"]["SessionService"][];
             status: components["schemas"]["SessionStatus"];
             /**
              * Updated Time
@@ -4690,6 +4708,15 @@ export interface operations {
                      *             "processes": [
                      *               "enterprise-gateway",
                      *               "jupyter-server"
+                     *             ],
+                     *             "services": [
+                     *               {
+                     *                 "name": "tensorboard",
+                     *                 "state": "running",
+                     *                 "urls": [
+                     *                   "http://127.0.0.1:6006/"
+                     *                 ]
+                     *               }
                      *             ]
                      *           },
                      *           "gateway_url": "http://127.0.0.1:41809",
@@ -4763,6 +4790,15 @@ export interface operations {
                      *         "processes": [
                      *           "enterprise-gateway",
                      *           "jupyter-server"
+                     *         ],
+                     *         "services": [
+                     *           {
+                     *             "name": "tensorboard",
+                     *             "state": "running",
+                     *             "urls": [
+                     *               "http://127.0.0.1:6006/"
+                     *             ]
+                     *           }
                      *         ]
                      *       },
                      *       "gateway_url": "http://127.0.0.1:41809",
@@ -4864,6 +4900,15 @@ export interface operations {
                      *         "processes": [
                      *           "enterprise-gateway",
                      *           "jupyter-server"
+                     *         ],
+                     *         "services": [
+                     *           {
+                     *             "name": "tensorboard",
+                     *             "state": "running",
+                     *             "urls": [
+                     *               "http://127.0.0.1:6006/"
+                     *             ]
+                     *           }
                      *         ]
                      *       },
                      *       "gateway_url": "http://127.0.0.1:41809",
@@ -4929,6 +4974,15 @@ export interface operations {
                      *         "processes": [
                      *           "enterprise-gateway",
                      *           "jupyter-server"
+                     *         ],
+                     *         "services": [
+                     *           {
+                     *             "name": "tensorboard",
+                     *             "state": "running",
+                     *             "urls": [
+                     *               "http://127.0.0.1:6006/"
+                     *             ]
+                     *           }
                      *         ]
                      *       },
                      *       "gateway_url": "http://127.0.0.1:41809",
@@ -5003,6 +5057,15 @@ export interface operations {
                      *         "processes": [
                      *           "enterprise-gateway",
                      *           "jupyter-server"
+                     *         ],
+                     *         "services": [
+                     *           {
+                     *             "name": "tensorboard",
+                     *             "state": "running",
+                     *             "urls": [
+                     *               "http://127.0.0.1:6006/"
+                     *             ]
+                     *           }
                      *         ]
                      *       },
                      *       "gateway_url": "http://127.0.0.1:41809",
