@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from orchest_session_manager.runtime.services import interactive_services
+from orchest_session_manager.runtime.services import interactive_services, not_started
 
 
 def write(root: Path, services: dict[str, object]) -> None:
@@ -55,3 +55,14 @@ def test_an_unreadable_pipeline_file_has_no_services(tmp_path: Path) -> None:
     assert interactive_services(str(tmp_path), "missing.orchest", {}) == []
     (tmp_path / "bad.orchest").write_text("[1, 2")
     assert interactive_services(str(tmp_path), "bad.orchest", {}) == []
+
+
+def test_a_runtime_that_does_not_start_them_says_so(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {"web": {"name": "web", "command": "serve", "ports": [8080], "scope": ["interactive"]}},
+    )
+    services = interactive_services(str(tmp_path), "main.orchest", {})
+    (web,) = not_started(services)
+    assert web["urls"] == ["http://127.0.0.1:8080/"]
+    assert str(web["state"]).startswith("not started: ")

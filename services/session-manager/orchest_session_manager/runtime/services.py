@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +64,12 @@ def interactive_services(
     ]
     chosen.sort(key=lambda item: (item[1].order is None, item[1].order or 0, item[0]))
     return [_spec(key, service, inherited) for key, service in chosen]
+
+
+def not_started(services: Iterable[ServiceSpec]) -> list[dict[str, object]]:
+    """What a runtime that does not start services reports of them."""
+    reason = "not started: the docker runtime does not start services yet"
+    return [{"name": s.name, "urls": s.urls, "state": reason} for s in services]
 
 
 def _spec(key: str, service: PipelineService, inherited: dict[str, str]) -> ServiceSpec:
