@@ -3,7 +3,7 @@
 The page and its files are open, served from the wheel (no CDN); the
 document it shows stays behind the token. In Debian's chromium
 (``ui/e2e/api_docs.mjs``, every request off the gateway's origin refused):
-the page asks for the token, then renders every operation of the document
+the dashboard's header links to it; the page asks for the token, then renders every operation of the document
 with its examples, and "Try it out" is answered (the call carried the token).
 """
 
@@ -99,6 +99,7 @@ async def test_the_reference_renders_every_operation_offline(stack: Stack, shots
     assert seen["ok"], f"{seen.get('failure')} at {seen.get('at')} (screenshots in {shots})"
     assert seen["errors"] == []
     assert seen["outside"] == [], "the page asked for something off the gateway"
+    assert seen["dashboardLink"] == {"text": "API reference", "href": "/api/docs"}
     assert seen["tokenPrompt"]
     assert seen["title"].startswith("Orchest API")
     assert seen["blocks"] == operations

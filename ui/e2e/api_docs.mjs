@@ -1,6 +1,7 @@
 // The API reference (/api/docs) in Debian's chromium (playwright-core),
 // against a gateway with API tokens (tests/integration/test_api_docs.py
-// starts it and checks what this prints): the page asks for the token, then
+// starts it and checks what this prints): the dashboard's header links to
+// it; the page asks for the token, then
 // shows every operation; "Try it out" on listRuns is answered 200 (the call
 // carried the token). Every request that leaves the gateway's origin is
 // refused and listed (the page must work offline). A screenshot goes to
@@ -29,6 +30,13 @@ const shot = async (name) => {
 };
 
 try {
+  // The dashboard's header links to the reference.
+  await page.goto(`${base}/`);
+  const link = page.locator("header a.api-docs");
+  await link.waitFor();
+  result.dashboardLink = { text: (await link.textContent())?.trim(), href: await link.getAttribute("href") };
+  await shot("dashboard-header");
+
   await page.goto(`${base}/api/docs`);
   // No token yet: the document is refused and the page asks for one.
   await page.locator("#token-form").waitFor({ state: "visible" });
