@@ -162,7 +162,8 @@ async def test_sessions_are_listed_newest_first_filtered_and_paginated(gateway: 
     assert (page["total"], page["limit"], page["offset"]) == (4, 50, 0)
     assert [s["uuid"] for s in page["sessions"]] == [launching, running, failed, old]
     second = page["sessions"][1]
-    assert set(second) == set(SessionView.model_fields)
+    assert set(second) == set(SessionView.model_fields) | set(SessionView.model_computed_fields)
+    assert second["services"] == []  # none in its details
     assert second["gateway_url"] == "http://127.0.0.1:8889"
     assert (second["jupyter_url"], second["jupyter_token"]) == ("http://127.0.0.1:8888/", "secret")
     assert second["details"] == {"jupyter": {"pid": 12}, "kernels": [1, 2]}

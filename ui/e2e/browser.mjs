@@ -1,15 +1,17 @@
-// What the dashboard's browser scripts share: Debian's chromium (headless, a
-// fresh profile), a result object printed as one JSON line at the end,
-// screenshots into OUT_DIR, and the token prompt.
+// What the dashboard's browser scripts share: Debian's chromium through
+// playwright-core (headless, a fresh profile, nothing fetched in the
+// background, a generous default timeout: the machine is shared), a result
+// object printed as one JSON line at the end, screenshots into OUT_DIR, and
+// the token prompt.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
-export const TIMEOUT = 120_000; // generous: the machine is shared
+export const TIMEOUT = 120_000;
 
-/** Opens chromium; `run(page, result, shot)` drives it, then `result` is printed. */
-export async function drive(outDir, executable, run) {
+/** Opens chromium; `close()` ends it and removes its profile. */
+export async function openBrowser(executable, viewport = { width: 1440, height: 900 }) {
   const profile = mkdtempSync(join(tmpdir(), "orchest-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: executable,
@@ -24,9 +26,19 @@ export async function drive(outDir, executable, run) {
       "--disable-component-update",
       "--disable-sync",
     ],
-    viewport: { width: 1440, height: 900 },
+    viewport,
   });
   context.setDefaultTimeout(TIMEOUT);
+  const close = async () => {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+  };
+  return { context, close };
+}
+
+/** Opens chromium; `run(page, result, shot)` drives it, then `result` is printed. */
+export async function drive(outDir, executable, run) {
+  const { context, close } = await openBrowser(executable);
   const result = { errors: [], screenshots: [] };
   const page = context.pages()[0] ?? (await context.newPage());
   page.on("pageerror", (e) => result.errors.push(String(e)));
@@ -44,8 +56,7 @@ export async function drive(outDir, executable, run) {
     result.at = page.url();
     await shot("failure").catch(() => {});
   } finally {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
+    await close();
   }
   console.log(JSON.stringify(result));
 }

@@ -76,6 +76,10 @@ export function App() {
             </Link>
           ))}
         </nav>
+        {/* The HTTP API's interactive reference, served by the gateway (not a route of the app). */}
+        <a href="/api/docs" className="api-docs" target="_blank" rel="noreferrer">
+          API reference
+        </a>
       </header>
       {/* Without a token the stream is refused too: the prompt says what to do. */}
       {!needed && <ConnectionBanner />}

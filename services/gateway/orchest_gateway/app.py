@@ -26,12 +26,14 @@ from . import (
     schedules_api,
     sessions_api,
 )
+from .api_docs import DOCS_PATH, docs_asset, docs_page
 from .auth import OPEN_PATHS, QUERY_TOKEN_PATHS, BearerAuth, TokenChecker
 from .dashboard import DashboardFiles
 from .deps import GatewayDeps, deps_of
 from .errors import EXCEPTION_HANDLERS
 from .health import health_report
 from .openapi import BODY_ERRORS, LIMIT, OFFSET, Auth, Operation, Parameter, build_document
+from .openapi_examples import EXAMPLES
 
 API_TITLE = "Orchest API"
 API_DESCRIPTION = (
@@ -396,6 +398,10 @@ _HANDLERS = {
 
 def create_app(deps: GatewayDeps) -> Starlette:
     routes = [Route(op.path, _HANDLERS[op.operation_id], methods=[op.method]) for op in OPERATIONS]
+    routes += [  # the interactive reference: a page, not an operation of the document
+        Route(DOCS_PATH, docs_page, methods=["GET", "HEAD"], include_in_schema=False),
+        Route(DOCS_PATH + "/{name}", docs_asset, methods=["GET", "HEAD"], include_in_schema=False),
+    ]
     # Last: every path no API route matched (the dashboard's, or the API's 404).
     routes.append(
         Route(
@@ -418,6 +424,7 @@ def create_app(deps: GatewayDeps) -> Starlette:
         version=deps.version,
         description=API_DESCRIPTION,
         auth=Auth(OPEN_PATHS, QUERY_TOKEN_PATHS) if checker.enabled else None,
+        examples=EXAMPLES,
     )
     return app
 

@@ -1535,6 +1535,19 @@ export interface components {
             total: number;
         };
         /**
+         * SessionService
+         * @description A user service of the session (the pipeline's ``services`` of scope
+         *     ``interactive``), as its launch left it.
+         */
+        SessionService: {
+            /** Name */
+            name: string;
+            /** State */
+            state: string;
+            /** Urls */
+            urls?: string[];
+        };
+        /**
          * SessionStatus
          * @description Status of an interactive session (``docs/sessions.md#states``).
          * @enum {string}
@@ -1610,6 +1623,11 @@ export interface components {
             reason?: string | null;
             /** Runtime */
             runtime: string;
+            /**
+             * Services
+             * @description The pipeline's interactive services (``details.services``).
+             */
+            readonly services: components["schemas"]["SessionService"][];
             status: components["schemas"]["SessionStatus"];
             /**
              * Updated Time
@@ -1794,6 +1812,38 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "dependencies": [
+                     *         {
+                     *           "name": "nats",
+                     *           "up": true
+                     *         },
+                     *         {
+                     *           "name": "postgres",
+                     *           "up": true
+                     *         }
+                     *       ],
+                     *       "errors": [],
+                     *       "message": "every service has a live instance",
+                     *       "missing": [],
+                     *       "services": [
+                     *         {
+                     *           "instances": [
+                     *             {
+                     *               "host": "ada",
+                     *               "id": "Yk3pQ8",
+                     *               "pid": 4711,
+                     *               "version": "0.1.0"
+                     *             }
+                     *           ],
+                     *           "name": "scheduler",
+                     *           "up": true
+                     *         }
+                     *       ],
+                     *       "status": "ok"
+                     *     }
+                     */
                     "application/json": components["schemas"]["HealthReport"];
                 };
             };
@@ -1834,6 +1884,52 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "jobs": [
+                     *         {
+                     *           "created_time": "2026-05-01T12:00:00Z",
+                     *           "cron_schedule": "0 3 * * *",
+                     *           "env_variables": {},
+                     *           "last_scheduled_time": "2026-05-04T03:00:00Z",
+                     *           "max_parallel_runs": 2,
+                     *           "max_retained_pipeline_runs": 10,
+                     *           "name": "nightly",
+                     *           "next_scheduled_time": "2026-05-05T03:00:00Z",
+                     *           "parameters": [
+                     *             {
+                     *               "pipeline_parameters": {
+                     *                 "seed": 1
+                     *               }
+                     *             },
+                     *             {
+                     *               "pipeline_parameters": {
+                     *                 "seed": 2
+                     *               }
+                     *             }
+                     *           ],
+                     *           "pipeline_run_spec": {
+                     *             "run_type": "full",
+                     *             "uuids": []
+                     *           },
+                     *           "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *           "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *           "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *           "run_counts": {
+                     *             "STARTED": 1,
+                     *             "SUCCESS": 7
+                     *           },
+                     *           "snapshot_dir": "/home/ada/orchest/jobs/c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b/snapshot",
+                     *           "status": "STARTED",
+                     *           "total_scheduled_executions": 4,
+                     *           "uuid": "c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b"
+                     *         }
+                     *       ],
+                     *       "limit": 50,
+                     *       "offset": 0,
+                     *       "total": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobList"];
                 };
             };
@@ -1857,6 +1953,29 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "max_retained_pipeline_runs": 10,
+                 *       "name": "nightly",
+                 *       "parameters": [
+                 *         {
+                 *           "pipeline_parameters": {
+                 *             "seed": 1
+                 *           }
+                 *         },
+                 *         {
+                 *           "pipeline_parameters": {
+                 *             "seed": 2
+                 *           }
+                 *         }
+                 *       ],
+                 *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                 *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                 *       "schedule": {
+                 *         "cron_schedule": "0 3 * * *"
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["CreateJob"];
             };
         };
@@ -1867,6 +1986,45 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-01T12:00:00Z",
+                     *       "cron_schedule": "0 3 * * *",
+                     *       "env_variables": {},
+                     *       "last_scheduled_time": "2026-05-04T03:00:00Z",
+                     *       "max_parallel_runs": 2,
+                     *       "max_retained_pipeline_runs": 10,
+                     *       "name": "nightly",
+                     *       "next_scheduled_time": "2026-05-05T03:00:00Z",
+                     *       "parameters": [
+                     *         {
+                     *           "pipeline_parameters": {
+                     *             "seed": 1
+                     *           }
+                     *         },
+                     *         {
+                     *           "pipeline_parameters": {
+                     *             "seed": 2
+                     *           }
+                     *         }
+                     *       ],
+                     *       "pipeline_run_spec": {
+                     *         "run_type": "full",
+                     *         "uuids": []
+                     *       },
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "run_counts": {
+                     *         "STARTED": 1,
+                     *         "SUCCESS": 7
+                     *       },
+                     *       "snapshot_dir": "/home/ada/orchest/jobs/c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b/snapshot",
+                     *       "status": "STARTED",
+                     *       "total_scheduled_executions": 4,
+                     *       "uuid": "c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b"
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobView"];
                 };
             };
@@ -1935,6 +2093,45 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-01T12:00:00Z",
+                     *       "cron_schedule": "0 3 * * *",
+                     *       "env_variables": {},
+                     *       "last_scheduled_time": "2026-05-04T03:00:00Z",
+                     *       "max_parallel_runs": 2,
+                     *       "max_retained_pipeline_runs": 10,
+                     *       "name": "nightly",
+                     *       "next_scheduled_time": "2026-05-05T03:00:00Z",
+                     *       "parameters": [
+                     *         {
+                     *           "pipeline_parameters": {
+                     *             "seed": 1
+                     *           }
+                     *         },
+                     *         {
+                     *           "pipeline_parameters": {
+                     *             "seed": 2
+                     *           }
+                     *         }
+                     *       ],
+                     *       "pipeline_run_spec": {
+                     *         "run_type": "full",
+                     *         "uuids": []
+                     *       },
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "run_counts": {
+                     *         "STARTED": 1,
+                     *         "SUCCESS": 7
+                     *       },
+                     *       "snapshot_dir": "/home/ada/orchest/jobs/c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b/snapshot",
+                     *       "status": "STARTED",
+                     *       "total_scheduled_executions": 4,
+                     *       "uuid": "c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b"
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobView"];
                 };
             };
@@ -1961,6 +2158,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "cron_schedule": "30 2 * * *",
+                 *       "max_parallel_runs": 2
+                 *     }
+                 */
                 "application/json": components["schemas"]["JobUpdate"];
             };
         };
@@ -1971,6 +2174,45 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-01T12:00:00Z",
+                     *       "cron_schedule": "0 3 * * *",
+                     *       "env_variables": {},
+                     *       "last_scheduled_time": "2026-05-04T03:00:00Z",
+                     *       "max_parallel_runs": 2,
+                     *       "max_retained_pipeline_runs": 10,
+                     *       "name": "nightly",
+                     *       "next_scheduled_time": "2026-05-05T03:00:00Z",
+                     *       "parameters": [
+                     *         {
+                     *           "pipeline_parameters": {
+                     *             "seed": 1
+                     *           }
+                     *         },
+                     *         {
+                     *           "pipeline_parameters": {
+                     *             "seed": 2
+                     *           }
+                     *         }
+                     *       ],
+                     *       "pipeline_run_spec": {
+                     *         "run_type": "full",
+                     *         "uuids": []
+                     *       },
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "run_counts": {
+                     *         "STARTED": 1,
+                     *         "SUCCESS": 7
+                     *       },
+                     *       "snapshot_dir": "/home/ada/orchest/jobs/c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b/snapshot",
+                     *       "status": "STARTED",
+                     *       "total_scheduled_executions": 4,
+                     *       "uuid": "c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b"
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobView"];
                 };
             };
@@ -2048,6 +2290,45 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-01T12:00:00Z",
+                     *       "cron_schedule": "0 3 * * *",
+                     *       "env_variables": {},
+                     *       "last_scheduled_time": "2026-05-04T03:00:00Z",
+                     *       "max_parallel_runs": 2,
+                     *       "max_retained_pipeline_runs": 10,
+                     *       "name": "nightly",
+                     *       "next_scheduled_time": "2026-05-05T03:00:00Z",
+                     *       "parameters": [
+                     *         {
+                     *           "pipeline_parameters": {
+                     *             "seed": 1
+                     *           }
+                     *         },
+                     *         {
+                     *           "pipeline_parameters": {
+                     *             "seed": 2
+                     *           }
+                     *         }
+                     *       ],
+                     *       "pipeline_run_spec": {
+                     *         "run_type": "full",
+                     *         "uuids": []
+                     *       },
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "run_counts": {
+                     *         "STARTED": 1,
+                     *         "SUCCESS": 7
+                     *       },
+                     *       "snapshot_dir": "/home/ada/orchest/jobs/c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b/snapshot",
+                     *       "status": "STARTED",
+                     *       "total_scheduled_executions": 4,
+                     *       "uuid": "c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b"
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobView"];
                 };
             };
@@ -2096,6 +2377,54 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "limit": 50,
+                     *       "offset": 0,
+                     *       "runs": [
+                     *         {
+                     *           "created_time": "2026-05-04T09:30:00Z",
+                     *           "pipeline_steps": [
+                     *             {
+                     *               "artifacts": [
+                     *                 "load.ipynb"
+                     *               ],
+                     *               "attempt": 1,
+                     *               "error": null,
+                     *               "exit_code": 0,
+                     *               "file_path": "load.ipynb",
+                     *               "finished_time": "2026-05-04T09:30:12Z",
+                     *               "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *               "started_time": "2026-05-04T09:30:00Z",
+                     *               "status": "SUCCESS",
+                     *               "step_uuid": "load",
+                     *               "title": "Load data"
+                     *             },
+                     *             {
+                     *               "artifacts": [],
+                     *               "attempt": 1,
+                     *               "error": null,
+                     *               "exit_code": null,
+                     *               "file_path": "train.py",
+                     *               "finished_time": null,
+                     *               "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *               "started_time": "2026-05-04T09:30:00Z",
+                     *               "status": "STARTED",
+                     *               "step_uuid": "train",
+                     *               "title": "Train"
+                     *             }
+                     *           ],
+                     *           "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *           "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *           "run_type": "full",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "STARTED",
+                     *           "uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71"
+                     *         }
+                     *       ],
+                     *       "total": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["RunList"];
                 };
             };
@@ -2139,6 +2468,47 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-04T09:30:00Z",
+                     *       "pipeline_steps": [
+                     *         {
+                     *           "artifacts": [
+                     *             "load.ipynb"
+                     *           ],
+                     *           "attempt": 1,
+                     *           "error": null,
+                     *           "exit_code": 0,
+                     *           "file_path": "load.ipynb",
+                     *           "finished_time": "2026-05-04T09:30:12Z",
+                     *           "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "SUCCESS",
+                     *           "step_uuid": "load",
+                     *           "title": "Load data"
+                     *         },
+                     *         {
+                     *           "artifacts": [],
+                     *           "attempt": 1,
+                     *           "error": null,
+                     *           "exit_code": null,
+                     *           "file_path": "train.py",
+                     *           "finished_time": null,
+                     *           "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "STARTED",
+                     *           "step_uuid": "train",
+                     *           "title": "Train"
+                     *         }
+                     *       ],
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "run_type": "full",
+                     *       "started_time": "2026-05-04T09:30:00Z",
+                     *       "status": "STARTED",
+                     *       "uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71"
+                     *     }
+                     */
                     "application/json": components["schemas"]["RunView"];
                 };
             };
@@ -2180,6 +2550,45 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-01T12:00:00Z",
+                     *       "cron_schedule": "0 3 * * *",
+                     *       "env_variables": {},
+                     *       "last_scheduled_time": "2026-05-04T03:00:00Z",
+                     *       "max_parallel_runs": 2,
+                     *       "max_retained_pipeline_runs": 10,
+                     *       "name": "nightly",
+                     *       "next_scheduled_time": "2026-05-05T03:00:00Z",
+                     *       "parameters": [
+                     *         {
+                     *           "pipeline_parameters": {
+                     *             "seed": 1
+                     *           }
+                     *         },
+                     *         {
+                     *           "pipeline_parameters": {
+                     *             "seed": 2
+                     *           }
+                     *         }
+                     *       ],
+                     *       "pipeline_run_spec": {
+                     *         "run_type": "full",
+                     *         "uuids": []
+                     *       },
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "run_counts": {
+                     *         "STARTED": 1,
+                     *         "SUCCESS": 7
+                     *       },
+                     *       "snapshot_dir": "/home/ada/orchest/jobs/c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b/snapshot",
+                     *       "status": "STARTED",
+                     *       "total_scheduled_executions": 4,
+                     *       "uuid": "c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b"
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobView"];
                 };
             };
@@ -2263,6 +2672,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "projects": [
+                     *         {
+                     *           "created_at": "2026-05-04T09:30:00Z",
+                     *           "env_variables": {
+                     *             "DATA_URL": "file:///data/iris.csv"
+                     *           },
+                     *           "exists": true,
+                     *           "managed": true,
+                     *           "name": "quickstart",
+                     *           "path": "/home/ada/orchest/projects/quickstart",
+                     *           "updated_at": "2026-05-04T09:30:00Z",
+                     *           "uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["ProjectList"];
                 };
             };
@@ -2304,6 +2731,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "quickstart",
+                 *       "template": "quickstart"
+                 *     }
+                 */
                 "application/json": components["schemas"]["CreateProject"];
             };
         };
@@ -2314,6 +2747,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-05-04T09:30:00Z",
+                     *       "env_variables": {
+                     *         "DATA_URL": "file:///data/iris.csv"
+                     *       },
+                     *       "exists": true,
+                     *       "managed": true,
+                     *       "name": "quickstart",
+                     *       "path": "/home/ada/orchest/projects/quickstart",
+                     *       "updated_at": "2026-05-04T09:30:00Z",
+                     *       "uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ProjectView"];
                 };
             };
@@ -2373,6 +2820,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-05-04T09:30:00Z",
+                     *       "env_variables": {
+                     *         "DATA_URL": "file:///data/iris.csv"
+                     *       },
+                     *       "exists": true,
+                     *       "managed": true,
+                     *       "name": "quickstart",
+                     *       "path": "/home/ada/orchest/projects/quickstart",
+                     *       "updated_at": "2026-05-04T09:30:00Z",
+                     *       "uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ProjectView"];
                 };
             };
@@ -2495,6 +2956,14 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "env_variables": {
+                 *         "DATA_URL": "file:///data/iris.csv"
+                 *       },
+                 *       "name": "iris"
+                 *     }
+                 */
                 "application/json": components["schemas"]["ProjectChanges"];
             };
         };
@@ -2505,6 +2974,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-05-04T09:30:00Z",
+                     *       "env_variables": {
+                     *         "DATA_URL": "file:///data/iris.csv"
+                     *       },
+                     *       "exists": true,
+                     *       "managed": true,
+                     *       "name": "quickstart",
+                     *       "path": "/home/ada/orchest/projects/quickstart",
+                     *       "updated_at": "2026-05-04T09:30:00Z",
+                     *       "uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ProjectView"];
                 };
             };
@@ -2576,6 +3059,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "entries": [
+                     *         {
+                     *           "kind": "file",
+                     *           "modified": "2026-05-04T09:30:00Z",
+                     *           "name": "train.py",
+                     *           "path": "train.py",
+                     *           "size": 1432
+                     *         }
+                     *       ],
+                     *       "path": "",
+                     *       "truncated": false
+                     *     }
+                     */
                     "application/json": components["schemas"]["FileList"];
                 };
             };
@@ -2629,6 +3127,13 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "kernel": "python",
+                 *       "path": "clean.ipynb",
+                 *       "template": "notebook"
+                 *     }
+                 */
                 "application/json": components["schemas"]["NewStepFile"];
             };
         };
@@ -2639,6 +3144,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "content": "import orchest\nprint(orchest.get_step_param('rows'))\n",
+                     *       "etag": "a81c03f5d2e4",
+                     *       "path": "train.py"
+                     *     }
+                     */
                     "application/json": components["schemas"]["FileContent"];
                 };
             };
@@ -2781,6 +3293,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "content": "import orchest\nprint(orchest.get_step_param('rows'))\n",
+                     *       "etag": "a81c03f5d2e4",
+                     *       "path": "train.py"
+                     *     }
+                     */
                     "application/json": components["schemas"]["FileContent"];
                 };
             };
@@ -2849,6 +3368,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "content": "import orchest\nprint(orchest.get_step_param('rows'))\n"
+                 *     }
+                 */
                 "application/json": components["schemas"]["FileText"];
             };
         };
@@ -2859,6 +3383,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "content": "import orchest\nprint(orchest.get_step_param('rows'))\n",
+                     *       "etag": "a81c03f5d2e4",
+                     *       "path": "train.py"
+                     *     }
+                     */
                     "application/json": components["schemas"]["FileContent"];
                 };
             };
@@ -2930,6 +3461,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "destination": "steps/clean.ipynb",
+                 *       "source": "clean.ipynb"
+                 *     }
+                 */
                 "application/json": components["schemas"]["Move"];
             };
         };
@@ -2940,6 +3477,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "kind": "file",
+                     *       "modified": "2026-05-04T09:30:00Z",
+                     *       "name": "clean.ipynb",
+                     *       "path": "steps/clean.ipynb",
+                     *       "size": 1432
+                     *     }
+                     */
                     "application/json": components["schemas"]["FileEntry"];
                 };
             };
@@ -3008,6 +3554,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "duplicates": [],
+                     *       "pipelines": [
+                     *         {
+                     *           "name": "quickstart",
+                     *           "path": "quickstart.orchest",
+                     *           "problems": [],
+                     *           "step_count": 2,
+                     *           "uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *           "valid": true
+                     *         }
+                     *       ],
+                     *       "truncated": false
+                     *     }
+                     */
                     "application/json": components["schemas"]["PipelineList"];
                 };
             };
@@ -3061,6 +3623,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "train",
+                 *       "path": "pipelines/train.orchest"
+                 *     }
+                 */
                 "application/json": components["schemas"]["NewPipeline"];
             };
         };
@@ -3071,6 +3639,54 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "definition": {
+                     *         "name": "quickstart",
+                     *         "parameters": {
+                     *           "seed": 7
+                     *         },
+                     *         "services": {},
+                     *         "settings": {
+                     *           "retries": 1
+                     *         },
+                     *         "steps": {
+                     *           "load": {
+                     *             "file_path": "load.ipynb",
+                     *             "incoming_connections": [],
+                     *             "kernel": {
+                     *               "display_name": "Python 3",
+                     *               "name": "python"
+                     *             },
+                     *             "parameters": {
+                     *               "rows": 1000
+                     *             },
+                     *             "title": "Load data",
+                     *             "uuid": "load"
+                     *           },
+                     *           "train": {
+                     *             "file_path": "train.py",
+                     *             "incoming_connections": [
+                     *               "load"
+                     *             ],
+                     *             "parameters": {},
+                     *             "title": "Train",
+                     *             "uuid": "train"
+                     *           }
+                     *         },
+                     *         "uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *         "version": "1.0.0"
+                     *       },
+                     *       "env_variables": {
+                     *         "SAMPLE": "0.1"
+                     *       },
+                     *       "etag": "3f2a9c0e7b1d",
+                     *       "path": "quickstart.orchest",
+                     *       "problems": [],
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f"
+                     *     }
+                     */
                     "application/json": components["schemas"]["PipelineDocument"];
                 };
             };
@@ -3141,6 +3757,54 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "definition": {
+                     *         "name": "quickstart",
+                     *         "parameters": {
+                     *           "seed": 7
+                     *         },
+                     *         "services": {},
+                     *         "settings": {
+                     *           "retries": 1
+                     *         },
+                     *         "steps": {
+                     *           "load": {
+                     *             "file_path": "load.ipynb",
+                     *             "incoming_connections": [],
+                     *             "kernel": {
+                     *               "display_name": "Python 3",
+                     *               "name": "python"
+                     *             },
+                     *             "parameters": {
+                     *               "rows": 1000
+                     *             },
+                     *             "title": "Load data",
+                     *             "uuid": "load"
+                     *           },
+                     *           "train": {
+                     *             "file_path": "train.py",
+                     *             "incoming_connections": [
+                     *               "load"
+                     *             ],
+                     *             "parameters": {},
+                     *             "title": "Train",
+                     *             "uuid": "train"
+                     *           }
+                     *         },
+                     *         "uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *         "version": "1.0.0"
+                     *       },
+                     *       "env_variables": {
+                     *         "SAMPLE": "0.1"
+                     *       },
+                     *       "etag": "3f2a9c0e7b1d",
+                     *       "path": "quickstart.orchest",
+                     *       "problems": [],
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f"
+                     *     }
+                     */
                     "application/json": components["schemas"]["PipelineDocument"];
                 };
             };
@@ -3208,6 +3872,44 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "quickstart",
+                 *       "parameters": {
+                 *         "seed": 7
+                 *       },
+                 *       "services": {},
+                 *       "settings": {
+                 *         "retries": 1
+                 *       },
+                 *       "steps": {
+                 *         "load": {
+                 *           "file_path": "load.ipynb",
+                 *           "incoming_connections": [],
+                 *           "kernel": {
+                 *             "display_name": "Python 3",
+                 *             "name": "python"
+                 *           },
+                 *           "parameters": {
+                 *             "rows": 1000
+                 *           },
+                 *           "title": "Load data",
+                 *           "uuid": "load"
+                 *         },
+                 *         "train": {
+                 *           "file_path": "train.py",
+                 *           "incoming_connections": [
+                 *             "load"
+                 *           ],
+                 *           "parameters": {},
+                 *           "title": "Train",
+                 *           "uuid": "train"
+                 *         }
+                 *       },
+                 *       "uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                 *       "version": "1.0.0"
+                 *     }
+                 */
                 "application/json": components["schemas"]["PipelineBody"];
             };
         };
@@ -3218,6 +3920,54 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "definition": {
+                     *         "name": "quickstart",
+                     *         "parameters": {
+                     *           "seed": 7
+                     *         },
+                     *         "services": {},
+                     *         "settings": {
+                     *           "retries": 1
+                     *         },
+                     *         "steps": {
+                     *           "load": {
+                     *             "file_path": "load.ipynb",
+                     *             "incoming_connections": [],
+                     *             "kernel": {
+                     *               "display_name": "Python 3",
+                     *               "name": "python"
+                     *             },
+                     *             "parameters": {
+                     *               "rows": 1000
+                     *             },
+                     *             "title": "Load data",
+                     *             "uuid": "load"
+                     *           },
+                     *           "train": {
+                     *             "file_path": "train.py",
+                     *             "incoming_connections": [
+                     *               "load"
+                     *             ],
+                     *             "parameters": {},
+                     *             "title": "Train",
+                     *             "uuid": "train"
+                     *           }
+                     *         },
+                     *         "uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *         "version": "1.0.0"
+                     *       },
+                     *       "env_variables": {
+                     *         "SAMPLE": "0.1"
+                     *       },
+                     *       "etag": "3f2a9c0e7b1d",
+                     *       "path": "quickstart.orchest",
+                     *       "problems": [],
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f"
+                     *     }
+                     */
                     "application/json": components["schemas"]["PipelineDocument"];
                 };
             };
@@ -3353,6 +4103,13 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "env_variables": {
+                 *         "SAMPLE": "0.1"
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["PipelineEnv"];
             };
         };
@@ -3363,6 +4120,54 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "definition": {
+                     *         "name": "quickstart",
+                     *         "parameters": {
+                     *           "seed": 7
+                     *         },
+                     *         "services": {},
+                     *         "settings": {
+                     *           "retries": 1
+                     *         },
+                     *         "steps": {
+                     *           "load": {
+                     *             "file_path": "load.ipynb",
+                     *             "incoming_connections": [],
+                     *             "kernel": {
+                     *               "display_name": "Python 3",
+                     *               "name": "python"
+                     *             },
+                     *             "parameters": {
+                     *               "rows": 1000
+                     *             },
+                     *             "title": "Load data",
+                     *             "uuid": "load"
+                     *           },
+                     *           "train": {
+                     *             "file_path": "train.py",
+                     *             "incoming_connections": [
+                     *               "load"
+                     *             ],
+                     *             "parameters": {},
+                     *             "title": "Train",
+                     *             "uuid": "train"
+                     *           }
+                     *         },
+                     *         "uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *         "version": "1.0.0"
+                     *       },
+                     *       "env_variables": {
+                     *         "SAMPLE": "0.1"
+                     *       },
+                     *       "etag": "3f2a9c0e7b1d",
+                     *       "path": "quickstart.orchest",
+                     *       "problems": [],
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f"
+                     *     }
+                     */
                     "application/json": components["schemas"]["PipelineDocument"];
                 };
             };
@@ -3430,6 +4235,54 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "limit": 50,
+                     *       "offset": 0,
+                     *       "runs": [
+                     *         {
+                     *           "created_time": "2026-05-04T09:30:00Z",
+                     *           "pipeline_steps": [
+                     *             {
+                     *               "artifacts": [
+                     *                 "load.ipynb"
+                     *               ],
+                     *               "attempt": 1,
+                     *               "error": null,
+                     *               "exit_code": 0,
+                     *               "file_path": "load.ipynb",
+                     *               "finished_time": "2026-05-04T09:30:12Z",
+                     *               "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *               "started_time": "2026-05-04T09:30:00Z",
+                     *               "status": "SUCCESS",
+                     *               "step_uuid": "load",
+                     *               "title": "Load data"
+                     *             },
+                     *             {
+                     *               "artifacts": [],
+                     *               "attempt": 1,
+                     *               "error": null,
+                     *               "exit_code": null,
+                     *               "file_path": "train.py",
+                     *               "finished_time": null,
+                     *               "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *               "started_time": "2026-05-04T09:30:00Z",
+                     *               "status": "STARTED",
+                     *               "step_uuid": "train",
+                     *               "title": "Train"
+                     *             }
+                     *           ],
+                     *           "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *           "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *           "run_type": "full",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "STARTED",
+                     *           "uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71"
+                     *         }
+                     *       ],
+                     *       "total": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["RunList"];
                 };
             };
@@ -3453,6 +4306,13 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                 *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                 *       "run_type": "full"
+                 *     }
+                 */
                 "application/json": components["schemas"]["CreateRun"];
             };
         };
@@ -3463,6 +4323,47 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-04T09:30:00Z",
+                     *       "pipeline_steps": [
+                     *         {
+                     *           "artifacts": [
+                     *             "load.ipynb"
+                     *           ],
+                     *           "attempt": 1,
+                     *           "error": null,
+                     *           "exit_code": 0,
+                     *           "file_path": "load.ipynb",
+                     *           "finished_time": "2026-05-04T09:30:12Z",
+                     *           "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "SUCCESS",
+                     *           "step_uuid": "load",
+                     *           "title": "Load data"
+                     *         },
+                     *         {
+                     *           "artifacts": [],
+                     *           "attempt": 1,
+                     *           "error": null,
+                     *           "exit_code": null,
+                     *           "file_path": "train.py",
+                     *           "finished_time": null,
+                     *           "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "STARTED",
+                     *           "step_uuid": "train",
+                     *           "title": "Train"
+                     *         }
+                     *       ],
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "run_type": "full",
+                     *       "started_time": "2026-05-04T09:30:00Z",
+                     *       "status": "STARTED",
+                     *       "uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71"
+                     *     }
+                     */
                     "application/json": components["schemas"]["RunView"];
                 };
             };
@@ -3531,6 +4432,47 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-04T09:30:00Z",
+                     *       "pipeline_steps": [
+                     *         {
+                     *           "artifacts": [
+                     *             "load.ipynb"
+                     *           ],
+                     *           "attempt": 1,
+                     *           "error": null,
+                     *           "exit_code": 0,
+                     *           "file_path": "load.ipynb",
+                     *           "finished_time": "2026-05-04T09:30:12Z",
+                     *           "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "SUCCESS",
+                     *           "step_uuid": "load",
+                     *           "title": "Load data"
+                     *         },
+                     *         {
+                     *           "artifacts": [],
+                     *           "attempt": 1,
+                     *           "error": null,
+                     *           "exit_code": null,
+                     *           "file_path": "train.py",
+                     *           "finished_time": null,
+                     *           "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "STARTED",
+                     *           "step_uuid": "train",
+                     *           "title": "Train"
+                     *         }
+                     *       ],
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "run_type": "full",
+                     *       "started_time": "2026-05-04T09:30:00Z",
+                     *       "status": "STARTED",
+                     *       "uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71"
+                     *     }
+                     */
                     "application/json": components["schemas"]["RunView"];
                 };
             };
@@ -3563,6 +4505,47 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-04T09:30:00Z",
+                     *       "pipeline_steps": [
+                     *         {
+                     *           "artifacts": [
+                     *             "load.ipynb"
+                     *           ],
+                     *           "attempt": 1,
+                     *           "error": null,
+                     *           "exit_code": 0,
+                     *           "file_path": "load.ipynb",
+                     *           "finished_time": "2026-05-04T09:30:12Z",
+                     *           "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "SUCCESS",
+                     *           "step_uuid": "load",
+                     *           "title": "Load data"
+                     *         },
+                     *         {
+                     *           "artifacts": [],
+                     *           "attempt": 1,
+                     *           "error": null,
+                     *           "exit_code": null,
+                     *           "file_path": "train.py",
+                     *           "finished_time": null,
+                     *           "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "STARTED",
+                     *           "step_uuid": "train",
+                     *           "title": "Train"
+                     *         }
+                     *       ],
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "run_type": "full",
+                     *       "started_time": "2026-05-04T09:30:00Z",
+                     *       "status": "STARTED",
+                     *       "uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71"
+                     *     }
+                     */
                     "application/json": components["schemas"]["RunView"];
                 };
             };
@@ -3597,6 +4580,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "artifacts": [
+                     *         "load.ipynb"
+                     *       ],
+                     *       "attempt": 1,
+                     *       "error": null,
+                     *       "exit_code": 0,
+                     *       "file_path": "load.ipynb",
+                     *       "finished_time": "2026-05-04T09:30:12Z",
+                     *       "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *       "started_time": "2026-05-04T09:30:00Z",
+                     *       "status": "SUCCESS",
+                     *       "step_uuid": "load",
+                     *       "title": "Load data"
+                     *     }
+                     */
                     "application/json": components["schemas"]["StepView"];
                 };
             };
@@ -3779,6 +4779,44 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "limit": 50,
+                     *       "offset": 0,
+                     *       "sessions": [
+                     *         {
+                     *           "created_time": "2026-05-04T09:30:00Z",
+                     *           "details": {
+                     *             "processes": [
+                     *               "enterprise-gateway",
+                     *               "jupyter-server"
+                     *             ],
+                     *             "services": [
+                     *               {
+                     *                 "name": "tensorboard",
+                     *                 "state": "running",
+                     *                 "urls": [
+                     *                   "http://127.0.0.1:6006/"
+                     *                 ]
+                     *               }
+                     *             ]
+                     *           },
+                     *           "gateway_url": "http://127.0.0.1:41809",
+                     *           "jupyter_token": "5b0e9c1d7a2f4e38",
+                     *           "jupyter_url": "http://127.0.0.1:41807/",
+                     *           "pipeline_path": "quickstart.orchest",
+                     *           "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *           "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *           "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *           "runtime": "process",
+                     *           "status": "RUNNING",
+                     *           "updated_time": "2026-05-04T09:30:12Z",
+                     *           "uuid": "e2f1a0b9-8c7d-4e6f-9a5b-4c3d2e1f0a98"
+                     *         }
+                     *       ],
+                     *       "total": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["SessionList"];
                 };
             };
@@ -3811,6 +4849,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                 *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10"
+                 *     }
+                 */
                 "application/json": components["schemas"]["SessionLaunch"];
             };
         };
@@ -3821,6 +4865,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-04T09:30:00Z",
+                     *       "details": {
+                     *         "processes": [
+                     *           "enterprise-gateway",
+                     *           "jupyter-server"
+                     *         ],
+                     *         "services": [
+                     *           {
+                     *             "name": "tensorboard",
+                     *             "state": "running",
+                     *             "urls": [
+                     *               "http://127.0.0.1:6006/"
+                     *             ]
+                     *           }
+                     *         ]
+                     *       },
+                     *       "gateway_url": "http://127.0.0.1:41809",
+                     *       "jupyter_token": "5b0e9c1d7a2f4e38",
+                     *       "jupyter_url": "http://127.0.0.1:41807/",
+                     *       "pipeline_path": "quickstart.orchest",
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "runtime": "process",
+                     *       "status": "RUNNING",
+                     *       "updated_time": "2026-05-04T09:30:12Z",
+                     *       "uuid": "e2f1a0b9-8c7d-4e6f-9a5b-4c3d2e1f0a98"
+                     *     }
+                     */
                     "application/json": components["schemas"]["SessionView"];
                 };
             };
@@ -3900,6 +4975,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-04T09:30:00Z",
+                     *       "details": {
+                     *         "processes": [
+                     *           "enterprise-gateway",
+                     *           "jupyter-server"
+                     *         ],
+                     *         "services": [
+                     *           {
+                     *             "name": "tensorboard",
+                     *             "state": "running",
+                     *             "urls": [
+                     *               "http://127.0.0.1:6006/"
+                     *             ]
+                     *           }
+                     *         ]
+                     *       },
+                     *       "gateway_url": "http://127.0.0.1:41809",
+                     *       "jupyter_token": "5b0e9c1d7a2f4e38",
+                     *       "jupyter_url": "http://127.0.0.1:41807/",
+                     *       "pipeline_path": "quickstart.orchest",
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "runtime": "process",
+                     *       "status": "RUNNING",
+                     *       "updated_time": "2026-05-04T09:30:12Z",
+                     *       "uuid": "e2f1a0b9-8c7d-4e6f-9a5b-4c3d2e1f0a98"
+                     *     }
+                     */
                     "application/json": components["schemas"]["SessionView"];
                 };
             };
@@ -3943,6 +5049,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-04T09:30:00Z",
+                     *       "details": {
+                     *         "processes": [
+                     *           "enterprise-gateway",
+                     *           "jupyter-server"
+                     *         ],
+                     *         "services": [
+                     *           {
+                     *             "name": "tensorboard",
+                     *             "state": "running",
+                     *             "urls": [
+                     *               "http://127.0.0.1:6006/"
+                     *             ]
+                     *           }
+                     *         ]
+                     *       },
+                     *       "gateway_url": "http://127.0.0.1:41809",
+                     *       "jupyter_token": "5b0e9c1d7a2f4e38",
+                     *       "jupyter_url": "http://127.0.0.1:41807/",
+                     *       "pipeline_path": "quickstart.orchest",
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "runtime": "process",
+                     *       "status": "RUNNING",
+                     *       "updated_time": "2026-05-04T09:30:12Z",
+                     *       "uuid": "e2f1a0b9-8c7d-4e6f-9a5b-4c3d2e1f0a98"
+                     *     }
+                     */
                     "application/json": components["schemas"]["SessionView"];
                 };
             };
@@ -3995,6 +5132,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-04T09:30:00Z",
+                     *       "details": {
+                     *         "processes": [
+                     *           "enterprise-gateway",
+                     *           "jupyter-server"
+                     *         ],
+                     *         "services": [
+                     *           {
+                     *             "name": "tensorboard",
+                     *             "state": "running",
+                     *             "urls": [
+                     *               "http://127.0.0.1:6006/"
+                     *             ]
+                     *           }
+                     *         ]
+                     *       },
+                     *       "gateway_url": "http://127.0.0.1:41809",
+                     *       "jupyter_token": "5b0e9c1d7a2f4e38",
+                     *       "jupyter_url": "http://127.0.0.1:41807/",
+                     *       "pipeline_path": "quickstart.orchest",
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "runtime": "process",
+                     *       "status": "RUNNING",
+                     *       "updated_time": "2026-05-04T09:30:12Z",
+                     *       "uuid": "e2f1a0b9-8c7d-4e6f-9a5b-4c3d2e1f0a98"
+                     *     }
+                     */
                     "application/json": components["schemas"]["SessionView"];
                 };
             };
