@@ -34,7 +34,7 @@ async def _on_shared_stack(wanted: Callable[[int], bool], show: Callable[[Figure
     async with running_stack(runners=2) as stack:
         floor_rr = p50(await nats_round_trip(stack))
         if wanted(1):
-            show(await overhead.overhead(stack, floor_rr))
+            show(await overhead.overhead(stack))
         if wanted(2):
             show(await fan_out.fan_out(stack, slots=8))
         if wanted(3):
