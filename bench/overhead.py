@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +30,11 @@ STAMP_SCRIPT = "stamp.sh"
 
 
 def stamp_project(name: str) -> tuple[Path, Path]:
-    """A project directory holding ``stamp.sh``, and the folder it stamps into."""
+    """A project directory holding ``stamp.sh``, and the folder it stamps into
+    (outside the project: the scheduler watches projects for changes, which
+    the steps of the baseline would not pay for)."""
     root = project_dir(name)
-    stamps = root / "stamps"
-    stamps.mkdir()
+    stamps = Path(tempfile.mkdtemp(prefix=f"orchest-bench-{name}-stamps-"))
     (root / STAMP_SCRIPT).write_text(
         f"printf '%s\\n' \"$EPOCHREALTIME\" >> '{stamps}'/\"$ORCHEST_RUN_UUID\"\n"
     )

@@ -49,7 +49,6 @@ async def profiled(stack: Stack, folder: Path | None) -> AsyncIterator[None]:
     if folder is None:
         yield
         return
-    folder.mkdir(parents=True, exist_ok=True)
     spies = []
     for prefix in PROFILED:
         for pid in stack.pids(prefix):
@@ -170,6 +169,8 @@ if __name__ == "__main__":
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--profile", type=Path, help="py-spy the runner and scheduler, into DIR")
     args = parser.parse_args()
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
     asyncio.run(main(args.steps, args.profile))
     if args.profile is not None:
         for collapsed in sorted(args.profile.glob("*.txt")):
