@@ -72,8 +72,8 @@ async def fan_out(stack: Stack, slots: int, steps: int = 1000, runs: int = 3) ->
             f" steps / (POST to final run event); median of {runs}. Floor: the bench"
             f" process starting the same {steps} `bash noop.sh` with {slots} at a time"
             " (asyncio subprocesses, output piped), median of as many rounds. CPU: user +"
-            " system of every process of the stack and its children (the steps' `bash`"
-            " included) over the runs, per step, in ms. Load average (1 min) at the end:"
-            f" {load:.1f}."
+            " system of every process of the stack and its live children (a runner's"
+            " guardian and view holder; not the steps' own processes, gone by then) over"
+            f" the runs, per step, in ms. Load average (1 min) at the end: {load:.1f}."
         ),
     )

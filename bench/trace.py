@@ -44,13 +44,16 @@ SEGMENTS = (
 
 
 @contextlib.asynccontextmanager
-async def profiled(stack: Stack, folder: Path | None) -> AsyncIterator[None]:
-    """``py-spy record`` on each process of ``PROFILED`` meanwhile (none: ``folder`` None)."""
+async def profiled(
+    stack: Stack, folder: Path | None, prefixes: tuple[str, ...] = PROFILED
+) -> AsyncIterator[None]:
+    """``py-spy record`` on each process named ``prefixes*`` meanwhile (none:
+    ``folder`` None)."""
     if folder is None:
         yield
         return
     spies = []
-    for prefix in PROFILED:
+    for prefix in prefixes:
         for pid in stack.pids(prefix):
             spy = await asyncio.create_subprocess_exec(
                 "py-spy",
