@@ -469,6 +469,29 @@ async def test_a_step_that_ends_reads_only_the_processes_created_since_it_began(
     assert scans == [], "every process of the host was read"
 
 
+async def test_a_step_that_left_nothing_ends_without_a_thread_hop(
+    executor: ProcessExecutor, project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The few processes created since a trivial step began are read on the
+    # loop: a hop to a thread would wait for another thread's wake-up, on the
+    # critical path from the step's end to its report.
+    from orchest_step_runner.executor import tree
+
+    hops: list[str] = []
+    to_thread = asyncio.to_thread
+
+    async def counted(func: Any, /, *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(func, "__name__", repr(func)))
+        return await to_thread(func, *args, **kwargs)
+
+    monkeypatch.setattr(tree.asyncio, "to_thread", counted)
+    result, output = await run_step(
+        executor, project, project.work(project.write("ok.sh", "echo ok\n"))
+    )
+    assert (result.exit_code, result.error, output.text) == (0, None, "ok\n")
+    assert hops == [], "the end of the step went through a thread"
+
+
 async def test_cancel_kills_the_whole_tree(executor: ProcessExecutor, project: Project) -> None:
     pids_file = project.files / "pids"
     path = project.write(

@@ -28,6 +28,15 @@ from .pid_window import PidWindow, new_pids
 
 POLL_SECONDS = 0.02
 KILL_WAIT_SECONDS = 1.0
+INLINE_CANDIDATES = 8
+"""When an attempt ends, at most this many processes created since it began
+are looked at on the event loop (a few small ``/proc`` reads, no disk); more,
+or an unknown window, in a thread. A thread hop waits for another thread's
+wake-up, which on a loaded host costs milliseconds between a step's end and
+its report."""
+INLINE_TASKS = 4096
+"""Nor on the loop when the host runs more tasks than this (listing ``/proc``
+grows with them)."""
 
 
 def process_tree(pid: int) -> list[psutil.Process]:
@@ -39,17 +48,21 @@ def process_tree(pid: int) -> list[psutil.Process]:
         return []
 
 
+def _processes(pids: Iterable[int]) -> list[psutil.Process]:
+    found = []
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            found.append(psutil.Process(pid))
+    return found
+
+
 def _created_since(since: float, window: PidWindow | None) -> list[psutil.Process]:
     """The processes that may have been created since the attempt began: those
     of its pid window when known, else those created from ``since`` on (epoch
     seconds; every process's start time is read)."""
     pids = new_pids(window)
     if pids is not None:
-        found = []
-        for pid in pids:
-            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-                found.append(psutil.Process(pid))
-        return found
+        return _processes(pids)
     floor = since - 1.0  # create_time is coarse (clock ticks)
     return [
         process
@@ -67,8 +80,14 @@ def marked_processes(
     ``since``): the attempt's cannot be older than the attempt, and reading
     every process's environment costs milliseconds on a busy host.
     """
+    return _marked(_created_since(since, window), marker)
+
+
+def _marked(
+    candidates: Iterable[psutil.Process], marker: Mapping[str, str]
+) -> list[psutil.Process]:
     found = []
-    for process in _created_since(since, window):
+    for process in candidates:
         if process.pid == os.getpid():
             continue
         try:
@@ -171,11 +190,20 @@ async def kill_attempt(
 ) -> None:
     """SIGKILL the group, the roots' trees and the marked processes now, and wait
     (briefly) until they are gone."""
+    roots = list(roots)
+    if not roots and window is not None and window.before.alive <= INLINE_TASKS:
+        pids = new_pids(window)  # on the loop: see INLINE_CANDIDATES
+        if pids is not None and len(pids) <= INLINE_CANDIDATES:
+            marked = _marked(_processes(pids), marker)
+            signal_group(pgid, signal.SIGKILL)
+            signal_processes(marked, signal.SIGKILL)
+            await wait_gone(marked, KILL_WAIT_SECONDS)
+            return
     # In a thread: the scan reads /proc (every process of the host without a
     # window: 2-50 ms on a busy one) and each signal reads the process's start
     # time first.
     processes = await asyncio.to_thread(
-        _find_and_signal, pgid, list(roots), marker, since, signal.SIGKILL, window
+        _find_and_signal, pgid, roots, marker, since, signal.SIGKILL, window
     )
     await wait_gone(processes, KILL_WAIT_SECONDS)
 
