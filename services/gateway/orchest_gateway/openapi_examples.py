@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from orchest_schemas.commands import CreateJob, CreateRun
 from orchest_schemas.health import HealthReport
-from orchest_schemas.jobs import JobList, JobView
+from orchest_schemas.jobs import JobList, JobView, SchedulePreview
 from orchest_schemas.projects import (
     CreateProject,
     FileContent,
@@ -206,6 +206,12 @@ EXAMPLES: dict[type[BaseModel], Any] = {
     StepView: STEP_VIEW,
     JobView: JOB_VIEW,
     JobList: {"jobs": [JOB_VIEW], "total": 1, "limit": 50, "offset": 0},
+    SchedulePreview: {
+        "cron_schedule": "0 2 * * *",
+        "time_zone": "UTC",
+        "next_times": ["2026-05-05T02:00:00Z", "2026-05-06T02:00:00Z", "2026-05-07T02:00:00Z"],
+        "after": WHEN,
+    },
     SessionView: SESSION_VIEW,
     SessionList: {"sessions": [SESSION_VIEW], "total": 1, "limit": 50, "offset": 0},
     ProjectView: PROJECT_VIEW,

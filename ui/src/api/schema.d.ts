@@ -4728,6 +4728,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "after": "2026-05-04T09:30:00Z",
+                     *       "cron_schedule": "0 2 * * *",
+                     *       "next_times": [
+                     *         "2026-05-05T02:00:00Z",
+                     *         "2026-05-06T02:00:00Z",
+                     *         "2026-05-07T02:00:00Z"
+                     *       ],
+                     *       "time_zone": "UTC"
+                     *     }
+                     */
                     "application/json": components["schemas"]["SchedulePreview"];
                 };
             };
