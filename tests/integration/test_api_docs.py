@@ -67,6 +67,7 @@ def shots(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.timeout(600)  # chromium and its page, on a shared 2-core machine
 async def test_the_reference_renders_every_operation_offline(stack: Stack, shots: Path) -> None:
     node = shutil.which("node")
     assert node
