@@ -65,6 +65,8 @@ export function applyEventToCache(qc: QueryClient, event: BusEvent): void {
       // A pipeline's session view gains its Jupyter URL once RUNNING: read it again.
       void qc.invalidateQueries({ queryKey: keys.session(event.project_uuid, event.pipeline_uuid) });
       applyToPages<SessionList>(qc, "sessions", (l) => applySessionListEvent(l, event), true);
+      // Its Jupyter URL and token come with the read, not the event.
+      if (event.status === "RUNNING") void qc.invalidateQueries({ queryKey: keys.sessions });
       return;
     case "project_changed":
       void qc.invalidateQueries({ queryKey: keys.pipelines(event.project_uuid) });
