@@ -74,7 +74,7 @@ export function Timeline({ steps, attempts }: { steps: StepView[]; attempts: Ste
       </div>
       <ul className="timeline-rows" aria-label="Timeline of the steps and their attempts">
         {g.rows.map((row) => (
-          <li className="timeline-row" key={row.step_uuid} data-step={row.step_uuid}>
+          <li className="timeline-row" key={row.step_uuid} data-row-step={row.step_uuid}>
             <span className="timeline-label" title={row.title}>
               {row.title}
             </span>
