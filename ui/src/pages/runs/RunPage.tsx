@@ -28,7 +28,7 @@ export function RunPage({ run: uuid }: { run: string }) {
       </h1>
       <p>
         {r.run_type} run, created {formatTime(r.created_time)}
-        {r.started_time && `, running for ${durationOf(r.started_time, r.finished_time, now)}`}
+        {r.started_time && `, ${r.finished_time ? "took" : "running for"} ${durationOf(r.started_time, r.finished_time, now)}`}
         {pipelineLink && (
           <>
             {" "}
