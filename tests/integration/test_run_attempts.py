@@ -69,12 +69,17 @@ async def test_attempts_of_no_run_is_404(stack: Stack) -> None:
     assert "no run" in missing.json()["message"]
     malformed = await stack.http.get("/api/runs/not-a-uuid/attempts")
     assert malformed.status_code == 404
+    run = await stack.http.get(
+        "/api/runs/00000000-0000-0000-0000-000000000000/attempts", params={"step_uuid": "a\x00"}
+    )
+    assert run.status_code == 422  # as documented
 
 
 async def test_the_openapi_document_declares_the_attempts(stack: Stack) -> None:
     doc = (await stack.http.get("/api/openapi.json")).json()
     operation = doc["paths"]["/api/runs/{run_uuid}/attempts"]["get"]
     assert operation["operationId"] == "listRunAttempts"
+    assert set(operation["responses"]) >= {"200", "404", "422"}
     body = operation["responses"]["200"]["content"]["application/json"]["schema"]
     assert body == {"$ref": "#/components/schemas/AttemptList"}
     attempt = doc["components"]["schemas"]["StepAttempt"]["properties"]

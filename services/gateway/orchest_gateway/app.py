@@ -157,7 +157,11 @@ OPERATIONS += (
         operation_id="listRunAttempts",
         summary="Every attempt of the run's steps (status, exit code, error, times), as made",
         parameters=(RUN, Parameter("step_uuid", "query", "Only this step's attempts")),
-        responses={200: ("The run's attempts", AttemptList), **RUN_ERRORS},
+        responses={
+            200: ("The run's attempts", AttemptList),
+            **RUN_ERRORS,
+            422: ("Bad query parameter", None),
+        },
         tags=("runs",),
     ),
     Operation(

@@ -81,11 +81,11 @@ async def abort_run(request: Request) -> Response:
 async def list_attempts(request: Request) -> Response:
     deps = deps_of(request)
     run_uuid = path_uuid(request, "run_uuid", "run")
+    step_uuid = query_text(request, "step_uuid")
     events = await reads.step_events(deps.pool, run_uuid)
     if events is None:
         raise ApiError(404, f"no run {run_uuid}")
     attempts = fold_attempts(run_uuid, events)
-    step_uuid = query_text(request, "step_uuid")
     if step_uuid is not None:
         kept = [a for a in attempts.attempts if a.step_uuid == step_uuid]
         attempts = attempts.model_copy(update={"attempts": kept})

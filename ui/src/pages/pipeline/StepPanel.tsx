@@ -58,9 +58,12 @@ function Facts({ step }: { step: PipelineStep }) {
 export function StepPanel({ step, state, run }: { step: PipelineStep; state: StepView | null; run: string | null }) {
   const attempts = useAttempts(state && run ? run : null);
   const mine = attemptsOf(attempts.data, step.uuid);
-  const [picked, setPicked] = useState<number | null>(null);
+  // The attempt whose notebook is shown: the one picked for this step of this run, else the latest.
+  const [picked, setPicked] = useState<{ at: string; attempt: number } | null>(null);
+  const at = `${run}/${step.uuid}`;
   const withNotebook = mine.filter((a) => (a.artifacts ?? []).includes(EXECUTED));
-  const shown = withNotebook.find((a) => a.attempt === picked) ?? withNotebook[withNotebook.length - 1] ?? null;
+  const chosen = picked?.at === at ? picked.attempt : null;
+  const shown = withNotebook.find((a) => a.attempt === chosen) ?? withNotebook[withNotebook.length - 1] ?? null;
   const others = (state?.artifacts ?? []).filter((name) => name !== EXECUTED);
   const isNotebook = step.file_path.endsWith(".ipynb");
   return (
@@ -73,7 +76,7 @@ export function StepPanel({ step, state, run }: { step: PipelineStep; state: Ste
             In this run <StatusBadge status={state.status} />
           </h3>
           <ErrorPanel error={attempts.error} title="The attempts could not be read" />
-          <StepAttempts attempts={mine} shown={shown?.attempt ?? null} onShow={setPicked} />
+          <StepAttempts attempts={mine} shown={shown?.attempt ?? null} onShow={(attempt) => setPicked({ at, attempt })} />
           {others.map((name) => (
             <button key={name} type="button" onClick={() => void download(run, state.step_uuid, name, state.attempt)}>
               ⤓ Download {name}
