@@ -12,9 +12,9 @@ from typing import Any
 
 import asyncpg
 
-from orchest_runtime.commands import request_command
 from orchest_schemas.reports import ClaimStep, StepAttemptFinished, StepClaim
 from orchest_schemas.status import RunStatus, StepStatus
+from orchest_service.commands import request_command
 
 from .harness import Pipeline, Stack, project_dir
 from .report import Figure

@@ -20,7 +20,7 @@ readonly HERE
 REPO="$(dirname "$HERE")"
 readonly REPO
 # What the services image installs: the workspace, nothing else of the repository.
-readonly WORKSPACE=(pyproject.toml uv.lock .python-version shared services cli runtimes kernels examples)
+readonly WORKSPACE=(pyproject.toml uv.lock .python-version shared services cli session-venvs kernels examples)
 readonly LOCK_FILE="${TMPDIR:-/tmp}/orchest-deploy-build.lock"
 
 LOG_NAME=deploy/build.sh

@@ -19,8 +19,8 @@ from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
 from orchest_cli.embedded import EmbeddedNats, EmbeddedPostgres
-from orchest_runtime.settings import ServiceSettings
 from orchest_schemas.bus import BusNames
+from orchest_service.settings import ServiceSettings
 from support import REPO_ROOT, running_service
 
 DOCKER_TIER = REPO_ROOT / "tests" / "docker"

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-from orchest_runtime.service import ServiceDefinition, run_service
-from orchest_runtime.settings import ServiceSettings
+from orchest_service.service import ServiceDefinition, run_service
+from orchest_service.settings import ServiceSettings
 
 T = TypeVar("T")
 

@@ -73,9 +73,9 @@ class StateDir:
         return self.root / "sessions"
 
     @property
-    def runtimes(self) -> Path:
+    def session_venvs(self) -> Path:
         """The isolated environments of Enterprise Gateway and the Jupyter server."""
-        return self.root / "runtimes"
+        return self.root / "session-venvs"
 
     @property
     def run(self) -> Path:

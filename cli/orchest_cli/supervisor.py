@@ -313,7 +313,7 @@ def _service_env(info: StackInfo, port: int) -> dict[str, str]:
     env.setdefault("ORCHEST_PROJECTS_DIR", str(info.state.projects))
     env.setdefault("ORCHEST_SESSIONS_DIR", str(info.state.sessions))
     env.setdefault("ORCHEST_DATA_DIR", str(info.state.data))
-    env.setdefault("ORCHEST_RUNTIMES_DIR", str(info.state.runtimes))
+    env.setdefault("ORCHEST_SESSION_VENVS_DIR", str(info.state.session_venvs))
     env.setdefault("ORCHEST_SESSION_STOP_ON_EXIT", "true")  # orchest down leaves nothing
     return env
 

@@ -26,7 +26,7 @@ import psutil
 import pytest
 from jupyter_harness import execute, start_kernel
 
-from orchest_runtime.docker import Limits
+from orchest_service.docker import Limits
 from orchest_session_manager.runtime import docker as docker_runtime
 from orchest_session_manager.runtime.base import LaunchFailed, SessionSpec
 from orchest_session_manager.runtime.docker import DockerRuntime

@@ -18,35 +18,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
-from dashboard_kit import api, browser_run, dashboard_stack, make_pipeline, screenshots
+from dashboard_browser import (
+    QUICKSTART_STEPS,
+    api,
+    browser_run,
+    dashboard_stack,
+    make_long_pipeline,
+    make_quickstart,
+    screenshots_dir,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
-
-QUICKSTART_STEPS = ["Get data", "Clean", "Stats", "Features", "Train", "Report"]
-
-
-def make_long_pipeline(http: httpx.Client) -> None:
-    """A project "sleeper" whose pipeline "long" has one step, Sleep: it prints, then sleeps."""
-    make_pipeline(
-        http,
-        "sleeper",
-        "long",
-        {"sleep.sh": ("shell", "echo sleeping\nsleep 120\n")},
-        {"sleep": {"title": "Sleep", "file_path": "sleep.sh"}},
-    )
 
 
 def test_dashboard_runs_the_quickstart_live(workdir: Path, tmp_path: Path) -> None:
     stack = dashboard_stack(workdir)
-    shots = screenshots(tmp_path)
+    shots = screenshots_dir(tmp_path)
     try:
         up = stack.up()
         assert f"Dashboard: {stack.url}/" in up.stdout
         with api(stack) as http:
-            created = http.post("/api/projects", json={"name": "demo", "template": "quickstart"})
-            assert created.status_code == 201, created.text
+            make_quickstart(http)
             make_long_pipeline(http)
         seen = browser_run("dashboard.mjs", stack.url, shots)
     finally:

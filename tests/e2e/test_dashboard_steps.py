@@ -19,7 +19,14 @@ import json
 from pathlib import Path
 
 import pytest
-from dashboard_kit import api, browser_run, dashboard_stack, make_pipeline, screenshots
+from dashboard_browser import (
+    api,
+    browser_run,
+    dashboard_stack,
+    make_pipeline,
+    make_quickstart,
+    screenshots_dir,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
@@ -52,12 +59,11 @@ def flaky_notebook() -> str:
 
 def test_step_panel_timeline_sessions_and_token(workdir: Path, tmp_path: Path) -> None:
     stack = dashboard_stack(workdir)
-    shots = screenshots(tmp_path)
+    shots = screenshots_dir(tmp_path)
     try:
         stack.up()
         with api(stack) as http:
-            created = http.post("/api/projects", json={"name": "demo", "template": "quickstart"})
-            assert created.status_code == 201, created.text
+            make_quickstart(http)
             make_pipeline(
                 http,
                 "retries",

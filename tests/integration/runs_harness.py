@@ -20,12 +20,12 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from orchest_gateway.service import build_definition as build_gateway
 from orchest_gateway.settings import GatewaySettings
-from orchest_runtime.broker import server_pool
 from orchest_scheduler.clock import Clock
 from orchest_scheduler.service import build_definition as build_scheduler
 from orchest_scheduler.settings import SchedulerSettings
 from orchest_schemas.bus import BusNames
 from orchest_schemas.events import ANY_EVENT, AnyEvent, RunStatusChanged
+from orchest_service.broker import server_pool
 from orchest_session_manager.service import build_definition as build_session_manager
 from orchest_session_manager.settings import SessionManagerSettings
 from orchest_step_runner.service import build_definition as build_runner

@@ -22,10 +22,10 @@ from nats.aio.msg import Msg
 from orchest_gateway.service import build_definition as build_gateway
 from orchest_gateway.session_reads import get_session
 from orchest_gateway.settings import GatewaySettings
-from orchest_runtime.database import apply_migrations
 from orchest_schemas.bus import HEADER_SERVICE_ERROR, HEADER_SERVICE_ERROR_CODE, BusNames
 from orchest_schemas.errors import ErrorCode, ErrorReply
 from orchest_schemas.events import SessionStatusChanged
+from orchest_service.database import apply_migrations
 from support import free_port, running_service
 
 SESSION_MIGRATIONS = "orchest_session_manager.migrations"

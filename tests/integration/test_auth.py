@@ -23,7 +23,7 @@ from runs_harness import Stack, whole_stack
 from orchest_cli.auth import api_token, auth_headers
 from orchest_gateway.auth import TokenChecker, presented_token
 from orchest_gateway.settings import GatewaySettings
-from orchest_runtime.settings import ServiceSettings
+from orchest_service.settings import ServiceSettings
 from support import ENV_WITHOUT_ORCHEST
 
 TOKENS = ("first-token-0123456789", "second-token-9876543210")

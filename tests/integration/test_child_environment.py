@@ -20,7 +20,7 @@ from jupyter_harness import execute, start_kernel
 from runs_harness import Project, notebook
 
 from orchest_cli.embedded import NatsUsers
-from orchest_session_manager.runtime.environments import default_runtimes_dir
+from orchest_session_manager.runtime.venvs import default_venvs_dir
 from support import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
@@ -38,7 +38,7 @@ def stack(workdir: Path) -> Any:
         workdir,
         ORCHEST_API_TOKENS=TOKEN,
         # The session environments made once for every test (not in the state dir).
-        ORCHEST_RUNTIMES_DIR=str(default_runtimes_dir()),
+        ORCHEST_SESSION_VENVS_DIR=str(default_venvs_dir()),
     )
     yield s
     s.orchest("down")

@@ -10,10 +10,10 @@ from nats.micro import add_service
 from nats.micro.service import Service, ServiceConfig
 from pydantic import BaseModel, Field
 
-from orchest_runtime.commands import add_command, request_command
-from orchest_runtime.errors import CommandError, DependencyUnavailable
 from orchest_schemas.bus import HEADER_SERVICE_ERROR_CODE, BusNames, ServiceName
 from orchest_schemas.errors import ErrorCode, ErrorDetail, ErrorReply
+from orchest_service.commands import add_command, request_command
+from orchest_service.errors import CommandError, DependencyUnavailable
 
 
 class Divide(BaseModel):

@@ -6,9 +6,9 @@ import asyncio
 
 from nats.aio.client import Client
 
-from orchest_runtime.broker import ensure_streams
 from orchest_schemas.bus import BusNames
 from orchest_schemas.events import StepLogChunk
+from orchest_service.broker import ensure_streams
 from orchest_step_runner.logs import LogPublisher
 
 

@@ -10,8 +10,8 @@ from uuid import uuid4
 import asyncpg
 import pytest
 
-from orchest_runtime.database import apply_migrations, create_pool, load_migrations
-from orchest_runtime.errors import MigrationError
+from orchest_service.database import apply_migrations, create_pool, load_migrations
+from orchest_service.errors import MigrationError
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from nats.aio.client import Client
 
 from orchest_cli.embedded import EmbeddedNats
 from orchest_gateway.streams import OrderedReader, Window
-from orchest_runtime.broker import ensure_streams
 from orchest_schemas.bus import BusNames
+from orchest_service.broker import ensure_streams
 
 WINDOW = Window(messages=8, bytes=4096)
 

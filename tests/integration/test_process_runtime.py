@@ -1,7 +1,7 @@
 """The process runtime of sessions against real processes: Enterprise Gateway
 and a Jupyter server from their own environments, a real ipykernel.
 
-The environments are made once (in ``$ORCHEST_RUNTIMES_DIR`` or the user data
+The environments are made once (in ``$ORCHEST_SESSION_VENVS_DIR`` or the user data
 dir, where the product makes them too, so only the first run pays for them).
 Each test has its own sessions directory, hence its own owner key: it sees
 only its own sessions. Nothing sleeps to wait: every wait is an await with a
@@ -35,14 +35,14 @@ from jupyter_harness import (
 )
 
 from orchest_session_manager.runtime.base import LaunchFailed, Owned, SessionEndpoints, SessionSpec
-from orchest_session_manager.runtime.environments import (
+from orchest_session_manager.runtime.kernelspecs import KERNELS_DIR, write_kernelspecs
+from orchest_session_manager.runtime.process import ProcessRuntime
+from orchest_session_manager.runtime.venvs import (
     ENTERPRISE_GATEWAY,
     JUPYTER_SERVER,
     STAMP_NAME,
-    ensure_environment,
+    ensure_venv,
 )
-from orchest_session_manager.runtime.kernelspecs import KERNELS_DIR, write_kernelspecs
-from orchest_session_manager.runtime.process import ProcessRuntime
 
 # Making both environments from nothing downloads about 160 wheels.
 pytestmark = pytest.mark.timeout(300)
@@ -57,7 +57,7 @@ async def environments() -> dict[str, float]:
     took = {}
     for name in (ENTERPRISE_GATEWAY, JUPYTER_SERVER):
         started = time.monotonic()
-        await asyncio.to_thread(ensure_environment, name)
+        await asyncio.to_thread(ensure_venv, name)
         took[name] = time.monotonic() - started
     return took
 
@@ -261,12 +261,12 @@ async def test_failed_launch_leaves_nothing(runtime: ProcessRuntime, tmp_path: P
 async def test_environment_made_once_by_concurrent_callers(tmp_path: Path) -> None:
     """Two processes ensuring the same new environment at once: one syncs,
     the other waits for it; both get a working environment."""
-    runtimes_dir = tmp_path / "runtimes"
+    venvs_dir = tmp_path / "session-venvs"
     code = (
-        "import sys; from orchest_session_manager.runtime.environments import"
-        " ensure_environment as e; print(e(sys.argv[1]))"
+        "import sys; from orchest_session_manager.runtime.venvs import"
+        " ensure_venv as e; print(e(sys.argv[1]))"
     )
-    env = {**os.environ, "ORCHEST_RUNTIMES_DIR": str(runtimes_dir)}
+    env = {**os.environ, "ORCHEST_SESSION_VENVS_DIR": str(venvs_dir)}
     callers = [
         await asyncio.create_subprocess_exec(
             sys.executable, "-c", code, JUPYTER_SERVER, env=env, stdout=asyncio.subprocess.PIPE
@@ -276,7 +276,7 @@ async def test_environment_made_once_by_concurrent_callers(tmp_path: Path) -> No
     async with asyncio.timeout(240):
         outputs = [await caller.communicate() for caller in callers]
     assert [caller.returncode for caller in callers] == [0, 0]
-    venv = runtimes_dir / JUPYTER_SERVER
+    venv = venvs_dir / JUPYTER_SERVER
     assert {out.decode().strip() for out, _ in outputs} == {str(venv)}
     assert await asyncio.to_thread((venv / STAMP_NAME).is_file)
     check = await asyncio.create_subprocess_exec(

@@ -3,19 +3,11 @@ the scheduler's event log through the gateway, on a real stack."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
-from runs_harness import Project, Stack, whole_stack
-
-
-@pytest.fixture
-async def stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
-    async with whole_stack(service_settings) as s:
-        yield s
+from runs_harness import Project, Stack
 
 
 @pytest.fixture

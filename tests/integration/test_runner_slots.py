@@ -16,13 +16,13 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from runs_harness import Project, whole_stack
 
-from orchest_runtime.broker import ensure_streams
 from orchest_scheduler.definitions import DefinitionStore
 from orchest_schemas.bus import HEADER_MSG_ID, BusNames
 from orchest_schemas.commands import StepWork
 from orchest_schemas.pipeline import PipelineDefinition
 from orchest_schemas.reports import ClaimStep, StepClaim
 from orchest_schemas.status import Priority
+from orchest_service.broker import ensure_streams
 from orchest_step_runner.service import build_definition as build_runner
 from orchest_step_runner.settings import RunnerSettings
 from support import eventually, running_service

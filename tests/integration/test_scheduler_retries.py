@@ -11,8 +11,6 @@ from typing import Any
 import pytest
 from nats.aio.client import Client
 
-from orchest_runtime.broker import ensure_streams
-from orchest_runtime.database import apply_migrations, create_pool
 from orchest_scheduler.definitions import DefinitionStore
 from orchest_scheduler.outbox import Outbox
 from orchest_scheduler.runs import Runs
@@ -20,6 +18,8 @@ from orchest_schemas.bus import BusNames
 from orchest_schemas.commands import CreateRun, StepWork
 from orchest_schemas.reports import ClaimStep, StepAttemptFinished
 from orchest_schemas.status import Priority, StepStatus
+from orchest_service.broker import ensure_streams
+from orchest_service.database import apply_migrations, create_pool
 
 
 @asynccontextmanager

@@ -15,13 +15,13 @@ from nats.aio.client import Client
 from pydantic import BaseModel
 
 from orchest_gateway.discovery import discover
-from orchest_runtime.commands import add_command, request_command
-from orchest_runtime.database import load_migrations
-from orchest_runtime.entry import EXIT_DEPENDENCY_UNAVAILABLE, run_main
-from orchest_runtime.errors import DependencyUnavailable
-from orchest_runtime.service import ServiceContext, ServiceDefinition
 from orchest_scheduler.service import build_definition as build_scheduler
 from orchest_schemas.bus import BusNames, ServiceName
+from orchest_service.commands import add_command, request_command
+from orchest_service.database import load_migrations
+from orchest_service.entry import EXIT_DEPENDENCY_UNAVAILABLE, run_main
+from orchest_service.errors import DependencyUnavailable
+from orchest_service.service import ServiceContext, ServiceDefinition
 from orchest_session_manager.service import DEFINITION as SESSION_MANAGER
 from orchest_step_runner.service import build_definition as build_runner
 from orchest_step_runner.settings import RunnerSettings
@@ -129,7 +129,7 @@ async def test_stop_lets_in_flight_commands_finish_then_refuses_new_ones(
 
 
 def test_unreachable_nats_exits_with_its_own_code(database_url: str) -> None:
-    from orchest_runtime.settings import ServiceSettings
+    from orchest_service.settings import ServiceSettings
 
     settings = ServiceSettings(
         nats_url="nats://127.0.0.1:1", database_url=database_url, connect_wait_seconds=0.5
@@ -138,7 +138,7 @@ def test_unreachable_nats_exits_with_its_own_code(database_url: str) -> None:
 
 
 def test_unreachable_postgres_exits_with_its_own_code(nats_server: Any, bus: BusNames) -> None:
-    from orchest_runtime.settings import ServiceSettings
+    from orchest_service.settings import ServiceSettings
 
     settings = ServiceSettings(
         nats_url=nats_server.url,

@@ -168,7 +168,7 @@ async def test_a_launch_that_cannot_start_ends_failed_with_the_reason(
     blocked = tmp_path / "not-a-dir"
     blocked.write_text("a file where the environments should go")
     async with (
-        whole_stack(service_settings, sessions={"runtimes_dir": blocked}) as stack,
+        whole_stack(service_settings, sessions={"venvs_dir": blocked}) as stack,
         event_log(stack, stack.bus.session_event(PROJECT, PIPELINE)) as log,
     ):
         created = await stack.http.post("/api/sessions", json=launch_body(project))

@@ -23,8 +23,6 @@ import psutil
 from nats.js.errors import ObjectNotFoundError
 from runs_harness import Project, Stack, event_log, notebook, whole_stack
 
-from orchest_runtime.broker import ensure_object_store
-from orchest_runtime.commands import request_command
 from orchest_schemas.events import RunStatusChanged, StepStatusChanged
 from orchest_schemas.reports import (
     AttemptRef,
@@ -34,6 +32,8 @@ from orchest_schemas.reports import (
     StepClaim,
 )
 from orchest_schemas.status import StepStatus
+from orchest_service.broker import ensure_object_store
+from orchest_service.commands import request_command
 from orchest_step_runner.service import build_definition as build_runner
 from orchest_step_runner.settings import RunnerSettings
 from support import eventually, free_port, running_service

@@ -1,10 +1,10 @@
-"""The allow-list of what steps and kernels inherit (``orchest_runtime.childenv``)."""
+"""The allow-list of what steps and kernels inherit (``orchest_service.childenv``)."""
 
 from __future__ import annotations
 
 import pytest
 
-from orchest_runtime.childenv import CONTRACT, child_environment, inherited_environment
+from orchest_service.childenv import CONTRACT, child_environment, inherited_environment
 
 
 @pytest.mark.parametrize(

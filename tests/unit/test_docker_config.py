@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from orchest_runtime.docker import SOCKET_MOUNT, Limits, Mount, container_config
+from orchest_service.docker import SOCKET_MOUNT, Limits, Mount, container_config
 
 
 def config(**extra: Any) -> dict[str, Any]:

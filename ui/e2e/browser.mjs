@@ -1,45 +1,42 @@
-// The dashboard tests' browser: Debian's chromium driven by playwright-core
-// (no browser downloaded), a fresh profile each time, and what a script saw
-// collected in one object printed as JSON at the end (the Python test reads
-// the last line). Shared by dashboard.mjs and steps.mjs.
+// What the dashboard's browser scripts share: Debian's chromium (headless, a
+// fresh profile), a result object printed as one JSON line at the end,
+// screenshots into OUT_DIR, and the token prompt.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
 export const TIMEOUT = 120_000; // generous: the machine is shared
-export const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
-/** Runs `body({ context, page, result, shot })` in a fresh browser; prints
- * `result` (with `ok`, and `failure`/`at` and a `failure.png` when it threw). */
-export async function withBrowser(executable, outDir, body) {
+/** Opens chromium; `run(page, result, shot)` drives it, then `result` is printed. */
+export async function drive(outDir, executable, run) {
   const profile = mkdtempSync(join(tmpdir(), "orchest-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: executable,
     headless: true,
-    args: ARGS,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
     viewport: { width: 1440, height: 900 },
   });
   context.setDefaultTimeout(TIMEOUT);
   const result = { errors: [], screenshots: [] };
   const page = context.pages()[0] ?? (await context.newPage());
   page.on("pageerror", (e) => result.errors.push(String(e)));
-  const shot = async (name, target = page) => {
+  const shot = async (name, options = {}) => {
     const path = join(outDir, `${name}.png`);
-    await target.screenshot({ path });
+    await page.screenshot({ path, ...options });
     result.screenshots.push(path);
   };
   try {
-    await body({ context, page, result, shot });
+    await run(page, result, shot);
     result.ok = true;
   } catch (error) {
     result.ok = false;
@@ -53,8 +50,9 @@ export async function withBrowser(executable, outDir, body) {
   console.log(JSON.stringify(result));
 }
 
-/** Through the token prompt with `token`. */
-export async function signIn(page, token) {
+/** Opens `base` and gets past the token prompt with `token`. */
+export async function signIn(page, base, token) {
+  await page.goto(base + "/");
   await page.waitForSelector("[data-testid=token-input]");
   await page.fill("[data-testid=token-input]", token);
   await page.click("button[type=submit]");

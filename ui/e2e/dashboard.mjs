@@ -6,11 +6,11 @@
 // OUT_DIR. Prints one JSON object: what it saw.
 //
 //   node e2e/dashboard.mjs BASE_URL TOKEN OUT_DIR [CHROMIUM]
-import { nodeOf, waitForStates as waitFor, withBrowser } from "./browser.mjs";
+import { drive, nodeOf, waitForStates as waitFor } from "./browser.mjs";
 
 const [base, token, outDir, executable = "/usr/bin/chromium"] = process.argv.slice(2);
 
-await withBrowser(executable, outDir, async ({ page, result, shot }) => {
+await drive(outDir, executable, async (page, result, shot) => {
   // Every change of a step's state on the DAG, as the DOM shows it, in order.
   await page.addInitScript(() => {
     window.__transitions = {};

@@ -14,7 +14,8 @@
 // Prints one JSON object: what it saw. Screenshots go to OUT_DIR.
 //
 //   node e2e/steps.mjs BASE_URL TOKEN OUT_DIR [CHROMIUM]
-import { nodeOf, signIn, TIMEOUT, waitForStates, withBrowser } from "./browser.mjs";
+import { join } from "node:path";
+import { drive, nodeOf, signIn, TIMEOUT, waitForStates } from "./browser.mjs";
 
 const [base, token, outDir, executable = "/usr/bin/chromium"] = process.argv.slice(2);
 const SESSION_TIMEOUT = 300_000; // a first launch starts EG and Jupyter on a loaded machine
@@ -31,14 +32,13 @@ const openPipeline = async (page, name, steps) => {
   await page.waitForFunction((n) => document.querySelectorAll(".step-node").length === n, steps);
 };
 
-await withBrowser(executable, outDir, async ({ context, page, result, shot }) => {
+await drive(outDir, executable, async (page, result, shot) => {
   // 1. The token prompt: a wrong token is refused (the prompt again, saying so), the right one admits.
-  await page.goto(base + "/");
-  await signIn(page, "not-the-token");
+  await signIn(page, base, "not-the-token");
   await page.waitForSelector("[data-testid=token-refused]");
   result.wrongTokenRefused = await page.textContent("[data-testid=token-refused]");
   await shot("token-refused");
-  await signIn(page, token);
+  await signIn(page, base, token);
   await page.waitForSelector('a:text-is("quickstart")');
   result.admitted = true;
 
@@ -122,13 +122,15 @@ await withBrowser(executable, outDir, async ({ context, page, result, shot }) =>
   await row.locator("[data-testid=open-jupyterlab]").waitFor();
   result.sessionRuntime = await row.locator("td:nth-child(3)").textContent();
   await shot("sessions-live");
-  const [lab] = await Promise.all([context.waitForEvent("page"), row.locator("[data-testid=open-jupyterlab]").click()]);
+  const [lab] = await Promise.all([page.context().waitForEvent("page"), row.locator("[data-testid=open-jupyterlab]").click()]);
   lab.setDefaultTimeout(TIMEOUT);
   await lab.waitForURL(/\/lab/);
   await lab.waitForSelector(".jp-LabShell");
   await lab.waitForSelector(".jp-DirListing-content");
   result.lab = { url: lab.url().replace(/token=[^&]+/, "token=…"), files: await lab.$$eval(".jp-DirListing-itemText", (els) => els.map((e) => e.textContent.trim())) };
-  await shot("session-lab", lab);
+  const labShot = join(outDir, "session-lab.png");
+  await lab.screenshot({ path: labShot });
+  result.screenshots.push(labShot);
   await lab.close();
   await row.locator("button:has-text('Stop')").click();
   await row.locator('[data-status="STOPPED"]').waitFor();

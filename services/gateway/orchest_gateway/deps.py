@@ -10,8 +10,8 @@ from nats.js import JetStreamContext
 from nats.js.object_store import ObjectStore
 from starlette.requests import Request
 
-from orchest_runtime.broker import ensure_object_store
 from orchest_schemas.bus import BusNames
+from orchest_service.broker import ensure_object_store
 
 from .fanout import EventFeed
 from .settings import GatewaySettings

@@ -15,8 +15,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from orchest_runtime.errors import CommandError, DependencyUnavailable
 from orchest_schemas.errors import ErrorBody, ErrorDetail
+from orchest_service.errors import CommandError, DependencyUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -32,8 +32,8 @@ from nats.errors import Error as NatsError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from orchest_runtime.errors import DependencyUnavailable
 from orchest_schemas.errors import ErrorDetail
+from orchest_service.errors import DependencyUnavailable
 
 from .body import query_bool
 from .deps import deps_of

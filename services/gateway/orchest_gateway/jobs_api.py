@@ -9,7 +9,6 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from orchest_runtime.commands import request_command_json
 from orchest_schemas.commands import (
     AbortJobRun,
     CancelJob,
@@ -19,6 +18,7 @@ from orchest_schemas.commands import (
 )
 from orchest_schemas.errors import ErrorDetail
 from orchest_schemas.status import JobStatus, RunStatus
+from orchest_service.commands import request_command_json
 
 from . import job_reads
 from .body import query_choice, query_int, query_text, read_json

@@ -9,7 +9,6 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from orchest_runtime.commands import request_command
 from orchest_schemas.projects import (
     MAX_FILE_MESSAGE_BYTES,
     CreateStepFile,
@@ -23,6 +22,7 @@ from orchest_schemas.projects import (
     StepTemplate,
     WriteFile,
 )
+from orchest_service.commands import request_command
 
 from .body import query_bool, read_json
 from .deps import deps_of

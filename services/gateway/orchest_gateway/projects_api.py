@@ -14,7 +14,6 @@ from pydantic import BaseModel, RootModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from orchest_runtime.commands import request_command, request_command_json, validation_details
 from orchest_schemas.projects import (
     CreatePipeline,
     CreateProject,
@@ -32,6 +31,7 @@ from orchest_schemas.projects import (
     SetPipelineEnv,
     UpdateProject,
 )
+from orchest_service.commands import request_command, request_command_json, validation_details
 
 from .body import query_bool, read_json
 from .deps import deps_of

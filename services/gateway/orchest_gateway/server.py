@@ -10,7 +10,7 @@ import uvicorn
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from orchest_runtime.service import ServiceContext
+from orchest_service.service import ServiceContext
 
 from .app import create_app
 from .deps import GatewayDeps

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from importlib.metadata import version
 
-from orchest_runtime.service import ServiceContext, ServiceDefinition
 from orchest_schemas.bus import ServiceName
+from orchest_service.service import ServiceContext, ServiceDefinition
 
 from .server import serve_http
 from .settings import GatewaySettings

@@ -7,9 +7,9 @@ from typing import Any
 
 import asyncpg
 
-from orchest_runtime.errors import DependencyUnavailable
 from orchest_schemas.sessions import SessionList, SessionView
 from orchest_schemas.status import SessionStatus
+from orchest_service.errors import DependencyUnavailable
 
 from .reads import from_jsonb
 

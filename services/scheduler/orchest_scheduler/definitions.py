@@ -25,8 +25,8 @@ from nats.js.api import ObjectInfo
 from nats.js.errors import ObjectNotFoundError
 from nats.js.object_store import ObjectStore
 
-from orchest_runtime.broker import ensure_object_store
 from orchest_schemas.pipeline import PipelineDefinition
+from orchest_service.broker import ensure_object_store
 
 logger = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import asyncpg
 
-from orchest_runtime.errors import TRANSIENT_ERRORS, CommandError
 from orchest_schemas.commands import AbortRun
+from orchest_service.errors import TRANSIENT_ERRORS, CommandError
 
 from . import job_store
 from .background import Background

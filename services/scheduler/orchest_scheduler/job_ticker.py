@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from orchest_runtime.errors import TRANSIENT_ERRORS
+from orchest_service.errors import TRANSIENT_ERRORS
 
 from . import job_store
 from .clock import Clock

@@ -27,8 +27,8 @@ from datetime import datetime
 import asyncpg
 from nats.aio.client import Client
 
-from orchest_runtime.errors import TRANSIENT_ERRORS
 from orchest_schemas.reports import AttemptCurrent, HeartbeatAnswer, RunnerHeartbeat
+from orchest_service.errors import TRANSIENT_ERRORS
 
 from . import step_store
 from .clock import ticks, utcnow

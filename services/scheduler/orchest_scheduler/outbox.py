@@ -42,8 +42,8 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.errors import APIError
 
-from orchest_runtime.errors import CommandError
 from orchest_schemas.bus import HEADER_MSG_ID
+from orchest_service.errors import CommandError
 
 from . import outbox_store
 from .outbox_store import StoredMessage

@@ -23,9 +23,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from orchest_runtime.commands import validation_details
 from orchest_schemas.errors import ErrorDetail
 from orchest_schemas.pipeline import PipelineDefinition
+from orchest_service.commands import validation_details
 
 from .dag import validate_definition
 from .project_files import check_project_files

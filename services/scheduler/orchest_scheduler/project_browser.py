@@ -16,7 +16,6 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
-from orchest_runtime.errors import CommandError
 from orchest_schemas.errors import ErrorCode, ErrorDetail
 from orchest_schemas.projects import (
     MAX_FILE_MESSAGE_BYTES,
@@ -32,6 +31,7 @@ from orchest_schemas.projects import (
     ReadFile,
     WriteFile,
 )
+from orchest_service.errors import CommandError
 
 from . import pipeline_files as files
 from . import step_templates

@@ -22,8 +22,6 @@ from typing import Any
 import asyncpg
 from pydantic import ValidationError
 
-from orchest_runtime.commands import validation_details
-from orchest_runtime.errors import CommandError
 from orchest_schemas.errors import ErrorCode, ErrorDetail
 from orchest_schemas.pipeline import PipelineDefinition
 from orchest_schemas.projects import (
@@ -39,6 +37,8 @@ from orchest_schemas.projects import (
     SavePipeline,
     SetPipelineEnv,
 )
+from orchest_service.commands import validation_details
+from orchest_service.errors import CommandError
 
 from . import pipeline_files as files
 from . import project_store as db

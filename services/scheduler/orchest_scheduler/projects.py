@@ -20,7 +20,6 @@ from typing import Any
 
 import asyncpg
 
-from orchest_runtime.errors import CommandError
 from orchest_schemas.errors import ErrorCode, ErrorDetail
 from orchest_schemas.projects import (
     CreateProject,
@@ -32,6 +31,7 @@ from orchest_schemas.projects import (
     ProjectView,
     UpdateProject,
 )
+from orchest_service.errors import CommandError
 
 from . import project_store as db
 from .clock import utcnow

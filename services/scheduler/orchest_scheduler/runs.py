@@ -18,7 +18,6 @@ from uuid import uuid4
 import asyncpg
 from nats.aio.msg import Msg
 
-from orchest_runtime.errors import CommandError
 from orchest_schemas.bus import BusNames
 from orchest_schemas.commands import AbortRun, CreateRun, RunConfig
 from orchest_schemas.errors import ErrorCode
@@ -26,6 +25,7 @@ from orchest_schemas.pipeline import PipelineDefinition
 from orchest_schemas.reports import ClaimStep, StepAttemptFinished, StepClaim
 from orchest_schemas.runs import RunView, StepView
 from orchest_schemas.status import RunStatus, RunType, StepStatus
+from orchest_service.errors import CommandError
 
 from . import engine, run_store, step_store
 from .clock import ticks, utcnow

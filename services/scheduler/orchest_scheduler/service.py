@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from orchest_runtime.commands import CommandEndpoint, add_commands
-from orchest_runtime.consumer import consume
-from orchest_runtime.service import ServiceContext, ServiceDefinition
 from orchest_schemas.bus import ServiceName
 from orchest_schemas.commands import (
     AbortJobRun,
@@ -15,6 +12,7 @@ from orchest_schemas.commands import (
     CancelJob,
     CreateJob,
     CreateRun,
+    PreviewSchedule,
     TriggerJob,
     UpdateJob,
 )
@@ -38,6 +36,9 @@ from orchest_schemas.projects import (
     WriteFile,
 )
 from orchest_schemas.reports import ClaimStep, RunnerHeartbeat, StepAttemptFinished
+from orchest_service.commands import CommandEndpoint, add_commands
+from orchest_service.consumer import consume
+from orchest_service.service import ServiceContext, ServiceDefinition
 
 from .clock import Clock, SystemClock
 from .definitions import DefinitionStore
@@ -106,6 +107,7 @@ def build_definition(
             ("trigger-job", ctx.bus.trigger_job, TriggerJob, jobs.trigger),
             ("cancel-job", ctx.bus.cancel_job, CancelJob, jobs.cancel),
             ("abort-job-run", ctx.bus.abort_job_run, AbortJobRun, jobs.abort_run),
+            ("preview-schedule", ctx.bus.preview_schedule, PreviewSchedule, jobs.preview_schedule),
             ("list-projects", project("list"), ListProjects, projects.list),
             ("get-project", project("get"), GetProject, projects.get),
             ("create-project", project("create"), CreateProject, projects.create),

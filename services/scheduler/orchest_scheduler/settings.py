@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import Field, PositiveFloat
 
-from orchest_runtime.settings import ServiceSettings
+from orchest_service.settings import ServiceSettings
 
 
 def _default_jobs_dir() -> Path:

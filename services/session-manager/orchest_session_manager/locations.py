@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from nats.aio.client import Client
 
-from orchest_runtime.commands import request_command
 from orchest_schemas.bus import BusNames
 from orchest_schemas.commands import LaunchSession
 from orchest_schemas.projects import GetPipeline, GetProject, PipelineDocument, ProjectView
+from orchest_service.commands import request_command
 
 
 async def locate(

@@ -6,11 +6,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
-from orchest_runtime.commands import CommandEndpoint, add_commands
-from orchest_runtime.docker import DockerFailure, DockerTimeouts, Limits
-from orchest_runtime.service import ServiceContext, ServiceDefinition
 from orchest_schemas.bus import ServiceName
 from orchest_schemas.commands import LaunchSession, RestartSession, StopSession
+from orchest_service.commands import CommandEndpoint, add_commands
+from orchest_service.docker import DockerFailure, DockerTimeouts, Limits
+from orchest_service.service import ServiceContext, ServiceDefinition
 
 from .runtime.base import SessionRuntime
 from .runtime.docker import DockerRuntime
@@ -31,7 +31,7 @@ async def default_runtimes(settings: SessionManagerSettings) -> dict[str, Sessio
     runtimes: dict[str, SessionRuntime] = {
         "process": ProcessRuntime(
             settings.sessions_dir,
-            runtimes_dir=settings.runtimes_dir,
+            venvs_dir=settings.venvs_dir,
             launch_timeout=settings.session_launch_timeout_seconds,
         )
     }

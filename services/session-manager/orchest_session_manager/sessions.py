@@ -28,8 +28,6 @@ import asyncpg
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from orchest_runtime.commands import request_command
-from orchest_runtime.errors import TRANSIENT_ERRORS, CommandError
 from orchest_schemas.bus import HEADER_MSG_ID, BusNames
 from orchest_schemas.commands import AbortRun, LaunchSession, RestartSession, StopSession
 from orchest_schemas.errors import ErrorCode, ErrorDetail
@@ -37,6 +35,8 @@ from orchest_schemas.events import SessionStatusChanged
 from orchest_schemas.runs import RunView
 from orchest_schemas.sessions import SessionView
 from orchest_schemas.status import SessionStatus
+from orchest_service.commands import request_command
+from orchest_service.errors import TRANSIENT_ERRORS, CommandError
 
 from . import store
 from .locations import locate

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import ByteSize, Field, PositiveFloat, PositiveInt
 
-from orchest_runtime.settings import ServiceSettings
+from orchest_service.settings import ServiceSettings
 
 
 def _default_sessions_dir() -> Path:
@@ -16,7 +16,7 @@ def _default_sessions_dir() -> Path:
 class SessionManagerSettings(ServiceSettings):
     sessions_dir: Path = Field(default_factory=_default_sessions_dir)
     """Per-session files of the process runtime: logs, kernelspecs, connection files."""
-    runtimes_dir: Path | None = None
+    venvs_dir: Path | None = None
     """The isolated environments of Enterprise Gateway and the Jupyter server
     (``None``: the runtime's default)."""
     session_runtime: str = "process"

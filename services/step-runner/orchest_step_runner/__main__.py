@@ -1,6 +1,6 @@
 import sys
 
-from orchest_runtime.entry import run_main
+from orchest_service.entry import run_main
 
 from .service import build_definition
 from .settings import RunnerSettings

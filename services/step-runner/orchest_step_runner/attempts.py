@@ -25,11 +25,11 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.object_store import ObjectStore
 
-from orchest_runtime.service import ServiceContext
 from orchest_schemas.bus import HEADER_MSG_ID
 from orchest_schemas.commands import StepWork
 from orchest_schemas.reports import StepAttemptFinished, bounded_text
 from orchest_schemas.status import StepStatus
+from orchest_service.service import ServiceContext
 
 from .definitions import DefinitionCache
 from .executor import ExecutionResult, StepExecutor

@@ -16,8 +16,8 @@ from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.object_store import ObjectStore
 
-from orchest_runtime.broker import ensure_object_store
 from orchest_schemas.pipeline import PipelineDefinition
+from orchest_service.broker import ensure_object_store
 
 logger = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 
-from orchest_runtime.commands import request_command
-from orchest_runtime.errors import OrchestError
 from orchest_schemas.bus import BusNames
 from orchest_schemas.reports import AttemptRef, HeartbeatAnswer, RunnerHeartbeat
+from orchest_service.commands import request_command
+from orchest_service.errors import OrchestError
 
 from .settings import RunnerSettings
 

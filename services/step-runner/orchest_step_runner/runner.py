@@ -31,14 +31,14 @@ from collections.abc import Awaitable, Callable
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 
-from orchest_runtime.broker import ensure_object_store
-from orchest_runtime.commands import request_command
-from orchest_runtime.consumer import Abandon, ensure_consumer, parse, settle
-from orchest_runtime.service import ServiceContext
 from orchest_schemas.bus import ConsumerSpec
 from orchest_schemas.commands import CancelStep, StepWork
 from orchest_schemas.reports import ClaimStep, StepAttemptFinished, StepClaim
 from orchest_schemas.status import Priority
+from orchest_service.broker import ensure_object_store
+from orchest_service.commands import request_command
+from orchest_service.consumer import Abandon, ensure_consumer, parse, settle
+from orchest_service.service import ServiceContext
 
 from .attempts import Attempts
 from .executor import StepExecutor

@@ -8,9 +8,9 @@ import socket
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 
-from orchest_runtime.docker import DockerTimeouts
-from orchest_runtime.service import ServiceContext, ServiceDefinition
 from orchest_schemas.bus import ServiceName
+from orchest_service.docker import DockerTimeouts
+from orchest_service.service import ServiceContext, ServiceDefinition
 
 from .executor import ProcessExecutor, StepExecutor
 from .executor.docker import DockerExecutor, DockerOptions

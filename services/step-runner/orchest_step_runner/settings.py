@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import ByteSize, Field, PositiveFloat, PositiveInt
 
-from orchest_runtime.settings import ServiceSettings
+from orchest_service.settings import ServiceSettings
 
 
 def _default_data_dir() -> Path:

@@ -2,7 +2,7 @@
 a container, and every kernel a container of its own that EG starts through
 the Docker engine (its ``DockerProcessProxy``, from the kernelspecs of
 ``kernels/docker/``). The engine is reached through the shared Docker adapter
-(``orchest_runtime.docker``): every request has a timeout, and an engine that
+(``orchest_service.docker``): every request has a timeout, and an engine that
 does not answer fails the launch with that cause.
 
 Addresses stay on loopback. Every container uses the host network, so there
@@ -47,7 +47,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from orchest_runtime.docker import (
+from orchest_service.docker import (
     SOCKET_MOUNT,
     DockerEngine,
     DockerFailure,
@@ -75,9 +75,9 @@ from .docker_containers import (
     start_server,
     wait_servers_ready,
 )
-from .environments import ENTERPRISE_GATEWAY, JUPYTER_SERVER
 from .kernelspecs import KERNELS_DIR, write_kernelspecs
 from .lab import server_arguments
+from .venvs import ENTERPRISE_GATEWAY, JUPYTER_SERVER
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """A docker session's containers on the engine: their images and labels, the
 plan of a launch (ports, tokens), finding them, starting a server, waiting
 for the servers to answer, and ending them. Every request goes through the
-shared adapter (``orchest_runtime.docker``), each with its timeout.
+shared adapter (``orchest_service.docker``), each with its timeout.
 
 Every container is labelled ``orchest.owner=<owner>``,
 ``orchest.session=<owner>:<session uuid>`` and ``orchest.role`` (the kernels
@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchest_runtime.docker import DockerEngine, DockerFailure, DockerNotFound, label_filter
+from orchest_service.docker import DockerEngine, DockerFailure, DockerNotFound, label_filter
 
 from .base import LaunchFailed, SessionSpec
-from .environments import ENTERPRISE_GATEWAY, JUPYTER_SERVER
 from .readiness import Probe, wait_ready
+from .venvs import ENTERPRISE_GATEWAY, JUPYTER_SERVER
 
 KERNEL = "kernel"
 OWNER_LABEL = "orchest.owner"

@@ -45,19 +45,19 @@ from typing import Any
 
 import psutil
 
-from orchest_runtime.childenv import child_environment
+from orchest_service.childenv import child_environment
 
 from .base import LaunchFailed, Owned, SessionEndpoints, SessionSpec
-from .environments import (
-    ENTERPRISE_GATEWAY,
-    JUPYTER_SERVER,
-    EnvironmentFailed,
-    ensure_environment,
-    environment_python,
-)
 from .kernelspecs import KERNELS_DIR, write_kernelspecs
 from .lab import CONNECTION_MODULE, PAGE_CONFIG, server_config
 from .readiness import Probe, wait_ready
+from .venvs import (
+    ENTERPRISE_GATEWAY,
+    JUPYTER_SERVER,
+    EnvironmentFailed,
+    ensure_venv,
+    environment_python,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class ProcessRuntime:
         self,
         sessions_dir: Path,
         *,
-        runtimes_dir: Path | None = None,
+        venvs_dir: Path | None = None,
         kernel_python: Path | None = None,
         kernel_templates: Path = KERNELS_DIR / "process",
         launch_timeout: float = 60.0,
@@ -121,7 +121,7 @@ class ProcessRuntime:
         by default the Jupyter server environment's, which has it."""
         self.sessions_dir = sessions_dir
         self.owner = owner_key(sessions_dir)
-        self.runtimes_dir = runtimes_dir
+        self.venvs_dir = venvs_dir
         self.kernel_python = kernel_python
         self.kernel_templates = kernel_templates
         self.launch_timeout = launch_timeout
@@ -135,7 +135,7 @@ class ProcessRuntime:
         try:
             gateway_env, jupyter_env = await asyncio.gather(
                 *(
-                    asyncio.to_thread(ensure_environment, name, runtimes_dir=self.runtimes_dir)
+                    asyncio.to_thread(ensure_venv, name, venvs_dir=self.venvs_dir)
                     for name in (ENTERPRISE_GATEWAY, JUPYTER_SERVER)
                 )
             )

@@ -14,7 +14,7 @@ from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
 
-from orchest_runtime.docker import Container
+from orchest_service.docker import Container
 
 from .base import ExecutionResult
 from .step_container import Launch

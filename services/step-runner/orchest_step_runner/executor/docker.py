@@ -1,6 +1,6 @@
 """The docker executor: each step attempt in a container of its environment's
 image (``docs/runs.md#step-execution-docker-executor``), through the shared Docker adapter
-(``orchest_runtime.docker``: every request to the engine has a timeout).
+(``orchest_service.docker``: every request to the engine has a timeout).
 
 What the container gets: the project directory at ``/project-dir`` (the step
 file's folder as working directory), the frozen definition at
@@ -33,8 +33,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from orchest_runtime.docker import Container, DockerEngine, DockerFailure, DockerNotFound
 from orchest_schemas.commands import StepWork
+from orchest_service.docker import Container, DockerEngine, DockerFailure, DockerNotFound
 
 from .base import ExecutionResult, OutputSink
 from .container_kernel import ContainerKernel

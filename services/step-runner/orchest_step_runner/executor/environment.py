@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchest_runtime.childenv import child_environment
 from orchest_schemas.commands import StepWork
+from orchest_service.childenv import child_environment
 
 PIPELINE_FILE_NAME = "pipeline.json"
 
@@ -83,7 +83,7 @@ def step_environment(
     work: StepWork, *, base: Mapping[str, str], project_dir: Path, pipeline_path: Path
 ) -> dict[str, str]:
     """The allow-listed part of ``base`` (the runner's environment: its
-    settings and secrets stay out, see ``orchest_runtime.childenv``), then the
+    settings and secrets stay out, see ``orchest_service.childenv``), then the
     run's variables, then ``ORCHEST_*`` (which the run's variables cannot
     override)."""
     return child_environment(

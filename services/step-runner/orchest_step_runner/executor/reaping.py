@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from orchest_runtime.docker import DockerEngine, DockerFailure, label_filter
+from orchest_service.docker import DockerEngine, DockerFailure, label_filter
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchest_runtime.docker import DockerTimeouts, Limits, Mount, container_config
 from orchest_schemas.commands import StepWork
+from orchest_service.docker import DockerTimeouts, Limits, Mount, container_config
 
 PROJECT_DIR = Path("/project-dir")
 PIPELINE_PATH = Path("/pipeline.json")

@@ -1,7 +1,7 @@
-"""What the dashboard's browser tests share: a stack with API tokens serving
-the built dashboard, pipelines made through the projects API, and a run of
-one of the ``ui/e2e/*.mjs`` scripts (playwright-core driving Debian's
-chromium), whose last output line is what it saw, as JSON."""
+"""What the dashboard's browser tests share: the built app, a whole stack with
+API tokens and the quickstart project, a second project whose one step sleeps,
+and a script of ``ui/e2e`` run in Debian's chromium, its findings returned
+(a module of its own name: test folders' ``conftest`` modules share one)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from support import REPO_ROOT
 UI = REPO_ROOT / "ui"
 CHROMIUM = Path("/usr/bin/chromium")
 TOKEN = "dashboard-e2e-token-0123456789"
+QUICKSTART_STEPS = ["Get data", "Clean", "Stats", "Features", "Train", "Report"]
 
 
 def dashboard_stack(workdir: Path) -> Stack:
@@ -36,12 +37,19 @@ def api(stack: Stack) -> httpx.Client:
     )
 
 
-def screenshots(tmp_path: Path) -> Path:
-    """``$ORCHEST_TEST_SCREENSHOTS`` when set (how ``docs/images`` is
-    refreshed), else the test's own folder."""
+def screenshots_dir(tmp_path: Path) -> Path:
+    """``ORCHEST_TEST_SCREENSHOTS`` when set (how ``docs/images`` is refreshed), else the test's own."""
     shots = Path(os.environ.get("ORCHEST_TEST_SCREENSHOTS") or tmp_path / "screenshots")
     shots.mkdir(parents=True, exist_ok=True)
     return shots
+
+
+def make_quickstart(http: httpx.Client) -> dict[str, Any]:
+    """A project "demo" from the quickstart template."""
+    created = http.post("/api/projects", json={"name": "demo", "template": "quickstart"})
+    assert created.status_code == 201, created.text
+    project: dict[str, Any] = created.json()
+    return project
 
 
 def make_pipeline(
@@ -51,9 +59,11 @@ def make_pipeline(
     files: dict[str, tuple[str, str]],
     steps: dict[str, dict[str, Any]],
     settings: dict[str, Any] | None = None,
-) -> None:
+) -> tuple[str, str]:
     """A project ``project`` whose pipeline ``name`` has ``steps`` (key ->
-    step fields: title, file_path...), over ``files`` (path -> (template, content))."""
+    step fields: title, file_path...) in a row, over ``files`` (path ->
+    (template, content)), with ``settings`` over the pipeline's; returns the
+    project's and the pipeline's uuids."""
     made = http.post("/api/projects", json={"name": project})
     assert made.status_code == 201, made.text
     base = f"/api/projects/{made.json()['uuid']}"
@@ -85,16 +95,31 @@ def make_pipeline(
         headers={"If-Match": f'"{document["etag"]}"'},
     )
     assert saved.status_code == 200, saved.text
+    return made.json()["uuid"], document["uuid"]
 
 
-def browser_run(script: str, url: str, shots: Path, timeout: float = 600) -> dict[str, Any]:
-    """``node ui/e2e/<script> URL TOKEN SHOTS CHROMIUM``; what it printed last."""
+def make_long_pipeline(http: httpx.Client) -> tuple[str, str]:
+    """A project "sleeper" whose pipeline "long" has one step, Sleep: it
+    prints, then sleeps; returns the project's and the pipeline's uuids."""
+    return make_pipeline(
+        http,
+        "sleeper",
+        "long",
+        {"sleep.sh": ("shell", "echo sleeping\nsleep 120\n")},
+        {"sleep": {"title": "Sleep", "file_path": "sleep.sh"}},
+    )
+
+
+def browser_run(
+    script: str, url: str, shots: Path, *args: str, timeout: float = 600
+) -> dict[str, Any]:
+    """``node ui/e2e/<script> URL TOKEN SHOTS CHROMIUM ARGS...``: what it saw."""
     node = shutil.which("node")
     assert node, "the dashboard tests need node (Node 20)"
     assert CHROMIUM.exists(), "the dashboard tests need chromium: apt-get install -y chromium"
     assert (UI / "node_modules" / "playwright-core").is_dir(), "run make install (npm ci in ui/)"
     result = subprocess.run(
-        [node, f"e2e/{script}", url, TOKEN, str(shots), str(CHROMIUM)],
+        [node, f"e2e/{script}", url, TOKEN, str(shots), str(CHROMIUM), *args],
         cwd=UI,
         capture_output=True,
         text=True,

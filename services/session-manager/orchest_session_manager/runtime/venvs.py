@@ -2,12 +2,12 @@
 
 Enterprise Gateway 3 pins ``jupyter-client`` 6, which current ``ipykernel``
 and ``jupyter-server`` do not accept, so each lives in an environment of its
-own, described by a small uv project under ``runtimes/<name>/`` (its
+own, described by a small uv project under ``session-venvs/<name>/`` (its
 ``pyproject.toml`` and ``uv.lock``; not workspace members). An environment is
-made with ``uv sync --frozen`` into ``<runtimes dir>/<name>``:
+made with ``uv sync --frozen`` into ``<venvs dir>/<name>``:
 
 ```
-$ORCHEST_RUNTIMES_DIR (default ~/.local/share/orchest/runtimes)
+$ORCHEST_SESSION_VENVS_DIR (default ~/.local/share/orchest/session-venvs)
   <name>/                 the virtual environment
   <name>/.orchest-synced  what it was synced from (hash of the lock, the project, the Python)
   <name>.lock             held (flock) while it is being synced
@@ -27,12 +27,12 @@ import sys
 import time
 from pathlib import Path
 
-RUNTIMES_DIR_ENV = "ORCHEST_RUNTIMES_DIR"
+RUNTIMES_DIR_ENV = "ORCHEST_SESSION_VENVS_DIR"
 ENTERPRISE_GATEWAY = "enterprise-gateway"
 JUPYTER_SERVER = "jupyter-server"
 
-PROJECTS_DIR = Path(__file__).resolve().parents[4] / "runtimes"
-"""The repository's ``runtimes/`` (this file is in ``services/session-manager/...``)."""
+PROJECTS_DIR = Path(__file__).resolve().parents[4] / "session-venvs"
+"""The repository's ``session-venvs/`` (this file is in ``services/session-manager/...``)."""
 STAMP_NAME = ".orchest-synced"
 # Variables of the caller's own environment that would send uv elsewhere.
 _UV_IGNORED = ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "UV_PROJECT", "UV_FROZEN", "UV_LOCKED")
@@ -42,19 +42,19 @@ class EnvironmentFailed(Exception):
     """An environment could not be made (the reason holds uv's output)."""
 
 
-def default_runtimes_dir() -> Path:
-    """``$ORCHEST_RUNTIMES_DIR``, else ``runtimes`` in the user data dir."""
+def default_venvs_dir() -> Path:
+    """``$ORCHEST_SESSION_VENVS_DIR``, else ``session-venvs`` in the user data dir."""
     if value := os.environ.get(RUNTIMES_DIR_ENV):
         return Path(value)
     import platformdirs
 
-    return Path(platformdirs.user_data_dir("orchest", appauthor=False)) / "runtimes"
+    return Path(platformdirs.user_data_dir("orchest", appauthor=False)) / "session-venvs"
 
 
-def ensure_environment(
+def ensure_venv(
     name: str,
     *,
-    runtimes_dir: Path | None = None,
+    venvs_dir: Path | None = None,
     projects_dir: Path = PROJECTS_DIR,
     python: str = sys.executable,
 ) -> Path:
@@ -67,7 +67,7 @@ def ensure_environment(
     project = projects_dir / name
     if not (project / "uv.lock").is_file():
         raise EnvironmentFailed(f"no runtime project {name!r} (no uv.lock in {project})")
-    root = runtimes_dir or default_runtimes_dir()
+    root = venvs_dir or default_venvs_dir()
     venv = root / name
     stamp = _fingerprint(project, python)
     if _is_synced(venv, stamp):

@@ -4,7 +4,7 @@ every ``aiodocker``/``aiohttp`` error and every timeout is translated (``raise
 
 from __future__ import annotations
 
-from orchest_runtime.errors import DependencyUnavailable, OrchestError
+from orchest_service.errors import DependencyUnavailable, OrchestError
 
 UNREACHABLE = 900
 """aiodocker's status for an engine it cannot connect to."""
