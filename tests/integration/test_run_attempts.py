@@ -6,15 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-import pytest
 from runs_harness import Project, Stack
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Project:
-    root = tmp_path / "project"
-    root.mkdir()
-    return Project(root)
 
 
 def fails_first(marker: Path) -> str:
