@@ -127,6 +127,7 @@ def test_step_panel_timeline_sessions_and_token(workdir: Path, tmp_path: Path) -
         "step-notebook.png",
         "run-timeline.png",
         "step-attempts.png",
+        "step-traceback.png",
         "sessions-live.png",
         "session-lab.png",
     }

@@ -112,6 +112,8 @@ await drive(outDir, executable, async (page, result, shot) => {
   };
   await page.locator("[data-testid=step-attempts]").evaluate((e) => e.scrollIntoView({ block: "start" }));
   await shot("step-attempts");
+  await page.locator("[data-testid=notebook] .nb-error").evaluate((e) => e.scrollIntoView({ block: "center" }));
+  await shot("step-traceback");
 
   // 4. A session launched from the Sessions page, JupyterLab reached in a new tab, then stopped.
   await page.click('nav a:text-is("Sessions")');
