@@ -52,37 +52,62 @@ def make_quickstart(http: httpx.Client) -> dict[str, Any]:
     return project
 
 
-def make_long_pipeline(http: httpx.Client) -> tuple[str, str]:
-    """A project "sleeper" whose pipeline "long" has one step, Sleep: it
-    prints, then sleeps; returns the project's and the pipeline's uuids."""
-    project = http.post("/api/projects", json={"name": "sleeper"})
-    assert project.status_code == 201, project.text
-    base = f"/api/projects/{project.json()['uuid']}"
-    made = http.post(f"{base}/files", json={"path": "sleep.sh", "template": "shell"})
+def make_pipeline(
+    http: httpx.Client,
+    project: str,
+    name: str,
+    files: dict[str, tuple[str, str]],
+    steps: dict[str, dict[str, Any]],
+    settings: dict[str, Any] | None = None,
+) -> tuple[str, str]:
+    """A project ``project`` whose pipeline ``name`` has ``steps`` (key ->
+    step fields: title, file_path...) in a row, over ``files`` (path ->
+    (template, content)), with ``settings`` over the pipeline's; returns the
+    project's and the pipeline's uuids."""
+    made = http.post("/api/projects", json={"name": project})
     assert made.status_code == 201, made.text
-    content = {"content": "echo sleeping\nsleep 120\n"}
-    written = http.put(f"{base}/files/content", params={"path": "sleep.sh"}, json=content)
-    assert written.status_code == 200, written.text
-    pipeline = http.post(f"{base}/pipelines", json={"path": "long.orchest", "name": "long"})
+    base = f"/api/projects/{made.json()['uuid']}"
+    for path, (template, content) in files.items():
+        created = http.post(f"{base}/files", json={"path": path, "template": template})
+        assert created.status_code == 201, created.text
+        written = http.put(
+            f"{base}/files/content", params={"path": path}, json={"content": content}
+        )
+        assert written.status_code == 200, written.text
+    pipeline = http.post(f"{base}/pipelines", json={"path": f"{name}.orchest", "name": name})
     assert pipeline.status_code == 201, pipeline.text
     document = pipeline.json()
     definition = dict(document["definition"])
     definition["steps"] = {
-        "sleep": {
-            "uuid": "sleep",
-            "title": "Sleep",
-            "file_path": "sleep.sh",
+        key: {
+            "uuid": key,
             "environment": "",
-            "meta_data": {"hidden": False, "position": [100, 100]},
+            "meta_data": {"hidden": False, "position": [100 + 250 * i, 100]},
+            **fields,
         }
+        for i, (key, fields) in enumerate(steps.items())
     }
+    if settings:
+        definition["settings"] = {**definition.get("settings", {}), **settings}
     saved = http.put(
         f"{base}/pipelines/{document['uuid']}",
         json=definition,
         headers={"If-Match": f'"{document["etag"]}"'},
     )
     assert saved.status_code == 200, saved.text
-    return project.json()["uuid"], document["uuid"]
+    return made.json()["uuid"], document["uuid"]
+
+
+def make_long_pipeline(http: httpx.Client) -> tuple[str, str]:
+    """A project "sleeper" whose pipeline "long" has one step, Sleep: it
+    prints, then sleeps; returns the project's and the pipeline's uuids."""
+    return make_pipeline(
+        http,
+        "sleeper",
+        "long",
+        {"sleep.sh": ("shell", "echo sleeping\nsleep 120\n")},
+        {"sleep": {"title": "Sleep", "file_path": "sleep.sh"}},
+    )
 
 
 def browser_run(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
-from runs_harness import Stack, whole_stack
+from runs_harness import Project, Stack, whole_stack
 
 
 @pytest.fixture
@@ -14,3 +15,11 @@ async def stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
     """The whole stack with the default settings, stopped after the test."""
     async with whole_stack(service_settings) as s:
         yield s
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    """An empty project folder with a pipeline definition to fill."""
+    root = tmp_path / "project"
+    root.mkdir()
+    return Project(root)

@@ -63,6 +63,17 @@ async def test_run_sends_the_project_uuid_env_and_parameters(stack: Stack, pipel
     assert_seen(pipeline, await step_output(stack, run_uuid))
 
 
+async def test_run_prints_the_runs_dashboard_url(stack: Stack, pipeline: Path) -> None:
+    """The run's view in the dashboard, said before the run's progress, so
+    it can be opened while the run runs."""
+    result = await orchest(stack, "run", str(pipeline))
+    assert result.code == 0, result.out + result.err
+    run_uuid = result.out.split()[-2].rstrip(":")
+    base = str(stack.http.base_url).rstrip("/")
+    lines = result.out.splitlines()
+    assert lines[0] == f"Dashboard: {base}/runs/{run_uuid}", result.out
+
+
 async def test_jobs_create_sends_the_project_uuid_env_and_parameters(
     stack: Stack, pipeline: Path
 ) -> None:

@@ -68,3 +68,19 @@ export async function signIn(page, base, token) {
   await page.fill("[data-testid=token-input]", token);
   await page.click("button[type=submit]");
 }
+
+/** The DAG node of the step titled `title`. */
+export const nodeOf = (page, title) =>
+  page.locator(".react-flow__node", { has: page.locator(`.step-title:text-is("${title}")`) });
+
+/** Waits until every step named in `want` (title -> status) shows that status on the DAG. */
+export const waitForStates = (page, want) =>
+  page.waitForFunction(
+    (w) => {
+      const nodes = [...document.querySelectorAll(".step-node")];
+      const now = Object.fromEntries(nodes.map((e) => [e.querySelector(".step-title").textContent, e.dataset.status]));
+      return Object.entries(w).every(([title, status]) => now[title] === status);
+    },
+    want,
+    { timeout: TIMEOUT },
+  );

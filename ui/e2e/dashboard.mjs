@@ -6,7 +6,7 @@
 // OUT_DIR. Prints one JSON object: what it saw.
 //
 //   node e2e/dashboard.mjs BASE_URL TOKEN OUT_DIR [CHROMIUM]
-import { drive, TIMEOUT } from "./browser.mjs";
+import { drive, nodeOf, waitForStates as waitFor } from "./browser.mjs";
 
 const [base, token, outDir, executable = "/usr/bin/chromium"] = process.argv.slice(2);
 
@@ -36,23 +36,14 @@ await drive(outDir, executable, async (page, result, shot) => {
     page.$$eval(".step-node", (els) =>
       Object.fromEntries(els.map((e) => [e.querySelector(".step-title").textContent, e.dataset.status])),
     );
-  const node = (title) => page.locator(".react-flow__node", { has: page.locator(`.step-title:text-is("${title}")`) });
+  const node = (title) => nodeOf(page, title);
   const takeTransitions = () =>
     page.evaluate(() => {
       const t = window.__transitions;
       window.__transitions = {};
       return t;
     });
-  const waitForStates = (want) =>
-    page.waitForFunction(
-      (w) => {
-        const nodes = [...document.querySelectorAll(".step-node")];
-        const now = Object.fromEntries(nodes.map((e) => [e.querySelector(".step-title").textContent, e.dataset.status]));
-        return Object.entries(w).every(([title, status]) => now[title] === status);
-      },
-      want,
-      { timeout: TIMEOUT },
-    );
+  const waitForStates = (want) => waitFor(page, want);
 
   // 1. The token prompt: the gateway has tokens, the app has none yet.
   await page.goto(base + "/");

@@ -13,7 +13,7 @@ from starlette.routing import Route
 from orchest_schemas.commands import CreateJob, CreateRun
 from orchest_schemas.health import HealthReport
 from orchest_schemas.jobs import JobList, JobView
-from orchest_schemas.runs import RunList, RunView, StepView
+from orchest_schemas.runs import AttemptList, RunList, RunView, StepView
 from orchest_schemas.status import JobStatus
 
 from . import (
@@ -158,6 +158,19 @@ OPERATIONS += (
         summary="Abort a run: running steps are killed, unfinished steps ABORTED (idempotent)",
         parameters=(RUN,),
         responses={200: ("The run after the abort", RunView), **RUN_ERRORS},
+        tags=("runs",),
+    ),
+    Operation(
+        method="GET",
+        path="/api/runs/{run_uuid}/attempts",
+        operation_id="listRunAttempts",
+        summary="Every attempt of the run's steps (status, exit code, error, times), as made",
+        parameters=(RUN, Parameter("step_uuid", "query", "Only this step's attempts")),
+        responses={
+            200: ("The run's attempts", AttemptList),
+            **RUN_ERRORS,
+            422: ("Bad query parameter", None),
+        },
         tags=("runs",),
     ),
     Operation(
@@ -381,6 +394,7 @@ _HANDLERS = {
     "listRuns": runs_api.list_runs,
     "getRun": runs_api.get_run,
     "abortRun": runs_api.abort_run,
+    "listRunAttempts": runs_api.list_attempts,
     "getRunStep": runs_api.get_step,
     "getRunStepLogs": logs_api.step_logs,
     "getRunStepArtifact": runs_api.get_artifact,

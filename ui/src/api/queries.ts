@@ -2,6 +2,7 @@
 // (live/cache.ts), so none of them polls.
 import { keepPreviousData, useQueries, useQuery } from "@tanstack/react-query";
 import { keys } from "../live/cache";
+import { applyAttemptEvent, type LiveAttempts } from "../live/attempts";
 import { recentEvents } from "../live/recent";
 import type { LiveRun } from "../live/runs";
 import { client, toApiError, unwrap } from "./client";
@@ -72,6 +73,21 @@ export const useRun = (run: string | null | undefined) =>
       recentEvents.replay(
         await unwrap(client.GET("/api/runs/{run_uuid}", { params: { path: { run_uuid: run as string } } })),
       ),
+  });
+
+/** Every attempt of the run's steps, kept live by the step events. */
+export const useAttempts = (run: string | null | undefined) =>
+  useQuery({
+    queryKey: keys.attempts(run ?? ""),
+    enabled: Boolean(run),
+    queryFn: async (): Promise<LiveAttempts> => {
+      const read = await unwrap(
+        client.GET("/api/runs/{run_uuid}/attempts", { params: { path: { run_uuid: run as string } } }),
+      );
+      return recentEvents
+        .eventsOf(read.run_uuid)
+        .reduce((l, e) => (e.kind === "step_status_changed" ? applyAttemptEvent(l, e) : l), read as LiveAttempts);
+    },
   });
 
 export const useJobs = () =>

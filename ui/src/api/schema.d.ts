@@ -338,6 +338,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/runs/{run_uuid}/attempts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every attempt of the run's steps (status, exit code, error, times), as made */
+        get: operations["listRunAttempts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/runs/{run_uuid}/steps/{step_uuid}": {
         parameters: {
             query?: never;
@@ -447,6 +464,16 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * AttemptList
+         * @description Every attempt of a run's steps, in the order they were made.
+         */
+        AttemptList: {
+            /** Attempts */
+            attempts: components["schemas"]["StepAttempt"][];
+            /** Run Uuid */
+            run_uuid: string;
+        };
         /**
          * CreateJob
          * @description A job: the definition and the project frozen now, run once per
@@ -1636,6 +1663,39 @@ export interface components {
             updated_time: string;
             /** Uuid */
             uuid: string;
+        };
+        /**
+         * StepAttempt
+         * @description One attempt of a step in a run, as its events tell it.
+         */
+        StepAttempt: {
+            /** Artifacts */
+            artifacts?: string[];
+            /** Attempt */
+            attempt: number;
+            /**
+             * Error
+             * @default null
+             */
+            error?: string | null;
+            /**
+             * Exit Code
+             * @default null
+             */
+            exit_code?: number | null;
+            /**
+             * Finished Time
+             * @default null
+             */
+            finished_time?: string | null;
+            /**
+             * Started Time
+             * @default null
+             */
+            started_time?: string | null;
+            status: components["schemas"]["RunStatus"];
+            /** Step Uuid */
+            step_uuid: string;
         };
         /**
          * StepMetadata
@@ -4551,6 +4611,50 @@ export interface operations {
             };
             /** @description No such run */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listRunAttempts: {
+        parameters: {
+            query?: {
+                /** @description Only this step's attempts */
+                step_uuid?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The run's uuid */
+                run_uuid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The run's attempts */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AttemptList"];
+                };
+            };
+            /** @description No such run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Bad query parameter */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
