@@ -25,7 +25,7 @@ from orchest_schemas.projects import (
     ProjectList,
     ProjectView,
 )
-from orchest_schemas.runs import RunList, RunView, StepView
+from orchest_schemas.runs import AttemptList, RunList, RunView, StepView
 from orchest_schemas.sessions import SessionList, SessionView
 
 from .jobs_api import JobUpdate
@@ -204,6 +204,31 @@ EXAMPLES: dict[type[BaseModel], Any] = {
     RunView: RUN_VIEW,
     RunList: {"runs": [RUN_VIEW], "total": 1, "limit": 50, "offset": 0},
     StepView: STEP_VIEW,
+    AttemptList: {
+        "run_uuid": RUN,
+        "attempts": [
+            {
+                "step_uuid": "train",
+                "attempt": 1,
+                "status": "FAILURE",
+                "started_time": WHEN,
+                "finished_time": LATER,
+                "exit_code": 1,
+                "error": "exited with code 1",
+                "artifacts": [],
+            },
+            {
+                "step_uuid": "train",
+                "attempt": 2,
+                "status": "STARTED",
+                "started_time": LATER,
+                "finished_time": None,
+                "exit_code": None,
+                "error": None,
+                "artifacts": [],
+            },
+        ],
+    },
     JobView: JOB_VIEW,
     JobList: {"jobs": [JOB_VIEW], "total": 1, "limit": 50, "offset": 0},
     SchedulePreview: {

@@ -4641,6 +4641,33 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "attempts": [
+                     *         {
+                     *           "artifacts": [],
+                     *           "attempt": 1,
+                     *           "error": "exited with code 1",
+                     *           "exit_code": 1,
+                     *           "finished_time": "2026-05-04T09:30:12Z",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "FAILURE",
+                     *           "step_uuid": "train"
+                     *         },
+                     *         {
+                     *           "artifacts": [],
+                     *           "attempt": 2,
+                     *           "error": null,
+                     *           "exit_code": null,
+                     *           "finished_time": null,
+                     *           "started_time": "2026-05-04T09:30:12Z",
+                     *           "status": "STARTED",
+                     *           "step_uuid": "train"
+                     *         }
+                     *       ],
+                     *       "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71"
+                     *     }
+                     */
                     "application/json": components["schemas"]["AttemptList"];
                 };
             };
