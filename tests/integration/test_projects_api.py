@@ -283,6 +283,64 @@ async def test_an_invalid_pipeline_is_refused_and_nothing_is_written(stack: Stac
     assert (root / "p.orchest").read_bytes() == before
 
 
+async def test_a_draft_is_written_with_its_problems_and_cannot_run(stack: Stack) -> None:
+    """An editor saves a pipeline being built (a cycle, a step whose file is
+    not made yet) as a draft: written, its problems in the answer and on
+    every read; a run of it is refused. A draft must still be a pipeline."""
+    made = await create(stack, name="draft")
+    root = Path(made["path"])
+    definition = pipeline_file(root, "p.orchest")
+    url = f"/api/projects/{made['uuid']}/pipelines/{definition['uuid']}"
+    etag = (await stack.http.get(url)).json()["etag"]
+    steps = {
+        "a": {**definition["steps"]["a"], "incoming_connections": ["b"]},
+        "b": {
+            **definition["steps"]["a"],
+            "uuid": "b",
+            "file_path": "missing.py",
+            "incoming_connections": ["a"],
+        },
+    }
+    draft = {**definition, "steps": steps}
+    saved = await stack.http.put(
+        url, params={"draft": "true"}, json=draft, headers={"If-Match": f'"{etag}"'}
+    )
+    assert saved.status_code == 200, saved.text
+    assert saved.headers["etag"] == f'"{saved.json()["etag"]}"'
+    assert json.loads((root / "p.orchest").read_text()) == draft
+    problems = saved.json()["problems"]
+    assert {p["type"] for p in problems} == {"cycle"}, problems
+    assert all(p["loc"][0] == "steps" and p["loc"][1] in steps for p in problems), problems
+    assert (await stack.http.get(url)).json()["problems"] == problems
+
+    refused = await stack.http.post(
+        "/api/runs",
+        json={
+            "project_uuid": made["uuid"],
+            "pipeline_uuid": definition["uuid"],
+            "run_type": "full",
+            "uuids": [],
+        },
+    )
+    assert refused.status_code == 422 and "cycle" in refused.text, refused.text
+
+    no_cycle = {**draft, "steps": {**steps, "a": definition["steps"]["a"]}}
+    missing = await stack.http.put(url, params={"draft": "1"}, json=no_cycle)
+    assert missing.status_code == 200, missing.text
+    [problem] = missing.json()["problems"]
+    assert problem["loc"] == ["steps", "b", "file_path"] and "missing.py" in problem["msg"]
+
+    before = (root / "p.orchest").read_bytes()
+    for not_a_pipeline in (
+        {**draft, "uuid": NOBODY},
+        {**draft, "steps": {"a": {"title": "no file_path"}}},
+        {**draft, "settings": {"retries": -1}},
+    ):
+        shape = await stack.http.put(url, params={"draft": "true"}, json=not_a_pipeline)
+        assert shape.status_code == 422, shape.text
+    assert (root / "p.orchest").read_bytes() == before
+
+
 async def test_problems_of_a_file_on_disk_are_listed(stack: Stack) -> None:
     made = await create(stack, name="problems")
     root = Path(made["path"])

@@ -122,7 +122,10 @@ class Pipelines:
             raise _invalid(
                 f"the definition's uuid must be the pipeline's ({command.pipeline_uuid})", ["uuid"]
             )
-        problems = await asyncio.to_thread(files.pipeline_problems, command.definition, root)
+        if command.draft:
+            problems = files.shape_problems(command.definition)
+        else:
+            problems = await asyncio.to_thread(files.pipeline_problems, command.definition, root)
         if problems:
             raise _invalid(f"the pipeline has {len(problems)} problem(s)", [], problems)
         found = await asyncio.to_thread(_find, root, command.pipeline_uuid)
