@@ -365,9 +365,19 @@ async def test_create_and_delete_a_pipeline_file(stack: Stack, tmp_path: Path) -
     assert created.status_code == 201, created.text
     document = created.json()
     assert created.headers["etag"] == f'"{document["etag"]}"'
-    on_disk = json.loads((root / "sub" / "new.orchest").read_text())
-    assert on_disk["name"] == "New" and on_disk["uuid"] == document["uuid"]
-    assert on_disk["steps"] == {}
+    text = (root / "sub" / "new.orchest").read_text()
+    # As Orchest writes it: indented by four spaces.
+    assert text.startswith('{\n    "name": "New",\n'), text
+    on_disk = json.loads(text)
+    assert on_disk == {  # what Orchest writes for a new pipeline
+        "name": "New",
+        "parameters": {},
+        "settings": {"auto_eviction": False, "data_passing_memory_size": "1GB"},
+        "steps": {},
+        "uuid": document["uuid"],
+        "version": "1.0.0",
+        "services": {},
+    }
 
     again = await stack.http.post(url, json={"path": "sub/new.orchest", "name": "Twice"})
     assert again.status_code == 409

@@ -105,13 +105,14 @@ class Pipelines:
         root = await self._root(command.project_uuid)
         if not command.path.endswith(files.PIPELINE_SUFFIX):
             raise _invalid(f"a pipeline file's name ends with {files.PIPELINE_SUFFIX}", ["path"])
-        content = {
+        content = {  # what Orchest writes for a new pipeline, in its order
             "name": command.name,
+            "parameters": {},
+            "settings": {"auto_eviction": False, "data_passing_memory_size": "1GB"},
+            "steps": {},
             "uuid": str(uuid.uuid4()),
             "version": "1.0.0",
-            "settings": {},
-            "parameters": {},
-            "steps": {},
+            "services": {},
         }
         created = await asyncio.to_thread(_create, root, command.path, content)
         return _document(command.project_uuid, created)
