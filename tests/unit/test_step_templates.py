@@ -56,3 +56,6 @@ def test_the_python_templates_call_what_the_sdk_has(source: str) -> None:
     assert calls, code
     missing = sorted(c for c in calls if not resolves(c))
     assert missing == [], f"not in orchest {orchest.__version__}: {missing}"
+    # A step made from a template may follow any step, one that output
+    # nothing too: get_inputs() would then raise OutputNotFoundError.
+    assert "orchest.get_inputs" not in calls
