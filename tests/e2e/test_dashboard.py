@@ -17,7 +17,6 @@ Needs the built dashboard (``make install`` builds ``ui/dist``), node and
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -25,15 +24,11 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e_stack import make_stack
-
-from support import REPO_ROOT
+from dashboard_browser import CHROMIUM, TOKEN, UI, api, dashboard_stack
+from lab_browser import screenshots_dir
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
-UI = REPO_ROOT / "ui"
-CHROMIUM = Path("/usr/bin/chromium")
-TOKEN = "dashboard-e2e-token-0123456789"
 QUICKSTART_STEPS = ["Get data", "Clean", "Stats", "Features", "Train", "Report"]
 
 
@@ -71,10 +66,10 @@ def make_long_pipeline(http: httpx.Client) -> None:
 def browser_run(url: str, shots: Path) -> dict[str, Any]:
     node = shutil.which("node")
     assert node, "the dashboard tests need node (Node 20)"
-    assert CHROMIUM.exists(), "the dashboard tests need chromium: apt-get install -y chromium"
+    assert Path(CHROMIUM).exists(), "the dashboard tests need chromium: apt-get install -y chromium"
     assert (UI / "node_modules" / "playwright-core").is_dir(), "run make install (npm ci in ui/)"
     result = subprocess.run(
-        [node, "e2e/dashboard.mjs", url, TOKEN, str(shots), str(CHROMIUM)],
+        [node, "e2e/dashboard.mjs", url, TOKEN, str(shots), CHROMIUM],
         cwd=UI,
         capture_output=True,
         text=True,
@@ -86,17 +81,12 @@ def browser_run(url: str, shots: Path) -> dict[str, Any]:
 
 
 def test_dashboard_runs_the_quickstart_live(workdir: Path, tmp_path: Path) -> None:
-    assert (UI / "dist" / "index.html").exists(), "the dashboard is not built: run make install"
-    stack = make_stack(
-        workdir, ORCHEST_API_TOKENS=TOKEN, ORCHEST_API_TOKEN=TOKEN, ORCHEST_UI_DIR=str(UI / "dist")
-    )
-    shots = Path(os.environ.get("ORCHEST_TEST_SCREENSHOTS") or tmp_path / "screenshots")
-    shots.mkdir(parents=True, exist_ok=True)
+    stack = dashboard_stack(workdir)
+    shots = screenshots_dir(tmp_path)
     try:
         up = stack.up()
         assert f"Dashboard: {stack.url}/" in up.stdout
-        auth = {"Authorization": f"Bearer {TOKEN}"}
-        with httpx.Client(base_url=stack.url, headers=auth, timeout=30.0) as http:
+        with api(stack) as http:
             created = http.post("/api/projects", json={"name": "demo", "template": "quickstart"})
             assert created.status_code == 201, created.text
             make_long_pipeline(http)

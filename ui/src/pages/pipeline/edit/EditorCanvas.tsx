@@ -123,6 +123,7 @@ export function EditorCanvas({ definition, marks, selection, onSelect, onEdit, f
         onNodesChange={onNodesChange}
         onEdgesChange={onEdgesChange}
         onNodeClick={(event, node) => {
+          window.getSelection()?.removeAllRanges(); // a shift-click would select the page's text
           if (!(event.shiftKey || event.metaKey || event.ctrlKey)) onSelect({ steps: new Set([node.id]), edges: new Set() });
         }}
         onNodeDragStop={(_event, _node, moved) => onDragStop(moved)}

@@ -89,7 +89,7 @@ export function EditorPage({ project, pipeline }: { project: string; pipeline: s
       <ErrorPanel error={editor.failure} title="The pipeline was not saved" />
       <div className="editor-tools" role="toolbar" aria-label="Edit">
         <button type="button" onClick={() => setAdding(true)} data-testid="add-step-button">
-          ＋ Add step
+          + Add step
         </button>
         <button type="button" onClick={editor.undo} disabled={!canUndo(editor.history)} title="Undo (Ctrl+Z)">
           ↶ Undo
