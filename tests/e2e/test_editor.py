@@ -172,7 +172,6 @@ def build_pipeline(page: Page, shots: Path) -> dict[str, Any]:
     seen["moved"] = capture_positions(page)
 
     # A cycle: shown on its steps and connections, the run buttons disabled; saved all the same.
-    page.screenshot(path=str(shots / "editor-before-cycle.png"))
     connect(page, "report", "load")
     edges(page, 3)
     saved(page)

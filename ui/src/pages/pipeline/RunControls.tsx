@@ -4,6 +4,7 @@ import type { ErrorDetail, RunType, RunView } from "../../api/types";
 import { StatusBadge } from "../../components/Status";
 import { formatTime } from "../../components/time";
 import { ENDED } from "../../live/order";
+import { readable } from "./edit/problems";
 import { RUN_TYPES } from "./selection";
 
 interface Props {
@@ -22,7 +23,8 @@ interface Props {
 /** Why a pipeline with these problems cannot run, or null. */
 export function blockedReason(problems: readonly ErrorDetail[]): string | null {
   if (problems.length === 0) return null;
-  return `Cannot run: ${problems.length} problem${problems.length === 1 ? "" : "s"} (${problems[0]?.msg ?? ""}${problems.length > 1 ? ", …" : ""})`;
+  const first = readable(problems[0]?.msg ?? "");
+  return `Cannot run: ${problems.length} problem${problems.length === 1 ? "" : "s"} (${first}${problems.length > 1 ? ", …" : ""})`;
 }
 
 export function RunControls({ selectedCount, busy, blocked, run, history, onPreview, onRun, onAbort, onPick }: Props) {

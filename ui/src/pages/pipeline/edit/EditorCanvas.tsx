@@ -61,6 +61,7 @@ export function EditorCanvas({ definition, marks, selection, onSelect, onEdit, f
       file: step.file_path,
       kernel: step.kernel?.display_name ?? step.kernel?.name ?? "",
       problems: marks.steps.get(uuid) ?? [],
+      short: marks.short.get(uuid) ?? "",
     },
   }));
   const edges: Edge[] = Object.entries(steps).flatMap(([uuid, step]) =>
@@ -74,7 +75,8 @@ export function EditorCanvas({ definition, marks, selection, onSelect, onEdit, f
         selected: selection.edges.has(id),
         markerEnd: { type: MarkerType.ArrowClosed },
         className: problems ? "edge-problem" : undefined,
-        label: problems ? "✖ " + problems[0] : undefined,
+        label: problems ? "✖ " + (marks.short.get(id) ?? "") : undefined,
+        ariaLabel: problems ? problems.join("; ") : undefined,
         domAttributes: problems ? { "data-problem": "true" } : undefined,
       } as Edge;
     }),

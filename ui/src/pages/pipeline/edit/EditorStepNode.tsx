@@ -8,6 +8,8 @@ export type EditorStepData = {
   file: string;
   kernel: string;
   problems: string[];
+  /** A few words saying what is wrong (the messages in full on hover). */
+  short: string;
 };
 export type EditorStepType = Node<EditorStepData, "editorStep">;
 
@@ -19,11 +21,10 @@ export function EditorStepNode({ id, data, selected }: NodeProps<EditorStepType>
       <Handle type="target" position={Position.Left} className="editor-handle" aria-label="Connect into this step" />
       <div className="step-title">{data.title || <span className="muted">untitled</span>}</div>
       <div className="step-file muted">{data.file || "no file"}</div>
-      {data.kernel && <div className="step-kernel muted">{data.kernel}</div>}
+      {data.kernel && data.file.endsWith(".ipynb") && <div className="step-kernel muted">{data.kernel}</div>}
       {bad && (
         <div className="step-problem" role="note">
-          <span aria-hidden="true">✖</span> {data.problems[0]}
-          {data.problems.length > 1 && ` (+${data.problems.length - 1})`}
+          <span aria-hidden="true">✖</span> {data.short}
         </div>
       )}
       <Handle type="source" position={Position.Right} className="editor-handle" aria-label="Connect from this step" />

@@ -16,6 +16,14 @@ describe("problems placed on steps and connections", () => {
     expect([...marks.steps.keys()].sort()).toEqual(["a", "b", "c"]);
     expect([...marks.edges.keys()].sort()).toEqual([edgeId("a", "b"), edgeId("b", "c"), edgeId("c", "a")].sort());
     expect(marks.pipeline).toEqual([]);
+    expect(marks.short.get("b")).toBe("in a cycle");
+    expect(marks.short.get(edgeId("c", "a"))).toBe("in a cycle");
+  });
+
+  it("messages lose the uuids beside step titles", () => {
+    const msg = 'The pipeline has a cycle: "load" (5c52312c-5d74-4374-851b-ef9b31b24405) -> "x" (\'b2\') -> "load" (5c52312c-5d74-4374-851b-ef9b31b24405).';
+    const marks = markProblems(base(), [{ loc: ["steps", "a"], msg, type: "cycle" }]);
+    expect(marks.steps.get("a")).toEqual(['The pipeline has a cycle: "load" -> "x" (\'b2\') -> "load".']);
   });
 
   it("a missing file marks its step; a bad connection marks that connection", () => {
@@ -25,6 +33,7 @@ describe("problems placed on steps and connections", () => {
     ]);
     expect(marks.steps.get("d")).toEqual(["The file 'd.py' does not exist", "unknown step"]);
     expect([...marks.edges.keys()]).toEqual([edgeId("c", "d")]);
+    expect(marks.short.get("d")).toBe("file missing");
   });
 
   it("a problem of no step is the pipeline's", () => {

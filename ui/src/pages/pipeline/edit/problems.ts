@@ -6,11 +6,28 @@ import type { ErrorDetail } from "../../../api/types";
 import { connections, type Definition } from "./model";
 
 export interface Marks {
+  /** Each message without the uuids it names steps by (their titles stay). */
   steps: Map<string, string[]>;
   /** By connection id, `${from}->${to}`. */
   edges: Map<string, string[]>;
+  /** A few words for each marked step and connection, to draw on the canvas. */
+  short: Map<string, string>;
   /** Problems of the pipeline itself (its name, settings...). */
   pipeline: string[];
+}
+
+const SHORT: Record<string, string> = {
+  cycle: "in a cycle",
+  file_missing: "file missing",
+  not_a_file: "not a file",
+  empty_file_path: "no file",
+  absolute_path: "absolute path",
+  path_escape: "outside the project",
+};
+
+/** A message of the server without the step uuids beside the titles. */
+export function readable(msg: string): string {
+  return msg.replace(/ \((?:'|")?[0-9a-f-]{8,}(?:'|")?\)/g, "");
 }
 
 export const edgeId = (from: string, to: string) => `${from}->${to}`;
@@ -62,10 +79,16 @@ export function componentOf(d: Definition): Map<string, number> {
 }
 
 export function markProblems(d: Definition, problems: readonly ErrorDetail[]): Marks {
-  const marks: Marks = { steps: new Map(), edges: new Map(), pipeline: [] };
+  const marks: Marks = { steps: new Map(), edges: new Map(), short: new Map(), pipeline: [] };
   const steps = d.steps ?? {};
   let components: Map<string, number> | null = null;
-  for (const p of problems) {
+  for (const problem of problems) {
+    const p = { ...problem, msg: readable(problem.msg) };
+    const word = SHORT[p.type ?? ""] ?? "invalid";
+    const mark = (map: Map<string, string[]>, key: string) => {
+      add(map, key, p.msg);
+      if (!marks.short.has(key)) marks.short.set(key, word);
+    };
     const loc = p.loc ?? [];
     const uuid = loc[0] === "steps" ? String(loc[1] ?? "") : "";
     const step = steps[uuid];
@@ -75,20 +98,20 @@ export function markProblems(d: Definition, problems: readonly ErrorDetail[]): M
     }
     if (loc[2] === "incoming_connections" && typeof loc[3] === "number") {
       const from = step.incoming_connections?.[loc[3]];
-      if (from !== undefined) add(marks.edges, edgeId(from, uuid), p.msg);
-      add(marks.steps, uuid, p.msg);
+      if (from !== undefined) mark(marks.edges, edgeId(from, uuid));
+      mark(marks.steps, uuid);
       continue;
     }
-    add(marks.steps, uuid, p.msg);
+    mark(marks.steps, uuid);
     if (p.type !== "cycle") continue;
     components ??= componentOf(d);
     const own = components.get(uuid);
     for (const [from, to] of connections(d)) {
       const inCycle = from === to ? from === uuid : components.get(from) === own && components.get(to) === own;
       if (!inCycle) continue;
-      add(marks.edges, edgeId(from, to), p.msg);
-      add(marks.steps, from, p.msg);
-      add(marks.steps, to, p.msg);
+      mark(marks.edges, edgeId(from, to));
+      mark(marks.steps, from);
+      mark(marks.steps, to);
     }
   }
   return marks;
