@@ -51,6 +51,19 @@ def pipeline_file(root: Path, relative: str, **extra: Any) -> dict[str, Any]:
     return definition
 
 
+def cyclic_steps(definition: dict[str, Any]) -> dict[str, Any]:
+    """Steps a -> b -> a, b's file missing (from ``pipeline_file``'s step a)."""
+    return {
+        "a": {**definition["steps"]["a"], "incoming_connections": ["b"]},
+        "b": {
+            **definition["steps"]["a"],
+            "uuid": "b",
+            "file_path": "missing.py",
+            "incoming_connections": ["a"],
+        },
+    }
+
+
 # -- projects ------------------------------------------------------------------
 
 
@@ -259,15 +272,7 @@ async def test_an_invalid_pipeline_is_refused_and_nothing_is_written(stack: Stac
     definition = pipeline_file(root, "p.orchest")
     before = (root / "p.orchest").read_bytes()
     url = f"/api/projects/{made['uuid']}/pipelines/{definition['uuid']}"
-    steps = {
-        "a": {**definition["steps"]["a"], "incoming_connections": ["b"]},
-        "b": {
-            **definition["steps"]["a"],
-            "uuid": "b",
-            "file_path": "missing.py",
-            "incoming_connections": ["a"],
-        },
-    }
+    steps = cyclic_steps(definition)
     cyclic = await stack.http.put(url, json={**definition, "steps": steps})
     assert cyclic.status_code == 422
     assert "cycle" in json.dumps(cyclic.json()), cyclic.json()
@@ -292,15 +297,7 @@ async def test_a_draft_is_written_with_its_problems_and_cannot_run(stack: Stack)
     definition = pipeline_file(root, "p.orchest")
     url = f"/api/projects/{made['uuid']}/pipelines/{definition['uuid']}"
     etag = (await stack.http.get(url)).json()["etag"]
-    steps = {
-        "a": {**definition["steps"]["a"], "incoming_connections": ["b"]},
-        "b": {
-            **definition["steps"]["a"],
-            "uuid": "b",
-            "file_path": "missing.py",
-            "incoming_connections": ["a"],
-        },
-    }
+    steps = cyclic_steps(definition)
     draft = {**definition, "steps": steps}
     saved = await stack.http.put(
         url, params={"draft": "true"}, json=draft, headers={"If-Match": f'"{etag}"'}

@@ -7,6 +7,7 @@ import { client, unwrap } from "../../../api/client";
 import { ErrorPanel } from "../../../components/ErrorPanel";
 import { keys } from "../../../live/cache";
 import { JsonField } from "./JsonField";
+import { ProblemList } from "./ProblemList";
 import { setPipeline, type Definition } from "./model";
 
 interface Props {
@@ -44,13 +45,7 @@ export function PipelineProperties({ project, pipeline, definition, envVariables
   return (
     <aside className="step-panel card properties" aria-label="Pipeline properties" data-testid="pipeline-properties">
       <h2>Pipeline</h2>
-      {problems.length > 0 && (
-        <ul className="problems error-text" role="alert">
-          {problems.map((p) => (
-            <li key={p}>{p}</li>
-          ))}
-        </ul>
-      )}
+      <ProblemList problems={problems} />
       <div className="form-grid">
         <label htmlFor="pipeline-name">Name</label>
         <input id="pipeline-name" value={definition.name ?? ""} onChange={(e) => onEdit(setPipeline(definition, { name: e.target.value }), "name")} />

@@ -5,6 +5,7 @@ import { useState } from "react";
 import type { SessionView } from "../../../api/types";
 import { FilePicker } from "./FilePicker";
 import { JsonField } from "./JsonField";
+import { ProblemList } from "./ProblemList";
 import { labFileLink } from "./lab";
 import { kernelOf, KNOWN_KERNELS, setStep, type Definition } from "./model";
 
@@ -29,15 +30,7 @@ export function StepProperties({ project, definition, uuid, problems, session, o
   return (
     <aside className="step-panel card properties" aria-label="Step properties" data-testid="step-properties">
       <h2>Step</h2>
-      {problems.length > 0 && (
-        <ul className="problems error-text" role="alert">
-          {problems.map((p) => (
-            <li key={p}>
-              <span aria-hidden="true">✖</span> {p}
-            </li>
-          ))}
-        </ul>
-      )}
+      <ProblemList problems={problems} />
       <div className="form-grid">
         <label htmlFor="step-title">Title</label>
         <input id="step-title" value={step.title ?? ""} onChange={(e) => set({ title: e.target.value }, "title")} data-testid="step-title" />
