@@ -90,6 +90,20 @@ export function usePipelineEditor(project: string, pipeline: string) {
     return () => clearTimeout(timer);
   }, [present, dirty, saving, conflict, base, failure, save]);
 
+  // Opened from a cached read: read the file again (a newer version is taken, nothing being edited yet).
+  useEffect(() => {
+    void qc.refetchQueries({ queryKey: keys.pipeline(project, pipeline), exact: true });
+  }, [qc, project, pipeline]);
+
+  // Leaving the page (closing the tab, reloading) with edits not yet written asks first.
+  const unsaved = dirty || saving || conflict !== null;
+  useEffect(() => {
+    if (!unsaved) return;
+    const ask = (event: BeforeUnloadEvent) => event.preventDefault();
+    window.addEventListener("beforeunload", ask);
+    return () => window.removeEventListener("beforeunload", ask);
+  }, [unsaved]);
+
   const edit = useCallback((next: Definition, group?: string) => dispatch({ type: "edit", next, group }), []);
   return {
     doc,
