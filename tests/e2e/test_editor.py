@@ -10,7 +10,8 @@ Then the file on disk is checked to be what Orchest writes; it runs through
 ``orchest run`` to SUCCESS, its first step reading its parameter with the
 Orchest SDK's ``get_step_param``. Then the file is edited on disk and the
 open canvas follows; then an unsaved edit meets a change on disk: resolved
-by reloading, then by overwriting.
+by reloading, then by overwriting. Last, with the pipeline's session
+running, a step's "open in JupyterLab" link opens its file in Lab.
 
 Screenshots in the test's ``tmp_path``, or ``ORCHEST_TEST_SCREENSHOTS``
 (how ``docs/images/editor.png`` is made).
@@ -23,6 +24,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from dashboard_browser import api, dashboard_stack, signed_in_page
 from e2e_stack import Stack
@@ -270,6 +272,7 @@ def test_build_a_pipeline_by_mouse_run_it_and_follow_the_disk(
             assert f"greeting: {GREETING}" in ran.stdout, ran.stdout
 
             follow_the_disk(page, pipeline_file, shots)
+            open_in_lab(page, stack)
         assert page_errors == []
     finally:
         stack.orchest("down")
@@ -326,3 +329,27 @@ def follow_the_disk(page: Page, pipeline_file: Path, shots: Path) -> None:
     expect(node(page, "mine 2")).to_be_visible()
     assert by_title(on_disk(pipeline_file)).keys() == {"disk 1", "mine 2", "report (on disk)"}
     check_orchest_format(pipeline_file)
+
+
+def open_in_lab(page: Page, stack: Stack) -> None:
+    """The session launched (through the API): the selected step's link is
+    its file in the session's Lab, with the token, and Lab serves it."""
+    match = re.search(r"/projects/([0-9a-f-]+)/pipelines/([0-9a-f-]+)/edit", page.url)
+    assert match, page.url
+    project_uuid, pipeline_uuid = match.groups()
+    body = {"project_uuid": project_uuid, "pipeline_uuid": pipeline_uuid, "runtime": "process"}
+    with api(stack) as http:
+        launched = http.post("/api/sessions", json=body)
+        assert launched.status_code == 201, launched.text
+        node(page, "disk 1").click()  # load.py
+        link = page.get_by_test_id("open-in-lab")
+        expect(link).to_be_visible(timeout=300_000)  # the session's status, live
+        session = http.get(f"/api/sessions/{project_uuid}/{pipeline_uuid}").json()
+    href = link.get_attribute("href")
+    token = session["jupyter_token"]
+    assert href == f"{session['jupyter_url']}lab/tree/load.py?token={token}", href
+    assert link.get_attribute("target") == "_blank"
+    with httpx.Client(timeout=60.0) as lab:
+        assert lab.get(href).status_code == 200
+        contents = lab.get(f"{session['jupyter_url']}api/contents/load.py", params={"token": token})
+        assert contents.status_code == 200 and "get_step_param" in contents.json()["content"]
