@@ -5,7 +5,8 @@ added from templates (a Python script, a notebook, a shell script),
 connected, a step parameter typed (a wrong JSON first, shown inline), a
 step deleted and brought back with undo and redo, steps moved (one, then
 two selected together), auto-layout, a cycle drawn and shown on its steps
-and connections with the run buttons disabled (saved as a draft), undone.
+and connections with the run buttons disabled (saved as a draft), undone; a
+connection removed with its "runs after" box and brought back.
 Then the file on disk is checked to be what Orchest writes; it runs through
 ``orchest run`` to SUCCESS, its first step reading its parameter with the
 Orchest SDK's ``get_step_param``. Then the file is edited on disk and the
@@ -188,6 +189,16 @@ def build_pipeline(page: Page, shots: Path) -> dict[str, Any]:
     saved(page)
     expect(page.locator(".react-flow__node [data-problem=true]")).to_have_count(0)
     expect(page.locator("button[data-run-type=full]")).to_be_enabled()
+    # Connections from the keyboard too: the step's "runs after" boxes.
+    node(page, "report").click()
+    runs_after = page.locator(".runs-after").get_by_label("transform")
+    expect(runs_after).to_be_checked()
+    runs_after.uncheck()
+    edges(page, 1)
+    page.get_by_role("button", name="Undo").click()
+    edges(page, 2)
+    expect(runs_after).to_be_checked()
+    saved(page)
     node(page, "load").click()
     page.screenshot(path=str(shots / "editor.png"))
     seen["url"] = page.url

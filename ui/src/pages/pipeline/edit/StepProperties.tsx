@@ -7,7 +7,7 @@ import { FilePicker } from "./FilePicker";
 import { JsonField } from "./JsonField";
 import { ProblemList } from "./ProblemList";
 import { labFileLink } from "./lab";
-import { kernelOf, KNOWN_KERNELS, setStep, type Definition } from "./model";
+import { connect, disconnect, kernelOf, KNOWN_KERNELS, setStep, type Definition } from "./model";
 
 interface Props {
   project: string;
@@ -81,6 +81,25 @@ export function StepProperties({ project, definition, uuid, problems, session, o
           ))}
         </datalist>
       </div>
+      <fieldset className="runs-after">
+        <legend>Runs after (its incoming connections)</legend>
+        {steps.filter((s) => s.uuid !== uuid).length === 0 && <span className="muted">No other step yet.</span>}
+        {steps
+          .filter((s) => s.uuid !== uuid)
+          .map((other) => {
+            const on = (step.incoming_connections ?? []).includes(other.uuid);
+            return (
+              <label key={other.uuid}>
+                <input
+                  type="checkbox"
+                  checked={on}
+                  onChange={() => onEdit(on ? disconnect(definition, other.uuid, uuid) : connect(definition, other.uuid, uuid))}
+                />{" "}
+                {other.title || other.file_path}
+              </label>
+            );
+          })}
+      </fieldset>
       <JsonField
         key={uuid}
         id="step-parameters"
