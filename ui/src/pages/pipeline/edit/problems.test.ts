@@ -36,8 +36,9 @@ describe("problems placed on steps and connections", () => {
     expect(marks.short.get("d")).toBe("file missing");
   });
 
-  it("a problem of no step is the pipeline's", () => {
+  it("a problem of no step is the pipeline's; one of a step removed since is dropped", () => {
     const marks = markProblems(base(), [{ loc: ["settings", "retries"], msg: "too many", type: "x" }, { loc: ["steps", "gone"], msg: "?", type: "x" }]);
-    expect(marks.pipeline).toEqual(["settings.retries: too many", "steps.gone: ?"]);
+    expect(marks.pipeline).toEqual(["settings.retries: too many"]);
+    expect(marks.steps.size).toBe(0);
   });
 });

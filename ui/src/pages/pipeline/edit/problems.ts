@@ -92,6 +92,7 @@ export function markProblems(d: Definition, problems: readonly ErrorDetail[]): M
     const loc = p.loc ?? [];
     const uuid = loc[0] === "steps" ? String(loc[1] ?? "") : "";
     const step = steps[uuid];
+    if (!step && loc[0] === "steps" && uuid) continue; // a step no longer there (an edit not yet saved)
     if (!step) {
       marks.pipeline.push(loc.length > 0 ? `${loc.join(".")}: ${p.msg}` : p.msg);
       continue;
