@@ -284,6 +284,14 @@ def test_build_a_pipeline_by_mouse_run_it_and_follow_the_disk(
 
             follow_the_disk(page, pipeline_file, shots)
             open_in_lab(page, stack)
+
+            # An edit, then at once another view: written all the same.
+            retitle_in_browser(page, "disk 1", "left at once")
+            page.get_by_role("link", name="view runs").click()
+            page.wait_for_selector("[data-testid=dag]")
+            page.get_by_test_id("edit-pipeline").click()
+            expect(node(page, "left at once")).to_be_visible()
+            assert "left at once" in by_title(on_disk(pipeline_file))
         assert page_errors == []
     finally:
         stack.orchest("down")

@@ -95,6 +95,18 @@ export function usePipelineEditor(project: string, pipeline: string) {
     void qc.refetchQueries({ queryKey: keys.pipeline(project, pipeline), exact: true });
   }, [qc, project, pipeline]);
 
+  // Leaving the editor for another view before the delay is up: written now.
+  const pending = useRef({ dirty, saving, conflict, save });
+  pending.current = { dirty, saving, conflict, save };
+  useEffect(
+    () => () => {
+      const { dirty: d, saving: s, conflict: c, save: write } = pending.current;
+      const { present: p, base: b } = latest.current;
+      if (d && !s && !c && b) void write(p, b.etag);
+    },
+    [],
+  );
+
   // Leaving the page (closing the tab, reloading) with edits not yet written asks first.
   const unsaved = dirty || saving || conflict !== null;
   useEffect(() => {
