@@ -9,17 +9,24 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from e2e_stack import Stack, make_stack
+from lab_browser import CHROMIUM_ARGS
+from playwright.sync_api import Page, expect, sync_playwright
 
 from support import REPO_ROOT
 
 UI = REPO_ROOT / "ui"
 CHROMIUM = Path("/usr/bin/chromium")
 TOKEN = "dashboard-e2e-token-0123456789"
+UI_TIMEOUT_MS = 120_000
+"""Generous: the machine is shared."""
 QUICKSTART_STEPS = ["Get data", "Clean", "Stats", "Features", "Train", "Report"]
 
 
@@ -128,3 +135,31 @@ def browser_run(
     assert result.returncode == 0, result.stdout + result.stderr
     seen: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return seen
+
+
+@contextmanager
+def signed_in_page(url: str, profile: Path) -> Iterator[Page]:
+    """A fresh Chromium profile on the dashboard at ``url``, past its token
+    prompt, driven from Python (the editor's test checks files on disk between
+    its steps)."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (scripts/test-env.sh)")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1440, "height": 900},
+        )
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            expect.set_options(timeout=UI_TIMEOUT_MS)
+            page.goto(url + "/")
+            page.fill("[data-testid=token-input]", TOKEN)
+            page.click("button[type=submit]")
+            page.wait_for_selector("[data-testid=health]")
+            yield page
+        finally:
+            context.close()

@@ -75,10 +75,10 @@ async def test_read_and_write_with_if_match(stack: Stack, project: tuple[str, Pa
 @pytest.mark.parametrize(
     ("template", "path", "check"),
     [
-        ("python", "steps/prep.py", "orchest.get_params()"),
+        ("python", "steps/prep.py", "from orchest.parameters import get_params"),
         ("shell", "run.sh", "ORCHEST_PARAMETERS"),
         ("r", "model.R", "ORCHEST_PARAMETERS"),
-        ("notebook", "explore.ipynb", "orchest.get_params()"),
+        ("notebook", "explore.ipynb", "from orchest.parameters import get_params"),
     ],
 )
 async def test_create_a_step_file_from_a_template(

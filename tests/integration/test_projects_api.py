@@ -44,6 +44,19 @@ def pipeline_file(root: Path, relative: str, **extra: Any) -> dict[str, Any]:
     return definition
 
 
+def cyclic_steps(definition: dict[str, Any]) -> dict[str, Any]:
+    """Steps a -> b -> a, b's file missing (from ``pipeline_file``'s step a)."""
+    return {
+        "a": {**definition["steps"]["a"], "incoming_connections": ["b"]},
+        "b": {
+            **definition["steps"]["a"],
+            "uuid": "b",
+            "file_path": "missing.py",
+            "incoming_connections": ["a"],
+        },
+    }
+
+
 # -- projects ------------------------------------------------------------------
 
 
@@ -252,15 +265,7 @@ async def test_an_invalid_pipeline_is_refused_and_nothing_is_written(stack: Stac
     definition = pipeline_file(root, "p.orchest")
     before = (root / "p.orchest").read_bytes()
     url = f"/api/projects/{made['uuid']}/pipelines/{definition['uuid']}"
-    steps = {
-        "a": {**definition["steps"]["a"], "incoming_connections": ["b"]},
-        "b": {
-            **definition["steps"]["a"],
-            "uuid": "b",
-            "file_path": "missing.py",
-            "incoming_connections": ["a"],
-        },
-    }
+    steps = cyclic_steps(definition)
     cyclic = await stack.http.put(url, json={**definition, "steps": steps})
     assert cyclic.status_code == 422
     assert "cycle" in json.dumps(cyclic.json()), cyclic.json()
@@ -273,6 +278,56 @@ async def test_an_invalid_pipeline_is_refused_and_nothing_is_written(stack: Stac
     assert other_uuid.status_code == 422
     not_an_object = await stack.http.put(url, json=[1, 2])
     assert not_an_object.status_code == 422
+    assert (root / "p.orchest").read_bytes() == before
+
+
+async def test_a_draft_is_written_with_its_problems_and_cannot_run(stack: Stack) -> None:
+    """An editor saves a pipeline being built (a cycle, a step whose file is
+    not made yet) as a draft: written, its problems in the answer and on
+    every read; a run of it is refused. A draft must still be a pipeline."""
+    made = await create(stack, name="draft")
+    root = Path(made["path"])
+    definition = pipeline_file(root, "p.orchest")
+    url = f"/api/projects/{made['uuid']}/pipelines/{definition['uuid']}"
+    etag = (await stack.http.get(url)).json()["etag"]
+    steps = cyclic_steps(definition)
+    draft = {**definition, "steps": steps}
+    saved = await stack.http.put(
+        url, params={"draft": "true"}, json=draft, headers={"If-Match": f'"{etag}"'}
+    )
+    assert saved.status_code == 200, saved.text
+    assert saved.headers["etag"] == f'"{saved.json()["etag"]}"'
+    assert json.loads((root / "p.orchest").read_text()) == draft
+    problems = saved.json()["problems"]
+    assert {p["type"] for p in problems} == {"cycle"}, problems
+    assert all(p["loc"][0] == "steps" and p["loc"][1] in steps for p in problems), problems
+    assert (await stack.http.get(url)).json()["problems"] == problems
+
+    refused = await stack.http.post(
+        "/api/runs",
+        json={
+            "project_uuid": made["uuid"],
+            "pipeline_uuid": definition["uuid"],
+            "run_type": "full",
+            "uuids": [],
+        },
+    )
+    assert refused.status_code == 422 and "cycle" in refused.text, refused.text
+
+    no_cycle = {**draft, "steps": {**steps, "a": definition["steps"]["a"]}}
+    missing = await stack.http.put(url, params={"draft": "1"}, json=no_cycle)
+    assert missing.status_code == 200, missing.text
+    [problem] = missing.json()["problems"]
+    assert problem["loc"] == ["steps", "b", "file_path"] and "missing.py" in problem["msg"]
+
+    before = (root / "p.orchest").read_bytes()
+    for not_a_pipeline in (
+        {**draft, "uuid": NOBODY},
+        {**draft, "steps": {"a": {"title": "no file_path"}}},
+        {**draft, "settings": {"retries": -1}},
+    ):
+        shape = await stack.http.put(url, params={"draft": "true"}, json=not_a_pipeline)
+        assert shape.status_code == 422, shape.text
     assert (root / "p.orchest").read_bytes() == before
 
 
@@ -300,9 +355,19 @@ async def test_create_and_delete_a_pipeline_file(stack: Stack, tmp_path: Path) -
     assert created.status_code == 201, created.text
     document = created.json()
     assert created.headers["etag"] == f'"{document["etag"]}"'
-    on_disk = json.loads((root / "sub" / "new.orchest").read_text())
-    assert on_disk["name"] == "New" and on_disk["uuid"] == document["uuid"]
-    assert on_disk["steps"] == {}
+    text = (root / "sub" / "new.orchest").read_text()
+    # As Orchest writes it: indented by four spaces.
+    assert text.startswith('{\n    "name": "New",\n'), text
+    on_disk = json.loads(text)
+    assert on_disk == {  # what Orchest writes for a new pipeline
+        "name": "New",
+        "parameters": {},
+        "settings": {"auto_eviction": False, "data_passing_memory_size": "1GB"},
+        "steps": {},
+        "uuid": document["uuid"],
+        "version": "1.0.0",
+        "services": {},
+    }
 
     again = await stack.http.post(url, json={"path": "sub/new.orchest", "name": "Twice"})
     assert again.status_code == 409

@@ -7,6 +7,7 @@ import { HomePage } from "./pages/home/HomePage";
 import { JobPage } from "./pages/jobs/JobPage";
 import { JobsPage } from "./pages/jobs/JobsPage";
 import { NewJobPage } from "./pages/jobs/NewJobPage";
+import { EditorPage } from "./pages/pipeline/edit/EditorPage";
 import { PipelinePage } from "./pages/pipeline/PipelinePage";
 import { ProjectPage } from "./pages/projects/ProjectPage";
 import { RunPage } from "./pages/runs/RunPage";
@@ -27,6 +28,10 @@ const ROUTES: [string, (p: Record<string, string>, url: URL) => ReactNode][] = [
         step={url.searchParams.get("step")}
       />
     ),
+  ],
+  [
+    "/projects/:project/pipelines/:pipeline/edit",
+    (p) => <EditorPage project={p.project as string} pipeline={p.pipeline as string} />,
   ],
   ["/runs", (_, url) => <RunsPage search={url.searchParams} />],
   ["/runs/:run", (p) => <RunPage run={p.run as string} />],

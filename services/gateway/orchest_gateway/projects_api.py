@@ -173,7 +173,13 @@ async def save_pipeline(request: Request) -> Response:
         lambda document, size: definition_problems(document, [], settings),
     )
     command = validated(
-        SavePipeline, {**_pipeline_path(request), "definition": body.root, "if_match": if_match}
+        SavePipeline,
+        {
+            **_pipeline_path(request),
+            "definition": body.root,
+            "if_match": if_match,
+            "draft": query_bool(request, "draft"),
+        },
     )
     return await _document(request, command, "pipelines.save", 200)
 
@@ -352,14 +358,25 @@ OPERATIONS: tuple[Operation, ...] = (
         path="/api/projects/{project_uuid}/pipelines/{pipeline_uuid}",
         operation_id="savePipeline",
         summary="Write a pipeline file atomically, if it is still the version read (If-Match)",
-        parameters=(PROJECT, PIPELINE, IF_MATCH),
+        parameters=(
+            PROJECT,
+            PIPELINE,
+            IF_MATCH,
+            Parameter(
+                "draft",
+                "query",
+                "Write it even if a run would refuse it (a cycle, a missing file): its"
+                " problems are in the answer; only a body that is no pipeline is refused",
+                {"type": "boolean", "default": False},
+            ),
+        ),
         request_body=PipelineBody,
         responses={
             **BAD_REQUEST,
             200: ("The pipeline file as written (new ETag)", PipelineDocument),
             **NOT_FOUND,
             412: ("The file changed since it was read", None),
-            422: ("The pipeline is invalid; every problem listed", None),
+            422: ("The pipeline is invalid (a draft: not a pipeline); every problem listed", None),
             **UNAVAILABLE,
         },
         tags=TAGS,

@@ -149,6 +149,16 @@ def read_pipeline(root: Path, relative: str) -> PipelineFile:
     return PipelineFile(relative, etag_of(data), content, pipeline_problems(content, root))
 
 
+def shape_problems(content: Any) -> list[ErrorDetail]:
+    """Why ``content`` is not a pipeline definition at all (a draft's only
+    check: its meaning, cycles and files, may still be wrong)."""
+    try:
+        PipelineDefinition.model_validate(content)
+    except ValidationError as exc:
+        return validation_details(exc)
+    return []
+
+
 def pipeline_problems(content: Any, root: Path) -> list[ErrorDetail]:
     """Every problem a run of this pipeline would be refused for."""
     try:

@@ -105,13 +105,14 @@ class Pipelines:
         root = await self._root(command.project_uuid)
         if not command.path.endswith(files.PIPELINE_SUFFIX):
             raise _invalid(f"a pipeline file's name ends with {files.PIPELINE_SUFFIX}", ["path"])
-        content = {
+        content = {  # what Orchest writes for a new pipeline, in its order
             "name": command.name,
+            "parameters": {},
+            "settings": {"auto_eviction": False, "data_passing_memory_size": "1GB"},
+            "steps": {},
             "uuid": str(uuid.uuid4()),
             "version": "1.0.0",
-            "settings": {},
-            "parameters": {},
-            "steps": {},
+            "services": {},
         }
         created = await asyncio.to_thread(_create, root, command.path, content)
         return _document(command.project_uuid, created)
@@ -122,7 +123,10 @@ class Pipelines:
             raise _invalid(
                 f"the definition's uuid must be the pipeline's ({command.pipeline_uuid})", ["uuid"]
             )
-        problems = await asyncio.to_thread(files.pipeline_problems, command.definition, root)
+        if command.draft:
+            problems = files.shape_problems(command.definition)
+        else:
+            problems = await asyncio.to_thread(files.pipeline_problems, command.definition, root)
         if problems:
             raise _invalid(f"the pipeline has {len(problems)} problem(s)", [], problems)
         found = await asyncio.to_thread(_find, root, command.pipeline_uuid)

@@ -21,11 +21,14 @@ SUFFIXES: dict[StepTemplate, tuple[str, ...]] = {
 
 PYTHON = '''"""A pipeline step."""
 import orchest
+from orchest.parameters import get_params
 
-# This step's parameters and the pipeline's, as set in the pipeline.
-step_parameters, pipeline_parameters = orchest.get_params()
-# The outputs of the steps connected to this one, by name.
-inputs = orchest.get_inputs()
+# This step's parameters and the pipeline's, as set in the pipeline
+# (one by name: orchest.get_step_param("name"), orchest.get_pipeline_param("name")).
+step_parameters, pipeline_parameters = get_params()
+# The outputs of the steps connected to this one, by name (each of them
+# must have called orchest.output, else this raises OutputNotFoundError):
+# inputs = orchest.get_inputs()
 
 # orchest.output(value, name="result") passes a value to the next steps.
 '''

@@ -157,6 +157,10 @@ class SavePipeline(Command):
     definition: dict[str, Any]
     if_match: str | None = None
     """The etag the change is based on; None writes whatever is on disk."""
+    draft: bool = False
+    """Write a pipeline a run would refuse (a cycle, a missing step file),
+    its problems listed in the answer; it must still be a pipeline (its
+    shape, its uuid)."""
 
 
 class SetPipelineEnv(Command):

@@ -3917,7 +3917,10 @@ export interface operations {
     };
     savePipeline: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Write it even if a run would refuse it (a cycle, a missing file): its problems are in the answer; only a body that is no pipeline is refused */
+                draft?: boolean;
+            };
             header?: {
                 /** @description The etag the change is based on (as GET returned it) */
                 "If-Match"?: string;
@@ -4058,7 +4061,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The pipeline is invalid; every problem listed */
+            /** @description The pipeline is invalid (a draft: not a pipeline); every problem listed */
             422: {
                 headers: {
                     [name: string]: unknown;

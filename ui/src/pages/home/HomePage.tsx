@@ -3,6 +3,7 @@ import { useHealth, useProjects, useRuns } from "../../api/queries";
 import { ErrorPanel } from "../../components/ErrorPanel";
 import { Link } from "../../router";
 import { RunTable } from "../runs/RunTable";
+import { NewPipeline } from "./NewPipeline";
 import { NewProject } from "./NewProject";
 import { ProjectPipelines } from "./ProjectPipelines";
 
@@ -42,6 +43,7 @@ export function HomePage() {
               <Link to={`/projects/${p.uuid}`}>{p.name}</Link>
             </h3>
             <ProjectPipelines project={p.uuid} />
+            <NewPipeline project={p.uuid} />
           </div>
         ))}
         <NewProject />

@@ -1,19 +1,18 @@
 // The pipeline view: the DAG with each step's state in the shown run
 // (live), partial runs of a selection, abort, the run picker, and the
 // selected step's panel with its live log.
-import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useMutation } from "@tanstack/react-query";
 import { useMemo, useState } from "react";
 import { client, unwrap } from "../../api/client";
 import { usePipeline, useRun, useRuns } from "../../api/queries";
 import type { RunType, StepView } from "../../api/types";
 import { ErrorPanel } from "../../components/ErrorPanel";
-import { keys } from "../../live/cache";
-import { recentEvents } from "../../live/recent";
 import { Link, navigate } from "../../router";
 import { Dag } from "./Dag";
-import { RunControls } from "./RunControls";
+import { blockedReason, RunControls } from "./RunControls";
 import { parentsOf, stepsToRun, topologicalOrder } from "./selection";
 import { SessionBox } from "./SessionBox";
+import { useStartRun } from "./startRun";
 import { StepPanel } from "./StepPanel";
 import { useShortcuts } from "./shortcuts";
 
@@ -25,7 +24,6 @@ interface Props {
 }
 
 export function PipelinePage({ project, pipeline, run: chosenRun, step }: Props) {
-  const qc = useQueryClient();
   const doc = usePipeline(project, pipeline);
   const history = useRuns({ pipeline_uuid: pipeline, limit: 20 });
   const runUuid = chosenRun ?? history.data?.runs[0]?.uuid ?? null;
@@ -43,19 +41,7 @@ export function PipelinePage({ project, pipeline, run: chosenRun, step }: Props)
   const highlighted = preview ? stepsToRun(parents, preview, selected) : new Set<string>();
   const base = `/projects/${project}/pipelines/${pipeline}`;
 
-  const start = useMutation({
-    mutationFn: (type: RunType) =>
-      unwrap(
-        client.POST("/api/runs", {
-          body: { project_uuid: project, pipeline_uuid: pipeline, run_type: type, uuids: type === "full" ? [] : [...selected] },
-        }),
-      ),
-    onSuccess: (created) => {
-      qc.setQueryData(keys.run(created.uuid), recentEvents.replay(created));
-      void qc.invalidateQueries({ queryKey: ["runs"] });
-      navigate(`${base}?run=${created.uuid}`);
-    },
-  });
+  const start = useStartRun(project, pipeline, selected);
   const abort = useMutation({
     mutationFn: (uuid: string) => unwrap(client.DELETE("/api/runs/{run_uuid}", { params: { path: { run_uuid: uuid } } })),
   });
@@ -86,7 +72,10 @@ export function PipelinePage({ project, pipeline, run: chosenRun, step }: Props)
         <h1>
           {definition.name} <span className="muted">{doc.data.path}</span>
         </h1>
-        <Link to={`/projects/${project}`}>project</Link> · <Link to={`/runs?pipeline_uuid=${pipeline}`}>its runs</Link> · <Link to={`/jobs/new?project_uuid=${project}&pipeline_uuid=${pipeline}`} data-testid="new-job-here">new job</Link>
+        <Link to={`${base}/edit`} data-testid="edit-pipeline">
+          ✎ Edit
+        </Link>{" "}
+        · <Link to={`/projects/${project}`}>project</Link> · <Link to={`/runs?pipeline_uuid=${pipeline}`}>its runs</Link> · <Link to={`/jobs/new?project_uuid=${project}&pipeline_uuid=${pipeline}`} data-testid="new-job-here">new job</Link>
         {runUuid && (
           <>
             {" "}
@@ -111,6 +100,7 @@ export function PipelinePage({ project, pipeline, run: chosenRun, step }: Props)
       <RunControls
         selectedCount={selected.size}
         busy={start.isPending}
+        blocked={blockedReason(doc.data.problems ?? [])}
         run={run.data ?? null}
         history={history.data?.runs ?? []}
         onPreview={setPreview}

@@ -1,14 +1,17 @@
 // Run the pipeline or a part of it; each button shows, while hovered or
 // focused, the steps it would run. Abort the shown run; pick a past run.
-import type { RunType, RunView } from "../../api/types";
+import type { ErrorDetail, RunType, RunView } from "../../api/types";
 import { StatusBadge } from "../../components/Status";
 import { formatTime } from "../../components/time";
 import { ENDED } from "../../live/order";
+import { readable } from "./edit/problems";
 import { RUN_TYPES } from "./selection";
 
 interface Props {
   selectedCount: number;
   busy: boolean;
+  /** Why no run can start (the pipeline's problems, unsaved edits): every run button disabled, the reason shown. */
+  blocked?: string | null;
   run: RunView | null;
   history: RunView[];
   onPreview(type: RunType | null): void;
@@ -17,7 +20,14 @@ interface Props {
   onPick(run: string): void;
 }
 
-export function RunControls({ selectedCount, busy, run, history, onPreview, onRun, onAbort, onPick }: Props) {
+/** Why a pipeline with these problems cannot run, or null. */
+export function blockedReason(problems: readonly ErrorDetail[]): string | null {
+  if (problems.length === 0) return null;
+  const first = readable(problems[0]?.msg ?? "");
+  return `Cannot run: ${problems.length} problem${problems.length === 1 ? "" : "s"} (${first}${problems.length > 1 ? ", …" : ""})`;
+}
+
+export function RunControls({ selectedCount, busy, blocked, run, history, onPreview, onRun, onAbort, onPick }: Props) {
   return (
     <div className="run-controls" role="toolbar" aria-label="Run">
       {RUN_TYPES.map(({ type, label, needsSelection }) => (
@@ -25,7 +35,8 @@ export function RunControls({ selectedCount, busy, run, history, onPreview, onRu
           key={type}
           type="button"
           data-run-type={type}
-          disabled={busy || (needsSelection && selectedCount === 0)}
+          disabled={busy || Boolean(blocked) || (needsSelection && selectedCount === 0)}
+          title={blocked ?? undefined}
           onMouseEnter={() => onPreview(type)}
           onMouseLeave={() => onPreview(null)}
           onFocus={() => onPreview(type)}
@@ -35,6 +46,11 @@ export function RunControls({ selectedCount, busy, run, history, onPreview, onRu
           <span aria-hidden="true">▶</span> {label}
         </button>
       ))}
+      {blocked && (
+        <span className="run-blocked" role="note" data-testid="run-blocked">
+          <span aria-hidden="true">⚠</span> {blocked}
+        </span>
+      )}
       {run && !ENDED.has(run.status) && (
         <button type="button" className="danger" onClick={onAbort} title="Abort this run (a)">
           <span aria-hidden="true">■</span> Abort

@@ -3,6 +3,7 @@ import { useQuery } from "@tanstack/react-query";
 import { client, unwrap } from "../../api/client";
 import { ErrorPanel } from "../../components/ErrorPanel";
 import { Link } from "../../router";
+import { NewPipeline } from "../home/NewPipeline";
 import { ProjectPipelines } from "../home/ProjectPipelines";
 
 export function ProjectPage({ project }: { project: string }) {
@@ -22,6 +23,7 @@ export function ProjectPage({ project }: { project: string }) {
       <section className="card">
         <h2>Pipelines</h2>
         <ProjectPipelines project={project} />
+        <NewPipeline project={project} />
       </section>
       <p>
         <Link to="/">Home</Link>
