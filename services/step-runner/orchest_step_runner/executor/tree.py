@@ -41,6 +41,8 @@ def marked_processes(marker: Mapping[str, str], since: float = 0.0) -> list[psut
     attempt's cannot be older than the attempt, and reading every process's
     environment costs milliseconds on a busy host.
     """
+    if not marker:  # would match every process: a kernel not yet given to an attempt
+        return []
     found = []
     floor = since - 1.0  # create_time is coarse (clock ticks)
     for process in psutil.process_iter(["create_time"]):
