@@ -165,9 +165,11 @@ class WarmKernel:
             await self.local.shut_down(client)
 
     async def discard(self) -> None:
-        """End it (killed at once) and detach its root."""
-        await self.shut_down(None)
-        await release_slot(self.slot)
+        """End it (killed at once) and detach its root, unless a step ended
+        it (its view detached the root)."""
+        if not self._ended:
+            await self.shut_down(None)
+            await release_slot(self.slot)
 
 
 class KernelPool:

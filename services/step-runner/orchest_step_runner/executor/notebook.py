@@ -231,7 +231,7 @@ async def execute_notebook(
                     warm, cwd=view.launch.cwd, env=view.launch.env, preamble=preamble
                 )
         finally:
-            await warm.discard()
+            await warm.discard()  # when the view or the run failed before ending it
     return await write_back_executed(result, notebook, output)
 
 
