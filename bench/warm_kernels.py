@@ -82,7 +82,8 @@ async def warm_notebook_step(stack: Stack, runs: int = 9) -> Figure:
 
 async def notebook_chain(stack: Stack, runs: int = 3) -> Figure:
     pipeline = _notebook_project("notebook-chain", CHAIN_STEPS)
-    pooled, cold = [], []
+    pooled: list[float] = []
+    cold: list[float] = []
     async with running_stack(runners=2, env=COLD) as cold_stack:
         await run_pipeline(stack, pipeline.fresh())  # warm-ups
         await run_pipeline(cold_stack, pipeline.fresh())
