@@ -144,9 +144,11 @@ class LocalKernel:
             self._seen += await asyncio.to_thread(process_tree, self.pid)
         if client is not None:
             client.stop_channels()
-        await self.manager.shutdown_kernel(now=True)
+        # Killed and awaited here first (polling every 20 ms): jupyter_client's
+        # kill polls every 100 ms, and finds it gone at once after this.
         if self._pgid is not None:
             await kill_attempt(self._pgid, self._marker, self._seen, self._since)
+        await self.manager.shutdown_kernel(now=True)
         if self._stdio is not None:
             await asyncio.wait({self._stdio}, timeout=STDIO_DRAIN_SECONDS)
             self._stdio.cancel()

@@ -113,6 +113,8 @@ class WarmKernel:
         self.manager: AsyncKernelManager = local.manager
         self.started_in = started_in
         self.relay = _Relay()
+        self.client: KernelClient | None = None
+        """Connected since the kernel was ready; its step's client."""
         self._ended = False
 
     @property
@@ -168,7 +170,7 @@ class WarmKernel:
         """End it (killed at once) and detach its root, unless a step ended
         it (its view detached the root)."""
         if not self._ended:
-            await self.shut_down(None)
+            await self.shut_down(self.client)
             await release_slot(self.slot)
 
 
@@ -297,12 +299,9 @@ class KernelPool:
             relay: OutputSink = kernel.relay
             sink = GuardedSink(relay)
             await local.start(cwd=home, env=dict(key.env), extra_arguments=extra, sink=sink)
-            client = local.manager.client()
-            client.start_channels()
-            try:
-                await client.wait_for_ready(timeout=START_TIMEOUT_SECONDS)
-            finally:
-                client.stop_channels()
+            kernel.client = local.manager.client()
+            kernel.client.start_channels()
+            await kernel.client.wait_for_ready(timeout=START_TIMEOUT_SECONDS)
         except BaseException:
             await kernel.discard()
             raise

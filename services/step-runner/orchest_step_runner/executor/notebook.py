@@ -113,16 +113,25 @@ class _CellRunner:
     """Runs the notebook's cells in order; remembers which cell runs."""
 
     def __init__(
-        self, client: StreamingNotebookClient, nb: NotebookNode, preamble: str | None = None
+        self,
+        client: StreamingNotebookClient,
+        nb: NotebookNode,
+        preamble: str | None = None,
+        connected: KernelClient | None = None,
     ) -> None:
         self.client = client
         self.nb = nb
         self.preamble = preamble
+        self.connected = connected
         self.current_cell = -1
 
     async def run(self) -> None:
         client = self.client
-        kc = await client.async_start_new_kernel_client()
+        if self.connected is None:
+            kc = await client.async_start_new_kernel_client()
+        else:  # a warm kernel's: its IOPub subscription already made (no slow joiner)
+            kc = client.kc = self.connected
+            kc.allow_stdin = False
         if self.preamble is not None:
             msg_id = kc.execute(self.preamble, silent=True, store_history=False, allow_stdin=False)
             done = await client.async_wait_for_reply(msg_id)
@@ -228,7 +237,11 @@ async def execute_notebook(
                 warm.adopt(view.launch.marker, launch.started)
                 preamble = warm.preamble(view.launch.env, view.file.parent)
                 result = await run(
-                    warm, cwd=view.launch.cwd, env=view.launch.env, preamble=preamble
+                    warm,
+                    cwd=view.launch.cwd,
+                    env=view.launch.env,
+                    preamble=preamble,
+                    connected=warm.client,
                 )
         finally:
             await warm.discard()  # when the view or the run failed before ending it
@@ -248,11 +261,13 @@ async def run_notebook(
     cancel: asyncio.Event,
     deadline: float | None,
     preamble: str | None = None,
+    connected: KernelClient | None = None,
 ) -> ExecutionResult:
     """Inject the parameters (Python kernels), start ``kernel``, run every cell
     in order and end the kernel; the executed notebook is the artifact.
-    ``preamble``: code run silently before the first cell (a warm kernel's
-    adoption of its step: ``kernel_pool``)."""
+    ``preamble``: code run silently before the first cell, and ``connected``:
+    a client already connected to the kernel (a warm kernel's adoption of its
+    step, and its client: ``kernel_pool``)."""
     injected = None
     if language.lower() == "python":
         injected = inject_parameters(nb, parameters)
@@ -278,7 +293,7 @@ async def run_notebook(
         await kernel.shut_down(None)
         return ExecutionResult(None, f"kernel failed to start: {exc}")
     pump = asyncio.create_task(pump_queue(queue, sink))
-    runner = _CellRunner(client, nb, preamble)
+    runner = _CellRunner(client, nb, preamble, connected)
     cells = asyncio.create_task(runner.run())
     stop: Stop | None = None
     try:
