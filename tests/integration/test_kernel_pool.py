@@ -179,6 +179,26 @@ async def test_the_pool_kernels_end_with_the_executor_at_once(tmp_path: Path) ->
     assert took < 2.0, f"closing took {took:.2f}s"
 
 
+async def test_the_pool_keeps_to_its_memory_and_ends_idle_kernels(tmp_path: Path) -> None:
+    project = Project(tmp_path)
+    quick = project.work(project.notebook("quick.ipynb", ("1", [])))
+    isolation = Isolation(IsolationMode.NONE, tmp_path / "data", "not asked")
+    # Room for no kernel beside another: the first starts, no second.
+    async with executor_with(isolation, PoolOptions(size=3, memory_bytes=1)) as executor:
+        await run(executor, project, quick)
+        pool = await filled(executor)
+        assert len(pool.kernels()) == 1
+    idle = PoolOptions(size=1, idle_seconds=3.0)
+    async with executor_with(isolation, idle) as executor:
+        await run(executor, project, quick)
+        pool = await filled(executor)
+        (kernel,) = pool.kernels()
+        ready_at = kernel.ready_at or 0.0
+        await all_gone([psutil.Process(kernel.local.pid or 0)], idle.idle_seconds + GONE_WITHIN)
+        assert not pool.kernels()
+    assert time.monotonic() - ready_at >= idle.idle_seconds  # not before its idle time
+
+
 RUNNER = """\
 import asyncio, sys
 sys.path[:0] = [{tests!r}, {integration!r}]
@@ -219,13 +239,13 @@ async def a_runner_with_a_full_pool(
     return runner, guardian, [psutil.Process(pid) for pid in pids]
 
 
-async def all_gone(processes: list[psutil.Process]) -> float:
+async def all_gone(processes: list[psutil.Process], within: float = GONE_WITHIN) -> float:
     t0 = time.monotonic()
 
     async def probe() -> float | None:
         return time.monotonic() - t0 if all(is_gone(p) for p in processes) else None
 
-    return await eventually(probe, timeout=GONE_WITHIN, what=f"{len(processes)} kernels gone")
+    return await eventually(probe, timeout=within, what=f"{len(processes)} kernels gone")
 
 
 async def test_a_killed_runners_pool_kernels_die_with_it(tmp_path: Path) -> None:

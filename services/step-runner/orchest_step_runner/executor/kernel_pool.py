@@ -54,6 +54,8 @@ logger = logging.getLogger(__name__)
 
 START_TIMEOUT_SECONDS = 60.0
 """How long a pooled kernel may take to answer its first ``kernel_info``."""
+PARALLEL_STARTS = 2
+"""Kernels started at once (a Python kernel's start is mostly one core's work)."""
 MAX_FAILED_STARTS = 3
 """A key whose kernels failed to start this many times in a row is no longer filled."""
 HISTORY_ARGUMENT = "--HistoryManager.hist_file=:memory:"
@@ -66,7 +68,7 @@ class PoolOptions:
     size: int = 2
     """Ready kernels kept per key; 0: no pool."""
     idle_seconds: float = 600.0
-    """A key no step asked for this long has its kernels ended."""
+    """A key no step asked for this long (nor got a kernel ready) has its kernels ended."""
     memory_bytes: int = 1024**3
     """No kernel is started while the pooled kernels' memory (resident) is above this."""
 
@@ -113,6 +115,8 @@ class WarmKernel:
         self.manager: AsyncKernelManager = local.manager
         self.started_in = started_in
         self.relay = _Relay()
+        self.ready_at: float | None = None
+        """When it answered (``time.monotonic``)."""
         self.client: KernelClient | None = None
         """Connected since the kernel was ready; its step's client."""
         self._ended = False
@@ -184,7 +188,9 @@ class KernelPool:
         self._ready: dict[PoolKey, collections.deque[WarmKernel]] = {}
         self._wanted: dict[PoolKey, float] = {}
         self._failures: collections.Counter[PoolKey] = collections.Counter()
-        self._starting: PoolKey | None = None
+        self._starting: collections.Counter[PoolKey] = collections.Counter()
+        self._kernel_rss = 0
+        """The largest pooled kernel's memory seen: a kernel to start is counted so."""
         self._changed = asyncio.Condition()
         self._numbers = itertools.count(1)
         self._filler: asyncio.Task[None] | None = None
@@ -206,16 +212,15 @@ class KernelPool:
         return [kernel for queue in self._ready.values() for kernel in queue]
 
     async def settled(self) -> None:
-        """Until every key asked for has its kernels (or failed to start them)."""
-        async with self._changed:
-            await self._changed.wait_for(self._settled)
-
-    def _settled(self) -> bool:
-        return self._starting is None and all(
-            len(self._ready.get(key, ())) >= self.options.size
-            or self._failures[key] >= MAX_FAILED_STARTS
-            for key in self._wanted
-        )
+        """Until no kernel starts and none would (every key asked for has its
+        kernels, failed to start them, or memory allows no more)."""
+        while True:
+            async with self._changed:
+                await self._changed.wait_for(lambda: not +self._starting)
+            if await self._next_key() is None:
+                return
+            async with self._changed:
+                await self._changed.wait()
 
     async def take(self, key: PoolKey) -> WarmKernel | None:
         """A ready kernel of ``key`` (waiting for the one being started for
@@ -232,7 +237,7 @@ class KernelPool:
                         return kernel
                     logger.warning("a pooled %s kernel ended while waiting", key.kernel)
                     await kernel.discard()
-                if self._starting != key:
+                if not self._starting[key]:
                     return None
                 await self._changed.wait()
 
@@ -251,18 +256,23 @@ class KernelPool:
     # -- filling ---------------------------------------------------------------------
 
     async def _fill(self) -> None:
-        while True:
-            await self._forget_idle()
-            key = await self._next_key()
-            if key is None:
-                async with self._changed:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._changed.wait(), self._until_idle())
-                continue
-            await self._start_one(key)
+        """Start the kernels keys lack, ``PARALLEL_STARTS`` at a time (each
+        start is a task of this one's group: cancelling this ends them)."""
+        async with asyncio.TaskGroup() as starts:
+            while True:
+                await self._forget_idle()
+                key = await self._next_key()
+                if key is None:
+                    async with self._changed:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._changed.wait(), self._until_idle())
+                    continue
+                self._starting[key] += 1
+                starts.create_task(self._start_one(key))
 
     async def _start_one(self, key: PoolKey) -> None:
-        self._starting = key
+        """Start a kernel for ``key`` (counted in ``_starting`` by the caller);
+        never raises but its cancellation."""
         kernel: WarmKernel | None = None
         try:
             kernel = await self._start(key)
@@ -277,9 +287,10 @@ class KernelPool:
             )
         finally:
             async with self._changed:
-                self._starting = None
+                self._starting[key] -= 1
                 if kernel is not None and key in self._wanted:
                     self._ready.setdefault(key, collections.deque()).append(kernel)
+                    self._wanted[key] = time.monotonic()  # its idle time counts from now
                     kernel = None
                 self._changed.notify_all()
             if kernel is not None:  # its key went idle meanwhile
@@ -302,6 +313,7 @@ class KernelPool:
             kernel.client = local.manager.client()
             kernel.client.start_channels()
             await kernel.client.wait_for_ready(timeout=START_TIMEOUT_SECONDS)
+            kernel.ready_at = time.monotonic()
         except BaseException:
             await kernel.discard()
             raise
@@ -309,19 +321,25 @@ class KernelPool:
         return kernel
 
     async def _next_key(self) -> PoolKey | None:
-        """The key most recently asked for that lacks kernels, if memory allows one more."""
+        """The key most recently asked for that lacks kernels (counting those
+        starting), if fewer than ``PARALLEL_STARTS`` start and memory allows one more."""
+        if sum(self._starting.values()) >= PARALLEL_STARTS:
+            return None
         short = [
             key
             for key, _ in sorted(self._wanted.items(), key=lambda item: -item[1])
-            if len(self._ready.get(key, ())) < self.options.size
+            if len(self._ready.get(key, ())) + self._starting[key] < self.options.size
             and self._failures[key] < MAX_FAILED_STARTS
         ]
         if not short:
             return None
         kernels = self.kernels()
         sizes = await asyncio.to_thread(lambda: [kernel.rss() for kernel in kernels])
-        each = max(sizes, default=0)
-        if sum(sizes) + each > self.options.memory_bytes:
+        self._kernel_rss = max([*sizes, self._kernel_rss])
+        starting = sum(self._starting.values())
+        if starting and not self._kernel_rss:  # no kernel's size known yet: one at a time
+            return None
+        if sum(sizes) + self._kernel_rss * (1 + starting) > self.options.memory_bytes:
             return None
         return short[0]
 
@@ -333,7 +351,11 @@ class KernelPool:
 
     async def _forget_idle(self) -> None:
         now = time.monotonic()
-        idle = [k for k, at in self._wanted.items() if now - at >= self.options.idle_seconds]
+        idle = [
+            key
+            for key, at in self._wanted.items()
+            if now - at >= self.options.idle_seconds and not self._starting[key]
+        ]
         for key in idle:
             del self._wanted[key]
             self._failures.pop(key, None)
