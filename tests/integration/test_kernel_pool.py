@@ -19,7 +19,13 @@ from pathlib import Path
 
 import psutil
 import pytest
-from test_process_executor import RESULT_TIMEOUT, STOP_BUDGET, Output, Project
+from test_process_executor import (
+    RESULT_TIMEOUT,
+    STOP_BUDGET,
+    Output,
+    Project,
+    run_step,
+)
 
 from orchest_schemas.commands import StepWork
 from orchest_step_runner.executor import ExecutionResult, ProcessExecutor
@@ -76,15 +82,11 @@ async def executor_with(
 async def run(
     executor: ProcessExecutor, project: Project, work: StepWork
 ) -> tuple[ExecutionResult, Output]:
-    output = Output()
-    result = await asyncio.wait_for(
-        executor.execute(work, output=output, cancel=asyncio.Event(), scratch_dir=project.scratch),
-        RESULT_TIMEOUT,
-    )
+    done = await run_step(executor, project, work)
     view = project.scratch / "view"
     if view.exists():  # the attempt's mount point (the caller removes scratch directories)
         view.rmdir()
-    return result, output
+    return done
 
 
 async def filled(executor: ProcessExecutor) -> KernelPool:

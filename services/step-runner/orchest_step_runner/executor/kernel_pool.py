@@ -3,7 +3,7 @@
 its critical path (``docs/runs.md``, "Warm kernels").
 
 A kernel is never reused: a step takes a fresh one (``KernelPool.take``) and
-the pool starts another behind it, one kernel at a time. A kernel is started
+the pool starts another behind it (``PARALLEL_STARTS`` at a time). A kernel is started
 with the environment its step would start it with, less the attempt's own
 ``ORCHEST_*`` variables, which are not known yet (the pool key holds that
 environment: steps whose environments differ otherwise do not share
@@ -54,8 +54,10 @@ logger = logging.getLogger(__name__)
 
 START_TIMEOUT_SECONDS = 60.0
 """How long a pooled kernel may take to answer its first ``kernel_info``."""
-PARALLEL_STARTS = 2
-"""Kernels started at once (a Python kernel's start is mostly one core's work)."""
+PARALLEL_STARTS = 1
+"""Kernels started at once. Two at once made a chain of notebooks slower on a
+2-core machine (bench figure 12: 0.72x the cold chain against 0.53x and
+0.55x with one): the starts took the CPU of the steps they were for."""
 MAX_FAILED_STARTS = 3
 """A key whose kernels failed to start this many times in a row is no longer filled."""
 HISTORY_ARGUMENT = "--HistoryManager.hist_file=:memory:"
