@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import itertools
 import logging
 import shutil
@@ -194,6 +195,10 @@ class KernelPool:
         self._kernel_rss = 0
         """The largest pooled kernel's memory seen: a kernel to start is counted so."""
         self._changed = asyncio.Condition()
+        """Notified when a kernel is ready or a start ended (``take`` waits on it)."""
+        self._starts_ended = 0
+        self._poked = asyncio.Event()
+        """Set when a key is asked for or a start ended (the filler waits on it)."""
         self._numbers = itertools.count(1)
         self._filler: asyncio.Task[None] | None = None
 
@@ -219,18 +224,22 @@ class KernelPool:
         while True:
             async with self._changed:
                 await self._changed.wait_for(lambda: not +self._starting)
+                seen = self._starts_ended
             if await self._next_key() is None:
                 return
             async with self._changed:
-                await self._changed.wait()
+                await self._changed.wait_for(functools.partial(self._start_ended_since, seen))
+
+    def _start_ended_since(self, seen: int) -> bool:
+        return self._starts_ended != seen
 
     async def take(self, key: PoolKey) -> WarmKernel | None:
         """A ready kernel of ``key`` (waiting for the one being started for
         it, which is never slower than starting one), or ``None``: the step
         starts its own. Either way the pool is then filled for ``key``."""
         self._wanted[key] = time.monotonic()
+        self._poked.set()
         async with self._changed:
-            self._changed.notify_all()
             while True:
                 queue = self._ready.get(key)
                 while queue:
@@ -262,12 +271,17 @@ class KernelPool:
         start is a task of this one's group: cancelling this ends them)."""
         async with asyncio.TaskGroup() as starts:
             while True:
-                await self._forget_idle()
-                key = await self._next_key()
+                self._poked.clear()  # before looking: a poke from now on is seen
+                try:
+                    await self._forget_idle()
+                    key = await self._next_key()
+                except Exception:  # reading /proc, ending a kernel: try again at the next poke
+                    logger.exception("the kernel pool could not look at its kernels")
+                    key = None
                 if key is None:
-                    async with self._changed:
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self._changed.wait(), self._until_idle())
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self._until_idle()):
+                            await self._poked.wait()
                     continue
                 self._starting[key] += 1
                 starts.create_task(self._start_one(key))
@@ -294,7 +308,9 @@ class KernelPool:
                     self._ready.setdefault(key, collections.deque()).append(kernel)
                     self._wanted[key] = time.monotonic()  # its idle time counts from now
                     kernel = None
+                self._starts_ended += 1
                 self._changed.notify_all()
+            self._poked.set()
             if kernel is not None:  # its key went idle meanwhile
                 await kernel.discard()
 
