@@ -1,4 +1,4 @@
-"""The one-cell notebook of figures 5 and 12 (``warm_kernels``), and the
+"""The one-cell notebook of figures 5 and 14 (``warm_kernels``), and the
 floor: nbclient run by the bench."""
 
 from __future__ import annotations

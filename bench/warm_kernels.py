@@ -1,4 +1,4 @@
-"""Figures 5 and 12: notebook steps on warm kernels (the runners' kernel pools,
+"""Figures 5 and 14: notebook steps on warm kernels (the runners' kernel pools,
 ``executor/kernel_pool.py``), against a bare nbclient run and against the
 same chain on a stack whose runners start a kernel per step."""
 
@@ -95,7 +95,7 @@ async def notebook_chain(stack: Stack, runs: int = 3) -> Figure:
     value, floor = p50(pooled), p50(cold)
     ratio = value / floor
     return Figure(
-        name=f"12. chain of {CHAIN_STEPS} one-cell notebooks, pooled",
+        name=f"14. chain of {CHAIN_STEPS} one-cell notebooks, pooled",
         value=f"p50 {value * MS:.0f} ms ({value / CHAIN_STEPS * MS:.0f} ms a step)",
         floor=f"cold p50 {floor * MS:.0f} ms ({floor / CHAIN_STEPS * MS:.0f} ms a step)",
         ratio=ratio,

@@ -57,7 +57,7 @@ START_TIMEOUT_SECONDS = 60.0
 """How long a pooled kernel may take to answer its first ``kernel_info``."""
 PARALLEL_STARTS = 1
 """Kernels started at once. Two at once made a chain of notebooks slower on a
-2-core machine (bench figure 12: 0.72x the cold chain against 0.53x and
+2-core machine (bench figure 14: 0.72x the cold chain against 0.53x and
 0.55x with one): the starts took the CPU of the steps they were for."""
 MAX_FAILED_STARTS = 3
 """A key whose kernels failed to start this many times in a row is no longer filled."""
