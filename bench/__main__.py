@@ -14,24 +14,24 @@ from . import (
     fan_out,
     job_grid,
     live,
-    notebook_step,
     overhead,
     persistence,
     replicas,
     scale,
     sse_fanout,
     startup,
+    warm_kernels,
 )
 from .harness import nats_round_trip, p50, running_stack
 from .report import Figure, machine, table, write_docs
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
-SHARED_STACK = (1, 2, 3, 4, 5, 6, 8, 11, 12, 13)
+SHARED_STACK = (1, 2, 3, 4, 5, 6, 8, 11, 12, 13, 14)
 """The figures measured on one stack of two runners (process executor)."""
 
 
 async def _on_shared_stack(wanted: Callable[[int], bool], show: Callable[[Figure], None]) -> None:
-    """Figures 1-6, 8 and 11-13, on one stack started once."""
+    """Figures 1-6, 8 and 11-14, on one stack started once."""
     async with running_stack(runners=2) as stack:
         if wanted(13):
             show(await scale.idle_memory(stack))
@@ -45,7 +45,7 @@ async def _on_shared_stack(wanted: Callable[[int], bool], show: Callable[[Figure
         if wanted(4):
             show(await live.live_latency(stack, floor_rr))
         if wanted(5):
-            show(await notebook_step.notebook_step(stack))
+            show(await warm_kernels.warm_notebook_step(stack))
         if wanted(6):
             show(await persistence.persistence(stack))
         if wanted(8):
@@ -55,6 +55,8 @@ async def _on_shared_stack(wanted: Callable[[int], bool], show: Callable[[Figure
         if wanted(11):
             for figure in await sse_fanout.sse_fanout(stack):
                 show(figure)
+        if wanted(14):
+            show(await warm_kernels.notebook_chain(stack))
 
 
 async def main(write: bool, only: set[int]) -> None:

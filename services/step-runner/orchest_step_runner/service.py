@@ -17,6 +17,7 @@ from orchest_service.service import ServiceContext, ServiceDefinition
 from .executor import ProcessExecutor, StepExecutor
 from .executor.docker import DockerExecutor, DockerOptions
 from .executor.isolation import Isolation, open_isolation
+from .executor.kernel_pool import PoolOptions
 from .executor.reaping import RunnerIdentity, RunnerProcess
 from .runner import StepRunner, runner_id
 from .settings import RunnerSettings
@@ -41,6 +42,14 @@ def docker_options(settings: RunnerSettings) -> DockerOptions:
             connect=settings.docker_connect_timeout_seconds,
             request=settings.docker_api_timeout_seconds,
         ),
+    )
+
+
+def pool_options(settings: RunnerSettings) -> PoolOptions:
+    return PoolOptions(
+        size=settings.kernel_pool_size,
+        idle_seconds=settings.kernel_pool_idle_seconds,
+        memory_bytes=int(settings.kernel_pool_memory),
     )
 
 
@@ -104,6 +113,7 @@ async def open_executor(
                 RunnerProcess.current(),
                 kill_grace_seconds=settings.kill_grace_seconds,
                 isolation=await choice.get(),
+                pool=pool_options(settings),
             ) as executor:
                 yield executor
         finally:

@@ -44,6 +44,18 @@ class RunnerSettings(ServiceSettings):
     (said in the log and in ``/api/health``); ``namespace`` refuses to start
     without one; ``none`` always unisolated."""
 
+    kernel_pool_size: int = Field(default=2, ge=0)
+    """The process executor's warm kernels (``executor/kernel_pool.py``):
+    ready Python kernels kept per (kernelspec, environment) once a notebook
+    step asked for one; each step takes a fresh one. ``0``: every notebook
+    step starts its own kernel."""
+    kernel_pool_idle_seconds: PositiveFloat = 600.0
+    """A (kernelspec, environment) no notebook step asked for this long has
+    its warm kernels ended."""
+    kernel_pool_memory: ByteSize = ByteSize(1024**3)
+    """No warm kernel is started while the warm kernels' resident memory,
+    with one more like the largest of them, would exceed this."""
+
     # -- the docker executor ---------------------------------------------------------
     docker_url: str | None = None
     """The Docker engine (``unix:///var/run/docker.sock``, ``tcp://127.0.0.1:2375``);

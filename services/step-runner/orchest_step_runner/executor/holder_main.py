@@ -11,6 +11,12 @@ one JSON request per line on stdin, one JSON reply per line on stdout
 - ``{"op": "make", "root": ..., "binds": [[source, name, read_only], ...]}``:
   a tmpfs on ``root`` (an empty folder) holding a bind of every top-level
   entry of ``/`` (symbolic links copied) and each ``source`` at ``/name``;
+- ``{"op": "prepare", "root": ..., "places": [[name, is_dir], ...]}``: the
+  same tmpfs with an empty mount point at ``/name`` for each place (a pooled
+  kernel starts in it before its step is known: ``kernel_pool.py``);
+- ``{"op": "fill", "root": ..., "binds": [[source, name, read_only], ...]}``:
+  bind each ``source`` on its mount point of a prepared root (the process
+  already in it sees them at once: it shares this namespace);
 - ``{"op": "drop", "root": ...}``: detach it (the steps still in it keep
   their view until they end).
 
@@ -88,8 +94,13 @@ def _place(target: str, is_dir: bool) -> None:
 
 
 def make(root: str, binds: list[list[object]]) -> None:
+    prepare(root, [[name, os.path.isdir(str(source))] for source, name, _ in binds])
+    fill(root, binds)
+
+
+def prepare(root: str, places: list[list[object]]) -> None:
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
-    provided = {str(name) for _, name, _ in binds}
+    provided = {str(name) for name, _ in places}
     with os.scandir("/") as listing:
         for entry in listing:
             if entry.name in provided:
@@ -100,9 +111,13 @@ def make(root: str, binds: list[list[object]]) -> None:
             elif entry.is_dir() or entry.is_file():
                 _place(target, entry.is_dir())
                 _mount(entry.path, target, None, MS_BIND | MS_REC)
+    for name, is_dir in places:
+        _place(os.path.join(root, str(name)), bool(is_dir))
+
+
+def fill(root: str, binds: list[list[object]]) -> None:
     for source, name, read_only in binds:
         target = os.path.join(root, str(name))
-        _place(target, os.path.isdir(str(source)))
         _mount(str(source), target, None, MS_BIND | MS_REC)
         if read_only:
             _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
@@ -118,6 +133,10 @@ def serve() -> None:
             request = json.loads(line)
             if request["op"] == "make":
                 make(request["root"], request["binds"])
+            elif request["op"] == "prepare":
+                prepare(request["root"], request["places"])
+            elif request["op"] == "fill":
+                fill(request["root"], request["binds"])
             else:
                 drop(request["root"])
             reply: dict[str, object] = {"ok": True}

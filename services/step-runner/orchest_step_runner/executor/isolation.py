@@ -130,6 +130,13 @@ class ViewHolder:
         wire = [[str(source), name, read_only] for source, name, read_only in binds]
         await self._request({"op": "make", "root": str(root), "binds": wire})
 
+    async def prepare(self, root: Path, places: list[tuple[str, bool]]) -> None:
+        await self._request({"op": "prepare", "root": str(root), "places": places})
+
+    async def fill(self, root: Path, binds: list[tuple[Path, str, bool]]) -> None:
+        wire = [[str(source), name, read_only] for source, name, read_only in binds]
+        await self._request({"op": "fill", "root": str(root), "binds": wire})
+
     async def drop(self, root: Path) -> None:
         await self._request({"op": "drop", "root": str(root)})
 
@@ -173,6 +180,18 @@ class StepView:
     prefix: list[str]
 
 
+@dataclass(frozen=True)
+class KernelSlot:
+    """Where a pooled kernel waits for its step (``kernel_pool.py``): started
+    after ``prefix`` in a root whose ``/project-dir``, ``/data`` and
+    ``/pipeline.json`` are empty mount points until ``Isolation.fill`` binds
+    the step's on them. Unisolated: no root, no prefix."""
+
+    root: Path | None = None
+    holder: ViewHolder | None = None
+    prefix: list[str] = field(default_factory=list)
+
+
 @dataclass
 class Isolation:
     """The mode this runner gives its steps, chosen once at start-up."""
@@ -192,21 +211,72 @@ class Isolation:
     @contextlib.asynccontextmanager
     async def view(self, work: StepWork, launch: StepLaunch) -> AsyncIterator[StepView]:
         """The attempt's view, for as long as the attempt runs."""
-        if self.mode is IsolationMode.NONE or self.holder is None:
-            yield StepView(replace(launch, env=_unisolated_env(launch.env)), launch.file, [])
+        if not self.isolated:
+            yield StepView(replace(launch, env=self.step_env(launch)), launch.file, [])
             return
-        file = PROJECT_DIR / work.step.file_path  # as the step sees it
+        assert self.holder is not None
+        file = self.step_file(work, launch)
         root = launch.scratch_dir / VIEW_FOLDER
         project_dir = await asyncio.to_thread(_view_folder, root, Path(work.project_dir))
         holder = await self._live_holder(self.holder)
         await holder.make(root, _binds(project_dir, self.data_dir, launch.pipeline_path))
         try:
-            env = {**launch.env, "ORCHEST_PROJECT_DIR": str(PROJECT_DIR)}
             prefix = holder.prefix(root, file.parent)
-            yield StepView(replace(launch, env=env), file, prefix)
+            yield StepView(replace(launch, env=self.step_env(launch)), file, prefix)
         finally:
             with contextlib.suppress(IsolationError):
                 await holder.drop(root)
+
+    @property
+    def isolated(self) -> bool:
+        return self.mode is IsolationMode.NAMESPACE and self.holder is not None
+
+    def step_env(self, launch: StepLaunch) -> dict[str, str]:
+        """The attempt's environment as its step sees it."""
+        if not self.isolated:
+            return _unisolated_env(launch.env)
+        return {**launch.env, "ORCHEST_PROJECT_DIR": str(PROJECT_DIR)}
+
+    def step_file(self, work: StepWork, launch: StepLaunch) -> Path:
+        """The step's file as the step sees it."""
+        return PROJECT_DIR / work.step.file_path if self.isolated else launch.file
+
+    async def prepare_slot(self, root: Path) -> KernelSlot:
+        """A slot for a kernel started before its step is known; ``root``
+        does not exist yet. Its processes start in ``/`` of the slot's root."""
+        if not self.isolated:
+            return KernelSlot()
+        assert self.holder is not None
+        holder = await self._live_holder(self.holder)
+        await asyncio.to_thread(root.mkdir)
+        places = [(PROJECT_DIR.name, True), (DATA_DIR.name, True), (PIPELINE_PATH.name, False)]
+        await holder.prepare(root, places)
+        return KernelSlot(root, holder, holder.prefix(root, Path("/")))
+
+    def slot_usable(self, slot: KernelSlot) -> bool:
+        """The slot's holder is still the one that makes views (a new holder
+        cannot fill a root of its predecessor)."""
+        return slot.holder is None or (slot.holder is self.holder and slot.holder.alive)
+
+    @contextlib.asynccontextmanager
+    async def fill(
+        self, work: StepWork, launch: StepLaunch, slot: KernelSlot
+    ) -> AsyncIterator[StepView]:
+        """The attempt's view in the root of ``slot`` (the kernel already in it
+        sees it at once), for as long as the attempt runs; the root is
+        dropped at the end."""
+        if slot.holder is None or slot.root is None:
+            yield StepView(replace(launch, env=self.step_env(launch)), launch.file, [])
+            return
+        try:
+            project_dir = await asyncio.to_thread(Path(work.project_dir).absolute)
+            await slot.holder.fill(
+                slot.root, _binds(project_dir, self.data_dir, launch.pipeline_path)
+            )
+            file = self.step_file(work, launch)
+            yield StepView(replace(launch, env=self.step_env(launch)), file, slot.prefix)
+        finally:
+            await release_slot(slot)
 
     async def _live_holder(self, holder: ViewHolder) -> ViewHolder:
         """The holder, started again if it ended (its views end with their steps)."""
@@ -217,6 +287,13 @@ class Isolation:
                 self.holder = await ViewHolder.start()
             assert self.holder is not None
             return self.holder
+
+
+async def release_slot(slot: KernelSlot) -> None:
+    """Detach the slot's root (what still runs in it keeps it until it ends)."""
+    if slot.holder is not None and slot.root is not None and slot.holder.alive:
+        with contextlib.suppress(IsolationError):
+            await slot.holder.drop(slot.root)
 
 
 def _view_folder(root: Path, project_dir: Path) -> Path:

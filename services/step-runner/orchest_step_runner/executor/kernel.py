@@ -60,11 +60,11 @@ class LocalKernel:
         kernel_name: str,
         *,
         connection_file: Path,
-        marker: Mapping[str, str],
+        marker: Mapping[str, str] | None = None,
         since: float = 0.0,
         command_prefix: list[str] | None = None,
     ) -> None:
-        self._marker = marker
+        self._marker: Mapping[str, str] = marker or {}
         self._since = since
         self.manager: AsyncKernelManager = _StepKernelManager(
             command_prefix=command_prefix or [],
@@ -121,6 +121,16 @@ class LocalKernel:
     def exit_code(self) -> int | None:
         return None if self._popen is None else self._popen.returncode
 
+    def running(self) -> bool:
+        """Started and not exited."""
+        return self._popen is not None and self._popen.poll() is None
+
+    def adopt(self, marker: Mapping[str, str], since: float) -> None:
+        """A kernel started before its attempt (``kernel_pool``): what it
+        starts from now on is the attempt's (``marker``, from ``since``)."""
+        self._marker = marker
+        self._since = since
+
     async def kill(self) -> None:
         """SIGKILL the kernel and everything it started, at once."""
         if self.pid is not None and self._pgid is not None:
@@ -134,9 +144,11 @@ class LocalKernel:
             self._seen += await asyncio.to_thread(process_tree, self.pid)
         if client is not None:
             client.stop_channels()
-        await self.manager.shutdown_kernel(now=True)
+        # Killed and awaited here first (polling every 20 ms): jupyter_client's
+        # kill polls every 100 ms, and finds it gone at once after this.
         if self._pgid is not None:
             await kill_attempt(self._pgid, self._marker, self._seen, self._since)
+        await self.manager.shutdown_kernel(now=True)
         if self._stdio is not None:
             await asyncio.wait({self._stdio}, timeout=STDIO_DRAIN_SECONDS)
             self._stdio.cancel()

@@ -10,6 +10,7 @@ outputs to the sink as each message arrives.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -28,6 +29,7 @@ from .base import ExecutionResult, OutputSink
 from .control import Stop, stop_message, wait_or_stop
 from .environment import StepLaunch
 from .injection import inject_parameters
+from .isolation import Isolation
 from .kernel import LocalKernel
 from .kernel_choice import (
     USUAL_KERNELS,
@@ -37,6 +39,7 @@ from .kernel_choice import (
     choose_kernel,
     step_kernel_disagrees,
 )
+from .kernel_pool import KernelPool, pool_key
 from .scripts import installed_specs, offered_kernels
 from .streaming import GuardedSink, pump_queue
 from .write_back import StepNotebook, write_back_executed
@@ -109,14 +112,33 @@ def kernel_for(
 class _CellRunner:
     """Runs the notebook's cells in order; remembers which cell runs."""
 
-    def __init__(self, client: StreamingNotebookClient, nb: NotebookNode) -> None:
+    def __init__(
+        self,
+        client: StreamingNotebookClient,
+        nb: NotebookNode,
+        preamble: str | None = None,
+        connected: KernelClient | None = None,
+    ) -> None:
         self.client = client
         self.nb = nb
+        self.preamble = preamble
+        self.connected = connected
         self.current_cell = -1
 
     async def run(self) -> None:
         client = self.client
-        kc = await client.async_start_new_kernel_client()
+        if self.connected is None:
+            kc = await client.async_start_new_kernel_client()
+        else:  # a warm kernel's: its IOPub subscription already made (no slow joiner)
+            kc = client.kc = self.connected
+            kc.allow_stdin = False
+        if self.preamble is not None:
+            msg_id = kc.execute(self.preamble, silent=True, store_history=False, allow_stdin=False)
+            done = await client.async_wait_for_reply(msg_id)
+            content = {} if done is None else done["content"]
+            if content.get("status") != "ok":
+                detail = f"{content.get('ename', 'no reply')}: {content.get('evalue', '')}"
+                raise RuntimeError(f"the warm kernel could not take the step: {detail}")
         reply = await client.async_wait_for_reply(kc.kernel_info())
         if reply is not None and "language_info" in reply["content"]:
             self.nb.metadata["language_info"] = reply["content"]["language_info"]
@@ -167,15 +189,16 @@ async def execute_notebook(
     work: StepWork,
     launch: StepLaunch,
     *,
+    isolation: Isolation,
     output: OutputSink,
     cancel: asyncio.Event,
     deadline: float | None,
     default_kernel: str,
-    command_prefix: list[str] | None = None,
+    pool: KernelPool | None = None,
 ) -> ExecutionResult:
-    """Run the notebook in a local kernel, its command after
-    ``command_prefix`` (the step's file-system view); then write it back
-    (``write_back``)."""
+    """Run the notebook in a local kernel in the step's view (``isolation``):
+    a warm one of ``pool`` (Python kernels), else one started for it; then
+    write it back (``write_back``)."""
     notebook = await read_notebook(launch.file, work.step.file_path)
     if isinstance(notebook, ExecutionResult):
         return notebook
@@ -184,25 +207,44 @@ async def execute_notebook(
     choice = kernel_for(work, nb, offered, python_kernel=default_kernel)
     if isinstance(choice, ExecutionResult):
         return choice
-    kernel = LocalKernel(
-        choice.name,
-        connection_file=launch.scratch_dir / CONNECTION_FILE,
-        marker=launch.marker,
-        since=launch.started,
-        command_prefix=command_prefix,
-    )
-    result = await run_notebook(
+    warm = None
+    if pool is not None and choice.language == "python":
+        env = isolation.step_env(launch)
+        warm = await pool.take(pool_key(choice.name, work.step.environment, env))
+    run = functools.partial(
+        run_notebook,
         work,
         nb,
-        kernel,
         language=choice.language,
         parameters=launch.parameters,
-        cwd=launch.cwd,
-        env=launch.env,
         output=output,
         cancel=cancel,
         deadline=deadline,
     )
+    if warm is None:
+        async with isolation.view(work, launch) as view:
+            kernel = LocalKernel(
+                choice.name,
+                connection_file=launch.scratch_dir / CONNECTION_FILE,
+                marker=launch.marker,
+                since=launch.started,
+                command_prefix=view.prefix,
+            )
+            result = await run(kernel, cwd=view.launch.cwd, env=view.launch.env)
+    else:
+        try:
+            async with isolation.fill(work, launch, warm.slot) as view:
+                warm.adopt(view.launch.marker, launch.started)
+                preamble = warm.preamble(view.launch.env, view.file.parent)
+                result = await run(
+                    warm,
+                    cwd=view.launch.cwd,
+                    env=view.launch.env,
+                    preamble=preamble,
+                    connected=warm.client,
+                )
+        finally:
+            await warm.discard()  # when the view or the run failed before ending it
     return await write_back_executed(result, notebook, output)
 
 
@@ -218,9 +260,14 @@ async def run_notebook(
     output: OutputSink,
     cancel: asyncio.Event,
     deadline: float | None,
+    preamble: str | None = None,
+    connected: KernelClient | None = None,
 ) -> ExecutionResult:
     """Inject the parameters (Python kernels), start ``kernel``, run every cell
-    in order and end the kernel; the executed notebook is the artifact."""
+    in order and end the kernel; the executed notebook is the artifact.
+    ``preamble``: code run silently before the first cell, and ``connected``:
+    a client already connected to the kernel (a warm kernel's adoption of its
+    step, and its client: ``kernel_pool``)."""
     injected = None
     if language.lower() == "python":
         injected = inject_parameters(nb, parameters)
@@ -246,7 +293,7 @@ async def run_notebook(
         await kernel.shut_down(None)
         return ExecutionResult(None, f"kernel failed to start: {exc}")
     pump = asyncio.create_task(pump_queue(queue, sink))
-    runner = _CellRunner(client, nb)
+    runner = _CellRunner(client, nb, preamble, connected)
     cells = asyncio.create_task(runner.run())
     stop: Stop | None = None
     try:

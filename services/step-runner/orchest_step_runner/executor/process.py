@@ -20,6 +20,7 @@ from .control import Stop, stop_message, wait_or_stop
 from .environment import StepLaunch, prepare_launch
 from .guardian import Guardian, reap_orphans
 from .isolation import Isolation, IsolationMode
+from .kernel_pool import KernelPool, PoolOptions
 from .notebook import execute_notebook
 from .pid_window import PidWindow, read_counters
 from .reaping import RunnerProcess
@@ -55,7 +56,8 @@ class ProcessExecutor:
     ``guardian`` (``open`` starts one), the steps' processes die with the
     runner, whatever kills it. ``isolation`` gives each step its view of
     ``/project-dir``, ``/data`` and ``/pipeline.json`` (``isolation.py``);
-    ``None``: unisolated, no ``/data``.
+    ``None``: unisolated, no ``/data``. ``pool``: warm kernels for notebook
+    steps (``kernel_pool.py``).
     """
 
     def __init__(
@@ -67,7 +69,9 @@ class ProcessExecutor:
         base_env: Mapping[str, str] | None = None,
         guardian: Guardian | None = None,
         isolation: Isolation | None = None,
+        pool: KernelPool | None = None,
     ) -> None:
+        self._pool = pool
         self._isolation = isolation or Isolation(IsolationMode.NONE, Path("/data"), "not asked")
         self._python = python
         self._kill_grace_seconds = kill_grace_seconds
@@ -83,17 +87,35 @@ class ProcessExecutor:
         *,
         kill_grace_seconds: float = 1.0,
         isolation: Isolation | None = None,
+        pool: PoolOptions | None = None,
     ) -> AsyncIterator[ProcessExecutor]:
         """The executor of the runner ``me``: first the processes that dead
-        runners of this host left are killed, then its guardian starts; on
-        exit the guardian ends what is left of the steps, and exits."""
+        runners of this host left are killed, then its guardian starts, then
+        its pool of warm kernels (``pool``, if its size is not 0); on exit
+        the pool's kernels are killed and the guardian ends what is left of
+        the steps, and exits."""
         await asyncio.to_thread(reap_orphans, me)
         guardian = Guardian(me)
         await guardian.start()
+        isolation = isolation or Isolation(IsolationMode.NONE, Path("/data"), "not asked")
         try:
-            yield cls(kill_grace_seconds=kill_grace_seconds, guardian=guardian, isolation=isolation)
+            async with contextlib.AsyncExitStack() as stack:
+                kernels = None
+                if pool is not None and pool.size > 0:
+                    kernels = await stack.enter_async_context(KernelPool.open(pool, isolation))
+                yield cls(
+                    kill_grace_seconds=kill_grace_seconds,
+                    guardian=guardian,
+                    isolation=isolation,
+                    pool=kernels,
+                )
         finally:
             await guardian.close()
+
+    @property
+    def pool(self) -> KernelPool | None:
+        """The warm kernels of notebook steps (``None``: none)."""
+        return self._pool
 
     @property
     def guardian_pid(self) -> int | None:
@@ -117,17 +139,18 @@ class ProcessExecutor:
             launch = dataclasses.replace(launch, env={**launch.env, **self._guardian.environment})
         if not launch.file.is_file():
             return ExecutionResult(None, f"step file not found: {work.step.file_path}")
+        if launch.file.suffix.lower() == ".ipynb":
+            return await execute_notebook(
+                work,
+                launch,
+                isolation=self._isolation,
+                output=output,
+                cancel=cancel,
+                deadline=deadline,
+                default_kernel=self._default_kernel,
+                pool=self._pool,
+            )
         async with self._isolation.view(work, launch) as view:
-            if launch.file.suffix.lower() == ".ipynb":
-                return await execute_notebook(
-                    work,
-                    view.launch,
-                    output=output,
-                    cancel=cancel,
-                    deadline=deadline,
-                    default_kernel=self._default_kernel,
-                    command_prefix=view.prefix,
-                )
             started = await self._command(work, view.file, view.launch)
             if isinstance(started, ExecutionResult):
                 return started

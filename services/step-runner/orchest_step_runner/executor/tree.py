@@ -80,12 +80,16 @@ def marked_processes(
     ``since``): the attempt's cannot be older than the attempt, and reading
     every process's environment costs milliseconds on a busy host.
     """
+    if not marker:  # would match every process: a kernel not yet given to an attempt
+        return []
     return _marked(_created_since(since, window), marker)
 
 
 def _marked(
     candidates: Iterable[psutil.Process], marker: Mapping[str, str]
 ) -> list[psutil.Process]:
+    if not marker:  # would match every process: a kernel not yet given to an attempt
+        return []
     found = []
     for process in candidates:
         if process.pid == os.getpid():

@@ -1,8 +1,9 @@
 """Put on a step's ``PYTHONPATH`` by the process executor when it runs steps
 without their own file-system view: points the Orchest SDK's data directory,
 fixed at ``/project-dir/...`` in the SDK, into the run's own project directory
-(``ORCHEST_PROJECT_DIR``) once ``orchest.config`` is imported. Then runs the
-``sitecustomize`` it shadows, if there is one."""
+(``ORCHEST_PROJECT_DIR``, read when ``orchest.config`` is imported: a warm
+kernel is given it after its start). Then runs the ``sitecustomize`` it
+shadows, if there is one."""
 
 from __future__ import annotations
 
@@ -21,8 +22,11 @@ _MODULE = "orchest.config"
 
 
 def _point_at_project(module: ModuleType) -> None:
+    project_dir = os.environ.get("ORCHEST_PROJECT_DIR")
+    if not project_dir:
+        return
     config = module.Config
-    root = os.path.join(os.environ["ORCHEST_PROJECT_DIR"], ".orchest")
+    root = os.path.join(project_dir, ".orchest")
     pipeline = os.path.join(root, "pipelines", config.PIPELINE_UUID or "")
     config.STEP_DATA_DIR = os.path.join(pipeline, "data", "{step_uuid}")
     config.STORE_SOCKET_NAME = os.path.join(root, "plasma.sock")
@@ -53,8 +57,7 @@ class _Finder(importlib.abc.MetaPathFinder):
         return spec
 
 
-if os.environ.get("ORCHEST_PROJECT_DIR"):
-    sys.meta_path.insert(0, _Finder())
+sys.meta_path.insert(0, _Finder())
 
 
 def _run_shadowed() -> None:
