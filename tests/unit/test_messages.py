@@ -33,6 +33,8 @@ from orchest_schemas.commands import (
 from orchest_schemas.errors import ErrorBody, ErrorCode, ErrorDetail, ErrorReply
 from orchest_schemas.events import (
     ANY_EVENT,
+    BuildLogChunk,
+    EnvironmentBuildChanged,
     Event,
     JobStatusChanged,
     RunStatusChanged,
@@ -45,6 +47,7 @@ from orchest_schemas.pipeline import PipelineDefinition
 from orchest_schemas.reports import ClaimStep, StepAttemptFinished, StepClaim
 from orchest_schemas.runs import RunList, RunView, StepView
 from orchest_schemas.status import (
+    BuildStatus,
     JobStatus,
     Priority,
     RunStatus,
@@ -52,7 +55,7 @@ from orchest_schemas.status import (
     SessionStatus,
     StepStatus,
 )
-from orchest_step_runner.logs import split_text
+from orchest_service.log_publisher import split_text
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "pipelines"
 
@@ -114,6 +117,15 @@ SAMPLE_EVENTS: dict[str, Event] = {
     "step_log_chunk": StepLogChunk(
         run_uuid=RUN, step_uuid=STEP, attempt=1, offset=4096, data="epoch 1/5 loss=0.31\n"
     ),
+    "environment_build_changed": EnvironmentBuildChanged(
+        project_uuid="p1",
+        environment_uuid="e1",
+        build_uuid="b1",
+        status=BuildStatus.FAILURE,
+        reason="the setup script failed (exit code 3)",
+        exit_code=3,
+    ),
+    "build_log_chunk": BuildLogChunk(build_uuid="b1", offset=0, data="Installed 1 package\n"),
 }
 EVENT_IDS = list(SAMPLE_EVENTS)
 

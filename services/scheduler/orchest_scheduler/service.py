@@ -15,6 +15,13 @@ from orchest_schemas.commands import (
     TriggerJob,
     UpdateJob,
 )
+from orchest_schemas.environments import (
+    CreateEnvironment,
+    DeleteEnvironment,
+    GetEnvironment,
+    ListEnvironments,
+    UpdateEnvironment,
+)
 from orchest_schemas.projects import (
     CreatePipeline,
     CreateProject,
@@ -41,6 +48,7 @@ from orchest_service.service import ServiceContext, ServiceDefinition
 
 from .clock import Clock, SystemClock
 from .definitions import DefinitionStore
+from .environments import Environments
 from .jobs import Jobs
 from .leases import Leases
 from .outbox import Outbox
@@ -86,6 +94,7 @@ def build_definition(
         projects = Projects(ctx.db, own.projects_dir, own.templates_dir)
         pipelines = Pipelines(ctx.db, projects)
         browser = Browser(pipelines)
+        environments = Environments(ctx.db, projects)
         watcher = ProjectWatcher(
             ctx.db, ctx.js, ctx.bus, own.projects_dir, projects.record_new_folders
         )
@@ -123,6 +132,11 @@ def build_definition(
             ("create-step-file", project("files.create"), CreateStepFile, browser.create_step_file),
             ("move-file", project("files.move"), MoveFile, browser.move),
             ("delete-file", project("files.delete"), DeleteFile, browser.delete),
+            ("list-envs", project("environments.list"), ListEnvironments, environments.list),
+            ("get-env", project("environments.get"), GetEnvironment, environments.get),
+            ("create-env", project("environments.create"), CreateEnvironment, environments.create),
+            ("update-env", project("environments.update"), UpdateEnvironment, environments.update),
+            ("delete-env", project("environments.delete"), DeleteEnvironment, environments.delete),
         ]
         await add_commands(ctx.micro, group, commands)
 

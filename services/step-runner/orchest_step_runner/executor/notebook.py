@@ -26,7 +26,7 @@ from orchest_schemas.commands import StepWork
 
 from .base import ExecutionResult, OutputSink
 from .control import Stop, stop_message, wait_or_stop
-from .environment import StepLaunch
+from .environment import StepLaunch, build_python
 from .injection import inject_parameters
 from .kernel import LocalKernel
 from .kernel_choice import (
@@ -190,6 +190,7 @@ async def execute_notebook(
         marker=launch.marker,
         since=launch.started,
         command_prefix=command_prefix,
+        python=build_python(work) if choice.language == "python" else None,
     )
     result = await run_notebook(
         work,
