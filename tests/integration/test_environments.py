@@ -10,20 +10,16 @@ import asyncio
 import glob
 import json
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from runs_harness import Project, Stack, whole_stack
+from environments_kit import PACKAGE, alive, build_end, create_env, log_of, new_project, run_step
+from runs_harness import Stack, whole_stack
 
-from orchest_schemas.events import ANY_EVENT, EnvironmentBuildChanged
 from orchest_schemas.status import BuildStatus
 from support import eventually
-
-PACKAGE = "pyjokes==0.8.3"
-"""A small pure-Python package from PyPI, not in the stack's own environment."""
 
 
 @pytest.fixture
@@ -32,83 +28,6 @@ async def stack(service_settings: Callable[..., Any], tmp_path: Path) -> AsyncIt
         service_settings, sessions={"environments_dir": tmp_path / "environments"}
     ) as s:
         yield s
-
-
-async def new_project(stack: Stack, name: str = "envs") -> dict[str, Any]:
-    response = await stack.http.post("/api/projects", json={"name": name})
-    assert response.status_code == 201, response.text
-    made: dict[str, Any] = response.json()
-    return made
-
-
-async def create_env(stack: Stack, project: str, **body: Any) -> dict[str, Any]:
-    response = await stack.http.post(f"/api/projects/{project}/environments", json=body)
-    assert response.status_code == 201, response.text
-    made: dict[str, Any] = response.json()
-    return made
-
-
-async def build_end(
-    stack: Stack, project: str, env: str, build: str, timeout: float = 240
-) -> dict[str, Any]:
-    """The build once it ended, awaited on its events (the stored ones too)."""
-    js = stack.nc.jetstream()
-    ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    async def on_msg(msg: Any) -> None:
-        event = ANY_EVENT.validate_json(msg.data)
-        if (
-            isinstance(event, EnvironmentBuildChanged)
-            and event.build_uuid == build
-            and event.status.is_final
-            and not ended.done()
-        ):
-            ended.set_result(None)
-
-    sub = await js.subscribe(stack.bus.environment_events(env), cb=on_msg, ordered_consumer=True)
-    try:
-        await asyncio.wait_for(ended, timeout)
-    finally:
-        await sub.unsubscribe()
-    got = await stack.http.get(f"/api/projects/{project}/environments/{env}/builds/{build}")
-    assert got.status_code == 200, got.text
-    answer: dict[str, Any] = got.json()
-    return answer
-
-
-async def log_of(stack: Stack, project: str, env: str, build: str) -> str:
-    url = f"/api/projects/{project}/environments/{env}/builds/{build}/logs"
-    response = await stack.http.get(url)
-    assert response.status_code == 200, response.text
-    return response.text
-
-
-async def run_step(stack: Stack, folder: Path, env: str, file: str, code: str) -> dict[str, Any]:
-    project = Project(folder)
-    project.step("s", file, code, environment=env)
-    run = await stack.start_run(
-        {
-            "pipeline_definition": project.definition(),
-            "run_config": {"project_dir": str(folder), "project_uuid": project_uuid_of(folder)},
-        }
-    )
-    await stack.events(run["uuid"])
-    step = await stack.http.get(f"/api/runs/{run['uuid']}/steps/s")
-    logs = await stack.http.get(f"/api/runs/{run['uuid']}/steps/s/logs")
-    return {**step.json(), "log": logs.text}
-
-
-def project_uuid_of(folder: Path) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, folder.resolve().as_uri()))
-
-
-def alive(pid: int) -> bool:
-    """The process runs (a zombie waiting for its parent does not)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
 
 
 # -- definitions ---------------------------------------------------------------------

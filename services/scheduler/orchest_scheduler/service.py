@@ -48,6 +48,7 @@ from orchest_service.service import ServiceContext, ServiceDefinition
 
 from .clock import Clock, SystemClock
 from .definitions import DefinitionStore
+from .environment_pins import EnvironmentPins
 from .environments import Environments
 from .jobs import Jobs
 from .leases import Leases
@@ -101,6 +102,7 @@ def build_definition(
         projects.on_change = watcher.projects_changed
         runs = Runs(ctx.db, ctx.bus, outbox, definitions, pipelines=pipelines)
         jobs = Jobs(ctx.db, ctx.bus, ctx.js, outbox, runs, own, job_clock)
+        jobs.pins = EnvironmentPins(ctx.nc, ctx.bus)
         leases = Leases(ctx.db, ctx.nc, runs)
         wired = _Parts(own, outbox, runs, jobs, leases, watcher)
         group = ctx.bus.queue_group(ServiceName.SCHEDULER)

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import shutil
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
@@ -41,11 +42,19 @@ from orchest_schemas.errors import ErrorCode
 from orchest_schemas.events import BuildLogChunk, EnvironmentBuildChanged
 from orchest_schemas.status import BuildStatus
 from orchest_service.commands import request_command
+from orchest_service.docker import DockerFailure
 from orchest_service.errors import TRANSIENT_ERRORS, CommandError
 from orchest_service.log_publisher import LogPublisher
 
 from . import build_store as db
-from .builders.bases import BaseMissing, resolve_base
+from .builders.bases import Base, BaseMissing, resolve_base
+from .builders.docker import (
+    BUILD_LABEL,
+    ENVIRONMENT_LABEL,
+    PROJECT_LABEL,
+    DockerBuilder,
+    image_tag,
+)
 from .builders.process import Built, ProcessBuilder
 
 logger = logging.getLogger(__name__)
@@ -66,6 +75,7 @@ class Builds:
         owner: str,
         command_timeout: float,
         process: ProcessBuilder | None = None,
+        docker: DockerBuilder | None = None,
     ) -> None:
         self._pool = pool
         self._bus = bus
@@ -76,6 +86,7 @@ class Builds:
         self._owner = owner
         self._timeout = command_timeout
         self._process = process or ProcessBuilder()
+        self._docker = docker
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     # -- commands ---------------------------------------------------------------------
@@ -207,16 +218,12 @@ class Builds:
             if started is None:
                 return  # cancelled before it started
             try:
-                resolve_base(spec.base_image, gpu_support=spec.gpu_support, docker=False)
-                if spec.language != "python":
-                    raise BaseMissing(
-                        f"language {spec.language!r}: a process build makes Python environments"
-                    )
+                base = self._base(spec)
             except BaseMissing as missing:
                 await logs.write(f"{missing}\n")
                 built = Built(False, str(missing))
             else:
-                built = await self._process.build(spec, project_dir, build_dir, logs.write)
+                built = await self._build(build, spec, base, project_dir, build_dir, logs.write)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 await logs.write("\n[build cancelled]\n")
@@ -234,13 +241,57 @@ class Builds:
                 BuildStatus.SUCCESS,
                 exit_code=0,
                 venv_path=built.venv_path,
+                image=built.image,
                 size_bytes=built.size_bytes,
             )
+            if built.image is not None:
+                await self._prune_images(build.environment_uuid)
         else:
             await self._end(
                 build.uuid, BuildStatus.FAILURE, reason=built.reason, exit_code=built.exit_code
             )
             await asyncio.to_thread(shutil.rmtree, build_dir, True)
+
+    def _base(self, spec: EnvironmentSpec) -> Base:
+        docker = self._builder == "docker"
+        base = resolve_base(spec.base_image, gpu_support=spec.gpu_support, docker=docker)
+        if spec.language != "python" and base.default:
+            what = "a process build makes" if not docker else "the kernel image has"
+            raise BaseMissing(f"language {spec.language!r}: {what} Python only")
+        return base
+
+    async def _build(
+        self,
+        build: BuildView,
+        spec: EnvironmentSpec,
+        base: Base,
+        project_dir: Path,
+        build_dir: Path,
+        write: Callable[[str], Awaitable[None]],
+    ) -> Built:
+        if self._builder != "docker":
+            return await self._process.build(spec, project_dir, build_dir, write)
+        if self._docker is None:
+            return Built(False, "no Docker engine answered when the builder started")
+        labels = {
+            ENVIRONMENT_LABEL: build.environment_uuid,
+            PROJECT_LABEL: build.project_uuid,
+            BUILD_LABEL: build.uuid,
+        }
+        tag = image_tag(build.environment_uuid, build.uuid)
+        return await self._docker.build(spec, base.image, labels, tag, write)
+
+    async def _prune_images(self, environment_uuid: str) -> None:
+        """Remove the environment's images but its latest successful build's
+        and those jobs pin (an image a container uses is left)."""
+        if self._docker is None:
+            return
+        async with self._pool.acquire() as conn:
+            kept = await db.images_kept(conn, environment_uuid)
+        try:
+            await self._docker.prune(environment_uuid, kept)
+        except DockerFailure as exc:
+            logger.warning("images of environment %s not pruned: %s", environment_uuid, exc)
 
     async def _cancel(self, build: BuildView, reason: str) -> BuildView:
         task = self._tasks.get(build.uuid)
@@ -266,6 +317,7 @@ class Builds:
         reason: str | None = None,
         exit_code: int | None = None,
         venv_path: str | None = None,
+        image: str | None = None,
         size_bytes: int | None = None,
     ) -> BuildView | None:
         async with self._pool.acquire() as conn:
@@ -276,6 +328,7 @@ class Builds:
                 reason=reason,
                 exit_code=exit_code,
                 venv_path=venv_path,
+                image=image,
                 size_bytes=size_bytes,
             )
         if moved is not None:

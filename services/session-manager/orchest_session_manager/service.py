@@ -19,6 +19,7 @@ from orchest_service.commands import CommandEndpoint, add_commands
 from orchest_service.docker import DockerFailure, DockerTimeouts, Limits
 from orchest_service.service import ServiceContext, ServiceDefinition
 
+from .builders.docker import DockerBuilder
 from .builds import Builds
 from .runtime.base import SessionRuntime
 from .runtime.docker import DockerRuntime
@@ -117,6 +118,15 @@ def build_definition(
             builder=own.environment_builder,
             owner=own.instance_host,
             command_timeout=10.0,
+            docker=DockerBuilder(
+                own.docker_kernel_image,
+                docker_url=own.docker_url,
+                timeouts=DockerTimeouts(
+                    connect=own.docker_connect_timeout_seconds,
+                    request=own.docker_api_timeout_seconds,
+                ),
+                ca_bundle=own.build_ca_bundle,
+            ),
         )
         build_parts["builds"] = builds
         group = ctx.bus.queue_group(ServiceName.SESSION_MANAGER)

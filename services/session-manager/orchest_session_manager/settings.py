@@ -38,6 +38,9 @@ class SessionManagerSettings(ServiceSettings):
     """Process builds of environments: ``<project>/<environment>/<build>/venv``."""
     environment_builder: Literal["process", "docker"] = "process"
     """How environments are built: a virtual environment, or a Docker image."""
+    build_ca_bundle: Path | None = Path("/etc/ssl/certs/ca-certificates.crt")
+    """The CA bundle a docker build's setup script trusts (as ``images/build.sh``:
+    ``pip`` through a TLS-inspecting proxy); ``None`` or missing: the image's own."""
 
     # -- the docker runtime (offered when a Docker engine answers) ------------------
     docker_url: str | None = None

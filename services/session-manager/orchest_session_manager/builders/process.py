@@ -43,6 +43,7 @@ class Built:
     exit_code: int | None = None
     venv_path: str | None = None
     size_bytes: int | None = None
+    image: str | None = None
 
 
 class ProcessBuilder:
