@@ -97,3 +97,38 @@ def alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+async def session_kernel_runs(
+    stack: Stack, project: dict[str, Any], env: str, runtime: str, code: str
+) -> str:
+    """Launch a session of the project (``runtime``), start the kernel of
+    ``env`` in it, run ``code``; its result's text. The session is stopped after."""
+    from jupyter_harness import execute, start_kernel
+
+    from support import eventually
+
+    pipeline = str(uuid.uuid4())
+    body = {
+        "project_uuid": project["uuid"],
+        "pipeline_uuid": pipeline,
+        "project_dir": project["path"],
+        "pipeline_path": "main.orchest",
+        "runtime": runtime,
+    }
+    launched = await stack.http.post("/api/sessions", json=body)
+    assert launched.status_code in (200, 201, 202), launched.text
+    url = f"/api/sessions/{project['uuid']}/{pipeline}"
+
+    async def running() -> dict[str, Any] | None:
+        view: dict[str, Any] = (await stack.http.get(url)).json()
+        assert view["status"] != "FAILED", view
+        return view if view["status"] == "RUNNING" else None
+
+    try:
+        view = await eventually(running, timeout=300, what="the session running")
+        jupyter, token = view["jupyter_url"], view["jupyter_token"]
+        kernel = await start_kernel(jupyter, token, name=f"orchest-kernel-{env}")
+        return await execute(jupyter, token, kernel, code)
+    finally:
+        await stack.http.delete(url)

@@ -1,17 +1,25 @@
 """Docker environments (``docs/environments.md#docker-builds``) against the
 real dockerd: an image built from the kernel image and a setup script that
-``pip install``s from PyPI, a docker step in it, and a job that keeps the
+``pip install``s from PyPI, a docker step and a docker session's kernel in
+it, and a job that keeps the
 image it pinned at its creation across a rebuild, whose older unpinned
 images are removed."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from environments_kit import PACKAGE, build_end, create_env, log_of, run_step
+from environments_kit import (
+    PACKAGE,
+    build_end,
+    create_env,
+    log_of,
+    run_step,
+    session_kernel_runs,
+)
 from integration.runs_harness import Project, Stack, event_log, whole_stack
 
 from orchest_schemas.events import RunStatusChanged
@@ -31,9 +39,25 @@ async def stack(
         "default_step_image": images.kernel_python,
         "docker_data_dir": tmp_path / "data",
     }
-    sessions = {"environment_builder": "docker", "docker_kernel_image": images.kernel_python}
+    sessions = {
+        "environment_builder": "docker",
+        "docker_gateway_image": images.enterprise_gateway,
+        "docker_jupyter_image": images.jupyter_server,
+        "docker_kernel_image": images.kernel_python,
+    }
     async with whole_stack(service_settings, runner_overrides=runner, sessions=sessions) as s:
         yield s
+
+
+@pytest.fixture
+def built_for(docker: Docker) -> Iterator[list[str]]:
+    """Environment uuids whose images are removed after the test."""
+    environments: list[str] = []
+    yield environments
+    for environment in environments:
+        found = docker("images", "--quiet", "--filter", f"label=orchest.environment={environment}")
+        if found.stdout.split():
+            docker("rmi", "--force", *set(found.stdout.split()))
 
 
 def image_exists(docker: Docker, tag: str) -> bool:
@@ -41,7 +65,7 @@ def image_exists(docker: Docker, tag: str) -> bool:
 
 
 async def test_a_docker_environment_installs_with_pip_and_a_job_keeps_its_pinned_image(
-    stack: Stack, docker: Docker
+    stack: Stack, docker: Docker, built_for: list[str]
 ) -> None:
     made = await stack.http.post("/api/projects", json={"name": "docker-envs"})
     assert made.status_code == 201, made.text
@@ -49,6 +73,7 @@ async def test_a_docker_environment_installs_with_pip_and_a_job_keeps_its_pinned
     pid, folder = project["uuid"], Path(project["path"])
     script = f"set -e\npip install {PACKAGE}\necho first > /opt/env-build\n"
     env = await create_env(stack, pid, name="jokes", setup_script=script)
+    built_for.append(env["uuid"])
     first = await build_end(stack, pid, env["uuid"], env["latest_build"]["uuid"], timeout=900)
     log = await log_of(stack, pid, env["uuid"], first["uuid"])
     assert first["status"] == "SUCCESS", (first, log)
@@ -61,6 +86,11 @@ async def test_a_docker_environment_installs_with_pip_and_a_job_keeps_its_pinned
     step = await run_step(stack, folder, env["uuid"], "use.py", code)
     assert step["status"] == "SUCCESS", step
     assert "from /opt/venv/" in step["log"] and "first" in step["log"], step["log"]
+    # A docker session offers a kernel of the environment, in its image.
+    seen = await session_kernel_runs(
+        stack, project, env["uuid"], "docker", "import pyjokes; open('/opt/env-build').read()"
+    )
+    assert "first" in seen, seen
 
     # A job made now pins the first image; a rebuild changes interactive runs only.
     pipeline = Project(folder)

@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from environments_kit import PACKAGE, alive, build_end, create_env, log_of, new_project, run_step
+from environments_kit import (
+    PACKAGE,
+    alive,
+    build_end,
+    create_env,
+    log_of,
+    new_project,
+    run_step,
+    session_kernel_runs,
+)
 from runs_harness import Stack, whole_stack
 
 from orchest_schemas.status import BuildStatus
@@ -158,6 +167,12 @@ async def test_a_process_environment_installs_with_pip_and_its_steps_use_it(
         stack, folder, env, "use.py", "import pyjokes\nprint('from', pyjokes.__file__)\n"
     )
     assert again["status"] == "SUCCESS" and f"from {venv}" in again["log"], again
+
+    # A kernel of the environment in a process session, with its interpreter.
+    where = await session_kernel_runs(
+        stack, project, env, "process", "import pyjokes, sys; (sys.executable, pyjokes.__file__)"
+    )
+    assert where.count(str(venv)) == 2, where
 
 
 async def test_a_step_of_an_environment_without_a_successful_build_fails_at_once(

@@ -170,14 +170,22 @@ async def pinned(conn: Connection, job_uuid: str, environment_uuid: str) -> Buil
     return _view(row) if row is not None else None
 
 
-async def images_kept(conn: Connection, environment_uuid: str) -> list[str]:
-    """The images of an environment to keep: its latest successful build's
-    and those jobs pin."""
+async def pinned_images(conn: Connection, environment_uuid: str) -> list[str]:
+    """The images of an environment's builds that jobs pin."""
     rows = await conn.fetch(
-        "(SELECT image FROM environment_builds WHERE environment_uuid = $1"
-        "  AND status = 'SUCCESS' AND image IS NOT NULL ORDER BY created_time DESC LIMIT 1)"
-        " UNION SELECT b.image FROM environment_pins p JOIN environment_builds b"
+        "SELECT DISTINCT b.image FROM environment_pins p JOIN environment_builds b"
         " ON b.uuid = p.build_uuid WHERE p.environment_uuid = $1 AND b.image IS NOT NULL",
         environment_uuid,
     )
     return [r["image"] for r in rows]
+
+
+async def successes_of_project(conn: Connection, project_uuid: str) -> list[BuildView]:
+    """The latest successful build of each environment of the project."""
+    rows = await conn.fetch(
+        f"SELECT DISTINCT ON (environment_uuid) {_COLUMNS} FROM environment_builds"
+        " WHERE project_uuid = $1 AND status = 'SUCCESS'"
+        " ORDER BY environment_uuid, created_time DESC",
+        project_uuid,
+    )
+    return [_view(r) for r in rows]

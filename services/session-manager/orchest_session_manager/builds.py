@@ -235,6 +235,8 @@ class Builds:
             logger.exception("build %s failed in the builder", build.uuid)
             built = Built(False, f"builder error: {exc!r}")
         await logs.close()
+        if built.image is not None:  # before its end is told: what is told is done
+            await self._prune_images(build.environment_uuid, built.image)
         if built.ok:
             await self._end(
                 build.uuid,
@@ -244,8 +246,6 @@ class Builds:
                 image=built.image,
                 size_bytes=built.size_bytes,
             )
-            if built.image is not None:
-                await self._prune_images(build.environment_uuid)
         else:
             await self._end(
                 build.uuid, BuildStatus.FAILURE, reason=built.reason, exit_code=built.exit_code
@@ -281,13 +281,13 @@ class Builds:
         tag = image_tag(build.environment_uuid, build.uuid)
         return await self._docker.build(spec, base.image, labels, tag, write)
 
-    async def _prune_images(self, environment_uuid: str) -> None:
-        """Remove the environment's images but its latest successful build's
-        and those jobs pin (an image a container uses is left)."""
+    async def _prune_images(self, environment_uuid: str, latest: str) -> None:
+        """Remove the environment's images but ``latest`` (its new build's)
+        and those jobs pin (an image a running container uses is left)."""
         if self._docker is None:
             return
         async with self._pool.acquire() as conn:
-            kept = await db.images_kept(conn, environment_uuid)
+            kept = [latest, *await db.pinned_images(conn, environment_uuid)]
         try:
             await self._docker.prune(environment_uuid, kept)
         except DockerFailure as exc:

@@ -38,7 +38,7 @@ from orchest_schemas.status import SessionStatus
 from orchest_service.commands import request_command
 from orchest_service.errors import TRANSIENT_ERRORS, CommandError
 
-from . import store
+from . import build_store, store
 from .locations import locate
 from .runtime.base import LaunchFailed, SessionRuntime, SessionSpec
 
@@ -176,6 +176,8 @@ class Sessions:
 
     async def _launch(self, session: SessionView) -> None:
         runtime = self._runtimes[session.runtime]
+        async with self._pool.acquire() as conn:
+            built = await build_store.successes_of_project(conn, session.project_uuid)
         spec = SessionSpec(
             session_uuid=session.uuid,
             project_uuid=session.project_uuid,
@@ -183,6 +185,8 @@ class Sessions:
             project_dir=session.project_dir,
             pipeline_path=session.pipeline_path,
             env=kernel_variables(session),
+            environment_venvs={b.environment_uuid: b.venv_path for b in built if b.venv_path},
+            environment_images={b.environment_uuid: b.image for b in built if b.image},
         )
         try:
             endpoints = await asyncio.wait_for(runtime.launch(spec), self._launch_timeout)

@@ -189,9 +189,7 @@ class DockerEngine:
 
     # -- images --------------------------------------------------------------------------
 
-    async def build(
-        self, context: bytes, tag: str, labels: dict[str, str]
-    ) -> AsyncIterator[str]:
+    async def build(self, context: bytes, tag: str, labels: dict[str, str]) -> AsyncIterator[str]:
         """Build the image of ``context`` (a tar holding a ``Dockerfile``) as
         ``tag``, its base never pulled, its steps run again (no build cache:
         a rebuild installs what its script names now), on the host network;
@@ -232,9 +230,10 @@ class DockerEngine:
         return [dict(item) for item in listed]
 
     async def remove_image(self, image: str) -> bool:
-        """Remove it; ``False``: gone already, or in use by a container."""
+        """Remove it (a tag: untag it), even if a stopped container was made
+        from it; ``False``: gone already, or a running container uses it."""
         return await self._unless(
-            (404, 409), f"remove image {image}", self._client.images.delete, image
+            (404, 409), f"remove image {image}", self._client.images.delete, image, force=True
         )
 
     # -- plumbing ------------------------------------------------------------------------
