@@ -25,7 +25,7 @@ from environments_kit import (
     run_step,
     session_kernel_runs,
 )
-from runs_harness import Stack, whole_stack
+from runs_harness import Project, Stack, notebook, whole_stack
 
 from orchest_schemas.status import BuildStatus
 from support import eventually
@@ -152,6 +152,10 @@ async def test_a_process_environment_installs_with_pip_and_its_steps_use_it(
     )
     assert step["status"] == "SUCCESS", step
     assert f"from {venv}" in step["log"], step["log"]
+    cell = "import pyjokes, sys\nprint('kernel', sys.executable, pyjokes.__file__)"
+    in_notebook = await run_step(stack, folder, env, "use.ipynb", notebook(cell))
+    assert in_notebook["status"] == "SUCCESS", in_notebook
+    assert in_notebook["log"].count(str(venv)) == 2, in_notebook["log"]
 
     # A failing script: FAILURE with its log and exit code; the first build stays in use.
     changed = await stack.http.patch(
@@ -214,3 +218,30 @@ async def test_a_cancel_kills_the_build_within_two_seconds(stack: Stack) -> None
         assert not alive(pid), f"process {pid} of the build is still running"
     again = await stack.http.delete(url)
     assert again.status_code == 409, again.text
+
+
+async def test_an_environment_in_use_is_not_deleted(stack: Stack, tmp_path: Path) -> None:
+    project = await new_project(stack)
+    made = await create_env(stack, project["uuid"], name="used", setup_script="true\n")
+    env = made["uuid"]
+    built = await build_end(stack, project["uuid"], env, made["latest_build"]["uuid"])
+    assert built["status"] == "SUCCESS", built
+    gate = tmp_path / "gate"
+    folder = Path(project["path"])
+    definition = Project(folder)
+    definition.step("s", "wait.sh", f"echo waiting\nwhile [ ! -e {gate} ]; do sleep 0.1; done\n",
+                    environment=env)  # fmt: skip
+    run = await stack.start_run(
+        {
+            "pipeline_definition": definition.definition(),
+            "run_config": {"project_dir": str(folder), "project_uuid": project["uuid"]},
+        }
+    )
+    url = f"/api/projects/{project['uuid']}/environments/{env}"
+    refused = await stack.http.delete(url)
+    assert refused.status_code == 409, refused.text
+    assert "1 run(s) not ended" in refused.json()["message"]
+    gate.touch()
+    await stack.events(run["uuid"])
+    deleted = await stack.http.delete(url)
+    assert deleted.status_code == 200, deleted.text
