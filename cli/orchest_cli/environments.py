@@ -77,6 +77,17 @@ def wait_for(api: Api, project: ProjectView, build: BuildView) -> BuildView:
         time.sleep(WAIT_POLL_SECONDS)
 
 
+def follow_build(api: Api, project: ProjectView, build: BuildView, wait: bool) -> None:
+    """Its state now, or with ``wait`` as it changes until it ends (a
+    ``CliError`` unless it succeeded)."""
+    if not wait:
+        print_build_line(build)
+        return
+    ended = wait_for(api, project, build)
+    if ended.status != "SUCCESS":
+        raise CliError(f"the build ended {ended.status}: {ended.reason or 'no reason given'}")
+
+
 def latest_build(api: Api, project: ProjectView, environment: EnvironmentView) -> BuildView:
     listed = api.get(f"{base_path(project)}/{environment.uuid}/builds", BuildList).builds
     if not listed:

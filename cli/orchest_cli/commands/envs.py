@@ -10,7 +10,6 @@ from typing import Any
 import click
 
 from ..assignments import env_variables
-from ..errors import CliError
 from ..output import emit, output_option, wide_option
 from .common import base_url, stack_options
 
@@ -68,7 +67,7 @@ def envs_create(
 ) -> None:
     """Create an environment NAME (its files in the project) and build it."""
     from ..api import Api
-    from ..environments import create_environment, print_build_line, wait_for
+    from ..environments import create_environment, follow_build
     from ..projects import find_project
 
     body: dict[str, Any] = {"name": name, "language": language, "env_variables": env}
@@ -80,14 +79,8 @@ def envs_create(
         found = find_project(api, project)
         made = create_environment(api, found, body)
         click.echo(f"environment {made.name} ({made.uuid})")
-        if made.latest_build is None:
-            return
-        if not wait:
-            print_build_line(made.latest_build)
-            return
-        ended = wait_for(api, found, made.latest_build)
-    if ended.status != "SUCCESS":
-        raise CliError(f"the build of {made.name} ended {ended.status}")
+        if made.latest_build is not None:
+            follow_build(api, found, made.latest_build, wait)
 
 
 @envs.command("build")
@@ -98,18 +91,13 @@ def envs_create(
 def envs_build(state_dir: Path | None, url: str | None, project: str, env: str, wait: bool) -> None:
     """Build ENV again, as its files now say."""
     from ..api import Api
-    from ..environments import find_environment, print_build_line, start_build, wait_for
+    from ..environments import find_environment, follow_build, start_build
     from ..projects import find_project
 
     with Api(base_url(state_dir, url)) as api:
         found = find_project(api, project)
         build = start_build(api, find_environment(api, found, env), found)
-        if not wait:
-            print_build_line(build)
-            return
-        ended = wait_for(api, found, build)
-    if ended.status != "SUCCESS":
-        raise CliError(f"the build ended {ended.status}")
+        follow_build(api, found, build, wait)
 
 
 @envs.command("logs")

@@ -22,7 +22,7 @@ import asyncpg
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from orchest_schemas.bus import HEADER_MSG_ID, BusNames
+from orchest_schemas.bus import BusNames
 from orchest_schemas.environments import (
     MAX_BUILD_LIST,
     BuildEnvironment,
@@ -41,9 +41,10 @@ from orchest_schemas.environments import (
 from orchest_schemas.errors import ErrorCode
 from orchest_schemas.events import BuildLogChunk, EnvironmentBuildChanged
 from orchest_schemas.status import BuildStatus
+from orchest_service.broker import publish_told
 from orchest_service.commands import request_command
 from orchest_service.docker import DockerFailure
-from orchest_service.errors import TRANSIENT_ERRORS, CommandError
+from orchest_service.errors import CommandError
 from orchest_service.log_publisher import LogPublisher
 
 from . import build_store as db
@@ -351,11 +352,5 @@ class Builds:
             reason=build.reason,
             exit_code=build.exit_code,
         )
-        try:
-            await self._js.publish(
-                self._bus.environment_build_event(build.project_uuid, build.environment_uuid),
-                event.to_bytes(),
-                headers={HEADER_MSG_ID: event.event_id},
-            )
-        except TRANSIENT_ERRORS as exc:  # the table is the truth; the next change tells
-            logger.warning("build %s: event not published: %s", build.uuid, exc)
+        subject = self._bus.environment_build_event(build.project_uuid, build.environment_uuid)
+        await publish_told(self._js, subject, event, f"build {build.uuid}")
