@@ -26,6 +26,7 @@ from environments_kit import (
     session_kernel_runs,
 )
 from runs_harness import Project, Stack, notebook, whole_stack
+from test_jobs_api import read_sse
 
 from orchest_schemas.status import BuildStatus
 from support import eventually
@@ -245,3 +246,30 @@ async def test_an_environment_in_use_is_not_deleted(stack: Stack, tmp_path: Path
     await stack.events(run["uuid"])
     deleted = await stack.http.delete(url)
     assert deleted.status_code == 200, deleted.text
+
+
+async def test_a_builds_log_and_states_stream_live(stack: Stack, tmp_path: Path) -> None:
+    """``follow`` streams the log as the script writes it and ends with the
+    build; ``/api/events?environment_uuid=`` gives its states in order."""
+    project = await new_project(stack)
+    gate = tmp_path / "gate"
+    script = f"echo first line\nwhile [ ! -e {gate} ]; do sleep 0.05; done\necho last line\n"
+    made = await create_env(stack, project["uuid"], name="live", setup_script=script)
+    env, build = made["uuid"], made["latest_build"]["uuid"]
+    url = f"/api/projects/{project['uuid']}/environments/{env}/builds/{build}/logs"
+    seen = ""
+    async with stack.http.stream("GET", url, params={"follow": "true"}) as response:
+        assert response.status_code == 200
+        chunks = response.aiter_text()
+        while "first line" not in seen:  # written while the build runs
+            seen += await asyncio.wait_for(anext(chunks), 120)
+        assert "last line" not in seen
+        gate.touch()
+        async for text in chunks:  # ends once the build has ended
+            seen += text
+    assert seen.index("first line") < seen.index("last line"), seen
+    events = await read_sse(
+        stack, {"environment_uuid": env}, lambda got: got[-1].get("status") == "SUCCESS"
+    )
+    assert [e["status"] for e in events] == ["PENDING", "STARTED", "SUCCESS"], events
+    assert {e["event"] for e in events} == {"environment_build_changed"}
