@@ -5,12 +5,10 @@ folder expects: the project's stable uuid (``ORCHEST_PROJECT_UUID``), the
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from runs_harness import Project, Stack, event_log, whole_stack
+from runs_harness import Project, Stack, event_log
 from test_cli_jobs import job_uuid_of, orchest
 
 from orchest_cli.project_id import project_uuid_of
@@ -18,12 +16,6 @@ from orchest_schemas.events import RunStatusChanged
 from orchest_schemas.status import RunStatus
 
 PRINT = 'echo "project=$ORCHEST_PROJECT_UUID greeting=$GREETING params=$ORCHEST_PARAMETERS"\n'
-
-
-@pytest.fixture
-async def stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
-    async with whole_stack(service_settings) as s:
-        yield s
 
 
 @pytest.fixture

@@ -6,83 +6,54 @@
 // OUT_DIR. Prints one JSON object: what it saw.
 //
 //   node e2e/dashboard.mjs BASE_URL TOKEN OUT_DIR [CHROMIUM]
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { drive, TIMEOUT } from "./browser.mjs";
 
 const [base, token, outDir, executable = "/usr/bin/chromium"] = process.argv.slice(2);
-const TIMEOUT = 120_000; // generous: the machine is shared
-const profile = mkdtempSync(join(tmpdir(), "orchest-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: executable,
-  headless: true,
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-  viewport: { width: 1440, height: 900 },
-});
-context.setDefaultTimeout(TIMEOUT);
-const result = { errors: [], screenshots: [] };
-const page = context.pages()[0] ?? (await context.newPage());
-page.on("pageerror", (e) => result.errors.push(String(e)));
-const shot = async (name) => {
-  const path = join(outDir, `${name}.png`);
-  await page.screenshot({ path });
-  result.screenshots.push(path);
-};
 
-// Every change of a step's state on the DAG, as the DOM shows it, in order.
-await page.addInitScript(() => {
-  window.__transitions = {};
-  window.__logStates = [];
-  const record = (el) => {
-    const title = el.querySelector(".step-title")?.textContent ?? el.dataset.step;
-    const seen = (window.__transitions[title] ??= []);
-    if (seen[seen.length - 1] !== el.dataset.status) seen.push(el.dataset.status);
-  };
-  new MutationObserver((mutations) => {
-    const log = document.querySelector("[data-testid=log-state]")?.textContent;
-    if (log && window.__logStates[window.__logStates.length - 1] !== log) window.__logStates.push(log);
-    for (const m of mutations) {
-      if (m.type === "attributes" && m.target.dataset?.step) record(m.target);
-      for (const n of m.addedNodes ?? []) {
-        if (n.querySelectorAll) n.querySelectorAll("[data-step]").forEach(record);
-      }
-    }
-  }).observe(document, { subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ["data-status"] });
-});
-
-const statuses = () =>
-  page.$$eval(".step-node", (els) =>
-    Object.fromEntries(els.map((e) => [e.querySelector(".step-title").textContent, e.dataset.status])),
-  );
-const node = (title) => page.locator(".react-flow__node", { has: page.locator(`.step-title:text-is("${title}")`) });
-const takeTransitions = () =>
-  page.evaluate(() => {
-    const t = window.__transitions;
+await drive(outDir, executable, async (page, result, shot) => {
+  // Every change of a step's state on the DAG, as the DOM shows it, in order.
+  await page.addInitScript(() => {
     window.__transitions = {};
-    return t;
+    window.__logStates = [];
+    const record = (el) => {
+      const title = el.querySelector(".step-title")?.textContent ?? el.dataset.step;
+      const seen = (window.__transitions[title] ??= []);
+      if (seen[seen.length - 1] !== el.dataset.status) seen.push(el.dataset.status);
+    };
+    new MutationObserver((mutations) => {
+      const log = document.querySelector("[data-testid=log-state]")?.textContent;
+      if (log && window.__logStates[window.__logStates.length - 1] !== log) window.__logStates.push(log);
+      for (const m of mutations) {
+        if (m.type === "attributes" && m.target.dataset?.step) record(m.target);
+        for (const n of m.addedNodes ?? []) {
+          if (n.querySelectorAll) n.querySelectorAll("[data-step]").forEach(record);
+        }
+      }
+    }).observe(document, { subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ["data-status"] });
   });
-const waitForStates = (want) =>
-  page.waitForFunction(
-    (w) => {
-      const nodes = [...document.querySelectorAll(".step-node")];
-      const now = Object.fromEntries(nodes.map((e) => [e.querySelector(".step-title").textContent, e.dataset.status]));
-      return Object.entries(w).every(([title, status]) => now[title] === status);
-    },
-    want,
-    { timeout: TIMEOUT },
-  );
 
-try {
+  const statuses = () =>
+    page.$$eval(".step-node", (els) =>
+      Object.fromEntries(els.map((e) => [e.querySelector(".step-title").textContent, e.dataset.status])),
+    );
+  const node = (title) => page.locator(".react-flow__node", { has: page.locator(`.step-title:text-is("${title}")`) });
+  const takeTransitions = () =>
+    page.evaluate(() => {
+      const t = window.__transitions;
+      window.__transitions = {};
+      return t;
+    });
+  const waitForStates = (want) =>
+    page.waitForFunction(
+      (w) => {
+        const nodes = [...document.querySelectorAll(".step-node")];
+        const now = Object.fromEntries(nodes.map((e) => [e.querySelector(".step-title").textContent, e.dataset.status]));
+        return Object.entries(w).every(([title, status]) => now[title] === status);
+      },
+      want,
+      { timeout: TIMEOUT },
+    );
+
   // 1. The token prompt: the gateway has tokens, the app has none yet.
   await page.goto(base + "/");
   await page.waitForSelector("[data-testid=token-input]");
@@ -163,14 +134,4 @@ try {
   await page.click('nav a:text-is("Sessions")');
   await page.waitForSelector("h1:text-is('Sessions')");
   await shot("sessions");
-  result.ok = true;
-} catch (error) {
-  result.ok = false;
-  result.failure = String(error);
-  result.at = page.url();
-  await shot("failure").catch(() => {});
-} finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
-}
-console.log(JSON.stringify(result));
+});

@@ -24,6 +24,7 @@ from . import (
     project_files_api,
     projects_api,
     runs_api,
+    schedules_api,
     sessions_api,
 )
 from .auth import OPEN_PATHS, QUERY_TOKEN_PATHS, BearerAuth, TokenChecker
@@ -127,11 +128,17 @@ OPERATIONS += (
         summary="Runs, newest first",
         parameters=(
             Parameter("pipeline_uuid", "query", "Only this pipeline's runs"),
+            Parameter(
+                "job_uuid", "query", "Only this job's runs", {"type": "string", "format": "uuid"}
+            ),
             RUN_STATUS,
             LIMIT,
             OFFSET,
         ),
-        responses={200: ("A page of runs", RunList), 422: ("Bad query parameter", None)},
+        responses={
+            200: ("A page of runs", RunList),
+            422: ("Bad query parameter (a job_uuid that is not a uuid)", None),
+        },
         tags=("runs",),
     ),
     Operation(
@@ -358,6 +365,8 @@ OPERATIONS += (
     ),
 )
 
+OPERATIONS += schedules_api.OPERATIONS
+
 OPERATIONS += (
     sessions_api.OPERATIONS
     + projects_api.OPERATIONS
@@ -370,6 +379,7 @@ _HANDLERS = {
     **projects_api.HANDLERS,
     **project_files_api.HANDLERS,
     **environments_api.HANDLERS,
+    **schedules_api.HANDLERS,
     "getHealth": get_health,
     "getOpenApi": get_openapi,
     "ping": ping,

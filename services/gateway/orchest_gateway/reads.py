@@ -63,9 +63,13 @@ async def list_runs(
     status: RunStatus | None,
     limit: int,
     offset: int,
+    job_uuid: str | None = None,
 ) -> RunList:
-    where = "($1::text IS NULL OR pipeline_uuid = $1) AND ($2::text IS NULL OR status = $2)"
-    args = (pipeline_uuid, status.value if status else None)
+    where = (
+        "($1::text IS NULL OR pipeline_uuid = $1) AND ($2::text IS NULL OR status = $2)"
+        " AND ($3::uuid IS NULL OR job_uuid = $3::uuid)"
+    )
+    args = (pipeline_uuid, status.value if status else None, job_uuid)
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         return await runs_page(
             conn, where, args, "created_time DESC, uuid", limit=limit, offset=offset

@@ -14,7 +14,7 @@ from orchest_schemas.status import RunStatus
 from orchest_service.commands import request_command, request_command_json
 
 from . import reads
-from .body import query_choice, query_int, query_text, read_json
+from .body import query_choice, query_int, query_text, query_uuid, read_json
 from .deps import deps_of
 from .errors import ApiError
 from .limits import run_limits
@@ -48,6 +48,7 @@ async def list_runs(request: Request) -> Response:
     runs = await reads.list_runs(
         deps.pool,
         pipeline_uuid=query_text(request, "pipeline_uuid"),
+        job_uuid=query_uuid(request, "job_uuid"),
         status=query_choice(request, "status", RunStatus),
         limit=query_int(request, "limit", 50, 1, 500),
         offset=query_int(request, "offset", 0, 0, 10**9),

@@ -479,6 +479,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/schedules/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The next firing times of a cron schedule (five fields, UTC), as jobs fire */
+        get: operations["previewSchedule"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/sessions": {
         parameters: {
             query?: never;
@@ -1701,6 +1718,26 @@ export interface components {
             status: components["schemas"]["RunStatus"];
             /** Uuid */
             uuid: string;
+        };
+        /**
+         * SchedulePreview
+         * @description The next firing times of a cron schedule (``GET /api/schedules/preview``).
+         */
+        SchedulePreview: {
+            /**
+             * After
+             * Format: date-time
+             */
+            after: string;
+            /** Cron Schedule */
+            cron_schedule: string;
+            /** Next Times */
+            next_times: string[];
+            /**
+             * Time Zone
+             * @default UTC
+             */
+            time_zone?: string;
         };
         /** ServiceHealth */
         ServiceHealth: {
@@ -4219,6 +4256,8 @@ export interface operations {
             query?: {
                 /** @description Only this pipeline's runs */
                 pipeline_uuid?: string;
+                /** @description Only this job's runs */
+                job_uuid?: string;
                 /** @description Only runs in this status */
                 status?: "PENDING" | "STARTED" | "SUCCESS" | "FAILURE" | "ABORTED";
                 /** @description Page size (1-500) */
@@ -4241,7 +4280,7 @@ export interface operations {
                     "application/json": components["schemas"]["RunList"];
                 };
             };
-            /** @description Bad query parameter */
+            /** @description Bad query parameter (a job_uuid that is not a uuid) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4507,6 +4546,49 @@ export interface operations {
             };
             /** @description Bad query parameter */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    previewSchedule: {
+        parameters: {
+            query: {
+                /** @description A cron expression: five fields, read in UTC */
+                cron: string;
+                /** @description How many firing times (1-50) */
+                count?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The next firing times, earliest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SchedulePreview"];
+                };
+            };
+            /** @description A bad expression or count; every problem listed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The scheduler did not answer */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

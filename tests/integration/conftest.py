@@ -1,0 +1,16 @@
+"""Fixtures of the integration tier (a module's own fixture of the same name wins)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from runs_harness import Stack, whole_stack
+
+
+@pytest.fixture
+async def stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
+    """The whole stack with the default settings, stopped after the test."""
+    async with whole_stack(service_settings) as s:
+        yield s
