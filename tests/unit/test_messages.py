@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from orchest_schemas import commands, errors, events, projects, reports
+from orchest_schemas import commands, environments, errors, events, projects, reports
 from orchest_schemas._base import Message
 from orchest_schemas.commands import (
     AbortJobRun,
@@ -329,6 +329,7 @@ def test_messages_are_frozen(message: Message, field: str, value: Any) -> None:
 
 # -- commands ----------------------------------------------------------------------------
 
+ENVIRONMENT = "3c6e3a1a-7b9f-4c1e-9f0e-1a2b3c4d5e6f"
 MINIMAL_COMMANDS: dict[type[Command], dict[str, Any]] = {
     CreateRun: {
         "pipeline_definition": {"uuid": PIPELINE},
@@ -377,6 +378,24 @@ MINIMAL_COMMANDS: dict[type[Command], dict[str, Any]] = {
     projects.CreateStepFile: {"project_uuid": PROJECT, "path": "a.py", "template": "python"},
     projects.MoveFile: {"project_uuid": PROJECT, "source": "a.py", "destination": "b.py"},
     projects.DeleteFile: {"project_uuid": PROJECT, "path": "a.py"},
+    environments.ListEnvironments: {"project_uuid": PROJECT},
+    environments.GetEnvironment: {"project_uuid": PROJECT, "environment_uuid": ENVIRONMENT},
+    environments.CreateEnvironment: {"project_uuid": PROJECT, "spec": {"name": "Python"}},
+    environments.UpdateEnvironment: {"project_uuid": PROJECT, "environment_uuid": ENVIRONMENT},
+    environments.DeleteEnvironment: {"project_uuid": PROJECT, "environment_uuid": ENVIRONMENT},
+    environments.BuildEnvironment: {"project_uuid": PROJECT, "environment_uuid": ENVIRONMENT},
+    environments.CancelBuild: {
+        "project_uuid": PROJECT,
+        "environment_uuid": ENVIRONMENT,
+        "build_uuid": "b1",
+    },
+    environments.ListBuilds: {"project_uuid": PROJECT},
+    environments.ResolveEnvironment: {"environment_uuid": ENVIRONMENT},
+    environments.PinEnvironments: {
+        "job_uuid": "j1",
+        "project_uuid": PROJECT,
+        "environment_uuids": [ENVIRONMENT],
+    },
 }
 COMMAND_IDS = [c.__name__ for c in MINIMAL_COMMANDS]
 
