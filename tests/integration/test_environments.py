@@ -26,7 +26,7 @@ from environments_kit import (
     session_kernel_runs,
 )
 from runs_harness import Project, Stack, notebook, whole_stack
-from test_jobs_api import read_sse
+from sse_client import read_events
 
 from orchest_schemas.status import BuildStatus
 from support import eventually
@@ -268,8 +268,8 @@ async def test_a_builds_log_and_states_stream_live(stack: Stack, tmp_path: Path)
         async for text in chunks:  # ends once the build has ended
             seen += text
     assert seen.index("first line") < seen.index("last line"), seen
-    events = await read_sse(
-        stack, {"environment_uuid": env}, lambda got: got[-1].get("status") == "SUCCESS"
+    events = await read_events(
+        stack.http, {"environment_uuid": env}, lambda got: got[-1].get("status") == "SUCCESS"
     )
     assert [e["status"] for e in events] == ["PENDING", "STARTED", "SUCCESS"], events
     assert {e["event"] for e in events} == {"environment_build_changed"}
