@@ -215,6 +215,7 @@ async def test_a_cancel_kills_the_build_within_two_seconds(stack: Stack) -> None
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["status"] == BuildStatus.ABORTED
     assert took < 2.0, f"the cancel took {took:.2f} s"
+    print(f"cancel answered ABORTED in {took:.3f} s")
     for pid in running:  # the script and what it started
         assert not alive(pid), f"process {pid} of the build is still running"
     again = await stack.http.delete(url)
