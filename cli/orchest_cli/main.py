@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from .commands.envs import envs
 from .commands.jobs import jobs
 from .commands.projects import init, pipelines, projects, validate
 from .commands.runs import abort, artifacts, logs, run, runs
@@ -49,7 +50,7 @@ def cli(debug: bool) -> None:
 for command in (
     up, down, status, stack_logs, images,
     run, runs, logs, abort, artifacts,
-    jobs, sessions, projects, pipelines, init, validate,
+    jobs, sessions, projects, pipelines, init, validate, envs,
 ):  # fmt: skip
     cli.add_command(command)
 

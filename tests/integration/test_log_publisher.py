@@ -9,13 +9,20 @@ from nats.aio.client import Client
 from orchest_schemas.bus import BusNames
 from orchest_schemas.events import StepLogChunk
 from orchest_service.broker import ensure_streams
-from orchest_step_runner.logs import LogPublisher
+from orchest_service.log_publisher import LogPublisher
 
 
 async def test_output_is_kept_until_the_stream_takes_it(nc: Client, bus: BusNames) -> None:
     js = nc.jetstream()
     subject = bus.step_log("r1", "s1")
-    logs = LogPublisher(js, subject, "r1", "s1", 1, flush_seconds=0.01)
+    logs = LogPublisher(
+        js,
+        subject,
+        lambda offset, data: StepLogChunk(
+            run_uuid="r1", step_uuid="s1", attempt=1, offset=offset, data=data
+        ),
+        flush_seconds=0.01,
+    )
     # No LOGS stream yet: JetStream does not answer the publish.
     await logs.write("first line\n")
     await logs.flush()  # must not raise: the step goes on

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from orchest_schemas import commands, errors, events, projects, reports
+from orchest_schemas import commands, environments, errors, events, projects, reports
 from orchest_schemas._base import Message
 from orchest_schemas.commands import (
     AbortJobRun,
@@ -33,6 +33,8 @@ from orchest_schemas.commands import (
 from orchest_schemas.errors import ErrorBody, ErrorCode, ErrorDetail, ErrorReply
 from orchest_schemas.events import (
     ANY_EVENT,
+    BuildLogChunk,
+    EnvironmentBuildChanged,
     Event,
     JobStatusChanged,
     RunStatusChanged,
@@ -45,6 +47,7 @@ from orchest_schemas.pipeline import PipelineDefinition
 from orchest_schemas.reports import ClaimStep, StepAttemptFinished, StepClaim
 from orchest_schemas.runs import RunList, RunView, StepView
 from orchest_schemas.status import (
+    BuildStatus,
     JobStatus,
     Priority,
     RunStatus,
@@ -52,7 +55,7 @@ from orchest_schemas.status import (
     SessionStatus,
     StepStatus,
 )
-from orchest_step_runner.logs import split_text
+from orchest_service.log_publisher import split_text
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "pipelines"
 
@@ -114,6 +117,15 @@ SAMPLE_EVENTS: dict[str, Event] = {
     "step_log_chunk": StepLogChunk(
         run_uuid=RUN, step_uuid=STEP, attempt=1, offset=4096, data="epoch 1/5 loss=0.31\n"
     ),
+    "environment_build_changed": EnvironmentBuildChanged(
+        project_uuid="p1",
+        environment_uuid="e1",
+        build_uuid="b1",
+        status=BuildStatus.FAILURE,
+        reason="the setup script failed (exit code 3)",
+        exit_code=3,
+    ),
+    "build_log_chunk": BuildLogChunk(build_uuid="b1", offset=0, data="Installed 1 package\n"),
 }
 EVENT_IDS = list(SAMPLE_EVENTS)
 
@@ -317,6 +329,7 @@ def test_messages_are_frozen(message: Message, field: str, value: Any) -> None:
 
 # -- commands ----------------------------------------------------------------------------
 
+ENVIRONMENT = "3c6e3a1a-7b9f-4c1e-9f0e-1a2b3c4d5e6f"
 MINIMAL_COMMANDS: dict[type[Command], dict[str, Any]] = {
     CreateRun: {
         "pipeline_definition": {"uuid": PIPELINE},
@@ -365,6 +378,24 @@ MINIMAL_COMMANDS: dict[type[Command], dict[str, Any]] = {
     projects.CreateStepFile: {"project_uuid": PROJECT, "path": "a.py", "template": "python"},
     projects.MoveFile: {"project_uuid": PROJECT, "source": "a.py", "destination": "b.py"},
     projects.DeleteFile: {"project_uuid": PROJECT, "path": "a.py"},
+    environments.ListEnvironments: {"project_uuid": PROJECT},
+    environments.GetEnvironment: {"project_uuid": PROJECT, "environment_uuid": ENVIRONMENT},
+    environments.CreateEnvironment: {"project_uuid": PROJECT, "spec": {"name": "Python"}},
+    environments.UpdateEnvironment: {"project_uuid": PROJECT, "environment_uuid": ENVIRONMENT},
+    environments.DeleteEnvironment: {"project_uuid": PROJECT, "environment_uuid": ENVIRONMENT},
+    environments.BuildEnvironment: {"project_uuid": PROJECT, "environment_uuid": ENVIRONMENT},
+    environments.CancelBuild: {
+        "project_uuid": PROJECT,
+        "environment_uuid": ENVIRONMENT,
+        "build_uuid": "b1",
+    },
+    environments.ListBuilds: {"project_uuid": PROJECT},
+    environments.ResolveEnvironment: {"environment_uuid": ENVIRONMENT},
+    environments.PinEnvironments: {
+        "job_uuid": "j1",
+        "project_uuid": PROJECT,
+        "environment_uuids": [ENVIRONMENT],
+    },
 }
 COMMAND_IDS = [c.__name__ for c in MINIMAL_COMMANDS]
 

@@ -17,6 +17,7 @@ from orchest_schemas.runs import AttemptList, RunList, RunView, StepView
 from orchest_schemas.status import JobStatus
 
 from . import (
+    environments_api,
     events_api,
     jobs_api,
     logs_api,
@@ -237,6 +238,7 @@ OPERATIONS += (
                 " `<project_uuid>/<pipeline_uuid>`",
             ),
             Parameter("project_uuid", "query", "Only this project's events (files changed)"),
+            Parameter("environment_uuid", "query", "Only this environment's build status changes"),
             Parameter(
                 "replay", "query", "Start from the first matching event", {"type": "boolean"}
             ),
@@ -380,12 +382,18 @@ OPERATIONS += (
 
 OPERATIONS += schedules_api.OPERATIONS
 
-OPERATIONS += sessions_api.OPERATIONS + projects_api.OPERATIONS + project_files_api.OPERATIONS
+OPERATIONS += (
+    sessions_api.OPERATIONS
+    + projects_api.OPERATIONS
+    + project_files_api.OPERATIONS
+    + environments_api.OPERATIONS
+)
 
 _HANDLERS = {
     **sessions_api.HANDLERS,
     **projects_api.HANDLERS,
     **project_files_api.HANDLERS,
+    **environments_api.HANDLERS,
     **schedules_api.HANDLERS,
     "getHealth": get_health,
     "getOpenApi": get_openapi,

@@ -4,7 +4,8 @@ Filter with one of ``run_uuid`` (a run and its steps), ``pipeline_uuid`` (a
 pipeline's runs and steps), ``job_uuid`` (a job's status changes and its
 runs' status changes), ``session=<project_uuid>/<pipeline_uuid>`` (the
 status changes of that pipeline's sessions, one after the other) or
-``project_uuid`` (a project's files changed), else every event. Each SSE
+``project_uuid`` (a project's files changed) or ``environment_uuid`` (the
+status changes of an environment's builds), else every event. Each SSE
 event carries ``id:`` = the JetStream stream sequence, ``event:`` = the
 event's kind and ``data:`` = the event as JSON. A client that reconnects with
 ``Last-Event-ID`` (header, or ``last_event_id`` query) gets exactly the
@@ -61,7 +62,7 @@ def _resume_point(request: Request) -> int | None:
     return int(raw)
 
 
-_FILTERS = ("run_uuid", "pipeline_uuid", "job_uuid", "session", "project_uuid")
+_FILTERS = ("run_uuid", "pipeline_uuid", "job_uuid", "session", "project_uuid", "environment_uuid")
 
 
 def _filter(request: Request) -> str:
@@ -92,6 +93,8 @@ def _filter(request: Request) -> str:
             return bus.session_event(project_uuid, pipeline_uuid)
         if "project_uuid" in given:
             return bus.project_events(given["project_uuid"])
+        if "environment_uuid" in given:
+            return bus.environment_events(given["environment_uuid"])
     except ValueError as exc:
         raise ApiError(
             422,

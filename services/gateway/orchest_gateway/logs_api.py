@@ -13,7 +13,7 @@ window.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 
 from starlette.requests import Request
@@ -36,24 +36,41 @@ async def step_logs(request: Request) -> Response:
     run_uuid, step_uuid = step.run_uuid, step.step_uuid
     only_attempt = query_int(request, "attempt", 0, 0, 10**6) or None
     follow = query_bool(request, "follow")
-    subject = deps.bus.step_log(run_uuid, step_uuid)
-    lines = _log_text(deps, subject, run_uuid, step_uuid, only_attempt, follow)
+    current_attempt = 0
+
+    def text_of(data: bytes) -> str:
+        nonlocal current_attempt
+        chunk = StepLogChunk.model_validate_json(data)
+        if only_attempt is not None:
+            return chunk.data if chunk.attempt == only_attempt else ""
+        marker = ""
+        if chunk.attempt != current_attempt and chunk.attempt > 1:
+            marker = f"\n----- attempt {chunk.attempt} -----\n"
+        current_attempt = chunk.attempt
+        return marker + chunk.data
+
+    async def ended() -> bool:
+        found = await reads.get_step(deps.pool, run_uuid, step_uuid)
+        return found is not None and found.status.is_final
+
+    lines = log_text(deps, deps.bus.step_log(run_uuid, step_uuid), text_of, ended, follow)
     return StreamingResponse(lines, media_type="text/plain; charset=utf-8")
 
 
-async def _log_text(
+async def log_text(
     deps: GatewayDeps,
     subject: str,
-    run_uuid: str,
-    step_uuid: str,
-    only_attempt: int | None,
+    text_of: Callable[[bytes], str],
+    ended: Callable[[], Awaitable[bool]],
     follow: bool,
 ) -> AsyncIterator[str]:
+    """A log of the ``LOGS`` stream (each message's text by ``text_of``);
+    with ``follow``, going on until ``ended()`` says its writer is done and
+    everything it wrote was sent."""
     stream = deps.bus.logs_stream.name
     end = await last_sequence(deps.js, stream, subject)
     if end is None and not follow:
         return
-    current_attempt = 0
     seen = 0
     reader = OrderedReader(
         deps.js, deps.nc, stream, subject, after=None, replay=True, window=deps.settings.read_window
@@ -66,20 +83,15 @@ async def _log_text(
                     if end is None or seen >= end:
                         return
                     continue
-                # Quiet for a while: has the step ended? Then send what is left.
-                step = await reads.get_step(deps.pool, run_uuid, step_uuid)
-                if step is not None and step.status.is_final:
+                # Quiet for a while: has the writer ended? Then send what is left.
+                if await ended():
                     follow = False
                     end = await last_sequence(deps.js, stream, subject)
                     if end is None or seen >= end:
                         return
                 continue
             seen = item.sequence
-            chunk = StepLogChunk.model_validate_json(item.data)
-            if only_attempt is None or chunk.attempt == only_attempt:
-                if only_attempt is None and chunk.attempt != current_attempt and chunk.attempt > 1:
-                    yield f"\n----- attempt {chunk.attempt} -----\n"
-                current_attempt = chunk.attempt
-                yield chunk.data
+            if text := text_of(item.data):
+                yield text
             if not follow and end is not None and item.sequence >= end:
                 return

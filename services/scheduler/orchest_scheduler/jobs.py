@@ -43,6 +43,7 @@ from . import job_store
 from .background import Background
 from .clock import Clock
 from .dag import Problem, select_steps
+from .environment_pins import EnvironmentPins
 from .job_admission import Admission, abort_runs
 from .job_executions import Executions, Written
 from .job_retention import Retention, log_purger
@@ -95,6 +96,8 @@ class Jobs:
         )
         self.ticker = Ticker(pool, outbox, self._executions, clock, self._admission.request)
         runs.on_job_run_ended(self._run_ended)
+        self.pins: EnvironmentPins | None = None
+        """Pins the job's environments' builds at its creation (None: not here)."""
 
     # -- commands ------------------------------------------------------------------
 
@@ -149,6 +152,8 @@ class Jobs:
         )
         if not command.draft:
             job.next_scheduled_time = first_tick(job, now)
+        if self.pins is not None:  # before any run of it can start
+            await self.pins.pin(job_uuid, command.project_uuid, definition)
         async with self._outbox.writer() as conn, conn.transaction():
             created = await job_store.insert_job(conn, job, command.idempotency_key)
             written = await self._executions.announce(conn, job, now) if created else ([], [])

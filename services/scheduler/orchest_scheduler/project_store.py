@@ -186,3 +186,38 @@ async def set_pipeline_env(
         pipeline_uuid,
         json.dumps(env),
     )
+
+
+_USES_ENVIRONMENT = (
+    "EXISTS (SELECT 1 FROM jsonb_each(pipeline_definition->'steps') AS s"
+    " WHERE s.value->>'environment' = $2)"
+)
+
+
+async def environment_users(
+    conn: Connection, project_uuid: str, environment_uuid: str
+) -> list[str]:
+    """What uses an environment of the project now: runs not ended and jobs
+    not ended whose pipeline names it, and the project's live sessions (their
+    kernels offer every environment of the project; the session manager's
+    table, read only)."""
+    users: list[str] = []
+    runs = await conn.fetchval(
+        "SELECT count(*) FROM runs WHERE project_uuid = $1 AND status IN ('PENDING', 'STARTED')"
+        f" AND {_USES_ENVIRONMENT}",
+        project_uuid,
+        environment_uuid,
+    )
+    if runs:
+        users.append(f"{runs} run(s) not ended")
+    jobs = await conn.fetchval(
+        "SELECT count(*) FROM jobs WHERE project_uuid = $1"
+        " AND status IN ('DRAFT', 'PENDING', 'STARTED', 'PAUSED')"
+        f" AND {_USES_ENVIRONMENT}",
+        project_uuid,
+        environment_uuid,
+    )
+    if jobs:
+        users.append(f"{jobs} job(s) not ended")
+    live = [u for u in await live_work(conn, project_uuid) if "session" in u]
+    return users + live

@@ -16,6 +16,13 @@ from orchest_schemas.commands import (
     TriggerJob,
     UpdateJob,
 )
+from orchest_schemas.environments import (
+    CreateEnvironment,
+    DeleteEnvironment,
+    GetEnvironment,
+    ListEnvironments,
+    UpdateEnvironment,
+)
 from orchest_schemas.projects import (
     CreatePipeline,
     CreateProject,
@@ -42,6 +49,8 @@ from orchest_service.service import ServiceContext, ServiceDefinition
 
 from .clock import Clock, SystemClock
 from .definitions import DefinitionStore
+from .environment_pins import EnvironmentPins
+from .environments import Environments
 from .jobs import Jobs
 from .leases import Leases
 from .outbox import Outbox
@@ -87,12 +96,14 @@ def build_definition(
         projects = Projects(ctx.db, own.projects_dir, own.templates_dir)
         pipelines = Pipelines(ctx.db, projects)
         browser = Browser(pipelines)
+        environments = Environments(ctx.db, projects)
         watcher = ProjectWatcher(
             ctx.db, ctx.js, ctx.bus, own.projects_dir, projects.record_new_folders
         )
         projects.on_change = watcher.projects_changed
         runs = Runs(ctx.db, ctx.bus, outbox, definitions, pipelines=pipelines)
         jobs = Jobs(ctx.db, ctx.bus, ctx.js, outbox, runs, own, job_clock)
+        jobs.pins = EnvironmentPins(ctx.nc, ctx.bus)
         leases = Leases(ctx.db, ctx.nc, runs)
         wired = _Parts(own, outbox, runs, jobs, leases, watcher)
         group = ctx.bus.queue_group(ServiceName.SCHEDULER)
@@ -125,6 +136,11 @@ def build_definition(
             ("create-step-file", project("files.create"), CreateStepFile, browser.create_step_file),
             ("move-file", project("files.move"), MoveFile, browser.move),
             ("delete-file", project("files.delete"), DeleteFile, browser.delete),
+            ("list-envs", project("environments.list"), ListEnvironments, environments.list),
+            ("get-env", project("environments.get"), GetEnvironment, environments.get),
+            ("create-env", project("environments.create"), CreateEnvironment, environments.create),
+            ("update-env", project("environments.update"), UpdateEnvironment, environments.update),
+            ("delete-env", project("environments.delete"), DeleteEnvironment, environments.delete),
         ]
         await add_commands(ctx.micro, group, commands)
 

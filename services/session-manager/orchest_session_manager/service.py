@@ -8,10 +8,19 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from orchest_schemas.bus import ServiceName
 from orchest_schemas.commands import LaunchSession, RestartSession, StopSession
+from orchest_schemas.environments import (
+    BuildEnvironment,
+    CancelBuild,
+    ListBuilds,
+    PinEnvironments,
+    ResolveEnvironment,
+)
 from orchest_service.commands import CommandEndpoint, add_commands
 from orchest_service.docker import DockerFailure, DockerTimeouts, Limits
 from orchest_service.service import ServiceContext, ServiceDefinition
 
+from .builders.docker import DockerBuilder
+from .builds import Builds
 from .runtime.base import SessionRuntime
 from .runtime.docker import DockerRuntime
 from .runtime.docker_containers import DockerImages
@@ -85,6 +94,7 @@ def build_definition(
     settings: SessionManagerSettings | None = None, runtimes: RuntimeFactory | None = None
 ) -> ServiceDefinition:
     parts: dict[str, Sessions] = {}
+    build_parts: dict[str, Builds] = {}
 
     async def register(ctx: ServiceContext) -> None:
         own = settings or SessionManagerSettings.model_validate(ctx.settings.model_dump())
@@ -99,21 +109,49 @@ def build_definition(
             launch_timeout=own.session_launch_timeout_seconds,
         )
         parts["sessions"] = sessions
+        builds = Builds(
+            ctx.db,
+            ctx.bus,
+            ctx.nc,
+            ctx.js,
+            environments_dir=own.environments_dir,
+            builder=own.environment_builder,
+            owner=own.instance_host,
+            command_timeout=10.0,
+            docker=DockerBuilder(
+                own.docker_kernel_image,
+                docker_url=own.docker_url,
+                timeouts=DockerTimeouts(
+                    connect=own.docker_connect_timeout_seconds,
+                    request=own.docker_api_timeout_seconds,
+                ),
+                ca_bundle=own.build_ca_bundle,
+            ),
+        )
+        build_parts["builds"] = builds
         group = ctx.bus.queue_group(ServiceName.SESSION_MANAGER)
+        env = ctx.bus.environment_command
         commands: list[CommandEndpoint] = [
             ("launch-session", ctx.bus.launch_session, LaunchSession, sessions.launch),
             ("stop-session", ctx.bus.stop_session, StopSession, sessions.stop),
             ("restart-session", ctx.bus.restart_session, RestartSession, sessions.restart),
+            ("build-env", env("build"), BuildEnvironment, builds.build),
+            ("cancel-build", env("cancel"), CancelBuild, builds.cancel),
+            ("list-builds", env("builds"), ListBuilds, builds.list),
+            ("resolve-env", env("resolve"), ResolveEnvironment, builds.resolve),
+            ("pin-envs", env("pin"), PinEnvironments, builds.pin),
         ]
         await add_commands(ctx.micro, group, commands)
 
     async def serve(ctx: ServiceContext) -> None:
         own = settings or SessionManagerSettings.model_validate(ctx.settings.model_dump())
-        sessions = parts["sessions"]
+        sessions, builds = parts["sessions"], build_parts["builds"]
+        await builds.reconcile()
         await sessions.reconcile()
         try:
             await sessions.watch(ctx.stopping, own.session_health_seconds)
         finally:
+            await asyncio.shield(builds.close())
             await asyncio.shield(sessions.close(stop_all=own.session_stop_on_exit))
 
     return ServiceDefinition(

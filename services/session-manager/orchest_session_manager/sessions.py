@@ -28,17 +28,18 @@ import asyncpg
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from orchest_schemas.bus import HEADER_MSG_ID, BusNames
+from orchest_schemas.bus import BusNames
 from orchest_schemas.commands import AbortRun, LaunchSession, RestartSession, StopSession
 from orchest_schemas.errors import ErrorCode, ErrorDetail
 from orchest_schemas.events import SessionStatusChanged
 from orchest_schemas.runs import RunView
 from orchest_schemas.sessions import SessionView
 from orchest_schemas.status import SessionStatus
+from orchest_service.broker import publish_told
 from orchest_service.commands import request_command
 from orchest_service.errors import TRANSIENT_ERRORS, CommandError
 
-from . import store
+from . import build_store, store
 from .locations import locate
 from .runtime.base import LaunchFailed, SessionRuntime, SessionSpec
 from .runtime.services import interactive_services
@@ -181,6 +182,8 @@ class Sessions:
         services = await asyncio.to_thread(
             interactive_services, session.project_dir, session.pipeline_path, env
         )
+        async with self._pool.acquire() as conn:
+            built = await build_store.successes_of_project(conn, session.project_uuid)
         spec = SessionSpec(
             session_uuid=session.uuid,
             project_uuid=session.project_uuid,
@@ -189,6 +192,8 @@ class Sessions:
             pipeline_path=session.pipeline_path,
             env=env,
             services=tuple(services),
+            environment_venvs={b.environment_uuid: b.venv_path for b in built if b.venv_path},
+            environment_images={b.environment_uuid: b.image for b in built if b.image},
         )
         try:
             endpoints = await asyncio.wait_for(runtime.launch(spec), self._launch_timeout)
@@ -394,14 +399,8 @@ class Sessions:
             status=session.status,
             reason=session.reason,
         )
-        try:
-            await self._js.publish(
-                self._bus.session_event(session.project_uuid, session.pipeline_uuid),
-                event.to_bytes(),
-                headers={HEADER_MSG_ID: event.event_id},
-            )
-        except TRANSIENT_ERRORS as exc:  # the table is the truth; the next change tells
-            logger.warning("session %s: event not published: %s", session.uuid, exc)
+        subject = self._bus.session_event(session.project_uuid, session.pipeline_uuid)
+        await publish_told(self._js, subject, event, f"session {session.uuid}")
 
     async def _live(self, project_uuid: str, pipeline_uuid: str) -> SessionView:
         async with self._pool.acquire() as conn:

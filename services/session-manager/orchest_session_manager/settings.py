@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import ByteSize, Field, PositiveFloat, PositiveInt
 
@@ -11,6 +12,10 @@ from orchest_service.settings import ServiceSettings
 
 def _default_sessions_dir() -> Path:
     return Path.home() / ".local" / "share" / "orchest" / "sessions"
+
+
+def _default_environments_dir() -> Path:
+    return Path.home() / ".local" / "share" / "orchest" / "environments"
 
 
 class SessionManagerSettings(ServiceSettings):
@@ -28,6 +33,14 @@ class SessionManagerSettings(ServiceSettings):
     session_stop_on_exit: bool = False
     """Stop this host's sessions when the service is told to stop (``orchest
     down`` sets it). Otherwise sessions outlive a restart of the service."""
+
+    environments_dir: Path = Field(default_factory=_default_environments_dir)
+    """Process builds of environments: ``<project>/<environment>/<build>/venv``."""
+    environment_builder: Literal["process", "docker"] = "process"
+    """How environments are built: a virtual environment, or a Docker image."""
+    build_ca_bundle: Path | None = Path("/etc/ssl/certs/ca-certificates.crt")
+    """The CA bundle a docker build's setup script trusts (as ``images/build.sh``:
+    ``pip`` through a TLS-inspecting proxy); ``None`` or missing: the image's own."""
 
     # -- the docker runtime (offered when a Docker engine answers) ------------------
     docker_url: str | None = None

@@ -27,17 +27,22 @@ from nats.js.object_store import ObjectStore
 
 from orchest_schemas.bus import HEADER_MSG_ID
 from orchest_schemas.commands import StepWork
+from orchest_schemas.events import StepLogChunk
 from orchest_schemas.reports import StepAttemptFinished, bounded_text
 from orchest_schemas.status import StepStatus
+from orchest_service.log_publisher import LogPublisher
 from orchest_service.service import ServiceContext
 
 from .definitions import DefinitionCache
+from .environments import EnvironmentUnusable, with_environment
 from .executor import ExecutionResult, StepExecutor
 from .heartbeat import Running
-from .logs import LogPublisher
 from .settings import RunnerSettings
 
 logger = logging.getLogger(__name__)
+
+ENVIRONMENT_RESOLVE_SECONDS = 10.0
+"""How long the builds' owner may take to say which build a step uses."""
 
 PUBLISH_ERRORS = (NatsTimeoutError, TimeoutError, NoRespondersError, OSError)
 """A report not published for these is published again (NATS is down or slow)."""
@@ -78,9 +83,13 @@ class Attempts:
         logs = LogPublisher(
             self._ctx.js,
             self._ctx.bus.step_log(work.run_uuid, work.step_uuid),
-            work.run_uuid,
-            work.step_uuid,
-            work.attempt,
+            lambda offset, data: StepLogChunk(
+                run_uuid=work.run_uuid,
+                step_uuid=work.step_uuid,
+                attempt=work.attempt,
+                offset=offset,
+                data=data,
+            ),
             self._settings.log_flush_seconds,
         )
         started_at = datetime.now(UTC)
@@ -118,9 +127,14 @@ class Attempts:
         started_at = datetime.now(UTC)
         clock = time.perf_counter()
         try:
+            work = await with_environment(
+                self._ctx.nc, self._ctx.bus, work, ENVIRONMENT_RESOLVE_SECONDS
+            )
             result = await self._executor.execute(
                 work, output=logs.write, cancel=active.cancel, scratch_dir=scratch
             )
+        except EnvironmentUnusable as unusable:  # nothing ran: the reason is the error
+            result = ExecutionResult(exit_code=None, error=str(unusable), artifacts={})
         except Exception as exc:  # the executor itself broke: the attempt failed
             logger.exception("executor failed", extra=_log(work))
             result = ExecutionResult(exit_code=None, error=f"runner error: {exc}", artifacts={})

@@ -137,7 +137,8 @@ class BusNames:
         return self.command("steps.claim")
 
     def project_command(self, action: str) -> str:
-        """A projects command (``create``, ``pipelines.save``...), owned by the scheduler."""
+        """A projects command (``create``, ``pipelines.save``, ``environments.get``...),
+        owned by the scheduler."""
         if not re.fullmatch(r"[a-z]+(\.[a-z]+)?", action):
             raise ValueError(f"not a projects action: {action!r}")
         return self.command(f"projects.{action}")
@@ -158,6 +159,13 @@ class BusNames:
     @property
     def restart_session(self) -> str:
         return self.command("sessions.restart")
+
+    def environment_command(self, action: str) -> str:
+        """An environment builds command (``build``, ``cancel``, ``builds``,
+        ``resolve``, ``pin``), owned by the session manager."""
+        if not re.fullmatch(r"[a-z]+", action):
+            raise ValueError(f"not an environments action: {action!r}")
+        return self.command(f"environments.{action}")
 
     def queue_group(self, service: ServiceName) -> str:
         """Queue group of a service's command endpoints: replicas share the work."""
@@ -224,6 +232,17 @@ class BusNames:
     def project_events(self, project_uuid: str) -> str:
         """Filter for a project's events."""
         return f"{self.prefix}.events.v1.project.{_tok(project_uuid)}.>"
+
+    def environment_build_event(self, project_uuid: str, environment_uuid: str) -> str:
+        """A build of an environment changed status (``EnvironmentBuildChanged``)."""
+        return (
+            f"{self.prefix}.events.v1.environment.{_tok(project_uuid)}"
+            f".{_tok(environment_uuid)}.build"
+        )
+
+    def environment_events(self, environment_uuid: str) -> str:
+        """Filter for the build events of one environment."""
+        return f"{self.prefix}.events.v1.environment.*.{_tok(environment_uuid)}.>"
 
     @property
     def all_events(self) -> str:
@@ -302,6 +321,11 @@ class BusNames:
     def run_logs(self, run_uuid: str) -> str:
         """Filter for the logs of every step of one run."""
         return f"{self.prefix}.logs.v1.{_tok(run_uuid)}.>"
+
+    def build_log(self, build_uuid: str) -> str:
+        """The log of an environment build (``BuildLogChunk``); ``build`` is
+        never a run uuid, so no run's filter takes it."""
+        return f"{self.prefix}.logs.v1.build.{_tok(build_uuid)}"
 
     @property
     def all_logs(self) -> str:

@@ -265,6 +265,11 @@ class StepWork(Message):
     job_uuid: str | None = None
     env_variables: dict[str, str] = Field(default_factory=dict)
     timeout_seconds: PositiveFloat | None = None
+    environment_venv: str | None = None
+    """Left out on the bus: the venv of the step's environment's build, which
+    the runner resolves (``docs/environments.md#use``)."""
+    environment_image: str | None = None
+    """Left out on the bus: the image of the step's environment's build."""
 
     @property
     def definition(self) -> PipelineDefinition:

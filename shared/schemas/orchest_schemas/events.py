@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import Field, PositiveInt, TypeAdapter
 
 from ._base import Message, new_id
-from .status import JobStatus, RunStatus, SessionStatus, StepStatus
+from .status import BuildStatus, JobStatus, RunStatus, SessionStatus, StepStatus
 
 
 def _new_event_id() -> str:
@@ -113,13 +113,36 @@ class StepLogChunk(Event):
     data: str
 
 
+class EnvironmentBuildChanged(Event):
+    """A build moved to a new status (published by the session manager)."""
+
+    kind: Literal["environment_build_changed"] = "environment_build_changed"
+    project_uuid: str
+    environment_uuid: str
+    build_uuid: str
+    status: BuildStatus
+    reason: str | None = None
+    exit_code: int | None = None
+
+
+class BuildLogChunk(Event):
+    """Output of a build, in order (``offset``: its byte offset in the log)."""
+
+    kind: Literal["build_log_chunk"] = "build_log_chunk"
+    build_uuid: str
+    offset: int = Field(ge=0)
+    data: str
+
+
 AnyEvent = Annotated[
     RunStatusChanged
     | StepStatusChanged
     | JobStatusChanged
     | SessionStatusChanged
     | ProjectChanged
-    | StepLogChunk,
+    | StepLogChunk
+    | EnvironmentBuildChanged
+    | BuildLogChunk,
     Field(discriminator="kind"),
 ]
 

@@ -65,3 +65,15 @@ class Priority(StrEnum):
 
     INTERACTIVE = "interactive"
     JOB = "job"
+
+
+class BuildStatus(StrEnum):
+    PENDING = "PENDING"
+    STARTED = "STARTED"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+    ABORTED = "ABORTED"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (BuildStatus.SUCCESS, BuildStatus.FAILURE, BuildStatus.ABORTED)

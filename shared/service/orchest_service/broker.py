@@ -20,9 +20,10 @@ from nats.js.api import (
 from nats.js.errors import BadRequestError
 from nats.js.object_store import ObjectStore
 
-from orchest_schemas.bus import Retention, StreamSpec
+from orchest_schemas.bus import HEADER_MSG_ID, Retention, StreamSpec
+from orchest_schemas.events import Event
 
-from .errors import DependencyUnavailable
+from .errors import TRANSIENT_ERRORS, DependencyUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -141,3 +142,13 @@ async def ensure_object_store(js: JetStreamContext, bucket: str, ttl_seconds: fl
         )
     except BadRequestError:
         return await js.object_store(bucket)
+
+
+async def publish_told(js: JetStreamContext, subject: str, event: Event, what: str) -> None:
+    """Publish a status event after its write (``Nats-Msg-Id``: its id). The
+    table is the truth: an event NATS does not take now is logged and
+    dropped (the next change tells the current state)."""
+    try:
+        await js.publish(subject, event.to_bytes(), headers={HEADER_MSG_ID: event.event_id})
+    except TRANSIENT_ERRORS as exc:
+        logger.warning("%s: event not published: %s", what, exc)

@@ -194,6 +194,96 @@ export interface paths {
         patch: operations["updateProject"];
         trace?: never;
     };
+    "/api/projects/{project_uuid}/environments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The project's environments (.orchest/environments), each with its latest build */
+        get: operations["listEnvironments"];
+        put?: never;
+        /** Create an environment (its files in the project) and start its first build */
+        post: operations["createEnvironment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_uuid}/environments/{environment_uuid}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An environment, with its latest build */
+        get: operations["getEnvironment"];
+        put?: never;
+        post?: never;
+        /** Delete an environment's files (refused while a run, job or session uses it) */
+        delete: operations["deleteEnvironment"];
+        options?: never;
+        head?: never;
+        /** Change an environment's definition and start a build of it */
+        patch: operations["updateEnvironment"];
+        trace?: never;
+    };
+    "/api/projects/{project_uuid}/environments/{environment_uuid}/builds": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The environment's builds, newest first */
+        get: operations["listBuilds"];
+        put?: never;
+        /** Build the environment again, as its files now say */
+        post: operations["startBuild"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_uuid}/environments/{environment_uuid}/builds/{build_uuid}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A build */
+        get: operations["getBuild"];
+        put?: never;
+        post?: never;
+        /** Cancel a build (its processes are killed within 2 s) */
+        delete: operations["cancelBuild"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_uuid}/environments/{environment_uuid}/builds/{build_uuid}/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A build's log (with follow=true, streamed until the build ends) */
+        get: operations["getBuildLogs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/projects/{project_uuid}/files": {
         parameters: {
             query?: never;
@@ -464,6 +554,71 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** BuildList */
+        BuildList: {
+            /** Builds */
+            builds: components["schemas"]["BuildView"][];
+        };
+        /**
+         * BuildStatus
+         * @enum {string}
+         */
+        BuildStatus: "PENDING" | "STARTED" | "SUCCESS" | "FAILURE" | "ABORTED";
+        /** BuildView */
+        BuildView: {
+            /**
+             * Builder
+             * @enum {string}
+             */
+            builder: "process" | "docker";
+            /**
+             * Created Time
+             * Format: date-time
+             */
+            created_time: string;
+            /** Environment Uuid */
+            environment_uuid: string;
+            /**
+             * Exit Code
+             * @default null
+             */
+            exit_code?: number | null;
+            /**
+             * Finished Time
+             * @default null
+             */
+            finished_time?: string | null;
+            /**
+             * Image
+             * @default null
+             */
+            image?: string | null;
+            /** Project Uuid */
+            project_uuid: string;
+            /**
+             * Reason
+             * @default null
+             */
+            reason?: string | null;
+            /**
+             * Size Bytes
+             * @default null
+             */
+            size_bytes?: number | null;
+            /**
+             * Started Time
+             * @default null
+             */
+            started_time?: string | null;
+            status: components["schemas"]["BuildStatus"];
+            /** Uuid */
+            uuid: string;
+            /**
+             * Venv Path
+             * @default null
+             */
+            venv_path?: string | null;
+        };
         /**
          * AttemptList
          * @description Every attempt of a run's steps, in the order they were made.
@@ -619,6 +774,95 @@ export interface components {
         DuplicatePipeline: {
             /** Paths */
             paths: string[];
+            /** Uuid */
+            uuid: string;
+        };
+        /**
+         * EnvironmentChanges
+         * @description The body of ``PATCH .../environments/{environment_uuid}``; fields left out stay.
+         * @example {
+         *       "setup_script": "pip install pandas==2.2.3\n"
+         *     }
+         */
+        EnvironmentChanges: {
+            /**
+             * Base Image
+             * @default null
+             */
+            base_image?: string | null;
+            /**
+             * Env Variables
+             * @default null
+             */
+            env_variables?: {
+                [key: string]: string;
+            } | null;
+            /**
+             * Gpu Support
+             * @default null
+             */
+            gpu_support?: boolean | null;
+            /**
+             * Language
+             * @default null
+             */
+            language?: string | null;
+            /**
+             * Name
+             * @default null
+             */
+            name?: string | null;
+            /**
+             * Setup Script
+             * @default null
+             */
+            setup_script?: string | null;
+        };
+        /** EnvironmentList */
+        EnvironmentList: {
+            /** Environments */
+            environments: components["schemas"]["EnvironmentView"][];
+        };
+        /**
+         * EnvironmentView
+         * @description One environment of a project, as its files say (``problems``: why a
+         *     folder of ``.orchest/environments`` cannot be read).
+         */
+        EnvironmentView: {
+            /**
+             * Base Image
+             * @default orchest/base-kernel-py
+             */
+            base_image?: string;
+            /** Env Variables */
+            env_variables?: {
+                [key: string]: string;
+            };
+            /**
+             * Gpu Support
+             * @default false
+             */
+            gpu_support?: boolean;
+            /**
+             * Language
+             * @default python
+             */
+            language?: string;
+            /** @default null */
+            latest_build?: components["schemas"]["BuildView"] | null;
+            /** Name */
+            name: string;
+            /** Problems */
+            problems?: components["schemas"]["ErrorDetail"][];
+            /** Project Dir */
+            project_dir: string;
+            /** Project Uuid */
+            project_uuid: string;
+            /**
+             * Setup Script
+             * @default
+             */
+            setup_script?: string;
             /** Uuid */
             uuid: string;
         };
@@ -956,6 +1200,49 @@ export interface components {
             destination: string;
             /** Source */
             source: string;
+        };
+        /**
+         * NewEnvironment
+         * @description The body of ``POST .../environments``: Orchest's ``properties.json``
+         *     fields and the setup script.
+         * @example {
+         *       "base_image": "orchest/base-kernel-py",
+         *       "env_variables": {
+         *         "MPLBACKEND": "Agg"
+         *       },
+         *       "language": "python",
+         *       "name": "Python with pandas",
+         *       "setup_script": "#!/bin/bash\npip install pandas\n"
+         *     }
+         */
+        NewEnvironment: {
+            /**
+             * Base Image
+             * @default orchest/base-kernel-py
+             */
+            base_image?: string;
+            /** Env Variables */
+            env_variables?: {
+                [key: string]: string;
+            };
+            /**
+             * Gpu Support
+             * @default false
+             */
+            gpu_support?: boolean;
+            /**
+             * Language
+             * @default python
+             * @enum {string}
+             */
+            language?: "python" | "r" | "julia" | "javascript";
+            /** Name */
+            name: string;
+            /**
+             * Setup Script
+             * @default
+             */
+            setup_script?: string;
         };
         /**
          * NewPipeline
@@ -1823,6 +2110,8 @@ export interface operations {
                 session?: string;
                 /** @description Only this project's events (files changed) */
                 project_uuid?: string;
+                /** @description Only this environment's build status changes */
+                environment_uuid?: string;
                 /** @description Start from the first matching event */
                 replay?: boolean;
                 /** @description Resume after this event id (if no header) */
@@ -3088,6 +3377,564 @@ export interface operations {
                 };
             };
             /** @description The scheduler did not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listEnvironments: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's uuid */
+                project_uuid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The environments */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EnvironmentList"];
+                };
+            };
+            /** @description No such project, environment or build */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid path, query or body; every problem listed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The scheduler or the session manager did not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    createEnvironment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's uuid */
+                project_uuid: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewEnvironment"];
+            };
+        };
+        responses: {
+            /** @description The environment, with its build */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EnvironmentView"];
+                };
+            };
+            /** @description The body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such project, environment or build */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid path, query or body; every problem listed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The scheduler or the session manager did not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getEnvironment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's uuid */
+                project_uuid: string;
+                /** @description The environment's uuid (its folder's name) */
+                environment_uuid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The environment */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EnvironmentView"];
+                };
+            };
+            /** @description No such project, environment or build */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid path, query or body; every problem listed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The scheduler or the session manager did not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    deleteEnvironment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's uuid */
+                project_uuid: string;
+                /** @description The environment's uuid (its folder's name) */
+                environment_uuid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such project, environment or build */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A run, a job or a session uses it */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid path, query or body; every problem listed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The scheduler or the session manager did not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    updateEnvironment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's uuid */
+                project_uuid: string;
+                /** @description The environment's uuid (its folder's name) */
+                environment_uuid: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EnvironmentChanges"];
+            };
+        };
+        responses: {
+            /** @description The environment, with its new build */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EnvironmentView"];
+                };
+            };
+            /** @description The body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such project, environment or build */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid path, query or body; every problem listed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The scheduler or the session manager did not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listBuilds: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's uuid */
+                project_uuid: string;
+                /** @description The environment's uuid (its folder's name) */
+                environment_uuid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The builds */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BuildList"];
+                };
+            };
+            /** @description Invalid path, query or body; every problem listed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The scheduler or the session manager did not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    startBuild: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's uuid */
+                project_uuid: string;
+                /** @description The environment's uuid (its folder's name) */
+                environment_uuid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The build (PENDING) */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BuildView"];
+                };
+            };
+            /** @description No such project, environment or build */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid path, query or body; every problem listed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The scheduler or the session manager did not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getBuild: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's uuid */
+                project_uuid: string;
+                /** @description The environment's uuid (its folder's name) */
+                environment_uuid: string;
+                /** @description The build's uuid */
+                build_uuid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The build */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BuildView"];
+                };
+            };
+            /** @description No such project, environment or build */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid path, query or body; every problem listed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The scheduler or the session manager did not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    cancelBuild: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project's uuid */
+                project_uuid: string;
+                /** @description The environment's uuid (its folder's name) */
+                environment_uuid: string;
+                /** @description The build's uuid */
+                build_uuid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The build, ABORTED */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BuildView"];
+                };
+            };
+            /** @description No such project, environment or build */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The build has ended */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid path, query or body; every problem listed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The scheduler or the session manager did not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getBuildLogs: {
+        parameters: {
+            query?: {
+                /** @description Stream the log until the build ends */
+                follow?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description The project's uuid */
+                project_uuid: string;
+                /** @description The environment's uuid (its folder's name) */
+                environment_uuid: string;
+                /** @description The build's uuid */
+                build_uuid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The log */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description No such project, environment or build */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid path, query or body; every problem listed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The scheduler or the session manager did not answer */
             503: {
                 headers: {
                     [name: string]: unknown;

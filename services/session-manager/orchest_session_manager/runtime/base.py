@@ -30,6 +30,18 @@ class SessionSpec:
     services: tuple[ServiceSpec, ...] = ()
     """The pipeline's interactive services, started with the session (``services.py``)."""
 
+    environment_venvs: dict[str, str] = field(default_factory=dict)
+    """Environment uuid -> the venv of its latest successful process build:
+    a kernel ``orchest-kernel-<uuid>`` of the process runtime each."""
+    environment_images: dict[str, str] = field(default_factory=dict)
+    """Environment uuid -> the image of its latest successful docker build:
+    a kernel ``orchest-kernel-<uuid>`` of the docker runtime each."""
+
+
+def environment_kernel(environment_uuid: str) -> str:
+    """The kernel of an environment, as Orchest named it."""
+    return f"orchest-kernel-{environment_uuid}"
+
 
 @dataclass(frozen=True)
 class SessionEndpoints:

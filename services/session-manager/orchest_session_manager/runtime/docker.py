@@ -59,7 +59,7 @@ from orchest_service.docker import (
     unix_socket,
 )
 
-from .base import LaunchFailed, Owned, SessionEndpoints, SessionSpec
+from .base import LaunchFailed, Owned, SessionEndpoints, SessionSpec, environment_kernel
 from .docker_containers import (
     HOST,
     KERNEL,
@@ -238,7 +238,8 @@ class DockerRuntime:
         user = self.user or owner_of(spec.project_dir)
         limits = self.kernel_limits
         kernels = []
-        for name, image in self.images.kernels().items():
+        built = {environment_kernel(e): image for e, image in spec.environment_images.items()}
+        for name, image in {**self.images.kernels(), **built}.items():
             container = {
                 "image": image,
                 "user": user,

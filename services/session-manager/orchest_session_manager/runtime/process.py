@@ -49,7 +49,7 @@ import psutil
 
 from orchest_service.childenv import child_environment
 
-from .base import LaunchFailed, Owned, SessionEndpoints, SessionSpec
+from .base import LaunchFailed, Owned, SessionEndpoints, SessionSpec, environment_kernel
 from .kernelspecs import KERNELS_DIR, write_kernelspecs
 from .lab import CONNECTION_MODULE, PAGE_CONFIG, server_config
 from .readiness import Probe, wait_ready
@@ -262,6 +262,13 @@ class ProcessRuntime:
         kernels = write_kernelspecs(
             self.kernel_templates, dirs["jupyter"] / "kernels", {"PYTHON": str(kernel_python)}
         )
+        for environment, venv in sorted(spec.environment_venvs.items()):
+            kernels += write_kernelspecs(
+                self.kernel_templates,
+                dirs["jupyter"] / "kernels",
+                {"PYTHON": str(Path(venv) / "bin" / "python")},
+                rename={"python3": environment_kernel(environment)},
+            )
         gateway_port, jupyter_port = _free_ports(2)
         plan = _Plan(
             root=root,

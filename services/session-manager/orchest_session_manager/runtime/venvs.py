@@ -104,7 +104,8 @@ def _is_synced(venv: Path, stamp: str) -> bool:
         return False
 
 
-def _uv() -> list[str]:
+def uv_command() -> list[str]:
+    """How to run uv: the one on PATH, else the uv package of this interpreter."""
     found = shutil.which("uv")
     return [found] if found else [sys.executable, "-m", "uv"]
 
@@ -112,7 +113,7 @@ def _uv() -> list[str]:
 def _sync(project: Path, venv: Path, python: str) -> None:
     env = {k: v for k, v in os.environ.items() if k not in _UV_IGNORED}
     env["UV_PROJECT_ENVIRONMENT"] = str(venv)
-    argv = [*_uv(), "sync", "--frozen", "--no-progress", "--project", str(project)]
+    argv = [*uv_command(), "sync", "--frozen", "--no-progress", "--project", str(project)]
     started = time.monotonic()
     result = subprocess.run(
         [*argv, "--python", python],

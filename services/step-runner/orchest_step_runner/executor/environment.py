@@ -120,18 +120,34 @@ def sdk_pipeline_file(work: StepWork) -> bytes:
     return text
 
 
+def build_python(work: StepWork) -> str | None:
+    """The Python of the step's environment's build (a process build's venv)."""
+    if work.environment_venv is None:
+        return None
+    return str(Path(work.environment_venv) / "bin" / "python")
+
+
+def in_venv(env: dict[str, str], venv: str | None) -> dict[str, str]:
+    """``env`` as inside ``venv`` (activated: its ``bin`` first on ``PATH``)."""
+    if venv is None:
+        return env
+    path = env.get("PATH") or "/usr/local/bin:/usr/bin:/bin"
+    return {**env, "VIRTUAL_ENV": venv, "PATH": f"{Path(venv) / 'bin'}:{path}"}
+
+
 def prepare_launch(work: StepWork, *, scratch_dir: Path, base_env: Mapping[str, str]) -> StepLaunch:
     """Write ``pipeline.json`` into ``scratch_dir`` and describe the launch."""
     project_dir = Path(work.project_dir).absolute()
     file = project_dir / work.step.file_path
     scratch_dir = scratch_dir.absolute()
     pipeline_path = write_pipeline_file(work, scratch_dir)
+    env = step_environment(
+        work, base=base_env, project_dir=project_dir, pipeline_path=pipeline_path
+    )
     return StepLaunch(
         file=file,
         cwd=file.parent,
-        env=step_environment(
-            work, base=base_env, project_dir=project_dir, pipeline_path=pipeline_path
-        ),
+        env=in_venv(env, work.environment_venv),
         parameters=step_parameters(work),
         pipeline_path=pipeline_path,
         scratch_dir=scratch_dir,

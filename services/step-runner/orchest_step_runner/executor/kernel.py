@@ -39,16 +39,20 @@ class _StepKernelManager(AsyncKernelManager):
     one (traitlets registers one handler per method name) and only forgets the
     cached spec, as the original also does."""
 
-    def __init__(self, *, command_prefix: list[str], **kwargs: Any) -> None:
+    def __init__(self, *, command_prefix: list[str], python: str | None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._command_prefix = command_prefix
+        self._python = python
 
     @observe("kernel_name")
     def _kernel_name_changed(self, change: dict[str, str]) -> None:
         self._kernel_spec = None
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        return [*self._command_prefix, *super().format_kernel_cmd(extra_arguments)]
+        command = super().format_kernel_cmd(extra_arguments)
+        if self._python is not None and command:  # the interpreter of the step's environment
+            command = [self._python, *command[1:]]
+        return [*self._command_prefix, *command]
 
 
 class LocalKernel:
@@ -63,11 +67,15 @@ class LocalKernel:
         marker: Mapping[str, str] | None = None,
         since: float = 0.0,
         command_prefix: list[str] | None = None,
+        python: str | None = None,
     ) -> None:
+        """``python``: the interpreter that runs the kernelspec's ``argv``
+        in place of its own (a Python kernel of the step's environment)."""
         self._marker: Mapping[str, str] = marker or {}
         self._since = since
         self.manager: AsyncKernelManager = _StepKernelManager(
             command_prefix=command_prefix or [],
+            python=python,
             kernel_name=kernel_name,
             connection_file=str(connection_file),
             # CurveZMQ keys when the kernelspec supports them (ipykernel does): the

@@ -27,7 +27,7 @@ from orchest_schemas.commands import StepWork
 
 from .base import ExecutionResult, OutputSink
 from .control import Stop, stop_message, wait_or_stop
-from .environment import StepLaunch
+from .environment import StepLaunch, build_python
 from .injection import inject_parameters
 from .isolation import Isolation
 from .kernel import LocalKernel
@@ -208,7 +208,10 @@ async def execute_notebook(
     if isinstance(choice, ExecutionResult):
         return choice
     warm = None
-    if pool is not None and choice.language == "python":
+    python = build_python(work) if choice.language == "python" else None
+    # A warm kernel runs the default interpreter: a step of a built
+    # environment starts its own kernel on that environment's python.
+    if pool is not None and choice.language == "python" and python is None:
         env = isolation.step_env(launch)
         warm = await pool.take(pool_key(choice.name, work.step.environment, env))
     run = functools.partial(
@@ -229,6 +232,7 @@ async def execute_notebook(
                 marker=launch.marker,
                 since=launch.started,
                 command_prefix=view.prefix,
+                python=python,
             )
             result = await run(kernel, cwd=view.launch.cwd, env=view.launch.env)
     else:

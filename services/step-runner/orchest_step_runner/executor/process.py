@@ -17,7 +17,7 @@ from orchest_schemas.commands import StepWork
 
 from .base import ExecutionResult, OutputSink
 from .control import Stop, stop_message, wait_or_stop
-from .environment import StepLaunch, prepare_launch
+from .environment import StepLaunch, build_python, prepare_launch
 from .guardian import Guardian, reap_orphans
 from .isolation import Isolation, IsolationMode
 from .kernel_pool import KernelPool, PoolOptions
@@ -166,6 +166,8 @@ class ProcessExecutor:
         kind = script_type(file)
         if kind is None:
             return ExecutionResult(None, unsupported(file))
+        if kind is PYTHON and (venv_python := build_python(work)) is not None:
+            return [venv_python, str(file)], launch
         if kind is PYTHON:
             python = await asyncio.to_thread(
                 environment_python, work.step.kernel.name, self._default_kernel

@@ -41,6 +41,8 @@ class DockerOptions:
     timeouts: DockerTimeouts = field(default_factory=DockerTimeouts)
 
     def image_of(self, work: StepWork) -> str:
+        if work.environment_image is not None:  # the environment's build
+            return work.environment_image
         return self.environment_images.get(work.step.environment) or self.default_image
 
     @property

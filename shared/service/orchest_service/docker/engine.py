@@ -13,6 +13,7 @@ by its own deadline. Every failure is a ``DockerFailure``: a timeout is
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import math
 import os
@@ -25,6 +26,7 @@ from typing import Any, TypeVar
 import aiodocker
 import aiohttp
 from aiodocker.containers import DockerContainer
+from aiodocker.jsonstream import json_stream_stream
 
 from .errors import UNREACHABLE, DockerFailure, DockerNotFound, DockerTimeout, DockerUnavailable
 
@@ -184,6 +186,55 @@ class DockerEngine:
         with self._translated(f"follow the log of container {container[:12]}"):
             async for text in self._container(container).log(stdout=True, stderr=True, follow=True):
                 yield text
+
+    # -- images --------------------------------------------------------------------------
+
+    async def build(self, context: bytes, tag: str, labels: dict[str, str]) -> AsyncIterator[str]:
+        """Build the image of ``context`` (a tar holding a ``Dockerfile``) as
+        ``tag``, its base never pulled, its steps run again (no build cache:
+        a rebuild installs what its script names now), on the host network;
+        its output as it comes (no timeout: the caller bounds it; cancelling
+        ends the build). A failed build is a ``DockerFailure`` with the
+        engine's message."""
+        params = {
+            "t": tag,
+            "rm": "true",
+            "forcerm": "true",
+            "pull": "false",
+            "nocache": "true",
+            "networkmode": "host",
+            "labels": json.dumps(labels),
+        }
+        operation = f"build image {tag}"
+        with self._translated(operation):
+            query = self._client._query(
+                "build",
+                "POST",
+                params=params,
+                headers={"content-type": "application/x-tar"},
+                data=context,
+                timeout=None,
+            )
+            async with query as response:
+                async for item in json_stream_stream(response, raise_on_error=False):
+                    if "error" in item:
+                        raise DockerFailure(operation, str(item["error"]))
+                    if "stream" in item:
+                        yield str(item["stream"])
+
+    async def images(self, label: str) -> builtins.list[dict[str, Any]]:
+        """The images with ``label`` (``Id``, ``RepoTags``, ``Labels``, ``Created``...)."""
+        listed = await self._call(
+            f"list images {label}", self._client.images.list, filters={"label": [label]}
+        )
+        return [dict(item) for item in listed]
+
+    async def remove_image(self, image: str) -> bool:
+        """Remove it (a tag: untag it), even if a stopped container was made
+        from it; ``False``: gone already, or a running container uses it."""
+        return await self._unless(
+            (404, 409), f"remove image {image}", self._client.images.delete, image, force=True
+        )
 
     # -- plumbing ------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Publishing a step attempt's output as ``StepLogChunk`` messages.
+"""Publishing a log (a step attempt's output, an environment build's) as
+chunk messages on the ``LOGS`` stream.
 
 Output is buffered and published at most ``flush_seconds`` after it was
 written (or at once past 32 KiB), in order, each chunk with its byte offset
@@ -11,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 
-from orchest_schemas.events import StepLogChunk
+from orchest_schemas._base import Message
 
 MAX_CHUNK_BYTES = 32 * 1024
 MAX_BUFFERED_BYTES = 8 * 1024 * 1024
@@ -23,21 +25,21 @@ MAX_BUFFERED_BYTES = 8 * 1024 * 1024
 logger = logging.getLogger(__name__)
 
 
+ChunkMaker = Callable[[int, str], Message]
+"""The message of a piece of the log: from its byte offset and its text."""
+
+
 class LogPublisher:
     def __init__(
         self,
         js: JetStreamContext,
         subject: str,
-        run_uuid: str,
-        step_uuid: str,
-        attempt: int,
+        chunk: ChunkMaker,
         flush_seconds: float,
     ) -> None:
         self._js = js
         self._subject = subject
-        self._run_uuid = run_uuid
-        self._step_uuid = step_uuid
-        self._attempt = attempt
+        self._chunk = chunk
         self._flush_seconds = flush_seconds
         self._buffer: list[str] = []
         self._buffered_bytes = 0
@@ -70,17 +72,11 @@ class LogPublisher:
                 return
             pieces = split_text("".join(self._buffer), MAX_CHUNK_BYTES)
             for i, piece in enumerate(pieces):
-                chunk = StepLogChunk(
-                    run_uuid=self._run_uuid,
-                    step_uuid=self._step_uuid,
-                    attempt=self._attempt,
-                    offset=self._offset,
-                    data=piece,
-                )
+                chunk = self._chunk(self._offset, piece)
                 try:
                     await self._js.publish(self._subject, chunk.to_bytes())
                 except (NatsError, OSError, TimeoutError) as exc:
-                    logger.warning("output of %s not published (%s); kept", self._step_uuid, exc)
+                    logger.warning("output on %s not published (%s); kept", self._subject, exc)
                     self._keep("".join(pieces[i:]))
                     if self._timer is None:
                         self._timer = asyncio.create_task(self._flush_later())

@@ -1,0 +1,191 @@
+"""The environment builds and the jobs' pins: every statement about them is here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchest_schemas.environments import BuildView, EnvironmentSpec
+from orchest_schemas.status import BuildStatus
+
+from .store import Connection
+
+LIVE = [BuildStatus.PENDING.value, BuildStatus.STARTED.value]
+
+_COLUMNS = (
+    "uuid::text, project_uuid, environment_uuid, builder, status, reason, exit_code,"
+    " venv_path, image, size_bytes, created_time, started_time, finished_time"
+)
+
+
+def _view(row: Any) -> BuildView:
+    return BuildView.model_validate(dict(row))
+
+
+async def insert(
+    conn: Connection,
+    *,
+    uuid: str,
+    project_uuid: str,
+    environment_uuid: str,
+    name: str,
+    builder: str,
+    spec: EnvironmentSpec,
+    owner: str,
+) -> BuildView:
+    row = await conn.fetchrow(
+        "INSERT INTO environment_builds (uuid, project_uuid, environment_uuid, environment_name,"
+        " builder, status, spec, owner) VALUES ($1, $2, $3, $4, $5, 'PENDING', $6::jsonb, $7)"
+        f" RETURNING {_COLUMNS}",
+        uuid,
+        project_uuid,
+        environment_uuid,
+        name,
+        builder,
+        spec.model_dump_json(),
+        owner,
+    )
+    return _view(row)
+
+
+async def transition(
+    conn: Connection,
+    uuid: str,
+    status: BuildStatus,
+    *,
+    reason: str | None = None,
+    exit_code: int | None = None,
+    venv_path: str | None = None,
+    image: str | None = None,
+    size_bytes: int | None = None,
+) -> BuildView | None:
+    """Move a live build to ``status``; None when it had ended already."""
+    row = await conn.fetchrow(
+        "UPDATE environment_builds SET status = $2, reason = $3, exit_code = $4,"
+        " venv_path = coalesce($5, venv_path), image = coalesce($6, image),"
+        " size_bytes = coalesce($7, size_bytes),"
+        " started_time = CASE WHEN $2 = 'STARTED' THEN clock_timestamp() ELSE started_time END,"
+        " finished_time = CASE WHEN $2 IN ('SUCCESS', 'FAILURE', 'ABORTED')"
+        "   THEN clock_timestamp() ELSE finished_time END"
+        " WHERE uuid = $1 AND status = ANY($8::text[])"
+        f" RETURNING {_COLUMNS}",
+        uuid,
+        status.value,
+        reason,
+        exit_code,
+        venv_path,
+        image,
+        size_bytes,
+        LIVE,
+    )
+    return _view(row) if row is not None else None
+
+
+async def get(conn: Connection, uuid: str) -> BuildView | None:
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM environment_builds WHERE uuid::text = $1", uuid
+    )
+    return _view(row) if row is not None else None
+
+
+async def of_environment(
+    conn: Connection, project_uuid: str | None, environment_uuid: str, limit: int
+) -> list[BuildView]:
+    """Newest first (``project_uuid`` None: of any project)."""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM environment_builds WHERE environment_uuid = $1"
+        " AND ($2::text IS NULL OR project_uuid = $2) ORDER BY created_time DESC LIMIT $3",
+        environment_uuid,
+        project_uuid,
+        limit,
+    )
+    return [_view(r) for r in rows]
+
+
+async def latest_of_project(conn: Connection, project_uuid: str) -> list[BuildView]:
+    """The newest build of each environment of the project."""
+    rows = await conn.fetch(
+        f"SELECT DISTINCT ON (environment_uuid) {_COLUMNS} FROM environment_builds"
+        " WHERE project_uuid = $1 ORDER BY environment_uuid, created_time DESC",
+        project_uuid,
+    )
+    return [_view(r) for r in rows]
+
+
+async def latest_success(
+    conn: Connection, project_uuid: str | None, environment_uuid: str
+) -> BuildView | None:
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM environment_builds WHERE environment_uuid = $1"
+        " AND ($2::text IS NULL OR project_uuid = $2) AND status = 'SUCCESS'"
+        " ORDER BY created_time DESC LIMIT 1",
+        environment_uuid,
+        project_uuid,
+    )
+    return _view(row) if row is not None else None
+
+
+async def live_of_environment(conn: Connection, environment_uuid: str) -> list[BuildView]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM environment_builds WHERE environment_uuid = $1"
+        " AND status = ANY($2::text[])",
+        environment_uuid,
+        LIVE,
+    )
+    return [_view(r) for r in rows]
+
+
+async def live_owned_by(conn: Connection, owner: str) -> list[BuildView]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM environment_builds WHERE owner = $1 AND status = ANY($2::text[])",
+        owner,
+        LIVE,
+    )
+    return [_view(r) for r in rows]
+
+
+async def name_of(conn: Connection, build_uuid: str) -> str:
+    name: str | None = await conn.fetchval(
+        "SELECT environment_name FROM environment_builds WHERE uuid::text = $1", build_uuid
+    )
+    return name or ""
+
+
+async def pin(conn: Connection, job_uuid: str, environment_uuid: str, build_uuid: str) -> None:
+    await conn.execute(
+        "INSERT INTO environment_pins (job_uuid, environment_uuid, build_uuid)"
+        " VALUES ($1, $2, $3::uuid) ON CONFLICT (job_uuid, environment_uuid) DO NOTHING",
+        job_uuid,
+        environment_uuid,
+        build_uuid,
+    )
+
+
+async def pinned(conn: Connection, job_uuid: str, environment_uuid: str) -> BuildView | None:
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM environment_builds WHERE uuid = (SELECT build_uuid"
+        " FROM environment_pins WHERE job_uuid = $1 AND environment_uuid = $2)",
+        job_uuid,
+        environment_uuid,
+    )
+    return _view(row) if row is not None else None
+
+
+async def pinned_images(conn: Connection, environment_uuid: str) -> list[str]:
+    """The images of an environment's builds that jobs pin."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT b.image FROM environment_pins p JOIN environment_builds b"
+        " ON b.uuid = p.build_uuid WHERE p.environment_uuid = $1 AND b.image IS NOT NULL",
+        environment_uuid,
+    )
+    return [r["image"] for r in rows]
+
+
+async def successes_of_project(conn: Connection, project_uuid: str) -> list[BuildView]:
+    """The latest successful build of each environment of the project."""
+    rows = await conn.fetch(
+        f"SELECT DISTINCT ON (environment_uuid) {_COLUMNS} FROM environment_builds"
+        " WHERE project_uuid = $1 AND status = 'SUCCESS'"
+        " ORDER BY environment_uuid, created_time DESC",
+        project_uuid,
+    )
+    return [_view(r) for r in rows]

@@ -1,0 +1,2 @@
+"""Environment builders: a process build (a virtual environment) and a
+docker build (an image); ``docs/environments.md``."""

@@ -1,0 +1,356 @@
+"""Environment builds: the commands (build, cancel, list, resolve, pin) and a
+task per build (``docs/environments.md``).
+
+A build is written ``PENDING`` and answered at once; its task moves it to
+``STARTED`` and to its end, each change written, then published as an
+``EnvironmentBuildChanged``. Its output goes to the ``LOGS`` stream as it
+comes, all of it published before the build's end is. A new build of an
+environment cancels the builds of it still going.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from orchest_schemas.bus import BusNames
+from orchest_schemas.environments import (
+    MAX_BUILD_LIST,
+    BuildEnvironment,
+    BuildList,
+    BuildView,
+    CancelBuild,
+    EnvironmentSpec,
+    EnvironmentView,
+    GetEnvironment,
+    ListBuilds,
+    PinEnvironments,
+    Pinned,
+    Resolution,
+    ResolveEnvironment,
+)
+from orchest_schemas.errors import ErrorCode
+from orchest_schemas.events import BuildLogChunk, EnvironmentBuildChanged
+from orchest_schemas.status import BuildStatus
+from orchest_service.broker import publish_told
+from orchest_service.commands import request_command
+from orchest_service.docker import DockerFailure
+from orchest_service.errors import CommandError
+from orchest_service.log_publisher import LogPublisher
+
+from . import build_store as db
+from .builders.bases import Base, BaseMissing, resolve_base
+from .builders.docker import (
+    BUILD_LABEL,
+    ENVIRONMENT_LABEL,
+    PROJECT_LABEL,
+    DockerBuilder,
+    image_tag,
+)
+from .builders.process import Built, ProcessBuilder
+
+logger = logging.getLogger(__name__)
+
+LOG_FLUSH_SECONDS = 0.2
+
+
+class Builds:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        bus: BusNames,
+        nc: Client,
+        js: JetStreamContext,
+        *,
+        environments_dir: Path,
+        builder: str,
+        owner: str,
+        command_timeout: float,
+        process: ProcessBuilder | None = None,
+        docker: DockerBuilder | None = None,
+    ) -> None:
+        self._pool = pool
+        self._bus = bus
+        self._nc = nc
+        self._js = js
+        self._dir = environments_dir
+        self._builder = builder
+        self._owner = owner
+        self._timeout = command_timeout
+        self._process = process or ProcessBuilder()
+        self._docker = docker
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    # -- commands ---------------------------------------------------------------------
+
+    async def build(self, command: BuildEnvironment) -> BuildView:
+        environment = await request_command(
+            self._nc,
+            self._bus.project_command("environments.get"),
+            GetEnvironment(
+                project_uuid=command.project_uuid, environment_uuid=command.environment_uuid
+            ),
+            EnvironmentView,
+            timeout=self._timeout,
+        )
+        if environment.problems:
+            raise CommandError(
+                ErrorCode.INVALID,
+                f"environment {environment.name!r} cannot be built: its files have problems",
+                list(environment.problems),
+            )
+        spec = EnvironmentSpec.model_validate(
+            environment.model_dump(include=set(EnvironmentSpec.model_fields))
+        )
+        async with self._pool.acquire() as conn:
+            going = await db.live_of_environment(conn, environment.uuid)
+            build = await db.insert(
+                conn,
+                uuid=str(uuid.uuid4()),
+                project_uuid=environment.project_uuid,
+                environment_uuid=environment.uuid,
+                name=environment.name,
+                builder=self._builder,
+                spec=spec,
+                owner=self._owner,
+            )
+        for old in going:
+            await self._cancel(old, "a newer build of the environment started")
+        await self._publish(build)
+        task = asyncio.create_task(self._run(build, spec, Path(environment.project_dir)))
+        self._tasks[build.uuid] = task
+        task.add_done_callback(lambda _: self._tasks.pop(build.uuid, None))
+        return build
+
+    async def cancel(self, command: CancelBuild) -> BuildView:
+        build = await self._get(command.build_uuid)
+        if build.environment_uuid != command.environment_uuid:
+            raise CommandError(ErrorCode.NOT_FOUND, f"no build {command.build_uuid} of it")
+        if build.status.is_final:
+            raise CommandError(ErrorCode.CONFLICT, f"the build ended already ({build.status})")
+        return await self._cancel(build, "cancelled")
+
+    async def list(self, command: ListBuilds) -> BuildList:
+        async with self._pool.acquire() as conn:
+            if command.build_uuid is not None:
+                one = await db.get(conn, command.build_uuid)
+                ok = one is not None and one.project_uuid == command.project_uuid
+                return BuildList(builds=[one] if ok and one is not None else [])
+            if command.environment_uuid is None:
+                return BuildList(builds=await db.latest_of_project(conn, command.project_uuid))
+            found = await db.of_environment(
+                conn, command.project_uuid, command.environment_uuid, MAX_BUILD_LIST
+            )
+            return BuildList(builds=found)
+
+    async def resolve(self, command: ResolveEnvironment) -> Resolution:
+        async with self._pool.acquire() as conn:
+            if command.job_uuid is not None:
+                pinned = await db.pinned(conn, command.job_uuid, command.environment_uuid)
+                if pinned is not None:
+                    name = await db.name_of(conn, pinned.uuid)
+                    return Resolution(managed=True, build=pinned, name=name)
+            newest = await db.of_environment(
+                conn, command.project_uuid, command.environment_uuid, 1
+            )
+            if not newest:
+                return Resolution(managed=False)
+            latest = newest[0]
+            name = await db.name_of(conn, latest.uuid)
+            success = await db.latest_success(conn, command.project_uuid, command.environment_uuid)
+        if success is not None:
+            return Resolution(managed=True, build=success, name=name)
+        how = f"{latest.status}" + (f": {latest.reason}" if latest.reason else "")
+        return Resolution(
+            managed=True,
+            name=name,
+            reason=f"environment {name!r} has no successful build"
+            f" (the latest, {latest.uuid}, is {how})",
+        )
+
+    async def pin(self, command: PinEnvironments) -> Pinned:
+        pins: dict[str, str] = {}
+        async with self._pool.acquire() as conn:
+            for environment_uuid in dict.fromkeys(command.environment_uuids):
+                success = await db.latest_success(conn, command.project_uuid, environment_uuid)
+                if success is not None:
+                    await db.pin(conn, command.job_uuid, environment_uuid, success.uuid)
+                    pins[environment_uuid] = success.uuid
+        return Pinned(pins=pins)
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def reconcile(self) -> None:
+        """Builds this host left going when it stopped end as ``ABORTED``."""
+        async with self._pool.acquire() as conn:
+            left = await db.live_owned_by(conn, self._owner)
+        for build in left:
+            if build.uuid not in self._tasks:
+                await self._end(build.uuid, BuildStatus.ABORTED, reason="the builder restarted")
+
+    async def close(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+
+    # -- a build ----------------------------------------------------------------------
+
+    async def _run(self, build: BuildView, spec: EnvironmentSpec, project_dir: Path) -> None:
+        logs = LogPublisher(
+            self._js,
+            self._bus.build_log(build.uuid),
+            lambda offset, data: BuildLogChunk(build_uuid=build.uuid, offset=offset, data=data),
+            LOG_FLUSH_SECONDS,
+        )
+        build_dir = self._dir / build.project_uuid / build.environment_uuid / build.uuid
+        try:
+            started = await self._move(build.uuid, BuildStatus.STARTED)
+            if started is None:
+                return  # cancelled before it started
+            try:
+                base = self._base(spec)
+            except BaseMissing as missing:
+                await logs.write(f"{missing}\n")
+                built = Built(False, str(missing))
+            else:
+                built = await self._build(build, spec, base, project_dir, build_dir, logs.write)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await logs.write("\n[build cancelled]\n")
+                await logs.close()
+            await self._end(build.uuid, BuildStatus.ABORTED, reason="cancelled")
+            await asyncio.to_thread(shutil.rmtree, build_dir, True)
+            raise
+        except Exception as exc:
+            logger.exception("build %s failed in the builder", build.uuid)
+            built = Built(False, f"builder error: {exc!r}")
+        await logs.close()
+        if built.image is not None:  # before its end is told: what is told is done
+            await self._prune_images(build.environment_uuid, built.image)
+        if built.ok:
+            await self._end(
+                build.uuid,
+                BuildStatus.SUCCESS,
+                exit_code=0,
+                venv_path=built.venv_path,
+                image=built.image,
+                size_bytes=built.size_bytes,
+            )
+        else:
+            await self._end(
+                build.uuid, BuildStatus.FAILURE, reason=built.reason, exit_code=built.exit_code
+            )
+            await asyncio.to_thread(shutil.rmtree, build_dir, True)
+
+    def _base(self, spec: EnvironmentSpec) -> Base:
+        docker = self._builder == "docker"
+        base = resolve_base(spec.base_image, gpu_support=spec.gpu_support, docker=docker)
+        if spec.language != "python" and base.default:
+            what = "a process build makes" if not docker else "the kernel image has"
+            raise BaseMissing(f"language {spec.language!r}: {what} Python only")
+        return base
+
+    async def _build(
+        self,
+        build: BuildView,
+        spec: EnvironmentSpec,
+        base: Base,
+        project_dir: Path,
+        build_dir: Path,
+        write: Callable[[str], Awaitable[None]],
+    ) -> Built:
+        if self._builder != "docker":
+            return await self._process.build(spec, project_dir, build_dir, write)
+        if self._docker is None:
+            return Built(False, "no Docker engine answered when the builder started")
+        labels = {
+            ENVIRONMENT_LABEL: build.environment_uuid,
+            PROJECT_LABEL: build.project_uuid,
+            BUILD_LABEL: build.uuid,
+        }
+        tag = image_tag(build.environment_uuid, build.uuid)
+        return await self._docker.build(spec, base.image, labels, tag, write)
+
+    async def _prune_images(self, environment_uuid: str, latest: str) -> None:
+        """Remove the environment's images but ``latest`` (its new build's)
+        and those jobs pin (an image a running container uses is left)."""
+        if self._docker is None:
+            return
+        async with self._pool.acquire() as conn:
+            kept = [latest, *await db.pinned_images(conn, environment_uuid)]
+        try:
+            await self._docker.prune(environment_uuid, kept)
+        except DockerFailure as exc:
+            logger.warning("images of environment %s not pruned: %s", environment_uuid, exc)
+
+    async def _cancel(self, build: BuildView, reason: str) -> BuildView:
+        task = self._tasks.get(build.uuid)
+        if task is not None:
+            task.cancel()
+            await asyncio.wait({task})
+            return await self._get(build.uuid)
+        ended = await self._end(build.uuid, BuildStatus.ABORTED, reason=reason)
+        return ended or await self._get(build.uuid)
+
+    async def _move(self, build_uuid: str, status: BuildStatus) -> BuildView | None:
+        async with self._pool.acquire() as conn:
+            moved = await db.transition(conn, build_uuid, status)
+        if moved is not None:
+            await self._publish(moved)
+        return moved
+
+    async def _end(
+        self,
+        build_uuid: str,
+        status: BuildStatus,
+        *,
+        reason: str | None = None,
+        exit_code: int | None = None,
+        venv_path: str | None = None,
+        image: str | None = None,
+        size_bytes: int | None = None,
+    ) -> BuildView | None:
+        async with self._pool.acquire() as conn:
+            moved = await db.transition(
+                conn,
+                build_uuid,
+                status,
+                reason=reason,
+                exit_code=exit_code,
+                venv_path=venv_path,
+                image=image,
+                size_bytes=size_bytes,
+            )
+        if moved is not None:
+            await self._publish(moved)
+        return moved
+
+    async def _get(self, build_uuid: str) -> BuildView:
+        async with self._pool.acquire() as conn:
+            build = await db.get(conn, build_uuid)
+        if build is None:
+            raise CommandError(ErrorCode.NOT_FOUND, f"no build {build_uuid}")
+        return build
+
+    async def _publish(self, build: BuildView) -> None:
+        event = EnvironmentBuildChanged(
+            project_uuid=build.project_uuid,
+            environment_uuid=build.environment_uuid,
+            build_uuid=build.uuid,
+            status=build.status,
+            reason=build.reason,
+            exit_code=build.exit_code,
+        )
+        subject = self._bus.environment_build_event(build.project_uuid, build.environment_uuid)
+        await publish_told(self._js, subject, event, f"build {build.uuid}")
