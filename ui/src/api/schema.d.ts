@@ -554,6 +554,16 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * AttemptList
+         * @description Every attempt of a run's steps, in the order they were made.
+         */
+        AttemptList: {
+            /** Attempts */
+            attempts: components["schemas"]["StepAttempt"][];
+            /** Run Uuid */
+            run_uuid: string;
+        };
         /** BuildList */
         BuildList: {
             /** Builds */
@@ -618,16 +628,6 @@ export interface components {
              * @default null
              */
             venv_path?: string | null;
-        };
-        /**
-         * AttemptList
-         * @description Every attempt of a run's steps, in the order they were made.
-         */
-        AttemptList: {
-            /** Attempts */
-            attempts: components["schemas"]["StepAttempt"][];
-            /** Run Uuid */
-            run_uuid: string;
         };
         /**
          * CreateJob
