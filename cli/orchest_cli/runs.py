@@ -91,17 +91,29 @@ def start_and_follow(api: Api, body: dict[str, Any], *, show_logs: bool = False)
     from .sse import follow
 
     console = Console()
-    progress = RunProgress(api.send("POST", "/api/runs", RunView, 201, json=body))
-    run_uuid = progress.run.uuid
-    # The run's view in the dashboard (served by the gateway at its root).
-    link = f"Dashboard: {api.base_url.rstrip('/')}/runs/{run_uuid}"
-    console.print(link, highlight=False, markup=False, soft_wrap=True)
-    logs = LogFollower(
-        console,
-        lambda step: api.stream(f"/api/runs/{run_uuid}/steps/{step}/logs", params={"follow": "1"}),
-    )
-    live = Live(progress, console=console, refresh_per_second=4) if console.is_terminal else None
     try:
+        created = api.send("POST", "/api/runs", RunView, 201, json=body)
+    except KeyboardInterrupt:
+        # The run may exist already: the same idempotency key names it.
+        created = api.send("POST", "/api/runs", RunView, 201, json=body)
+        console.print(f"aborting run {created.uuid}")
+        api.client.delete(f"/api/runs/{created.uuid}")
+        return 130
+    progress = RunProgress(created)
+    run_uuid = progress.run.uuid
+    live: Live | None = None
+    try:
+        logs = LogFollower(
+            console,
+            lambda step: api.stream(
+                f"/api/runs/{run_uuid}/steps/{step}/logs", params={"follow": "1"}
+            ),
+        )
+        if console.is_terminal:
+            live = Live(progress, console=console, refresh_per_second=4)
+        # The run's view in the dashboard (served by the gateway at its root).
+        link = f"Dashboard: {api.base_url.rstrip('/')}/runs/{run_uuid}"
+        console.print(link, highlight=False, markup=False, soft_wrap=True)
         if live is not None:
             live.start()
         else:
