@@ -13,7 +13,7 @@ import httpx
 import psutil
 import websockets
 
-from orchest_session_manager.runtime.process import MARKER_VARIABLE
+from orchest_session_manager.runtime.session_processes import MARKER_VARIABLE
 
 EXECUTE_TIMEOUT = 60.0
 """A kernel starts in about a second; generous for a loaded machine."""

@@ -24,7 +24,8 @@ from .builds import Builds
 from .runtime.base import SessionRuntime
 from .runtime.docker import DockerRuntime
 from .runtime.docker_containers import DockerImages
-from .runtime.process import ProcessRuntime, owner_key
+from .runtime.process import ProcessRuntime
+from .runtime.session_processes import owner_key
 from .sessions import Sessions
 from .settings import SessionManagerSettings
 

@@ -1,15 +1,9 @@
 """Sessions as local processes: Enterprise Gateway and a Jupyter server, each
-from its own environment (``environments``), kernels started by Enterprise
+from its own locked venv (``venvs.py``), kernels started by Enterprise
 Gateway's ``LocalProcessProxy`` from the kernelspecs of ``kernels/process/``.
-
-Both processes are started detached (``detach.py``: their own session,
-adopted by init), so a session outlives a restart (or a ``kill -9``) of the
-session manager. Each carries ``ORCHEST_SESSION=<owner>:<session uuid>`` in
-its environment, and so does every kernel and what a kernel starts (Enterprise
-Gateway passes it on as an inherited variable): what runs is found again by
-reading ``/proc/<pid>/environ``, and the owner (a hash of the sessions
-directory) keeps two stacks on one host apart. A found process is held with
-its start time (psutil), so a reused pid is never signalled.
+Every process of a session is started detached and found again by its marker
+(``session_processes.py``), so a session outlives a restart (or a
+``kill -9``) of the session manager.
 
 A session's directory (mode 0700, removed by ``stop``):
 
@@ -29,18 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import os
-import re
 import secrets
 import shutil
 import signal
 import socket
-import sys
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,8 +42,21 @@ from orchest_service.childenv import child_environment
 from .base import LaunchFailed, Owned, SessionEndpoints, SessionSpec, environment_kernel
 from .kernelspecs import KERNELS_DIR, write_kernelspecs
 from .lab import CONNECTION_MODULE, PAGE_CONFIG, server_config
+from .process_services import start_services
 from .readiness import Probe, wait_ready
-from .services import ROLE_PREFIX
+from .session_processes import (
+    MARKER_VARIABLE,
+    ROLE_VARIABLE,
+    detach,
+    is_gone,
+    marked,
+    marked_by,
+    owner_key,
+    session_processes,
+    signal_all,
+    tail,
+    wait_gone,
+)
 from .venvs import (
     ENTERPRISE_GATEWAY,
     JUPYTER_SERVER,
@@ -64,20 +67,10 @@ from .venvs import (
 
 logger = logging.getLogger(__name__)
 
-MARKER_VARIABLE = "ORCHEST_SESSION"
-"""``<owner>:<session uuid>``, in the environment of every process of a session."""
-ROLE_VARIABLE = "ORCHEST_SESSION_ROLE"
 HOST = "127.0.0.1"
-DETACH = Path(__file__).with_name("detach.py")
 
 POLL_SECONDS = 0.05
 KILL_WAIT_SECONDS = 2.0
-LOG_TAIL_LINES = 15
-
-
-def owner_key(sessions_dir: Path) -> str:
-    """Names the sessions of one sessions directory among a host's processes."""
-    return hashlib.sha256(str(sessions_dir.resolve()).encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -144,7 +137,7 @@ class ProcessRuntime:
             )
         except EnvironmentFailed as exc:
             raise LaunchFailed(f"environment: {exc}") from exc
-        if await asyncio.to_thread(self._processes, spec.session_uuid):
+        if await asyncio.to_thread(session_processes, self.owner, spec.session_uuid):
             raise LaunchFailed(f"session {spec.session_uuid} is running already")
         try:
             return await self._launch(spec, gateway_env, jupyter_env, started)
@@ -157,14 +150,14 @@ class ProcessRuntime:
 
     async def stop(self, session_uuid: str) -> None:
         for _ in range(3):  # again if something started while the first ones ended
-            marked = await asyncio.to_thread(self._marked, session_uuid)
-            if not marked:
+            found = await asyncio.to_thread(marked_by, self.owner, session_uuid)
+            if not found:
                 break
-            everything = await asyncio.to_thread(self._processes, session_uuid)
+            everything = await asyncio.to_thread(session_processes, self.owner, session_uuid)
             # The Jupyter server first: it ends its kernels through Enterprise
             # Gateway. Without a Gateway it hangs on exit: then it is killed.
-            jupyter = [p for p, role in marked if role == JUPYTER_SERVER]
-            gateway_up = any(role == ENTERPRISE_GATEWAY for _, role in marked)
+            jupyter = [p for p, role in found if role == JUPYTER_SERVER]
+            gateway_up = any(role == ENTERPRISE_GATEWAY for _, role in found)
             await self._end(session_uuid, jupyter, self.stop_grace_seconds if gateway_up else 0.0)
             await self._end(session_uuid, everything, self.stop_grace_seconds)
         await asyncio.to_thread(shutil.rmtree, self.session_dir(session_uuid), ignore_errors=True)
@@ -174,8 +167,8 @@ class ProcessRuntime:
         if not processes:
             return
         if grace > 0:
-            await asyncio.to_thread(_signal, processes, signal.SIGTERM)
-            if not (processes := await _wait_gone(processes, grace)):
+            await asyncio.to_thread(signal_all, processes, signal.SIGTERM)
+            if not (processes := await wait_gone(processes, grace)):
                 return
             logger.warning(
                 "session %s: %d processes still running after %.0fs: killing",
@@ -183,16 +176,16 @@ class ProcessRuntime:
                 len(processes),
                 grace,
             )
-        await asyncio.to_thread(_signal, processes, signal.SIGKILL)
-        if left := await _wait_gone(processes, KILL_WAIT_SECONDS):
+        await asyncio.to_thread(signal_all, processes, signal.SIGKILL)
+        if left := await wait_gone(processes, KILL_WAIT_SECONDS):
             logger.error("session %s: pids %s survive SIGKILL", session_uuid, [p.pid for p in left])
 
     async def alive(self, session_uuid: str) -> bool:
-        roles = {role for _, role in await asyncio.to_thread(self._marked, session_uuid)}
+        roles = {role for _, role in await asyncio.to_thread(marked_by, self.owner, session_uuid)}
         return {ENTERPRISE_GATEWAY, JUPYTER_SERVER} <= roles
 
     async def owned(self) -> list[Owned]:
-        found = await asyncio.to_thread(self._marked_all)
+        found = await asyncio.to_thread(marked, self.owner)
         return [
             Owned(
                 session_uuid=session_uuid,
@@ -223,7 +216,7 @@ class ProcessRuntime:
             headers={"Authorization": f"token {plan.jupyter_token}"},
         )
         await _wait_ready([gateway, jupyter], self.launch_timeout)
-        services = await self._start_services(spec, plan.root)
+        services = await start_services(self.owner, spec, plan.root)
         ready_seconds = time.monotonic() - started
         logger.info("session %s ready in %.2fs", spec.session_uuid, ready_seconds)
         return SessionEndpoints(
@@ -356,112 +349,8 @@ class ProcessRuntime:
         """Start one server detached (see ``detach.py``); its cwd is the
         session directory (kernels change to theirs)."""
         log = plan.root / "logs" / f"{role}.log"
-        process = await _detach(role, argv, {**plan.env, ROLE_VARIABLE: role}, log, plan.root)
+        process = await detach(role, argv, {**plan.env, ROLE_VARIABLE: role}, log, plan.root)
         return _Server(role, process, log, ready_url, headers)
-
-    async def _start_services(self, spec: SessionSpec, root: Path) -> list[dict[str, Any]]:
-        """Each interactive service's command line (``sh -c``), a detached
-        process of the session in the project folder, marked as its servers
-        are (so stopped, found and reconciled with them), with the allow-list
-        of the environment, the service's variables and the contract's."""
-        started: list[dict[str, Any]] = []
-        for service in spec.services:
-            entry: dict[str, Any] = {"name": service.name, "urls": service.urls}
-            if not service.command_line:
-                started.append({**entry, "state": "not started: no command"})
-                continue
-            role = ROLE_PREFIX + service.name
-            log = root / "logs" / f"service-{_file_name(service.name)}.log"
-            env = child_environment(
-                os.environ,
-                variables={**spec.env, **service.env},
-                contract={
-                    "ORCHEST_PROJECT_DIR": spec.project_dir,
-                    MARKER_VARIABLE: f"{self.owner}:{spec.session_uuid}",
-                },
-            )
-            argv = ["/bin/sh", "-c", service.command_line]
-            try:
-                process = await _detach(
-                    role, argv, {**env, ROLE_VARIABLE: role}, log, spec.project_dir
-                )
-            except LaunchFailed as exc:  # a service's failure is not the session's
-                logger.warning("session %s: %s", spec.session_uuid, exc.reason)
-                started.append({**entry, "state": "exited", "log": str(log)})
-                continue
-            state = "exited" if _is_gone(process) else "running"
-            started.append(
-                {
-                    **entry,
-                    "state": state,
-                    "pid": process.pid,
-                    "create_time": process.create_time(),
-                    "log": str(log),
-                }
-            )
-            logger.info("session %s: service %s %s", spec.session_uuid, service.name, state)
-        return started
-
-    def _marked_all(self) -> list[tuple[psutil.Process, str, str]]:
-        """Every live process of this owner's sessions: (process, session uuid, role)."""
-        prefix = f"{self.owner}:"
-        found = []
-        for process in psutil.process_iter():
-            if process.pid == os.getpid():
-                continue
-            try:
-                environ = process.environ()
-                marker = environ.get(MARKER_VARIABLE, "")
-                if not marker.startswith(prefix) or _is_gone(process):
-                    continue
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                continue
-            found.append((process, marker[len(prefix) :], environ.get(ROLE_VARIABLE, "")))
-        return found
-
-    def _marked(self, session_uuid: str) -> list[tuple[psutil.Process, str]]:
-        return [(p, role) for p, uuid, role in self._marked_all() if uuid == session_uuid]
-
-    def _processes(self, session_uuid: str) -> list[psutil.Process]:
-        """The session's processes and their descendants (also those that
-        cleared their environment)."""
-        found: dict[int, psutil.Process] = {}
-        for process, _ in self._marked(session_uuid):
-            found.setdefault(process.pid, process)
-            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-                for child in process.children(recursive=True):
-                    found.setdefault(child.pid, child)
-        return list(found.values())
-
-
-async def _detach(
-    role: str, argv: list[str], env: dict[str, str], log: Path, cwd: Path | str
-) -> psutil.Process:
-    """Start ``argv`` detached (see ``detach.py``), output to ``log``."""
-    helper = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-S",
-        str(DETACH),
-        str(log),
-        str(cwd),
-        *argv,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await helper.communicate()
-    if helper.returncode != 0:
-        raise LaunchFailed(f"{role} did not start: {err.decode(errors='replace').strip()}")
-    try:
-        return psutil.Process(int(out))
-    except psutil.NoSuchProcess:
-        tail = await asyncio.to_thread(_tail, log)
-        raise LaunchFailed(f"{role} exited at once:\n{tail}") from None
-
-
-def _file_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "service"
 
 
 def _write_config(path: Path, config: dict[str, Any]) -> None:
@@ -484,48 +373,11 @@ async def _wait_ready(servers: list[_Server], timeout: float) -> None:
 
     def probe(server: _Server) -> Probe:
         async def exited() -> str | None:
-            return "exited" if _is_gone(server.process) else None
+            return "exited" if is_gone(server.process) else None
 
-        async def tail() -> str:
-            return await asyncio.to_thread(_tail, server.log)
+        async def last_lines() -> str:
+            return await asyncio.to_thread(tail, server.log)
 
-        return Probe(server.role, server.ready_url, server.headers, exited, tail)
+        return Probe(server.role, server.ready_url, server.headers, exited, last_lines)
 
     await wait_ready([probe(s) for s in servers], timeout, POLL_SECONDS)
-
-
-def _is_gone(process: psutil.Process) -> bool:
-    """Exited, reaped or a zombie (whether init reaps it is the host's business)."""
-    try:
-        return not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-def _running(processes: Iterable[psutil.Process]) -> list[psutil.Process]:
-    return [p for p in processes if not _is_gone(p)]
-
-
-def _signal(processes: Iterable[psutil.Process], sig: int) -> None:
-    for process in processes:
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            if process.is_running():  # not a reused pid
-                process.send_signal(sig)
-
-
-async def _wait_gone(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
-    """Wait until all are gone or ``timeout`` passes; return those left."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while left := await asyncio.to_thread(_running, processes):
-        if loop.time() >= deadline:
-            return left
-        await asyncio.sleep(POLL_SECONDS / 2)
-    return []
-
-
-def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
