@@ -35,3 +35,45 @@ async def test_output_is_kept_until_the_stream_takes_it(nc: Client, bus: BusName
     [msg] = await asyncio.wait_for(sub.fetch(1), 10)
     chunk = StepLogChunk.model_validate_json(msg.data)
     assert (chunk.offset, chunk.data) == (0, "first line\nsecond line\n")
+
+
+async def test_close_offers_again_what_the_stream_refused_before_it_returns(
+    nc: Client, bus: BusNames
+) -> None:
+    """What ``close`` could not publish at once is published before it returns
+    (a step's report and a build's end come after ``close``), not by a timer
+    later on."""
+    js = nc.jetstream()
+    subject = bus.step_log("r2", "s2")
+    logs = LogPublisher(
+        js,
+        subject,
+        lambda offset, data: StepLogChunk(
+            run_uuid="r2", step_uuid="s2", attempt=1, offset=offset, data=data
+        ),
+        flush_seconds=60,
+    )
+    await logs.write("the last line\n")
+    # No LOGS stream when close begins: its first flush is refused. The stream
+    # appears as soon as that refusal has been seen.
+    refused = asyncio.Event()
+    publish = js.publish
+
+    async def refusing_once(*args: object, **kwargs: object) -> object:
+        try:
+            return await publish(*args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            refused.set()
+
+    js.publish = refusing_once  # type: ignore[method-assign]
+
+    async def make_stream() -> None:
+        await refused.wait()
+        await ensure_streams(js, bus.streams)
+
+    maker = asyncio.create_task(make_stream())
+    await logs.close()
+    await maker
+
+    info = await js.stream_info(bus.logs_stream.name)
+    assert info.state.messages == 1, "close returned before its output was published"

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from orchest_schemas.commands import CreateJob, CreateRun
+from orchest_schemas.environments import BuildList, BuildView, EnvironmentList, EnvironmentView
 from orchest_schemas.health import HealthReport
 from orchest_schemas.jobs import JobList, JobView, SchedulePreview
 from orchest_schemas.projects import (
@@ -28,6 +29,7 @@ from orchest_schemas.projects import (
 from orchest_schemas.runs import AttemptList, RunList, RunView, StepView
 from orchest_schemas.sessions import SessionList, SessionView
 
+from .environments_api import EnvironmentChanges, NewEnvironment
 from .jobs_api import JobUpdate
 from .project_files_api import FileText, Move, NewStepFile
 from .projects_api import NewPipeline, PipelineBody, PipelineEnv, ProjectChanges
@@ -42,6 +44,39 @@ PROJECT_DIR = "/home/ada/orchest/projects/quickstart"
 WHEN = "2026-05-04T09:30:00Z"
 LATER = "2026-05-04T09:30:12Z"
 
+ENVIRONMENT = "3c1e5d7a-9b2f-4c6d-8e0a-1f2b3c4d5e6f"
+BUILD = "7d2c4b6a-8e1f-4a3b-9c5d-6e7f8a9b0c1d"
+NEW_ENVIRONMENT = {
+    "name": "Python with pandas",
+    "language": "python",
+    "base_image": "orchest/base-kernel-py",
+    "setup_script": "#!/bin/bash\npip install pandas\n",
+    "env_variables": {"MPLBACKEND": "Agg"},
+}
+BUILD_VIEW = {
+    "uuid": BUILD,
+    "project_uuid": PROJECT,
+    "environment_uuid": ENVIRONMENT,
+    "builder": "process",
+    "status": "SUCCESS",
+    "reason": None,
+    "exit_code": 0,
+    "venv_path": f"/var/lib/orchest/environments/{PROJECT}/{ENVIRONMENT}/{BUILD}/venv",
+    "image": None,
+    "size_bytes": 48_213_504,
+    "created_time": WHEN,
+    "started_time": WHEN,
+    "finished_time": LATER,
+}
+ENVIRONMENT_VIEW = {
+    **NEW_ENVIRONMENT,
+    "uuid": ENVIRONMENT,
+    "project_uuid": PROJECT,
+    "project_dir": PROJECT_DIR,
+    "gpu_support": False,
+    "problems": [],
+    "latest_build": BUILD_VIEW,
+}
 STEP = {
     "uuid": "load",
     "title": "Load data",
@@ -201,6 +236,12 @@ EXAMPLES: dict[type[BaseModel], Any] = {
         "message": "every service has a live instance",
         "errors": [],
     },
+    NewEnvironment: NEW_ENVIRONMENT,
+    EnvironmentChanges: {"setup_script": "#!/bin/bash\npip install pandas==2.2.3\n"},
+    EnvironmentView: ENVIRONMENT_VIEW,
+    EnvironmentList: {"environments": [ENVIRONMENT_VIEW]},
+    BuildView: BUILD_VIEW,
+    BuildList: {"builds": [BUILD_VIEW]},
     RunView: RUN_VIEW,
     RunList: {"runs": [RUN_VIEW], "total": 1, "limit": 50, "offset": 0},
     StepView: STEP_VIEW,

@@ -21,6 +21,9 @@ from orchest_schemas._base import Message
 
 MAX_CHUNK_BYTES = 32 * 1024
 MAX_BUFFERED_BYTES = 8 * 1024 * 1024
+CLOSE_SECONDS = 10.0
+"""How long ``close`` keeps offering what NATS has not taken yet."""
+CLOSE_RETRY_SECONDS = 0.2
 
 logger = logging.getLogger(__name__)
 
@@ -96,12 +99,31 @@ class LogPublisher:
         self._buffered_bytes = len(data.encode())
 
     async def close(self) -> None:
+        """Publish what is left, before the log's end is told (a step's
+        report, a build's status): a flush that NATS refuses (a publish that
+        timed out on a loaded host) is offered again for up to
+        ``CLOSE_SECONDS``, never left to a timer that would publish it after
+        the end."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + CLOSE_SECONDS
+        while True:
+            await self._cancel_timer()
+            await self.flush()
+            if not self._buffer or loop.time() >= until:
+                break
+            await asyncio.sleep(CLOSE_RETRY_SECONDS)
+        await self._cancel_timer()
+        if self._buffer:
+            logger.error(
+                "output on %s not published: %d bytes lost", self._subject, self._buffered_bytes
+            )
+
+    async def _cancel_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
             self._timer = None
-        await self.flush()
 
 
 def split_text(text: str, max_bytes: int) -> list[str]:

@@ -3405,6 +3405,41 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "environments": [
+                     *         {
+                     *           "base_image": "orchest/base-kernel-py",
+                     *           "env_variables": {
+                     *             "MPLBACKEND": "Agg"
+                     *           },
+                     *           "gpu_support": false,
+                     *           "language": "python",
+                     *           "latest_build": {
+                     *             "builder": "process",
+                     *             "created_time": "2026-05-04T09:30:00Z",
+                     *             "environment_uuid": "3c1e5d7a-9b2f-4c6d-8e0a-1f2b3c4d5e6f",
+                     *             "exit_code": 0,
+                     *             "finished_time": "2026-05-04T09:30:12Z",
+                     *             "image": null,
+                     *             "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *             "reason": null,
+                     *             "size_bytes": 48213504,
+                     *             "started_time": "2026-05-04T09:30:00Z",
+                     *             "status": "SUCCESS",
+                     *             "uuid": "7d2c4b6a-8e1f-4a3b-9c5d-6e7f8a9b0c1d",
+                     *             "venv_path": "/var/lib/orchest/environments/5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10/3c1e5d7a-9b2f-4c6d-8e0a-1f2b3c4d5e6f/7d2c4b6a-8e1f-4a3b-9c5d-6e7f8a9b0c1d/venv"
+                     *           },
+                     *           "name": "Python with pandas",
+                     *           "problems": [],
+                     *           "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *           "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *           "setup_script": "#!/bin/bash\npip install pandas\n",
+                     *           "uuid": "3c1e5d7a-9b2f-4c6d-8e0a-1f2b3c4d5e6f"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["EnvironmentList"];
                 };
             };
@@ -3449,6 +3484,17 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "base_image": "orchest/base-kernel-py",
+                 *       "env_variables": {
+                 *         "MPLBACKEND": "Agg"
+                 *       },
+                 *       "language": "python",
+                 *       "name": "Python with pandas",
+                 *       "setup_script": "#!/bin/bash\npip install pandas\n"
+                 *     }
+                 */
                 "application/json": components["schemas"]["NewEnvironment"];
             };
         };
@@ -3459,6 +3505,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "base_image": "orchest/base-kernel-py",
+                     *       "env_variables": {
+                     *         "MPLBACKEND": "Agg"
+                     *       },
+                     *       "gpu_support": false,
+                     *       "language": "python",
+                     *       "latest_build": {
+                     *         "builder": "process",
+                     *         "created_time": "2026-05-04T09:30:00Z",
+                     *         "environment_uuid": "3c1e5d7a-9b2f-4c6d-8e0a-1f2b3c4d5e6f",
+                     *         "exit_code": 0,
+                     *         "finished_time": "2026-05-04T09:30:12Z",
+                     *         "image": null,
+                     *         "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *         "reason": null,
+                     *         "size_bytes": 48213504,
+                     *         "started_time": "2026-05-04T09:30:00Z",
+                     *         "status": "SUCCESS",
+                     *         "uuid": "7d2c4b6a-8e1f-4a3b-9c5d-6e7f8a9b0c1d",
+                     *         "venv_path": "/var/lib/orchest/environments/5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10/3c1e5d7a-9b2f-4c6d-8e0a-1f2b3c4d5e6f/7d2c4b6a-8e1f-4a3b-9c5d-6e7f8a9b0c1d/venv"
+                     *       },
+                     *       "name": "Python with pandas",
+                     *       "problems": [],
+                     *       "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "setup_script": "#!/bin/bash\npip install pandas\n",
+                     *       "uuid": "3c1e5d7a-9b2f-4c6d-8e0a-1f2b3c4d5e6f"
+                     *     }
+                     */
                     "application/json": components["schemas"]["EnvironmentView"];
                 };
             };
@@ -3520,6 +3597,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "base_image": "orchest/base-kernel-py",
+                     *       "env_variables": {
+                     *         "MPLBACKEND": "Agg"
+                     *       },
+                     *       "gpu_support": false,
+                     *       "language": "python",
+                     *       "latest_build": {
+                     *         "builder": "process",
+                     *         "created_time": "2026-05-04T09:30:00Z",
+                     *         "environment_uuid": "3c1e5d7a-9b2f-4c6d-8e0a-1f2b3c4d5e6f",
+                     *         "exit_code": 0,
+                     *         "finished_time": "2026-05-04T09:30:12Z",
+                     *         "image": null,
+                     *         "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *         "reason": null,
+                     *         "size_bytes": 48213504,
+                     *         "started_time": "2026-05-04T09:30:00Z",
+                     *         "status": "SUCCESS",
+                     *         "uuid": "7d2c4b6a-8e1f-4a3b-9c5d-6e7f8a9b0c1d",
+                     *         "venv_path": "/var/lib/orchest/environments/5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10/3c1e5d7a-9b2f-4c6d-8e0a-1f2b3c4d5e6f/7d2c4b6a-8e1f-4a3b-9c5d-6e7f8a9b0c1d/venv"
+                     *       },
+                     *       "name": "Python with pandas",
+                     *       "problems": [],
+                     *       "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "setup_script": "#!/bin/bash\npip install pandas\n",
+                     *       "uuid": "3c1e5d7a-9b2f-4c6d-8e0a-1f2b3c4d5e6f"
+                     *     }
+                     */
                     "application/json": components["schemas"]["EnvironmentView"];
                 };
             };
@@ -3625,6 +3733,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "setup_script": "#!/bin/bash\npip install pandas==2.2.3\n"
+                 *     }
+                 */
                 "application/json": components["schemas"]["EnvironmentChanges"];
             };
         };
@@ -3635,6 +3748,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "base_image": "orchest/base-kernel-py",
+                     *       "env_variables": {
+                     *         "MPLBACKEND": "Agg"
+                     *       },
+                     *       "gpu_support": false,
+                     *       "language": "python",
+                     *       "latest_build": {
+                     *         "builder": "process",
+                     *         "created_time": "2026-05-04T09:30:00Z",
+                     *         "environment_uuid": "3c1e5d7a-9b2f-4c6d-8e0a-1f2b3c4d5e6f",
+                     *         "exit_code": 0,
+                     *         "finished_time": "2026-05-04T09:30:12Z",
+                     *         "image": null,
+                     *         "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *         "reason": null,
+                     *         "size_bytes": 48213504,
+                     *         "started_time": "2026-05-04T09:30:00Z",
+                     *         "status": "SUCCESS",
+                     *         "uuid": "7d2c4b6a-8e1f-4a3b-9c5d-6e7f8a9b0c1d",
+                     *         "venv_path": "/var/lib/orchest/environments/5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10/3c1e5d7a-9b2f-4c6d-8e0a-1f2b3c4d5e6f/7d2c4b6a-8e1f-4a3b-9c5d-6e7f8a9b0c1d/venv"
+                     *       },
+                     *       "name": "Python with pandas",
+                     *       "problems": [],
+                     *       "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "setup_script": "#!/bin/bash\npip install pandas\n",
+                     *       "uuid": "3c1e5d7a-9b2f-4c6d-8e0a-1f2b3c4d5e6f"
+                     *     }
+                     */
                     "application/json": components["schemas"]["EnvironmentView"];
                 };
             };
@@ -3696,6 +3840,27 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "builds": [
+                     *         {
+                     *           "builder": "process",
+                     *           "created_time": "2026-05-04T09:30:00Z",
+                     *           "environment_uuid": "3c1e5d7a-9b2f-4c6d-8e0a-1f2b3c4d5e6f",
+                     *           "exit_code": 0,
+                     *           "finished_time": "2026-05-04T09:30:12Z",
+                     *           "image": null,
+                     *           "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *           "reason": null,
+                     *           "size_bytes": 48213504,
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "SUCCESS",
+                     *           "uuid": "7d2c4b6a-8e1f-4a3b-9c5d-6e7f8a9b0c1d",
+                     *           "venv_path": "/var/lib/orchest/environments/5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10/3c1e5d7a-9b2f-4c6d-8e0a-1f2b3c4d5e6f/7d2c4b6a-8e1f-4a3b-9c5d-6e7f8a9b0c1d/venv"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["BuildList"];
                 };
             };
@@ -3739,6 +3904,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "builder": "process",
+                     *       "created_time": "2026-05-04T09:30:00Z",
+                     *       "environment_uuid": "3c1e5d7a-9b2f-4c6d-8e0a-1f2b3c4d5e6f",
+                     *       "exit_code": 0,
+                     *       "finished_time": "2026-05-04T09:30:12Z",
+                     *       "image": null,
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "reason": null,
+                     *       "size_bytes": 48213504,
+                     *       "started_time": "2026-05-04T09:30:00Z",
+                     *       "status": "SUCCESS",
+                     *       "uuid": "7d2c4b6a-8e1f-4a3b-9c5d-6e7f8a9b0c1d",
+                     *       "venv_path": "/var/lib/orchest/environments/5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10/3c1e5d7a-9b2f-4c6d-8e0a-1f2b3c4d5e6f/7d2c4b6a-8e1f-4a3b-9c5d-6e7f8a9b0c1d/venv"
+                     *     }
+                     */
                     "application/json": components["schemas"]["BuildView"];
                 };
             };
@@ -3793,6 +3975,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "builder": "process",
+                     *       "created_time": "2026-05-04T09:30:00Z",
+                     *       "environment_uuid": "3c1e5d7a-9b2f-4c6d-8e0a-1f2b3c4d5e6f",
+                     *       "exit_code": 0,
+                     *       "finished_time": "2026-05-04T09:30:12Z",
+                     *       "image": null,
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "reason": null,
+                     *       "size_bytes": 48213504,
+                     *       "started_time": "2026-05-04T09:30:00Z",
+                     *       "status": "SUCCESS",
+                     *       "uuid": "7d2c4b6a-8e1f-4a3b-9c5d-6e7f8a9b0c1d",
+                     *       "venv_path": "/var/lib/orchest/environments/5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10/3c1e5d7a-9b2f-4c6d-8e0a-1f2b3c4d5e6f/7d2c4b6a-8e1f-4a3b-9c5d-6e7f8a9b0c1d/venv"
+                     *     }
+                     */
                     "application/json": components["schemas"]["BuildView"];
                 };
             };
@@ -3847,6 +4046,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "builder": "process",
+                     *       "created_time": "2026-05-04T09:30:00Z",
+                     *       "environment_uuid": "3c1e5d7a-9b2f-4c6d-8e0a-1f2b3c4d5e6f",
+                     *       "exit_code": 0,
+                     *       "finished_time": "2026-05-04T09:30:12Z",
+                     *       "image": null,
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "reason": null,
+                     *       "size_bytes": 48213504,
+                     *       "started_time": "2026-05-04T09:30:00Z",
+                     *       "status": "SUCCESS",
+                     *       "uuid": "7d2c4b6a-8e1f-4a3b-9c5d-6e7f8a9b0c1d",
+                     *       "venv_path": "/var/lib/orchest/environments/5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10/3c1e5d7a-9b2f-4c6d-8e0a-1f2b3c4d5e6f/7d2c4b6a-8e1f-4a3b-9c5d-6e7f8a9b0c1d/venv"
+                     *     }
+                     */
                     "application/json": components["schemas"]["BuildView"];
                 };
             };
