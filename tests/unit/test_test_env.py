@@ -121,7 +121,7 @@ def test_prebuild_builds_both_scripts_images_while_the_command_runs(
     calls = tmp_path / "docker-calls.log"
     log = tmp_path / "orchest-test-images.log"
     # The command awaits both builds' end in the log (both print "done in").
-    awaits = f"timeout 20 bash -c 'until [ $(grep -c \"done in\" {log} 2>/dev/null) = 2 ]; do sleep 0.05; done'"
+    awaits = f"timeout 300 bash -c 'until [ $(grep -c \"done in\" {log} 2>/dev/null) = 2 ]; do sleep 0.05; done'"
     result = run(
         "bash",
         "-c",
