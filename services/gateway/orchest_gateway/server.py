@@ -1,9 +1,17 @@
-"""Serving the app with uvicorn inside the service lifecycle."""
+"""Serving the app with uvicorn inside the service lifecycle.
+
+The gateway binds its listening socket itself and hands it to uvicorn: with
+``ORCHEST_REUSE_PORT`` the socket takes ``SO_REUSEPORT``, so several gateway
+processes listen on one port and the kernel spreads the connections among
+them (``orchest up --gateways N``, ``docs/scale-out.md``), each process with
+its own live-events feed.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Iterator
 
 import uvicorn
@@ -53,6 +61,30 @@ class _Protocol(H11Protocol):
         self.app = with_extensions
 
 
+BACKLOG = 2048
+"""Connections the kernel queues before the gateway accepts them (uvicorn's
+default): a thousand dashboards reconnecting at once are queued, not refused."""
+
+
+def listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    """A bound, listening, non-blocking TCP socket; raises ``OSError`` when
+    the address is taken (by a process that did not set ``SO_REUSEPORT``
+    too, when ``reuse_port``)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 async def serve_http(ctx: ServiceContext, settings: GatewaySettings, version: str) -> None:
     feed = EventFeed(
         ctx.js,
@@ -68,11 +100,16 @@ async def serve_http(ctx: ServiceContext, settings: GatewaySettings, version: st
             settings=settings, nc=ctx.nc, js=ctx.js, pool=ctx.db, version=version, feed=feed
         )
     )
+    try:
+        sock = listening_socket(settings.host, settings.port, reuse_port=settings.reuse_port)
+    except OSError as exc:
+        raise RuntimeError(
+            f"gateway could not listen on {settings.host}:{settings.port}: {exc}"
+        ) from exc
     config = uvicorn.Config(
         app,
-        host=settings.host,
-        port=settings.port,
         lifespan="off",
+        backlog=BACKLOG,
         http=_Protocol,
         log_config=None,
         access_log=False,
@@ -90,9 +127,10 @@ async def serve_http(ctx: ServiceContext, settings: GatewaySettings, version: st
         feeding = group.create_task(feed.run())
         stopper = group.create_task(exit_on_stop())
         try:
-            await server.serve()
+            await server.serve(sockets=[sock])
         finally:
             feeding.cancel()
             stopper.cancel()
+            sock.close()
     if not server.started:
         raise RuntimeError(f"gateway could not listen on {settings.host}:{settings.port}")
