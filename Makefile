@@ -83,4 +83,4 @@ unit: install
 	$(UV) run pytest tests/unit
 
 bench: install
-	$(UV) run python -m bench
+	$(UV) run --frozen --group bench python -m bench

@@ -147,17 +147,23 @@ async def test_replays_join_the_live_events_under_a_burst_with_no_gap_or_duplica
 async def test_clients_that_fall_behind_are_told_and_resume_exactly(
     service_settings: Callable[..., Any], nc: Client, bus: BusNames
 ) -> None:
-    """With room for one waiting event per connection, a burst leaves every
-    client behind: each is sent ``event: error`` with where to resume, resumes,
-    and in the end has every event once, in order."""
+    """With room for one waiting event per connection, a burst of events
+    larger than the clients' sockets hold leaves every client behind: each is
+    sent ``event: error`` with where to resume, resumes, and in the end has
+    every event once, in order."""
     pipeline, run = str(uuid.uuid4()), str(uuid.uuid4())
     subject = bus.run_event(pipeline, run)
     async with (
         gateway(service_settings, sse_queue_events=1) as port,
-        clients(port, [{"pipeline_uuid": pipeline}] * 30) as followers,
+        clients(port, [{"pipeline_uuid": pipeline}] * 10) as followers,
     ):
-        body = {"kind": "run_status_changed"}
-        sequences = await publish(nc, [(subject, {**body, "n": n}) for n in range(400)])
+        # 4.8 MB per client: more than the kernel holds for a client that
+        # does not read (some 3 MB on loopback).
+        body = {"kind": "run_status_changed", "pad": "x" * 16_000}
+        async with clients(port, [{"pipeline_uuid": pipeline}]) as (witness,):
+            sequences = await publish(nc, [(subject, {**body, "n": n}) for n in range(300)])
+            # The followers read nothing until the gateway handed out the burst.
+            await witness.read(until_id(max(sequences)), 60)
         await asyncio.gather(*(c.follow(until_id(max(sequences)), 120) for c in followers))
     for client in followers:
         assert client.ids == sorted(sequences)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+import h11
 import uvicorn
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -24,7 +25,7 @@ from .app import create_app
 from .deps import GatewayDeps
 from .fanout import EventFeed
 from .settings import GatewaySettings
-from .sse import ABORT_EXTENSION, WRITABLE_EXTENSION
+from .sse import ABORT_EXTENSION, CHUNK_WRITER_EXTENSION, WRITABLE_EXTENSION
 
 
 class _Server(uvicorn.Server):
@@ -43,7 +44,8 @@ class _Protocol(H11Protocol):
     client to read what is buffered; and a way to know whether a send would
     wait (``orchest.writable``: false once the connection's write buffer is
     full, until the client read it), so an event stream puts a deadline only
-    on the sends that may wait."""
+    on the sends that may wait; and a writer of body chunks straight to the
+    connection (``orchest.chunk_writer``), for the live events."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -52,10 +54,24 @@ class _Protocol(H11Protocol):
         def writable() -> bool:
             return not self.flow.write_paused
 
+        def write_chunk(data: bytes) -> bool:
+            if self.flow.write_paused or transport.is_closing():
+                return False
+            transport.write(data)
+            return True
+
+        def chunk_writer() -> Callable[[bytes], bool] | None:
+            # h11 frames the body in chunks for an HTTP/1.1 client (no
+            # content-length is sent): raw chunks then fit between its own.
+            if self.conn.our_state is not h11.SEND_BODY or self.conn.their_http_version != b"1.1":
+                return None
+            return write_chunk
+
         async def with_extensions(scope: Scope, receive: Receive, send: Send) -> None:
             extensions = scope.setdefault("extensions", {})
             extensions[ABORT_EXTENSION] = transport.abort
             extensions[WRITABLE_EXTENSION] = writable
+            extensions[CHUNK_WRITER_EXTENSION] = chunk_writer
             await app(scope, receive, send)
 
         self.app = with_extensions
