@@ -240,7 +240,9 @@ def _figures(
         Figure(
             name=f"12b. {STEPS}-step pipeline rendered and panned",
             value=(
-                f"every node painted at {render['painted']:.0f} ms; pan frames p50"
+                f"every node painted at {render['painted']:.0f} ms (script loaded at"
+                f" {render['script'] or 0:.0f} ms, API reads done at {render['reads'] or 0:.0f} ms,"
+                f" first node at {render['first'] or 0:.0f} ms); pan frames p50"
                 f" {percentile(frames, 0.5) * MS:.1f} ms, p99 {p99_frame * MS:.1f} ms,"
                 f" max {max(frames) * MS:.1f} ms ({len(frames)} frames,"
                 f" {ready['zoomedNodes']} nodes in the page zoomed in)"
@@ -253,7 +255,8 @@ def _figures(
                 f"the pipeline page of a {STEPS}-step pipeline ({LAYERS} layers, each step fed by"
                 " two of the layer before, positions in the file) showing an aborted run of it:"
                 " from the navigation's start until all its step nodes are in the page, plus two"
-                " animation frames (painted). Pan: a scripted mouse drag across the DAG and back"
+                " animation frames (painted); the script's and the API reads' ends from the"
+                " resource timings. Pan: a scripted mouse drag across the DAG and back"
                 " (120 moves), at the fitted zoom and again zoomed in; frame time = the interval"
                 f" between animation frames meanwhile; {where}."
             ),

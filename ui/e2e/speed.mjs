@@ -14,7 +14,7 @@
 //    until N changes were seen (or 60 s passed) and prints {"seen": ...}.
 //
 //   node e2e/speed.mjs BASE_URL PIPELINE_PATH STEPS OUT_DIR [CHROMIUM]
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -71,9 +71,23 @@ try {
         const check = () => {
           if (document.querySelectorAll(".step-node").length >= count) {
             const inPage = performance.now();
+            window.__firstNode ??= inPage;
             // Painted: the frame after the one that drew them.
-            requestAnimationFrame(() => requestAnimationFrame(() => resolve({ inPage, painted: performance.now() })));
+            requestAnimationFrame(() =>
+              requestAnimationFrame(() => {
+                const reads = performance.getEntriesByType("resource").filter((r) => r.name.includes("/api/") && !r.name.includes("/api/events"));
+                const script = performance.getEntriesByType("resource").find((r) => r.name.endsWith(".js"));
+                resolve({
+                  script: script ? script.responseEnd : null,
+                  reads: reads.length ? Math.max(...reads.map((r) => r.responseEnd)) : null,
+                  first: window.__firstNode,
+                  inPage,
+                  painted: performance.now(),
+                });
+              }),
+            );
           } else {
+            if (document.querySelector(".step-node")) window.__firstNode ??= performance.now();
             setTimeout(check, 5);
           }
         };
@@ -115,6 +129,9 @@ try {
   await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
   const panZoomed = await pan();
   const zoomedNodes = await page.locator(".step-node").count();
+  // Back to the whole pipeline (React Flow's "fit view" control): every node shown.
+  await page.locator(".react-flow__controls-fitview").click();
+  await page.waitForFunction((count) => document.querySelectorAll(".step-node").length >= count, steps);
 
   // 4. Events: every change of a node's attempt, as the page shows it.
   await page.evaluate(() => {
@@ -138,6 +155,13 @@ try {
       attributeFilter: ["data-status"],
     });
   });
+  // ORCHEST_SPEED_PROFILE=FILE: a CPU profile of the page while the events come.
+  const profilePath = process.env.ORCHEST_SPEED_PROFILE;
+  const cdp = profilePath ? await context.newCDPSession(page) : null;
+  if (cdp) {
+    await cdp.send("Profiler.enable");
+    await cdp.send("Profiler.start");
+  }
   print({ ready: true, firstLoad, render, panFitted, panZoomed, zoomedNodes, errors });
 
   const lines = createInterface({ input: process.stdin });
@@ -148,6 +172,10 @@ try {
       .waitForFunction((n) => window.__seen.length >= n, Number(count), { timeout: 60_000, polling: 100 })
       .catch(() => undefined); // what was seen is printed: the bench counts the missing
     break;
+  }
+  if (cdp) {
+    const { profile: cpu } = await cdp.send("Profiler.stop");
+    writeFileSync(profilePath, JSON.stringify(cpu));
   }
   await page.screenshot({ path: join(outDir, "speed-events.png") });
   print({ seen: await page.evaluate(() => window.__seen), errors });
