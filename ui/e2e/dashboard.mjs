@@ -6,29 +6,12 @@
 // OUT_DIR. Prints one JSON object: what it saw.
 //
 //   node e2e/dashboard.mjs BASE_URL TOKEN OUT_DIR [CHROMIUM]
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const [base, token, outDir, executable = "/usr/bin/chromium"] = process.argv.slice(2);
 const TIMEOUT = 120_000; // generous: the machine is shared
-const profile = mkdtempSync(join(tmpdir(), "orchest-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: executable,
-  headless: true,
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-  viewport: { width: 1440, height: 900 },
-});
+const { context, close } = await launchChromium(executable);
 context.setDefaultTimeout(TIMEOUT);
 const result = { errors: [], screenshots: [] };
 const page = context.pages()[0] ?? (await context.newPage());
@@ -170,7 +153,6 @@ try {
   result.at = page.url();
   await shot("failure").catch(() => {});
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }
 console.log(JSON.stringify(result));

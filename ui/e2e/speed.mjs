@@ -14,31 +14,15 @@
 //    until N changes were seen (or 60 s passed) and prints {"seen": ...}.
 //
 //   node e2e/speed.mjs BASE_URL PIPELINE_PATH STEPS OUT_DIR [CHROMIUM]
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const [base, pipelinePath, stepsArg, outDir, executable = "/usr/bin/chromium"] = process.argv.slice(2);
 const steps = Number(stepsArg);
 const TIMEOUT = 120_000; // generous: the machine is shared
-const profile = mkdtempSync(join(tmpdir(), "orchest-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: executable,
-  headless: true,
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-  viewport: { width: 1440, height: 900 },
-});
+const { context, close } = await launchChromium(executable);
 context.setDefaultTimeout(TIMEOUT);
 const errors = [];
 const page = context.pages()[0] ?? (await context.newPage());
@@ -180,6 +164,5 @@ try {
   await page.screenshot({ path: join(outDir, "speed-events.png") });
   print({ seen: await page.evaluate(() => window.__seen), errors });
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }
