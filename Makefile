@@ -82,5 +82,13 @@ pytest:
 unit: install
 	$(UV) run pytest tests/unit
 
+# The bench's own dependency group (Celery, py-spy) and Debian's redis-server
+# for figure 1's Celery baseline, installed where this may (root with
+# apt-get); without it, figure 1 says so and skips the baseline.
 bench: install
+	$(UV) sync --frozen --group bench
+	@command -v redis-server >/dev/null 2>&1 \
+		|| { [ "$$(uname -s)" = Linux ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+			&& apt-get install -y --no-install-recommends redis-server >/dev/null; } \
+		|| echo "make bench: redis-server not found (apt-get install redis-server): figure 1 skips its Celery baseline"
 	$(UV) run --frozen --group bench python -m bench

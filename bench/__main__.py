@@ -19,6 +19,7 @@ from . import (
     overhead,
     persistence,
     replicas,
+    scale,
     sse_fanout,
     startup,
 )
@@ -26,16 +27,18 @@ from .harness import nats_round_trip, p50, running_stack
 from .report import Figure, machine, table, write_docs
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
-SHARED_STACK = (1, 2, 3, 4, 5, 6, 8, 11, 12)
+SHARED_STACK = (1, 2, 3, 4, 5, 6, 8, 11, 12, 13, 14)
 """The figures measured on one stack of two runners (process executor)."""
 
 
 async def _on_shared_stack(wanted: Callable[[int], bool], show: Callable[[Figure], None]) -> None:
-    """Figures 1-6, 8, 11 and 12, on one stack started once."""
+    """Figures 1-6, 8 and 11-14, on one stack started once."""
     async with running_stack(runners=2) as stack:
+        if wanted(13):
+            show(await scale.idle_memory(stack))
         floor_rr = p50(await nats_round_trip(stack))
         if wanted(1):
-            show(await overhead.overhead(stack, floor_rr))
+            show(await overhead.overhead(stack))
         if wanted(2):
             show(await fan_out.fan_out(stack, slots=8))
         if wanted(3):
@@ -48,10 +51,12 @@ async def _on_shared_stack(wanted: Callable[[int], bool], show: Callable[[Figure
             show(await persistence.persistence(stack))
         if wanted(8):
             show(await job_grid.job_grid(stack))
+        if wanted(12):
+            show(await scale.concurrent_runs(stack))
         if wanted(11):
             for figure in await sse_fanout.sse_fanout(stack):
                 show(figure)
-        if wanted(12):
+        if wanted(14):
             for figure in await dashboard.dashboard(stack):
                 show(figure)
 

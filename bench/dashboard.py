@@ -1,4 +1,4 @@
-"""Figure 12: the dashboard's speed, measured in headless Chromium.
+"""Figure 14: the dashboard's speed, measured in headless Chromium.
 
 On the shared stack: a project with a pipeline of ``STEPS`` steps (a grid of
 ``LAYERS`` layers, each step fed by two of the layer before, positions given
@@ -166,7 +166,7 @@ def _node() -> str:
     """The node to run the browser script with (and what else it needs)."""
     node = shutil.which("node")
     if node is None or not CHROMIUM.exists() or not (UI / "dist" / "index.html").exists():
-        raise RuntimeError("figure 12 needs node, /usr/bin/chromium and the built ui/dist")
+        raise RuntimeError("figure 14 needs node, /usr/bin/chromium and the built ui/dist")
     return node
 
 
@@ -221,7 +221,7 @@ def _figures(
     p50_dom, p99_dom = percentile(latencies, 0.5), percentile(latencies, 0.99)
     return [
         Figure(
-            name="12a. dashboard first load",
+            name="14a. dashboard first load",
             value=(
                 f"load {first['load']:.0f} ms, first contentful paint {first['fcp']:.0f} ms,"
                 f" DOMContentLoaded {first['domContentLoaded']:.0f} ms;"
@@ -238,7 +238,7 @@ def _figures(
             ),
         ),
         Figure(
-            name=f"12b. {STEPS}-step pipeline rendered and panned",
+            name=f"14b. {STEPS}-step pipeline rendered and panned",
             value=(
                 f"every node painted at {render['painted']:.0f} ms (script loaded at"
                 f" {render['script'] or 0:.0f} ms, API reads done at {render['reads'] or 0:.0f} ms,"
@@ -262,7 +262,7 @@ def _figures(
             ),
         ),
         Figure(
-            name=f"12c. status event to DOM at {RATE:.0f} events/s",
+            name=f"14c. status event to DOM at {RATE:.0f} events/s",
             value=(
                 f"{reached} of {len(stamps)} reached the page; p50 {p50_dom * MS:.1f} ms,"
                 f" p99 {p99_dom * MS:.1f} ms"
@@ -281,7 +281,7 @@ def _figures(
             ),
         ),
         Figure(
-            name="12d. dashboard JavaScript, gzipped",
+            name="14d. dashboard JavaScript, gzipped",
             value=f"{gz / 1024:.0f} KiB ({raw / 1024:.0f} KiB raw)",
             floor="-",
             ratio=None,

@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 import httpx
 import nats
+import psutil
 from nats.aio.client import Client
 
 from orchest_cli import stack as stack_ops
@@ -241,3 +242,22 @@ async def nats_round_trip(stack: Stack, n: int = 2000) -> list[float]:
         await client.drain()
         await sub.unsubscribe()
     return samples
+
+
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU of a process (and its live descendants)."""
+    processes = [psutil.Process(pid)]
+    if children:
+        processes += processes[0].children(recursive=True)
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def stack_cpu(stack: Stack) -> dict[str, float]:
+    return {name: cpu_seconds(int(p["pid"]), children=True) for name, p in stack.processes.items()}

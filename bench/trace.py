@@ -3,18 +3,33 @@
 A plain NATS subscriber timestamps every report, step work, claim and claim
 answer of a 60-step chain of ``.sh`` steps; the runners' reports give when
 each process started and ended. Prints the p50 and max of each segment.
+
+``python -m bench.trace --profile DIR`` also records the runner and the
+scheduler with ``py-spy`` (the bench group: ``uv sync --group bench``; root
+or ``ptrace`` allowed) during the traced chain, and prints the functions
+holding the most samples of each (``DIR`` keeps the collapsed stacks, which
+``flamegraph.pl`` or speedscope read).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import collections
+import contextlib
 import itertools
+import signal
 import statistics
 import time
+from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from .harness import Pipeline, project_dir, run_pipeline, running_stack
+from .harness import Pipeline, Stack, project_dir, run_pipeline, running_stack
+
+PROFILED = ("step-runner", "scheduler")
+"""The stack's processes ``--profile`` records (by name prefix)."""
 
 SEGMENTS = (
     # (label, (step, event) it starts at, (step, event) it ends at): step 0 is a
@@ -28,7 +43,64 @@ SEGMENTS = (
 )
 
 
-async def main(steps: int = 60) -> None:
+@contextlib.asynccontextmanager
+async def profiled(
+    stack: Stack, folder: Path | None, prefixes: tuple[str, ...] = PROFILED
+) -> AsyncIterator[None]:
+    """``py-spy record`` on each process named ``prefixes*`` meanwhile (none:
+    ``folder`` None)."""
+    if folder is None:
+        yield
+        return
+    spies = []
+    for prefix in prefixes:
+        for pid in stack.pids(prefix):
+            spy = await asyncio.create_subprocess_exec(
+                "py-spy",
+                "record",
+                "--pid",
+                str(pid),
+                "--rate",
+                "250",
+                "--gil",  # CPU: only the thread holding the GIL, not the waiting ones
+                "--format",
+                "raw",
+                "--output",
+                str(folder / f"{prefix}-{pid}.txt"),
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            spies.append(spy)
+    await asyncio.sleep(1.0)  # py-spy attaches
+    try:
+        yield
+    finally:
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+        await asyncio.gather(*(spy.wait() for spy in spies))
+
+
+def summary(collapsed: Path, top: int = 25) -> str:
+    """The functions with the most samples (anywhere on the stack, and on top)."""
+    inclusive: collections.Counter[str] = collections.Counter()
+    own: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, text = line.rpartition(" ")
+        frames, samples = stack.split(";"), int(text)
+        total += samples
+        for frame in set(frames):
+            inclusive[frame] += samples
+        own[frames[-1]] += samples
+    lines = [f"{collapsed.name}: {total} samples"]
+    for name, counter in (("inclusive", inclusive), ("own", own)):
+        lines.append(f"  {name}:")
+        for frame, held in counter.most_common(top):
+            lines.append(f"    {held / max(total, 1):6.1%}  {frame}")
+    return "\n".join(lines)
+
+
+async def main(steps: int = 60, profile: Path | None = None) -> None:
     async with running_stack(runners=1) as stack:
         assert stack.nc is not None
         pipeline = Pipeline(project_dir("trace"))
@@ -48,7 +120,8 @@ async def main(steps: int = 60) -> None:
             "_INBOX.>",
         ):
             await stack.nc.subscribe(subject, cb=record)
-        await run_pipeline(stack, pipeline.fresh())
+        async with profiled(stack, profile):
+            await run_pipeline(stack, pipeline.fresh())
         await asyncio.sleep(0.3)
     rows = _rows(seen)
     keys = sorted(rows)
@@ -95,4 +168,13 @@ def _rows(seen: list[tuple[float, str, bytes]]) -> dict[str, dict[str, float]]:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(prog="python -m bench.trace")
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--profile", type=Path, help="py-spy the runner and scheduler, into DIR")
+    args = parser.parse_args()
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    asyncio.run(main(args.steps, args.profile))
+    if args.profile is not None:
+        for collapsed in sorted(args.profile.glob("*.txt")):
+            print(summary(collapsed))

@@ -93,6 +93,9 @@ def start_and_follow(api: Api, body: dict[str, Any], *, show_logs: bool = False)
     console = Console()
     progress = RunProgress(api.send("POST", "/api/runs", RunView, 201, json=body))
     run_uuid = progress.run.uuid
+    # The run's view in the dashboard (served by the gateway at its root).
+    link = f"Dashboard: {api.base_url.rstrip('/')}/runs/{run_uuid}"
+    console.print(link, highlight=False, markup=False, soft_wrap=True)
     logs = LogFollower(
         console,
         lambda step: api.stream(f"/api/runs/{run_uuid}/steps/{step}/logs", params={"follow": "1"}),

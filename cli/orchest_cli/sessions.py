@@ -269,8 +269,13 @@ def show_session(session: SessionView, *, show_token: bool) -> None:
         ("jupyter", escape(link or "-")),
         ("kernel gateway", escape(session.gateway_url or "-")),
         *(
+            (f"service {service.name}", escape(f"{' '.join(service.urls) or '-'}  {service.state}"))
+            for service in session.services
+        ),
+        *(
             (f"details: {key}", escape(value if value == HIDDEN else _compact(value)))
             for key, value in session.details.items()
+            if key != "services"
         ),
         ("created", when(session.created_time)),
         ("updated", when(session.updated_time)),

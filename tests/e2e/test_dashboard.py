@@ -16,91 +16,32 @@ Needs the built dashboard (``make install`` builds ``ui/dist``), node and
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-from e2e_stack import make_stack
-
-from support import REPO_ROOT
+from dashboard_browser import (
+    QUICKSTART_STEPS,
+    api,
+    browser_run,
+    dashboard_stack,
+    make_long_pipeline,
+    make_quickstart,
+    screenshots_dir,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
-UI = REPO_ROOT / "ui"
-CHROMIUM = Path("/usr/bin/chromium")
-TOKEN = "dashboard-e2e-token-0123456789"
-QUICKSTART_STEPS = ["Get data", "Clean", "Stats", "Features", "Train", "Report"]
-
-
-def make_long_pipeline(http: httpx.Client) -> None:
-    """A project "sleeper" whose pipeline "long" has one step, Sleep: it prints, then sleeps."""
-    project = http.post("/api/projects", json={"name": "sleeper"})
-    assert project.status_code == 201, project.text
-    base = f"/api/projects/{project.json()['uuid']}"
-    made = http.post(f"{base}/files", json={"path": "sleep.sh", "template": "shell"})
-    assert made.status_code == 201, made.text
-    content = {"content": "echo sleeping\nsleep 120\n"}
-    written = http.put(f"{base}/files/content", params={"path": "sleep.sh"}, json=content)
-    assert written.status_code == 200, written.text
-    pipeline = http.post(f"{base}/pipelines", json={"path": "long.orchest", "name": "long"})
-    assert pipeline.status_code == 201, pipeline.text
-    document = pipeline.json()
-    definition = dict(document["definition"])
-    definition["steps"] = {
-        "sleep": {
-            "uuid": "sleep",
-            "title": "Sleep",
-            "file_path": "sleep.sh",
-            "environment": "",
-            "meta_data": {"hidden": False, "position": [100, 100]},
-        }
-    }
-    saved = http.put(
-        f"{base}/pipelines/{document['uuid']}",
-        json=definition,
-        headers={"If-Match": f'"{document["etag"]}"'},
-    )
-    assert saved.status_code == 200, saved.text
-
-
-def browser_run(url: str, shots: Path) -> dict[str, Any]:
-    node = shutil.which("node")
-    assert node, "the dashboard tests need node (Node 20)"
-    assert CHROMIUM.exists(), "the dashboard tests need chromium: apt-get install -y chromium"
-    assert (UI / "node_modules" / "playwright-core").is_dir(), "run make install (npm ci in ui/)"
-    result = subprocess.run(
-        [node, "e2e/dashboard.mjs", url, TOKEN, str(shots), str(CHROMIUM)],
-        cwd=UI,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    seen: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    return seen
-
 
 def test_dashboard_runs_the_quickstart_live(workdir: Path, tmp_path: Path) -> None:
-    assert (UI / "dist" / "index.html").exists(), "the dashboard is not built: run make install"
-    stack = make_stack(
-        workdir, ORCHEST_API_TOKENS=TOKEN, ORCHEST_API_TOKEN=TOKEN, ORCHEST_UI_DIR=str(UI / "dist")
-    )
-    shots = Path(os.environ.get("ORCHEST_TEST_SCREENSHOTS") or tmp_path / "screenshots")
-    shots.mkdir(parents=True, exist_ok=True)
+    stack = dashboard_stack(workdir)
+    shots = screenshots_dir(tmp_path)
     try:
         up = stack.up()
         assert f"Dashboard: {stack.url}/" in up.stdout
-        auth = {"Authorization": f"Bearer {TOKEN}"}
-        with httpx.Client(base_url=stack.url, headers=auth, timeout=30.0) as http:
-            created = http.post("/api/projects", json={"name": "demo", "template": "quickstart"})
-            assert created.status_code == 201, created.text
+        with api(stack) as http:
+            make_quickstart(http)
             make_long_pipeline(http)
-        seen = browser_run(stack.url, shots)
+        seen = browser_run("dashboard.mjs", stack.url, shots)
     finally:
         stack.orchest("down")
 

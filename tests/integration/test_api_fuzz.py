@@ -191,6 +191,7 @@ async def test_every_operation_survives_fuzzing(stack: Stack, project: Project) 
         "getRun": {"run_uuid": run["uuid"]},
         "abortRun": {"run_uuid": run["uuid"]},
         "getRunStep": step,
+        "listRunAttempts": {"run_uuid": run["uuid"]},
         "getRunStepLogs": step,
         "getRunStepArtifact": step,
         "getJob": of_job,

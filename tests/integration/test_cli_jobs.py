@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from runs_harness import Project, Stack, whole_stack
+from runs_harness import Project, Stack
 
 from support import ENV_WITHOUT_ORCHEST, eventually
 
@@ -23,12 +21,6 @@ class Result:
     code: int
     out: str
     err: str
-
-
-@pytest.fixture
-async def stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
-    async with whole_stack(service_settings) as s:
-        yield s
 
 
 @pytest.fixture

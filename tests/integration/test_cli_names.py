@@ -7,22 +7,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
-import pytest
-from runs_harness import Project, Stack, whole_stack
+from runs_harness import Project, Stack
 from test_cli_jobs import orchest
 
 from orchest_schemas.runs import RunList
-
-
-@pytest.fixture
-async def stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
-    async with whole_stack(service_settings) as s:
-        yield s
-
 
 GET_DATA = str(uuid.uuid4())
 REPORT = str(uuid.uuid4())

@@ -4,21 +4,13 @@ PROJECT/PIPELINE_PATH`` as a user runs them, against a whole stack."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from runs_harness import Project, Stack, whole_stack
+from runs_harness import Project, Stack
 from test_cli_jobs import orchest
 
 from orchest_cli.project_id import project_uuid_of
-
-
-@pytest.fixture
-async def stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
-    async with whole_stack(service_settings) as s:
-        yield s
 
 
 @pytest.fixture

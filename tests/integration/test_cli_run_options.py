@@ -5,12 +5,10 @@ folder expects: the project's stable uuid (``ORCHEST_PROJECT_UUID``), the
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from runs_harness import Project, Stack, event_log, whole_stack
+from runs_harness import Project, Stack, event_log
 from test_cli_jobs import job_uuid_of, orchest
 
 from orchest_cli.project_id import project_uuid_of
@@ -18,12 +16,6 @@ from orchest_schemas.events import RunStatusChanged
 from orchest_schemas.status import RunStatus
 
 PRINT = 'echo "project=$ORCHEST_PROJECT_UUID greeting=$GREETING params=$ORCHEST_PARAMETERS"\n'
-
-
-@pytest.fixture
-async def stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
-    async with whole_stack(service_settings) as s:
-        yield s
 
 
 @pytest.fixture
@@ -69,6 +61,17 @@ async def test_run_sends_the_project_uuid_env_and_parameters(stack: Stack, pipel
     assert result.code == 0, result.out + result.err
     run_uuid = result.out.split()[-2].rstrip(":")
     assert_seen(pipeline, await step_output(stack, run_uuid))
+
+
+async def test_run_prints_the_runs_dashboard_url(stack: Stack, pipeline: Path) -> None:
+    """The run's view in the dashboard, said before the run's progress, so
+    it can be opened while the run runs."""
+    result = await orchest(stack, "run", str(pipeline))
+    assert result.code == 0, result.out + result.err
+    run_uuid = result.out.split()[-2].rstrip(":")
+    base = str(stack.http.base_url).rstrip("/")
+    lines = result.out.splitlines()
+    assert lines[0] == f"Dashboard: {base}/runs/{run_uuid}", result.out
 
 
 async def test_jobs_create_sends_the_project_uuid_env_and_parameters(

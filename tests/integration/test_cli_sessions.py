@@ -131,7 +131,10 @@ async def test_stop_and_restart_wait_list_and_show(gateway: Gateway) -> None:
         jupyter_url="http://127.0.0.1:9999/",
         jupyter_token="t0k3n",
         eg_url="http://127.0.0.1:9998",
-        details={"jupyter": {"pid": 4242}},
+        details={
+            "jupyter": {"pid": 4242},
+            "services": [{"name": "web", "urls": ["http://127.0.0.1:8050/"], "state": "running"}],
+        },
     )
     await gateway.insert("proj-3", PIPELINE, "STOPPED")
 
@@ -143,6 +146,9 @@ async def test_stop_and_restart_wait_list_and_show(gateway: Gateway) -> None:
     assert "http://127.0.0.1:9999/?token=t0k3n" in shown.out
     assert "http://127.0.0.1:9998" in shown.out
     assert '{"pid":4242}' in shown.out
+    # Each user service: its URLs and state, on a line of its own.
+    (web,) = [line for line in shown.out.splitlines() if "service web" in line]
+    assert "http://127.0.0.1:8050/" in web and "running" in web
     # The project's uuid is a column of --wide (by default: its folder and the pipeline's path).
     live = await orchest(gateway, "list", "--wide")
     assert "1 of 1 sessions" in live.out and "proj-2" in live.out and "proj-3" not in live.out

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 from nats.aio.client import Client
 from runs_harness import Project
+from sse_client import frames
 from sse_harness import Gateway, gateway_process, parse_frames
 
 from orchest_scheduler.service import build_definition as build_scheduler
@@ -145,11 +146,10 @@ async def read_sse(
         client.stream("GET", f"{url}/api/events", params=params, headers=headers) as response,
     ):
         assert response.status_code == 200
-        async for line in response.aiter_lines():
-            if line.startswith("data: "):
-                sequences.append(json.loads(line[6:])["sequence"])
-                if sequences[-1] == until:
-                    break
+        async for frame in frames(response):
+            sequences.append(frame.json()["sequence"])
+            if sequences[-1] == until:
+                break
     return sequences
 
 

@@ -5,7 +5,7 @@ test (``ManualClock``) where schedules matter."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -121,12 +121,6 @@ async def until_job(log: EventLog, job_uuid: str, *statuses: str) -> list[AnyEve
 
 
 # -- parameters ----------------------------------------------------------------------
-
-
-@pytest.fixture
-async def stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
-    async with whole_stack(service_settings) as s:
-        yield s
 
 
 async def test_a_parameter_grid_runs_once_per_set_with_its_parameters(

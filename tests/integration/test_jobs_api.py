@@ -4,17 +4,16 @@ filter and the OpenAPI document."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
-from runs_harness import Project, Stack, whole_stack
+from runs_harness import Project, Stack
+from sse_client import read_events
 
 from orchest_schemas.events import JobStatusChanged, RunStatusChanged
 from orchest_schemas.jobs import JobView
@@ -23,12 +22,6 @@ from support import eventually
 
 NOBODY = "00000000-0000-4000-8000-000000000000"
 T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
-    async with whole_stack(service_settings) as s:
-        yield s
 
 
 @pytest.fixture
@@ -148,35 +141,6 @@ async def insert_run(
     finally:
         await conn.close()
     return run_uuid
-
-
-async def read_sse(
-    stack: Stack, params: dict[str, str], enough: Callable[[list[dict[str, Any]]], bool]
-) -> list[dict[str, Any]]:
-    """Events of ``/api/events`` (replayed from the first) until ``enough``."""
-    got: list[dict[str, Any]] = []
-
-    async def read() -> None:
-        async with stack.http.stream(
-            "GET", "/api/events", params={**params, "replay": "true"}
-        ) as response:
-            assert response.status_code == 200
-            fields: dict[str, str] = {}
-            async for line in response.aiter_lines():
-                if line.startswith(":"):
-                    continue
-                if line:
-                    key, _, value = line.partition(": ")
-                    fields[key] = value
-                    continue
-                if fields:
-                    got.append({"event": fields["event"], **json.loads(fields["data"])})
-                    fields = {}
-                    if enough(got):
-                        return
-
-    await asyncio.wait_for(read(), 60)
-    return got
 
 
 # -- validation and 404s (the gateway's own checks)
@@ -393,6 +357,34 @@ async def test_a_jobs_runs_are_listed_latest_execution_first(
     assert by_uuid[made[(2, 0)]]["job_run_index"] == 2
 
 
+async def test_runs_are_filtered_by_job(stack: Stack, project: Project) -> None:
+    job = await insert_job(stack, project, name="grid", status="SUCCESS", created=T0)
+    other = await insert_job(stack, project, name="other", status="SUCCESS", created=T0)
+    mine = {
+        await insert_run(stack, project, job_uuid=job, status=status, execution=1, place=place)
+        for place, status in enumerate(("SUCCESS", "FAILURE"))
+    }
+    await insert_run(stack, project, job_uuid=other, status="SUCCESS", execution=1, place=0)
+    await insert_run(stack, project, job_uuid=None, status="SUCCESS")
+
+    async def listed(**params: Any) -> set[str]:
+        response = await stack.http.get("/api/runs", params=params)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert page["total"] == len(page["runs"])
+        return {r["uuid"] for r in page["runs"]}
+
+    assert await listed(job_uuid=job) == mine
+    assert await listed(job_uuid=job.upper()) == mine
+    assert len(await listed(job_uuid=job, status="failure")) == 1
+    assert await listed(job_uuid=job, pipeline_uuid="another") == set()
+    assert await listed(job_uuid=NOBODY) == set()
+    assert len(await listed()) == 4
+    bad = await stack.http.get("/api/runs", params={"job_uuid": "not-a-uuid"})
+    assert bad.status_code == 422, bad.text
+    assert locs(bad) == [["query", "job_uuid"]]
+
+
 # -- events
 
 
@@ -410,7 +402,7 @@ async def test_the_event_stream_follows_one_job(stack: Stack) -> None:
     ]
     for subject, event in mine:
         await js.publish(subject, event.to_bytes())
-    got = await read_sse(stack, {"job_uuid": job}, lambda got: len(got) == 3)
+    got = await read_events(stack.http, {"job_uuid": job}, lambda got: len(got) == 3)
     assert [(e["event"], e["status"]) for e in got] == [
         ("job_status_changed", "STARTED"),
         ("run_status_changed", "SUCCESS"),
@@ -446,6 +438,8 @@ async def test_openapi_documents_every_jobs_path(stack: Stack) -> None:
     assert paths["/api/jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/CreateJob"
     }
+    runs = {p["name"] for p in paths["/api/runs"]["get"]["parameters"]}
+    assert {"pipeline_uuid", "status", "job_uuid"} <= runs
     events = {p["name"] for p in paths["/api/events"]["get"]["parameters"]}
     assert {"run_uuid", "pipeline_uuid", "job_uuid"} <= events
     for op in (m for path in expected for m in paths[path].values()):
@@ -500,8 +494,8 @@ async def test_a_job_runs_once_per_parameter_set(stack: Stack, project: Project)
     assert [j["uuid"] for j in listed["jobs"]] == [job["uuid"]]
     assert listed["jobs"][0]["run_counts"] == {"SUCCESS": 2}
 
-    events = await read_sse(
-        stack,
+    events = await read_events(
+        stack.http,
         {"job_uuid": job["uuid"]},
         lambda got: any(
             e["event"] == "job_status_changed" and e["status"] == "SUCCESS" for e in got

@@ -24,6 +24,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from runs_harness import Project, Stack, notebook, whole_stack
+from sse_client import frames
 
 from orchest_cli.embedded import SERVICES_USER, UI_USER, EmbeddedNats, NatsUsers
 from orchest_cli.statedir import StateDir
@@ -156,11 +157,10 @@ async def sse_events(stack: Stack, run_uuid: str) -> list[str]:
     async with stack.http.stream(
         "GET", "/api/events", params={"run_uuid": run_uuid, "replay": "true"}
     ) as response:
-        async for line in response.aiter_lines():
-            if line.startswith("data: "):
-                names.append(line)
-                if '"run_status_changed"' in line and '"SUCCESS"' in line:
-                    return names
+        async for frame in frames(response):
+            names.append(frame.data)
+            if frame.event == "run_status_changed" and '"SUCCESS"' in frame.data:
+                return names
     return names
 
 

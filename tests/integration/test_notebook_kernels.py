@@ -13,16 +13,14 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 from uuid import uuid4
 
 import nbformat
 import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from runs_harness import Project as RunProject
-from runs_harness import Stack, whole_stack
+from runs_harness import Stack
 
 from orchest_schemas.commands import StepWork
 from orchest_schemas.pipeline import PipelineDefinition
@@ -219,12 +217,6 @@ async def test_a_python_notebook_runs_in_python(
 
 
 # -- through the whole stack ------------------------------------------------------------
-
-
-@pytest.fixture
-async def stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
-    async with whole_stack(service_settings) as s:
-        yield s
 
 
 async def test_a_run_with_an_r_notebook_is_a_failure(stack: Stack, tmp_path: Path) -> None:

@@ -438,6 +438,60 @@ async def test_a_daemon_left_behind_ends_with_the_step(
     assert loop.time() - started < STOP_BUDGET
 
 
+async def test_a_step_that_ends_reads_only_the_processes_created_since_it_began(
+    executor: ProcessExecutor, project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # After a step, what it left behind is found among the processes created
+    # since its first one started (its pid window), not by reading every
+    # process of the host; a daemon it left is still found and killed.
+    scans: list[int] = []
+    every_process = psutil.process_iter
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        scans.append(1)
+        return every_process(*args, **kwargs)
+
+    monkeypatch.setattr(psutil, "process_iter", counted)
+    pids_file = project.files / "pids"
+    path = project.write(
+        "daemon.sh",
+        """\
+        (setsid bash -c 'echo $$ > "$PIDS_FILE"; exec sleep 300' &)
+        while [ ! -s "$PIDS_FILE" ]; do sleep 0.01; done
+        """,
+    )
+    result, _ = await run_step(
+        executor, project, project.work(path, env={"PIDS_FILE": str(pids_file)})
+    )
+    assert (result.exit_code, result.error) == (0, None)
+    [daemon] = read_pids(pids_file)
+    assert is_gone(daemon)
+    assert scans == [], "every process of the host was read"
+
+
+async def test_a_step_that_left_nothing_ends_without_a_thread_hop(
+    executor: ProcessExecutor, project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The few processes created since a trivial step began are read on the
+    # loop: a hop to a thread would wait for another thread's wake-up, on the
+    # critical path from the step's end to its report.
+    from orchest_step_runner.executor import tree
+
+    hops: list[str] = []
+    to_thread = asyncio.to_thread
+
+    async def counted(func: Any, /, *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(func, "__name__", repr(func)))
+        return await to_thread(func, *args, **kwargs)
+
+    monkeypatch.setattr(tree.asyncio, "to_thread", counted)
+    result, output = await run_step(
+        executor, project, project.work(project.write("ok.sh", "echo ok\n"))
+    )
+    assert (result.exit_code, result.error, output.text) == (0, None, "ok\n")
+    assert hops == [], "the end of the step went through a thread"
+
+
 async def test_cancel_kills_the_whole_tree(executor: ProcessExecutor, project: Project) -> None:
     pids_file = project.files / "pids"
     path = project.write(

@@ -7,19 +7,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import nbformat
 import pytest
-from runs_harness import Stack, whole_stack
-
-
-@pytest.fixture
-async def stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
-    async with whole_stack(service_settings) as s:
-        yield s
+from runs_harness import Stack
 
 
 @pytest.fixture

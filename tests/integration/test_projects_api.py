@@ -9,24 +9,17 @@ import asyncio
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from runs_harness import Project, Stack, event_log, whole_stack
-from test_jobs_api import read_sse
+from runs_harness import Project, Stack, event_log
+from sse_client import read_events
 
 from orchest_schemas.events import ProjectChanged, RunStatusChanged, StepStatusChanged
 
 NOBODY = "00000000-0000-4000-8000-000000000000"
-
-
-@pytest.fixture
-async def stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
-    async with whole_stack(service_settings) as s:
-        yield s
 
 
 def folder_uuid(path: Path) -> str:
@@ -548,7 +541,7 @@ async def test_a_pipeline_changed_on_disk_reaches_the_event_stream(stack: Stack)
             for e in seen
         )
 
-    reader = asyncio.create_task(read_sse(stack, {}, changed))
+    reader = asyncio.create_task(read_events(stack.http, {}, changed))
     # Nothing says when the watcher watches: write until a write is streamed.
     for attempt in range(20):
         written = datetime.now(UTC)

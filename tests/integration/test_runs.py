@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,15 +14,10 @@ import asyncpg
 import psutil
 import pytest
 from runs_harness import Project, Stack, notebook, whole_stack
+from sse_client import frames
 
 from orchest_schemas.events import RunStatusChanged, StepStatusChanged
 from support import eventually
-
-
-@pytest.fixture
-async def stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
-    async with whole_stack(service_settings) as s:
-        yield s
 
 
 @pytest.fixture
@@ -296,19 +291,10 @@ async def test_sse_delivers_every_change_in_order_and_resumes(
             headers=headers,
         ) as response:
             assert response.headers["content-type"].startswith("text/event-stream")
-            fields: dict[str, str] = {}
-            async for line in response.aiter_lines():
-                if line.startswith(":"):
-                    continue
-                if line == "":
-                    if fields:
-                        got.append((int(fields["id"]), fields["event"], fields["data"]))
-                        fields = {}
-                        if got[-1][1] == "run_status_changed" and '"SUCCESS"' in got[-1][2]:
-                            return got
-                    continue
-                key, _, value = line.partition(": ")
-                fields[key] = value
+            async for frame in frames(response):
+                got.append((frame.id or 0, frame.event, frame.data))
+                if frame.event == "run_status_changed" and '"SUCCESS"' in frame.data:
+                    return got
         return got
 
     everything = await asyncio.wait_for(read_sse({}), 30)

@@ -7,15 +7,19 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
+import psutil
 import pytest
 from jupyter_harness import execute, marked_anywhere, start_kernel
 from runs_harness import EventLog, Project, Stack, event_log, whole_stack
 
 from orchest_schemas.events import AnyEvent, RunStatusChanged, SessionStatusChanged
+from support import eventually, free_port
 
 # The first launch on a machine makes the environments of Enterprise Gateway
 # and the Jupyter server (downloads when uv's cache is empty).
@@ -218,3 +222,61 @@ async def test_a_session_of_a_known_project_is_launched_by_reference(
         stopped = await stack.http.delete(f"/api/sessions/{project_uuid}/{PIPELINE}")
         assert stopped.status_code == 200
         await log.wait_for(lambda events: "STOPPED" in statuses(events), timeout=60, what="STOPPED")
+
+
+async def http_answer(url: str) -> int | None:
+    """The status of ``GET url``, or None while nothing listens there."""
+    try:
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            return (await client.get(url)).status_code
+    except httpx.TransportError:
+        return None
+
+
+async def test_a_sessions_interactive_services_run_with_it_and_stop_with_it(
+    stack: Stack, project: Project
+) -> None:
+    web, batch = free_port(), free_port()
+    project.root.joinpath("index.html").write_text("<h1>served by the session</h1>\n")
+    definition = project.definition()
+    definition["services"] = {
+        "web": {
+            "name": "web",
+            "image": "python:3.11-slim",
+            "command": f"{sys.executable} -m http.server {web} --bind 127.0.0.1",
+            "ports": [web],
+            "scope": ["interactive", "noninteractive"],
+            "env_variables": {"GREETING": "hello"},
+        },
+        "batch": {
+            "name": "batch",
+            "image": "python:3.11-slim",
+            "command": f"{sys.executable} -m http.server {batch} --bind 127.0.0.1",
+            "ports": [batch],
+            "scope": ["noninteractive"],
+        },
+    }
+    project.root.joinpath("main.orchest").write_text(json.dumps(definition))
+    url = f"http://127.0.0.1:{web}/"
+    async with event_log(stack, stack.bus.session_event(PROJECT, PIPELINE)) as log:
+        created = await stack.http.post("/api/sessions", json=launch_body(project))
+        assert created.status_code == 201, created.text
+        await reaches(log, "RUNNING")
+        view = await session(stack)
+        assert view["services"] == [{"name": "web", "urls": [url], "state": "running"}]
+        # Started once the servers answer; it listens when it has started.
+        assert await eventually(lambda: http_answer(url), timeout=60, what="the service") == 200
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            assert "served by the session" in (await client.get(f"{url}index.html")).text
+        pid = view["details"]["services"][0]["pid"]
+        assert pid in marked_anywhere(view["uuid"])  # one of the session's processes
+        env = psutil.Process(pid).environ()
+        assert env["GREETING"] == "hello"
+        assert env["ORCHEST_PROJECT_DIR"] == str(project.root)
+        assert not any(name.startswith("ORCHEST_DATABASE") for name in env)  # no settings
+        assert await http_answer(f"http://127.0.0.1:{batch}/") is None  # not interactive
+        stopped = await stack.http.delete(f"/api/sessions/{PROJECT}/{PIPELINE}")
+        assert stopped.status_code == 200, stopped.text
+        await reaches(log, "STOPPED")
+    assert await http_answer(url) is None  # the port is closed
+    assert marked_anywhere(view["uuid"]) == []

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from sessions_harness import Gateway, StandIn, gateway_alone
+from sse_client import read_events
 
 from orchest_schemas.events import RunStatusChanged
 from orchest_schemas.sessions import SessionView
@@ -53,35 +54,6 @@ def locs(response: Any) -> list[list[Any]]:
 async def count_sessions(gateway: Gateway) -> int:
     count: int = await gateway.pool.fetchval("SELECT count(*) FROM session_manager.sessions")
     return count
-
-
-async def read_sse(
-    gateway: Gateway, params: dict[str, str], enough: Callable[[list[dict[str, Any]]], bool]
-) -> list[dict[str, Any]]:
-    """Events of ``/api/events`` (replayed from the first) until ``enough``."""
-    got: list[dict[str, Any]] = []
-
-    async def read() -> None:
-        async with gateway.http.stream(
-            "GET", "/api/events", params={**params, "replay": "true"}
-        ) as response:
-            assert response.status_code == 200
-            fields: dict[str, str] = {}
-            async for line in response.aiter_lines():
-                if line.startswith(":"):
-                    continue
-                if line:
-                    key, _, value = line.partition(": ")
-                    fields[key] = value
-                    continue
-                if fields:
-                    got.append({"event": fields["event"], **json.loads(fields["data"])})
-                    fields = {}
-                    if enough(got):
-                        return
-
-    await asyncio.wait_for(read(), 30)
-    return got
 
 
 # -- validation and 404s (the gateway's own checks)
@@ -190,7 +162,8 @@ async def test_sessions_are_listed_newest_first_filtered_and_paginated(gateway: 
     assert (page["total"], page["limit"], page["offset"]) == (4, 50, 0)
     assert [s["uuid"] for s in page["sessions"]] == [launching, running, failed, old]
     second = page["sessions"][1]
-    assert set(second) == set(SessionView.model_fields)
+    assert set(second) == set(SessionView.model_fields) | set(SessionView.model_computed_fields)
+    assert second["services"] == []  # none in its details
     assert second["gateway_url"] == "http://127.0.0.1:8889"
     assert (second["jupyter_url"], second["jupyter_token"]) == ("http://127.0.0.1:8888/", "secret")
     assert second["details"] == {"jupyter": {"pid": 12}, "kernels": [1, 2]}
@@ -313,7 +286,9 @@ async def test_the_event_stream_follows_one_pipelines_sessions(gateway: Gateway)
     await gateway.nc.jetstream().publish(gateway.bus.run_event(PIPELINE, run), run_event.to_bytes())
     await gateway.publish(PROJECT, PIPELINE, "FAILED", reason="no jupyter")
 
-    got = await read_sse(gateway, {"session": f"{PROJECT}/{PIPELINE}"}, lambda got: len(got) == 2)
+    got = await read_events(
+        gateway.http, {"session": f"{PROJECT}/{PIPELINE}"}, lambda got: len(got) == 2
+    )
     assert [(e["event"], e["status"], e["reason"]) for e in got] == [
         ("session_status_changed", "LAUNCHING", None),
         ("session_status_changed", "FAILED", "no jupyter"),
@@ -321,7 +296,7 @@ async def test_the_event_stream_follows_one_pipelines_sessions(gateway: Gateway)
     assert {(e["project_uuid"], e["pipeline_uuid"]) for e in got} == {(PROJECT, PIPELINE)}
 
     # pipeline_uuid alone still selects that pipeline's runs, not its sessions.
-    runs = await read_sse(gateway, {"pipeline_uuid": PIPELINE}, lambda got: len(got) == 1)
+    runs = await read_events(gateway.http, {"pipeline_uuid": PIPELINE}, lambda got: len(got) == 1)
     assert [(e["event"], e["run_uuid"]) for e in runs] == [("run_status_changed", run)]
 
     # Live, not replayed: an event published once the stream is open arrives.

@@ -18,11 +18,12 @@ from orchest_scheduler.job_rules import (
     merge_parameters,
     parameter_problems,
     relocate,
+    schedule_preview,
     start_problem,
     take_turns,
 )
 from orchest_scheduler.job_store import JobRecord, QueuedRun
-from orchest_schemas.commands import CreateJob, UpdateJob
+from orchest_schemas.commands import CreateJob, PreviewSchedule, UpdateJob
 from orchest_schemas.errors import ErrorCode
 from orchest_schemas.pipeline import PipelineDefinition
 from orchest_schemas.status import JobStatus, RunType
@@ -307,3 +308,17 @@ def test_job_view(with_definition: bool) -> None:
     view = job_view(job(run_counts={"SUCCESS": 2}), with_definition=with_definition)
     assert (view.uuid, view.status, view.run_counts) == ("j", JobStatus.PENDING, {"SUCCESS": 2})
     assert (view.pipeline_definition is not None) is with_definition
+
+
+def test_a_schedule_preview_is_the_ticks_a_job_made_now_would_fire() -> None:
+    preview = schedule_preview(PreviewSchedule(cron_schedule="0 3 * * *", count=2), NOW)
+    assert preview.after == NOW and preview.time_zone == "UTC"
+    assert preview.next_times[0] == first_tick(job(cron_schedule="0 3 * * *"), NOW)
+    assert preview.next_times[1] - preview.next_times[0] == timedelta(days=1)
+
+
+def test_a_bad_schedule_is_refused_as_a_jobs_would_be() -> None:
+    with pytest.raises(CommandError) as refused:
+        schedule_preview(PreviewSchedule(cron_schedule="61 * * * *"), NOW)
+    assert refused.value.code is ErrorCode.INVALID
+    assert [(d.loc, d.type) for d in refused.value.errors] == [(["cron_schedule"], "cron_invalid")]

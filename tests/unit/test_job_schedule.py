@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from orchest_scheduler.clock import ManualClock
-from orchest_scheduler.schedule import cron_problem, next_tick
+from orchest_scheduler.schedule import cron_problem, next_tick, next_ticks
 
 
 @pytest.mark.parametrize(
@@ -50,3 +50,12 @@ async def test_the_manual_clock_wakes_waiters_when_it_reaches_their_time() -> No
     other = asyncio.create_task(clock.wait_until(start + timedelta(hours=1), wake))
     wake.set()
     await asyncio.wait_for(other, 1)
+
+
+def test_the_next_ticks_follow_one_another() -> None:
+    at = datetime(2026, 1, 1, 9, 10, tzinfo=UTC)
+    assert next_ticks("*/15 * * * *", at, 3) == [
+        datetime(2026, 1, 1, 9, 15, tzinfo=UTC),
+        datetime(2026, 1, 1, 9, 30, tzinfo=UTC),
+        datetime(2026, 1, 1, 9, 45, tzinfo=UTC),
+    ]

@@ -6,66 +6,45 @@
 // OUT_DIR. Prints one JSON object: what it saw.
 //
 //   node e2e/dashboard.mjs BASE_URL TOKEN OUT_DIR [CHROMIUM]
-import { join } from "node:path";
-import { launchChromium } from "./chromium.mjs";
+import { drive, nodeOf, waitForStates as waitFor } from "./browser.mjs";
 
 const [base, token, outDir, executable = "/usr/bin/chromium"] = process.argv.slice(2);
-const TIMEOUT = 120_000; // generous: the machine is shared
-const { context, close } = await launchChromium(executable);
-context.setDefaultTimeout(TIMEOUT);
-const result = { errors: [], screenshots: [] };
-const page = context.pages()[0] ?? (await context.newPage());
-page.on("pageerror", (e) => result.errors.push(String(e)));
-const shot = async (name) => {
-  const path = join(outDir, `${name}.png`);
-  await page.screenshot({ path });
-  result.screenshots.push(path);
-};
 
-// Every change of a step's state on the DAG, as the DOM shows it, in order.
-await page.addInitScript(() => {
-  window.__transitions = {};
-  window.__logStates = [];
-  const record = (el) => {
-    const title = el.querySelector(".step-title")?.textContent ?? el.dataset.step;
-    const seen = (window.__transitions[title] ??= []);
-    if (seen[seen.length - 1] !== el.dataset.status) seen.push(el.dataset.status);
-  };
-  new MutationObserver((mutations) => {
-    const log = document.querySelector("[data-testid=log-state]")?.textContent;
-    if (log && window.__logStates[window.__logStates.length - 1] !== log) window.__logStates.push(log);
-    for (const m of mutations) {
-      if (m.type === "attributes" && m.target.dataset?.step) record(m.target);
-      for (const n of m.addedNodes ?? []) {
-        if (n.querySelectorAll) n.querySelectorAll("[data-step]").forEach(record);
-      }
-    }
-  }).observe(document, { subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ["data-status"] });
-});
-
-const statuses = () =>
-  page.$$eval(".step-node", (els) =>
-    Object.fromEntries(els.map((e) => [e.querySelector(".step-title").textContent, e.dataset.status])),
-  );
-const node = (title) => page.locator(".react-flow__node", { has: page.locator(`.step-title:text-is("${title}")`) });
-const takeTransitions = () =>
-  page.evaluate(() => {
-    const t = window.__transitions;
+await drive(outDir, executable, async (page, result, shot) => {
+  // Every change of a step's state on the DAG, as the DOM shows it, in order.
+  await page.addInitScript(() => {
     window.__transitions = {};
-    return t;
+    window.__logStates = [];
+    const record = (el) => {
+      const title = el.querySelector(".step-title")?.textContent ?? el.dataset.step;
+      const seen = (window.__transitions[title] ??= []);
+      if (seen[seen.length - 1] !== el.dataset.status) seen.push(el.dataset.status);
+    };
+    new MutationObserver((mutations) => {
+      const log = document.querySelector("[data-testid=log-state]")?.textContent;
+      if (log && window.__logStates[window.__logStates.length - 1] !== log) window.__logStates.push(log);
+      for (const m of mutations) {
+        if (m.type === "attributes" && m.target.dataset?.step) record(m.target);
+        for (const n of m.addedNodes ?? []) {
+          if (n.querySelectorAll) n.querySelectorAll("[data-step]").forEach(record);
+        }
+      }
+    }).observe(document, { subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ["data-status"] });
   });
-const waitForStates = (want) =>
-  page.waitForFunction(
-    (w) => {
-      const nodes = [...document.querySelectorAll(".step-node")];
-      const now = Object.fromEntries(nodes.map((e) => [e.querySelector(".step-title").textContent, e.dataset.status]));
-      return Object.entries(w).every(([title, status]) => now[title] === status);
-    },
-    want,
-    { timeout: TIMEOUT },
-  );
 
-try {
+  const statuses = () =>
+    page.$$eval(".step-node", (els) =>
+      Object.fromEntries(els.map((e) => [e.querySelector(".step-title").textContent, e.dataset.status])),
+    );
+  const node = (title) => nodeOf(page, title);
+  const takeTransitions = () =>
+    page.evaluate(() => {
+      const t = window.__transitions;
+      window.__transitions = {};
+      return t;
+    });
+  const waitForStates = (want) => waitFor(page, want);
+
   // 1. The token prompt: the gateway has tokens, the app has none yet.
   await page.goto(base + "/");
   await page.waitForSelector("[data-testid=token-input]");
@@ -146,13 +125,4 @@ try {
   await page.click('nav a:text-is("Sessions")');
   await page.waitForSelector("h1:text-is('Sessions')");
   await shot("sessions");
-  result.ok = true;
-} catch (error) {
-  result.ok = false;
-  result.failure = String(error);
-  result.at = page.url();
-  await shot("failure").catch(() => {});
-} finally {
-  await close();
-}
-console.log(JSON.stringify(result));
+});

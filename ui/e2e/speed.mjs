@@ -17,13 +17,11 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { launchChromium } from "./chromium.mjs";
+import { openBrowser } from "./browser.mjs";
 
 const [base, pipelinePath, stepsArg, outDir, executable = "/usr/bin/chromium"] = process.argv.slice(2);
 const steps = Number(stepsArg);
-const TIMEOUT = 120_000; // generous: the machine is shared
-const { context, close } = await launchChromium(executable);
-context.setDefaultTimeout(TIMEOUT);
+const { context, close } = await openBrowser(executable);
 const errors = [];
 const page = context.pages()[0] ?? (await context.newPage());
 page.on("pageerror", (e) => errors.push(String(e)));

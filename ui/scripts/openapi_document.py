@@ -16,6 +16,7 @@ from pydantic_core import core_schema
 
 from orchest_gateway.app import API_DESCRIPTION, API_TITLE, OPERATIONS
 from orchest_gateway.openapi import REF_TEMPLATE, build_document
+from orchest_gateway.openapi_examples import EXAMPLES
 from orchest_schemas.events import (
     JobStatusChanged,
     ProjectChanged,
@@ -47,7 +48,9 @@ class EveryFieldSent(GenerateJsonSchema):
 
 
 def document() -> dict[str, Any]:
-    result = build_document(OPERATIONS, title=API_TITLE, version="0", description=API_DESCRIPTION)
+    result = build_document(
+        OPERATIONS, title=API_TITLE, version="0", description=API_DESCRIPTION, examples=EXAMPLES
+    )
     wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = [(m, "serialization") for m in EVENTS]
     _, events = models_json_schema(
         wanted, ref_template=REF_TEMPLATE, schema_generator=EveryFieldSent

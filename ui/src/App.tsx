@@ -6,6 +6,7 @@ import { ConnectionBanner, LiveProvider } from "./live/LiveProvider";
 import { HomePage } from "./pages/home/HomePage";
 import { JobPage } from "./pages/jobs/JobPage";
 import { JobsPage } from "./pages/jobs/JobsPage";
+import { NewJobPage } from "./pages/jobs/NewJobPage";
 import { PipelinePage } from "./pages/pipeline/PipelinePage";
 import { ProjectPage } from "./pages/projects/ProjectPage";
 import { RunPage } from "./pages/runs/RunPage";
@@ -30,6 +31,7 @@ const ROUTES: [string, (p: Record<string, string>, url: URL) => ReactNode][] = [
   ["/runs", (_, url) => <RunsPage search={url.searchParams} />],
   ["/runs/:run", (p) => <RunPage run={p.run as string} />],
   ["/jobs", () => <JobsPage />],
+  ["/jobs/new", (_, url) => <NewJobPage search={url.searchParams} />],
   ["/jobs/:job", (p) => <JobPage job={p.job as string} />],
   ["/sessions", () => <SessionsPage />],
 ];
@@ -74,6 +76,10 @@ export function App() {
             </Link>
           ))}
         </nav>
+        {/* The HTTP API's interactive reference, served by the gateway (not a route of the app). */}
+        <a href="/api/docs" className="api-docs" target="_blank" rel="noreferrer">
+          API reference
+        </a>
       </header>
       {/* Without a token the stream is refused too: the prompt says what to do. */}
       {!needed && <ConnectionBanner />}

@@ -13,7 +13,7 @@ from starlette.routing import Route
 from orchest_schemas.commands import CreateJob, CreateRun
 from orchest_schemas.health import HealthReport
 from orchest_schemas.jobs import JobList, JobView
-from orchest_schemas.runs import RunList, RunView, StepView
+from orchest_schemas.runs import AttemptList, RunList, RunView, StepView
 from orchest_schemas.status import JobStatus
 
 from . import (
@@ -23,14 +23,17 @@ from . import (
     project_files_api,
     projects_api,
     runs_api,
+    schedules_api,
     sessions_api,
 )
+from .api_docs import DOCS_PATH, docs_asset, docs_page
 from .auth import OPEN_PATHS, QUERY_TOKEN_PATHS, BearerAuth, TokenChecker
 from .dashboard import DashboardFiles
 from .deps import GatewayDeps, deps_of
 from .errors import EXCEPTION_HANDLERS
 from .health import health_report
 from .openapi import BODY_ERRORS, LIMIT, OFFSET, Auth, Operation, Parameter, build_document
+from .openapi_examples import EXAMPLES
 
 API_TITLE = "Orchest API"
 API_DESCRIPTION = (
@@ -126,11 +129,17 @@ OPERATIONS += (
         summary="Runs, newest first",
         parameters=(
             Parameter("pipeline_uuid", "query", "Only this pipeline's runs"),
+            Parameter(
+                "job_uuid", "query", "Only this job's runs", {"type": "string", "format": "uuid"}
+            ),
             RUN_STATUS,
             LIMIT,
             OFFSET,
         ),
-        responses={200: ("A page of runs", RunList), 422: ("Bad query parameter", None)},
+        responses={
+            200: ("A page of runs", RunList),
+            422: ("Bad query parameter (a job_uuid that is not a uuid)", None),
+        },
         tags=("runs",),
     ),
     Operation(
@@ -149,6 +158,19 @@ OPERATIONS += (
         summary="Abort a run: running steps are killed, unfinished steps ABORTED (idempotent)",
         parameters=(RUN,),
         responses={200: ("The run after the abort", RunView), **RUN_ERRORS},
+        tags=("runs",),
+    ),
+    Operation(
+        method="GET",
+        path="/api/runs/{run_uuid}/attempts",
+        operation_id="listRunAttempts",
+        summary="Every attempt of the run's steps (status, exit code, error, times), as made",
+        parameters=(RUN, Parameter("step_uuid", "query", "Only this step's attempts")),
+        responses={
+            200: ("The run's attempts", AttemptList),
+            **RUN_ERRORS,
+            422: ("Bad query parameter", None),
+        },
         tags=("runs",),
     ),
     Operation(
@@ -356,12 +378,15 @@ OPERATIONS += (
     ),
 )
 
+OPERATIONS += schedules_api.OPERATIONS
+
 OPERATIONS += sessions_api.OPERATIONS + projects_api.OPERATIONS + project_files_api.OPERATIONS
 
 _HANDLERS = {
     **sessions_api.HANDLERS,
     **projects_api.HANDLERS,
     **project_files_api.HANDLERS,
+    **schedules_api.HANDLERS,
     "getHealth": get_health,
     "getOpenApi": get_openapi,
     "ping": ping,
@@ -369,6 +394,7 @@ _HANDLERS = {
     "listRuns": runs_api.list_runs,
     "getRun": runs_api.get_run,
     "abortRun": runs_api.abort_run,
+    "listRunAttempts": runs_api.list_attempts,
     "getRunStep": runs_api.get_step,
     "getRunStepLogs": logs_api.step_logs,
     "getRunStepArtifact": runs_api.get_artifact,
@@ -386,6 +412,10 @@ _HANDLERS = {
 
 def create_app(deps: GatewayDeps) -> Starlette:
     routes = [Route(op.path, _HANDLERS[op.operation_id], methods=[op.method]) for op in OPERATIONS]
+    routes += [  # the interactive reference: a page, not an operation of the document
+        Route(DOCS_PATH, docs_page, methods=["GET", "HEAD"], include_in_schema=False),
+        Route(DOCS_PATH + "/{name}", docs_asset, methods=["GET", "HEAD"], include_in_schema=False),
+    ]
     # Last: every path no API route matched (the dashboard's, or the API's 404).
     routes.append(
         Route(
@@ -408,6 +438,7 @@ def create_app(deps: GatewayDeps) -> Starlette:
         version=deps.version,
         description=API_DESCRIPTION,
         auth=Auth(OPEN_PATHS, QUERY_TOKEN_PATHS) if checker.enabled else None,
+        examples=EXAMPLES,
     )
     return app
 

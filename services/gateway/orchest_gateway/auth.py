@@ -5,8 +5,10 @@ probes that hold no secret; it says nothing but "this process answers")
 needs ``Authorization: Bearer <token>`` naming one of them, else 401 with
 the API's error body and ``WWW-Authenticate: Bearer``. ``GET /api/events``
 also takes ``?access_token=<token>``, for EventSource clients, which cannot
-set headers. The dashboard's files (``GET`` outside ``/api``) are open: the
-app asks for the token and sends it. Without tokens the API is open.
+set headers. The dashboard's files (``GET`` outside ``/api``) and the API
+reference's page and files (``/api/docs``) are open: they hold no data, and
+ask for the token and send it; the OpenAPI document itself needs the token.
+Without tokens the API is open.
 
 Tokens are compared as SHA-256 digests with ``hmac.compare_digest``, against
 every configured token each time: how long a check takes says nothing about
@@ -24,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from orchest_schemas.errors import ErrorDetail
 
+from .api_docs import DOCS_PATH
 from .dashboard import is_api_path
 from .errors import error_response
 
@@ -78,11 +81,17 @@ def presented_token(scope: Scope) -> bytes | None:
 def _open(scope: Scope) -> bool:
     """Open without a token: ``GET /api/ping``, and reading the dashboard's
     files (every path outside ``/api``: the app holds no data and asks for
-    the token itself)."""
+    the token itself) and the API reference's page and files (``/api/docs``:
+    the same; the document it shows needs the token)."""
     path: str = scope["path"]
     if scope["method"] == "GET" and path in OPEN_PATHS:
         return True
-    return scope["method"] in ("GET", "HEAD") and not is_api_path(path)
+    reading = scope["method"] in ("GET", "HEAD")
+    return reading and (not is_api_path(path) or _is_docs_path(path))
+
+
+def _is_docs_path(path: str) -> bool:
+    return path == DOCS_PATH or path.startswith(DOCS_PATH + "/")
 
 
 class BearerAuth:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -251,6 +252,18 @@ def query_text(request: Request, name: str) -> str | None:
         problem = _text_problem(raw, ["query", name], "the value")
         raise ApiError(422, f"invalid query parameter {name!r}", [problem])
     return raw
+
+
+def query_uuid(request: Request, name: str) -> str | None:
+    """An optional query parameter naming something by uuid; 422 if malformed."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        problem = ErrorDetail(loc=["query", name], msg="must be a uuid", type="query_invalid")
+        raise ApiError(422, f"invalid query parameter {name!r}", [problem]) from None
 
 
 def query_int(request: Request, name: str, default: int, low: int, high: int) -> int:

@@ -96,9 +96,13 @@ def build_document(
     version: str,
     description: str,
     auth: Auth | None = None,
+    examples: Mapping[type[BaseModel], Any] | None = None,
 ) -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``operations``; with ``auth``, each
-    operation names the tokens it needs and documents its 401."""
+    operation names the tokens it needs and documents its 401; ``examples``
+    (JSON by model) go beside the schemas of the request bodies and success
+    responses of their models."""
+
     ops = list(operations)
     wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = [(ErrorBody, "serialization")]
     for op in ops:
@@ -112,6 +116,12 @@ def build_document(
 
     def ref(model: type[BaseModel], mode: JsonSchemaMode) -> dict[str, Any]:
         return dict(refs[(model, mode)])
+
+    def content(model: type[BaseModel], mode: JsonSchemaMode) -> dict[str, Any]:
+        media: dict[str, Any] = {"schema": ref(model, mode)}
+        if examples and model in examples:
+            media["example"] = examples[model]
+        return media
 
     paths: dict[str, dict[str, Any]] = {}
     for op in ops:
@@ -127,7 +137,7 @@ def build_document(
                 body = ref(model or ErrorBody, "serialization")
                 entry["content"] = {"application/json": {"schema": body}}
             elif model is not None:
-                entry["content"] = {op.content_type: {"schema": ref(model, "serialization")}}
+                entry["content"] = {op.content_type: content(model, "serialization")}
             elif op.content_type != "application/json" and status != 204:
                 entry["content"] = {
                     media: {"schema": _RAW_SCHEMA[media]} if media in _RAW_SCHEMA else {}
@@ -157,7 +167,7 @@ def build_document(
         if op.request_body is not None:
             operation["requestBody"] = {
                 "required": True,
-                "content": {"application/json": {"schema": ref(op.request_body, "validation")}},
+                "content": {"application/json": content(op.request_body, "validation")},
             }
         paths.setdefault(op.path, {})[op.method.lower()] = operation
     return {

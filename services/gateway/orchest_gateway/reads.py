@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from orchest_schemas.events import StepStatusChanged
 from orchest_schemas.runs import RunList, RunView, StepView
 from orchest_schemas.status import RunStatus
 
@@ -63,9 +64,13 @@ async def list_runs(
     status: RunStatus | None,
     limit: int,
     offset: int,
+    job_uuid: str | None = None,
 ) -> RunList:
-    where = "($1::text IS NULL OR pipeline_uuid = $1) AND ($2::text IS NULL OR status = $2)"
-    args = (pipeline_uuid, status.value if status else None)
+    where = (
+        "($1::text IS NULL OR pipeline_uuid = $1) AND ($2::text IS NULL OR status = $2)"
+        " AND ($3::uuid IS NULL OR job_uuid = $3::uuid)"
+    )
+    args = (pipeline_uuid, status.value if status else None, job_uuid)
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         return await runs_page(
             conn, where, args, "created_time DESC, uuid", limit=limit, offset=offset
@@ -112,3 +117,19 @@ async def get_step(pool: asyncpg.Pool, run_uuid: str, step_uuid: str) -> StepVie
         step_uuid,
     )
     return _step(row) if row is not None else None
+
+
+async def step_events(pool: asyncpg.Pool, run_uuid: str) -> list[StepStatusChanged] | None:
+    """The run's step events in the order they were logged (its attempts'
+    history, ``attempts.fold_attempts``); None when there is no such run."""
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        if not await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM scheduler.runs WHERE uuid = $1)", run_uuid
+        ):
+            return None
+        rows = await conn.fetch(
+            "SELECT payload::text FROM scheduler.event_log"
+            " WHERE run_uuid = $1 AND kind = 'step_status_changed' ORDER BY seq",
+            run_uuid,
+        )
+    return [StepStatusChanged.model_validate_json(r["payload"]) for r in rows]

@@ -14,7 +14,8 @@ from orchest_schemas.status import RunStatus
 from orchest_service.commands import request_command, request_command_json
 
 from . import reads
-from .body import query_choice, query_int, query_text, read_json
+from .attempts import fold_attempts
+from .body import query_choice, query_int, query_text, query_uuid, read_json
 from .deps import deps_of
 from .errors import ApiError
 from .limits import run_limits
@@ -48,6 +49,7 @@ async def list_runs(request: Request) -> Response:
     runs = await reads.list_runs(
         deps.pool,
         pipeline_uuid=query_text(request, "pipeline_uuid"),
+        job_uuid=query_uuid(request, "job_uuid"),
         status=query_choice(request, "status", RunStatus),
         limit=query_int(request, "limit", 50, 1, 500),
         offset=query_int(request, "offset", 0, 0, 10**9),
@@ -75,6 +77,20 @@ async def abort_run(request: Request) -> Response:
         timeout=deps.settings.command_timeout_seconds,
     )
     return _json(run)
+
+
+async def list_attempts(request: Request) -> Response:
+    deps = deps_of(request)
+    run_uuid = path_uuid(request, "run_uuid", "run")
+    step_uuid = query_text(request, "step_uuid")
+    events = await reads.step_events(deps.pool, run_uuid)
+    if events is None:
+        raise ApiError(404, f"no run {run_uuid}")
+    attempts = fold_attempts(run_uuid, events)
+    if step_uuid is not None:
+        kept = [a for a in attempts.attempts if a.step_uuid == step_uuid]
+        attempts = attempts.model_copy(update={"attempts": kept})
+    return JSONResponse(attempts.model_dump(mode="json"))
 
 
 async def step_of_path(request: Request) -> StepView:

@@ -16,17 +16,18 @@ from orchest_schemas.commands import (
     CreateJob,
     ParameterSet,
     PipelineRunSpec,
+    PreviewSchedule,
     UpdateJob,
 )
 from orchest_schemas.errors import ErrorCode
-from orchest_schemas.jobs import JobView
+from orchest_schemas.jobs import JobView, SchedulePreview
 from orchest_schemas.pipeline import PipelineDefinition
 from orchest_schemas.status import JobStatus
 from orchest_service.errors import CommandError
 
 from .dag import Problem, select_steps, validate_definition
 from .job_store import ENDED_JOB_STATES, LIVE_JOB_STATES, JobRecord, QueuedRun
-from .schedule import cron_problem, next_tick
+from .schedule import cron_problem, next_tick, next_ticks
 
 
 def job_problems(definition: PipelineDefinition, command: CreateJob) -> list[Problem]:
@@ -48,6 +49,18 @@ def job_problems(definition: PipelineDefinition, command: CreateJob) -> list[Pro
         if refused:
             problems.append(Problem(("schedule", "scheduled_start"), *refused))
     return problems
+
+
+def schedule_preview(command: PreviewSchedule, now: datetime) -> SchedulePreview:
+    """The next firing times of a cron schedule after ``now``, by the rules
+    jobs fire by; a bad expression is refused as a job's would be."""
+    why = cron_problem(command.cron_schedule)
+    raise_if([Problem(("cron_schedule",), why, "cron_invalid")] if why else [], "invalid schedule")
+    return SchedulePreview(
+        cron_schedule=command.cron_schedule,
+        next_times=next_ticks(command.cron_schedule, now, command.count),
+        after=now,
+    )
 
 
 def first_tick(job: JobRecord, now: datetime) -> datetime:

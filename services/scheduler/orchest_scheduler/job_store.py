@@ -316,7 +316,14 @@ async def run_job(conn: Connection, run_uuid: str) -> str | None:
 
 async def finish_if_done(conn: Connection, job_uuid: str, now: datetime) -> JobRecord | None:
     """End a job that will run nothing more (no schedule left, no unfinished
-    run): SUCCESS if every run succeeded, else FAILURE. The job, if it ended."""
+    run): SUCCESS if every run succeeded, else FAILURE. The job, if it ended.
+
+    The job's row is locked first, in a statement of its own (``conn`` must be
+    in a transaction): a statement that waits for a lock still reads with the
+    snapshot it started with, so an UPDATE that waited for a ``trigger`` would
+    not see the runs the trigger queued and would end the job with them
+    queued, never to be admitted. The next statement reads after the lock."""
+    await conn.execute("SELECT 1 FROM jobs WHERE uuid = $1 FOR UPDATE", job_uuid)
     status = await conn.fetchval(
         "UPDATE jobs SET finished_time = $2, status = CASE WHEN EXISTS ("
         "   SELECT 1 FROM runs WHERE job_uuid = $1 AND status IN ('FAILURE', 'ABORTED'))"

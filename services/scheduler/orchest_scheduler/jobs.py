@@ -28,11 +28,12 @@ from orchest_schemas.commands import (
     AbortRun,
     CancelJob,
     CreateJob,
+    PreviewSchedule,
     TriggerJob,
     UpdateJob,
 )
 from orchest_schemas.errors import ErrorCode
-from orchest_schemas.jobs import JobView
+from orchest_schemas.jobs import JobView, SchedulePreview
 from orchest_schemas.pipeline import PipelineDefinition
 from orchest_schemas.runs import RunView
 from orchest_schemas.status import JobStatus
@@ -45,7 +46,15 @@ from .dag import Problem, select_steps
 from .job_admission import Admission, abort_runs
 from .job_executions import Executions, Written
 from .job_retention import Retention, log_purger
-from .job_rules import apply_update, first_tick, job_problems, job_view, raise_if, relocate
+from .job_rules import (
+    apply_update,
+    first_tick,
+    job_problems,
+    job_view,
+    raise_if,
+    relocate,
+    schedule_preview,
+)
 from .job_store import ENDED_JOB_STATES, JobRecord
 from .job_ticker import Ticker
 from .outbox import Outbox
@@ -203,6 +212,10 @@ class Jobs:
                 ErrorCode.NOT_FOUND, f"job {command.job_uuid} has no run {command.run_uuid}"
             )
         return await self._runs.abort(AbortRun(run_uuid=command.run_uuid))
+
+    async def preview_schedule(self, command: PreviewSchedule) -> SchedulePreview:
+        """The next firing times of a cron schedule, by this scheduler's clock."""
+        return schedule_preview(command, self._clock.now())
 
     # -- the safety net --------------------------------------------------------------
 

@@ -36,3 +36,12 @@ def next_tick(expression: str, after: datetime) -> datetime:
     """The first tick of the schedule strictly after ``after``."""
     value: datetime = croniter(expression, after).get_next(datetime)
     return value
+
+
+def next_ticks(expression: str, after: datetime, count: int) -> list[datetime]:
+    """The first ``count`` ticks of the schedule strictly after ``after``."""
+    ticks: list[datetime] = []
+    for _ in range(count):
+        after = next_tick(expression, after)
+        ticks.append(after)
+    return ticks

@@ -12,6 +12,7 @@ from orchest_schemas.commands import (
     CancelJob,
     CreateJob,
     CreateRun,
+    PreviewSchedule,
     TriggerJob,
     UpdateJob,
 )
@@ -106,6 +107,7 @@ def build_definition(
             ("trigger-job", ctx.bus.trigger_job, TriggerJob, jobs.trigger),
             ("cancel-job", ctx.bus.cancel_job, CancelJob, jobs.cancel),
             ("abort-job-run", ctx.bus.abort_job_run, AbortJobRun, jobs.abort_run),
+            ("preview-schedule", ctx.bus.preview_schedule, PreviewSchedule, jobs.preview_schedule),
             ("list-projects", project("list"), ListProjects, projects.list),
             ("get-project", project("get"), GetProject, projects.get),
             ("create-project", project("create"), CreateProject, projects.create),

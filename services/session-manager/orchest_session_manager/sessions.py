@@ -41,6 +41,7 @@ from orchest_service.errors import TRANSIENT_ERRORS, CommandError
 from . import store
 from .locations import locate
 from .runtime.base import LaunchFailed, SessionRuntime, SessionSpec
+from .runtime.services import interactive_services
 
 logger = logging.getLogger(__name__)
 
@@ -176,13 +177,18 @@ class Sessions:
 
     async def _launch(self, session: SessionView) -> None:
         runtime = self._runtimes[session.runtime]
+        env = kernel_variables(session)
+        services = await asyncio.to_thread(
+            interactive_services, session.project_dir, session.pipeline_path, env
+        )
         spec = SessionSpec(
             session_uuid=session.uuid,
             project_uuid=session.project_uuid,
             pipeline_uuid=session.pipeline_uuid,
             project_dir=session.project_dir,
             pipeline_path=session.pipeline_path,
-            env=kernel_variables(session),
+            env=env,
+            services=tuple(services),
         )
         try:
             endpoints = await asyncio.wait_for(runtime.launch(spec), self._launch_timeout)

@@ -127,6 +127,11 @@ class BusNames:
         return self.command("jobs.runs.abort")
 
     @property
+    def preview_schedule(self) -> str:
+        """The next firing times of a cron schedule (a read, answered by the scheduler)."""
+        return self.command("jobs.schedule.preview")
+
+    @property
     def claim_step(self) -> str:
         """A runner asks the scheduler for an attempt before running it."""
         return self.command("steps.claim")

@@ -180,6 +180,14 @@ class CreateJob(Command):
         return _one_form(cls, data, handler, ("pipeline_definition", "project_dir"))
 
 
+class PreviewSchedule(Message):
+    """When a cron schedule would fire next, after the scheduler's now (a
+    read: computed by the rules the scheduler fires jobs by, nothing stored)."""
+
+    cron_schedule: str = Field(min_length=1, max_length=255)
+    count: int = Field(default=5, ge=1, le=50)
+
+
 class UpdateJob(Command):
     """Change a job; fields left out stay as they are. A changed schedule or
     parameters apply from the next execution on."""

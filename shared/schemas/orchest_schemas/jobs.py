@@ -49,3 +49,15 @@ class JobList(_View):
     total: int
     limit: int
     offset: int
+
+
+class SchedulePreview(_View):
+    """The next firing times of a cron schedule (``GET /api/schedules/preview``)."""
+
+    cron_schedule: str
+    time_zone: str = "UTC"
+    """The zone the schedule's fields are read in (always UTC)."""
+    next_times: list[datetime]
+    """The next ``count`` ticks, strictly after ``after``, earliest first."""
+    after: datetime
+    """The scheduler's clock when it answered."""

@@ -30,6 +30,28 @@ class StepView(_View):
     """Artifacts of the latest attempt (the executed notebook, for a notebook step)."""
 
 
+class StepAttempt(_View):
+    """One attempt of a step in a run, as its events tell it."""
+
+    step_uuid: str
+    attempt: int = Field(ge=1)
+    status: StepStatus
+    """``PENDING`` while it waits for a runner (or its retry's backoff)."""
+    started_time: datetime | None = None
+    finished_time: datetime | None = None
+    exit_code: int | None = None
+    error: str | None = None
+    """Why it failed; for an attempt that lost its runner, that."""
+    artifacts: list[str] = Field(default_factory=list)
+
+
+class AttemptList(_View):
+    """Every attempt of a run's steps, in the order they were made."""
+
+    run_uuid: str
+    attempts: list[StepAttempt]
+
+
 class RunView(_View):
     uuid: str
     pipeline_uuid: str

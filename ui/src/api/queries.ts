@@ -1,7 +1,8 @@
 // The reads of the API as TanStack queries; live events keep them current
 // (live/cache.ts), so none of them polls.
-import { useQuery } from "@tanstack/react-query";
+import { keepPreviousData, useQueries, useQuery } from "@tanstack/react-query";
 import { keys } from "../live/cache";
+import { applyAttemptEvent, type LiveAttempts } from "../live/attempts";
 import { recentEvents } from "../live/recent";
 import type { LiveRun } from "../live/runs";
 import { client, toApiError, unwrap } from "./client";
@@ -32,6 +33,7 @@ export const usePipelines = (project: string) =>
 export const usePipeline = (project: string, pipeline: string) =>
   useQuery({
     queryKey: keys.pipeline(project, pipeline),
+    enabled: Boolean(project && pipeline),
     queryFn: async () => {
       const doc = await unwrap(
         client.GET("/api/projects/{project_uuid}/pipelines/{pipeline_uuid}", {
@@ -45,6 +47,7 @@ export const usePipeline = (project: string, pipeline: string) =>
 export interface RunFilters {
   pipeline_uuid?: string;
   status?: RunStatus;
+  job_uuid?: string;
   limit?: number;
 }
 
@@ -53,6 +56,7 @@ export const useRuns = (filters: RunFilters) =>
     queryKey: keys.runs({
       pipeline_uuid: filters.pipeline_uuid,
       status: filters.status,
+      job_uuid: filters.job_uuid,
       limit: String(filters.limit ?? 50),
     }),
     queryFn: async () => {
@@ -69,6 +73,21 @@ export const useRun = (run: string | null | undefined) =>
       recentEvents.replay(
         await unwrap(client.GET("/api/runs/{run_uuid}", { params: { path: { run_uuid: run as string } } })),
       ),
+  });
+
+/** Every attempt of the run's steps, kept live by the step events. */
+export const useAttempts = (run: string | null | undefined) =>
+  useQuery({
+    queryKey: keys.attempts(run ?? ""),
+    enabled: Boolean(run),
+    queryFn: async (): Promise<LiveAttempts> => {
+      const read = await unwrap(
+        client.GET("/api/runs/{run_uuid}/attempts", { params: { path: { run_uuid: run as string } } }),
+      );
+      return recentEvents
+        .eventsOf(read.run_uuid)
+        .reduce((l, e) => (e.kind === "step_status_changed" ? applyAttemptEvent(l, e) : l), read as LiveAttempts);
+    },
   });
 
 export const useJobs = () =>
@@ -93,4 +112,33 @@ export const useSessions = () =>
   useQuery({
     queryKey: keys.sessions,
     queryFn: () => unwrap(client.GET("/api/sessions", { params: { query: { limit: 200 } } })),
+  });
+
+/** Every project's pipelines (for pickers and filters). */
+export const useAllPipelines = () => {
+  const projects = useProjects();
+  const list = projects.data?.projects ?? [];
+  const pipelines = useQueries({
+    queries: list.map((p) => ({
+      queryKey: keys.pipelines(p.uuid),
+      queryFn: () =>
+        unwrap(client.GET("/api/projects/{project_uuid}/pipelines", { params: { path: { project_uuid: p.uuid } } })),
+    })),
+  });
+  const options = list.flatMap((project, i) =>
+    (pipelines[i]?.data?.pipelines ?? []).flatMap((pipeline) =>
+      pipeline.uuid ? [{ project, pipeline, uuid: pipeline.uuid }] : [],
+    ),
+  );
+  return { options, error: projects.error ?? pipelines.find((q) => q.error)?.error ?? null, loading: projects.isPending };
+};
+
+/** The next firing times of a cron expression, by the scheduler's rules (not live: a computation). */
+export const useSchedulePreview = (cron: string | null) =>
+  useQuery({
+    queryKey: ["schedulePreview", cron],
+    enabled: cron !== null,
+    placeholderData: keepPreviousData,
+    retry: false,
+    queryFn: () => unwrap(client.GET("/api/schedules/preview", { params: { query: { cron: cron as string, count: 5 } } })),
   });

@@ -338,6 +338,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/runs/{run_uuid}/attempts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every attempt of the run's steps (status, exit code, error, times), as made */
+        get: operations["listRunAttempts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/runs/{run_uuid}/steps/{step_uuid}": {
         parameters: {
             query?: never;
@@ -389,6 +406,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/schedules/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The next firing times of a cron schedule (five fields, UTC), as jobs fire */
+        get: operations["previewSchedule"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/sessions": {
         parameters: {
             query?: never;
@@ -430,6 +464,16 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * AttemptList
+         * @description Every attempt of a run's steps, in the order they were made.
+         */
+        AttemptList: {
+            /** Attempts */
+            attempts: components["schemas"]["StepAttempt"][];
+            /** Run Uuid */
+            run_uuid: string;
+        };
         /**
          * CreateJob
          * @description A job: the definition and the project frozen now, run once per
@@ -1415,6 +1459,26 @@ export interface components {
             /** Uuid */
             uuid: string;
         };
+        /**
+         * SchedulePreview
+         * @description The next firing times of a cron schedule (``GET /api/schedules/preview``).
+         */
+        SchedulePreview: {
+            /**
+             * After
+             * Format: date-time
+             */
+            after: string;
+            /** Cron Schedule */
+            cron_schedule: string;
+            /** Next Times */
+            next_times: string[];
+            /**
+             * Time Zone
+             * @default UTC
+             */
+            time_zone?: string;
+        };
         /** ServiceHealth */
         ServiceHealth: {
             /** Instances */
@@ -1498,6 +1562,19 @@ export interface components {
             total: number;
         };
         /**
+         * SessionService
+         * @description A user service of the session (the pipeline's ``services`` of scope
+         *     ``interactive``), as its launch left it.
+         */
+        SessionService: {
+            /** Name */
+            name: string;
+            /** State */
+            state: string;
+            /** Urls */
+            urls?: string[];
+        };
+        /**
          * SessionStatus
          * @description Status of an interactive session (``docs/sessions.md#states``).
          * @enum {string}
@@ -1573,6 +1650,11 @@ export interface components {
             reason?: string | null;
             /** Runtime */
             runtime: string;
+            /**
+             * Services
+             * @description The pipeline's interactive services (``details.services``).
+             */
+            readonly services: components["schemas"]["SessionService"][];
             status: components["schemas"]["SessionStatus"];
             /**
              * Updated Time
@@ -1581,6 +1663,39 @@ export interface components {
             updated_time: string;
             /** Uuid */
             uuid: string;
+        };
+        /**
+         * StepAttempt
+         * @description One attempt of a step in a run, as its events tell it.
+         */
+        StepAttempt: {
+            /** Artifacts */
+            artifacts?: string[];
+            /** Attempt */
+            attempt: number;
+            /**
+             * Error
+             * @default null
+             */
+            error?: string | null;
+            /**
+             * Exit Code
+             * @default null
+             */
+            exit_code?: number | null;
+            /**
+             * Finished Time
+             * @default null
+             */
+            finished_time?: string | null;
+            /**
+             * Started Time
+             * @default null
+             */
+            started_time?: string | null;
+            status: components["schemas"]["RunStatus"];
+            /** Step Uuid */
+            step_uuid: string;
         };
         /**
          * StepMetadata
@@ -1757,6 +1872,38 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "dependencies": [
+                     *         {
+                     *           "name": "nats",
+                     *           "up": true
+                     *         },
+                     *         {
+                     *           "name": "postgres",
+                     *           "up": true
+                     *         }
+                     *       ],
+                     *       "errors": [],
+                     *       "message": "every service has a live instance",
+                     *       "missing": [],
+                     *       "services": [
+                     *         {
+                     *           "instances": [
+                     *             {
+                     *               "host": "ada",
+                     *               "id": "Yk3pQ8",
+                     *               "pid": 4711,
+                     *               "version": "0.1.0"
+                     *             }
+                     *           ],
+                     *           "name": "scheduler",
+                     *           "up": true
+                     *         }
+                     *       ],
+                     *       "status": "ok"
+                     *     }
+                     */
                     "application/json": components["schemas"]["HealthReport"];
                 };
             };
@@ -1797,6 +1944,52 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "jobs": [
+                     *         {
+                     *           "created_time": "2026-05-01T12:00:00Z",
+                     *           "cron_schedule": "0 3 * * *",
+                     *           "env_variables": {},
+                     *           "last_scheduled_time": "2026-05-04T03:00:00Z",
+                     *           "max_parallel_runs": 2,
+                     *           "max_retained_pipeline_runs": 10,
+                     *           "name": "nightly",
+                     *           "next_scheduled_time": "2026-05-05T03:00:00Z",
+                     *           "parameters": [
+                     *             {
+                     *               "pipeline_parameters": {
+                     *                 "seed": 1
+                     *               }
+                     *             },
+                     *             {
+                     *               "pipeline_parameters": {
+                     *                 "seed": 2
+                     *               }
+                     *             }
+                     *           ],
+                     *           "pipeline_run_spec": {
+                     *             "run_type": "full",
+                     *             "uuids": []
+                     *           },
+                     *           "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *           "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *           "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *           "run_counts": {
+                     *             "STARTED": 1,
+                     *             "SUCCESS": 7
+                     *           },
+                     *           "snapshot_dir": "/home/ada/orchest/jobs/c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b/snapshot",
+                     *           "status": "STARTED",
+                     *           "total_scheduled_executions": 4,
+                     *           "uuid": "c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b"
+                     *         }
+                     *       ],
+                     *       "limit": 50,
+                     *       "offset": 0,
+                     *       "total": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobList"];
                 };
             };
@@ -1820,6 +2013,29 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "max_retained_pipeline_runs": 10,
+                 *       "name": "nightly",
+                 *       "parameters": [
+                 *         {
+                 *           "pipeline_parameters": {
+                 *             "seed": 1
+                 *           }
+                 *         },
+                 *         {
+                 *           "pipeline_parameters": {
+                 *             "seed": 2
+                 *           }
+                 *         }
+                 *       ],
+                 *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                 *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                 *       "schedule": {
+                 *         "cron_schedule": "0 3 * * *"
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["CreateJob"];
             };
         };
@@ -1830,6 +2046,45 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-01T12:00:00Z",
+                     *       "cron_schedule": "0 3 * * *",
+                     *       "env_variables": {},
+                     *       "last_scheduled_time": "2026-05-04T03:00:00Z",
+                     *       "max_parallel_runs": 2,
+                     *       "max_retained_pipeline_runs": 10,
+                     *       "name": "nightly",
+                     *       "next_scheduled_time": "2026-05-05T03:00:00Z",
+                     *       "parameters": [
+                     *         {
+                     *           "pipeline_parameters": {
+                     *             "seed": 1
+                     *           }
+                     *         },
+                     *         {
+                     *           "pipeline_parameters": {
+                     *             "seed": 2
+                     *           }
+                     *         }
+                     *       ],
+                     *       "pipeline_run_spec": {
+                     *         "run_type": "full",
+                     *         "uuids": []
+                     *       },
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "run_counts": {
+                     *         "STARTED": 1,
+                     *         "SUCCESS": 7
+                     *       },
+                     *       "snapshot_dir": "/home/ada/orchest/jobs/c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b/snapshot",
+                     *       "status": "STARTED",
+                     *       "total_scheduled_executions": 4,
+                     *       "uuid": "c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b"
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobView"];
                 };
             };
@@ -1898,6 +2153,45 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-01T12:00:00Z",
+                     *       "cron_schedule": "0 3 * * *",
+                     *       "env_variables": {},
+                     *       "last_scheduled_time": "2026-05-04T03:00:00Z",
+                     *       "max_parallel_runs": 2,
+                     *       "max_retained_pipeline_runs": 10,
+                     *       "name": "nightly",
+                     *       "next_scheduled_time": "2026-05-05T03:00:00Z",
+                     *       "parameters": [
+                     *         {
+                     *           "pipeline_parameters": {
+                     *             "seed": 1
+                     *           }
+                     *         },
+                     *         {
+                     *           "pipeline_parameters": {
+                     *             "seed": 2
+                     *           }
+                     *         }
+                     *       ],
+                     *       "pipeline_run_spec": {
+                     *         "run_type": "full",
+                     *         "uuids": []
+                     *       },
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "run_counts": {
+                     *         "STARTED": 1,
+                     *         "SUCCESS": 7
+                     *       },
+                     *       "snapshot_dir": "/home/ada/orchest/jobs/c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b/snapshot",
+                     *       "status": "STARTED",
+                     *       "total_scheduled_executions": 4,
+                     *       "uuid": "c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b"
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobView"];
                 };
             };
@@ -1924,6 +2218,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "cron_schedule": "30 2 * * *",
+                 *       "max_parallel_runs": 2
+                 *     }
+                 */
                 "application/json": components["schemas"]["JobUpdate"];
             };
         };
@@ -1934,6 +2234,45 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-01T12:00:00Z",
+                     *       "cron_schedule": "0 3 * * *",
+                     *       "env_variables": {},
+                     *       "last_scheduled_time": "2026-05-04T03:00:00Z",
+                     *       "max_parallel_runs": 2,
+                     *       "max_retained_pipeline_runs": 10,
+                     *       "name": "nightly",
+                     *       "next_scheduled_time": "2026-05-05T03:00:00Z",
+                     *       "parameters": [
+                     *         {
+                     *           "pipeline_parameters": {
+                     *             "seed": 1
+                     *           }
+                     *         },
+                     *         {
+                     *           "pipeline_parameters": {
+                     *             "seed": 2
+                     *           }
+                     *         }
+                     *       ],
+                     *       "pipeline_run_spec": {
+                     *         "run_type": "full",
+                     *         "uuids": []
+                     *       },
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "run_counts": {
+                     *         "STARTED": 1,
+                     *         "SUCCESS": 7
+                     *       },
+                     *       "snapshot_dir": "/home/ada/orchest/jobs/c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b/snapshot",
+                     *       "status": "STARTED",
+                     *       "total_scheduled_executions": 4,
+                     *       "uuid": "c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b"
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobView"];
                 };
             };
@@ -2011,6 +2350,45 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-01T12:00:00Z",
+                     *       "cron_schedule": "0 3 * * *",
+                     *       "env_variables": {},
+                     *       "last_scheduled_time": "2026-05-04T03:00:00Z",
+                     *       "max_parallel_runs": 2,
+                     *       "max_retained_pipeline_runs": 10,
+                     *       "name": "nightly",
+                     *       "next_scheduled_time": "2026-05-05T03:00:00Z",
+                     *       "parameters": [
+                     *         {
+                     *           "pipeline_parameters": {
+                     *             "seed": 1
+                     *           }
+                     *         },
+                     *         {
+                     *           "pipeline_parameters": {
+                     *             "seed": 2
+                     *           }
+                     *         }
+                     *       ],
+                     *       "pipeline_run_spec": {
+                     *         "run_type": "full",
+                     *         "uuids": []
+                     *       },
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "run_counts": {
+                     *         "STARTED": 1,
+                     *         "SUCCESS": 7
+                     *       },
+                     *       "snapshot_dir": "/home/ada/orchest/jobs/c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b/snapshot",
+                     *       "status": "STARTED",
+                     *       "total_scheduled_executions": 4,
+                     *       "uuid": "c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b"
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobView"];
                 };
             };
@@ -2059,6 +2437,54 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "limit": 50,
+                     *       "offset": 0,
+                     *       "runs": [
+                     *         {
+                     *           "created_time": "2026-05-04T09:30:00Z",
+                     *           "pipeline_steps": [
+                     *             {
+                     *               "artifacts": [
+                     *                 "load.ipynb"
+                     *               ],
+                     *               "attempt": 1,
+                     *               "error": null,
+                     *               "exit_code": 0,
+                     *               "file_path": "load.ipynb",
+                     *               "finished_time": "2026-05-04T09:30:12Z",
+                     *               "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *               "started_time": "2026-05-04T09:30:00Z",
+                     *               "status": "SUCCESS",
+                     *               "step_uuid": "load",
+                     *               "title": "Load data"
+                     *             },
+                     *             {
+                     *               "artifacts": [],
+                     *               "attempt": 1,
+                     *               "error": null,
+                     *               "exit_code": null,
+                     *               "file_path": "train.py",
+                     *               "finished_time": null,
+                     *               "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *               "started_time": "2026-05-04T09:30:00Z",
+                     *               "status": "STARTED",
+                     *               "step_uuid": "train",
+                     *               "title": "Train"
+                     *             }
+                     *           ],
+                     *           "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *           "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *           "run_type": "full",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "STARTED",
+                     *           "uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71"
+                     *         }
+                     *       ],
+                     *       "total": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["RunList"];
                 };
             };
@@ -2102,6 +2528,47 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-04T09:30:00Z",
+                     *       "pipeline_steps": [
+                     *         {
+                     *           "artifacts": [
+                     *             "load.ipynb"
+                     *           ],
+                     *           "attempt": 1,
+                     *           "error": null,
+                     *           "exit_code": 0,
+                     *           "file_path": "load.ipynb",
+                     *           "finished_time": "2026-05-04T09:30:12Z",
+                     *           "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "SUCCESS",
+                     *           "step_uuid": "load",
+                     *           "title": "Load data"
+                     *         },
+                     *         {
+                     *           "artifacts": [],
+                     *           "attempt": 1,
+                     *           "error": null,
+                     *           "exit_code": null,
+                     *           "file_path": "train.py",
+                     *           "finished_time": null,
+                     *           "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "STARTED",
+                     *           "step_uuid": "train",
+                     *           "title": "Train"
+                     *         }
+                     *       ],
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "run_type": "full",
+                     *       "started_time": "2026-05-04T09:30:00Z",
+                     *       "status": "STARTED",
+                     *       "uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71"
+                     *     }
+                     */
                     "application/json": components["schemas"]["RunView"];
                 };
             };
@@ -2143,6 +2610,45 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-01T12:00:00Z",
+                     *       "cron_schedule": "0 3 * * *",
+                     *       "env_variables": {},
+                     *       "last_scheduled_time": "2026-05-04T03:00:00Z",
+                     *       "max_parallel_runs": 2,
+                     *       "max_retained_pipeline_runs": 10,
+                     *       "name": "nightly",
+                     *       "next_scheduled_time": "2026-05-05T03:00:00Z",
+                     *       "parameters": [
+                     *         {
+                     *           "pipeline_parameters": {
+                     *             "seed": 1
+                     *           }
+                     *         },
+                     *         {
+                     *           "pipeline_parameters": {
+                     *             "seed": 2
+                     *           }
+                     *         }
+                     *       ],
+                     *       "pipeline_run_spec": {
+                     *         "run_type": "full",
+                     *         "uuids": []
+                     *       },
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "run_counts": {
+                     *         "STARTED": 1,
+                     *         "SUCCESS": 7
+                     *       },
+                     *       "snapshot_dir": "/home/ada/orchest/jobs/c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b/snapshot",
+                     *       "status": "STARTED",
+                     *       "total_scheduled_executions": 4,
+                     *       "uuid": "c4a1d2b8-5e6f-4a70-8b91-2c3d4e5f6a7b"
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobView"];
                 };
             };
@@ -2226,6 +2732,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "projects": [
+                     *         {
+                     *           "created_at": "2026-05-04T09:30:00Z",
+                     *           "env_variables": {
+                     *             "DATA_URL": "file:///data/iris.csv"
+                     *           },
+                     *           "exists": true,
+                     *           "managed": true,
+                     *           "name": "quickstart",
+                     *           "path": "/home/ada/orchest/projects/quickstart",
+                     *           "updated_at": "2026-05-04T09:30:00Z",
+                     *           "uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["ProjectList"];
                 };
             };
@@ -2267,6 +2791,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "quickstart",
+                 *       "template": "quickstart"
+                 *     }
+                 */
                 "application/json": components["schemas"]["CreateProject"];
             };
         };
@@ -2277,6 +2807,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-05-04T09:30:00Z",
+                     *       "env_variables": {
+                     *         "DATA_URL": "file:///data/iris.csv"
+                     *       },
+                     *       "exists": true,
+                     *       "managed": true,
+                     *       "name": "quickstart",
+                     *       "path": "/home/ada/orchest/projects/quickstart",
+                     *       "updated_at": "2026-05-04T09:30:00Z",
+                     *       "uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ProjectView"];
                 };
             };
@@ -2336,6 +2880,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-05-04T09:30:00Z",
+                     *       "env_variables": {
+                     *         "DATA_URL": "file:///data/iris.csv"
+                     *       },
+                     *       "exists": true,
+                     *       "managed": true,
+                     *       "name": "quickstart",
+                     *       "path": "/home/ada/orchest/projects/quickstart",
+                     *       "updated_at": "2026-05-04T09:30:00Z",
+                     *       "uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ProjectView"];
                 };
             };
@@ -2458,6 +3016,14 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "env_variables": {
+                 *         "DATA_URL": "file:///data/iris.csv"
+                 *       },
+                 *       "name": "iris"
+                 *     }
+                 */
                 "application/json": components["schemas"]["ProjectChanges"];
             };
         };
@@ -2468,6 +3034,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-05-04T09:30:00Z",
+                     *       "env_variables": {
+                     *         "DATA_URL": "file:///data/iris.csv"
+                     *       },
+                     *       "exists": true,
+                     *       "managed": true,
+                     *       "name": "quickstart",
+                     *       "path": "/home/ada/orchest/projects/quickstart",
+                     *       "updated_at": "2026-05-04T09:30:00Z",
+                     *       "uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ProjectView"];
                 };
             };
@@ -2539,6 +3119,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "entries": [
+                     *         {
+                     *           "kind": "file",
+                     *           "modified": "2026-05-04T09:30:00Z",
+                     *           "name": "train.py",
+                     *           "path": "train.py",
+                     *           "size": 1432
+                     *         }
+                     *       ],
+                     *       "path": "",
+                     *       "truncated": false
+                     *     }
+                     */
                     "application/json": components["schemas"]["FileList"];
                 };
             };
@@ -2592,6 +3187,13 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "kernel": "python",
+                 *       "path": "clean.ipynb",
+                 *       "template": "notebook"
+                 *     }
+                 */
                 "application/json": components["schemas"]["NewStepFile"];
             };
         };
@@ -2602,6 +3204,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "content": "import orchest\nprint(orchest.get_step_param('rows'))\n",
+                     *       "etag": "a81c03f5d2e4",
+                     *       "path": "train.py"
+                     *     }
+                     */
                     "application/json": components["schemas"]["FileContent"];
                 };
             };
@@ -2744,6 +3353,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "content": "import orchest\nprint(orchest.get_step_param('rows'))\n",
+                     *       "etag": "a81c03f5d2e4",
+                     *       "path": "train.py"
+                     *     }
+                     */
                     "application/json": components["schemas"]["FileContent"];
                 };
             };
@@ -2812,6 +3428,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "content": "import orchest\nprint(orchest.get_step_param('rows'))\n"
+                 *     }
+                 */
                 "application/json": components["schemas"]["FileText"];
             };
         };
@@ -2822,6 +3443,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "content": "import orchest\nprint(orchest.get_step_param('rows'))\n",
+                     *       "etag": "a81c03f5d2e4",
+                     *       "path": "train.py"
+                     *     }
+                     */
                     "application/json": components["schemas"]["FileContent"];
                 };
             };
@@ -2893,6 +3521,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "destination": "steps/clean.ipynb",
+                 *       "source": "clean.ipynb"
+                 *     }
+                 */
                 "application/json": components["schemas"]["Move"];
             };
         };
@@ -2903,6 +3537,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "kind": "file",
+                     *       "modified": "2026-05-04T09:30:00Z",
+                     *       "name": "clean.ipynb",
+                     *       "path": "steps/clean.ipynb",
+                     *       "size": 1432
+                     *     }
+                     */
                     "application/json": components["schemas"]["FileEntry"];
                 };
             };
@@ -2971,6 +3614,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "duplicates": [],
+                     *       "pipelines": [
+                     *         {
+                     *           "name": "quickstart",
+                     *           "path": "quickstart.orchest",
+                     *           "problems": [],
+                     *           "step_count": 2,
+                     *           "uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *           "valid": true
+                     *         }
+                     *       ],
+                     *       "truncated": false
+                     *     }
+                     */
                     "application/json": components["schemas"]["PipelineList"];
                 };
             };
@@ -3024,6 +3683,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "train",
+                 *       "path": "pipelines/train.orchest"
+                 *     }
+                 */
                 "application/json": components["schemas"]["NewPipeline"];
             };
         };
@@ -3034,6 +3699,54 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "definition": {
+                     *         "name": "quickstart",
+                     *         "parameters": {
+                     *           "seed": 7
+                     *         },
+                     *         "services": {},
+                     *         "settings": {
+                     *           "retries": 1
+                     *         },
+                     *         "steps": {
+                     *           "load": {
+                     *             "file_path": "load.ipynb",
+                     *             "incoming_connections": [],
+                     *             "kernel": {
+                     *               "display_name": "Python 3",
+                     *               "name": "python"
+                     *             },
+                     *             "parameters": {
+                     *               "rows": 1000
+                     *             },
+                     *             "title": "Load data",
+                     *             "uuid": "load"
+                     *           },
+                     *           "train": {
+                     *             "file_path": "train.py",
+                     *             "incoming_connections": [
+                     *               "load"
+                     *             ],
+                     *             "parameters": {},
+                     *             "title": "Train",
+                     *             "uuid": "train"
+                     *           }
+                     *         },
+                     *         "uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *         "version": "1.0.0"
+                     *       },
+                     *       "env_variables": {
+                     *         "SAMPLE": "0.1"
+                     *       },
+                     *       "etag": "3f2a9c0e7b1d",
+                     *       "path": "quickstart.orchest",
+                     *       "problems": [],
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f"
+                     *     }
+                     */
                     "application/json": components["schemas"]["PipelineDocument"];
                 };
             };
@@ -3104,6 +3817,54 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "definition": {
+                     *         "name": "quickstart",
+                     *         "parameters": {
+                     *           "seed": 7
+                     *         },
+                     *         "services": {},
+                     *         "settings": {
+                     *           "retries": 1
+                     *         },
+                     *         "steps": {
+                     *           "load": {
+                     *             "file_path": "load.ipynb",
+                     *             "incoming_connections": [],
+                     *             "kernel": {
+                     *               "display_name": "Python 3",
+                     *               "name": "python"
+                     *             },
+                     *             "parameters": {
+                     *               "rows": 1000
+                     *             },
+                     *             "title": "Load data",
+                     *             "uuid": "load"
+                     *           },
+                     *           "train": {
+                     *             "file_path": "train.py",
+                     *             "incoming_connections": [
+                     *               "load"
+                     *             ],
+                     *             "parameters": {},
+                     *             "title": "Train",
+                     *             "uuid": "train"
+                     *           }
+                     *         },
+                     *         "uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *         "version": "1.0.0"
+                     *       },
+                     *       "env_variables": {
+                     *         "SAMPLE": "0.1"
+                     *       },
+                     *       "etag": "3f2a9c0e7b1d",
+                     *       "path": "quickstart.orchest",
+                     *       "problems": [],
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f"
+                     *     }
+                     */
                     "application/json": components["schemas"]["PipelineDocument"];
                 };
             };
@@ -3171,6 +3932,44 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "quickstart",
+                 *       "parameters": {
+                 *         "seed": 7
+                 *       },
+                 *       "services": {},
+                 *       "settings": {
+                 *         "retries": 1
+                 *       },
+                 *       "steps": {
+                 *         "load": {
+                 *           "file_path": "load.ipynb",
+                 *           "incoming_connections": [],
+                 *           "kernel": {
+                 *             "display_name": "Python 3",
+                 *             "name": "python"
+                 *           },
+                 *           "parameters": {
+                 *             "rows": 1000
+                 *           },
+                 *           "title": "Load data",
+                 *           "uuid": "load"
+                 *         },
+                 *         "train": {
+                 *           "file_path": "train.py",
+                 *           "incoming_connections": [
+                 *             "load"
+                 *           ],
+                 *           "parameters": {},
+                 *           "title": "Train",
+                 *           "uuid": "train"
+                 *         }
+                 *       },
+                 *       "uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                 *       "version": "1.0.0"
+                 *     }
+                 */
                 "application/json": components["schemas"]["PipelineBody"];
             };
         };
@@ -3181,6 +3980,54 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "definition": {
+                     *         "name": "quickstart",
+                     *         "parameters": {
+                     *           "seed": 7
+                     *         },
+                     *         "services": {},
+                     *         "settings": {
+                     *           "retries": 1
+                     *         },
+                     *         "steps": {
+                     *           "load": {
+                     *             "file_path": "load.ipynb",
+                     *             "incoming_connections": [],
+                     *             "kernel": {
+                     *               "display_name": "Python 3",
+                     *               "name": "python"
+                     *             },
+                     *             "parameters": {
+                     *               "rows": 1000
+                     *             },
+                     *             "title": "Load data",
+                     *             "uuid": "load"
+                     *           },
+                     *           "train": {
+                     *             "file_path": "train.py",
+                     *             "incoming_connections": [
+                     *               "load"
+                     *             ],
+                     *             "parameters": {},
+                     *             "title": "Train",
+                     *             "uuid": "train"
+                     *           }
+                     *         },
+                     *         "uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *         "version": "1.0.0"
+                     *       },
+                     *       "env_variables": {
+                     *         "SAMPLE": "0.1"
+                     *       },
+                     *       "etag": "3f2a9c0e7b1d",
+                     *       "path": "quickstart.orchest",
+                     *       "problems": [],
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f"
+                     *     }
+                     */
                     "application/json": components["schemas"]["PipelineDocument"];
                 };
             };
@@ -3316,6 +4163,13 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "env_variables": {
+                 *         "SAMPLE": "0.1"
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["PipelineEnv"];
             };
         };
@@ -3326,6 +4180,54 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "definition": {
+                     *         "name": "quickstart",
+                     *         "parameters": {
+                     *           "seed": 7
+                     *         },
+                     *         "services": {},
+                     *         "settings": {
+                     *           "retries": 1
+                     *         },
+                     *         "steps": {
+                     *           "load": {
+                     *             "file_path": "load.ipynb",
+                     *             "incoming_connections": [],
+                     *             "kernel": {
+                     *               "display_name": "Python 3",
+                     *               "name": "python"
+                     *             },
+                     *             "parameters": {
+                     *               "rows": 1000
+                     *             },
+                     *             "title": "Load data",
+                     *             "uuid": "load"
+                     *           },
+                     *           "train": {
+                     *             "file_path": "train.py",
+                     *             "incoming_connections": [
+                     *               "load"
+                     *             ],
+                     *             "parameters": {},
+                     *             "title": "Train",
+                     *             "uuid": "train"
+                     *           }
+                     *         },
+                     *         "uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *         "version": "1.0.0"
+                     *       },
+                     *       "env_variables": {
+                     *         "SAMPLE": "0.1"
+                     *       },
+                     *       "etag": "3f2a9c0e7b1d",
+                     *       "path": "quickstart.orchest",
+                     *       "problems": [],
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f"
+                     *     }
+                     */
                     "application/json": components["schemas"]["PipelineDocument"];
                 };
             };
@@ -3372,6 +4274,8 @@ export interface operations {
             query?: {
                 /** @description Only this pipeline's runs */
                 pipeline_uuid?: string;
+                /** @description Only this job's runs */
+                job_uuid?: string;
                 /** @description Only runs in this status */
                 status?: "PENDING" | "STARTED" | "SUCCESS" | "FAILURE" | "ABORTED";
                 /** @description Page size (1-500) */
@@ -3391,10 +4295,58 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "limit": 50,
+                     *       "offset": 0,
+                     *       "runs": [
+                     *         {
+                     *           "created_time": "2026-05-04T09:30:00Z",
+                     *           "pipeline_steps": [
+                     *             {
+                     *               "artifacts": [
+                     *                 "load.ipynb"
+                     *               ],
+                     *               "attempt": 1,
+                     *               "error": null,
+                     *               "exit_code": 0,
+                     *               "file_path": "load.ipynb",
+                     *               "finished_time": "2026-05-04T09:30:12Z",
+                     *               "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *               "started_time": "2026-05-04T09:30:00Z",
+                     *               "status": "SUCCESS",
+                     *               "step_uuid": "load",
+                     *               "title": "Load data"
+                     *             },
+                     *             {
+                     *               "artifacts": [],
+                     *               "attempt": 1,
+                     *               "error": null,
+                     *               "exit_code": null,
+                     *               "file_path": "train.py",
+                     *               "finished_time": null,
+                     *               "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *               "started_time": "2026-05-04T09:30:00Z",
+                     *               "status": "STARTED",
+                     *               "step_uuid": "train",
+                     *               "title": "Train"
+                     *             }
+                     *           ],
+                     *           "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *           "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *           "run_type": "full",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "STARTED",
+                     *           "uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71"
+                     *         }
+                     *       ],
+                     *       "total": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["RunList"];
                 };
             };
-            /** @description Bad query parameter */
+            /** @description Bad query parameter (a job_uuid that is not a uuid) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3414,6 +4366,13 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                 *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                 *       "run_type": "full"
+                 *     }
+                 */
                 "application/json": components["schemas"]["CreateRun"];
             };
         };
@@ -3424,6 +4383,47 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-04T09:30:00Z",
+                     *       "pipeline_steps": [
+                     *         {
+                     *           "artifacts": [
+                     *             "load.ipynb"
+                     *           ],
+                     *           "attempt": 1,
+                     *           "error": null,
+                     *           "exit_code": 0,
+                     *           "file_path": "load.ipynb",
+                     *           "finished_time": "2026-05-04T09:30:12Z",
+                     *           "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "SUCCESS",
+                     *           "step_uuid": "load",
+                     *           "title": "Load data"
+                     *         },
+                     *         {
+                     *           "artifacts": [],
+                     *           "attempt": 1,
+                     *           "error": null,
+                     *           "exit_code": null,
+                     *           "file_path": "train.py",
+                     *           "finished_time": null,
+                     *           "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "STARTED",
+                     *           "step_uuid": "train",
+                     *           "title": "Train"
+                     *         }
+                     *       ],
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "run_type": "full",
+                     *       "started_time": "2026-05-04T09:30:00Z",
+                     *       "status": "STARTED",
+                     *       "uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71"
+                     *     }
+                     */
                     "application/json": components["schemas"]["RunView"];
                 };
             };
@@ -3492,6 +4492,47 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-04T09:30:00Z",
+                     *       "pipeline_steps": [
+                     *         {
+                     *           "artifacts": [
+                     *             "load.ipynb"
+                     *           ],
+                     *           "attempt": 1,
+                     *           "error": null,
+                     *           "exit_code": 0,
+                     *           "file_path": "load.ipynb",
+                     *           "finished_time": "2026-05-04T09:30:12Z",
+                     *           "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "SUCCESS",
+                     *           "step_uuid": "load",
+                     *           "title": "Load data"
+                     *         },
+                     *         {
+                     *           "artifacts": [],
+                     *           "attempt": 1,
+                     *           "error": null,
+                     *           "exit_code": null,
+                     *           "file_path": "train.py",
+                     *           "finished_time": null,
+                     *           "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "STARTED",
+                     *           "step_uuid": "train",
+                     *           "title": "Train"
+                     *         }
+                     *       ],
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "run_type": "full",
+                     *       "started_time": "2026-05-04T09:30:00Z",
+                     *       "status": "STARTED",
+                     *       "uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71"
+                     *     }
+                     */
                     "application/json": components["schemas"]["RunView"];
                 };
             };
@@ -3524,11 +4565,123 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-04T09:30:00Z",
+                     *       "pipeline_steps": [
+                     *         {
+                     *           "artifacts": [
+                     *             "load.ipynb"
+                     *           ],
+                     *           "attempt": 1,
+                     *           "error": null,
+                     *           "exit_code": 0,
+                     *           "file_path": "load.ipynb",
+                     *           "finished_time": "2026-05-04T09:30:12Z",
+                     *           "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "SUCCESS",
+                     *           "step_uuid": "load",
+                     *           "title": "Load data"
+                     *         },
+                     *         {
+                     *           "artifacts": [],
+                     *           "attempt": 1,
+                     *           "error": null,
+                     *           "exit_code": null,
+                     *           "file_path": "train.py",
+                     *           "finished_time": null,
+                     *           "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "STARTED",
+                     *           "step_uuid": "train",
+                     *           "title": "Train"
+                     *         }
+                     *       ],
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "run_type": "full",
+                     *       "started_time": "2026-05-04T09:30:00Z",
+                     *       "status": "STARTED",
+                     *       "uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71"
+                     *     }
+                     */
                     "application/json": components["schemas"]["RunView"];
                 };
             };
             /** @description No such run */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listRunAttempts: {
+        parameters: {
+            query?: {
+                /** @description Only this step's attempts */
+                step_uuid?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The run's uuid */
+                run_uuid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The run's attempts */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "attempts": [
+                     *         {
+                     *           "artifacts": [],
+                     *           "attempt": 1,
+                     *           "error": "exited with code 1",
+                     *           "exit_code": 1,
+                     *           "finished_time": "2026-05-04T09:30:12Z",
+                     *           "started_time": "2026-05-04T09:30:00Z",
+                     *           "status": "FAILURE",
+                     *           "step_uuid": "train"
+                     *         },
+                     *         {
+                     *           "artifacts": [],
+                     *           "attempt": 2,
+                     *           "error": null,
+                     *           "exit_code": null,
+                     *           "finished_time": null,
+                     *           "started_time": "2026-05-04T09:30:12Z",
+                     *           "status": "STARTED",
+                     *           "step_uuid": "train"
+                     *         }
+                     *       ],
+                     *       "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["AttemptList"];
+                };
+            };
+            /** @description No such run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Bad query parameter */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3558,6 +4711,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "artifacts": [
+                     *         "load.ipynb"
+                     *       ],
+                     *       "attempt": 1,
+                     *       "error": null,
+                     *       "exit_code": 0,
+                     *       "file_path": "load.ipynb",
+                     *       "finished_time": "2026-05-04T09:30:12Z",
+                     *       "run_uuid": "9b6ea3f4-3c0e-4a8e-9d0b-8f8f3c1d2e71",
+                     *       "started_time": "2026-05-04T09:30:00Z",
+                     *       "status": "SUCCESS",
+                     *       "step_uuid": "load",
+                     *       "title": "Load data"
+                     *     }
+                     */
                     "application/json": components["schemas"]["StepView"];
                 };
             };
@@ -3669,6 +4839,61 @@ export interface operations {
             };
         };
     };
+    previewSchedule: {
+        parameters: {
+            query: {
+                /** @description A cron expression: five fields, read in UTC */
+                cron: string;
+                /** @description How many firing times (1-50) */
+                count?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The next firing times, earliest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "after": "2026-05-04T09:30:00Z",
+                     *       "cron_schedule": "0 2 * * *",
+                     *       "next_times": [
+                     *         "2026-05-05T02:00:00Z",
+                     *         "2026-05-06T02:00:00Z",
+                     *         "2026-05-07T02:00:00Z"
+                     *       ],
+                     *       "time_zone": "UTC"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SchedulePreview"];
+                };
+            };
+            /** @description A bad expression or count; every problem listed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The scheduler did not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     listSessions: {
         parameters: {
             query?: {
@@ -3697,6 +4922,44 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "limit": 50,
+                     *       "offset": 0,
+                     *       "sessions": [
+                     *         {
+                     *           "created_time": "2026-05-04T09:30:00Z",
+                     *           "details": {
+                     *             "processes": [
+                     *               "enterprise-gateway",
+                     *               "jupyter-server"
+                     *             ],
+                     *             "services": [
+                     *               {
+                     *                 "name": "tensorboard",
+                     *                 "state": "running",
+                     *                 "urls": [
+                     *                   "http://127.0.0.1:6006/"
+                     *                 ]
+                     *               }
+                     *             ]
+                     *           },
+                     *           "gateway_url": "http://127.0.0.1:41809",
+                     *           "jupyter_token": "5b0e9c1d7a2f4e38",
+                     *           "jupyter_url": "http://127.0.0.1:41807/",
+                     *           "pipeline_path": "quickstart.orchest",
+                     *           "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *           "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *           "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *           "runtime": "process",
+                     *           "status": "RUNNING",
+                     *           "updated_time": "2026-05-04T09:30:12Z",
+                     *           "uuid": "e2f1a0b9-8c7d-4e6f-9a5b-4c3d2e1f0a98"
+                     *         }
+                     *       ],
+                     *       "total": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["SessionList"];
                 };
             };
@@ -3729,6 +4992,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                 *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10"
+                 *     }
+                 */
                 "application/json": components["schemas"]["SessionLaunch"];
             };
         };
@@ -3739,6 +5008,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-04T09:30:00Z",
+                     *       "details": {
+                     *         "processes": [
+                     *           "enterprise-gateway",
+                     *           "jupyter-server"
+                     *         ],
+                     *         "services": [
+                     *           {
+                     *             "name": "tensorboard",
+                     *             "state": "running",
+                     *             "urls": [
+                     *               "http://127.0.0.1:6006/"
+                     *             ]
+                     *           }
+                     *         ]
+                     *       },
+                     *       "gateway_url": "http://127.0.0.1:41809",
+                     *       "jupyter_token": "5b0e9c1d7a2f4e38",
+                     *       "jupyter_url": "http://127.0.0.1:41807/",
+                     *       "pipeline_path": "quickstart.orchest",
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "runtime": "process",
+                     *       "status": "RUNNING",
+                     *       "updated_time": "2026-05-04T09:30:12Z",
+                     *       "uuid": "e2f1a0b9-8c7d-4e6f-9a5b-4c3d2e1f0a98"
+                     *     }
+                     */
                     "application/json": components["schemas"]["SessionView"];
                 };
             };
@@ -3818,6 +5118,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-04T09:30:00Z",
+                     *       "details": {
+                     *         "processes": [
+                     *           "enterprise-gateway",
+                     *           "jupyter-server"
+                     *         ],
+                     *         "services": [
+                     *           {
+                     *             "name": "tensorboard",
+                     *             "state": "running",
+                     *             "urls": [
+                     *               "http://127.0.0.1:6006/"
+                     *             ]
+                     *           }
+                     *         ]
+                     *       },
+                     *       "gateway_url": "http://127.0.0.1:41809",
+                     *       "jupyter_token": "5b0e9c1d7a2f4e38",
+                     *       "jupyter_url": "http://127.0.0.1:41807/",
+                     *       "pipeline_path": "quickstart.orchest",
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "runtime": "process",
+                     *       "status": "RUNNING",
+                     *       "updated_time": "2026-05-04T09:30:12Z",
+                     *       "uuid": "e2f1a0b9-8c7d-4e6f-9a5b-4c3d2e1f0a98"
+                     *     }
+                     */
                     "application/json": components["schemas"]["SessionView"];
                 };
             };
@@ -3861,6 +5192,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-04T09:30:00Z",
+                     *       "details": {
+                     *         "processes": [
+                     *           "enterprise-gateway",
+                     *           "jupyter-server"
+                     *         ],
+                     *         "services": [
+                     *           {
+                     *             "name": "tensorboard",
+                     *             "state": "running",
+                     *             "urls": [
+                     *               "http://127.0.0.1:6006/"
+                     *             ]
+                     *           }
+                     *         ]
+                     *       },
+                     *       "gateway_url": "http://127.0.0.1:41809",
+                     *       "jupyter_token": "5b0e9c1d7a2f4e38",
+                     *       "jupyter_url": "http://127.0.0.1:41807/",
+                     *       "pipeline_path": "quickstart.orchest",
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "runtime": "process",
+                     *       "status": "RUNNING",
+                     *       "updated_time": "2026-05-04T09:30:12Z",
+                     *       "uuid": "e2f1a0b9-8c7d-4e6f-9a5b-4c3d2e1f0a98"
+                     *     }
+                     */
                     "application/json": components["schemas"]["SessionView"];
                 };
             };
@@ -3913,6 +5275,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_time": "2026-05-04T09:30:00Z",
+                     *       "details": {
+                     *         "processes": [
+                     *           "enterprise-gateway",
+                     *           "jupyter-server"
+                     *         ],
+                     *         "services": [
+                     *           {
+                     *             "name": "tensorboard",
+                     *             "state": "running",
+                     *             "urls": [
+                     *               "http://127.0.0.1:6006/"
+                     *             ]
+                     *           }
+                     *         ]
+                     *       },
+                     *       "gateway_url": "http://127.0.0.1:41809",
+                     *       "jupyter_token": "5b0e9c1d7a2f4e38",
+                     *       "jupyter_url": "http://127.0.0.1:41807/",
+                     *       "pipeline_path": "quickstart.orchest",
+                     *       "pipeline_uuid": "0915b350-b929-4cbd-b0d4-763cac0bb69f",
+                     *       "project_dir": "/home/ada/orchest/projects/quickstart",
+                     *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "runtime": "process",
+                     *       "status": "RUNNING",
+                     *       "updated_time": "2026-05-04T09:30:12Z",
+                     *       "uuid": "e2f1a0b9-8c7d-4e6f-9a5b-4c3d2e1f0a98"
+                     *     }
+                     */
                     "application/json": components["schemas"]["SessionView"];
                 };
             };

@@ -40,3 +40,5 @@ export const EVENT_KINDS: readonly NonNullable<BusEvent["kind"]>[] = [
   "session_status_changed",
   "project_changed",
 ];
+export type StepAttempt = S["StepAttempt"];
+export type AttemptList = S["AttemptList"];

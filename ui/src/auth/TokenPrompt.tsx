@@ -1,6 +1,6 @@
 // Asks for the API token when the gateway refused a call (401).
 import { useState, useSyncExternalStore, type FormEvent } from "react";
-import { setToken, subscribeToken, tokenNeeded } from "./token";
+import { getToken, setToken, subscribeToken, tokenNeeded } from "./token";
 
 export function useTokenNeeded(): boolean {
   return useSyncExternalStore(subscribeToken, tokenNeeded);
@@ -8,6 +8,7 @@ export function useTokenNeeded(): boolean {
 
 export function TokenPrompt() {
   const [value, setValue] = useState("");
+  const refused = getToken() !== null; // one was given, and the gateway answered 401
   const submit = (event: FormEvent) => {
     event.preventDefault();
     if (value.trim()) setToken(value.trim());
@@ -17,6 +18,11 @@ export function TokenPrompt() {
       <form onSubmit={submit} className="card">
         <h2 id="token-title">API token</h2>
         <p>This Orchest needs a token (one of the gateway's ORCHEST_API_TOKENS).</p>
+        {refused && (
+          <p className="banner banner-error" role="alert" data-testid="token-refused">
+            <span aria-hidden="true">✖</span> The gateway refused the token: give another.
+          </p>
+        )}
         <label>
           Token{" "}
           <input

@@ -1,5 +1,7 @@
-// The API token (ORCHEST_API_TOKENS on the gateway), kept in localStorage.
-// A 401 from the API asks for it again (the prompt listens here).
+// The API token (ORCHEST_API_TOKENS on the gateway), kept for the tab
+// (sessionStorage: a reload keeps it, another tab asks again, closing the
+// tab forgets it). A 401 from the API asks for it again (the prompt listens
+// here), saying the token given was refused.
 
 const KEY = "orchest.apiToken";
 type Listener = () => void;
@@ -7,11 +9,11 @@ const listeners = new Set<Listener>();
 let needed = false;
 
 export function getToken(): string | null {
-  return window.localStorage.getItem(KEY);
+  return window.sessionStorage.getItem(KEY);
 }
 
 export function setToken(token: string): void {
-  window.localStorage.setItem(KEY, token);
+  window.sessionStorage.setItem(KEY, token);
   needed = false;
   listeners.forEach((l) => l());
 }

@@ -18,8 +18,13 @@ export function toneOf(status: string): string {
   return LOOK[status]?.tone ?? "pending";
 }
 
+/** A state's icon, tone and label (for marks that are not a badge). */
+export function lookOf(status: string): { icon: string; tone: string; label: string } {
+  return LOOK[status] ?? { icon: "?", tone: "pending", label: status };
+}
+
 export function StatusBadge({ status, title }: { status: string; title?: string }) {
-  const look = LOOK[status] ?? { icon: "?", tone: "pending", label: status };
+  const look = lookOf(status);
   return (
     <span className={`status status-${look.tone}`} title={title ?? look.label} data-status={status}>
       <span aria-hidden="true" className="status-icon">

@@ -51,3 +51,8 @@ export function durationOf(start: string | null | undefined, end: string | null 
 export function formatTime(iso: string | null | undefined): string {
   return iso ? new Date(iso).toLocaleString() : "";
 }
+
+/** The time of day alone (the date in a title or beside it elsewhere). */
+export function formatClock(iso: string | null | undefined): string {
+  return iso ? new Date(iso).toLocaleTimeString() : "";
+}

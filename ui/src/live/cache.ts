@@ -3,6 +3,7 @@
 // new run, job or session) makes that page be read again.
 import type { QueryClient } from "@tanstack/react-query";
 import type { BusEvent, JobList, JobView, RunList, SessionList } from "../api/types";
+import { applyAttemptEvent, type LiveAttempts } from "./attempts";
 import { applyJobEvent, applyJobListEvent, applySessionListEvent } from "./jobs";
 import { recentEvents } from "./recent";
 import { applyRunEvent, applyRunListEvent, type LiveRun } from "./runs";
@@ -14,6 +15,7 @@ export const keys = {
   pipeline: (project: string, pipeline: string) => ["pipeline", project, pipeline] as const,
   runs: (filters: Record<string, string | undefined> = {}) => ["runs", filters] as const,
   run: (run: string) => ["run", run] as const,
+  attempts: (run: string) => ["attempts", run] as const,
   jobs: ["jobs"] as const,
   job: (job: string) => ["job", job] as const,
   jobRuns: (job: string) => ["jobRuns", job] as const,
@@ -42,6 +44,9 @@ export function applyEventToCache(qc: QueryClient, event: BusEvent): void {
     case "step_status_changed": {
       recentEvents.add(event);
       qc.setQueryData<LiveRun>(keys.run(event.run_uuid), (run) => run && applyRunEvent(run, event));
+      if (event.kind === "step_status_changed") {
+        qc.setQueryData<LiveAttempts>(keys.attempts(event.run_uuid), (l) => l && applyAttemptEvent(l, event));
+      }
       const isNew = event.kind === "run_status_changed";
       applyToPages<RunList>(qc, "runs", (l) => applyRunListEvent(l, event), isNew);
       applyToPages<RunList>(qc, "jobRuns", (l) => applyRunListEvent(l, event), isNew);
@@ -60,6 +65,8 @@ export function applyEventToCache(qc: QueryClient, event: BusEvent): void {
       // A pipeline's session view gains its Jupyter URL once RUNNING: read it again.
       void qc.invalidateQueries({ queryKey: keys.session(event.project_uuid, event.pipeline_uuid) });
       applyToPages<SessionList>(qc, "sessions", (l) => applySessionListEvent(l, event), true);
+      // Its Jupyter URL and token come with the read, not the event.
+      if (event.status === "RUNNING") void qc.invalidateQueries({ queryKey: keys.sessions });
       return;
     case "project_changed":
       void qc.invalidateQueries({ queryKey: keys.pipelines(event.project_uuid) });

@@ -26,12 +26,15 @@ export class RecentEvents {
     if (events.length > MAX_EVENTS) events.splice(0, events.length - MAX_EVENTS);
   }
 
+  /** The run's recent events, in their order. */
+  eventsOf(run: string): RunEvent[] {
+    return [...(this.byRun.get(run) ?? [])].sort((a, b) => a.sequence - b.sequence);
+  }
+
   /** `run` (a fresh read) with the run's recent events applied, in their order. */
   replay<R extends RunView | LiveRun>(run: R): R {
-    const events = this.byRun.get(run.uuid);
-    if (!events) return run;
-    const ordered = [...events].sort((a, b) => a.sequence - b.sequence);
-    return ordered.reduce((r, e) => applyRunEvent(r as LiveRun, e) as unknown as R, run);
+    if (!this.byRun.has(run.uuid)) return run;
+    return this.eventsOf(run.uuid).reduce((r, e) => applyRunEvent(r as LiveRun, e) as unknown as R, run);
   }
 }
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .services import ServiceSpec
+
 
 @dataclass(frozen=True)
 class SessionSpec:
@@ -25,6 +27,8 @@ class SessionSpec:
     """Relative to ``project_dir``."""
     env: dict[str, str] = field(default_factory=dict)
     """Variables for the kernels (``ORCHEST_*`` ids, the pipeline's environment variables)."""
+    services: tuple[ServiceSpec, ...] = ()
+    """The pipeline's interactive services, started with the session (``services.py``)."""
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,7 @@ from .docker_containers import (
 )
 from .kernelspecs import KERNELS_DIR, write_kernelspecs
 from .lab import server_arguments
+from .services import not_started
 from .venvs import ENTERPRISE_GATEWAY, JUPYTER_SERVER
 
 logger = logging.getLogger(__name__)
@@ -223,6 +224,7 @@ class DockerRuntime:
                     for server in servers
                 },
                 "ready_seconds": round(ready_seconds, 3),
+                **({"services": not_started(spec.services)} if spec.services else {}),
             },
         )
 

@@ -19,7 +19,8 @@ A session's directory (mode 0700, removed by ``stop``):
   jupyter/   JUPYTER_PATH: kernels/<name>/kernel.json, filled from the templates
   data/      JUPYTER_DATA_DIR
   runtime/   JUPYTER_RUNTIME_DIR: kernels' connection files
-  logs/      enterprise-gateway.log (kernels' output too), jupyter-server.log
+  logs/      enterprise-gateway.log (kernels' output too), jupyter-server.log,
+             service-<name>.log (each user service's output)
   python/    orchest_jupyter.py (see lab.py), on the Jupyter server's sys.path
 ```
 """
@@ -32,6 +33,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -51,6 +53,7 @@ from .base import LaunchFailed, Owned, SessionEndpoints, SessionSpec
 from .kernelspecs import KERNELS_DIR, write_kernelspecs
 from .lab import CONNECTION_MODULE, PAGE_CONFIG, server_config
 from .readiness import Probe, wait_ready
+from .services import ROLE_PREFIX
 from .venvs import (
     ENTERPRISE_GATEWAY,
     JUPYTER_SERVER,
@@ -220,6 +223,7 @@ class ProcessRuntime:
             headers={"Authorization": f"token {plan.jupyter_token}"},
         )
         await _wait_ready([gateway, jupyter], self.launch_timeout)
+        services = await self._start_services(spec, plan.root)
         ready_seconds = time.monotonic() - started
         logger.info("session %s ready in %.2fs", spec.session_uuid, ready_seconds)
         return SessionEndpoints(
@@ -239,6 +243,7 @@ class ProcessRuntime:
                     for server in (gateway, jupyter)
                 },
                 "ready_seconds": round(ready_seconds, 3),
+                **({"services": services} if services else {}),
             },
         )
 
@@ -344,27 +349,51 @@ class ProcessRuntime:
         """Start one server detached (see ``detach.py``); its cwd is the
         session directory (kernels change to theirs)."""
         log = plan.root / "logs" / f"{role}.log"
-        helper = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-S",
-            str(DETACH),
-            str(log),
-            str(plan.root),
-            *argv,
-            env={**plan.env, ROLE_VARIABLE: role},
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await helper.communicate()
-        if helper.returncode != 0:
-            raise LaunchFailed(f"{role} did not start: {err.decode(errors='replace').strip()}")
-        try:
-            process = psutil.Process(int(out))
-        except psutil.NoSuchProcess:
-            tail = await asyncio.to_thread(_tail, log)
-            raise LaunchFailed(f"{role} exited at once:\n{tail}") from None
+        process = await _detach(role, argv, {**plan.env, ROLE_VARIABLE: role}, log, plan.root)
         return _Server(role, process, log, ready_url, headers)
+
+    async def _start_services(self, spec: SessionSpec, root: Path) -> list[dict[str, Any]]:
+        """Each interactive service's command line (``sh -c``), a detached
+        process of the session in the project folder, marked as its servers
+        are (so stopped, found and reconciled with them), with the allow-list
+        of the environment, the service's variables and the contract's."""
+        started: list[dict[str, Any]] = []
+        for service in spec.services:
+            entry: dict[str, Any] = {"name": service.name, "urls": service.urls}
+            if not service.command_line:
+                started.append({**entry, "state": "not started: no command"})
+                continue
+            role = ROLE_PREFIX + service.name
+            log = root / "logs" / f"service-{_file_name(service.name)}.log"
+            env = child_environment(
+                os.environ,
+                variables={**spec.env, **service.env},
+                contract={
+                    "ORCHEST_PROJECT_DIR": spec.project_dir,
+                    MARKER_VARIABLE: f"{self.owner}:{spec.session_uuid}",
+                },
+            )
+            argv = ["/bin/sh", "-c", service.command_line]
+            try:
+                process = await _detach(
+                    role, argv, {**env, ROLE_VARIABLE: role}, log, spec.project_dir
+                )
+            except LaunchFailed as exc:  # a service's failure is not the session's
+                logger.warning("session %s: %s", spec.session_uuid, exc.reason)
+                started.append({**entry, "state": "exited", "log": str(log)})
+                continue
+            state = "exited" if _is_gone(process) else "running"
+            started.append(
+                {
+                    **entry,
+                    "state": state,
+                    "pid": process.pid,
+                    "create_time": process.create_time(),
+                    "log": str(log),
+                }
+            )
+            logger.info("session %s: service %s %s", spec.session_uuid, service.name, state)
+        return started
 
     def _marked_all(self) -> list[tuple[psutil.Process, str, str]]:
         """Every live process of this owner's sessions: (process, session uuid, role)."""
@@ -396,6 +425,36 @@ class ProcessRuntime:
                 for child in process.children(recursive=True):
                     found.setdefault(child.pid, child)
         return list(found.values())
+
+
+async def _detach(
+    role: str, argv: list[str], env: dict[str, str], log: Path, cwd: Path | str
+) -> psutil.Process:
+    """Start ``argv`` detached (see ``detach.py``), output to ``log``."""
+    helper = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-S",
+        str(DETACH),
+        str(log),
+        str(cwd),
+        *argv,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await helper.communicate()
+    if helper.returncode != 0:
+        raise LaunchFailed(f"{role} did not start: {err.decode(errors='replace').strip()}")
+    try:
+        return psutil.Process(int(out))
+    except psutil.NoSuchProcess:
+        tail = await asyncio.to_thread(_tail, log)
+        raise LaunchFailed(f"{role} exited at once:\n{tail}") from None
+
+
+def _file_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "service"
 
 
 def _write_config(path: Path, config: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ from .environment import StepLaunch, prepare_launch
 from .guardian import Guardian, reap_orphans
 from .isolation import Isolation, IsolationMode
 from .notebook import execute_notebook
+from .pid_window import PidWindow, read_counters
 from .reaping import RunnerProcess
 from .scripts import PYTHON, environment_python, script_type, unsupported
 from .streaming import GuardedSink, pump_stream
@@ -167,6 +168,8 @@ class ProcessExecutor:
         deadline: float | None,
     ) -> ExecutionResult:
         loop = asyncio.get_running_loop()
+        # On the loop: two small /proc files, cheaper than a thread hop.
+        before = read_counters()
         try:
             transport, protocol = await loop.subprocess_exec(
                 lambda: _ExitProtocol(loop),
@@ -181,6 +184,7 @@ class ProcessExecutor:
         except FileNotFoundError:
             return ExecutionResult(None, f"{command[0]} not found")
         pid = transport.get_pid()
+        window = None if before is None else PidWindow(before, pid)
         if self._guardian is not None:
             self._guardian.watch(pid)
         logger.info(
@@ -208,14 +212,18 @@ class ProcessExecutor:
                     launch.marker,
                     grace_seconds=self._kill_grace_seconds,
                     since=launch.started,
+                    window=window,
                 )
             await protocol.exited
             # Like a container: what the step left running ends with it.
-            await kill_attempt(pid, launch.marker, since=launch.started)
+            await kill_attempt(pid, launch.marker, since=launch.started, window=window)
             await asyncio.wait({pump}, timeout=DRAIN_SECONDS)
         finally:
             if transport.get_returncode() is None:  # the caller cancelled us, or a failure
-                kill_tree(pid, attempt_processes(process_tree(pid), launch.marker, launch.started))
+                kill_tree(
+                    pid,
+                    attempt_processes(process_tree(pid), launch.marker, launch.started, window),
+                )
             if self._guardian is not None:
                 self._guardian.release(pid)
             pump.cancel()

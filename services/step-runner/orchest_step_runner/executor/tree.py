@@ -7,6 +7,9 @@ so that snapshot is taken before any signal is sent. Processes whose parent
 has already exited (a daemon) are found by their environment instead: every
 process of an attempt inherits its ``ORCHEST_*`` ids (the attempt's marker).
 
+When the attempt's ``PidWindow`` is known, only the processes created since
+its leader started are read (``pid_window``), not every process of the host.
+
 A zombie counts as gone: it runs nothing, and whether it is reaped depends on
 the host's init process (which is not always a reaping one).
 """
@@ -21,8 +24,19 @@ from collections.abc import Iterable, Mapping
 
 import psutil
 
+from .pid_window import PidWindow, new_pids
+
 POLL_SECONDS = 0.02
 KILL_WAIT_SECONDS = 1.0
+INLINE_CANDIDATES = 8
+"""When an attempt ends, at most this many processes created since it began
+are looked at on the event loop (a few small ``/proc`` reads, no disk); more,
+or an unknown window, in a thread. A thread hop waits for another thread's
+wake-up, which on a loaded host costs milliseconds between a step's end and
+its report."""
+INLINE_TASKS = 4096
+"""Nor on the loop when the host runs more tasks than this (listing ``/proc``
+grows with them)."""
 
 
 def process_tree(pid: int) -> list[psutil.Process]:
@@ -34,17 +48,47 @@ def process_tree(pid: int) -> list[psutil.Process]:
         return []
 
 
-def marked_processes(marker: Mapping[str, str], since: float = 0.0) -> list[psutil.Process]:
+def _processes(pids: Iterable[int]) -> list[psutil.Process]:
+    found = []
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            found.append(psutil.Process(pid))
+    return found
+
+
+def _created_since(since: float, window: PidWindow | None) -> list[psutil.Process]:
+    """The processes that may have been created since the attempt began: those
+    of its pid window when known, else those created from ``since`` on (epoch
+    seconds; every process's start time is read)."""
+    pids = new_pids(window)
+    if pids is not None:
+        return _processes(pids)
+    floor = since - 1.0  # create_time is coarse (clock ticks)
+    return [
+        process
+        for process in psutil.process_iter(["create_time"])
+        if (process.info["create_time"] or 0.0) >= floor
+    ]
+
+
+def marked_processes(
+    marker: Mapping[str, str], since: float = 0.0, window: PidWindow | None = None
+) -> list[psutil.Process]:
     """Processes whose environment holds every variable of ``marker`` (not this one).
 
-    Only processes created from ``since`` on (epoch seconds) are read: the
-    attempt's cannot be older than the attempt, and reading every process's
-    environment costs milliseconds on a busy host.
+    Only processes created since the attempt began are read (``window``, else
+    ``since``): the attempt's cannot be older than the attempt, and reading
+    every process's environment costs milliseconds on a busy host.
     """
+    return _marked(_created_since(since, window), marker)
+
+
+def _marked(
+    candidates: Iterable[psutil.Process], marker: Mapping[str, str]
+) -> list[psutil.Process]:
     found = []
-    floor = since - 1.0  # create_time is coarse (clock ticks)
-    for process in psutil.process_iter(["create_time"]):
-        if process.pid == os.getpid() or (process.info["create_time"] or 0.0) < floor:
+    for process in candidates:
+        if process.pid == os.getpid():
             continue
         try:
             environ = process.environ()
@@ -56,10 +100,13 @@ def marked_processes(marker: Mapping[str, str], since: float = 0.0) -> list[psut
 
 
 def attempt_processes(
-    roots: Iterable[psutil.Process], marker: Mapping[str, str], since: float = 0.0
+    roots: Iterable[psutil.Process],
+    marker: Mapping[str, str],
+    since: float = 0.0,
+    window: PidWindow | None = None,
 ) -> list[psutil.Process]:
     """The roots, their current descendants and every marked process, once each."""
-    found = {process.pid: process for process in marked_processes(marker, since)}
+    found = {process.pid: process for process in marked_processes(marker, since, window)}
     for root in roots:
         found.setdefault(root.pid, root)
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
@@ -108,6 +155,8 @@ async def wait_gone(processes: list[psutil.Process], timeout: float) -> bool:
     Polls (in a thread: a look reads ``/proc`` for each process): the exit of
     a process that is not our child is announced nowhere.
     """
+    if not processes:
+        return True
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not await asyncio.to_thread(all_gone, processes):
@@ -123,9 +172,10 @@ def _find_and_signal(
     marker: Mapping[str, str],
     since: float,
     signum: signal.Signals,
+    window: PidWindow | None = None,
 ) -> list[psutil.Process]:
     """Signal the group and every process of the attempt; returns those processes."""
-    processes = attempt_processes(roots, marker, since)
+    processes = attempt_processes(roots, marker, since, window)
     signal_group(pgid, signum)
     signal_processes(processes, signum)
     return processes
@@ -136,30 +186,47 @@ async def kill_attempt(
     marker: Mapping[str, str],
     roots: Iterable[psutil.Process] = (),
     since: float = 0.0,
+    window: PidWindow | None = None,
 ) -> None:
     """SIGKILL the group, the roots' trees and the marked processes now, and wait
     (briefly) until they are gone."""
-    # In a thread: the scan reads /proc for every process of the host (2-50 ms
-    # on a busy one) and each signal reads the process's start time first.
+    roots = list(roots)
+    if not roots and window is not None and window.before.alive <= INLINE_TASKS:
+        pids = new_pids(window)  # on the loop: see INLINE_CANDIDATES
+        if pids is not None and len(pids) <= INLINE_CANDIDATES:
+            marked = _marked(_processes(pids), marker)
+            signal_group(pgid, signal.SIGKILL)
+            signal_processes(marked, signal.SIGKILL)
+            await wait_gone(marked, KILL_WAIT_SECONDS)
+            return
+    # In a thread: the scan reads /proc (every process of the host without a
+    # window: 2-50 ms on a busy one) and each signal reads the process's start
+    # time first.
     processes = await asyncio.to_thread(
-        _find_and_signal, pgid, list(roots), marker, since, signal.SIGKILL
+        _find_and_signal, pgid, roots, marker, since, signal.SIGKILL, window
     )
     await wait_gone(processes, KILL_WAIT_SECONDS)
 
 
 async def terminate_attempt(
-    pid: int, pgid: int, marker: Mapping[str, str], *, grace_seconds: float, since: float = 0.0
+    pid: int,
+    pgid: int,
+    marker: Mapping[str, str],
+    *,
+    grace_seconds: float,
+    since: float = 0.0,
+    window: PidWindow | None = None,
 ) -> None:
     """SIGTERM everything of the attempt, then SIGKILL what still runs after
     ``grace_seconds`` (looking again: processes may start during the grace)."""
 
     def find_and_terminate() -> list[psutil.Process]:
         # The tree first: its snapshot finds escapees while their ancestors live.
-        return _find_and_signal(pgid, process_tree(pid), marker, since, signal.SIGTERM)
+        return _find_and_signal(pgid, process_tree(pid), marker, since, signal.SIGTERM, window)
 
     processes = await asyncio.to_thread(find_and_terminate)
     await wait_gone(processes, grace_seconds)
     survivors = await asyncio.to_thread(
         lambda: [process for process in processes if not is_gone(process)]
     )
-    await kill_attempt(pgid, marker, survivors, since)
+    await kill_attempt(pgid, marker, survivors, since, window)

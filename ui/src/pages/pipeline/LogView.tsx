@@ -3,7 +3,7 @@
 import { useEffect, useMemo, useRef, useState } from "react";
 import { apiFetch } from "../../api/client";
 import { ErrorPanel } from "../../components/ErrorPanel";
-import { parseAnsi } from "./ansi";
+import { AnsiText } from "../../components/AnsiText";
 
 function useStepLog(run: string, step: string, attempt: number, ended: boolean) {
   const [text, setText] = useState("");
@@ -50,11 +50,10 @@ export function LogView({ run, step, attempt, ended }: { run: string; step: stri
       .filter((line) => line.toLowerCase().includes(search.toLowerCase()))
       .join("\n");
   }, [text, search]);
-  const segments = useMemo(() => parseAnsi(shown), [shown]);
   const toEnd = () => box.current?.scrollTo({ top: box.current.scrollHeight });
   useEffect(() => {
     if (follow) toEnd();
-  }, [segments, follow]);
+  }, [shown, follow]);
   return (
     <div className="log">
       <div className="log-tools">
@@ -71,11 +70,7 @@ export function LogView({ run, step, attempt, ended }: { run: string; step: stri
       </div>
       <ErrorPanel error={error} title="The log could not be read" />
       <pre className="log-text" ref={box} data-testid="step-log" tabIndex={0} aria-label="Step log">
-        {segments.map((s, i) => (
-          <span key={i} className={`${s.fg !== null ? `ansi-${s.fg}` : ""}${s.bold ? " ansi-bold" : ""}`}>
-            {s.text}
-          </span>
-        ))}
+        <AnsiText text={shown} />
         {!text && !streaming && <span className="muted">(no output)</span>}
       </pre>
     </div>

@@ -86,7 +86,7 @@ export function PipelinePage({ project, pipeline, run: chosenRun, step }: Props)
         <h1>
           {definition.name} <span className="muted">{doc.data.path}</span>
         </h1>
-        <Link to={`/projects/${project}`}>project</Link> · <Link to={`/runs?pipeline_uuid=${pipeline}`}>its runs</Link>
+        <Link to={`/projects/${project}`}>project</Link> · <Link to={`/runs?pipeline_uuid=${pipeline}`}>its runs</Link> · <Link to={`/jobs/new?project_uuid=${project}&pipeline_uuid=${pipeline}`} data-testid="new-job-here">new job</Link>
         {runUuid && (
           <>
             {" "}

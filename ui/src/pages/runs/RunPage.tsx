@@ -1,7 +1,7 @@
 // A run: status, steps with their attempts, its timeline, abort; all live.
 import { useMutation } from "@tanstack/react-query";
 import { client, unwrap } from "../../api/client";
-import { useRun } from "../../api/queries";
+import { useAttempts, useRun } from "../../api/queries";
 import { ErrorPanel } from "../../components/ErrorPanel";
 import { ProgressBar } from "../../components/ProgressBar";
 import { StatusBadge } from "../../components/Status";
@@ -12,6 +12,7 @@ import { Timeline } from "./Timeline";
 
 export function RunPage({ run: uuid }: { run: string }) {
   const run = useRun(uuid);
+  const attempts = useAttempts(uuid);
   const now = useNow(run.data?.status === "STARTED");
   const abort = useMutation({
     mutationFn: () => unwrap(client.DELETE("/api/runs/{run_uuid}", { params: { path: { run_uuid: uuid } } })),
@@ -27,7 +28,7 @@ export function RunPage({ run: uuid }: { run: string }) {
       </h1>
       <p>
         {r.run_type} run, created {formatTime(r.created_time)}
-        {r.started_time && `, running for ${durationOf(r.started_time, r.finished_time, now)}`}
+        {r.started_time && `, ${r.finished_time ? "took" : "running for"} ${durationOf(r.started_time, r.finished_time, now)}`}
         {pipelineLink && (
           <>
             {" "}
@@ -49,7 +50,8 @@ export function RunPage({ run: uuid }: { run: string }) {
       )}
       <ErrorPanel error={abort.error} title="The abort failed" />
       <h2>Timeline</h2>
-      <Timeline steps={r.pipeline_steps} />
+      <ErrorPanel error={attempts.error} title="The attempts could not be read" />
+      <Timeline steps={r.pipeline_steps} attempts={attempts.data?.attempts ?? []} />
       <h2>Steps</h2>
       <table className="table">
         <thead>

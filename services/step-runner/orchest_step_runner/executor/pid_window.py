@@ -1,0 +1,113 @@
+"""Which processes can be an attempt's: the pids handed out since it began.
+
+Finding what an attempt left behind (``tree.marked_processes``) reads the
+environment of candidate processes. Reading every process of the host costs
+2-50 ms on a busy one; but every process of an attempt was created after its
+first one (the leader), and the kernel hands out pids in a cycle: each new
+process takes the next free pid after the last one given (``ns_last_pid``),
+wrapping to ``RESERVED_PIDS`` after ``pid_max``. So unless the cycle went all
+the way round during the attempt, its processes hold pids in the cyclic
+interval (leader, last pid given], and only those are read.
+
+Whether the cycle could have gone round is bounded from two counters read
+before the leader starts and again at the scan: the processes (and threads)
+created since boot (``/proc/stat``: every pid given in any namespace counts)
+and the tasks alive (``/proc/loadavg``). The cursor moves one pid for each
+pid given, and one for each pid it skips because it is in use, and no more
+pids are in use at any time than the tasks alive at the start plus those
+created since; so it moved at most ``2 x created + alive``. When that could
+reach a whole cycle, or ``/proc`` lacks a counter, or it belongs to another
+pid namespace than this process, the window is unknown (``None``) and every
+process is read, as before.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+RESERVED_PIDS = 300
+"""Where the kernel's pid cycle starts again (``RESERVED_PIDS`` in ``kernel/pid.c``)."""
+
+PROC = Path("/proc")
+
+
+@dataclass(frozen=True)
+class Counters:
+    created: int
+    """Processes and threads created since boot (``processes`` of ``/proc/stat``)."""
+    alive: int
+    """Tasks alive (the total of ``/proc/loadavg``'s fourth field)."""
+
+
+@dataclass(frozen=True)
+class PidWindow:
+    """The counters before an attempt's leader started, and its pid."""
+
+    before: Counters
+    leader: int
+
+
+def cursor_travel(before: Counters, now: Counters) -> int:
+    """The most pids the kernel's cursor can have moved past between the two reads."""
+    created = max(now.created - before.created, 0)
+    return 2 * created + before.alive
+
+
+def in_window(pid: int, leader: int, last: int) -> bool:
+    """Whether ``pid`` lies in the cyclic interval (``leader``, ``last``]."""
+    if last >= leader:
+        return leader < pid <= last
+    return pid > leader or pid <= last  # the cycle wrapped once
+
+
+def candidates(
+    window: PidWindow, now: Counters, last: int, pid_max: int, pids: Iterable[int]
+) -> list[int] | None:
+    """The ``pids`` given since ``window``'s leader started; ``None`` when the
+    cycle may have come round (any pid could be new)."""
+    if cursor_travel(window.before, now) >= pid_max - RESERVED_PIDS:
+        return None
+    return [pid for pid in pids if in_window(pid, window.leader, last)]
+
+
+def read_counters() -> Counters | None:
+    """The counters now (blocking: reads ``/proc``); ``None``: not available."""
+    try:
+        created = next(
+            int(line.split()[1])
+            for line in (PROC / "stat").read_text().splitlines()
+            if line.startswith("processes ")
+        )
+        alive = int((PROC / "loadavg").read_text().split()[3].partition("/")[2])
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+    return Counters(created, alive)
+
+
+def _same_namespace() -> bool:
+    """Whether ``/proc`` lists this process's pid namespace (``ns_last_pid`` is
+    always the reader's)."""
+    try:
+        return os.readlink(PROC / "self") == str(os.getpid())
+    except OSError:
+        return False
+
+
+def new_pids(window: PidWindow | None) -> list[int] | None:
+    """The pids of the live processes created since ``window``'s leader
+    started (blocking: reads ``/proc``); ``None``: unknown, read them all."""
+    if window is None or not _same_namespace():
+        return None
+    now = read_counters()
+    try:
+        last = int((PROC / "sys/kernel/ns_last_pid").read_text())
+        pid_max = int((PROC / "sys/kernel/pid_max").read_text())
+        listed = [int(name) for name in os.listdir(PROC) if name.isdigit()]
+    except (OSError, ValueError):
+        return None
+    if now is None:
+        return None
+    return candidates(window, now, last, pid_max, listed)

@@ -1,0 +1,25 @@
+"""Fixtures of the integration tier (a module's own fixture of the same name wins)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from runs_harness import Project, Stack, whole_stack
+
+
+@pytest.fixture
+async def stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
+    """The whole stack with the default settings, stopped after the test."""
+    async with whole_stack(service_settings) as s:
+        yield s
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    """An empty project folder with a pipeline definition to fill."""
+    root = tmp_path / "project"
+    root.mkdir()
+    return Project(root)
