@@ -155,10 +155,11 @@ async def test_clients_that_fall_behind_are_told_and_resume_exactly(
     subject = bus.run_event(pipeline, run)
     async with (
         gateway(service_settings, sse_queue_events=1) as port,
-        clients(port, [{"pipeline_uuid": pipeline}] * 10) as followers,
+        clients(port, [{"pipeline_uuid": pipeline}] * 5) as followers,
     ):
-        # 4.8 MB per client: more than the kernel holds for a client that
-        # does not read (some 3 MB on loopback).
+        # 9.6 MB per client: more than the kernel holds for a client that
+        # does not read (its send buffer is at most 4 MB, net.ipv4.tcp_wmem,
+        # the receiving side's some hundred KB until the client reads).
         body = {"kind": "run_status_changed", "pad": "x" * 16_000}
         async with clients(port, [{"pipeline_uuid": pipeline}]) as (witness,):
             sequences = await publish(nc, [(subject, {**body, "n": n}) for n in range(300)])

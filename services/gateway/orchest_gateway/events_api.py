@@ -160,8 +160,9 @@ async def events(request: Request) -> Response:
                     continue
                 events = [e for e in taken if e.sequence > last]  # some replayed already
                 if events:
-                    last = listener.sent = events[-1].sequence
-                    yield Frame(b"".join(e.frame for e in events), last)
+                    before, last = last, events[-1].sequence
+                    listener.sent = last
+                    yield Frame(b"".join(e.frame for e in events), last, before)
 
     return EventStreamResponse(frames(), stall_seconds=settings.sse_stall_seconds)
 

@@ -56,6 +56,10 @@ class Frame:
     position: int | None
     """Resume token once this frame was sent: the id of the last event sent
     so far (None if the stream has no start point yet)."""
+    before: int | None = None
+    """Resume token while this frame is not sent yet, when events went to the
+    client other than through the frames since the last one (the live
+    events the feed writes straight to the connection)."""
 
 
 class ClientBehindError(Exception):
@@ -154,6 +158,8 @@ class EventStreamResponse(Response):
             # buffers are full): most sends go out at once.
             async with asyncio.timeout(None) as deadline:
                 while frame is not None:
+                    if frame.before is not None:
+                        self._position = frame.before
                     message = {"type": "http.response.body", "body": frame.body, "more_body": True}
                     if self._writable():
                         await send(message)
