@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import (
     accept,
+    dashboard,
     docker_step,
     fan_out,
     job_grid,
@@ -26,12 +27,12 @@ from .harness import nats_round_trip, p50, running_stack
 from .report import Figure, machine, table, write_docs
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
-SHARED_STACK = (1, 2, 3, 4, 5, 6, 8, 11, 12, 13, 14)
+SHARED_STACK = (1, 2, 3, 4, 5, 6, 8, 11, 12, 13, 14, 15)
 """The figures measured on one stack of two runners (process executor)."""
 
 
 async def _on_shared_stack(wanted: Callable[[int], bool], show: Callable[[Figure], None]) -> None:
-    """Figures 1-6, 8 and 11-14, on one stack started once."""
+    """Figures 1-6, 8 and 11-15, on one stack started once."""
     async with running_stack(runners=2) as stack:
         if wanted(13):
             show(await scale.idle_memory(stack))
@@ -57,6 +58,9 @@ async def _on_shared_stack(wanted: Callable[[int], bool], show: Callable[[Figure
                 show(figure)
         if wanted(14):
             show(await warm_kernels.notebook_chain(stack))
+        if wanted(15):
+            for figure in await dashboard.dashboard(stack):
+                show(figure)
 
 
 async def main(write: bool, only: set[int]) -> None:
@@ -78,6 +82,9 @@ async def main(write: bool, only: set[int]) -> None:
         show(await docker_step.docker_step())
     if wanted(10):
         for figure in await replicas.replicas():
+            show(figure)
+    if wanted(11):
+        for figure in await sse_fanout.sse_fanout_replicas(gateways=2):
             show(figure)
     seconds = time.perf_counter() - t0
     print(f"\n{machine()}, {seconds:.0f} s\n")

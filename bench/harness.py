@@ -88,9 +88,10 @@ def _environ(extra: Mapping[str, str]) -> Iterator[None]:
 
 @asynccontextmanager
 async def running_stack(
-    runners: int = 1, env: Mapping[str, str] | None = None
+    runners: int = 1, env: Mapping[str, str] | None = None, gateways: int = 1
 ) -> AsyncIterator[Stack]:
-    """An embedded stack (``orchest up --runners N``) on a new state directory.
+    """An embedded stack (``orchest up --runners N --gateways M``) on a new
+    state directory.
 
     ``env``: variables for the stack's services (``ORCHEST_EXECUTOR=docker``):
     set in the bench's environment only while ``orchest up`` starts the
@@ -99,7 +100,7 @@ async def running_stack(
     with tempfile.TemporaryDirectory(prefix="orchest-bench-") as tmp:
         state = StateDir(Path(tmp) / "state")
         with _environ(env or {}):
-            await asyncio.to_thread(stack_ops.up, state, free_port(), 120.0, runners)
+            await asyncio.to_thread(stack_ops.up, state, free_port(), 120.0, runners, gateways)
         info = state.read_stack() or {}
         stack = Stack(
             state=state,

@@ -1,13 +1,16 @@
 """Figure 11: live updates at scale. 1, 30, 300 and 1000 raw-socket SSE
 clients follow one pipeline while a 20-step chain runs; every client is
 checked for every event, and the latency from each event's ``occurred_at``
-to its arrival is set against a bare NATS subscriber's in the same run."""
+to its arrival is set against a bare NATS subscriber's in the same run.
+Measured on the shared stack (one gateway process) and on a stack of two
+gateway processes sharing the port (``orchest up --gateways 2``)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import math
+import os
 import sys
 import time
 from datetime import datetime
@@ -15,7 +18,7 @@ from typing import Any
 
 import psutil
 
-from .harness import Pipeline, Stack, percentile, project_dir, run_pipeline
+from .harness import Pipeline, Stack, percentile, project_dir, run_pipeline, running_stack
 from .report import Figure
 
 MS = 1000.0
@@ -55,18 +58,25 @@ def _split(items: range, parts: int) -> list[range]:
     return [items[i : i + step] for i in range(0, len(items), step)]
 
 
-def _gateway(stack: Stack) -> psutil.Process:
-    (pid,) = stack.pids("gateway")
-    return psutil.Process(pid)
+def _gateways(stack: Stack) -> list[psutil.Process]:
+    return [psutil.Process(pid) for pid in stack.pids("gateway")]
+
+
+def _cpu(processes: list[psutil.Process]) -> float:
+    return sum(sum(p.cpu_times()[:2]) for p in processes)
+
+
+def _rss(processes: list[psutil.Process]) -> int:
+    return sum(p.memory_info().rss for p in processes)
 
 
 async def _audience(stack: Stack, pipeline: Pipeline, count: int) -> dict[str, Any]:
     """One run followed by ``count`` clients and a bare NATS subscriber."""
     assert stack.nc is not None
-    gateway = _gateway(stack)
-    rss_before = gateway.memory_info().rss
+    gateways = _gateways(stack)
+    rss_before = _rss(gateways)
     processes = await _clients(stack, pipeline.uuid, count)
-    rss_connected = gateway.memory_info().rss
+    rss_connected = _rss(gateways)
     on_bus: dict[str, float] = {}
 
     async def bus_event(msg: Any) -> None:
@@ -77,19 +87,22 @@ async def _audience(stack: Stack, pipeline: Pipeline, count: int) -> dict[str, A
         )
 
     sub = await stack.nc.subscribe(stack.bus.pipeline_events(pipeline.uuid), cb=bus_event)
-    cpu_before = sum(gateway.cpu_times()[:2])
+    cpu_before = _cpu(gateways)
     try:
         timing = await run_pipeline(stack, pipeline)
         outputs = [await process.communicate() for process in processes]
     finally:
         await sub.unsubscribe()
-    cpu = sum(gateway.cpu_times()[:2]) - cpu_before
+    cpu = _cpu(gateways) - cpu_before
+    load = os.getloadavg()[0]
     assert timing.status == "SUCCESS", timing
     clients = [client for stdout, _ in outputs for client in json.loads(stdout)]
     complete = sum(1 for c in clients if {event_id for event_id, _ in c} >= set(on_bus))
     latencies = [latency for c in clients for _, latency in c]
     return {
         "count": count,
+        "gateways": len(gateways),
+        "load": load,
         "complete": complete,
         "events": len(on_bus),
         "latencies": latencies,
@@ -101,6 +114,7 @@ async def _audience(stack: Stack, pipeline: Pipeline, count: int) -> dict[str, A
 
 
 async def sse_fanout(stack: Stack) -> list[Figure]:
+    """The audiences on ``stack`` (as many gateways as it has)."""
     root = project_dir("fanout")
     chain = Pipeline(root)
     for i in range(STEPS):
@@ -113,17 +127,26 @@ async def sse_fanout(stack: Stack) -> list[Figure]:
     return figures
 
 
+async def sse_fanout_replicas(gateways: int = 2) -> list[Figure]:
+    """The audiences on a stack of its own, with ``gateways`` gateway processes."""
+    async with running_stack(runners=2, gateways=gateways) as stack:
+        assert len(stack.pids("gateway")) == gateways, stack.processes
+        return await sse_fanout(stack)
+
+
 def _figure(r: dict[str, Any]) -> Figure:
     count = r["count"]
     p50, p99 = percentile(r["latencies"], 0.5), percentile(r["latencies"], 0.99)
     f50, f99 = percentile(r["floor"], 0.5), percentile(r["floor"], 0.99)
     every = r["complete"] == count
+    gateways = r["gateways"]
+    where = "1 gateway" if gateways == 1 else f"{gateways} gateways"
     return Figure(
-        name=f"11. live updates, {count} SSE client{'s' if count > 1 else ''}",
+        name=f"11. live updates, {where}, {count} SSE client{'s' if count > 1 else ''}",
         value=(
             f"{r['complete']} of {count} got every event; p50 {p50 * MS:.1f} ms,"
-            f" p99 {p99 * MS:.1f} ms; gateway {r['cpu']:.2f} CPU-s,"
-            f" {r['rss_per_connection'] / 1024:.1f} KiB/connection"
+            f" p99 {p99 * MS:.1f} ms; gateway{'s' if gateways > 1 else ''} {r['cpu']:.2f} CPU-s,"
+            f" {r['rss_per_connection'] / 1024:.1f} KiB/connection; load average {r['load']:.1f}"
         ),
         floor=f"bare NATS subscriber p50 {f50 * MS:.1f} ms, p99 {f99 * MS:.1f} ms",
         ratio=p99 / f99 if f99 > 0 else None,
@@ -138,7 +161,9 @@ def _figure(r: dict[str, Any]) -> Figure:
             " machine), over every event of every client; a client got every event when it"
             " has every `event_id` the floor saw. Floor: a core NATS subscriber of the"
             " pipeline's events in the bench process, same latency. Ratio: p99 / floor p99."
-            " Gateway CPU: user + system seconds of its process during the run; memory: its"
-            " resident set's growth while the clients connected, per connection."
+            f" Gateway CPU: user + system seconds of its {where} process(es) during the run;"
+            " memory: their resident sets' growth while the clients connected, per"
+            " connection. Load average: the machine's 1-minute load average at the run's end"
+            " (2 cores shared with other work: above 2, processes wait for a core)."
         ),
     )

@@ -29,7 +29,9 @@ class UpResult:
     stack: dict[str, Any]
 
 
-def up(state: StateDir, port: int, timeout: float = 90.0, runners: int = 1) -> UpResult:
+def up(
+    state: StateDir, port: int, timeout: float = 90.0, runners: int = 1, gateways: int = 1
+) -> UpResult:
     """Start the stack detached; return once it is healthy (or raise)."""
     state.prepare()
     if is_running(state):
@@ -52,6 +54,8 @@ def up(state: StateDir, port: int, timeout: float = 90.0, runners: int = 1) -> U
                 str(timeout),
                 "--runners",
                 str(runners),
+                "--gateways",
+                str(gateways),
             ],
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -46,15 +46,15 @@ SERVICES: tuple[tuple[str, str], ...] = (
 """(service name, module run with ``python -m``)."""
 
 
-def service_processes(runners: int) -> list[tuple[str, str]]:
+def service_processes(runners: int, gateways: int = 1) -> list[tuple[str, str]]:
     """The processes to supervise: one of each service, ``runners`` step runners
-    (named ``step-runner``, ``step-runner-2``, ...)."""
+    (named ``step-runner``, ``step-runner-2``, ...) and ``gateways`` gateways
+    (``gateway``, ``gateway-2``, ...: they share the port, ``SO_REUSEPORT``)."""
+    replicas = {"step-runner": runners, "gateway": gateways}
     out: list[tuple[str, str]] = []
     for name, module in SERVICES:
-        if name == "step-runner":
-            out += [(name if i == 1 else f"{name}-{i}", module) for i in range(1, runners + 1)]
-        else:
-            out.append((name, module))
+        count = replicas.get(name, 1)
+        out += [(name if i == 1 else f"{name}-{i}", module) for i in range(1, count + 1)]
     return out
 
 
@@ -194,7 +194,12 @@ def _notify(fd: int | None, payload: dict[str, Any]) -> None:
 
 
 async def run_stack(
-    state: StateDir, port: int, notify_fd: int | None, ready_timeout: float, runners: int = 1
+    state: StateDir,
+    port: int,
+    notify_fd: int | None,
+    ready_timeout: float,
+    runners: int = 1,
+    gateways: int = 1,
 ) -> int:
     lock = StateLock(state)
     if not lock.acquire():
@@ -214,13 +219,15 @@ async def run_stack(
                 _notify(notify_fd, {"ready": False, "error": str(exc)})
                 return 1
             env = _service_env(info, port)
+            # Several gateways listen on one port, each with SO_REUSEPORT.
+            gateway_env = {**env, "ORCHEST_REUSE_PORT": "true"} if gateways > 1 else env
             policy = RestartPolicy()
-            for name, module in service_processes(runners):
+            for name, module in service_processes(runners, gateways):
                 info.services.append(
                     Supervised(
                         name,
                         [sys.executable, "-m", module],
-                        env,
+                        gateway_env if module == "orchest_gateway" else env,
                         state.log(name),
                         policy,
                         on_start=info.save,
@@ -325,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notify-fd", type=int, default=None)
     parser.add_argument("--ready-timeout", type=float, default=90.0)
     parser.add_argument("--runners", type=int, default=1)
+    parser.add_argument("--gateways", type=int, default=1)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
@@ -335,7 +343,14 @@ def main(argv: list[str] | None = None) -> int:
     state = StateDir(args.state_dir.resolve())
     state.prepare()
     return asyncio.run(
-        run_stack(state, args.port, args.notify_fd, args.ready_timeout, max(1, args.runners))
+        run_stack(
+            state,
+            args.port,
+            args.notify_fd,
+            args.ready_timeout,
+            max(1, args.runners),
+            max(1, args.gateways),
+        )
     )
 
 

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import sys
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,6 +119,12 @@ class SseClient:
                 self.query.pop("replay", None)
                 await self.open()
 
+    @property
+    def local_port(self) -> int:
+        """The client's side of the connection (which gateway holds it)."""
+        assert self._writer is not None
+        return int(self._writer.get_extra_info("sockname")[1])
+
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
@@ -182,6 +189,13 @@ class Gateway:
     def rss(self) -> int:
         return int(self.ps.memory_info().rss)
 
+    def listens(self) -> bool:
+        """The process itself listens on the port (another may share it)."""
+        return any(
+            c.status == psutil.CONN_LISTEN and c.laddr.port == self.port
+            for c in self.ps.net_connections(kind="tcp")
+        )
+
     def serves(self, client_port: int) -> bool:
         """The gateway still holds the connection from ``client_port``."""
         return any(
@@ -192,10 +206,18 @@ class Gateway:
 
 @contextlib.asynccontextmanager
 async def gateway_process(
-    nats_url: str, database_url: str, bus: BusNames, log: Path, stall_seconds: float = 30.0
+    nats_url: str,
+    database_url: str,
+    bus: BusNames,
+    log: Path,
+    stall_seconds: float = 30.0,
+    *,
+    port: int | None = None,
+    reuse_port: bool = False,
 ) -> AsyncIterator[Gateway]:
-    """The gateway as a process of its own (``python -m orchest_gateway``)."""
-    port = free_port()
+    """The gateway as a process of its own (``python -m orchest_gateway``),
+    on ``port`` (default: a free one), with ``SO_REUSEPORT`` if asked."""
+    port = port or free_port()
     env = dict(
         ENV_WITHOUT_ORCHEST,
         ORCHEST_NATS_URL=nats_url,
@@ -203,6 +225,7 @@ async def gateway_process(
         ORCHEST_BUS_PREFIX=bus.prefix,
         ORCHEST_PORT=str(port),
         ORCHEST_SSE_STALL_SECONDS=str(stall_seconds),
+        ORCHEST_REUSE_PORT=str(reuse_port).lower(),
     )
     with log.open("wb") as out:
         process = await asyncio.create_subprocess_exec(
@@ -213,6 +236,8 @@ async def gateway_process(
 
         async def up() -> bool | None:
             assert process.returncode is None, f"the gateway exited: see {log}"
+            if not gateway.listens():
+                return None
             async with httpx.AsyncClient() as client:
                 response = await client.get(f"{gateway.url}/api/ping")
             return True if response.status_code == 204 else None
@@ -227,3 +252,60 @@ async def gateway_process(
             except TimeoutError:
                 process.kill()
                 await process.wait()
+
+
+class Subjects:
+    """A few runs, pipelines, a job, a session and projects; which filters
+    each subject belongs to (the test's own answer, not the gateway's)."""
+
+    def __init__(self, bus: BusNames) -> None:
+        p1, p2 = str(uuid.uuid4()), str(uuid.uuid4())
+        r1, r2, r3 = (str(uuid.uuid4()) for _ in range(3))
+        job, project, other = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+        self.filters: dict[str, dict[str, str]] = {
+            "all": {},
+            "run1": {"run_uuid": r1},
+            "run2": {"run_uuid": r2},
+            "run3": {"run_uuid": r3},
+            "pipeline1": {"pipeline_uuid": p1},
+            "pipeline2": {"pipeline_uuid": p2},
+            "job": {"job_uuid": job},
+            "session": {"session": f"{project}/{p1}"},
+            "project": {"project_uuid": project},
+        }
+        self.subjects: list[tuple[str, str, set[str]]] = [
+            (bus.run_event(p1, r1), "run_status_changed", {"run1", "pipeline1"}),
+            (bus.step_event(p1, r1, "s1"), "step_status_changed", {"run1", "pipeline1"}),
+            (bus.step_event(p1, r2, "s2"), "step_status_changed", {"run2", "pipeline1"}),
+            (bus.run_event(p2, r3), "run_status_changed", {"run3", "pipeline2"}),
+            (bus.job_event(job), "job_status_changed", {"job"}),
+            (bus.job_run_event(job, r3), "run_status_changed", {"job"}),
+            (bus.session_event(project, p1), "session_status_changed", {"session"}),
+            (bus.project_event(project), "project_changed", {"project"}),
+            (bus.project_event(other), "project_changed", set()),
+        ]
+        self.published: list[tuple[int, str, str, set[str]]] = []
+        """(sequence, kind, data, filters) of every event published."""
+
+    async def publish(self, nc: Client, count: int) -> list[int]:
+        batch = []
+        for _ in range(count):
+            n = len(self.published) + len(batch)
+            subject, kind, names = self.subjects[n % len(self.subjects)]
+            batch.append((subject, kind, json.dumps({"kind": kind, "n": n}), names | {"all"}))
+        sequences = await publish(nc, [(s, json.loads(d)) for s, _, d, _ in batch])
+        for sequence, (_, kind, data, names) in zip(sequences, batch, strict=True):
+            self.published.append((sequence, kind, data, names))
+        self.published.sort()
+        return sequences
+
+    def expected(self, name: str, after: int) -> list[SseEvent]:
+        return [
+            SseEvent(sequence, kind, data)
+            for sequence, kind, data, names in self.published
+            if name in names and sequence > after
+        ]
+
+
+def until_id(last: int) -> Callable[[SseClient], bool]:
+    return lambda client: bool(client.events) and client.events[-1].id >= last

@@ -24,72 +24,16 @@ from nats.aio.client import Client
 from runs_harness import Project, whole_stack
 from sse_harness import (
     SseClient,
-    SseEvent,
+    Subjects,
     clients,
     gateway,
     gateway_process,
     parse_frames,
     publish,
+    until_id,
 )
 
 from orchest_schemas.bus import BusNames
-
-
-class Subjects:
-    """A few runs, pipelines, a job, a session and projects; which filters
-    each subject belongs to (the test's own answer, not the gateway's)."""
-
-    def __init__(self, bus: BusNames) -> None:
-        p1, p2 = str(uuid.uuid4()), str(uuid.uuid4())
-        r1, r2, r3 = (str(uuid.uuid4()) for _ in range(3))
-        job, project, other = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
-        self.filters: dict[str, dict[str, str]] = {
-            "all": {},
-            "run1": {"run_uuid": r1},
-            "run2": {"run_uuid": r2},
-            "run3": {"run_uuid": r3},
-            "pipeline1": {"pipeline_uuid": p1},
-            "pipeline2": {"pipeline_uuid": p2},
-            "job": {"job_uuid": job},
-            "session": {"session": f"{project}/{p1}"},
-            "project": {"project_uuid": project},
-        }
-        self.subjects: list[tuple[str, str, set[str]]] = [
-            (bus.run_event(p1, r1), "run_status_changed", {"run1", "pipeline1"}),
-            (bus.step_event(p1, r1, "s1"), "step_status_changed", {"run1", "pipeline1"}),
-            (bus.step_event(p1, r2, "s2"), "step_status_changed", {"run2", "pipeline1"}),
-            (bus.run_event(p2, r3), "run_status_changed", {"run3", "pipeline2"}),
-            (bus.job_event(job), "job_status_changed", {"job"}),
-            (bus.job_run_event(job, r3), "run_status_changed", {"job"}),
-            (bus.session_event(project, p1), "session_status_changed", {"session"}),
-            (bus.project_event(project), "project_changed", {"project"}),
-            (bus.project_event(other), "project_changed", set()),
-        ]
-        self.published: list[tuple[int, str, str, set[str]]] = []
-        """(sequence, kind, data, filters) of every event published."""
-
-    async def publish(self, nc: Client, count: int) -> list[int]:
-        batch = []
-        for _ in range(count):
-            n = len(self.published) + len(batch)
-            subject, kind, names = self.subjects[n % len(self.subjects)]
-            batch.append((subject, kind, json.dumps({"kind": kind, "n": n}), names | {"all"}))
-        sequences = await publish(nc, [(s, json.loads(d)) for s, _, d, _ in batch])
-        for sequence, (_, kind, data, names) in zip(sequences, batch, strict=True):
-            self.published.append((sequence, kind, data, names))
-        self.published.sort()
-        return sequences
-
-    def expected(self, name: str, after: int) -> list[SseEvent]:
-        return [
-            SseEvent(sequence, kind, data)
-            for sequence, kind, data, names in self.published
-            if name in names and sequence > after
-        ]
-
-
-def until_id(last: int) -> Callable[[SseClient], bool]:
-    return lambda client: bool(client.events) and client.events[-1].id >= last
 
 
 async def test_hundreds_of_clients_get_exactly_their_events_with_mixed_filters_and_replays(
@@ -203,17 +147,24 @@ async def test_replays_join_the_live_events_under_a_burst_with_no_gap_or_duplica
 async def test_clients_that_fall_behind_are_told_and_resume_exactly(
     service_settings: Callable[..., Any], nc: Client, bus: BusNames
 ) -> None:
-    """With room for one waiting event per connection, a burst leaves every
-    client behind: each is sent ``event: error`` with where to resume, resumes,
-    and in the end has every event once, in order."""
+    """With room for one waiting event per connection, a burst of events
+    larger than the clients' sockets hold leaves every client behind: each is
+    sent ``event: error`` with where to resume, resumes, and in the end has
+    every event once, in order."""
     pipeline, run = str(uuid.uuid4()), str(uuid.uuid4())
     subject = bus.run_event(pipeline, run)
     async with (
         gateway(service_settings, sse_queue_events=1) as port,
-        clients(port, [{"pipeline_uuid": pipeline}] * 30) as followers,
+        clients(port, [{"pipeline_uuid": pipeline}] * 5) as followers,
     ):
-        body = {"kind": "run_status_changed"}
-        sequences = await publish(nc, [(subject, {**body, "n": n}) for n in range(400)])
+        # 9.6 MB per client: more than the kernel holds for a client that
+        # does not read (its send buffer is at most 4 MB, net.ipv4.tcp_wmem,
+        # the receiving side's some hundred KB until the client reads).
+        body = {"kind": "run_status_changed", "pad": "x" * 16_000}
+        async with clients(port, [{"pipeline_uuid": pipeline}]) as (witness,):
+            sequences = await publish(nc, [(subject, {**body, "n": n}) for n in range(300)])
+            # The followers read nothing until the gateway handed out the burst.
+            await witness.read(until_id(max(sequences)), 60)
         await asyncio.gather(*(c.follow(until_id(max(sequences)), 120) for c in followers))
     for client in followers:
         assert client.ids == sorted(sequences)

@@ -16,6 +16,7 @@ from orchest_cli.output import Column, print_table, when
 from orchest_cli.pipeline_file import StepName, find_step, titled
 from orchest_cli.progress import RunProgress
 from orchest_cli.statedir import StateDir
+from orchest_cli.supervisor import service_processes
 from orchest_schemas.runs import RunView
 
 
@@ -142,3 +143,15 @@ def test_a_running_steps_time_ticks_between_events() -> None:
     console.print(RunProgress(run))  # what Live draws at each refresh, no event needed
     drawn = console.export_text()
     assert "Train" in drawn and "42." in drawn and "0.0s" not in drawn
+
+
+def test_orchest_up_supervises_the_replicas_asked_for() -> None:
+    assert service_processes(2, 3) == [
+        ("gateway", "orchest_gateway"),
+        ("gateway-2", "orchest_gateway"),
+        ("gateway-3", "orchest_gateway"),
+        ("scheduler", "orchest_scheduler"),
+        ("step-runner", "orchest_step_runner"),
+        ("step-runner-2", "orchest_step_runner"),
+        ("session-manager", "orchest_session_manager"),
+    ]

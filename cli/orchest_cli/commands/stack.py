@@ -37,13 +37,23 @@ REPO = Path(__file__).resolve().parents[3]
     envvar="ORCHEST_STEP_RUNNERS",
     help="Step-runner processes to start.",
 )
-def up(state_dir: Path | None, port: int | None, timeout: float, runners: int) -> None:
+@click.option(
+    "--gateways",
+    type=click.IntRange(1, 16),
+    default=1,
+    show_default=True,
+    envvar="ORCHEST_GATEWAYS",
+    help="Gateway processes sharing the port (SO_REUSEPORT), each with its own event feed.",
+)
+def up(
+    state_dir: Path | None, port: int | None, timeout: float, runners: int, gateways: int
+) -> None:
     """Start NATS, Postgres and the four services in the background; return when
     healthy. Later commands find this stack without --state-dir."""
     state = state_of(state_dir)
     port = port or default_port()
     try:
-        result = stack_ops.up(state, port, timeout, runners)
+        result = stack_ops.up(state, port, timeout, runners, gateways)
     except stack_ops.StackError as exc:
         raise CliError(f"orchest up failed: {exc}") from None
     url = str(result.stack.get("gateway_url", f"http://127.0.0.1:{port}"))

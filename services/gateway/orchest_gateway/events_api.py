@@ -40,7 +40,7 @@ from .body import query_bool
 from .deps import deps_of
 from .errors import ApiError
 from .fanout import Listener, render
-from .sse import EventStreamResponse, Frame
+from .sse import CHUNK_WRITER_EXTENSION, ClientBehindError, EventStreamResponse, Frame
 from .streams import OrderedReader, ReaderError
 
 
@@ -114,6 +114,7 @@ async def events(request: Request) -> Response:
     if feed is None or not await feed.opened(settings.command_timeout_seconds):
         raise ApiError(503, "the live events are not available yet")
     keepalive = settings.sse_keepalive_seconds
+    chunk_writer = request.scope.get("extensions", {}).get(CHUNK_WRITER_EXTENSION, _no_writer)
 
     async def frames() -> AsyncGenerator[Frame, None]:
         # Runs up to its first frame before the response starts: the
@@ -146,17 +147,31 @@ async def events(request: Request) -> Response:
                     await reader.close()
             else:
                 yield Frame(b": connected\n\n", last)
+            # From now on the feed writes the live events straight to the
+            # connection while this waits for them (and its socket takes
+            # them at once); the rest come through the queue, in order.
+            listener.sent = last
+            listener.direct = chunk_writer()
             while True:
-                taken = await listener.take()
+                try:
+                    taken = await listener.take()
+                except ClientBehindError as exc:
+                    raise ClientBehindError(str(exc), listener.sent) from None
+                last = listener.sent
                 if not taken:
                     yield Frame(b": keep-alive\n\n", last)
                     continue
                 events = [e for e in taken if e.sequence > last]  # some replayed already
                 if events:
-                    last = events[-1].sequence
-                    yield Frame(b"".join(e.frame for e in events), last)
+                    before, last = last, events[-1].sequence
+                    listener.sent = last
+                    yield Frame(b"".join(e.frame for e in events), last, before)
 
     return EventStreamResponse(frames(), stall_seconds=settings.sse_stall_seconds)
+
+
+def _no_writer() -> None:
+    return None
 
 
 async def _stored(

@@ -11,6 +11,18 @@ feed never waits for a listener: one that would go past its limit is marked
 as fallen behind (its connection tells its client so and ends, see
 ``events_api.py``), so a slow client slows nobody else.
 
+Writing a live event costs the gateway, per connection, one write to the
+socket and nothing else: the feed renders each event's frame once and, for
+each filter subject, the frames of the events it just read joined into one
+HTTP/1.1 chunk, the same bytes for every connection of that filter; a
+connection waiting for events, whose socket takes them at once, is
+written that chunk straight from the feed (``Listener.direct``: no task
+wakes, no ASGI layer, no per-connection framing). A connection that is busy
+(sending, replaying) or whose client does not keep up gets the events in
+its queue instead, sent by its own task through the response, with its
+stall deadline. Events that arrive together (read by the feed in one go)
+go out in one write.
+
 ``position`` is the stream sequence of the last event the feed handed out.
 A listener made now receives every event after it: every event published
 once the listener exists (a JetStream publish is acknowledged once stored,
@@ -27,7 +39,7 @@ import asyncio
 import json
 import logging
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from nats.aio.client import Client
@@ -58,6 +70,11 @@ def render(item: Item) -> bytes | None:
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (item.sequence, kind.encode(), item.data)
 
 
+def chunk(body: bytes) -> bytes:
+    """``body`` framed as one HTTP/1.1 chunk, as the server frames a body part."""
+    return b"%x\r\n%s\r\n" % (len(body), body)
+
+
 class Event:
     """An event as the feed hands it out: its sequence and its SSE frame."""
 
@@ -81,18 +98,37 @@ class Listener:
         """Events after this stream sequence are (or will be) in the queue."""
         self.behind = False
         """The queue went past its limit: events after ``start`` were lost."""
+        self.direct: Callable[[bytes], bool] | None = None
+        """Writes a chunk straight to the connection if its socket takes it
+        at once (else False: nothing written); set once the connection's
+        response is past its replay and streams live events."""
+        self.sent = 0
+        """Stream sequence of the last event the connection sent (or of its
+        resume point): kept by the connection, and by the feed for what it
+        writes through ``direct``. Events up to it go through the queue, for
+        the connection to leave out."""
         self._given = False
+        self._idle = False  # the connection's task waits in ``take``, nothing queued
 
-    def offer(self, event: Event) -> None:
-        """Called by the feed; never waits."""
+    def offer(self, events: list[Event], body: bytes) -> None:
+        """Called by the feed with the events of this listener's filter it
+        just read, and their frames as one chunk; never waits."""
         if self.behind:
             return
-        if len(self._queue) >= self._limit:
+        self._given = True
+        if (
+            self._idle
+            and self.direct is not None
+            and events[0].sequence > self.sent
+            and self.direct(body)
+        ):
+            self.sent = events[-1].sequence
+            return
+        if len(self._queue) + len(events) > self._limit:
             self.behind = True
             self._queue.clear()
         else:
-            self._queue.append(event)
-        self._given = True
+            self._queue.extend(events)
         self._ready.set()
 
     def rejoin(self) -> None:
@@ -111,10 +147,16 @@ class Listener:
     async def take(self) -> list[Event]:
         """Every event waiting (at once: one write to the client for all of
         them), once there is one; none after a keep-alive period without.
-        Raises ``ClientBehindError`` once the queue went past its limit."""
+        Meanwhile the feed may write events straight to the connection
+        (``direct``). Raises ``ClientBehindError`` once the queue went past
+        its limit."""
         if not self._queue and not self.behind:
             self._ready.clear()
-            await self._ready.wait()
+            self._idle = True
+            try:
+                await self._ready.wait()
+            finally:
+                self._idle = False
         if self.behind:
             raise ClientBehindError(
                 f"the client fell more than {self._limit} events behind: the stream is "
@@ -162,7 +204,11 @@ class EventFeed:
             while True:
                 item = await self._reader.next(max(next_tick - loop.time(), 0))
                 if item is not None:
-                    self.dispatch(item)
+                    items = [item]
+                    # Whatever else arrived meanwhile goes out in the same writes.
+                    while self._reader.buffered and (more := await self._reader.next(0)):
+                        items.append(more)
+                    self.dispatch(items)
                 if loop.time() >= next_tick:
                     next_tick = loop.time() + self._keepalive_seconds
                     for _, listeners in self._listeners.values():
@@ -182,17 +228,23 @@ class EventFeed:
             return False
         return True
 
-    def dispatch(self, item: Item) -> None:
-        self.position = item.sequence
-        frame = render(item)
-        if frame is None or not self._listeners:
+    def dispatch(self, items: list[Item]) -> None:
+        """Hands out ``items`` (read in one go, in stream order): each
+        listener gets those of its filter at once."""
+        self.position = items[-1].sequence
+        if not self._listeners:
             return
-        event = Event(item.sequence, frame)
-        tokens = tuple(item.subject.split("."))
+        events = []
+        for item in items:
+            frame = render(item)
+            if frame is not None:
+                events.append((tuple(item.subject.split(".")), Event(item.sequence, frame)))
         for pattern, listeners in self._listeners.values():
-            if subject_matches(pattern, tokens):
+            matching = [event for tokens, event in events if subject_matches(pattern, tokens)]
+            if matching:
+                body = chunk(b"".join(event.frame for event in matching))
                 for listener in listeners:
-                    listener.offer(event)
+                    listener.offer(matching, body)
 
     @property
     def listeners(self) -> int:

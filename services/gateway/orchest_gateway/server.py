@@ -1,11 +1,20 @@
-"""Serving the app with uvicorn inside the service lifecycle."""
+"""Serving the app with uvicorn inside the service lifecycle.
+
+The gateway binds its listening socket itself and hands it to uvicorn: with
+``ORCHEST_REUSE_PORT`` the socket takes ``SO_REUSEPORT``, so several gateway
+processes listen on one port and the kernel spreads the connections among
+them (``orchest up --gateways N``, ``docs/scale-out.md``), each process with
+its own live-events feed.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+import socket
+from collections.abc import Callable, Iterator
 
+import h11
 import uvicorn
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -16,7 +25,7 @@ from .app import create_app
 from .deps import GatewayDeps
 from .fanout import EventFeed
 from .settings import GatewaySettings
-from .sse import ABORT_EXTENSION, WRITABLE_EXTENSION
+from .sse import ABORT_EXTENSION, CHUNK_WRITER_EXTENSION, WRITABLE_EXTENSION
 
 
 class _Server(uvicorn.Server):
@@ -35,7 +44,8 @@ class _Protocol(H11Protocol):
     client to read what is buffered; and a way to know whether a send would
     wait (``orchest.writable``: false once the connection's write buffer is
     full, until the client read it), so an event stream puts a deadline only
-    on the sends that may wait."""
+    on the sends that may wait; and a writer of body chunks straight to the
+    connection (``orchest.chunk_writer``), for the live events."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -44,13 +54,51 @@ class _Protocol(H11Protocol):
         def writable() -> bool:
             return not self.flow.write_paused
 
+        def write_chunk(data: bytes) -> bool:
+            if self.flow.write_paused or transport.is_closing():
+                return False
+            transport.write(data)
+            return True
+
+        def chunk_writer() -> Callable[[bytes], bool] | None:
+            # h11 frames the body in chunks for an HTTP/1.1 client (no
+            # content-length is sent): raw chunks then fit between its own.
+            if self.conn.our_state is not h11.SEND_BODY or self.conn.their_http_version != b"1.1":
+                return None
+            return write_chunk
+
         async def with_extensions(scope: Scope, receive: Receive, send: Send) -> None:
             extensions = scope.setdefault("extensions", {})
             extensions[ABORT_EXTENSION] = transport.abort
             extensions[WRITABLE_EXTENSION] = writable
+            extensions[CHUNK_WRITER_EXTENSION] = chunk_writer
             await app(scope, receive, send)
 
         self.app = with_extensions
+
+
+BACKLOG = 2048
+"""Connections the kernel queues before the gateway accepts them (uvicorn's
+default): a thousand dashboards reconnecting at once are queued, not refused."""
+
+
+def listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    """A bound, listening, non-blocking TCP socket; raises ``OSError`` when
+    the address is taken (by a process that did not set ``SO_REUSEPORT``
+    too, when ``reuse_port``)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 async def serve_http(ctx: ServiceContext, settings: GatewaySettings, version: str) -> None:
@@ -68,11 +116,16 @@ async def serve_http(ctx: ServiceContext, settings: GatewaySettings, version: st
             settings=settings, nc=ctx.nc, js=ctx.js, pool=ctx.db, version=version, feed=feed
         )
     )
+    try:
+        sock = listening_socket(settings.host, settings.port, reuse_port=settings.reuse_port)
+    except OSError as exc:
+        raise RuntimeError(
+            f"gateway could not listen on {settings.host}:{settings.port}: {exc}"
+        ) from exc
     config = uvicorn.Config(
         app,
-        host=settings.host,
-        port=settings.port,
         lifespan="off",
+        backlog=BACKLOG,
         http=_Protocol,
         log_config=None,
         access_log=False,
@@ -90,9 +143,10 @@ async def serve_http(ctx: ServiceContext, settings: GatewaySettings, version: st
         feeding = group.create_task(feed.run())
         stopper = group.create_task(exit_on_stop())
         try:
-            await server.serve()
+            await server.serve(sockets=[sock])
         finally:
             feeding.cancel()
             stopper.cancel()
+            sock.close()
     if not server.started:
         raise RuntimeError(f"gateway could not listen on {settings.host}:{settings.port}")

@@ -14,6 +14,9 @@ from .streams import Window
 class GatewaySettings(ServiceSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    reuse_port: bool = False
+    """Listen with ``SO_REUSEPORT``: several gateway processes (of the same
+    user) share the port, the kernel spreading new connections among them."""
     discovery_timeout_seconds: PositiveFloat = 0.5
     """Longest wait for service instances to answer the health check's discovery."""
     discovery_quiet_seconds: PositiveFloat = 0.05

@@ -41,6 +41,12 @@ ABORT_EXTENSION = "orchest.abort"
 WRITABLE_EXTENSION = "orchest.writable"
 """ASGI scope extension: a callable telling whether a send would go out at
 once (the connection's write buffer is not full)."""
+CHUNK_WRITER_EXTENSION = "orchest.chunk_writer"
+"""ASGI scope extension: once the response started, a callable returning a
+writer of bytes already framed as HTTP/1.1 chunks straight to the
+connection (it returns False, writing nothing, when the connection's write
+buffer is full or the connection closing), or None when the response is
+not chunked. The live events are written through it (``fanout.py``)."""
 
 
 @dataclass(frozen=True)
@@ -50,11 +56,22 @@ class Frame:
     position: int | None
     """Resume token once this frame was sent: the id of the last event sent
     so far (None if the stream has no start point yet)."""
+    before: int | None = None
+    """Resume token while this frame is not sent yet, when events went to the
+    client other than through the frames since the last one (the live
+    events the feed writes straight to the connection)."""
 
 
 class ClientBehindError(Exception):
     """Raised by a frames generator whose client fell too far behind: the
-    client is sent ``event: error`` (this message) and dropped."""
+    client is sent ``event: error`` (this message) and dropped, told to
+    resume after ``position`` when given (events may have reached the
+    client other than through the generator's frames), else after the last
+    frame's."""
+
+    def __init__(self, message: str, position: int | None = None) -> None:
+        super().__init__(message)
+        self.position = position
 
 
 class SlowClientError(Exception):
@@ -141,6 +158,8 @@ class EventStreamResponse(Response):
             # buffers are full): most sends go out at once.
             async with asyncio.timeout(None) as deadline:
                 while frame is not None:
+                    if frame.before is not None:
+                        self._position = frame.before
                     message = {"type": "http.response.body", "body": frame.body, "more_body": True}
                     if self._writable():
                         await send(message)
@@ -152,6 +171,8 @@ class EventStreamResponse(Response):
                     try:
                         frame = await anext(frames, None)
                     except ClientBehindError as exc:
+                        if exc.position is not None:
+                            self._position = exc.position
                         return str(exc)
         except TimeoutError:
             return stall_message(self._stall_seconds)

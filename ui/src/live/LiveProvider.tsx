@@ -1,6 +1,8 @@
 // Opens the app's one event stream and applies its events to the query cache.
-import { useQueryClient } from "@tanstack/react-query";
+import { notifyManager, useQueryClient } from "@tanstack/react-query";
 import { createContext, useContext, useEffect, useState, type ReactNode } from "react";
+import type { BusEvent } from "../api/types";
+import { eventBatch } from "./batch";
 import { applyEventToCache } from "./cache";
 import { openStream, type Connection } from "./stream";
 
@@ -13,18 +15,21 @@ export function useConnection(): Connection {
 export function LiveProvider({ token, children }: { token: string | null; children: ReactNode }) {
   const qc = useQueryClient();
   const [state, setState] = useState<Connection>("connecting");
-  useEffect(
-    () =>
-      openStream({
-        onEvent: (event) => applyEventToCache(qc, event),
-        // Reads made before the stream opened may have missed events: read them again.
-        onOpen: (resumed) => {
-          if (!resumed) void qc.invalidateQueries();
-        },
-        onState: setState,
-      }),
-    [qc, token],
-  );
+  useEffect(() => {
+    const batch = eventBatch<BusEvent>((events) => notifyManager.batch(() => events.forEach((e) => applyEventToCache(qc, e))));
+    const close = openStream({
+      onEvent: batch.add,
+      // Reads made before the stream opened may have missed events: read them again.
+      onOpen: (resumed) => {
+        if (!resumed) void qc.invalidateQueries();
+      },
+      onState: setState,
+    });
+    return () => {
+      close();
+      batch.cancel();
+    };
+  }, [qc, token]);
   return <ConnectionContext.Provider value={state}>{children}</ConnectionContext.Provider>;
 }
 

@@ -10,9 +10,10 @@ import {
   type NodeChange,
 } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
-import { useEffect, useMemo, useRef, useState, type RefObject } from "react";
+import { useEffect, useLayoutEffect, useMemo, useRef, useState, type RefObject } from "react";
 import type { PipelineDefinition, StepView } from "../../api/types";
 import { layoutOf } from "./layout";
+import { StepStates, StepStatesProvider } from "./stepStates";
 import { StepNode, type StepNodeType } from "./StepNode";
 
 const NODE_TYPES = { step: StepNode };
@@ -39,6 +40,20 @@ function FitOnResize({ box }: { box: RefObject<HTMLDivElement | null> }) {
 }
 
 const FIT = { maxZoom: 1, padding: 0.1 };
+const ORIGIN = { x: 0, y: 0 };
+const ARROW = { type: MarkerType.ArrowClosed };
+
+/** The nodes and edges of the last render, by id. */
+interface Built {
+  nodes: Map<string, StepNodeType>;
+  edges: Map<string, Edge>;
+  nodeList: StepNodeType[];
+  edgeList: Edge[];
+}
+
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  return a.length === b.length && a.every((item, i) => item === b[i]);
+}
 
 interface Props {
   definition: PipelineDefinition;
@@ -54,30 +69,63 @@ export function Dag({ definition, states, selected, highlighted, onSelect, onOpe
   const box = useRef<HTMLDivElement>(null);
   const layout = useMemo(() => layoutOf(definition), [definition]);
   const [moved, setMoved] = useState<Map<string, { x: number; y: number }>>(new Map());
+  const built = useRef<Built>({ nodes: new Map(), edges: new Map(), nodeList: [], edgeList: [] });
   const steps = definition.steps ?? {};
-  const nodes: StepNodeType[] = Object.entries(steps).map(([uuid, step]) => ({
-    id: uuid,
-    type: "step",
-    position: moved.get(uuid) ?? layout.get(uuid) ?? { x: 0, y: 0 },
-    selected: selected.has(uuid),
-    data: {
-      title: step.title || step.file_path,
-      file: step.file_path,
-      state: states.get(uuid) ?? null,
-      highlighted: highlighted.has(uuid),
-    },
-  }));
-  const edges: Edge[] = Object.entries(steps).flatMap(([uuid, step]) =>
-    (step.incoming_connections ?? [])
-      .filter((p) => p in steps)
-      .map((p) => ({
-        id: `${p}->${uuid}`,
-        source: p,
-        target: uuid,
-        markerEnd: { type: MarkerType.ArrowClosed },
-        animated: states.get(p)?.status === "SUCCESS" && states.get(uuid)?.status === "STARTED",
-      })),
-  );
+  // A step's node and edges (and the lists) are the same objects as in the
+  // last render unless what they show changed: a live event changes no
+  // node, and an edge only when its animation starts or stops, so React
+  // Flow re-renders nothing else of a large pipeline.
+  let nodes: StepNodeType[] = [];
+  let edges: Edge[] = [];
+  const next: Built = { nodes: new Map(), edges: new Map(), nodeList: [], edgeList: [] };
+  for (const [uuid, step] of Object.entries(steps)) {
+    const position = moved.get(uuid) ?? layout.get(uuid) ?? ORIGIN;
+    const state = states.get(uuid) ?? null;
+    const isSelected = selected.has(uuid);
+    const isHighlighted = highlighted.has(uuid);
+    const title = step.title || step.file_path;
+    const last = built.current.nodes.get(uuid);
+    // The step's state is not in the node: the node reads it (stepStates.tsx).
+    const node =
+      last &&
+      last.position === position &&
+      last.selected === isSelected &&
+      last.data.highlighted === isHighlighted &&
+      last.data.title === title &&
+      last.data.file === step.file_path
+        ? last
+        : {
+            id: uuid,
+            type: "step" as const,
+            position,
+            selected: isSelected,
+            data: { title, file: step.file_path, highlighted: isHighlighted },
+          };
+    next.nodes.set(uuid, node);
+    nodes.push(node);
+    for (const parent of step.incoming_connections ?? []) {
+      if (!(parent in steps)) continue;
+      const id = `${parent}->${uuid}`;
+      const animated = states.get(parent)?.status === "SUCCESS" && state?.status === "STARTED";
+      const lastEdge = built.current.edges.get(id);
+      const edge =
+        lastEdge && lastEdge.animated === animated
+          ? lastEdge
+          : { id, source: parent, target: uuid, markerEnd: ARROW, animated };
+      next.edges.set(id, edge);
+      edges.push(edge);
+    }
+  }
+  if (sameItems(nodes, built.current.nodeList)) nodes = built.current.nodeList;
+  if (sameItems(edges, built.current.edgeList)) edges = built.current.edgeList;
+  next.nodeList = nodes;
+  next.edgeList = edges;
+  useEffect(() => {
+    built.current = next;
+  });
+  // The nodes read their step's state from here (stepStates.tsx).
+  const [stepStates] = useState(() => new StepStates(states));
+  useLayoutEffect(() => stepStates.update(states), [stepStates, states]);
   const onNodesChange = (changes: NodeChange<StepNodeType>[]) => {
     let next: Set<string> | null = null;
     const positions = new Map(moved);
@@ -94,30 +142,33 @@ export function Dag({ definition, states, selected, highlighted, onSelect, onOpe
     if (next) onSelect(next);
   };
   return (
-    <div className="dag" data-testid="dag" ref={box}>
-      <ReactFlow
-        nodes={nodes}
-        edges={edges}
-        nodeTypes={NODE_TYPES}
-        onNodesChange={onNodesChange}
-        onNodeClick={(event, node) => {
-          // A plain click selects that step alone (React Flow keeps a
-          // multi-selection when one of its steps is clicked).
-          if (!(event.shiftKey || event.metaKey || event.ctrlKey)) onSelect(new Set([node.id]));
-          onOpen(node.id);
-        }}
-        multiSelectionKeyCode={["Shift", "Meta", "Control"]}
-        selectionKeyCode="Shift"
-        nodesConnectable={false}
-        fitView
-        fitViewOptions={FIT}
-        minZoom={0.1}
-        proOptions={{ hideAttribution: true }}
-      >
-        <FitOnResize box={box} />
-        <Background />
-        <Controls showInteractive={false} />
-      </ReactFlow>
-    </div>
+    <StepStatesProvider value={stepStates}>
+      <div className="dag" data-testid="dag" ref={box}>
+        <ReactFlow
+          nodes={nodes}
+          edges={edges}
+          nodeTypes={NODE_TYPES}
+          onNodesChange={onNodesChange}
+          onNodeClick={(event, node) => {
+            // A plain click selects that step alone (React Flow keeps a
+            // multi-selection when one of its steps is clicked).
+            if (!(event.shiftKey || event.metaKey || event.ctrlKey)) onSelect(new Set([node.id]));
+            onOpen(node.id);
+          }}
+          multiSelectionKeyCode={["Shift", "Meta", "Control"]}
+          selectionKeyCode="Shift"
+          nodesConnectable={false}
+          onlyRenderVisibleElements
+          fitView
+          fitViewOptions={FIT}
+          minZoom={0.1}
+          proOptions={{ hideAttribution: true }}
+        >
+          <FitOnResize box={box} />
+          <Background />
+          <Controls showInteractive={false} />
+        </ReactFlow>
+      </div>
+    </StepStatesProvider>
   );
 }

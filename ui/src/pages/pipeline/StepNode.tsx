@@ -2,20 +2,19 @@
 // ticking duration while it runs, the attempt when past the first, the
 // failure reason on hover.
 import { Handle, Position, type Node, type NodeProps } from "@xyflow/react";
-import type { StepView } from "../../api/types";
 import { StatusBadge, toneOf } from "../../components/Status";
 import { durationOf, useNow } from "../../components/time";
+import { useStepState } from "./stepStates";
 
 export type StepNodeData = {
   title: string;
   file: string;
-  state: StepView | null; // null: not part of the shown run
   highlighted: boolean;
 };
 export type StepNodeType = Node<StepNodeData, "step">;
 
 export function StepNode({ id, data, selected }: NodeProps<StepNodeType>) {
-  const state = data.state;
+  const state = useStepState(id); // null: not part of the shown run
   const now = useNow(state?.status === "STARTED");
   const tone = state ? toneOf(state.status) : "none";
   const reason = state?.error ?? (state?.exit_code ? `exit code ${state.exit_code}` : undefined);
