@@ -10,11 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from orchest_schemas.commands import CreateJob, CreateRun
 from orchest_schemas.health import HealthReport
-from orchest_schemas.jobs import JobList, JobView
-from orchest_schemas.runs import AttemptList, RunList, RunView, StepView
-from orchest_schemas.status import JobStatus
 
 from . import (
     environments_api,
@@ -33,7 +29,7 @@ from .dashboard import DashboardFiles
 from .deps import GatewayDeps, deps_of
 from .errors import EXCEPTION_HANDLERS
 from .health import health_report
-from .openapi import BODY_ERRORS, LIMIT, OFFSET, Auth, Operation, Parameter, build_document
+from .openapi import Auth, Operation, build_document
 from .openapi_examples import EXAMPLES
 
 API_TITLE = "Orchest API"
@@ -96,288 +92,8 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
 )
 
-RUN = Parameter("run_uuid", "path", "The run's uuid")
-STEP = Parameter("step_uuid", "path", "The step's uuid")
-RUN_ERRORS: dict[int, tuple[str, None]] = {404: ("No such run", None)}
-RUN_STATUS = Parameter(
-    "status",
-    "query",
-    "Only runs in this status",
-    {"enum": ["PENDING", "STARTED", "SUCCESS", "FAILURE", "ABORTED"]},
-)
-
 OPERATIONS += (
-    Operation(
-        method="POST",
-        path="/api/runs",
-        operation_id="createRun",
-        summary="Start an interactive run (full or partial) of a pipeline",
-        request_body=CreateRun,
-        responses={
-            404: ("By reference: no such project, or no such pipeline in it", None),
-            201: ("The run, with a row for each step it will run", RunView),
-            400: ("The body is not JSON", None),
-            413: ("The body is too large", None),
-            422: ("The definition or the request is invalid; every problem listed", None),
-            503: ("The scheduler did not answer", None),
-        },
-        tags=("runs",),
-    ),
-    Operation(
-        method="GET",
-        path="/api/runs",
-        operation_id="listRuns",
-        summary="Runs, newest first",
-        parameters=(
-            Parameter("pipeline_uuid", "query", "Only this pipeline's runs"),
-            Parameter(
-                "job_uuid", "query", "Only this job's runs", {"type": "string", "format": "uuid"}
-            ),
-            RUN_STATUS,
-            LIMIT,
-            OFFSET,
-        ),
-        responses={
-            200: ("A page of runs", RunList),
-            422: ("Bad query parameter (a job_uuid that is not a uuid)", None),
-        },
-        tags=("runs",),
-    ),
-    Operation(
-        method="GET",
-        path="/api/runs/{run_uuid}",
-        operation_id="getRun",
-        summary="A run and its steps",
-        parameters=(RUN,),
-        responses={200: ("The run", RunView), **RUN_ERRORS},
-        tags=("runs",),
-    ),
-    Operation(
-        method="DELETE",
-        path="/api/runs/{run_uuid}",
-        operation_id="abortRun",
-        summary="Abort a run: running steps are killed, unfinished steps ABORTED (idempotent)",
-        parameters=(RUN,),
-        responses={200: ("The run after the abort", RunView), **RUN_ERRORS},
-        tags=("runs",),
-    ),
-    Operation(
-        method="GET",
-        path="/api/runs/{run_uuid}/attempts",
-        operation_id="listRunAttempts",
-        summary="Every attempt of the run's steps (status, exit code, error, times), as made",
-        parameters=(RUN, Parameter("step_uuid", "query", "Only this step's attempts")),
-        responses={
-            200: ("The run's attempts", AttemptList),
-            **RUN_ERRORS,
-            422: ("Bad query parameter", None),
-        },
-        tags=("runs",),
-    ),
-    Operation(
-        method="GET",
-        path="/api/runs/{run_uuid}/steps/{step_uuid}",
-        operation_id="getRunStep",
-        summary="One step of a run",
-        parameters=(RUN, STEP),
-        responses={200: ("The step", StepView), 404: ("No such run or step", None)},
-        tags=("runs",),
-    ),
-    Operation(
-        method="GET",
-        path="/api/runs/{run_uuid}/steps/{step_uuid}/logs",
-        operation_id="getRunStepLogs",
-        summary="A step's output: the whole log, or streamed until the step ends (follow)",
-        parameters=(
-            RUN,
-            STEP,
-            Parameter("follow", "query", "Stream until the step ends", {"type": "boolean"}),
-            Parameter("attempt", "query", "Only this attempt", {"type": "integer"}),
-        ),
-        responses={
-            200: ("The log (text/plain)", None),
-            404: ("No such run or step", None),
-            422: ("Bad query parameter", None),
-        },
-        tags=("runs",),
-        content_type="text/plain",
-    ),
-    Operation(
-        method="GET",
-        path="/api/runs/{run_uuid}/steps/{step_uuid}/artifacts/{name}",
-        operation_id="getRunStepArtifact",
-        summary="An artifact of a step attempt (the executed notebook: executed.ipynb)",
-        parameters=(
-            RUN,
-            STEP,
-            Parameter("name", "path", "The artifact's name"),
-            Parameter("attempt", "query", "The attempt [default: the latest]", {"type": "integer"}),
-        ),
-        responses={
-            200: ("The artifact's bytes", None),
-            404: ("No such artifact", None),
-            422: ("Bad query parameter", None),
-        },
-        tags=("runs",),
-        content_type="application/octet-stream",
-        other_content_types=("application/x-ipynb+json",),
-    ),
-    Operation(
-        method="GET",
-        path="/api/events",
-        operation_id="streamEvents",
-        summary="Status events as Server-Sent Events; resume with Last-Event-ID",
-        parameters=(
-            Parameter("run_uuid", "query", "Only this run's events"),
-            Parameter("pipeline_uuid", "query", "Only this pipeline's events"),
-            Parameter("job_uuid", "query", "Only this job's events and its runs' status changes"),
-            Parameter(
-                "session",
-                "query",
-                "Only the status changes of this pipeline's sessions:"
-                " `<project_uuid>/<pipeline_uuid>`",
-            ),
-            Parameter("project_uuid", "query", "Only this project's events (files changed)"),
-            Parameter("environment_uuid", "query", "Only this environment's build status changes"),
-            Parameter(
-                "replay", "query", "Start from the first matching event", {"type": "boolean"}
-            ),
-            Parameter("Last-Event-ID", "header", "Resume after this event id"),
-            Parameter("last_event_id", "query", "Resume after this event id (if no header)"),
-        ),
-        responses={
-            200: (
-                "An event stream (text/event-stream); a client that takes no event for "
-                "ORCHEST_SSE_STALL_SECONDS gets `event: error` (data: message, "
-                "last_event_id to resume from) and is dropped",
-                None,
-            ),
-            422: ("Bad filter, Last-Event-ID or query parameter", None),
-        },
-        tags=("events",),
-        content_type="text/event-stream",
-    ),
-)
-
-JOB = Parameter("job_uuid", "path", "The job's uuid")
-JOB_ERRORS: dict[int, tuple[str, None]] = {404: ("No such job", None)}
-SCHEDULER_ERRORS: dict[int, tuple[str, None]] = {503: ("The scheduler did not answer", None)}
-
-OPERATIONS += (
-    Operation(
-        method="POST",
-        path="/api/jobs",
-        operation_id="createJob",
-        summary="Create a job: a pipeline run once per parameter set, now, at a time or on a cron",
-        request_body=CreateJob,
-        responses={
-            404: ("By reference: no such project, or no such pipeline in it", None),
-            201: ("The job, with its frozen definition", JobView),
-            **BODY_ERRORS,
-            422: ("The job is invalid (schedule, definition, parameters); every problem", None),
-            **SCHEDULER_ERRORS,
-        },
-        tags=("jobs",),
-    ),
-    Operation(
-        method="GET",
-        path="/api/jobs",
-        operation_id="listJobs",
-        summary="Jobs, newest first, each with its runs counted per status",
-        parameters=(
-            Parameter(
-                "status",
-                "query",
-                "Only jobs in this status",
-                {"enum": [s.value for s in JobStatus]},
-            ),
-            Parameter("pipeline_uuid", "query", "Only this pipeline's jobs"),
-            Parameter("project_uuid", "query", "Only this project's jobs"),
-            LIMIT,
-            OFFSET,
-        ),
-        responses={200: ("A page of jobs", JobList), 422: ("Bad query parameter", None)},
-        tags=("jobs",),
-    ),
-    Operation(
-        method="GET",
-        path="/api/jobs/{job_uuid}",
-        operation_id="getJob",
-        summary="A job: its runs counted per status, its next scheduled time, its definition",
-        parameters=(JOB,),
-        responses={200: ("The job", JobView), **JOB_ERRORS},
-        tags=("jobs",),
-    ),
-    Operation(
-        method="PUT",
-        path="/api/jobs/{job_uuid}",
-        operation_id="updateJob",
-        summary="Change a job: rename, cron, parameters, confirm a draft, pause, resume",
-        parameters=(JOB,),
-        request_body=jobs_api.JobUpdate,
-        responses={
-            200: ("The job after the change", JobView),
-            **BODY_ERRORS,
-            **JOB_ERRORS,
-            409: ("The job cannot change so (it ended)", None),
-            422: ("The change is invalid; every problem listed", None),
-            **SCHEDULER_ERRORS,
-        },
-        tags=("jobs",),
-    ),
-    Operation(
-        method="DELETE",
-        path="/api/jobs/{job_uuid}",
-        operation_id="cancelJob",
-        summary="Cancel a job: no more executions, live runs aborted, history kept",
-        parameters=(JOB,),
-        responses={
-            200: ("The job after the cancel", JobView),
-            **JOB_ERRORS,
-            **SCHEDULER_ERRORS,
-        },
-        tags=("jobs",),
-    ),
-    Operation(
-        method="POST",
-        path="/api/jobs/{job_uuid}/trigger",
-        operation_id="triggerJob",
-        summary="One execution of the job now, whatever its schedule",
-        parameters=(JOB,),
-        responses={
-            200: ("The job after the trigger", JobView),
-            **JOB_ERRORS,
-            409: ("The job cannot run (cancelled, ended or a draft)", None),
-            **SCHEDULER_ERRORS,
-        },
-        tags=("jobs",),
-    ),
-    Operation(
-        method="GET",
-        path="/api/jobs/{job_uuid}/runs",
-        operation_id="listJobRuns",
-        summary="A job's runs, the latest execution first, in parameter-set order",
-        parameters=(JOB, RUN_STATUS, LIMIT, OFFSET),
-        responses={
-            200: ("A page of the job's runs", RunList),
-            **JOB_ERRORS,
-            422: ("Bad query parameter", None),
-        },
-        tags=("jobs",),
-    ),
-    Operation(
-        method="DELETE",
-        path="/api/jobs/{job_uuid}/runs/{run_uuid}",
-        operation_id="abortJobRun",
-        summary="Abort one run of a job (the job goes on)",
-        parameters=(JOB, RUN),
-        responses={
-            200: ("The run after the abort", RunView),
-            404: ("No such job, or no such run of it", None),
-            **SCHEDULER_ERRORS,
-        },
-        tags=("jobs",),
-    ),
+    runs_api.OPERATIONS + logs_api.OPERATIONS + events_api.OPERATIONS + jobs_api.OPERATIONS
 )
 
 OPERATIONS += schedules_api.OPERATIONS
@@ -390,6 +106,10 @@ OPERATIONS += (
 )
 
 _HANDLERS = {
+    **runs_api.HANDLERS,
+    **logs_api.HANDLERS,
+    **events_api.HANDLERS,
+    **jobs_api.HANDLERS,
     **sessions_api.HANDLERS,
     **projects_api.HANDLERS,
     **project_files_api.HANDLERS,
@@ -398,23 +118,6 @@ _HANDLERS = {
     "getHealth": get_health,
     "getOpenApi": get_openapi,
     "ping": ping,
-    "createRun": runs_api.create_run,
-    "listRuns": runs_api.list_runs,
-    "getRun": runs_api.get_run,
-    "abortRun": runs_api.abort_run,
-    "listRunAttempts": runs_api.list_attempts,
-    "getRunStep": runs_api.get_step,
-    "getRunStepLogs": logs_api.step_logs,
-    "getRunStepArtifact": runs_api.get_artifact,
-    "streamEvents": events_api.events,
-    "createJob": jobs_api.create_job,
-    "listJobs": jobs_api.list_jobs,
-    "getJob": jobs_api.get_job,
-    "updateJob": jobs_api.update_job,
-    "cancelJob": jobs_api.cancel_job,
-    "triggerJob": jobs_api.trigger_job,
-    "listJobRuns": jobs_api.list_job_runs,
-    "abortJobRun": jobs_api.abort_job_run,
 }
 
 

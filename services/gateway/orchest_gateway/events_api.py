@@ -40,6 +40,7 @@ from .body import query_bool
 from .deps import deps_of
 from .errors import ApiError
 from .fanout import Listener, render
+from .openapi import Operation, Parameter
 from .sse import CHUNK_WRITER_EXTENSION, ClientBehindError, EventStreamResponse, Frame
 from .streams import OrderedReader, ReaderError
 
@@ -201,3 +202,44 @@ async def _stored(
         frame = render(item)
         if frame is not None:
             yield Frame(frame, item.sequence)
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        method="GET",
+        path="/api/events",
+        operation_id="streamEvents",
+        summary="Status events as Server-Sent Events; resume with Last-Event-ID",
+        parameters=(
+            Parameter("run_uuid", "query", "Only this run's events"),
+            Parameter("pipeline_uuid", "query", "Only this pipeline's events"),
+            Parameter("job_uuid", "query", "Only this job's events and its runs' status changes"),
+            Parameter(
+                "session",
+                "query",
+                "Only the status changes of this pipeline's sessions:"
+                " `<project_uuid>/<pipeline_uuid>`",
+            ),
+            Parameter("project_uuid", "query", "Only this project's events (files changed)"),
+            Parameter("environment_uuid", "query", "Only this environment's build status changes"),
+            Parameter(
+                "replay", "query", "Start from the first matching event", {"type": "boolean"}
+            ),
+            Parameter("Last-Event-ID", "header", "Resume after this event id"),
+            Parameter("last_event_id", "query", "Resume after this event id (if no header)"),
+        ),
+        responses={
+            200: (
+                "An event stream (text/event-stream); a client that takes no event for "
+                "ORCHEST_SSE_STALL_SECONDS gets `event: error` (data: message, "
+                "last_event_id to resume from) and is dropped",
+                None,
+            ),
+            422: ("Bad filter, Last-Event-ID or query parameter", None),
+        },
+        tags=("events",),
+        content_type="text/event-stream",
+    ),
+)
+
+HANDLERS = {"streamEvents": events}

@@ -17,6 +17,8 @@ from orchest_schemas.commands import (
     UpdateJob,
 )
 from orchest_schemas.errors import ErrorDetail
+from orchest_schemas.jobs import JobList, JobView
+from orchest_schemas.runs import RunList, RunView
 from orchest_schemas.status import JobStatus, RunStatus
 from orchest_service.commands import request_command_json
 
@@ -25,7 +27,8 @@ from .body import query_choice, query_int, query_text, read_json
 from .deps import deps_of
 from .errors import ApiError
 from .limits import job_limits, job_update_limits
-from .runs_api import path_uuid
+from .openapi import BODY_ERRORS, LIMIT, OFFSET, Operation, Parameter
+from .runs_api import RUN, RUN_STATUS, path_uuid
 
 
 class JobUpdate(UpdateJob):
@@ -133,3 +136,138 @@ async def abort_job_run(request: Request) -> Response:
     run_uuid = path_uuid(request, "run_uuid", "run")
     command = AbortJobRun(job_uuid=job_uuid, run_uuid=run_uuid)
     return await forward_command(request, deps_of(request).bus.abort_job_run, command, 200)
+
+
+# -- the jobs' operations (the OpenAPI document and the routes: ``app.py``)
+
+JOB = Parameter("job_uuid", "path", "The job's uuid")
+JOB_ERRORS: dict[int, tuple[str, None]] = {404: ("No such job", None)}
+SCHEDULER_ERRORS: dict[int, tuple[str, None]] = {503: ("The scheduler did not answer", None)}
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        method="POST",
+        path="/api/jobs",
+        operation_id="createJob",
+        summary="Create a job: a pipeline run once per parameter set, now, at a time or on a cron",
+        request_body=CreateJob,
+        responses={
+            404: ("By reference: no such project, or no such pipeline in it", None),
+            201: ("The job, with its frozen definition", JobView),
+            **BODY_ERRORS,
+            422: ("The job is invalid (schedule, definition, parameters); every problem", None),
+            **SCHEDULER_ERRORS,
+        },
+        tags=("jobs",),
+    ),
+    Operation(
+        method="GET",
+        path="/api/jobs",
+        operation_id="listJobs",
+        summary="Jobs, newest first, each with its runs counted per status",
+        parameters=(
+            Parameter(
+                "status",
+                "query",
+                "Only jobs in this status",
+                {"enum": [s.value for s in JobStatus]},
+            ),
+            Parameter("pipeline_uuid", "query", "Only this pipeline's jobs"),
+            Parameter("project_uuid", "query", "Only this project's jobs"),
+            LIMIT,
+            OFFSET,
+        ),
+        responses={200: ("A page of jobs", JobList), 422: ("Bad query parameter", None)},
+        tags=("jobs",),
+    ),
+    Operation(
+        method="GET",
+        path="/api/jobs/{job_uuid}",
+        operation_id="getJob",
+        summary="A job: its runs counted per status, its next scheduled time, its definition",
+        parameters=(JOB,),
+        responses={200: ("The job", JobView), **JOB_ERRORS},
+        tags=("jobs",),
+    ),
+    Operation(
+        method="PUT",
+        path="/api/jobs/{job_uuid}",
+        operation_id="updateJob",
+        summary="Change a job: rename, cron, parameters, confirm a draft, pause, resume",
+        parameters=(JOB,),
+        request_body=JobUpdate,
+        responses={
+            200: ("The job after the change", JobView),
+            **BODY_ERRORS,
+            **JOB_ERRORS,
+            409: ("The job cannot change so (it ended)", None),
+            422: ("The change is invalid; every problem listed", None),
+            **SCHEDULER_ERRORS,
+        },
+        tags=("jobs",),
+    ),
+    Operation(
+        method="DELETE",
+        path="/api/jobs/{job_uuid}",
+        operation_id="cancelJob",
+        summary="Cancel a job: no more executions, live runs aborted, history kept",
+        parameters=(JOB,),
+        responses={
+            200: ("The job after the cancel", JobView),
+            **JOB_ERRORS,
+            **SCHEDULER_ERRORS,
+        },
+        tags=("jobs",),
+    ),
+    Operation(
+        method="POST",
+        path="/api/jobs/{job_uuid}/trigger",
+        operation_id="triggerJob",
+        summary="One execution of the job now, whatever its schedule",
+        parameters=(JOB,),
+        responses={
+            200: ("The job after the trigger", JobView),
+            **JOB_ERRORS,
+            409: ("The job cannot run (cancelled, ended or a draft)", None),
+            **SCHEDULER_ERRORS,
+        },
+        tags=("jobs",),
+    ),
+    Operation(
+        method="GET",
+        path="/api/jobs/{job_uuid}/runs",
+        operation_id="listJobRuns",
+        summary="A job's runs, the latest execution first, in parameter-set order",
+        parameters=(JOB, RUN_STATUS, LIMIT, OFFSET),
+        responses={
+            200: ("A page of the job's runs", RunList),
+            **JOB_ERRORS,
+            422: ("Bad query parameter", None),
+        },
+        tags=("jobs",),
+    ),
+    Operation(
+        method="DELETE",
+        path="/api/jobs/{job_uuid}/runs/{run_uuid}",
+        operation_id="abortJobRun",
+        summary="Abort one run of a job (the job goes on)",
+        parameters=(JOB, RUN),
+        responses={
+            200: ("The run after the abort", RunView),
+            404: ("No such job, or no such run of it", None),
+            **SCHEDULER_ERRORS,
+        },
+        tags=("jobs",),
+    ),
+)
+
+HANDLERS = {
+    "createJob": create_job,
+    "listJobs": list_jobs,
+    "getJob": get_job,
+    "updateJob": update_job,
+    "cancelJob": cancel_job,
+    "triggerJob": trigger_job,
+    "listJobRuns": list_job_runs,
+    "abortJobRun": abort_job_run,
+}

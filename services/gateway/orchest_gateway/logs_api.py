@@ -24,7 +24,8 @@ from orchest_schemas.events import StepLogChunk
 from . import reads
 from .body import query_bool, query_int
 from .deps import GatewayDeps, deps_of
-from .runs_api import step_of_path
+from .openapi import Operation, Parameter
+from .runs_api import RUN, STEP, step_of_path
 from .streams import OrderedReader, last_sequence, tail
 
 FOLLOW_CHECK_SECONDS = 0.5
@@ -95,3 +96,28 @@ async def log_text(
                 yield text
             if not follow and end is not None and item.sequence >= end:
                 return
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        method="GET",
+        path="/api/runs/{run_uuid}/steps/{step_uuid}/logs",
+        operation_id="getRunStepLogs",
+        summary="A step's output: the whole log, or streamed until the step ends (follow)",
+        parameters=(
+            RUN,
+            STEP,
+            Parameter("follow", "query", "Stream until the step ends", {"type": "boolean"}),
+            Parameter("attempt", "query", "Only this attempt", {"type": "integer"}),
+        ),
+        responses={
+            200: ("The log (text/plain)", None),
+            404: ("No such run or step", None),
+            422: ("Bad query parameter", None),
+        },
+        tags=("runs",),
+        content_type="text/plain",
+    ),
+)
+
+HANDLERS = {"getRunStepLogs": step_logs}

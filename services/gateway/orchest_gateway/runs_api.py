@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from orchest_schemas.commands import AbortRun, CreateRun
-from orchest_schemas.runs import RunView, StepView
+from orchest_schemas.runs import AttemptList, RunList, RunView, StepView
 from orchest_schemas.status import RunStatus
 from orchest_service.commands import request_command, request_command_json
 
@@ -19,6 +19,7 @@ from .body import query_choice, query_int, query_text, query_uuid, read_json
 from .deps import deps_of
 from .errors import ApiError
 from .limits import run_limits
+from .openapi import LIMIT, OFFSET, Operation, Parameter
 
 
 def path_uuid(request: Request, name: str, what: str) -> str:
@@ -127,3 +128,125 @@ async def get_artifact(request: Request) -> Response:
         raise ApiError(404, f"no artifact {name!r} of attempt {attempt}") from None
     media = "application/x-ipynb+json" if name.endswith(".ipynb") else "application/octet-stream"
     return Response(result.data or b"", media_type=media)
+
+
+# -- the runs' operations (the OpenAPI document and the routes: ``app.py``)
+
+RUN = Parameter("run_uuid", "path", "The run's uuid")
+STEP = Parameter("step_uuid", "path", "The step's uuid")
+RUN_ERRORS: dict[int, tuple[str, None]] = {404: ("No such run", None)}
+RUN_STATUS = Parameter(
+    "status",
+    "query",
+    "Only runs in this status",
+    {"enum": ["PENDING", "STARTED", "SUCCESS", "FAILURE", "ABORTED"]},
+)
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        method="POST",
+        path="/api/runs",
+        operation_id="createRun",
+        summary="Start an interactive run (full or partial) of a pipeline",
+        request_body=CreateRun,
+        responses={
+            404: ("By reference: no such project, or no such pipeline in it", None),
+            201: ("The run, with a row for each step it will run", RunView),
+            400: ("The body is not JSON", None),
+            413: ("The body is too large", None),
+            422: ("The definition or the request is invalid; every problem listed", None),
+            503: ("The scheduler did not answer", None),
+        },
+        tags=("runs",),
+    ),
+    Operation(
+        method="GET",
+        path="/api/runs",
+        operation_id="listRuns",
+        summary="Runs, newest first",
+        parameters=(
+            Parameter("pipeline_uuid", "query", "Only this pipeline's runs"),
+            Parameter(
+                "job_uuid", "query", "Only this job's runs", {"type": "string", "format": "uuid"}
+            ),
+            RUN_STATUS,
+            LIMIT,
+            OFFSET,
+        ),
+        responses={
+            200: ("A page of runs", RunList),
+            422: ("Bad query parameter (a job_uuid that is not a uuid)", None),
+        },
+        tags=("runs",),
+    ),
+    Operation(
+        method="GET",
+        path="/api/runs/{run_uuid}",
+        operation_id="getRun",
+        summary="A run and its steps",
+        parameters=(RUN,),
+        responses={200: ("The run", RunView), **RUN_ERRORS},
+        tags=("runs",),
+    ),
+    Operation(
+        method="DELETE",
+        path="/api/runs/{run_uuid}",
+        operation_id="abortRun",
+        summary="Abort a run: running steps are killed, unfinished steps ABORTED (idempotent)",
+        parameters=(RUN,),
+        responses={200: ("The run after the abort", RunView), **RUN_ERRORS},
+        tags=("runs",),
+    ),
+    Operation(
+        method="GET",
+        path="/api/runs/{run_uuid}/attempts",
+        operation_id="listRunAttempts",
+        summary="Every attempt of the run's steps (status, exit code, error, times), as made",
+        parameters=(RUN, Parameter("step_uuid", "query", "Only this step's attempts")),
+        responses={
+            200: ("The run's attempts", AttemptList),
+            **RUN_ERRORS,
+            422: ("Bad query parameter", None),
+        },
+        tags=("runs",),
+    ),
+    Operation(
+        method="GET",
+        path="/api/runs/{run_uuid}/steps/{step_uuid}",
+        operation_id="getRunStep",
+        summary="One step of a run",
+        parameters=(RUN, STEP),
+        responses={200: ("The step", StepView), 404: ("No such run or step", None)},
+        tags=("runs",),
+    ),
+    Operation(
+        method="GET",
+        path="/api/runs/{run_uuid}/steps/{step_uuid}/artifacts/{name}",
+        operation_id="getRunStepArtifact",
+        summary="An artifact of a step attempt (the executed notebook: executed.ipynb)",
+        parameters=(
+            RUN,
+            STEP,
+            Parameter("name", "path", "The artifact's name"),
+            Parameter("attempt", "query", "The attempt [default: the latest]", {"type": "integer"}),
+        ),
+        responses={
+            200: ("The artifact's bytes", None),
+            404: ("No such artifact", None),
+            422: ("Bad query parameter", None),
+        },
+        tags=("runs",),
+        content_type="application/octet-stream",
+        other_content_types=("application/x-ipynb+json",),
+    ),
+)
+
+HANDLERS = {
+    "createRun": create_run,
+    "listRuns": list_runs,
+    "getRun": get_run,
+    "abortRun": abort_run,
+    "listRunAttempts": list_attempts,
+    "getRunStep": get_step,
+    "getRunStepArtifact": get_artifact,
+}
