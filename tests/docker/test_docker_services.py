@@ -8,12 +8,17 @@ import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from uuid import uuid4
 
 import httpx
 import pytest
 from integration.runs_harness import Stack, event_log, whole_stack
 from test_docker_sessions import reaches, roles
 
+from orchest_session_manager.runtime.base import SessionSpec
+from orchest_session_manager.runtime.docker import DockerRuntime
+from orchest_session_manager.runtime.docker_containers import OWNER_LABEL, DockerImages
+from orchest_session_manager.runtime.services import ServiceSpec
 from support import eventually, free_port
 
 if TYPE_CHECKING:
@@ -132,8 +137,76 @@ async def test_a_docker_sessions_services_run_as_containers_and_go_with_it(
         assert config["HostConfig"]["CapDrop"] == ["ALL"]
         assert roles(docker, pipeline) == ["enterprise-gateway", "jupyter-server", "service:web"]
 
+        # A restart ends the service's container with the servers and starts it again.
+        restarted = await stack.http.put(f"/api/sessions/{PROJECT}/{pipeline}")
+        assert restarted.status_code == 200, restarted.text
+        await reaches(log, "RUNNING", times=2)
+        again = (await stack.http.get(f"/api/sessions/{PROJECT}/{pipeline}")).json()
+        assert again["services"] == view["services"]
+        assert again["details"]["services"][0]["container"]["id"] != container
+        assert await eventually(lambda: http_answer(url), timeout=60, what="the service") == 200
+        assert roles(docker, pipeline) == ["enterprise-gateway", "jupyter-server", "service:web"]
+
         stopped = await stack.http.delete(f"/api/sessions/{PROJECT}/{pipeline}")
         assert stopped.status_code == 200, stopped.text
         await reaches(log, "STOPPED")
     assert await http_answer(url) is None  # the port is closed
     assert roles(docker, pipeline) == []  # the service's container too
+
+
+async def test_a_new_runtime_finds_a_services_container_and_stops_it(
+    docker: Docker, images: Images, tmp_path: Path
+) -> None:
+    """As after a restart of the session manager (the reconciliation and its
+    orphan sweep): another instance with the same owner lists the service's
+    container among the session's and its stop removes it. A service that
+    exits at once, and one whose command does not split, say so."""
+    owner = f"test-{uuid4().hex[:12]}"
+    images_of_runtime = DockerImages(
+        enterprise_gateway=images.enterprise_gateway,
+        jupyter_server=images.jupyter_server,
+        kernel=images.kernel_python,
+    )
+    runtime = DockerRuntime(
+        tmp_path / "sessions", owner=owner, images=images_of_runtime, launch_timeout=120
+    )
+    port = free_port()
+    spec = SessionSpec(
+        session_uuid=str(uuid4()),
+        project_uuid=PROJECT,
+        pipeline_uuid=str(uuid4()),
+        project_dir=str(tmp_path),
+        pipeline_path="main.orchest",
+        services=(
+            ServiceSpec(
+                name="web",
+                image=images.kernel_python,
+                command_line="",
+                command=f"python -m http.server {port} --bind 127.0.0.1",
+                ports=(port,),
+            ),
+            ServiceSpec(name="quits", image=images.kernel_python, command_line="", command="true"),
+            ServiceSpec(
+                name="unquoted", image=images.kernel_python, command_line="", command="sh -c 'x"
+            ),
+        ),
+    )
+    try:
+        endpoints = await runtime.launch(spec)
+        states = {s["name"]: s["state"] for s in endpoints.details["services"]}
+        assert states["web"] == "running"
+        assert states["quits"] in {"running", "exited"}  # it may not have ended yet
+        assert states["unquoted"] == "not started: No closing quotation"
+        url = f"http://127.0.0.1:{port}/"
+        assert await eventually(lambda: http_answer(url), timeout=60, what="the service") == 200
+
+        restarted = DockerRuntime(runtime.sessions_dir, owner=owner, images=images_of_runtime)
+        owned = sorted(o.role for o in await restarted.owned())
+        assert owned == ["enterprise-gateway", "jupyter-server", "service:quits", "service:web"]
+        await restarted.stop(spec.session_uuid)
+        assert await restarted.owned() == []
+        assert await http_answer(url) is None
+    finally:
+        ids = docker("ps", "--all", "--quiet", "--filter", f"label={OWNER_LABEL}={owner}")
+        if ids.stdout.split():
+            docker("rm", "--force", "--volumes", *ids.stdout.split())
