@@ -19,7 +19,7 @@ from orchest_session_manager.runtime.base import SessionSpec
 from orchest_session_manager.runtime.docker import DockerRuntime
 from orchest_session_manager.runtime.docker_containers import OWNER_LABEL, DockerImages
 from orchest_session_manager.runtime.services import ServiceSpec
-from support import eventually, free_port
+from support import eventually, free_port, http_answer
 
 if TYPE_CHECKING:
     from conftest import Docker, Images
@@ -44,15 +44,6 @@ async def stack(
     }
     async with whole_stack(service_settings, sessions=sessions) as s:
         yield s
-
-
-async def http_answer(url: str) -> int | None:
-    """The status of a GET of ``url``; ``None``: nothing listens."""
-    try:
-        async with httpx.AsyncClient(timeout=5.0) as client:
-            return (await client.get(url)).status_code
-    except httpx.TransportError:
-        return None
 
 
 def inspect(docker: Docker, container: str) -> dict[str, Any]:
