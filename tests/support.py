@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+import httpx
+
 from orchest_service.service import ServiceDefinition, run_service
 from orchest_service.settings import ServiceSettings
 
@@ -44,6 +46,15 @@ async def running_service(
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout)
+
+
+async def http_answer(url: str) -> int | None:
+    """The status of ``GET url``, or None while nothing listens there."""
+    try:
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            return (await client.get(url)).status_code
+    except httpx.TransportError:
+        return None
 
 
 async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float, what: str) -> T:

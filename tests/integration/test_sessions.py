@@ -19,7 +19,7 @@ from jupyter_harness import execute, marked_anywhere, start_kernel
 from runs_harness import EventLog, Project, Stack, event_log, whole_stack
 
 from orchest_schemas.events import AnyEvent, RunStatusChanged, SessionStatusChanged
-from support import eventually, free_port
+from support import eventually, free_port, http_answer
 
 # The first launch on a machine makes the environments of Enterprise Gateway
 # and the Jupyter server (downloads when uv's cache is empty).
@@ -222,15 +222,6 @@ async def test_a_session_of_a_known_project_is_launched_by_reference(
         stopped = await stack.http.delete(f"/api/sessions/{project_uuid}/{PIPELINE}")
         assert stopped.status_code == 200
         await log.wait_for(lambda events: "STOPPED" in statuses(events), timeout=60, what="STOPPED")
-
-
-async def http_answer(url: str) -> int | None:
-    """The status of ``GET url``, or None while nothing listens there."""
-    try:
-        async with httpx.AsyncClient(timeout=5.0) as client:
-            return (await client.get(url)).status_code
-    except httpx.TransportError:
-        return None
 
 
 async def test_a_sessions_interactive_services_run_with_it_and_stop_with_it(

@@ -73,6 +73,7 @@ def docker_runtime(settings: SessionManagerSettings) -> DockerRuntime:
             environments=settings.environment_images,
         ),
         user=settings.docker_user,
+        data_dir=settings.docker_data_dir or settings.data_dir,
         server_limits=Limits(
             int(settings.docker_server_memory),
             settings.docker_server_cpus,

@@ -14,6 +14,10 @@ def _default_sessions_dir() -> Path:
     return Path.home() / ".local" / "share" / "orchest" / "sessions"
 
 
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "orchest" / "data"
+
+
 def _default_environments_dir() -> Path:
     return Path.home() / ".local" / "share" / "orchest" / "environments"
 
@@ -70,3 +74,8 @@ class SessionManagerSettings(ServiceSettings):
     docker_kernel_cpus: PositiveFloat = 2.0
     docker_pids_limit: PositiveInt = 1024
     """Processes (and threads) per container."""
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    """The stack's data directory (the step runners' too): ``/data`` of a
+    docker session's services that bind it; ``orchest up`` sets ``<state>/data``."""
+    docker_data_dir: Path | None = None
+    """The data directory's path on the Docker host; ``None``: ``data_dir``."""

@@ -17,7 +17,8 @@ no address), and the kernel listens and reports only there (the kernelspec's
 
 Containers are labelled with their owner, session and role
 (``docker_containers``): how ``owned`` finds them after a restart and how
-``stop`` leaves none.
+``stop`` leaves none. The pipeline's interactive services are containers of
+the session too, started once both servers answer (``docker_services``).
 
 Unprivileged: the adapter's ``container_config`` (never privileged, no
 capability, ``no-new-privileges``, memory, CPU and process limits, no Docker
@@ -75,9 +76,9 @@ from .docker_containers import (
     start_server,
     wait_servers_ready,
 )
+from .docker_services import start_services
 from .kernelspecs import KERNELS_DIR, write_kernelspecs
 from .lab import server_arguments
-from .services import not_started
 from .venvs import ENTERPRISE_GATEWAY, JUPYTER_SERVER
 
 logger = logging.getLogger(__name__)
@@ -105,10 +106,13 @@ class DockerRuntime:
         launch_timeout: float = 60.0,
         stop_grace_seconds: float = 5.0,
         timeouts: DockerTimeouts | None = None,
+        data_dir: Path | None = None,
     ) -> None:
         """``owner``: names this runtime's containers among the engine's.
-        ``user``: ``uid:gid`` of the Jupyter server and kernels (default: the
-        project directory's owner)."""
+        ``user``: ``uid:gid`` of the Jupyter server, kernels and services
+        (default: the project directory's owner). ``data_dir``: the data
+        directory, a service's ``/data`` bind (default: ``data`` beside
+        ``sessions_dir``)."""
         self.sessions_dir = sessions_dir
         self.owner = owner
         self.docker_url = engine_url(docker_url)
@@ -120,6 +124,7 @@ class DockerRuntime:
         self.launch_timeout = launch_timeout
         self.stop_grace_seconds = stop_grace_seconds
         self.timeouts = timeouts or DockerTimeouts()
+        self.data_dir = data_dir or sessions_dir.parent / "data"
 
     def session_dir(self, session_uuid: str) -> Path:
         return self.sessions_dir / session_uuid
@@ -207,6 +212,14 @@ class DockerRuntime:
                 ),
             )
             await wait_servers_ready(engine, list(servers), self.launch_timeout)
+            services = await start_services(
+                engine,
+                spec,
+                user=plan.user,
+                labels_of=lambda role: self._labels(spec, role),
+                limits=self.kernel_limits,
+                data_dir=self.data_dir,
+            )
         ready_seconds = time.monotonic() - started
         logger.info("session %s ready in %.2fs", spec.session_uuid, ready_seconds)
         return SessionEndpoints(
@@ -224,7 +237,7 @@ class DockerRuntime:
                     for server in servers
                 },
                 "ready_seconds": round(ready_seconds, 3),
-                **({"services": not_started(spec.services)} if spec.services else {}),
+                **({"services": services} if services else {}),
             },
         )
 

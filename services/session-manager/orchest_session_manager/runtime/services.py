@@ -4,14 +4,14 @@ with it (``docs/sessions.md``, "User services").
 
 What to start is read here from the pipeline file, once per launch; each
 runtime starts them its own way (the process runtime: the service's command
-line as a process of the session; the docker runtime: not yet).
+line as a process of the session; the docker runtime: a container of its
+``image``, ``docker_services.py``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +37,13 @@ class ServiceSpec:
     """``entrypoint``, ``command`` and ``args``, in that order, as one shell line."""
     env: dict[str, str] = field(default_factory=dict)
     ports: tuple[int, ...] = ()
+    entrypoint: str | None = None
+    command: str | None = None
+    args: str | None = None
+    """The three parts of ``command_line``, apart (a container's ``Entrypoint``
+    and ``Cmd``)."""
+    binds: dict[str, str] = field(default_factory=dict)
+    """``/project-dir`` or ``/data`` -> where the container sees it (Orchest's)."""
 
     @property
     def urls(self) -> list[str]:
@@ -66,12 +73,6 @@ def interactive_services(
     return [_spec(key, service, inherited) for key, service in chosen]
 
 
-def not_started(services: Iterable[ServiceSpec]) -> list[dict[str, object]]:
-    """What a runtime that does not start services reports of them."""
-    reason = "not started: the docker runtime does not start services yet"
-    return [{"name": s.name, "urls": s.urls, "state": reason} for s in services]
-
-
 def _spec(key: str, service: PipelineService, inherited: dict[str, str]) -> ServiceSpec:
     env = {name: inherited[name] for name in service.env_variables_inherit if name in inherited}
     parts = (service.entrypoint, service.command, service.args)
@@ -81,4 +82,8 @@ def _spec(key: str, service: PipelineService, inherited: dict[str, str]) -> Serv
         command_line=" ".join(part for part in parts if part),
         env={**env, **service.env_variables},
         ports=tuple(service.ports),
+        entrypoint=service.entrypoint,
+        command=service.command,
+        args=service.args,
+        binds=dict(service.binds),
     )
