@@ -10,14 +10,12 @@ import signal
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
-from uuid import uuid4
 
 import pytest
 from compat_kit import host_paths
+from step_files import one_step_work
 
 from orchest_schemas.commands import StepWork
-from orchest_schemas.pipeline import PipelineDefinition
-from orchest_schemas.status import Priority
 from orchest_step_runner.executor import ExecutionResult, ProcessExecutor
 from orchest_step_runner.executor.isolation import Isolation, IsolationMode, open_isolation
 from support import eventually
@@ -41,22 +39,8 @@ async def isolation(tmp_path: Path) -> AsyncIterator[Isolation]:
 
 
 def step_work(project: Path, file_path: str) -> StepWork:
-    definition = PipelineDefinition.model_validate(
-        {
-            "uuid": str(uuid4()),
-            "name": "views",
-            "steps": {"s": {"uuid": "s", "title": "the step", "file_path": file_path}},
-        }
-    )
-    return StepWork(
-        run_uuid=str(uuid4()),
-        step_uuid="s",
-        attempt=1,
-        priority=Priority.INTERACTIVE,
-        definition_key=uuid4().hex,
-        pipeline_definition=definition,
-        project_dir=str(project),
-        project_uuid=str(uuid4()),
+    return one_step_work(
+        project, file_path, step_uuid="s", pipeline={"name": "views"}, step={"title": "the step"}
     )
 
 

@@ -20,10 +20,9 @@ from uuid import uuid4
 import nbformat
 import pytest
 from jupyter_harness import execute, start_kernel
+from step_files import one_step_work
 
 from orchest_schemas.commands import StepWork
-from orchest_schemas.pipeline import PipelineDefinition
-from orchest_schemas.status import Priority
 from orchest_session_manager.runtime.base import SessionSpec
 from orchest_session_manager.runtime.docker import DockerRuntime
 from orchest_session_manager.runtime.docker_containers import OWNER_LABEL, DockerImages
@@ -61,23 +60,14 @@ def leaked(environment: dict[str, str], secrets: dict[str, str]) -> list[str]:
 
 
 def step_work(project: Path, file_path: str) -> StepWork:
-    definition = PipelineDefinition.model_validate(
-        {
-            "uuid": str(uuid4()),
-            "name": "environment",
-            "steps": {"s": {"uuid": "s", "title": "s", "file_path": file_path}},
-        }
-    )
-    return StepWork(
-        run_uuid=str(uuid4()),
+    return one_step_work(
+        project,
+        file_path,
         step_uuid="s",
-        attempt=1,
-        priority=Priority.INTERACTIVE,
-        definition_key=uuid4().hex,
-        pipeline_definition=definition,
-        project_dir=str(project),
+        pipeline={"name": "environment"},
+        step={"title": "s"},
         project_uuid=PROJECT_UUID,
-        env_variables=VARIABLES,
+        env=VARIABLES,
     )
 
 

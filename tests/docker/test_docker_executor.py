@@ -19,7 +19,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
@@ -31,7 +30,9 @@ import aiodocker
 import httpx
 import nbformat
 import pytest
+import step_files
 from integration.runs_harness import Project, Stack, notebook, whole_stack
+from step_files import StepFiles
 
 from orchest_gateway.service import build_definition as build_gateway
 from orchest_gateway.settings import GatewaySettings
@@ -39,7 +40,6 @@ from orchest_scheduler.service import build_definition as build_scheduler
 from orchest_scheduler.settings import SchedulerSettings
 from orchest_schemas.commands import StepWork
 from orchest_schemas.pipeline import PipelineDefinition
-from orchest_schemas.status import Priority
 from orchest_step_runner.executor import ExecutionResult
 from orchest_step_runner.executor.docker import DockerExecutor, DockerOptions
 from orchest_step_runner.executor.environment import orchest_variables
@@ -80,49 +80,16 @@ SLEEPER = "import time\nprint('ready', flush=True)\ntime.sleep(600)\n"  # wait-o
 SLEEPER_CELL = ("import time\nprint('ready')\ntime.sleep(600)", [])  # wait-ok
 
 
-class Output:
-    """An output sink that records what arrives and lets tests await text."""
-
-    def __init__(self) -> None:
-        self.text = ""
-        self._arrived = asyncio.Event()
-
-    async def __call__(self, text: str) -> None:
-        self.text += text
-        self._arrived.set()
-
-    async def wait_for(self, pattern: str, timeout: float = RESULT_TIMEOUT) -> re.Match[str]:
-        async with asyncio.timeout(timeout):
-            while (match := re.search(pattern, self.text)) is None:
-                self._arrived.clear()
-                await self._arrived.wait()
-        return match
+class Output(step_files.Output):
+    wait_seconds = RESULT_TIMEOUT
 
 
-class Steps:
+class Steps(StepFiles):
     """A project directory with step files in ``steps/``, a scratch and a data directory."""
 
     def __init__(self, root: Path) -> None:
-        self.dir = root / "project"
-        self.steps = self.dir / "steps"
-        self.steps.mkdir(parents=True)
-        self.scratch = root / "scratch"
-        self.scratch.mkdir()
+        super().__init__(root, PROJECT_UUID)
         self.data = root / "data"
-
-    def write(self, name: str, source: str) -> str:
-        (self.steps / name).write_text(textwrap.dedent(source))
-        return f"steps/{name}"
-
-    def notebook(self, name: str, *cells: tuple[str, list[str]]) -> str:
-        nb = nbformat.v4.new_notebook()
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-        nb.cells = [
-            nbformat.v4.new_code_cell(textwrap.dedent(source), metadata={"tags": tags})
-            for source, tags in cells
-        ]
-        nbformat.write(nb, self.steps / name)
-        return f"steps/{name}"
 
     def work(
         self,
@@ -134,32 +101,14 @@ class Steps:
         timeout: float | None = None,
         environment: str = "",
     ) -> StepWork:
-        step_uuid = str(uuid4())
-        definition = PipelineDefinition.model_validate(
-            {
-                "uuid": str(uuid4()),
-                "parameters": parameters or {},
-                "steps": {
-                    step_uuid: {
-                        "uuid": step_uuid,
-                        "file_path": file_path,
-                        "environment": environment,
-                        "parameters": step_parameters or {},
-                    }
-                },
-            }
-        )
-        return StepWork(
-            run_uuid=str(uuid4()),
-            step_uuid=step_uuid,
-            attempt=2,
-            priority=Priority.INTERACTIVE,
-            definition_key=uuid4().hex,
-            pipeline_definition=definition,
-            project_dir=str(self.dir),
-            project_uuid=PROJECT_UUID,
-            env_variables=env or {},
-            timeout_seconds=timeout,
+        return self.step_work(
+            file_path,
+            pipeline={},
+            step={"environment": environment},
+            parameters=parameters,
+            step_parameters=step_parameters,
+            env=env,
+            timeout=timeout,
         )
 
 

@@ -19,10 +19,8 @@ from uuid import uuid4
 import aiodocker
 import nbformat
 import pytest
+from step_files import one_step_work
 
-from orchest_schemas.commands import StepWork
-from orchest_schemas.pipeline import PipelineDefinition
-from orchest_schemas.status import Priority
 from orchest_step_runner.executor.docker import DockerExecutor, DockerOptions
 from orchest_step_runner.executor.reaping import LABEL_RUN, RunnerIdentity, RunnerProcess
 
@@ -47,27 +45,8 @@ async def test_a_notebook_of_another_language_fails_before_any_container(
     nb.metadata["kernelspec"] = KERNELSPECS[language]
     nb.cells = [nbformat.v4.new_code_cell('print("ran")')]
     nbformat.write(nb, project / "nb.ipynb")
-    step_uuid = str(uuid4())
-    work = StepWork(
-        run_uuid=str(uuid4()),
-        step_uuid=step_uuid,
-        attempt=1,
-        priority=Priority.INTERACTIVE,
-        definition_key=uuid4().hex,
-        pipeline_definition=PipelineDefinition.model_validate(
-            {
-                "uuid": str(uuid4()),
-                "steps": {
-                    step_uuid: {
-                        "uuid": step_uuid,
-                        "file_path": "nb.ipynb",
-                        "kernel": {"name": KERNELSPECS[language]["name"]},
-                    }
-                },
-            }
-        ),
-        project_dir=str(project),
-        project_uuid=str(uuid4()),
+    work = one_step_work(
+        project, "nb.ipynb", step={"kernel": {"name": KERNELSPECS[language]["name"]}}
     )
     me = RunnerIdentity(
         f"test:{os.getpid()}:{uuid4().hex}", f"test-{uuid4().hex}", RunnerProcess.current()

@@ -10,10 +10,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from integration.runs_harness import EventLog, Stack, event_log, whole_stack
+from integration.runs_harness import (
+    Stack,
+    event_log,
+    session_reaches,
+    session_statuses,
+    whole_stack,
+)
 from jupyter_harness import execute, start_kernel
 
-from orchest_schemas.events import AnyEvent, SessionStatusChanged
+from orchest_schemas.events import SessionStatusChanged
 from orchest_session_manager.runtime.docker_containers import PIPELINE_LABEL, ROLE_LABEL
 
 if TYPE_CHECKING:
@@ -50,18 +56,6 @@ def roles(docker: Docker, pipeline: str) -> list[str]:
     return sorted(listed.stdout.split())
 
 
-def statuses(events: list[AnyEvent]) -> list[str]:
-    return [e.status.value for e in events if isinstance(e, SessionStatusChanged)]
-
-
-async def reaches(log: EventLog, status: str, times: int = 1) -> list[AnyEvent]:
-    return await log.wait_for(
-        lambda events: statuses(events).count(status) >= times,
-        timeout=240,
-        what=f"session {status} x{times}",
-    )
-
-
 async def test_a_docker_session_runs_a_kernel_container_and_stops_clean(
     stack: Stack, docker: Docker, pipeline: str, tmp_path: Path
 ) -> None:
@@ -79,7 +73,7 @@ async def test_a_docker_session_runs_a_kernel_container_and_stops_clean(
         created = await stack.http.post("/api/sessions", json=body)
         assert created.status_code == 201, created.text
         assert created.json()["status"] == "LAUNCHING"
-        await reaches(log, "RUNNING")
+        await session_reaches(log, "RUNNING")
         print(f"launch to RUNNING through the gateway: {time.monotonic() - started:.2f}s")
 
         view = (await stack.http.get(f"/api/sessions/{PROJECT}/{pipeline}")).json()
@@ -92,8 +86,8 @@ async def test_a_docker_session_runs_a_kernel_container_and_stops_clean(
 
         stopped = await stack.http.delete(f"/api/sessions/{PROJECT}/{pipeline}")
         assert stopped.status_code == 200, stopped.text
-        events = await reaches(log, "STOPPED")
-    assert statuses(events) == ["LAUNCHING", "RUNNING", "STOPPING", "STOPPED"]
+        events = await session_reaches(log, "STOPPED")
+    assert session_statuses(events) == ["LAUNCHING", "RUNNING", "STOPPING", "STOPPED"]
     assert roles(docker, pipeline) == []
 
 
@@ -110,11 +104,11 @@ async def test_a_docker_session_whose_container_dies_fails_and_leaves_nothing(
     async with event_log(stack, stack.bus.session_event(PROJECT, pipeline)) as log:
         created = await stack.http.post("/api/sessions", json=body)
         assert created.status_code == 201, created.text
-        await reaches(log, "RUNNING")
+        await session_reaches(log, "RUNNING")
         view = (await stack.http.get(f"/api/sessions/{PROJECT}/{pipeline}")).json()
         jupyter = view["details"]["containers"]["jupyter-server"]["id"]
         assert docker("kill", jupyter).returncode == 0
-        events = await reaches(log, "FAILED")
+        events = await session_reaches(log, "FAILED")
     failed = [e for e in events if isinstance(e, SessionStatusChanged)][-1]
     assert failed.reason and "died" in failed.reason
     assert roles(docker, pipeline) == []

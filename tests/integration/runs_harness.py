@@ -24,7 +24,7 @@ from orchest_scheduler.clock import Clock
 from orchest_scheduler.service import build_definition as build_scheduler
 from orchest_scheduler.settings import SchedulerSettings
 from orchest_schemas.bus import BusNames
-from orchest_schemas.events import ANY_EVENT, AnyEvent, RunStatusChanged
+from orchest_schemas.events import ANY_EVENT, AnyEvent, RunStatusChanged, SessionStatusChanged
 from orchest_service.broker import server_pool
 from orchest_session_manager.service import build_definition as build_session_manager
 from orchest_session_manager.settings import SessionManagerSettings
@@ -110,6 +110,20 @@ class EventLog:
                     f"not within {timeout}s: {what} ({len(self.events)} events)"
                 ) from None
             return list(self.events)
+
+
+def session_statuses(events: list[AnyEvent]) -> list[str]:
+    """The statuses sessions went through, in order."""
+    return [e.status.value for e in events if isinstance(e, SessionStatusChanged)]
+
+
+async def session_reaches(log: EventLog, status: str, times: int = 1) -> list[AnyEvent]:
+    """Wait until a session has gone to ``status`` ``times`` times; the events so far."""
+    return await log.wait_for(
+        lambda events: session_statuses(events).count(status) >= times,
+        timeout=240,
+        what=f"session {status} x{times}",
+    )
 
 
 @asynccontextmanager

@@ -28,7 +28,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -172,12 +171,10 @@ async def stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Project:
-    root = tmp_path / "project"
-    root.mkdir()
-    p = Project(root)
-    p.step("a", "a.sh", "echo a\n")
-    return p
+def project(project: Project) -> Project:
+    """The conftest's project with its steps."""
+    project.step("a", "a.sh", "echo a\n")
+    return project
 
 
 @pytest.mark.timeout(900)

@@ -11,11 +11,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg
-import pytest
 from runs_harness import Project, event_log, whole_stack
 
 from orchest_scheduler import job_store
@@ -24,13 +22,6 @@ from orchest_scheduler.service import SCHEMA
 from orchest_schemas.events import JobStatusChanged
 from orchest_service.database import create_pool
 from support import eventually
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Project:
-    root = tmp_path / "project"
-    root.mkdir()
-    return Project(root)
 
 
 async def queue_a_copy_of(conn: asyncpg.Connection, run_uuid: str) -> str:

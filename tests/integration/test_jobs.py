@@ -33,13 +33,6 @@ print("passed gate", i)
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Project:
-    root = tmp_path / "project"
-    root.mkdir()
-    return Project(root)
-
-
-@pytest.fixture
 def gate(tmp_path: Path) -> Path:
     path = tmp_path / "gate"
     path.mkdir()

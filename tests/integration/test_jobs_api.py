@@ -25,12 +25,10 @@ T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Project:
-    root = tmp_path / "project"
-    root.mkdir()
-    p = Project(root)
-    p.step("a", "a.sh", "echo a\n")
-    return p
+def project(project: Project) -> Project:
+    """The conftest's project with its steps."""
+    project.step("a", "a.sh", "echo a\n")
+    return project
 
 
 def job_body(project: Project, **extra: Any) -> dict[str, Any]:

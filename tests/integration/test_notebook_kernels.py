@@ -14,17 +14,15 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from uuid import uuid4
 
 import nbformat
 import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from runs_harness import Project as RunProject
 from runs_harness import Stack
+from step_files import one_step_work
 
 from orchest_schemas.commands import StepWork
-from orchest_schemas.pipeline import PipelineDefinition
-from orchest_schemas.status import Priority
 from orchest_step_runner.executor import ExecutionResult, ProcessExecutor
 from orchest_step_runner.executor.notebook import CONNECTION_FILE, EXECUTED_NOTEBOOK
 
@@ -66,28 +64,8 @@ class Steps:
         return name
 
     def work(self, file_path: str, kernel: str) -> StepWork:
-        step_uuid = str(uuid4())
-        definition = PipelineDefinition.model_validate(
-            {
-                "uuid": str(uuid4()),
-                "steps": {
-                    step_uuid: {
-                        "uuid": step_uuid,
-                        "file_path": file_path,
-                        "kernel": {"name": kernel, "display_name": kernel},
-                    }
-                },
-            }
-        )
-        return StepWork(
-            run_uuid=str(uuid4()),
-            step_uuid=step_uuid,
-            attempt=1,
-            priority=Priority.INTERACTIVE,
-            definition_key=uuid4().hex,
-            pipeline_definition=definition,
-            project_dir=str(self.dir),
-            project_uuid=str(uuid4()),
+        return one_step_work(
+            self.dir, file_path, step={"kernel": {"name": kernel, "display_name": kernel}}
         )
 
 

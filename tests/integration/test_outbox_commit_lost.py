@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -51,13 +50,6 @@ async def stack(
     """The whole stack; only the scheduler goes through the proxy."""
     async with whole_stack(service_settings, database_url=via(database_url, cutter.port)) as s:
         yield s
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Project:
-    root = tmp_path / "project"
-    root.mkdir()
-    return Project(root)
 
 
 def of_pipeline(project: Project) -> Callable[[list[AnyEvent]], list[AnyEvent]]:

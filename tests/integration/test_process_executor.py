@@ -16,19 +16,18 @@ import re
 import shutil
 import signal
 import sys
-import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
 
 import nbformat
 import psutil
 import pytest
+import step_files
+from step_files import StepFiles
 
 from orchest_schemas.commands import StepWork
 from orchest_schemas.pipeline import PipelineDefinition
-from orchest_schemas.status import Priority
 from orchest_step_runner.executor import ExecutionResult, ProcessExecutor
 from support import eventually
 
@@ -41,54 +40,17 @@ PROJECT_UUID = "7c0b8a4e-5bd1-4cf6-9c1b-0a4bd2b6c6f1"
 PIPELINE_UUID = "d4a3f8a0-8c2b-4a53-9a8e-3f4e8b1c2d3e"
 
 
-class Output:
-    """An output sink that records what arrives and lets tests await text."""
-
-    def __init__(self) -> None:
-        self.chunks: list[str] = []
-        self._arrived = asyncio.Event()
-
-    async def __call__(self, text: str) -> None:
-        self.chunks.append(text)
-        self._arrived.set()
-
-    @property
-    def text(self) -> str:
-        return "".join(self.chunks)
-
-    async def wait_for(self, pattern: str, timeout: float = RESULT_TIMEOUT) -> re.Match[str]:
-        async with asyncio.timeout(timeout):
-            while (match := re.search(pattern, self.text)) is None:
-                self._arrived.clear()
-                await self._arrived.wait()
-        return match
+class Output(step_files.Output):
+    wait_seconds = RESULT_TIMEOUT
 
 
-class Project:
-    """A project directory with step files in ``steps/``, and a scratch directory."""
+class Project(StepFiles):
+    """A project directory with step files in ``steps/``, a scratch and a ``files`` directory."""
 
     def __init__(self, root: Path) -> None:
-        self.dir = root / "project"
-        self.steps = self.dir / "steps"
-        self.steps.mkdir(parents=True)
-        self.scratch = root / "scratch"
-        self.scratch.mkdir()
+        super().__init__(root, PROJECT_UUID)
         self.files = root / "files"
         self.files.mkdir()
-
-    def write(self, name: str, source: str) -> str:
-        (self.steps / name).write_text(textwrap.dedent(source))
-        return f"steps/{name}"
-
-    def notebook(self, name: str, *cells: tuple[str, list[str]]) -> str:
-        nb = nbformat.v4.new_notebook()
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-        nb.cells = [
-            nbformat.v4.new_code_cell(textwrap.dedent(source), metadata={"tags": tags})
-            for source, tags in cells
-        ]
-        nbformat.write(nb, self.steps / name)
-        return f"steps/{name}"
 
     def work(
         self,
@@ -101,35 +63,15 @@ class Project:
         kernel: str = "python",
         job_uuid: str | None = None,
     ) -> StepWork:
-        step_uuid = str(uuid4())
-        definition = PipelineDefinition.model_validate(
-            {
-                "uuid": PIPELINE_UUID,
-                "name": "test pipeline",
-                "parameters": parameters or {},
-                "steps": {
-                    step_uuid: {
-                        "uuid": step_uuid,
-                        "title": "the step",
-                        "file_path": file_path,
-                        "kernel": {"name": kernel, "display_name": kernel},
-                        "parameters": step_parameters or {},
-                    }
-                },
-            }
-        )
-        return StepWork(
-            run_uuid=str(uuid4()),
-            step_uuid=step_uuid,
-            attempt=2,
-            priority=Priority.INTERACTIVE,
-            definition_key=uuid4().hex,
-            pipeline_definition=definition,
-            project_dir=str(self.dir),
-            project_uuid=PROJECT_UUID,
+        return self.step_work(
+            file_path,
+            pipeline={"uuid": PIPELINE_UUID, "name": "test pipeline"},
+            step={"title": "the step", "kernel": {"name": kernel, "display_name": kernel}},
+            parameters=parameters,
+            step_parameters=step_parameters,
+            env=env,
+            timeout=timeout,
             job_uuid=job_uuid,
-            env_variables=env or {},
-            timeout_seconds=timeout,
         )
 
 

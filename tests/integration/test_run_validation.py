@@ -19,13 +19,11 @@ async def stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Project:
-    root = tmp_path / "project"
-    root.mkdir()
-    p = Project(root)
-    p.step("a", "a.sh", "echo a\n")
-    p.step("b", "b.py", "print('b')\n", ("a",))
-    return p
+def project(project: Project) -> Project:
+    """The conftest's project with its steps."""
+    project.step("a", "a.sh", "echo a\n")
+    project.step("b", "b.py", "print('b')\n", ("a",))
+    return project
 
 
 def types_of(response: Any) -> list[str]:

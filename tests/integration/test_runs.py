@@ -7,7 +7,6 @@ import asyncio
 import os
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -18,13 +17,6 @@ from sse_client import frames
 
 from orchest_schemas.events import RunStatusChanged, StepStatusChanged
 from support import eventually
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Project:
-    root = tmp_path / "project"
-    root.mkdir()
-    return Project(root)
 
 
 def ok(name: str) -> str:

@@ -16,9 +16,17 @@ import httpx
 import psutil
 import pytest
 from jupyter_harness import execute, marked_anywhere, start_kernel
-from runs_harness import EventLog, Project, Stack, event_log, whole_stack
+from runs_harness import (
+    EventLog,
+    Project,
+    Stack,
+    event_log,
+    session_reaches,
+    session_statuses,
+    whole_stack,
+)
 
-from orchest_schemas.events import AnyEvent, RunStatusChanged, SessionStatusChanged
+from orchest_schemas.events import RunStatusChanged, SessionStatusChanged
 from support import eventually, free_port, http_answer
 
 # The first launch on a machine makes the environments of Enterprise Gateway
@@ -50,18 +58,6 @@ def launch_body(project: Project, **extra: Any) -> dict[str, Any]:
         "pipeline_path": "main.orchest",
         **extra,
     }
-
-
-def statuses(events: list[AnyEvent]) -> list[str]:
-    return [e.status.value for e in events if isinstance(e, SessionStatusChanged)]
-
-
-async def reaches(log: EventLog, status: str, times: int = 1) -> list[AnyEvent]:
-    return await log.wait_for(
-        lambda events: statuses(events).count(status) >= times,
-        timeout=240,
-        what=f"session {status} x{times}",
-    )
 
 
 async def run_reaches(log: EventLog, run_uuid: str, status: str) -> None:
@@ -98,7 +94,7 @@ async def test_a_session_runs_kernels_through_its_gateway_restarts_and_stops_cle
         again = await stack.http.post("/api/sessions", json=launch_body(project))
         assert again.status_code == 409, again.text
 
-        await reaches(log, "RUNNING")
+        await session_reaches(log, "RUNNING")
         view = await session(stack)
         assert view["uuid"] == uuid and view["status"] == "RUNNING"
         assert view["gateway_url"] and view["jupyter_token"]
@@ -109,7 +105,7 @@ async def test_a_session_runs_kernels_through_its_gateway_restarts_and_stops_cle
         restarted = await stack.http.put(f"/api/sessions/{PROJECT}/{PIPELINE}")
         assert restarted.status_code == 200, restarted.text
         assert restarted.json()["status"] == "LAUNCHING"
-        await reaches(log, "RUNNING", times=2)
+        await session_reaches(log, "RUNNING", times=2)
         view = await session(stack)
         assert not set(running) & set(marked_anywhere(uuid))  # all new processes
         assert await one_plus_one(view) == "2"
@@ -117,8 +113,8 @@ async def test_a_session_runs_kernels_through_its_gateway_restarts_and_stops_cle
         stopped = await stack.http.delete(f"/api/sessions/{PROJECT}/{PIPELINE}")
         assert stopped.status_code == 200, stopped.text
         assert stopped.json()["status"] == "STOPPING"
-        events = await reaches(log, "STOPPED")
-    assert statuses(events) == [
+        events = await session_reaches(log, "STOPPED")
+    assert session_statuses(events) == [
         "LAUNCHING",
         "RUNNING",
         "LAUNCHING",
@@ -140,14 +136,14 @@ async def test_stopping_a_session_aborts_its_pipelines_interactive_run(
     async with event_log(stack) as log:
         created = await stack.http.post("/api/sessions", json=launch_body(project))
         assert created.status_code == 201, created.text
-        await reaches(log, "RUNNING")
+        await session_reaches(log, "RUNNING")
         run = await stack.start_run(
             project.body(run_config={"project_dir": str(project.root), "project_uuid": PROJECT})
         )
         await run_reaches(log, run["uuid"], "STARTED")
         await stack.http.delete(f"/api/sessions/{PROJECT}/{PIPELINE}")
         await run_reaches(log, run["uuid"], "ABORTED")
-        await reaches(log, "STOPPED")
+        await session_reaches(log, "STOPPED")
 
 
 async def test_a_session_whose_processes_die_fails_and_leaves_nothing(
@@ -156,10 +152,10 @@ async def test_a_session_whose_processes_die_fails_and_leaves_nothing(
     async with event_log(stack, stack.bus.session_event(PROJECT, PIPELINE)) as log:
         created = await stack.http.post("/api/sessions", json=launch_body(project))
         uuid = created.json()["uuid"]
-        await reaches(log, "RUNNING")
+        await session_reaches(log, "RUNNING")
         for pid in marked_anywhere(uuid):
             os.kill(pid, signal.SIGKILL)
-        events = await reaches(log, "FAILED")
+        events = await session_reaches(log, "FAILED")
     failed = [e for e in events if isinstance(e, SessionStatusChanged)][-1]
     assert failed.reason and "died" in failed.reason
     assert marked_anywhere(uuid) == []
@@ -177,7 +173,7 @@ async def test_a_launch_that_cannot_start_ends_failed_with_the_reason(
     ):
         created = await stack.http.post("/api/sessions", json=launch_body(project))
         assert created.status_code == 201, created.text
-        events = await reaches(log, "FAILED")
+        events = await session_reaches(log, "FAILED")
         failed = [e for e in events if isinstance(e, SessionStatusChanged)][-1]
         assert failed.reason and str(blocked) in failed.reason  # the cause, named
         assert marked_anywhere(created.json()["uuid"]) == []
@@ -217,11 +213,13 @@ async def test_a_session_of_a_known_project_is_launched_by_reference(
         assert launched.json()["project_dir"] == str(root)
         assert launched.json()["pipeline_path"] == "flows/main.orchest"
         await log.wait_for(
-            lambda events: "RUNNING" in statuses(events), timeout=240, what="RUNNING"
+            lambda events: "RUNNING" in session_statuses(events), timeout=240, what="RUNNING"
         )
         stopped = await stack.http.delete(f"/api/sessions/{project_uuid}/{PIPELINE}")
         assert stopped.status_code == 200
-        await log.wait_for(lambda events: "STOPPED" in statuses(events), timeout=60, what="STOPPED")
+        await log.wait_for(
+            lambda events: "STOPPED" in session_statuses(events), timeout=60, what="STOPPED"
+        )
 
 
 async def test_a_sessions_interactive_services_run_with_it_and_stop_with_it(
@@ -252,7 +250,7 @@ async def test_a_sessions_interactive_services_run_with_it_and_stop_with_it(
     async with event_log(stack, stack.bus.session_event(PROJECT, PIPELINE)) as log:
         created = await stack.http.post("/api/sessions", json=launch_body(project))
         assert created.status_code == 201, created.text
-        await reaches(log, "RUNNING")
+        await session_reaches(log, "RUNNING")
         view = await session(stack)
         assert view["services"] == [{"name": "web", "urls": [url], "state": "running"}]
         # Started once the servers answer; it listens when it has started.
@@ -268,6 +266,6 @@ async def test_a_sessions_interactive_services_run_with_it_and_stop_with_it(
         assert await http_answer(f"http://127.0.0.1:{batch}/") is None  # not interactive
         stopped = await stack.http.delete(f"/api/sessions/{PROJECT}/{PIPELINE}")
         assert stopped.status_code == 200, stopped.text
-        await reaches(log, "STOPPED")
+        await session_reaches(log, "STOPPED")
     assert await http_answer(url) is None  # the port is closed
     assert marked_anywhere(view["uuid"]) == []

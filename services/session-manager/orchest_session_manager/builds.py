@@ -195,7 +195,7 @@ class Builds:
             left = await db.live_owned_by(conn, self._owner)
         for build in left:
             if build.uuid not in self._tasks:
-                await self._end(build.uuid, BuildStatus.ABORTED, reason="the builder restarted")
+                await self._move(build.uuid, BuildStatus.ABORTED, reason="the builder restarted")
 
     async def close(self) -> None:
         tasks = list(self._tasks.values())
@@ -229,7 +229,7 @@ class Builds:
             with contextlib.suppress(Exception):
                 await logs.write("\n[build cancelled]\n")
                 await logs.close()
-            await self._end(build.uuid, BuildStatus.ABORTED, reason="cancelled")
+            await self._move(build.uuid, BuildStatus.ABORTED, reason="cancelled")
             await asyncio.to_thread(shutil.rmtree, build_dir, True)
             raise
         except Exception as exc:
@@ -239,7 +239,7 @@ class Builds:
         if built.image is not None:  # before its end is told: what is told is done
             await self._prune_images(build.environment_uuid, built.image)
         if built.ok:
-            await self._end(
+            await self._move(
                 build.uuid,
                 BuildStatus.SUCCESS,
                 exit_code=0,
@@ -248,7 +248,7 @@ class Builds:
                 size_bytes=built.size_bytes,
             )
         else:
-            await self._end(
+            await self._move(
                 build.uuid, BuildStatus.FAILURE, reason=built.reason, exit_code=built.exit_code
             )
             await asyncio.to_thread(shutil.rmtree, build_dir, True)
@@ -300,17 +300,10 @@ class Builds:
             task.cancel()
             await asyncio.wait({task})
             return await self._get(build.uuid)
-        ended = await self._end(build.uuid, BuildStatus.ABORTED, reason=reason)
+        ended = await self._move(build.uuid, BuildStatus.ABORTED, reason=reason)
         return ended or await self._get(build.uuid)
 
-    async def _move(self, build_uuid: str, status: BuildStatus) -> BuildView | None:
-        async with self._pool.acquire() as conn:
-            moved = await db.transition(conn, build_uuid, status)
-        if moved is not None:
-            await self._publish(moved)
-        return moved
-
-    async def _end(
+    async def _move(
         self,
         build_uuid: str,
         status: BuildStatus,
@@ -321,6 +314,8 @@ class Builds:
         image: str | None = None,
         size_bytes: int | None = None,
     ) -> BuildView | None:
+        """Move a live build to ``status`` (with what it ended with) and publish
+        the change; None when it had ended already."""
         async with self._pool.acquire() as conn:
             moved = await db.transition(
                 conn,
