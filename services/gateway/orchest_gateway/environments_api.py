@@ -39,7 +39,7 @@ from .deps import deps_of
 from .errors import ApiError
 from .logs_api import log_text
 from .openapi import Operation, Parameter
-from .projects_api import PROJECT, forward, project_of, validated
+from .project_requests import PROJECT, forward, project_of, validated
 
 ResultT = TypeVar("ResultT", bound=BaseModel)
 

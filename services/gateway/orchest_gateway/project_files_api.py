@@ -28,7 +28,7 @@ from .body import query_bool, read_json
 from .deps import deps_of
 from .errors import ApiError
 from .openapi import Operation, Parameter
-from .projects_api import (
+from .project_requests import (
     BAD_REQUEST,
     IF_MATCH,
     NOT_FOUND,

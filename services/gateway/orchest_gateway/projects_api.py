@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, RootModel, ValidationError
+from pydantic import BaseModel, RootModel
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -31,13 +31,26 @@ from orchest_schemas.projects import (
     SetPipelineEnv,
     UpdateProject,
 )
-from orchest_service.commands import request_command, request_command_json, validation_details
+from orchest_service.commands import request_command
 
 from .body import query_bool, read_json
 from .deps import deps_of
-from .errors import ApiError
 from .limits import definition_problems
 from .openapi import Operation, Parameter
+from .project_requests import (
+    BAD_REQUEST,
+    IF_MATCH,
+    INVALID,
+    NOT_FOUND,
+    PROJECT,
+    TAGS,
+    UNAVAILABLE,
+    forward,
+    if_match_of,
+    project_of,
+    subject,
+    validated,
+)
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -60,42 +73,11 @@ class PipelineBody(RootModel[dict[str, Any]]):
     """A pipeline file's content (Orchest's format), as a JSON object."""
 
 
-async def forward(
-    request: Request, command: BaseModel, subject: str, status: int = 200
-) -> Response:
-    deps = deps_of(request)
-    reply = await request_command_json(
-        deps.nc, subject, command, timeout=deps.settings.command_timeout_seconds
-    )
-    return Response(reply, status_code=status, media_type="application/json")
-
-
-def subject(request: Request, action: str) -> str:
-    return deps_of(request).bus.project_command(action)
-
-
-def project_of(request: Request) -> str:
-    return str(request.path_params["project_uuid"])
-
-
 def _pipeline_path(request: Request) -> dict[str, str]:
     return {
         "project_uuid": str(request.path_params["project_uuid"]),
         "pipeline_uuid": str(request.path_params["pipeline_uuid"]),
     }
-
-
-def if_match_of(request: Request) -> str | None:
-    """The ``If-Match`` etag (one; ``*`` means any version, as no header)."""
-    raw = request.headers.get("if-match")
-    if raw is None or raw.strip() == "*":
-        return None
-    value = raw.strip()
-    if value.startswith("W/"):
-        raise ApiError(400, "If-Match takes a strong etag, as GET returned it")
-    if "," in value:
-        raise ApiError(400, "If-Match takes one etag")
-    return value.strip('"')
 
 
 async def _document(request: Request, command: BaseModel, action: str, status: int) -> Response:
@@ -205,25 +187,8 @@ async def delete_pipeline(request: Request) -> Response:
     return await forward(request, command, subject(request, "pipelines.delete"))
 
 
-def validated(model: type[ModelT], values: dict[str, Any]) -> ModelT:
-    """``model`` from path and body values; what is wrong is a 422 listing it all."""
-    try:
-        return model.model_validate(values)
-    except ValidationError as exc:
-        problems = validation_details(exc)
-        raise ApiError(
-            422, f"invalid {model.__name__}: {len(problems)} problem(s)", problems
-        ) from None
-
-
-PROJECT = Parameter("project_uuid", "path", "The project's uuid")
 PIPELINE = Parameter("pipeline_uuid", "path", "The pipeline's uuid (its file's `uuid`)")
-IF_MATCH = Parameter("If-Match", "header", "The etag the change is based on (as GET returned it)")
-NOT_FOUND = {404: ("No such project (or pipeline)", None)}
-UNAVAILABLE = {503: ("The scheduler did not answer", None)}
-BAD_REQUEST = {400: ("The body is not JSON, or If-Match is not one strong etag", None)}
-INVALID = {422: ("Invalid path, query or body; every problem listed", None)}
-TAGS = ("projects",)
+
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation(

@@ -12,6 +12,11 @@ Each session is owned by the session manager of one host (``owner``): its
 processes or containers live there. At start, that manager reconciles what
 its runtimes run with what the table says (``reconcile``), and while it runs
 it checks its running sessions' health (``watch``).
+
+Past 400 lines, on purpose: commands, reconciliation and the health watch
+all start, replace and await the same table of per-session work tasks
+(``_start_work``), which is what keeps two changes of one session from
+running at once; apart, each would reach into the others' tasks.
 """
 
 from __future__ import annotations
