@@ -19,7 +19,7 @@ const SCRIPT = [
   "echo preparing the jokes environment",
   "printf '\\033[32mgreen means go\\033[0m\\n'",
   "pip install pyjokes",
-  'python -c "import pyjokes; print(\'pyjokes\', pyjokes.__version__, \'installed\')"',
+  'python -c "import pyjokes; print(\'pyjokes installed:\', bool(pyjokes.get_joke()))"',
   "",
 ].join("\n");
 

@@ -29,7 +29,7 @@ export function EnvironmentsPage({ project }: { project: string }) {
                 <th>Language</th>
                 <th>Base image</th>
                 <th>Latest build</th>
-                <th>Its time</th>
+                <th>When</th>
               </tr>
             </thead>
             <tbody>
