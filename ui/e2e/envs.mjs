@@ -6,7 +6,8 @@
 // colour) and pip-installs pyjokes, its build seen going to SUCCESS live with
 // its log lines; its script edited to `exit 3` and saved, the new build seen
 // FAILED with its log; a rebuild of a sleeping script cancelled; the list
-// showing the latest state; the environment deleted. Screenshots go to OUT_DIR.
+// showing the latest state; the environment deleted; the environment "busy",
+// which a draft job uses, not deleted (the 409 shown). Screenshots go to OUT_DIR.
 //
 //   node e2e/envs.mjs BASE_URL TOKEN OUT_DIR CHROMIUM PROJECT
 import { drive, signIn } from "./browser.mjs";
@@ -123,13 +124,26 @@ await drive(outDir, executable, async (page, result, shot) => {
   // 6. The list: the latest build's state; then the environment deleted.
   await page.click('nav a:text-is("Environments")');
   await page.waitForSelector("[data-testid=environments-table] tbody tr");
-  result.listRow = await text("[data-testid=environments-table] tbody tr");
-  result.listStatus = await page.getAttribute("[data-testid=environments-table] tbody tr", "data-status");
+  const jokesRow = '[data-testid=environments-table] tbody tr:has(a:text-is("jokes"))';
+  result.listRow = await text(jokesRow);
+  result.listStatus = await page.getAttribute(jokesRow, "data-status");
   await shot("environments", { fullPage: true });
   await page.click('[data-testid=environments-table] a:text-is("jokes")');
   await page.click("[data-testid=delete-environment]");
   await page.click("[data-testid=delete-environment-confirm]");
   await page.waitForURL(/\/environments$/);
-  await page.waitForSelector("text=No environment yet");
-  result.deleted = true;
+  await page.waitForFunction(() => {
+    const names = [...document.querySelectorAll("[data-testid=environments-table] tbody td:first-child a")];
+    return names.length > 0 && !names.some((a) => a.textContent === "jokes");
+  });
+  result.listedAfter = await page.$$eval("[data-testid=environments-table] tbody td:first-child a", (els) => els.map((e) => e.textContent));
+
+  // 7. An environment a draft job uses: its delete refused, the refusal shown.
+  await page.click('[data-testid=environments-table] a:text-is("busy")');
+  await page.click("[data-testid=delete-environment]");
+  await page.click("[data-testid=delete-environment-confirm]");
+  await page.waitForSelector("[role=alert]:has-text('was not deleted')");
+  result.refusal = await text("[role=alert]:has-text('was not deleted')");
+  result.stayedAt = page.url();
+  await shot("environment-in-use");
 });
