@@ -1,44 +1,12 @@
 // A build's log, streamed while the build goes (follow), ANSI colours
 // rendered, kept scrolled to its end while "Follow" is on.
 import { useEffect, useRef, useState } from "react";
-import { apiFetch } from "../../api/client";
 import { AnsiText } from "../../components/AnsiText";
 import { ErrorPanel } from "../../components/ErrorPanel";
-
-function useBuildLog(path: string, ended: boolean) {
-  const [text, setText] = useState("");
-  const [error, setError] = useState<unknown>(null);
-  const [streaming, setStreaming] = useState(false);
-  useEffect(() => {
-    const abort = new AbortController();
-    setText("");
-    setError(null);
-    setStreaming(!ended);
-    (async () => {
-      const response = await apiFetch(ended ? path : `${path}?follow=true`, { signal: abort.signal });
-      const reader = (response.body as ReadableStream<Uint8Array>)
-        .pipeThrough(new TextDecoderStream() as unknown as ReadableWritablePair<string, Uint8Array>)
-        .getReader();
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        setText((t) => t + value);
-      }
-    })()
-      .catch((e: unknown) => {
-        if (!abort.signal.aborted) setError(e);
-      })
-      .finally(() => {
-        if (!abort.signal.aborted) setStreaming(false);
-      });
-    return () => abort.abort();
-    // Another build reads its own log; the end of this one keeps what was streamed.
-  }, [path]);
-  return { text, error, streaming };
-}
+import { useTextStream } from "../../components/textStream";
 
 export function BuildLog({ path, ended }: { path: string; ended: boolean }) {
-  const { text, error, streaming } = useBuildLog(path, ended);
+  const { text, error, streaming } = useTextStream(path, ended);
   const [follow, setFollow] = useState(true);
   const box = useRef<HTMLPreElement>(null);
   useEffect(() => {
