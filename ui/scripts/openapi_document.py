@@ -18,6 +18,7 @@ from orchest_gateway.app import API_DESCRIPTION, API_TITLE, OPERATIONS
 from orchest_gateway.openapi import REF_TEMPLATE, build_document
 from orchest_gateway.openapi_examples import EXAMPLES
 from orchest_schemas.events import (
+    EnvironmentBuildChanged,
     JobStatusChanged,
     ProjectChanged,
     RunStatusChanged,
@@ -31,6 +32,7 @@ EVENTS: tuple[type[BaseModel], ...] = (
     JobStatusChanged,
     SessionStatusChanged,
     ProjectChanged,
+    EnvironmentBuildChanged,
 )
 
 

@@ -3,6 +3,8 @@ import { useSyncExternalStore, type ReactNode } from "react";
 import { getToken, subscribeToken } from "./auth/token";
 import { TokenPrompt, useTokenNeeded } from "./auth/TokenPrompt";
 import { ConnectionBanner, LiveProvider } from "./live/LiveProvider";
+import { EnvironmentPage } from "./pages/environments/EnvironmentPage";
+import { EnvironmentsPage } from "./pages/environments/EnvironmentsPage";
 import { HomePage } from "./pages/home/HomePage";
 import { JobPage } from "./pages/jobs/JobPage";
 import { JobsPage } from "./pages/jobs/JobsPage";
@@ -32,6 +34,13 @@ const ROUTES: [string, (p: Record<string, string>, url: URL) => ReactNode][] = [
   [
     "/projects/:project/pipelines/:pipeline/edit",
     (p) => <EditorPage project={p.project as string} pipeline={p.pipeline as string} />,
+  ],
+  ["/projects/:project/environments", (p) => <EnvironmentsPage project={p.project as string} />],
+  [
+    "/projects/:project/environments/:env",
+    (p, url) => (
+      <EnvironmentPage project={p.project as string} env={p.env as string} build={url.searchParams.get("build")} />
+    ),
   ],
   ["/runs", (_, url) => <RunsPage search={url.searchParams} />],
   ["/runs/:run", (p) => <RunPage run={p.run as string} />],
@@ -68,6 +77,7 @@ export function App() {
   const needed = useTokenNeeded();
   const token = useSyncExternalStore(subscribeToken, getToken);
   const section = "/" + (url.pathname.split("/")[1] ?? "");
+  const project = match("/projects/:project", url.pathname.split("/").slice(0, 3).join("/"))?.project;
   return (
     <LiveProvider token={token}>
       <header className="topbar">
@@ -80,6 +90,12 @@ export function App() {
               {label}
             </Link>
           ))}
+          {/* Inside a project: its environments. */}
+          {project && (
+            <Link to={`/projects/${project}/environments`} aria-current={url.pathname.startsWith(`/projects/${project}/environments`) ? "page" : undefined}>
+              Environments
+            </Link>
+          )}
         </nav>
         {/* The HTTP API's interactive reference, served by the gateway (not a route of the app). */}
         <a href="/api/docs" className="api-docs" target="_blank" rel="noreferrer">

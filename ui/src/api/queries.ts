@@ -142,3 +142,27 @@ export const useSchedulePreview = (cron: string | null) =>
     retry: false,
     queryFn: () => unwrap(client.GET("/api/schedules/preview", { params: { query: { cron: cron as string, count: 5 } } })),
   });
+
+const envPath = (project: string, env: string) => ({ params: { path: { project_uuid: project, environment_uuid: env } } });
+
+/** A project's environments, each with its latest build (kept live by the build events). */
+export const useEnvironments = (project: string) =>
+  useQuery({
+    queryKey: keys.environments(project),
+    queryFn: () =>
+      unwrap(client.GET("/api/projects/{project_uuid}/environments", { params: { path: { project_uuid: project } } })),
+  });
+
+export const useEnvironment = (project: string, env: string) =>
+  useQuery({
+    queryKey: keys.environment(project, env),
+    queryFn: () => unwrap(client.GET("/api/projects/{project_uuid}/environments/{environment_uuid}", envPath(project, env))),
+  });
+
+/** An environment's builds, newest first (kept live by the build events). */
+export const useBuilds = (project: string, env: string) =>
+  useQuery({
+    queryKey: keys.builds(project, env),
+    queryFn: () =>
+      unwrap(client.GET("/api/projects/{project_uuid}/environments/{environment_uuid}/builds", envPath(project, env))),
+  });

@@ -778,6 +778,42 @@ export interface components {
             uuid: string;
         };
         /**
+         * EnvironmentBuildChanged
+         * @description A build moved to a new status (published by the session manager).
+         */
+        EnvironmentBuildChanged: {
+            /** Build Uuid */
+            build_uuid: string;
+            /** Environment Uuid */
+            environment_uuid: string;
+            /** Event Id */
+            event_id: string;
+            /**
+             * Exit Code
+             * @default null
+             */
+            exit_code: number | null;
+            /**
+             * Kind
+             * @default environment_build_changed
+             * @constant
+             */
+            kind: "environment_build_changed";
+            /**
+             * Occurred At
+             * Format: date-time
+             */
+            occurred_at: string;
+            /** Project Uuid */
+            project_uuid: string;
+            /**
+             * Reason
+             * @default null
+             */
+            reason: string | null;
+            status: components["schemas"]["BuildStatus"];
+        };
+        /**
          * EnvironmentChanges
          * @description The body of ``PATCH .../environments/{environment_uuid}``; fields left out stay.
          * @example {

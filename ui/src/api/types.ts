@@ -26,19 +26,27 @@ export type StepStatusChanged = S["StepStatusChanged"];
 export type JobStatusChanged = S["JobStatusChanged"];
 export type SessionStatusChanged = S["SessionStatusChanged"];
 export type ProjectChanged = S["ProjectChanged"];
+export type EnvironmentBuildChanged = S["EnvironmentBuildChanged"];
 /** What `GET /api/events` streams (`event:` = the kind). */
 export type BusEvent =
   | RunStatusChanged
   | StepStatusChanged
   | JobStatusChanged
   | SessionStatusChanged
-  | ProjectChanged;
+  | ProjectChanged
+  | EnvironmentBuildChanged;
 export const EVENT_KINDS: readonly NonNullable<BusEvent["kind"]>[] = [
   "run_status_changed",
   "step_status_changed",
   "job_status_changed",
   "session_status_changed",
   "project_changed",
+  "environment_build_changed",
 ];
 export type StepAttempt = S["StepAttempt"];
 export type AttemptList = S["AttemptList"];
+export type EnvironmentView = S["EnvironmentView"];
+export type EnvironmentList = S["EnvironmentList"];
+export type BuildView = S["BuildView"];
+export type BuildList = S["BuildList"];
+export type BuildStatus = S["BuildStatus"];

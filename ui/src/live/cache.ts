@@ -2,8 +2,9 @@
 // update what is cached; an event about something a cached page lacks (a
 // new run, job or session) makes that page be read again.
 import type { QueryClient } from "@tanstack/react-query";
-import type { BusEvent, JobList, JobView, RunList, SessionList } from "../api/types";
+import type { BuildList, BusEvent, EnvironmentList, EnvironmentView, JobList, JobView, RunList, SessionList } from "../api/types";
 import { applyAttemptEvent, type LiveAttempts } from "./attempts";
+import { applyBuildListEvent, applyEnvironmentEvent, applyEnvironmentListEvent } from "./builds";
 import { applyJobEvent, applyJobListEvent, applySessionListEvent } from "./jobs";
 import { recentEvents } from "./recent";
 import { applyRunEvent, applyRunListEvent, type LiveRun } from "./runs";
@@ -21,6 +22,9 @@ export const keys = {
   jobRuns: (job: string) => ["jobRuns", job] as const,
   sessions: ["sessions"] as const,
   session: (project: string, pipeline: string) => ["session", project, pipeline] as const,
+  environments: (project: string) => ["environments", project] as const,
+  environment: (project: string, env: string) => ["environment", project, env] as const,
+  builds: (project: string, env: string) => ["builds", project, env] as const,
 };
 
 function applyToPages<L>(
@@ -36,6 +40,15 @@ function applyToPages<L>(
     if (list !== data) qc.setQueryData(query.queryKey, list);
     if (!known && refetchUnknown) void qc.invalidateQueries({ queryKey: query.queryKey, exact: true });
   }
+}
+
+/** One cached value moved by `apply`; read again when it lacks what the event is about. */
+function applyOne<T>(qc: QueryClient, key: readonly unknown[], apply: (value: T) => { list: T; known: boolean }): void {
+  const data = qc.getQueryData<T>(key);
+  if (data === undefined) return;
+  const { list, known } = apply(data);
+  if (list !== data) qc.setQueryData(key, list);
+  if (!known) void qc.invalidateQueries({ queryKey: key, exact: true });
 }
 
 export function applyEventToCache(qc: QueryClient, event: BusEvent): void {
@@ -72,5 +85,15 @@ export function applyEventToCache(qc: QueryClient, event: BusEvent): void {
       void qc.invalidateQueries({ queryKey: keys.pipelines(event.project_uuid) });
       void qc.invalidateQueries({ queryKey: ["pipeline", event.project_uuid] });
       return;
+    case "environment_build_changed": {
+      const { project_uuid: p, environment_uuid: e } = event;
+      applyOne<BuildList>(qc, keys.builds(p, e), (l) => applyBuildListEvent(l, event));
+      applyOne<EnvironmentList>(qc, keys.environments(p), (l) => applyEnvironmentListEvent(l, event));
+      applyOne<EnvironmentView>(qc, keys.environment(p, e), (env) => {
+        const { env: next, known } = applyEnvironmentEvent(env, event);
+        return { list: next, known };
+      });
+      return;
+    }
   }
 }

@@ -1,41 +1,13 @@
 // A step's log, streamed live while the step runs (follow), ANSI colours
 // rendered; search, follow the end, jump to the end.
 import { useEffect, useMemo, useRef, useState } from "react";
-import { apiFetch } from "../../api/client";
 import { ErrorPanel } from "../../components/ErrorPanel";
 import { AnsiText } from "../../components/AnsiText";
+import { useTextStream } from "../../components/textStream";
 
 function useStepLog(run: string, step: string, attempt: number, ended: boolean) {
-  const [text, setText] = useState("");
-  const [error, setError] = useState<unknown>(null);
-  const [streaming, setStreaming] = useState(false);
-  useEffect(() => {
-    const abort = new AbortController();
-    setText("");
-    setError(null);
-    setStreaming(!ended);
-    const path = `/api/runs/${run}/steps/${step}/logs${ended ? "" : "?follow=true"}`;
-    (async () => {
-      const response = await apiFetch(path, { signal: abort.signal });
-      const reader = (response.body as ReadableStream<Uint8Array>)
-        .pipeThrough(new TextDecoderStream() as unknown as ReadableWritablePair<string, Uint8Array>)
-        .getReader();
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        setText((t) => t + value);
-      }
-    })()
-      .catch((e: unknown) => {
-        if (!abort.signal.aborted) setError(e);
-      })
-      .finally(() => {
-        if (!abort.signal.aborted) setStreaming(false);
-      });
-    return () => abort.abort();
-    // A retry (a new attempt) reads the log again; an end keeps what was streamed.
-  }, [run, step, attempt]);
-  return { text, error, streaming };
+  // A retry (a new attempt) reads the log again; an end keeps what was streamed.
+  return useTextStream(`/api/runs/${run}/steps/${step}/logs`, ended, attempt);
 }
 
 export function LogView({ run, step, attempt, ended }: { run: string; step: string; attempt: number; ended: boolean }) {

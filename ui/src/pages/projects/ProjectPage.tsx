@@ -25,6 +25,15 @@ export function ProjectPage({ project }: { project: string }) {
         <ProjectPipelines project={project} />
         <NewPipeline project={project} />
       </section>
+      <section className="card">
+        <h2>Environments</h2>
+        <p>
+          What its steps and kernels run in (a base and a setup script, built once):{" "}
+          <Link to={`/projects/${project}/environments`} data-testid="project-environments">
+            the project's environments
+          </Link>
+        </p>
+      </section>
       <p>
         <Link to="/">Home</Link>
       </p>

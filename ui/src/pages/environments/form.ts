@@ -1,0 +1,67 @@
+// The environment forms' rules (pure): the body of `POST .../environments`,
+// env variables as rows, the API's problems sorted to the fields they name,
+// and which actions a build allows.
+import type { components } from "../../api/schema";
+import type { BuildStatus, ErrorDetail } from "../../api/types";
+import { envBody, type EnvRow } from "../jobs/form";
+
+export type NewEnvironment = components["schemas"]["NewEnvironment"];
+
+export type Language = NonNullable<NewEnvironment["language"]>;
+export const LANGUAGES: readonly Language[] = ["python", "r", "julia", "javascript"];
+export const DEFAULT_BASE_IMAGE = "orchest/base-kernel-py";
+
+export interface EnvironmentInput {
+  name: string;
+  language: Language;
+  baseImage: string;
+  setupScript: string;
+  env: EnvRow[];
+}
+
+export const EMPTY_INPUT: EnvironmentInput = {
+  name: "",
+  language: "python",
+  baseImage: DEFAULT_BASE_IMAGE,
+  setupScript: "#!/bin/bash\n",
+  env: [],
+};
+
+export function environmentBody(input: EnvironmentInput): NewEnvironment {
+  return {
+    name: input.name.trim(),
+    language: input.language,
+    base_image: input.baseImage.trim(),
+    setup_script: input.setupScript,
+    env_variables: envBody(input.env),
+  };
+}
+
+export function envRowsOf(vars: Record<string, string> | undefined): EnvRow[] {
+  return Object.entries(vars ?? {}).map(([name, value]) => ({ name, value }));
+}
+
+export type Field = "name" | "language" | "base_image" | "setup_script" | "env" | "other";
+
+const FIELDS: Record<string, Field> = {
+  name: "name",
+  language: "language",
+  base_image: "base_image",
+  setup_script: "setup_script",
+  env_variables: "env",
+};
+
+/** Each problem the API listed under the field it names (a command's
+ * problems name `spec.<field>`, a body's `<field>`). */
+export function problemsByField(errors: ErrorDetail[]): Partial<Record<Field, string[]>> {
+  const found: Partial<Record<Field, string[]>> = {};
+  for (const e of errors) {
+    const loc = (e.loc ?? []).map(String).filter((part) => part !== "spec" && part !== "body");
+    const field = FIELDS[loc[0] ?? ""] ?? "other";
+    const where = field === "env" && loc.length > 1 ? `${loc.slice(1).join(".")}: ` : "";
+    (found[field] ??= []).push(where + e.msg);
+  }
+  return found;
+}
+
+export const isGoing = (status: BuildStatus): boolean => status === "PENDING" || status === "STARTED";
