@@ -12,8 +12,8 @@ from uuid import uuid4
 
 import httpx
 import pytest
-from integration.runs_harness import Stack, event_log, whole_stack
-from test_docker_sessions import reaches, roles
+from integration.runs_harness import Stack, event_log, session_reaches, whole_stack
+from test_docker_sessions import roles
 
 from orchest_session_manager.runtime.base import SessionSpec
 from orchest_session_manager.runtime.docker import DockerRuntime
@@ -100,7 +100,7 @@ async def test_a_docker_sessions_services_run_as_containers_and_go_with_it(
     async with event_log(stack, stack.bus.session_event(PROJECT, pipeline)) as log:
         created = await stack.http.post("/api/sessions", json=body)
         assert created.status_code == 201, created.text
-        await reaches(log, "RUNNING")
+        await session_reaches(log, "RUNNING")
         view = (await stack.http.get(f"/api/sessions/{PROJECT}/{pipeline}")).json()
         assert view["status"] == "RUNNING"
         assert view["services"] == [
@@ -131,7 +131,7 @@ async def test_a_docker_sessions_services_run_as_containers_and_go_with_it(
         # A restart ends the service's container with the servers and starts it again.
         restarted = await stack.http.put(f"/api/sessions/{PROJECT}/{pipeline}")
         assert restarted.status_code == 200, restarted.text
-        await reaches(log, "RUNNING", times=2)
+        await session_reaches(log, "RUNNING", times=2)
         again = (await stack.http.get(f"/api/sessions/{PROJECT}/{pipeline}")).json()
         assert again["services"] == view["services"]
         assert again["details"]["services"][0]["container"]["id"] != container
@@ -140,7 +140,7 @@ async def test_a_docker_sessions_services_run_as_containers_and_go_with_it(
 
         stopped = await stack.http.delete(f"/api/sessions/{PROJECT}/{pipeline}")
         assert stopped.status_code == 200, stopped.text
-        await reaches(log, "STOPPED")
+        await session_reaches(log, "STOPPED")
     assert await http_answer(url) is None  # the port is closed
     assert roles(docker, pipeline) == []  # the service's container too
 
