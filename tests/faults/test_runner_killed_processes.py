@@ -81,7 +81,9 @@ async def test_a_killed_runners_step_processes_die_with_it(
 
     async def started() -> bool | None:
         pids = (b1 / "pids").read_text().split() if (b1 / "pids").exists() else []
-        return True if len(pids) == 4 and (b1 / "runner").exists() else None
+        # The shell creates the file before it writes the pid: wait for the pid.
+        runner = (b1 / "runner").read_text().strip() if (b1 / "runner").exists() else ""
+        return True if len(pids) == 4 and runner else None
 
     try:
         await eventually(started, timeout=30, what="attempt 1 of b and its processes started")
