@@ -51,7 +51,7 @@ class PeakRss:
     async def _sample(self) -> None:
         while True:
             self.peak = max(self.peak, self._gateway.rss())
-            await asyncio.sleep(0.02)  # a sampling period, not a wait for something
+            await asyncio.sleep(0.02)  # wait-ok: a sampling period, not a wait for something
 
     async def __aenter__(self) -> PeakRss:
         self._task = asyncio.create_task(self._sample())
@@ -178,7 +178,7 @@ async def test_a_stalled_event_stream_client_holds_no_backlog_and_is_dropped(
             )
             for sequence in range(EVENTS + 1, total + 1):  # live events keep coming
                 await publish_events(nc, subject, sequence, 1)
-                await asyncio.sleep(0.1)  # pacing the publisher, not waiting for anything
+                await asyncio.sleep(0.1)  # wait-ok: pacing the publisher, not waiting for anything
             got = await asyncio.wait_for(reader, 120)
 
         print(f"events: {rss}")

@@ -138,7 +138,7 @@ async def test_a_warm_kernel_sees_what_a_cold_one_sees(tmp_path: Path, setting: 
 async def test_a_step_on_a_warm_kernel_is_aborted(tmp_path: Path) -> None:
     project = Project(tmp_path)
     cell = "import os, subprocess, time\nsubprocess.Popen(['setsid', 'sleep', '300'])\n"
-    cell += "print('ready', os.getpid(), flush=True)\ntime.sleep(300)\n"
+    cell += "print('ready', os.getpid(), flush=True)\ntime.sleep(300)\n"  # wait-ok: the step itself runs long, to be aborted
     work = project.work(project.notebook("wait.ipynb", (cell, [])))
     quick = project.work(project.notebook("quick.ipynb", ("1", [])))
     async with (
