@@ -125,6 +125,18 @@ await drive(outDir, executable, async (page, result, shot) => {
   await page.click('nav a:text-is("Environments")');
   await page.waitForSelector("[data-testid=environments-table] tbody tr");
   const jokesRow = '[data-testid=environments-table] tbody tr:has(a:text-is("jokes"))';
+  // The list may first show what was cached, then what it read again: wait
+  // for the latest build's state (the test says what it saw if it never came).
+  await page
+    .waitForFunction(
+      () =>
+        [...document.querySelectorAll("[data-testid=environments-table] tbody tr")].some(
+          (tr) => tr.querySelector("a")?.textContent === "jokes" && tr.getAttribute("data-status") === "ABORTED",
+        ),
+      null,
+      { timeout: 15000 },
+    )
+    .catch(() => undefined);
   result.listRow = await text(jokesRow);
   result.listStatus = await page.getAttribute(jokesRow, "data-status");
   await shot("environments", { fullPage: true });

@@ -48,7 +48,9 @@ function applyOne<T>(qc: QueryClient, key: readonly unknown[], apply: (value: T)
   if (data === undefined) return;
   const { list, known } = apply(data);
   if (list !== data) qc.setQueryData(key, list);
-  if (!known) void qc.invalidateQueries({ queryKey: key, exact: true });
+  // Read again even when no page shows it now, so that going back to it
+  // shows the new build rather than the one cached.
+  if (!known) void qc.invalidateQueries({ queryKey: key, exact: true, refetchType: "all" });
 }
 
 export function applyEventToCache(qc: QueryClient, event: BusEvent): void {
