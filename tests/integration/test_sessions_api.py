@@ -312,8 +312,8 @@ async def test_the_event_stream_follows_one_pipelines_sessions(gateway: Gateway)
                     return line
             raise AssertionError("the stream ended")
 
+        # Live once ": connected" came: published now, it arrives.
         reading = asyncio.create_task(first_event())
-        await asyncio.sleep(0.2)
         await gateway.publish(PROJECT, PIPELINE, "STOPPED")
         data = json.loads((await asyncio.wait_for(reading, 10)).removeprefix("data: "))
         assert data["status"] == "STOPPED"
