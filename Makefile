@@ -9,10 +9,10 @@ PORT ?= 8000
 STATE_ARG := $(if $(STATE_DIR),--state-dir $(STATE_DIR),)
 # make test DOCKER=0 leaves the Docker tier (tests/docker) out, and says so;
 # make test PYTEST_ARGS='tests/unit -x' passes arguments to pytest;
-# make test WORKERS=0 runs the tests in one process (default: 2, pytest-xdist).
+# make test WORKERS=0 runs the tests in one process (default: 4, pytest-xdist).
 DOCKER ?= 1
 PYTEST_ARGS ?=
-WORKERS ?= 2
+WORKERS ?= 4
 DOCKER_TIER := $(if $(filter 0,$(DOCKER)),--ignore=tests/docker,)
 # A test module stays on one worker: its module-scoped fixtures start once.
 XDIST := $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
