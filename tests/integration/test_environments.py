@@ -25,10 +25,15 @@ from environments_kit import (
     run_step,
     session_kernel_runs,
 )
+from nats.aio.client import Client
 from runs_harness import Project, Stack, notebook, whole_stack
 from sse_client import read_events
 
+from orchest_schemas.bus import BusNames
+from orchest_schemas.environments import CancelBuild
 from orchest_schemas.status import BuildStatus
+from orchest_service.database import create_pool
+from orchest_session_manager.builds import Builds
 from support import eventually
 
 
@@ -220,6 +225,49 @@ async def test_a_cancel_kills_the_build_within_two_seconds(stack: Stack) -> None
         assert not alive(pid), f"process {pid} of the build is still running"
     again = await stack.http.delete(url)
     assert again.status_code == 409, again.text
+
+
+async def test_a_cancel_taken_by_another_session_manager_stops_the_build(
+    stack: Stack, nc: Client, bus: BusNames, database_url: str, tmp_path: Path
+) -> None:
+    """Cancels reach any session manager: one that does not run the build
+    writes it ABORTED and says so; the one running it stops it."""
+    project = await new_project(stack)
+    pid_file = Path(project["path"]) / "build.pid"
+    script = f"echo $$ > {pid_file}\nsleep 300 &\necho $! >> {pid_file}\nwait\n"
+    made = await create_env(stack, project["uuid"], name="slow", setup_script=script)
+    env, build = made["uuid"], made["latest_build"]["uuid"]
+
+    async def pids() -> list[int] | None:
+        lines = pid_file.read_text().split() if pid_file.exists() else []
+        return [int(p) for p in lines] if len(lines) == 2 else None
+
+    running = await eventually(pids, timeout=120, what="the setup script runs")
+    pool = await create_pool(database_url, min_size=1, max_size=2, schema="session_manager")
+    try:
+        other = Builds(
+            pool,
+            bus,
+            nc,
+            nc.jetstream(),
+            environments_dir=tmp_path / "other-host",
+            builder="process",
+            owner="another-host",
+            command_timeout=10.0,
+        )
+        cancel = CancelBuild(project_uuid=project["uuid"], environment_uuid=env, build_uuid=build)
+        answered = await other.cancel(cancel)
+        assert answered.status == BuildStatus.ABORTED
+
+        async def gone() -> bool | None:
+            return True if not any(alive(pid) for pid in running) else None
+
+        await eventually(gone, timeout=10, what="the build's processes stopped by its host")
+    finally:
+        await pool.close()
+    url = f"/api/projects/{project['uuid']}/environments/{env}/builds/{build}"
+    ended = (await stack.http.get(url)).json()
+    assert ended["status"] == BuildStatus.ABORTED, ended
 
 
 async def test_an_environment_in_use_is_not_deleted(stack: Stack, tmp_path: Path) -> None:

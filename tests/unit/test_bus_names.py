@@ -123,6 +123,10 @@ def cancel_subjects(b: BusNames) -> list[str]:
     return [b.cancel_step(r, s) for r in (R1, R2) for s in (S1, S2)]
 
 
+def build_cancel_subjects(b: BusNames) -> list[str]:
+    return [b.cancel_build(x) for x in (R1, R2)]
+
+
 # family name, builder, subject family token, stream family (None: core NATS only)
 FAMILIES: list[tuple[str, Callable[[BusNames], list[str]], str, str | None]] = [
     ("commands", command_subjects, "cmd", None),
@@ -134,6 +138,7 @@ FAMILIES: list[tuple[str, Callable[[BusNames], list[str]], str, str | None]] = [
     ("step_report", step_report_subjects, "reports", "REPORTS"),
     ("step_log", step_log_subjects, "logs", "LOGS"),
     ("cancel_step", cancel_subjects, "control", None),
+    ("cancel_build", build_cancel_subjects, "control", None),
 ]
 FAMILY_IDS = [f[0] for f in FAMILIES]
 
@@ -143,7 +148,7 @@ def all_names(b: BusNames) -> list[str]:
     out: list[str] = []
     for _, build, _, _ in FAMILIES:
         out += build(b)
-    out += [b.all_events, b.all_reports, b.all_logs, b.all_cancels]
+    out += [b.all_events, b.all_reports, b.all_logs, b.all_cancels, b.all_build_cancels]
     out += [b.pipeline_events(P1), b.run_events(R1)]
     for stream in b.streams:
         out += stream.subjects
@@ -189,6 +194,8 @@ def all_names(b: BusNames) -> list[str]:
         (lambda b: b.all_reports, "orchest.reports.v1.>"),
         (lambda b: b.all_logs, "orchest.logs.v1.>"),
         (lambda b: b.all_cancels, "orchest.control.v1.cancel.>"),
+        (lambda b: b.cancel_build(R1), f"orchest.control.v1.build-cancel.{R1}"),
+        (lambda b: b.all_build_cancels, "orchest.control.v1.build-cancel.*"),
         (lambda b: b.queue_group(ServiceName.SCHEDULER), "orchest-scheduler"),
         (lambda b: b.queue_group(ServiceName.STEP_RUNNER), "orchest-step-runner"),
         (lambda b: b.steps_stream.name, "ORCHEST_STEPS"),
@@ -255,7 +262,7 @@ def test_family_and_version_tokens(
 
 def test_wildcard_filters_carry_the_version_token() -> None:
     b = BusNames("px")
-    for f in (b.all_events, b.all_reports, b.all_logs, b.all_cancels):
+    for f in (b.all_events, b.all_reports, b.all_logs, b.all_cancels, b.all_build_cancels):
         assert f.split(".")[2] == "v1"
     for f in (b.pipeline_events(P1), b.run_events(R1)):
         assert f.split(".")[1:3] == ["events", "v1"]
@@ -270,6 +277,7 @@ def test_prefixes_do_not_see_each_other() -> None:
         a.all_reports,
         a.all_logs,
         a.all_cancels,
+        a.all_build_cancels,
         a.pipeline_events(P1),
         a.run_events(R1),
         a.scheduler_reports_consumer(1.0).filter_subject,

@@ -6,6 +6,12 @@ A build is written ``PENDING`` and answered at once; its task moves it to
 ``EnvironmentBuildChanged``. Its output goes to the ``LOGS`` stream as it
 comes, all of it published before the build's end is. A new build of an
 environment cancels the builds of it still going.
+
+A cancel may reach any session manager: the one that gets it writes the
+build ``ABORTED`` and says so on the build's control subject (core NATS),
+where the one running it stops it. A build's end is written only while it
+is live, so a build cancelled elsewhere as it ends is discarded, never
+told ``SUCCESS``, and prunes no image.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from pathlib import Path
 
 import asyncpg
 from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 
 from orchest_schemas.bus import BusNames
@@ -89,6 +97,20 @@ class Builds:
         self._process = process or ProcessBuilder()
         self._docker = docker
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._ending: set[str] = set()
+        """Builds whose end is written: a cancel no longer stops them."""
+        self._cancels: Subscription | None = None
+
+    async def listen(self) -> None:
+        """Take the cancels of builds this host runs, whoever was asked."""
+        self._cancels = await self._nc.subscribe(self._bus.all_build_cancels, cb=self._on_cancel)
+
+    async def _on_cancel(self, msg: Msg) -> None:
+        build_uuid = msg.subject.rsplit(".", 1)[-1]
+        task = self._tasks.get(build_uuid)
+        if task is not None and build_uuid not in self._ending:
+            logger.info("build %s cancelled by another session manager", build_uuid)
+            task.cancel()
 
     # -- commands ---------------------------------------------------------------------
 
@@ -198,6 +220,9 @@ class Builds:
                 await self._move(build.uuid, BuildStatus.ABORTED, reason="the builder restarted")
 
     async def close(self) -> None:
+        if self._cancels is not None:
+            with contextlib.suppress(Exception):
+                await self._cancels.unsubscribe()
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
@@ -236,22 +261,41 @@ class Builds:
             logger.exception("build %s failed in the builder", build.uuid)
             built = Built(False, f"builder error: {exc!r}")
         await logs.close()
-        if built.image is not None:  # before its end is told: what is told is done
-            await self._prune_images(build.environment_uuid, built.image)
         if built.ok:
-            await self._move(
-                build.uuid,
-                BuildStatus.SUCCESS,
-                exit_code=0,
-                venv_path=built.venv_path,
-                image=built.image,
-                size_bytes=built.size_bytes,
-            )
+            await self._succeed(build, built, build_dir)
         else:
             await self._move(
                 build.uuid, BuildStatus.FAILURE, reason=built.reason, exit_code=built.exit_code
             )
             await asyncio.to_thread(shutil.rmtree, build_dir, True)
+
+    async def _succeed(self, build: BuildView, built: Built, build_dir: Path) -> None:
+        """Write the build's success, prune the images it replaces, then tell
+        it (what is told is done); discard it if it was cancelled meanwhile."""
+        self._ending.add(build.uuid)
+        try:
+            async with self._pool.acquire() as conn:
+                ended = await db.transition(
+                    conn,
+                    build.uuid,
+                    BuildStatus.SUCCESS,
+                    exit_code=0,
+                    venv_path=built.venv_path,
+                    image=built.image,
+                    size_bytes=built.size_bytes,
+                )
+            if ended is None:  # cancelled by another session manager as it ended
+                logger.info("build %s ended after its cancel: discarded", build.uuid)
+                if built.image is not None and self._docker is not None:
+                    with contextlib.suppress(DockerFailure):
+                        await self._docker.remove(built.image)
+                await asyncio.to_thread(shutil.rmtree, build_dir, True)
+                return
+            if built.image is not None:
+                await self._prune_images(build.environment_uuid, built.image)
+            await self._publish(ended)
+        finally:
+            self._ending.discard(build.uuid)
 
     def _base(self, spec: EnvironmentSpec) -> Base:
         docker = self._builder == "docker"
@@ -297,10 +341,15 @@ class Builds:
     async def _cancel(self, build: BuildView, reason: str) -> BuildView:
         task = self._tasks.get(build.uuid)
         if task is not None:
-            task.cancel()
+            if build.uuid not in self._ending:
+                task.cancel()
             await asyncio.wait({task})
             return await self._get(build.uuid)
+        # Another session manager runs it (or ran it, and stopped): written
+        # first, so that its end can no longer be written, then said.
         ended = await self._move(build.uuid, BuildStatus.ABORTED, reason=reason)
+        if ended is not None:
+            await self._nc.publish(self._bus.cancel_build(build.uuid), b"")
         return ended or await self._get(build.uuid)
 
     async def _move(

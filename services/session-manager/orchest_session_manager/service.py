@@ -131,6 +131,7 @@ def build_definition(
             ),
         )
         build_parts["builds"] = builds
+        await builds.listen()  # before any build of this host can start
         group = ctx.bus.queue_group(ServiceName.SESSION_MANAGER)
         env = ctx.bus.environment_command
         commands: list[CommandEndpoint] = [

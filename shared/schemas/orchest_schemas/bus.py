@@ -350,6 +350,14 @@ class BusNames:
     def all_cancels(self) -> str:
         return f"{self.prefix}.control.v1.cancel.>"
 
+    def cancel_build(self, build_uuid: str) -> str:
+        """An environment build cancelled: whichever session manager runs it stops it."""
+        return f"{self.prefix}.control.v1.build-cancel.{_tok(build_uuid)}"
+
+    @property
+    def all_build_cancels(self) -> str:
+        return f"{self.prefix}.control.v1.build-cancel.*"
+
     @property
     def streams(self) -> tuple[StreamSpec, ...]:
         return (self.steps_stream, self.events_stream, self.reports_stream, self.logs_stream)

@@ -95,6 +95,11 @@ class DockerBuilder:
             image = await engine.inspect_image(tag)
         return Built(True, None, 0, None, int(image.get("Size") or 0), image=tag)
 
+    async def remove(self, tag: str) -> None:
+        """Remove one build's image (a build cancelled as it ended)."""
+        async with DockerEngine.open(self._url, self._timeouts) as engine:
+            await engine.remove_image(tag)
+
     async def prune(self, environment_uuid: str, kept: list[str]) -> list[str]:
         """Remove the environment's images but ``kept``; the tags removed."""
         removed = []
