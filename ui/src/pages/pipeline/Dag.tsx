@@ -10,13 +10,24 @@ import {
   type NodeChange,
 } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
-import { useEffect, useLayoutEffect, useMemo, useRef, useState, type RefObject } from "react";
+import {
+  useCallback,
+  useEffect,
+  useLayoutEffect,
+  useMemo,
+  useRef,
+  useState,
+  type MouseEvent as ReactMouseEvent,
+  type RefObject,
+} from "react";
 import type { PipelineDefinition, StepView } from "../../api/types";
 import { layoutOf } from "./layout";
+import { StepEdge } from "./StepEdge";
 import { StepStates, StepStatesProvider } from "./stepStates";
 import { StepNode, type StepNodeType } from "./StepNode";
 
 const NODE_TYPES = { step: StepNode };
+const EDGE_TYPES = { step: StepEdge };
 
 /** Fits the whole pipeline in view whenever the DAG's box changes size
  * (the step panel opened or closed, the window resized). */
@@ -42,6 +53,8 @@ function FitOnResize({ box }: { box: RefObject<HTMLDivElement | null> }) {
 const FIT = { maxZoom: 1, padding: 0.1 };
 const ORIGIN = { x: 0, y: 0 };
 const ARROW = { type: MarkerType.ArrowClosed };
+const MULTI_SELECT_KEYS = ["Shift", "Meta", "Control"];
+const PRO_OPTIONS = { hideAttribution: true };
 
 /** The nodes and edges of the last render, by id. */
 interface Built {
@@ -72,15 +85,14 @@ export function Dag({ definition, states, selected, highlighted, onSelect, onOpe
   const built = useRef<Built>({ nodes: new Map(), edges: new Map(), nodeList: [], edgeList: [] });
   const steps = definition.steps ?? {};
   // A step's node and edges (and the lists) are the same objects as in the
-  // last render unless what they show changed: a live event changes no
-  // node, and an edge only when its animation starts or stops, so React
-  // Flow re-renders nothing else of a large pipeline.
+  // last render unless what they show changed: a live event changes no node
+  // and no edge (both read the steps' states themselves), so React Flow's
+  // store is untouched and re-renders nothing of a large pipeline.
   let nodes: StepNodeType[] = [];
   let edges: Edge[] = [];
   const next: Built = { nodes: new Map(), edges: new Map(), nodeList: [], edgeList: [] };
   for (const [uuid, step] of Object.entries(steps)) {
     const position = moved.get(uuid) ?? layout.get(uuid) ?? ORIGIN;
-    const state = states.get(uuid) ?? null;
     const isSelected = selected.has(uuid);
     const isHighlighted = highlighted.has(uuid);
     const title = step.title || step.file_path;
@@ -106,12 +118,7 @@ export function Dag({ definition, states, selected, highlighted, onSelect, onOpe
     for (const parent of step.incoming_connections ?? []) {
       if (!(parent in steps)) continue;
       const id = `${parent}->${uuid}`;
-      const animated = states.get(parent)?.status === "SUCCESS" && state?.status === "STARTED";
-      const lastEdge = built.current.edges.get(id);
-      const edge =
-        lastEdge && lastEdge.animated === animated
-          ? lastEdge
-          : { id, source: parent, target: uuid, markerEnd: ARROW, animated };
+      const edge = built.current.edges.get(id) ?? { id, type: "step", source: parent, target: uuid, markerEnd: ARROW };
       next.edges.set(id, edge);
       edges.push(edge);
     }
@@ -123,10 +130,18 @@ export function Dag({ definition, states, selected, highlighted, onSelect, onOpe
   useEffect(() => {
     built.current = next;
   });
-  // The nodes read their step's state from here (stepStates.tsx).
+  // The nodes and edges read their steps' states from here (stepStates.tsx).
   const [stepStates] = useState(() => new StepStates(states));
   useLayoutEffect(() => stepStates.update(states), [stepStates, states]);
-  const onNodesChange = (changes: NodeChange<StepNodeType>[]) => {
+  // React Flow's callbacks are the same functions in every render (they
+  // read what is current through a ref): a new one is a change of React
+  // Flow's store, which makes each of 500 nodes look at it again.
+  const current = useRef({ moved, selected, onSelect, onOpen });
+  useLayoutEffect(() => {
+    current.current = { moved, selected, onSelect, onOpen };
+  });
+  const onNodesChange = useCallback((changes: NodeChange<StepNodeType>[]) => {
+    const { moved, selected, onSelect } = current.current;
     let next: Set<string> | null = null;
     const positions = new Map(moved);
     for (const change of changes) {
@@ -140,7 +155,14 @@ export function Dag({ definition, states, selected, highlighted, onSelect, onOpe
     }
     if (positions.size !== moved.size || changes.some((c) => c.type === "position")) setMoved(positions);
     if (next) onSelect(next);
-  };
+  }, []);
+  const onNodeClick = useCallback((event: ReactMouseEvent, node: StepNodeType) => {
+    const { onSelect, onOpen } = current.current;
+    // A plain click selects that step alone (React Flow keeps a
+    // multi-selection when one of its steps is clicked).
+    if (!(event.shiftKey || event.metaKey || event.ctrlKey)) onSelect(new Set([node.id]));
+    onOpen(node.id);
+  }, []);
   return (
     <StepStatesProvider value={stepStates}>
       <div className="dag" data-testid="dag" ref={box}>
@@ -148,21 +170,17 @@ export function Dag({ definition, states, selected, highlighted, onSelect, onOpe
           nodes={nodes}
           edges={edges}
           nodeTypes={NODE_TYPES}
+          edgeTypes={EDGE_TYPES}
           onNodesChange={onNodesChange}
-          onNodeClick={(event, node) => {
-            // A plain click selects that step alone (React Flow keeps a
-            // multi-selection when one of its steps is clicked).
-            if (!(event.shiftKey || event.metaKey || event.ctrlKey)) onSelect(new Set([node.id]));
-            onOpen(node.id);
-          }}
-          multiSelectionKeyCode={["Shift", "Meta", "Control"]}
+          onNodeClick={onNodeClick}
+          multiSelectionKeyCode={MULTI_SELECT_KEYS}
           selectionKeyCode="Shift"
           nodesConnectable={false}
           onlyRenderVisibleElements
           fitView
           fitViewOptions={FIT}
           minZoom={0.1}
-          proOptions={{ hideAttribution: true }}
+          proOptions={PRO_OPTIONS}
         >
           <FitOnResize box={box} />
           <Background />
