@@ -1,8 +1,6 @@
 // The pipeline drawn as a DAG (React Flow): steps placed by the file's
 // positions or laid out; click, shift-click or shift-drag a box to select.
 import {
-  Background,
-  Controls,
   MarkerType,
   ReactFlow,
   useReactFlow,
@@ -12,6 +10,7 @@ import {
 import "@xyflow/react/dist/style.css";
 import { useEffect, useLayoutEffect, useMemo, useRef, useState, type RefObject } from "react";
 import type { PipelineDefinition, StepView } from "../../api/types";
+import { FlowChrome, flowProps } from "./flow";
 import { layoutOf } from "./layout";
 import { StepStates, StepStatesProvider } from "./stepStates";
 import { StepNode, type StepNodeType } from "./StepNode";
@@ -148,6 +147,7 @@ export function Dag({ definition, states, selected, highlighted, onSelect, onOpe
           nodes={nodes}
           edges={edges}
           nodeTypes={NODE_TYPES}
+          {...flowProps(FIT)}
           onNodesChange={onNodesChange}
           onNodeClick={(event, node) => {
             // A plain click selects that step alone (React Flow keeps a
@@ -155,18 +155,11 @@ export function Dag({ definition, states, selected, highlighted, onSelect, onOpe
             if (!(event.shiftKey || event.metaKey || event.ctrlKey)) onSelect(new Set([node.id]));
             onOpen(node.id);
           }}
-          multiSelectionKeyCode={["Shift", "Meta", "Control"]}
-          selectionKeyCode="Shift"
           nodesConnectable={false}
           onlyRenderVisibleElements
-          fitView
-          fitViewOptions={FIT}
-          minZoom={0.1}
-          proOptions={{ hideAttribution: true }}
         >
           <FitOnResize box={box} />
-          <Background />
-          <Controls showInteractive={false} />
+          <FlowChrome />
         </ReactFlow>
       </div>
     </StepStatesProvider>
