@@ -67,7 +67,7 @@ build_services() { # $1: base image id; sets IMAGE
     build_dashboard
     mkdir -p "$context/workspace/ui"
     cp -a "$REPO/ui/dist" "$context/workspace/ui/dist"
-    cp "$HERE/Dockerfile" "$HERE/requirements-uv.txt" "$context/"
+    cp "$HERE/Dockerfile" "$HERE/requirements-uv.txt" "$REPO/images/stage/python-env.sh" "$context/"
     build_image services "$context" "$(inputs_hash "$context" "base $1")"
 }
 

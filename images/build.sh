@@ -111,9 +111,9 @@ resolve_base() { # $1: --base value or ""; $2: 1 for --bootstrap; sets BASE_IMAG
     fi
 }
 
-# Builds the images named at once (they share nothing but the base): each
-# build's output is kept apart and printed whole when it ends, so the logs
-# do not interleave. A failed build fails the script, once all have ended.
+# Builds the images named at once (they share nothing but the base and
+# stage/): each build's output is kept apart and printed whole when it ends,
+# so the logs do not interleave. A failed build fails the script, once all have ended.
 build_folders() { # $1: base image id, $2...: names; sets IMAGES
     local base_id=$1 name hash pid failed=()
     shift
@@ -124,6 +124,7 @@ build_folders() { # $1: base image id, $2...: names; sets IMAGES
     for name in "$@"; do
         new_temp_dir "orchest-$name-context"
         cp -a "$HERE/$name/." "$TEMP_DIR/"
+        cp -a "$HERE/stage" "$TEMP_DIR/stage"
         hash="$(inputs_hash "$TEMP_DIR" "base $base_id")"
         IMAGES+=("orchest/$name:$hash")
         logs[$name]="$log_dir/$name.log"

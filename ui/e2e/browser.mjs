@@ -36,9 +36,12 @@ export async function openBrowser(executable, viewport = { width: 1440, height: 
   return { context, close };
 }
 
-/** Opens chromium; `run(page, result, shot)` drives it, then `result` is printed. */
-export async function drive(outDir, executable, run) {
-  const { context, close } = await openBrowser(executable);
+/**
+ * Opens chromium; `run(page, result, shot, context)` drives it, then `result`
+ * is printed (with `ok`, and `failure` and a "failure" screenshot if it threw).
+ */
+export async function drive(outDir, executable, run, viewport = undefined) {
+  const { context, close } = await openBrowser(executable, viewport);
   const result = { errors: [], screenshots: [] };
   const page = context.pages()[0] ?? (await context.newPage());
   page.on("pageerror", (e) => result.errors.push(String(e)));
@@ -48,7 +51,7 @@ export async function drive(outDir, executable, run) {
     result.screenshots.push(path);
   };
   try {
-    await run(page, result, shot);
+    await run(page, result, shot, context);
     result.ok = true;
   } catch (error) {
     result.ok = false;
@@ -84,3 +87,32 @@ export const waitForStates = (page, want) =>
     want,
     { timeout: TIMEOUT },
   );
+
+/**
+ * Records every status each row matching `row` shows, in order, as the DOM
+ * changes (no reload): rows are told apart by their `data-KEY` attribute and
+ * their status read from `data-status`. Call it before the first navigation;
+ * the returned function reads `{ [key]: [status, ...] }` from the page.
+ */
+export async function recordTransitions(page, row, key) {
+  await page.addInitScript(
+    ([ROW, KEY]) => {
+      window.__transitions = {};
+      const record = (el) => {
+        const seen = (window.__transitions[el.dataset[KEY]] ??= []);
+        if (seen[seen.length - 1] !== el.dataset.status) seen.push(el.dataset.status);
+      };
+      new MutationObserver((mutations) => {
+        for (const m of mutations) {
+          if (m.type === "attributes" && m.target.matches?.(ROW)) record(m.target);
+          for (const n of m.addedNodes ?? []) {
+            if (n.matches?.(ROW)) record(n);
+            if (n.querySelectorAll) n.querySelectorAll(ROW).forEach(record);
+          }
+        }
+      }).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ["data-status"] });
+    },
+    [row, key],
+  );
+  return () => page.evaluate(() => window.__transitions);
+}

@@ -10,7 +10,7 @@
 // which a draft job uses, not deleted (the 409 shown). Screenshots go to OUT_DIR.
 //
 //   node e2e/envs.mjs BASE_URL TOKEN OUT_DIR CHROMIUM PROJECT
-import { drive, signIn } from "./browser.mjs";
+import { drive, recordTransitions, signIn } from "./browser.mjs";
 
 const [base, token, outDir, executable, project] = process.argv.slice(2);
 const BUILD_TIMEOUT = 300_000; // a venv and a PyPI install on a shared machine
@@ -26,23 +26,7 @@ const SCRIPT = [
 
 await drive(outDir, executable, async (page, result, shot) => {
   // Every status each build row shows, in order, as the DOM changes (no reload).
-  await page.addInitScript(() => {
-    window.__builds = {};
-    const ROW = "[data-testid=builds-table] tr[data-build][data-status]";
-    const record = (el) => {
-      const seen = (window.__builds[el.dataset.build] ??= []);
-      if (seen[seen.length - 1] !== el.dataset.status) seen.push(el.dataset.status);
-    };
-    new MutationObserver((mutations) => {
-      for (const m of mutations) {
-        if (m.type === "attributes" && m.target.matches?.(ROW)) record(m.target);
-        for (const n of m.addedNodes ?? []) {
-          if (n.matches?.(ROW)) record(n);
-          if (n.querySelectorAll) n.querySelectorAll(ROW).forEach(record);
-        }
-      }
-    }).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ["data-status"] });
-  });
+  const transitions = await recordTransitions(page, "[data-testid=builds-table] tr[data-build][data-status]", "build");
   const text = (selector) => page.textContent(selector).then((t) => (t ?? "").trim());
   const newestBuild = () => page.getAttribute("[data-testid=builds-table] tbody tr:first-child", "data-build");
   const waitNewest = (status) =>
@@ -119,7 +103,7 @@ await drive(outDir, executable, async (page, result, shot) => {
   result.thirdBuild = await newestBuild();
   await page.click("[data-testid=cancel-build]");
   await waitNewest("ABORTED");
-  result.transitions = await page.evaluate(() => window.__builds);
+  result.transitions = await transitions();
 
   // 6. The list: the latest build's state; then the environment deleted.
   await page.click('nav a:text-is("Environments")');

@@ -10,30 +10,14 @@
 // page. Screenshots go to OUT_DIR.
 //
 //   node e2e/jobs.mjs BASE_URL TOKEN OUT_DIR [CHROMIUM]
-import { drive, signIn } from "./browser.mjs";
+import { drive, recordTransitions, signIn } from "./browser.mjs";
 
 const [base, token, outDir, executable = "/usr/bin/chromium"] = process.argv.slice(2);
 const RUNS_TIMEOUT = 480_000; // four quickstart runs on a shared machine
 
 await drive(outDir, executable, async (page, result, shot) => {
   // Every status a job's run row shows, in order, as the DOM changes (no reload).
-  await page.addInitScript(() => {
-    window.__runs = {};
-    const ROW = "[data-testid=job-runs] tr[data-run][data-status]";
-    const record = (el) => {
-      const seen = (window.__runs[el.dataset.run] ??= []);
-      if (seen[seen.length - 1] !== el.dataset.status) seen.push(el.dataset.status);
-    };
-    new MutationObserver((mutations) => {
-      for (const m of mutations) {
-        if (m.type === "attributes" && m.target.matches?.(ROW)) record(m.target);
-        for (const n of m.addedNodes ?? []) {
-          if (n.matches?.(ROW)) record(n);
-          if (n.querySelectorAll) n.querySelectorAll(ROW).forEach(record);
-        }
-      }
-    }).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ["data-status"] });
-  });
+  const transitions = await recordTransitions(page, "[data-testid=job-runs] tr[data-run][data-status]", "run");
   const text = (selector) => page.textContent(selector).then((t) => (t ?? "").trim());
   const values = (param) => page.locator(`[data-param="${param}"] .grid-value input`);
   const addValue = async (param, value) => {
@@ -106,7 +90,7 @@ await drive(outDir, executable, async (page, result, shot) => {
     { timeout: RUNS_TIMEOUT },
   );
   result.runParams = await page.$$eval("[data-testid=run-params]", (els) => els.map((e) => e.textContent));
-  result.runTransitions = await page.evaluate(() => window.__runs);
+  result.runTransitions = await transitions();
   result.counts = await text("[data-testid=job-counts]");
   await shot("job");
 
@@ -138,6 +122,6 @@ await drive(outDir, executable, async (page, result, shot) => {
   await page.click("[data-testid=abort-run]");
   await page.click("[data-testid=abort-run-confirm]");
   await page.waitForSelector('[data-testid=job-runs] tr[data-status="ABORTED"]');
-  result.abortTransitions = await page.evaluate(() => window.__runs);
+  result.abortTransitions = await transitions();
   await shot("job-aborted");
 });

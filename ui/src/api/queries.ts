@@ -6,7 +6,7 @@ import { applyAttemptEvent, type LiveAttempts } from "../live/attempts";
 import { recentEvents } from "../live/recent";
 import type { LiveRun } from "../live/runs";
 import { client, toApiError, unwrap } from "./client";
-import type { HealthReport, PipelineDefinition, RunStatus } from "./types";
+import type { HealthReport, PipelineDefinition, RunStatus, RunView } from "./types";
 
 // /api/health answers 503 with the same report when something is missing.
 export const useHealth = () =>
@@ -23,12 +23,15 @@ export const useHealth = () =>
 export const useProjects = () =>
   useQuery({ queryKey: keys.projects, queryFn: () => unwrap(client.GET("/api/projects")) });
 
-export const usePipelines = (project: string) =>
-  useQuery({
-    queryKey: keys.pipelines(project),
-    queryFn: () =>
-      unwrap(client.GET("/api/projects/{project_uuid}/pipelines", { params: { path: { project_uuid: project } } })),
-  });
+const projectPath = (project: string) => ({ params: { path: { project_uuid: project } } });
+
+/** A project's pipelines (one query for the page and the pickers). */
+const pipelinesQuery = (project: string) => ({
+  queryKey: keys.pipelines(project),
+  queryFn: () => unwrap(client.GET("/api/projects/{project_uuid}/pipelines", projectPath(project))),
+});
+
+export const usePipelines = (project: string) => useQuery(pipelinesQuery(project));
 
 export const usePipeline = (project: string, pipeline: string) =>
   useQuery({
@@ -51,6 +54,9 @@ export interface RunFilters {
   limit?: number;
 }
 
+/** A page of runs, each with the live events that came before it was read. */
+const replayed = <P extends { runs: RunView[] }>(page: P) => ({ ...page, runs: page.runs.map((r) => recentEvents.replay(r)) });
+
 export const useRuns = (filters: RunFilters) =>
   useQuery({
     queryKey: keys.runs({
@@ -59,10 +65,7 @@ export const useRuns = (filters: RunFilters) =>
       job_uuid: filters.job_uuid,
       limit: String(filters.limit ?? 50),
     }),
-    queryFn: async () => {
-      const page = await unwrap(client.GET("/api/runs", { params: { query: { ...filters } } }));
-      return { ...page, runs: page.runs.map((r) => recentEvents.replay(r)) };
-    },
+    queryFn: () => unwrap(client.GET("/api/runs", { params: { query: { ...filters } } })).then(replayed),
   });
 
 export const useRun = (run: string | null | undefined) =>
@@ -105,7 +108,7 @@ export const useJobRuns = (job: string) =>
     queryFn: () =>
       unwrap(
         client.GET("/api/jobs/{job_uuid}/runs", { params: { path: { job_uuid: job }, query: { limit: 200 } } }),
-      ).then((page) => ({ ...page, runs: page.runs.map((r) => recentEvents.replay(r)) })),
+      ).then(replayed),
   });
 
 export const useSessions = () =>
@@ -119,11 +122,7 @@ export const useAllPipelines = () => {
   const projects = useProjects();
   const list = projects.data?.projects ?? [];
   const pipelines = useQueries({
-    queries: list.map((p) => ({
-      queryKey: keys.pipelines(p.uuid),
-      queryFn: () =>
-        unwrap(client.GET("/api/projects/{project_uuid}/pipelines", { params: { path: { project_uuid: p.uuid } } })),
-    })),
+    queries: list.map((p) => pipelinesQuery(p.uuid)),
   });
   const options = list.flatMap((project, i) =>
     (pipelines[i]?.data?.pipelines ?? []).flatMap((pipeline) =>
@@ -149,8 +148,7 @@ const envPath = (project: string, env: string) => ({ params: { path: { project_u
 export const useEnvironments = (project: string) =>
   useQuery({
     queryKey: keys.environments(project),
-    queryFn: () =>
-      unwrap(client.GET("/api/projects/{project_uuid}/environments", { params: { path: { project_uuid: project } } })),
+    queryFn: () => unwrap(client.GET("/api/projects/{project_uuid}/environments", projectPath(project))),
   });
 
 export const useEnvironment = (project: string, env: string) =>

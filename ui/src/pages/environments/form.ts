@@ -1,6 +1,7 @@
 // The environment forms' rules (pure): the body of `POST .../environments`,
 // env variables as rows, the API's problems sorted to the fields they name,
 // and which actions a build allows.
+import { groupProblems } from "../../api/problems";
 import type { components } from "../../api/schema";
 import type { BuildStatus, ErrorDetail } from "../../api/types";
 import { envBody, type EnvRow } from "../jobs/form";
@@ -53,15 +54,11 @@ const FIELDS: Record<string, Field> = {
 
 /** Each problem the API listed under the field it names (a command's
  * problems name `spec.<field>`, a body's `<field>`). */
-export function problemsByField(errors: ErrorDetail[]): Partial<Record<Field, string[]>> {
-  const found: Partial<Record<Field, string[]>> = {};
-  for (const e of errors) {
-    const loc = (e.loc ?? []).map(String).filter((part) => part !== "spec" && part !== "body");
+export const problemsByField = (errors: ErrorDetail[]) =>
+  groupProblems(errors, (at): { field: Field; where: string } => {
+    const loc = at.map(String).filter((part) => part !== "spec" && part !== "body");
     const field = FIELDS[loc[0] ?? ""] ?? "other";
-    const where = field === "env" && loc.length > 1 ? `${loc.slice(1).join(".")}: ` : "";
-    (found[field] ??= []).push(where + e.msg);
-  }
-  return found;
-}
+    return { field, where: field === "env" && loc.length > 1 ? `${loc.slice(1).join(".")}: ` : "" };
+  });
 
 export const isGoing = (status: BuildStatus): boolean => status === "PENDING" || status === "STARTED";

@@ -3,6 +3,7 @@ import { useJobs } from "../../api/queries";
 import type { JobView } from "../../api/types";
 import { ErrorPanel } from "../../components/ErrorPanel";
 import { StatusBadge } from "../../components/Status";
+import { statusColumn, Table } from "../../components/Table";
 import { formatTime } from "../../components/time";
 import { Link } from "../../router";
 import "./jobs.css";
@@ -42,36 +43,21 @@ export function JobsPage() {
         </span>
       </p>
       <ErrorPanel error={jobs.error} title="Jobs could not be read" />
-      {jobs.data && jobs.data.jobs.length === 0 && <p className="muted">No jobs yet.</p>}
-      {jobs.data && jobs.data.jobs.length > 0 && (
-        <table className="table" data-testid="jobs-table">
-          <thead>
-            <tr>
-              <th>Job</th>
-              <th>Status</th>
-              <th>Schedule</th>
-              <th>Next firing</th>
-              <th>Runs</th>
-            </tr>
-          </thead>
-          <tbody>
-            {jobs.data.jobs.map((job) => (
-              <tr key={job.uuid} data-job={job.uuid}>
-                <td>
-                  <Link to={`/jobs/${job.uuid}`}>{job.name}</Link>
-                </td>
-                <td>
-                  <StatusBadge status={job.status} />
-                </td>
-                <td>{scheduleText(job)}</td>
-                <td>{formatTime(job.next_scheduled_time)}</td>
-                <td>
-                  <RunCounts job={job} />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+      {jobs.data && (
+        <Table
+          rows={jobs.data.jobs}
+          empty="No jobs yet."
+          testId="jobs-table"
+          rowKey={(job) => job.uuid}
+          row={(job) => ({ "data-job": job.uuid })}
+          columns={[
+            { head: "Job", cell: (job) => <Link to={`/jobs/${job.uuid}`}>{job.name}</Link> },
+            statusColumn(),
+            { head: "Schedule", cell: scheduleText },
+            { head: "Next firing", cell: (job) => formatTime(job.next_scheduled_time) },
+            { head: "Runs", cell: (job) => <RunCounts job={job} /> },
+          ]}
+        />
       )}
     </main>
   );

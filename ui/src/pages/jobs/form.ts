@@ -1,5 +1,6 @@
 // The new-job form's other rules (pure): env variables, retention, the body
 // of `POST /api/jobs`, and the API's problems sorted to the fields they name.
+import { groupProblems } from "../../api/problems";
 import type { components } from "../../api/schema";
 import type { ErrorDetail } from "../../api/types";
 import type { ParameterSet } from "./grid";
@@ -78,14 +79,9 @@ const FIELD_OF: Record<string, Field> = {
 };
 
 /** Each problem the API listed, as text, under the field it names. */
-export function problemsByField(errors: ErrorDetail[]): Partial<Record<Field, string[]>> {
-  const found: Partial<Record<Field, string[]>> = {};
-  for (const e of errors) {
-    const loc = e.loc ?? [];
+export const problemsByField = (errors: ErrorDetail[]) =>
+  groupProblems(errors, (loc): { field: Field; where: string } => {
     const field = FIELD_OF[String(loc[0])] ?? "other";
-    const where =
-      field === "parameters" && typeof loc[1] === "number" ? `row ${loc[1] + 1}${loc.length > 2 ? ` (${loc.slice(2).join(".")})` : ""}: ` : "";
-    (found[field] ??= []).push(where + e.msg);
-  }
-  return found;
-}
+    const row = field === "parameters" && typeof loc[1] === "number" ? loc[1] : null;
+    return { field, where: row === null ? "" : `row ${row + 1}${loc.length > 2 ? ` (${loc.slice(2).join(".")})` : ""}: ` };
+  });

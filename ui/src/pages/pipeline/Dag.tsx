@@ -1,8 +1,6 @@
 // The pipeline drawn as a DAG (React Flow): steps placed by the file's
 // positions or laid out; click, shift-click or shift-drag a box to select.
 import {
-  Background,
-  Controls,
   MarkerType,
   ReactFlow,
   useReactFlow,
@@ -21,6 +19,7 @@ import {
   type RefObject,
 } from "react";
 import type { PipelineDefinition, StepView } from "../../api/types";
+import { FlowChrome, flowProps } from "./flow";
 import { layoutOf } from "./layout";
 import { StepEdge } from "./StepEdge";
 import { StepStates, StepStatesProvider } from "./stepStates";
@@ -53,8 +52,6 @@ function FitOnResize({ box }: { box: RefObject<HTMLDivElement | null> }) {
 const FIT = { maxZoom: 1, padding: 0.1 };
 const ORIGIN = { x: 0, y: 0 };
 const ARROW = { type: MarkerType.ArrowClosed };
-const MULTI_SELECT_KEYS = ["Shift", "Meta", "Control"];
-const PRO_OPTIONS = { hideAttribution: true };
 
 /** The nodes and edges of the last render, by id. */
 interface Built {
@@ -170,21 +167,15 @@ export function Dag({ definition, states, selected, highlighted, onSelect, onOpe
           nodes={nodes}
           edges={edges}
           nodeTypes={NODE_TYPES}
+          {...flowProps(FIT)}
           edgeTypes={EDGE_TYPES}
           onNodesChange={onNodesChange}
           onNodeClick={onNodeClick}
-          multiSelectionKeyCode={MULTI_SELECT_KEYS}
-          selectionKeyCode="Shift"
           nodesConnectable={false}
           onlyRenderVisibleElements
-          fitView
-          fitViewOptions={FIT}
-          minZoom={0.1}
-          proOptions={PRO_OPTIONS}
         >
           <FitOnResize box={box} />
-          <Background />
-          <Controls showInteractive={false} />
+          <FlowChrome />
         </ReactFlow>
       </div>
     </StepStatesProvider>

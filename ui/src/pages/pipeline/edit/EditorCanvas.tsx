@@ -3,8 +3,6 @@
 // Delete or Backspace removes what is selected. Every change is an edit of
 // the definition; the canvas holds nothing but a drag in progress.
 import {
-  Background,
-  Controls,
   MarkerType,
   ReactFlow,
   useReactFlow,
@@ -15,6 +13,7 @@ import {
 } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
 import { useEffect, useMemo, useState } from "react";
+import { FlowChrome, flowProps } from "../flow";
 import { layoutOf } from "../layout";
 import { EditorStepNode, type EditorStepType } from "./EditorStepNode";
 import { connect, disconnect, moveSteps, removeSteps, type Definition, type Point } from "./model";
@@ -122,6 +121,7 @@ export function EditorCanvas({ definition, marks, selection, onSelect, onEdit, f
         nodes={nodes}
         edges={edges}
         nodeTypes={NODE_TYPES}
+        {...flowProps(FIT)}
         onNodesChange={onNodesChange}
         onEdgesChange={onEdgesChange}
         onNodeClick={(event, node) => {
@@ -133,16 +133,9 @@ export function EditorCanvas({ definition, marks, selection, onSelect, onEdit, f
         isValidConnection={(c) => c.source !== c.target}
         onDelete={({ nodes: gone, edges: cut }) => onEdit(deleteFrom(definition, gone.map((n) => n.id), cut))}
         deleteKeyCode={["Delete", "Backspace"]}
-        multiSelectionKeyCode={["Shift", "Meta", "Control"]}
-        selectionKeyCode="Shift"
-        fitView
-        fitViewOptions={FIT}
-        minZoom={0.1}
-        proOptions={{ hideAttribution: true }}
       >
         <FitWhen token={fitToken} />
-        <Background />
-        <Controls showInteractive={false} />
+        <FlowChrome />
       </ReactFlow>
     </div>
   );

@@ -7,7 +7,7 @@ import { client, unwrap } from "../../../api/client";
 import { ErrorPanel } from "../../../components/ErrorPanel";
 import { keys } from "../../../live/cache";
 import { JsonField } from "./JsonField";
-import { ProblemList } from "./ProblemList";
+import { PropertiesPanel } from "./PropertiesPanel";
 import { setPipeline, type Definition } from "./model";
 
 interface Props {
@@ -23,6 +23,8 @@ type Settings = NonNullable<Definition["settings"]>;
 
 /** A number typed in a field: empty is "not set" (null). */
 const numberOf = (text: string): number | null => (text.trim() === "" ? null : Number(text));
+/** A count typed in a field: a whole number, 0 when empty or below. */
+const countOf = (text: string): number => Math.max(0, Math.trunc(Number(text) || 0));
 
 export function PipelineProperties({ project, pipeline, definition, envVariables, problems, onEdit }: Props) {
   const qc = useQueryClient();
@@ -43,9 +45,7 @@ export function PipelineProperties({ project, pipeline, definition, envVariables
     onSuccess: (doc) => qc.setQueryData(keys.pipeline(project, pipeline), { ...doc, definition: doc.definition as Definition }),
   });
   return (
-    <aside className="step-panel card properties" aria-label="Pipeline properties" data-testid="pipeline-properties">
-      <h2>Pipeline</h2>
-      <ProblemList problems={problems} />
+    <PropertiesPanel of="Pipeline" problems={problems}>
       <div className="form-grid">
         <label htmlFor="pipeline-name">Name</label>
         <input id="pipeline-name" value={definition.name ?? ""} onChange={(e) => onEdit(setPipeline(definition, { name: e.target.value }), "name")} />
@@ -56,7 +56,7 @@ export function PipelineProperties({ project, pipeline, definition, envVariables
           min={0}
           max={1000}
           value={settings.retries ?? 0}
-          onChange={(e) => setSetting({ retries: Math.max(0, Math.trunc(Number(e.target.value) || 0)) }, "retries")}
+          onChange={(e) => setSetting({ retries: countOf(e.target.value) }, "retries")}
           title="Attempts after the first, for every step"
         />
         <label htmlFor="setting-backoff">Retry backoff (s)</label>
@@ -88,7 +88,7 @@ export function PipelineProperties({ project, pipeline, definition, envVariables
           min={0}
           value={settings.max_steps_parallelism ?? 0}
           title="0: no limit beyond the runners' slots"
-          onChange={(e) => setSetting({ max_steps_parallelism: Math.max(0, Math.trunc(Number(e.target.value) || 0)) }, "parallelism")}
+          onChange={(e) => setSetting({ max_steps_parallelism: countOf(e.target.value) }, "parallelism")}
         />
         <label htmlFor="setting-fail-fast">Fail fast</label>
         <input
@@ -106,6 +106,6 @@ export function PipelineProperties({ project, pipeline, definition, envVariables
       </button>{" "}
       {saveEnv.isSuccess && <span className="muted">✔ saved</span>}
       <ErrorPanel error={saveEnv.error} title="The env variables were not saved" />
-    </aside>
+    </PropertiesPanel>
   );
 }

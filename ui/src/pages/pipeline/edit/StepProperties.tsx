@@ -5,7 +5,7 @@ import { useState } from "react";
 import type { SessionView } from "../../../api/types";
 import { FilePicker } from "./FilePicker";
 import { JsonField } from "./JsonField";
-import { ProblemList } from "./ProblemList";
+import { PropertiesPanel } from "./PropertiesPanel";
 import { labFileLink } from "./lab";
 import { connect, disconnect, kernelOf, KNOWN_KERNELS, setStep, type Definition } from "./model";
 
@@ -28,9 +28,7 @@ export function StepProperties({ project, definition, uuid, problems, session, o
   const set = (patch: Parameters<typeof setStep>[2], field: string) => onEdit(setStep(definition, uuid, patch), `${uuid}.${field}`);
   const lab = labFileLink(session, step.file_path);
   return (
-    <aside className="step-panel card properties" aria-label="Step properties" data-testid="step-properties">
-      <h2>Step</h2>
-      <ProblemList problems={problems} />
+    <PropertiesPanel of="Step" problems={problems}>
       <div className="form-grid">
         <label htmlFor="step-title">Title</label>
         <input id="step-title" value={step.title ?? ""} onChange={(e) => set({ title: e.target.value }, "title")} data-testid="step-title" />
@@ -116,6 +114,6 @@ export function StepProperties({ project, definition, uuid, problems, session, o
           <span className="muted">Launch the pipeline's session to open its files in JupyterLab.</span>
         )}
       </p>
-    </aside>
+    </PropertiesPanel>
   );
 }
