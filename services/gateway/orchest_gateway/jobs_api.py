@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -20,7 +19,6 @@ from orchest_schemas.errors import ErrorDetail
 from orchest_schemas.jobs import JobList, JobView
 from orchest_schemas.runs import RunList, RunView
 from orchest_schemas.status import JobStatus, RunStatus
-from orchest_service.commands import request_command_json
 
 from . import job_reads
 from .body import query_choice, query_int, query_text, read_json
@@ -28,6 +26,7 @@ from .deps import deps_of
 from .errors import ApiError
 from .limits import job_limits, job_update_limits
 from .openapi import BODY_ERRORS, LIMIT, OFFSET, Operation, Parameter
+from .owners import forward
 from .runs_api import RUN, RUN_STATUS, path_uuid
 
 
@@ -39,21 +38,10 @@ class JobUpdate(UpdateJob):
     job_uuid: str | None = None  # type: ignore[assignment]
 
 
-async def forward_command(
-    request: Request, subject: str, command: BaseModel, status: int
-) -> Response:
-    """Send a command to its owner; the answer goes out as it came."""
-    deps = deps_of(request)
-    reply = await request_command_json(
-        deps.nc, subject, command, timeout=deps.settings.command_timeout_seconds
-    )
-    return Response(reply, status_code=status, media_type="application/json")
-
-
 async def create_job(request: Request) -> Response:
     deps = deps_of(request)
     command = await read_json(request, CreateJob, deps.settings, job_limits(deps.settings))
-    return await forward_command(request, deps.bus.create_job, command, 201)
+    return await forward(request, command, deps.bus.create_job, 201)
 
 
 async def list_jobs(request: Request) -> Response:
@@ -102,19 +90,19 @@ async def update_job(request: Request) -> Response:
         )
     changes = body.model_dump(exclude_unset=True, exclude={"job_uuid"})
     command = UpdateJob.model_validate({**changes, "job_uuid": job_uuid})
-    return await forward_command(request, deps.bus.update_job, command, 200)
+    return await forward(request, command, deps.bus.update_job, 200)
 
 
 async def trigger_job(request: Request) -> Response:
     job_uuid = path_uuid(request, "job_uuid", "job")
     command = TriggerJob(job_uuid=job_uuid)
-    return await forward_command(request, deps_of(request).bus.trigger_job, command, 200)
+    return await forward(request, command, deps_of(request).bus.trigger_job, 200)
 
 
 async def cancel_job(request: Request) -> Response:
     job_uuid = path_uuid(request, "job_uuid", "job")
     command = CancelJob(job_uuid=job_uuid)
-    return await forward_command(request, deps_of(request).bus.cancel_job, command, 200)
+    return await forward(request, command, deps_of(request).bus.cancel_job, 200)
 
 
 async def list_job_runs(request: Request) -> Response:
@@ -135,7 +123,7 @@ async def abort_job_run(request: Request) -> Response:
     job_uuid = path_uuid(request, "job_uuid", "job")
     run_uuid = path_uuid(request, "run_uuid", "run")
     command = AbortJobRun(job_uuid=job_uuid, run_uuid=run_uuid)
-    return await forward_command(request, deps_of(request).bus.abort_job_run, command, 200)
+    return await forward(request, command, deps_of(request).bus.abort_job_run, 200)
 
 
 # -- the jobs' operations (the OpenAPI document and the routes: ``app.py``)

@@ -22,12 +22,12 @@ from orchest_schemas.projects import (
     StepTemplate,
     WriteFile,
 )
-from orchest_service.commands import request_command
 
 from .body import query_bool, read_json
 from .deps import deps_of
 from .errors import ApiError
 from .openapi import Operation, Parameter
+from .owners import forward, forward_versioned
 from .project_requests import (
     BAD_REQUEST,
     IF_MATCH,
@@ -35,7 +35,6 @@ from .project_requests import (
     PROJECT,
     TAGS,
     UNAVAILABLE,
-    forward,
     if_match_of,
     project_of,
     subject,
@@ -75,19 +74,7 @@ async def list_files(request: Request) -> Response:
 
 async def read_file(request: Request) -> Response:
     command = validated(ReadFile, {"project_uuid": project_of(request), "path": _path(request)})
-    deps = deps_of(request)
-    content = await request_command(
-        deps.nc,
-        subject(request, "files.read"),
-        command,
-        FileContent,
-        timeout=deps.settings.command_timeout_seconds,
-    )
-    return Response(
-        content.model_dump_json(),
-        media_type="application/json",
-        headers={"ETag": f'"{content.etag}"'},
-    )
+    return await forward_versioned(request, command, subject(request, "files.read"), FileContent)
 
 
 async def write_file(request: Request) -> Response:

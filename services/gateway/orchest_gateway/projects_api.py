@@ -31,12 +31,12 @@ from orchest_schemas.projects import (
     SetPipelineEnv,
     UpdateProject,
 )
-from orchest_service.commands import request_command
 
 from .body import query_bool, read_json
 from .deps import deps_of
 from .limits import definition_problems
 from .openapi import Operation, Parameter
+from .owners import forward, forward_versioned
 from .project_requests import (
     BAD_REQUEST,
     IF_MATCH,
@@ -45,7 +45,6 @@ from .project_requests import (
     PROJECT,
     TAGS,
     UNAVAILABLE,
-    forward,
     if_match_of,
     project_of,
     subject,
@@ -82,19 +81,8 @@ def _pipeline_path(request: Request) -> dict[str, str]:
 
 async def _document(request: Request, command: BaseModel, action: str, status: int) -> Response:
     """A pipeline document, with its etag also as the ``ETag`` header."""
-    deps = deps_of(request)
-    document = await request_command(
-        deps.nc,
-        subject(request, action),
-        command,
-        PipelineDocument,
-        timeout=deps.settings.command_timeout_seconds,
-    )
-    return Response(
-        document.model_dump_json(),
-        status_code=status,
-        media_type="application/json",
-        headers={"ETag": f'"{document.etag}"'},
+    return await forward_versioned(
+        request, command, subject(request, action), PipelineDocument, status
     )
 
 

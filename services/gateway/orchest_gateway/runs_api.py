@@ -11,7 +11,6 @@ from starlette.responses import JSONResponse, Response
 from orchest_schemas.commands import AbortRun, CreateRun
 from orchest_schemas.runs import AttemptList, RunList, RunView, StepView
 from orchest_schemas.status import RunStatus
-from orchest_service.commands import request_command, request_command_json
 
 from . import reads
 from .attempts import fold_attempts
@@ -20,6 +19,7 @@ from .deps import deps_of
 from .errors import ApiError
 from .limits import run_limits
 from .openapi import LIMIT, OFFSET, Operation, Parameter
+from .owners import ask, forward
 
 
 def path_uuid(request: Request, name: str, what: str) -> str:
@@ -39,10 +39,7 @@ async def create_run(request: Request) -> Response:
     deps = deps_of(request)
     command = await read_json(request, CreateRun, deps.settings, run_limits(deps.settings))
     # The scheduler's RunView goes out as it came: no second parse and dump.
-    run = await request_command_json(
-        deps.nc, deps.bus.create_run, command, timeout=deps.settings.command_timeout_seconds
-    )
-    return Response(run, status_code=201, media_type="application/json")
+    return await forward(request, command, deps.bus.create_run, 201)
 
 
 async def list_runs(request: Request) -> Response:
@@ -70,14 +67,7 @@ async def get_run(request: Request) -> Response:
 async def abort_run(request: Request) -> Response:
     deps = deps_of(request)
     run_uuid = path_uuid(request, "run_uuid", "run")
-    run = await request_command(
-        deps.nc,
-        deps.bus.abort_run,
-        AbortRun(run_uuid=run_uuid),
-        RunView,
-        timeout=deps.settings.command_timeout_seconds,
-    )
-    return _json(run)
+    return _json(await ask(request, deps.bus.abort_run, AbortRun(run_uuid=run_uuid), RunView))
 
 
 async def list_attempts(request: Request) -> Response:

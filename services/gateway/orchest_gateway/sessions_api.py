@@ -21,8 +21,8 @@ from . import session_reads
 from .body import query_bool, query_choice, query_int, query_text, read_json
 from .deps import deps_of
 from .errors import ApiError
-from .jobs_api import forward_command
 from .openapi import BODY_ERRORS, LIMIT, OFFSET, Operation, Parameter
+from .owners import forward
 
 SUBJECT_TOKEN = r"^[A-Za-z0-9_-]+$"
 
@@ -51,7 +51,7 @@ def path_session(request: Request) -> tuple[str, str]:
 async def launch_session(request: Request) -> Response:
     deps = deps_of(request)
     command = await read_json(request, SessionLaunch, deps.settings)
-    return await forward_command(request, deps.bus.launch_session, command, 201)
+    return await forward(request, command, deps.bus.launch_session, 201)
 
 
 async def list_sessions(request: Request) -> Response:
@@ -78,13 +78,13 @@ async def get_session(request: Request) -> Response:
 async def stop_session(request: Request) -> Response:
     project_uuid, pipeline_uuid = path_session(request)
     command = StopSession(project_uuid=project_uuid, pipeline_uuid=pipeline_uuid)
-    return await forward_command(request, deps_of(request).bus.stop_session, command, 200)
+    return await forward(request, command, deps_of(request).bus.stop_session, 200)
 
 
 async def restart_session(request: Request) -> Response:
     project_uuid, pipeline_uuid = path_session(request)
     command = RestartSession(project_uuid=project_uuid, pipeline_uuid=pipeline_uuid)
-    return await forward_command(request, deps_of(request).bus.restart_session, command, 200)
+    return await forward(request, command, deps_of(request).bus.restart_session, 200)
 
 
 PROJECT = Parameter("project_uuid", "path", "The project's uuid (one subject token)")
