@@ -15,7 +15,7 @@ from pathlib import Path
 
 from orchest_schemas.commands import StepWork
 
-from .base import ExecutionResult, OutputSink
+from .base import Attempt, ExecutionResult, OutputSink, StepExecutor, missing_step_file
 from .control import Stop, stop_message, wait_or_stop
 from .environment import StepLaunch, build_python, prepare_launch
 from .guardian import Guardian, reap_orphans
@@ -45,7 +45,7 @@ STREAM_LIMIT = 64 * 1024
 """Buffer of the output stream (asyncio's default)."""
 
 
-class ProcessExecutor:
+class ProcessExecutor(StepExecutor):
     """Runs script steps as local processes (each file type with its program,
     ``scripts``: a ``.py`` with the interpreter of the environment's Python
     kernel) and notebooks in a local Jupyter kernel; implements ``StepExecutor``.
@@ -122,23 +122,15 @@ class ProcessExecutor:
         """The guardian's process (``None``: none, or not started)."""
         return None if self._guardian is None else self._guardian.pid
 
-    async def execute(
-        self,
-        work: StepWork,
-        *,
-        output: OutputSink,
-        cancel: asyncio.Event,
-        scratch_dir: Path,
-    ) -> ExecutionResult:
-        loop = asyncio.get_running_loop()
-        deadline = None if work.timeout_seconds is None else loop.time() + work.timeout_seconds
+    async def _attempt(self, work: StepWork, attempt: Attempt) -> ExecutionResult:
+        output, cancel, deadline = attempt.output, attempt.cancel, attempt.deadline
         base_env = os.environ if self._base_env is None else self._base_env
-        launch = prepare_launch(work, scratch_dir=scratch_dir, base_env=base_env)
+        launch = prepare_launch(work, scratch_dir=attempt.scratch_dir, base_env=base_env)
         if self._guardian is not None:
             await self._guardian.ensure()
             launch = dataclasses.replace(launch, env={**launch.env, **self._guardian.environment})
         if not launch.file.is_file():
-            return ExecutionResult(None, f"step file not found: {work.step.file_path}")
+            return missing_step_file(work)
         if launch.file.suffix.lower() == ".ipynb":
             return await execute_notebook(
                 work,
