@@ -38,7 +38,7 @@ from orchest_service.docker import Container, DockerEngine, DockerFailure, Docke
 
 from .base import Attempt, ExecutionResult, OutputSink, StepExecutor, missing_step_file
 from .container_kernel import ContainerKernel
-from .control import Stop, stop_message, wait_or_stop
+from .control import Stop, script_result, wait_or_stop
 from .environment import sdk_pipeline_file, step_environment, step_parameters
 from .kernel_choice import OfferedKernel
 from .notebook import kernel_for, read_notebook, run_notebook
@@ -316,19 +316,10 @@ class DockerExecutor(StepExecutor):
     def _result(
         self, exit_code: int | None, stop: Stop | None, timeout_seconds: float | None, oom: bool
     ) -> ExecutionResult:
-        if stop is not None:
-            return ExecutionResult(
-                exit_code,
-                stop_message(stop, timeout_seconds),
-                timed_out=stop is Stop.TIMED_OUT,
-                aborted=stop is Stop.ABORTED,
-            )
-        if exit_code == 0:
-            return ExecutionResult(0, None)
+        cause = None
         if oom:
-            limit = self.options.memory_bytes / 1024**2
-            return ExecutionResult(exit_code, f"out of memory (limit {limit:.0f} MiB)")
-        return ExecutionResult(exit_code, f"exit code {exit_code}")
+            cause = f"out of memory (limit {self.options.memory_bytes / 1024**2:.0f} MiB)"
+        return script_result(exit_code, stop, timeout_seconds, cause)
 
     async def _notebook(
         self,

@@ -16,7 +16,7 @@ from pathlib import Path
 from orchest_schemas.commands import StepWork
 
 from .base import Attempt, ExecutionResult, OutputSink, StepExecutor, missing_step_file
-from .control import Stop, stop_message, wait_or_stop
+from .control import Stop, script_result, wait_or_stop
 from .environment import StepLaunch, build_python, prepare_launch
 from .guardian import Guardian, reap_orphans
 from .isolation import Isolation, IsolationMode
@@ -266,16 +266,8 @@ class _ExitProtocol(asyncio.subprocess.SubprocessStreamProtocol):
 
 
 def _result(exit_code: int, stop: Stop | None, timeout_seconds: float | None) -> ExecutionResult:
-    if stop is not None:
-        return ExecutionResult(
-            exit_code,
-            stop_message(stop, timeout_seconds),
-            timed_out=stop is Stop.TIMED_OUT,
-            aborted=stop is Stop.ABORTED,
-        )
-    if exit_code == 0:
-        return ExecutionResult(0, None)
+    cause = None
     if exit_code < 0:
         with contextlib.suppress(ValueError):
-            return ExecutionResult(exit_code, f"killed by {signal.Signals(-exit_code).name}")
-    return ExecutionResult(exit_code, f"exit code {exit_code}")
+            cause = f"killed by {signal.Signals(-exit_code).name}"
+    return script_result(exit_code, stop, timeout_seconds, cause)
