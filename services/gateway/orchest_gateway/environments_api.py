@@ -37,7 +37,7 @@ from .body import query_bool, read_json
 from .deps import deps_of
 from .errors import ApiError
 from .logs_api import log_text
-from .openapi import Operation, Parameter
+from .openapi import Operation, OperationGroup, Parameter
 from .owners import ask, forward, json_response
 from .project_requests import PROJECT, project_of, validated
 
@@ -208,82 +208,50 @@ BAD_REQUEST = {400: ("The body is not JSON", None)}
 INVALID = {422: ("Invalid path, query or body; every problem listed", None)}
 TAGS = ("environments",)
 BASE = "/api/projects/{project_uuid}/environments"
+ENVIRONMENTS = OperationGroup(BASE, TAGS, {**INVALID, **NOT_FOUND, **UNAVAILABLE})
 
 OPERATIONS: tuple[Operation, ...] = (
-    Operation(
-        method="GET",
-        path=BASE,
-        operation_id="listEnvironments",
-        summary="The project's environments (.orchest/environments), each with its latest build",
+    ENVIRONMENTS(
+        "GET",
+        "",
+        "listEnvironments",
+        "The project's environments (.orchest/environments), each with its latest build",
+        {200: ("The environments", EnvironmentList)},
         parameters=(PROJECT,),
-        responses={
-            **INVALID,
-            200: ("The environments", EnvironmentList),
-            **NOT_FOUND,
-            **UNAVAILABLE,
-        },
-        tags=TAGS,
     ),
-    Operation(
-        method="POST",
-        path=BASE,
-        operation_id="createEnvironment",
-        summary="Create an environment (its files in the project) and start its first build",
+    ENVIRONMENTS(
+        "POST",
+        "",
+        "createEnvironment",
+        "Create an environment (its files in the project) and start its first build",
+        {201: ("The environment, with its build", EnvironmentView), **BAD_REQUEST},
         parameters=(PROJECT,),
         request_body=NewEnvironment,
-        responses={
-            **BAD_REQUEST,
-            201: ("The environment, with its build", EnvironmentView),
-            **NOT_FOUND,
-            **INVALID,
-            **UNAVAILABLE,
-        },
-        tags=TAGS,
     ),
-    Operation(
-        method="GET",
-        path=BASE + "/{environment_uuid}",
-        operation_id="getEnvironment",
-        summary="An environment, with its latest build",
+    ENVIRONMENTS(
+        "GET",
+        "/{environment_uuid}",
+        "getEnvironment",
+        "An environment, with its latest build",
+        {200: ("The environment", EnvironmentView)},
         parameters=(PROJECT, ENVIRONMENT),
-        responses={
-            **INVALID,
-            200: ("The environment", EnvironmentView),
-            **NOT_FOUND,
-            **UNAVAILABLE,
-        },
-        tags=TAGS,
     ),
-    Operation(
-        method="PATCH",
-        path=BASE + "/{environment_uuid}",
-        operation_id="updateEnvironment",
-        summary="Change an environment's definition and start a build of it",
+    ENVIRONMENTS(
+        "PATCH",
+        "/{environment_uuid}",
+        "updateEnvironment",
+        "Change an environment's definition and start a build of it",
+        {200: ("The environment, with its new build", EnvironmentView), **BAD_REQUEST},
         parameters=(PROJECT, ENVIRONMENT),
         request_body=EnvironmentChanges,
-        responses={
-            **BAD_REQUEST,
-            200: ("The environment, with its new build", EnvironmentView),
-            **NOT_FOUND,
-            **INVALID,
-            **UNAVAILABLE,
-        },
-        tags=TAGS,
     ),
-    Operation(
-        method="DELETE",
-        path=BASE + "/{environment_uuid}",
-        operation_id="deleteEnvironment",
-        summary="Delete an environment's files (refused while a run, job or session uses it)",
+    ENVIRONMENTS(
+        "DELETE",
+        "/{environment_uuid}",
+        "deleteEnvironment",
+        "Delete an environment's files (refused while a run, job or session uses it)",
+        {200: ("Deleted", None), 409: ("A run, a job or a session uses it", None)},
         parameters=(PROJECT, ENVIRONMENT),
-        responses={
-            **INVALID,
-            200: ("Deleted", None),
-            **NOT_FOUND,
-            409: ("A run, a job or a session uses it", None),
-            **UNAVAILABLE,
-        },
-        tags=TAGS,
     ),
     Operation(
         method="GET",
@@ -294,52 +262,37 @@ OPERATIONS: tuple[Operation, ...] = (
         responses={**INVALID, 200: ("The builds", BuildList), **UNAVAILABLE},
         tags=TAGS,
     ),
-    Operation(
-        method="POST",
-        path=BASE + "/{environment_uuid}/builds",
-        operation_id="startBuild",
-        summary="Build the environment again, as its files now say",
+    ENVIRONMENTS(
+        "POST",
+        "/{environment_uuid}/builds",
+        "startBuild",
+        "Build the environment again, as its files now say",
+        {201: ("The build (PENDING)", BuildView)},
         parameters=(PROJECT, ENVIRONMENT),
-        responses={
-            **INVALID,
-            201: ("The build (PENDING)", BuildView),
-            **NOT_FOUND,
-            **UNAVAILABLE,
-        },
-        tags=TAGS,
     ),
-    Operation(
-        method="GET",
-        path=BASE + "/{environment_uuid}/builds/{build_uuid}",
-        operation_id="getBuild",
-        summary="A build",
+    ENVIRONMENTS(
+        "GET",
+        "/{environment_uuid}/builds/{build_uuid}",
+        "getBuild",
+        "A build",
+        {200: ("The build", BuildView)},
         parameters=(PROJECT, ENVIRONMENT, BUILD),
-        responses={**INVALID, 200: ("The build", BuildView), **NOT_FOUND, **UNAVAILABLE},
-        tags=TAGS,
     ),
-    Operation(
-        method="DELETE",
-        path=BASE + "/{environment_uuid}/builds/{build_uuid}",
-        operation_id="cancelBuild",
-        summary="Cancel a build (its processes are killed within 2 s)",
+    ENVIRONMENTS(
+        "DELETE",
+        "/{environment_uuid}/builds/{build_uuid}",
+        "cancelBuild",
+        "Cancel a build (its processes are killed within 2 s)",
+        {200: ("The build, ABORTED", BuildView), 409: ("The build has ended", None)},
         parameters=(PROJECT, ENVIRONMENT, BUILD),
-        responses={
-            **INVALID,
-            200: ("The build, ABORTED", BuildView),
-            **NOT_FOUND,
-            409: ("The build has ended", None),
-            **UNAVAILABLE,
-        },
-        tags=TAGS,
     ),
-    Operation(
-        method="GET",
-        path=BASE + "/{environment_uuid}/builds/{build_uuid}/logs",
-        operation_id="getBuildLogs",
-        summary="A build's log (with follow=true, streamed until the build ends)",
+    ENVIRONMENTS(
+        "GET",
+        "/{environment_uuid}/builds/{build_uuid}/logs",
+        "getBuildLogs",
+        "A build's log (with follow=true, streamed until the build ends)",
+        {200: ("The log", None)},
         parameters=(PROJECT, ENVIRONMENT, BUILD, FOLLOW),
-        responses={**INVALID, 200: ("The log", None), **NOT_FOUND, **UNAVAILABLE},
-        tags=TAGS,
         content_type="text/plain",
     ),
 )
