@@ -72,7 +72,7 @@ class OperationGroup:
 
     base: str
     tags: tuple[str, ...]
-    answers: Answers
+    answers: Answers = field(default_factory=dict)
 
     def __call__(
         self,
@@ -85,6 +85,7 @@ class OperationGroup:
         parameters: tuple[Parameter, ...] = (),
         request_body: type[BaseModel] | None = None,
         content_type: str = "application/json",
+        other_content_types: tuple[str, ...] = (),
     ) -> Operation:
         return Operation(
             method=method,
@@ -96,6 +97,7 @@ class OperationGroup:
             parameters=parameters,
             tags=self.tags,
             content_type=content_type,
+            other_content_types=other_content_types,
         )
 
 
