@@ -160,37 +160,36 @@ def sessions_launch(
     _settle(base, session, "RUNNING" if wait else None)
 
 
-@sessions.command("stop")
-@stack_options
-@session_argument
-@project_dir_option
-@wait_option
-def sessions_stop(
-    state_dir: Path | None,
-    url: str | None,
-    session: tuple[str, ...],
-    project_dir: Path | None,
-    wait: bool,
-) -> None:
+def _action_command(action: str, goal: str, help_text: str) -> None:
+    """``orchest sessions <action>``: the action on the session named, then
+    with --wait, follow it to ``goal`` (see ``_act``)."""
+
+    @sessions.command(action, help=help_text)
+    @stack_options
+    @session_argument
+    @project_dir_option
+    @wait_option
+    def command(
+        state_dir: Path | None,
+        url: str | None,
+        session: tuple[str, ...],
+        project_dir: Path | None,
+        wait: bool,
+    ) -> None:
+        _act(state_dir, url, session, project_dir, action, goal if wait else None)
+
+
+_action_command(
+    "stop",
+    "STOPPED",
     """Stop a pipeline's session.
 
-    With --wait, follow it until it is STOPPED (nothing of it left running)."""
-    _act(state_dir, url, session, project_dir, "stop", "STOPPED" if wait else None)
-
-
-@sessions.command("restart")
-@stack_options
-@session_argument
-@project_dir_option
-@wait_option
-def sessions_restart(
-    state_dir: Path | None,
-    url: str | None,
-    session: tuple[str, ...],
-    project_dir: Path | None,
-    wait: bool,
-) -> None:
+    With --wait, follow it until it is STOPPED (nothing of it left running).""",
+)
+_action_command(
+    "restart",
+    "RUNNING",
     """Restart a running session.
 
-    With --wait, follow it until it runs again (then print its Jupyter link) or fails."""
-    _act(state_dir, url, session, project_dir, "restart", "RUNNING" if wait else None)
+    With --wait, follow it until it runs again (then print its Jupyter link) or fails.""",
+)

@@ -29,7 +29,7 @@ from .dashboard import DashboardFiles
 from .deps import GatewayDeps, deps_of
 from .errors import EXCEPTION_HANDLERS
 from .health import health_report
-from .openapi import Auth, Operation, build_document
+from .openapi import Auth, Operation, OperationGroup, build_document
 from .openapi_examples import EXAMPLES
 
 API_TITLE = "Orchest API"
@@ -62,33 +62,28 @@ async def get_openapi(request: Request) -> Response:
     return JSONResponse(document)
 
 
+SYSTEM = OperationGroup("/api", ("system",))
+
 OPERATIONS: tuple[Operation, ...] = (
-    Operation(
-        method="GET",
-        path="/api/health",
-        operation_id="getHealth",
-        summary="Live instances of every service, and the state of NATS and Postgres",
-        responses={
+    SYSTEM(
+        "GET",
+        "/health",
+        "getHealth",
+        "Live instances of every service, and the state of NATS and Postgres",
+        {
             200: ("Every service has a live instance", HealthReport),
             503: ("Something is missing; `missing` and `errors` name it", HealthReport),
         },
-        tags=("system",),
     ),
-    Operation(
-        method="GET",
-        path="/api/ping",
-        operation_id="ping",
-        summary="Liveness of this gateway process (asks no other service)",
-        responses={204: ("Alive", None)},
-        tags=("system",),
+    SYSTEM(
+        "GET",
+        "/ping",
+        "ping",
+        "Liveness of this gateway process (asks no other service)",
+        {204: ("Alive", None)},
     ),
-    Operation(
-        method="GET",
-        path="/api/openapi.json",
-        operation_id="getOpenApi",
-        summary="This document",
-        responses={200: ("The OpenAPI document", None)},
-        tags=("system",),
+    SYSTEM(
+        "GET", "/openapi.json", "getOpenApi", "This document", {200: ("The OpenAPI document", None)}
     ),
 )
 

@@ -9,7 +9,7 @@ changing an environment starts a build. A build's log is read from the
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.config import JsonDict
@@ -32,16 +32,14 @@ from orchest_schemas.environments import (
     UpdateEnvironment,
 )
 from orchest_schemas.events import BuildLogChunk
-from orchest_service.commands import request_command
 
 from .body import query_bool, read_json
 from .deps import deps_of
 from .errors import ApiError
 from .logs_api import log_text
-from .openapi import Operation, Parameter
-from .project_requests import PROJECT, forward, project_of, validated
-
-ResultT = TypeVar("ResultT", bound=BaseModel)
+from .openapi import Operation, OperationGroup, Parameter
+from .owners import ask, forward, json_response
+from .project_requests import PROJECT, project_of, validated
 
 _EXAMPLE: JsonDict = {
     "name": "Python with pandas",
@@ -76,17 +74,6 @@ class EnvironmentChanges(BaseModel):
     env_variables: dict[str, str] | None = None
 
 
-async def _ask(request: Request, subject: str, command: BaseModel, model: type[ResultT]) -> ResultT:
-    deps = deps_of(request)
-    return await request_command(
-        deps.nc, subject, command, model, timeout=deps.settings.command_timeout_seconds
-    )
-
-
-def _json(model: BaseModel, status: int = 200) -> Response:
-    return Response(model.model_dump_json(), status_code=status, media_type="application/json")
-
-
 def _env_path(request: Request) -> dict[str, str]:
     return {
         "project_uuid": project_of(request),
@@ -106,19 +93,19 @@ async def _start_build(request: Request, environment: EnvironmentView) -> Enviro
     command = BuildEnvironment(
         project_uuid=environment.project_uuid, environment_uuid=environment.uuid
     )
-    build = await _ask(request, _builds(request, "build"), command, BuildView)
+    build = await ask(request, _builds(request, "build"), command, BuildView)
     return environment.model_copy(update={"latest_build": build})
 
 
 async def list_environments(request: Request) -> Response:
     project_uuid = project_of(request)
     command = validated(ListEnvironments, {"project_uuid": project_uuid})
-    found = await _ask(request, _defs(request, "list"), command, EnvironmentList)
-    latest = await _ask(
+    found = await ask(request, _defs(request, "list"), command, EnvironmentList)
+    latest = await ask(
         request, _builds(request, "builds"), ListBuilds(project_uuid=project_uuid), BuildList
     )
     by_env = {b.environment_uuid: b for b in latest.builds}
-    return _json(
+    return json_response(
         EnvironmentList(
             environments=[
                 e.model_copy(update={"latest_build": by_env.get(e.uuid)})
@@ -132,21 +119,21 @@ async def create_environment(request: Request) -> Response:
     body = await read_json(request, NewEnvironment, deps_of(request).settings)
     spec = EnvironmentSpec.model_validate(body.model_dump())
     command = validated(CreateEnvironment, {"project_uuid": project_of(request), "spec": spec})
-    made = await _ask(request, _defs(request, "create"), command, EnvironmentView)
-    return _json(await _start_build(request, made), 201)
+    made = await ask(request, _defs(request, "create"), command, EnvironmentView)
+    return json_response(await _start_build(request, made), 201)
 
 
 async def get_environment(request: Request) -> Response:
     command = validated(GetEnvironment, _env_path(request))
-    found = await _ask(request, _defs(request, "get"), command, EnvironmentView)
-    builds = await _ask(
+    found = await ask(request, _defs(request, "get"), command, EnvironmentView)
+    builds = await ask(
         request,
         _builds(request, "builds"),
         ListBuilds(project_uuid=found.project_uuid, environment_uuid=found.uuid),
         BuildList,
     )
     latest = builds.builds[0] if builds.builds else None
-    return _json(found.model_copy(update={"latest_build": latest}))
+    return json_response(found.model_copy(update={"latest_build": latest}))
 
 
 async def update_environment(request: Request) -> Response:
@@ -154,8 +141,8 @@ async def update_environment(request: Request) -> Response:
     command = validated(
         UpdateEnvironment, {**_env_path(request), **body.model_dump(exclude_unset=True)}
     )
-    changed = await _ask(request, _defs(request, "update"), command, EnvironmentView)
-    return _json(await _start_build(request, changed))
+    changed = await ask(request, _defs(request, "update"), command, EnvironmentView)
+    return json_response(await _start_build(request, changed))
 
 
 async def delete_environment(request: Request) -> Response:
@@ -165,18 +152,18 @@ async def delete_environment(request: Request) -> Response:
 
 async def list_builds(request: Request) -> Response:
     command = validated(ListBuilds, _env_path(request))
-    return _json(await _ask(request, _builds(request, "builds"), command, BuildList))
+    return json_response(await ask(request, _builds(request, "builds"), command, BuildList))
 
 
 async def start_build(request: Request) -> Response:
     command = validated(BuildEnvironment, _env_path(request))
-    return _json(await _ask(request, _builds(request, "build"), command, BuildView), 201)
+    return json_response(await ask(request, _builds(request, "build"), command, BuildView), 201)
 
 
 async def _build_of_path(request: Request) -> BuildView:
     path = _env_path(request)
     command = validated(ListBuilds, {**path, "build_uuid": str(request.path_params["build_uuid"])})
-    found = await _ask(request, _builds(request, "builds"), command, BuildList)
+    found = await ask(request, _builds(request, "builds"), command, BuildList)
     builds = [b for b in found.builds if b.environment_uuid == path["environment_uuid"]]
     if not builds:
         raise ApiError(404, f"no build {command.build_uuid} of this environment")
@@ -184,13 +171,13 @@ async def _build_of_path(request: Request) -> BuildView:
 
 
 async def get_build(request: Request) -> Response:
-    return _json(await _build_of_path(request))
+    return json_response(await _build_of_path(request))
 
 
 async def cancel_build(request: Request) -> Response:
     values: dict[str, Any] = {**_env_path(request), "build_uuid": request.path_params["build_uuid"]}
     command = validated(CancelBuild, values)
-    return _json(await _ask(request, _builds(request, "cancel"), command, BuildView))
+    return json_response(await ask(request, _builds(request, "cancel"), command, BuildView))
 
 
 async def build_logs(request: Request) -> Response:
@@ -203,7 +190,7 @@ async def build_logs(request: Request) -> Response:
 
     async def ended() -> bool:
         command = ListBuilds(project_uuid=build.project_uuid, build_uuid=build.uuid)
-        found = await _ask(request, _builds(request, "builds"), command, BuildList)
+        found = await ask(request, _builds(request, "builds"), command, BuildList)
         return not found.builds or found.builds[0].status.is_final
 
     lines = log_text(deps, deps.bus.build_log(build.uuid), text_of, ended, follow)
@@ -221,82 +208,50 @@ BAD_REQUEST = {400: ("The body is not JSON", None)}
 INVALID = {422: ("Invalid path, query or body; every problem listed", None)}
 TAGS = ("environments",)
 BASE = "/api/projects/{project_uuid}/environments"
+ENVIRONMENTS = OperationGroup(BASE, TAGS, {**INVALID, **NOT_FOUND, **UNAVAILABLE})
 
 OPERATIONS: tuple[Operation, ...] = (
-    Operation(
-        method="GET",
-        path=BASE,
-        operation_id="listEnvironments",
-        summary="The project's environments (.orchest/environments), each with its latest build",
+    ENVIRONMENTS(
+        "GET",
+        "",
+        "listEnvironments",
+        "The project's environments (.orchest/environments), each with its latest build",
+        {200: ("The environments", EnvironmentList)},
         parameters=(PROJECT,),
-        responses={
-            **INVALID,
-            200: ("The environments", EnvironmentList),
-            **NOT_FOUND,
-            **UNAVAILABLE,
-        },
-        tags=TAGS,
     ),
-    Operation(
-        method="POST",
-        path=BASE,
-        operation_id="createEnvironment",
-        summary="Create an environment (its files in the project) and start its first build",
+    ENVIRONMENTS(
+        "POST",
+        "",
+        "createEnvironment",
+        "Create an environment (its files in the project) and start its first build",
+        {201: ("The environment, with its build", EnvironmentView), **BAD_REQUEST},
         parameters=(PROJECT,),
         request_body=NewEnvironment,
-        responses={
-            **BAD_REQUEST,
-            201: ("The environment, with its build", EnvironmentView),
-            **NOT_FOUND,
-            **INVALID,
-            **UNAVAILABLE,
-        },
-        tags=TAGS,
     ),
-    Operation(
-        method="GET",
-        path=BASE + "/{environment_uuid}",
-        operation_id="getEnvironment",
-        summary="An environment, with its latest build",
+    ENVIRONMENTS(
+        "GET",
+        "/{environment_uuid}",
+        "getEnvironment",
+        "An environment, with its latest build",
+        {200: ("The environment", EnvironmentView)},
         parameters=(PROJECT, ENVIRONMENT),
-        responses={
-            **INVALID,
-            200: ("The environment", EnvironmentView),
-            **NOT_FOUND,
-            **UNAVAILABLE,
-        },
-        tags=TAGS,
     ),
-    Operation(
-        method="PATCH",
-        path=BASE + "/{environment_uuid}",
-        operation_id="updateEnvironment",
-        summary="Change an environment's definition and start a build of it",
+    ENVIRONMENTS(
+        "PATCH",
+        "/{environment_uuid}",
+        "updateEnvironment",
+        "Change an environment's definition and start a build of it",
+        {200: ("The environment, with its new build", EnvironmentView), **BAD_REQUEST},
         parameters=(PROJECT, ENVIRONMENT),
         request_body=EnvironmentChanges,
-        responses={
-            **BAD_REQUEST,
-            200: ("The environment, with its new build", EnvironmentView),
-            **NOT_FOUND,
-            **INVALID,
-            **UNAVAILABLE,
-        },
-        tags=TAGS,
     ),
-    Operation(
-        method="DELETE",
-        path=BASE + "/{environment_uuid}",
-        operation_id="deleteEnvironment",
-        summary="Delete an environment's files (refused while a run, job or session uses it)",
+    ENVIRONMENTS(
+        "DELETE",
+        "/{environment_uuid}",
+        "deleteEnvironment",
+        "Delete an environment's files (refused while a run, job or session uses it)",
+        {200: ("Deleted", None), 409: ("A run, a job or a session uses it", None)},
         parameters=(PROJECT, ENVIRONMENT),
-        responses={
-            **INVALID,
-            200: ("Deleted", None),
-            **NOT_FOUND,
-            409: ("A run, a job or a session uses it", None),
-            **UNAVAILABLE,
-        },
-        tags=TAGS,
     ),
     Operation(
         method="GET",
@@ -307,52 +262,37 @@ OPERATIONS: tuple[Operation, ...] = (
         responses={**INVALID, 200: ("The builds", BuildList), **UNAVAILABLE},
         tags=TAGS,
     ),
-    Operation(
-        method="POST",
-        path=BASE + "/{environment_uuid}/builds",
-        operation_id="startBuild",
-        summary="Build the environment again, as its files now say",
+    ENVIRONMENTS(
+        "POST",
+        "/{environment_uuid}/builds",
+        "startBuild",
+        "Build the environment again, as its files now say",
+        {201: ("The build (PENDING)", BuildView)},
         parameters=(PROJECT, ENVIRONMENT),
-        responses={
-            **INVALID,
-            201: ("The build (PENDING)", BuildView),
-            **NOT_FOUND,
-            **UNAVAILABLE,
-        },
-        tags=TAGS,
     ),
-    Operation(
-        method="GET",
-        path=BASE + "/{environment_uuid}/builds/{build_uuid}",
-        operation_id="getBuild",
-        summary="A build",
+    ENVIRONMENTS(
+        "GET",
+        "/{environment_uuid}/builds/{build_uuid}",
+        "getBuild",
+        "A build",
+        {200: ("The build", BuildView)},
         parameters=(PROJECT, ENVIRONMENT, BUILD),
-        responses={**INVALID, 200: ("The build", BuildView), **NOT_FOUND, **UNAVAILABLE},
-        tags=TAGS,
     ),
-    Operation(
-        method="DELETE",
-        path=BASE + "/{environment_uuid}/builds/{build_uuid}",
-        operation_id="cancelBuild",
-        summary="Cancel a build (its processes are killed within 2 s)",
+    ENVIRONMENTS(
+        "DELETE",
+        "/{environment_uuid}/builds/{build_uuid}",
+        "cancelBuild",
+        "Cancel a build (its processes are killed within 2 s)",
+        {200: ("The build, ABORTED", BuildView), 409: ("The build has ended", None)},
         parameters=(PROJECT, ENVIRONMENT, BUILD),
-        responses={
-            **INVALID,
-            200: ("The build, ABORTED", BuildView),
-            **NOT_FOUND,
-            409: ("The build has ended", None),
-            **UNAVAILABLE,
-        },
-        tags=TAGS,
     ),
-    Operation(
-        method="GET",
-        path=BASE + "/{environment_uuid}/builds/{build_uuid}/logs",
-        operation_id="getBuildLogs",
-        summary="A build's log (with follow=true, streamed until the build ends)",
+    ENVIRONMENTS(
+        "GET",
+        "/{environment_uuid}/builds/{build_uuid}/logs",
+        "getBuildLogs",
+        "A build's log (with follow=true, streamed until the build ends)",
+        {200: ("The log", None)},
         parameters=(PROJECT, ENVIRONMENT, BUILD, FOLLOW),
-        responses={**INVALID, 200: ("The log", None), **NOT_FOUND, **UNAVAILABLE},
-        tags=TAGS,
         content_type="text/plain",
     ),
 )

@@ -42,11 +42,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from nats.aio.client import Client
-from nats.js import JetStreamContext
-
 from .sse import ClientBehindError
-from .streams import Item, OrderedReader, Window
+from .streams import Item, OrderedReader
 
 logger = logging.getLogger(__name__)
 
@@ -168,22 +165,13 @@ class Listener:
 
 
 class EventFeed:
-    """One reader of the events stream's live tail, fanned out to listeners."""
+    """One reader of the events stream's live tail (``reader``, opened with
+    ``after=None, replay=False``), fanned out to listeners."""
 
     def __init__(
-        self,
-        js: JetStreamContext,
-        nc: Client,
-        stream: str,
-        subject: str,
-        *,
-        window: Window,
-        queue_limit: int,
-        keepalive_seconds: float,
+        self, reader: OrderedReader, *, queue_limit: int, keepalive_seconds: float
     ) -> None:
-        self._reader = OrderedReader(
-            js, nc, stream, subject, after=None, replay=False, window=window
-        )
+        self._reader = reader
         self._queue_limit = queue_limit
         self._keepalive_seconds = keepalive_seconds
         self._listeners: dict[str, tuple[tuple[str, ...], set[Listener]]] = {}

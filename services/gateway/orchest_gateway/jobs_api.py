@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -20,14 +19,14 @@ from orchest_schemas.errors import ErrorDetail
 from orchest_schemas.jobs import JobList, JobView
 from orchest_schemas.runs import RunList, RunView
 from orchest_schemas.status import JobStatus, RunStatus
-from orchest_service.commands import request_command_json
 
 from . import job_reads
 from .body import query_choice, query_int, query_text, read_json
 from .deps import deps_of
 from .errors import ApiError
 from .limits import job_limits, job_update_limits
-from .openapi import BODY_ERRORS, LIMIT, OFFSET, Operation, Parameter
+from .openapi import BODY_ERRORS, LIMIT, OFFSET, Operation, OperationGroup, Parameter
+from .owners import forward
 from .runs_api import RUN, RUN_STATUS, path_uuid
 
 
@@ -39,21 +38,10 @@ class JobUpdate(UpdateJob):
     job_uuid: str | None = None  # type: ignore[assignment]
 
 
-async def forward_command(
-    request: Request, subject: str, command: BaseModel, status: int
-) -> Response:
-    """Send a command to its owner; the answer goes out as it came."""
-    deps = deps_of(request)
-    reply = await request_command_json(
-        deps.nc, subject, command, timeout=deps.settings.command_timeout_seconds
-    )
-    return Response(reply, status_code=status, media_type="application/json")
-
-
 async def create_job(request: Request) -> Response:
     deps = deps_of(request)
     command = await read_json(request, CreateJob, deps.settings, job_limits(deps.settings))
-    return await forward_command(request, deps.bus.create_job, command, 201)
+    return await forward(request, command, deps.bus.create_job, 201)
 
 
 async def list_jobs(request: Request) -> Response:
@@ -102,19 +90,19 @@ async def update_job(request: Request) -> Response:
         )
     changes = body.model_dump(exclude_unset=True, exclude={"job_uuid"})
     command = UpdateJob.model_validate({**changes, "job_uuid": job_uuid})
-    return await forward_command(request, deps.bus.update_job, command, 200)
+    return await forward(request, command, deps.bus.update_job, 200)
 
 
 async def trigger_job(request: Request) -> Response:
     job_uuid = path_uuid(request, "job_uuid", "job")
     command = TriggerJob(job_uuid=job_uuid)
-    return await forward_command(request, deps_of(request).bus.trigger_job, command, 200)
+    return await forward(request, command, deps_of(request).bus.trigger_job, 200)
 
 
 async def cancel_job(request: Request) -> Response:
     job_uuid = path_uuid(request, "job_uuid", "job")
     command = CancelJob(job_uuid=job_uuid)
-    return await forward_command(request, deps_of(request).bus.cancel_job, command, 200)
+    return await forward(request, command, deps_of(request).bus.cancel_job, 200)
 
 
 async def list_job_runs(request: Request) -> Response:
@@ -135,7 +123,7 @@ async def abort_job_run(request: Request) -> Response:
     job_uuid = path_uuid(request, "job_uuid", "job")
     run_uuid = path_uuid(request, "run_uuid", "run")
     command = AbortJobRun(job_uuid=job_uuid, run_uuid=run_uuid)
-    return await forward_command(request, deps_of(request).bus.abort_job_run, command, 200)
+    return await forward(request, command, deps_of(request).bus.abort_job_run, 200)
 
 
 # -- the jobs' operations (the OpenAPI document and the routes: ``app.py``)
@@ -144,27 +132,29 @@ JOB = Parameter("job_uuid", "path", "The job's uuid")
 JOB_ERRORS: dict[int, tuple[str, None]] = {404: ("No such job", None)}
 SCHEDULER_ERRORS: dict[int, tuple[str, None]] = {503: ("The scheduler did not answer", None)}
 
+JOBS = OperationGroup("/api/jobs", ("jobs",))
+
 OPERATIONS: tuple[Operation, ...] = (
-    Operation(
-        method="POST",
-        path="/api/jobs",
-        operation_id="createJob",
-        summary="Create a job: a pipeline run once per parameter set, now, at a time or on a cron",
-        request_body=CreateJob,
-        responses={
+    JOBS(
+        "POST",
+        "",
+        "createJob",
+        "Create a job: a pipeline run once per parameter set, now, at a time or on a cron",
+        {
             404: ("By reference: no such project, or no such pipeline in it", None),
             201: ("The job, with its frozen definition", JobView),
-            **BODY_ERRORS,
             422: ("The job is invalid (schedule, definition, parameters); every problem", None),
+            **BODY_ERRORS,
             **SCHEDULER_ERRORS,
         },
-        tags=("jobs",),
+        request_body=CreateJob,
     ),
-    Operation(
-        method="GET",
-        path="/api/jobs",
-        operation_id="listJobs",
-        summary="Jobs, newest first, each with its runs counted per status",
+    JOBS(
+        "GET",
+        "",
+        "listJobs",
+        "Jobs, newest first, each with its runs counted per status",
+        {200: ("A page of jobs", JobList), 422: ("Bad query parameter", None)},
         parameters=(
             Parameter(
                 "status",
@@ -177,87 +167,75 @@ OPERATIONS: tuple[Operation, ...] = (
             LIMIT,
             OFFSET,
         ),
-        responses={200: ("A page of jobs", JobList), 422: ("Bad query parameter", None)},
-        tags=("jobs",),
     ),
-    Operation(
-        method="GET",
-        path="/api/jobs/{job_uuid}",
-        operation_id="getJob",
-        summary="A job: its runs counted per status, its next scheduled time, its definition",
+    JOBS(
+        "GET",
+        "/{job_uuid}",
+        "getJob",
+        "A job: its runs counted per status, its next scheduled time, its definition",
+        {200: ("The job", JobView), **JOB_ERRORS},
         parameters=(JOB,),
-        responses={200: ("The job", JobView), **JOB_ERRORS},
-        tags=("jobs",),
     ),
-    Operation(
-        method="PUT",
-        path="/api/jobs/{job_uuid}",
-        operation_id="updateJob",
-        summary="Change a job: rename, cron, parameters, confirm a draft, pause, resume",
-        parameters=(JOB,),
-        request_body=JobUpdate,
-        responses={
+    JOBS(
+        "PUT",
+        "/{job_uuid}",
+        "updateJob",
+        "Change a job: rename, cron, parameters, confirm a draft, pause, resume",
+        {
             200: ("The job after the change", JobView),
-            **BODY_ERRORS,
-            **JOB_ERRORS,
             409: ("The job cannot change so (it ended)", None),
             422: ("The change is invalid; every problem listed", None),
-            **SCHEDULER_ERRORS,
-        },
-        tags=("jobs",),
-    ),
-    Operation(
-        method="DELETE",
-        path="/api/jobs/{job_uuid}",
-        operation_id="cancelJob",
-        summary="Cancel a job: no more executions, live runs aborted, history kept",
-        parameters=(JOB,),
-        responses={
-            200: ("The job after the cancel", JobView),
+            **BODY_ERRORS,
             **JOB_ERRORS,
             **SCHEDULER_ERRORS,
         },
-        tags=("jobs",),
-    ),
-    Operation(
-        method="POST",
-        path="/api/jobs/{job_uuid}/trigger",
-        operation_id="triggerJob",
-        summary="One execution of the job now, whatever its schedule",
         parameters=(JOB,),
-        responses={
+        request_body=JobUpdate,
+    ),
+    JOBS(
+        "DELETE",
+        "/{job_uuid}",
+        "cancelJob",
+        "Cancel a job: no more executions, live runs aborted, history kept",
+        {200: ("The job after the cancel", JobView), **JOB_ERRORS, **SCHEDULER_ERRORS},
+        parameters=(JOB,),
+    ),
+    JOBS(
+        "POST",
+        "/{job_uuid}/trigger",
+        "triggerJob",
+        "One execution of the job now, whatever its schedule",
+        {
             200: ("The job after the trigger", JobView),
-            **JOB_ERRORS,
             409: ("The job cannot run (cancelled, ended or a draft)", None),
+            **JOB_ERRORS,
             **SCHEDULER_ERRORS,
         },
-        tags=("jobs",),
+        parameters=(JOB,),
     ),
-    Operation(
-        method="GET",
-        path="/api/jobs/{job_uuid}/runs",
-        operation_id="listJobRuns",
-        summary="A job's runs, the latest execution first, in parameter-set order",
-        parameters=(JOB, RUN_STATUS, LIMIT, OFFSET),
-        responses={
+    JOBS(
+        "GET",
+        "/{job_uuid}/runs",
+        "listJobRuns",
+        "A job's runs, the latest execution first, in parameter-set order",
+        {
             200: ("A page of the job's runs", RunList),
-            **JOB_ERRORS,
             422: ("Bad query parameter", None),
+            **JOB_ERRORS,
         },
-        tags=("jobs",),
+        parameters=(JOB, RUN_STATUS, LIMIT, OFFSET),
     ),
-    Operation(
-        method="DELETE",
-        path="/api/jobs/{job_uuid}/runs/{run_uuid}",
-        operation_id="abortJobRun",
-        summary="Abort one run of a job (the job goes on)",
-        parameters=(JOB, RUN),
-        responses={
+    JOBS(
+        "DELETE",
+        "/{job_uuid}/runs/{run_uuid}",
+        "abortJobRun",
+        "Abort one run of a job (the job goes on)",
+        {
             200: ("The run after the abort", RunView),
             404: ("No such job, or no such run of it", None),
             **SCHEDULER_ERRORS,
         },
-        tags=("jobs",),
+        parameters=(JOB, RUN),
     ),
 )
 

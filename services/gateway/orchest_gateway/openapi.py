@@ -61,6 +61,46 @@ class Operation:
     """Further media types of the success body (e.g. an artifact's own)."""
 
 
+Answers = Mapping[int, tuple[str, type[BaseModel] | None]]
+
+
+@dataclass(frozen=True)
+class OperationGroup:
+    """What a module's operations share: their paths' prefix, their tags and
+    the answers every one of them gives (an operation adds its own, and may
+    word one of them its way)."""
+
+    base: str
+    tags: tuple[str, ...]
+    answers: Answers = field(default_factory=dict)
+
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        operation_id: str,
+        summary: str,
+        answers: Answers,
+        *,
+        parameters: tuple[Parameter, ...] = (),
+        request_body: type[BaseModel] | None = None,
+        content_type: str = "application/json",
+        other_content_types: tuple[str, ...] = (),
+    ) -> Operation:
+        return Operation(
+            method=method,
+            path=self.base + path,
+            operation_id=operation_id,
+            summary=summary,
+            responses={**self.answers, **answers},
+            request_body=request_body,
+            parameters=parameters,
+            tags=self.tags,
+            content_type=content_type,
+            other_content_types=other_content_types,
+        )
+
+
 @dataclass(frozen=True)
 class Auth:
     """Bearer-token auth is on: which paths are open (to ``GET``), which

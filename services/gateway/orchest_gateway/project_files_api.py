@@ -22,12 +22,12 @@ from orchest_schemas.projects import (
     StepTemplate,
     WriteFile,
 )
-from orchest_service.commands import request_command
 
 from .body import query_bool, read_json
 from .deps import deps_of
 from .errors import ApiError
-from .openapi import Operation, Parameter
+from .openapi import Operation, OperationGroup, Parameter
+from .owners import forward, forward_versioned
 from .project_requests import (
     BAD_REQUEST,
     IF_MATCH,
@@ -35,7 +35,6 @@ from .project_requests import (
     PROJECT,
     TAGS,
     UNAVAILABLE,
-    forward,
     if_match_of,
     project_of,
     subject,
@@ -75,19 +74,7 @@ async def list_files(request: Request) -> Response:
 
 async def read_file(request: Request) -> Response:
     command = validated(ReadFile, {"project_uuid": project_of(request), "path": _path(request)})
-    deps = deps_of(request)
-    content = await request_command(
-        deps.nc,
-        subject(request, "files.read"),
-        command,
-        FileContent,
-        timeout=deps.settings.command_timeout_seconds,
-    )
-    return Response(
-        content.model_dump_json(),
-        media_type="application/json",
-        headers={"ETag": f'"{content.etag}"'},
-    )
+    return await forward_versioned(request, command, subject(request, "files.read"), FileContent)
 
 
 async def write_file(request: Request) -> Response:
@@ -133,45 +120,36 @@ async def delete_file(request: Request) -> Response:
 
 PATH = Parameter("path", "query", "A path relative to the project, with /")
 BAD_PATH = {422: ("The path is absolute, leads outside the project, or does not fit", None)}
+FILES = OperationGroup(
+    "/api/projects/{project_uuid}/files",
+    TAGS,
+    {**BAD_REQUEST, **NOT_FOUND, **BAD_PATH, **UNAVAILABLE},
+)
 
 OPERATIONS: tuple[Operation, ...] = (
-    Operation(
-        method="GET",
-        path="/api/projects/{project_uuid}/files",
-        operation_id="listProjectFiles",
-        summary="A folder of the project: its files and folders (name, kind, size, modified)",
+    FILES(
+        "GET",
+        "",
+        "listProjectFiles",
+        "A folder of the project: its files and folders (name, kind, size, modified)",
+        {200: ("The folder", FileList)},
         parameters=(PROJECT, PATH),
-        responses={
-            **BAD_REQUEST,
-            200: ("The folder", FileList),
-            **NOT_FOUND,
-            **BAD_PATH,
-            **UNAVAILABLE,
-        },
-        tags=TAGS,
     ),
-    Operation(
-        method="POST",
-        path="/api/projects/{project_uuid}/files",
-        operation_id="createStepFile",
-        summary="Create a step file from a template (notebook, python, shell, r)",
+    FILES(
+        "POST",
+        "",
+        "createStepFile",
+        "Create a step file from a template (notebook, python, shell, r)",
+        {201: ("The file, with its content and etag", FileContent), 409: ("The file exists", None)},
         parameters=(PROJECT,),
         request_body=NewStepFile,
-        responses={
-            **BAD_REQUEST,
-            201: ("The file, with its content and etag", FileContent),
-            **NOT_FOUND,
-            409: ("The file exists", None),
-            **BAD_PATH,
-            **UNAVAILABLE,
-        },
-        tags=TAGS,
     ),
-    Operation(
-        method="DELETE",
-        path="/api/projects/{project_uuid}/files",
-        operation_id="deleteProjectFile",
-        summary="Delete a file, or a folder (recursive=true when it is not empty)",
+    FILES(
+        "DELETE",
+        "",
+        "deleteProjectFile",
+        "Delete a file, or a folder (recursive=true when it is not empty)",
+        {200: ("Deleted", None), 409: ("A folder that is not empty", None)},
         parameters=(
             PROJECT,
             PATH,
@@ -182,66 +160,42 @@ OPERATIONS: tuple[Operation, ...] = (
                 {"type": "boolean", "default": False},
             ),
         ),
-        responses={
-            **BAD_REQUEST,
-            200: ("Deleted", None),
-            **NOT_FOUND,
-            409: ("A folder that is not empty", None),
-            **BAD_PATH,
-            **UNAVAILABLE,
-        },
-        tags=TAGS,
     ),
-    Operation(
-        method="GET",
-        path="/api/projects/{project_uuid}/files/content",
-        operation_id="readProjectFile",
-        summary="A small UTF-8 text file (ETag header)",
-        parameters=(PROJECT, PATH),
-        responses={
-            **BAD_REQUEST,
+    FILES(
+        "GET",
+        "/content",
+        "readProjectFile",
+        "A small UTF-8 text file (ETag header)",
+        {
             200: ("The file's text and etag", FileContent),
-            **NOT_FOUND,
             413: ("Larger than a text file read through the API", None),
-            **BAD_PATH,
-            **UNAVAILABLE,
         },
-        tags=TAGS,
+        parameters=(PROJECT, PATH),
     ),
-    Operation(
-        method="PUT",
-        path="/api/projects/{project_uuid}/files/content",
-        operation_id="writeProjectFile",
-        summary="Write a small text file atomically, if it is still the version read (If-Match)",
-        parameters=(PROJECT, PATH, IF_MATCH),
-        request_body=FileText,
-        responses={
-            **BAD_REQUEST,
+    FILES(
+        "PUT",
+        "/content",
+        "writeProjectFile",
+        "Write a small text file atomically, if it is still the version read (If-Match)",
+        {
             200: ("The file's new etag", FileContent),
-            **NOT_FOUND,
             412: ("The file changed since it was read", None),
             413: ("Too large to write as text", None),
-            **BAD_PATH,
-            **UNAVAILABLE,
         },
-        tags=TAGS,
+        parameters=(PROJECT, PATH, IF_MATCH),
+        request_body=FileText,
     ),
-    Operation(
-        method="POST",
-        path="/api/projects/{project_uuid}/files/move",
-        operation_id="moveProjectFile",
-        summary="Rename or move a file or folder within the project",
+    FILES(
+        "POST",
+        "/move",
+        "moveProjectFile",
+        "Rename or move a file or folder within the project",
+        {
+            200: ("The file or folder at its new path", FileEntry),
+            409: ("The destination exists", None),
+        },
         parameters=(PROJECT,),
         request_body=Move,
-        responses={
-            **BAD_REQUEST,
-            200: ("The file or folder at its new path", FileEntry),
-            **NOT_FOUND,
-            409: ("The destination exists", None),
-            **BAD_PATH,
-            **UNAVAILABLE,
-        },
-        tags=TAGS,
     ),
 )
 

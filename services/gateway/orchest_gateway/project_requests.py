@@ -1,8 +1,8 @@
 """What the gateway's project operations share (``projects_api``,
-``project_files_api``, ``environments_api``): a command forwarded to the
-projects owner and its answer passed on, the ``If-Match`` etag, a body
-validated with every problem listed, the path parameters and answers the
-OpenAPI document names."""
+``project_files_api``, ``environments_api``) beside the commands to the
+projects owner (``owners``): the command's subject, the ``If-Match`` etag, a
+body validated with every problem listed, the path parameters and answers
+the OpenAPI document names."""
 
 from __future__ import annotations
 
@@ -10,25 +10,14 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
-from starlette.responses import Response
 
-from orchest_service.commands import request_command_json, validation_details
+from orchest_service.commands import validation_details
 
 from .deps import deps_of
 from .errors import ApiError
 from .openapi import Parameter
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
-
-
-async def forward(
-    request: Request, command: BaseModel, subject: str, status: int = 200
-) -> Response:
-    deps = deps_of(request)
-    reply = await request_command_json(
-        deps.nc, subject, command, timeout=deps.settings.command_timeout_seconds
-    )
-    return Response(reply, status_code=status, media_type="application/json")
 
 
 def subject(request: Request, action: str) -> str:

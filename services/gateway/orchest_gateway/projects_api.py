@@ -31,12 +31,12 @@ from orchest_schemas.projects import (
     SetPipelineEnv,
     UpdateProject,
 )
-from orchest_service.commands import request_command
 
 from .body import query_bool, read_json
 from .deps import deps_of
 from .limits import definition_problems
-from .openapi import Operation, Parameter
+from .openapi import Operation, OperationGroup, Parameter
+from .owners import forward, forward_versioned
 from .project_requests import (
     BAD_REQUEST,
     IF_MATCH,
@@ -45,7 +45,6 @@ from .project_requests import (
     PROJECT,
     TAGS,
     UNAVAILABLE,
-    forward,
     if_match_of,
     project_of,
     subject,
@@ -82,19 +81,8 @@ def _pipeline_path(request: Request) -> dict[str, str]:
 
 async def _document(request: Request, command: BaseModel, action: str, status: int) -> Response:
     """A pipeline document, with its etag also as the ``ETag`` header."""
-    deps = deps_of(request)
-    document = await request_command(
-        deps.nc,
-        subject(request, action),
-        command,
-        PipelineDocument,
-        timeout=deps.settings.command_timeout_seconds,
-    )
-    return Response(
-        document.model_dump_json(),
-        status_code=status,
-        media_type="application/json",
-        headers={"ETag": f'"{document.etag}"'},
+    return await forward_versioned(
+        request, command, subject(request, action), PipelineDocument, status
     )
 
 
@@ -187,70 +175,63 @@ async def delete_pipeline(request: Request) -> Response:
     return await forward(request, command, subject(request, "pipelines.delete"))
 
 
+PROJECTS = OperationGroup("/api/projects", TAGS, {**BAD_REQUEST, **UNAVAILABLE})
 PIPELINE = Parameter("pipeline_uuid", "path", "The pipeline's uuid (its file's `uuid`)")
 
 
 OPERATIONS: tuple[Operation, ...] = (
-    Operation(
-        method="GET",
-        path="/api/projects",
-        operation_id="listProjects",
-        summary="Every project (a folder made in the projects directory by hand included)",
-        responses={**BAD_REQUEST, **INVALID, 200: ("The projects", ProjectList), **UNAVAILABLE},
-        tags=TAGS,
+    PROJECTS(
+        "GET",
+        "",
+        "listProjects",
+        "Every project (a folder made in the projects directory by hand included)",
+        {200: ("The projects", ProjectList), **INVALID},
     ),
-    Operation(
-        method="POST",
-        path="/api/projects",
-        operation_id="createProject",
-        summary="Create a project folder (from a template if asked), or register a folder by path",
-        request_body=CreateProject,
-        responses={
-            **BAD_REQUEST,
+    PROJECTS(
+        "POST",
+        "",
+        "createProject",
+        "Create a project folder (from a template if asked), or register a folder by path",
+        {
             201: ("The project", ProjectView),
             409: ("A project has this name or this folder", None),
             422: ("Invalid; every problem listed", None),
-            **UNAVAILABLE,
         },
-        tags=TAGS,
+        request_body=CreateProject,
     ),
-    Operation(
-        method="GET",
-        path="/api/projects/{project_uuid}",
-        operation_id="getProject",
-        summary="A project",
+    PROJECTS(
+        "GET",
+        "/{project_uuid}",
+        "getProject",
+        "A project",
+        {200: ("The project", ProjectView), **INVALID, **NOT_FOUND},
         parameters=(PROJECT,),
-        responses={
-            **BAD_REQUEST,
-            **INVALID,
-            200: ("The project", ProjectView),
-            **NOT_FOUND,
-            **UNAVAILABLE,
-        },
-        tags=TAGS,
     ),
-    Operation(
-        method="PATCH",
-        path="/api/projects/{project_uuid}",
-        operation_id="updateProject",
-        summary="Rename a project (a managed one's folder too) or set its env variables",
-        parameters=(PROJECT,),
-        request_body=ProjectChanges,
-        responses={
-            **BAD_REQUEST,
+    PROJECTS(
+        "PATCH",
+        "/{project_uuid}",
+        "updateProject",
+        "Rename a project (a managed one's folder too) or set its env variables",
+        {
             200: ("The project", ProjectView),
-            **NOT_FOUND,
             409: ("The name is taken", None),
             422: ("Invalid; every problem listed", None),
-            **UNAVAILABLE,
+            **NOT_FOUND,
         },
-        tags=TAGS,
+        parameters=(PROJECT,),
+        request_body=ProjectChanges,
     ),
-    Operation(
-        method="DELETE",
-        path="/api/projects/{project_uuid}",
-        operation_id="deleteProject",
-        summary="Unregister a project; with delete_files=true, delete its folder too",
+    PROJECTS(
+        "DELETE",
+        "/{project_uuid}",
+        "deleteProject",
+        "Unregister a project; with delete_files=true, delete its folder too",
+        {
+            200: ("Deleted", None),
+            409: ("A managed project without delete_files, or one in use", None),
+            **INVALID,
+            **NOT_FOUND,
+        },
         parameters=(
             PROJECT,
             Parameter(
@@ -260,69 +241,53 @@ OPERATIONS: tuple[Operation, ...] = (
                 {"type": "boolean", "default": False},
             ),
         ),
-        responses={
-            **BAD_REQUEST,
-            **INVALID,
-            200: ("Deleted", None),
-            **NOT_FOUND,
-            409: ("A managed project without delete_files, or one in use", None),
-            **UNAVAILABLE,
-        },
-        tags=TAGS,
     ),
-    Operation(
-        method="GET",
-        path="/api/projects/{project_uuid}/pipelines",
-        operation_id="listPipelines",
-        summary="The project's pipeline files (*.orchest), each checked",
+    PROJECTS(
+        "GET",
+        "/{project_uuid}/pipelines",
+        "listPipelines",
+        "The project's pipeline files (*.orchest), each checked",
+        {200: ("The pipelines", PipelineList), **INVALID, **NOT_FOUND},
         parameters=(PROJECT,),
-        responses={
-            **BAD_REQUEST,
-            **INVALID,
-            200: ("The pipelines", PipelineList),
-            **NOT_FOUND,
-            **UNAVAILABLE,
-        },
-        tags=TAGS,
     ),
-    Operation(
-        method="POST",
-        path="/api/projects/{project_uuid}/pipelines",
-        operation_id="createPipeline",
-        summary="Create a pipeline file with no steps",
-        parameters=(PROJECT,),
-        request_body=NewPipeline,
-        responses={
-            **BAD_REQUEST,
+    PROJECTS(
+        "POST",
+        "/{project_uuid}/pipelines",
+        "createPipeline",
+        "Create a pipeline file with no steps",
+        {
             201: ("The pipeline file", PipelineDocument),
-            **NOT_FOUND,
             409: ("The file exists", None),
             422: ("Invalid path or name", None),
-            **UNAVAILABLE,
-        },
-        tags=TAGS,
-    ),
-    Operation(
-        method="GET",
-        path="/api/projects/{project_uuid}/pipelines/{pipeline_uuid}",
-        operation_id="getPipeline",
-        summary="A pipeline file: its content, ETag and every problem a run would meet",
-        parameters=(PROJECT, PIPELINE),
-        responses={
-            **BAD_REQUEST,
-            **INVALID,
-            200: ("The pipeline file (ETag header)", PipelineDocument),
             **NOT_FOUND,
-            409: ("Several files hold this uuid", None),
-            **UNAVAILABLE,
         },
-        tags=TAGS,
+        parameters=(PROJECT,),
+        request_body=NewPipeline,
     ),
-    Operation(
-        method="PUT",
-        path="/api/projects/{project_uuid}/pipelines/{pipeline_uuid}",
-        operation_id="savePipeline",
-        summary="Write a pipeline file atomically, if it is still the version read (If-Match)",
+    PROJECTS(
+        "GET",
+        "/{project_uuid}/pipelines/{pipeline_uuid}",
+        "getPipeline",
+        "A pipeline file: its content, ETag and every problem a run would meet",
+        {
+            200: ("The pipeline file (ETag header)", PipelineDocument),
+            409: ("Several files hold this uuid", None),
+            **INVALID,
+            **NOT_FOUND,
+        },
+        parameters=(PROJECT, PIPELINE),
+    ),
+    PROJECTS(
+        "PUT",
+        "/{project_uuid}/pipelines/{pipeline_uuid}",
+        "savePipeline",
+        "Write a pipeline file atomically, if it is still the version read (If-Match)",
+        {
+            200: ("The pipeline file as written (new ETag)", PipelineDocument),
+            412: ("The file changed since it was read", None),
+            422: ("The pipeline is invalid (a draft: not a pipeline); every problem listed", None),
+            **NOT_FOUND,
+        },
         parameters=(
             PROJECT,
             PIPELINE,
@@ -336,47 +301,32 @@ OPERATIONS: tuple[Operation, ...] = (
             ),
         ),
         request_body=PipelineBody,
-        responses={
-            **BAD_REQUEST,
-            200: ("The pipeline file as written (new ETag)", PipelineDocument),
-            **NOT_FOUND,
-            412: ("The file changed since it was read", None),
-            422: ("The pipeline is invalid (a draft: not a pipeline); every problem listed", None),
-            **UNAVAILABLE,
-        },
-        tags=TAGS,
     ),
-    Operation(
-        method="PUT",
-        path="/api/projects/{project_uuid}/pipelines/{pipeline_uuid}/env_variables",
-        operation_id="setPipelineEnv",
-        summary="Replace a pipeline's env variables (over the project's, under a job's or run's)",
+    PROJECTS(
+        "PUT",
+        "/{project_uuid}/pipelines/{pipeline_uuid}/env_variables",
+        "setPipelineEnv",
+        "Replace a pipeline's env variables (over the project's, under a job's or run's)",
+        {
+            200: ("The pipeline file, with its env variables", PipelineDocument),
+            422: ("Invalid names or values; every problem listed", None),
+            **NOT_FOUND,
+        },
         parameters=(PROJECT, PIPELINE),
         request_body=PipelineEnv,
-        responses={
-            **BAD_REQUEST,
-            200: ("The pipeline file, with its env variables", PipelineDocument),
-            **NOT_FOUND,
-            422: ("Invalid names or values; every problem listed", None),
-            **UNAVAILABLE,
-        },
-        tags=TAGS,
     ),
-    Operation(
-        method="DELETE",
-        path="/api/projects/{project_uuid}/pipelines/{pipeline_uuid}",
-        operation_id="deletePipeline",
-        summary="Delete a pipeline file",
-        parameters=(PROJECT, PIPELINE, IF_MATCH),
-        responses={
-            **BAD_REQUEST,
-            **INVALID,
+    PROJECTS(
+        "DELETE",
+        "/{project_uuid}/pipelines/{pipeline_uuid}",
+        "deletePipeline",
+        "Delete a pipeline file",
+        {
             200: ("Deleted", None),
-            **NOT_FOUND,
             412: ("The file changed since it was read", None),
-            **UNAVAILABLE,
+            **INVALID,
+            **NOT_FOUND,
         },
-        tags=TAGS,
+        parameters=(PROJECT, PIPELINE, IF_MATCH),
     ),
 )
 

@@ -11,7 +11,6 @@ from starlette.responses import JSONResponse, Response
 from orchest_schemas.commands import AbortRun, CreateRun
 from orchest_schemas.runs import AttemptList, RunList, RunView, StepView
 from orchest_schemas.status import RunStatus
-from orchest_service.commands import request_command, request_command_json
 
 from . import reads
 from .attempts import fold_attempts
@@ -19,7 +18,8 @@ from .body import query_choice, query_int, query_text, query_uuid, read_json
 from .deps import deps_of
 from .errors import ApiError
 from .limits import run_limits
-from .openapi import LIMIT, OFFSET, Operation, Parameter
+from .openapi import LIMIT, OFFSET, Operation, OperationGroup, Parameter
+from .owners import ask, forward
 
 
 def path_uuid(request: Request, name: str, what: str) -> str:
@@ -39,10 +39,7 @@ async def create_run(request: Request) -> Response:
     deps = deps_of(request)
     command = await read_json(request, CreateRun, deps.settings, run_limits(deps.settings))
     # The scheduler's RunView goes out as it came: no second parse and dump.
-    run = await request_command_json(
-        deps.nc, deps.bus.create_run, command, timeout=deps.settings.command_timeout_seconds
-    )
-    return Response(run, status_code=201, media_type="application/json")
+    return await forward(request, command, deps.bus.create_run, 201)
 
 
 async def list_runs(request: Request) -> Response:
@@ -70,14 +67,7 @@ async def get_run(request: Request) -> Response:
 async def abort_run(request: Request) -> Response:
     deps = deps_of(request)
     run_uuid = path_uuid(request, "run_uuid", "run")
-    run = await request_command(
-        deps.nc,
-        deps.bus.abort_run,
-        AbortRun(run_uuid=run_uuid),
-        RunView,
-        timeout=deps.settings.command_timeout_seconds,
-    )
-    return _json(run)
+    return _json(await ask(request, deps.bus.abort_run, AbortRun(run_uuid=run_uuid), RunView))
 
 
 async def list_attempts(request: Request) -> Response:
@@ -142,14 +132,15 @@ RUN_STATUS = Parameter(
     {"enum": ["PENDING", "STARTED", "SUCCESS", "FAILURE", "ABORTED"]},
 )
 
+RUNS = OperationGroup("/api/runs", ("runs",))
+
 OPERATIONS: tuple[Operation, ...] = (
-    Operation(
-        method="POST",
-        path="/api/runs",
-        operation_id="createRun",
-        summary="Start an interactive run (full or partial) of a pipeline",
-        request_body=CreateRun,
-        responses={
+    RUNS(
+        "POST",
+        "",
+        "createRun",
+        "Start an interactive run (full or partial) of a pipeline",
+        {
             404: ("By reference: no such project, or no such pipeline in it", None),
             201: ("The run, with a row for each step it will run", RunView),
             400: ("The body is not JSON", None),
@@ -157,13 +148,17 @@ OPERATIONS: tuple[Operation, ...] = (
             422: ("The definition or the request is invalid; every problem listed", None),
             503: ("The scheduler did not answer", None),
         },
-        tags=("runs",),
+        request_body=CreateRun,
     ),
-    Operation(
-        method="GET",
-        path="/api/runs",
-        operation_id="listRuns",
-        summary="Runs, newest first",
+    RUNS(
+        "GET",
+        "",
+        "listRuns",
+        "Runs, newest first",
+        {
+            200: ("A page of runs", RunList),
+            422: ("Bad query parameter (a job_uuid that is not a uuid)", None),
+        },
         parameters=(
             Parameter("pipeline_uuid", "query", "Only this pipeline's runs"),
             Parameter(
@@ -173,69 +168,59 @@ OPERATIONS: tuple[Operation, ...] = (
             LIMIT,
             OFFSET,
         ),
-        responses={
-            200: ("A page of runs", RunList),
-            422: ("Bad query parameter (a job_uuid that is not a uuid)", None),
-        },
-        tags=("runs",),
     ),
-    Operation(
-        method="GET",
-        path="/api/runs/{run_uuid}",
-        operation_id="getRun",
-        summary="A run and its steps",
+    RUNS(
+        "GET",
+        "/{run_uuid}",
+        "getRun",
+        "A run and its steps",
+        {200: ("The run", RunView), **RUN_ERRORS},
         parameters=(RUN,),
-        responses={200: ("The run", RunView), **RUN_ERRORS},
-        tags=("runs",),
     ),
-    Operation(
-        method="DELETE",
-        path="/api/runs/{run_uuid}",
-        operation_id="abortRun",
-        summary="Abort a run: running steps are killed, unfinished steps ABORTED (idempotent)",
+    RUNS(
+        "DELETE",
+        "/{run_uuid}",
+        "abortRun",
+        "Abort a run: running steps are killed, unfinished steps ABORTED (idempotent)",
+        {200: ("The run after the abort", RunView), **RUN_ERRORS},
         parameters=(RUN,),
-        responses={200: ("The run after the abort", RunView), **RUN_ERRORS},
-        tags=("runs",),
     ),
-    Operation(
-        method="GET",
-        path="/api/runs/{run_uuid}/attempts",
-        operation_id="listRunAttempts",
-        summary="Every attempt of the run's steps (status, exit code, error, times), as made",
-        parameters=(RUN, Parameter("step_uuid", "query", "Only this step's attempts")),
-        responses={
+    RUNS(
+        "GET",
+        "/{run_uuid}/attempts",
+        "listRunAttempts",
+        "Every attempt of the run's steps (status, exit code, error, times), as made",
+        {
             200: ("The run's attempts", AttemptList),
+            422: ("Bad query parameter", None),
             **RUN_ERRORS,
+        },
+        parameters=(RUN, Parameter("step_uuid", "query", "Only this step's attempts")),
+    ),
+    RUNS(
+        "GET",
+        "/{run_uuid}/steps/{step_uuid}",
+        "getRunStep",
+        "One step of a run",
+        {200: ("The step", StepView), 404: ("No such run or step", None)},
+        parameters=(RUN, STEP),
+    ),
+    RUNS(
+        "GET",
+        "/{run_uuid}/steps/{step_uuid}/artifacts/{name}",
+        "getRunStepArtifact",
+        "An artifact of a step attempt (the executed notebook: executed.ipynb)",
+        {
+            200: ("The artifact's bytes", None),
+            404: ("No such artifact", None),
             422: ("Bad query parameter", None),
         },
-        tags=("runs",),
-    ),
-    Operation(
-        method="GET",
-        path="/api/runs/{run_uuid}/steps/{step_uuid}",
-        operation_id="getRunStep",
-        summary="One step of a run",
-        parameters=(RUN, STEP),
-        responses={200: ("The step", StepView), 404: ("No such run or step", None)},
-        tags=("runs",),
-    ),
-    Operation(
-        method="GET",
-        path="/api/runs/{run_uuid}/steps/{step_uuid}/artifacts/{name}",
-        operation_id="getRunStepArtifact",
-        summary="An artifact of a step attempt (the executed notebook: executed.ipynb)",
         parameters=(
             RUN,
             STEP,
             Parameter("name", "path", "The artifact's name"),
             Parameter("attempt", "query", "The attempt [default: the latest]", {"type": "integer"}),
         ),
-        responses={
-            200: ("The artifact's bytes", None),
-            404: ("No such artifact", None),
-            422: ("Bad query parameter", None),
-        },
-        tags=("runs",),
         content_type="application/octet-stream",
         other_content_types=("application/x-ipynb+json",),
     ),

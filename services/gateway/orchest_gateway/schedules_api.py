@@ -15,12 +15,13 @@ from starlette.responses import JSONResponse, Response
 from orchest_schemas.commands import PreviewSchedule
 from orchest_schemas.errors import ErrorDetail
 from orchest_schemas.jobs import SchedulePreview
-from orchest_service.commands import request_command, validation_details
+from orchest_service.commands import validation_details
 from orchest_service.errors import CommandError
 
 from .deps import deps_of
 from .errors import ApiError
 from .openapi import Operation, Parameter
+from .owners import ask
 
 QUERY_NAMES = {"cron_schedule": "cron", "count": "count"}
 """The command's fields by their query parameter's name."""
@@ -45,13 +46,7 @@ async def preview_schedule(request: Request) -> Response:
             422, f"invalid schedule query: {len(problems)} problem(s)", problems
         ) from None
     try:
-        preview = await request_command(
-            deps.nc,
-            deps.bus.preview_schedule,
-            command,
-            SchedulePreview,
-            timeout=deps.settings.command_timeout_seconds,
-        )
+        preview = await ask(request, deps.bus.preview_schedule, command, SchedulePreview)
     except CommandError as exc:
         raise ApiError(
             exc.code.http_status, exc.message, [_at_query(d) for d in exc.errors]

@@ -26,6 +26,7 @@ from .deps import GatewayDeps
 from .fanout import EventFeed
 from .settings import GatewaySettings
 from .sse import ABORT_EXTENSION, CHUNK_WRITER_EXTENSION, WRITABLE_EXTENSION
+from .streams import OrderedReader
 
 
 class _Server(uvicorn.Server):
@@ -102,12 +103,17 @@ def listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket
 
 
 async def serve_http(ctx: ServiceContext, settings: GatewaySettings, version: str) -> None:
-    feed = EventFeed(
+    tail = OrderedReader(
         ctx.js,
         ctx.nc,
         settings.bus.events_stream.name,
         settings.bus.all_events,
+        after=None,
+        replay=False,
         window=settings.read_window,
+    )
+    feed = EventFeed(
+        tail,
         queue_limit=settings.sse_queue_events,
         keepalive_seconds=settings.sse_keepalive_seconds,
     )

@@ -21,8 +21,8 @@ from . import session_reads
 from .body import query_bool, query_choice, query_int, query_text, read_json
 from .deps import deps_of
 from .errors import ApiError
-from .jobs_api import forward_command
-from .openapi import BODY_ERRORS, LIMIT, OFFSET, Operation, Parameter
+from .openapi import BODY_ERRORS, LIMIT, OFFSET, Operation, OperationGroup, Parameter
+from .owners import forward
 
 SUBJECT_TOKEN = r"^[A-Za-z0-9_-]+$"
 
@@ -51,7 +51,7 @@ def path_session(request: Request) -> tuple[str, str]:
 async def launch_session(request: Request) -> Response:
     deps = deps_of(request)
     command = await read_json(request, SessionLaunch, deps.settings)
-    return await forward_command(request, deps.bus.launch_session, command, 201)
+    return await forward(request, command, deps.bus.launch_session, 201)
 
 
 async def list_sessions(request: Request) -> Response:
@@ -78,13 +78,13 @@ async def get_session(request: Request) -> Response:
 async def stop_session(request: Request) -> Response:
     project_uuid, pipeline_uuid = path_session(request)
     command = StopSession(project_uuid=project_uuid, pipeline_uuid=pipeline_uuid)
-    return await forward_command(request, deps_of(request).bus.stop_session, command, 200)
+    return await forward(request, command, deps_of(request).bus.stop_session, 200)
 
 
 async def restart_session(request: Request) -> Response:
     project_uuid, pipeline_uuid = path_session(request)
     command = RestartSession(project_uuid=project_uuid, pipeline_uuid=pipeline_uuid)
-    return await forward_command(request, deps_of(request).bus.restart_session, command, 200)
+    return await forward(request, command, deps_of(request).bus.restart_session, 200)
 
 
 PROJECT = Parameter("project_uuid", "path", "The project's uuid (one subject token)")
@@ -94,28 +94,34 @@ SESSION_ERRORS: dict[int, tuple[str, None]] = {
     503: ("The session manager did not answer", None),
 }
 
+SESSIONS = OperationGroup("/api/sessions", ("sessions",))
+
 OPERATIONS: tuple[Operation, ...] = (
-    Operation(
-        method="POST",
-        path="/api/sessions",
-        operation_id="launchSession",
-        summary="Launch a pipeline's interactive session (Jupyter server and kernel gateway)",
-        request_body=SessionLaunch,
-        responses={
+    SESSIONS(
+        "POST",
+        "",
+        "launchSession",
+        "Launch a pipeline's interactive session (Jupyter server and kernel gateway)",
+        {
             404: ("By reference: no such project, or no such pipeline in it", None),
             201: ("The session, LAUNCHING; it turns RUNNING or FAILED later", SessionView),
-            **BODY_ERRORS,
             409: ("The pipeline already has a live session", None),
             422: ("The request is invalid (project_dir, runtime...); every problem", None),
             503: ("The session manager did not answer", None),
+            **BODY_ERRORS,
         },
-        tags=("sessions",),
+        request_body=SessionLaunch,
     ),
-    Operation(
-        method="GET",
-        path="/api/sessions",
-        operation_id="listSessions",
-        summary="Sessions, newest first, ended ones included unless live=true",
+    SESSIONS(
+        "GET",
+        "",
+        "listSessions",
+        "Sessions, newest first, ended ones included unless live=true",
+        {
+            200: ("A page of sessions", SessionList),
+            422: ("Bad query parameter", None),
+            503: ("The session manager has not created its tables yet", None),
+        },
         parameters=(
             Parameter("project_uuid", "query", "Only this project's sessions"),
             Parameter("pipeline_uuid", "query", "Only this pipeline's sessions"),
@@ -134,47 +140,38 @@ OPERATIONS: tuple[Operation, ...] = (
             LIMIT,
             OFFSET,
         ),
-        responses={
-            200: ("A page of sessions", SessionList),
-            422: ("Bad query parameter", None),
-            503: ("The session manager has not created its tables yet", None),
-        },
-        tags=("sessions",),
     ),
-    Operation(
-        method="GET",
-        path="/api/sessions/{project_uuid}/{pipeline_uuid}",
-        operation_id="getSession",
-        summary="A pipeline's live session, else its latest ended one: Jupyter URL and token",
-        parameters=(PROJECT, PIPELINE),
-        responses={
+    SESSIONS(
+        "GET",
+        "/{project_uuid}/{pipeline_uuid}",
+        "getSession",
+        "A pipeline's live session, else its latest ended one: Jupyter URL and token",
+        {
             200: ("The session", SessionView),
             404: ("The pipeline never had a session", None),
             503: ("The session manager has not created its tables yet", None),
         },
-        tags=("sessions",),
-    ),
-    Operation(
-        method="DELETE",
-        path="/api/sessions/{project_uuid}/{pipeline_uuid}",
-        operation_id="stopSession",
-        summary="Stop a pipeline's live session; it turns STOPPED once everything is gone",
         parameters=(PROJECT, PIPELINE),
-        responses={200: ("The session, STOPPING", SessionView), **SESSION_ERRORS},
-        tags=("sessions",),
     ),
-    Operation(
-        method="PUT",
-        path="/api/sessions/{project_uuid}/{pipeline_uuid}",
-        operation_id="restartSession",
-        summary="Restart a pipeline's running session (its kernels and servers)",
+    SESSIONS(
+        "DELETE",
+        "/{project_uuid}/{pipeline_uuid}",
+        "stopSession",
+        "Stop a pipeline's live session; it turns STOPPED once everything is gone",
+        {200: ("The session, STOPPING", SessionView), **SESSION_ERRORS},
         parameters=(PROJECT, PIPELINE),
-        responses={
+    ),
+    SESSIONS(
+        "PUT",
+        "/{project_uuid}/{pipeline_uuid}",
+        "restartSession",
+        "Restart a pipeline's running session (its kernels and servers)",
+        {
             200: ("The session, LAUNCHING again", SessionView),
-            **SESSION_ERRORS,
             409: ("The session is not RUNNING", None),
+            **SESSION_ERRORS,
         },
-        tags=("sessions",),
+        parameters=(PROJECT, PIPELINE),
     ),
 )
 

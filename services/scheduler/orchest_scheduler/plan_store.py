@@ -14,6 +14,7 @@ from datetime import datetime
 
 from orchest_schemas.status import RunStatus
 
+from . import run_store
 from .outbox_store import OutboxRow
 from .run_store import EventRow, event_arrays, logged_and_sent, outbox_arrays, outbox_ids
 from .sql import Connection, Query
@@ -87,8 +88,7 @@ WITH run AS (
     WHERE s.run_uuid = (SELECT uuid FROM run) AND s.step_uuid = u.step_uuid
     RETURNING 1
 ), {logged_and_sent("ON CONFLICT (event_id) DO NOTHING")}
-SELECT EXISTS (SELECT 1 FROM run) AS applied, ARRAY(SELECT id FROM out ORDER BY id) AS ids,
-    (SELECT count(*) FROM steps) + (SELECT count(*) FROM events) AS written
+{run_store.what_was_written("applied")}
 """)
 
 

@@ -96,6 +96,15 @@ def logged_and_sent(on_conflict: str = "") -> str:
 )"""
 
 
+def what_was_written(written: str) -> str:
+    """The answer of a statement that writes a run, its steps and
+    ``logged_and_sent``: whether it wrote the run (column ``written``), the
+    outbox ids in order, the count of step and event rows written."""
+    return f"""SELECT EXISTS (SELECT 1 FROM run) AS {written},
+    ARRAY(SELECT id FROM out ORDER BY id) AS ids,
+    (SELECT count(*) FROM steps) + (SELECT count(*) FROM events) AS written"""
+
+
 def outbox_ids(row: Any, written: str) -> list[int] | None:
     """The outbox ids a run's write returned; None when its ``written`` column
     says the run was not written (nothing was)."""
@@ -155,8 +164,7 @@ WITH run AS (
     WHERE EXISTS (SELECT 1 FROM run)
     RETURNING 1
 ), {logged_and_sent()}
-SELECT EXISTS (SELECT 1 FROM run) AS created, ARRAY(SELECT id FROM out ORDER BY id) AS ids,
-    (SELECT count(*) FROM steps) + (SELECT count(*) FROM events) AS written
+{what_was_written("created")}
 """)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from orchest_schemas.environments import BuildView, EnvironmentSpec
 from orchest_schemas.status import BuildStatus
@@ -47,16 +47,18 @@ async def insert(
     return _view(row)
 
 
+class BuildOutcome(TypedDict, total=False):
+    """What a build's move may set besides its status (left out: none)."""
+
+    reason: str | None
+    exit_code: int | None
+    venv_path: str | None
+    image: str | None
+    size_bytes: int | None
+
+
 async def transition(
-    conn: Connection,
-    uuid: str,
-    status: BuildStatus,
-    *,
-    reason: str | None = None,
-    exit_code: int | None = None,
-    venv_path: str | None = None,
-    image: str | None = None,
-    size_bytes: int | None = None,
+    conn: Connection, uuid: str, status: BuildStatus, **outcome: Unpack[BuildOutcome]
 ) -> BuildView | None:
     """Move a live build to ``status``; None when it had ended already."""
     row = await conn.fetchrow(
@@ -70,11 +72,11 @@ async def transition(
         f" RETURNING {_COLUMNS}",
         uuid,
         status.value,
-        reason,
-        exit_code,
-        venv_path,
-        image,
-        size_bytes,
+        outcome.get("reason"),
+        outcome.get("exit_code"),
+        outcome.get("venv_path"),
+        outcome.get("image"),
+        outcome.get("size_bytes"),
         LIVE,
     )
     return _view(row) if row is not None else None

@@ -23,6 +23,7 @@ import shutil
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Unpack
 
 import asyncpg
 from nats.aio.client import Client
@@ -353,29 +354,12 @@ class Builds:
         return ended or await self._get(build.uuid)
 
     async def _move(
-        self,
-        build_uuid: str,
-        status: BuildStatus,
-        *,
-        reason: str | None = None,
-        exit_code: int | None = None,
-        venv_path: str | None = None,
-        image: str | None = None,
-        size_bytes: int | None = None,
+        self, build_uuid: str, status: BuildStatus, **outcome: Unpack[db.BuildOutcome]
     ) -> BuildView | None:
         """Move a live build to ``status`` (with what it ended with) and publish
         the change; None when it had ended already."""
         async with self._pool.acquire() as conn:
-            moved = await db.transition(
-                conn,
-                build_uuid,
-                status,
-                reason=reason,
-                exit_code=exit_code,
-                venv_path=venv_path,
-                image=image,
-                size_bytes=size_bytes,
-            )
+            moved = await db.transition(conn, build_uuid, status, **outcome)
         if moved is not None:
             await self._publish(moved)
         return moved

@@ -5,8 +5,21 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+_END_STATES = frozenset({"SUCCESS", "FAILURE", "ABORTED"})
 
-class RunStatus(StrEnum):
+
+class _Ends:
+    """The end states of runs, steps and builds, which never change."""
+
+    value: str
+
+    @property
+    def is_final(self) -> bool:
+        """End states never change."""
+        return self.value in _END_STATES
+
+
+class RunStatus(_Ends, StrEnum):
     """Status of a pipeline run; also used for each of its steps."""
 
     PENDING = "PENDING"
@@ -15,13 +28,6 @@ class RunStatus(StrEnum):
     FAILURE = "FAILURE"
     ABORTED = "ABORTED"
 
-    @property
-    def is_final(self) -> bool:
-        """End states never change."""
-        return self in _FINAL_RUN_STATES
-
-
-_FINAL_RUN_STATES = frozenset({RunStatus.SUCCESS, RunStatus.FAILURE, RunStatus.ABORTED})
 
 StepStatus = RunStatus
 """Steps go through the same states as runs."""
@@ -67,13 +73,9 @@ class Priority(StrEnum):
     JOB = "job"
 
 
-class BuildStatus(StrEnum):
+class BuildStatus(_Ends, StrEnum):
     PENDING = "PENDING"
     STARTED = "STARTED"
     SUCCESS = "SUCCESS"
     FAILURE = "FAILURE"
     ABORTED = "ABORTED"
-
-    @property
-    def is_final(self) -> bool:
-        return self in (BuildStatus.SUCCESS, BuildStatus.FAILURE, BuildStatus.ABORTED)

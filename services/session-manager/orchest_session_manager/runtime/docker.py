@@ -77,6 +77,7 @@ from .docker_containers import (
     wait_servers_ready,
 )
 from .docker_services import start_services
+from .endpoints import ready_endpoints
 from .kernelspecs import KERNELS_DIR, write_kernelspecs
 from .lab import server_arguments
 from .venvs import ENTERPRISE_GATEWAY, JUPYTER_SERVER
@@ -220,24 +221,19 @@ class DockerRuntime:
                 limits=self.kernel_limits,
                 data_dir=self.data_dir,
             )
-        ready_seconds = time.monotonic() - started
-        logger.info("session %s ready in %.2fs", spec.session_uuid, ready_seconds)
-        return SessionEndpoints(
-            jupyter_url=plan.jupyter_url,
-            jupyter_token=plan.jupyter_token,
-            gateway_url=plan.gateway_url,
+        return ready_endpoints(
+            spec,
+            plan,
+            session_dir=self.session_dir(spec.session_uuid),
+            started=started,
+            services=services,
             details={
-                "session_dir": str(self.session_dir(spec.session_uuid)),
-                "gateway_token": plan.gateway_token,
-                "kernels": plan.kernels,
                 "kernel_image": self.images.kernel,
                 "user": plan.user,
                 "containers": {
                     server.role: {"id": server.container, "name": _name(server.role, spec)}
                     for server in servers
                 },
-                "ready_seconds": round(ready_seconds, 3),
-                **({"services": services} if services else {}),
             },
         )
 

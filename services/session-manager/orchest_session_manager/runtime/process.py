@@ -40,6 +40,7 @@ import psutil
 from orchest_service.childenv import child_environment
 
 from .base import LaunchFailed, Owned, SessionEndpoints, SessionSpec, environment_kernel
+from .endpoints import ready_endpoints
 from .kernelspecs import KERNELS_DIR, write_kernelspecs
 from .lab import CONNECTION_MODULE, PAGE_CONFIG, server_config
 from .process_services import start_services
@@ -217,16 +218,13 @@ class ProcessRuntime:
         )
         await _wait_ready([gateway, jupyter], self.launch_timeout)
         services = await start_services(self.owner, spec, plan.root)
-        ready_seconds = time.monotonic() - started
-        logger.info("session %s ready in %.2fs", spec.session_uuid, ready_seconds)
-        return SessionEndpoints(
-            jupyter_url=plan.jupyter_url,
-            jupyter_token=plan.jupyter_token,
-            gateway_url=plan.gateway_url,
+        return ready_endpoints(
+            spec,
+            plan,
+            session_dir=plan.root,
+            started=started,
+            services=services,
             details={
-                "session_dir": str(plan.root),
-                "gateway_token": plan.gateway_token,
-                "kernels": plan.kernels,
                 "processes": {
                     server.role: {
                         "pid": server.process.pid,
@@ -235,8 +233,6 @@ class ProcessRuntime:
                     }
                     for server in (gateway, jupyter)
                 },
-                "ready_seconds": round(ready_seconds, 3),
-                **({"services": services} if services else {}),
             },
         )
 

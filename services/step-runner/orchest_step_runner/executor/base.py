@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from orchest_schemas.commands import StepWork
 
@@ -38,13 +38,24 @@ class ExecutionResult:
         return self.error is None
 
 
-class StepExecutor(Protocol):
+@dataclass(frozen=True)
+class Attempt:
+    """What ``StepExecutor.execute`` was given for one attempt, and its deadline."""
+
+    output: OutputSink
+    cancel: asyncio.Event
+    scratch_dir: Path
+    deadline: float | None
+    """On the running loop's clock (``loop.time()``); None: no timeout."""
+
+
+class StepExecutor(ABC):
     """Runs one step attempt to its end.
 
     Returns when the step and everything it started are gone: on success, on
     failure, on ``timeout_seconds`` and once ``cancel`` is set. ``scratch_dir``
     is a private temporary directory of this attempt, created and deleted by
-    the caller.
+    the caller. An executor implements ``_attempt``.
     """
 
     async def execute(
@@ -54,4 +65,14 @@ class StepExecutor(Protocol):
         output: OutputSink,
         cancel: asyncio.Event,
         scratch_dir: Path,
-    ) -> ExecutionResult: ...
+    ) -> ExecutionResult:
+        timeout = work.timeout_seconds
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+        return await self._attempt(work, Attempt(output, cancel, scratch_dir, deadline))
+
+    @abstractmethod
+    async def _attempt(self, work: StepWork, attempt: Attempt) -> ExecutionResult: ...
+
+
+def missing_step_file(work: StepWork) -> ExecutionResult:
+    return ExecutionResult(None, f"step file not found: {work.step.file_path}")

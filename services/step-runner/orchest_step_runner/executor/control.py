@@ -6,6 +6,8 @@ import asyncio
 from enum import StrEnum
 from typing import Any
 
+from .base import ExecutionResult
+
 
 class Stop(StrEnum):
     """Why an attempt was stopped before it ended on its own."""
@@ -18,6 +20,23 @@ def stop_message(stop: Stop, timeout_seconds: float | None) -> str:
     if stop is Stop.TIMED_OUT:
         return f"timed out after {timeout_seconds}s"
     return "aborted"
+
+
+def script_result(
+    exit_code: int | None, stop: Stop | None, timeout_seconds: float | None, cause: str | None
+) -> ExecutionResult:
+    """How a script's attempt ended: stopped (timed out, aborted), succeeded,
+    or failed, with ``cause`` as its error (None: its exit code)."""
+    if stop is not None:
+        return ExecutionResult(
+            exit_code,
+            stop_message(stop, timeout_seconds),
+            timed_out=stop is Stop.TIMED_OUT,
+            aborted=stop is Stop.ABORTED,
+        )
+    if exit_code == 0:
+        return ExecutionResult(0, None)
+    return ExecutionResult(exit_code, cause or f"exit code {exit_code}")
 
 
 async def wait_or_stop(

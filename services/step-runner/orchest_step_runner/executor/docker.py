@@ -36,9 +36,9 @@ from pathlib import Path
 from orchest_schemas.commands import StepWork
 from orchest_service.docker import Container, DockerEngine, DockerFailure, DockerNotFound
 
-from .base import ExecutionResult, OutputSink
+from .base import Attempt, ExecutionResult, OutputSink, StepExecutor, missing_step_file
 from .container_kernel import ContainerKernel
-from .control import Stop, stop_message, wait_or_stop
+from .control import Stop, script_result, wait_or_stop
 from .environment import sdk_pipeline_file, step_environment, step_parameters
 from .kernel_choice import OfferedKernel
 from .notebook import kernel_for, read_notebook, run_notebook
@@ -107,7 +107,7 @@ class _Head:
         await self._output(text)
 
 
-class DockerExecutor:
+class DockerExecutor(StepExecutor):
     """Runs each step attempt in a container; implements ``StepExecutor``.
 
     ``open`` checks that the engine answers and reaps what dead runners left;
@@ -156,17 +156,9 @@ class DockerExecutor:
         if self._removals:
             await asyncio.wait(self._removals)
 
-    async def execute(
-        self,
-        work: StepWork,
-        *,
-        output: OutputSink,
-        cancel: asyncio.Event,
-        scratch_dir: Path,
-    ) -> ExecutionResult:
-        loop = asyncio.get_running_loop()
-        deadline = None if work.timeout_seconds is None else loop.time() + work.timeout_seconds
-        launch = await asyncio.to_thread(self._launch, work, scratch_dir)
+    async def _attempt(self, work: StepWork, attempt: Attempt) -> ExecutionResult:
+        output, cancel, deadline = attempt.output, attempt.cancel, attempt.deadline
+        launch = await asyncio.to_thread(self._launch, work, attempt.scratch_dir)
         if isinstance(launch, ExecutionResult):
             return launch
         kind = script_type(launch.file)
@@ -193,7 +185,7 @@ class DockerExecutor:
         project_dir = Path(work.project_dir).absolute()
         file = project_dir / work.step.file_path
         if not file.is_file():
-            return ExecutionResult(None, f"step file not found: {work.step.file_path}")
+            return missing_step_file(work)
         scratch_dir = scratch_dir.absolute()
         pipeline_file = scratch_dir / "pipeline.json"
         pipeline_file.write_bytes(sdk_pipeline_file(work))
@@ -324,19 +316,10 @@ class DockerExecutor:
     def _result(
         self, exit_code: int | None, stop: Stop | None, timeout_seconds: float | None, oom: bool
     ) -> ExecutionResult:
-        if stop is not None:
-            return ExecutionResult(
-                exit_code,
-                stop_message(stop, timeout_seconds),
-                timed_out=stop is Stop.TIMED_OUT,
-                aborted=stop is Stop.ABORTED,
-            )
-        if exit_code == 0:
-            return ExecutionResult(0, None)
+        cause = None
         if oom:
-            limit = self.options.memory_bytes / 1024**2
-            return ExecutionResult(exit_code, f"out of memory (limit {limit:.0f} MiB)")
-        return ExecutionResult(exit_code, f"exit code {exit_code}")
+            cause = f"out of memory (limit {self.options.memory_bytes / 1024**2:.0f} MiB)"
+        return script_result(exit_code, stop, timeout_seconds, cause)
 
     async def _notebook(
         self,

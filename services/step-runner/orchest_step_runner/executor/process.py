@@ -15,8 +15,8 @@ from pathlib import Path
 
 from orchest_schemas.commands import StepWork
 
-from .base import ExecutionResult, OutputSink
-from .control import Stop, stop_message, wait_or_stop
+from .base import Attempt, ExecutionResult, OutputSink, StepExecutor, missing_step_file
+from .control import Stop, script_result, wait_or_stop
 from .environment import StepLaunch, build_python, prepare_launch
 from .guardian import Guardian, reap_orphans
 from .isolation import Isolation, IsolationMode
@@ -45,7 +45,7 @@ STREAM_LIMIT = 64 * 1024
 """Buffer of the output stream (asyncio's default)."""
 
 
-class ProcessExecutor:
+class ProcessExecutor(StepExecutor):
     """Runs script steps as local processes (each file type with its program,
     ``scripts``: a ``.py`` with the interpreter of the environment's Python
     kernel) and notebooks in a local Jupyter kernel; implements ``StepExecutor``.
@@ -122,23 +122,15 @@ class ProcessExecutor:
         """The guardian's process (``None``: none, or not started)."""
         return None if self._guardian is None else self._guardian.pid
 
-    async def execute(
-        self,
-        work: StepWork,
-        *,
-        output: OutputSink,
-        cancel: asyncio.Event,
-        scratch_dir: Path,
-    ) -> ExecutionResult:
-        loop = asyncio.get_running_loop()
-        deadline = None if work.timeout_seconds is None else loop.time() + work.timeout_seconds
+    async def _attempt(self, work: StepWork, attempt: Attempt) -> ExecutionResult:
+        output, cancel, deadline = attempt.output, attempt.cancel, attempt.deadline
         base_env = os.environ if self._base_env is None else self._base_env
-        launch = prepare_launch(work, scratch_dir=scratch_dir, base_env=base_env)
+        launch = prepare_launch(work, scratch_dir=attempt.scratch_dir, base_env=base_env)
         if self._guardian is not None:
             await self._guardian.ensure()
             launch = dataclasses.replace(launch, env={**launch.env, **self._guardian.environment})
         if not launch.file.is_file():
-            return ExecutionResult(None, f"step file not found: {work.step.file_path}")
+            return missing_step_file(work)
         if launch.file.suffix.lower() == ".ipynb":
             return await execute_notebook(
                 work,
@@ -274,16 +266,8 @@ class _ExitProtocol(asyncio.subprocess.SubprocessStreamProtocol):
 
 
 def _result(exit_code: int, stop: Stop | None, timeout_seconds: float | None) -> ExecutionResult:
-    if stop is not None:
-        return ExecutionResult(
-            exit_code,
-            stop_message(stop, timeout_seconds),
-            timed_out=stop is Stop.TIMED_OUT,
-            aborted=stop is Stop.ABORTED,
-        )
-    if exit_code == 0:
-        return ExecutionResult(0, None)
+    cause = None
     if exit_code < 0:
         with contextlib.suppress(ValueError):
-            return ExecutionResult(exit_code, f"killed by {signal.Signals(-exit_code).name}")
-    return ExecutionResult(exit_code, f"exit code {exit_code}")
+            cause = f"killed by {signal.Signals(-exit_code).name}"
+    return script_result(exit_code, stop, timeout_seconds, cause)
