@@ -51,11 +51,12 @@ class StepFiles:
     """A project directory with step files in ``steps/``, and a scratch directory.
 
     A subclass names the fields its executor reads: ``pipeline`` of the
-    definition, and ``step_fields`` of its step."""
+    definition, and ``step`` of its step."""
 
     result_timeout: ClassVar[float] = 60.0
     """How long a step may take to end on its own, and output to arrive."""
     pipeline: ClassVar[dict[str, Any]] = {}
+    step: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, root: Path, project_uuid: str) -> None:
         self.dir = root / "project"
@@ -79,34 +80,20 @@ class StepFiles:
         nbformat.write(nb, self.steps / name)
         return f"steps/{name}"
 
-    def step_fields(self, **options: str) -> dict[str, Any]:
-        """The step's fields for the options of ``work`` (none by default)."""
-        return dict(options)
-
     def work(
-        self,
-        file_path: str,
-        *,
-        parameters: dict[str, Any] | None = None,
-        step_parameters: dict[str, Any] | None = None,
-        env: dict[str, str] | None = None,
-        timeout: float | None = None,
-        job_uuid: str | None = None,
-        **options: str,
+        self, file_path: str, *, step: dict[str, Any] | None = None, **fields: Any
     ) -> StepWork:
-        """The second attempt of a one-step pipeline in this project (see ``one_step_work``)."""
+        """The second attempt of a one-step pipeline in this project: ``step``
+        adds to the class's ``step`` fields, ``fields`` are ``one_step_work``'s
+        (parameters, env, timeout, ...)."""
         return one_step_work(
             self.dir,
             file_path,
             attempt=2,
             project_uuid=self.project_uuid,
             pipeline=self.pipeline,
-            step=self.step_fields(**options),
-            parameters=parameters,
-            step_parameters=step_parameters,
-            env=env,
-            timeout=timeout,
-            job_uuid=job_uuid,
+            step={**self.step, **(step or {})},
+            **fields,
         )
 
     def output(self) -> Output:

@@ -23,7 +23,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import uuid4
 
 import aiodocker
@@ -87,8 +87,7 @@ class Steps(StepFiles):
         super().__init__(root, PROJECT_UUID)
         self.data = root / "data"
 
-    def step_fields(self, environment: str = "") -> dict[str, Any]:
-        return {"environment": environment}
+    step: ClassVar[dict[str, Any]] = {"environment": ""}
 
 
 @pytest.fixture
@@ -353,8 +352,8 @@ async def test_a_notebook_whose_kernel_dies_fails_and_an_aborted_one_is_gone_wit
 
 async def test_each_step_runs_in_its_environments_image(images: Images, steps: Steps) -> None:
     script = steps.write("where.py", "import sys\nprint('python', sys.version_info[:2])\n")
-    mapped = steps.work(script, environment="env-mapped")
-    unmapped = steps.work(script, environment="env-unmapped")
+    mapped = steps.work(script, step={"environment": "env-mapped"})
+    unmapped = steps.work(script, step={"environment": "env-unmapped"})
     async with opened(
         images,
         steps,

@@ -37,6 +37,11 @@ PROJECT_UUID = "7c0b8a4e-5bd1-4cf6-9c1b-0a4bd2b6c6f1"
 PIPELINE_UUID = "d4a3f8a0-8c2b-4a53-9a8e-3f4e8b1c2d3e"
 
 
+def kernel_named(name: str) -> dict[str, Any]:
+    """A step's kernel field."""
+    return {"kernel": {"name": name, "display_name": name}}
+
+
 class Project(StepFiles):
     """A project directory with step files in ``steps/``, a scratch and a ``files`` directory."""
 
@@ -48,8 +53,7 @@ class Project(StepFiles):
         self.files = root / "files"
         self.files.mkdir()
 
-    def step_fields(self, kernel: str = "python") -> dict[str, Any]:
-        return {"title": "the step", "kernel": {"name": kernel, "display_name": kernel}}
+    step: ClassVar[dict[str, Any]] = {"title": "the step", **kernel_named("python")}
 
 
 @pytest.fixture
@@ -618,7 +622,7 @@ async def test_kernel_that_dies_at_start_up(
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     path = project.notebook("nb.ipynb", ("print('never')", []))
-    result, output = await project.run(executor, project.work(path, kernel="broken"))
+    result, output = await project.run(executor, project.work(path, step=kernel_named("broken")))
     assert (result.exit_code, result.error) == (3, "kernel died")
     # The kernel process's own stderr reaches the output.
     assert output.text == "no kernel here\n"
@@ -629,7 +633,7 @@ async def test_unknown_kernel_falls_back_to_python3(
     executor: ProcessExecutor, project: Project, kernel: str
 ) -> None:
     path = project.notebook("k.ipynb", ("import sys\nprint(sys.version_info[0])", []))
-    result, output = await project.run(executor, project.work(path, kernel=kernel))
+    result, output = await project.run(executor, project.work(path, step=kernel_named(kernel)))
     assert result.error is None, output.text
     assert output.text == "3\n"
     assert executed_notebook(result).metadata.language_info.name == "python"
