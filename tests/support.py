@@ -9,7 +9,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
@@ -82,6 +82,20 @@ def free_port() -> int:
     from orchest_cli.embedded import free_port as _free_port
 
     return _free_port()
+
+
+def launch_body(
+    project_uuid: str, pipeline_uuid: str, project_dir: Path | str, **fields: Any
+) -> dict[str, Any]:
+    """The body of ``POST /api/sessions`` for the pipeline ``main.orchest`` of
+    ``project_dir``; ``fields`` add to it (``runtime``, ...)."""
+    return {
+        "project_uuid": project_uuid,
+        "pipeline_uuid": pipeline_uuid,
+        "project_dir": str(project_dir),
+        "pipeline_path": "main.orchest",
+        **fields,
+    }
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
