@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -82,6 +84,33 @@ def free_port() -> int:
     from orchest_cli.embedded import free_port as _free_port
 
     return _free_port()
+
+
+@dataclass
+class CommandResult:
+    code: int
+    out: str
+    err: str
+
+
+async def orchest_command(url: str, *args: str, env: dict[str, str] | None = None) -> CommandResult:
+    """The ``orchest`` command with ``args`` against the gateway at ``url``, in a
+    child process (the gateway may serve in this loop meanwhile); the terminal
+    is 250 columns wide unless ``env`` says, and the user's configuration unseen."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "orchest_cli",
+        *args,
+        "--url",
+        url,
+        env={**ENV_WITHOUT_ORCHEST, "COLUMNS": "250", **(env or {})},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return CommandResult(process.returncode, out.decode(), err.decode())
 
 
 def launch_body(

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from runs_harness import Project, Stack
 
-from support import ENV_WITHOUT_ORCHEST, eventually
+from support import CommandResult, eventually, orchest_command
 
 NOBODY = "00000000-0000-4000-8000-000000000000"
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
 
 
 @pytest.fixture
@@ -36,26 +26,14 @@ def pipeline(tmp_path: Path) -> Path:
     return path
 
 
-async def orchest(stack: Stack, *args: str, env: dict[str, str] | None = None) -> Result:
+async def orchest(stack: Stack, *args: str, env: dict[str, str] | None = None) -> CommandResult:
     """The command in a child process (the gateway serves in this loop meanwhile);
     times are shown in UTC, the terminal is 250 columns wide unless ``env`` says."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "orchest_cli",
-        *args,
-        "--url",
-        str(stack.http.base_url).rstrip("/"),
-        env={**ENV_WITHOUT_ORCHEST, "COLUMNS": "250", "TZ": "UTC", **(env or {})},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return Result(process.returncode, out.decode(), err.decode())
+    url = str(stack.http.base_url).rstrip("/")
+    return await orchest_command(url, *args, env={"TZ": "UTC", **(env or {})})
 
 
-def job_uuid_of(result: Result) -> str:
+def job_uuid_of(result: CommandResult) -> str:
     assert result.code == 0, result.out + result.err
     return result.out.split()[1]
 
