@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from runs_harness import Project, Stack
@@ -13,17 +14,22 @@ from support import CommandResult, eventually, orchest_command
 NOBODY = "00000000-0000-4000-8000-000000000000"
 
 
-@pytest.fixture
-def pipeline(tmp_path: Path) -> Path:
-    """A pipeline file in its project folder."""
+def pipeline_file(tmp_path: Path, parameters: dict[str, Any], script: str) -> Path:
+    """A pipeline file ``p.orchest`` in its project folder: one step ``a.sh``
+    running ``script``, with the pipeline's ``parameters``."""
     root = tmp_path / "project"
     root.mkdir()
     project = Project(root)
-    project.parameters = {"alpha": 0}
-    project.step("a", "a.sh", 'echo "$ORCHEST_PARAMETERS"\n')
+    project.parameters = parameters
+    project.step("a", "a.sh", script)
     path = root / "p.orchest"
     path.write_text(json.dumps(project.definition()))
     return path
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Path:
+    return pipeline_file(tmp_path, {"alpha": 0}, 'echo "$ORCHEST_PARAMETERS"\n')
 
 
 async def orchest(stack: Stack, *args: str, env: dict[str, str] | None = None) -> CommandResult:
