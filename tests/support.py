@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -111,6 +112,20 @@ async def orchest_command(url: str, *args: str, env: dict[str, str] | None = Non
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode is not None
     return CommandResult(process.returncode, out.decode(), err.decode())
+
+
+def built_images(script: Path, timeout: float) -> dict[str, str]:
+    """Run an image build script (``images/build.sh``, ``deploy/build.sh``);
+    the images it printed (``name:tag``), by name. A failed build fails the test."""
+    import pytest
+
+    build = subprocess.run([str(script)], capture_output=True, text=True, timeout=timeout)
+    if build.returncode != 0:
+        where = script.relative_to(REPO_ROOT)
+        pytest.fail(
+            f"{where} exited with {build.returncode}:\n{build.stderr[-8000:]}", pytrace=False
+        )
+    return {line.rpartition(":")[0]: line for line in build.stdout.split()}
 
 
 def launch_body(
