@@ -111,7 +111,7 @@ async def docker_step(runs: int = 30) -> Figure:
                     bare.append(await bare_container(docker, image, root))
     value, floor = p50(ours), p50(bare)
     ratio = value / floor
-    return Figure(
+    return Figure.bounded(
         name=NAME,
         value=(
             f"p50 {value * MS:.0f} ms, p99 {percentile(ours, 0.99) * MS:.0f} ms"
@@ -119,8 +119,7 @@ async def docker_step(runs: int = 30) -> Figure:
         ),
         floor=f"bare aiodocker p50 {floor * MS:.0f} ms",
         ratio=ratio,
-        target="<= 1.25x",
-        met=ratio <= 1.25,
+        at_most=1.25,
         how=(
             f"{runs} no-op `.py` steps (`pass`) through `DockerExecutor.execute` (container"
             " created with the step's limits, labels and mounts, `/pipeline.json` mounted from"

@@ -60,13 +60,12 @@ async def fan_out(stack: Stack, slots: int, steps: int = 1000, runs: int = 3) ->
     }
     shown = ", ".join(f"{name} {v:.2f}" for name, v in parts.items() if v >= 0.005)
     load = os.getloadavg()[0]
-    return Figure(
+    return Figure.bounded(
         name=f"2. fan-out throughput, {steps} independent steps, 2 runners",
         value=f"{value:.0f} steps/s; CPU {sum(parts.values()):.2f} ms/step ({shown})",
         floor=f"fork+exec {floor:.0f} steps/s",
         ratio=ratio,
-        target=">= 0.5x",
-        met=ratio >= 0.5,
+        at_least=0.5,
         how=(
             f"{steps} independent `.sh` steps in one run, 2 runner processes of 4 slots;"
             f" steps / (POST to final run event); median of {runs}. Floor: the bench"

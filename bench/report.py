@@ -25,6 +25,31 @@ class Figure:
     met: bool | None
     how: str
 
+    @classmethod
+    def bounded(
+        cls,
+        *,
+        name: str,
+        value: str,
+        floor: str,
+        ratio: float | None,
+        how: str,
+        at_most: float | None = None,
+        at_least: float | None = None,
+        note: str = "",
+    ) -> Figure:
+        """A figure whose target is a bound on its ratio (``at_most`` for a
+        time, ``at_least`` for a rate): the target's text and ``met`` say the
+        same bound; ``note`` adds to the text (what the floor is, a moonshot)."""
+        if (at_most is None) == (at_least is None):
+            raise ValueError("a bounded figure takes one of at_most and at_least")
+        if at_most is not None:
+            target, met = f"<= {at_most:g}x", ratio is not None and ratio <= at_most
+        else:
+            assert at_least is not None
+            target, met = f">= {at_least:g}x", ratio is not None and ratio >= at_least
+        return cls(name, value, floor, ratio, target + note, met, how)
+
 
 def machine() -> str:
     cpus = len(__import__("os").sched_getaffinity(0))

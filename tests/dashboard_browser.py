@@ -38,6 +38,20 @@ def dashboard_stack(workdir: Path) -> Stack:
     )
 
 
+@contextmanager
+def quickstart_dashboard(workdir: Path) -> Iterator[tuple[Stack, str]]:
+    """A ``dashboard_stack`` up with the quickstart project made; the stack and
+    what ``orchest up`` printed. Brought down after, whatever happened."""
+    stack = dashboard_stack(workdir)
+    try:
+        up = stack.up()
+        with api(stack) as http:
+            make_quickstart(http)
+        yield stack, up.stdout
+    finally:
+        stack.orchest("down")
+
+
 def api(stack: Stack) -> httpx.Client:
     return httpx.Client(
         base_url=stack.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30.0

@@ -106,16 +106,10 @@ async def session_kernel_runs(
     ``env`` in it, run ``code``; its result's text. The session is stopped after."""
     from jupyter_harness import execute, start_kernel
 
-    from support import eventually
+    from support import eventually, launch_body
 
     pipeline = str(uuid.uuid4())
-    body = {
-        "project_uuid": project["uuid"],
-        "pipeline_uuid": pipeline,
-        "project_dir": project["path"],
-        "pipeline_path": "main.orchest",
-        "runtime": runtime,
-    }
+    body = launch_body(project["uuid"], pipeline, project["path"], runtime=runtime)
     launched = await stack.http.post("/api/sessions", json=body)
     assert launched.status_code in (200, 201, 202), launched.text
     url = f"/api/sessions/{project['uuid']}/{pipeline}"

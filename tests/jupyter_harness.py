@@ -1,11 +1,13 @@
 """Talking to a session's Jupyter server as JupyterLab does: start a kernel
 over REST (it goes through Enterprise Gateway), run code over its websocket;
-and finding a session's processes on the host."""
+the spec of a session a runtime launches; and finding a session's processes
+on the host."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -13,6 +15,7 @@ import httpx
 import psutil
 import websockets
 
+from orchest_session_manager.runtime.base import SessionSpec
 from orchest_session_manager.runtime.session_processes import MARKER_VARIABLE
 
 EXECUTE_TIMEOUT = 60.0
@@ -45,12 +48,25 @@ async def start_kernel(
         return str(response.json()["kernel"]["id"])
 
 
-async def execute(jupyter_url: str, token: str, kernel_id: str, code: str) -> str:
-    """Run ``code`` over the kernel's websocket; return its result's text/plain."""
-    url = jupyter_url.replace("http://", "ws://", 1)
-    url += f"api/kernels/{kernel_id}/channels?token={token}"
+def session_spec(
+    project_dir: Path, project_uuid: str, pipeline_uuid: str, **env: str
+) -> SessionSpec:
+    """A session of the pipeline ``main.orchest`` of ``project_dir``, with the
+    pipeline's uuid and ``env`` as its environment variables."""
+    return SessionSpec(
+        session_uuid=str(uuid4()),
+        project_uuid=project_uuid,
+        pipeline_uuid=pipeline_uuid,
+        project_dir=str(project_dir),
+        pipeline_path="main.orchest",
+        env={"ORCHEST_PIPELINE_UUID": pipeline_uuid, **env},
+    )
+
+
+def execute_request(code: str) -> tuple[str, dict[str, Any]]:
+    """A kernel message asking to run ``code`` on the shell channel, and its id."""
     msg_id = uuid4().hex
-    request = {
+    return msg_id, {
         "header": {
             "msg_id": msg_id,
             "msg_type": "execute_request",
@@ -65,6 +81,13 @@ async def execute(jupyter_url: str, token: str, kernel_id: str, code: str) -> st
         "channel": "shell",
         "buffers": [],
     }
+
+
+async def execute(jupyter_url: str, token: str, kernel_id: str, code: str) -> str:
+    """Run ``code`` over the kernel's websocket; return its result's text/plain."""
+    url = jupyter_url.replace("http://", "ws://", 1)
+    url += f"api/kernels/{kernel_id}/channels?token={token}"
+    msg_id, request = execute_request(code)
     async with asyncio.timeout(EXECUTE_TIMEOUT), websockets.connect(url) as ws:
         await ws.send(json.dumps(request))
         while True:

@@ -1,12 +1,15 @@
 """What the executor tests (process and docker) hand an executor: a project
 directory with step files in ``steps/``, a scratch directory, the step work
-over them, and an output sink the tests await text from."""
+over them, and an output sink the tests await text from; and the two ways
+they run it (to its end, or in the background while the test acts)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import textwrap
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, ClassVar
 from uuid import uuid4
@@ -16,15 +19,15 @@ import nbformat
 from orchest_schemas.commands import StepWork
 from orchest_schemas.pipeline import PipelineDefinition
 from orchest_schemas.status import Priority
+from orchest_step_runner.executor import ExecutionResult, StepExecutor
 
 
 class Output:
     """An output sink that records what arrives and lets tests await text."""
 
-    wait_seconds: ClassVar[float] = 60.0
-    """How long ``wait_for`` waits by default."""
-
-    def __init__(self) -> None:
+    def __init__(self, wait_seconds: float = 60.0) -> None:
+        self.wait_seconds = wait_seconds
+        """How long ``wait_for`` waits by default."""
         self.chunks: list[str] = []
         self._arrived = asyncio.Event()
 
@@ -45,7 +48,15 @@ class Output:
 
 
 class StepFiles:
-    """A project directory with step files in ``steps/``, and a scratch directory."""
+    """A project directory with step files in ``steps/``, and a scratch directory.
+
+    A subclass names the fields its executor reads: ``pipeline`` of the
+    definition, and ``step`` of its step."""
+
+    result_timeout: ClassVar[float] = 60.0
+    """How long a step may take to end on its own, and output to arrive."""
+    pipeline: ClassVar[dict[str, Any]] = {}
+    step: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, root: Path, project_uuid: str) -> None:
         self.dir = root / "project"
@@ -69,11 +80,50 @@ class StepFiles:
         nbformat.write(nb, self.steps / name)
         return f"steps/{name}"
 
-    def step_work(self, file_path: str, **fields: Any) -> StepWork:
-        """The second attempt of a one-step pipeline in this project (see ``one_step_work``)."""
+    def work(
+        self, file_path: str, *, step: dict[str, Any] | None = None, **fields: Any
+    ) -> StepWork:
+        """The second attempt of a one-step pipeline in this project: ``step``
+        adds to the class's ``step`` fields, ``fields`` are ``one_step_work``'s
+        (parameters, env, timeout, ...)."""
         return one_step_work(
-            self.dir, file_path, attempt=2, project_uuid=self.project_uuid, **fields
+            self.dir,
+            file_path,
+            attempt=2,
+            project_uuid=self.project_uuid,
+            pipeline=self.pipeline,
+            step={**self.step, **(step or {})},
+            **fields,
         )
+
+    def output(self) -> Output:
+        return Output(self.result_timeout)
+
+    async def run(self, executor: StepExecutor, work: StepWork) -> tuple[ExecutionResult, Output]:
+        """Run ``work`` to its end (within ``result_timeout``)."""
+        output = self.output()
+        result = await asyncio.wait_for(
+            executor.execute(work, output=output, cancel=asyncio.Event(), scratch_dir=self.scratch),
+            self.result_timeout,
+        )
+        return result, output
+
+    @contextlib.asynccontextmanager
+    async def running(
+        self, executor: StepExecutor, work: StepWork
+    ) -> AsyncIterator[tuple[asyncio.Task[ExecutionResult], asyncio.Event, Output]]:
+        """Run ``work`` in the background; on exit, make sure it is over."""
+        output = self.output()
+        cancel = asyncio.Event()
+        task = asyncio.create_task(
+            executor.execute(work, output=output, cancel=cancel, scratch_dir=self.scratch)
+        )
+        try:
+            yield task, cancel, output
+        finally:
+            if not task.done():
+                cancel.set()
+            await asyncio.wait({task}, timeout=self.result_timeout)
 
 
 def one_step_work(

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
@@ -82,6 +85,61 @@ def free_port() -> int:
     from orchest_cli.embedded import free_port as _free_port
 
     return _free_port()
+
+
+@dataclass
+class CommandResult:
+    code: int
+    out: str
+    err: str
+
+
+async def orchest_command(url: str, *args: str, env: dict[str, str] | None = None) -> CommandResult:
+    """The ``orchest`` command with ``args`` against the gateway at ``url``, in a
+    child process (the gateway may serve in this loop meanwhile); the terminal
+    is 250 columns wide unless ``env`` says, and the user's configuration unseen."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "orchest_cli",
+        *args,
+        "--url",
+        url,
+        env={**ENV_WITHOUT_ORCHEST, "COLUMNS": "250", **(env or {})},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return CommandResult(process.returncode, out.decode(), err.decode())
+
+
+def built_images(script: Path, timeout: float) -> dict[str, str]:
+    """Run an image build script (``images/build.sh``, ``deploy/build.sh``);
+    the images it printed (``name:tag``), by name. A failed build fails the test."""
+    import pytest
+
+    build = subprocess.run([str(script)], capture_output=True, text=True, timeout=timeout)
+    if build.returncode != 0:
+        where = script.relative_to(REPO_ROOT)
+        pytest.fail(
+            f"{where} exited with {build.returncode}:\n{build.stderr[-8000:]}", pytrace=False
+        )
+    return {line.rpartition(":")[0]: line for line in build.stdout.split()}
+
+
+def launch_body(
+    project_uuid: str, pipeline_uuid: str, project_dir: Path | str, **fields: Any
+) -> dict[str, Any]:
+    """The body of ``POST /api/sessions`` for the pipeline ``main.orchest`` of
+    ``project_dir``; ``fields`` add to it (``runtime``, ...)."""
+    return {
+        "project_uuid": project_uuid,
+        "pipeline_uuid": pipeline_uuid,
+        "project_dir": str(project_dir),
+        "pipeline_path": "main.orchest",
+        **fields,
+    }
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

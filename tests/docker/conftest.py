@@ -14,7 +14,7 @@ from uuid import uuid4
 import pytest
 
 from orchest_session_manager.runtime.docker_containers import PIPELINE_LABEL
-from support import REPO_ROOT
+from support import REPO_ROOT, built_images
 
 BUILD_SCRIPT = REPO_ROOT / "images" / "build.sh"
 BUILD_TIMEOUT = 1800.0
@@ -111,15 +111,7 @@ def docker() -> Docker:
 @pytest.fixture(scope="session")
 def images(docker: Docker) -> Images:
     """The images, built by ``images/build.sh`` (seconds when cached)."""
-    build = subprocess.run(
-        [str(BUILD_SCRIPT)], capture_output=True, text=True, timeout=BUILD_TIMEOUT
-    )
-    if build.returncode != 0:
-        pytest.fail(
-            f"images/build.sh exited with {build.returncode}:\n{build.stderr[-8000:]}",
-            pytrace=False,
-        )
-    built = {line.rpartition(":")[0]: line for line in build.stdout.split()}
+    built = built_images(BUILD_SCRIPT, BUILD_TIMEOUT)
     try:
         return Images(
             enterprise_gateway=built["orchest/enterprise-gateway"],
@@ -127,7 +119,7 @@ def images(docker: Docker) -> Images:
             kernel_python=built["orchest/kernel-python"],
         )
     except KeyError as missing:
-        pytest.fail(f"images/build.sh did not print {missing}: {build.stdout!r}", pytrace=False)
+        pytest.fail(f"images/build.sh did not print {missing}: {sorted(built)}", pytrace=False)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from support import ENV_WITHOUT_ORCHEST, REPO_ROOT, free_port
+from support import ENV_WITHOUT_ORCHEST, REPO_ROOT, built_images, free_port
 
 if TYPE_CHECKING:
     # Not imported when the tests run (see test_images.py).
@@ -89,18 +89,10 @@ class ComposeStack:
 @pytest.fixture(scope="module")
 def deploy_images(docker: Docker) -> dict[str, str]:
     """The images ``deploy/build.sh`` printed, by name (seconds when cached)."""
-    build = subprocess.run(
-        [str(BUILD_SCRIPT)], capture_output=True, text=True, timeout=BUILD_TIMEOUT
-    )
-    if build.returncode != 0:
-        pytest.fail(
-            f"deploy/build.sh exited with {build.returncode}:\n{build.stderr[-8000:]}",
-            pytrace=False,
-        )
-    built = {line.rpartition(":")[0]: line for line in build.stdout.split()}
+    built = built_images(BUILD_SCRIPT, BUILD_TIMEOUT)
     names = {"orchest/services", "orchest/nats", "orchest/postgres"}
     if set(built) != names:
-        pytest.fail(f"deploy/build.sh printed {build.stdout!r}", pytrace=False)
+        pytest.fail(f"deploy/build.sh printed {sorted(built.values())}", pytrace=False)
     return built
 
 

@@ -19,11 +19,10 @@ from uuid import uuid4
 
 import nbformat
 import pytest
-from jupyter_harness import execute, start_kernel
+from jupyter_harness import execute, session_spec, start_kernel
 from step_files import one_step_work
 
 from orchest_schemas.commands import StepWork
-from orchest_session_manager.runtime.base import SessionSpec
 from orchest_session_manager.runtime.docker import DockerRuntime
 from orchest_session_manager.runtime.docker_containers import OWNER_LABEL, DockerImages
 from orchest_step_runner.executor.docker import DockerExecutor, DockerOptions
@@ -144,14 +143,7 @@ async def test_a_docker_kernel_sees_no_secret_of_the_manager(
     project = tmp_path / "project"
     project.mkdir()
     pipeline_uuid = str(uuid4())
-    spec = SessionSpec(
-        session_uuid=str(uuid4()),
-        project_uuid=PROJECT_UUID,
-        pipeline_uuid=pipeline_uuid,
-        project_dir=str(project),
-        pipeline_path="main.orchest",
-        env={"ORCHEST_PIPELINE_UUID": pipeline_uuid, **VARIABLES},
-    )
+    spec = session_spec(project, PROJECT_UUID, pipeline_uuid, **VARIABLES)
     endpoints = await runtime.launch(spec)
     try:
         kernel = await start_kernel(endpoints.jupyter_url, endpoints.jupyter_token)

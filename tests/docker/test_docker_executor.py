@@ -23,14 +23,13 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import uuid4
 
 import aiodocker
 import httpx
 import nbformat
 import pytest
-import step_files
 from integration.runs_harness import Project, Stack, notebook, whole_stack
 from step_files import StepFiles
 
@@ -38,7 +37,6 @@ from orchest_gateway.service import build_definition as build_gateway
 from orchest_gateway.settings import GatewaySettings
 from orchest_scheduler.service import build_definition as build_scheduler
 from orchest_scheduler.settings import SchedulerSettings
-from orchest_schemas.commands import StepWork
 from orchest_schemas.pipeline import PipelineDefinition
 from orchest_step_runner.executor import ExecutionResult
 from orchest_step_runner.executor.docker import DockerExecutor, DockerOptions
@@ -80,36 +78,16 @@ SLEEPER = "import time\nprint('ready', flush=True)\ntime.sleep(600)\n"  # wait-o
 SLEEPER_CELL = ("import time\nprint('ready')\ntime.sleep(600)", [])  # wait-ok
 
 
-class Output(step_files.Output):
-    wait_seconds = RESULT_TIMEOUT
-
-
 class Steps(StepFiles):
     """A project directory with step files in ``steps/``, a scratch and a data directory."""
+
+    result_timeout = RESULT_TIMEOUT
 
     def __init__(self, root: Path) -> None:
         super().__init__(root, PROJECT_UUID)
         self.data = root / "data"
 
-    def work(
-        self,
-        file_path: str,
-        *,
-        parameters: dict[str, Any] | None = None,
-        step_parameters: dict[str, Any] | None = None,
-        env: dict[str, str] | None = None,
-        timeout: float | None = None,
-        environment: str = "",
-    ) -> StepWork:
-        return self.step_work(
-            file_path,
-            pipeline={},
-            step={"environment": environment},
-            parameters=parameters,
-            step_parameters=step_parameters,
-            env=env,
-            timeout=timeout,
-        )
+    step: ClassVar[dict[str, Any]] = {"environment": ""}
 
 
 @pytest.fixture
@@ -175,17 +153,6 @@ async def _none_left(engine: aiodocker.Docker, label: str) -> bool | None:
     return True if not await labelled(engine, label) else None
 
 
-async def run(
-    executor: DockerExecutor, steps: Steps, work: StepWork
-) -> tuple[ExecutionResult, Output]:
-    output = Output()
-    result = await asyncio.wait_for(
-        executor.execute(work, output=output, cancel=asyncio.Event(), scratch_dir=steps.scratch),
-        RESULT_TIMEOUT,
-    )
-    return result, output
-
-
 REPORT = """\
 import json, os
 seen = {k: v for k, v in os.environ.items() if k.startswith("ORCHEST_")}
@@ -211,7 +178,7 @@ async def test_a_script_sees_the_orchest_variables_with_the_containers_paths(
         env={"MY_VAR": "my value", "ORCHEST_STEP_UUID": "not overridden"},
     )
     async with opened(images, steps) as executor:
-        result, output = await run(executor, steps, work)
+        result, output = await steps.run(executor, work)
 
     assert result == ExecutionResult(0, None), output.text
     seen = json.loads(re.search(r"SEEN (.*)", output.text).group(1))  # type: ignore[union-attr]
@@ -247,11 +214,10 @@ async def test_a_shell_step_streams_live_and_its_exit_code_decides(
             """,
         )
     )
-    output = Output()
-    async with opened(images, steps) as executor:
-        task = asyncio.create_task(
-            executor.execute(work, output=output, cancel=asyncio.Event(), scratch_dir=steps.scratch)
-        )
+    async with (
+        opened(images, steps) as executor,
+        steps.running(executor, work) as (task, _, output),
+    ):
         await output.wait_for("first line")  # while the step still runs
         assert not task.done()
         (steps.steps / "go").touch()
@@ -266,12 +232,10 @@ async def test_the_container_is_labelled_limited_unprivileged_and_gone_after_abo
 ) -> None:
     work = steps.work(steps.write("sleep.py", SLEEPER))
     me = identity()
-    output = Output()
-    cancel = asyncio.Event()
-    async with opened(images, steps, me) as executor:
-        task = asyncio.create_task(
-            executor.execute(work, output=output, cancel=cancel, scratch_dir=steps.scratch)
-        )
+    async with (
+        opened(images, steps, me) as executor,
+        steps.running(executor, work) as (task, cancel, output),
+    ):
         await output.wait_for("ready")
         [info] = await labelled(engine, f"{LABEL_STEP}={work.step_uuid}")
         cancel.set()
@@ -330,7 +294,7 @@ async def test_a_timeout_kills_a_step_that_ignores_sigterm(
     )
     async with opened(images, steps) as executor:
         t0 = time.perf_counter()
-        result, output = await run(executor, steps, work)
+        result, output = await steps.run(executor, work)
         took = time.perf_counter() - t0
         left = await labelled(engine, f"{LABEL_STEP}={work.step_uuid}")
 
@@ -354,7 +318,7 @@ async def test_a_notebook_runs_in_a_kernel_in_the_container_with_parameters_inje
         step_parameters={"y": "step"},
     )
     async with opened(images, steps) as executor:
-        result, output = await run(executor, steps, work)
+        result, output = await steps.run(executor, work)
 
     assert result.exit_code == 1
     assert result.error == "ZeroDivisionError: division by zero (cell 3)"
@@ -372,17 +336,13 @@ async def test_a_notebook_whose_kernel_dies_fails_and_an_aborted_one_is_gone_wit
     dies = steps.work(steps.notebook("dies.ipynb", ("import os\nos._exit(7)", [])))
     sleeps = steps.work(steps.notebook("sleeps.ipynb", SLEEPER_CELL))
     async with opened(images, steps) as executor:
-        died, _ = await run(executor, steps, dies)
-        output = Output()
-        cancel = asyncio.Event()
-        task = asyncio.create_task(
-            executor.execute(sleeps, output=output, cancel=cancel, scratch_dir=steps.scratch)
-        )
-        await output.wait_for("ready")
-        cancel.set()
-        t0 = time.perf_counter()
-        aborted = await asyncio.wait_for(task, RESULT_TIMEOUT)
-        took = time.perf_counter() - t0
+        died, _ = await steps.run(executor, dies)
+        async with steps.running(executor, sleeps) as (task, cancel, output):
+            await output.wait_for("ready")
+            cancel.set()
+            t0 = time.perf_counter()
+            aborted = await asyncio.wait_for(task, RESULT_TIMEOUT)
+            took = time.perf_counter() - t0
         left = await labelled(engine, f"{LABEL_RUN}={sleeps.run_uuid}")
 
     assert died.error == "kernel died" and died.exit_code == 7
@@ -392,16 +352,16 @@ async def test_a_notebook_whose_kernel_dies_fails_and_an_aborted_one_is_gone_wit
 
 async def test_each_step_runs_in_its_environments_image(images: Images, steps: Steps) -> None:
     script = steps.write("where.py", "import sys\nprint('python', sys.version_info[:2])\n")
-    mapped = steps.work(script, environment="env-mapped")
-    unmapped = steps.work(script, environment="env-unmapped")
+    mapped = steps.work(script, step={"environment": "env-mapped"})
+    unmapped = steps.work(script, step={"environment": "env-unmapped"})
     async with opened(
         images,
         steps,
         default_image="orchest/no-such-image:missing",
         environment_images={"env-mapped": images.kernel_python},
     ) as executor:
-        ran, output = await run(executor, steps, mapped)
-        missing, _ = await run(executor, steps, unmapped)
+        ran, output = await steps.run(executor, mapped)
+        missing, _ = await steps.run(executor, unmapped)
 
     assert ran == ExecutionResult(0, None) and "python (3, 11)" in output.text
     assert missing == ExecutionResult(
@@ -414,7 +374,7 @@ async def test_the_step_runs_as_the_configured_user(images: Images, steps: Steps
     for path in (steps.dir, steps.steps, steps.steps / "who.py"):
         path.chmod(0o755)  # readable by that user
     async with opened(images, steps, user="1000:100") as executor:
-        result, output = await run(executor, steps, work)
+        result, output = await steps.run(executor, work)
 
     assert result == ExecutionResult(0, None), output.text
     assert "ids 1000 100" in output.text
@@ -438,8 +398,8 @@ async def test_a_runner_in_a_container_copies_the_attempts_files_in(
     )
     nb = steps.work(steps.notebook("nb.ipynb", ("print('kernel', 6 * 7)", [])))
     async with opened(images, steps, copy_files=True) as executor:
-        ran, output = await run(executor, steps, script)
-        executed, nb_output = await run(executor, steps, nb)
+        ran, output = await steps.run(executor, script)
+        executed, nb_output = await steps.run(executor, nb)
 
     assert ran == ExecutionResult(0, None), output.text
     assert f"STEPS ['{script.step_uuid}'] False" in output.text
@@ -505,9 +465,12 @@ async def test_at_start_a_runner_reaps_the_containers_of_dead_runners(
             "runner-container-restarted": ("elsewhere", unseen, restarted, True),
             "runner-container-running": ("elsewhere", unseen, running, False),
         }
+        # Run labels of this test's own: the same test elsewhere on the shared
+        # engine (another checkout, another worker) has containers of these names.
+        tag = uuid4().hex
         for name, (host, process, runner_container, _) in cases.items():
             labels = {
-                LABEL_RUN: name,
+                LABEL_RUN: f"{name}-{tag}",
                 LABEL_RUNNER: f"{host}:{process.pid}:{uuid4().hex}",
                 LABEL_HOST: host,
                 LABEL_PROCESS: process.label,
@@ -519,9 +482,9 @@ async def test_at_start_a_runner_reaps_the_containers_of_dead_runners(
         await engine.containers.container(restarted).restart(timeout=0)
         async with opened(images, steps, me):
             left = {
-                c["Config"]["Labels"][LABEL_RUN]
+                c["Config"]["Labels"][LABEL_RUN].removesuffix(f"-{tag}")
                 for c in await labelled(engine, LABEL_RUNNER)
-                if c["Config"]["Labels"][LABEL_RUN] in cases
+                if c["Config"]["Labels"][LABEL_RUN].endswith(f"-{tag}")
             }
     finally:
         for container_id in ids:

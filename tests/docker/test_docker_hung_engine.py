@@ -21,7 +21,8 @@ import aiodocker
 import pytest
 from engine_proxy import EngineProxy
 from integration.runs_harness import Project, event_log, whole_stack
-from test_docker_executor import Output, Steps, identity, labelled
+from step_files import Output
+from test_docker_executor import Steps, identity, labelled
 
 from orchest_schemas.events import SessionStatusChanged
 from orchest_session_manager.runtime.docker_containers import OWNER_LABEL
@@ -31,6 +32,7 @@ from orchest_step_runner.executor.docker import DockerExecutor
 from orchest_step_runner.executor.reaping import LABEL_STEP
 from orchest_step_runner.service import docker_options
 from orchest_step_runner.settings import RunnerSettings
+from support import launch_body
 
 if TYPE_CHECKING:
     from conftest import Docker, Images
@@ -228,13 +230,7 @@ async def test_through_the_stack_the_session_ends_failed_with_the_cause(
     tmp_path: Path,
 ) -> None:
     pipeline = str(uuid4())
-    body = {
-        "project_uuid": PROJECT,
-        "pipeline_uuid": pipeline,
-        "project_dir": str(tmp_path),
-        "pipeline_path": "main.orchest",
-        "runtime": "docker",
-    }
+    body = launch_body(PROJECT, pipeline, tmp_path, runtime="docker")
     sessions = manager_settings(images, proxy, session_health_seconds=0.2)
     async with whole_stack(service_settings, sessions=sessions) as stack:
         hang = proxy.hang(*CREATE)

@@ -24,7 +24,7 @@ from uuid import uuid4
 import httpx
 import psutil
 import pytest
-from jupyter_harness import execute, start_kernel
+from jupyter_harness import execute, session_spec, start_kernel
 
 from orchest_service.docker import Limits
 from orchest_session_manager.runtime import docker as docker_runtime
@@ -102,14 +102,7 @@ def project_dir(tmp_path: Path) -> Path:
 
 
 def spec_for(project_dir: Path, **env: str) -> SessionSpec:
-    return SessionSpec(
-        session_uuid=str(uuid4()),
-        project_uuid=PROJECT_UUID,
-        pipeline_uuid=PIPELINE_UUID,
-        project_dir=str(project_dir),
-        pipeline_path="main.orchest",
-        env={"ORCHEST_PIPELINE_UUID": PIPELINE_UUID, **env},
-    )
+    return session_spec(project_dir, PROJECT_UUID, PIPELINE_UUID, **env)
 
 
 def inet_addresses(docker: Docker, container: dict[str, Any]) -> set[str]:

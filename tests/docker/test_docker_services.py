@@ -19,7 +19,7 @@ from orchest_session_manager.runtime.base import SessionSpec
 from orchest_session_manager.runtime.docker import DockerRuntime
 from orchest_session_manager.runtime.docker_containers import OWNER_LABEL, DockerImages
 from orchest_session_manager.runtime.services import ServiceSpec
-from support import eventually, free_port, http_answer
+from support import eventually, free_port, http_answer, launch_body
 
 if TYPE_CHECKING:
     from conftest import Docker, Images
@@ -89,13 +89,7 @@ async def test_a_docker_sessions_services_run_as_containers_and_go_with_it(
         },
     }
     project.joinpath("main.orchest").write_text(json.dumps(definition))
-    body = {
-        "project_uuid": PROJECT,
-        "pipeline_uuid": pipeline,
-        "project_dir": str(project),
-        "pipeline_path": "main.orchest",
-        "runtime": "docker",
-    }
+    body = launch_body(PROJECT, pipeline, project, runtime="docker")
     url = f"http://127.0.0.1:{port}/"
     async with event_log(stack, stack.bus.session_event(PROJECT, pipeline)) as log:
         created = await stack.http.post("/api/sessions", json=body)

@@ -12,6 +12,8 @@ import pytest
 from e2e_stack import kill_manager_mid_launch, make_stack
 from jupyter_harness import execute, start_kernel
 
+from support import launch_body
+
 if TYPE_CHECKING:
     from conftest import Docker, Images
 
@@ -43,13 +45,7 @@ async def test_a_manager_killed_during_a_docker_launch_leaves_no_container(
 ) -> None:
     project = workdir / "project"
     project.mkdir()
-    body = {
-        "project_uuid": PROJECT,
-        "pipeline_uuid": PIPELINE,
-        "project_dir": str(project),
-        "pipeline_path": "main.orchest",
-        "runtime": "docker",
-    }
+    body = launch_body(PROJECT, PIPELINE, project, runtime="docker")
     stack = make_stack(workdir)
     try:
         stack.up()

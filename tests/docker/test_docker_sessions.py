@@ -21,6 +21,7 @@ from jupyter_harness import execute, start_kernel
 
 from orchest_schemas.events import SessionStatusChanged
 from orchest_session_manager.runtime.docker_containers import PIPELINE_LABEL, ROLE_LABEL
+from support import launch_body
 
 if TYPE_CHECKING:
     from conftest import Docker, Images
@@ -61,13 +62,7 @@ async def test_a_docker_session_runs_a_kernel_container_and_stops_clean(
 ) -> None:
     project = tmp_path / "project"
     project.mkdir()
-    body = {
-        "project_uuid": PROJECT,
-        "pipeline_uuid": pipeline,
-        "project_dir": str(project),
-        "pipeline_path": "main.orchest",
-        "runtime": "docker",
-    }
+    body = launch_body(PROJECT, pipeline, project, runtime="docker")
     async with event_log(stack, stack.bus.session_event(PROJECT, pipeline)) as log:
         started = time.monotonic()
         created = await stack.http.post("/api/sessions", json=body)
@@ -94,13 +89,7 @@ async def test_a_docker_session_runs_a_kernel_container_and_stops_clean(
 async def test_a_docker_session_whose_container_dies_fails_and_leaves_nothing(
     stack: Stack, docker: Docker, pipeline: str, tmp_path: Path
 ) -> None:
-    body = {
-        "project_uuid": PROJECT,
-        "pipeline_uuid": pipeline,
-        "project_dir": str(tmp_path),
-        "pipeline_path": "main.orchest",
-        "runtime": "docker",
-    }
+    body = launch_body(PROJECT, pipeline, tmp_path, runtime="docker")
     async with event_log(stack, stack.bus.session_event(PROJECT, pipeline)) as log:
         created = await stack.http.post("/api/sessions", json=body)
         assert created.status_code == 201, created.text

@@ -12,6 +12,7 @@ from uuid import uuid4
 
 import httpx
 import pytest
+from jupyter_harness import execute_request
 from websockets.asyncio.client import connect
 
 from support import REPO_ROOT, eventually, free_port
@@ -116,21 +117,7 @@ def docker_kernelspec(image: str) -> dict[str, Any]:
 async def execute(url: str, token: str, code: str) -> str:
     """Run ``code`` on a kernel through the Jupyter server's websocket; its
     stdout once the kernel is idle again."""
-    msg_id = uuid4().hex
-    request = {
-        "header": {
-            "msg_id": msg_id,
-            "msg_type": "execute_request",
-            "username": "test",
-            "session": uuid4().hex,
-            "version": "5.3",
-        },
-        "parent_header": {},
-        "metadata": {},
-        "content": {"code": code, "silent": False, "store_history": False},
-        "channel": "shell",
-        "buffers": [],
-    }
+    msg_id, request = execute_request(code)
     stdout: list[str] = []
     replied = idle = False
     async with connect(url, additional_headers={"Authorization": f"token {token}"}) as socket:

@@ -23,9 +23,8 @@ from dashboard_browser import (
     QUICKSTART_STEPS,
     api,
     browser_run,
-    dashboard_stack,
     make_long_pipeline,
-    make_quickstart,
+    quickstart_dashboard,
     screenshots_dir,
 )
 
@@ -33,17 +32,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 
 def test_dashboard_runs_the_quickstart_live(workdir: Path, tmp_path: Path) -> None:
-    stack = dashboard_stack(workdir)
     shots = screenshots_dir(tmp_path)
-    try:
-        up = stack.up()
-        assert f"Dashboard: {stack.url}/" in up.stdout
+    with quickstart_dashboard(workdir) as (stack, up):
+        assert f"Dashboard: {stack.url}/" in up
         with api(stack) as http:
-            make_quickstart(http)
             make_long_pipeline(http)
         seen = browser_run("dashboard.mjs", stack.url, shots)
-    finally:
-        stack.orchest("down")
 
     assert seen["ok"], f"{seen.get('failure')} at {seen.get('at')} (screenshots in {shots})"
     assert seen["errors"] == []

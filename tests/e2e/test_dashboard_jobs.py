@@ -26,9 +26,8 @@ import pytest
 from dashboard_browser import (
     api,
     browser_run,
-    dashboard_stack,
     make_long_pipeline,
-    make_quickstart,
+    quickstart_dashboard,
     screenshots_dir,
 )
 
@@ -53,29 +52,23 @@ def expected_sets() -> list[dict[str, Any]]:
 def test_a_cron_job_with_a_2x2_grid_is_made_and_followed_live(
     workdir: Path, tmp_path: Path
 ) -> None:
-    stack = dashboard_stack(workdir)
     shots = screenshots_dir(tmp_path)
-    try:
-        stack.up()
-        with api(stack) as http:
-            make_quickstart(http)
-            project, pipeline = make_long_pipeline(http)
-            draft = {
-                "name": "long-job",
-                "project_uuid": project,
-                "pipeline_uuid": pipeline,
-                "draft": True,
-            }
-            made = http.post("/api/jobs", json=draft)
-            assert made.status_code == 201, made.text
-            seen = browser_run("jobs.mjs", stack.url, shots, timeout=1000)
-            assert seen["ok"], f"{seen.get('failure')} at {seen.get('at')} (screenshots in {shots})"
-            job_uuid = seen["jobUrl"].rsplit("/", 1)[1]
-            job = http.get(f"/api/jobs/{job_uuid}").json()
-            runs = http.get(f"/api/jobs/{job_uuid}/runs").json()["runs"]
-            long_runs = http.get(f"/api/jobs/{made.json()['uuid']}/runs").json()["runs"]
-    finally:
-        stack.orchest("down")
+    with quickstart_dashboard(workdir) as (stack, _), api(stack) as http:
+        project, pipeline = make_long_pipeline(http)
+        draft = {
+            "name": "long-job",
+            "project_uuid": project,
+            "pipeline_uuid": pipeline,
+            "draft": True,
+        }
+        made = http.post("/api/jobs", json=draft)
+        assert made.status_code == 201, made.text
+        seen = browser_run("jobs.mjs", stack.url, shots, timeout=1000)
+        assert seen["ok"], f"{seen.get('failure')} at {seen.get('at')} (screenshots in {shots})"
+        job_uuid = seen["jobUrl"].rsplit("/", 1)[1]
+        job = http.get(f"/api/jobs/{job_uuid}").json()
+        runs = http.get(f"/api/jobs/{job_uuid}/runs").json()["runs"]
+        long_runs = http.get(f"/api/jobs/{made.json()['uuid']}/runs").json()["runs"]
 
     assert seen["errors"] == []
     # The form: the pipeline preselected, its parameters as the grid's rows.

@@ -22,9 +22,8 @@ import pytest
 from dashboard_browser import (
     api,
     browser_run,
-    dashboard_stack,
     make_pipeline,
-    make_quickstart,
+    quickstart_dashboard,
     screenshots_dir,
 )
 
@@ -58,12 +57,9 @@ def flaky_notebook() -> str:
 
 
 def test_step_panel_timeline_sessions_and_token(workdir: Path, tmp_path: Path) -> None:
-    stack = dashboard_stack(workdir)
     shots = screenshots_dir(tmp_path)
-    try:
-        stack.up()
+    with quickstart_dashboard(workdir) as (stack, _):
         with api(stack) as http:
-            make_quickstart(http)
             make_pipeline(
                 http,
                 "retries",
@@ -73,8 +69,6 @@ def test_step_panel_timeline_sessions_and_token(workdir: Path, tmp_path: Path) -
                 {"retries": 1, "retry_backoff_seconds": 0.2},
             )
         seen = browser_run("steps.mjs", stack.url, shots, timeout=1000)
-    finally:
-        stack.orchest("down")
 
     assert seen["ok"], f"{seen.get('failure')} at {seen.get('at')} (screenshots in {shots})"
     assert seen["errors"] == []

@@ -11,6 +11,8 @@ import pytest
 from e2e_stack import Stack, kill_manager_mid_launch
 from jupyter_harness import execute, marked_anywhere, start_kernel
 
+from support import launch_body
+
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 PROJECT = "5d9a0c1e-3b7f-4e2a-8c6d-1f0e9b8a7c6d"
@@ -22,12 +24,7 @@ async def test_a_manager_killed_during_a_launch_leaves_no_orphan(
 ) -> None:
     project = workdir / "project"
     project.mkdir()
-    body = {
-        "project_uuid": PROJECT,
-        "pipeline_uuid": PIPELINE,
-        "project_dir": str(project),
-        "pipeline_path": "main.orchest",
-    }
+    body = launch_body(PROJECT, PIPELINE, project)
     stack.up()
     async with httpx.AsyncClient(base_url=stack.url, timeout=30.0) as http:
         uuid, view = await kill_manager_mid_launch(http, body, marked_anywhere)

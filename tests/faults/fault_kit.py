@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,6 +109,34 @@ async def stack_nats(stack: Stack) -> Client:
     return await nats.connect(
         info["nats_url"], user=SERVICES_USER, password=users.services_password
     )
+
+
+CHAIN = {f"s{i}": [f"s{i - 1}"] if i else [] for i in range(6)}
+"""A chain of 6 steps."""
+
+
+async def runs_survive(
+    start_stack: StackFactory,
+    workdir: Path,
+    name: str,
+    restart: Callable[[], Awaitable[None]],
+    **env: str,
+) -> None:
+    """Two runs of ``CHAIN`` (steps of 0.3 s) on a stack started with ``env``;
+    once the first run's step s2 started, ``restart`` (a server the stack uses);
+    then both runs end and pass ``check_runs``."""
+    project = Project.make(workdir / "project", extra="sleep 0.3")
+    stack = start_stack(**env)
+    async with httpx.AsyncClient(base_url=stack.url, timeout=10.0) as http:
+        runs = [await submit(http, project.body(name, CHAIN)) for _ in range(2)]
+
+    async def mid_run() -> bool | None:
+        return True if project.attempts()[(runs[0], "s2", 1)] else None
+
+    await eventually(mid_run, timeout=30, what="step s2 started")
+    await restart()
+    await all_ended(stack.stack_file()["database_url"], runs, timeout=90)
+    await check_runs(stack, project, runs, CHAIN)
 
 
 async def check_runs(

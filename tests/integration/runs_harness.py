@@ -280,6 +280,15 @@ class Project:
             **extra,
         }
 
+    def job_body(self, name: str = "job", **extra: Any) -> dict[str, Any]:
+        """The body of ``POST /api/jobs`` for this pipeline; ``extra`` adds to it."""
+        return {
+            "name": name,
+            "pipeline_definition": self.definition(),
+            "project_dir": str(self.root),
+            **extra,
+        }
+
 
 def notebook(*cells: str, parameters_cell: str | None = None) -> str:
     """An nbformat 4 notebook of code cells (the first tagged ``parameters`` if given)."""

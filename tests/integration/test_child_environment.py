@@ -21,7 +21,7 @@ from runs_harness import Project, notebook
 
 from orchest_cli.embedded import NatsUsers
 from orchest_session_manager.runtime.venvs import default_venvs_dir
-from support import eventually
+from support import eventually, launch_body
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
@@ -128,13 +128,7 @@ async def test_kernels_see_no_secret_of_the_stack(stack: Stack, workdir: Path) -
     pipelines = ["1a2b3c4d-0000-4000-8000-00000000000a", "1a2b3c4d-0000-4000-8000-00000000000b"]
     async with httpx.AsyncClient(base_url=stack.url, headers=HEADERS, timeout=30.0) as http:
         for pipeline in pipelines:
-            body = {
-                "project_uuid": PROJECT_UUID,
-                "pipeline_uuid": pipeline,
-                "project_dir": str(project),
-                "pipeline_path": "main.orchest",
-                "runtime": "process",
-            }
+            body = launch_body(PROJECT_UUID, pipeline, project, runtime="process")
             launched = await http.post("/api/sessions", json=body)
             assert launched.status_code in (200, 201, 202), launched.text
         views = []

@@ -2,60 +2,44 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from runs_harness import Project, Stack
 
-from support import ENV_WITHOUT_ORCHEST, eventually
+from support import CommandResult, eventually, orchest_command
 
 NOBODY = "00000000-0000-4000-8000-000000000000"
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-@pytest.fixture
-def pipeline(tmp_path: Path) -> Path:
-    """A pipeline file in its project folder."""
+def pipeline_file(tmp_path: Path, parameters: dict[str, Any], script: str) -> Path:
+    """A pipeline file ``p.orchest`` in its project folder: one step ``a.sh``
+    running ``script``, with the pipeline's ``parameters``."""
     root = tmp_path / "project"
     root.mkdir()
     project = Project(root)
-    project.parameters = {"alpha": 0}
-    project.step("a", "a.sh", 'echo "$ORCHEST_PARAMETERS"\n')
+    project.parameters = parameters
+    project.step("a", "a.sh", script)
     path = root / "p.orchest"
     path.write_text(json.dumps(project.definition()))
     return path
 
 
-async def orchest(stack: Stack, *args: str, env: dict[str, str] | None = None) -> Result:
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Path:
+    return pipeline_file(tmp_path, {"alpha": 0}, 'echo "$ORCHEST_PARAMETERS"\n')
+
+
+async def orchest(stack: Stack, *args: str, env: dict[str, str] | None = None) -> CommandResult:
     """The command in a child process (the gateway serves in this loop meanwhile);
     times are shown in UTC, the terminal is 250 columns wide unless ``env`` says."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "orchest_cli",
-        *args,
-        "--url",
-        str(stack.http.base_url).rstrip("/"),
-        env={**ENV_WITHOUT_ORCHEST, "COLUMNS": "250", "TZ": "UTC", **(env or {})},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return Result(process.returncode, out.decode(), err.decode())
+    url = str(stack.http.base_url).rstrip("/")
+    return await orchest_command(url, *args, env={"TZ": "UTC", **(env or {})})
 
 
-def job_uuid_of(result: Result) -> str:
+def job_uuid_of(result: CommandResult) -> str:
     assert result.code == 0, result.out + result.err
     return result.out.split()[1]
 

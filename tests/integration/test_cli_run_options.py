@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-from runs_harness import Project, Stack, event_log
-from test_cli_jobs import job_uuid_of, orchest
+from runs_harness import Stack, event_log
+from test_cli_jobs import job_uuid_of, orchest, pipeline_file
 
 from orchest_cli.project_id import project_uuid_of
 from orchest_schemas.events import RunStatusChanged
@@ -20,14 +20,7 @@ PRINT = 'echo "project=$ORCHEST_PROJECT_UUID greeting=$GREETING params=$ORCHEST_
 
 @pytest.fixture
 def pipeline(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    root.mkdir()
-    project = Project(root)
-    project.parameters = {"alpha": 0, "beta": "kept"}
-    project.step("a", "a.sh", PRINT)
-    path = root / "p.orchest"
-    path.write_text(json.dumps(project.definition()))
-    return path
+    return pipeline_file(tmp_path, {"alpha": 0, "beta": "kept"}, PRINT)
 
 
 async def step_output(stack: Stack, run_uuid: str) -> str:

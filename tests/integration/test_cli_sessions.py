@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +13,9 @@ import pytest
 from sessions_harness import Gateway, StandIn, gateway_alone
 
 from orchest_cli.sessions import project_uuid_of
-from support import ENV_WITHOUT_ORCHEST, eventually
+from support import CommandResult, eventually, orchest_command
 
 PIPELINE = "6073d12c-194f-4a6a-9836-600bccb37482"
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
 
 
 @pytest.fixture
@@ -44,23 +35,9 @@ def pipeline(tmp_path: Path) -> Path:
     return path
 
 
-async def orchest(gateway: Gateway, *args: str) -> Result:
+async def orchest(gateway: Gateway, *args: str) -> CommandResult:
     """The command in a child process (the gateway serves in this loop meanwhile)."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "orchest_cli",
-        "sessions",
-        *args,
-        "--url",
-        gateway.url,
-        env={**ENV_WITHOUT_ORCHEST, "COLUMNS": "250"},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return Result(process.returncode, out.decode(), err.decode())
+    return await orchest_command(gateway.url, "sessions", *args)
 
 
 async def launched(gateway: Gateway, project_uuid: str) -> str:

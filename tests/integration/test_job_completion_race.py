@@ -67,12 +67,7 @@ async def test_a_completion_waiting_on_a_trigger_sees_the_triggered_runs(
     # No sweep during the test: the completion below is the only one.
     async with whole_stack(service_settings, job_sweep_seconds=3600) as stack:
         project.step("s", "s.sh", "echo once\n")
-        body = {
-            "name": "once",
-            "pipeline_definition": project.definition(),
-            "project_dir": str(project.root),
-        }
-        response = await stack.http.post("/api/jobs", json=body)
+        response = await stack.http.post("/api/jobs", json=project.job_body("once"))
         assert response.status_code == 201, response.text
         job_uuid = response.json()["uuid"]
         async with event_log(stack, stack.bus.job_events(job_uuid)) as log:

@@ -39,15 +39,6 @@ def gate(tmp_path: Path) -> Path:
     return path
 
 
-def job_body(project: Project, name: str = "job", **extra: Any) -> dict[str, Any]:
-    return {
-        "name": name,
-        "pipeline_definition": project.definition(),
-        "project_dir": str(project.root),
-        **extra,
-    }
-
-
 def grid_of(values: list[int]) -> list[dict[str, Any]]:
     return [{"pipeline_parameters": {"i": i}} for i in values]
 
@@ -126,7 +117,7 @@ async def test_a_parameter_grid_runs_once_per_set_with_its_parameters(
         for alpha in (1, 2, 3)
         for gamma in ("x", "y")
     ]
-    job = await create_job(stack, job_body(project, parameters=grid))
+    job = await create_job(stack, project.job_body(parameters=grid))
     assert job["status"] == "PENDING"
     async with event_log(stack, stack.bus.job_events(job["uuid"])) as log:
         await until_job(log, job["uuid"], "SUCCESS")
@@ -157,8 +148,7 @@ async def test_a_job_is_refused_with_every_problem_and_nothing_written(
     stack: Stack, project: Project
 ) -> None:
     project.step("s", "s.py", PRINT_PARAMETERS)
-    body = job_body(
-        project,
+    body = project.job_body(
         parameters=[{"pipeline_parameters": {"a": 1}, "nope": {"b": 2}}],
         schedule={"cron_schedule": "61 * * * *"},
         pipeline_run_spec={"run_type": "selection", "uuids": ["missing"]},
@@ -184,7 +174,7 @@ async def test_cron_ticks_fire_once_each_with_two_scheduler_replicas(
         project.step("s", "s.sh", "echo tick\n")
         job = await create_job(
             stack,
-            job_body(project, parameters=grid_of([0, 1]), schedule={"cron_schedule": "* * * * *"}),
+            project.job_body(parameters=grid_of([0, 1]), schedule={"cron_schedule": "* * * * *"}),
         )
         assert job["next_scheduled_time"] == "2026-01-01T00:01:00Z"
         async with event_log(stack, stack.bus.job_events(job["uuid"])) as log:
@@ -220,8 +210,8 @@ async def test_pause_skips_ticks_resume_goes_on_trigger_runs_now(
     async with whole_stack(service_settings, clock=clock) as stack:
         project.step("s", "s.sh", "echo hourly\n")
         hourly = {"cron_schedule": "0 * * * *"}
-        job = await create_job(stack, job_body(project, schedule=hourly))
-        witness = await create_job(stack, job_body(project, name="witness", schedule=hourly))
+        job = await create_job(stack, project.job_body(schedule=hourly))
+        witness = await create_job(stack, project.job_body(name="witness", schedule=hourly))
         paused = await update_job(stack, job["uuid"], paused=True)
         assert paused["status"] == "PAUSED"
         async with event_log(stack) as log:
@@ -262,7 +252,7 @@ async def test_cancel_one_run_then_the_job(
 
 async def _cancel_one_run_then_the_job(stack: Stack, project: Project, gate: Path) -> None:
     project.step("s", "s.py", WAIT_FOR_GATE)
-    body = job_body(project, parameters=grid_of([0, 1, 2]), env_variables={"GATE_DIR": str(gate)})
+    body = project.job_body(parameters=grid_of([0, 1, 2]), env_variables={"GATE_DIR": str(gate)})
     job = await create_job(stack, body)
     async with event_log(stack, stack.bus.job_events(job["uuid"])) as log:
         await log.wait_for(
@@ -328,8 +318,7 @@ async def test_runs_see_the_snapshot_not_later_edits_nor_each_other(
         start = (T0 + timedelta(hours=1)).isoformat()
         job = await create_job(
             stack,
-            job_body(
-                project,
+            project.job_body(
                 parameters=grid_of([0, 1]),
                 schedule={"scheduled_start": start},
                 max_parallel_runs=1,
@@ -352,7 +341,7 @@ async def test_retention_deletes_ended_runs_beyond_the_window(
     stack: Stack, project: Project
 ) -> None:
     project.step("s", "s.sh", "echo kept or not > out.txt\n")
-    job = await create_job(stack, job_body(project, max_retained_pipeline_runs=2))
+    job = await create_job(stack, project.job_body(max_retained_pipeline_runs=2))
     async with event_log(stack, stack.bus.job_events(job["uuid"])) as log:
         for n in (1, 2, 3):
             if n > 1:
@@ -383,8 +372,8 @@ async def test_interactive_work_goes_before_waiting_job_work(
         service_settings, slots=2, job_slots=2, job_max_parallel_runs=8
     ) as stack:
         project.step("s", "s.py", WAIT_FOR_GATE)
-        body = job_body(
-            project, parameters=grid_of(list(range(50))), env_variables={"GATE_DIR": str(gate)}
+        body = project.job_body(
+            parameters=grid_of(list(range(50))), env_variables={"GATE_DIR": str(gate)}
         )
         job = await create_job(stack, body)
         interactive_root = tmp_path / "interactive"
@@ -432,10 +421,10 @@ async def test_two_jobs_both_progress_before_either_finishes(
     async with whole_stack(service_settings, max_parallel_job_runs=2) as stack:
         project.step("s", "s.sh", "echo quick\n")
         first = await create_job(
-            stack, job_body(project, "first", parameters=grid_of(list(range(12))))
+            stack, project.job_body("first", parameters=grid_of(list(range(12))))
         )
         second = await create_job(
-            stack, job_body(project, "second", parameters=grid_of(list(range(12))))
+            stack, project.job_body("second", parameters=grid_of(list(range(12))))
         )
         async with event_log(stack) as log:
             await until_job(log, first["uuid"], "SUCCESS")
@@ -461,7 +450,7 @@ async def test_a_run_admitted_by_a_replica_that_died_is_started_by_the_sweep(
         service_settings, clock=clock, max_parallel_job_runs=1, job_sweep_seconds=0.2
     ) as stack:
         project.step("s", "s.py", WAIT_FOR_GATE)
-        body = job_body(project, parameters=grid_of([0, 1]), env_variables={"GATE_DIR": str(gate)})
+        body = project.job_body(parameters=grid_of([0, 1]), env_variables={"GATE_DIR": str(gate)})
         job = await create_job(stack, body)
         async with event_log(stack, stack.bus.job_events(job["uuid"])) as log:
             await log.wait_for(

@@ -32,12 +32,7 @@ def project(project: Project) -> Project:
 
 
 def job_body(project: Project, **extra: Any) -> dict[str, Any]:
-    return {
-        "name": "nightly",
-        "pipeline_definition": project.definition(),
-        "project_dir": str(project.root),
-        **extra,
-    }
+    return project.job_body("nightly", **extra)
 
 
 def locs(response: Any) -> list[list[Any]]:

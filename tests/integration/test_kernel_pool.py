@@ -19,13 +19,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-from test_process_executor import (
-    RESULT_TIMEOUT,
-    STOP_BUDGET,
-    Output,
-    Project,
-    run_step,
-)
+from step_files import Output
+from test_process_executor import RESULT_TIMEOUT, STOP_BUDGET, Project
 
 from orchest_schemas.commands import StepWork
 from orchest_step_runner.executor import ExecutionResult, ProcessExecutor
@@ -82,7 +77,7 @@ async def executor_with(
 async def run(
     executor: ProcessExecutor, project: Project, work: StepWork
 ) -> tuple[ExecutionResult, Output]:
-    done = await run_step(executor, project, work)
+    done = await project.run(executor, work)
     view = project.scratch / "view"
     if view.exists():  # the attempt's mount point (the caller removes scratch directories)
         view.rmdir()
@@ -204,7 +199,8 @@ async def test_the_pool_keeps_to_its_memory_and_ends_idle_kernels(tmp_path: Path
 RUNNER = """\
 import asyncio, sys
 sys.path[:0] = [{tests!r}, {integration!r}]
-from test_process_executor import Output, Project
+from step_files import Output
+from test_process_executor import Project
 from pathlib import Path
 from orchest_step_runner.executor import ProcessExecutor
 from orchest_step_runner.executor.kernel_pool import PoolOptions

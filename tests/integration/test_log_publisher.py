@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from nats.aio.client import Client
+from nats.js import JetStreamContext
 
 from orchest_schemas.bus import BusNames
 from orchest_schemas.events import StepLogChunk
@@ -12,17 +13,24 @@ from orchest_service.broker import ensure_streams
 from orchest_service.log_publisher import LogPublisher
 
 
-async def test_output_is_kept_until_the_stream_takes_it(nc: Client, bus: BusNames) -> None:
-    js = nc.jetstream()
-    subject = bus.step_log("r1", "s1")
-    logs = LogPublisher(
+def step_logs(
+    js: JetStreamContext, subject: str, run: str, step: str, flush_seconds: float
+) -> LogPublisher:
+    """The publisher of the first attempt's output of ``step`` of ``run``."""
+    return LogPublisher(
         js,
         subject,
         lambda offset, data: StepLogChunk(
-            run_uuid="r1", step_uuid="s1", attempt=1, offset=offset, data=data
+            run_uuid=run, step_uuid=step, attempt=1, offset=offset, data=data
         ),
-        flush_seconds=0.01,
+        flush_seconds=flush_seconds,
     )
+
+
+async def test_output_is_kept_until_the_stream_takes_it(nc: Client, bus: BusNames) -> None:
+    js = nc.jetstream()
+    subject = bus.step_log("r1", "s1")
+    logs = step_logs(js, subject, "r1", "s1", flush_seconds=0.01)
     # No LOGS stream yet: JetStream does not answer the publish.
     await logs.write("first line\n")
     await logs.flush()  # must not raise: the step goes on
@@ -45,14 +53,7 @@ async def test_close_offers_again_what_the_stream_refused_before_it_returns(
     later on."""
     js = nc.jetstream()
     subject = bus.step_log("r2", "s2")
-    logs = LogPublisher(
-        js,
-        subject,
-        lambda offset, data: StepLogChunk(
-            run_uuid="r2", step_uuid="s2", attempt=1, offset=offset, data=data
-        ),
-        flush_seconds=60,
-    )
+    logs = step_logs(js, subject, "r2", "s2", flush_seconds=60)
     await logs.write("the last line\n")
     # No LOGS stream when close begins: its first flush is refused. The stream
     # appears as soon as that refusal has been seen.

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from test_process_executor import RESULT_TIMEOUT, Output, Project
+from step_files import Output
+from test_process_executor import RESULT_TIMEOUT, Project
 
 from orchest_step_runner.executor import ProcessExecutor
 from orchest_step_runner.executor.tree import is_gone, marked_processes

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from integration.test_process_executor import Project, run_step, stream_text
+from integration.test_process_executor import Project, stream_text
 
 from orchest_step_runner.executor import ProcessExecutor
 from orchest_step_runner.executor.notebook import EXECUTED_NOTEBOOK
@@ -47,7 +47,7 @@ async def test_the_executed_notebook_is_written_back_into_its_file(
     )
     (project.dir / path).chmod(0o640)
     work = project.work(path, step_parameters={"step_extra": 2})
-    result, output = await run_step(executor, project, work)
+    result, output = await project.run(executor, work)
     assert result.error is None, output.text
     assert set(result.artifacts) == {EXECUTED_NOTEBOOK}
     written = read(project, path)
@@ -75,7 +75,7 @@ async def test_a_notebook_changed_during_the_run_is_not_written_back(
         (f"with open({str(saved)!r}, 'a') as f:\n    f.write(' ')\nprint('ran')", []),
     )
     before = saved.read_bytes()
-    result, output = await run_step(executor, project, project.work(path))
+    result, output = await project.run(executor, project.work(path))
     assert result.error is None, output.text
     assert saved.read_bytes() == before + b" "  # the user's save stays
     note = (
@@ -95,7 +95,7 @@ async def test_a_notebook_removed_during_the_run_is_not_written_back(
 ) -> None:
     gone = project.dir / "steps" / "gone.ipynb"
     path = project.notebook("gone.ipynb", (f"import os\nos.remove({str(gone)!r})", []))
-    result, output = await run_step(executor, project, project.work(path))
+    result, output = await project.run(executor, project.work(path))
     assert result.error is None, output.text
     assert not gone.exists()
     assert "not written back into steps/gone.ipynb: it was removed during the run" in output.text
@@ -108,7 +108,7 @@ async def test_a_failed_notebook_is_not_written_back(
 ) -> None:
     path = project.notebook("fails.ipynb", ("print('first')", []), ("1 / 0", []))
     before = (project.dir / path).read_bytes()
-    result, output = await run_step(executor, project, project.work(path))
+    result, output = await project.run(executor, project.work(path))
     assert result.error == "ZeroDivisionError: division by zero (cell 2)", output.text
     assert (project.dir / path).read_bytes() == before
     assert set(result.artifacts) == {EXECUTED_NOTEBOOK}
@@ -131,7 +131,7 @@ async def test_a_job_run_writes_into_its_workspace(
     work = project.work(path, job_uuid="0b5e-job").model_copy(
         update={"project_dir": str(workspace)}
     )
-    result, output = await run_step(executor, project, work)
+    result, output = await project.run(executor, work)
     assert result.error is None, output.text
     assert (project.dir / path).read_bytes() == before
     written = nbformat.read(workspace / path, as_version=4)

@@ -9,22 +9,19 @@ them go wait for a signal or a file the test writes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import re
 import shutil
 import signal
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import nbformat
 import psutil
 import pytest
-import step_files
-from step_files import StepFiles
+from step_files import Output, StepFiles
 
 from orchest_schemas.commands import StepWork
 from orchest_schemas.pipeline import PipelineDefinition
@@ -40,39 +37,23 @@ PROJECT_UUID = "7c0b8a4e-5bd1-4cf6-9c1b-0a4bd2b6c6f1"
 PIPELINE_UUID = "d4a3f8a0-8c2b-4a53-9a8e-3f4e8b1c2d3e"
 
 
-class Output(step_files.Output):
-    wait_seconds = RESULT_TIMEOUT
+def kernel_named(name: str) -> dict[str, Any]:
+    """A step's kernel field."""
+    return {"kernel": {"name": name, "display_name": name}}
 
 
 class Project(StepFiles):
     """A project directory with step files in ``steps/``, a scratch and a ``files`` directory."""
+
+    result_timeout = RESULT_TIMEOUT
+    pipeline: ClassVar[dict[str, Any]] = {"uuid": PIPELINE_UUID, "name": "test pipeline"}
 
     def __init__(self, root: Path) -> None:
         super().__init__(root, PROJECT_UUID)
         self.files = root / "files"
         self.files.mkdir()
 
-    def work(
-        self,
-        file_path: str,
-        *,
-        parameters: dict[str, Any] | None = None,
-        step_parameters: dict[str, Any] | None = None,
-        env: dict[str, str] | None = None,
-        timeout: float | None = None,
-        kernel: str = "python",
-        job_uuid: str | None = None,
-    ) -> StepWork:
-        return self.step_work(
-            file_path,
-            pipeline={"uuid": PIPELINE_UUID, "name": "test pipeline"},
-            step={"title": "the step", "kernel": {"name": kernel, "display_name": kernel}},
-            parameters=parameters,
-            step_parameters=step_parameters,
-            env=env,
-            timeout=timeout,
-            job_uuid=job_uuid,
-        )
+    step: ClassVar[dict[str, Any]] = {"title": "the step", **kernel_named("python")}
 
 
 @pytest.fixture
@@ -85,35 +66,6 @@ def executor() -> ProcessExecutor:
     # Without the variable the executor sets itself, whatever the test runner has.
     base_env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     return ProcessExecutor(kill_grace_seconds=1.0, base_env=base_env)
-
-
-async def run_step(
-    executor: ProcessExecutor, project: Project, work: StepWork
-) -> tuple[ExecutionResult, Output]:
-    output = Output()
-    result = await asyncio.wait_for(
-        executor.execute(work, output=output, cancel=asyncio.Event(), scratch_dir=project.scratch),
-        RESULT_TIMEOUT,
-    )
-    return result, output
-
-
-@contextlib.asynccontextmanager
-async def running(
-    executor: ProcessExecutor, project: Project, work: StepWork
-) -> AsyncIterator[tuple[asyncio.Task[ExecutionResult], asyncio.Event, Output]]:
-    """Run the step in the background; on exit, make sure it is over."""
-    output = Output()
-    cancel = asyncio.Event()
-    task = asyncio.create_task(
-        executor.execute(work, output=output, cancel=cancel, scratch_dir=project.scratch)
-    )
-    try:
-        yield task, cancel, output
-    finally:
-        if not task.done():
-            cancel.set()
-        await asyncio.wait({task}, timeout=RESULT_TIMEOUT)
 
 
 def is_gone(pid: int) -> bool:
@@ -194,7 +146,7 @@ def check_seen(seen: dict[str, Any], work: StepWork, project: Project) -> None:
 
 async def test_python_step_succeeds(executor: ProcessExecutor, project: Project) -> None:
     path = project.write("ok.py", "print('hello from python')\n")
-    result, output = await run_step(executor, project, project.work(path))
+    result, output = await project.run(executor, project.work(path))
     assert result == ExecutionResult(exit_code=0, error=None)
     assert output.text == "hello from python\n"
 
@@ -210,7 +162,7 @@ async def test_python_step_fails_with_its_exit_code(
         sys.exit(3)
         """,
     )
-    result, output = await run_step(executor, project, project.work(path))
+    result, output = await project.run(executor, project.work(path))
     assert (result.exit_code, result.error) == (3, "exit code 3")
     assert not result.timed_out and not result.aborted
     assert "about to fail" in output.text  # stderr merged into the output
@@ -221,14 +173,14 @@ async def test_shell_step(
     executor: ProcessExecutor, project: Project, code: int, error: str | None
 ) -> None:
     path = project.write("run.sh", f'echo "shell in $BASH_VERSION"\nexit {code}\n')
-    result, output = await run_step(executor, project, project.work(path))
+    result, output = await project.run(executor, project.work(path))
     assert (result.exit_code, result.error) == (code, error)
     assert output.text.startswith("shell in ")
 
 
 async def test_cwd_is_the_step_folder(executor: ProcessExecutor, project: Project) -> None:
     path = project.write("cwd.py", "import os\nprint(os.getcwd())\n")
-    result, output = await run_step(executor, project, project.work(path))
+    result, output = await project.run(executor, project.work(path))
     assert result.exit_code == 0
     assert is_step_folder(output.text.strip(), project)
 
@@ -247,7 +199,7 @@ async def test_step_gets_none_of_the_runners_own_environment(project: Project) -
     executor = ProcessExecutor(base_env=runner_env)
     path = project.write("env.sh", "env\n")
     work = project.work(path, env={"MY_VAR": "my value"})
-    result, output = await run_step(executor, project, work)
+    result, output = await project.run(executor, work)
     assert result.exit_code == 0, output.text
     seen = dict(line.split("=", 1) for line in output.text.splitlines() if "=" in line)
     assert sorted(name for name, value in seen.items() if "secret" in value) == []
@@ -272,7 +224,7 @@ async def test_script_sees_orchest_variables_and_env(
         env={"MY_VAR": "my value", "ORCHEST_RUN_UUID": "not allowed to override"},
         job_uuid=job_uuid,
     )
-    result, output = await run_step(executor, project, work)
+    result, output = await project.run(executor, work)
     assert result.exit_code == 0, output.text
     seen = parse_seen(output)
     assert json.loads(seen["ORCHEST_PARAMETERS"]) == {"alpha": 1, "beta": "step", "gamma": [1, 2]}
@@ -293,7 +245,7 @@ async def test_output_arrives_while_the_step_runs(
         print("second line")
         """,
     )
-    async with running(executor, project, project.work(path)) as (task, _, output):
+    async with project.running(executor, project.work(path)) as (task, _, output):
         match = await output.wait_for(r"first line from (\d+)\n")
         assert not task.done()
         assert "second line" not in output.text
@@ -313,7 +265,7 @@ async def test_output_without_newline_arrives(executor: ProcessExecutor, project
         signal.sigwait({signal.SIGUSR1})
         """,
     )
-    async with running(executor, project, project.work(path)) as (task, _, output):
+    async with project.running(executor, project.work(path)) as (task, _, output):
         match = await output.wait_for(r"prompt (\d+)> ")
         assert not task.done()
         os.kill(int(match.group(1)), signal.SIGUSR1)
@@ -343,7 +295,7 @@ async def test_timeout_kills_the_whole_tree(executor: ProcessExecutor, project: 
     work = project.work(path, timeout=2.0, env={"PIDS_FILE": str(pids_file)})
     loop = asyncio.get_running_loop()
     started = loop.time()
-    result, output = await run_step(executor, project, work)
+    result, output = await project.run(executor, work)
     elapsed = loop.time() - started
     assert result.timed_out and not result.aborted
     assert result.error == "timed out after 2.0s"
@@ -372,7 +324,7 @@ async def test_a_daemon_left_behind_ends_with_the_step(
     work = project.work(path, env={"PIDS_FILE": str(pids_file)})
     loop = asyncio.get_running_loop()
     started = loop.time()
-    result, output = await run_step(executor, project, work)
+    result, output = await project.run(executor, work)
     assert (result.exit_code, result.error) == (0, None)
     assert output.text == "done\n"
     [daemon] = read_pids(pids_file)
@@ -402,9 +354,7 @@ async def test_a_step_that_ends_reads_only_the_processes_created_since_it_began(
         while [ ! -s "$PIDS_FILE" ]; do sleep 0.01; done
         """,
     )
-    result, _ = await run_step(
-        executor, project, project.work(path, env={"PIDS_FILE": str(pids_file)})
-    )
+    result, _ = await project.run(executor, project.work(path, env={"PIDS_FILE": str(pids_file)}))
     assert (result.exit_code, result.error) == (0, None)
     [daemon] = read_pids(pids_file)
     assert is_gone(daemon)
@@ -427,9 +377,7 @@ async def test_a_step_that_left_nothing_ends_without_a_thread_hop(
         return await to_thread(func, *args, **kwargs)
 
     monkeypatch.setattr(tree.asyncio, "to_thread", counted)
-    result, output = await run_step(
-        executor, project, project.work(project.write("ok.sh", "echo ok\n"))
-    )
+    result, output = await project.run(executor, project.work(project.write("ok.sh", "echo ok\n")))
     assert (result.exit_code, result.error, output.text) == (0, None, "ok\n")
     assert hops == [], "the end of the step went through a thread"
 
@@ -450,7 +398,7 @@ async def test_cancel_kills_the_whole_tree(executor: ProcessExecutor, project: P
         """,
     )
     work = project.work(path, env={"PIDS_FILE": str(pids_file)})
-    async with running(executor, project, work) as (task, cancel, output):
+    async with project.running(executor, work) as (task, cancel, output):
         await output.wait_for("ready")
         loop = asyncio.get_running_loop()
         cancelled_at = loop.time()
@@ -483,7 +431,7 @@ async def test_cancelling_the_call_kills_the_tree(
         """,
     )
     work = project.work(path, env={"PIDS_FILE": str(pids_file)})
-    async with running(executor, project, work) as (task, _, output):
+    async with project.running(executor, work) as (task, _, output):
         await output.wait_for("ready")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -502,7 +450,7 @@ async def test_r_step_without_rscript_gives_a_clear_error(
     executor: ProcessExecutor, project: Project
 ) -> None:
     path = project.write("analysis.R", 'print("hi")\n')
-    result, output = await run_step(executor, project, project.work(path))
+    result, output = await project.run(executor, project.work(path))
     assert result == ExecutionResult(
         exit_code=None, error="Rscript not found: install R to run .R steps"
     )
@@ -526,7 +474,7 @@ async def test_notebook_parameters_injected_after_the_parameters_cell(
         parameters={"alpha": 10, "gamma": [1, 2]},
         step_parameters={"alpha": 20, "delta": "d"},
     )
-    result, output = await run_step(executor, project, work)
+    result, output = await project.run(executor, work)
     assert (result.exit_code, result.error) == (0, None), output.text
     assert "alpha=20 beta=b gamma=[1, 2] delta=d\n" in output.text
     nb = executed_notebook(result)
@@ -541,7 +489,7 @@ async def test_notebook_parameters_injected_first_when_no_cell_is_tagged(
     executor: ProcessExecutor, project: Project
 ) -> None:
     path = project.notebook("untagged.ipynb", ("print(f'alpha is {alpha}')", []))
-    result, output = await run_step(executor, project, project.work(path, parameters={"alpha": 5}))
+    result, output = await project.run(executor, project.work(path, parameters={"alpha": 5}))
     assert result.error is None, output.text
     assert output.text == "alpha is 5\n"
     nb = executed_notebook(result)
@@ -558,7 +506,7 @@ async def test_failing_notebook_reports_the_exception_and_keeps_earlier_outputs(
         ("1 / 0", []),
         ("print('never')", []),
     )
-    result, output = await run_step(executor, project, project.work(path, parameters={"p": 1}))
+    result, output = await project.run(executor, project.work(path, parameters={"p": 1}))
     # Cell numbers count the step's own cells (the injected parameters cell aside).
     assert (result.exit_code, result.error) == (1, "ZeroDivisionError: division by zero (cell 2)")
     assert output.text == "before the error\nZeroDivisionError: division by zero\n"
@@ -575,7 +523,7 @@ async def test_kernel_death_is_reported(executor: ProcessExecutor, project: Proj
         ("print('alive', flush=True)", []),
         ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", []),
     )
-    result, output = await run_step(executor, project, project.work(path))
+    result, output = await project.run(executor, project.work(path))
     assert (result.exit_code, result.error) == (-signal.SIGKILL, "kernel died")
     assert output.text == "alive\n"
     assert stream_text(executed_notebook(result).cells[0]) == "alive\n"
@@ -599,7 +547,7 @@ async def test_notebook_output_arrives_while_the_cell_runs(
         ),
     )
     work = project.work(path, env={"GO_FILE": str(go_file)})
-    async with running(executor, project, work) as (task, _, output):
+    async with project.running(executor, work) as (task, _, output):
         await output.wait_for("first\n")
         assert not task.done()
         assert "second" not in output.text
@@ -637,7 +585,7 @@ async def test_notebook_stopped_while_a_cell_runs(
     work = project.work(path, env={"PIDS_FILE": str(pids_file)}, timeout=timeout)
     loop = asyncio.get_running_loop()
     started = loop.time()
-    async with running(executor, project, work) as (task, cancel, output):
+    async with project.running(executor, work) as (task, cancel, output):
         await output.wait_for("sleeping\n")
         stopped_at = loop.time()
         if stop == "cancel":
@@ -674,7 +622,7 @@ async def test_kernel_that_dies_at_start_up(
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     path = project.notebook("nb.ipynb", ("print('never')", []))
-    result, output = await run_step(executor, project, project.work(path, kernel="broken"))
+    result, output = await project.run(executor, project.work(path, step=kernel_named("broken")))
     assert (result.exit_code, result.error) == (3, "kernel died")
     # The kernel process's own stderr reaches the output.
     assert output.text == "no kernel here\n"
@@ -685,7 +633,7 @@ async def test_unknown_kernel_falls_back_to_python3(
     executor: ProcessExecutor, project: Project, kernel: str
 ) -> None:
     path = project.notebook("k.ipynb", ("import sys\nprint(sys.version_info[0])", []))
-    result, output = await run_step(executor, project, project.work(path, kernel=kernel))
+    result, output = await project.run(executor, project.work(path, step=kernel_named(kernel)))
     assert result.error is None, output.text
     assert output.text == "3\n"
     assert executed_notebook(result).metadata.language_info.name == "python"
@@ -696,7 +644,7 @@ async def test_kernel_sees_cwd_and_orchest_variables(
 ) -> None:
     path = project.notebook("env.ipynb", (REPORT_ENVIRONMENT, []))
     work = project.work(path, env={"MY_VAR": "my value"}, job_uuid="0b5e-job")
-    result, output = await run_step(executor, project, work)
+    result, output = await project.run(executor, work)
     assert result.error is None, output.text
     check_seen(parse_seen(output), work, project)
     # No parameters: no injected cell.

@@ -11,7 +11,8 @@ import subprocess
 from pathlib import Path
 
 import psutil
-from test_process_executor import RESULT_TIMEOUT, Output, Project
+from step_files import Output
+from test_process_executor import RESULT_TIMEOUT, Project
 
 from orchest_schemas.commands import StepWork
 from orchest_step_runner.executor import ExecutionResult, ProcessExecutor

@@ -20,7 +20,6 @@ import textwrap
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from uuid import uuid4
 
 import httpx
 import psutil
@@ -31,6 +30,7 @@ from jupyter_harness import (
     execute,
     is_gone,
     marked_anywhere,
+    session_spec,
     start_kernel,
 )
 
@@ -78,14 +78,7 @@ def project_dir(tmp_path: Path) -> Path:
 
 
 def spec_for(project_dir: Path, **env: str) -> SessionSpec:
-    return SessionSpec(
-        session_uuid=str(uuid4()),
-        project_uuid=PROJECT_UUID,
-        pipeline_uuid=PIPELINE_UUID,
-        project_dir=str(project_dir),
-        pipeline_path="main.orchest",
-        env={"ORCHEST_PIPELINE_UUID": PIPELINE_UUID, **env},
-    )
+    return session_spec(project_dir, PROJECT_UUID, PIPELINE_UUID, **env)
 
 
 def session_processes(owned: list[Owned], session_uuid: str) -> list[psutil.Process]:

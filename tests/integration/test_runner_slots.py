@@ -49,12 +49,7 @@ async def test_concurrency_stays_within_the_slots(
     project, log = counting_project(tmp_path, steps=6)
     async with whole_stack(service_settings, slots=slots, job_slots=1) as stack:
         if job:  # a job's run: its work goes out on the job priority subject
-            body = {
-                "name": "slots",
-                "pipeline_definition": project.definition(),
-                "project_dir": str(project.root),
-            }
-            created = await stack.http.post("/api/jobs", json=body)
+            created = await stack.http.post("/api/jobs", json=project.job_body("slots"))
             assert created.status_code == 201, created.text
             job_uuid = created.json()["uuid"]
 

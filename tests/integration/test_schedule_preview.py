@@ -56,12 +56,7 @@ async def test_the_next_firing_times_follow_the_schedulers_clock(
     # A cron job made now fires first at the preview's first time.
     project = Project(tmp_path)
     project.step("a", "a.sh", "echo a\n")
-    body = {
-        "name": "nightly",
-        "pipeline_definition": project.definition(),
-        "project_dir": str(project.root),
-        "schedule": {"cron_schedule": "0 3 * * *"},
-    }
+    body = project.job_body("nightly", schedule={"cron_schedule": "0 3 * * *"})
     created = await stack.http.post("/api/jobs", json=body)
     assert created.status_code == 201, created.text
     assert created.json()["next_scheduled_time"] == daily["next_times"][0]

@@ -18,7 +18,7 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from integration.test_process_executor import Project, run_step
+from integration.test_process_executor import Project, kernel_named
 
 from orchest_step_runner.executor import ExecutionResult, ProcessExecutor
 
@@ -83,7 +83,9 @@ async def test_a_py_step_runs_with_the_python_of_its_environments_kernel(
     notebook = project.notebook("report.ipynb", (REPORT, []))
     seen = []
     for path in (script, notebook):
-        result, output = await run_step(executor, project, project.work(path, kernel="python"))
+        result, output = await project.run(
+            executor, project.work(path, step=kernel_named("python"))
+        )
         assert result.error is None, output.text
         (line,) = [x for x in output.text.splitlines() if x.startswith("PYTHON ")]
         seen.append(line)
@@ -97,7 +99,7 @@ async def test_a_file_without_extension_runs_with_bash(
 ) -> None:
     path = project.write("run", 'echo "bash ${BASH_VERSION%%.*}"; echo "$ORCHEST_STEP_UUID"\n')
     work = project.work(path)
-    result, output = await run_step(executor, project, work)
+    result, output = await project.run(executor, work)
     assert result == ExecutionResult(0, None), output.text
     major = output.text.split()[1]
     assert output.text == f"bash {major}\n{work.step_uuid}\n" and major.isdigit()
@@ -110,7 +112,7 @@ async def test_a_js_step_runs_with_node(
 ) -> None:
     path = project.write("app.js", "console.log('node', process.env.ORCHEST_STEP_UUID);\n")
     work = project.work(path)
-    result, output = await run_step(executor, project, work)
+    result, output = await project.run(executor, work)
     assert result == ExecutionResult(0, None), output.text
     assert output.text == f"node {work.step_uuid}\n"
 
@@ -121,7 +123,7 @@ async def test_a_jl_step_without_julia_fails_naming_what_is_missing(
     project: Project,
 ) -> None:
     path = project.write("model.jl", 'println("julia")\n')
-    result, output = await run_step(executor, project, project.work(path))
+    result, output = await project.run(executor, project.work(path))
     assert result == ExecutionResult(None, "julia not found: install Julia to run .jl steps")
     assert output.text == ""
 
@@ -131,6 +133,6 @@ async def test_a_file_of_another_type_is_refused(
     project: Project,
 ) -> None:
     path = project.write("notes.txt", "echo no\n")
-    result, output = await run_step(executor, project, project.work(path))
+    result, output = await project.run(executor, project.work(path))
     assert result == ExecutionResult(None, "unsupported step file type: notes.txt")
     assert output.text == ""

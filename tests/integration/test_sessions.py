@@ -26,6 +26,7 @@ from runs_harness import (
     whole_stack,
 )
 
+import support
 from orchest_schemas.events import RunStatusChanged, SessionStatusChanged
 from support import eventually, free_port, http_answer
 
@@ -51,13 +52,7 @@ def project(tmp_path: Path) -> Project:
 
 
 def launch_body(project: Project, **extra: Any) -> dict[str, Any]:
-    return {
-        "project_uuid": PROJECT,
-        "pipeline_uuid": PIPELINE,
-        "project_dir": str(project.root),
-        "pipeline_path": "main.orchest",
-        **extra,
-    }
+    return support.launch_body(PROJECT, PIPELINE, project.root, **extra)
 
 
 async def run_reaches(log: EventLog, run_uuid: str, status: str) -> None:
