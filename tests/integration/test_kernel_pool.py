@@ -263,8 +263,10 @@ async def test_pool_kernels_left_by_a_runner_and_its_guardian_are_reaped_at_star
 ) -> None:
     runner, guardian, kernels = await a_runner_with_a_full_pool(tmp_path)
     try:
+        # Taken before the kill: once killed and reaped, there is no process to take.
+        its_guardian = psutil.Process(guardian)
         os.kill(guardian, signal.SIGKILL)  # the guardian this test's runner started
-        await all_gone([psutil.Process(guardian)])
+        await all_gone([its_guardian])
         runner.send_signal(signal.SIGKILL)
         await runner.wait()
         assert not any(is_gone(p) for p in kernels)  # nobody is left to end them
