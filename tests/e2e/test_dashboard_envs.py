@@ -7,7 +7,8 @@ of that pipeline so uses; then ``ui/e2e/envs.mjs`` drives Debian's chromium:
 from the project's page to its environments, a name the API refuses seen at
 its field, an environment created whose setup script prints a few lines (one
 in colour) and ``pip install``s pyjokes, its build seen going STARTED ->
-SUCCESS live with its log lines; the script edited to ``exit 3``, the new
+SUCCESS live with its log lines (STARTED may pass within one frame under
+load); the script edited to ``exit 3``, the new
 build seen FAILED with its log; a sleeping build cancelled; the list showing
 the latest state; the environment deleted; "busy"'s delete refused (409),
 the refusal shown. What the page showed is checked here against what the
@@ -86,9 +87,12 @@ def test_an_environment_is_built_followed_live_and_fails_when_its_script_does(
     assert seen["navLink"] == 1
     assert "at most 255 characters" in seen["nameProblem"], seen["nameProblem"]
 
-    # The first build: seen going (its first line shown before it ended), then SUCCESS.
+    # The first build: seen going (a state before its end, its first line
+    # shown before it ended), then SUCCESS, live. (STARTED itself may last
+    # less than the page's frame under load: events are applied once a frame.)
     first = seen["transitions"][seen["firstBuild"]]
-    assert first[-1] == "SUCCESS" and "STARTED" in first, first
+    assert first[-1] == "SUCCESS" and len(first) >= 2, first
+    assert set(first[:-1]) <= {"PENDING", "STARTED"}, first
     assert seen["firstLineWhileGoing"] in ("STARTED", "SUCCESS")
     log = seen["successLog"]
     assert "preparing the jokes environment" in log

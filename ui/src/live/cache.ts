@@ -45,7 +45,12 @@ function applyToPages<L>(
 /** One cached value moved by `apply`; read again when it lacks what the event is about. */
 function applyOne<T>(qc: QueryClient, key: readonly unknown[], apply: (value: T) => { list: T; known: boolean }): void {
   const data = qc.getQueryData<T>(key);
-  if (data === undefined) return;
+  if (data === undefined) {
+    // Being read for the first time: what it reads may predate this event,
+    // so read it again (the read under way is dropped).
+    if (qc.isFetching({ queryKey: key, exact: true }) > 0) void qc.invalidateQueries({ queryKey: key, exact: true });
+    return;
+  }
   const { list, known } = apply(data);
   if (list !== data) qc.setQueryData(key, list);
   // Read again even when no page shows it now, so that going back to it
