@@ -201,18 +201,24 @@ async def test_a_step_of_an_environment_without_a_successful_build_fails_at_once
     assert not marker.exists()
 
 
-async def test_a_cancel_kills_the_build_within_two_seconds(stack: Stack) -> None:
+async def a_sleeping_build(stack: Stack) -> tuple[dict[str, Any], str, str, list[int]]:
+    """A build whose setup script sleeps, once it runs: its project, its
+    environment's and its own uuids, and the pids of the script and its sleep."""
     project = await new_project(stack)
     pid_file = Path(project["path"]) / "build.pid"
     script = f"echo $$ > {pid_file}\nsleep 300 &\necho $! >> {pid_file}\nwait\n"
     made = await create_env(stack, project["uuid"], name="slow", setup_script=script)
-    env, build = made["uuid"], made["latest_build"]["uuid"]
 
     async def pids() -> list[int] | None:
         lines = pid_file.read_text().split() if pid_file.exists() else []
         return [int(p) for p in lines] if len(lines) == 2 else None
 
     running = await eventually(pids, timeout=120, what="the setup script runs")
+    return project, made["uuid"], made["latest_build"]["uuid"], running
+
+
+async def test_a_cancel_kills_the_build_within_two_seconds(stack: Stack) -> None:
+    project, env, build, running = await a_sleeping_build(stack)
     url = f"/api/projects/{project['uuid']}/environments/{env}/builds/{build}"
     started = time.monotonic()
     cancelled = await stack.http.delete(url)
@@ -232,17 +238,7 @@ async def test_a_cancel_taken_by_another_session_manager_stops_the_build(
 ) -> None:
     """Cancels reach any session manager: one that does not run the build
     writes it ABORTED and says so; the one running it stops it."""
-    project = await new_project(stack)
-    pid_file = Path(project["path"]) / "build.pid"
-    script = f"echo $$ > {pid_file}\nsleep 300 &\necho $! >> {pid_file}\nwait\n"
-    made = await create_env(stack, project["uuid"], name="slow", setup_script=script)
-    env, build = made["uuid"], made["latest_build"]["uuid"]
-
-    async def pids() -> list[int] | None:
-        lines = pid_file.read_text().split() if pid_file.exists() else []
-        return [int(p) for p in lines] if len(lines) == 2 else None
-
-    running = await eventually(pids, timeout=120, what="the setup script runs")
+    project, env, build, running = await a_sleeping_build(stack)
     pool = await create_pool(database_url, min_size=1, max_size=2, schema="session_manager")
     try:
         other = Builds(
