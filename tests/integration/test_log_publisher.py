@@ -78,3 +78,22 @@ async def test_close_offers_again_what_the_stream_refused_before_it_returns(
 
     info = await js.stream_info(bus.logs_stream.name)
     assert info.state.messages == 1, "close returned before its output was published"
+
+
+async def test_output_written_while_a_flush_publishes_is_kept(nc: Client, bus: BusNames) -> None:
+    js = nc.jetstream()
+    await ensure_streams(js, bus.streams)
+    subject = bus.step_log("r3", "s3")
+    logs = step_logs(js, subject, "r3", "s3", flush_seconds=60)
+    await logs.write("before\n")
+    flushing = asyncio.create_task(logs.flush())
+    await asyncio.sleep(0)  # one turn: the flush takes what is buffered and publishes
+    assert not flushing.done()  # it awaits JetStream's answer
+    await logs.write("during\n")  # while the flush awaits JetStream's answer
+    await flushing
+    await logs.close()
+
+    sub = await js.pull_subscribe(subject, durable="t3", stream=bus.logs_stream.name)
+    msgs = await asyncio.wait_for(sub.fetch(2), 10)
+    text = "".join(StepLogChunk.model_validate_json(m.data).data for m in msgs)
+    assert text == "before\nduring\n"

@@ -73,22 +73,28 @@ class LogPublisher:
         async with self._lock:
             if not self._buffer:
                 return
-            pieces = split_text("".join(self._buffer), MAX_CHUNK_BYTES)
+            # What is written while a publish is awaited stays in the buffer
+            # behind what this flush took, for the next flush.
+            taken = len(self._buffer)
+            pieces = split_text("".join(self._buffer[:taken]), MAX_CHUNK_BYTES)
             for i, piece in enumerate(pieces):
                 chunk = self._chunk(self._offset, piece)
                 try:
                     await self._js.publish(self._subject, chunk.to_bytes())
                 except (NatsError, OSError, TimeoutError) as exc:
                     logger.warning("output on %s not published (%s); kept", self._subject, exc)
-                    self._keep("".join(pieces[i:]))
+                    self._keep("".join(pieces[i:]), taken)
                     if self._timer is None:
                         self._timer = asyncio.create_task(self._flush_later())
                     return
                 self._offset += len(piece.encode())
-            self._buffer.clear()
-            self._buffered_bytes = 0
+            del self._buffer[:taken]
+            self._buffered_bytes = sum(len(text.encode()) for text in self._buffer)
 
-    def _keep(self, data: str) -> None:
+    def _keep(self, data: str, taken: int) -> None:
+        """``data`` (what a flush took and could not publish) in place of the
+        buffer's first ``taken`` pieces."""
+        data = "".join([data, *self._buffer[taken:]])
         encoded = data.encode()
         if len(encoded) > MAX_BUFFERED_BYTES:
             dropped = len(encoded) - MAX_BUFFERED_BYTES
