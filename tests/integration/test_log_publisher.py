@@ -87,7 +87,7 @@ async def test_output_written_while_a_flush_publishes_is_kept(nc: Client, bus: B
     logs = step_logs(js, subject, "r3", "s3", flush_seconds=60)
     await logs.write("before\n")
     flushing = asyncio.create_task(logs.flush())
-    await asyncio.sleep(0)  # one turn: the flush takes what is buffered and publishes
+    await asyncio.sleep(0)  # wait-ok: one turn, the flush takes what is buffered and publishes
     assert not flushing.done()  # it awaits JetStream's answer
     await logs.write("during\n")  # while the flush awaits JetStream's answer
     await flushing
