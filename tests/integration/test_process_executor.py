@@ -605,27 +605,71 @@ async def test_notebook_stopped_while_a_cell_runs(
     assert stream_text(nb.cells[1]) == "sleeping\n"
 
 
+def install_kernelspec(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, code: str
+) -> None:
+    """A Python kernelspec ``name`` whose kernel runs ``code`` (``sys.argv[1]``:
+    the connection file), the only kernelspec the executor finds."""
+    spec_dir = tmp_path / "jupyter" / "kernels" / name
+    spec_dir.mkdir(parents=True)
+    spec = {
+        "argv": [sys.executable, "-c", code, "{connection_file}"],
+        "display_name": name,
+        "language": "python",
+        "metadata": {"supported_encryption": ["curve"]},  # as ipykernel's own
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+
+
 async def test_kernel_that_dies_at_start_up(
     executor: ProcessExecutor,
     project: Project,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    spec_dir = tmp_path / "jupyter" / "kernels" / "broken"
-    spec_dir.mkdir(parents=True)
     crash = "import sys; print('no kernel here', file=sys.stderr); sys.exit(3)"
-    spec = {
-        "argv": [sys.executable, "-c", crash, "{connection_file}"],
-        "display_name": "broken",
-        "language": "python",
-    }
-    (spec_dir / "kernel.json").write_text(json.dumps(spec))
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    install_kernelspec(tmp_path, monkeypatch, "broken", crash)
     path = project.notebook("nb.ipynb", ("print('never')", []))
     result, output = await project.run(executor, project.work(path, step=kernel_named("broken")))
     assert (result.exit_code, result.error) == (3, "kernel died")
-    # The kernel process's own stderr reaches the output.
-    assert output.text == "no kernel here\n"
+    # Three kernels started, each one's own stderr in the output.
+    assert output.text == (
+        "no kernel here\n"
+        "The kernel exited (code 3) before it was ready: starting another (2 of 3).\n"
+        "no kernel here\n"
+        "The kernel exited (code 3) before it was ready: starting another (3 of 3).\n"
+        "no kernel here\n"
+    )
+
+
+async def test_a_kernel_that_dies_before_it_is_ready_is_replaced(
+    executor: ProcessExecutor,
+    project: Project,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The first start exits as a kernel whose port another process took does;
+    # the next is a real ipykernel.
+    started = tmp_path / "started once"
+    first_dies = (
+        "import os, pathlib, sys\n"
+        f"marker = pathlib.Path({str(started)!r})\n"
+        "if not marker.exists():\n"
+        "    marker.touch()\n"
+        "    sys.exit('zmq.error.ZMQError: Address already in use')\n"
+        "os.execv(sys.executable, [sys.executable, '-m', 'ipykernel_launcher', '-f', sys.argv[1]])\n"
+    )
+    install_kernelspec(tmp_path, monkeypatch, "flaky", first_dies)
+    path = project.notebook("nb.ipynb", ("print('ran once')", []))
+    result, output = await project.run(executor, project.work(path, step=kernel_named("flaky")))
+    assert (result.exit_code, result.error) == (0, None), output.text
+    assert output.text == (
+        "zmq.error.ZMQError: Address already in use\n"
+        "The kernel exited (code 1) before it was ready: starting another (2 of 3).\n"
+        "ran once\n"
+    )
+    assert stream_text(executed_notebook(result).cells[-1]) == "ran once\n"
 
 
 @pytest.mark.parametrize("kernel", ["python", "no-such-kernel"])

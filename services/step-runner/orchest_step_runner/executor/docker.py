@@ -26,6 +26,7 @@ into the container before it starts when the runner runs in a container (its
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import secrets
@@ -336,11 +337,13 @@ class DockerExecutor(StepExecutor):
         choice = kernel_for(work, nb, CONTAINER_KERNELS)
         if isinstance(choice, ExecutionResult):
             return choice
-        kernel = ContainerKernel(self, launch, launch.scratch_dir / "kernel.json")
+        container = functools.partial(
+            ContainerKernel, self, launch, launch.scratch_dir / "kernel.json"
+        )
         result = await run_notebook(
             work,
             nb,
-            kernel,
+            container(),
             language=choice.language,
             parameters=step_parameters(work),
             cwd=launch.cwd,
@@ -348,5 +351,6 @@ class DockerExecutor(StepExecutor):
             output=output,
             cancel=cancel,
             deadline=deadline,
+            another=container,
         )
         return await write_back_executed(result, notebook, output)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -51,6 +51,13 @@ CONNECTION_FILE = "kernel-connection.json"
 STOPPED_CELLS_WAIT_SECONDS = 1.5
 """After the kernel is killed, how long nbclient may take to notice (it checks
 every second) before its task is cancelled."""
+KERNEL_STARTS = 3
+"""How many kernels an attempt starts, at most, when each dies before it is
+ready. No cell has run then, so another start is safe; and a kernel's ports
+are chosen by binding and releasing them before the kernel binds them, so
+another process of the host can take one in between (the kernel exits with
+"Address already in use" and nbclient says it "died before replying to
+kernel_info")."""
 
 
 class StreamingNotebookClient(NotebookClient):
@@ -110,17 +117,27 @@ def kernel_for(
 
 
 class _CellRunner:
-    """Runs the notebook's cells in order; remembers which cell runs."""
+    """Runs the notebook's cells in order; remembers which cell runs and which
+    kernel runs them (``another`` replaces one that dies before it is ready)."""
 
     def __init__(
         self,
         client: StreamingNotebookClient,
         nb: NotebookNode,
+        kernel: NotebookKernel,
+        *,
+        start: Callable[[NotebookKernel], Awaitable[None]],
+        sink: GuardedSink,
+        another: Callable[[], NotebookKernel] | None = None,
         preamble: str | None = None,
         connected: KernelClient | None = None,
     ) -> None:
         self.client = client
         self.nb = nb
+        self.kernel = kernel
+        self.start = start
+        self.sink = sink
+        self.another = another
         self.preamble = preamble
         self.connected = connected
         self.current_cell = -1
@@ -128,7 +145,7 @@ class _CellRunner:
     async def run(self) -> None:
         client = self.client
         if self.connected is None:
-            kc = await client.async_start_new_kernel_client()
+            kc = await self._connect()
         else:  # a warm kernel's: its IOPub subscription already made (no slow joiner)
             kc = client.kc = self.connected
             kc.allow_stdin = False
@@ -148,6 +165,28 @@ class _CellRunner:
                 cell, index, execution_count=client.code_cells_executed + 1
             )
         client.set_widgets_metadata()
+
+    async def _connect(self) -> KernelClient:
+        """A client of the started kernel once it is ready; a kernel that dies
+        before is replaced, up to ``KERNEL_STARTS`` kernels in all."""
+        for start in range(2, KERNEL_STARTS + 1):
+            try:
+                return await self.client.async_start_new_kernel_client()
+            except RuntimeError as error:
+                if self.another is None or "died" not in str(error):
+                    raise
+            await self.sink.send(
+                f"The kernel exited (code {self.kernel.exit_code}) before it was ready:"
+                f" starting another ({start} of {KERNEL_STARTS}).\n"
+            )
+            await self.kernel.shut_down(None)
+            self.kernel = self.another()
+            self.client.km = self.kernel.manager
+            try:
+                await self.start(self.kernel)
+            except Exception as exc:  # reported as the first start's failure is
+                raise RuntimeError(str(exc)) from exc
+        return await self.client.async_start_new_kernel_client()
 
 
 class NotebookKernel(Protocol):
@@ -226,7 +265,8 @@ async def execute_notebook(
     )
     if warm is None:
         async with isolation.view(work, launch) as view:
-            kernel = LocalKernel(
+            local = functools.partial(
+                LocalKernel,
                 choice.name,
                 connection_file=launch.scratch_dir / CONNECTION_FILE,
                 marker=launch.marker,
@@ -234,7 +274,7 @@ async def execute_notebook(
                 command_prefix=view.prefix,
                 python=python,
             )
-            result = await run(kernel, cwd=view.launch.cwd, env=view.launch.env)
+            result = await run(local(), cwd=view.launch.cwd, env=view.launch.env, another=local)
     else:
         try:
             async with isolation.fill(work, launch, warm.slot) as view:
@@ -266,12 +306,15 @@ async def run_notebook(
     deadline: float | None,
     preamble: str | None = None,
     connected: KernelClient | None = None,
+    another: Callable[[], NotebookKernel] | None = None,
 ) -> ExecutionResult:
     """Inject the parameters (Python kernels), start ``kernel``, run every cell
     in order and end the kernel; the executed notebook is the artifact.
     ``preamble``: code run silently before the first cell, and ``connected``:
     a client already connected to the kernel (a warm kernel's adoption of its
-    step, and its client: ``kernel_pool``)."""
+    step, and its client: ``kernel_pool``). ``another``: a new kernel like
+    ``kernel``, started in its place when it dies before it is ready
+    (``KERNEL_STARTS``)."""
     injected = None
     if language.lower() == "python":
         injected = inject_parameters(nb, parameters)
@@ -291,25 +334,38 @@ async def run_notebook(
     history = f"--HistoryManager.hist_file={client.ipython_hist_file}"
     extra = [history] if kernel.manager.ipykernel else []
     sink = GuardedSink(output)
-    try:
+
+    async def start(kernel: NotebookKernel) -> None:
         await kernel.start(cwd=cwd, env=env, extra_arguments=extra, sink=sink)
+
+    try:
+        await start(kernel)
     except Exception as exc:  # a broken kernelspec: the attempt fails, the runner goes on
         await kernel.shut_down(None)
         return ExecutionResult(None, f"kernel failed to start: {exc}")
     pump = asyncio.create_task(pump_queue(queue, sink))
-    runner = _CellRunner(client, nb, preamble, connected)
+    runner = _CellRunner(
+        client,
+        nb,
+        kernel,
+        start=start,
+        sink=sink,
+        another=another,
+        preamble=preamble,
+        connected=connected,
+    )
     cells = asyncio.create_task(runner.run())
     stop: Stop | None = None
     try:
         stop = await wait_or_stop(cells, cancel, deadline)
         if stop is not None:
             logger.info("step %s of run %s: %s", work.step_uuid, work.run_uuid, stop.value)
-            await kernel.kill()
+            await runner.kernel.kill()
             await asyncio.wait({cells}, timeout=STOPPED_CELLS_WAIT_SECONDS)
     finally:
         try:
             error = await _finish(cells)
-            await kernel.shut_down(client.kc)
+            await runner.kernel.shut_down(client.kc)
         finally:
             queue.put_nowait(None)
             await pump
@@ -317,7 +373,7 @@ async def run_notebook(
     artifacts = {EXECUTED_NOTEBOOK: _notebook_bytes(nb)}
     if stop is not None:
         return ExecutionResult(
-            kernel.exit_code,
+            runner.kernel.exit_code,
             stop_message(stop, work.timeout_seconds),
             timed_out=stop is Stop.TIMED_OUT,
             aborted=stop is Stop.ABORTED,
@@ -332,9 +388,9 @@ async def run_notebook(
         isinstance(error, RuntimeError) and "died" in str(error)
     ):
         # DeadKernelError, or "Kernel died before replying to kernel_info" at start-up.
-        return ExecutionResult(kernel.exit_code, "kernel died", artifacts=artifacts)
+        return ExecutionResult(runner.kernel.exit_code, "kernel died", artifacts=artifacts)
     if isinstance(error, RuntimeError) and runner.current_cell < 0:
-        return ExecutionResult(kernel.exit_code, f"kernel failed to start: {error}")
+        return ExecutionResult(runner.kernel.exit_code, f"kernel failed to start: {error}")
     raise error
 
 
