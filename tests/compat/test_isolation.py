@@ -108,3 +108,39 @@ async def test_a_dead_view_holder_is_started_again(isolation: Isolation, tmp_pat
     assert seen(text)["mine"] == "project"
     assert isolation.holder is not holder and isolation.holder is not None
     assert isolation.holder.alive
+
+
+def mount_points(pid: int) -> list[str]:
+    """Where the mounts of ``pid``'s namespace are (its ``mountinfo``'s fifth field)."""
+    lines = Path(f"/proc/{pid}/mountinfo").read_text().splitlines()
+    return [line.split()[4].replace("\\040", " ") for line in lines]
+
+
+async def test_a_view_holds_no_copy_of_the_views_made_before_it(
+    isolation: Isolation, tmp_path: Path
+) -> None:
+    # Views live in scratch directories under an entry of / that every view
+    # binds with what is mounted under it (here /tmp): the first three stay
+    # alive, as pooled kernels' views do, while the fourth is made.
+    holder = isolation.holder
+    assert holder is not None
+    roots = []
+    for name in ("first", "second", "third", "fourth"):
+        root = tmp_path / name / "view"
+        root.mkdir(parents=True)
+        await holder.make(root, [])
+        roots.append(str(root))
+    mounts = await asyncio.to_thread(mount_points, holder.pid)  # one read: one state
+
+    def inside(root: str) -> list[str]:
+        return [point for point in mounts if point.startswith(root + "/")]
+
+    # The fourth view holds as many mounts as the first, and none of them is
+    # a copy of an earlier view (found at that view's path under its own /tmp).
+    assert len(inside(roots[3])) == len(inside(roots[0]))
+    copies = [
+        point for point in inside(roots[3]) if any(r in point[len(roots[3]) :] for r in roots)
+    ]
+    assert copies == []
+    for root in roots:
+        await holder.drop(Path(root))

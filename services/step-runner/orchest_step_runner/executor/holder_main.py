@@ -37,6 +37,7 @@ MS_NODEV = 0x4
 MS_REMOUNT = 0x20
 MS_BIND = 0x1000
 MS_REC = 0x4000
+MS_UNBINDABLE = 0x20000
 MS_SLAVE = 0x80000
 MNT_DETACH = 0x2
 
@@ -100,6 +101,13 @@ def make(root: str, binds: list[list[object]]) -> None:
 
 def prepare(root: str, places: list[list[object]]) -> None:
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
+    # A view lives under one of the entries every view binds recursively (the
+    # scratch directory, in /tmp or elsewhere): unbindable, it is left out of
+    # the views made after it. Else each view would hold a copy of every view
+    # alive at its making, copies included: with pooled kernels always alive,
+    # the namespace's mounts grew geometrically until mount(2) failed with
+    # ENOSPC ("No space left on device") and every step with it.
+    _mount(None, root, None, MS_UNBINDABLE)
     provided = {str(name) for name, _ in places}
     with os.scandir("/") as listing:
         for entry in listing:
