@@ -94,11 +94,13 @@ class CommandResult:
     err: str
 
 
-async def orchest_command(url: str, *args: str, env: dict[str, str] | None = None) -> CommandResult:
-    """The ``orchest`` command with ``args`` against the gateway at ``url``, in a
-    child process (the gateway may serve in this loop meanwhile); the terminal
+async def start_orchest_command(
+    url: str, *args: str, env: dict[str, str] | None = None
+) -> asyncio.subprocess.Process:
+    """The ``orchest`` command with ``args`` against the gateway at ``url``,
+    started in a child process (``command_result`` awaits it); the terminal
     is 250 columns wide unless ``env`` says, and the user's configuration unseen."""
-    process = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "orchest_cli",
@@ -109,9 +111,19 @@ async def orchest_command(url: str, *args: str, env: dict[str, str] | None = Non
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+
+
+async def command_result(process: asyncio.subprocess.Process) -> CommandResult:
+    """How the command ended, and what it printed."""
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode is not None
     return CommandResult(process.returncode, out.decode(), err.decode())
+
+
+async def orchest_command(url: str, *args: str, env: dict[str, str] | None = None) -> CommandResult:
+    """``start_orchest_command``, then its result (the gateway may serve in
+    this loop meanwhile)."""
+    return await command_result(await start_orchest_command(url, *args, env=env))
 
 
 def built_images(script: Path, timeout: float) -> dict[str, str]:

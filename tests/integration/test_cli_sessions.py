@@ -8,12 +8,20 @@ import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import psutil
 import pytest
 from sessions_harness import Gateway, StandIn, gateway_alone
 
 from orchest_cli.sessions import project_uuid_of
-from support import CommandResult, eventually, orchest_command
+from support import (
+    CommandResult,
+    command_result,
+    eventually,
+    orchest_command,
+    start_orchest_command,
+)
 
 PIPELINE = "6073d12c-194f-4a6a-9836-600bccb37482"
 
@@ -40,6 +48,27 @@ async def orchest(gateway: Gateway, *args: str) -> CommandResult:
     return await orchest_command(gateway.url, "sessions", *args)
 
 
+async def following(gateway: Gateway, *args: str) -> asyncio.subprocess.Process:
+    """``orchest sessions *args --wait`` started, once it follows the session's
+    events: its event stream open, and the session read once since (the read
+    a stream's first comment makes, on a second connection to the gateway;
+    the command's earlier request was on a connection it closed)."""
+    process = await start_orchest_command(gateway.url, "sessions", *args, "--wait")
+    port = urlsplit(gateway.url).port
+
+    async def two_connections() -> bool | None:
+        connections = psutil.Process(process.pid).net_connections("tcp")
+        live = [
+            c
+            for c in connections
+            if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
+        ]
+        return True if len(live) >= 2 else None
+
+    await eventually(two_connections, timeout=30, what="the command following the events")
+    return process
+
+
 async def launched(gateway: Gateway, project_uuid: str) -> str:
     """The uuid of the session the command launched, once it did."""
 
@@ -58,13 +87,12 @@ async def test_launch_waits_until_the_session_runs_and_prints_its_jupyter_link(
     gateway: Gateway, pipeline: Path
 ) -> None:
     project_uuid = project_uuid_of(pipeline.parent)
-    command = asyncio.create_task(orchest(gateway, "launch", str(pipeline), "--wait"))
+    command = await following(gateway, "launch", str(pipeline))
     session = await launched(gateway, project_uuid)
-    await asyncio.sleep(0.5)  # the command follows the events meanwhile
     await gateway.move(
         session, "RUNNING", jupyter_url="http://127.0.0.1:8888/lab", jupyter_token="secret"
     )
-    result = await command
+    result = await command_result(command)
     assert result.code == 0, result.out + result.err
     lines = result.out.splitlines()
     assert lines[0] == f"session {session} (project {project_uuid}, pipeline {PIPELINE}): LAUNCHING"
@@ -85,14 +113,11 @@ async def test_launch_waits_until_the_session_runs_and_prints_its_jupyter_link(
 async def test_a_failed_launch_exits_1_with_its_reason_even_unannounced(
     gateway: Gateway, pipeline: Path
 ) -> None:
-    command = asyncio.create_task(
-        orchest(gateway, "launch", str(pipeline), "--project-uuid", "proj-1", "--wait")
-    )
+    command = await following(gateway, "launch", str(pipeline), "--project-uuid", "proj-1")
     session = await launched(gateway, "proj-1")
-    await asyncio.sleep(0.5)
     # No event: the command reads the session again at each keep-alive.
     await gateway.move(session, "FAILED", reason="jupyter did not start", publish=False)
-    result = await command
+    result = await command_result(command)
     assert result.code == 1, result.out + result.err
     assert result.out.splitlines()[-1] == (
         f"session {session} (project proj-1, pipeline {PIPELINE}): FAILED: jupyter did not start"
@@ -141,18 +166,9 @@ async def test_stop_and_restart_wait_list_and_show(gateway: Gateway) -> None:
     assert result.code == 0, result.out + result.err
     assert result.out.splitlines()[-1] == "Jupyter: http://127.0.0.1:9999/?token=t0k3n"
 
-    stop = asyncio.create_task(orchest(gateway, "stop", "proj-2", PIPELINE, "--wait"))
-
-    async def stopping() -> bool | None:
-        status = await gateway.pool.fetchval(
-            "SELECT status FROM session_manager.sessions WHERE uuid = $1", session
-        )
-        return True if status == "STOPPING" else None
-
-    await eventually(stopping, timeout=30, what="the session stopping")
-    await asyncio.sleep(0.5)
+    stop = await following(gateway, "stop", "proj-2", PIPELINE)
     await gateway.move(session, "STOPPED")
-    result = await stop
+    result = await command_result(stop)
     assert result.code == 0, result.out + result.err
     assert [line.rsplit(": ", 1)[1] for line in result.out.splitlines()] == [
         "STOPPING",
