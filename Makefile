@@ -75,9 +75,10 @@ test: install
 	ORCHEST_TEST_DOCKER=$(DOCKER) ORCHEST_TEST_PREBUILD=$(PREBUILD) scripts/test-env.sh \
 		$(MAKE) --no-print-directory lint pytest
 
-# The tests alone, as make test runs them once the machine is ready.
+# The tests alone, as make test runs them once the machine is ready; the
+# 25 slowest are listed at the end (where the suite's time goes).
 pytest:
-	$(UV) run pytest $(XDIST) $(DOCKER_TIER) $(PYTEST_ARGS)
+	$(UV) run pytest $(XDIST) $(DOCKER_TIER) --durations=25 $(PYTEST_ARGS)
 
 unit: install
 	$(UV) run pytest tests/unit
