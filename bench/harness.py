@@ -183,9 +183,12 @@ class RunTiming:
     status: str
 
 
-async def run_pipeline(stack: Stack, pipeline: Pipeline, timeout: float = 600) -> RunTiming:
+async def run_pipeline(
+    stack: Stack, pipeline: Pipeline, timeout: float = 600, *, check: bool = True
+) -> RunTiming:
     """POST the run and wait for its final event (core NATS subscription on the
-    pipeline's events, made before the POST so nothing is missed)."""
+    pipeline's events, made before the POST so nothing is missed). With
+    ``check``, a run that did not succeed raises, naming its steps' errors."""
     assert stack.nc is not None and stack.http is not None
     done: asyncio.Future[tuple[float, str]] = asyncio.get_running_loop().create_future()
 
@@ -203,7 +206,16 @@ async def run_pipeline(stack: Stack, pipeline: Pipeline, timeout: float = 600) -
         ended, status = await asyncio.wait_for(done, timeout)
     finally:
         await sub.unsubscribe()
-    return RunTiming(response.json()["uuid"], ended - t0, status)
+    timing = RunTiming(response.json()["uuid"], ended - t0, status)
+    if check and status != "SUCCESS":
+        view = (await stack.http.get(f"/api/runs/{timing.run_uuid}")).json()
+        errors = {
+            step["step_uuid"]: step["error"]
+            for step in view.get("pipeline_steps", [])
+            if step["status"] != "SUCCESS"
+        }
+        raise AssertionError(f"run {timing.run_uuid} ended {status}; its steps: {errors}")
+    return timing
 
 
 async def reports_of(stack: Stack, run_uuid: str) -> list[dict[str, Any]]:

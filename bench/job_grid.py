@@ -20,8 +20,7 @@ async def _interactive_runs(stack: Stack, pipeline: Pipeline, runs: int, in_flig
 
     async def one() -> None:
         async with gate:
-            timing = await run_pipeline(stack, pipeline.fresh())
-            assert timing.status == "SUCCESS", timing
+            await run_pipeline(stack, pipeline.fresh())
 
     t0 = time.perf_counter()
     await asyncio.gather(*(one() for _ in range(runs)))

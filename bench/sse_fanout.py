@@ -89,7 +89,7 @@ async def _audience(stack: Stack, pipeline: Pipeline, count: int) -> dict[str, A
     sub = await stack.nc.subscribe(stack.bus.pipeline_events(pipeline.uuid), cb=bus_event)
     cpu_before = _cpu(gateways)
     try:
-        timing = await run_pipeline(stack, pipeline)
+        timing = await run_pipeline(stack, pipeline, check=False)
         outputs = [await process.communicate() for process in processes]
     finally:
         await sub.unsubscribe()
