@@ -7,62 +7,43 @@ final event (or TIMEOUT seconds passed) and prints, as one JSON line, each
 client's ``[[event_id, latency_seconds], ...]`` (latency: the arrival time,
 ``time.time()``, minus the event's ``occurred_at``).
 
-While the run goes on a client (an ``asyncio.Protocol``: no task of its
-own) only timestamps what it receives and looks for the final run event;
-the frames are parsed after, so the clients take as little CPU as possible
-from the gateway they measure.
+The clients share two cores with the gateway they measure, so they take as
+little CPU as they can: one loop over ``epoll`` (``selectors``, no asyncio:
+no callback, future or task per read) that only timestamps what each socket
+gives and looks for the run's final event; the frames are parsed after.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
+import selectors
+import socket
 import sys
 import time
 from datetime import datetime
 
 FINAL = (b'"SUCCESS"', b'"FAILURE"', b'"ABORTED"')
 RUN_EVENT = b"event: run_status_changed"
+READ_SIZE = 65536
 
 
-class Client(asyncio.Protocol):
-    """One connection; ``data_received`` only stamps and keeps what arrives
-    (no task per client, no parsing while the run goes on)."""
+class Client:
+    """One connection: what arrived, stamped, and whether the run's final event did."""
 
-    def __init__(self, pipeline: str, headers: asyncio.Future[None]) -> None:
-        self.pipeline = pipeline
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
         self.chunks: list[tuple[float, bytes]] = []
-        self.done = asyncio.Event()
-        self._headers = headers
-        self._head = b""
+        self.done = False
         self._pending = b""
-        self._transport: asyncio.Transport | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        request = f"GET /api/events?pipeline_uuid={self.pipeline} HTTP/1.1\r\nHost: gateway\r\n\r\n"
-        transport.write(request.encode())
-
-    def data_received(self, data: bytes) -> None:
-        arrived = time.time()
-        if not self._headers.done():
-            self._head += data
-            end = self._head.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            if not self._head.startswith(b"HTTP/1.1 200"):
-                self._headers.set_exception(RuntimeError(self._head.decode(errors="replace")))
-                return
-            self._headers.set_result(None)
-            data = self._head[end + 4 :]
+    def received(self, arrived: float, data: bytes) -> None:
         self.chunks.append((arrived, data))
         self._look(data)
 
     def _look(self, data: bytes) -> None:
-        """Sets ``done`` on the run's final event (its frame may come in pieces)."""
+        """Marks ``done`` on the run's final event (its frame may come in pieces)."""
         text = self._pending + data
-        self._pending = text[-len(RUN_EVENT) :]  # a RUN_EVENT cut in two
+        self._pending = text[-len(RUN_EVENT) :]
         start = 0
         while (at := text.find(RUN_EVENT, start)) >= 0:
             end = text.find(b"\n\n", at)
@@ -70,17 +51,8 @@ class Client(asyncio.Protocol):
                 self._pending = text[at:]  # the rest of its frame comes next
                 return
             if any(status in text[at:end] for status in FINAL):
-                self.done.set()
+                self.done = True
             start = end
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.done.set()
-        if not self._headers.done():
-            self._headers.set_exception(exc or ConnectionError("closed before the headers"))
-
-    def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
 
     def latencies(self) -> list[tuple[str, float]]:
         """(event_id, arrival - occurred_at) of every event; an event arrived
@@ -100,29 +72,65 @@ class Client(asyncio.Protocol):
         return out
 
 
-async def _open(port: int, pipeline: str) -> Client:
-    loop = asyncio.get_running_loop()
-    headers: asyncio.Future[None] = loop.create_future()
-    _, client = await loop.create_connection(lambda: Client(pipeline, headers), "127.0.0.1", port)
-    await headers
-    return client
+def _open(port: int, pipeline: str, count: int, timeout: float) -> list[Client]:
+    """``count`` connections, each once its response's headers (200) arrived."""
+    request = f"GET /api/events?pipeline_uuid={pipeline} HTTP/1.1\r\nHost: gateway\r\n\r\n"
+    clients = []
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        sock.sendall(request.encode())
+        clients.append(Client(sock))
+    for client in clients:
+        head = b""
+        while (end := head.find(b"\r\n\r\n")) < 0:
+            data = client.sock.recv(READ_SIZE)
+            if not data:
+                raise ConnectionError("closed before the headers")
+            head += data
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(head.decode(errors="replace"))
+        if rest := head[end + 4 :]:
+            client.received(time.time(), rest)
+        client.sock.setblocking(False)
+    return clients
 
 
-async def main(port: int, pipeline: str, count: int, timeout: float) -> None:
-    clients = await asyncio.gather(*(_open(port, pipeline) for _ in range(count)))
+def follow(clients: list[Client], timeout: float) -> None:
+    """Read every socket as data comes, until each client got the final event
+    or ``timeout`` passed (the bench counts the events each client missed)."""
+    selector = selectors.DefaultSelector()
+    for client in clients:
+        if not client.done:
+            selector.register(client.sock, selectors.EVENT_READ, client)
+    deadline = time.monotonic() + timeout
+    waiting = sum(1 for client in clients if not client.done)
+    while waiting and (left := deadline - time.monotonic()) > 0:
+        for key, _ in selector.select(left):
+            client = key.data
+            try:
+                data = client.sock.recv(READ_SIZE)
+            except BlockingIOError:
+                continue
+            if data:
+                client.received(time.time(), data)
+            if client.done or not data:
+                client.done = True
+                selector.unregister(client.sock)
+                waiting -= 1
+    selector.close()
+
+
+def main(port: int, pipeline: str, count: int, timeout: float) -> None:
+    clients = _open(port, pipeline, count, timeout)
     print("ready", flush=True)
     try:
-        async with asyncio.timeout(timeout):
-            for client in clients:
-                await client.done.wait()
-    except TimeoutError:
-        pass  # the bench counts the events each client missed
+        follow(clients, timeout)
     finally:
         for client in clients:
-            client.close()
+            client.sock.close()
     print(json.dumps([c.latencies() for c in clients]), flush=True)
 
 
 if __name__ == "__main__":
     port, pipeline, count, timeout = sys.argv[1:5]
-    asyncio.run(main(int(port), pipeline, int(count), float(timeout)))
+    main(int(port), pipeline, int(count), float(timeout))
