@@ -6,6 +6,7 @@ processes at start, against real processes. (The runner killed with
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import subprocess
 from pathlib import Path
@@ -123,7 +124,12 @@ def start_labelled(label: str) -> psutil.Process:
 
 
 def test_processes_of_dead_runners_are_reaped_at_start() -> None:
-    me = RunnerProcess.current()
+    # This test's runner and the runners it stages say they are of a pid
+    # namespace of their own (a number no namespace has): a runner starting
+    # meanwhile in another test worker leaves their processes alone (a runner
+    # of another namespace cannot tell whether they live), so only this
+    # test's reaping can take the orphans it counts.
+    me = dataclasses.replace(RunnerProcess.current(), pid_namespace=1)
     dead = subprocess.Popen(["sleep", "300"])
     alive = subprocess.Popen(["sleep", "300"])
     try:
