@@ -78,6 +78,13 @@ class _Protocol(H11Protocol):
         self.app = with_extensions
 
 
+KEEP_ALIVE_SECONDS = 75
+"""How long an idle keep-alive connection stays open (uvicorn's default: 5 s).
+Longer than clients keep theirs (httpx: 5 s, as the CLI and the tests use;
+browsers longer, but they retry): a server that closes an idle connection
+when its client sends on it fails that request (the client reads EOF), and
+with equal timeouts that race happens (seen in CI as an ``httpx.ReadError``)."""
+
 BACKLOG = 2048
 """Connections the kernel queues before the gateway accepts them (uvicorn's
 default): a thousand dashboards reconnecting at once are queued, not refused."""
@@ -137,6 +144,7 @@ async def serve_http(ctx: ServiceContext, settings: GatewaySettings, version: st
         app,
         lifespan="off",
         backlog=BACKLOG,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         http=_Protocol,
         log_config=None,
         access_log=False,
