@@ -9,8 +9,10 @@ A client that stops reading is dropped: when a frame has not been taken
 within ``stall_seconds``, the reader is closed at once (its consumer
 deleted), the client gets an ``event: error`` frame saying why, with the
 ``Last-Event-ID`` to resume from (the id of the last event it was sent),
-and the response ends. A client that does not take even that frame within
-another ``stall_seconds`` has its connection aborted (the server's
+and the response ends, its connection closed (``Connection: close``: a
+dropped client is not kept as an idle keep-alive connection). A client that
+does not take even that frame within another ``stall_seconds`` has its
+connection aborted (the server's
 ``orchest.abort`` extension, see ``server.py``). A frames generator that
 raises ``ClientBehindError`` (its client fell too far behind the live
 events) has its client dropped the same way, told why.
@@ -103,7 +105,11 @@ class EventStreamResponse(Response):
     def __init__(self, frames: AsyncGenerator[Frame, None], *, stall_seconds: float) -> None:
         self.status_code = 200
         self.background = None
-        self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        # Connection: close: once the stream ends (its frames ended, or its
+        # client was dropped) the connection closes, not kept alive idle.
+        self.init_headers(
+            {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "close"}
+        )
         self._frames = frames
         self._stall_seconds = stall_seconds
         self._abort: Callable[[], None] | None = None
