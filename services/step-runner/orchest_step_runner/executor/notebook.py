@@ -175,11 +175,11 @@ class _CellRunner:
             except RuntimeError as error:
                 if self.another is None or "died" not in str(error):
                     raise
+            await self.kernel.shut_down(None)  # what it printed is forwarded first
             await self.sink.send(
                 f"The kernel exited (code {self.kernel.exit_code}) before it was ready:"
                 f" starting another ({start} of {KERNEL_STARTS}).\n"
             )
-            await self.kernel.shut_down(None)
             self.kernel = self.another()
             self.client.km = self.kernel.manager
             try:
