@@ -26,12 +26,13 @@ into the container before it starts when the runner runs in a container (its
 from __future__ import annotations
 
 import asyncio
-import functools
+import itertools
 import logging
 import re
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from orchest_schemas.commands import StepWork
@@ -337,9 +338,15 @@ class DockerExecutor(StepExecutor):
         choice = kernel_for(work, nb, CONTAINER_KERNELS)
         if isinstance(choice, ExecutionResult):
             return choice
-        container = functools.partial(
-            ContainerKernel, self, launch, launch.scratch_dir / "kernel.json"
-        )
+        starts = itertools.count(1)
+
+        def container() -> ContainerKernel:
+            # A kernel that replaces one (``run_notebook``) gets a container name
+            # of its own: the container it replaces may not be removed yet.
+            start = next(starts)
+            named = launch if start == 1 else replace(launch, name=f"{launch.name}-k{start}")
+            return ContainerKernel(self, named, launch.scratch_dir / "kernel.json")
+
         result = await run_notebook(
             work,
             nb,
