@@ -87,16 +87,21 @@ class Projects:
             return await self._register(command)
         folder = self.projects_dir / command.name
         template = self._template(command.template)
-        await asyncio.to_thread(_make_folder, folder, template)
         record = self._new_record(command, folder, managed=True)
-        try:
-            async with self._pool.acquire() as conn:
+        # The record first, then the folder, in one transaction: the projects
+        # directory's watcher (``record_new_folders``) that sees the folder
+        # appear waits for this record and leaves the folder to it. Folder
+        # first, the watcher could record it in between: this create then
+        # answered 409 and removed the folder, leaving the watcher's project
+        # without one.
+        async with self._pool.acquire() as conn, conn.transaction():
+            try:
                 await db.insert_project(conn, record, command.idempotency_key)
-        except NameOrPathTaken:
-            await asyncio.to_thread(shutil.rmtree, folder, True)
-            raise CommandError(
-                ErrorCode.CONFLICT, f"a project named {command.name!r} exists"
-            ) from None
+            except NameOrPathTaken:
+                raise CommandError(
+                    ErrorCode.CONFLICT, f"a project named {command.name!r} exists"
+                ) from None
+            await asyncio.to_thread(_make_folder, folder, template)
         self.on_change()
         return record.view(True)
 
@@ -252,7 +257,11 @@ def _make_folder(folder: Path, template: Path | None) -> None:
     except FileExistsError:
         raise CommandError(ErrorCode.CONFLICT, f"a project named {folder.name!r} exists") from None
     if template is not None:
-        shutil.copytree(template, folder, dirs_exist_ok=True, symlinks=True)
+        try:
+            shutil.copytree(template, folder, dirs_exist_ok=True, symlinks=True)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
 
 
 def _rename_folder(old: Path, new: Path) -> None:
