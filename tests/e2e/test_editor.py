@@ -31,6 +31,7 @@ from dashboard_browser import api, dashboard_stack, signed_in_page
 from e2e_stack import Stack
 from lab_browser import screenshots_dir
 from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from orchest_schemas.pipeline import PipelineDefinition
 
@@ -75,13 +76,28 @@ def drag(page: Page, start: tuple[float, float], end: tuple[float, float]) -> No
     page.mouse.up()
 
 
+FIT_TRIES = 5
+FIT_WAIT_MS = 10_000
+
+
 def connect(page: Page, source: str, target: str) -> None:
-    """From the source's right handle to the target's left one (every step in view first)."""
-    page.locator(".react-flow__controls-fitview").click()
+    """From the source's right handle to the target's left one (every step in
+    view first: the view is fitted again, as a user would, when a step or the
+    canvas moved after the fit, e.g. a step measured or a panel opened late)."""
     start = node(page, source).locator(".react-flow__handle.source")
     end = node(page, target).locator(".react-flow__handle.target")
-    for handle in (start, end):
-        page.wait_for_function(INSIDE_CANVAS, arg=handle.element_handle())
+    for _ in range(FIT_TRIES):
+        page.locator(".react-flow__controls-fitview").click()
+        try:
+            for handle in (start, end):
+                page.wait_for_function(
+                    INSIDE_CANVAS, arg=handle.element_handle(), timeout=FIT_WAIT_MS
+                )
+            break
+        except PlaywrightTimeout:
+            continue
+    else:
+        pytest.fail(f"{source} and {target} not both in view after {FIT_TRIES} fits")
     drag(page, centre(start), centre(end))
 
 
