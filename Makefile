@@ -15,7 +15,10 @@ PYTEST_ARGS ?=
 WORKERS ?= 4
 DOCKER_TIER := $(if $(filter 0,$(DOCKER)),--ignore=tests/docker,)
 # A test module stays on one worker: its module-scoped fixtures start once.
-XDIST := $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
+# The modules go out in the order collected (the Docker tier last, see
+# tests/conftest.py), not xdist's default of the most tests first, which
+# started the Docker tier's big modules at once, to wait for their images.
+XDIST := $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile --no-loadscope-reorder)
 # The whole suite builds the Docker tier's images while the other tiers run.
 PREBUILD := $(if $(PYTEST_ARGS),0,1)
 
