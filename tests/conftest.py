@@ -30,7 +30,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The Docker tier last (the order is otherwise kept): its first test waits
     for the images, which ``make test`` builds in the background meanwhile
     (``scripts/test-env.sh``), so the other tiers run first, in parallel with
-    the build. Every xdist worker collects the same order."""
+    the build. Every xdist worker collects the same order, and ``make test``
+    has xdist hand the modules out in it (``--no-loadscope-reorder``: by
+    default it hands out the modules with the most tests first)."""
     items.sort(key=lambda item: item.path.is_relative_to(DOCKER_TIER))
 
 
