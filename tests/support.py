@@ -77,7 +77,7 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float
             result = None
         if result is not None:
             return result
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # wait-ok: the poll interval of this awaited probe
     raise AssertionError(f"not within {timeout}s: {what} (last error: {last!r})")
 
 

@@ -84,7 +84,8 @@ async def test_the_steps_end_with_the_executor_whatever_left_the_group(tmp_path:
 async def test_a_notebooks_kernel_ends_with_the_executor(tmp_path: Path) -> None:
     project = Project(tmp_path)
     cell = "import subprocess\nsubprocess.Popen(['setsid', 'sleep', '300'])\nprint('ready')\n"
-    path = project.notebook("wait.ipynb", (cell, []), ("import time\ntime.sleep(300)", []))
+    blocks = "import time\ntime.sleep(300)"  # wait-ok: the notebook's cell blocks, not the test
+    path = project.notebook("wait.ipynb", (cell, []), (blocks, []))
     count, result = await end_with_the_executor(project, project.work(path))
     assert count >= 2  # the kernel and its setsid'd sleep
     assert result.error is not None

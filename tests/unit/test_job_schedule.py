@@ -43,7 +43,7 @@ async def test_the_manual_clock_wakes_waiters_when_it_reaches_their_time() -> No
     waiter = asyncio.create_task(clock.wait_until(start + timedelta(minutes=1), wake))
     await clock.advance(timedelta(seconds=30))
     for _ in range(5):  # let the waiter see the move
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # wait-ok: turns of the loop, to show nothing happens
     assert not waiter.done()  # not yet its time
     await clock.advance(timedelta(seconds=30))
     await asyncio.wait_for(waiter, 1)
