@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from nats.js.errors import NotFoundError
 from orchest_cli.embedded import EmbeddedNats, EmbeddedPostgres
 from orchest_schemas.bus import BusNames
 from orchest_service.settings import ServiceSettings
-from support import REPO_ROOT, running_service
+from support import CLI_CONFIG_DIR, REPO_ROOT, running_service
 
 DOCKER_TIER = REPO_ROOT / "tests" / "docker"
 
@@ -34,6 +35,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     has xdist hand the modules out in it (``--no-loadscope-reorder``: by
     default it hands out the modules with the most tests first)."""
     items.sort(key=lambda item: item.path.is_relative_to(DOCKER_TIER))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cli_config_dir() -> Iterator[Path]:
+    """The ``orchest`` command's configuration folder of this test process
+    (``support.CLI_CONFIG_DIR``), removed when the session ends."""
+    yield CLI_CONFIG_DIR
+    shutil.rmtree(CLI_CONFIG_DIR, ignore_errors=True)
 
 
 # The servers' directories are not under pytest's basetemp: another pytest
