@@ -4,6 +4,7 @@ succeeds."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from pathlib import Path
@@ -23,6 +24,16 @@ pytestmark = pytest.mark.e2e
 SLOW_FIRST_B = (
     'if [ "$ORCHEST_STEP_UUID" = b ] && [ "$ORCHEST_STEP_ATTEMPT" = 1 ]; then sleep 8; fi'
 )
+
+
+def _runner_folder(pid: int) -> Path:
+    """The runner's own folder: the one it holds a descriptor of (its lock)."""
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):  # closed meanwhile
+            target = Path(os.readlink(fd))
+            if target.name.startswith("orchest-runner-"):
+                return target
+    raise AssertionError(f"runner {pid} holds no runner folder")
 
 
 async def test_a_step_whose_runner_is_killed_runs_again_as_attempt_2(
@@ -53,10 +64,14 @@ async def test_a_step_whose_runner_is_killed_runs_again_as_attempt_2(
     await eventually(c_done, timeout=30, what="step c ended while b runs")
     assert project.attempts()[(run, "b", 2)] == 0  # b still in its first attempt
     runner = stack.stack_file()["processes"]["step-runner"]["pid"]
+    folder = _runner_folder(runner)
+    assert list(folder.glob("b-*")), "b's scratch folder is not in its runner's folder"
     os.kill(runner, signal.SIGKILL)
 
     await all_ended(urls["database_url"], [run], timeout=60)
     await check_runs(stack, project, [run], DIAMOND, {(run, "b"): 2})
+    # The runner started in its place removed what the killed one left.
+    assert not folder.exists(), f"the killed runner's folder is left: {folder}"
 
     # The killed attempt's report arrives late: it changes nothing.
     bus = BusNames("orchest")

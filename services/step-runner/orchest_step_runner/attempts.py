@@ -37,6 +37,7 @@ from .definitions import DefinitionCache
 from .environments import EnvironmentUnusable, with_environment
 from .executor import ExecutionResult, StepExecutor
 from .heartbeat import Running
+from .scratch import runner_directory
 from .settings import RunnerSettings
 
 logger = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ class Attempts:
     async def _run(
         self, work: StepWork, active: Running, logs: LogPublisher
     ) -> StepAttemptFinished:
-        scratch = Path(tempfile.mkdtemp(prefix=f"orchest-{work.step_uuid[:8]}-"))
+        scratch = Path(tempfile.mkdtemp(prefix=f"{work.step_uuid[:8]}-", dir=runner_directory()))
         started_at = datetime.now(UTC)
         clock = time.perf_counter()
         try:

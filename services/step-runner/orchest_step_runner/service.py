@@ -20,6 +20,7 @@ from .executor.isolation import Isolation, open_isolation
 from .executor.kernel_pool import PoolOptions
 from .executor.reaping import RunnerIdentity, RunnerProcess
 from .runner import StepRunner, runner_id
+from .scratch import remove_dead_runners_directories, runner_directory
 from .settings import RunnerSettings
 
 logger = logging.getLogger(__name__)
@@ -95,7 +96,21 @@ class IsolationChoice:
 async def open_executor(
     settings: RunnerSettings, ctx: ServiceContext, isolation: IsolationChoice | None = None
 ) -> AsyncIterator[StepExecutor]:
-    """The executor ``settings.executor`` names, for as long as the runner serves."""
+    """The executor ``settings.executor`` names, for as long as the runner serves.
+    Once it is open (what dead runners left running is gone), their folders
+    are removed (``scratch.py``)."""
+    async with _chosen_executor(settings, ctx, isolation) as executor:
+        await asyncio.to_thread(runner_directory)
+        removed = await asyncio.to_thread(remove_dead_runners_directories)
+        if removed:
+            logger.warning("removed the folders of %d dead runner(s)", len(removed))
+        yield executor
+
+
+@asynccontextmanager
+async def _chosen_executor(
+    settings: RunnerSettings, ctx: ServiceContext, isolation: IsolationChoice | None
+) -> AsyncIterator[StepExecutor]:
     if settings.executor == "docker":
         identity = RunnerIdentity(
             runner_id(settings, ctx),

@@ -45,6 +45,7 @@ import psutil
 from jupyter_client.client import KernelClient
 from jupyter_client.manager import AsyncKernelManager
 
+from ..scratch import runner_directory
 from .base import OutputSink
 from .isolation import VIEW_FOLDER, Isolation, KernelSlot, release_slot
 from .kernel import LocalKernel
@@ -205,7 +206,9 @@ class KernelPool:
     @classmethod
     @contextlib.asynccontextmanager
     async def open(cls, options: PoolOptions, isolation: Isolation) -> AsyncIterator[KernelPool]:
-        directory = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="orchest-kernel-pool-"))
+        directory = Path(
+            await asyncio.to_thread(tempfile.mkdtemp, prefix="kernel-pool-", dir=runner_directory())
+        )
         pool = cls(options, isolation, directory)
         pool._filler = asyncio.create_task(pool._fill(), name="kernel-pool")
         try:

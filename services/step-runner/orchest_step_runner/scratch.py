@@ -1,0 +1,70 @@
+"""The runner's own folder under the temporary directory, and the removal of
+the folders of runners that died.
+
+Every attempt's scratch folder and the kernel pool's folder are made in the
+runner process's folder (``orchest-runner-*``), which the process holds an
+exclusive ``flock`` on for its whole life. The kernel drops such a lock when
+the process ends, however it ends (``kill -9`` too), so a starting runner
+removes every such folder whose lock it can take: what runners killed in
+the middle of steps left behind. A live runner's lock is never free.
+
+The folder is made under a hidden name, locked, then renamed to the name
+that others look at, so no runner ever sees it unlocked.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "orchest-runner-"
+_MAKING = ".orchest-runner-new-"
+
+_held: tuple[Path, int] | None = None
+"""This process's folder and the descriptor holding its lock."""
+
+
+def runner_directory() -> Path:
+    """This process's folder, made and locked at the first call. Several
+    runners in one process (tests) share it: they end together."""
+    global _held
+    if _held is None or not _held[0].is_dir():
+        made = Path(tempfile.mkdtemp(prefix=_MAKING))
+        fd = os.open(made, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # new: nobody else has it
+        final = made.with_name(PREFIX + made.name.removeprefix(_MAKING))
+        os.rename(made, final)
+        if _held is not None:
+            os.close(_held[1])
+        _held = (final, fd)
+    return _held[0]
+
+
+def remove_dead_runners_directories() -> list[Path]:
+    """Remove the folders of runner processes that ended (their lock is free);
+    returns them. Reads the temporary directory: run it in a thread."""
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(PREFIX + "*"):
+        if _held is not None and folder == _held[0]:
+            continue
+        try:
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:  # removed meanwhile, or not a folder
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # its runner lives
+            os.close(fd)
+            continue
+        try:
+            shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            os.close(fd)
+        removed.append(folder)
+    return removed

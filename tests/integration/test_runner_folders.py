@@ -1,0 +1,60 @@
+"""A runner's folder (its attempts' scratch folders, its kernel pool's) is
+removed by a runner starting after it died, never while it lives."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from orchest_step_runner.scratch import remove_dead_runners_directories, runner_directory
+
+HOLDER = (
+    "import sys\n"
+    "from orchest_step_runner.scratch import runner_directory\n"
+    "folder = runner_directory()\n"
+    "(folder / 'b-1234' / 'view').mkdir(parents=True)\n"
+    "print(folder, flush=True)\n"
+    "sys.stdin.read()\n"
+)
+
+
+async def _runner_folder() -> tuple[asyncio.subprocess.Process, Path]:
+    """A process that made its runner folder (with a scratch folder in it) and
+    lives until its stdin closes."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        HOLDER,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    line = await asyncio.wait_for(process.stdout.readline(), timeout=30)
+    return process, Path(line.decode().strip())
+
+
+async def test_the_folders_of_dead_runners_are_removed_and_the_living_ones_kept() -> None:
+    dead, dead_folder = await _runner_folder()
+    alive, alive_folder = await _runner_folder()
+    own = runner_directory()
+    try:
+        assert dead_folder.parent == alive_folder.parent == own.parent
+        assert dead_folder.name.startswith("orchest-runner-")
+        dead.kill()  # SIGKILL: nothing of its own clean-up runs
+        await dead.wait()
+        assert (dead_folder / "b-1234" / "view").is_dir()
+
+        removed = await asyncio.to_thread(remove_dead_runners_directories)
+
+        assert dead_folder in removed
+        assert not dead_folder.exists()
+        assert (alive_folder / "b-1234").is_dir(), "a living runner's folder was removed"
+        assert own.is_dir() and own not in removed
+    finally:
+        assert alive.stdin is not None
+        alive.stdin.close()
+        await alive.wait()
+    assert alive.returncode == 0
+    removed = await asyncio.to_thread(remove_dead_runners_directories)
+    assert alive_folder in removed and not alive_folder.exists()
