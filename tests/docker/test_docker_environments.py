@@ -71,7 +71,16 @@ async def test_a_docker_environment_installs_with_pip_and_a_job_keeps_its_pinned
     assert made.status_code == 201, made.text
     project = made.json()
     pid, folder = project["uuid"], Path(project["path"])
-    script = f"set -e\npip install {PACKAGE}\necho first > /opt/env-build\n"
+    # The script sees the project's files in /project-dir, as in Orchest:
+    # not what .gitignore leaves out, nor the project's .orchest.
+    (folder / "requirements.txt").write_text(f"{PACKAGE}\n")
+    (folder / ".gitignore").write_text("data/\n")
+    (folder / "data").mkdir()
+    (folder / "data" / "big.csv").write_text("1,2\n")
+    script = (
+        "set -e\npip install -r requirements.txt\necho first > /opt/env-build\n"
+        "test ! -e data && test ! -e .orchest && echo 'not sent: data, .orchest'\n"
+    )
     env = await create_env(stack, pid, name="jokes", setup_script=script)
     built_for.append(env["uuid"])
     first = await build_end(stack, pid, env["uuid"], env["latest_build"]["uuid"], timeout=900)
@@ -79,6 +88,7 @@ async def test_a_docker_environment_installs_with_pip_and_a_job_keeps_its_pinned
     assert first["status"] == "SUCCESS", (first, log)
     assert first["image"] == f"orchest-env/{env['uuid']}:{first['uuid']}"
     assert first["size_bytes"] > 0 and "pyjokes" in log, log
+    assert "not sent: data, .orchest" in log, log
     labels = docker("image", "inspect", "--format", "{{json .Config.Labels}}", first["image"])
     assert env["uuid"] in labels.stdout and first["uuid"] in labels.stdout
 

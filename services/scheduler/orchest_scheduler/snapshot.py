@@ -24,12 +24,11 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pathspec
+from orchest_service.project_tree import Kind, link_inside, walk
 
 FICLONE = 0x40049409
 """Linux ioctl: make the destination file a copy-on-write clone of the source."""
 _NO_REFLINK = {errno.EOPNOTSUPP, errno.EXDEV, errno.EINVAL, errno.ENOTTY, errno.ENOSYS}
-IGNORE_FILE = ".gitignore"
 
 
 @dataclass
@@ -81,55 +80,22 @@ def _temporary_sibling(dest: Path) -> Path:
 
 
 def _copy_tree(src_root: Path, dst_root: Path, stats: TreeStats, *, ignore: bool) -> None:
-    # Each directory's patterns: those of the .gitignore files from the root
-    # down to it, each matched against paths relative to its own directory.
-    rules: dict[Path, list[tuple[Path, pathspec.GitIgnoreSpec]]] = {src_root: []}
     reflink = [True]
-    for current, dirnames, filenames in os.walk(src_root):
-        here = Path(current)
-        inherited = rules.pop(here, [])
-        if ignore and IGNORE_FILE in filenames:
-            lines = (here / IGNORE_FILE).read_text(errors="replace").splitlines()
-            inherited = [*inherited, (here, pathspec.GitIgnoreSpec.from_lines(lines))]
-        relative_dir = here.relative_to(src_root)
-        (dst_root / relative_dir).mkdir(exist_ok=True)
-        kept_dirs = []
-        for name in sorted(dirnames):
-            path = here / name
-            if ignore and (name == ".git" or _ignored(path, inherited, is_dir=True)):
-                continue
-            if path.is_symlink():
-                _copy_link(src_root, path, dst_root / relative_dir / name, stats)
-                continue
-            kept_dirs.append(name)
-            rules[path] = inherited
-        dirnames[:] = kept_dirs
-        for name in sorted(filenames):
-            path = here / name
-            if ignore and _ignored(path, inherited, is_dir=False):
-                continue
-            target = dst_root / relative_dir / name
-            if path.is_symlink():
-                _copy_link(src_root, path, target, stats)
-            elif path.is_file():
-                _copy_file(path, target, stats, reflink)
-            else:
-                stats.skipped.append(str(path.relative_to(src_root)))
-
-
-def _ignored(path: Path, rules: list[tuple[Path, pathspec.GitIgnoreSpec]], *, is_dir: bool) -> bool:
-    for base, spec in rules:
-        relative = path.relative_to(base).as_posix()
-        if spec.match_file(relative + "/" if is_dir else relative):
-            return True
-    return False
+    for entry in walk(src_root, ignore=ignore):
+        target = dst_root / entry.relative
+        if entry.kind is Kind.DIRECTORY:
+            target.mkdir()
+        elif entry.kind is Kind.LINK:
+            _copy_link(src_root, entry.path, target, stats)
+        elif entry.kind is Kind.FILE:
+            _copy_file(entry.path, target, stats, reflink)
+        else:
+            stats.skipped.append(str(entry.relative))
 
 
 def _copy_link(src_root: Path, path: Path, target: Path, stats: TreeStats) -> None:
     """Keep a symlink that stays inside the tree; leave out one that leaves it."""
-    try:
-        path.resolve(strict=True).relative_to(src_root)
-    except (OSError, ValueError):
+    if not link_inside(src_root, path):
         stats.skipped.append(str(path.relative_to(src_root)))
         return
     target.symlink_to(os.readlink(path))

@@ -325,7 +325,7 @@ class Builds:
             BUILD_LABEL: build.uuid,
         }
         tag = image_tag(build.environment_uuid, build.uuid)
-        return await self._docker.build(spec, base.image, labels, tag, write)
+        return await self._docker.build(spec, base.image, labels, tag, write, project_dir)
 
     async def _prune_images(self, environment_uuid: str, latest: str) -> None:
         """Remove the environment's images but ``latest`` (its new build's)

@@ -2,21 +2,28 @@
 layer, built through the Docker adapter (aiodocker), tagged per build,
 labelled, never pulled (``docs/environments.md#docker-builds``).
 
-The build context holds the ``Dockerfile``, the script and the CA bundle of
+The build context holds the ``Dockerfile``, the script, the CA bundle of
 the building machine (``ORCHEST_BUILD_CA_BUNDLE``, so ``pip`` reaches PyPI
 through a TLS-inspecting proxy; a public certificate, removed from the
-image's files by the ``RUN``)."""
+image's files by the ``RUN``) and the project's files (as a job's snapshot
+takes them, without the project's ``.orchest``), copied to ``/project-dir``,
+where the script runs: ``pip install -r requirements.txt`` works, as in
+Orchest. A step's or a kernel's container mounts the project over them."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 import tarfile
+import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from orchest_schemas.environments import EnvironmentSpec
 from orchest_service.docker import DockerEngine, DockerFailure, DockerTimeouts
+from orchest_service.project_tree import Kind, link_inside, walk
 
 from .process import Built
 
@@ -24,12 +31,15 @@ ENVIRONMENT_LABEL = "orchest.environment"
 PROJECT_LABEL = "orchest.project"
 BUILD_LABEL = "orchest.build"
 REPOSITORY = "orchest-env"
+ORCHEST_FOLDER = ".orchest"
+"""The project's own folder of Orchest's files (environments...): not sent."""
 _EXIT = re.compile(r"returned a non-zero code: (\d+)")
 
 Write = Callable[[str], Awaitable[None]]
 
 DOCKERFILE = """\
 FROM {base}
+COPY project/ /project-dir/
 COPY setup_script.sh environment.sh build-ca.crt /tmp/orchest-build/
 WORKDIR /project-dir
 RUN set -e; \\
@@ -69,10 +79,21 @@ class DockerBuilder:
         labels: dict[str, str],
         tag: str,
         write: Write,
+        project_dir: Path,
     ) -> Built:
-        """Build ``tag`` FROM ``base`` (None: the kernel image)."""
+        """Build ``tag`` FROM ``base`` (None: the kernel image) with the files
+        of ``project_dir``."""
         source = base or self._kernel_image
-        context = _context(spec, source, self._ca_bundle)
+        # In a file: a project can be large. Anonymous: gone when closed.
+        with tempfile.TemporaryFile() as context:
+            await asyncio.to_thread(
+                _write_context, context, spec, source, self._ca_bundle, project_dir
+            )
+            return await self._build(context, source, labels, tag, write)
+
+    async def _build(
+        self, context: BinaryIO, source: str, labels: dict[str, str], tag: str, write: Write
+    ) -> Built:
         async with DockerEngine.open(self._url, self._timeouts) as engine:
             try:
                 await engine.inspect_image(source)
@@ -112,7 +133,15 @@ class DockerBuilder:
         return removed
 
 
-def _context(spec: EnvironmentSpec, base: str, ca_bundle: Path | None) -> bytes:
+def _write_context(
+    context: BinaryIO,
+    spec: EnvironmentSpec,
+    base: str,
+    ca_bundle: Path | None,
+    project_dir: Path,
+) -> None:
+    """Write the build context, a tar, into ``context`` and go back to its
+    start. Reads files: run it in a thread."""
     env = "".join(f"export {k}={_quoted(v)}\n" for k, v in spec.env_variables.items())
     files = {
         "Dockerfile": DOCKERFILE.format(base=base).encode(),
@@ -120,14 +149,34 @@ def _context(spec: EnvironmentSpec, base: str, ca_bundle: Path | None) -> bytes:
         "setup_script.sh": spec.setup_script.encode(),
         "build-ca.crt": ca_bundle.read_bytes() if ca_bundle and ca_bundle.is_file() else b"",
     }
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
+    with tarfile.open(fileobj=context, mode="w") as tar:
         for name, data in files.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             info.mode = 0o644
             tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+        _add_project(tar, project_dir.resolve())
+    context.seek(0)
+
+
+def _add_project(tar: tarfile.TarFile, root: Path) -> None:
+    """The project's files under ``project/``, owned by root."""
+    info = tarfile.TarInfo("project")
+    info.type, info.mode = tarfile.DIRTYPE, 0o755
+    tar.addfile(info)
+    for entry in walk(root):
+        if entry.relative.parts[0] == ORCHEST_FOLDER or entry.kind is Kind.OTHER:
+            continue
+        if entry.kind is Kind.LINK and not link_inside(root, entry.path):
+            continue
+        name = f"project/{entry.relative.as_posix()}"
+        tar.add(entry.path, arcname=name, recursive=False, filter=_owned_by_root)
+
+
+def _owned_by_root(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    return info
 
 
 def _quoted(value: str) -> str:

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import aiodocker
 import aiohttp
@@ -189,8 +189,11 @@ class DockerEngine:
 
     # -- images --------------------------------------------------------------------------
 
-    async def build(self, context: bytes, tag: str, labels: dict[str, str]) -> AsyncIterator[str]:
-        """Build the image of ``context`` (a tar holding a ``Dockerfile``) as
+    async def build(
+        self, context: bytes | BinaryIO, tag: str, labels: dict[str, str]
+    ) -> AsyncIterator[str]:
+        """Build the image of ``context`` (a tar holding a ``Dockerfile``, or a
+        file of one, read as it is sent) as
         ``tag``, its base never pulled, its steps run again (no build cache:
         a rebuild installs what its script names now), on the host network;
         its output as it comes (no timeout: the caller bounds it; cancelling
