@@ -203,7 +203,9 @@ class Mailboxes:
     ) -> bool:
         record, state = loaded.record, loaded.state
         if plan.dispatch:  # the work names the definition: it must outlive the attempt
-            record.definition_key = await self._definitions.put(record.definition)
+            record.definition_key = await self._definitions.keep(
+                record.definition_key, record.definition
+            )
         now = self._clock()
         events, messages, seq = self.announce(record, state, plan, now)
         events += [EventRow(r.report_id, r.kind, None, r.model_dump_json()) for r in reports]

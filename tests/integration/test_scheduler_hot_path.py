@@ -1,0 +1,110 @@
+"""The scheduler's per-step path does no work it can skip: a chain's
+definition is encoded and hashed once, not at every dispatch."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from nats.aio.client import Client
+
+from orchest_scheduler.definitions import DefinitionStore
+from orchest_scheduler.outbox import Outbox
+from orchest_scheduler.runs import Runs
+from orchest_schemas.bus import BusNames
+from orchest_schemas.commands import CreateRun
+from orchest_schemas.pipeline import PipelineDefinition
+from orchest_schemas.reports import ClaimStep, StepAttemptFinished
+from orchest_schemas.status import StepStatus
+from orchest_service.broker import ensure_streams
+from orchest_service.database import apply_migrations, create_pool
+
+
+class CountingStore(DefinitionStore):
+    """The real store, counting the definitions it encodes (``put``)."""
+
+    puts = 0
+
+    async def put(self, definition: PipelineDefinition) -> str:
+        self.puts += 1
+        return await super().put(definition)
+
+
+@asynccontextmanager
+async def scheduler(
+    database_url: str, nc: Client, bus: BusNames, store: DefinitionStore
+) -> AsyncIterator[Runs]:
+    pool = await create_pool(database_url, min_size=1, max_size=4, schema="scheduler")
+    await apply_migrations(pool, "scheduler", "orchest_scheduler.migrations")
+    js = nc.jetstream()
+    await ensure_streams(js, bus.streams)
+    outbox = Outbox(pool, nc, js)
+    stop = asyncio.Event()
+    publisher = asyncio.create_task(outbox.run(stop))
+    runs = Runs(pool, bus, outbox, store)
+    try:
+        yield runs
+    finally:
+        runs.close()
+        stop.set()
+        await publisher
+        await pool.close()
+
+
+def chain(tmp_path: Path, steps: int) -> CreateRun:
+    (tmp_path / "s.sh").write_text("true\n")
+    return CreateRun.model_validate(
+        {
+            "pipeline_definition": {
+                "uuid": "p-hot",
+                "steps": {
+                    f"s{i}": {
+                        "uuid": f"s{i}",
+                        "title": f"S{i}",
+                        "file_path": "s.sh",
+                        "incoming_connections": [f"s{i - 1}"] if i else [],
+                    }
+                    for i in range(steps)
+                },
+            },
+            "run_config": {"project_dir": str(tmp_path), "env_variables": {"A": "1"}},
+        }
+    )
+
+
+async def run_chain(runs: Runs, run_uuid: str, steps: int) -> None:
+    for i in range(steps):
+        claim = await runs.claim(
+            ClaimStep(run_uuid=run_uuid, step_uuid=f"s{i}", attempt=1, runner_id="r")
+        )
+        assert claim.granted, claim
+        await runs.on_report(
+            StepAttemptFinished(
+                run_uuid=run_uuid,
+                step_uuid=f"s{i}",
+                attempt=1,
+                status=StepStatus.SUCCESS,
+                exit_code=0,
+                runner_id="r",
+            )
+        )
+
+
+async def test_a_chain_encodes_its_definition_once(
+    database_url: str, nc: Client, bus: BusNames, tmp_path: Path
+) -> None:
+    store = CountingStore(nc.jetstream(), bus.definitions_bucket, 3600)
+    async with scheduler(database_url, nc, bus, store) as runs:
+        run = await runs.create(chain(tmp_path, 4))
+        await run_chain(runs, run.uuid, 4)
+        view = await runs.view(run.uuid)
+        assert view is not None and view.status == "SUCCESS", view
+        # One at the run's creation; the three dispatches after it trust the key.
+        assert store.puts == 1
+        # Once the key is no longer trusted, the next dispatch checks the object again.
+        store._known.clear()
+        again = await runs.create(chain(tmp_path, 2))
+        await run_chain(runs, again.uuid, 2)
+        assert store.puts == 2
