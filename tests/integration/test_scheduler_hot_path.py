@@ -1,12 +1,15 @@
 """The scheduler's per-step path does no work it can skip: a chain's
-definition is encoded and hashed once, not at every dispatch."""
+definition is encoded and hashed once, not at every dispatch; the work and
+events it builds without validation are what the contracts say."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from nats.aio.client import Client
 
@@ -14,7 +17,8 @@ from orchest_scheduler.definitions import DefinitionStore
 from orchest_scheduler.outbox import Outbox
 from orchest_scheduler.runs import Runs
 from orchest_schemas.bus import BusNames
-from orchest_schemas.commands import CreateRun
+from orchest_schemas.commands import CreateRun, StepWork
+from orchest_schemas.events import StepStatusChanged
 from orchest_schemas.pipeline import PipelineDefinition
 from orchest_schemas.reports import ClaimStep, StepAttemptFinished
 from orchest_schemas.status import StepStatus
@@ -108,3 +112,36 @@ async def test_a_chain_encodes_its_definition_once(
         again = await runs.create(chain(tmp_path, 2))
         await run_chain(runs, again.uuid, 2)
         assert store.puts == 2
+
+
+async def test_work_and_events_built_unvalidated_are_valid_contracts(
+    database_url: str, nc: Client, bus: BusNames, tmp_path: Path
+) -> None:
+    seen: list[tuple[str, bytes]] = []
+    done = asyncio.Event()
+
+    async def record(msg: Any) -> None:
+        seen.append((msg.subject, msg.data))
+        if len([s for s, _ in seen if ".steps." in s]) == 3:
+            done.set()
+
+    await nc.subscribe(f"{bus.prefix}.>", cb=record)
+    store = DefinitionStore(nc.jetstream(), bus.definitions_bucket, 3600)
+    async with scheduler(database_url, nc, bus, store) as runs:
+        run = await runs.create(chain(tmp_path, 3))
+        await run_chain(runs, run.uuid, 3)
+        await asyncio.wait_for(done.wait(), 10)
+    works = [data for subject, data in seen if ".steps." in subject]
+    for data in works:
+        work = StepWork.model_validate_json(data)
+        assert work.env_variables == {"A": "1"} and work.pipeline_definition is None
+        assert json.loads(data) == json.loads(
+            work.model_dump_json(exclude={"pipeline_definition"})
+        )
+    events = [
+        StepStatusChanged.model_validate_json(data)
+        for subject, data in seen
+        if b'"step_status_changed"' in data
+    ]
+    assert events and len({e.event_id for e in events}) == len(events)
+    assert all(len(e.event_id) == 32 for e in events)
