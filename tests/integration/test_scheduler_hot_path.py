@@ -135,9 +135,7 @@ async def test_work_and_events_built_unvalidated_are_valid_contracts(
     for data in works:
         work = StepWork.model_validate_json(data)
         assert work.env_variables == {"A": "1"} and work.pipeline_definition is None
-        assert json.loads(data) == json.loads(
-            work.model_dump_json(exclude={"pipeline_definition"})
-        )
+        assert json.loads(data) == json.loads(work.model_dump_json(exclude={"pipeline_definition"}))
     events = [
         StepStatusChanged.model_validate_json(data)
         for subject, data in seen
