@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from integration.runs_harness import run_handling
 from nats.aio.client import Client
 
 from orchest_scheduler.definitions import DefinitionStore
-from orchest_scheduler.outbox import Outbox
 from orchest_scheduler.runs import Runs
 from orchest_schemas.bus import BusNames
 from orchest_schemas.commands import CreateRun, StepWork
@@ -22,8 +20,6 @@ from orchest_schemas.events import StepStatusChanged
 from orchest_schemas.pipeline import PipelineDefinition
 from orchest_schemas.reports import ClaimStep, StepAttemptFinished
 from orchest_schemas.status import StepStatus
-from orchest_service.broker import ensure_streams
-from orchest_service.database import apply_migrations, create_pool
 
 
 class CountingStore(DefinitionStore):
@@ -34,27 +30,6 @@ class CountingStore(DefinitionStore):
     async def put(self, definition: PipelineDefinition) -> str:
         self.puts += 1
         return await super().put(definition)
-
-
-@asynccontextmanager
-async def scheduler(
-    database_url: str, nc: Client, bus: BusNames, store: DefinitionStore
-) -> AsyncIterator[Runs]:
-    pool = await create_pool(database_url, min_size=1, max_size=4, schema="scheduler")
-    await apply_migrations(pool, "scheduler", "orchest_scheduler.migrations")
-    js = nc.jetstream()
-    await ensure_streams(js, bus.streams)
-    outbox = Outbox(pool, nc, js)
-    stop = asyncio.Event()
-    publisher = asyncio.create_task(outbox.run(stop))
-    runs = Runs(pool, bus, outbox, store)
-    try:
-        yield runs
-    finally:
-        runs.close()
-        stop.set()
-        await publisher
-        await pool.close()
 
 
 def chain(tmp_path: Path, steps: int) -> CreateRun:
@@ -100,7 +75,7 @@ async def test_a_chain_encodes_its_definition_once(
     database_url: str, nc: Client, bus: BusNames, tmp_path: Path
 ) -> None:
     store = CountingStore(nc.jetstream(), bus.definitions_bucket, 3600)
-    async with scheduler(database_url, nc, bus, store) as runs:
+    async with run_handling(database_url, nc, bus, store) as runs:
         run = await runs.create(chain(tmp_path, 4))
         await run_chain(runs, run.uuid, 4)
         view = await runs.view(run.uuid)
@@ -127,7 +102,7 @@ async def test_work_and_events_built_unvalidated_are_valid_contracts(
 
     await nc.subscribe(f"{bus.prefix}.>", cb=record)
     store = DefinitionStore(nc.jetstream(), bus.definitions_bucket, 3600)
-    async with scheduler(database_url, nc, bus, store) as runs:
+    async with run_handling(database_url, nc, bus, store) as runs:
         run = await runs.create(chain(tmp_path, 3))
         await run_chain(runs, run.uuid, 3)
         await asyncio.wait_for(done.wait(), 10)
