@@ -21,11 +21,15 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from orchest_gateway.service import build_definition as build_gateway
 from orchest_gateway.settings import GatewaySettings
 from orchest_scheduler.clock import Clock
+from orchest_scheduler.definitions import DefinitionStore
+from orchest_scheduler.outbox import Outbox
+from orchest_scheduler.runs import Runs
 from orchest_scheduler.service import build_definition as build_scheduler
 from orchest_scheduler.settings import SchedulerSettings
 from orchest_schemas.bus import BusNames
 from orchest_schemas.events import ANY_EVENT, AnyEvent, RunStatusChanged, SessionStatusChanged
-from orchest_service.broker import server_pool
+from orchest_service.broker import ensure_streams, server_pool
+from orchest_service.database import apply_migrations, create_pool
 from orchest_session_manager.service import build_definition as build_session_manager
 from orchest_session_manager.settings import SessionManagerSettings
 from orchest_step_runner.service import build_definition as build_runner
@@ -317,3 +321,28 @@ def _cell(source: str, tags: list[str]) -> dict[str, Any]:
         "outputs": [],
         "execution_count": None,
     }
+
+
+@asynccontextmanager
+async def run_handling(
+    database_url: str, nc: Client, bus: BusNames, store: DefinitionStore | None = None
+) -> AsyncIterator[Runs]:
+    """The scheduler's run handling as one replica has it (its own cache,
+    timers and publisher), without the rest of the service; ``store``: the
+    definitions store it uses (a fresh one by default)."""
+    pool = await create_pool(database_url, min_size=1, max_size=4, schema="scheduler")
+    await apply_migrations(pool, "scheduler", "orchest_scheduler.migrations")
+    js = nc.jetstream()
+    await ensure_streams(js, bus.streams)
+    outbox = Outbox(pool, nc, js)
+    stop = asyncio.Event()
+    publisher = asyncio.create_task(outbox.run(stop))
+    store = store or DefinitionStore(js, bus.definitions_bucket, 3600)
+    runs = Runs(pool, bus, outbox, store)
+    try:
+        yield runs
+    finally:
+        runs.close()
+        stop.set()
+        await publisher
+        await pool.close()

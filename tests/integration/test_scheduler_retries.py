@@ -3,44 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from integration.runs_harness import run_handling
 from nats.aio.client import Client
 
-from orchest_scheduler.definitions import DefinitionStore
-from orchest_scheduler.outbox import Outbox
 from orchest_scheduler.runs import Runs
 from orchest_schemas.bus import BusNames
 from orchest_schemas.commands import CreateRun, StepWork
 from orchest_schemas.reports import ClaimStep, StepAttemptFinished
 from orchest_schemas.status import Priority, StepStatus
-from orchest_service.broker import ensure_streams
-from orchest_service.database import apply_migrations, create_pool
-
-
-@asynccontextmanager
-async def scheduler(database_url: str, nc: Client, bus: BusNames) -> AsyncIterator[Runs]:
-    """The scheduler's run handling as one replica has it (its own cache, timers
-    and publisher)."""
-    pool = await create_pool(database_url, min_size=1, max_size=4, schema="scheduler")
-    await apply_migrations(pool, "scheduler", "orchest_scheduler.migrations")
-    js = nc.jetstream()
-    await ensure_streams(js, bus.streams)
-    outbox = Outbox(pool, nc, js)
-    stop = asyncio.Event()
-    publisher = asyncio.create_task(outbox.run(stop))
-    runs = Runs(pool, bus, outbox, DefinitionStore(js, bus.definitions_bucket, 3600))
-    try:
-        yield runs
-    finally:
-        runs.close()
-        stop.set()
-        await publisher
-        await pool.close()
 
 
 async def failed_once(runs: Runs, tmp_path: Path) -> str:
@@ -91,10 +65,10 @@ async def test_a_retry_whose_timer_died_is_still_dispatched(
     database_url: str, nc: Client, bus: BusNames, tmp_path: Path, how: str
 ) -> None:
     work = await next_work(nc, bus, attempt=2)
-    async with scheduler(database_url, nc, bus) as first:
+    async with run_handling(database_url, nc, bus) as first:
         run_uuid = await failed_once(first, tmp_path)
         first.close()  # its timers die with it
-    async with scheduler(database_url, nc, bus) as second:
+    async with run_handling(database_url, nc, bus) as second:
         if how == "another replica sweeps":
             stop = asyncio.Event()
             sweeper = asyncio.create_task(second.sweep_retries(stop, every=0.1))

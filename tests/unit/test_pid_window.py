@@ -3,7 +3,15 @@ have been handed out since its leader started."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
 from orchest_step_runner.executor.pid_window import (
+    PROBE_SPAN,
     RESERVED_PIDS,
     Counters,
     PidWindow,
@@ -48,3 +56,34 @@ def test_this_host_has_a_window() -> None:
 
 def test_no_window_reads_every_process() -> None:
     assert new_pids(None) is None
+
+
+def test_a_narrow_window_is_looked_up_pid_by_pid(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without listing ``/proc`` (every process of the host): the live
+    processes started after the leader are found, the ended ones are not."""
+    listings: list[str] = []
+    real_listdir = os.listdir
+
+    def listdir(path: Any = ".") -> list[str]:
+        listings.append(str(path))
+        return real_listdir(path)
+
+    for _ in range(5):  # a busy host may hand out more than PROBE_SPAN pids meanwhile
+        before = read_counters()
+        assert before is not None
+        with subprocess.Popen(["sleep", "30"]) as leader:
+            ended = subprocess.Popen(["true"])
+            ended.wait()
+            with subprocess.Popen(["sleep", "30"]) as child:
+                monkeypatch.setattr(os, "listdir", listdir)
+                found = new_pids(PidWindow(before, leader.pid))
+                monkeypatch.setattr(os, "listdir", real_listdir)
+                child.kill()
+            leader.kill()
+        last = int(Path("/proc/sys/kernel/ns_last_pid").read_text())
+        if last - leader.pid <= PROBE_SPAN:
+            break
+        listings.clear()
+    assert found is not None and child.pid in found
+    assert leader.pid not in found and ended.pid not in found
+    assert "/proc" not in listings

@@ -47,6 +47,14 @@ class DefinitionStore:
     def key_of(definition: PipelineDefinition) -> str:
         return _key(_encode(definition))
 
+    async def keep(self, key: str, definition: PipelineDefinition) -> str:
+        """``put`` for a definition whose key this store gave before: while the
+        key is trusted, nothing is encoded or hashed again (a chain dispatches
+        a step of the same definition at each report); after, as ``put``."""
+        if self._known.get(key, 0.0) > time.time():
+            return key
+        return await self.put(definition)
+
     async def put(self, definition: PipelineDefinition) -> str:
         """Make sure the definition is stored with at least half the TTL to
         live; returns its key.

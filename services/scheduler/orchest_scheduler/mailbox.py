@@ -25,7 +25,7 @@ import asyncpg
 
 from orchest_schemas.bus import BusNames
 from orchest_schemas.commands import CancelStep, StepWork
-from orchest_schemas.events import RunStatusChanged, StepStatusChanged
+from orchest_schemas.events import RunStatusChanged, StepStatusChanged, new_event_id
 from orchest_schemas.reports import StepAttemptFinished
 from orchest_schemas.status import Priority, StepStatus
 
@@ -203,7 +203,9 @@ class Mailboxes:
     ) -> bool:
         record, state = loaded.record, loaded.state
         if plan.dispatch:  # the work names the definition: it must outlive the attempt
-            record.definition_key = await self._definitions.put(record.definition)
+            record.definition_key = await self._definitions.keep(
+                record.definition_key, record.definition
+            )
         now = self._clock()
         events, messages, seq = self.announce(record, state, plan, now)
         events += [EventRow(r.report_id, r.kind, None, r.model_dump_json()) for r in reports]
@@ -239,9 +241,12 @@ class Mailboxes:
         """The events and messages of a plan, with the run's next sequence numbers.
 
         Work and cancels go out first: they are on the critical path of the run;
-        the events follow, in their order. The events are built without
-        validation (``model_construct``): every field comes from the engine's
-        typed state, and this runs for every event of every run."""
+        the events follow, in their order. The events (and the work, in
+        ``_orders``) are built without validation (``model_construct``): every
+        field comes from the engine's typed state, and this runs for every
+        event of every run. Every field with a default factory is given
+        (``event_id`` too): pydantic inspects a factory's signature at each
+        call."""
         seq = record.event_seq
         events: list[EventRow] = []
         messages: list[OutMessage] = []
@@ -249,6 +254,7 @@ class Mailboxes:
         for change in plan.changes:
             seq += 1
             event = StepStatusChanged.model_construct(
+                event_id=new_event_id(),
                 run_uuid=record.uuid,
                 pipeline_uuid=record.pipeline_uuid,
                 step_uuid=change.step_uuid,
@@ -268,6 +274,7 @@ class Mailboxes:
         if plan.run_status is not None:
             seq += 1
             run_event = RunStatusChanged.model_construct(
+                event_id=new_event_id(),
                 run_uuid=record.uuid,
                 pipeline_uuid=record.pipeline_uuid,
                 job_uuid=record.job_uuid,
@@ -289,7 +296,7 @@ class Mailboxes:
         messages: list[OutMessage] = []
         priority = Priority.JOB if record.job_uuid else Priority.INTERACTIVE
         for step_uuid, attempt in plan.dispatch:
-            work = StepWork(
+            work = StepWork.model_construct(
                 run_uuid=record.uuid,
                 step_uuid=step_uuid,
                 attempt=attempt,
@@ -300,6 +307,9 @@ class Mailboxes:
                 job_uuid=record.job_uuid,
                 env_variables=record.env_variables,
                 timeout_seconds=record.timeouts.get(step_uuid),
+                pipeline_definition=None,
+                environment_venv=None,
+                environment_image=None,
             )
             messages.append(
                 OutMessage(

@@ -251,20 +251,22 @@ class Outbox:
                 logger.warning("could not delete published outbox rows (%s); later", exc)
 
     async def _publish_until_stopped(self, stopping: asyncio.Event) -> None:
-        while not (stopping.is_set() and self._queue.empty()):
-            if self._queue.empty():
-                getter = asyncio.create_task(self._queue.get())
-                stopper = asyncio.create_task(stopping.wait())
-                await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                stopper.cancel()
-                if not getter.done():
-                    getter.cancel()
-                    continue
-                batch = getter.result()
-            else:
-                batch = self._queue.get_nowait()
-            await self._publish_batch(batch)
-            self._published.extend(outbox_id for outbox_id, _ in batch)
+        """One ``get`` per batch (no task per batch: this runs at every write);
+        the stop wakes it with an empty batch."""
+        waker = asyncio.create_task(self._wake_on(stopping))
+        try:
+            while not (stopping.is_set() and self._queue.empty()):
+                batch = await self._queue.get()
+                if batch:
+                    await self._publish_batch(batch)
+                    self._published.extend(outbox_id for outbox_id, _ in batch)
+        finally:
+            waker.cancel()
+            await asyncio.gather(waker, return_exceptions=True)
+
+    async def _wake_on(self, stopping: asyncio.Event) -> None:
+        await stopping.wait()
+        self._queue.put_nowait([])
 
     async def _publish_batch(self, batch: list[tuple[int, OutMessage]]) -> None:
         """Publish in order. The acknowledgements are awaited together: the

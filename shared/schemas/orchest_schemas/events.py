@@ -18,7 +18,8 @@ from ._base import Message, new_id
 from .status import BuildStatus, JobStatus, RunStatus, SessionStatus, StepStatus
 
 
-def _new_event_id() -> str:
+def new_event_id() -> str:
+    """A new event's ``event_id`` (for events built without validation)."""
     return new_id()
 
 
@@ -27,7 +28,7 @@ def _now() -> datetime:
 
 
 class Event(Message):
-    event_id: str = Field(default_factory=_new_event_id)
+    event_id: str = Field(default_factory=new_event_id)
     occurred_at: datetime = Field(default_factory=_now)
 
 

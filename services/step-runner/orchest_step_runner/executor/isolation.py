@@ -217,7 +217,9 @@ class Isolation:
         assert self.holder is not None
         file = self.step_file(work, launch)
         root = launch.scratch_dir / VIEW_FOLDER
-        project_dir = await asyncio.to_thread(_view_folder, root, Path(work.project_dir))
+        # On the loop, like the scratch folder and its pipeline.json: one
+        # mkdir costs less than the thread hop (a wake-up of another thread).
+        project_dir = _view_folder(root, Path(work.project_dir))
         holder = await self._live_holder(self.holder)
         await holder.make(root, _binds(project_dir, self.data_dir, launch.pipeline_path))
         try:

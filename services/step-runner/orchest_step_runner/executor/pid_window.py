@@ -33,6 +33,9 @@ RESERVED_PIDS = 300
 
 PROC = Path("/proc")
 
+PROBE_SPAN = 64
+"""A window of at most this many pids is looked up pid by pid (``new_pids``)."""
+
 
 @dataclass(frozen=True)
 class Counters:
@@ -98,16 +101,34 @@ def _same_namespace() -> bool:
 
 def new_pids(window: PidWindow | None) -> list[int] | None:
     """The pids of the live processes created since ``window``'s leader
-    started (blocking: reads ``/proc``); ``None``: unknown, read them all."""
+    started (blocking: reads ``/proc``); ``None``: unknown, read them all.
+
+    A window of at most ``PROBE_SPAN`` pids (the usual one: a step's own few
+    processes and what the host started meanwhile) is looked up pid by pid
+    instead of listing ``/proc``, whose cost grows with every process of the
+    host. A pid looked up that way may be a thread's id (``/proc`` answers
+    for threads it does not list): its environment is its process's, so it
+    is marked only if that process is the attempt's, which is killed anyway."""
     if window is None or not _same_namespace():
         return None
     now = read_counters()
     try:
         last = int((PROC / "sys/kernel/ns_last_pid").read_text())
         pid_max = int((PROC / "sys/kernel/pid_max").read_text())
-        listed = [int(name) for name in os.listdir(PROC) if name.isdigit()]
+        if window.leader <= last <= window.leader + PROBE_SPAN:
+            listed = [pid for pid in range(window.leader + 1, last + 1) if _exists(pid)]
+        else:
+            listed = [int(name) for name in os.listdir(PROC) if name.isdigit()]
     except (OSError, ValueError):
         return None
     if now is None:
         return None
     return candidates(window, now, last, pid_max, listed)
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.stat(f"/proc/{pid}")
+    except FileNotFoundError:
+        return False
+    return True
