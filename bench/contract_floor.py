@@ -30,6 +30,7 @@ from pathlib import Path
 
 import asyncpg
 import nats
+import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -130,6 +131,85 @@ class ContractFloor:
             await work.unsubscribe()
             for consumer in (f"r{run_uuid[:8]}", f"w{run_uuid[:8]}"):
                 with contextlib.suppress(NotFoundError):  # unsubscribe may have deleted it
+                    await self.js.delete_consumer(self.stream, consumer)
+
+    async def fan_out(self, root: Path, script: str, steps: int, lanes: int) -> float:
+        """``steps`` independent ``bash script``, ``lanes`` at once, each with
+        the contract's I/O around it; the seconds from the run's write to the
+        last decision. All work is dispatched by the run's creation (one
+        write, then published); a lane takes one message at a time (a pull),
+        claims it, runs it and reports it; the decisions are written a batch
+        of reports at a time (one statement, one commit), as the scheduler
+        does."""
+        run_uuid = str(uuid.uuid4())
+        tag = run_uuid[:8]
+        reports = await self.js.pull_subscribe(f"{self.subject}.reports", durable=f"r{tag}")
+        work = await self.js.pull_subscribe(f"{self.subject}.work", durable=f"w{tag}")
+        env = {**os.environ, "ORCHEST_RUN_UUID": run_uuid}
+        decided = 0
+        start = time.perf_counter()
+        await self.db.executemany(
+            "INSERT INTO bench_contract_floor (run_uuid, step, status) VALUES ($1, $2, $3)",
+            [(run_uuid, i, "DISPATCHED") for i in range(steps)],
+        )
+        acks = [self.js.publish(f"{self.subject}.work", json.dumps([run_uuid, i, 1]).encode())
+                for i in range(steps)]  # fmt: skip
+        await asyncio.gather(*acks)
+
+        async def lane() -> None:
+            while True:
+                try:
+                    [msg] = await work.fetch(1, timeout=1)
+                except nats.errors.TimeoutError:
+                    return  # every message taken
+                _, step, attempt = json.loads(msg.data)
+                reply = await self.nc.request(f"{self.subject}.claim", msg.data, timeout=10)
+                assert reply.data == b"granted", reply.data
+                process = await asyncio.create_subprocess_exec(
+                    "bash",
+                    str(root / script),
+                    cwd=root,
+                    env=env,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.STDOUT,
+                    start_new_session=True,
+                )
+                await process.communicate()
+                report = json.dumps([run_uuid, step, attempt, "SUCCESS"])
+                await self.js.publish(f"{self.subject}.reports", report.encode())
+                await msg.ack()
+
+        async def scheduler() -> None:
+            nonlocal decided
+            while decided < steps:
+                try:
+                    batch = await reports.fetch(1024, timeout=1)
+                except nats.errors.TimeoutError:
+                    continue
+                done = [json.loads(m.data)[1] for m in batch]
+                await self.db.execute(
+                    "UPDATE bench_contract_floor SET status = 'SUCCESS', version = version + 1"
+                    " WHERE run_uuid = $1 AND step = ANY($2::integer[])",
+                    run_uuid,
+                    done,
+                )
+                for m in batch:
+                    await m.ack()
+                decided += len(batch)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                deciding = group.create_task(scheduler())
+                for _ in range(lanes):
+                    group.create_task(lane())
+                await deciding
+            return time.perf_counter() - start
+        finally:
+            await reports.unsubscribe()
+            await work.unsubscribe()
+            for consumer in (f"r{tag}", f"w{tag}"):
+                with contextlib.suppress(NotFoundError):
                     await self.js.delete_consumer(self.stream, consumer)
 
     @property
