@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -1035,3 +1036,22 @@ def test_run_event_json_without_the_model_is_the_models(job_uuid: str | None) ->
     model = RunStatusChanged(**given)
     assert events.run_status_changed_json(**given) == model.to_bytes()
     assert ANY_EVENT.validate_json(events.run_status_changed_json(**given)) == model
+
+
+def test_a_forked_child_makes_ids_of_its_own() -> None:
+    from orchest_schemas._base import new_id
+
+    parent = new_id()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its id through the pipe, then out at once
+        os.write(write, new_id().encode())
+        os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert len(child) == len(parent) == 32
+    assert child[:20] != parent[:20]
+    assert new_id()[:20] == parent[:20]
