@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -995,3 +996,62 @@ def test_log_pieces_stay_under_the_chunk_size_between_characters() -> None:
     assert "".join(pieces) == text
     assert all(len(p.encode()) <= 32 * 1024 for p in pieces)
     assert split_text("short", 32) == ["short"]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"exit_code": None, "error": None, "runner_id": None, "artifacts": []},
+        {"exit_code": 3, "error": 'boom "ü" \u2028\n', "runner_id": "r-1", "artifacts": ["a", "b"]},
+    ],
+)
+def test_step_event_json_without_the_model_is_the_models(fields: dict[str, Any]) -> None:
+    given = {
+        "event_id": "e1",
+        "occurred_at": AT,
+        "run_uuid": RUN,
+        "pipeline_uuid": PIPELINE,
+        "step_uuid": STEP,
+        "attempt": 2,
+        "status": StepStatus.FAILURE,
+        "sequence": 7,
+        **fields,
+    }
+    model = StepStatusChanged(**given)
+    assert events.step_status_changed_json(**given) == model.to_bytes()
+    assert ANY_EVENT.validate_json(events.step_status_changed_json(**given)) == model
+
+
+@pytest.mark.parametrize("job_uuid", [None, JOB])
+def test_run_event_json_without_the_model_is_the_models(job_uuid: str | None) -> None:
+    given = {
+        "event_id": "e2",
+        "occurred_at": AT,
+        "run_uuid": RUN,
+        "pipeline_uuid": PIPELINE,
+        "job_uuid": job_uuid,
+        "status": RunStatus.SUCCESS,
+        "sequence": 1,
+    }
+    model = RunStatusChanged(**given)
+    assert events.run_status_changed_json(**given) == model.to_bytes()
+    assert ANY_EVENT.validate_json(events.run_status_changed_json(**given)) == model
+
+
+def test_a_forked_child_makes_ids_of_its_own() -> None:
+    from orchest_schemas._base import new_id
+
+    parent = new_id()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its id through the pipe, then out at once
+        os.write(write, new_id().encode())
+        os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert len(child) == len(parent) == 32
+    assert child[:20] != parent[:20]
+    assert new_id()[:20] == parent[:20]

@@ -25,7 +25,13 @@ import asyncpg
 
 from orchest_schemas.bus import BusNames
 from orchest_schemas.commands import CancelStep, StepWork
-from orchest_schemas.events import RunStatusChanged, StepStatusChanged, new_event_id
+from orchest_schemas.events import (
+    RunStatusChanged,
+    StepStatusChanged,
+    new_event_id,
+    run_status_changed_json,
+    step_status_changed_json,
+)
 from orchest_schemas.reports import StepAttemptFinished
 from orchest_schemas.status import Priority, StepStatus
 
@@ -44,6 +50,9 @@ OnRetry = Callable[[str, str, int, float], None]
 OnJobRunEnded = Callable[[str, str], None]
 """(job, run): a job's run reached an end state."""
 MAX_CONFLICTS = 10
+RUN_STATUS_CHANGED: str = RunStatusChanged.model_fields["kind"].default
+STEP_STATUS_CHANGED: str = StepStatusChanged.model_fields["kind"].default
+"""The events' kinds, as the event log keeps them."""
 CACHED_RUNS = 512
 """Runs whose state is kept between decisions (ended ones too: late claims and
 reports of a run that just ended are answered without reading it again)."""
@@ -241,20 +250,23 @@ class Mailboxes:
         """The events and messages of a plan, with the run's next sequence numbers.
 
         Work and cancels go out first: they are on the critical path of the run;
-        the events follow, in their order. The events (and the work, in
-        ``_orders``) are built without validation (``model_construct``): every
-        field comes from the engine's typed state, and this runs for every
-        event of every run. Every field with a default factory is given
-        (``event_id`` too): pydantic inspects a factory's signature at each
-        call."""
+        the events follow, in their order. The events' JSON is made without
+        building their models (``step_status_changed_json``), and the work (in
+        ``_orders``) is built without validation (``model_construct``, every
+        field with a default factory given: pydantic inspects a factory's
+        signature at each call): every field comes from the engine's typed
+        state, and this runs for every event of every run, before a new run's
+        answer."""
         seq = record.event_seq
         events: list[EventRow] = []
         messages: list[OutMessage] = []
         orders = self._orders(record, plan)
         for change in plan.changes:
             seq += 1
-            event = StepStatusChanged.model_construct(
-                event_id=new_event_id(),
+            event_id = new_event_id()
+            data = step_status_changed_json(
+                event_id=event_id,
+                occurred_at=now,
                 run_uuid=record.uuid,
                 pipeline_uuid=record.pipeline_uuid,
                 step_uuid=change.step_uuid,
@@ -265,30 +277,28 @@ class Mailboxes:
                 error=change.error,
                 runner_id=change.runner_id,
                 artifacts=list(change.artifacts),
-                occurred_at=now,
             )
-            data = event.model_dump_json()
             subject = self._bus.step_event(record.pipeline_uuid, record.uuid, change.step_uuid)
-            messages.append(OutMessage(subject, data.encode(), event.event_id))
-            events.append(EventRow(event.event_id, event.kind, seq, data))
+            messages.append(OutMessage(subject, data, event_id))
+            events.append(EventRow(event_id, STEP_STATUS_CHANGED, seq, data.decode()))
         if plan.run_status is not None:
             seq += 1
-            run_event = RunStatusChanged.model_construct(
-                event_id=new_event_id(),
+            event_id = new_event_id()
+            data = run_status_changed_json(
+                event_id=event_id,
+                occurred_at=now,
                 run_uuid=record.uuid,
                 pipeline_uuid=record.pipeline_uuid,
                 job_uuid=record.job_uuid,
                 status=plan.run_status,
                 sequence=seq,
-                occurred_at=now,
             )
-            data = run_event.model_dump_json()
             subject = self._bus.run_event(record.pipeline_uuid, record.uuid)
-            messages.append(OutMessage(subject, data.encode(), run_event.event_id))
+            messages.append(OutMessage(subject, data, event_id))
             if record.job_uuid:  # followed under the job too (its own message id)
                 subject = self._bus.job_run_event(record.job_uuid, record.uuid)
-                messages.append(OutMessage(subject, data.encode(), f"{run_event.event_id}.job"))
-            events.append(EventRow(run_event.event_id, run_event.kind, seq, data))
+                messages.append(OutMessage(subject, data, f"{event_id}.job"))
+            events.append(EventRow(event_id, RUN_STATUS_CHANGED, seq, data.decode()))
         return events, orders + messages, seq
 
     def _orders(self, record: RunRecord, plan: Plan) -> list[OutMessage]:

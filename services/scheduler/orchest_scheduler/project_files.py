@@ -7,6 +7,7 @@ points outside the project is refused even when its path looks harmless.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Sequence
@@ -25,24 +26,31 @@ def check_project_files(
     """Every problem of the project directory, or else of the files of the run's steps.
 
     Steps that are not in the definition, or whose ``file_path`` already fails the
-    lexical checks, are left to ``select_steps`` and ``validate_definition``."""
+    lexical checks, are left to ``select_steps`` and ``validate_definition``. A
+    file shared by several steps is looked at once."""
     dir_problem = _project_dir_problem(project_dir)
     if dir_problem is not None:
         return [dir_problem]
+    root = os.path.realpath(project_dir)
+    found_of: dict[str, tuple[str, str] | None] = {}
     problems: list[Problem] = []
     for key in dict.fromkeys(step_uuids):
         step = definition.steps.get(key)
         if step is None:
             continue
-        if any(p.type in UNSAFE_PATH_PROBLEMS for p in file_path_problems(definition, key)):
-            continue
-        found = _step_file_problem(project_dir, step.file_path)
+        file_path = step.file_path
+        if file_path in found_of:
+            found = found_of[file_path]
+        elif any(p.type in UNSAFE_PATH_PROBLEMS for p in file_path_problems(definition, key)):
+            continue  # the same path is unsafe for every step: never in found_of
+        else:
+            found = found_of[file_path] = _step_file_problem(root, project_dir, file_path)
         if found is not None:
             kind, what = found
             problems.append(
                 Problem(
                     ("pipeline_definition", "steps", key, "file_path"),
-                    f"The file {step.file_path!r} of step {step_name(definition, key)} {what}.",
+                    f"The file {file_path!r} of step {step_name(definition, key)} {what}.",
                     kind,
                 )
             )
@@ -53,11 +61,16 @@ def resolve_step_file(project_dir: str, file_path: str) -> Path:
     """The real path of a step file, symlinks followed (the file need not exist).
 
     Raises ValueError if it lies outside the (resolved) project directory."""
-    root = Path(project_dir).resolve()
-    resolved = (Path(project_dir) / file_path).resolve(strict=False)
-    if not resolved.is_relative_to(root):
-        raise ValueError(f"{file_path!r} resolves to {str(resolved)!r}, outside {str(root)!r}")
-    return resolved
+    root = os.path.realpath(project_dir)
+    resolved = os.path.realpath(os.path.join(project_dir, file_path))
+    if not _inside(resolved, root):
+        raise ValueError(f"{file_path!r} resolves to {resolved!r}, outside {root!r}")
+    return Path(resolved)
+
+
+def _inside(path: str, root: str) -> bool:
+    """Whether the real path ``path`` is ``root`` or below it."""
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def _project_dir_problem(project_dir: str) -> Problem | None:
@@ -83,17 +96,24 @@ def _project_dir_problem(project_dir: str) -> Problem | None:
     return None
 
 
-def _step_file_problem(project_dir: str, file_path: str) -> tuple[str, str] | None:
-    """``(type, what is wrong)`` for one lexically safe file path, or None."""
+def _step_file_problem(root: str, project_dir: str, file_path: str) -> tuple[str, str] | None:
+    """``(type, what is wrong)`` for one lexically safe file path, or None;
+    ``root`` is the project directory's real path. Plain ``os.path`` calls:
+    ``pathlib``'s objects cost more than the system calls here, and this runs
+    for every file of every run before its answer."""
     if "\0" in file_path:
         return "file_missing", "contains a NUL character and cannot exist"
+    resolved = os.path.realpath(os.path.join(project_dir, file_path))
     try:
-        resolved = resolve_step_file(project_dir, file_path)
+        kind: int | None = os.stat(resolved).st_mode
+    except OSError as exc:
+        if exc.errno not in (errno.ENOENT, errno.ENOTDIR):  # ELOOP: a symlink loop
+            return "file_missing", "cannot be resolved (a symlink loop?)"
+        kind = None
     except ValueError:
+        kind = None
+    if not _inside(resolved, root):
         return "path_escape", "resolves outside the project through a symlink"
-    except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
-        return "file_missing", "cannot be resolved (a symlink loop?)"
-    kind = _file_kind(resolved)
     if kind is None:
         return "file_missing", "does not exist in the project"
     if not stat.S_ISREG(kind):

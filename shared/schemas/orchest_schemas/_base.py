@@ -8,18 +8,22 @@ import os
 from pydantic import BaseModel, ConfigDict
 
 _ids = itertools.count()
-_id_prefix: tuple[int, str] = (-1, "")
+_id_prefix = os.urandom(10).hex()
+
+
+def _new_prefix() -> None:
+    global _id_prefix
+    _id_prefix = os.urandom(10).hex()
+
+
+os.register_at_fork(after_in_child=_new_prefix)  # a forked child draws its own prefix
 
 
 def new_id() -> str:
     """A unique id (32 hex digits): a random prefix drawn once per process, then
     a counter. Unique like a uuid4, without a system call per id (event and
-    report ids are made by the thousand on hot paths)."""
-    global _id_prefix
-    pid = os.getpid()
-    if _id_prefix[0] != pid:  # a forked child draws its own prefix
-        _id_prefix = (pid, os.urandom(10).hex())
-    return f"{_id_prefix[1]}{next(_ids) % 16**12:012x}"
+    report ids are made by the thousand on hot paths; ``os.getpid`` is one)."""
+    return f"{_id_prefix}{next(_ids) % 16**12:012x}"
 
 
 class Message(BaseModel):
