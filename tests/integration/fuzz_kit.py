@@ -196,7 +196,7 @@ def _refused_as_too_large(failure: Exception, response: requests.Response) -> bo
 
 
 @contextlib.asynccontextmanager
-async def fuzz_stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
+async def fuzz_whole_stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
     """The whole stack, its gateway wanting ``TOKEN``, with a session manager."""
     settings = gateway_overrides(service_settings, api_tokens=TOKEN)
     async with whole_stack(settings, sessions={"session_stop_on_exit": True}) as s:
