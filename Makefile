@@ -9,15 +9,19 @@ PORT ?= 8000
 STATE_ARG := $(if $(STATE_DIR),--state-dir $(STATE_DIR),)
 # make test DOCKER=0 leaves the Docker tier (tests/docker) out, and says so;
 # make test PYTEST_ARGS='tests/unit -x' passes arguments to pytest;
-# make test WORKERS=0 runs the tests in one process (default: 4, pytest-xdist).
+# make test WORKERS=0 runs the tests in one process (default: 4, pytest-xdist);
+# make test JUNIT=FILE writes pytest's JUnit XML report to FILE, from which
+# scripts/test-weights.py FILE updates tests/module_weights.json.
 DOCKER ?= 1
 PYTEST_ARGS ?=
 WORKERS ?= 4
+JUNIT ?=
 DOCKER_TIER := $(if $(filter 0,$(DOCKER)),--ignore=tests/docker,)
 # A test module stays on one worker: its module-scoped fixtures start once.
-# The modules go out in the order collected (the Docker tier last, see
-# tests/conftest.py), not xdist's default of the most tests first, which
-# started the Docker tier's big modules at once, to wait for their images.
+# The modules go out in the order collected (the Docker tier last, the
+# heaviest modules first within each tier, see tests/conftest.py), not
+# xdist's default of the most tests first, which started the Docker tier's
+# big modules at once, to wait for their images.
 XDIST := $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile --no-loadscope-reorder)
 # The whole suite builds the Docker tier's images while the other tiers run.
 PREBUILD := $(if $(PYTEST_ARGS),0,1)
@@ -81,7 +85,7 @@ test: install
 # The tests alone, as make test runs them once the machine is ready; the
 # 25 slowest are listed at the end (where the suite's time goes).
 pytest:
-	$(UV) run pytest $(XDIST) $(DOCKER_TIER) --durations=25 $(PYTEST_ARGS)
+	$(UV) run pytest $(XDIST) $(DOCKER_TIER) --durations=25 $(if $(JUNIT),--junitxml=$(JUNIT),) $(PYTEST_ARGS)
 
 unit: install
 	$(UV) run pytest tests/unit

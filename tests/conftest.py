@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -25,16 +26,33 @@ from orchest_service.settings import ServiceSettings
 from support import CLI_CONFIG_DIR, REPO_ROOT, running_service
 
 DOCKER_TIER = REPO_ROOT / "tests" / "docker"
+MODULE_WEIGHTS = REPO_ROOT / "tests" / "module_weights.json"
+"""The seconds each module took in a whole run (``scripts/test-weights.py``)."""
+DEFAULT_WEIGHT = 10
+"""The weight of a module ``MODULE_WEIGHTS`` does not name (a new one)."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The Docker tier last (the order is otherwise kept): its first test waits
-    for the images, which ``make test`` builds in the background meanwhile
-    (``scripts/test-env.sh``), so the other tiers run first, in parallel with
-    the build. Every xdist worker collects the same order, and ``make test``
-    has xdist hand the modules out in it (``--no-loadscope-reorder``: by
-    default it hands out the modules with the most tests first)."""
-    items.sort(key=lambda item: item.path.is_relative_to(DOCKER_TIER))
+    """The Docker tier last: its first test waits for the images, which ``make
+    test`` builds in the background meanwhile (``scripts/test-env.sh``), so
+    the other tiers run first, in parallel with the build. Within each tier,
+    the heaviest modules first (``MODULE_WEIGHTS``; a module's tests keep
+    their order): a long module started last would end the run alone while
+    the other workers idle. Every xdist worker collects the same order, and
+    ``make test`` has xdist hand the modules out in it
+    (``--no-loadscope-reorder``: by default it hands out the modules with the
+    most tests first)."""
+    weights: dict[str, int] = json.loads(MODULE_WEIGHTS.read_text())
+
+    def key(item: pytest.Item) -> tuple[bool, int, str]:
+        module = item.path.relative_to(REPO_ROOT).as_posix()
+        return (
+            item.path.is_relative_to(DOCKER_TIER),
+            -weights.get(module, DEFAULT_WEIGHT),
+            module,
+        )
+
+    items.sort(key=key)
 
 
 @pytest.fixture(scope="session", autouse=True)

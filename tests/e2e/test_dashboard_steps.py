@@ -3,8 +3,9 @@ real browser against a real ``orchest up`` stack (with API tokens).
 
 Two projects are made through the API: the quickstart, and "retries", whose
 pipeline "flaky" has one notebook step that raises on its first attempt and,
-retried, sleeps a while and succeeds. ``ui/e2e/steps.mjs`` then drives Debian's chromium: a wrong token
-refused and the right one admitting; the quickstart's Report step run and its
+retried, runs until the browser saw it running (it writes a file the step
+waits for), then succeeds. ``ui/e2e/steps.mjs`` then drives Debian's
+chromium: a wrong token refused and the right one admitting; the quickstart's Report step run and its
 executed notebook rendered in the step panel (and downloaded); the flaky run's
 timeline with both attempts as bars, the running one growing, a bar's tip;
 the step panel's two attempts and the first one's traceback in colour; a
@@ -34,9 +35,16 @@ marker = "first-attempt.done"
 if not os.path.exists(marker):
     open(marker, "w").close()
     raise ValueError("the first attempt fails on purpose")
-time.sleep(20)  # wait-ok: the retried attempt's work, watched growing on the timeline
+# The retried attempt runs until the browser saw its bar grow on the timeline
+# and wrote release.done (at most 10 minutes: a script that failed before
+# does not keep the stack up).
+deadline = time.monotonic() + 600
+while not os.path.exists("release.done") and time.monotonic() < deadline:
+    time.sleep(0.1)  # wait-ok: another process's file, no event to await
 print("the retry succeeded")
 """
+RELEASE = "release.done"
+"""The file (in the flaky project) that ends the retried attempt."""
 
 
 def flaky_notebook() -> str:
@@ -60,7 +68,7 @@ def test_step_panel_timeline_sessions_and_token(workdir: Path, tmp_path: Path) -
     shots = screenshots_dir(tmp_path)
     with quickstart_dashboard(workdir) as (stack, _):
         with api(stack) as http:
-            make_pipeline(
+            project, _ = make_pipeline(
                 http,
                 "retries",
                 "flaky",
@@ -68,7 +76,8 @@ def test_step_panel_timeline_sessions_and_token(workdir: Path, tmp_path: Path) -
                 {"flaky": {"title": "Flaky", "file_path": "flaky.ipynb"}},
                 {"retries": 1, "retry_backoff_seconds": 0.2},
             )
-        seen = browser_run("steps.mjs", stack.url, shots, timeout=1000)
+            release = Path(http.get(f"/api/projects/{project}").json()["path"]) / RELEASE
+        seen = browser_run("steps.mjs", stack.url, shots, str(release), timeout=1000)
 
     assert seen["ok"], f"{seen.get('failure')} at {seen.get('at')} (screenshots in {shots})"
     assert seen["errors"] == []

@@ -34,7 +34,10 @@ def start_stack(workdir: Path) -> Iterator[StackFactory]:
 
 @pytest.fixture
 async def own_nats(workdir: Path) -> AsyncIterator[EmbeddedNats]:
-    """A nats-server of the test's own (the supervisor does not restart its embedded one)."""
+    """A nats-server of the test's own (the supervisor does not restart its
+    embedded one). A test names it before ``start_stack``: fixtures are torn
+    down in the reverse order, so the stack stops while its NATS still runs
+    (a stack stopped without its NATS had in-flight work to give up on)."""
     server = EmbeddedNats(workdir / "own-nats", workdir / "own-nats.log")
     await server.start()
     yield server
@@ -43,7 +46,8 @@ async def own_nats(workdir: Path) -> AsyncIterator[EmbeddedNats]:
 
 @pytest.fixture
 async def own_postgres(workdir: Path) -> AsyncIterator[EmbeddedPostgres]:
-    """A Postgres of the test's own with an ``orchest`` database (as ``own_nats``)."""
+    """A Postgres of the test's own with an ``orchest`` database (as
+    ``own_nats``, named before ``start_stack``)."""
     server = EmbeddedPostgres(workdir / "own-postgres", workdir / "own-postgres.log")
     await server.start()
     await server.create_database("orchest")

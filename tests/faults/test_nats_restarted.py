@@ -19,7 +19,7 @@ pytestmark = pytest.mark.e2e
 
 
 async def test_runs_finish_after_nats_is_killed_and_restarted(
-    start_stack: StackFactory, own_nats: EmbeddedNats, workdir: Path
+    own_nats: EmbeddedNats, start_stack: StackFactory, workdir: Path
 ) -> None:
     async def restart() -> None:
         os.kill(own_nats.pid, signal.SIGKILL)

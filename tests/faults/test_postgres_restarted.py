@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 
 
 async def test_runs_finish_after_postgres_is_restarted(
-    start_stack: StackFactory, own_postgres: EmbeddedPostgres, workdir: Path
+    own_postgres: EmbeddedPostgres, start_stack: StackFactory, workdir: Path
 ) -> None:
     async def restart() -> None:
         await own_postgres.stop()  # fast shutdown: every connection is cut

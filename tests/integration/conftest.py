@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fuzz_kit import fuzz_whole_stack
 from runs_harness import Project, Stack, whole_stack
 
 
@@ -14,6 +15,13 @@ from runs_harness import Project, Stack, whole_stack
 async def stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
     """The whole stack with the default settings, stopped after the test."""
     async with whole_stack(service_settings) as s:
+        yield s
+
+
+@pytest.fixture
+async def fuzz_stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
+    """The whole stack the API fuzz runs on (``fuzz_kit``)."""
+    async with fuzz_whole_stack(service_settings) as s:
         yield s
 
 

@@ -8,12 +8,14 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from nats.aio.client import Client
 from pydantic import BaseModel
 
+from orchest_cli.embedded import EmbeddedNats
 from orchest_gateway.discovery import discover
 from orchest_scheduler.service import build_definition as build_scheduler
 from orchest_schemas.bus import BusNames, ServiceName
@@ -25,7 +27,7 @@ from orchest_service.service import ServiceContext, ServiceDefinition
 from orchest_session_manager.service import DEFINITION as SESSION_MANAGER
 from orchest_step_runner.service import build_definition as build_runner
 from orchest_step_runner.settings import RunnerSettings
-from support import ENV_WITHOUT_ORCHEST
+from support import ENV_WITHOUT_ORCHEST, eventually
 
 SCHEDULER = build_scheduler()  # used by one test at a time
 STEP_RUNNER = build_runner(RunnerSettings())
@@ -176,3 +178,35 @@ async def test_sigterm_drains_and_exits_zero(
             await proc.wait()
     assert b"draining" in rest and b"stopped" in rest
     assert await instances(nc, bus, "scheduler") == []
+
+
+async def test_a_stop_while_nats_is_away_ends_cleanly(
+    workdir: Path, service_settings: Callable[..., Any], service_runner: Any
+) -> None:
+    """``orchest down`` with its NATS gone (killed, or an external one down):
+    the service, reconnecting, stops without an error (it raised
+    ``ConnectionReconnectingError``, draining a connection that is
+    reconnecting, and exited with a traceback and code 1)."""
+    connections: list[Client] = []
+
+    async def register(ctx: ServiceContext) -> None:
+        connections.append(ctx.nc)
+
+    definition = ServiceDefinition(
+        name=ServiceName.SCHEDULER,
+        distribution="orchest-scheduler",
+        description="t",
+        register=register,
+    )
+    own = EmbeddedNats(workdir / "nats", workdir / "nats.log")
+    await own.start()
+    try:
+        async with service_runner(definition, service_settings(nats_url=own.url)):
+            await own.stop()
+
+            async def reconnecting() -> bool | None:
+                return True if connections[0].is_reconnecting else None
+
+            await eventually(reconnecting, timeout=20, what="the service reconnecting")
+    finally:
+        await own.stop()

@@ -5,19 +5,22 @@
 //   2. the quickstart's Report step run, its executed notebook rendered in
 //      the step panel;
 //   3. the "flaky" pipeline (its notebook step fails its first attempt, then
-//      sleeps and succeeds): the run's timeline with the two attempts, the
-//      running one growing, a bar's tip; the step panel's attempts and the
-//      first attempt's notebook with its traceback;
+//      runs until this saw it growing, then succeeds): the run's timeline
+//      with the two attempts, the running one growing, a bar's tip; the step
+//      panel's attempts and the first attempt's notebook with its traceback;
 //   4. a session launched from the Sessions page (the process runtime), its
 //      JupyterLab reached in a new tab, then stopped;
 //   5. a token the gateway refuses (a 401) returns to the prompt.
 // Prints one JSON object: what it saw. Screenshots go to OUT_DIR.
 //
-//   node e2e/steps.mjs BASE_URL TOKEN OUT_DIR [CHROMIUM]
+//   node e2e/steps.mjs BASE_URL TOKEN OUT_DIR CHROMIUM RELEASE
+// RELEASE: the file whose existence ends the flaky step's retried attempt
+// (written once its bar was seen growing).
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { drive, nodeOf, signIn, TIMEOUT, waitForStates } from "./browser.mjs";
 
-const [base, token, outDir, executable = "/usr/bin/chromium"] = process.argv.slice(2);
+const [base, token, outDir, executable, release] = process.argv.slice(2);
 const SESSION_TIMEOUT = 300_000; // a first launch starts EG and Jupyter on a loaded machine
 
 const barsOf = (page, title) =>
@@ -62,7 +65,7 @@ await drive(outDir, executable, async (page, result, shot) => {
   await page.locator(".step-notebook").evaluate((e) => e.scrollIntoView({ block: "start" }));
   await shot("step-notebook");
 
-  // 3. The flaky pipeline: attempt 1 fails, attempt 2 sleeps then succeeds.
+  // 3. The flaky pipeline: attempt 1 fails, attempt 2 runs until released, then succeeds.
   await openPipeline(page, "flaky", 1);
   await nodeOf(page, "Flaky").click();
   await page.click("button[data-run-type=full]");
@@ -90,6 +93,7 @@ await drive(outDir, executable, async (page, result, shot) => {
     );
     result.runningBarGrew = (await barsOf(page, "Flaky"))[1].width > before + 1;
   }
+  await writeFile(release, "");
   await page.waitForSelector('h1 [data-status="SUCCESS"]');
   result.timeline = await barsOf(page, "Flaky");
   await page.hover(".timeline-bar[data-attempt='1']");

@@ -1,182 +1,40 @@
-"""Bad input at the HTTP API: fuzzing from the OpenAPI document, limits,
-and the inputs JSON allows but the API cannot take.
-
-The fuzz: the whole stack runs in this test's event loop (gateway with
-bearer tokens, scheduler, step runner, session manager on real NATS and
-Postgres); schemathesis loads the live ``/api/openapi.json`` and, from a
-worker thread, sends property-based cases to every operation: cases that
-fit the document (positive) and cases that break it (negative), each with
-random path parameters and again with those of a real run and job. Every
-answer must be no 5xx, a documented status, the documented media type and,
-where the document gives one, a body of the documented schema; a case that
-breaks the document must get a 4xx; an operation that answered 2xx must
-refuse the same request without its token. Derandomized (a fixed seed, no
-example database), so CI sees the same cases each run.
-
-Nothing fuzzed starts real work: every existing path a body names is swapped
-for one that does not exist (so launches, runs and jobs are refused), and
-every live session is stopped after the run.
+"""Bad input at the HTTP API: limits, and the inputs JSON allows but the API
+cannot take (the fuzz from the OpenAPI document is in ``test_api_fuzz_*.py``,
+see ``fuzz_kit``); and the fuzz's parts, which together hold every operation.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import os
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-import hypothesis
 import pytest
-import requests
-import schemathesis
-from hypothesis import HealthCheck, Phase, given
+from fuzz_kit import FIXED, PARTS, REST, part_of
 from runs_harness import Project, Stack, whole_stack
-from schemathesis import checks as st_checks
-from schemathesis.core.failures import AcceptedNegativeData, FailureGroup
-from schemathesis.generation import GenerationMode
-from schemathesis.generation.feedback import NO_FEEDBACK
-from sse_client import read_events
 from test_auth import gateway_overrides
 
+from orchest_gateway.app import OPERATIONS
 from orchest_gateway.settings import GatewaySettings
 
-EXAMPLES = int(os.environ.get("ORCHEST_FUZZ_EXAMPLES", "20"))
-"""Cases per operation, generation mode and set of path parameters."""
-SSE_SECONDS = 0.5
-"""How long an event stream is read."""
-NOWHERE = "/nonexistent/orchest-fuzz"
-TOKEN = "fuzz-token-3b1f0c5e9a7d"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
-CHECKS = [
-    st_checks.not_a_server_error,
-    st_checks.status_code_conformance,
-    st_checks.content_type_conformance,
-    st_checks.response_schema_conformance,
-    st_checks.ignored_auth,
-]
-
-
-@dataclass
-class Tally:
-    cases: int = 0
-    by_status: dict[int, int] = field(default_factory=dict)
-    failures: dict[str, str] = field(default_factory=dict)
-    """One example per kind of failure (checks and status)."""
-
-    @property
-    def server_errors(self) -> int:
-        return sum(n for status, n in self.by_status.items() if status >= 500)
-
-
-def _defuse(node: Any) -> Any:
-    """``node`` with every string naming an existing path swapped for NOWHERE."""
-    if isinstance(node, dict):
-        return {k: _defuse(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_defuse(v) for v in node]
-    if isinstance(node, str) and node.startswith("/") and os.path.exists(node):
-        return NOWHERE
-    return node
-
-
-def _explore(strategy: Any, examples: int, test: Callable[[schemathesis.Case], None]) -> None:
-    """Run ``test`` on ``examples`` cases of ``strategy``, derandomized."""
-
-    @hypothesis.settings(
-        max_examples=examples,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck),
-        print_blob=False,
+def test_the_fuzz_parts_hold_every_operation() -> None:
+    """Each operation in one part (a module of its own), no part empty, and
+    the operations fuzzed with a real run's or job's path parameters exist."""
+    parts = {op.operation_id: part_of(op.tags) for op in OPERATIONS}
+    assert len(parts) == len(OPERATIONS) >= 52
+    assert set(parts.values()) == {*PARTS, REST}
+    assert {parts[op] for op in FIXED} == {"runs", "jobs"}
+    assert (part_of(["sessions"]), part_of(["environments"]), part_of([])) == (
+        "projects",
+        REST,
+        REST,
     )
-    @given(case=strategy)
-    def explore(case: schemathesis.Case) -> None:
-        test(case)
-
-    # An operation with no input has no case that breaks it (negative mode).
-    with contextlib.suppress(hypothesis.errors.Unsatisfiable):
-        explore()
 
 
-@dataclass
-class Target:
-    base_url: str
-    session: requests.Session = field(default_factory=requests.Session)
-
-
-def fuzz(target: Target, examples: int, fixed: dict[str, dict[str, Any]]) -> dict[str, Tally]:
-    """Every operation, positive then negative cases; the tally per operation."""
-    schema = schemathesis.openapi.from_url(
-        f"{target.base_url}/api/openapi.json", headers=AUTH, timeout=10
-    )
-    tallies: dict[str, Tally] = {}
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        op_id = operation.definition.raw["operationId"]
-        tally = tallies.setdefault(op_id, Tally())
-        timeout = SSE_SECONDS if op_id == "streamEvents" else 30.0
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            checks = [*CHECKS, st_checks.negative_data_rejection] if mode.is_negative else CHECKS
-            # No feedback from answers: the same cases every run.
-            strategies = [operation.as_strategy(mode, feedback=NO_FEEDBACK)]
-            if op_id in fixed:
-                strategies.append(
-                    operation.as_strategy(mode, feedback=NO_FEEDBACK, path_parameters=fixed[op_id])
-                )
-            for strategy in strategies:
-                _explore(strategy, examples, _tester(target, tally, checks, timeout))
-    return tallies
-
-
-def _tester(
-    target: Target, tally: Tally, checks: list[Any], timeout: float
-) -> Callable[[schemathesis.Case], None]:
-    sent = {"base_url": target.base_url, "session": target.session, "timeout": timeout}
-
-    def test(case: schemathesis.Case) -> None:
-        if isinstance(case.body, dict | list):
-            case.body = _defuse(case.body)
-        try:
-            response = case.call(headers=AUTH, **sent)
-        except requests.RequestException as exc:
-            tally.failures.setdefault(type(exc).__name__, f"{case.as_curl_command()}: {exc}")
-            return
-        tally.cases += 1
-        tally.by_status[response.status_code] = tally.by_status.get(response.status_code, 0) + 1
-        try:
-            case.validate_response(
-                response, checks=checks, headers=AUTH, transport_kwargs={**sent, "headers": AUTH}
-            )
-        except FailureGroup as exc:
-            # A 413 (the body over the size limit) refuses bad input as a 4xx
-            # does; schemathesis's list of refusals leaves it out.
-            found = [f for f in exc.exceptions if not _refused_as_too_large(f, response)]
-            if found:
-                kinds = sorted(f"{f.code} {f.title}" for f in found)
-                tally.failures.setdefault(f"{kinds} [{response.status_code}]", str(exc))
-
-    return test
-
-
-def _refused_as_too_large(failure: Exception, response: requests.Response) -> bool:
-    return isinstance(failure, AcceptedNegativeData) and response.status_code == 413
-
-
-@pytest.fixture
-async def stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
-    settings = gateway_overrides(service_settings, api_tokens=TOKEN)
-    async with whole_stack(settings, sessions={"session_stop_on_exit": True}) as s:
-        s.http.headers.update(AUTH)
-        yield s
+# -- limits and hostile input --------------------------------------------------------
 
 
 @pytest.fixture
@@ -185,84 +43,6 @@ def project(project: Project) -> Project:
     project.step("a", "a.sh", "echo a\n")
     return project
 
-
-@pytest.mark.timeout(900)
-async def test_every_operation_survives_fuzzing(stack: Stack, project: Project) -> None:
-    # Real rows, so that reads answer with data and fixed path parameters hit them.
-    run = await stack.run_to_end(project.body())
-    job = await job_run_once(stack, project)
-    step = {"run_uuid": run["uuid"], "step_uuid": "a"}
-    of_job = {"job_uuid": job["uuid"]}
-    fixed = {
-        "getRun": {"run_uuid": run["uuid"]},
-        "abortRun": {"run_uuid": run["uuid"]},
-        "getRunStep": step,
-        "listRunAttempts": {"run_uuid": run["uuid"]},
-        "getRunStepLogs": step,
-        "getRunStepArtifact": step,
-        "getJob": of_job,
-        "updateJob": of_job,
-        "cancelJob": of_job,
-        "triggerJob": of_job,
-        "listJobRuns": of_job,
-        "abortJobRun": {**of_job, "run_uuid": job["runs"][0]["uuid"]},
-    }
-    target = Target(str(stack.http.base_url).rstrip("/"))
-    started = time.monotonic()
-    try:
-        tallies = await asyncio.to_thread(fuzz, target, EXAMPLES, fixed)
-    finally:
-        await stop_live_sessions(stack)
-    elapsed = time.monotonic() - started
-
-    total = sum(t.cases for t in tallies.values())
-    errors = sum(t.server_errors for t in tallies.values())
-    print(f"\n{len(tallies)} operations, {total} cases, {errors} 5xx, {elapsed:.1f} s")
-    for op, t in tallies.items():
-        print(f"  {op}: {t.cases} cases {dict(sorted(t.by_status.items()))}")
-    assert len(tallies) >= 23
-    assert all(t.cases for t in tallies.values())
-    failures = [
-        f"{op} {kind}:\n{text}" for op, t in tallies.items() for kind, text in t.failures.items()
-    ]
-    assert not failures, "\n\n".join(failures)
-    assert errors == 0
-
-
-async def job_run_once(stack: Stack, project: Project) -> dict[str, Any]:
-    """A job of ``project`` run once now, waited for; the job with its runs."""
-    body = {
-        "name": "fuzzed",
-        "pipeline_definition": project.definition(),
-        "project_dir": str(project.root),
-        "parameters": [{}, {"pipeline_parameters": {"x": 1}}],
-    }
-    response = await stack.http.post("/api/jobs", json=body)
-    assert response.status_code == 201, response.text
-    job_uuid = response.json()["uuid"]
-    ended = await read_events(
-        stack.http,
-        {"job_uuid": job_uuid},
-        lambda got: any(
-            e["event"] == "job_status_changed" and e["status"] in {"SUCCESS", "FAILURE", "ABORTED"}
-            for e in got
-        ),
-    )
-    job: dict[str, Any] = (await stack.http.get(f"/api/jobs/{job_uuid}")).json()
-    assert job["status"] == "SUCCESS", (job, ended)
-    runs = (await stack.http.get(f"/api/jobs/{job_uuid}/runs")).json()["runs"]
-    return {**job, "runs": runs}
-
-
-async def stop_live_sessions(stack: Stack) -> None:
-    listed = await stack.http.get("/api/sessions", params={"live": "true", "limit": 500})
-    for session in listed.json()["sessions"]:
-        await stack.http.delete(
-            f"/api/sessions/{session['project_uuid']}/{session['pipeline_uuid']}"
-        )
-
-
-# -- limits and hostile input --------------------------------------------------------
 
 LIMITS = {"max_steps": 20, "max_parameters_bytes": 1024, "max_json_depth": 16}
 
