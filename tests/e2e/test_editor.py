@@ -30,6 +30,7 @@ import pytest
 from dashboard_browser import api, dashboard_stack, signed_in_page
 from e2e_stack import Stack
 from lab_browser import screenshots_dir
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -109,7 +110,7 @@ def where(page: Page, *handles: Locator) -> str:
     for locator in (page.get_by_test_id("editor-canvas"), *handles):
         try:
             boxes.append(locator.bounding_box(timeout=1_000))
-        except PlaywrightTimeout:
+        except PlaywrightError:  # not found in time, or several
             boxes.append(None)
     canvas, *rest = boxes
     return f"canvas {canvas}, handles {rest}"
