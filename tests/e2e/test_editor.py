@@ -30,6 +30,7 @@ import pytest
 from dashboard_browser import api, dashboard_stack, signed_in_page
 from e2e_stack import Stack
 from lab_browser import screenshots_dir
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -97,8 +98,22 @@ def connect(page: Page, source: str, target: str) -> None:
         except PlaywrightTimeout:
             continue
     else:
-        pytest.fail(f"{source} and {target} not both in view after {FIT_TRIES} fits")
+        pytest.fail(
+            f"{source} and {target} not both in view after {FIT_TRIES} fits: {where(page, start, end)}"
+        )
     drag(page, centre(start), centre(end))
+
+
+def where(page: Page, *handles: Locator) -> str:
+    """The canvas's and the handles' boxes (None: not found or not shown), for a failure."""
+    boxes = []
+    for locator in (page.get_by_test_id("editor-canvas"), *handles):
+        try:
+            boxes.append(locator.bounding_box(timeout=1_000))
+        except PlaywrightError:  # not found in time, or several
+            boxes.append(None)
+    canvas, *rest = boxes
+    return f"canvas {canvas}, handles {rest}"
 
 
 def move(page: Page, title: str, dx: float, dy: float) -> None:
@@ -262,7 +277,10 @@ def test_build_a_pipeline_by_mouse_run_it_and_follow_the_disk(
             page.on("pageerror", lambda error: page_errors.append(str(error)))
             try:
                 seen = build_pipeline(page, shots)
-            except AssertionError:
+            except BaseException:
+                # Every failure, not only an ``expect``'s AssertionError:
+                # ``pytest.fail`` (a BaseException) and Playwright's timeouts
+                # too, so that the screenshot is of this failure, not of none.
                 page.screenshot(path=str(shots / "editor-failure.png"))
                 raise
             root = project_folder(stack, "editor-demo")
