@@ -4,6 +4,7 @@ and Postgres started alone."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import tempfile
@@ -14,9 +15,14 @@ from .harness import p50
 from .report import Figure
 
 
-def timed_cli(*args: str) -> float:
+def timed_cli(config: Path, *args: str) -> float:
+    """Seconds ``orchest *args`` took; with its own configuration folder, so
+    that the user's ``orchest`` does not remember the bench's stacks."""
+    env = {**os.environ, "ORCHEST_CONFIG_DIR": str(config)}
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "orchest_cli", *args], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "orchest_cli", *args], check=True, capture_output=True, env=env
+    )
     return time.perf_counter() - t0
 
 
@@ -38,17 +44,22 @@ async def startup(runs: int = 3) -> list[Figure]:
 
     cold, warm, floor_cold, floor_warm = [], [], [], []
     with tempfile.TemporaryDirectory(prefix="orchest-bench-startup-") as tmp:
+        config = Path(tmp) / "config"
         for i in range(runs):
             state = str(Path(tmp) / f"state{i}")
             port = str(free_port())
             cold.append(
-                await asyncio.to_thread(timed_cli, "up", "--state-dir", state, "--port", port)
+                await asyncio.to_thread(
+                    timed_cli, config, "up", "--state-dir", state, "--port", port
+                )
             )
-            await asyncio.to_thread(timed_cli, "down", "--state-dir", state)
+            await asyncio.to_thread(timed_cli, config, "down", "--state-dir", state)
             warm.append(
-                await asyncio.to_thread(timed_cli, "up", "--state-dir", state, "--port", port)
+                await asyncio.to_thread(
+                    timed_cli, config, "up", "--state-dir", state, "--port", port
+                )
             )
-            await asyncio.to_thread(timed_cli, "down", "--state-dir", state)
+            await asyncio.to_thread(timed_cli, config, "down", "--state-dir", state)
             servers = Path(tmp) / f"servers{i}"
             floor_cold.append(await embedded_servers_start(servers))
             floor_warm.append(await embedded_servers_start(servers))
