@@ -37,7 +37,7 @@ from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
-from .harness import Stack, p50
+from .harness import Stack, p50, run_script
 from .report import MS
 
 _TABLE = """
@@ -99,17 +99,7 @@ class ContractFloor:
                 )
                 assert reply.data == b"granted", reply.data
                 mark = self._took("claim granted (request, UPDATE, commit, reply)", mark)
-                process = await asyncio.create_subprocess_exec(
-                    "bash",
-                    str(root / script),
-                    cwd=root,
-                    env=env,
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.STDOUT,
-                    start_new_session=True,
-                )
-                await process.communicate()
+                await run_script(root, script, env)
                 mark = time.perf_counter()
                 report = json.dumps({"run": run_uuid, "step": step, "status": "SUCCESS"})
                 await self.js.publish(f"{self.subject}.reports", report.encode())
@@ -165,17 +155,7 @@ class ContractFloor:
                 _, step, attempt = json.loads(msg.data)
                 reply = await self.nc.request(f"{self.subject}.claim", msg.data, timeout=10)
                 assert reply.data == b"granted", reply.data
-                process = await asyncio.create_subprocess_exec(
-                    "bash",
-                    str(root / script),
-                    cwd=root,
-                    env=env,
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.STDOUT,
-                    start_new_session=True,
-                )
-                await process.communicate()
+                await run_script(root, script, env)
                 report = json.dumps([run_uuid, step, attempt, "SUCCESS"])
                 await self.js.publish(f"{self.subject}.reports", report.encode())
                 await msg.ack()

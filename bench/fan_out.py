@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from .contract_floor import contract_floor
-from .harness import Pipeline, Stack, p50, project_dir, run_pipeline, stack_cpu
+from .harness import Pipeline, Stack, p50, project_dir, run_pipeline, run_script, stack_cpu
 from .report import MS, Figure
 
 
@@ -20,15 +20,7 @@ async def fork_exec_rate(root: Path, n: int, concurrency: int) -> float:
 
     async def one() -> None:
         async with semaphore:
-            proc = await asyncio.create_subprocess_exec(
-                "bash",
-                str(root / "noop.sh"),
-                cwd=root,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True,
-            )
-            await proc.communicate()
+            await run_script(root, "noop.sh")
 
     t0 = time.perf_counter()
     await asyncio.gather(*(one() for _ in range(n)))

@@ -273,3 +273,19 @@ def cpu_seconds(pid: int, children: bool = False) -> float:
 
 def stack_cpu(stack: Stack) -> dict[str, float]:
     return {name: cpu_seconds(int(p["pid"]), children=True) for name, p in stack.processes.items()}
+
+
+async def run_script(root: Path, script: str, env: Mapping[str, str] | None = None) -> None:
+    """``bash script`` in ``root`` as the floors run a step: a session of its
+    own, no stdin, its output piped and read to its end."""
+    process = await asyncio.create_subprocess_exec(
+        "bash",
+        str(root / script),
+        cwd=root,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+    )
+    await process.communicate()

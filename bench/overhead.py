@@ -13,7 +13,6 @@ four.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import tempfile
@@ -23,7 +22,7 @@ from pathlib import Path
 
 from .celery_chain import BaselineMissing, CeleryWorker, celery_worker
 from .contract_floor import ContractFloor, contract_floor
-from .harness import Pipeline, Stack, p50, project_dir, run_pipeline
+from .harness import Pipeline, Stack, p50, project_dir, run_pipeline, run_script
 from .report import MS, Figure
 
 logger = logging.getLogger(__name__)
@@ -54,17 +53,7 @@ async def spawn_chain(root: Path, run_uuid: str, steps: int) -> None:
     """The floor: ``bash stamp.sh`` spawned back to back by the bench."""
     env = {**os.environ, "ORCHEST_RUN_UUID": run_uuid}
     for _ in range(steps):
-        process = await asyncio.create_subprocess_exec(
-            "bash",
-            str(root / STAMP_SCRIPT),
-            cwd=root,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
-        await process.communicate()
+        await run_script(root, STAMP_SCRIPT, env)
 
 
 @dataclass
