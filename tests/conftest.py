@@ -23,6 +23,7 @@ from nats.js.errors import NotFoundError
 from orchest_cli.embedded import EmbeddedNats, EmbeddedPostgres
 from orchest_schemas.bus import BusNames
 from orchest_service.settings import ServiceSettings
+from orchest_step_runner import scratch
 from support import CLI_CONFIG_DIR, REPO_ROOT, running_service
 
 DOCKER_TIER = REPO_ROOT / "tests" / "docker"
@@ -61,6 +62,14 @@ def cli_config_dir() -> Iterator[Path]:
     (``support.CLI_CONFIG_DIR``), removed when the session ends."""
     yield CLI_CONFIG_DIR
     shutil.rmtree(CLI_CONFIG_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def runner_folder() -> Iterator[None]:
+    """The step runners' folder of this test process (``scratch.py``), made
+    by the runners and executors the tests start in it, removed at the end."""
+    yield
+    scratch.release()
 
 
 # The servers' directories are not under pytest's basetemp: another pytest

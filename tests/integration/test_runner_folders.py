@@ -1,5 +1,6 @@
 """A runner's folder (its attempts' scratch folders, its kernel pool's) is
-removed by a runner starting after it died, never while it lives."""
+removed by a runner starting after it died, never while it lives, and by the
+runner itself when it stops."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+from orchest_step_runner import scratch
 from orchest_step_runner.scratch import remove_dead_runners_directories, runner_directory
 
 HOLDER = (
@@ -58,3 +60,19 @@ async def test_the_folders_of_dead_runners_are_removed_and_the_living_ones_kept(
     assert alive.returncode == 0
     removed = await asyncio.to_thread(remove_dead_runners_directories)
     assert alive_folder in removed and not alive_folder.exists()
+
+
+async def test_a_runner_removes_its_folder_when_the_last_runner_of_its_process_stops() -> None:
+    first = await asyncio.to_thread(scratch.hold)
+    second = await asyncio.to_thread(scratch.hold)  # two runners in one process
+    assert first == second and first.is_dir()
+    (first / "b-1234").mkdir(exist_ok=True)
+    await asyncio.to_thread(scratch.release)
+    assert first.is_dir(), "removed while a runner of the process still serves"
+    await asyncio.to_thread(scratch.release)
+    assert not first.exists()
+    again = await asyncio.to_thread(scratch.hold)  # a runner started after: a new folder
+    try:
+        assert again != first and again.is_dir()
+    finally:
+        await asyncio.to_thread(scratch.release)

@@ -9,7 +9,8 @@ removes every such folder whose lock it can take: what runners killed in
 the middle of steps left behind. A live runner's lock is never free.
 
 The folder is made under a hidden name, locked, then renamed to the name
-that others look at, so no runner ever sees it unlocked.
+that others look at, so no runner ever sees it unlocked. A runner that stops
+removes it (``release``; the last one, when a process runs several).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ _MAKING = ".orchest-runner-new-"
 
 _held: tuple[Path, int] | None = None
 """This process's folder and the descriptor holding its lock."""
+_users = 0
+"""The runners of this process serving now (``hold``, ``release``)."""
 
 
 def runner_directory() -> Path:
@@ -44,6 +47,27 @@ def runner_directory() -> Path:
             os.close(_held[1])
         _held = (final, fd)
     return _held[0]
+
+
+def hold() -> Path:
+    """The folder, for a runner that starts serving (blocking: run it in a
+    thread)."""
+    global _users
+    _users += 1
+    return runner_directory()
+
+
+def release() -> None:
+    """A runner stopped; the last of the process removes the folder and
+    drops its lock (blocking: run it in a thread)."""
+    global _users, _held
+    _users = max(0, _users - 1)
+    if _users or _held is None:
+        return
+    folder, fd = _held
+    _held = None
+    shutil.rmtree(folder, ignore_errors=True)
+    os.close(fd)
 
 
 def remove_dead_runners_directories() -> list[Path]:

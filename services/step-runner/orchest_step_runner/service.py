@@ -14,13 +14,13 @@ from orchest_schemas.bus import ServiceName
 from orchest_service.docker import DockerTimeouts
 from orchest_service.service import ServiceContext, ServiceDefinition
 
+from . import scratch
 from .executor import ProcessExecutor, StepExecutor
 from .executor.docker import DockerExecutor, DockerOptions
 from .executor.isolation import Isolation, open_isolation
 from .executor.kernel_pool import PoolOptions
 from .executor.reaping import RunnerIdentity, RunnerProcess
 from .runner import StepRunner, runner_id
-from .scratch import remove_dead_runners_directories, runner_directory
 from .settings import RunnerSettings
 
 logger = logging.getLogger(__name__)
@@ -98,13 +98,16 @@ async def open_executor(
 ) -> AsyncIterator[StepExecutor]:
     """The executor ``settings.executor`` names, for as long as the runner serves.
     Once it is open (what dead runners left running is gone), their folders
-    are removed (``scratch.py``)."""
-    async with _chosen_executor(settings, ctx, isolation) as executor:
-        await asyncio.to_thread(runner_directory)
-        removed = await asyncio.to_thread(remove_dead_runners_directories)
-        if removed:
-            logger.warning("removed the folders of %d dead runner(s)", len(removed))
-        yield executor
+    are removed; when it closes, the runner's own (``scratch.py``)."""
+    await asyncio.to_thread(scratch.hold)
+    try:
+        async with _chosen_executor(settings, ctx, isolation) as executor:
+            removed = await asyncio.to_thread(scratch.remove_dead_runners_directories)
+            if removed:
+                logger.warning("removed the folders of %d dead runner(s)", len(removed))
+            yield executor
+    finally:
+        await asyncio.to_thread(scratch.release)
 
 
 @asynccontextmanager
