@@ -20,6 +20,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -31,11 +32,23 @@ _held: tuple[Path, int] | None = None
 """This process's folder and the descriptor holding its lock."""
 _users = 0
 """The runners of this process serving now (``hold``, ``release``)."""
+_lock = threading.Lock()
+"""``hold`` and ``release`` run in threads, attempts call ``runner_directory``
+on the loop."""
 
 
 def runner_directory() -> Path:
     """This process's folder, made and locked at the first call. Several
-    runners in one process (tests) share it: they end together."""
+    runners in one process (tests) share it: the last to stop removes it."""
+    held = _held
+    if held is not None and held[0].is_dir():
+        return held[0]
+    with _lock:
+        return _made()
+
+
+def _made() -> Path:
+    """The folder, made if there is none (under ``_lock``)."""
     global _held
     if _held is None or not _held[0].is_dir():
         made = Path(tempfile.mkdtemp(prefix=_MAKING))
@@ -53,21 +66,23 @@ def hold() -> Path:
     """The folder, for a runner that starts serving (blocking: run it in a
     thread)."""
     global _users
-    _users += 1
-    return runner_directory()
+    with _lock:
+        _users += 1
+        return _made()
 
 
 def release() -> None:
     """A runner stopped; the last of the process removes the folder and
     drops its lock (blocking: run it in a thread)."""
     global _users, _held
-    _users = max(0, _users - 1)
-    if _users or _held is None:
-        return
-    folder, fd = _held
-    _held = None
-    shutil.rmtree(folder, ignore_errors=True)
-    os.close(fd)
+    with _lock:
+        _users = max(0, _users - 1)
+        if _users or _held is None:
+            return
+        folder, fd = _held
+        _held = None
+        shutil.rmtree(folder, ignore_errors=True)
+        os.close(fd)
 
 
 def remove_dead_runners_directories() -> list[Path]:
