@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -56,6 +57,10 @@ class SseClient:
     events: list[SseEvent] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     """The ``event: error`` frames received (the stream ended after each)."""
+    receive_buffer: int | None = None
+    """``SO_RCVBUF`` of the client's socket (set before it connects, which
+    turns the kernel's growing of it off), so that the kernel holds little
+    of what the client does not read."""
     _reader: asyncio.StreamReader | None = None
     _writer: asyncio.StreamWriter | None = None
     _body: bytes = b""
@@ -63,9 +68,7 @@ class SseClient:
     async def open(self, timeout: float = 60) -> None:
         """Connects and reads the response's headers: from then on the
         stream is live."""
-        self._reader, self._writer = await asyncio.wait_for(
-            asyncio.open_connection("127.0.0.1", self.port), timeout
-        )
+        self._reader, self._writer = await asyncio.wait_for(self._connect(), timeout)
         lines = [f"GET /api/events?{urlencode(self.query)} HTTP/1.1", "Host: gateway"]
         lines += [f"{name}: {value}" for name, value in self.headers.items()]
         self._writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
@@ -104,6 +107,19 @@ class SseClient:
                 elif "id" in fields:
                     self.events.append(SseEvent(int(fields["id"]), fields["event"], fields["data"]))
         return True
+
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self.receive_buffer is None:
+            return await asyncio.open_connection("127.0.0.1", self.port)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.receive_buffer)
+        sock.setblocking(False)
+        try:
+            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", self.port))
+        except BaseException:
+            sock.close()
+            raise
+        return await asyncio.open_connection(sock=sock)
 
     async def follow(
         self, done: Callable[[SseClient], bool], timeout: float = 60, resumes: int = 100
@@ -161,11 +177,16 @@ async def gateway(service_settings: Callable[..., Any], **overrides: Any) -> Asy
 
 @contextlib.asynccontextmanager
 async def clients(
-    port: int, queries: list[dict[str, str]], headers: list[dict[str, str]] | None = None
+    port: int,
+    queries: list[dict[str, str]],
+    headers: list[dict[str, str]] | None = None,
+    receive_buffer: int | None = None,
 ) -> AsyncIterator[list[SseClient]]:
     """Opens one client per query, all at once; closes them after."""
     opened = [
-        SseClient(port, dict(query), dict(headers[i]) if headers else {})
+        SseClient(
+            port, dict(query), dict(headers[i]) if headers else {}, receive_buffer=receive_buffer
+        )
         for i, query in enumerate(queries)
     ]
     try:

@@ -155,14 +155,15 @@ async def test_clients_that_fall_behind_are_told_and_resume_exactly(
     subject = bus.run_event(pipeline, run)
     async with (
         gateway(service_settings, sse_queue_events=1) as port,
-        clients(port, [{"pipeline_uuid": pipeline}] * 5) as followers,
+        clients(port, [{"pipeline_uuid": pipeline}] * 5, receive_buffer=4096) as followers,
     ):
-        # 9.6 MB per client: more than the kernel holds for a client that
-        # does not read (its send buffer is at most 4 MB, net.ipv4.tcp_wmem,
-        # the receiving side's some hundred KB until the client reads).
+        # 8 MB per client: more than the kernel holds for a client that does
+        # not read (its send buffer is at most 4 MB, net.ipv4.tcp_wmem; its
+        # receive buffer is held at a few KB: left to grow, it can reach
+        # net.ipv4.tcp_rmem's maximum, 32 MB here, and hold it all).
         body = {"kind": "run_status_changed", "pad": "x" * 16_000}
         async with clients(port, [{"pipeline_uuid": pipeline}]) as (witness,):
-            sequences = await publish(nc, [(subject, {**body, "n": n}) for n in range(300)])
+            sequences = await publish(nc, [(subject, {**body, "n": n}) for n in range(500)])
             # The followers read nothing until the gateway handed out the burst.
             await witness.read(until_id(max(sequences)), 60)
         await asyncio.gather(*(c.follow(until_id(max(sequences)), 120) for c in followers))
