@@ -67,7 +67,6 @@ class ContractFloor:
     nc: Client
     js: JetStreamContext
     db: asyncpg.Connection
-    claims: asyncpg.Connection
     subject: str
     """The prefix of this floor's subjects: ``.reports``, ``.work``, ``.claim``."""
     segments: dict[str, list[float]] = field(default_factory=dict)
@@ -205,7 +204,7 @@ async def contract_floor(stack: Stack) -> AsyncIterator[ContractFloor]:
     nc = await nats.connect(stack.nats_url)
     db = await asyncpg.connect(stack.database_url)
     claims = await asyncpg.connect(stack.database_url)
-    floor = ContractFloor(nc, nc.jetstream(), db, claims, subject)
+    floor = ContractFloor(nc, nc.jetstream(), db, subject)
 
     async def claim(msg: Msg) -> None:
         try:
