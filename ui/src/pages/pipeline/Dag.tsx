@@ -19,7 +19,7 @@ import {
   type RefObject,
 } from "react";
 import type { PipelineDefinition, StepView } from "../../api/types";
-import { FlowChrome, flowProps } from "./flow";
+import { FlowChrome, flowProps, useMeasuredSizes } from "./flow";
 import { layoutOf } from "./layout";
 import { StepEdge } from "./StepEdge";
 import { StepStates, StepStatesProvider } from "./stepStates";
@@ -79,6 +79,7 @@ export function Dag({ definition, states, selected, highlighted, onSelect, onOpe
   const box = useRef<HTMLDivElement>(null);
   const layout = useMemo(() => layoutOf(definition), [definition]);
   const [moved, setMoved] = useState<Map<string, { x: number; y: number }>>(new Map());
+  const [sizes, takeSizes] = useMeasuredSizes();
   const built = useRef<Built>({ nodes: new Map(), edges: new Map(), nodeList: [], edgeList: [] });
   const steps = definition.steps ?? {};
   // A step's node and edges (and the lists) are the same objects as in the
@@ -94,6 +95,7 @@ export function Dag({ definition, states, selected, highlighted, onSelect, onOpe
     const isHighlighted = highlighted.has(uuid);
     const title = step.title || step.file_path;
     const last = built.current.nodes.get(uuid);
+    const measured = sizes.get(uuid);
     // The step's state is not in the node: the node reads it (stepStates.tsx).
     const node =
       last &&
@@ -101,13 +103,15 @@ export function Dag({ definition, states, selected, highlighted, onSelect, onOpe
       last.selected === isSelected &&
       last.data.highlighted === isHighlighted &&
       last.data.title === title &&
-      last.data.file === step.file_path
+      last.data.file === step.file_path &&
+      last.measured === measured
         ? last
         : {
             id: uuid,
             type: "step" as const,
             position,
             selected: isSelected,
+            measured,
             data: { title, file: step.file_path, highlighted: isHighlighted },
           };
     next.nodes.set(uuid, node);
@@ -138,6 +142,7 @@ export function Dag({ definition, states, selected, highlighted, onSelect, onOpe
     current.current = { moved, selected, onSelect, onOpen };
   });
   const onNodesChange = useCallback((changes: NodeChange<StepNodeType>[]) => {
+    takeSizes(changes);
     const { moved, selected, onSelect } = current.current;
     let next: Set<string> | null = null;
     const positions = new Map(moved);
@@ -152,7 +157,7 @@ export function Dag({ definition, states, selected, highlighted, onSelect, onOpe
     }
     if (positions.size !== moved.size || changes.some((c) => c.type === "position")) setMoved(positions);
     if (next) onSelect(next);
-  }, []);
+  }, [takeSizes]);
   const onNodeClick = useCallback((event: ReactMouseEvent, node: StepNodeType) => {
     const { onSelect, onOpen } = current.current;
     // A plain click selects that step alone (React Flow keeps a

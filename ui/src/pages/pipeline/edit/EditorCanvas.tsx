@@ -13,7 +13,7 @@ import {
 } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
 import { useEffect, useMemo, useState } from "react";
-import { FlowChrome, flowProps } from "../flow";
+import { FlowChrome, flowProps, useMeasuredSizes } from "../flow";
 import { layoutOf } from "../layout";
 import { EditorStepNode, type EditorStepType } from "./EditorStepNode";
 import { connect, disconnect, moveSteps, removeSteps, type Definition, type Point } from "./model";
@@ -21,6 +21,7 @@ import { edgeId, type Marks } from "./problems";
 
 const NODE_TYPES = { editorStep: EditorStepNode };
 const FIT = { maxZoom: 1, padding: 0.15 };
+const ARROW = { type: MarkerType.ArrowClosed };
 
 export interface Selection {
   steps: Set<string>;
@@ -49,39 +50,53 @@ function FitWhen({ token }: { token: string }) {
 export function EditorCanvas({ definition, marks, selection, onSelect, onEdit, fitToken }: Props) {
   const layout = useMemo(() => layoutOf(definition), [definition]);
   const [dragging, setDragging] = useState<Map<string, Point>>(new Map());
-  const steps = definition.steps ?? {};
-  const nodes: EditorStepType[] = Object.entries(steps).map(([uuid, step]) => ({
-    id: uuid,
-    type: "editorStep",
-    position: dragging.get(uuid) ?? layout.get(uuid) ?? { x: 0, y: 0 },
-    selected: selection.steps.has(uuid),
-    data: {
-      title: step.title ?? "",
-      file: step.file_path,
-      kernel: step.kernel?.display_name ?? step.kernel?.name ?? "",
-      problems: marks.steps.get(uuid) ?? [],
-      short: marks.short.get(uuid) ?? "",
-    },
-  }));
-  const edges: Edge[] = Object.entries(steps).flatMap(([uuid, step]) =>
-    (step.incoming_connections ?? []).map((from) => {
-      const id = edgeId(from, uuid);
-      const problems = marks.edges.get(id);
-      return {
-        id,
-        source: from,
-        target: uuid,
-        selected: selection.edges.has(id),
-        markerEnd: { type: MarkerType.ArrowClosed },
-        className: problems ? "edge-problem" : undefined,
-        label: problems ? "✖ " + (marks.short.get(id) ?? "") : undefined,
-        ariaLabel: problems ? problems.join("; ") : undefined,
-        domAttributes: problems ? { "data-problem": "true" } : undefined,
-      } as Edge;
-    }),
+  const [sizes, takeSizes] = useMeasuredSizes();
+  const steps = definition.steps;
+  // The same objects until a step, the selection, a problem or a size
+  // changes: a render for anything else (the save state, a field of the
+  // properties panel) leaves React Flow's nodes as they are.
+  const nodes = useMemo(
+    (): EditorStepType[] =>
+      Object.entries(steps ?? {}).map(([uuid, step]) => ({
+        id: uuid,
+        type: "editorStep",
+        position: dragging.get(uuid) ?? layout.get(uuid) ?? { x: 0, y: 0 },
+        selected: selection.steps.has(uuid),
+        measured: sizes.get(uuid),
+        data: {
+          title: step.title ?? "",
+          file: step.file_path,
+          kernel: step.kernel?.display_name ?? step.kernel?.name ?? "",
+          problems: marks.steps.get(uuid) ?? [],
+          short: marks.short.get(uuid) ?? "",
+        },
+      })),
+    [steps, layout, dragging, selection.steps, sizes, marks],
+  );
+  const edges = useMemo(
+    (): Edge[] =>
+      Object.entries(steps ?? {}).flatMap(([uuid, step]) =>
+        (step.incoming_connections ?? []).map((from) => {
+          const id = edgeId(from, uuid);
+          const problems = marks.edges.get(id);
+          return {
+            id,
+            source: from,
+            target: uuid,
+            selected: selection.edges.has(id),
+            markerEnd: ARROW,
+            className: problems ? "edge-problem" : undefined,
+            label: problems ? "✖ " + (marks.short.get(id) ?? "") : undefined,
+            ariaLabel: problems ? problems.join("; ") : undefined,
+            domAttributes: problems ? { "data-problem": "true" } : undefined,
+          } as Edge;
+        }),
+      ),
+    [steps, selection.edges, marks],
   );
 
   const onNodesChange = (changes: NodeChange<EditorStepType>[]) => {
+    takeSizes(changes);
     let steps: Set<string> | null = null;
     const moving = new Map(dragging);
     for (const change of changes) {
