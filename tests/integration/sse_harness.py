@@ -235,9 +235,11 @@ async def gateway_process(
     *,
     port: int | None = None,
     reuse_port: bool = False,
+    drain_seconds: float = 30.0,
 ) -> AsyncIterator[Gateway]:
     """The gateway as a process of its own (``python -m orchest_gateway``),
-    on ``port`` (default: a free one), with ``SO_REUSEPORT`` if asked."""
+    on ``port`` (default: a free one), with ``SO_REUSEPORT`` if asked, given
+    ``drain_seconds`` to finish its requests when stopped."""
     port = port or free_port()
     env = dict(
         ENV_WITHOUT_ORCHEST,
@@ -247,6 +249,7 @@ async def gateway_process(
         ORCHEST_PORT=str(port),
         ORCHEST_SSE_STALL_SECONDS=str(stall_seconds),
         ORCHEST_REUSE_PORT=str(reuse_port).lower(),
+        ORCHEST_DRAIN_TIMEOUT_SECONDS=str(drain_seconds),
     )
     with log.open("wb") as out:
         process = await asyncio.create_subprocess_exec(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -26,6 +27,9 @@ class GatewayDeps:
     version: str
     feed: EventFeed | None = None
     """The live events, fanned out to event-stream connections."""
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the gateway stops: the long-lived answers are cut
+    (``long_lived.py``)."""
     _artifacts: ObjectStore | None = field(default=None, repr=False)
 
     @property

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from pydantic.config import JsonDict
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from orchest_schemas.environments import (
     BuildEnvironment,
@@ -36,7 +36,7 @@ from orchest_schemas.events import BuildLogChunk
 from .body import query_bool, read_json
 from .deps import deps_of
 from .errors import ApiError
-from .logs_api import log_text
+from .logs_api import log_response, log_text
 from .openapi import Operation, OperationGroup, Parameter
 from .owners import ask, forward, json_response
 from .project_requests import PROJECT, project_of, validated
@@ -194,7 +194,7 @@ async def build_logs(request: Request) -> Response:
         return not found.builds or found.builds[0].status.is_final
 
     lines = log_text(deps, deps.bus.build_log(build.uuid), text_of, ended, follow)
-    return StreamingResponse(lines, media_type="text/plain; charset=utf-8")
+    return log_response(lines, deps, follow)
 
 
 ENVIRONMENT = Parameter("environment_uuid", "path", "The environment's uuid (its folder's name)")

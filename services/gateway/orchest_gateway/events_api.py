@@ -40,6 +40,7 @@ from .body import query_bool
 from .deps import deps_of
 from .errors import ApiError
 from .fanout import Listener, render
+from .long_lived import CutAtStop
 from .openapi import Operation, Parameter
 from .sse import CHUNK_WRITER_EXTENSION, ClientBehindError, EventStreamResponse, Frame
 from .streams import OrderedReader, ReaderError
@@ -168,7 +169,9 @@ async def events(request: Request) -> Response:
                     listener.sent = last
                     yield Frame(b"".join(e.frame for e in events), last, before)
 
-    return EventStreamResponse(frames(), stall_seconds=settings.sse_stall_seconds)
+    return CutAtStop(
+        EventStreamResponse(frames(), stall_seconds=settings.sse_stall_seconds), deps.stopping
+    )
 
 
 def _no_writer() -> None:

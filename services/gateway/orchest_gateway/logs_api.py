@@ -24,6 +24,7 @@ from orchest_schemas.events import StepLogChunk
 from . import reads
 from .body import query_bool, query_int
 from .deps import GatewayDeps, deps_of
+from .long_lived import CutAtStop
 from .openapi import Operation, Parameter
 from .runs_api import RUN, STEP, step_of_path
 from .streams import OrderedReader, last_sequence, tail
@@ -55,7 +56,13 @@ async def step_logs(request: Request) -> Response:
         return found is not None and found.status.is_final
 
     lines = log_text(deps, deps.bus.step_log(run_uuid, step_uuid), text_of, ended, follow)
-    return StreamingResponse(lines, media_type="text/plain; charset=utf-8")
+    return log_response(lines, deps, follow)
+
+
+def log_response(lines: AsyncIterator[str], deps: GatewayDeps, follow: bool) -> Response:
+    """The log as plain text; a followed one is cut when the gateway stops."""
+    response = StreamingResponse(lines, media_type="text/plain; charset=utf-8")
+    return CutAtStop(response, deps.stopping) if follow else response
 
 
 async def log_text(

@@ -129,11 +129,10 @@ async def serve_http(ctx: ServiceContext, settings: GatewaySettings, version: st
         queue_limit=settings.sse_queue_events,
         keepalive_seconds=settings.sse_keepalive_seconds,
     )
-    app = create_app(
-        GatewayDeps(
-            settings=settings, nc=ctx.nc, js=ctx.js, pool=ctx.db, version=version, feed=feed
-        )
+    deps = GatewayDeps(
+        settings=settings, nc=ctx.nc, js=ctx.js, pool=ctx.db, version=version, feed=feed
     )
+    app = create_app(deps)
     try:
         sock = listening_socket(settings.host, settings.port, reuse_port=settings.reuse_port)
     except OSError as exc:
@@ -154,6 +153,7 @@ async def serve_http(ctx: ServiceContext, settings: GatewaySettings, version: st
 
     async def exit_on_stop() -> None:
         await ctx.stopping.wait()
+        deps.stopping.set()  # the event streams and followed logs cut, not drained
         server.should_exit = True
 
     async with asyncio.TaskGroup() as group:
