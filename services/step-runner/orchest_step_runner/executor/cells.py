@@ -145,12 +145,8 @@ class CellRunner:
             else:
                 if client is not None:
                     return client
-                if last:  # ended with the attempt (its client is the runner's to stop)
-                    tried = "the kernel" if self.another is None else f"none of {start} kernels"
-                    raise RuntimeError(
-                        f"{tried} answered within {self.start_seconds:g}s of its start"
-                        " (their output is in the step's log)"
-                    )
+                if last:  # ended by run_notebook, with its client (``self.client.kc``)
+                    raise RuntimeError(self._not_answered(start))
                 await self.kernel.shut_down(self.client.kc)
                 self.client.kc = None
                 why = f"did not answer within {self.start_seconds:g}s of its start: ended it,"
@@ -165,6 +161,12 @@ class CellRunner:
             except Exception as exc:  # reported as the first start's failure is
                 raise RuntimeError(str(exc)) from exc
         raise AssertionError("the last start returns or raises")
+
+    def _not_answered(self, started: int) -> str:
+        within = f"within {self.start_seconds:g}s of its start"
+        if self.another is None:
+            return f"the kernel did not answer {within} (its output is in the step's log)"
+        return f"none of {started} kernels answered {within} (their output is in the step's log)"
 
     async def _ready(self) -> KernelClient | None:
         """The kernel's client once the kernel answered ``kernel_info``;
