@@ -13,16 +13,17 @@ to ``KERNEL_STARTS`` in all.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiodocker
 import pytest
+from step_files import Output
 from test_docker_executor import Steps, labelled, opened
 
 from orchest_service.docker import Container
@@ -91,23 +92,35 @@ def iopub_thief(monkeypatch: pytest.MonkeyPatch) -> Iterator[IOPubThief]:
         thief.close()
 
 
-@contextlib.asynccontextmanager
-async def docker_engine() -> AsyncIterator[aiodocker.Docker]:
+@dataclass(frozen=True)
+class Ran:
+    result: ExecutionResult
+    output: Output
+    seconds: float
+    """From the executor's open to its close (its containers' removal awaited)."""
+    left: list[dict[str, Any]]
+    """The run's containers after."""
+
+
+async def run_one_cell(images: Images, steps: Steps, source: str, deadline: float) -> Ran:
+    """A one-cell notebook step on a docker executor whose kernels have
+    ``deadline`` to answer."""
+    work = steps.work(steps.notebook("nb.ipynb", (source, [])))
+    t0 = time.perf_counter()
+    async with opened(images, steps, kernel_start_seconds=deadline) as executor:
+        result, output = await steps.run(executor, work)
+    seconds = time.perf_counter() - t0
     async with aiodocker.Docker() as engine:
-        yield engine
+        left = await labelled(engine, f"{LABEL_RUN}={work.run_uuid}")
+    return Ran(result, output, seconds, left)
 
 
 async def test_a_kernel_that_never_answers_is_replaced_and_the_step_succeeds(
     images: Images, steps: Steps, iopub_thief: IOPubThief
 ) -> None:
     deadline = 15.0
-    work = steps.work(steps.notebook("nb.ipynb", ("print('answer', 6 * 7)", [])))
-    t0 = time.perf_counter()
-    async with opened(images, steps, kernel_start_seconds=deadline) as executor:
-        result, output = await steps.run(executor, work)
-    took = time.perf_counter() - t0
-    async with docker_engine() as engine:
-        left = await labelled(engine, f"{LABEL_RUN}={work.run_uuid}")
+    ran = await run_one_cell(images, steps, "print('answer', 6 * 7)", deadline)
+    result, output = ran.result, ran.output
 
     assert result.error is None and result.exit_code == 0, output.text
     assert "answer 42" in output.text
@@ -118,8 +131,8 @@ async def test_a_kernel_that_never_answers_is_replaced_and_the_step_succeeds(
         f"The kernel did not answer within {deadline:g}s of its start:"
         f" ended it, starting another (2 of {KERNEL_STARTS})." in output.text
     )
-    assert took < deadline + 2 * START_BUDGET, took
-    assert left == []
+    assert ran.seconds < deadline + 2 * START_BUDGET, ran.seconds
+    assert ran.left == []
 
 
 async def test_kernels_that_never_answer_fail_the_step_quickly_saying_so(
@@ -127,13 +140,8 @@ async def test_kernels_that_never_answer_fail_the_step_quickly_saying_so(
 ) -> None:
     deadline = 3.0
     iopub_thief.kernels = KERNEL_STARTS
-    work = steps.work(steps.notebook("nb.ipynb", ("print('never')", [])))
-    t0 = time.perf_counter()
-    async with opened(images, steps, kernel_start_seconds=deadline) as executor:
-        result, output = await steps.run(executor, work)
-    took = time.perf_counter() - t0
-    async with docker_engine() as engine:
-        left = await labelled(engine, f"{LABEL_RUN}={work.run_uuid}")
+    ran = await run_one_cell(images, steps, "print('never')", deadline)
+    result, output = ran.result, ran.output
 
     assert result.error == (
         f"kernel failed to start: none of {KERNEL_STARTS} kernels answered within"
@@ -142,5 +150,5 @@ async def test_kernels_that_never_answer_fail_the_step_quickly_saying_so(
     assert "never" not in output.text
     assert len(iopub_thief.listeners) == KERNEL_STARTS
     assert output.text.count("Address already in use") == KERNEL_STARTS
-    assert took < KERNEL_STARTS * (deadline + START_BUDGET), took
-    assert left == []
+    assert ran.seconds < KERNEL_STARTS * (deadline + START_BUDGET), ran.seconds
+    assert ran.left == []
