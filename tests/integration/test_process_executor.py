@@ -672,6 +672,36 @@ async def test_a_kernel_that_dies_before_it_is_ready_is_replaced(
     assert stream_text(executed_notebook(result).cells[-1]) == "ran once\n"
 
 
+async def test_a_kernel_that_does_not_answer_is_ended_and_replaced(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first start prints what an ipykernel whose IOPub port another process
+    # took prints, and then, as it, neither exits nor answers; the next is a
+    # real ipykernel.
+    started = tmp_path / "started once"
+    first_hangs = (
+        "import os, pathlib, sys, time\n"
+        f"marker = pathlib.Path({str(started)!r})\n"
+        "if not marker.exists():\n"
+        "    marker.write_text(str(os.getpid()))\n"
+        "    print('zmq.error.ZMQError: Address already in use', file=sys.stderr, flush=True)\n"
+        "    time.sleep(600)\n"  # wait-ok: a kernel that never answers
+        "os.execv(sys.executable, [sys.executable, '-m', 'ipykernel_launcher', '-f', sys.argv[1]])\n"
+    )
+    install_kernelspec(tmp_path, monkeypatch, "stuck", first_hangs)
+    base_env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    executor = ProcessExecutor(kill_grace_seconds=1.0, kernel_start_seconds=10.0, base_env=base_env)
+    path = project.notebook("nb.ipynb", ("print('ran once')", []))
+    result, output = await project.run(executor, project.work(path, step=kernel_named("stuck")))
+    assert (result.exit_code, result.error) == (0, None), output.text
+    assert output.text == (
+        "zmq.error.ZMQError: Address already in use\n"
+        "The kernel did not answer within 10s of its start: ended it, starting another (2 of 3).\n"
+        "ran once\n"
+    )
+    assert is_gone(int(started.read_text()))
+
+
 @pytest.mark.parametrize("kernel", ["python", "no-such-kernel"])
 async def test_unknown_kernel_falls_back_to_python3(
     executor: ProcessExecutor, project: Project, kernel: str

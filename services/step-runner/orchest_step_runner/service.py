@@ -38,6 +38,7 @@ def docker_options(settings: RunnerSettings) -> DockerOptions:
         pids_limit=settings.docker_step_pids_limit,
         data_dir=settings.docker_data_dir or settings.data_dir,
         kill_grace_seconds=settings.kill_grace_seconds,
+        kernel_start_seconds=settings.kernel_start_seconds,
         copy_files=settings.docker_copy_files,
         timeouts=DockerTimeouts(
             connect=settings.docker_connect_timeout_seconds,
@@ -130,6 +131,7 @@ async def _chosen_executor(
             async with ProcessExecutor.open(
                 RunnerProcess.current(),
                 kill_grace_seconds=settings.kill_grace_seconds,
+                kernel_start_seconds=settings.kernel_start_seconds,
                 isolation=await choice.get(),
                 pool=pool_options(settings),
             ) as executor:

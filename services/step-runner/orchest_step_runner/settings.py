@@ -35,6 +35,12 @@ class RunnerSettings(ServiceSettings):
     (a container per attempt; see ``docs/runs.md``)."""
     kill_grace_seconds: PositiveFloat = 1.0
     """On abort or timeout: SIGTERM, then SIGKILL after this long."""
+    kernel_start_seconds: PositiveFloat = 30.0
+    """How long a notebook step's kernel, once started (its process, or its
+    container), may take to answer its first request. One that does not is
+    ended and another started, as for one that dies before it is ready (at
+    most three kernels an attempt); when none answers, the attempt fails
+    saying so. Both executors."""
     data_dir: Path = Field(default_factory=_default_data_dir)
     """The stack's data directory, every step's ``/data`` (Orchest's shared
     data directory); ``orchest up`` sets ``<state>/data``."""

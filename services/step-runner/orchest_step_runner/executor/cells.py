@@ -4,6 +4,7 @@ runner that executes them in order, and what a notebook's kernel must offer
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,11 +18,16 @@ from .streaming import GuardedSink
 
 KERNEL_STARTS = 3
 """How many kernels an attempt starts, at most, when each dies before it is
-ready. No cell has run then, so another start is safe; and a kernel's ports
-are chosen by binding and releasing them before the kernel binds them, so
-another process of the host can take one in between (the kernel exits with
-"Address already in use" and nbclient says it "died before replying to
-kernel_info")."""
+ready or does not answer within the start deadline. No cell has run then, so
+another start is safe. A kernel's ports are chosen before it binds them, so
+another process of the host can take one in between (``kernel_ports``): the
+kernel exits with "Address already in use" (nbclient says it "died before
+replying to kernel_info"), or, when the port is its IOPub one, it never exits
+and never answers."""
+
+START_SECONDS = 30.0
+"""The start deadline when none is given: how long a started kernel may take
+to answer its first request (``kernel_info``)."""
 
 
 class StreamingNotebookClient(NotebookClient):
@@ -72,7 +78,8 @@ class NotebookKernel(Protocol):
 
 class CellRunner:
     """Runs the notebook's cells in order; remembers which cell runs and which
-    kernel runs them (``another`` replaces one that dies before it is ready)."""
+    kernel runs them (``another`` replaces one that dies before it is ready,
+    or does not answer within ``start_seconds`` of its start)."""
 
     def __init__(
         self,
@@ -85,6 +92,7 @@ class CellRunner:
         another: Callable[[], NotebookKernel] | None = None,
         preamble: str | None = None,
         connected: KernelClient | None = None,
+        start_seconds: float = START_SECONDS,
     ) -> None:
         self.client = client
         self.nb = nb
@@ -94,6 +102,7 @@ class CellRunner:
         self.another = another
         self.preamble = preamble
         self.connected = connected
+        self.start_seconds = start_seconds
         self.current_cell = -1
 
     async def run(self) -> None:
@@ -122,22 +131,52 @@ class CellRunner:
 
     async def _connect(self) -> KernelClient:
         """A client of the started kernel once it is ready; a kernel that dies
-        before is replaced, up to ``KERNEL_STARTS`` kernels in all."""
-        for start in range(2, KERNEL_STARTS + 1):
+        before, or does not answer within ``start_seconds``, is ended and
+        replaced, up to ``KERNEL_STARTS`` kernels in all."""
+        for start in range(1, KERNEL_STARTS + 1):
+            last = self.another is None or start == KERNEL_STARTS
             try:
-                return await self.client.async_start_new_kernel_client()
+                client = await self._ready()
             except RuntimeError as error:
-                if self.another is None or "died" not in str(error):
+                if last or "died" not in str(error):
                     raise
-            await self.kernel.shut_down(None)  # what it printed is forwarded first
+                await self.kernel.shut_down(None)  # what it printed is forwarded first
+                why = f"exited (code {self.kernel.exit_code}) before it was ready:"
+            else:
+                if client is not None:
+                    return client
+                if last:  # ended by run_notebook, with its client (``self.client.kc``)
+                    raise RuntimeError(self._not_answered(start))
+                await self.kernel.shut_down(self.client.kc)
+                self.client.kc = None
+                why = f"did not answer within {self.start_seconds:g}s of its start: ended it,"
             await self.sink.send(
-                f"The kernel exited (code {self.kernel.exit_code}) before it was ready:"
-                f" starting another ({start} of {KERNEL_STARTS}).\n"
+                f"The kernel {why} starting another ({start + 1} of {KERNEL_STARTS}).\n"
             )
+            assert self.another is not None  # not the last start
             self.kernel = self.another()
             self.client.km = self.kernel.manager
             try:
                 await self.start(self.kernel)
             except Exception as exc:  # reported as the first start's failure is
                 raise RuntimeError(str(exc)) from exc
-        return await self.client.async_start_new_kernel_client()
+        raise AssertionError("the last start returns or raises")
+
+    def _not_answered(self, started: int) -> str:
+        within = f"within {self.start_seconds:g}s of its start"
+        if self.another is None:
+            return f"the kernel did not answer {within} (its output is in the step's log)"
+        return f"none of {started} kernels answered {within} (their output is in the step's log)"
+
+    async def _ready(self) -> KernelClient | None:
+        """The kernel's client once the kernel answered ``kernel_info``;
+        ``None`` when it did not within ``start_seconds`` (the client, its
+        channels started, is left in ``self.client.kc``). A kernel that dies
+        before is nbclient's ``RuntimeError`` (nbclient has let go of it)."""
+        try:
+            async with asyncio.timeout(self.start_seconds) as deadline:
+                return await self.client.async_start_new_kernel_client()
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            return None

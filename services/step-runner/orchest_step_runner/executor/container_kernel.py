@@ -1,6 +1,7 @@
 """A notebook step's kernel in its step container: an ipykernel that the
 runner drives with nbclient over the host's loopback (the container shares
-the host's network; the image needs ipykernel, not nbclient)."""
+the host's network; the image needs ipykernel, not nbclient). Its ports are
+held from their choice until it has ended (``kernel_ports``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
 from orchest_service.docker import Container
 
 from .base import ExecutionResult
+from .kernel_ports import KernelPorts
 from .step_container import Launch
 from .streaming import GuardedSink
 
@@ -63,8 +65,8 @@ class _ContainerProvisioner(KernelProvisionerBase):
 class ContainerKernel:
     """An ipykernel in a step container (a ``NotebookKernel``). The connection
     file (ports on the host's loopback, which the container shares, and the
-    message signing key) is made here and given to it as ``/kernel.json``; the
-    kernel's own output is the container's log."""
+    message signing key) is made at its start and given to it as
+    ``/kernel.json``; the kernel's own output is the container's log."""
 
     def __init__(self, executor: DockerExecutor, launch: Launch, connection_file: Path) -> None:
         self._executor = executor
@@ -72,12 +74,11 @@ class ContainerKernel:
         self.manager = AsyncKernelManager(
             kernel_name="python3", connection_file=str(connection_file)
         )
-        self.manager.write_connection_file()
-        connection_file.chmod(0o644)  # the kernel's user may not be the runner's
         self._provisioner = _ContainerProvisioner(parent=self.manager)
         self.manager.provisioner = self._provisioner
         self._connection_file = connection_file
         self._container: Container | None = None
+        self._ports: KernelPorts | None = None
 
     @property
     def exit_code(self) -> int | None:
@@ -86,9 +87,18 @@ class ContainerKernel:
             return None
         return container.exited.result()
 
+    def _write_connection_file(self) -> None:
+        """The connection file, on ports held until ``shut_down``."""
+        self._ports = KernelPorts.reserve(self.manager.ip)
+        for name, port in self._ports.ports.items():
+            setattr(self.manager, name, port)
+        self.manager.write_connection_file()
+        self._connection_file.chmod(0o644)  # the kernel's user may not be the runner's
+
     async def start(
         self, *, cwd: Path, env: dict[str, str], extra_arguments: list[str], sink: GuardedSink
     ) -> None:
+        self._write_connection_file()
         launch = replace(
             self._launch,
             cwd=cwd,
@@ -124,10 +134,14 @@ class ContainerKernel:
         if client is not None:
             client.stop_channels()
         container = self._container
-        if container is not None:
-            try:
-                if not container.exited.done():
-                    await container.kill()
-                await container.drain()
-            finally:
-                await asyncio.shield(self._executor.remove_later(container))
+        try:
+            if container is not None:
+                try:
+                    if not container.exited.done():
+                        await container.kill()
+                    await container.drain()
+                finally:
+                    await asyncio.shield(self._executor.remove_later(container))
+        finally:
+            if self._ports is not None:
+                self._ports.release()

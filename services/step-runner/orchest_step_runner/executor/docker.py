@@ -359,5 +359,6 @@ class DockerExecutor(StepExecutor):
             cancel=cancel,
             deadline=deadline,
             another=container,
+            start_seconds=self.options.kernel_start_seconds,
         )
         return await write_back_executed(result, notebook, output)

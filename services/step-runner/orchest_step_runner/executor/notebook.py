@@ -25,7 +25,7 @@ from nbformat import NotebookNode
 from orchest_schemas.commands import StepWork
 
 from .base import ExecutionResult, OutputSink
-from .cells import CellRunner, NotebookKernel, StreamingNotebookClient
+from .cells import START_SECONDS, CellRunner, NotebookKernel, StreamingNotebookClient
 from .control import Stop, stop_message, wait_or_stop
 from .environment import StepLaunch, build_python
 from .injection import inject_parameters
@@ -108,10 +108,12 @@ async def execute_notebook(
     deadline: float | None,
     default_kernel: str,
     pool: KernelPool | None = None,
+    start_seconds: float = START_SECONDS,
 ) -> ExecutionResult:
     """Run the notebook in a local kernel in the step's view (``isolation``):
-    a warm one of ``pool`` (Python kernels), else one started for it; then
-    write it back (``write_back``)."""
+    a warm one of ``pool`` (Python kernels), else one started for it (which
+    has ``start_seconds`` to answer: ``run_notebook``); then write it back
+    (``write_back``)."""
     notebook = await read_notebook(launch.file, work.step.file_path)
     if isinstance(notebook, ExecutionResult):
         return notebook
@@ -136,6 +138,7 @@ async def execute_notebook(
         output=output,
         cancel=cancel,
         deadline=deadline,
+        start_seconds=start_seconds,
     )
     if warm is None:
         async with isolation.view(work, launch) as view:
@@ -181,14 +184,15 @@ async def run_notebook(
     preamble: str | None = None,
     connected: KernelClient | None = None,
     another: Callable[[], NotebookKernel] | None = None,
+    start_seconds: float = START_SECONDS,
 ) -> ExecutionResult:
     """Inject the parameters (Python kernels), start ``kernel``, run every cell
     in order and end the kernel; the executed notebook is the artifact.
     ``preamble``: code run silently before the first cell, and ``connected``:
     a client already connected to the kernel (a warm kernel's adoption of its
     step, and its client: ``kernel_pool``). ``another``: a new kernel like
-    ``kernel``, started in its place when it dies before it is ready
-    (``KERNEL_STARTS``)."""
+    ``kernel``, started in its place when it dies before it is ready, or
+    does not answer within ``start_seconds`` of its start (``KERNEL_STARTS``)."""
     injected = None
     if language.lower() == "python":
         injected = inject_parameters(nb, parameters)
@@ -227,6 +231,7 @@ async def run_notebook(
         another=another,
         preamble=preamble,
         connected=connected,
+        start_seconds=start_seconds,
     )
     cells = asyncio.create_task(runner.run())
     stop: Stop | None = None

@@ -16,6 +16,7 @@ from pathlib import Path
 from orchest_schemas.commands import StepWork
 
 from .base import Attempt, ExecutionResult, OutputSink, StepExecutor, missing_step_file
+from .cells import START_SECONDS
 from .control import Stop, script_result, wait_or_stop
 from .environment import StepLaunch, build_python, prepare_launch
 from .guardian import Guardian, reap_orphans
@@ -65,6 +66,7 @@ class ProcessExecutor(StepExecutor):
         *,
         python: str = sys.executable,
         kill_grace_seconds: float = 1.0,
+        kernel_start_seconds: float = START_SECONDS,
         default_kernel: str = "python3",
         base_env: Mapping[str, str] | None = None,
         guardian: Guardian | None = None,
@@ -75,6 +77,7 @@ class ProcessExecutor(StepExecutor):
         self._isolation = isolation or Isolation(IsolationMode.NONE, Path("/data"), "not asked")
         self._python = python
         self._kill_grace_seconds = kill_grace_seconds
+        self._kernel_start_seconds = kernel_start_seconds
         self._default_kernel = default_kernel
         self._base_env = base_env
         self._guardian = guardian
@@ -86,6 +89,7 @@ class ProcessExecutor(StepExecutor):
         me: RunnerProcess,
         *,
         kill_grace_seconds: float = 1.0,
+        kernel_start_seconds: float = START_SECONDS,
         isolation: Isolation | None = None,
         pool: PoolOptions | None = None,
     ) -> AsyncIterator[ProcessExecutor]:
@@ -105,6 +109,7 @@ class ProcessExecutor(StepExecutor):
                     kernels = await stack.enter_async_context(KernelPool.open(pool, isolation))
                 yield cls(
                     kill_grace_seconds=kill_grace_seconds,
+                    kernel_start_seconds=kernel_start_seconds,
                     guardian=guardian,
                     isolation=isolation,
                     pool=kernels,
@@ -141,6 +146,7 @@ class ProcessExecutor(StepExecutor):
                 deadline=deadline,
                 default_kernel=self._default_kernel,
                 pool=self._pool,
+                start_seconds=self._kernel_start_seconds,
             )
         async with self._isolation.view(work, launch) as view:
             started = await self._command(work, view.file, view.launch)

@@ -17,6 +17,8 @@ from typing import Any
 from orchest_schemas.commands import StepWork
 from orchest_service.docker import DockerTimeouts, Limits, Mount, container_config
 
+from .cells import START_SECONDS
+
 PROJECT_DIR = Path("/project-dir")
 PIPELINE_PATH = Path("/pipeline.json")
 DATA_DIR = Path("/data")
@@ -35,6 +37,8 @@ class DockerOptions:
     pids_limit: int = 1024
     data_dir: Path = Path("/var/lib/orchest/data")
     kill_grace_seconds: float = 1.0
+    kernel_start_seconds: float = START_SECONDS
+    """How long a notebook's kernel may take to answer once its container runs."""
     copy_files: bool | None = None
     """Copy the attempt's files into its container rather than mount them;
     ``None``: when the runner runs in a container."""
