@@ -93,17 +93,51 @@ async def postgres_server() -> AsyncIterator[EmbeddedPostgres]:
             yield server
 
 
-@pytest.fixture
-async def database_url(postgres_server: EmbeddedPostgres) -> AsyncIterator[str]:
-    """A fresh database for this test, dropped after it."""
+@contextlib.asynccontextmanager
+async def fresh_database(server: EmbeddedPostgres) -> AsyncIterator[str]:
+    """The URL of a new database, dropped on exit."""
     name = f"test_{uuid4().hex[:16]}"
-    await postgres_server.create_database(name)
-    yield postgres_server.url(name)
-    conn = await asyncpg.connect(postgres_server.url())
+    await server.create_database(name)
+    yield server.url(name)
+    conn = await asyncpg.connect(server.url())
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+async def delete_streams(nc: Client, names: BusNames) -> None:
+    """The streams and object stores of the bus prefix ``names``, deleted."""
+    js = nc.jetstream()
+    buckets = [names.artifacts_bucket, names.definitions_bucket]
+    for stream in [spec.name for spec in names.streams] + [f"OBJ_{b}" for b in buckets]:
+        with contextlib.suppress(NotFoundError):
+            await js.delete_stream(stream)
+
+
+def settings_builder(nats_url: str, database_url: str, bus: BusNames) -> Callable[..., Any]:
+    """Build settings of any ``ServiceSettings`` class pointing at this NATS,
+    database and bus prefix; keyword arguments override fields."""
+
+    def build(cls: type[ServiceSettings] = ServiceSettings, **overrides: Any) -> Any:
+        values: dict[str, Any] = {
+            "nats_url": nats_url,
+            "database_url": database_url,
+            "bus_prefix": bus.prefix,
+            "connect_wait_seconds": 5.0,
+            "drain_timeout_seconds": 5.0,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+    return build
+
+
+@pytest.fixture
+async def database_url(postgres_server: EmbeddedPostgres) -> AsyncIterator[str]:
+    """A fresh database for this test, dropped after it."""
+    async with fresh_database(postgres_server) as url:
+        yield url
 
 
 @pytest.fixture
@@ -118,11 +152,7 @@ async def bus(nc: Client) -> AsyncIterator[BusNames]:
     """A bus prefix of this test's own; its streams are deleted after it."""
     names = BusNames(f"t{uuid4().hex[:12]}")
     yield names
-    js = nc.jetstream()
-    buckets = [names.artifacts_bucket, names.definitions_bucket]
-    for stream in [spec.name for spec in names.streams] + [f"OBJ_{b}" for b in buckets]:
-        with contextlib.suppress(NotFoundError):
-            await js.delete_stream(stream)
+    await delete_streams(nc, names)
 
 
 @pytest.fixture
@@ -130,20 +160,26 @@ def service_settings(
     nats_server: EmbeddedNats, database_url: str, bus: BusNames
 ) -> Callable[..., Any]:
     """Build settings of any ``ServiceSettings`` class pointing at this test's
-    NATS, database and bus prefix; keyword arguments override fields."""
+    NATS, database and bus prefix (``settings_builder``)."""
+    return settings_builder(nats_server.url, database_url, bus)
 
-    def build(cls: type[ServiceSettings] = ServiceSettings, **overrides: Any) -> Any:
-        values: dict[str, Any] = {
-            "nats_url": nats_server.url,
-            "database_url": database_url,
-            "bus_prefix": bus.prefix,
-            "connect_wait_seconds": 5.0,
-            "drain_timeout_seconds": 5.0,
-        }
-        values.update(overrides)
-        return cls(**values)
 
-    return build
+@pytest.fixture(scope="module")
+async def module_settings(
+    nats_server: EmbeddedNats, postgres_server: EmbeddedPostgres
+) -> AsyncIterator[Callable[..., Any]]:
+    """``service_settings`` of the module: a database and a bus prefix of its
+    own, for a stack its tests share (a module-scoped fixture of its own
+    starts it). Such tests send only their own projects, pipelines and ids,
+    and read back only those: none sees another's rows."""
+    async with fresh_database(postgres_server) as url:
+        client = await nats.connect(nats_server.url)
+        names = BusNames(f"m{uuid4().hex[:12]}")
+        try:
+            yield settings_builder(nats_server.url, url, names)
+        finally:
+            await delete_streams(client, names)
+            await client.drain()
 
 
 @pytest.fixture

@@ -19,6 +19,22 @@ async def stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
 
 
 @pytest.fixture
+async def fresh_stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
+    """``stack``, for a test of a module whose ``stack`` is ``module_stack``
+    that must have one of its own (it reads whole tables or folders)."""
+    async with whole_stack(service_settings) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+async def module_stack(module_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
+    """The whole stack with the default settings, shared by a module's tests
+    (see ``module_settings``), stopped after the last."""
+    async with whole_stack(module_settings) as s:
+        yield s
+
+
+@pytest.fixture
 async def fuzz_stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
     """The whole stack the API fuzz runs on (``fuzz_kit``)."""
     async with fuzz_whole_stack(service_settings) as s:

@@ -47,15 +47,18 @@ def project(project: Project) -> Project:
 LIMITS = {"max_steps": 20, "max_parameters_bytes": 1024, "max_json_depth": 16}
 
 
-@pytest.fixture
-async def limited(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
-    """A stack whose gateway has small limits (and no tokens)."""
-    async with whole_stack(gateway_overrides(service_settings, **LIMITS), sessions={}) as s:
+@pytest.fixture(scope="module")
+async def limited(module_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
+    """A stack whose gateway has small limits (and no tokens), shared by the
+    module's tests: each sends its own project (``project``: a new pipeline
+    uuid) and its own ids, and ``refused`` compares counts before and after."""
+    async with whole_stack(gateway_overrides(module_settings, **LIMITS), sessions={}) as s:
         yield s
 
 
 async def counts(stack: Stack) -> tuple[int, int]:
-    """(runs, jobs) in the scheduler's tables."""
+    """(runs, jobs) in the scheduler's tables (of every test on the stack:
+    compared before and after one request, never read as totals)."""
     conn = await asyncpg.connect(stack.database_url)
     try:
         runs = await conn.fetchval("SELECT count(*) FROM scheduler.runs")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 import json
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +34,23 @@ VARIABLES = {"MY_PIPELINE_VARIABLE": "pipeline-value-81d3", "ANOTHER_ONE": "x y 
 DUMP = "import json, os\nopen({path!r}, 'w').write(json.dumps(dict(os.environ)))\n"
 
 
-@pytest.fixture
-def stack(workdir: Path) -> Any:
-    s = make_stack(
-        workdir,
-        ORCHEST_API_TOKENS=TOKEN,
-        # The session environments made once for every test (not in the state dir).
-        ORCHEST_SESSION_VENVS_DIR=str(default_venvs_dir()),
-    )
-    yield s
-    s.orchest("down")
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    """One stack, up, for the module's tests: each runs its own project (in
+    its own ``workdir``) and reads only what its own steps and kernels saw."""
+    # Outside pytest's basetemp, as ``workdir``: its Postgres runs as another user.
+    with tempfile.TemporaryDirectory(prefix="orchest-test-") as tmp:
+        s = make_stack(
+            Path(tmp),
+            ORCHEST_API_TOKENS=TOKEN,
+            # The session environments made once for every test (not in the state dir).
+            ORCHEST_SESSION_VENVS_DIR=str(default_venvs_dir()),
+        )
+        try:
+            s.up()
+            yield s
+        finally:
+            s.orchest("down")
 
 
 def stack_secrets(stack: Stack) -> dict[str, str]:
@@ -70,7 +79,6 @@ async def test_steps_see_no_secret_of_the_stack(stack: Stack, workdir: Path) -> 
         "notebook.ipynb",
         notebook(DUMP.format(path="notebook-env.json")),
     )
-    stack.up()
     secrets = stack_secrets(stack)
     body = project.body(
         run_config={
@@ -123,7 +131,6 @@ def session_tokens(stack: Stack, view: dict[str, Any]) -> dict[str, str]:
 async def test_kernels_see_no_secret_of_the_stack(stack: Stack, workdir: Path) -> None:
     project = workdir / "project"
     project.mkdir()
-    stack.up()
     secrets = stack_secrets(stack)
     pipelines = ["1a2b3c4d-0000-4000-8000-00000000000a", "1a2b3c4d-0000-4000-8000-00000000000b"]
     async with httpx.AsyncClient(base_url=stack.url, headers=HEADERS, timeout=30.0) as http:

@@ -24,6 +24,14 @@ NOBODY = "00000000-0000-4000-8000-000000000000"
 T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 
 
+@pytest.fixture(scope="module")
+def stack(module_stack: Stack) -> Stack:
+    """One stack for the module's tests: each sends its own pipeline (a new
+    uuid), jobs and ids, reads back only those, and counts as differences;
+    the two that list whole tables have a ``fresh_stack`` of their own."""
+    return module_stack
+
+
 @pytest.fixture
 def project(project: Project) -> Project:
     """The conftest's project with its steps."""
@@ -40,6 +48,8 @@ def locs(response: Any) -> list[list[Any]]:
 
 
 async def count_jobs(database_url: str) -> int:
+    """Jobs in the scheduler's table (of every test on the stack: compared
+    before and after, never read as a total)."""
     conn = await asyncpg.connect(database_url)
     try:
         count: int = await conn.fetchval("SELECT count(*) FROM scheduler.jobs")
@@ -140,16 +150,18 @@ async def insert_run(
 
 
 async def test_an_empty_parameter_list_is_422(stack: Stack, project: Project) -> None:
+    before = await count_jobs(stack.database_url)
     response = await stack.http.post("/api/jobs", json=job_body(project, parameters=[]))
     assert response.status_code == 422, response.text
     assert set(response.json()) == {"message", "errors"}
     assert [(e["loc"], e["type"]) for e in response.json()["errors"]] == [
         (["parameters"], "too_short")
     ]
-    assert await count_jobs(stack.database_url) == 0
+    assert await count_jobs(stack.database_url) == before
 
 
 async def test_a_bad_job_body_is_422_listing_every_problem(stack: Stack) -> None:
+    before = await count_jobs(stack.database_url)
     body = {
         "name": "",
         "pipeline_definition": {"steps": []},
@@ -172,7 +184,7 @@ async def test_a_bad_job_body_is_422_listing_every_problem(stack: Stack) -> None
         assert where in found, (where, found)
     assert any(loc[0] == "pipeline_definition" for loc in found), found
     assert response.json()["message"].startswith("invalid CreateJob")
-    assert await count_jobs(stack.database_url) == 0
+    assert await count_jobs(stack.database_url) == before
 
 
 async def test_malformed_and_repeated_keys_in_a_job_body(stack: Stack, project: Project) -> None:
@@ -225,11 +237,11 @@ async def test_a_change_is_checked_before_it_reaches_the_scheduler(stack: Stack)
 
 
 async def test_jobs_are_listed_newest_first_filtered_and_paginated(
-    stack: Stack, project: Project
+    fresh_stack: Stack, project: Project
 ) -> None:
-    old = await insert_job(stack, project, name="old", status="SUCCESS", created=T0)
+    old = await insert_job(fresh_stack, project, name="old", status="SUCCESS", created=T0)
     mid = await insert_job(
-        stack,
+        fresh_stack,
         project,
         name="mid",
         status="FAILURE",
@@ -239,7 +251,7 @@ async def test_jobs_are_listed_newest_first_filtered_and_paginated(
     )
     sets = [{"pipeline_parameters": {"alpha": 1}}, {"a": {"beta": [1, 2]}}]
     new = await insert_job(
-        stack,
+        fresh_stack,
         project,
         name="new",
         status="ABORTED",
@@ -250,10 +262,12 @@ async def test_jobs_are_listed_newest_first_filtered_and_paginated(
         run_uuids=("a",),
     )
     for place, status in enumerate(("SUCCESS", "FAILURE", "SUCCESS")):
-        await insert_run(stack, project, job_uuid=new, status=status, execution=1, place=place)
-    await insert_run(stack, project, job_uuid=mid, status="ABORTED", execution=1, place=0)
+        await insert_run(
+            fresh_stack, project, job_uuid=new, status=status, execution=1, place=place
+        )
+    await insert_run(fresh_stack, project, job_uuid=mid, status="ABORTED", execution=1, place=0)
 
-    page = (await stack.http.get("/api/jobs")).json()
+    page = (await fresh_stack.http.get("/api/jobs")).json()
     assert set(page) == {"jobs", "total", "limit", "offset"}
     assert (page["total"], page["limit"], page["offset"]) == (3, 50, 0)
     assert [j["uuid"] for j in page["jobs"]] == [new, mid, old]
@@ -269,7 +283,7 @@ async def test_jobs_are_listed_newest_first_filtered_and_paginated(
     assert page["jobs"][2]["run_counts"] == {}
 
     async def names(**params: Any) -> list[str]:
-        response = await stack.http.get("/api/jobs", params=params)
+        response = await fresh_stack.http.get("/api/jobs", params=params)
         assert response.status_code == 200, response.text
         return [j["name"] for j in response.json()["jobs"]]
 
@@ -280,15 +294,15 @@ async def test_jobs_are_listed_newest_first_filtered_and_paginated(
     assert await names(pipeline_uuid="another") == []
     assert await names(limit=2) == ["new", "mid"]
     assert await names(limit=2, offset=2) == ["old"]
-    total = (await stack.http.get("/api/jobs", params={"limit": 1, "offset": 5})).json()
+    total = (await fresh_stack.http.get("/api/jobs", params={"limit": 1, "offset": 5})).json()
     assert total["jobs"] == [] and total["total"] == 3
 
     for params in ({"status": "NOPE"}, {"limit": 0}, {"limit": 501}, {"offset": -1}):
-        response = await stack.http.get("/api/jobs", params=params)
+        response = await fresh_stack.http.get("/api/jobs", params=params)
         assert response.status_code == 422, params
         assert locs(response) == [["query", next(iter(params))]]
 
-    one = (await stack.http.get(f"/api/jobs/{new.upper()}")).json()
+    one = (await fresh_stack.http.get(f"/api/jobs/{new.upper()}")).json()
     assert one["uuid"] == new
     assert one["pipeline_definition"] == project.definition()
     assert one["run_counts"] == {"SUCCESS": 2, "FAILURE": 1}
@@ -350,18 +364,20 @@ async def test_a_jobs_runs_are_listed_latest_execution_first(
     assert by_uuid[made[(2, 0)]]["job_run_index"] == 2
 
 
-async def test_runs_are_filtered_by_job(stack: Stack, project: Project) -> None:
-    job = await insert_job(stack, project, name="grid", status="SUCCESS", created=T0)
-    other = await insert_job(stack, project, name="other", status="SUCCESS", created=T0)
+async def test_runs_are_filtered_by_job(fresh_stack: Stack, project: Project) -> None:
+    job = await insert_job(fresh_stack, project, name="grid", status="SUCCESS", created=T0)
+    other = await insert_job(fresh_stack, project, name="other", status="SUCCESS", created=T0)
     mine = {
-        await insert_run(stack, project, job_uuid=job, status=status, execution=1, place=place)
+        await insert_run(
+            fresh_stack, project, job_uuid=job, status=status, execution=1, place=place
+        )
         for place, status in enumerate(("SUCCESS", "FAILURE"))
     }
-    await insert_run(stack, project, job_uuid=other, status="SUCCESS", execution=1, place=0)
-    await insert_run(stack, project, job_uuid=None, status="SUCCESS")
+    await insert_run(fresh_stack, project, job_uuid=other, status="SUCCESS", execution=1, place=0)
+    await insert_run(fresh_stack, project, job_uuid=None, status="SUCCESS")
 
     async def listed(**params: Any) -> set[str]:
-        response = await stack.http.get("/api/runs", params=params)
+        response = await fresh_stack.http.get("/api/runs", params=params)
         assert response.status_code == 200, response.text
         page = response.json()
         assert page["total"] == len(page["runs"])
@@ -373,7 +389,7 @@ async def test_runs_are_filtered_by_job(stack: Stack, project: Project) -> None:
     assert await listed(job_uuid=job, pipeline_uuid="another") == set()
     assert await listed(job_uuid=NOBODY) == set()
     assert len(await listed()) == 4
-    bad = await stack.http.get("/api/runs", params={"job_uuid": "not-a-uuid"})
+    bad = await fresh_stack.http.get("/api/runs", params={"job_uuid": "not-a-uuid"})
     assert bad.status_code == 422, bad.text
     assert locs(bad) == [["query", "job_uuid"]]
 
@@ -591,13 +607,14 @@ async def test_the_scheduler_refuses_a_bad_job_listing_every_problem(
         parameters=[{"ghost-step": {"x": 1}}],
         schedule={"cron_schedule": "every day at noon"},
     )
+    before = await count_jobs(stack.database_url)
     response = await stack.http.post("/api/jobs", json=body)
     assert response.status_code == 422, response.text
     errors = response.json()["errors"]
     assert any(e["type"] == "cycle" for e in errors), errors
     assert any(e["loc"][:2] == ["schedule", "cron_schedule"] for e in errors), errors
     assert any("ghost-step" in json.dumps(e) for e in errors), errors
-    assert await count_jobs(stack.database_url) == 0
+    assert await count_jobs(stack.database_url) == before
 
 
 @pytest.mark.parametrize(

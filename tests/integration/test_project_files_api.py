@@ -8,16 +8,24 @@ import asyncio
 import json
 import os
 from pathlib import Path
+from uuid import uuid4
 
 import nbformat
 import pytest
 from runs_harness import Stack
 
 
+@pytest.fixture(scope="module")
+def stack(module_stack: Stack) -> Stack:
+    """One stack for the module's tests: each has a project of its own (``project``)."""
+    return module_stack
+
+
 @pytest.fixture
 async def project(stack: Stack, tmp_path: Path) -> tuple[str, Path, Path]:
     """A project (uuid, folder) and a folder outside it, linked from inside."""
-    made = await stack.http.post("/api/projects", json={"name": "files"})
+    name = f"files-{uuid4().hex[:8]}"  # the module's tests share one stack
+    made = await stack.http.post("/api/projects", json={"name": name})
     assert made.status_code == 201, made.text
     root = Path(made.json()["path"])
     outside = tmp_path / "outside"

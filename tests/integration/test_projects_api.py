@@ -22,6 +22,15 @@ from orchest_schemas.events import ProjectChanged, RunStatusChanged, StepStatusC
 NOBODY = "00000000-0000-4000-8000-000000000000"
 
 
+@pytest.fixture(scope="module")
+def stack(module_stack: Stack) -> Stack:
+    """One stack for the module's tests: each makes projects of its own
+    names and reads back only those (the events it waits for are its own
+    project's, run's or job's); the two that list the whole projects
+    directory have a ``fresh_stack`` of their own."""
+    return module_stack
+
+
 def folder_uuid(path: Path) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, path.resolve().as_uri()))
 
@@ -60,26 +69,26 @@ def cyclic_steps(definition: dict[str, Any]) -> dict[str, Any]:
 # -- projects ------------------------------------------------------------------
 
 
-async def test_a_managed_project_is_a_folder_of_the_projects_directory(stack: Stack) -> None:
-    made = await create(stack, name="alpha", env_variables={"A": "1"})
-    folder = stack.projects_dir / "alpha"
+async def test_a_managed_project_is_a_folder_of_the_projects_directory(fresh_stack: Stack) -> None:
+    made = await create(fresh_stack, name="alpha", env_variables={"A": "1"})
+    folder = fresh_stack.projects_dir / "alpha"
     assert folder.is_dir() and not any(folder.iterdir())
     assert made["uuid"] == folder_uuid(folder)
     assert made["managed"] and made["exists"] and made["env_variables"] == {"A": "1"}
-    listed = (await stack.http.get("/api/projects")).json()["projects"]
+    listed = (await fresh_stack.http.get("/api/projects")).json()["projects"]
     assert [p["name"] for p in listed] == ["alpha"]
-    got = await stack.http.get(f"/api/projects/{made['uuid']}")
+    got = await fresh_stack.http.get(f"/api/projects/{made['uuid']}")
     assert got.status_code == 200 and got.json() == listed[0]
-    again = await create(stack, 409, name="alpha")
+    again = await create(fresh_stack, 409, name="alpha")
     assert "exists" in again["message"]
 
 
-async def test_a_folder_made_by_hand_is_a_project(stack: Stack) -> None:
-    (stack.projects_dir / "by-hand").mkdir(parents=True)
-    (stack.projects_dir / ".hidden").mkdir()
-    listed = (await stack.http.get("/api/projects")).json()["projects"]
+async def test_a_folder_made_by_hand_is_a_project(fresh_stack: Stack) -> None:
+    (fresh_stack.projects_dir / "by-hand").mkdir(parents=True)
+    (fresh_stack.projects_dir / ".hidden").mkdir()
+    listed = (await fresh_stack.http.get("/api/projects")).json()["projects"]
     assert [(p["name"], p["uuid"]) for p in listed] == [
-        ("by-hand", folder_uuid(stack.projects_dir / "by-hand"))
+        ("by-hand", folder_uuid(fresh_stack.projects_dir / "by-hand"))
     ]
 
 
@@ -99,9 +108,14 @@ async def test_a_retried_create_gives_the_same_project(stack: Stack) -> None:
 
 @pytest.mark.parametrize("name", ["../up", ".hidden", "a/b", "", "x" * 101, "nul\u0000"])
 async def test_a_project_name_must_be_a_plain_folder_name(stack: Stack, name: str) -> None:
+    def folders() -> set[Path]:
+        where = stack.projects_dir
+        return set(where.iterdir()) if where.exists() else set()
+
+    before = folders()
     refused = await stack.http.post("/api/projects", json={"name": name})
     assert refused.status_code in (400, 422), refused.text
-    assert not any(stack.projects_dir.iterdir()) if stack.projects_dir.exists() else True
+    assert folders() == before
 
 
 async def test_an_existing_folder_is_registered_where_it_is(stack: Stack, tmp_path: Path) -> None:
@@ -129,7 +143,7 @@ async def test_an_existing_folder_is_registered_where_it_is(stack: Stack, tmp_pa
 async def test_a_folder_that_cannot_be_registered_is_refused(
     stack: Stack, tmp_path: Path, path: str, extra: dict[str, Any], message: str
 ) -> None:
-    (stack.projects_dir / "inner").mkdir(parents=True)
+    (stack.projects_dir / "inner").mkdir(parents=True, exist_ok=True)
     body = {"name": "x", "path": path.format(projects=stack.projects_dir, tmp=tmp_path), **extra}
     refused = await create(stack, 422, **body)
     assert message in json.dumps(refused), refused
@@ -414,6 +428,7 @@ async def test_a_run_by_reference_freezes_the_file_it_was_started_from(stack: St
         await log.wait_for(
             lambda seen: any(
                 isinstance(e, StepStatusChanged)
+                and e.run_uuid == run["uuid"]
                 and e.step_uuid == "a"
                 and e.status.value == "STARTED"
                 for e in seen
@@ -489,11 +504,16 @@ async def test_a_job_by_reference_snapshots_the_project(stack: Stack) -> None:
         assert response.status_code == 201, response.text
         job = response.json()
         assert job["project_dir"] == made["path"]
+
+        def ended(e: Any) -> bool:
+            return (
+                isinstance(e, RunStatusChanged) and e.job_uuid == job["uuid"] and e.status.is_final
+            )
+
         events = await log.wait_for(
-            lambda seen: any(isinstance(e, RunStatusChanged) and e.status.is_final for e in seen),
-            what="the job's run ended",
+            lambda seen: any(ended(e) for e in seen), what="the job's run ended"
         )
-    run = next(e for e in events if isinstance(e, RunStatusChanged) and e.status.is_final)
+    run = next(e for e in events if ended(e))
     assert run.status.value == "SUCCESS"
     logs = await stack.http.get(f"/api/runs/{run.run_uuid}/steps/a/logs")
     assert logs.text.strip() == "project job"
@@ -598,13 +618,11 @@ async def test_a_pipeline_changed_on_disk_reaches_the_event_stream(stack: Stack)
     made = await create(stack, name="streamed")
     root = Path(made["path"])
 
+    def mine(e: dict[str, Any]) -> bool:
+        return e["event"] == "project_changed" and e["project_uuid"] == made["uuid"]
+
     def changed(seen: list[dict[str, Any]]) -> bool:
-        return any(
-            e["event"] == "project_changed"
-            and e["project_uuid"] == made["uuid"]
-            and e["pipelines"] == ["p.orchest"]
-            for e in seen
-        )
+        return any(mine(e) and e["pipelines"] == ["p.orchest"] for e in seen)
 
     reader = asyncio.create_task(read_events(stack.http, {}, changed))
     # Nothing says when the watcher watches: write until a write is streamed.
@@ -616,7 +634,7 @@ async def test_a_pipeline_changed_on_disk_reaches_the_event_stream(stack: Stack)
             break
     events = await reader
     assert changed(events)
-    event = next(e for e in events if e["event"] == "project_changed")
+    event = next(e for e in events if mine(e))
     received = datetime.now(UTC)
     announced = datetime.fromisoformat(event["occurred_at"])
     print(

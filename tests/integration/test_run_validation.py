@@ -12,9 +12,11 @@ from runs_harness import Project, Stack, whole_stack
 from test_runs import count_runs
 
 
-@pytest.fixture
-async def stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
-    async with whole_stack(service_settings, slots=1) as s:
+@pytest.fixture(scope="module")
+async def stack(module_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
+    """One stack for the module's tests: each sends its own project (a new
+    pipeline uuid), and ``refused`` compares the runs before and after."""
+    async with whole_stack(module_settings, slots=1) as s:
         yield s
 
 

@@ -19,6 +19,14 @@ from orchest_schemas.events import RunStatusChanged, StepStatusChanged
 from support import eventually
 
 
+@pytest.fixture(scope="module")
+def stack(module_stack: Stack) -> Stack:
+    """One stack for the module's tests: each runs its own pipeline (a new
+    uuid) to its end and reads back only its own runs; the two scheduler
+    replicas' test starts a stack of its own."""
+    return module_stack
+
+
 def ok(name: str) -> str:
     return f"echo {name} ran\n"
 
