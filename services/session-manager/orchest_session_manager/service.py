@@ -120,6 +120,7 @@ def build_definition(
             builder=own.environment_builder,
             owner=own.instance_host,
             command_timeout=10.0,
+            sessions_dir=own.sessions_dir,
             docker=DockerBuilder(
                 own.docker_kernel_image,
                 docker_url=own.docker_url,
