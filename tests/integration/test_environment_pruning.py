@@ -17,7 +17,12 @@ import pytest
 from environments_kit import alive, build_end, create_env, new_project
 from runs_harness import Stack, whole_stack
 
-from orchest_schemas.environments import PinEnvironments, Pinned
+from orchest_schemas.environments import (
+    PinEnvironments,
+    Pinned,
+    Resolution,
+    ResolveEnvironment,
+)
 from orchest_service.commands import request_command
 from orchest_session_manager.service import build_definition as build_session_manager
 from orchest_session_manager.settings import SessionManagerSettings
@@ -121,9 +126,17 @@ async def test_a_build_removes_the_venvs_it_supersedes_but_a_pinned_one(stack: S
     assert removed["status"] == "SUCCESS" and removed["pruned_time"] is not None, removed
     for kept in (first, third):
         assert (await view(stack, project, env, kept["uuid"]))["pruned_time"] is None
-    # The job still runs in the build it pinned; a new run in the latest.
-    resolved = await stack.http.get(f"/api/projects/{project}/environments/{env}")
-    assert resolved.json()["latest_build"]["uuid"] == third["uuid"]
+    # The job's steps still run in the build it pinned, others in the latest.
+    for job_uuid, expected in ((job, first), (None, third)):
+        resolved = await request_command(
+            stack.nc,
+            stack.bus.environment_command("resolve"),
+            ResolveEnvironment(project_uuid=project, environment_uuid=env, job_uuid=job_uuid),
+            Resolution,
+            timeout=10,
+        )
+        assert resolved.build is not None and resolved.build.uuid == expected["uuid"], resolved
+        assert resolved.build.pruned_time is None
 
 
 async def test_a_venv_a_process_runs_in_is_kept_until_a_build_after_it_ended(

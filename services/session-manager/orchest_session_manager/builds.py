@@ -306,8 +306,7 @@ class Builds:
                 return
             if built.image is not None:
                 await self._prune_images(build.environment_uuid, built.image)
-            if built.venv_path is not None:
-                await self._prune_venvs(build)
+            await self._prune_venvs(build)  # of older process builds, whatever this one made
             await self._publish(ended)
         finally:
             self._ending.discard(build.uuid)
