@@ -24,6 +24,8 @@ from orchest_schemas.environments import (
     ResolveEnvironment,
 )
 from orchest_service.commands import request_command
+from orchest_service.database import create_pool
+from orchest_session_manager import build_store
 from orchest_session_manager.service import build_definition as build_session_manager
 from orchest_session_manager.settings import SessionManagerSettings
 from support import eventually, running_service
@@ -137,6 +139,42 @@ async def test_a_build_removes_the_venvs_it_supersedes_but_a_pinned_one(stack: S
         )
         assert resolved.build is not None and resolved.build.uuid == expected["uuid"], resolved
         assert resolved.build.pruned_time is None
+
+
+async def test_a_job_pinning_as_a_build_ends_keeps_the_build_it_pinned(stack: Stack) -> None:
+    """A job's pin reads the latest successful build, then writes its pin: a
+    prune choosing its venvs in between waits for it (a lock per environment)
+    and so sees the pin."""
+    project, env, first = await first_build(stack)
+    pool = await create_pool(stack.database_url, min_size=1, max_size=2, schema="session_manager")
+    try:
+        async with pool.acquire() as conn:
+            transaction = conn.transaction()
+            await transaction.start()
+            try:  # a job's pin, begun before the next build succeeds
+                await build_store.lock_pins(conn, env)
+                latest = await build_store.latest_success(conn, project, env)
+                assert latest is not None and latest.uuid == first["uuid"]
+                started = await stack.http.post(
+                    f"/api/projects/{project}/environments/{env}/builds"
+                )
+                assert started.status_code == 201, started.text
+                second = started.json()["uuid"]
+
+                async def written() -> bool | None:
+                    status = (await view(stack, project, env, second))["status"]
+                    return True if status == "SUCCESS" else None
+
+                await eventually(written, timeout=120, what="the second build's SUCCESS written")
+                await build_store.pin(conn, str(uuid.uuid4()), env, first["uuid"])
+            finally:
+                await transaction.commit()
+    finally:
+        await pool.close()
+    ended = await build_end(stack, project, env, second, timeout=120)
+    assert ended["status"] == "SUCCESS", ended
+    assert (Path(first["venv_path"]) / "bin" / "python").exists(), "the pinned venv was removed"
+    assert (await view(stack, project, env, first["uuid"]))["pruned_time"] is None
 
 
 async def test_a_venv_a_process_runs_in_is_kept_until_a_build_after_it_ended(
