@@ -220,13 +220,16 @@ class Builds:
     # -- lifecycle --------------------------------------------------------------------
 
     async def reconcile(self) -> None:
-        """Builds this host left going when it stopped end as ``ABORTED``; the
-        venvs superseded meanwhile (in use then) or left half removed go."""
+        """Builds this host left going when it stopped end as ``ABORTED``."""
         async with self._pool.acquire() as conn:
             left = await db.live_owned_by(conn, self._owner)
         for build in left:
             if build.uuid not in self._tasks:
                 await self._move(build.uuid, BuildStatus.ABORTED, reason="the builder restarted")
+
+    async def reconcile_venvs(self) -> None:
+        """The venvs superseded while in use, or left half removed, go (after
+        the sessions' reconcile: a dead session's kernelspecs are gone then)."""
         try:
             await self._venvs.reconcile()
         except (OSError, asyncpg.PostgresError) as exc:

@@ -152,6 +152,7 @@ def build_definition(
         sessions, builds = parts["sessions"], build_parts["builds"]
         await builds.reconcile()
         await sessions.reconcile()
+        await builds.reconcile_venvs()
         try:
             await sessions.watch(ctx.stopping, own.session_health_seconds)
         finally:
