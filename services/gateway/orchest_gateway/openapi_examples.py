@@ -67,6 +67,7 @@ BUILD_VIEW = {
     "created_time": WHEN,
     "started_time": WHEN,
     "finished_time": LATER,
+    "pruned_time": None,
 }
 ENVIRONMENT_VIEW = {
     **NEW_ENVIRONMENT,

@@ -13,7 +13,7 @@ LIVE = [BuildStatus.PENDING.value, BuildStatus.STARTED.value]
 
 _COLUMNS = (
     "uuid::text, project_uuid, environment_uuid, builder, status, reason, exit_code,"
-    " venv_path, image, size_bytes, created_time, started_time, finished_time"
+    " venv_path, image, size_bytes, created_time, started_time, finished_time, pruned_time"
 )
 
 
@@ -150,6 +150,52 @@ async def name_of(conn: Connection, build_uuid: str) -> str:
         "SELECT environment_name FROM environment_builds WHERE uuid::text = $1", build_uuid
     )
     return name or ""
+
+
+async def lock_pins(conn: Connection, environment_uuid: str) -> None:
+    """Hold the environment's pins until the transaction ends: a job pinning
+    its latest build and a prune choosing what to remove take their turns."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('environment-pins:' || $1, 0))",
+        environment_uuid,
+    )
+
+
+async def superseded_venvs(
+    conn: Connection,
+    owner: str,
+    project_uuid: str | None = None,
+    environment_uuid: str | None = None,
+) -> list[BuildView]:
+    """The successful process builds of ``owner`` whose venv is still there
+    though a newer build of their environment succeeded and no job pins them
+    (of one environment of a project, or all of them)."""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM environment_builds b WHERE b.owner = $1"
+        " AND b.builder = 'process' AND b.status = 'SUCCESS' AND b.pruned_time IS NULL"
+        " AND b.venv_path IS NOT NULL"
+        " AND ($2::text IS NULL OR b.project_uuid = $2)"
+        " AND ($3::text IS NULL OR b.environment_uuid = $3)"
+        " AND b.uuid <> (SELECT l.uuid FROM environment_builds l"
+        "   WHERE l.environment_uuid = b.environment_uuid AND l.project_uuid = b.project_uuid"
+        "   AND l.status = 'SUCCESS' ORDER BY l.created_time DESC LIMIT 1)"
+        " AND NOT EXISTS (SELECT 1 FROM environment_pins p WHERE p.build_uuid = b.uuid)"
+        " ORDER BY b.created_time",
+        owner,
+        project_uuid,
+        environment_uuid,
+    )
+    return [_view(r) for r in rows]
+
+
+async def mark_pruned(conn: Connection, uuid: str) -> BuildView | None:
+    """Say that the build's venv is gone (None: it was said already)."""
+    row = await conn.fetchrow(
+        "UPDATE environment_builds SET pruned_time = clock_timestamp()"
+        f" WHERE uuid::text = $1 AND pruned_time IS NULL RETURNING {_COLUMNS}",
+        uuid,
+    )
+    return _view(row) if row is not None else None
 
 
 async def pin(conn: Connection, job_uuid: str, environment_uuid: str, build_uuid: str) -> None:

@@ -11,7 +11,7 @@ A cancel may reach any session manager: the one that gets it writes the
 build ``ABORTED`` and says so on the build's control subject (core NATS),
 where the one running it stops it. A build's end is written only while it
 is live, so a build cancelled elsewhere as it ends is discarded, never
-told ``SUCCESS``, and prunes no image.
+told ``SUCCESS``, and prunes no image nor venv.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ from .builders.docker import (
     image_tag,
 )
 from .builders.process import Built, ProcessBuilder
+from .venv_pruning import VenvPruner
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +87,10 @@ class Builds:
         command_timeout: float,
         process: ProcessBuilder | None = None,
         docker: DockerBuilder | None = None,
+        sessions_dir: Path | None = None,
     ) -> None:
+        """``sessions_dir``: the process sessions', whose kernelspecs may name
+        a build's venv (not removed while they do)."""
         self._pool = pool
         self._bus = bus
         self._nc = nc
@@ -97,6 +101,7 @@ class Builds:
         self._timeout = command_timeout
         self._process = process or ProcessBuilder()
         self._docker = docker
+        self._venvs = VenvPruner(pool, environments_dir, owner=owner, sessions_dir=sessions_dir)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._ending: set[str] = set()
         """Builds whose end is written: a cancel no longer stops them."""
@@ -204,10 +209,12 @@ class Builds:
         pins: dict[str, str] = {}
         async with self._pool.acquire() as conn:
             for environment_uuid in dict.fromkeys(command.environment_uuids):
-                success = await db.latest_success(conn, command.project_uuid, environment_uuid)
-                if success is not None:
-                    await db.pin(conn, command.job_uuid, environment_uuid, success.uuid)
-                    pins[environment_uuid] = success.uuid
+                async with conn.transaction():  # a prune does not remove what is pinned now
+                    await db.lock_pins(conn, environment_uuid)
+                    success = await db.latest_success(conn, command.project_uuid, environment_uuid)
+                    if success is not None:
+                        await db.pin(conn, command.job_uuid, environment_uuid, success.uuid)
+                        pins[environment_uuid] = success.uuid
         return Pinned(pins=pins)
 
     # -- lifecycle --------------------------------------------------------------------
@@ -219,6 +226,14 @@ class Builds:
         for build in left:
             if build.uuid not in self._tasks:
                 await self._move(build.uuid, BuildStatus.ABORTED, reason="the builder restarted")
+
+    async def reconcile_venvs(self) -> None:
+        """The venvs superseded while in use, or left half removed, go (after
+        the sessions' reconcile: a dead session's kernelspecs are gone then)."""
+        try:
+            await self._venvs.reconcile()
+        except (OSError, asyncpg.PostgresError) as exc:
+            logger.warning("superseded venvs not removed at start: %s", exc)
 
     async def close(self) -> None:
         if self._cancels is not None:
@@ -294,6 +309,7 @@ class Builds:
                 return
             if built.image is not None:
                 await self._prune_images(build.environment_uuid, built.image)
+            await self._prune_venvs(build)  # of older process builds, whatever this one made
             await self._publish(ended)
         finally:
             self._ending.discard(build.uuid)
@@ -332,12 +348,20 @@ class Builds:
         and those jobs pin (an image a running container uses is left)."""
         if self._docker is None:
             return
-        async with self._pool.acquire() as conn:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await db.lock_pins(conn, environment_uuid)  # a job pinning now pins the latest
             kept = [latest, *await db.pinned_images(conn, environment_uuid)]
         try:
             await self._docker.prune(environment_uuid, kept)
         except DockerFailure as exc:
             logger.warning("images of environment %s not pruned: %s", environment_uuid, exc)
+
+    async def _prune_venvs(self, build: BuildView) -> None:
+        """Remove the venvs the build supersedes (one in use is left)."""
+        try:
+            await self._venvs.after_success(build.project_uuid, build.environment_uuid)
+        except (OSError, asyncpg.PostgresError) as exc:
+            logger.warning("venvs of environment %s not pruned: %s", build.environment_uuid, exc)
 
     async def _cancel(self, build: BuildView, reason: str) -> BuildView:
         task = self._tasks.get(build.uuid)

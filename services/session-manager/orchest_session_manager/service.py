@@ -120,6 +120,7 @@ def build_definition(
             builder=own.environment_builder,
             owner=own.instance_host,
             command_timeout=10.0,
+            sessions_dir=own.sessions_dir,
             docker=DockerBuilder(
                 own.docker_kernel_image,
                 docker_url=own.docker_url,
@@ -151,6 +152,7 @@ def build_definition(
         sessions, builds = parts["sessions"], build_parts["builds"]
         await builds.reconcile()
         await sessions.reconcile()
+        await builds.reconcile_venvs()
         try:
             await sessions.watch(ctx.stopping, own.session_health_seconds)
         finally:

@@ -113,6 +113,9 @@ class BuildView(Message):
     created_time: datetime
     started_time: datetime | None = None
     finished_time: datetime | None = None
+    pruned_time: datetime | None = None
+    """When a process build's venv was removed, a newer build having
+    superseded it (None: it is on disk, or the build made none)."""
 
 
 class BuildList(Message):

@@ -606,6 +606,11 @@ export interface components {
             /** Project Uuid */
             project_uuid: string;
             /**
+             * Pruned Time
+             * @default null
+             */
+            pruned_time?: string | null;
+            /**
              * Reason
              * @default null
              */
@@ -3459,6 +3464,7 @@ export interface operations {
                      *             "finished_time": "2026-05-04T09:30:12Z",
                      *             "image": null,
                      *             "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *             "pruned_time": null,
                      *             "reason": null,
                      *             "size_bytes": 48213504,
                      *             "started_time": "2026-05-04T09:30:00Z",
@@ -3557,6 +3563,7 @@ export interface operations {
                      *         "finished_time": "2026-05-04T09:30:12Z",
                      *         "image": null,
                      *         "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *         "pruned_time": null,
                      *         "reason": null,
                      *         "size_bytes": 48213504,
                      *         "started_time": "2026-05-04T09:30:00Z",
@@ -3649,6 +3656,7 @@ export interface operations {
                      *         "finished_time": "2026-05-04T09:30:12Z",
                      *         "image": null,
                      *         "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *         "pruned_time": null,
                      *         "reason": null,
                      *         "size_bytes": 48213504,
                      *         "started_time": "2026-05-04T09:30:00Z",
@@ -3800,6 +3808,7 @@ export interface operations {
                      *         "finished_time": "2026-05-04T09:30:12Z",
                      *         "image": null,
                      *         "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *         "pruned_time": null,
                      *         "reason": null,
                      *         "size_bytes": 48213504,
                      *         "started_time": "2026-05-04T09:30:00Z",
@@ -3887,6 +3896,7 @@ export interface operations {
                      *           "finished_time": "2026-05-04T09:30:12Z",
                      *           "image": null,
                      *           "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *           "pruned_time": null,
                      *           "reason": null,
                      *           "size_bytes": 48213504,
                      *           "started_time": "2026-05-04T09:30:00Z",
@@ -3949,6 +3959,7 @@ export interface operations {
                      *       "finished_time": "2026-05-04T09:30:12Z",
                      *       "image": null,
                      *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "pruned_time": null,
                      *       "reason": null,
                      *       "size_bytes": 48213504,
                      *       "started_time": "2026-05-04T09:30:00Z",
@@ -4020,6 +4031,7 @@ export interface operations {
                      *       "finished_time": "2026-05-04T09:30:12Z",
                      *       "image": null,
                      *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "pruned_time": null,
                      *       "reason": null,
                      *       "size_bytes": 48213504,
                      *       "started_time": "2026-05-04T09:30:00Z",
@@ -4091,6 +4103,7 @@ export interface operations {
                      *       "finished_time": "2026-05-04T09:30:12Z",
                      *       "image": null,
                      *       "project_uuid": "5f0c7f1e-2b7e-4d59-9a53-0b7d5c1f6a10",
+                     *       "pruned_time": null,
                      *       "reason": null,
                      *       "size_bytes": 48213504,
                      *       "started_time": "2026-05-04T09:30:00Z",

@@ -99,6 +99,12 @@ class _Server:
     headers: dict[str, str]
 
 
+def session_kernelspecs(sessions_dir: Path) -> list[Path]:
+    """The ``kernel.json`` of every session of ``sessions_dir`` (``stop``
+    removes a session's with its directory). Blocking."""
+    return sorted(sessions_dir.glob("*/jupyter/kernels/*/kernel.json"))
+
+
 class ProcessRuntime:
     """Runs sessions as local processes (the embedded default)."""
 
