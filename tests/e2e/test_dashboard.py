@@ -67,6 +67,10 @@ def test_dashboard_runs_the_quickstart_live(workdir: Path, tmp_path: Path) -> No
     assert "raw.csv: 200 rows" in seen["log"]
     assert "● live" in seen["logStates"] and seen["logStates"][-1] == "complete"
 
+    # Through the selections and both runs, no step was hidden again once
+    # shown (each blink is a moment a click on it would have missed).
+    assert seen["blinks"] == []
+
     # The long step's log while it ran; aborted from the page, seen ABORTED.
     assert "sleeping" in seen["longLog"]["text"]
     assert seen["longLog"]["state"] == "● live"

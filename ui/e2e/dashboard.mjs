@@ -2,7 +2,8 @@
 // running stack (tests/e2e/test_dashboard.py starts it and checks what this
 // prints): the token prompt, Home, the quickstart pipeline, a "selection
 // with ancestors" run and a full run watched live on the DAG, a step's log,
-// a long step aborted, the runs, run, jobs and sessions views. Screenshots of each view go to
+// a long step aborted, the runs, run, jobs and sessions views; no step
+// hidden again once shown through the pipeline's runs. Screenshots of each view go to
 // OUT_DIR. Prints one JSON object: what it saw.
 //
 //   node e2e/dashboard.mjs BASE_URL TOKEN OUT_DIR [CHROMIUM]
@@ -30,6 +31,19 @@ await drive(outDir, executable, async (page, result, shot) => {
         }
       }
     }).observe(document, { subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ["data-status"] });
+    // A step hidden again once shown: React Flow hides a node it must measure
+    // again (a node object given without its size), and a click then misses.
+    window.__blinks = [];
+    const shown = new WeakSet();
+    new MutationObserver((mutations) => {
+      for (const { target } of mutations) {
+        if (!target.classList?.contains("react-flow__node")) continue;
+        if (target.style.visibility === "visible") shown.add(target);
+        else if (target.style.visibility === "hidden" && shown.has(target)) {
+          window.__blinks.push(target.querySelector(".step-title")?.textContent ?? "?");
+        }
+      }
+    }).observe(document, { subtree: true, attributes: true, attributeFilter: ["style"] });
   });
 
   const statuses = () =>
@@ -93,6 +107,7 @@ await drive(outDir, executable, async (page, result, shot) => {
   await page.waitForFunction(() => document.querySelector("[data-testid=log-state]")?.textContent === "complete");
   result.log = await page.textContent("[data-testid=step-log]");
   result.logStates = await page.evaluate(() => window.__logStates);
+  result.blinks = await page.evaluate(() => window.__blinks);
   await shot("pipeline");
 
   // 7. A long step (the "long" pipeline: one step sleeping) aborted from
