@@ -86,7 +86,7 @@ async def a_process_of(venv: str) -> asyncio.subprocess.Process:
     process = await asyncio.create_subprocess_exec(
         str(Path(venv) / "bin" / "python"),
         "-c",
-        "import sys, time; print('up', flush=True); time.sleep(300)",
+        "import sys, time; print('up', flush=True); time.sleep(300)",  # wait-ok: its work, ended by the test
         stdout=asyncio.subprocess.PIPE,
     )
     assert process.stdout is not None
