@@ -53,8 +53,9 @@ export function EditorCanvas({ definition, marks, selection, onSelect, onEdit, f
   const [sizes, takeSizes] = useMeasuredSizes();
   const steps = definition.steps;
   // The same objects until a step, the selection, a problem or a size
-  // changes: a render for anything else (the save state, a field of the
-  // properties panel) leaves React Flow's nodes as they are.
+  // changes: a render for anything else (the save state, the runs, the
+  // session) leaves React Flow's nodes as they are; and those it gets anew
+  // carry their measured size, so none is hidden to be measured again.
   const nodes = useMemo(
     (): EditorStepType[] =>
       Object.entries(steps ?? {}).map(([uuid, step]) => ({
