@@ -118,12 +118,10 @@ async def overhead(stack: Stack, steps: int = 100, runs: int = 5) -> Figure:
         " running the same steps as one `chain` of tasks that each `subprocess.run` bash."
         " The guarantees' I/O alone, in the same rounds: the bench process doing, before each"
         " step's spawn, only what the stack's reliability contract requires between two steps"
-        " of a chain, each awaited in turn (the report published to a JetStream stream with"
-        " file storage and received by a durable consumer, one committed Postgres UPDATE for"
-        " the decision, the work published and received likewise, the claim as a NATS request"
-        " whose responder commits its own UPDATE), on the stack's NATS and Postgres, with no"
-        " other logic (`bench/contract_floor.py`); its parts: the median time of each await"
-        " over every step of those rounds."
+        " of a chain (the report as a NATS request whose responder commits one Postgres UPDATE"
+        " that ends the step and grants the next one, and answers with it), on the stack's"
+        " NATS and Postgres, with no other logic (`bench/contract_floor.py`); its parts:"
+        " the median time of each await over every step of those rounds."
         f" Load average (1 min) at the end: {load:.1f}."
     )
     if missing is not None:

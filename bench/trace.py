@@ -1,8 +1,9 @@
 """Where one step of a chain spends its time: ``python -m bench.trace``.
 
-A plain NATS subscriber timestamps every report, step work, claim and claim
-answer of a 60-step chain of ``.sh`` steps; the runners' reports give when
-each process started and ended. Prints the p50 and max of each segment.
+A plain NATS subscriber timestamps every report request and its answer (which
+hands the next step of the chain to the runner) of a 60-step chain of ``.sh``
+steps; the reports give when each process started and ended. Prints the p50
+and max of each segment.
 
 ``python -m bench.trace --profile DIR`` also records the runner and the
 scheduler with ``py-spy`` (the bench group: ``uv sync --group bench``; root
@@ -34,11 +35,9 @@ PROFILED = ("step-runner", "scheduler")
 SEGMENTS = (
     # (label, (step, event) it starts at, (step, event) it ends at): step 0 is a
     # step of the chain, step 1 the next one.
-    ("process ended -> report on the bus", (0, "exec_end"), (0, "report")),
-    ("report -> next step's work on the bus", (0, "report"), (1, "work")),
-    ("work -> claim request", (1, "work"), (1, "claim")),
-    ("claim -> claim granted", (1, "claim"), (1, "reply")),
-    ("granted -> process started", (1, "reply"), (1, "exec_start")),
+    ("process ended -> report request on the bus", (0, "exec_end"), (0, "report")),
+    ("report -> answer handing the next step over", (0, "report"), (1, "handed")),
+    ("answer -> next process started", (1, "handed"), (1, "exec_start")),
     ("process ended -> next process started", (0, "exec_end"), (1, "exec_start")),
 )
 
@@ -112,13 +111,7 @@ async def main(steps: int = 60, profile: Path | None = None) -> None:
         async def record(msg: Any) -> None:
             seen.append((time.time(), msg.subject, msg.data))
 
-        prefix = stack.bus.prefix
-        for subject in (
-            f"{prefix}.reports.v1.>",
-            f"{prefix}.steps.v1.>",
-            stack.bus.claim_step,
-            "_INBOX.>",
-        ):
+        for subject in (stack.bus.report_step, "_INBOX.>"):
             await stack.nc.subscribe(subject, cb=record)
         async with profiled(stack, profile):
             await run_pipeline(stack, pipeline.fresh())
@@ -143,27 +136,21 @@ def _rows(seen: list[tuple[float, str, bytes]]) -> dict[str, dict[str, float]]:
     import json
 
     rows: dict[str, dict[str, float]] = {}
-    claims: list[tuple[float, str]] = []
-    replies: list[float] = []
     for at, subject, data in seen:
         try:
             body = json.loads(data)
         except ValueError:
             continue
-        if ".reports." in subject:
-            row = rows.setdefault(body["step_uuid"], {})
+        if subject == "" or not isinstance(body, dict):
+            continue
+        if subject.endswith("steps.report"):
+            report = body["report"]
+            row = rows.setdefault(report["step_uuid"], {})
             row["report"] = at
-            row["exec_start"] = datetime.fromisoformat(body["started_at"]).timestamp()
-            row["exec_end"] = datetime.fromisoformat(body["finished_at"]).timestamp()
-        elif subject.endswith("steps.claim"):
-            claims.append((at, body["step_uuid"]))
-        elif ".steps." in subject:
-            rows.setdefault(body["step_uuid"], {})["work"] = at
-        elif subject.startswith("_INBOX") and "granted" in body:
-            replies.append(at)
-    for (at, step), replied in zip(sorted(claims), replies, strict=False):
-        rows[step]["claim"] = at
-        rows[step]["reply"] = replied
+            row["exec_start"] = datetime.fromisoformat(report["started_at"]).timestamp()
+            row["exec_end"] = datetime.fromisoformat(report["finished_at"]).timestamp()
+        elif subject.startswith("_INBOX") and body.get("work"):
+            rows.setdefault(body["work"]["step_uuid"], {})["handed"] = at
     return rows
 
 

@@ -26,6 +26,7 @@ from orchest_scheduler.engine import (
     abort,
     claim,
     finish,
+    hand_off,
     lease_lapsed,
     lost_lease_error,
     retry_due,
@@ -1195,3 +1196,71 @@ def test_a_lapsed_lease_under_a_limit_takes_its_slot_back_first() -> None:
     grant(state, "a")
     grant(state, "b")
     assert lease_lapsed(state, "a", 1).dispatch == [("a", 2)]  # before c, in order
+
+
+# -- hand_off: the report's runner gets the step it made ready -------------------------
+
+
+def test_hand_off_grants_the_first_step_made_ready_to_the_reporting_runner() -> None:
+    state = run(DIAMOND)
+    start(state)
+    grant(state, "a", "r1")
+    plan = end(state, "a")
+    assert steps_of(plan) == ["b", "c"]
+    assert hand_off(state, plan, "r1", 7.0) == ("b", 1)
+    assert steps_of(plan) == ["c"]  # c still goes to the work queue
+    assert plan.handed == [("b", 1)]
+    assert plan.changes[-1] == StepChange("b", STARTED, 1, runner_id="r1")
+    b = state.steps["b"]
+    assert (b.status, b.runner_id, b.lease_seconds, b.attempt) == (STARTED, "r1", 7.0, 1)
+    # The attempt is the runner's as if claimed: its report ends it, another
+    # runner's claim of it (a stray message) is refused.
+    assert not claim(state, "b", 1, "r2", True)[0].granted
+    assert not claim(state, "b", 1, "r2", False)[0].granted
+    end(state, "b")
+    assert state.steps["b"].status is SUCCESS
+
+
+@pytest.mark.parametrize("abort_first", [False, True])
+def test_hand_off_grants_nothing_when_nothing_is_ready_or_the_run_is_aborted(
+    abort_first: bool,
+) -> None:
+    state = run({"a": [], "b": ["a"], "c": []})
+    start(state)
+    grant(state, "a")
+    grant(state, "c")
+    plan = end(state, "c")  # b still waits for a
+    assert hand_off(state, plan, "r1", 7.0) is None
+    assert plan.handed == []
+    if abort_first:
+        abort(state)
+        plan = end(state, "a", ABORTED)
+        assert hand_off(state, plan, "r1", 7.0) is None
+        assert state.steps["b"].status is ABORTED
+
+
+def test_hand_off_keeps_max_parallel() -> None:
+    state = run({"a": [], "b": [], "c": ["a"], "d": ["a"]}, max_parallel=2)
+    start(state)
+    grant(state, "a")
+    grant(state, "b")
+    plan = end(state, "a")  # one slot of the two is free: c, not d
+    assert steps_of(plan) == ["c"]
+    assert hand_off(state, plan, "r1", 7.0) == ("c", 1)
+    assert steps_of(plan) == []
+    plan = end(state, "b")
+    assert steps_of(plan) == ["d"]
+
+
+def test_a_handed_attempt_whose_lease_lapsed_runs_again_from_the_queue() -> None:
+    state = run({"a": [], "b": ["a"]})
+    start(state)
+    grant(state, "a", "r1")
+    plan = end(state, "a")
+    hand_off(state, plan, "r1", 7.0)
+    plan = lease_lapsed(state, "b", 1)
+    assert plan.cancel == [("b", 1)]
+    assert plan.dispatch == [("b", 2)]  # new work: no message of attempt 1 exists
+    assert state.steps["b"].lost_leases == 1
+    assert not claim(state, "b", 1, "r2", True)[0].granted  # attempt 1 is stale
+    assert claim(state, "b", 2, "r2", False)[0] == ClaimDecision(True, 2)

@@ -113,10 +113,19 @@ class Plan:
     dispatch: list[tuple[str, int]] = field(default_factory=list)
     retries: list[Retry] = field(default_factory=list)
     cancel: list[tuple[str, int]] = field(default_factory=list)
+    handed: list[tuple[str, int]] = field(default_factory=list)
+    """Attempts granted to the runner that reported (``hand_off``): no work message."""
 
     @property
     def empty(self) -> bool:
-        return not (self.changes or self.run_status or self.dispatch or self.retries or self.cancel)
+        return not (
+            self.changes
+            or self.run_status
+            or self.dispatch
+            or self.retries
+            or self.cancel
+            or self.handed
+        )
 
 
 @dataclass(frozen=True)
@@ -240,6 +249,30 @@ def finish(
     # Only a success can make steps ready: its children.
     _advance(run, plan, run.children(step.uuid) if status is StepStatus.SUCCESS else [])
     return plan
+
+
+def hand_off(
+    run: RunState, plan: Plan, runner_id: str, lease_seconds: float
+) -> tuple[str, int] | None:
+    """Grant the first attempt ``plan`` dispatches to ``runner_id``, which keeps
+    a slot free for it (it reported the attempt that made the step ready): the
+    step starts now, in the same write as the report's decision, and goes to
+    that runner in the answer instead of to the work queue. The grant's lease
+    starts at the write, as a claim's does. None if the plan dispatches nothing."""
+    if not plan.dispatch or run.status.is_final or run.abort_requested:
+        return None
+    step_uuid, attempt = plan.dispatch.pop(0)
+    step = run.steps[step_uuid]
+    step.status = StepStatus.STARTED
+    step.runner_id = runner_id
+    step.lease_seconds = lease_seconds
+    step.work_attempt = attempt + 1  # no work message of this attempt exists
+    plan.changes.append(StepChange(step.uuid, step.status, attempt, runner_id=runner_id))
+    plan.handed.append((step_uuid, attempt))
+    if run.status is RunStatus.PENDING:
+        run.status = RunStatus.STARTED
+        plan.run_status = run.status
+    return step_uuid, attempt
 
 
 def lease_lapsed(run: RunState, step_uuid: str, attempt: int) -> Plan:

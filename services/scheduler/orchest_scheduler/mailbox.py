@@ -123,6 +123,11 @@ class Mailboxes:
         """Cache a run just created (its version is 1)."""
         self._cache.put(record.uuid, LoadedRun(record, state))
 
+    async def record(self, run_uuid: str) -> RunRecord | None:
+        """The run's record, as the last decision left it."""
+        loaded = self._cache.get(run_uuid) or await self._load(run_uuid)
+        return loaded.record if loaded is not None else None
+
     def forget(self, run_uuid: str) -> None:
         self._cache.pop(run_uuid, None)
 
@@ -211,7 +216,7 @@ class Mailboxes:
         self, loaded: LoadedRun, plan: Plan, reports: list[StepAttemptFinished]
     ) -> bool:
         record, state = loaded.record, loaded.state
-        if plan.dispatch:  # the work names the definition: it must outlive the attempt
+        if plan.dispatch or plan.handed:  # work names the definition: it must outlive it
             record.definition_key = await self._definitions.keep(
                 record.definition_key, record.definition
             )
@@ -304,26 +309,11 @@ class Mailboxes:
     def _orders(self, record: RunRecord, plan: Plan) -> list[OutMessage]:
         """Step work to publish and attempts to cancel."""
         messages: list[OutMessage] = []
-        priority = Priority.JOB if record.job_uuid else Priority.INTERACTIVE
         for step_uuid, attempt in plan.dispatch:
-            work = StepWork.model_construct(
-                run_uuid=record.uuid,
-                step_uuid=step_uuid,
-                attempt=attempt,
-                priority=priority,
-                definition_key=record.definition_key,
-                project_dir=record.project_dir,
-                project_uuid=record.project_uuid,
-                job_uuid=record.job_uuid,
-                env_variables=record.env_variables,
-                timeout_seconds=record.timeouts.get(step_uuid),
-                pipeline_definition=None,
-                environment_venv=None,
-                environment_image=None,
-            )
+            work = step_work(record, step_uuid, attempt)
             messages.append(
                 OutMessage(
-                    self._bus.step_work(priority),
+                    self._bus.step_work(work.priority),
                     work.model_dump_json(exclude={"pipeline_definition"}).encode(),
                     f"{record.uuid}.{step_uuid}.{attempt}",
                 )
@@ -340,11 +330,32 @@ class Mailboxes:
         return messages
 
 
+def step_work(record: RunRecord, step_uuid: str, attempt: int) -> StepWork:
+    """The work of one attempt of a step of the run (see ``announce`` for why
+    it is built without validation)."""
+    return StepWork.model_construct(
+        run_uuid=record.uuid,
+        step_uuid=step_uuid,
+        attempt=attempt,
+        priority=Priority.JOB if record.job_uuid else Priority.INTERACTIVE,
+        definition_key=record.definition_key,
+        project_dir=record.project_dir,
+        project_uuid=record.project_uuid,
+        job_uuid=record.job_uuid,
+        env_variables=record.env_variables,
+        timeout_seconds=record.timeouts.get(step_uuid),
+        pipeline_definition=None,
+        environment_venv=None,
+        environment_image=None,
+    )
+
+
 def _merge(plan: Plan, part: Plan) -> None:
     plan.changes += part.changes
     plan.dispatch += part.dispatch
     plan.retries += part.retries
     plan.cancel += part.cancel
+    plan.handed += part.handed
     if part.run_status is not None:
         plan.run_status = part.run_status
 

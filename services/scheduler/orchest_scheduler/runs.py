@@ -22,7 +22,13 @@ from orchest_schemas.bus import BusNames
 from orchest_schemas.commands import AbortRun, CreateRun, RunConfig
 from orchest_schemas.errors import ErrorCode
 from orchest_schemas.pipeline import PipelineDefinition
-from orchest_schemas.reports import ClaimStep, StepAttemptFinished, StepClaim
+from orchest_schemas.reports import (
+    ClaimStep,
+    ReportAnswer,
+    ReportAttempt,
+    StepAttemptFinished,
+    StepClaim,
+)
 from orchest_schemas.runs import RunView, StepView
 from orchest_schemas.status import RunStatus, RunType, StepStatus
 from orchest_service.errors import CommandError
@@ -32,7 +38,7 @@ from .clock import ticks, utcnow
 from .dag import run_parents, select_steps, validate_definition
 from .definitions import DefinitionStore
 from .engine import Plan, RunState, StepState
-from .mailbox import Mailboxes, OnJobRunEnded, RunNotFound, outbox_row
+from .mailbox import Mailboxes, OnJobRunEnded, RunNotFound, outbox_row, step_work
 from .outbox import Outbox, OutMessage
 from .project_files import check_project_files
 from .sql import Connection
@@ -42,6 +48,30 @@ logger = logging.getLogger(__name__)
 INLINE_FILE_CHECKS = 64
 """Up to this many steps, their files are checked on the event loop."""
 RETRY_SWEEP_SECONDS = 5.0
+
+
+def _finish(
+    report: StepAttemptFinished, next_lease_seconds: float | None
+) -> Callable[[RunState], tuple[Any, Plan]]:
+    """The decision of an attempt's report; with ``next_lease_seconds``, its
+    runner keeps the slot and may be handed a step the report made ready."""
+
+    def decide(state: RunState) -> tuple[Any, Plan]:
+        plan = engine.finish(
+            state,
+            report.step_uuid,
+            report.attempt,
+            StepStatus(report.status),
+            report.exit_code,
+            report.error,
+            tuple(report.artifacts),
+        )
+        handed = None
+        if next_lease_seconds is not None:
+            handed = engine.hand_off(state, plan, report.runner_id, next_lease_seconds)
+        return handed, plan
+
+    return decide
 
 
 def plan_steps(
@@ -258,22 +288,28 @@ class Runs:
         return StepClaim(granted=decision.granted, attempt=decision.attempt, reason=decision.reason)
 
     async def on_report(self, report: StepAttemptFinished, msg: Msg | None = None) -> None:
-        def decide(state: RunState) -> tuple[Any, Plan]:
-            plan = engine.finish(
-                state,
-                report.step_uuid,
-                report.attempt,
-                StepStatus(report.status),
-                report.exit_code,
-                report.error,
-                tuple(report.artifacts),
-            )
-            return None, plan
-
+        """A report from the ``REPORTS`` stream."""
         try:
-            await self._mail.submit(report.run_uuid, decide, report)
+            await self._mail.submit(report.run_uuid, _finish(report, None), report)
         except RunNotFound:
             logger.warning("report for unknown run %s dropped", report.run_uuid)
+
+    async def report(self, command: ReportAttempt) -> ReportAnswer:
+        """A report sent as a request: answered once its decision is committed,
+        with the attempt granted to the reporting runner if it kept a slot and
+        the decision made a step ready (``engine.hand_off``)."""
+        report = command.report
+        decide = _finish(report, command.next_lease_seconds)
+        try:
+            handed = await self._mail.submit(report.run_uuid, decide, report)
+        except RunNotFound:
+            logger.warning("report for unknown run %s dropped", report.run_uuid)
+            return ReportAnswer()
+        if handed is None:
+            return ReportAnswer()
+        record = await self._mail.record(report.run_uuid)
+        assert record is not None  # it was just written
+        return ReportAnswer(work=step_work(record, *handed))
 
     async def lease_lapsed(self, run_uuid: str, step_uuid: str, attempt: int) -> None:
         """The attempt's lease lapsed (the lease sweep saw it)."""

@@ -42,7 +42,12 @@ from orchest_schemas.projects import (
     UpdateProject,
     WriteFile,
 )
-from orchest_schemas.reports import ClaimStep, RunnerHeartbeat, StepAttemptFinished
+from orchest_schemas.reports import (
+    ClaimStep,
+    ReportAttempt,
+    RunnerHeartbeat,
+    StepAttemptFinished,
+)
 from orchest_service.commands import CommandEndpoint, add_commands
 from orchest_service.consumer import consume
 from orchest_service.service import ServiceContext, ServiceDefinition
@@ -112,6 +117,7 @@ def build_definition(
             ("create-run", ctx.bus.create_run, CreateRun, runs.create),
             ("abort-run", ctx.bus.abort_run, AbortRun, runs.abort),
             ("claim-step", ctx.bus.claim_step, ClaimStep, runs.claim),
+            ("report-step", ctx.bus.report_step, ReportAttempt, runs.report),
             ("step-heartbeat", ctx.bus.step_heartbeat, RunnerHeartbeat, leases.heartbeat),
             ("create-job", ctx.bus.create_job, CreateJob, jobs.create),
             ("update-job", ctx.bus.update_job, UpdateJob, jobs.update),

@@ -28,8 +28,15 @@ from nats.js.object_store import ObjectStore
 from orchest_schemas.bus import HEADER_MSG_ID
 from orchest_schemas.commands import StepWork
 from orchest_schemas.events import StepLogChunk
-from orchest_schemas.reports import StepAttemptFinished, bounded_text
+from orchest_schemas.reports import (
+    ReportAnswer,
+    ReportAttempt,
+    StepAttemptFinished,
+    bounded_text,
+)
 from orchest_schemas.status import StepStatus
+from orchest_service.commands import request_command
+from orchest_service.errors import OrchestError
 from orchest_service.log_publisher import LogPublisher
 from orchest_service.service import ServiceContext
 
@@ -177,6 +184,30 @@ class Attempts:
             await self._artifacts.put(key, content)
             names.append(name)
         return names
+
+    async def report(
+        self, report: StepAttemptFinished, next_lease_seconds: float | None
+    ) -> StepWork | None:
+        """Send the report to the scheduler and wait for its decision's commit;
+        with ``next_lease_seconds`` (the runner keeps the slot), the attempt
+        granted to this runner in that decision, if any. Not answered within
+        the claim timeout (the scheduler down, slow or failing): published on
+        the ``REPORTS`` stream instead, where it waits for the scheduler, and
+        nothing is handed over."""
+        request = ReportAttempt(report=report, next_lease_seconds=next_lease_seconds)
+        try:
+            answer = await request_command(
+                self._ctx.nc,
+                self._ctx.bus.report_step,
+                request,
+                ReportAnswer,
+                timeout=self._settings.claim_timeout_seconds,
+            )
+        except (OrchestError, NatsError, OSError, ValueError) as exc:
+            logger.warning("report not answered (%s): published on the reports stream", exc)
+            await self.publish_report(report)
+            return None
+        return answer.work
 
     async def publish_report(self, report: StepAttemptFinished) -> None:
         """Publish until JetStream has it (the lease is renewed meanwhile): an

@@ -31,8 +31,9 @@ logger = logging.getLogger(__name__)
 class Running:
     """An attempt this runner holds, from its claim to its report."""
 
-    msg: Msg
-    """The work message: its lease is renewed while the attempt runs."""
+    msg: Msg | None
+    """The work message: its lease is renewed while the attempt runs (None:
+    an attempt handed over in a report's answer, with no message)."""
     attempt: int | None = None
     """The granted attempt; ``None`` until the claim is answered."""
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
@@ -68,7 +69,7 @@ class Heartbeat:
             await asyncio.sleep(self._settings.heartbeat_seconds)  # wait-ok: the interval
             running = {key: a for key, a in self._active.items() if a.attempt is not None}
             if running:
-                await asyncio.gather(*(_renew(a.msg) for a in running.values()))
+                await asyncio.gather(*(_renew(a.msg) for a in running.values() if a.msg))
                 await self._beat(running)
 
     async def _beat(self, running: dict[tuple[str, str], Running]) -> None:

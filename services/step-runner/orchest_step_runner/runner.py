@@ -261,6 +261,7 @@ class StepRunner:
             with contextlib.suppress(Exception):  # else it comes back after the ack wait
                 await msg.nak(delay=self._settings.ack_wait_seconds)
             return
+        handed: StepWork | None = None
         async with settle(msg, what=f"step {work.run_uuid}/{work.step_uuid}"):
             active = Running(msg)
             self._active[key] = active
@@ -287,16 +288,13 @@ class StepRunner:
                 done = self._reported.get(key)
                 if done is not None and done.attempt == attempt:
                     logger.info("attempt %d already ran here: its report again", attempt, extra=log)
-                    await self._attempts.publish_report(done)  # same report id: applied once
+                    await self._attempts.report(done, None)  # same report id: applied once
                     return
                 active.grant(attempt)
                 # Granted: from here on the work is reported and acknowledged,
                 # whatever fails (else it would be handed back into limbo).
                 work = work.model_copy(update={"attempt": attempt})
-                report, logs = await self._attempts.run(work, active)
-                # The last output goes out before the report, on the same
-                # connection; the acknowledgements are awaited together.
-                await asyncio.gather(logs.close(), self._attempts.publish_report(report))
+                report, handed = await self._run(work, active)
                 self._reported[key] = report
                 while len(self._reported) > REPORTS_KEPT:
                     self._reported.popitem(last=False)
@@ -304,6 +302,35 @@ class StepRunner:
                 raise Abandon() from None
             finally:
                 self._active.pop(key, None)
+        while handed is not None:  # the run's next step, granted to this slot
+            handed = await self._run_handed(handed)
+
+    async def _run_handed(self, work: StepWork) -> StepWork | None:
+        """Run an attempt granted in the answer to a report: no work message
+        (its lease is the scheduler's alone, renewed by the heartbeat; a runner
+        that dies leaves it to the lease sweep), no claim."""
+        key = (work.run_uuid, work.step_uuid)
+        self._active[key] = active = Running(None, work.attempt)
+        try:
+            _, handed = await self._run(work, active)
+        finally:
+            self._active.pop(key, None)
+        return handed
+
+    async def _run(
+        self, work: StepWork, active: Running
+    ) -> tuple[StepAttemptFinished, StepWork | None]:
+        """Run a granted attempt and report it; the next attempt handed to this
+        slot, if any. An interactive slot is kept for the run's next step
+        (unless the runner stops): job work frees its slot, which waiting
+        interactive work must be able to take first."""
+        assert self._attempts is not None
+        report, logs = await self._attempts.run(work, active)
+        keep_slot = work.priority is Priority.INTERACTIVE and not self._stopping.is_set()
+        lease = self._settings.ack_wait_seconds if keep_slot else None
+        # The last output goes out before the report, on the same connection.
+        _, handed = await asyncio.gather(logs.close(), self._attempts.report(report, lease))
+        return report, handed
 
     async def _on_cancel(self, msg: Msg) -> None:
         cancel = parse(msg, CancelStep)

@@ -136,6 +136,11 @@ class BusNames:
         """A runner asks the scheduler for an attempt before running it."""
         return self.command("steps.claim")
 
+    @property
+    def report_step(self) -> str:
+        """A runner reports an attempt that ended (answered after the decision's commit)."""
+        return self.command("steps.report")
+
     def project_command(self, action: str) -> str:
         """A projects command (``create``, ``pipelines.save``, ``environments.get``...),
         owned by the scheduler."""

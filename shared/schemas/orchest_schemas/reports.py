@@ -7,9 +7,15 @@ never starts. The grant starts the attempt's lease (``lease_seconds``);
 while attempts run, the runner sends one ``RunnerHeartbeat`` per interval
 for all of them, which renews their leases, and the answer
 (``HeartbeatAnswer``) names those no longer current, which the runner kills.
-When the attempt ends, the runner publishes a ``StepAttemptFinished`` on the
-``REPORTS`` stream (durable: it waits there while the scheduler is down)
-before acknowledging the work; its ``error`` is bounded (``bounded_text``).
+When the attempt ends, the runner sends its ``StepAttemptFinished`` to the
+scheduler as a request (``ReportAttempt``), answered once the decision it
+led to is committed; an interactive runner that keeps the attempt's slot for
+the run's next step gets that step's attempt granted in the same decision
+and in the answer (``ReportAnswer.work``), with no claim. A report not
+answered in time is published on the ``REPORTS`` stream instead (durable:
+it waits there while the scheduler is down). Either way the report is
+durable before the work is acknowledged; its ``error`` is bounded
+(``bounded_text``).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Literal
 from pydantic import Field, PositiveFloat, PositiveInt
 
 from ._base import Message, new_id
+from .commands import StepWork
 from .status import StepStatus
 
 
@@ -75,6 +82,23 @@ class StepAttemptFinished(Message):
     """When the executor returned."""
     execution_seconds: float | None = Field(default=None, ge=0)
     """How long the step itself ran, measured by the runner around the executor."""
+
+
+class ReportAttempt(Message):
+    """An attempt's report, sent to the scheduler as a request."""
+
+    report: StepAttemptFinished
+    next_lease_seconds: PositiveFloat | None = None
+    """Set when the runner keeps the attempt's slot for the run's next step:
+    a step the report makes ready may be granted to it in the answer, with
+    this lease (the runner's ack wait)."""
+
+
+class ReportAnswer(Message):
+    """The scheduler's answer to ``ReportAttempt``, once its decision is committed."""
+
+    work: StepWork | None = None
+    """An attempt granted to the reporting runner, to run at once (no claim)."""
 
 
 class AttemptRef(Message):
