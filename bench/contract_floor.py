@@ -12,10 +12,11 @@ all in the bench's one event loop: no validation, no engine, no other
 process to wake. Its per-step overhead is what no implementation of the
 contract on these servers can go below; the figure compares it with the
 stack's and Celery's. ``ContractFloor.fan_out`` does the same for
-independent steps, whose work waits in a JetStream work queue: a pull, the
-claim granted by a committed statement, the step, the report answered once
-its decision is committed (concurrent reports decided together, one
-statement and one commit, as the scheduler does).
+independent steps: at most ``MAX_QUEUED`` of them queued in a JetStream work
+queue (each a pull and a claim granted by a committed statement), the others
+held and handed over in report answers; each report answered once its
+decision is committed (concurrent reports decided together, one statement
+and one commit, as the scheduler does).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
+from orchest_scheduler.engine import MAX_QUEUED
+
 from .harness import Stack, p50, run_script
 from .report import MS
 
@@ -58,8 +61,10 @@ SET status = CASE WHEN step = $2 THEN 'SUCCESS' ELSE 'STARTED' END, version = ve
 WHERE run_uuid = $1 AND step IN ($2, $2 + 1)
 """
 _FINISH = """
-UPDATE bench_contract_floor SET status = 'SUCCESS', version = version + 1
-WHERE run_uuid = $1 AND step = ANY($2::integer[])
+UPDATE bench_contract_floor
+SET status = CASE WHEN step = ANY($2::integer[]) THEN 'SUCCESS' ELSE 'STARTED' END,
+    version = version + 1
+WHERE run_uuid = $1 AND (step = ANY($2::integer[]) OR step = ANY($3::integer[]))
 """
 _CLAIM = """
 UPDATE bench_contract_floor SET status = 'STARTED', version = version + 1
@@ -77,6 +82,8 @@ class ContractFloor:
     """The prefix of this floor's subjects: ``.reports``, ``.work``, ``.claim``."""
     segments: dict[str, list[float]] = field(default_factory=dict)
     """Seconds each awaited part of the I/O took, per step, in the order made."""
+    held: dict[str, list[int]] = field(default_factory=dict)
+    """A fan-out's steps not queued, by run: handed over in report answers."""
 
     def _took(self, segment: str, since: float) -> float:
         now = time.perf_counter()
@@ -105,20 +112,24 @@ class ContractFloor:
     async def fan_out(self, root: Path, script: str, steps: int, lanes: int) -> float:
         """``steps`` independent ``bash script``, ``lanes`` at once, each with
         the contract's I/O around it; the seconds from the run's write to the
-        last report answered. All work is dispatched by the run's creation (one
-        write, then published); a lane takes one message at a time (a pull),
-        claims it, runs it, reports it and acknowledges it once answered."""
+        last report answered. The run's creation (one write) queues at most
+        ``MAX_QUEUED`` steps' work (published) and holds the rest; a lane pulls
+        one message, claims it and runs it, then reports it: the answer hands
+        it a held step, which it runs and reports in turn, until none is held
+        and it pulls again."""
         run_uuid = str(uuid.uuid4())
         tag = run_uuid[:8]
         work = await self.js.pull_subscribe(f"{self.subject}.work", durable=f"w{tag}")
         env = {**os.environ, "ORCHEST_RUN_UUID": run_uuid}
         start = time.perf_counter()
+        queued = min(steps, MAX_QUEUED)
         await self.db.executemany(
             "INSERT INTO bench_contract_floor (run_uuid, step, status) VALUES ($1, $2, $3)",
-            [(run_uuid, i, "DISPATCHED") for i in range(steps)],
+            [(run_uuid, i, "DISPATCHED" if i < queued else "HELD") for i in range(steps)],
         )
+        self.held[run_uuid] = list(range(queued, steps))
         acks = [self.js.publish(f"{self.subject}.work", json.dumps([run_uuid, i, 1]).encode())
-                for i in range(steps)]  # fmt: skip
+                for i in range(queued)]  # fmt: skip
         await asyncio.gather(*acks)
 
         async def lane() -> None:
@@ -130,10 +141,13 @@ class ContractFloor:
                 _, step, attempt = json.loads(msg.data)
                 reply = await self.nc.request(f"{self.subject}.claim", msg.data, timeout=10)
                 assert reply.data == b"granted", reply.data
-                await run_script(root, script, env)
-                report = json.dumps([run_uuid, step, attempt, "SUCCESS"]).encode()
-                await self.nc.request(f"{self.subject}.reports", report, timeout=10)
-                await msg.ack()
+                await msg.ack()  # acknowledged once reported, in the stack; here the same cost
+                handed: int | None = step
+                while handed is not None:
+                    await run_script(root, script, env)
+                    report = json.dumps([run_uuid, handed, attempt, "SUCCESS"]).encode()
+                    answer = await self.nc.request(f"{self.subject}.reports", report, timeout=10)
+                    handed = json.loads(answer.data)
 
         try:
             async with asyncio.TaskGroup() as group:
@@ -141,6 +155,7 @@ class ContractFloor:
                     group.create_task(lane())
             return time.perf_counter() - start
         finally:
+            self.held.pop(run_uuid, None)
             await work.unsubscribe()
             with contextlib.suppress(NotFoundError):
                 await self.js.delete_consumer(self.stream, f"w{tag}")
@@ -184,8 +199,14 @@ async def contract_floor(stack: Stack) -> AsyncIterator[ContractFloor]:
             batch = waiting[:]
             del waiting[:]
             reports = [json.loads(m.data) for m in batch]
-            await decisions.execute(_FINISH, reports[0][0], [r[1] for r in reports])
-            await asyncio.gather(*(m.respond(b"applied") for m in batch))
+            run_uuid = reports[0][0]
+            held = floor.held.get(run_uuid, [])
+            handed = [held.pop(0) if held else None for _ in batch]
+            await decisions.execute(
+                _FINISH, run_uuid, [r[1] for r in reports], [h for h in handed if h is not None]
+            )
+            answers = [json.dumps(h).encode() for h in handed]
+            await asyncio.gather(*(m.respond(a) for m, a in zip(batch, answers, strict=True)))
 
     async def report(msg: Msg) -> None:
         waiting.append(msg)

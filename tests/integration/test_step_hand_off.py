@@ -1,7 +1,9 @@
-"""A runner that reports an interactive attempt keeps its slot, and the step
-the report made ready is granted to it in the report's answer: no claim, no
+"""A runner that reports an interactive attempt keeps its slot, and a step of
+the run that is ready is granted to it in the report's answer: no claim, no
 work message, the grant durable in the same commit as the report's decision.
 Job work frees its slot instead (interactive work waiting must get it first).
+At most ``MAX_QUEUED`` attempts of a run wait in the work queue: a wide
+fan-out's other steps are handed over.
 
 A handed attempt's runner killed mid-step is in ``tests/faults``
 (``test_runner_killed.py``: the diamond's ``b`` is handed to the runner that
@@ -20,6 +22,7 @@ import asyncpg
 import pytest
 from runs_harness import Project, Stack, event_log
 
+from orchest_scheduler.engine import MAX_QUEUED
 from orchest_schemas.events import RunStatusChanged, StepStatusChanged
 from orchest_schemas.status import Priority, StepStatus
 from support import eventually
@@ -139,3 +142,30 @@ async def test_a_jobs_steps_each_go_through_the_queue_and_a_claim(
     assert final["status"] == "SUCCESS"
     assert of_run(seen["work"], run) == CHAIN
     assert of_run(seen["claims"], run) == CHAIN
+
+
+async def test_a_wide_fan_out_flows_mostly_by_hand_offs_each_step_once(
+    stack: Stack, tmp_path: Path
+) -> None:
+    project = Project(tmp_path / "project")
+    width = MAX_QUEUED + 24
+    for i in range(width):
+        project.step(f"s{i:03d}", "s.sh", "echo s\n")
+    async with bus_traffic(stack) as seen:
+        created = await stack.start_run(project.body())
+        run = created["uuid"]
+        events = await stack.events(run)
+        await stack.nc.flush()
+    assert isinstance(events[-1], RunStatusChanged)
+    assert events[-1].status.value == "SUCCESS"
+    started = [
+        e.step_uuid
+        for e in events
+        if isinstance(e, StepStatusChanged) and e.status is StepStatus.STARTED
+    ]
+    assert sorted(started) == sorted(project.steps)  # each step started once
+    queued = of_run(seen["work"], run)
+    # At most MAX_QUEUED waited in the queue at once: those queued at the
+    # start, and one more for each claim while steps were held.
+    assert len(queued) < width
+    assert sorted(of_run(seen["claims"], run)) == sorted(queued)  # each claimed once

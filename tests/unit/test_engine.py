@@ -55,6 +55,7 @@ def run(
     fail_fast: bool = False,
     max_parallel: int = 0,
     max_lost_leases: int = 3,
+    max_queued: int = 32,
 ) -> RunState:
     """A new run whose steps, in the mapping's (topological) order, have these parents."""
     steps = {
@@ -72,6 +73,7 @@ def run(
         fail_fast=fail_fast,
         max_parallel=max_parallel,
         max_lost_leases=max_lost_leases,
+        max_queued=max_queued,
     )
 
 
@@ -987,6 +989,9 @@ class Sim:
         if state.max_parallel:
             in_flight = sum(1 for s in state.steps.values() if s.in_flight)
             assert in_flight <= state.max_parallel
+        queued = sum(1 for s in state.steps.values() if s.status is PENDING and s.dispatched)
+        assert state.queued == queued
+        assert not state.max_queued or queued <= state.max_queued
 
     def step(self) -> None:
         rng = self.rng
@@ -1015,16 +1020,22 @@ class Sim:
             status = FAILURE if rng.random() < self.fail_rate else SUCCESS
             if status is FAILURE:
                 self.failures[step] = self.failures.get(step, 0) + 1
-            self.apply(finish(self.state, step, attempt, status, int(status is FAILURE), None))
+            plan = finish(self.state, step, attempt, status, int(status is FAILURE), None)
+            if rng.random() < 0.5:  # the runner kept its slot: it may be handed a step
+                handed = hand_off(self.state, plan, "runner-kept", 1.0)
+                if handed is not None:
+                    assert self.state.steps[handed[0]].status is STARTED
+                    self.running.append(handed)
+            self.apply(plan)
         else:
             step, attempt = self.waiting.pop(rng.randrange(len(self.waiting)))
             self.apply(retry_due(self.state, step, attempt))
 
 
-@pytest.mark.parametrize("seed", range(60))
+@pytest.mark.parametrize("seed", range(200))
 def test_random_runs_always_end_by_the_rules(seed: int) -> None:
     rng = random.Random(seed)
-    n = rng.randint(1, 9)
+    n = rng.randint(1, 12)
     names = [f"s{i}" for i in range(n)]
     graph = {name: [p for p in names[:i] if rng.random() < 0.35] for i, name in enumerate(names)}
     retries = {name: rng.randint(0, 2) for name in names}
@@ -1034,6 +1045,7 @@ def test_random_runs_always_end_by_the_rules(seed: int) -> None:
         backoff=0.25,
         fail_fast=rng.random() < 0.3,
         max_parallel=rng.choice([0, 0, 1, 2, 3]),
+        max_queued=rng.choice([0, 1, 2, 32]),
     )
     sim = Sim(state, rng, fail_rate=rng.choice([0.0, 0.2, 0.5]))
     sim.apply(start(state))
@@ -1264,3 +1276,50 @@ def test_a_handed_attempt_whose_lease_lapsed_runs_again_from_the_queue() -> None
     assert state.steps["b"].lost_leases == 1
     assert not claim(state, "b", 1, "r2", True)[0].granted  # attempt 1 is stale
     assert claim(state, "b", 2, "r2", False)[0] == ClaimDecision(True, 2)
+
+
+def test_at_most_max_queued_attempts_wait_in_the_queue_the_rest_flow_by_hand_offs() -> None:
+    graph = {f"s{i:02d}": [] for i in range(12)}
+    state = run(graph, max_queued=3)
+    plan = start(state)
+    assert steps_of(plan) == ["s00", "s01", "s02"]  # the others are held
+    assert list(state.held) == [f"s{i:02d}" for i in range(3, 12)]
+    decision, plan = claim(state, "s00", 1, "r1", False)
+    assert decision.granted and steps_of(plan) == ["s03"]  # the queue's room refilled
+    plan = end(state, "s00")
+    assert steps_of(plan) == []
+    assert hand_off(state, plan, "r1", 1.0) == ("s04", 1)  # a held step, handed over
+    assert state.queued == 3  # s01, s02 and s03, queued when s00 was claimed
+    ran = ["s00", "s04"]
+    running = {"s04"}
+    queue = ["s01", "s02", "s03"]
+    while state.remaining:
+        if running:
+            step = running.pop()
+            plan = end(state, step)
+            handed = hand_off(state, plan, "r1", 1.0)
+            queue += steps_of(plan)
+            if handed is not None:
+                running.add(handed[0])
+                ran.append(handed[0])
+        else:
+            step = queue.pop(0)
+            plan = grant(state, step, "r2")
+            queue += steps_of(plan)
+            running.add(step)
+            ran.append(step)
+        assert state.queued <= 3
+    assert sorted(ran) == sorted(graph)  # each once
+    assert state.status is RunStatus.SUCCESS
+
+
+def test_a_held_step_is_queued_when_the_queue_drains_and_aborted_with_the_run() -> None:
+    state = run({"a": [], "b": [], "c": []}, max_queued=1)
+    start(state)
+    _, plan = claim(state, "a", 1, "r1", False)
+    assert steps_of(plan) == ["b"]
+    plan = abort(state)
+    assert plan.cancel == [("a", 1)]
+    assert statuses(state) == {"a": ABORTED, "b": ABORTED, "c": ABORTED}
+    assert state.queued == 0
+    assert hand_off(state, plan, "r1", 1.0) is None

@@ -1,6 +1,6 @@
 """The run engine: pure decisions over a run's state.
 
-Every input (start, a runner's claim, an attempt's end, a retry coming due,
+Every input (start, a runner's claim, an attempt's end (and a hand-off), a retry coming due,
 a lapsed lease, an abort) changes a ``RunState`` in place and returns a
 ``Plan``: the step and run status changes to record and announce, the
 attempts to dispatch, the retries to wait for and the attempts to cancel.
@@ -10,8 +10,12 @@ does I/O.
 Step lifecycle (``docs/runs.md#states``): ``PENDING -> STARTED -> SUCCESS | FAILURE``,
 ``PENDING | STARTED -> ABORTED``. A pending step is *dispatched* once the work
 of its current attempt is published; it starts when a runner's claim of that
-attempt is granted. A failed attempt with retries left goes back to
-``PENDING`` as the next attempt after a backoff.
+attempt is granted, or when a decision hands it to a runner that reported an
+attempt of the run (``hand_off``: no work message, no claim). At most
+``MAX_QUEUED`` attempts of a run wait in the work queue: its other ready
+steps are *held* for hand-offs, or queued as the queue's ones are taken. A
+failed attempt with retries left goes back to ``PENDING`` as the next
+attempt after a backoff.
 
 Past 400 lines, on purpose: every decision changes the same state through the
 same few helpers, and reads best beside the others.
@@ -19,10 +23,18 @@ same few helpers, and reads best beside the others.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from orchest_schemas.status import RunStatus, StepStatus
+
+MAX_QUEUED = 32
+"""At most this many of a run's attempts wait in the work queue at once; the
+run's other ready steps are *held*: handed to the runners that report the
+run's attempts (``hand_off``), or queued as the queue's ones are taken. A
+wide fan-out then flows from report to report, with no work message and no
+claim for most of its steps, while idle slots still find work in the queue."""
 
 
 @dataclass
@@ -66,14 +78,26 @@ class RunState:
     abort_requested: bool = False
     max_lost_leases: int = 3
     """A step whose runner was lost this many times fails (``settings.max_lost_leases``)."""
+    max_queued: int = MAX_QUEUED
+    """At most this many attempts in the work queue at once (0: no cap)."""
     remaining: int = field(init=False, repr=False, compare=False)
     """Steps not ended yet (kept up to date by the engine)."""
+    queued: int = field(init=False, repr=False, compare=False)
+    """Steps whose dispatched attempt waits in the work queue (kept up to date)."""
+    held: dict[str, None] = field(init=False, repr=False, compare=False)
+    """Ready steps not dispatched for ``max_queued``, in the order they became
+    ready (an ordered set; a step in it may since have been dispatched,
+    handed over or ended: checked when taken)."""
     _children: dict[str, list[str]] | None = field(
         default=None, init=False, repr=False, compare=False
     )
 
     def __post_init__(self) -> None:
         self.remaining = sum(1 for s in self.steps.values() if not s.status.is_final)
+        self.queued = sum(1 for s in self.steps.values() if _in_queue(s))
+        self.held = {}
+        if self.max_queued and not self.max_parallel:
+            self.held = {s.uuid: None for s in self.steps.values() if _ready(self, s)}
 
     def children(self, step_uuid: str) -> list[str]:
         """The steps of the run that depend directly on ``step_uuid``, in order."""
@@ -198,6 +222,7 @@ def claim(
         return ClaimDecision(False, attempt, reason), plan
     elif step.status is not StepStatus.PENDING or not step.dispatched:
         return ClaimDecision(False, attempt, f"the step is {step.status.value}"), plan
+    queued = _in_queue(step)
     step.status = StepStatus.STARTED
     step.runner_id = runner_id
     step.lease_seconds = lease_seconds or DEFAULT_LEASE_SECONDS
@@ -205,6 +230,9 @@ def claim(
     if run.status is RunStatus.PENDING:
         run.status = RunStatus.STARTED
         plan.run_status = run.status
+    if queued:
+        run.queued -= 1
+        _dispatch_ready(run, plan, [])  # the queue has room for a held step
     return ClaimDecision(True, attempt), plan
 
 
@@ -254,25 +282,37 @@ def finish(
 def hand_off(
     run: RunState, plan: Plan, runner_id: str, lease_seconds: float
 ) -> tuple[str, int] | None:
-    """Grant the first attempt ``plan`` dispatches to ``runner_id``, which keeps
-    a slot free for it (it reported the attempt that made the step ready): the
-    step starts now, in the same write as the report's decision, and goes to
-    that runner in the answer instead of to the work queue. The grant's lease
-    starts at the write, as a claim's does. None if the plan dispatches nothing."""
-    if not plan.dispatch or run.status.is_final or run.abort_requested:
+    """Grant an attempt to ``runner_id``, which keeps a slot free for it (it
+    reported an attempt of the run): the first step ``plan`` dispatches, else
+    the first held one. The step starts now, in the same write as the report's
+    decision, and goes to that runner in the answer instead of to the work
+    queue. The grant's lease starts at the write, as a claim's does. None if
+    no step is ready."""
+    if run.status.is_final or run.abort_requested:
         return None
-    step_uuid, attempt = plan.dispatch.pop(0)
-    step = run.steps[step_uuid]
+    if plan.dispatch:
+        step_uuid, attempt = plan.dispatch.pop(0)
+        step = run.steps[step_uuid]
+        run.queued -= 1  # counted when dispatched; it never reaches the queue
+    else:
+        held = _take_held(run)
+        if held is None:
+            return None
+        step = held
+        step.attempt = step.attempt or 1
+        step.dispatched = True
+        attempt = step.attempt
     step.status = StepStatus.STARTED
     step.runner_id = runner_id
     step.lease_seconds = lease_seconds
     step.work_attempt = attempt + 1  # no work message of this attempt exists
     plan.changes.append(StepChange(step.uuid, step.status, attempt, runner_id=runner_id))
-    plan.handed.append((step_uuid, attempt))
+    plan.handed.append((step.uuid, attempt))
     if run.status is RunStatus.PENDING:
         run.status = RunStatus.STARTED
         plan.run_status = run.status
-    return step_uuid, attempt
+    _dispatch_ready(run, plan, [])  # the queue may have room for a held step
+    return step.uuid, attempt
 
 
 def lease_lapsed(run: RunState, step_uuid: str, attempt: int) -> Plan:
@@ -395,6 +435,8 @@ def _set_final(
 ) -> None:
     if not step.status.is_final:
         run.remaining -= 1
+    if _in_queue(step):
+        run.queued -= 1
     step.status = status
     step.retry_wait = False
     plan.changes.append(
@@ -414,8 +456,10 @@ def _advance(run: RunState, plan: Plan, candidates: list[str] | None = None) -> 
 
 def _dispatch_ready(run: RunState, plan: Plan, candidates: list[str] | None = None) -> None:
     """Dispatch the pending steps whose parents all succeeded, in order, within
-    ``max_parallel``. Without a limit, only ``candidates`` (the steps that may
-    have become ready) are looked at, when given: no scan of the whole run."""
+    ``max_parallel`` and ``max_queued`` (a ready step the queue has no room for
+    is held). Without a limit, only ``candidates`` (the steps that may have
+    become ready) and the held steps are looked at, when given: no scan of the
+    whole run."""
     if run.status.is_final or run.abort_requested:
         return
     limit = run.max_parallel
@@ -423,19 +467,63 @@ def _dispatch_ready(run: RunState, plan: Plan, candidates: list[str] | None = No
     if limit or candidates is None:
         steps: Iterable[StepState] = run.steps.values()
     else:
-        steps = [run.steps[uuid] for uuid in candidates]
+        steps = itertools.chain(_from_held(run), (run.steps[uuid] for uuid in candidates))
+    cap = run.max_queued
     for step in steps:
         if limit and in_flight >= limit:
             return
-        if step.status is not StepStatus.PENDING or step.dispatched or step.retry_wait:
+        if not _ready(run, step):
+            run.held.pop(step.uuid, None)
             continue
-        if all(run.steps[p].status is StepStatus.SUCCESS for p in step.parents):
-            if step.attempt == 0:
-                step.attempt = 1
-            step.dispatched = True
-            step.work_attempt = step.attempt
-            plan.dispatch.append((step.uuid, step.attempt))
-            in_flight += 1
+        if cap and run.queued >= cap:
+            if not limit:
+                run.held[step.uuid] = None
+            continue
+        run.held.pop(step.uuid, None)
+        if step.attempt == 0:
+            step.attempt = 1
+        step.dispatched = True
+        step.work_attempt = step.attempt
+        plan.dispatch.append((step.uuid, step.attempt))
+        run.queued += 1
+        in_flight += 1
+
+
+def _ready(run: RunState, step: StepState) -> bool:
+    """Pending, not dispatched nor waiting for a retry, its parents all succeeded."""
+    if step.status is not StepStatus.PENDING or step.dispatched or step.retry_wait:
+        return False
+    return all(run.steps[p].status is StepStatus.SUCCESS for p in step.parents)
+
+
+def _in_queue(step: StepState) -> bool:
+    """Its dispatched attempt waits in the work queue (or is on its way to a runner)."""
+    return step.status is StepStatus.PENDING and step.dispatched
+
+
+def _from_held(run: RunState) -> Iterator[StepState]:
+    """The held steps still ready, first come first, while the queue has room
+    (the caller takes each out of the held ones as it dispatches it)."""
+    while run.held and not (run.max_queued and run.queued >= run.max_queued):
+        uuid = next(iter(run.held))
+        step = run.steps[uuid]
+        if _ready(run, step):
+            yield step
+        else:
+            del run.held[uuid]
+
+
+def _take_held(run: RunState) -> StepState | None:
+    """The first held step still ready, taken out of the held ones (no limit only)."""
+    if run.max_parallel:
+        return None  # under a limit nothing is held: dispatch took what the limit allows
+    while run.held:
+        uuid = next(iter(run.held))
+        del run.held[uuid]
+        step = run.steps[uuid]
+        if _ready(run, step):
+            return step
+    return None
 
 
 def _descendants(run: RunState, step_uuid: str) -> list[StepState]:

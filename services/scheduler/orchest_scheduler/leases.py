@@ -1,7 +1,8 @@
 """Step leases on the scheduler's side: runners' heartbeats and the sweep.
 
 A granted claim starts its attempt's lease (``run_steps.lease_expires_at``,
-``lease_seconds`` from the runner's claim). While attempts run, each runner
+``lease_seconds`` from the runner's claim), as does an attempt handed to a
+runner in a report's answer (``engine.hand_off``). While attempts run, each runner
 sends one ``RunnerHeartbeat`` per interval naming all of them; one UPDATE
 renews those still running (same attempt, same runner, step ``STARTED``),
 and the answer tells the runner which are not: it kills them (an aborted

@@ -5,7 +5,7 @@ whatever fails around the step (the definition is missing, the executor or
 the artifacts store breaks) ends the attempt ``FAILURE`` with the error. A
 report's error is bounded (``report_error_max_bytes``, under the connection's
 ``max_payload``; the whole text goes to the step's log), and a report is
-published until JetStream has it.
+sent until the scheduler answers it or JetStream has it.
 """
 
 from __future__ import annotations

@@ -1,12 +1,17 @@
-"""The step runner: takes step work by priority, claims it, runs it, reports.
+"""The step runner: takes step work by priority, claims it, runs it, reports;
+and runs the steps handed to it in the answers to its reports.
 
 Invariants it keeps:
 
-- work is acknowledged only after its report is on the durable ``REPORTS``
-  stream; a runner that dies before leaves it unacknowledged, redelivered
-  after the lease lapses (one heartbeat renews every running attempt's lease,
+- work is acknowledged only after its report is durable (answered by the
+  scheduler after its decision's commit, or on the ``REPORTS`` stream); a
+  runner that dies before leaves it unacknowledged, redelivered after the
+  lease lapses (one heartbeat renews every running attempt's lease,
   ``heartbeat.py``);
 - a granted claim is always reported, never handed back (``attempts.py``);
+- an interactive attempt's slot is kept through its report: the report's
+  answer may grant the run's next step to this runner, which runs it in
+  that slot with no claim and no work message (``_run_handed``);
 - a freed slot goes to waiting interactive work before job work (the counts
   and rules in ``slots.py``): after each freed slot the interactive side
   *looks* (a pull answered at once), then keeps a *poll* open while a slot is
