@@ -27,6 +27,7 @@ from orchest_scheduler.engine import (
     claim,
     finish,
     hand_off,
+    handed_to,
     lease_lapsed,
     lost_lease_error,
     retry_due,
@@ -1323,3 +1324,18 @@ def test_a_held_step_is_queued_when_the_queue_drains_and_aborted_with_the_run() 
     assert statuses(state) == {"a": ABORTED, "b": ABORTED, "c": ABORTED}
     assert state.queued == 0
     assert hand_off(state, plan, "r1", 1.0) is None
+
+
+def test_a_report_asked_again_gets_the_attempt_its_first_answer_handed_over() -> None:
+    state = run({"a": [], "b": ["a"]})
+    start(state)
+    grant(state, "a", "r1")
+    plan = finish(state, "a", 1, SUCCESS, 0, None)
+    assert hand_off(state, plan, "r1", 7.0, "report-a") == ("b", 1)
+    again = finish(state, "a", 1, SUCCESS, 0, None)
+    assert again.empty  # applied once
+    assert handed_to(state, "report-a", "r1") == ("b", 1)
+    assert handed_to(state, "report-a", "r2") is None  # not that runner's
+    assert handed_to(state, "report-x", "r1") is None
+    end(state, "b")
+    assert handed_to(state, "report-a", "r1") is None  # it ended: nothing to run

@@ -58,6 +58,9 @@ class StepState:
     reuses that message; one seen by the lease sweep publishes a new one."""
     lease_seconds: float = 0.0
     """The lease its runner asked for when its claim was granted (0: none yet)."""
+    handed_by: str | None = field(default=None, compare=False, repr=False)
+    """The report whose answer handed this attempt over (kept in memory only:
+    the same report asked again gets the same answer, ``handed_to``)."""
 
     @property
     def in_flight(self) -> bool:
@@ -280,7 +283,7 @@ def finish(
 
 
 def hand_off(
-    run: RunState, plan: Plan, runner_id: str, lease_seconds: float
+    run: RunState, plan: Plan, runner_id: str, lease_seconds: float, report_id: str | None = None
 ) -> tuple[str, int] | None:
     """Grant an attempt to ``runner_id``, which keeps a slot free for it (it
     reported an attempt of the run): the first step ``plan`` dispatches, else
@@ -306,6 +309,7 @@ def hand_off(
     step.runner_id = runner_id
     step.lease_seconds = lease_seconds
     step.work_attempt = attempt + 1  # no work message of this attempt exists
+    step.handed_by = report_id
     plan.changes.append(StepChange(step.uuid, step.status, attempt, runner_id=runner_id))
     plan.handed.append((step.uuid, attempt))
     if run.status is RunStatus.PENDING:
@@ -313,6 +317,20 @@ def hand_off(
         plan.run_status = run.status
     _dispatch_ready(run, plan, [])  # the queue may have room for a held step
     return step.uuid, attempt
+
+
+def handed_to(run: RunState, report_id: str, runner_id: str) -> tuple[str, int] | None:
+    """The attempt the answer to report ``report_id`` handed over, if its
+    runner still holds it: the answer again, for a runner that asks again
+    because the first answer did not come in time."""
+    for step in run.steps.values():
+        if (
+            step.handed_by == report_id
+            and step.status is StepStatus.STARTED
+            and step.runner_id == runner_id
+        ):
+            return step.uuid, step.attempt
+    return None
 
 
 def lease_lapsed(run: RunState, step_uuid: str, attempt: int) -> Plan:

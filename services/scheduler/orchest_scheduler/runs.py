@@ -66,9 +66,13 @@ def _finish(
             report.error,
             tuple(report.artifacts),
         )
-        handed = None
-        if next_lease_seconds is not None:
-            handed = engine.hand_off(state, plan, report.runner_id, next_lease_seconds)
+        if next_lease_seconds is None:
+            return None, plan
+        if plan.empty:  # applied before: asked again, the first answer not received
+            return engine.handed_to(state, report.report_id, report.runner_id), plan
+        handed = engine.hand_off(
+            state, plan, report.runner_id, next_lease_seconds, report.report_id
+        )
         return handed, plan
 
     return decide

@@ -52,6 +52,8 @@ logger = logging.getLogger(__name__)
 ENVIRONMENT_RESOLVE_SECONDS = 10.0
 """How long the builds' owner may take to say which build a step uses."""
 
+REPORT_TRIES = 3
+"""How many times a report's request is sent before the ``REPORTS`` stream."""
 PUBLISH_ERRORS = (NatsTimeoutError, TimeoutError, NoRespondersError, OSError)
 """A report not published for these is published again (NATS is down or slow)."""
 
@@ -191,23 +193,30 @@ class Attempts:
         """Send the report to the scheduler and wait for its decision's commit;
         with ``next_lease_seconds`` (the runner keeps the slot), the attempt
         granted to this runner in that decision, if any. Not answered within
-        the claim timeout (the scheduler down, slow or failing): published on
+        the claim timeout, it is asked again (a slow scheduler answers the
+        same report with the same attempt), ``REPORT_TRIES`` times in all;
+        not answered then, or refused, or nobody to answer it: published on
         the ``REPORTS`` stream instead, where it waits for the scheduler, and
         nothing is handed over."""
         request = ReportAttempt(report=report, next_lease_seconds=next_lease_seconds)
-        try:
-            answer = await request_command(
-                self._ctx.nc,
-                self._ctx.bus.report_step,
-                request,
-                ReportAnswer,
-                timeout=self._settings.claim_timeout_seconds,
-            )
-        except (OrchestError, NatsError, OSError, ValueError) as exc:
-            logger.warning("report not answered (%s): published on the reports stream", exc)
-            await self.publish_report(report)
-            return None
-        return answer.work
+        for _ in range(REPORT_TRIES):
+            try:
+                answer = await request_command(
+                    self._ctx.nc,
+                    self._ctx.bus.report_step,
+                    request,
+                    ReportAnswer,
+                    timeout=self._settings.claim_timeout_seconds,
+                )
+            except (OrchestError, NatsError, OSError, ValueError) as exc:
+                if isinstance(exc.__cause__, NatsTimeoutError):  # a scheduler slow to answer
+                    logger.warning("report not answered in time (%s): asking again", exc)
+                    continue
+                logger.warning("report not answered (%s): published on the reports stream", exc)
+                break
+            return answer.work
+        await self.publish_report(report)
+        return None
 
     async def publish_report(self, report: StepAttemptFinished) -> None:
         """Publish until JetStream has it (the lease is renewed meanwhile): an
