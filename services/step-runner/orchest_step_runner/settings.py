@@ -29,7 +29,8 @@ class RunnerSettings(ServiceSettings):
     ``max_payload``), with a marker; the whole text is in the step's log."""
     claim_timeout_seconds: PositiveFloat = 5.0
     """How long a claim, a heartbeat or a report's request waits for the
-    scheduler's answer (a report not answered goes to the ``REPORTS`` stream)."""
+    scheduler's answer (a report not answered is asked again, and after three
+    tries goes to the ``REPORTS`` stream)."""
     log_flush_seconds: PositiveFloat = 0.05
     """Output is published at most this long after it was written."""
     executor: Literal["process", "docker"] = "process"
