@@ -13,7 +13,8 @@ import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
+from uuid import uuid4
 
 import psutil
 import pytest
@@ -25,6 +26,7 @@ from orchest_step_runner.executor.process import DRAIN_SECONDS
 from support import eventually
 
 PROJECT_UUID = "5d0e1c52-7a0b-4f5e-8a51-2f8c3a1b9e07"
+RESULT_TIMEOUT = 60.0
 STOP_BUDGET = 4.0
 """A step and all it started are gone within this of its end or cancel (as
 ``test_process_executor.py``: a SIGKILL with its clean-up took 2.2 s once
@@ -171,11 +173,12 @@ async def test_cancelling_the_call_anywhere_in_the_start_leaves_nothing_behind(
     ran_dir.mkdir()
     path = project.write("wait.sh", f'touch {ran_dir}/"$SPAWN_TEST"\nsleep 300 &\nwait\n')
     fds = open_fds()
+    run = uuid4().hex  # this test's own mark: nothing another run left matches it
     ran = 0
     turns = 0
     while ran < 3:
         assert turns < 500, "the step never ran"
-        token = f"spawn-cancel-{turns}"
+        token = f"spawn-cancel-{run}-{turns}"
         work = project.work(path, env={"SPAWN_TEST": token})
         await cancelled_after(executor, project, work, turns)
         turns += 1
@@ -198,3 +201,44 @@ async def test_the_exit_code_and_signal_are_the_leaders(
     path = project.write("code.sh", "exit 42\n")
     result, _ = await project.run(executor, project.work(path))
     assert (result.exit_code, result.error) == (42, "exit code 42")
+
+
+async def test_a_step_that_ran_beside_other_processes_ends_without_a_thread_hop(
+    executor: ProcessExecutor, project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Steps of other slots (and other programs of the host) start processes
+    # while a step runs: its pid window holds them too. Those that are not
+    # the step's are told apart by a raw read of their environment, on the
+    # loop; only the step's own would need more.
+    from orchest_step_runner.executor import tree
+
+    hops: list[str] = []
+    to_thread = asyncio.to_thread
+
+    async def counted(func: Any, /, *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(func, "__name__", repr(func)))
+        return await to_thread(func, *args, **kwargs)
+
+    monkeypatch.setattr(tree.asyncio, "to_thread", counted)
+    go = project.dir / "go"
+    path = project.write(
+        "waits.sh", f"echo ready\nwhile [ ! -e {go} ]; do sleep 0.01; done\necho done\n"
+    )
+    others: list[asyncio.subprocess.Process] = []
+    try:
+        async with project.running(executor, project.work(path)) as (task, _, output):
+            await output.wait_for("ready")
+            for _ in range(2 * tree.INLINE_MARKED):  # more than the 8 read on the loop before
+                others.append(
+                    await asyncio.create_subprocess_exec(
+                        "sleep", "300", stdin=asyncio.subprocess.DEVNULL
+                    )
+                )
+            go.touch()
+            result = await asyncio.wait_for(task, RESULT_TIMEOUT)
+    finally:
+        for other in others:
+            other.kill()
+            await other.wait()
+    assert (result.exit_code, result.error, output.text) == (0, None, "ready\ndone\n")
+    assert hops == [], "the end of the step went through a thread"

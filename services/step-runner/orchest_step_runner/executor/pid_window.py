@@ -34,7 +34,7 @@ RESERVED_PIDS = 300
 PROC = Path("/proc")
 
 READ_BYTES = 1 << 16
-"""A read of ``_read`` (``/proc/stat`` is about 1 KiB here; it grows with
+"""A read of ``read_proc`` (``/proc/stat`` is about 1 KiB here; it grows with
 CPUs and interrupts)."""
 
 PROBE_SPAN = 64
@@ -83,19 +83,18 @@ def candidates(
 def read_counters() -> Counters | None:
     """The counters now (blocking: reads ``/proc``); ``None``: not available."""
     try:
-        stat = _read(PROC / "stat")
+        stat = read_proc(PROC / "stat")
         start = stat.index(b"\nprocesses ") + len(b"\nprocesses ")
         created = int(stat[start : stat.index(b"\n", start)])
-        alive = int(_read(PROC / "loadavg").split()[3].partition(b"/")[2])
+        alive = int(read_proc(PROC / "loadavg").split()[3].partition(b"/")[2])
     except (OSError, ValueError, IndexError):
         return None
     return Counters(created, alive)
 
 
-def _read(path: Path) -> bytes:
-    """A small ``/proc`` file at once: without a file object (and its text
-    layer), which costs more than the read itself; this is called twice per
-    step."""
+def read_proc(path: str | Path) -> bytes:
+    """A ``/proc`` file at once, without a file object (and its text layer),
+    which costs more than the read itself: a step's end reads several."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         chunks = [os.read(fd, READ_BYTES)]
@@ -129,8 +128,8 @@ def new_pids(window: PidWindow | None) -> list[int] | None:
         return None
     now = read_counters()
     try:
-        last = int(_read(PROC / "sys/kernel/ns_last_pid"))
-        pid_max = int(_read(PROC / "sys/kernel/pid_max"))
+        last = int(read_proc(PROC / "sys/kernel/ns_last_pid"))
+        pid_max = int(read_proc(PROC / "sys/kernel/pid_max"))
         if window.leader <= last <= window.leader + PROBE_SPAN:
             listed = [pid for pid in range(window.leader + 1, last + 1) if _exists(pid)]
         else:
