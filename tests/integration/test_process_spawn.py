@@ -242,3 +242,19 @@ async def test_a_step_that_ran_beside_other_processes_ends_without_a_thread_hop(
             await other.wait()
     assert (result.exit_code, result.error, output.text) == (0, None, "ready\ndone\n")
     assert hops == [], "the end of the step went through a thread"
+
+
+async def test_without_pidfds_a_thread_waits_for_the_exit(
+    executor: ProcessExecutor, project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A host without pid file descriptors (not Linux 5.3+): the exit is
+    # awaited in a thread; the step's result and output are the same.
+    def no_pidfds(pid: int, flags: int = 0) -> int:
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(os, "pidfd_open", no_pidfds)
+    path = project.write("out.sh", "echo out\nexit 5\n")
+    fds = open_fds()
+    result, output = await project.run(executor, project.work(path))
+    assert (result.exit_code, result.error, output.text) == (5, "exit code 5", "out\n")
+    assert open_fds() == fds
