@@ -13,7 +13,7 @@ import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 from uuid import uuid4
 
 import psutil
@@ -23,7 +23,7 @@ from step_files import StepFiles
 from orchest_schemas.commands import StepWork
 from orchest_step_runner.executor import ExecutionResult, ProcessExecutor
 from orchest_step_runner.executor.process import DRAIN_SECONDS
-from support import eventually
+from support import eventually, thread_hops
 
 PROJECT_UUID = "5d0e1c52-7a0b-4f5e-8a51-2f8c3a1b9e07"
 RESULT_TIMEOUT = 60.0
@@ -212,14 +212,7 @@ async def test_a_step_that_ran_beside_other_processes_ends_without_a_thread_hop(
     # loop; only the step's own would need more.
     from orchest_step_runner.executor import tree
 
-    hops: list[str] = []
-    to_thread = asyncio.to_thread
-
-    async def counted(func: Any, /, *args: Any, **kwargs: Any) -> Any:
-        hops.append(getattr(func, "__name__", repr(func)))
-        return await to_thread(func, *args, **kwargs)
-
-    monkeypatch.setattr(tree.asyncio, "to_thread", counted)
+    hops = thread_hops(monkeypatch, tree)
     go = project.dir / "go"
     path = project.write(
         "waits.sh", f"echo ready\nwhile [ ! -e {go} ]; do sleep 0.01; done\necho done\n"
