@@ -185,3 +185,18 @@ def loop_callbacks_cpu() -> Iterator[list[tuple[float, str]]]:
         yield measured
     finally:
         asyncio.events.Handle._run = original  # type: ignore[method-assign]
+
+
+def thread_hops(monkeypatch: Any, module: Any) -> list[str]:
+    """The names of the functions ``module`` sends to a thread through
+    ``asyncio.to_thread`` from now on (``monkeypatch``: pytest's, which puts
+    it back)."""
+    hops: list[str] = []
+    to_thread = asyncio.to_thread
+
+    async def counted(func: Any, /, *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(func, "__name__", repr(func)))
+        return await to_thread(func, *args, **kwargs)
+
+    monkeypatch.setattr(module.asyncio, "to_thread", counted)
+    return hops

@@ -144,3 +144,38 @@ async def test_a_view_holds_no_copy_of_the_views_made_before_it(
     assert copies == []
     for root in roots:
         await holder.drop(Path(root))
+
+
+async def test_a_steps_view_is_detached_after_it_without_a_wait(
+    isolation: Isolation, tmp_path: Path
+) -> None:
+    # The drop of a step's view is sent as the attempt ends and its reply
+    # read with the next request's: by the time the next view is made, the
+    # holder has detached the first, and a drop that failed does not stand in
+    # the way of the next request.
+    executor = ProcessExecutor(isolation=isolation)
+    project = make_project(tmp_path / "project")
+    holder = isolation.holder
+    assert holder is not None
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    result = await executor.execute(
+        step_work(project, "steps/show.sh"),
+        output=_ignore,
+        cancel=asyncio.Event(),
+        scratch_dir=scratch,
+    )
+    assert result.succeeded, result
+    holder.drop_soon(tmp_path / "never-made")  # fails in the holder: logged, not raised
+    second = tmp_path / "second" / "view"
+    second.mkdir(parents=True)
+    await holder.make(second, [])
+    mounts = await asyncio.to_thread(mount_points, holder.pid)
+    first = str(scratch / "view")
+    assert [m for m in mounts if m == first or m.startswith(first + "/")] == []
+    assert str(second) in mounts
+    await holder.drop(second)
+
+
+async def _ignore(text: str) -> None:
+    pass

@@ -26,7 +26,7 @@ from step_files import Output, StepFiles
 from orchest_schemas.commands import StepWork
 from orchest_schemas.pipeline import PipelineDefinition
 from orchest_step_runner.executor import ExecutionResult, ProcessExecutor
-from support import eventually
+from support import eventually, thread_hops
 
 RESULT_TIMEOUT = 60.0
 """Generous bound for a step to end on its own (a kernel starts in 1-3 s)."""
@@ -373,14 +373,7 @@ async def test_a_step_that_left_nothing_ends_without_a_thread_hop(
     # critical path from the step's end to its report.
     from orchest_step_runner.executor import tree
 
-    hops: list[str] = []
-    to_thread = asyncio.to_thread
-
-    async def counted(func: Any, /, *args: Any, **kwargs: Any) -> Any:
-        hops.append(getattr(func, "__name__", repr(func)))
-        return await to_thread(func, *args, **kwargs)
-
-    monkeypatch.setattr(tree.asyncio, "to_thread", counted)
+    hops = thread_hops(monkeypatch, tree)
     result, output = await project.run(executor, project.work(project.write("ok.sh", "echo ok\n")))
     assert (result.exit_code, result.error, output.text) == (0, None, "ok\n")
     assert hops == [], "the end of the step went through a thread"

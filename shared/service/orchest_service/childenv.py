@@ -95,10 +95,12 @@ CONTRACT = frozenset(
 
 
 def inherited_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """The part of ``environ`` on the allow-list."""
+    """The part of ``environ`` on the allow-list. (By name first: a value of
+    ``os.environ`` is decoded at each read, and most are left out; a step
+    start pays this.)"""
     return {
-        name: value
-        for name, value in environ.items()
+        name: environ[name]
+        for name in environ
         if name in INHERITED or name.startswith(INHERITED_PREFIXES)
     }
 

@@ -13,7 +13,9 @@ definition, read-only). The step's command (or notebook kernel) is started as
 ``nsenter`` enters the namespace, ``chroot``s and ``exec``s the step, so the
 step keeps ``nsenter``'s pid (exit codes, signals and the process-tree sweep
 are unchanged), and the runner still spawns through ``vfork``. Nothing is
-mounted on the host; once the attempt ends its view is detached.
+mounted on the host; once the attempt ends its view is detached (the runner
+sends the drop as the attempt ends and reads its reply with the next
+request's: one wait for the holder per step, not two).
 
 Why a holder rather than entering a namespace in the child (``preexec_fn``):
 a ``preexec_fn`` makes Python ``fork`` the runner instead of ``vfork``ing it,
@@ -75,12 +77,19 @@ class IsolationMode(enum.StrEnum):
 
 
 class ViewHolder:
-    """The runner's side of the view holder: one request at a time."""
+    """The runner's side of the view holder: one request at a time, its reply
+    awaited, except a view's drop at the end of its attempt (``drop_soon``):
+    the holder still does it at once, the runner reads its reply before the
+    next one. The holder answers in order, so the replies owed come first."""
 
     def __init__(self, process: asyncio.subprocess.Process, pid: int) -> None:
         self._process = process
         self.pid = pid
         self._lock = asyncio.Lock()
+        self._owed = 0
+        """Replies of drops sent without waiting, not read yet."""
+        self._nsenter = shutil.which("nsenter") or "nsenter"
+        """Found once, on the runner's ``PATH`` (not each step's)."""
 
     @classmethod
     async def start(cls, python: str = sys.executable) -> ViewHolder:
@@ -118,13 +127,19 @@ class ViewHolder:
         async with self._lock:
             try:
                 process.stdin.write(json.dumps(request).encode() + b"\n")
-                await process.stdin.drain()
-                line = await asyncio.wait_for(process.stdout.readline(), HOLDER_REPLY_SECONDS)
+                owed, self._owed = self._owed, 0  # the drops sent before this request
+                # One deadline for the exchange (no task per read, as wait_for makes).
+                async with asyncio.timeout(HOLDER_REPLY_SECONDS):
+                    await process.stdin.drain()
+                    for _ in range(owed):
+                        try:
+                            _check(await process.stdout.readline())
+                        except IsolationError as exc:
+                            logger.debug("the view holder did not drop a view: %s", exc)
+                    line = await process.stdout.readline()
             except (OSError, TimeoutError) as exc:
                 raise IsolationError(f"the view holder does not answer: {exc!r}") from exc
-        reply = json.loads(line or b'{"ok": false, "error": "the view holder ended"}')
-        if not reply.get("ok"):
-            raise IsolationError(str(reply.get("error")))
+        _check(line)
 
     async def make(self, root: Path, binds: list[tuple[Path, str, bool]]) -> None:
         wire = [[str(source), name, read_only] for source, name, read_only in binds]
@@ -140,12 +155,23 @@ class ViewHolder:
     async def drop(self, root: Path) -> None:
         await self._request({"op": "drop", "root": str(root)})
 
+    def drop_soon(self, root: Path) -> None:
+        """Send the drop of ``root`` without waiting for its reply (the holder
+        detaches the view as it reads the request; a failure is only logged,
+        as a failed ``drop`` is ignored)."""
+        stdin = self._process.stdin
+        if stdin is None or not self.alive:
+            return
+        with contextlib.suppress(ConnectionError, RuntimeError):  # ended: the view with it
+            stdin.write(json.dumps({"op": "drop", "root": str(root)}).encode() + b"\n")
+            self._owed += 1
+
     def prefix(self, root: Path, cwd: Path) -> list[str]:
         """The command that starts what follows it inside the view at ``root``."""
         ns = f"/proc/{self.pid}"
         user = [f"--user={ns}/ns/user", "--preserve-credentials"] if os.getuid() else []
         return [
-            "nsenter",
+            self._nsenter,
             *user,
             f"--mount={ns}/ns/mnt",
             f"--root={ns}/root{root}",
@@ -155,6 +181,13 @@ class ViewHolder:
 
     async def close(self) -> None:
         await _end(self._process)
+
+
+def _check(line: bytes) -> None:
+    """Raise the error of a reply (``b""``: the holder ended)."""
+    reply = json.loads(line or b'{"ok": false, "error": "the view holder ended"}')
+    if not reply.get("ok"):
+        raise IsolationError(str(reply.get("error")))
 
 
 async def _end(process: asyncio.subprocess.Process) -> None:
@@ -226,8 +259,7 @@ class Isolation:
             prefix = holder.prefix(root, file.parent)
             yield StepView(replace(launch, env=self.step_env(launch)), file, prefix)
         finally:
-            with contextlib.suppress(IsolationError):
-                await holder.drop(root)
+            holder.drop_soon(root)
 
     @property
     def isolated(self) -> bool:

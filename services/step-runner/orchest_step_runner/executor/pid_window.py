@@ -33,6 +33,10 @@ RESERVED_PIDS = 300
 
 PROC = Path("/proc")
 
+READ_BYTES = 1 << 16
+"""A read of ``read_proc`` (``/proc/stat`` is about 1 KiB here; it grows with
+CPUs and interrupts)."""
+
 PROBE_SPAN = 64
 """A window of at most this many pids is looked up pid by pid (``new_pids``)."""
 
@@ -79,15 +83,26 @@ def candidates(
 def read_counters() -> Counters | None:
     """The counters now (blocking: reads ``/proc``); ``None``: not available."""
     try:
-        created = next(
-            int(line.split()[1])
-            for line in (PROC / "stat").read_text().splitlines()
-            if line.startswith("processes ")
-        )
-        alive = int((PROC / "loadavg").read_text().split()[3].partition("/")[2])
-    except (OSError, ValueError, IndexError, StopIteration):
+        stat = read_proc(PROC / "stat")
+        start = stat.index(b"\nprocesses ") + len(b"\nprocesses ")
+        created = int(stat[start : stat.index(b"\n", start)])
+        alive = int(read_proc(PROC / "loadavg").split()[3].partition(b"/")[2])
+    except (OSError, ValueError, IndexError):
         return None
     return Counters(created, alive)
+
+
+def read_proc(path: str | Path) -> bytes:
+    """A ``/proc`` file at once, without a file object (and its text layer),
+    which costs more than the read itself: a step's end reads several."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = [os.read(fd, READ_BYTES)]
+        while chunks[-1]:
+            chunks.append(os.read(fd, READ_BYTES))
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _same_namespace() -> bool:
@@ -113,8 +128,8 @@ def new_pids(window: PidWindow | None) -> list[int] | None:
         return None
     now = read_counters()
     try:
-        last = int((PROC / "sys/kernel/ns_last_pid").read_text())
-        pid_max = int((PROC / "sys/kernel/pid_max").read_text())
+        last = int(read_proc(PROC / "sys/kernel/ns_last_pid"))
+        pid_max = int(read_proc(PROC / "sys/kernel/pid_max"))
         if window.leader <= last <= window.leader + PROBE_SPAN:
             listed = [pid for pid in range(window.leader + 1, last + 1) if _exists(pid)]
         else:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from orchest_schemas.commands import StepWork
 
+from . import spawn
 from .base import Attempt, ExecutionResult, OutputSink, StepExecutor, missing_step_file
 from .cells import START_SECONDS
 from .control import Stop, script_result, wait_or_stop
@@ -41,9 +42,6 @@ DRAIN_SECONDS = 2.0
 """How long output is still forwarded once the step's processes are gone: the
 pipe normally ends at once, but a process that escaped the sweep (one that left
 the group and dropped the environment) may hold it open."""
-
-STREAM_LIMIT = 64 * 1024
-"""Buffer of the output stream (asyncio's default)."""
 
 
 class ProcessExecutor(StepExecutor):
@@ -190,23 +188,15 @@ class ProcessExecutor(StepExecutor):
         cancel: asyncio.Event,
         deadline: float | None,
     ) -> ExecutionResult:
-        loop = asyncio.get_running_loop()
         # On the loop: two small /proc files, cheaper than a thread hop.
         before = read_counters()
         try:
-            transport, protocol = await loop.subprocess_exec(
-                lambda: _ExitProtocol(loop),
-                *command,
-                cwd=launch.cwd,
-                env=launch.env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True,
-            )
+            # No await from here to the try below: nothing can cancel the call
+            # between the leader's start and the clean-up that ends it.
+            leader = spawn.start(command, cwd=launch.cwd, env=launch.env)
         except FileNotFoundError:
             return ExecutionResult(None, f"{command[0]} not found")
-        pid = transport.get_pid()
+        pid = leader.pid
         window = None if before is None else PidWindow(before, pid)
         if self._guardian is not None:
             self._guardian.watch(pid)
@@ -217,11 +207,10 @@ class ProcessExecutor(StepExecutor):
             work.attempt,
             pid,
         )
-        assert protocol.stdout is not None
         sink = GuardedSink(output)
-        pump = asyncio.create_task(pump_stream(protocol.stdout, sink))
+        pump = asyncio.create_task(pump_stream(leader.output, sink))
         try:
-            stop = await wait_or_stop(protocol.exited, cancel, deadline)
+            stop = await wait_or_stop(leader.exited, cancel, deadline)
             if stop is not None:
                 logger.info(
                     "step %s of run %s: %s, ending its processes",
@@ -237,12 +226,12 @@ class ProcessExecutor(StepExecutor):
                     since=launch.started,
                     window=window,
                 )
-            await protocol.exited
+            await leader.exited
             # Like a container: what the step left running ends with it.
             await kill_attempt(pid, launch.marker, since=launch.started, window=window)
             await asyncio.wait({pump}, timeout=DRAIN_SECONDS)
         finally:
-            if transport.get_returncode() is None:  # the caller cancelled us, or a failure
+            if leader.returncode is None:  # the caller cancelled us, or a failure
                 kill_tree(
                     pid,
                     attempt_processes(process_tree(pid), launch.marker, launch.started, window),
@@ -250,25 +239,11 @@ class ProcessExecutor(StepExecutor):
             if self._guardian is not None:
                 self._guardian.release(pid)
             pump.cancel()
-            transport.close()
+            leader.close()
         sink.raise_failure()
-        exit_code = transport.get_returncode()
+        exit_code = leader.returncode
         assert exit_code is not None
         return _result(exit_code, stop, work.timeout_seconds)
-
-
-class _ExitProtocol(asyncio.subprocess.SubprocessStreamProtocol):
-    """Announces the exit of the process as it happens. (``Process.wait()`` also
-    waits for the pipes to close, which a descendant may hold open forever.)"""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(limit=STREAM_LIMIT, loop=loop)
-        self.exited: asyncio.Future[None] = loop.create_future()
-
-    def process_exited(self) -> None:
-        super().process_exited()
-        if not self.exited.done():
-            self.exited.set_result(None)
 
 
 def _result(exit_code: int, stop: Stop | None, timeout_seconds: float | None) -> ExecutionResult:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+from typing import Protocol
 
 from .base import OutputSink
 
@@ -32,7 +33,14 @@ class GuardedSink:
             raise self._failure
 
 
-async def pump_stream(stream: asyncio.StreamReader, sink: GuardedSink) -> None:
+class ByteStream(Protocol):
+    """Where output is read from: an ``asyncio.StreamReader``, a leader's
+    ``spawn.OutputPipe``."""
+
+    async def read(self, n: int) -> bytes: ...
+
+
+async def pump_stream(stream: ByteStream, sink: GuardedSink) -> None:
     """Forward a byte stream until EOF, chunk by chunk: a read returns whatever
     has arrived, so output without a newline is forwarded too. UTF-8 sequences
     split across chunks are decoded whole; invalid bytes become U+FFFD."""

@@ -24,16 +24,19 @@ from collections.abc import Iterable, Mapping
 
 import psutil
 
-from .pid_window import PidWindow, new_pids
+from .pid_window import PidWindow, new_pids, read_proc
 
 POLL_SECONDS = 0.02
 KILL_WAIT_SECONDS = 1.0
-INLINE_CANDIDATES = 8
+INLINE_CANDIDATES = 64
 """When an attempt ends, at most this many processes created since it began
-are looked at on the event loop (a few small ``/proc`` reads, no disk); more,
-or an unknown window, in a thread. A thread hop waits for another thread's
-wake-up, which on a loaded host costs milliseconds between a step's end and
-its report."""
+are looked at on the event loop: the environment of each read from ``/proc``
+(a few microseconds, no disk; ``carrying``); more, or an unknown window, in
+a thread. A thread hop waits for another thread's wake-up, which on a loaded
+host costs milliseconds between a step's end and its report."""
+INLINE_MARKED = 8
+"""Nor when more than this many of them are the attempt's (each is then
+looked up through psutil, signalled and waited for)."""
 INLINE_TASKS = 4096
 """Nor on the loop when the host runs more tasks than this (listing ``/proc``
 grows with them)."""
@@ -56,13 +59,9 @@ def _processes(pids: Iterable[int]) -> list[psutil.Process]:
     return found
 
 
-def _created_since(since: float, window: PidWindow | None) -> list[psutil.Process]:
-    """The processes that may have been created since the attempt began: those
-    of its pid window when known, else those created from ``since`` on (epoch
-    seconds; every process's start time is read)."""
-    pids = new_pids(window)
-    if pids is not None:
-        return _processes(pids)
+def _created_since(since: float) -> list[psutil.Process]:
+    """The processes created from ``since`` on (epoch seconds; every
+    process's start time is read): when the attempt's pid window is unknown."""
     floor = since - 1.0  # create_time is coarse (clock ticks)
     return [
         process
@@ -82,7 +81,34 @@ def marked_processes(
     """
     if not marker:  # would match every process: a kernel not yet given to an attempt
         return []
-    return _marked(_created_since(since, window), marker)
+    pids = new_pids(window)
+    if pids is not None:
+        return _marked(_processes(carrying(pids, marker)), marker)
+    return _marked(_created_since(since), marker)
+
+
+def carrying(pids: Iterable[int], marker: Mapping[str, str]) -> list[int]:
+    """Those of ``pids`` (not this process) whose environment holds every
+    variable of ``marker``, read straight from ``/proc``: a few microseconds a
+    process, where a ``psutil.Process`` and its ``environ()`` cost tens. A
+    superset of what ``_marked`` keeps (it compares the last value of a
+    name), which the caller checks again through psutil: that also guards
+    against a pid reused in between."""
+    if not marker:  # would match every process
+        return []
+    wanted = [b"\0" + os.fsencode(f"{name}={value}") + b"\0" for name, value in marker.items()]
+    me = os.getpid()
+    found = []
+    for pid in pids:
+        if pid == me:
+            continue
+        try:
+            environ = b"\0" + read_proc(f"/proc/{pid}/environ")
+        except OSError:  # gone, or not ours to read
+            continue
+        if all(entry in environ for entry in wanted):
+            found.append(pid)
+    return found
 
 
 def _marked(
@@ -198,11 +224,13 @@ async def kill_attempt(
     if not roots and window is not None and window.before.alive <= INLINE_TASKS:
         pids = new_pids(window)  # on the loop: see INLINE_CANDIDATES
         if pids is not None and len(pids) <= INLINE_CANDIDATES:
-            marked = _marked(_processes(pids), marker)
-            signal_group(pgid, signal.SIGKILL)
-            signal_processes(marked, signal.SIGKILL)
-            await wait_gone(marked, KILL_WAIT_SECONDS)
-            return
+            found = carrying(pids, marker)
+            if len(found) <= INLINE_MARKED:
+                marked = _marked(_processes(found), marker)
+                signal_group(pgid, signal.SIGKILL)
+                signal_processes(marked, signal.SIGKILL)
+                await wait_gone(marked, KILL_WAIT_SECONDS)
+                return
     # In a thread: the scan reads /proc (every process of the host without a
     # window: 2-50 ms on a busy one) and each signal reads the process's start
     # time first.
