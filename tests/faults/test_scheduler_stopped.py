@@ -33,8 +33,7 @@ async def test_a_report_answered_late_still_hands_the_next_step_over(
 ) -> None:
     gate = workdir / "gate"
     wait_for_gate = (
-        f'if [ "$ORCHEST_STEP_UUID" = a ]; then'
-        f' while [ ! -e "{gate}" ]; do sleep 0.05; done; fi'
+        f'if [ "$ORCHEST_STEP_UUID" = a ]; then while [ ! -e "{gate}" ]; do sleep 0.05; done; fi'
     )
     project = Project.make(workdir / "project", extra=wait_for_gate)
     stack = start_stack(ORCHEST_CLAIM_TIMEOUT_SECONDS=str(CLAIM_TIMEOUT))
