@@ -15,7 +15,7 @@ from typing import Any
 
 from orchest_schemas.bus import BusNames
 
-from .embedded_server import LOOPBACK, EmbeddedServer, free_port
+from .embedded_server import LOOPBACK, EmbeddedServer, free_port, on_a_free_port
 from .processes import EmbeddedStartError
 
 
@@ -176,6 +176,7 @@ class EmbeddedNats(EmbeddedServer):
         super().__init__(log_path)
         self.store_dir = store_dir
         self.port = port or free_port()
+        self._port_given = port is not None
         self.users = users
         self.config_path = config_path or log_path.with_name("nats.conf")
 
@@ -184,6 +185,9 @@ class EmbeddedNats(EmbeddedServer):
         return f"nats://{LOOPBACK}:{self.port}"
 
     async def start(self, timeout: float = 30.0) -> None:
+        await on_a_free_port(self, lambda: self._start(timeout), self._port_given)
+
+    async def _start(self, timeout: float) -> None:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         if self.users is not None:
             config = nats_config(self.store_dir, self.port, self.users)

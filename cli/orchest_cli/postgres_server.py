@@ -9,7 +9,7 @@ from pathlib import Path
 
 import asyncpg
 
-from .embedded_server import LOOPBACK, EmbeddedServer, free_port
+from .embedded_server import LOOPBACK, EmbeddedServer, free_port, on_a_free_port
 from .processes import EmbeddedStartError, spawn
 
 POSTGRES_SYSTEM_USER = "embedded_postgres"
@@ -30,12 +30,16 @@ class EmbeddedPostgres(EmbeddedServer):
         super().__init__(log_path)
         self.data_dir = data_dir
         self.port = port or free_port()
+        self._port_given = port is not None
         self.system_user = POSTGRES_SYSTEM_USER if os.geteuid() == 0 else None
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@{LOOPBACK}:{self.port}/{database}"
 
     async def start(self, timeout: float = 60.0) -> None:
+        await on_a_free_port(self, lambda: self._start(timeout), self._port_given)
+
+    async def _start(self, timeout: float) -> None:
         with warnings.catch_warnings():
             # Its import looks up an XDG runtime dir it uses only for pg_ctl.
             warnings.simplefilter("ignore")
