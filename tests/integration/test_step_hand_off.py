@@ -20,10 +20,10 @@ from typing import Any
 
 import asyncpg
 import pytest
-from runs_harness import Project, Stack, event_log
+from runs_harness import Project, Stack, event_log, notebook
 
 from orchest_scheduler.engine import MAX_QUEUED
-from orchest_schemas.events import RunStatusChanged, StepStatusChanged
+from orchest_schemas.events import AnyEvent, RunStatusChanged, StepStatusChanged
 from orchest_schemas.status import Priority, StepStatus
 from support import eventually
 
@@ -64,6 +64,21 @@ async def bus_traffic(stack: Stack) -> AsyncIterator[dict[str, list[dict[str, An
             await sub.unsubscribe()
 
 
+async def run_to_success(
+    stack: Stack, project: Project
+) -> tuple[str, list[AnyEvent], dict[str, list[dict[str, Any]]]]:
+    """Run the project's pipeline to its end, which must be ``SUCCESS``: the
+    run, its events, and the claims and work messages sent meanwhile."""
+    async with bus_traffic(stack) as seen:
+        created = await stack.start_run(project.body())
+        run: str = created["uuid"]
+        events = await stack.events(run)
+        await stack.nc.flush()
+    assert isinstance(events[-1], RunStatusChanged)
+    assert events[-1].status.value == "SUCCESS"
+    return run, events, seen
+
+
 def of_run(messages: list[dict[str, Any]], run_uuid: str) -> list[str]:
     return [m["step_uuid"] for m in messages if m["run_uuid"] == run_uuid]
 
@@ -73,13 +88,7 @@ async def test_a_chain_after_its_first_step_runs_on_attempts_handed_over_in_repo
 ) -> None:
     project = Project(tmp_path / "project")
     chain(project)
-    async with bus_traffic(stack) as seen:
-        created = await stack.start_run(project.body())
-        run = created["uuid"]
-        events = await stack.events(run)
-        await stack.nc.flush()
-    assert isinstance(events[-1], RunStatusChanged)
-    assert events[-1].status.value == "SUCCESS"
+    run, events, seen = await run_to_success(stack, project)
     # Only the first step went through the work queue and a claim.
     assert of_run(seen["work"], run) == ["a"]
     assert of_run(seen["claims"], run) == ["a"]
@@ -151,13 +160,7 @@ async def test_a_wide_fan_out_flows_mostly_by_hand_offs_each_step_once(
     width = MAX_QUEUED + 24
     for i in range(width):
         project.step(f"s{i:03d}", "s.sh", "echo s\n")
-    async with bus_traffic(stack) as seen:
-        created = await stack.start_run(project.body())
-        run = created["uuid"]
-        events = await stack.events(run)
-        await stack.nc.flush()
-    assert isinstance(events[-1], RunStatusChanged)
-    assert events[-1].status.value == "SUCCESS"
+    run, events, seen = await run_to_success(stack, project)
     started = [
         e.step_uuid
         for e in events
@@ -169,3 +172,19 @@ async def test_a_wide_fan_out_flows_mostly_by_hand_offs_each_step_once(
     # start, and one more for each claim while steps were held.
     assert len(queued) < width
     assert sorted(of_run(seen["claims"], run)) == sorted(queued)  # each claimed once
+
+
+async def test_a_notebook_step_frees_its_slot_its_child_goes_through_the_queue(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """A chain of notebooks kept on one runner would drain that runner's warm
+    kernels; through the queue each step goes to whichever runner asks first."""
+    project = Project(tmp_path / "project")
+    project.step("n1", "n1.ipynb", notebook("print(1)"))
+    project.step("s", "s.sh", "echo s\n", parents=("n1",))
+    project.step("n2", "n2.ipynb", notebook("print(2)"), parents=("s",))
+    run, _, seen = await run_to_success(stack, project)
+    # n1 (a notebook) freed its slot: s went through the queue; s kept its
+    # slot, so n2 was handed over.
+    assert of_run(seen["work"], run) == ["n1", "s"]
+    assert of_run(seen["claims"], run) == ["n1", "s"]

@@ -187,6 +187,16 @@ class Attempts:
             names.append(name)
         return names
 
+    async def is_notebook(self, work: StepWork) -> bool:
+        """The attempt's step is a notebook (its definition is cached by now;
+        one that cannot be read counts as not)."""
+        try:
+            definition = await self._definitions.get(work.definition_key)
+        except Exception:
+            return False
+        step = definition.steps.get(work.step_uuid)
+        return step is not None and step.file_path.lower().endswith(".ipynb")
+
     async def report(
         self, report: StepAttemptFinished, next_lease_seconds: float | None
     ) -> StepWork | None:

@@ -327,11 +327,18 @@ class StepRunner:
     ) -> tuple[StepAttemptFinished, StepWork | None]:
         """Run a granted attempt and report it; the next attempt handed to this
         slot, if any. An interactive slot is kept for the run's next step
-        (unless the runner stops): job work frees its slot, which waiting
-        interactive work must be able to take first."""
+        (unless the runner stops). Job work frees its slot, which waiting
+        interactive work must be able to take first; so does a notebook step:
+        a chain of notebooks kept on one runner would take that runner's warm
+        kernels faster than its pool starts them, while through the queue
+        its steps go to whichever runner asks first, each with its pool."""
         assert self._attempts is not None
         report, logs = await self._attempts.run(work, active)
-        keep_slot = work.priority is Priority.INTERACTIVE and not self._stopping.is_set()
+        keep_slot = (
+            work.priority is Priority.INTERACTIVE
+            and not self._stopping.is_set()
+            and not await self._attempts.is_notebook(work)
+        )
         lease = self._settings.ack_wait_seconds if keep_slot else None
         # The last output goes out before the report, on the same connection.
         _, handed = await asyncio.gather(logs.close(), self._attempts.report(report, lease))
