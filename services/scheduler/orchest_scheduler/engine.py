@@ -1,7 +1,8 @@
 """The run engine: pure decisions over a run's state.
 
-Every input (start, a runner's claim, an attempt's end (and a hand-off), a retry coming due,
-a lapsed lease, an abort) changes a ``RunState`` in place and returns a
+Every input (start, a runner's claim, an attempt's end and the hand-off that
+may follow it, a retry coming due, a lapsed lease, an abort) changes a
+``RunState`` in place and returns a
 ``Plan``: the step and run status changes to record and announce, the
 attempts to dispatch, the retries to wait for and the attempts to cancel.
 ``plan_store`` persists a plan and the outbox publishes it; nothing here
