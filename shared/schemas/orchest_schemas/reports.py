@@ -10,7 +10,7 @@ for all of them, which renews their leases, and the answer
 When the attempt ends, the runner sends its ``StepAttemptFinished`` to the
 scheduler as a request (``ReportAttempt``), answered once the decision it
 led to is committed; an interactive runner that keeps the attempt's slot for
-the run's next step gets that step's attempt granted in the same decision
+the run's next step gets a ready step's attempt granted in the same decision
 and in the answer (``ReportAnswer.work``), with no claim. A report not
 answered in time is published on the ``REPORTS`` stream instead (durable:
 it waits there while the scheduler is down). Either way the report is
@@ -90,8 +90,8 @@ class ReportAttempt(Message):
     report: StepAttemptFinished
     next_lease_seconds: PositiveFloat | None = None
     """Set when the runner keeps the attempt's slot for the run's next step:
-    a step the report makes ready may be granted to it in the answer, with
-    this lease (the runner's ack wait)."""
+    a step of the run that is ready (made ready by this report, or held) may
+    be granted to it in the answer, with this lease (the runner's ack wait)."""
 
 
 class ReportAnswer(Message):
