@@ -40,7 +40,7 @@ from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
-from orchest_scheduler.engine import MAX_QUEUED
+from orchest_scheduler.run_state import MAX_QUEUED
 
 from .harness import Stack, p50, run_script
 from .report import MS

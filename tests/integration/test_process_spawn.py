@@ -154,7 +154,7 @@ async def cancelled_after(
         )
     )
     for _ in range(turns):
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # wait-ok: one turn of the loop, to step through the start
         if task.done():
             break
     task.cancel()

@@ -22,7 +22,7 @@ import asyncpg
 import pytest
 from runs_harness import Project, Stack, event_log, notebook
 
-from orchest_scheduler.engine import MAX_QUEUED
+from orchest_scheduler.run_state import MAX_QUEUED
 from orchest_schemas.events import AnyEvent, RunStatusChanged, StepStatusChanged
 from orchest_schemas.status import Priority, StepStatus
 from support import eventually

@@ -17,12 +17,6 @@ from dataclasses import dataclass, field
 import pytest
 
 from orchest_scheduler.engine import (
-    ClaimDecision,
-    Plan,
-    Retry,
-    RunState,
-    StepChange,
-    StepState,
     abort,
     claim,
     finish,
@@ -33,6 +27,14 @@ from orchest_scheduler.engine import (
     retry_due,
     run_status_when_done,
     start,
+)
+from orchest_scheduler.run_state import (
+    ClaimDecision,
+    Plan,
+    Retry,
+    RunState,
+    StepChange,
+    StepState,
 )
 from orchest_schemas.status import RunStatus, StepStatus
 

@@ -18,150 +18,29 @@ steps are *held* for hand-offs, or queued as the queue's ones are taken. A
 failed attempt with retries left goes back to ``PENDING`` as the next
 attempt after a backoff.
 
-Past 400 lines, on purpose: every decision changes the same state through the
-same few helpers, and reads best beside the others.
+The state it decides over (``RunState``, ``StepState``) and what a decision
+returns (``Plan``) are in ``run_state.py``. Past 400 lines, on purpose: every
+decision changes the same state through the same few helpers, and reads best
+beside the others.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 
 from orchest_schemas.status import RunStatus, StepStatus
 
-MAX_QUEUED = 32
-"""At most this many of a run's attempts wait in the work queue at once; the
-run's other ready steps are *held*: handed to the runners that report the
-run's attempts (``hand_off``), or queued as the queue's ones are taken. A
-wide fan-out then flows from report to report, with no work message and no
-claim for most of its steps, while idle slots still find work in the queue."""
-
-
-@dataclass
-class StepState:
-    uuid: str
-    parents: tuple[str, ...]
-    status: StepStatus = StepStatus.PENDING
-    attempt: int = 0
-    """The latest attempt assigned (0: none yet)."""
-    dispatched: bool = False
-    """Work of ``attempt`` has been published."""
-    retry_wait: bool = False
-    """``attempt`` waits for its backoff before it is dispatched."""
-    max_retries: int = 0
-    retry_backoff: float = 1.0
-    runner_id: str | None = None
-    lost_leases: int = 0
-    work_attempt: int = 0
-    """The attempt the step's live work message was published with (0: not
-    known, a row written before it was kept). A lost lease seen on a claim
-    reuses that message; one seen by the lease sweep publishes a new one."""
-    lease_seconds: float = 0.0
-    """The lease its runner asked for when its claim was granted (0: none yet)."""
-    handed_by: str | None = field(default=None, compare=False, repr=False)
-    """The report whose answer handed this attempt over (kept in memory only:
-    the same report asked again gets the same answer, ``handed_to``)."""
-
-    @property
-    def in_flight(self) -> bool:
-        """Holds (or is about to hold) a runner slot."""
-        return self.status is StepStatus.STARTED or (
-            self.status is StepStatus.PENDING and self.dispatched
-        )
-
-
-@dataclass
-class RunState:
-    status: RunStatus
-    steps: dict[str, StepState]
-    """In topological order: dispatch follows it."""
-    fail_fast: bool = False
-    max_parallel: int = 0
-    """0: no limit beyond the runners' slots."""
-    abort_requested: bool = False
-    max_lost_leases: int = 3
-    """A step whose runner was lost this many times fails (``settings.max_lost_leases``)."""
-    max_queued: int = MAX_QUEUED
-    """At most this many attempts in the work queue at once (0: no cap)."""
-    remaining: int = field(init=False, repr=False, compare=False)
-    """Steps not ended yet (kept up to date by the engine)."""
-    queued: int = field(init=False, repr=False, compare=False)
-    """Steps whose dispatched attempt waits in the work queue (kept up to date)."""
-    held: dict[str, None] = field(init=False, repr=False, compare=False)
-    """Ready steps not dispatched for ``max_queued``, in the order they became
-    ready (an ordered set; a step in it may since have been dispatched,
-    handed over or ended: checked when taken)."""
-    _children: dict[str, list[str]] | None = field(
-        default=None, init=False, repr=False, compare=False
-    )
-
-    def __post_init__(self) -> None:
-        self.remaining = sum(1 for s in self.steps.values() if not s.status.is_final)
-        self.queued = sum(1 for s in self.steps.values() if _in_queue(s))
-        self.held = {}
-        if self.max_queued and not self.max_parallel:
-            self.held = {s.uuid: None for s in self.steps.values() if _ready(self, s)}
-
-    def children(self, step_uuid: str) -> list[str]:
-        """The steps of the run that depend directly on ``step_uuid``, in order."""
-        if self._children is None:
-            self._children = {uuid: [] for uuid in self.steps}
-            for step in self.steps.values():
-                for parent in step.parents:
-                    self._children[parent].append(step.uuid)
-        return self._children[step_uuid]
-
-
-@dataclass(frozen=True)
-class StepChange:
-    """A step's new state, announced as one ``StepStatusChanged``."""
-
-    step_uuid: str
-    status: StepStatus
-    attempt: int
-    exit_code: int | None = None
-    error: str | None = None
-    runner_id: str | None = None
-    artifacts: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Retry:
-    step_uuid: str
-    attempt: int
-    delay_seconds: float
-
-
-@dataclass
-class Plan:
-    changes: list[StepChange] = field(default_factory=list)
-    run_status: RunStatus | None = None
-    """The run's new status, when it changed."""
-    dispatch: list[tuple[str, int]] = field(default_factory=list)
-    retries: list[Retry] = field(default_factory=list)
-    cancel: list[tuple[str, int]] = field(default_factory=list)
-    handed: list[tuple[str, int]] = field(default_factory=list)
-    """Attempts granted to the runner that reported (``hand_off``): no work message."""
-
-    @property
-    def empty(self) -> bool:
-        return not (
-            self.changes
-            or self.run_status
-            or self.dispatch
-            or self.retries
-            or self.cancel
-            or self.handed
-        )
-
-
-@dataclass(frozen=True)
-class ClaimDecision:
-    granted: bool
-    attempt: int
-    reason: str | None = None
-
+from .run_state import (
+    ClaimDecision,
+    Plan,
+    Retry,
+    RunState,
+    StepChange,
+    StepState,
+    in_queue,
+    ready,
+)
 
 DEFAULT_LEASE_SECONDS = 30.0
 """The lease of a claim that does not say its own (a runner's default ack wait)."""
@@ -226,7 +105,7 @@ def claim(
         return ClaimDecision(False, attempt, reason), plan
     elif step.status is not StepStatus.PENDING or not step.dispatched:
         return ClaimDecision(False, attempt, f"the step is {step.status.value}"), plan
-    queued = _in_queue(step)
+    queued = in_queue(step)
     step.status = StepStatus.STARTED
     step.runner_id = runner_id
     step.lease_seconds = lease_seconds or DEFAULT_LEASE_SECONDS
@@ -454,7 +333,7 @@ def _set_final(
 ) -> None:
     if not step.status.is_final:
         run.remaining -= 1
-    if _in_queue(step):
+    if in_queue(step):
         run.queued -= 1
     step.status = status
     step.retry_wait = False
@@ -491,7 +370,7 @@ def _dispatch_ready(run: RunState, plan: Plan, candidates: list[str] | None = No
     for step in steps:
         if limit and in_flight >= limit:
             return
-        if not _ready(run, step):
+        if not ready(run, step):
             run.held.pop(step.uuid, None)
             continue
         if cap and run.queued >= cap:
@@ -508,25 +387,13 @@ def _dispatch_ready(run: RunState, plan: Plan, candidates: list[str] | None = No
         in_flight += 1
 
 
-def _ready(run: RunState, step: StepState) -> bool:
-    """Pending, not dispatched nor waiting for a retry, its parents all succeeded."""
-    if step.status is not StepStatus.PENDING or step.dispatched or step.retry_wait:
-        return False
-    return all(run.steps[p].status is StepStatus.SUCCESS for p in step.parents)
-
-
-def _in_queue(step: StepState) -> bool:
-    """Its dispatched attempt waits in the work queue (or is on its way to a runner)."""
-    return step.status is StepStatus.PENDING and step.dispatched
-
-
 def _from_held(run: RunState) -> Iterator[StepState]:
     """The held steps still ready, first come first, while the queue has room
     (the caller takes each out of the held ones as it dispatches it)."""
     while run.held and not (run.max_queued and run.queued >= run.max_queued):
         uuid = next(iter(run.held))
         step = run.steps[uuid]
-        if _ready(run, step):
+        if ready(run, step):
             yield step
         else:
             del run.held[uuid]
@@ -540,7 +407,7 @@ def _take_held(run: RunState) -> StepState | None:
         uuid = next(iter(run.held))
         del run.held[uuid]
         step = run.steps[uuid]
-        if _ready(run, step):
+        if ready(run, step):
             return step
     return None
 

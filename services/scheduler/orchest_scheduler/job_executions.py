@@ -16,11 +16,11 @@ from orchest_schemas.status import JobStatus, RunStatus
 from . import job_store, outbox_store
 from .dag import select_steps
 from .definitions import DefinitionStore
-from .engine import Plan
 from .job_rules import merge_parameters
 from .job_store import JobRecord
 from .mailbox import outbox_row
 from .outbox import OutMessage
+from .run_state import Plan
 from .run_store import JobRunPlace, RunRecord
 from .runs import Runs, pending_changes, plan_steps
 from .sql import Connection

@@ -36,10 +36,10 @@ from orchest_schemas.reports import StepAttemptFinished
 from orchest_schemas.status import Priority, StepStatus
 
 from .definitions import DefinitionStore
-from .engine import Plan, RunState
 from .outbox import Outbox, OutMessage
 from .outbox_store import OutboxRow
 from .plan_store import StepMode, StepRow, write_plan
+from .run_state import Plan, RunState
 from .run_store import EventRow, RunRecord, load_run, run_version
 
 logger = logging.getLogger(__name__)

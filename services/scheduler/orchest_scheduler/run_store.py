@@ -17,8 +17,8 @@ from orchest_schemas.pipeline import PipelineDefinition
 from orchest_schemas.runs import RunView
 from orchest_schemas.status import RunStatus, RunType, StepStatus
 
-from .engine import RunState, StepState
 from .outbox_store import OutboxRow
+from .run_state import RunState, StepState
 from .sql import Connection, Query
 
 

@@ -37,10 +37,10 @@ from . import engine, run_store, step_store
 from .clock import ticks, utcnow
 from .dag import run_parents, select_steps, validate_definition
 from .definitions import DefinitionStore
-from .engine import Plan, RunState, StepState
 from .mailbox import Mailboxes, OnJobRunEnded, RunNotFound, outbox_row, step_work
 from .outbox import Outbox, OutMessage
 from .project_files import check_project_files
+from .run_state import ClaimDecision, Plan, RunState, StepChange, StepState
 from .sql import Connection
 
 logger = logging.getLogger(__name__)
@@ -114,11 +114,10 @@ def plan_steps(
     return new_steps, state
 
 
-def pending_changes(state: RunState) -> list[engine.StepChange]:
+def pending_changes(state: RunState) -> list[StepChange]:
     """The first event of each step of a new run: ``PENDING``."""
     return [
-        engine.StepChange(uuid, StepStatus.PENDING, step.attempt)
-        for uuid, step in state.steps.items()
+        StepChange(uuid, StepStatus.PENDING, step.attempt) for uuid, step in state.steps.items()
     ]
 
 
@@ -286,7 +285,7 @@ class Runs:
             )
 
         try:
-            decision: engine.ClaimDecision = await self._mail.submit(command.run_uuid, decide)
+            decision: ClaimDecision = await self._mail.submit(command.run_uuid, decide)
         except RunNotFound:
             return StepClaim(granted=False, reason="no such run")
         return StepClaim(granted=decision.granted, attempt=decision.attempt, reason=decision.reason)
