@@ -3,7 +3,7 @@
 import type { BuildView } from "../../api/types";
 import { statusColumn, Table, useDurationColumn } from "../../components/Table";
 import { formatTime } from "../../components/time";
-import { isGoing } from "./form";
+import { diskNote, isGoing } from "./form";
 
 interface Props {
   builds: BuildView[];
@@ -40,6 +40,14 @@ export function Builds({ builds, selected, onSelect, onCancel, cancelling }: Pro
             <>
               {b.exit_code !== null && b.exit_code !== undefined && <code>exit {b.exit_code}</code>} {b.reason}
             </>
+          ),
+        },
+        {
+          head: "Venv",
+          cell: (b) => (
+            <span data-testid="build-disk" title={b.pruned_time ? `removed ${formatTime(b.pruned_time)}` : undefined}>
+              {diskNote(b)}
+            </span>
           ),
         },
         {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { EMPTY_INPUT, environmentBody, envRowsOf, isGoing, problemsByField } from "./form";
+import { diskNote, EMPTY_INPUT, environmentBody, envRowsOf, isGoing, problemsByField } from "./form";
 
 describe("the environment form", () => {
   it("sends the fields trimmed and the variables as an object", () => {
@@ -47,5 +47,15 @@ describe("the environment form", () => {
       "PENDING",
       "STARTED",
     ]);
+  });
+});
+
+describe("a build's venv", () => {
+  it("is said removed once pruned, on disk while a successful build keeps it", () => {
+    const venv = "/state/envs/e/b";
+    expect(diskNote({ status: "SUCCESS", venv_path: venv, pruned_time: "2026-12-07T03:00:00Z" })).toBe("venv removed");
+    expect(diskNote({ status: "SUCCESS", venv_path: venv, pruned_time: null })).toBe("venv on disk");
+    expect(diskNote({ status: "SUCCESS", venv_path: null, pruned_time: null })).toBeNull(); // an image build
+    expect(diskNote({ status: "FAILURE", venv_path: venv, pruned_time: null })).toBeNull();
   });
 });

@@ -3,7 +3,7 @@
 // and which actions a build allows.
 import { groupProblems } from "../../api/problems";
 import type { components } from "../../api/schema";
-import type { BuildStatus, ErrorDetail } from "../../api/types";
+import type { BuildStatus, BuildView, ErrorDetail } from "../../api/types";
 import { envBody, type EnvRow } from "../jobs/form";
 
 export type NewEnvironment = components["schemas"]["NewEnvironment"];
@@ -62,3 +62,13 @@ export const problemsByField = (errors: ErrorDetail[]) =>
   });
 
 export const isGoing = (status: BuildStatus): boolean => status === "PENDING" || status === "STARTED";
+
+/** Whether a build's venv is still on disk: a successful build whose venv
+ * was pruned (an older one, not pinned or in use) has its `pruned_time` and
+ * can no longer be used; null where there is nothing to say (an image
+ * build, or one that did not succeed). */
+export function diskNote(build: Pick<BuildView, "status" | "venv_path" | "pruned_time">): string | null {
+  if (build.pruned_time) return "venv removed";
+  if (build.status === "SUCCESS" && build.venv_path) return "venv on disk";
+  return null;
+}
