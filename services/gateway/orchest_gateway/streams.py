@@ -72,6 +72,28 @@ class Window:
     bytes: int
 
 
+def ack_position(reply: str | None) -> tuple[str, int, int] | None:
+    """(consumer, consumer sequence, stream sequence) of a message a
+    consumer delivered, read from its acknowledgement subject
+    (``$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>``,
+    or the form with a domain and an account hash after ``$JS.ACK``); None
+    for another subject. What ``Msg.metadata`` gives, without its timestamp
+    and objects: this runs for every event the gateway reads."""
+    if not reply or not reply.startswith("$JS.ACK."):
+        return None
+    tokens = reply.split(".")
+    if len(tokens) == 9:
+        at = 3
+    elif len(tokens) >= 11:
+        at = 5
+    else:
+        return None
+    try:
+        return tokens[at], int(tokens[at + 3]), int(tokens[at + 2])
+    except ValueError:
+        return None
+
+
 class ReaderError(Exception):
     """The reader could not be opened."""
 
@@ -115,6 +137,7 @@ class OrderedReader:
         self._pull: _Pull | None = None
         self._expected = 1  # the next consumer sequence
         self._alone = False  # the next message is over the byte limit: ask for it alone
+        self._broken = False  # a gap or a failed request: read again before going on
         self.position: int = 0
         """Stream sequence of the last message handed out (or of the start
         point): resuming after it loses and repeats nothing."""
@@ -152,29 +175,38 @@ class OrderedReader:
 
     async def next(self, timeout: float) -> Item | None:
         """The next message; None if none came within ``timeout``."""
+        incoming = self._incoming
+        while not incoming.empty():  # what came meanwhile, without a wait
+            item = self._take(incoming.get_nowait())
+            if self._broken:
+                await self._restart()
+            elif item is not None:
+                return item
         loop = asyncio.get_running_loop()
         give_up = loop.time() + timeout
         while True:
-            if not self._incoming.empty():
-                item = await self._take(self._incoming.get_nowait())
-                if item is not None:
-                    return item
-                continue
             if self._pull is None:
                 await self._request()
             wait = give_up - loop.time()
             if self._pull is not None:
                 wait = min(wait, self._pull.deadline - loop.time())
-            try:
-                msg = await asyncio.wait_for(self._incoming.get(), max(wait, 0))
-            except TimeoutError:
-                if self._pull is not None and loop.time() >= self._pull.deadline:
-                    logger.info("pull request on %s unanswered: reading again", self._subject)
-                    await self._restart()
-                    continue
-                return None
-            item = await self._take(msg)
-            if item is not None:
+            if incoming.empty():
+                try:
+                    # A timeout scope, not ``wait_for``: no task made per wait.
+                    async with asyncio.timeout(max(wait, 0)):
+                        msg = await incoming.get()
+                except TimeoutError:
+                    if self._pull is not None and loop.time() >= self._pull.deadline:
+                        logger.info("pull request on %s unanswered: reading again", self._subject)
+                        await self._restart()
+                        continue
+                    return None
+            else:
+                msg = incoming.get_nowait()
+            item = self._take(msg)
+            if self._broken:
+                await self._restart()
+            elif item is not None:
                 return item
 
     @property
@@ -202,7 +234,9 @@ class OrderedReader:
             and not self.buffered
         )
 
-    async def _take(self, msg: Msg) -> Item | None:
+    def _take(self, msg: Msg) -> Item | None:
+        """The message's item; None for a status or a message to drop. Sets
+        ``_broken`` when the reader must read again (``_restart``)."""
         status = msg.headers.get("Status") if msg.headers else None
         if status is not None:
             pull = self._pull
@@ -216,14 +250,15 @@ class OrderedReader:
                 self._alone = pull.delivered == 0
                 return None
             logger.info("pull on %s: %s %s, reading again", self._subject, status, description)
-            await self._restart()
+            self._broken = True
             return None
-        metadata = msg.metadata
-        if metadata.consumer != self._consumer:
-            return None  # a consumer this reader gave up
-        if metadata.sequence.consumer != self._expected:
+        position = ack_position(msg.reply)
+        if position is None or position[0] != self._consumer:
+            return None  # a consumer this reader gave up (or not a stream's message)
+        _, consumer_seq, stream_seq = position
+        if consumer_seq != self._expected:
             logger.info("gap reading %s: reading again after %d", self._subject, self.position)
-            await self._restart()
+            self._broken = True
             return None
         self._expected += 1
         self._alone = False
@@ -232,8 +267,8 @@ class OrderedReader:
             self._pull.remaining -= 1
             if self._pull.remaining == 0:
                 self._pull = None
-        self.position = metadata.sequence.stream
-        return Item(metadata.sequence.stream, msg.subject, msg.data)
+        self.position = stream_seq
+        return Item(stream_seq, msg.subject, msg.data)
 
     async def _request(self) -> None:
         if self._consumer is None:
@@ -257,6 +292,7 @@ class OrderedReader:
 
     async def _restart(self) -> None:
         """A new consumer starting right after ``position``; tries until it has one."""
+        self._broken = False
         await self._delete_consumer()
         self._pull = None
         while True:
