@@ -52,10 +52,11 @@ describe("the environment form", () => {
 
 describe("a build's venv", () => {
   it("is said removed once pruned, on disk while a successful build keeps it", () => {
-    const venv = "/state/envs/e/b";
-    expect(diskNote({ status: "SUCCESS", venv_path: venv, pruned_time: "2026-12-07T03:00:00Z" })).toBe("venv removed");
-    expect(diskNote({ status: "SUCCESS", venv_path: venv, pruned_time: null })).toBe("venv on disk");
-    expect(diskNote({ status: "SUCCESS", venv_path: null, pruned_time: null })).toBeNull(); // an image build
-    expect(diskNote({ status: "FAILURE", venv_path: venv, pruned_time: null })).toBeNull();
+    // The builder, not the venv's path: a build followed live gets its status
+    // from events, which carry no path.
+    expect(diskNote({ status: "SUCCESS", builder: "process", pruned_time: "2026-12-07T03:00:00Z" })).toBe("venv removed");
+    expect(diskNote({ status: "SUCCESS", builder: "process", pruned_time: null })).toBe("venv on disk");
+    expect(diskNote({ status: "SUCCESS", builder: "docker", pruned_time: null })).toBeNull(); // an image
+    expect(diskNote({ status: "FAILURE", builder: "process", pruned_time: null })).toBeNull();
   });
 });

@@ -67,8 +67,8 @@ export const isGoing = (status: BuildStatus): boolean => status === "PENDING" ||
  * was pruned (an older one, not pinned or in use) has its `pruned_time` and
  * can no longer be used; null where there is nothing to say (an image
  * build, or one that did not succeed). */
-export function diskNote(build: Pick<BuildView, "status" | "venv_path" | "pruned_time">): string | null {
+export function diskNote(build: Pick<BuildView, "status" | "builder" | "pruned_time">): string | null {
   if (build.pruned_time) return "venv removed";
-  if (build.status === "SUCCESS" && build.venv_path) return "venv on disk";
+  if (build.status === "SUCCESS" && build.builder === "process") return "venv on disk";
   return null;
 }
