@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-import tempfile
 import time
 from collections.abc import Coroutine
 from datetime import UTC, datetime
@@ -27,7 +26,6 @@ from nats.js.object_store import ObjectStore
 
 from orchest_schemas.bus import HEADER_MSG_ID
 from orchest_schemas.commands import StepWork
-from orchest_schemas.events import StepLogChunk
 from orchest_schemas.reports import (
     ReportAnswer,
     ReportAttempt,
@@ -37,14 +35,14 @@ from orchest_schemas.reports import (
 from orchest_schemas.status import StepStatus
 from orchest_service.commands import request_command
 from orchest_service.errors import OrchestError
-from orchest_service.log_publisher import LogPublisher
 from orchest_service.service import ServiceContext
 
 from .definitions import DefinitionCache
 from .environments import EnvironmentUnusable, with_environment
 from .executor import ExecutionResult, StepExecutor
 from .heartbeat import Running
-from .scratch import runner_directory
+from .output import StepOutput
+from .scratch import attempt_folder, remove_attempt_folder
 from .settings import RunnerSettings
 
 logger = logging.getLogger(__name__)
@@ -79,27 +77,24 @@ class Attempts:
             ctx.js, ctx.bus.definitions_bucket, settings.artifacts_ttl_seconds
         )
         self._housekeeping_tasks: set[asyncio.Future[Any]] = set()
+        self._ended: list[Path] = []
+        """The scratch folders of attempts that ended, to remove once the
+        next report is on its way (``_remove_ended_soon``)."""
 
     async def drain(self) -> None:
-        """Wait for the housekeeping still going (scratch folders being removed)."""
+        """Remove what is left, and wait for the housekeeping still going
+        (scratch folders being removed)."""
+        self._remove(self._take_ended())
         if self._housekeeping_tasks:
             await asyncio.wait(self._housekeeping_tasks)
 
-    async def run(
-        self, work: StepWork, active: Running
-    ) -> tuple[StepAttemptFinished, LogPublisher]:
+    async def run(self, work: StepWork, active: Running) -> tuple[StepAttemptFinished, StepOutput]:
         """Run a granted attempt: its report (``FAILURE`` with the error if
-        anything around the step broke, bounded) and its output's publisher."""
-        logs = LogPublisher(
+        anything around the step broke, bounded) and its output."""
+        logs = StepOutput(
             self._ctx.js,
             self._ctx.bus.step_log(work.run_uuid, work.step_uuid),
-            lambda offset, data: StepLogChunk(
-                run_uuid=work.run_uuid,
-                step_uuid=work.step_uuid,
-                attempt=work.attempt,
-                offset=offset,
-                data=data,
-            ),
+            work,
             self._settings.log_flush_seconds,
         )
         started_at = datetime.now(UTC)
@@ -115,9 +110,7 @@ class Attempts:
             report = report.model_copy(update={"started_at": started_at})
         return await self._bounded(report, logs), logs
 
-    async def _bounded(
-        self, report: StepAttemptFinished, logs: LogPublisher
-    ) -> StepAttemptFinished:
+    async def _bounded(self, report: StepAttemptFinished, logs: StepOutput) -> StepAttemptFinished:
         """The report with its error cut to ``report_error_max_bytes`` (at most
         a quarter of the connection's ``max_payload``); a cut error goes to the
         step's log whole."""
@@ -130,10 +123,8 @@ class Attempts:
         await logs.write(f"\n[the step's error, whole]\n{report.error}\n")
         return report.model_copy(update={"error": error})
 
-    async def _run(
-        self, work: StepWork, active: Running, logs: LogPublisher
-    ) -> StepAttemptFinished:
-        scratch = Path(tempfile.mkdtemp(prefix=f"{work.step_uuid[:8]}-", dir=runner_directory()))
+    async def _run(self, work: StepWork, active: Running, logs: StepOutput) -> StepAttemptFinished:
+        scratch = attempt_folder(work.step_uuid[:8])
         started_at = datetime.now(UTC)
         clock = time.perf_counter()
         try:
@@ -151,7 +142,7 @@ class Attempts:
         finally:
             execution_seconds = time.perf_counter() - clock
             finished_at = datetime.now(UTC)
-            self._housekeeping(asyncio.to_thread(shutil.rmtree, scratch, True))
+            self._ended.append(scratch)  # removed once its report is sent
         artifacts = await self._store_artifacts(work, result)
         return self._report(work, result).model_copy(
             update={
@@ -172,6 +163,24 @@ class Attempts:
             error=result.error,
             runner_id=self._runner_id,
         )
+
+    def _take_ended(self) -> list[Path]:
+        ended, self._ended = self._ended, []
+        return ended
+
+    def _remove_ended_soon(self) -> None:
+        """Remove the scratch folders of the attempts that ended, on the loop,
+        two turns from now: after the NATS client has written what was
+        published in this turn (it writes in the next), so not in the way of
+        the report sent now."""
+        if self._ended:
+            loop = asyncio.get_running_loop()
+            loop.call_soon(loop.call_soon, self._remove, self._take_ended())
+
+    def _remove(self, folders: list[Path]) -> None:
+        for folder in folders:
+            if not remove_attempt_folder(folder):  # more than an attempt leaves: a thread
+                self._housekeeping(asyncio.to_thread(shutil.rmtree, folder, True))
 
     def _housekeeping(self, work: Coroutine[Any, Any, Any]) -> None:
         """Housekeeping off the critical path (awaited by the drain on stop)."""
@@ -209,6 +218,7 @@ class Attempts:
         the ``REPORTS`` stream instead, where it waits for the scheduler, and
         nothing is handed over."""
         request = ReportAttempt(report=report, next_lease_seconds=next_lease_seconds)
+        self._remove_ended_soon()  # its publish below comes first
         for _ in range(REPORT_TRIES):
             try:
                 answer = await request_command(

@@ -340,6 +340,8 @@ class StepRunner:
             and not await self._attempts.is_notebook(work)
         )
         lease = self._settings.ack_wait_seconds if keep_slot else None
+        if not logs.written:  # nothing to publish before the report: no task for either
+            return report, await self._attempts.report(report, lease)
         # The last output goes out before the report, on the same connection.
         _, handed = await asyncio.gather(logs.close(), self._attempts.report(report, lease))
         return report, handed

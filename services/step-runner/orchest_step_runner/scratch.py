@@ -11,11 +11,20 @@ the middle of steps left behind. A live runner's lock is never free.
 The folder is made under a hidden name, locked, then renamed to the name
 that others look at, so no runner ever sees it unlocked. A runner that stops
 removes it (``release``; the last one, when a process runs several).
+
+An attempt's scratch folder is made and removed on the event loop, a few
+system calls each (``attempt_folder``, ``remove_attempt_folder``): what an
+attempt leaves in it is its ``pipeline.json`` and its view's mount point. A
+thread hop per attempt for its removal cost more than the removal itself
+(the hop's task and future, and the GIL handed between the two threads),
+most of all on a loaded host; a folder that holds more than that is still
+removed in a thread.
 """
 
 from __future__ import annotations
 
 import fcntl
+import itertools
 import logging
 import os
 import shutil
@@ -35,6 +44,10 @@ _users = 0
 _lock = threading.Lock()
 """``hold`` and ``release`` run in threads, attempts call ``runner_directory``
 on the loop."""
+_attempts = itertools.count()
+"""Numbers the attempts' folders of this process."""
+ENTRIES_ON_THE_LOOP = 8
+"""The most entries an attempt's folder may hold to be removed on the loop."""
 
 
 def runner_directory() -> Path:
@@ -60,6 +73,45 @@ def _made() -> Path:
             os.close(_held[1])
         _held = (final, fd)
     return _held[0]
+
+
+def attempt_folder(label: str) -> Path:
+    """A new folder ``<label>-<n>`` for one attempt in the runner's folder
+    (made again if it was removed). The runner's folder is its process's
+    own, so a counter names it: one ``mkdir``, no random name."""
+    held = _held
+    if held is not None:
+        path = f"{held[0]}/{label}-{next(_attempts)}"
+        try:
+            os.mkdir(path, 0o700)
+            return Path(path)
+        except OSError:  # the runner's folder is gone, or a name was taken: below
+            pass
+    return Path(tempfile.mkdtemp(prefix=f"{label}-", dir=runner_directory()))
+
+
+def remove_attempt_folder(folder: Path) -> bool:
+    """Remove an attempt's folder if it holds only files and empty folders,
+    at most ``ENTRIES_ON_THE_LOOP`` of them (what an attempt leaves: its
+    ``pipeline.json``, its view's mount point); False, with the folder left
+    as it is or in part, when it holds more (for ``shutil.rmtree`` in a
+    thread)."""
+    try:
+        with os.scandir(folder) as found:
+            entries = list(itertools.islice(found, ENTRIES_ON_THE_LOOP + 1))
+        if len(entries) > ENTRIES_ON_THE_LOOP:
+            return False
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                os.rmdir(entry.path)
+            else:
+                os.unlink(entry.path)
+        os.rmdir(folder)
+    except FileNotFoundError:  # gone already (the runner's folder was removed)
+        return not os.path.lexists(folder)
+    except OSError:  # a folder not empty, a mount point here: for rmtree
+        return False
+    return True
 
 
 def hold() -> Path:
