@@ -40,7 +40,8 @@ class ViewHolder:
         """The folder of the holder's own tmpfs, where its kept views are."""
         self._lock = asyncio.Lock()
         self._owed = 0
-        """Replies of drops sent without waiting, not read yet."""
+        """Replies not read yet: of drops sent without waiting, of requests
+        abandoned (cancelled, timed out), and of the request being made."""
         self._nsenter = shutil.which("nsenter") or "nsenter"
         """Found once, on the runner's ``PATH`` (not each step's)."""
 
@@ -91,16 +92,21 @@ class ViewHolder:
         async with self._lock:
             try:
                 process.stdin.write(json.dumps(request).encode() + b"\n")
-                owed, self._owed = self._owed, 0  # the drops sent before this request
+                # Owed until read: a request cancelled or timed out after its
+                # write leaves its reply to be skipped by the next request.
+                self._owed += 1
                 # One deadline for the exchange (no task per read, as wait_for makes).
                 async with asyncio.timeout(HOLDER_REPLY_SECONDS):
                     await process.stdin.drain()
-                    for _ in range(owed):
+                    while self._owed > 1:  # the drops (or abandoned requests) before this one
+                        earlier = await process.stdout.readline()
+                        self._owed -= 1
                         try:
-                            _check(await process.stdout.readline())
+                            _check(earlier)
                         except IsolationError as exc:
                             logger.debug("the view holder did not drop a view: %s", exc)
                     line = await process.stdout.readline()
+                    self._owed -= 1
             except (OSError, TimeoutError) as exc:
                 raise IsolationError(f"the view holder does not answer: {exc!r}") from exc
         _check(line)
