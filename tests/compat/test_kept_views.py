@@ -237,3 +237,21 @@ async def test_nothing_is_left_after_the_runner_is_killed(tmp_path: Path) -> Non
     assert str(base) not in mounts  # nothing on the host
     removed = await asyncio.to_thread(remove_dead_runners_directories)
     assert folder in removed and not await asyncio.to_thread(folder.exists)
+
+
+async def test_a_view_too_old_is_made_again_and_the_old_one_dropped_after_its_last_step(
+    isolation: Isolation, tmp_path: Path
+) -> None:
+    # With no age allowed, each attempt makes its view, the one arriving
+    # while another's view is still in use too: the old view is given to no
+    # one after, dropped once its own attempt ends, and nothing is left over.
+    executor = ProcessExecutor(isolation=isolation)
+    work = work_of(project_with_leak(tmp_path / "project"))
+    isolation.kept.max_age_seconds = 0.0
+    results = await asyncio.gather(*(run_step(executor, again(work)) for _ in range(3)))
+    assert all(result.succeeded for result, _ in results), results
+    result, text = await run_step(executor, again(work))
+    assert result.succeeded, text
+    roots = await asyncio.to_thread(kept_roots, isolation)
+    assert list(roots) == [str(isolation.holder.root_of("view-3"))]  # type: ignore[union-attr]
+    assert len(isolation.kept) == 1

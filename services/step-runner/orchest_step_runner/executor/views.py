@@ -8,7 +8,8 @@ of ``/`` the host's. So a view is made once per (project directory,
 definition) and kept: the attempts with that pair use it while any of them
 runs, and for ``IDLE_SECONDS`` after the last one ends; at most
 ``IDLE_MAX`` idle views are kept (the least recently used dropped first),
-and all of them end with their holder (its namespace ends with it, however
+none is given to new attempts once ``MAX_AGE_SECONDS`` old, and all of
+them end with their holder (its namespace ends with it, however
 the runner ends). What each attempt still has of its own is its working
 directory (``nsenter --wdns``) and its environment.
 
@@ -46,6 +47,11 @@ IDLE_SECONDS = 30.0
 """How long a view no attempt uses is kept."""
 IDLE_MAX = 8
 """How many views no attempt uses are kept at most."""
+MAX_AGE_SECONDS = 600.0
+"""A view older than this is not given to new attempts (made again): its
+copy of ``/``'s top-level entries is taken when it is made, so an entry
+the host gains later is seen by steps within this long even while a view
+is never idle."""
 
 
 @dataclass(eq=False)
@@ -53,6 +59,7 @@ class _View:
     name: str
     holder: ViewHolder
     made: asyncio.Future[bool]
+    born: float
     users: int = 0
     idle_since: float = 0.0
 
@@ -63,6 +70,7 @@ class KeptViews:
 
     idle_seconds: float = IDLE_SECONDS
     idle_max: int = IDLE_MAX
+    max_age_seconds: float = MAX_AGE_SECONDS
     _views: OrderedDict[tuple[str, bytes], _View] = field(default_factory=OrderedDict)
     """Least recently used first."""
     _names: itertools.count[int] = field(default_factory=itertools.count)
@@ -80,12 +88,17 @@ class KeptViews:
         the attempt runs."""
         key = (str(binds[0][0]), pipeline)
         view = self._views.get(key)
-        if view is not None and view.holder is not holder:  # its holder ended
+        loop = asyncio.get_running_loop()
+        # A view of a holder that ended, or too old: made again (the steps
+        # still in the old one keep it until they end).
+        if view is not None and (
+            view.holder is not holder or loop.time() - view.born >= self.max_age_seconds
+        ):
             self._forget(key, view)
             view = None
         if view is None:
-            future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-            view = _View(f"view-{next(self._names)}", holder, future)
+            future: asyncio.Future[bool] = loop.create_future()
+            view = _View(f"view-{next(self._names)}", holder, future, loop.time())
             self._views[key] = view
             view.users += 1
             await self._make(key, view, binds)
@@ -124,6 +137,9 @@ class KeptViews:
         view.users -= 1
         if view.users:
             return
+        if self._views.get(key) is not view:  # forgotten while in use: dropped now
+            self._drop(view)
+            return
         loop = asyncio.get_running_loop()
         view.idle_since = loop.time()
         self._trim(loop.time())
@@ -150,10 +166,18 @@ class KeptViews:
         self._trim(asyncio.get_running_loop().time())
 
     def _forget(self, key: tuple[str, bytes], view: _View) -> None:
-        """Drop ``view`` (detached at once in its holder; steps still in it
-        keep it until they end)."""
+        """Give ``view`` to no more attempts; dropped now if none uses it,
+        else once the last one ends (an attempt may hold its root and not
+        have started its step yet)."""
         if self._views.get(key) is view:
             del self._views[key]
+        if view.users == 0:
+            self._drop(view)
+
+    @staticmethod
+    def _drop(view: _View) -> None:
+        """Detach ``view`` in its holder (a step still in it, one its attempt
+        left behind, keeps it until it ends)."""
         if view.made.done() and view.made.result() and view.holder.alive:
             view.holder.drop_soon(view.holder.root_of(view.name))
 
@@ -163,4 +187,5 @@ class KeptViews:
             self._timer.cancel()
             self._timer = None
         for key, view in list(self._views.items()):
-            self._forget(key, view)
+            del self._views[key]
+            self._drop(view)
