@@ -10,13 +10,16 @@ this host allows mount namespaces, as figure 2's runners run), and the CPU
 of the runner process (this one: the executor's work, not the step's) and of
 its guardian and view holder per step. The loop learns of exits through
 pidfds, as the runner's ``__main__`` sets it up. Each step's work is made
-before the chain starts (the runner gets it from the bus).
+before the chain starts (the runner gets it from the bus); each attempt's
+scratch folder is made in the runner's folder and removed after it, as the
+runner does (``scratch.py``: on a tmpfs where there is one).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import statistics
 import sys
 import tempfile
@@ -28,9 +31,11 @@ from pathlib import Path
 import psutil
 
 from orchest_schemas.commands import StepWork
+from orchest_step_runner import scratch
 from orchest_step_runner.executor import ProcessExecutor
 from orchest_step_runner.executor.isolation import open_isolation
 from orchest_step_runner.executor.reaping import RunnerProcess
+from orchest_step_runner.scratch import runner_directory
 from orchest_step_runner.service import watch_children_by_pidfd
 
 from .docker_step import step_work
@@ -60,12 +65,14 @@ async def chain(executor: ProcessExecutor, root: Path, steps: int, kind: str = "
     works = _works(root, steps)
     cpu = time.process_time()
     for work in works:
-        with tempfile.TemporaryDirectory() as scratch:
-            started = time.perf_counter()
-            result = await executor.execute(
-                work, output=_discard, cancel=asyncio.Event(), scratch_dir=Path(scratch)
-            )
-            times.append(time.perf_counter() - started)
+        # As the runner makes and removes each attempt's (``attempts.py``).
+        scratch = Path(tempfile.mkdtemp(prefix=f"{work.step_uuid[:8]}-", dir=runner_directory()))
+        started = time.perf_counter()
+        result = await executor.execute(
+            work, output=_discard, cancel=asyncio.Event(), scratch_dir=scratch
+        )
+        times.append(time.perf_counter() - started)
+        shutil.rmtree(scratch, True)
         assert result.exit_code == 0, result
     CPU[kind] = CPU.get(kind, 0.0) + time.process_time() - cpu
     return times
@@ -111,6 +118,15 @@ def _line(name: str, times: list[float]) -> str:
 
 
 async def main(steps: int) -> None:
+    folder = await asyncio.to_thread(scratch.hold)
+    print(f"(scratch folders in {folder.parent})")
+    try:
+        await _main(steps)
+    finally:
+        await asyncio.to_thread(scratch.release)
+
+
+async def _main(steps: int) -> None:
     with tempfile.TemporaryDirectory() as project:
         root = Path(project)
         (root / "noop.sh").write_text("true\n")

@@ -5,6 +5,7 @@ view holder is started again when it dies."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import tempfile
@@ -179,3 +180,23 @@ async def test_a_steps_view_is_detached_after_it_without_a_wait(
 
 async def _ignore(text: str) -> None:
     pass
+
+
+async def test_a_request_abandoned_after_its_write_does_not_shift_the_replies(
+    isolation: Isolation, tmp_path: Path
+) -> None:
+    # A request cancelled once written (the attempt cancelled while its view
+    # is made) leaves its reply in the pipe: the next request skips it rather
+    # than taking it for its own.
+    holder = isolation.holder
+    assert holder is not None
+    abandoned = asyncio.create_task(holder.make(tmp_path / "never-made", []))
+    await asyncio.sleep(0)  # wait-ok: one turn of the loop: the request is written
+    abandoned.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await abandoned
+    root = tmp_path / "made" / "view"
+    root.mkdir(parents=True)
+    await holder.make(root, [])  # before: the abandoned request's error, as its own
+    assert str(root) in await asyncio.to_thread(mount_points, holder.pid)
+    await holder.drop(root)

@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import struct
 import subprocess
+import sys
 from pathlib import Path
 
 import psutil
@@ -16,7 +18,7 @@ from step_files import Output
 from test_process_executor import RESULT_TIMEOUT, Project
 
 from orchest_schemas.commands import StepWork
-from orchest_step_runner.executor import ExecutionResult, ProcessExecutor
+from orchest_step_runner.executor import ExecutionResult, ProcessExecutor, sweep
 from orchest_step_runner.executor.guardian import reap_orphans
 from orchest_step_runner.executor.reaping import RunnerProcess, start_ticks
 from orchest_step_runner.executor.sweep import RUNNER_VARIABLE
@@ -109,6 +111,84 @@ async def test_a_dead_guardian_is_replaced_at_the_next_step(tmp_path: Path) -> N
         assert result.exit_code == 0
         assert executor.guardian_pid not in (None, guardian.pid)
         assert not is_gone(psutil.Process(executor.guardian_pid or 0))
+
+
+UNLABELLED = """\
+env -i /bin/sh -c 'echo $$ > unlabelled.new; mv unlabelled.new unlabelled.pid; exec sleep 300' &
+while [ ! -e unlabelled.pid ]; do sleep 0.01; done
+echo ready
+sleep 300
+"""
+"""A child that dropped the environment (and the runner's label) but stays in
+the step's process group: only the group's kill reaches it."""
+
+
+RUNNER = """\
+import asyncio, sys
+from pathlib import Path
+sys.path[:0] = sys.argv[1:3]
+from step_files import Output, one_step_work
+from orchest_step_runner.executor import ProcessExecutor
+from orchest_step_runner.executor.reaping import RunnerProcess
+
+async def main():
+    project = Path(sys.argv[3])
+    async with ProcessExecutor.open(RunnerProcess.current()) as executor:
+        for name in ("ok.sh", "unlabelled.sh"):
+            await executor.execute(
+                one_step_work(project, "steps/" + name), output=Output(),
+                cancel=asyncio.Event(), scratch_dir=Path(sys.argv[4]),
+            )
+
+asyncio.run(main())
+"""
+"""A runner: a step that ends, then one that runs until the runner is killed."""
+
+
+async def test_a_process_without_the_label_dies_with_its_killed_runner_through_its_group(
+    tmp_path: Path,
+) -> None:
+    # The steps' groups are kept in the guardian's memory slots (no line on
+    # its pipe): read when the runner dies, the unlabelled child's group is
+    # killed. Without the slots read, the child survives its runner.
+    project = Project(tmp_path)
+    project.write("ok.sh", "true\n")
+    project.write("unlabelled.sh", UNLABELLED)
+    tests = Path(__file__).parent
+    runner = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        RUNNER,
+        str(tests),
+        str(tests.parent),
+        str(project.dir),
+        str(project.scratch),
+    )
+    try:
+
+        async def started() -> int | None:
+            pid_file = project.steps / "unlabelled.pid"
+            text = await asyncio.to_thread(lambda: pid_file.exists() and pid_file.read_text())
+            return int(text) if text else None
+
+        child = psutil.Process(await eventually(started, timeout=30, what="the step's child"))
+        assert RUNNER_VARIABLE not in child.environ()
+    finally:
+        runner.kill()  # SIGKILL: only the guardian is left to end the step
+        await runner.wait()
+    await all_gone([child])
+
+
+def test_the_guardian_reads_the_groups_of_its_memory_slots() -> None:
+    # A step's start and end are a store each to the slots, not a line each
+    # on the guardian's pipe.
+    fd = os.memfd_create("test-groups")
+    try:
+        os.ftruncate(fd, sweep.GROUP_SLOTS * 4)
+        os.pwrite(fd, struct.pack("=3i", 0, 1234, 0) + struct.pack("=i", 99), 0)
+        assert sweep.slotted_groups(fd) == [1234, 99]
+    finally:
+        os.close(fd)
 
 
 def start_labelled(label: str) -> psutil.Process:

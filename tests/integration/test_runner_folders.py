@@ -5,11 +5,20 @@ runner itself when it stops."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+import tempfile
 from pathlib import Path
 
+import pytest
+
 from orchest_step_runner import scratch
-from orchest_step_runner.scratch import remove_dead_runners_directories, runner_directory
+from orchest_step_runner.scratch import (
+    MIN_FREE_BYTES,
+    filesystem_type,
+    remove_dead_runners_directories,
+    runner_directory,
+)
 
 HOLDER = (
     "import sys\n"
@@ -21,15 +30,18 @@ HOLDER = (
 )
 
 
-async def _runner_folder() -> tuple[asyncio.subprocess.Process, Path]:
+async def _runner_folder(
+    env: dict[str, str] | None = None,
+) -> tuple[asyncio.subprocess.Process, Path]:
     """A process that made its runner folder (with a scratch folder in it) and
-    lives until its stdin closes."""
+    lives until its stdin closes (``env``: its environment's changes)."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
         HOLDER,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
     )
     assert process.stdout is not None
     line = await asyncio.wait_for(process.stdout.readline(), timeout=30)
@@ -76,3 +88,40 @@ async def test_a_runner_removes_its_folder_when_the_last_runner_of_its_process_s
         assert again != first and again.is_dir()
     finally:
         await asyncio.to_thread(scratch.release)
+
+
+def _shm_usable() -> bool:
+    shm = Path("/dev/shm")
+    if os.environ.get("TMPDIR") or filesystem_type(shm) != "tmpfs":
+        return False
+    free = os.statvfs(shm)
+    return free.f_bavail * free.f_frsize >= MIN_FREE_BYTES and os.access(shm, os.W_OK)
+
+
+@pytest.mark.skipif(not _shm_usable(), reason="no tmpfs at /dev/shm for runners here")
+async def test_a_runners_folder_is_on_a_tmpfs_where_the_runner_has_one() -> None:
+    folder = runner_directory()
+    assert filesystem_type(folder) == "tmpfs"
+    scratch_folder = folder / "b-5678"
+    scratch_folder.mkdir()
+    assert filesystem_type(scratch_folder) == "tmpfs"
+    scratch_folder.rmdir()
+
+
+async def test_an_explicit_tmpdir_is_followed_and_dead_folders_are_removed_from_each_place(
+    tmp_path: Path,
+) -> None:
+    # One dead runner was told TMPDIR=/tmp (the temporary directory), one
+    # chose by itself (a tmpfs where there is one): a runner removes both.
+    told, told_folder = await _runner_folder({"TMPDIR": tempfile.gettempdir()})
+    chose, chose_folder = await _runner_folder()
+    for dead in (told, chose):
+        dead.kill()
+        await dead.wait()
+    assert told_folder.parent == Path(tempfile.gettempdir())
+    assert chose_folder.parent == runner_directory().parent
+
+    removed = await asyncio.to_thread(remove_dead_runners_directories)
+
+    assert told_folder in removed and chose_folder in removed
+    assert not told_folder.exists() and not chose_folder.exists()

@@ -4,6 +4,7 @@ environment variables, and the frozen pipeline definition (``docs/operations.md`
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -27,6 +28,10 @@ class StepLaunch:
     parameters: dict[str, Any]
     pipeline_path: Path
     scratch_dir: Path
+    project_dir: Path = Path()
+    """The run's project directory, absolute."""
+    pipeline: bytes = b""
+    """``pipeline_path``'s content."""
     started: float = field(default_factory=time.time)
     """Epoch seconds before anything of the attempt started."""
 
@@ -93,11 +98,16 @@ def step_environment(
     )
 
 
-def write_pipeline_file(work: StepWork, scratch_dir: Path) -> Path:
-    """Write the frozen definition as an Orchest ``pipeline.json``; returns its path."""
-    path = scratch_dir / PIPELINE_FILE_NAME
-    path.write_bytes(sdk_pipeline_file(work))
-    return path
+def write_pipeline_file(path: Path, text: bytes) -> None:
+    """Write the frozen definition ``text`` (``sdk_pipeline_file``) at ``path``
+    (without a file object: a step's set-up is on the runner's loop)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        left = memoryview(text)
+        while left:
+            left = left[os.write(fd, left) :]
+    finally:
+        os.close(fd)
 
 
 _TEXTS: OrderedDict[str, bytes] = OrderedDict()
@@ -140,7 +150,9 @@ def prepare_launch(work: StepWork, *, scratch_dir: Path, base_env: Mapping[str, 
     project_dir = Path(work.project_dir).absolute()
     file = project_dir / work.step.file_path
     scratch_dir = scratch_dir.absolute()
-    pipeline_path = write_pipeline_file(work, scratch_dir)
+    pipeline = sdk_pipeline_file(work)
+    pipeline_path = scratch_dir / PIPELINE_FILE_NAME
+    write_pipeline_file(pipeline_path, pipeline)
     env = step_environment(
         work, base=base_env, project_dir=project_dir, pipeline_path=pipeline_path
     )
@@ -151,4 +163,6 @@ def prepare_launch(work: StepWork, *, scratch_dir: Path, base_env: Mapping[str, 
         parameters=step_parameters(work),
         pipeline_path=pipeline_path,
         scratch_dir=scratch_dir,
+        project_dir=project_dir,
+        pipeline=pipeline,
     )

@@ -9,7 +9,9 @@ in their environment, and by their process groups):
   was killed with ``kill -9``), kills those groups and every process of the
   runner's steps: children, ``setsid`` escapees, daemons. So a step re-run
   elsewhere after its runner died (attempt n+1) never runs beside a live
-  attempt n. A step start costs one write to the pipe.
+  attempt n. The groups are kept in a memory file both map (``sweep.py``):
+  a step's start and end each cost a store to memory, not a write to the
+  pipe and a wake-up of the guardian.
 - ``reap_orphans``: at the executor's start, the processes that runners of
   this host left (their runner gone, its guardian too: a host-wide kill, an
   OOM killer's choice) are killed, as the docker executor removes the
@@ -21,6 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import mmap
+import os
+import struct
 import sys
 from pathlib import Path
 
@@ -41,6 +46,12 @@ class Guardian:
         self.me = me
         self._process: asyncio.subprocess.Process | None = None
         self._groups: set[int] = set()
+        """The groups told over the pipe (no slot for them)."""
+        self._memory: tuple[int, mmap.mmap] | None = None
+        """The memory file holding the groups' slots, and its map."""
+        self._slots: dict[int, int] = {}
+        """Group -> its slot."""
+        self._free: list[int] = []
 
     @property
     def environment(self) -> dict[str, str]:
@@ -52,18 +63,25 @@ class Guardian:
         return None if self._process is None else self._process.pid
 
     async def start(self) -> None:
-        """Start the guardian process (again, if it died: the groups are told again)."""
+        """Start the guardian process (again, if it died: it inherits the same
+        slots, and the groups told over the pipe are told again)."""
+        if self._memory is None:
+            self._memory = _memory_file()
+            self._free = list(range(sweep.GROUP_SLOTS - 1, -1, -1)) if self._memory else []
+        fds = [] if self._memory is None else [self._memory[0]]
         self._process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-I",
             "-S",
             str(SWEEP_SCRIPT),
             self.me.label,
+            *map(str, fds),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.DEVNULL,
             # Its own session: a signal to the runner's group (a terminal's
             # Ctrl-C) does not reach it. It ends when its stdin does.
             start_new_session=True,
+            pass_fds=fds,
         )
         for pgid in self._groups:
             self._send(f"+{pgid}")
@@ -82,11 +100,21 @@ class Guardian:
 
     def watch(self, pgid: int) -> None:
         """A step's process group started."""
+        if self._memory is not None and self._free and pgid not in self._slots:
+            slot = self._free.pop()
+            _SLOT.pack_into(self._memory[1], slot * _SLOT.size, pgid)
+            self._slots[pgid] = slot
+            return
         self._groups.add(pgid)
         self._send(f"+{pgid}")
 
     def release(self, pgid: int) -> None:
         """A step's process group has ended."""
+        slot = self._slots.pop(pgid, None)
+        if slot is not None and self._memory is not None:
+            _SLOT.pack_into(self._memory[1], slot * _SLOT.size, 0)
+            self._free.append(slot)
+            return
         self._groups.discard(pgid)
         self._send(f"-{pgid}")
 
@@ -109,6 +137,31 @@ class Guardian:
             logger.error("the guardian (pid %d) did not exit: killing it", process.pid)
             process.kill()
             await process.wait()
+        finally:
+            if self._memory is not None:
+                fd, mapped = self._memory
+                self._memory = None
+                mapped.close()
+                os.close(fd)
+
+
+_SLOT = struct.Struct("=i")
+"""A slot of the memory file: a native ``int32`` (``sweep.slotted_groups``)."""
+
+
+def _memory_file() -> tuple[int, mmap.mmap] | None:
+    """A memory file of ``GROUP_SLOTS`` free slots, mapped; ``None`` where there
+    are no memory files (not Linux 3.17+): the groups go over the pipe."""
+    try:
+        fd = os.memfd_create("orchest-guardian-groups", os.MFD_CLOEXEC)
+    except (AttributeError, OSError):
+        return None
+    try:
+        os.ftruncate(fd, sweep.GROUP_SLOTS * _SLOT.size)
+        return fd, mmap.mmap(fd, sweep.GROUP_SLOTS * _SLOT.size)
+    except (OSError, ValueError):
+        os.close(fd)
+        return None
 
 
 def _orphan_label(me: RunnerProcess, label: str) -> bool:

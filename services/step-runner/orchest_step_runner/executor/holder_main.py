@@ -17,12 +17,21 @@ one JSON request per line on stdin, one JSON reply per line on stdout
 - ``{"op": "fill", "root": ..., "binds": [[source, name, read_only], ...]}``:
   bind each ``source`` on its mount point of a prepared root (the process
   already in it sees them at once: it shares this namespace);
+- ``{"op": "keep", "name": ..., "binds": [...]}``: a view as ``make``
+  makes it, on a folder ``name`` of the holder's own tmpfs (below), but
+  with each read-only file copied into it rather than bound (the view
+  outlives the attempt whose file it is) and its top level read-only:
+  kept for many attempts (``views.py``), nothing of it on the host;
 - ``{"op": "drop", "root": ...}``: detach it (the steps still in it keep
-  their view until they end).
+  their view until they end); a kept view's folder is removed as well.
 
-It ends when stdin closes (its runner is gone).
+Started with a folder (its first argument), the holder mounts a tmpfs of
+its own on it, unbindable (no view holds a copy of it or of what it
+holds): the kept views live there, seen from the host as an empty folder.
+It ends when stdin closes (its runner is gone), and its views with it.
 """
 
+import contextlib
 import ctypes
 import ctypes.util
 import json
@@ -131,8 +140,51 @@ def fill(root: str, binds: list[list[object]]) -> None:
             _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
 
 
+def keep(name: str, binds: list[list[object]]) -> None:
+    if not BASE or os.sep in name or name in ("", ".", ".."):
+        raise ValueError(f"no place to keep a view named {name!r}")
+    root = os.path.join(BASE, name)
+    os.mkdir(root)
+    try:
+        prepare(root, [[place, os.path.isdir(str(source))] for source, place, _ in binds])
+        # A read-only file is copied into the view (it outlives the attempt
+        # whose file it was given, and that attempt's folder); the rest bound.
+        for source, place, read_only in binds:
+            if read_only and os.path.isfile(str(source)):
+                _copy(str(source), os.path.join(root, str(place)))
+            else:
+                fill(root, [[source, place, read_only]])
+        # What a step writes at the top level would outlive it and be seen by
+        # the steps after it: nothing may be (its binds stay as they are).
+        _mount(None, root, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    except OSError:
+        _libc.umount2(os.fsencode(root), MNT_DETACH)  # what was mounted, if anything
+        with contextlib.suppress(OSError):
+            os.rmdir(root)
+        raise
+
+
+def _copy(source: str, target: str) -> None:
+    with open(source, "rb") as given, open(target, "wb") as copy:
+        copy.write(given.read())
+    os.chmod(target, 0o444)
+
+
 def drop(root: str) -> None:
     _check(_libc.umount2(os.fsencode(root), MNT_DETACH), f"umount {root}")
+    if BASE and os.path.dirname(root) == BASE:
+        os.rmdir(root)
+
+
+def own_base(folder: str) -> str:
+    """The holder's tmpfs on ``folder`` (the kept views' place)."""
+    _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
+    _mount(None, folder, None, MS_UNBINDABLE)
+    return os.path.normpath(folder)
+
+
+BASE = ""
+"""Where kept views live (``own_base``); empty: none are kept."""
 
 
 def serve() -> None:
@@ -145,6 +197,8 @@ def serve() -> None:
                 prepare(request["root"], request["places"])
             elif request["op"] == "fill":
                 fill(request["root"], request["binds"])
+            elif request["op"] == "keep":
+                keep(str(request["name"]), request["binds"])
             else:
                 drop(request["root"])
             reply: dict[str, object] = {"ok": True}
@@ -157,6 +211,8 @@ def serve() -> None:
 if __name__ == "__main__":
     try:
         enter_namespace()
+        if len(sys.argv) > 1:
+            BASE = own_base(sys.argv[1])
     except OSError as exc:
         sys.stdout.write(json.dumps({"error": str(exc)}) + "\n")
         sys.exit(1)

@@ -2,20 +2,22 @@
 ``/pipeline.json``, as an Orchest step expects them, without Docker.
 
 **Namespace mode.** A small process of the runner, the view holder
-(``holder_main.py``), lives in a mount namespace of its own (and a user
-namespace mapping the runner's user when the runner is not root). For each
-attempt it mounts a tmpfs on a folder of the attempt's scratch directory
-holding a bind of every top-level entry of the host's ``/`` (so every host
-path still works), plus ``/project-dir`` (the run's project directory),
-``/data`` (the stack's data directory) and ``/pipeline.json`` (the attempt's
-definition, read-only). The step's command (or notebook kernel) is started as
-``nsenter --mount=<holder's> --root=<that tmpfs> --wdns=<cwd> -- command``:
+(``holder_main.py``, its runner's side in ``holder.py``), lives in a mount
+namespace of its own (and a user namespace mapping the runner's user when
+the runner is not root). A view is a tmpfs holding a bind of every top-level
+entry of the host's ``/`` (so every host path still works), plus
+``/project-dir`` (the run's project directory), ``/data`` (the stack's data
+directory) and ``/pipeline.json`` (the run's definition, read-only). A script
+step's view is kept for the attempts after it with the same project
+directory and definition (``views.py``: made once, not per attempt; dropped
+when idle, and always with the holder), on a folder of the holder's own
+tmpfs. The step's command (or notebook kernel) is started as
+``nsenter --mount=<holder's> --root=<that view> --wdns=<cwd> -- command``:
 ``nsenter`` enters the namespace, ``chroot``s and ``exec``s the step, so the
 step keeps ``nsenter``'s pid (exit codes, signals and the process-tree sweep
 are unchanged), and the runner still spawns through ``vfork``. Nothing is
-mounted on the host; once the attempt ends its view is detached (the runner
-sends the drop as the attempt ends and reads its reply with the next
-request's: one wait for the holder per step, not two).
+mounted on the host. A pooled kernel's view is made on a folder of its slot
+and dropped after its step (``prepare_slot``, ``fill``).
 
 Why a holder rather than entering a namespace in the child (``preexec_fn``):
 a ``preexec_fn`` makes Python ``fork`` the runner instead of ``vfork``ing it,
@@ -38,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import json
 import logging
 import os
 import shutil
@@ -47,11 +48,14 @@ import tempfile
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from orchest_schemas.commands import StepWork
 
 from .environment import StepLaunch
+from .holder import HOLDER_REPLY_SECONDS, IsolationError, ViewHolder
+from .views import KeptViews
+
+__all__ = ["Isolation", "IsolationError", "IsolationMode", "ViewHolder", "open_isolation"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,146 +63,14 @@ PROJECT_DIR = Path("/project-dir")
 DATA_DIR = Path("/data")
 PIPELINE_PATH = Path("/pipeline.json")
 VIEW_FOLDER = "view"
-"""The folder of the scratch directory the step's root is mounted on."""
+"""The folder of a pooled kernel's slot (or of the probe) its root is mounted on."""
 SDK_HOOK_DIR = Path(__file__).with_name("sdk_paths")
 """Holds the ``sitecustomize`` of the unisolated mode."""
-HOLDER_SCRIPT = Path(__file__).with_name("holder_main.py")
-HOLDER_START_SECONDS = 30.0
-HOLDER_REPLY_SECONDS = 30.0
-
-
-class IsolationError(Exception):
-    """The step's view could not be made."""
 
 
 class IsolationMode(enum.StrEnum):
     NAMESPACE = "mount-namespace"
     NONE = "none"
-
-
-class ViewHolder:
-    """The runner's side of the view holder: one request at a time, its reply
-    awaited, except a view's drop at the end of its attempt (``drop_soon``):
-    the holder still does it at once, the runner reads its reply before the
-    next one. The holder answers in order, so the replies owed come first."""
-
-    def __init__(self, process: asyncio.subprocess.Process, pid: int) -> None:
-        self._process = process
-        self.pid = pid
-        self._lock = asyncio.Lock()
-        self._owed = 0
-        """Replies of drops sent without waiting, not read yet."""
-        self._nsenter = shutil.which("nsenter") or "nsenter"
-        """Found once, on the runner's ``PATH`` (not each step's)."""
-
-    @classmethod
-    async def start(cls, python: str = sys.executable) -> ViewHolder:
-        process = await asyncio.create_subprocess_exec(
-            python,
-            "-I",
-            "-S",
-            str(HOLDER_SCRIPT),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        try:
-            assert process.stdout is not None
-            line = await asyncio.wait_for(process.stdout.readline(), HOLDER_START_SECONDS)
-            ready = json.loads(line or b"{}")
-            if "ready" not in ready:
-                raise IsolationError(ready.get("error") or "the view holder did not start")
-        except BaseException:
-            await _end(process)
-            raise
-        return cls(process, int(ready["ready"]))
-
-    @property
-    def alive(self) -> bool:
-        return self._process.returncode is None
-
-    @property
-    def exit_status(self) -> int | None:
-        return self._process.returncode
-
-    async def _request(self, request: dict[str, Any]) -> None:
-        process = self._process
-        assert process.stdin is not None and process.stdout is not None
-        async with self._lock:
-            try:
-                process.stdin.write(json.dumps(request).encode() + b"\n")
-                owed, self._owed = self._owed, 0  # the drops sent before this request
-                # One deadline for the exchange (no task per read, as wait_for makes).
-                async with asyncio.timeout(HOLDER_REPLY_SECONDS):
-                    await process.stdin.drain()
-                    for _ in range(owed):
-                        try:
-                            _check(await process.stdout.readline())
-                        except IsolationError as exc:
-                            logger.debug("the view holder did not drop a view: %s", exc)
-                    line = await process.stdout.readline()
-            except (OSError, TimeoutError) as exc:
-                raise IsolationError(f"the view holder does not answer: {exc!r}") from exc
-        _check(line)
-
-    async def make(self, root: Path, binds: list[tuple[Path, str, bool]]) -> None:
-        wire = [[str(source), name, read_only] for source, name, read_only in binds]
-        await self._request({"op": "make", "root": str(root), "binds": wire})
-
-    async def prepare(self, root: Path, places: list[tuple[str, bool]]) -> None:
-        await self._request({"op": "prepare", "root": str(root), "places": places})
-
-    async def fill(self, root: Path, binds: list[tuple[Path, str, bool]]) -> None:
-        wire = [[str(source), name, read_only] for source, name, read_only in binds]
-        await self._request({"op": "fill", "root": str(root), "binds": wire})
-
-    async def drop(self, root: Path) -> None:
-        await self._request({"op": "drop", "root": str(root)})
-
-    def drop_soon(self, root: Path) -> None:
-        """Send the drop of ``root`` without waiting for its reply (the holder
-        detaches the view as it reads the request; a failure is only logged,
-        as a failed ``drop`` is ignored)."""
-        stdin = self._process.stdin
-        if stdin is None or not self.alive:
-            return
-        with contextlib.suppress(ConnectionError, RuntimeError):  # ended: the view with it
-            stdin.write(json.dumps({"op": "drop", "root": str(root)}).encode() + b"\n")
-            self._owed += 1
-
-    def prefix(self, root: Path, cwd: Path) -> list[str]:
-        """The command that starts what follows it inside the view at ``root``."""
-        ns = f"/proc/{self.pid}"
-        user = [f"--user={ns}/ns/user", "--preserve-credentials"] if os.getuid() else []
-        return [
-            self._nsenter,
-            *user,
-            f"--mount={ns}/ns/mnt",
-            f"--root={ns}/root{root}",
-            f"--wdns={cwd}",
-            "--",
-        ]
-
-    async def close(self) -> None:
-        await _end(self._process)
-
-
-def _check(line: bytes) -> None:
-    """Raise the error of a reply (``b""``: the holder ended)."""
-    reply = json.loads(line or b'{"ok": false, "error": "the view holder ended"}')
-    if not reply.get("ok"):
-        raise IsolationError(str(reply.get("error")))
-
-
-async def _end(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        if process.stdin is not None:
-            process.stdin.close()
-        try:
-            await asyncio.wait_for(process.wait(), 5.0)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
 
 
 @dataclass(frozen=True)
@@ -234,6 +106,8 @@ class Isolation:
     reason: str | None = None
     """Why the mode is ``none``."""
     holder: ViewHolder | None = None
+    kept: KeptViews = field(default_factory=KeptViews)
+    """The script steps' views, kept for the attempts after."""
     _restart: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def describe(self) -> str:
@@ -249,17 +123,11 @@ class Isolation:
             return
         assert self.holder is not None
         file = self.step_file(work, launch)
-        root = launch.scratch_dir / VIEW_FOLDER
-        # On the loop, like the scratch folder and its pipeline.json: one
-        # mkdir costs less than the thread hop (a wake-up of another thread).
-        project_dir = _view_folder(root, Path(work.project_dir))
+        binds = _binds(launch.project_dir, self.data_dir, launch.pipeline_path)
         holder = await self._live_holder(self.holder)
-        await holder.make(root, _binds(project_dir, self.data_dir, launch.pipeline_path))
-        try:
+        async with self.kept.use(holder, binds, launch.pipeline) as root:
             prefix = holder.prefix(root, file.parent)
             yield StepView(replace(launch, env=self.step_env(launch)), file, prefix)
-        finally:
-            holder.drop_soon(root)
 
     @property
     def isolated(self) -> bool:
@@ -328,12 +196,6 @@ async def release_slot(slot: KernelSlot) -> None:
     if slot.holder is not None and slot.root is not None and slot.holder.alive:
         with contextlib.suppress(IsolationError):
             await slot.holder.drop(slot.root)
-
-
-def _view_folder(root: Path, project_dir: Path) -> Path:
-    """Make the view's mount point; returns the project's absolute path."""
-    root.mkdir()
-    return project_dir.absolute()
 
 
 def _binds(project_dir: Path, data_dir: Path, pipeline_file: Path) -> list[tuple[Path, str, bool]]:
@@ -422,5 +284,6 @@ async def open_isolation(setting: str, data_dir: Path) -> AsyncIterator[Isolatio
     try:
         yield isolation
     finally:
+        isolation.kept.close()
         if isolation.holder is not None:
             await isolation.holder.close()

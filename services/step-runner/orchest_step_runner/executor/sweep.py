@@ -7,18 +7,27 @@ pid and start time, which no other process shares). Its descendants inherit
 it, whatever group or session they move to (``setsid``), and so do daemons
 whose parent has exited. ``labelled`` finds them by reading ``/proc``.
 
-``python -I -S sweep.py LABEL`` is the guardian: one per runner, started by
-it (``guardian.Guardian``) with a pipe on its stdin. The runner writes
-``+PGID`` when a step's process group starts and ``-PGID`` when it has ended.
-When the pipe reaches end of file, the runner has exited (a ``kill -9``
-included: the kernel closes a dead process's pipes), and the guardian kills
-the registered groups and every process carrying ``LABEL``, again until none
-is left, then exits. Run as a script (stdlib only) so that it starts in
-milliseconds and holds little memory.
+``python -I -S sweep.py LABEL [GROUPS_FD]`` is the guardian: one per
+runner, started by it (``guardian.Guardian``) with a pipe on its stdin. The
+runner keeps the process groups of its running steps in a memory file
+(``memfd_create``, no path) whose descriptor the guardian inherits as
+``GROUPS_FD``: ``GROUP_SLOTS`` native ``int32`` slots (0: free) that the
+runner has mapped into its memory. A step's group is put in a slot as it
+starts and taken out as it ends, by a store to that shared memory: no
+system call, no wake-up of the guardian. Groups that found no slot (or with
+no memory file) come over the pipe as ``+PGID`` and ``-PGID`` lines. When
+the pipe reaches end of file, the runner has exited (a ``kill -9``
+included: the kernel closes a dead process's pipes, while the memory file
+lives on with the guardian's descriptor, holding what the runner's stores
+wrote), and the guardian reads the slots, then kills the groups and every
+process carrying ``LABEL``, again until none is left, then exits. Run as a
+script (stdlib only) so that it starts in milliseconds and holds little
+memory.
 """
 
 from __future__ import annotations
 
+import array
 import contextlib
 import os
 import signal
@@ -137,8 +146,9 @@ def _label_ticks(label: str) -> int:
     return 0
 
 
-def guard(label: str, commands: Iterable[bytes]) -> int:
-    """Follow ``+PGID``/``-PGID`` lines until they end, then sweep."""
+def guard(label: str, commands: Iterable[bytes], groups_file: int | None = None) -> int:
+    """Follow ``+PGID``/``-PGID`` lines until they end, then sweep those groups
+    and the ones in the slots of the memory file ``groups_file``."""
     groups: set[int] = set()
     for line in commands:
         text = line.strip()
@@ -147,18 +157,36 @@ def guard(label: str, commands: Iterable[bytes]) -> int:
                 groups.add(int(text[1:]))
             elif text.startswith(b"-"):
                 groups.discard(int(text[1:]))
+    if groups_file is not None:
+        groups.update(slotted_groups(groups_file))
     return sweep(label.__eq__, groups, since_ticks=_label_ticks(label))
 
 
+GROUP_SLOTS = 1024
+"""Slots of a groups file: steps running at once on a runner, at most."""
+
+
+def slotted_groups(fd: int) -> list[int]:
+    """The groups in the slots of the memory file ``fd``."""
+    try:
+        data = os.pread(fd, GROUP_SLOTS * 4, 0)
+    except OSError:
+        return []
+    slots = array.array("i")
+    slots.frombytes(data[: len(data) - len(data) % 4])
+    return [pgid for pgid in slots if pgid > 0]
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: sweep.py RUNNER_LABEL", file=sys.stderr)
+    if len(argv) not in (1, 2):
+        print("usage: sweep.py RUNNER_LABEL [GROUPS_FD]", file=sys.stderr)
         return 2
     # A terminal's Ctrl-C or the runner's own stop signal must not end the
     # guardian before the runner: only the end of its pipe does.
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
-    count = guard(argv[0], iter(sys.stdin.buffer.readline, b""))
+    groups_file = int(argv[1]) if len(argv) == 2 else None
+    count = guard(argv[0], iter(sys.stdin.buffer.readline, b""), groups_file)
     if count:
         print(f"guardian: runner {argv[0]} ended; killed {count} of its processes", file=sys.stderr)
     return 0
