@@ -72,5 +72,20 @@ async def written_by(db: Executor, writer: int) -> list[StoredMessage]:
     return _messages(rows)
 
 
+async def fence(conn: Connection, writer: int, wait_seconds: float) -> bool:
+    """Make sure backend ``writer`` can commit nothing from now on: terminate it
+    and wait (up to ``wait_seconds``) for it to exit; its open transaction, if
+    any, is rolled back. True when it is gone (or was already, or is ``conn``'s
+    own backend, whose previous transaction is over since it runs this);
+    False when it has not exited in time."""
+    rows = await conn.fetch(
+        "SELECT pg_terminate_backend(pid, $2) AS gone FROM pg_stat_activity"
+        " WHERE pid = $1 AND pid <> pg_backend_pid()",
+        writer,
+        max(1, int(wait_seconds * 1000)),
+    )
+    return all(row["gone"] for row in rows)
+
+
 async def delete(db: Executor, ids: Sequence[int]) -> None:
     await db.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", list(ids))
