@@ -3,11 +3,17 @@ the guarantees need (each costs WAL and CPU at every step of every run)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+from nats.aio.client import Client
+from nats.aio.msg import Msg
 
+from orchest_scheduler import outbox_store
+from orchest_scheduler.outbox import Outbox
+from orchest_scheduler.outbox_store import OutboxRow
 from orchest_service.database import apply_migrations, create_pool
 
 
@@ -32,3 +38,27 @@ async def test_an_event_row_costs_two_index_entries(pool: asyncpg.Pool) -> None:
         "event_log_by_run": "btree (run_uuid, seq) WHERE (run_uuid IS NOT NULL)",
         "event_log_event_id_key": "btree (event_id)",
     }
+
+
+async def test_a_write_s_messages_are_one_outbox_row(pool: asyncpg.Pool, nc: Client) -> None:
+    """The messages of one write are one row (one tuple, one index entry, one
+    deletion), published in their order, rows in commit order."""
+    arrived: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def on_msg(msg: Msg) -> None:
+        arrived.put_nowait(msg.data)
+
+    sub = await nc.subscribe("writes-test.>", cb=on_msg)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            for part in ((0, 1, 2), (3, 4)):
+                messages = [OutboxRow(f"writes-test.{i}", None, b"%d" % i, False) for i in part]
+                ids = await outbox_store.insert(conn, messages)
+                assert len(ids) == len(part) and len(set(ids)) == 1
+        assert await pool.fetchval("SELECT count(*) FROM outbox") == 2
+        assert await Outbox(pool, nc, nc.jetstream()).recover() == 5
+        got = [await asyncio.wait_for(arrived.get(), 10) for _ in range(5)]
+        assert got == [b"0", b"1", b"2", b"3", b"4"]
+        assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+    finally:
+        await sub.unsubscribe()

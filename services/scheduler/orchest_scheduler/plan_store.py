@@ -130,4 +130,4 @@ async def write_plan(
         **event_arrays(events),
         **outbox_arrays(outbox),
     )
-    return outbox_ids(row, "applied")
+    return outbox_ids(row, "applied", len(outbox))
