@@ -4,16 +4,23 @@ the guarantees need (each costs WAL and CPU at every step of every run)."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
+from integration.runs_harness import run_handling
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from orchest_scheduler import outbox_store
 from orchest_scheduler.outbox import Outbox
 from orchest_scheduler.outbox_store import OutboxRow
+from orchest_schemas.bus import BusNames
+from orchest_schemas.commands import CreateRun
+from orchest_schemas.reports import ClaimStep, ReportAttempt, StepAttemptFinished
+from orchest_schemas.status import StepStatus
 from orchest_service.database import apply_migrations, create_pool
 
 
@@ -62,3 +69,58 @@ async def test_a_write_s_messages_are_one_outbox_row(pool: asyncpg.Pool, nc: Cli
         assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
     finally:
         await sub.unsubscribe()
+
+
+async def test_a_chain_s_decision_writes_one_outbox_tuple_and_one_speculative_insert(
+    database_url: str, nc: Client, bus: BusNames, tmp_path: Path
+) -> None:
+    """A report of a chain's step, whose answer hands the next step over (the
+    decision every step of a chain costs), read back from the WAL: its
+    messages are one outbox tuple, and only the report's row (keyed by its
+    id, which a report sent twice shares) is a speculative insertion (``ON
+    CONFLICT``); the status events are plain inserts."""
+    (tmp_path / "s.sh").write_text("true\n")
+    steps = {
+        name: {"uuid": name, "title": name, "file_path": "s.sh", "incoming_connections": parents}
+        for name, parents in (("a", []), ("b", ["a"]))
+    }
+    create = CreateRun.model_validate(
+        {
+            "pipeline_definition": {"uuid": "p-writes", "steps": steps},
+            "run_config": {"project_dir": str(tmp_path)},
+        }
+    )
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
+        async with run_handling(database_url, nc, bus) as runs:
+            run = await runs.create(create)
+            claim = ClaimStep(run_uuid=run.uuid, step_uuid="a", attempt=1, runner_id="r")
+            assert (await runs.claim(claim)).granted
+            report = StepAttemptFinished(
+                run_uuid=run.uuid,
+                step_uuid="a",
+                attempt=1,
+                status=StepStatus.SUCCESS,
+                runner_id="r",
+            )
+            start = await conn.fetchval("SELECT pg_current_wal_insert_lsn()")
+            answer = await runs.report(ReportAttempt(report=report, next_lease_seconds=30))
+            end = await conn.fetchval("SELECT pg_current_wal_insert_lsn()")
+        assert answer.work is not None and answer.work.step_uuid == "b"
+        rows = await conn.fetch(
+            "SELECT record_type, (regexp_match(block_ref, 'rel \\d+/\\d+/(\\d+)'))[1] AS node"
+            " FROM pg_get_wal_records_info($1, $2) WHERE resource_manager = 'Heap'",
+            start,
+            end,
+        )
+        nodes = {
+            str(await conn.fetchval("SELECT pg_relation_filenode($1::regclass)", name)): name
+            for name in ("scheduler.outbox", "scheduler.event_log")
+        }
+        written = Counter((nodes.get(r["node"]), r["record_type"]) for r in rows)
+    finally:
+        await conn.close()
+    inserts = {kind: n for (table, kind), n in written.items() if table == "scheduler.outbox"}
+    assert sum(n for kind, n in inserts.items() if kind.startswith("INSERT")) == 1, written
+    assert written[("scheduler.event_log", "HEAP_CONFIRM")] == 1, written

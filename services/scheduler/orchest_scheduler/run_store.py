@@ -70,28 +70,50 @@ class EventRow:
     payload: str
 
 
-def logged_and_sent(on_conflict: str = "") -> str:
+def logged_and_sent(reports: bool = False) -> str:
     """The ``events`` and ``out`` parts of a statement that writes a run (its
     part ``run`` returns the run's uuid if it wrote it): the run's events
     logged, its messages put in the outbox (one row, in order), with the
     parameters of ``event_arrays`` and ``outbox_arrays``, ``:now`` the events'
-    time."""
-    return f"""events AS (
+    time.
+
+    With ``reports``, the rows without a sequence are applied reports, keyed
+    by their ``report_id``, which a report sent twice shares: they are
+    inserted apart, skipping an id already there (``ON CONFLICT``; a
+    speculative insertion, which costs a WAL record more per row). Status
+    events need no such check: their ids are new at every decision (one
+    decided again gets new ones), so a duplicate cannot occur."""
+    status_events = "AND e.sequence IS NOT NULL" if reports else ""
+    logged = f"""events AS (
     INSERT INTO event_log (event_id, kind, run_uuid, sequence, occurred_at, payload)
     SELECT e.event_id, e.kind, (SELECT uuid FROM run), e.sequence, :now, e.payload::jsonb
     FROM unnest(:event_ids::text[], :event_kinds::text[], :event_sequences::int[],
         :event_payloads::text[])
         AS e(event_id, kind, sequence, payload)
-    WHERE EXISTS (SELECT 1 FROM run)
-    {on_conflict}
+    WHERE EXISTS (SELECT 1 FROM run) {status_events}
     RETURNING 1
-), out AS (
+)"""
+    if reports:
+        logged += """, reports AS (
+    INSERT INTO event_log (event_id, kind, run_uuid, sequence, occurred_at, payload)
+    SELECT e.event_id, e.kind, (SELECT uuid FROM run), NULL, :now, e.payload::jsonb
+    FROM unnest(:event_ids::text[], :event_kinds::text[], :event_sequences::int[],
+        :event_payloads::text[])
+        AS e(event_id, kind, sequence, payload)
+    WHERE EXISTS (SELECT 1 FROM run) AND e.sequence IS NULL
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING 1
+)"""
+    return (
+        logged
+        + """, out AS (
     INSERT INTO outbox (subjects, msg_ids, payloads, jetstream)
     SELECT :out_subjects::text[], :out_msg_ids::text[], :out_payloads::bytea[],
         :out_jetstream::bool[]
     WHERE EXISTS (SELECT 1 FROM run) AND cardinality(:out_subjects::text[]) > 0
     RETURNING id
 )"""
+    )
 
 
 def what_was_written(written: str) -> str:
