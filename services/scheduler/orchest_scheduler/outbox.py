@@ -75,6 +75,22 @@ UNSURE: tuple[type[BaseException], ...] = (
 broke, the server shut down or cancelled the statement)."""
 
 
+ACK_ERRORS: tuple[type[BaseException], ...] = (
+    NatsTimeoutError,
+    APIError,
+    ConnectionClosedError,
+    OSError,
+)
+"""Errors of a JetStream acknowledgement that mean: publish it again."""
+
+
+def _acknowledged(sent: asyncio.Future[Any] | BaseException) -> bool:
+    """Whether a message sent was stored: its acknowledgement came, in time."""
+    if isinstance(sent, BaseException) or not sent.done() or sent.cancelled():
+        return False
+    return sent.exception() is None
+
+
 def refused(exc: Exception) -> bool:
     """Whether a write that raised ``exc`` surely committed nothing: Postgres
     refused it (an error that ends the transaction), or the writer did."""
@@ -221,12 +237,16 @@ class Outbox:
 
     async def _publish_until_stopped(self, stopping: asyncio.Event) -> None:
         """One ``get`` per batch (no task per batch: this runs at every write);
-        the stop wakes it with an empty batch."""
+        the stop wakes it with an empty batch. A batch waits one turn of the
+        loop before it is published: the write that handed it over wakes it
+        before its own caller, whose answer (a report's, with the next step
+        of a chain) is on the critical path and goes out first then."""
         waker = asyncio.create_task(self._wake_on(stopping))
         try:
             while not (stopping.is_set() and self._queue.empty()):
                 batch = await self._queue.get()
                 if batch:
+                    await asyncio.sleep(0)
                     await self._publish_batch(batch)
                     self._published.extend(outbox_id for outbox_id, _ in batch)
         finally:
@@ -250,22 +270,16 @@ class Outbox:
                     pending.append(await self._send(message))
                 except (NatsTimeoutError, NoRespondersError, ConnectionClosedError, OSError) as exc:
                     pending.append(exc)
+            # nats-py puts no deadline on these: an acknowledgement lost in a
+            # reconnect would otherwise stall the outbox. One for them all.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(ACK_TIMEOUT):
+                    for sent in pending:
+                        if isinstance(sent, asyncio.Future):
+                            with contextlib.suppress(*ACK_ERRORS):
+                                await sent
             for (_, message), sent in zip(chunk, pending, strict=True):
-                failed = isinstance(sent, BaseException)
-                if isinstance(sent, asyncio.Future):
-                    try:
-                        # nats-py puts no deadline on these: an acknowledgement
-                        # lost in a reconnect would otherwise stall the outbox.
-                        await asyncio.wait_for(sent, ACK_TIMEOUT)
-                    except (
-                        TimeoutError,
-                        NatsTimeoutError,
-                        APIError,
-                        ConnectionClosedError,
-                        OSError,
-                    ):
-                        failed = True
-                if failed:
+                if sent is not None and not _acknowledged(sent):
                     await self._publish_until_done(message)
 
     async def _send(self, message: OutMessage) -> asyncio.Future[Any] | None:
