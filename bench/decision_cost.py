@@ -5,7 +5,8 @@ The scheduler's run handling in this process (``Runs``, its mailboxes and
 outbox publisher, as one replica has them) on an embedded Postgres and NATS of
 its own, no runner: a chain is created, its first step claimed, then each
 step's report is sent as the runner sends it (``ReportAttempt`` with a kept
-slot), and its answer hands the next step over. Prints, per block of a
+slot), and its answer hands the next step over (with the outbox's
+listening connection in versions that had one, as their service ran it). Prints, per block of a
 chain's reports, this process's CPU and all of Postgres' processes' CPU per
 report, and the p50 of a report's answer; then the medians over the blocks
 (the first block is a warm-up, not counted).
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import importlib
 import statistics
 import tempfile
 import time
@@ -37,6 +40,15 @@ from orchest_schemas.reports import ClaimStep, ReportAttempt, StepAttemptFinishe
 from orchest_schemas.status import StepStatus
 from orchest_service.broker import ensure_streams
 from orchest_service.database import apply_migrations, create_pool
+
+
+def _listener(url: str, outbox: Outbox, stop: asyncio.Event) -> asyncio.Task[None] | None:
+    """The outbox's listening connection, as the service ran it, in a version
+    of the scheduler that has one (before 2026-12-07)."""
+    with contextlib.suppress(ImportError):
+        module = importlib.import_module("orchest_scheduler.outbox_listener")
+        return asyncio.create_task(module.listen(url, "scheduler", outbox, stop))
+    return None
 
 
 def chain(folder: Path, steps: int) -> CreateRun:
@@ -112,6 +124,7 @@ async def main(steps: int, blocks: int) -> None:
             outbox = Outbox(pool, nc, js)
             stop = asyncio.Event()
             publisher = asyncio.create_task(outbox.run(stop))
+            listener = _listener(pg.url("cost"), outbox, stop)
             runs = Runs(pool, bus, outbox, DefinitionStore(js, bus.definitions_bucket, 3600))
             postgres, me = psutil.Process(pg.pid), psutil.Process()
             create = chain(root, steps)
@@ -135,6 +148,8 @@ async def main(steps: int, blocks: int) -> None:
             )
             stop.set()
             await publisher
+            if listener is not None:
+                await listener
             await pool.close()
             await nc.close()
 

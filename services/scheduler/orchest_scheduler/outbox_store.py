@@ -89,9 +89,12 @@ async def fence(conn: Connection, writer: int, wait_seconds: float) -> bool:
     any, is rolled back. True when it is gone (or was already, or is ``conn``'s
     own backend, whose previous transaction is over since it runs this);
     False when it has not exited in time."""
+    # A backend of another database or role under that pid is not the writer
+    # (which is gone then): left alone.
     rows = await conn.fetch(
         "SELECT pg_terminate_backend(pid, $2) AS gone FROM pg_stat_activity"
-        " WHERE pid = $1 AND pid <> pg_backend_pid()",
+        " WHERE pid = $1 AND pid <> pg_backend_pid()"
+        " AND datname = current_database() AND usename = current_user",
         writer,
         max(1, int(wait_seconds * 1000)),
     )
