@@ -16,7 +16,9 @@ proxy is armed is the one to break, once:
   happens after the client has seen its connection break and given up.
 
 ``cut`` is set when the client connection has been cut; ``committed`` when
-the server said the held transaction was over.
+the server said the held transaction was over; ``server_gone`` when the
+server ended the cut connection itself (its backend terminated: it can no
+longer commit anything).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class CommitCutter:
         self._released = asyncio.Event()
         self.cut = asyncio.Event()
         self.committed = asyncio.Event()
+        self.server_gone = asyncio.Event()
         self.port = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -66,6 +69,7 @@ class CommitCutter:
         self._victim = None
         self.cut.clear()
         self.committed.clear()
+        self.server_gone.clear()
         self._released.clear()
 
     def release(self) -> None:
@@ -184,7 +188,8 @@ class CommitCutter:
                     return
                 self._to_client(conn, message)
         except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+            if conn.doomed:
+                self.server_gone.set()
         finally:
             if not conn.doomed:
                 conn.client.close()

@@ -4,8 +4,8 @@ same scheduler, with no restart.
 
 The scheduler reaches Postgres through ``pg_cut.CommitCutter``, a proxy that
 breaks its connection around the commit of the next statement writing the
-outbox: after the commit (the reply is lost) or before it (the transaction
-commits after the scheduler has given up on it).
+outbox: after the commit (the reply is lost) or before it (the scheduler
+gives up on the transaction, which must then never commit).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from runs_harness import EventLog, Project, Stack, event_log, whole_stack
 
 from orchest_cli.embedded import EmbeddedPostgres
 from orchest_schemas.events import AnyEvent, RunStatusChanged, StepStatusChanged
-from support import eventually
 
 PROMPT = 5.0
 """Seconds within which the lost commit's first message must be published
@@ -110,27 +109,33 @@ async def test_run_whose_create_reply_is_lost_starts_at_once(
     print(f"lost create reply: first event {delay * 1000:.1f} ms after the cut")
 
 
-async def test_run_committed_after_the_scheduler_gave_up_starts(
-    stack: Stack, cutter: CommitCutter, project: Project
+async def test_a_write_cut_before_its_commit_never_commits(
+    stack: Stack, cutter: CommitCutter, project: Project, database_url: str
 ) -> None:
+    """The scheduler gives up on a write whose connection broke before the
+    commit; before it answers, the backend that held the transaction is
+    terminated (fenced), so the commit cannot land later: the run does not
+    exist until the key's retry creates it, once."""
     project.step("a", "a.sh", "echo a\n")
     body = project.body(idempotency_key="late-commit")
     async with event_log(stack) as log:
         cutter.arm("before-commit")
         first = await stack.http.post("/api/runs", json=body)
-        # The scheduler saw its connection break and answered an error; only
-        # now does the transaction reach its commit.
         assert first.status_code >= 500, first.text
         assert cutter.cut.is_set() and not cutter.committed.is_set()
-        cutter.release()
-        await asyncio.wait_for(cutter.committed.wait(), 30)
-        committed_at = asyncio.get_running_loop().time()
-        await log.wait_for(lambda e: bool(of_pipeline(project)(e)), PROMPT, "the run's events")
-        delay = asyncio.get_running_loop().time() - committed_at
+        # Answered only once the transaction's backend is gone.
+        await asyncio.wait_for(cutter.server_gone.wait(), PROMPT)
+        cutter.release()  # the held Sync reaches nobody
+        conn = await asyncpg.connect(database_url)
+        try:
+            count = "SELECT count(*) FROM scheduler.runs WHERE pipeline_uuid = $1"
+            assert await conn.fetchval(count, project.uuid) == 0
+        finally:
+            await conn.close()
         created = await post_until_created(stack, body)
         events = await log.wait_for(run_ended(project), 60, "the run's end")
+    assert not cutter.committed.is_set()
     assert_the_one_run_succeeded(events, project, created)
-    print(f"late commit: first event {delay * 1000:.1f} ms after the commit")
 
 
 async def test_step_work_of_a_report_whose_reply_is_lost_is_sent(
@@ -174,41 +179,24 @@ async def test_step_work_of_a_report_whose_reply_is_lost_is_sent(
     print(f"lost report reply: a's SUCCESS {delay * 1000:.1f} ms after the cut")
 
 
-async def test_rows_committed_while_unheard_go_out_when_the_listener_reconnects(
-    stack: Stack, database_url: str
+async def test_a_run_s_writes_notify_nobody(
+    stack: Stack, project: Project, database_url: str
 ) -> None:
-    """A row committed by a writer that could not publish it (its process died
-    after the commit) is published when the scheduler's listening connection
-    comes back: every reconnection claims what nobody is publishing."""
-    subject = stack.bus.cancel_step("run-of-a-dead-writer", "s")
-    arrived: asyncio.Queue[bytes] = asyncio.Queue()
-
-    async def on_msg(msg: Any) -> None:
-        await arrived.put(msg.data)
-
-    sub = await stack.nc.subscribe(subject, cb=on_msg)
-    await stack.nc.flush()
+    """No write of a run queues a notification (a NOTIFY costs each commit a
+    global lock and wakes a listening backend and the scheduler): the fence
+    above, not a listener, covers the commits whose reply is lost."""
+    project.step("a", "a.sh", "echo a\n")
+    project.step("b", "b.sh", "echo b\n", ("a",))
+    heard: asyncio.Queue[str] = asyncio.Queue()
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.execute(
-            "INSERT INTO scheduler.outbox (subject, payload, jetstream) VALUES ($1, $2, false)",
-            subject,
-            b"left by a dead writer",
-        )
-        ended = await conn.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND query LIKE 'LISTEN %'"
-        )
-        assert ended == 1, "the scheduler has one listening connection"
-        ended_at = asyncio.get_running_loop().time()
-        assert await asyncio.wait_for(arrived.get(), 10) == b"left by a dead writer"
-        delay = asyncio.get_running_loop().time() - ended_at
-
-        async def deleted() -> bool | None:
-            return await conn.fetchval("SELECT count(*) = 0 FROM scheduler.outbox") or None
-
-        await eventually(deleted, timeout=10, what="the published row deleted")
-        print(f"listener reconnected: the row published {delay * 1000:.1f} ms after the cut")
+        await conn.add_listener("scheduler.outbox", lambda *args: heard.put_nowait(args[3]))
+        async with event_log(stack) as log:
+            await stack.start_run(project.body())
+            await log.wait_for(run_ended(project), 60, "the run's end")
+        # Notifications arrive in commit order: one committed now comes after
+        # any the run's writes queued.
+        await conn.execute("SELECT pg_notify('scheduler.outbox', 'sentinel')")
+        assert await asyncio.wait_for(heard.get(), 10) == "sentinel"
     finally:
         await conn.close()
-        await sub.unsubscribe()

@@ -13,12 +13,13 @@ from integration.runs_harness import run_handling
 from nats.aio.client import Client
 
 from orchest_scheduler.definitions import DefinitionStore
+from orchest_scheduler.outbox import Outbox, OutMessage
 from orchest_scheduler.runs import Runs
 from orchest_schemas.bus import BusNames
 from orchest_schemas.commands import CreateRun, StepWork
 from orchest_schemas.events import StepStatusChanged
 from orchest_schemas.pipeline import PipelineDefinition
-from orchest_schemas.reports import ClaimStep, StepAttemptFinished
+from orchest_schemas.reports import ClaimStep, ReportAttempt, StepAttemptFinished
 from orchest_schemas.status import StepStatus
 
 
@@ -118,3 +119,41 @@ async def test_work_and_events_built_unvalidated_are_valid_contracts(
     ]
     assert events and len({e.event_id for e in events}) == len(events)
     assert all(len(e.event_id) == 32 for e in events)
+
+
+async def test_a_report_s_answer_comes_before_its_decision_s_messages(
+    database_url: str, nc: Client, bus: BusNames, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The answer handing a chain's next step over is on the chain's critical
+    path; the events of the same decision are not: the outbox lets the answer
+    go first (both are written to the same NATS connection, in this order)."""
+    order: list[str] = []
+    send = Outbox._send
+
+    async def recorded(self: Outbox, message: OutMessage) -> Any:
+        order.append("message")
+        return await send(self, message)
+
+    monkeypatch.setattr(Outbox, "_send", recorded)
+    started: asyncio.Queue[StepStatusChanged] = asyncio.Queue()
+
+    async def on_event(msg: Any) -> None:
+        event = json.loads(msg.data)
+        if event.get("status") == "STARTED" and event.get("step_uuid") == "s0":
+            started.put_nowait(event)
+
+    async with run_handling(database_url, nc, bus) as runs:
+        run = await runs.create(chain(tmp_path, 2))
+        sub = await nc.subscribe(bus.run_events(run.uuid), cb=on_event)
+        claim = ClaimStep(run_uuid=run.uuid, step_uuid="s0", attempt=1, runner_id="r")
+        assert (await runs.claim(claim)).granted
+        await asyncio.wait_for(started.get(), 10)  # the claim's messages are out
+        await sub.unsubscribe()
+        order.clear()
+        report = StepAttemptFinished(
+            run_uuid=run.uuid, step_uuid="s0", attempt=1, status=StepStatus.SUCCESS, runner_id="r"
+        )
+        answer = await runs.report(ReportAttempt(report=report, next_lease_seconds=30))
+        order.append("answer")
+    assert answer.work is not None and answer.work.step_uuid == "s1"
+    assert order[0] == "answer", order

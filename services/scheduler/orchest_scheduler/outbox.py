@@ -5,20 +5,24 @@ order, and deleted once published.
 The fast path: the writer that gets its commit's reply hands the messages
 over (``committed``) and they are published at once, from memory. A commit
 whose reply never reaches the writer (its connection broke after Postgres
-committed, or the transaction committed after the writer gave up on it) is
-found from the table instead, by the backend that wrote it (``writer``):
+committed, or before, the transaction still open on a backend that could
+commit it later) is settled from the table instead, by the backend that
+wrote it (``writer``; each row keeps its writer's pid):
 
-- when the write fails, the rows that backend wrote and this outbox does not
-  know are published before the error goes on (the commit, if it happened
-  first, is visible then);
-- a commit that lands later is announced by Postgres (a NOTIFY queued by the
-  outbox table's trigger, delivered only on commit, with the writing
-  backend's pid) to this replica's listening connection (``outbox_listener``):
-  a notification from a backend whose write failed takes its rows then;
-- whenever the listener (re)connects, and at start, every row nobody is
-  publishing is claimed (``FOR UPDATE SKIP LOCKED``), published and deleted
-  (``recover``): what a crashed process left, or a commit announced while
-  this replica was not listening.
+- when the write fails with an outcome it cannot know, the backend that
+  held it is first fenced: terminated, and waited for (``fence``), unless it
+  is already gone. A terminated backend's open transaction is rolled back,
+  so nothing of that write can commit after this point. Then the rows that
+  backend committed and this outbox does not know are published, before the
+  error goes on. A fence or look-up that fails (Postgres unreachable) is
+  tried again, with backoff, until it succeeds;
+- at start, every row nobody is publishing is claimed (``FOR UPDATE SKIP
+  LOCKED``), published and deleted (``recover``): what a crashed process
+  left.
+
+No write notifies anyone, so a commit costs Postgres no notification (no
+global lock held through the commit, no listening backend woken) and the
+scheduler no listening connection.
 
 JetStream drops a message it already has (``Nats-Msg-Id`` within the
 stream's duplicate window), so a message published twice (by two of these
@@ -30,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -59,17 +62,33 @@ JetStream drops the duplicates)."""
 CLAIM_BATCH = 1024
 """Rows claimed at a time by ``recover``."""
 LOOKUP_TIMEOUT = 5.0
-"""Seconds a failed write waits for the look-up of its committed rows."""
-LOOKUP_RETRIES = 5
-"""Look-ups of a failed write's rows tried again (with backoff) when they fail."""
-REMEMBERED_FAILURES = 1024
-"""Backends whose write failed, kept to recognise a late commit's notification."""
+"""Seconds a failed write waits for the look-up of its committed rows (beyond
+its backend's fence)."""
+FENCE_SECONDS = 5.0
+"""Seconds the fence waits for a failed write's backend to exit; one still
+there is fenced again later."""
 UNSURE: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
 )
 """Errors from Postgres that leave a write's outcome unknown (the connection
 broke, the server shut down or cancelled the statement)."""
+
+
+ACK_ERRORS: tuple[type[BaseException], ...] = (
+    NatsTimeoutError,
+    APIError,
+    ConnectionClosedError,
+    OSError,
+)
+"""Errors of a JetStream acknowledgement that mean: publish it again."""
+
+
+def _acknowledged(sent: asyncio.Future[Any] | BaseException) -> bool:
+    """Whether a message sent was stored: its acknowledgement came, in time."""
+    if isinstance(sent, BaseException) or not sent.done() or sent.cancelled():
+        return False
+    return sent.exception() is None
 
 
 def refused(exc: Exception) -> bool:
@@ -102,14 +121,8 @@ class Outbox:
         self._published: list[int] = []
         self._known: set[int] = set()
         """Rows handed to the publisher and not deleted yet."""
-        self._writing: dict[int, int] = {}
-        """Backend pid -> writes in flight on it."""
-        self._failed: OrderedDict[int, None] = OrderedDict()
-        """Backends whose write failed: a notification from one means a late commit."""
-        self._deferred: set[int] = set()
-        """Failed backends notified while a new write is in flight on them."""
         self._lookups: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
-        """(backend pid, tries so far): rows to look up outside a writer."""
+        """(backend pid, tries so far): failed writes to settle outside a writer."""
 
     def committed(self, ids: Sequence[int], messages: Sequence[OutMessage]) -> None:
         """Hand the messages of a committed write to the publisher."""
@@ -122,67 +135,38 @@ class Outbox:
         """A pool connection for a write of outbox rows, up to its commit's reply.
 
         If the write fails in a way that leaves its outcome unknown (the
-        connection broke, a timeout, a cancellation), the rows it may have
-        committed are looked up by the backend that wrote them (once the
-        connection is back in the pool) and handed to the publisher before
-        the error goes on; a commit that lands later is announced by its
-        notification (``notified``)."""
+        connection broke, a timeout, a cancellation), the backend that wrote
+        is fenced and the rows it committed are handed to the publisher
+        (``_settle``, once the connection is back in the pool) before the
+        error goes on; when that cannot be done now, it is done later, until
+        it succeeds."""
         pid = 0
         try:
             async with self._pool.acquire() as conn:
                 pid = conn.get_server_pid()
-                self._writing[pid] = self._writing.get(pid, 0) + 1
-                try:
-                    yield conn
-                finally:
-                    self._done_writing(pid)
+                yield conn
         except Exception as exc:
-            if pid and not refused(exc):
-                self._remember_failure(pid)
-                if not await self._take_rows_of(pid):
-                    self._lookups.put_nowait((pid, 1))
+            if pid and not refused(exc) and not await self._settle(pid):
+                self._lookups.put_nowait((pid, 1))
             raise
-        except BaseException:  # cancelled: looked up from the publisher's side
+        except BaseException:  # cancelled: settled from the publisher's side
             if pid:
-                self._remember_failure(pid)
                 self._lookups.put_nowait((pid, 0))
             raise
-        if pid in self._deferred:
-            self._deferred.discard(pid)
-            self._lookups.put_nowait((pid, 0))
 
-    def notified(self, pid: int) -> None:
-        """A transaction of backend ``pid`` committed outbox rows (the listener).
-
-        A backend whose write failed committed after all: its rows are looked
-        up (once the write now in flight on it, if any, is over). Any other
-        backend's writer got or will get its reply, or failed, which looks
-        its rows up then."""
-        if pid not in self._failed:
-            return
-        if pid in self._writing:
-            self._deferred.add(pid)
-        else:
-            self._lookups.put_nowait((pid, 0))
-
-    def _done_writing(self, pid: int) -> None:
-        left = self._writing.pop(pid) - 1
-        if left:
-            self._writing[pid] = left
-
-    def _remember_failure(self, pid: int) -> None:
-        self._failed[pid] = None
-        self._failed.move_to_end(pid)
-        while len(self._failed) > REMEMBERED_FAILURES:
-            self._failed.popitem(last=False)
-
-    async def _take_rows_of(self, pid: int) -> bool:
-        """Hand the committed rows of backend ``pid`` this outbox does not know
-        to the publisher; False when they could not be read."""
+    async def _settle(self, pid: int) -> bool:
+        """Fence backend ``pid`` (nothing it holds can commit afterwards), then
+        hand the committed rows it wrote that this outbox does not know to the
+        publisher; False when either could not be done."""
         try:
-            rows = await asyncio.wait_for(outbox_store.written_by(self._pool, pid), LOOKUP_TIMEOUT)
+            async with asyncio.timeout(FENCE_SECONDS + LOOKUP_TIMEOUT):
+                async with self._pool.acquire() as conn:
+                    if not await outbox_store.fence(conn, pid, FENCE_SECONDS):
+                        logger.warning("backend %d still there after its fence; again", pid)
+                        return False
+                    rows = await outbox_store.written_by(conn, pid)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            logger.warning("could not look up the outbox rows of backend %d (%s)", pid, exc)
+            logger.warning("could not settle the write of backend %d (%s)", pid, exc)
             return False
         found = [row for row in rows if row.id not in self._known]
         if found:
@@ -196,8 +180,8 @@ class Outbox:
 
     async def recover(self) -> int:
         """Claim, publish and delete every committed row nobody is publishing,
-        in commit order; returns how many. At start (what a previous process
-        left goes out first) and whenever the listener (re)connects."""
+        in commit order; returns how many. At start: what a previous process
+        left goes out first."""
         total = 0
         after = 0
         while True:
@@ -218,10 +202,10 @@ class Outbox:
     async def run(self, stopping: asyncio.Event) -> None:
         """Publish in commit order until stopped and drained; delete what was
         published in the background, at most every ``DELETE_EVERY`` seconds;
-        look up the rows of failed writes the listener reports."""
+        settle the failed writes a writer could not settle itself."""
         helpers = [
             asyncio.create_task(self._delete_periodically()),
-            asyncio.create_task(self._look_up_failed_writes()),
+            asyncio.create_task(self._settle_failed_writes()),
         ]
         try:
             await self._publish_until_stopped(stopping)
@@ -231,13 +215,14 @@ class Outbox:
             await asyncio.gather(*helpers, return_exceptions=True)
             await self._delete_published()
 
-    async def _look_up_failed_writes(self) -> None:
-        """Look-ups that failed are tried again later (a timer, not a wait: the
-        next ones go on meanwhile); a reconnecting listener recovers them too."""
+    async def _settle_failed_writes(self) -> None:
+        """Settlements that failed are tried again later, until they succeed (a
+        timer, not a wait: the next ones go on meanwhile). At a stop, those
+        left are the next start's ``recover``."""
         loop = asyncio.get_running_loop()
         while True:
             pid, tries = await self._lookups.get()
-            if await self._take_rows_of(pid) or tries >= LOOKUP_RETRIES:
+            if await self._settle(pid):
                 continue
             delay = min(0.2 * 2**tries, 5.0)
             loop.call_later(delay, self._lookups.put_nowait, (pid, tries + 1))
@@ -252,12 +237,16 @@ class Outbox:
 
     async def _publish_until_stopped(self, stopping: asyncio.Event) -> None:
         """One ``get`` per batch (no task per batch: this runs at every write);
-        the stop wakes it with an empty batch."""
+        the stop wakes it with an empty batch. A batch waits one turn of the
+        loop before it is published: the write that handed it over wakes it
+        before its own caller, whose answer (a report's, with the next step
+        of a chain) is on the critical path and goes out first then."""
         waker = asyncio.create_task(self._wake_on(stopping))
         try:
             while not (stopping.is_set() and self._queue.empty()):
                 batch = await self._queue.get()
                 if batch:
+                    await asyncio.sleep(0)
                     await self._publish_batch(batch)
                     self._published.extend(outbox_id for outbox_id, _ in batch)
         finally:
@@ -281,22 +270,16 @@ class Outbox:
                     pending.append(await self._send(message))
                 except (NatsTimeoutError, NoRespondersError, ConnectionClosedError, OSError) as exc:
                     pending.append(exc)
+            # nats-py puts no deadline on these: an acknowledgement lost in a
+            # reconnect would otherwise stall the outbox. One for them all.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(ACK_TIMEOUT):
+                    for sent in pending:
+                        if isinstance(sent, asyncio.Future):
+                            with contextlib.suppress(*ACK_ERRORS):
+                                await sent
             for (_, message), sent in zip(chunk, pending, strict=True):
-                failed = isinstance(sent, BaseException)
-                if isinstance(sent, asyncio.Future):
-                    try:
-                        # nats-py puts no deadline on these: an acknowledgement
-                        # lost in a reconnect would otherwise stall the outbox.
-                        await asyncio.wait_for(sent, ACK_TIMEOUT)
-                    except (
-                        TimeoutError,
-                        NatsTimeoutError,
-                        APIError,
-                        ConnectionClosedError,
-                        OSError,
-                    ):
-                        failed = True
-                if failed:
+                if sent is not None and not _acknowledged(sent):
                     await self._publish_until_done(message)
 
     async def _send(self, message: OutMessage) -> asyncio.Future[Any] | None:

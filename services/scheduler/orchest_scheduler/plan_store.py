@@ -87,7 +87,7 @@ WITH run AS (
              exit_code, error, artifacts, work_attempt, lease_seconds)
     WHERE s.run_uuid = (SELECT uuid FROM run) AND s.step_uuid = u.step_uuid
     RETURNING 1
-), {logged_and_sent("ON CONFLICT (event_id) DO NOTHING")}
+), {logged_and_sent(reports=True)}
 {run_store.what_was_written("applied")}
 """)
 
@@ -130,4 +130,4 @@ async def write_plan(
         **event_arrays(events),
         **outbox_arrays(outbox),
     )
-    return outbox_ids(row, "applied")
+    return outbox_ids(row, "applied", len(outbox))

@@ -70,46 +70,69 @@ class EventRow:
     payload: str
 
 
-def logged_and_sent(on_conflict: str = "") -> str:
+def logged_and_sent(reports: bool = False) -> str:
     """The ``events`` and ``out`` parts of a statement that writes a run (its
     part ``run`` returns the run's uuid if it wrote it): the run's events
-    logged, its messages put in the outbox (in order), with the parameters of
-    ``event_arrays`` and ``outbox_arrays``, ``:now`` the events' time."""
-    return f"""events AS (
+    logged, its messages put in the outbox (one row, in order), with the
+    parameters of ``event_arrays`` and ``outbox_arrays``, ``:now`` the events'
+    time.
+
+    With ``reports``, the rows without a sequence are applied reports, keyed
+    by their ``report_id``, which a report sent twice shares: they are
+    inserted apart, skipping an id already there (``ON CONFLICT``; a
+    speculative insertion, which costs a WAL record more per row). Status
+    events need no such check: their ids are new at every decision (one
+    decided again gets new ones), so a duplicate cannot occur."""
+    status_events = "AND e.sequence IS NOT NULL" if reports else ""
+    logged = f"""events AS (
     INSERT INTO event_log (event_id, kind, run_uuid, sequence, occurred_at, payload)
     SELECT e.event_id, e.kind, (SELECT uuid FROM run), e.sequence, :now, e.payload::jsonb
     FROM unnest(:event_ids::text[], :event_kinds::text[], :event_sequences::int[],
         :event_payloads::text[])
         AS e(event_id, kind, sequence, payload)
-    WHERE EXISTS (SELECT 1 FROM run)
-    {on_conflict}
+    WHERE EXISTS (SELECT 1 FROM run) {status_events}
     RETURNING 1
-), out AS (
-    INSERT INTO outbox (subject, msg_id, payload, jetstream)
-    SELECT o.subject, o.msg_id, o.payload, o.jetstream
-    FROM unnest(:out_subjects::text[], :out_msg_ids::text[], :out_payloads::bytea[],
-        :out_jetstream::bool[]) WITH ORDINALITY
-        AS o(subject, msg_id, payload, jetstream, n)
-    WHERE EXISTS (SELECT 1 FROM run)
-    ORDER BY o.n
+)"""
+    if reports:
+        logged += """, reports AS (
+    INSERT INTO event_log (event_id, kind, run_uuid, sequence, occurred_at, payload)
+    SELECT e.event_id, e.kind, (SELECT uuid FROM run), NULL, :now, e.payload::jsonb
+    FROM unnest(:event_ids::text[], :event_kinds::text[], :event_sequences::int[],
+        :event_payloads::text[])
+        AS e(event_id, kind, sequence, payload)
+    WHERE EXISTS (SELECT 1 FROM run) AND e.sequence IS NULL
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING 1
+)"""
+    return (
+        logged
+        + """, out AS (
+    INSERT INTO outbox (subjects, msg_ids, payloads, jetstream)
+    SELECT :out_subjects::text[], :out_msg_ids::text[], :out_payloads::bytea[],
+        :out_jetstream::bool[]
+    WHERE EXISTS (SELECT 1 FROM run) AND cardinality(:out_subjects::text[]) > 0
     RETURNING id
 )"""
+    )
 
 
 def what_was_written(written: str) -> str:
     """The answer of a statement that writes a run, its steps and
     ``logged_and_sent``: whether it wrote the run (column ``written``), the
-    outbox ids in order, the count of step and event rows written."""
+    outbox row's id (none without messages), the count of step and event rows written."""
     return f"""SELECT EXISTS (SELECT 1 FROM run) AS {written},
     ARRAY(SELECT id FROM out ORDER BY id) AS ids,
     (SELECT count(*) FROM steps) + (SELECT count(*) FROM events) AS written"""
 
 
-def outbox_ids(row: Any, written: str) -> list[int] | None:
-    """The outbox ids a run's write returned; None when its ``written`` column
+def outbox_ids(row: Any, written: str, messages: int) -> list[int] | None:
+    """The outbox id of each of the ``messages`` a run's write stored (one row
+    holds them all: the same id for each); None when its ``written`` column
     says the run was not written (nothing was)."""
     assert row is not None
-    return list(row["ids"]) if row[written] else None
+    if not row[written]:
+        return None
+    return [row["ids"][0]] * messages if messages else []
 
 
 def event_arrays(events: Sequence[EventRow]) -> dict[str, list[Any]]:
@@ -217,7 +240,7 @@ async def create_run(
         **event_arrays(events),
         **outbox_arrays(outbox),
     )
-    return outbox_ids(row, "created")
+    return outbox_ids(row, "created", len(outbox))
 
 
 async def load_run(conn: Connection, run_uuid: str) -> tuple[RunRecord, RunState] | None:

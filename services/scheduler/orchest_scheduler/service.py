@@ -59,7 +59,6 @@ from .environments import Environments
 from .jobs import Jobs
 from .leases import Leases
 from .outbox import Outbox
-from .outbox_listener import listen
 from .project_browser import Browser
 from .project_pipelines import Pipelines
 from .project_watch import ProjectWatcher
@@ -158,7 +157,6 @@ def build_definition(
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(outbox.run(ctx.stopping))
-                group.create_task(listen(ctx.settings.database_url, SCHEMA, outbox, ctx.stopping))
                 group.create_task(runs.sweep_retries(ctx.stopping))
                 group.create_task(leases.sweep(ctx.stopping, parts.settings.lease_sweep_seconds))
                 group.create_task(jobs.ticker.run(ctx.stopping))

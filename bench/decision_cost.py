@@ -1,0 +1,162 @@
+"""What one report of a chain costs the scheduler and Postgres: ``python -m
+bench.decision_cost``.
+
+The scheduler's run handling in this process (``Runs``, its mailboxes and
+outbox publisher, as one replica has them) on an embedded Postgres and NATS of
+its own, no runner: a chain is created, its first step claimed, then each
+step's report is sent as the runner sends it (``ReportAttempt`` with a kept
+slot), and its answer hands the next step over (with the outbox's
+listening connection in versions that had one, as their service ran it). Prints, per block of a
+chain's reports, this process's CPU and all of Postgres' processes' CPU per
+report, and the p50 of a report's answer; then the medians over the blocks
+(the first block is a warm-up, not counted).
+
+Run it from a checkout of another commit (``cd OTHER && uv run python
+PATH/bench/decision_cost.py``) to compare two versions, interleaved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import nats
+import psutil
+
+from orchest_cli.nats_server import EmbeddedNats
+from orchest_cli.postgres_server import EmbeddedPostgres
+from orchest_scheduler.definitions import DefinitionStore
+from orchest_scheduler.outbox import Outbox
+from orchest_scheduler.runs import Runs
+from orchest_schemas.bus import BusNames
+from orchest_schemas.commands import CreateRun
+from orchest_schemas.reports import ClaimStep, ReportAttempt, StepAttemptFinished
+from orchest_schemas.status import StepStatus
+from orchest_service.broker import ensure_streams
+from orchest_service.database import apply_migrations, create_pool
+
+
+def _listener(url: str, outbox: Outbox, stop: asyncio.Event) -> asyncio.Task[None] | None:
+    """The outbox's listening connection, as the service ran it, in a version
+    of the scheduler that has one (before 2026-12-07)."""
+    with contextlib.suppress(ImportError):
+        module = importlib.import_module("orchest_scheduler.outbox_listener")
+        return asyncio.create_task(module.listen(url, "scheduler", outbox, stop))
+    return None
+
+
+def chain(folder: Path, steps: int) -> CreateRun:
+    (folder / "s.sh").write_text("true\n")
+    return CreateRun.model_validate(
+        {
+            "pipeline_definition": {
+                "uuid": "p",
+                "steps": {
+                    f"s{i}": {
+                        "uuid": f"s{i}",
+                        "title": f"S{i}",
+                        "file_path": "s.sh",
+                        "incoming_connections": [f"s{i - 1}"] if i else [],
+                    }
+                    for i in range(steps)
+                },
+            },
+            "run_config": {"project_dir": str(folder), "env_variables": {"A": "1"}},
+        }
+    )
+
+
+def cpu_seconds(root: psutil.Process) -> float:
+    """CPU of ``root`` and its descendants (Postgres: the postmaster and backends)."""
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+async def one_chain(runs: Runs, create: CreateRun, steps: int) -> list[float]:
+    """A chain's reports, each answered with the next step: their latencies."""
+    run = await runs.create(create)
+    claim = await runs.claim(ClaimStep(run_uuid=run.uuid, step_uuid="s0", attempt=1, runner_id="r"))
+    assert claim.granted, claim
+    latencies = []
+    for i in range(steps):
+        report = StepAttemptFinished(
+            run_uuid=run.uuid,
+            step_uuid=f"s{i}",
+            attempt=1,
+            status=StepStatus.SUCCESS,
+            exit_code=0,
+            runner_id="r",
+        )
+        started = time.perf_counter()
+        answer = await runs.report(ReportAttempt(report=report, next_lease_seconds=30.0))
+        latencies.append(time.perf_counter() - started)
+        if i + 1 < steps:
+            assert answer.work is not None and answer.work.step_uuid == f"s{i + 1}", answer
+    return latencies
+
+
+async def main(steps: int, blocks: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="decision-cost-") as tmp:
+        root = Path(tmp)
+        async with (
+            EmbeddedPostgres(root / "pg", root / "pg.log") as pg,
+            EmbeddedNats(root / "nats", root / "nats.log") as nats_server,
+        ):
+            await pg.create_database("cost")
+            nc = await nats.connect(nats_server.url)
+            bus = BusNames(prefix="cost")
+            js = nc.jetstream()
+            await ensure_streams(js, bus.streams)
+            pool = await create_pool(pg.url("cost"), min_size=1, max_size=4, schema="scheduler")
+            await apply_migrations(pool, "scheduler", "orchest_scheduler.migrations")
+            outbox = Outbox(pool, nc, js)
+            stop = asyncio.Event()
+            publisher = asyncio.create_task(outbox.run(stop))
+            listener = _listener(pg.url("cost"), outbox, stop)
+            runs = Runs(pool, bus, outbox, DefinitionStore(js, bus.definitions_bucket, 3600))
+            postgres, me = psutil.Process(pg.pid), psutil.Process()
+            create = chain(root, steps)
+            rows = []
+            for block in range(blocks + 1):
+                own, db = me.cpu_times(), cpu_seconds(postgres)
+                latencies = await one_chain(runs, create, steps)
+                await asyncio.sleep(0.3)  # the last events published, their rows deleted
+                own_after, db_after = me.cpu_times(), cpu_seconds(postgres)
+                if block == 0:
+                    continue  # warm-up
+                mine = own_after.user + own_after.system - own.user - own.system
+                row = (mine / steps * 1e3, (db_after - db) / steps * 1e3)
+                rows.append((*row, statistics.median(latencies) * 1e3))
+                print(f"block {block}: scheduler {row[0]:.3f}, postgres {row[1]:.3f} CPU-ms")
+            print(
+                f"{steps}-step chains, {blocks} blocks, medians: scheduler"
+                f" {statistics.median(r[0] for r in rows):.3f} CPU-ms a report, postgres"
+                f" {statistics.median(r[1] for r in rows):.3f}, report -> answer p50"
+                f" {statistics.median(r[2] for r in rows):.3f} ms"
+            )
+            stop.set()
+            await publisher
+            if listener is not None:
+                await listener
+            await pool.close()
+            await nc.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m bench.decision_cost")
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--blocks", type=int, default=5)
+    args = parser.parse_args()
+    asyncio.run(main(args.steps, args.blocks))
