@@ -1341,3 +1341,18 @@ def test_a_report_asked_again_gets_the_attempt_its_first_answer_handed_over() ->
     assert handed_to(state, "report-x", "r1") is None
     end(state, "b")
     assert handed_to(state, "report-a", "r1") is None  # it ended: nothing to run
+
+
+def test_a_handed_attempt_lost_and_claimed_again_is_no_longer_the_reports() -> None:
+    # b, handed to r1 by a's report, lost its lease; its next attempt is
+    # claimed from the queue, by r1 again: a's report asked again (late) must
+    # not hand r1 the attempt it already runs from its claim.
+    state = run({"a": [], "b": ["a"]})
+    start(state)
+    grant(state, "a", "r1")
+    plan = finish(state, "a", 1, SUCCESS, 0, None)
+    assert hand_off(state, plan, "r1", 7.0, "report-a") == ("b", 1)
+    lease_lapsed(state, "b", 1)
+    decision, _ = claim(state, "b", 2, "r1", False)
+    assert decision.granted
+    assert handed_to(state, "report-a", "r1") is None

@@ -108,6 +108,7 @@ def claim(
     queued = in_queue(step)
     step.status = StepStatus.STARTED
     step.runner_id = runner_id
+    step.handed_by = None  # claimed, not handed over
     step.lease_seconds = lease_seconds or DEFAULT_LEASE_SECONDS
     plan.changes.append(StepChange(step.uuid, step.status, step.attempt, runner_id=runner_id))
     if run.status is RunStatus.PENDING:

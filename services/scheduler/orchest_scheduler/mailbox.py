@@ -388,6 +388,7 @@ def _step_rows(state: RunState, plan: Plan, retry_at: dict[str, datetime]) -> li
                 lost_leases=step.lost_leases,
                 work_attempt=step.work_attempt,
                 lease_seconds=step.lease_seconds,
+                handed_by=step.handed_by if mode is StepMode.START else None,
                 mode=mode,
                 exit_code=final.exit_code if final else None,
                 error=final.error if final else None,

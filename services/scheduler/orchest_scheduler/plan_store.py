@@ -47,6 +47,8 @@ class StepRow:
     work_attempt: int
     lease_seconds: float
     """A ``start`` row's lease: it lapses this long after ``now`` unless renewed."""
+    handed_by: str | None
+    """A ``start`` row's: the report whose answer handed the attempt over."""
     mode: StepMode
     exit_code: int | None
     error: str | None
@@ -68,6 +70,8 @@ WITH run AS (
         dispatched = u.dispatched, retry_at = u.retry_at, runner_id = u.runner_id,
         lost_leases = u.lost_leases, work_attempt = u.work_attempt,
         lease_seconds = CASE u.mode WHEN 'start' THEN u.lease_seconds ELSE s.lease_seconds END,
+        handed_by = CASE u.mode WHEN 'start' THEN u.handed_by WHEN 'keep' THEN s.handed_by
+            ELSE NULL END,
         lease_expires_at = CASE u.mode
             WHEN 'start' THEN :now::timestamptz + u.lease_seconds * interval '1 second'
             WHEN 'keep' THEN s.lease_expires_at ELSE NULL END,
@@ -82,9 +86,9 @@ WITH run AS (
     FROM unnest(:step_uuids::text[], :statuses::text[], :attempts::int[], :dispatched::bool[],
         :retry_at::timestamptz[], :runner_ids::text[], :lost_leases::int[], :modes::text[],
         :exit_codes::int[], :errors::text[], :artifacts::text[], :work_attempts::int[],
-        :lease_seconds::float8[])
+        :lease_seconds::float8[], :handed_by::text[])
         AS u(step_uuid, status, attempt, dispatched, retry_at, runner_id, lost_leases, mode,
-             exit_code, error, artifacts, work_attempt, lease_seconds)
+             exit_code, error, artifacts, work_attempt, lease_seconds, handed_by)
     WHERE s.run_uuid = (SELECT uuid FROM run) AND s.step_uuid = u.step_uuid
     RETURNING 1
 ), {logged_and_sent(reports=True)}
@@ -127,6 +131,7 @@ async def write_plan(
         artifacts=[s.artifacts for s in steps],
         work_attempts=[s.work_attempt for s in steps],
         lease_seconds=[s.lease_seconds for s in steps],
+        handed_by=[s.handed_by for s in steps],
         **event_arrays(events),
         **outbox_arrays(outbox),
     )

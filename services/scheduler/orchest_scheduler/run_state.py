@@ -41,8 +41,9 @@ class StepState:
     lease_seconds: float = 0.0
     """The lease its runner asked for when its claim was granted (0: none yet)."""
     handed_by: str | None = field(default=None, compare=False, repr=False)
-    """The report whose answer handed this attempt over (kept in memory only:
-    the same report asked again gets the same answer, ``handed_to``)."""
+    """The report whose answer handed this attempt over (written with the
+    grant, so the same report asked again gets the same answer,
+    ``handed_to``, from this scheduler or one started since)."""
 
     @property
     def in_flight(self) -> bool:

@@ -256,7 +256,7 @@ async def load_run(conn: Connection, run_uuid: str) -> tuple[RunRecord, RunState
     rows = await conn.fetch(
         "SELECT step_uuid, parents, status, attempt, dispatched,"
         " retry_at IS NOT NULL AS retry_wait, max_retries, retry_backoff, runner_id,"
-        " lost_leases, timeout_seconds, work_attempt, lease_seconds"
+        " lost_leases, timeout_seconds, work_attempt, lease_seconds, handed_by"
         " FROM run_steps WHERE run_uuid = $1 ORDER BY position",
         run_uuid,
     )
@@ -290,6 +290,7 @@ async def load_run(conn: Connection, run_uuid: str) -> tuple[RunRecord, RunState
                 lost_leases=r["lost_leases"],
                 work_attempt=r["work_attempt"],
                 lease_seconds=r["lease_seconds"],
+                handed_by=r["handed_by"],
             )
             for r in rows
         },

@@ -1,0 +1,99 @@
+"""A report whose answer handed the run's next step over, asked again of a
+scheduler started since (the first one died before its answer reached the
+runner, or another replica takes the request): the same attempt is handed
+over again, not left to wait for its lease. The scheduler's side alone,
+against real NATS and Postgres; this test plays the runner on the bus."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from runs_harness import Project
+
+from orchest_scheduler.service import build_definition as build_scheduler
+from orchest_scheduler.settings import SchedulerSettings
+from orchest_schemas.bus import BusNames
+from orchest_schemas.commands import CreateRun
+from orchest_schemas.reports import (
+    ClaimStep,
+    ReportAnswer,
+    ReportAttempt,
+    StepAttemptFinished,
+    StepClaim,
+)
+from orchest_schemas.runs import RunView
+from orchest_schemas.status import StepStatus
+from orchest_service.commands import request_command
+
+RUNNER = "runner-1"
+LEASE = 30.0
+
+
+async def test_a_report_asked_again_of_a_new_scheduler_gets_the_same_hand_off(
+    nc: Any,
+    bus: BusNames,
+    tmp_path: Path,
+    service_settings: Callable[..., Any],
+    service_runner: Any,
+) -> None:
+    project = Project(tmp_path)
+    project.step("a", "a.sh", "true\n")
+    project.step("b", "b.sh", "true\n", parents=("a",))
+    project.step("c", "c.sh", "true\n", parents=("b",))
+    settings = service_settings(SchedulerSettings, projects_dir=tmp_path / "projects")
+    report = ReportAttempt(
+        report=StepAttemptFinished(
+            run_uuid="",
+            step_uuid="a",
+            attempt=1,
+            status=StepStatus.SUCCESS,
+            exit_code=0,
+            runner_id=RUNNER,
+        ),
+        next_lease_seconds=LEASE,
+    )
+
+    async with service_runner(build_scheduler(settings), settings):
+        run = await request_command(
+            nc, bus.create_run, CreateRun.model_validate(project.body()), RunView
+        )
+        claim = ClaimStep(
+            run_uuid=run.uuid, step_uuid="a", attempt=1, runner_id=RUNNER, lease_seconds=LEASE
+        )
+        granted = await request_command(nc, bus.claim_step, claim, StepClaim)
+        assert granted.granted, granted
+        report = report.model_copy(
+            update={"report": report.report.model_copy(update={"run_uuid": run.uuid})}
+        )
+        first = await request_command(nc, bus.report_step, report, ReportAnswer)
+        assert first.work is not None
+        assert (first.work.step_uuid, first.work.attempt) == ("b", 1)
+
+    # The first answer is taken as lost: the runner asks again, of another scheduler.
+    async with service_runner(build_scheduler(settings), settings):
+        again = await request_command(nc, bus.report_step, report, ReportAnswer)
+        assert again.work is not None, "the handed attempt was not handed over again"
+        assert (again.work.step_uuid, again.work.attempt) == ("b", 1)
+        # Another runner repeating the report is handed nothing: b is runner-1's.
+        other = report.model_copy(
+            update={"report": report.report.model_copy(update={"runner_id": "runner-2"})}
+        )
+        assert (await request_command(nc, bus.report_step, other, ReportAnswer)).work is None
+        # b, run by runner-1 and reported, hands c over; b's report asked again
+        # still gets c, and a's report (b is no longer running) gets nothing.
+        b_done = ReportAttempt(
+            report=StepAttemptFinished(
+                run_uuid=run.uuid,
+                step_uuid="b",
+                attempt=1,
+                status=StepStatus.SUCCESS,
+                exit_code=0,
+                runner_id=RUNNER,
+            ),
+            next_lease_seconds=LEASE,
+        )
+        handed_c = await request_command(nc, bus.report_step, b_done, ReportAnswer)
+        assert handed_c.work is not None and handed_c.work.step_uuid == "c"
+        assert (await request_command(nc, bus.report_step, report, ReportAnswer)).work is None
