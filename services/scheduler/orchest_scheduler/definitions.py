@@ -45,7 +45,7 @@ class DefinitionStore:
 
     @staticmethod
     def key_of(definition: PipelineDefinition) -> str:
-        return _key(_encode(definition))
+        return _key(encode_definition(definition))
 
     async def keep(self, key: str, definition: PipelineDefinition) -> str:
         """``put`` for a definition whose key this store gave before: while the
@@ -55,15 +55,17 @@ class DefinitionStore:
             return key
         return await self.put(definition)
 
-    async def put(self, definition: PipelineDefinition) -> str:
+    async def put(self, definition: PipelineDefinition, data: bytes | None = None) -> str:
         """Make sure the definition is stored with at least half the TTL to
-        live; returns its key.
+        live; returns its key. ``data``: its JSON, if the caller has it
+        (``encode_definition``), so it is not encoded again.
 
         An object already stored and young enough is not written again:
         rewriting an object replaces its chunks, and a runner reading it
         meanwhile would get a torn copy (several scheduler replicas store the
         same definitions; runners fetch again once on a failed read)."""
-        data = _encode(definition)
+        if data is None:
+            data = encode_definition(definition)
         key = _key(data)
         now = time.time()
         if self._known.get(key, 0.0) > now:
@@ -94,7 +96,8 @@ def _stored_at(info: ObjectInfo) -> float | None:
         return None
 
 
-def _encode(definition: PipelineDefinition) -> bytes:
+def encode_definition(definition: PipelineDefinition) -> bytes:
+    """The definition's JSON as stored, and what its key hashes."""
     return definition.model_dump_json(exclude_unset=True).encode()
 
 
