@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from test_runs import count_runs
 
 from orchest_schemas.bus import HEADER_SERVICE_ERROR_CODE
 from orchest_schemas.errors import ErrorCode, ErrorReply
+from support import eventually
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +131,21 @@ async def test_commands_straight_over_nats_are_validated_by_the_scheduler(
     assert len(set(runs)) == 2
     for run_uuid in runs:
         await stack.http.delete(f"/api/runs/{run_uuid}")
+
+
+async def test_a_created_run_is_logged(
+    stack: Stack, project: Project, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The line is written once the answer is on its way, with what it told."""
+    caplog.set_level(logging.INFO, logger="orchest_scheduler.runs")
+    run = await stack.start_run(project.body())
+    line = f"run {run['uuid']} created with 2 steps"
+
+    async def logged() -> bool | None:
+        return True if line in caplog.messages else None
+
+    await eventually(logged, timeout=10, what="the run's log line")
+    await stack.http.delete(f"/api/runs/{run['uuid']}")
 
 
 async def test_duplicate_step_uuids_are_refused(stack: Stack, project: Project) -> None:

@@ -211,7 +211,12 @@ class Runs:
         record.version = 1
         self._mail.remember(record, state)
         self._outbox.committed(ids, messages)
-        logger.info("run %s created with %d steps", record.uuid, len(new_steps))
+        # Logged once the answer is on its way (nats-py writes it from its
+        # flusher task, woken before this timer's turn): the record's making,
+        # formatting and write are not on the answer's path.
+        asyncio.get_running_loop().call_later(
+            0, logger.info, "run %s created with %d steps", record.uuid, len(new_steps)
+        )
         # One validation of a dict: half the CPU of a model per step.
         return RunView.model_validate(
             {
