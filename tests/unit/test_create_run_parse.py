@@ -51,3 +51,10 @@ def test_bounded() -> None:
     assert len(commands._PARSED) == commands._PARSED_MAX_ENTRIES
     big = json.dumps(body()).encode()[:-1] + b" " * commands._PARSED_MAX_BYTES + b"}"
     assert CreateRun.model_validate_json(big) is not CreateRun.model_validate_json(big)
+    padded = [
+        json.dumps(body(idempotency_key=f"h{n}")).encode()[:-1] + b" " * (60 * 1024) + b"}"
+        for n in range(6)
+    ]
+    for raw in padded:
+        CreateRun.model_validate_json(raw)
+    assert [raw for _, raw in commands._PARSED] == padded[-4:]  # 256 kB in all

@@ -77,6 +77,11 @@ async def test_bounded() -> None:
     await read(big, accepted)
     await read(big, accepted)
     assert accepted.hits == 0 and len(accepted) == before
+    held = Accepted(CreateRun)
+    for n in range(6):
+        raw = json.dumps(body(idempotency_key=f"h{n}")).encode()
+        await read(raw[:-1] + b" " * (60 * 1024) + b"}", held)
+    assert len(held) == Accepted.MAX_HELD // (61 * 1024)  # the oldest evicted
 
 
 class Mutable(BaseModel):

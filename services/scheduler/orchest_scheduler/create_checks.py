@@ -25,9 +25,10 @@ from .dag import Problem, run_parents, select_steps, validate_definition
 from .definitions import encode_definition
 from .run_store import NewStep
 
-MAX_ENTRIES = 256
-MAX_BYTES = 16 * 1024 * 1024
-"""At most this much definition JSON is held (a large pipeline evicts others)."""
+MAX_ENTRIES = 128
+MAX_BYTES = 2 * 1024 * 1024
+"""At most this much definition JSON is held (a large pipeline evicts others;
+the rows and problems kept with it are of the same order)."""
 
 
 @dataclass(frozen=True)

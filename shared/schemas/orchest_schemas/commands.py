@@ -131,12 +131,15 @@ class CreateRun(Command):
         parsed as usual."""
         if options or type(json_data) is not bytes or len(json_data) > _PARSED_MAX_BYTES:
             return super().model_validate_json(json_data, **options)
+        global _parsed_held
         parsed = _PARSED.get((cls, json_data))
         if parsed is None:
             parsed = super().model_validate_json(json_data)
             _PARSED[cls, json_data] = parsed
-            if len(_PARSED) > _PARSED_MAX_ENTRIES:
-                _PARSED.popitem(last=False)
+            _parsed_held += len(json_data)
+            while len(_PARSED) > _PARSED_MAX_ENTRIES or _parsed_held > _PARSED_MAX_HELD:
+                (_, old), _ = _PARSED.popitem(last=False)
+                _parsed_held -= len(old)
         else:
             _PARSED.move_to_end((cls, json_data))
         assert isinstance(parsed, cls)
@@ -144,9 +147,13 @@ class CreateRun(Command):
 
 
 _PARSED: OrderedDict[tuple[type[CreateRun], bytes], CreateRun] = OrderedDict()
-"""``CreateRun`` commands parsed lately, by their JSON (least recent first)."""
-_PARSED_MAX_ENTRIES = 128
+"""``CreateRun`` commands parsed lately, by their JSON (least recent first):
+at most 64, of at most 64 kB each and 256 kB in all (parsed, a command takes
+about 17 times its JSON's size)."""
+_PARSED_MAX_ENTRIES = 64
 _PARSED_MAX_BYTES = 64 * 1024
+_PARSED_MAX_HELD = 256 * 1024
+_parsed_held = 0
 
 
 class AbortRun(Command):
