@@ -58,6 +58,7 @@ def test_the_json_is_the_stores() -> None:
     definition = chain(4)
     checked = CheckedRuns().check(definition, RunType.FULL, [])
     assert checked.data == encode_definition(definition)
+    assert checked.key == DefinitionStore.key_of(definition)
     assert DefinitionStore.key_of(definition) == DefinitionStore.key_of(
         PipelineDefinition.model_validate_json(checked.data)
     )

@@ -3,11 +3,11 @@ definition and selection.
 
 ``validate_definition``, ``select_steps`` and the rows of the run's steps
 are pure functions of the definition (and the run type and selected steps);
-an interactive pipeline is run again and again unchanged. Each distinct
-definition is encoded once per create anyway (its JSON is what its
-``DefinitionStore`` key hashes), and that JSON, with the run type and
-selection, is the key here: a definition with the same JSON has the same
-checks' answers, so a hit returns exactly what the checks would. The files
+an interactive pipeline is run again and again unchanged. The definition's
+JSON (what ``DefinitionStore`` stores), with the run type and selection, is
+the key here: a definition with the same JSON has the same checks' answers,
+so a hit returns exactly what the checks would, and the store's key of the
+definition, kept with them, is not hashed again (``DefinitionStore.keep``). The files
 on disk are not a function of the definition: ``check_project_files`` runs
 on every create. Bounded by entries and by the JSON's bytes held.
 """
@@ -22,7 +22,7 @@ from orchest_schemas.pipeline import PipelineDefinition
 from orchest_schemas.status import RunType
 
 from .dag import Problem, run_parents, select_steps, validate_definition
-from .definitions import encode_definition
+from .definitions import encode_definition, key_of_json
 from .run_store import NewStep
 
 MAX_ENTRIES = 128
@@ -37,6 +37,8 @@ class Checked:
 
     data: bytes
     """The definition's JSON (what ``DefinitionStore`` stores and keys)."""
+    key: str
+    """Its ``DefinitionStore`` key."""
     problems: tuple[Problem, ...]
     """The definition's problems, else the selection's; the rows are empty if any."""
     rows: tuple[NewStep, ...]
@@ -78,7 +80,7 @@ def _checked(
     if not problems:
         step_uuids, problems = select_steps(definition, run_type, uuids)
     rows = () if problems else tuple(step_rows(definition, step_uuids))
-    return Checked(data, tuple(problems), rows)
+    return Checked(data, key_of_json(data), tuple(problems), rows)
 
 
 class CheckedRuns:

@@ -45,7 +45,7 @@ class DefinitionStore:
 
     @staticmethod
     def key_of(definition: PipelineDefinition) -> str:
-        return _key(encode_definition(definition))
+        return key_of_json(encode_definition(definition))
 
     async def keep(self, key: str, definition: PipelineDefinition) -> str:
         """``put`` for a definition whose key this store gave before: while the
@@ -55,18 +55,16 @@ class DefinitionStore:
             return key
         return await self.put(definition)
 
-    async def put(self, definition: PipelineDefinition, data: bytes | None = None) -> str:
+    async def put(self, definition: PipelineDefinition) -> str:
         """Make sure the definition is stored with at least half the TTL to
-        live; returns its key. ``data``: its JSON, if the caller has it
-        (``encode_definition``), so it is not encoded again.
+        live; returns its key.
 
         An object already stored and young enough is not written again:
         rewriting an object replaces its chunks, and a runner reading it
         meanwhile would get a torn copy (several scheduler replicas store the
         same definitions; runners fetch again once on a failed read)."""
-        if data is None:
-            data = encode_definition(definition)
-        key = _key(data)
+        data = encode_definition(definition)
+        key = key_of_json(data)
         now = time.time()
         if self._known.get(key, 0.0) > now:
             return key
@@ -101,5 +99,6 @@ def encode_definition(definition: PipelineDefinition) -> bytes:
     return definition.model_dump_json(exclude_unset=True).encode()
 
 
-def _key(data: bytes) -> str:
+def key_of_json(data: bytes) -> str:
+    """The key of a definition encoded by ``encode_definition``."""
     return hashlib.sha256(data).hexdigest()[:40]

@@ -185,7 +185,8 @@ class Runs:
             project_dir=run_config.project_dir,
             env_variables=run_config.env_variables,
             definition=definition,
-            definition_key=await self._definitions.put(definition, checked.data),
+            # Stored (and its key trusted) at the first run of the definition.
+            definition_key=await self._definitions.keep(checked.key, definition),
             version=0,
             event_seq=0,
             timeouts={s.uuid: s.timeout_seconds for s in new_steps},
