@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,10 @@ from typing import Any
 import pytest
 from runs_harness import Project, Stack, whole_stack
 from test_runs import count_runs
+
+from orchest_schemas.bus import HEADER_SERVICE_ERROR_CODE
+from orchest_schemas.errors import ErrorCode, ErrorReply
+from support import eventually
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +83,69 @@ async def test_files_are_checked_against_the_project(
     project.step("dir", "folder.py")
     response = await refused(stack, project.body())
     assert sorted(types_of(response)) == ["file_missing", "not_a_file", "path_escape"]
+
+
+async def test_the_same_request_again_has_its_files_checked_again(
+    stack: Stack, project: Project
+) -> None:
+    """The definition's own checks are remembered per distinct definition
+    (``create_checks``); the files are looked at on every create."""
+    body = project.body()
+    for _ in range(2):
+        response = await stack.http.post("/api/runs", json=body)
+        assert response.status_code == 201, response.text
+        await stack.http.delete(f"/api/runs/{response.json()['uuid']}")
+    (project.root / "b.py").unlink()
+    response = await refused(stack, body)
+    assert types_of(response) == ["file_missing"]
+    (project.root / "b.py").write_text("print('b')\n")
+    response = await stack.http.post("/api/runs", json=body)
+    assert response.status_code == 201, response.text
+    await stack.http.delete(f"/api/runs/{response.json()['uuid']}")
+
+
+async def test_commands_straight_over_nats_are_validated_by_the_scheduler(
+    stack: Stack, project: Project
+) -> None:
+    """The scheduler takes the same bytes as a command it parsed lately as
+    that command (``CreateRun.model_validate_json``); any other bytes, bad
+    ones included, are validated, and each command is a run of its own."""
+    good = json.dumps(project.body()).encode()
+    bad_bodies = [
+        json.dumps({**project.body(), "run_type": "sideways", "uuids": "a"}).encode(),
+        json.dumps({**project.body(), "project_uuid": "x", "pipeline_uuid": "y"}).encode(),
+        b'{"pipeline_definition": 1',
+    ]
+    runs = []
+    for round_ in range(2):
+        msg = await stack.nc.request(stack.bus.create_run, good, timeout=10)
+        assert not msg.headers, msg.data
+        runs.append(json.loads(msg.data)["uuid"])
+        for raw in bad_bodies:
+            before = await count_runs(stack.database_url)
+            msg = await stack.nc.request(stack.bus.create_run, raw, timeout=10)
+            assert msg.headers and HEADER_SERVICE_ERROR_CODE in msg.headers, (round_, raw)
+            reply = ErrorReply.model_validate_json(msg.data)
+            assert reply.code is ErrorCode.INVALID and reply.errors, reply
+            assert await count_runs(stack.database_url) == before
+    assert len(set(runs)) == 2
+    for run_uuid in runs:
+        await stack.http.delete(f"/api/runs/{run_uuid}")
+
+
+async def test_a_created_run_is_logged(
+    stack: Stack, project: Project, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The line is written once the answer is on its way, with what it told."""
+    caplog.set_level(logging.INFO, logger="orchest_scheduler.runs")
+    run = await stack.start_run(project.body())
+    line = f"run {run['uuid']} created with 2 steps"
+
+    async def logged() -> bool | None:
+        return True if line in caplog.messages else None
+
+    await eventually(logged, timeout=10, what="the run's log line")
+    await stack.http.delete(f"/api/runs/{run['uuid']}")
 
 
 async def test_duplicate_step_uuids_are_refused(stack: Stack, project: Project) -> None:

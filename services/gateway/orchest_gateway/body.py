@@ -17,10 +17,11 @@ import json
 import math
 import re
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Generic, NoReturn, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
@@ -214,14 +215,62 @@ def parse_json(raw: bytes) -> Parsed:
         ) from None
 
 
+class Accepted(Generic[ModelT]):
+    """Bodies of one endpoint found valid lately, by their bytes: the same
+    bytes again are the same (frozen) model, not parsed, scanned, validated
+    and checked again (a pipeline is run again and again unchanged). Exact:
+    what is read from the bytes is a function of the bytes, ``model``, the
+    endpoint's ``check`` and the gateway's settings, all fixed per endpoint
+    and gateway. Only accepted bodies are kept: at most ``MAX_ENTRIES``, each
+    of at most ``MAX_BODY`` bytes, ``MAX_HELD`` bytes in all (a body parsed
+    takes about 17 times its size: 0.9 MB for a 52 kB, 320-step body)."""
+
+    MAX_ENTRIES = 64
+    MAX_BODY = 64 * 1024
+    MAX_HELD = 256 * 1024
+
+    def __init__(self, model: type[ModelT]) -> None:
+        if not model.model_config.get("frozen"):
+            raise TypeError(f"{model.__name__} is not frozen: its values cannot be shared")
+        self.model = model
+        self._entries: OrderedDict[bytes, ModelT] = OrderedDict()
+        self._held = 0
+        self.hits = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, raw: bytes) -> ModelT | None:
+        value = self._entries.get(raw)
+        if value is not None:
+            self._entries.move_to_end(raw)
+            self.hits += 1
+        return value
+
+    def put(self, raw: bytes, value: ModelT) -> None:
+        if len(raw) <= self.MAX_BODY and raw not in self._entries:
+            self._entries[raw] = value
+            self._held += len(raw)
+            while len(self._entries) > self.MAX_ENTRIES or self._held > self.MAX_HELD:
+                old, _ = self._entries.popitem(last=False)
+                self._held -= len(old)
+
+
 async def read_json(
     request: Request,
     model: type[ModelT],
     settings: GatewaySettings,
     check: Check | None = None,
+    accepted: Accepted[ModelT] | None = None,
 ) -> ModelT:
-    """The body as ``model``, or a 400/413/422 listing every problem."""
+    """The body as ``model``, or a 400/413/422 listing every problem (with
+    ``accepted``, bodies valid before are taken from it, and kept in it)."""
     raw = await read_body(request, settings.max_body_bytes)
+    if accepted is not None:
+        assert accepted.model is model
+        known = accepted.get(raw)
+        if known is not None:
+            return known
     parsed = parse_json(raw)
     document = parsed.document
     suspect = "\\u" in parsed.text and _SUSPECT.search(parsed.text) is not None
@@ -242,6 +291,8 @@ async def read_json(
         if len(problems) > MAX_LISTED:
             message += f", the first {MAX_LISTED} listed"
         raise ApiError(422, message, problems[:MAX_LISTED])
+    if accepted is not None:
+        accepted.put(raw, value)
     return value
 
 

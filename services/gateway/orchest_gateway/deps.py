@@ -12,8 +12,10 @@ from nats.js.object_store import ObjectStore
 from starlette.requests import Request
 
 from orchest_schemas.bus import BusNames
+from orchest_schemas.commands import CreateRun
 from orchest_service.broker import ensure_object_store
 
+from .body import Accepted
 from .fanout import EventFeed
 from .settings import GatewaySettings
 
@@ -30,6 +32,8 @@ class GatewayDeps:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the gateway stops: the long-lived answers are cut
     (``long_lived.py``)."""
+    accepted_runs: Accepted[CreateRun] = field(default_factory=lambda: Accepted(CreateRun))
+    """``POST /api/runs`` bodies accepted lately (``body.Accepted``)."""
     _artifacts: ObjectStore | None = field(default=None, repr=False)
 
     @property

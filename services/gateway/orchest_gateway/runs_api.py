@@ -37,7 +37,9 @@ def _json(model: RunView, status: int = 200) -> Response:
 
 async def create_run(request: Request) -> Response:
     deps = deps_of(request)
-    command = await read_json(request, CreateRun, deps.settings, run_limits(deps.settings))
+    command = await read_json(
+        request, CreateRun, deps.settings, run_limits(deps.settings), deps.accepted_runs
+    )
     # The scheduler's RunView goes out as it came: no second parse and dump.
     return await forward(request, command, deps.bus.create_run, 201)
 

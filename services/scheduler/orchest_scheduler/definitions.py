@@ -45,7 +45,7 @@ class DefinitionStore:
 
     @staticmethod
     def key_of(definition: PipelineDefinition) -> str:
-        return _key(_encode(definition))
+        return key_of_json(encode_definition(definition))
 
     async def keep(self, key: str, definition: PipelineDefinition) -> str:
         """``put`` for a definition whose key this store gave before: while the
@@ -63,8 +63,8 @@ class DefinitionStore:
         rewriting an object replaces its chunks, and a runner reading it
         meanwhile would get a torn copy (several scheduler replicas store the
         same definitions; runners fetch again once on a failed read)."""
-        data = _encode(definition)
-        key = _key(data)
+        data = encode_definition(definition)
+        key = key_of_json(data)
         now = time.time()
         if self._known.get(key, 0.0) > now:
             return key
@@ -94,9 +94,11 @@ def _stored_at(info: ObjectInfo) -> float | None:
         return None
 
 
-def _encode(definition: PipelineDefinition) -> bytes:
+def encode_definition(definition: PipelineDefinition) -> bytes:
+    """The definition's JSON as stored, and what its key hashes."""
     return definition.model_dump_json(exclude_unset=True).encode()
 
 
-def _key(data: bytes) -> str:
+def key_of_json(data: bytes) -> str:
+    """The key of a definition encoded by ``encode_definition``."""
     return hashlib.sha256(data).hexdigest()[:40]

@@ -7,8 +7,9 @@ same key with the same result and never acts twice. ``StepWork`` and
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -119,6 +120,40 @@ class CreateRun(Command):
         if self.run_config is not None and self.env_variables is not None:
             raise ValueError("inline, a run's env variables are run_config.env_variables")
         return self
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **options: Any) -> Self:
+        """As pydantic's; the same bytes as a command parsed lately (the
+        gateway sends a pipeline's command again and again unchanged) give
+        that command again, not validated twice: exact, as parsing is a
+        function of the bytes, and safe to share, as the model is frozen.
+        Anything else (bad commands included, which are never kept) is
+        parsed as usual."""
+        if options or type(json_data) is not bytes or len(json_data) > _PARSED_MAX_BYTES:
+            return super().model_validate_json(json_data, **options)
+        global _parsed_held
+        parsed = _PARSED.get((cls, json_data))
+        if parsed is None:
+            parsed = super().model_validate_json(json_data)
+            _PARSED[cls, json_data] = parsed
+            _parsed_held += len(json_data)
+            while len(_PARSED) > _PARSED_MAX_ENTRIES or _parsed_held > _PARSED_MAX_HELD:
+                (_, old), _ = _PARSED.popitem(last=False)
+                _parsed_held -= len(old)
+        else:
+            _PARSED.move_to_end((cls, json_data))
+        assert isinstance(parsed, cls)
+        return parsed
+
+
+_PARSED: OrderedDict[tuple[type[CreateRun], bytes], CreateRun] = OrderedDict()
+"""``CreateRun`` commands parsed lately, by their JSON (least recent first):
+at most 64, of at most 64 kB each and 256 kB in all (parsed, a command takes
+about 17 times its JSON's size)."""
+_PARSED_MAX_ENTRIES = 64
+_PARSED_MAX_BYTES = 64 * 1024
+_PARSED_MAX_HELD = 256 * 1024
+_parsed_held = 0
 
 
 class AbortRun(Command):
