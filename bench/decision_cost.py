@@ -41,6 +41,8 @@ from orchest_schemas.status import StepStatus
 from orchest_service.broker import ensure_streams
 from orchest_service.database import apply_migrations, create_pool
 
+from .harness import cpu_seconds
+
 
 def _listener(url: str, outbox: Outbox, stop: asyncio.Event) -> asyncio.Task[None] | None:
     """The outbox's listening connection, as the service ran it, in a version
@@ -70,18 +72,6 @@ def chain(folder: Path, steps: int) -> CreateRun:
             "run_config": {"project_dir": str(folder), "env_variables": {"A": "1"}},
         }
     )
-
-
-def cpu_seconds(root: psutil.Process) -> float:
-    """CPU of ``root`` and its descendants (Postgres: the postmaster and backends)."""
-    total = 0.0
-    for process in [root, *root.children(recursive=True)]:
-        try:
-            times = process.cpu_times()
-        except psutil.Error:
-            continue
-        total += times.user + times.system
-    return total
 
 
 async def one_chain(runs: Runs, create: CreateRun, steps: int) -> list[float]:
@@ -126,14 +116,14 @@ async def main(steps: int, blocks: int) -> None:
             publisher = asyncio.create_task(outbox.run(stop))
             listener = _listener(pg.url("cost"), outbox, stop)
             runs = Runs(pool, bus, outbox, DefinitionStore(js, bus.definitions_bucket, 3600))
-            postgres, me = psutil.Process(pg.pid), psutil.Process()
+            postgres, me = pg.pid, psutil.Process()
             create = chain(root, steps)
             rows = []
             for block in range(blocks + 1):
-                own, db = me.cpu_times(), cpu_seconds(postgres)
+                own, db = me.cpu_times(), cpu_seconds(postgres, children=True)
                 latencies = await one_chain(runs, create, steps)
                 await asyncio.sleep(0.3)  # the last events published, their rows deleted
-                own_after, db_after = me.cpu_times(), cpu_seconds(postgres)
+                own_after, db_after = me.cpu_times(), cpu_seconds(postgres, children=True)
                 if block == 0:
                     continue  # warm-up
                 mine = own_after.user + own_after.system - own.user - own.system
