@@ -197,8 +197,15 @@ def _refused_as_too_large(failure: Exception, response: requests.Response) -> bo
 
 @contextlib.asynccontextmanager
 async def fuzz_whole_stack(service_settings: Callable[..., Any]) -> AsyncIterator[Stack]:
-    """The whole stack, its gateway wanting ``TOKEN``, with a session manager."""
-    settings = gateway_overrides(service_settings, api_tokens=TOKEN)
+    """The whole stack, its gateway wanting ``TOKEN``, with a session manager.
+
+    Its services share this test's event loop with the fuzzer's thread (the
+    GIL), on a machine running other test workers: the health check's
+    discovery waits up to 5 s for them to answer instead of 0.5 s, so that a
+    loop held up by the fuzzer is not read as a service down (a 503 that CI
+    once saw for `GET /api/health`); the 503 of a service really missing is
+    tested on its own (`test_gateway.py`)."""
+    settings = gateway_overrides(service_settings, api_tokens=TOKEN, discovery_timeout_seconds=5.0)
     async with whole_stack(settings, sessions={"session_stop_on_exit": True}) as s:
         s.http.headers.update(AUTH)
         yield s
