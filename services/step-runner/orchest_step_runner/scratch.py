@@ -1,5 +1,5 @@
-"""The runner's own folder under the temporary directory, and the removal of
-the folders of runners that died.
+"""The runner's own folder (on a tmpfs, else in the temporary directory), and
+the removal of the folders of runners that died.
 
 Every attempt's scratch folder and the kernel pool's folder are made in the
 runner process's folder (``orchest-runner-*``), which the process holds an
@@ -109,7 +109,7 @@ def attempt_folder(label: str) -> Path:
 def remove_attempt_folder(folder: Path) -> bool:
     """Remove an attempt's folder if it holds only files and empty folders,
     at most ``ENTRIES_ON_THE_LOOP`` of them (what an attempt leaves: its
-    ``pipeline.json``, its view's mount point); False, with the folder left
+    ``pipeline.json``, a pooled kernel's mount point); False, with the folder left
     as it is or in part, when it holds more (for ``shutil.rmtree`` in a
     thread)."""
     try:
