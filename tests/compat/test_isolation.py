@@ -18,6 +18,7 @@ from step_files import one_step_work
 
 from orchest_schemas.commands import StepWork
 from orchest_step_runner.executor import ExecutionResult, ProcessExecutor
+from orchest_step_runner.executor.holder import ViewHolder
 from orchest_step_runner.executor.isolation import Isolation, IsolationMode, open_isolation
 from support import eventually
 
@@ -93,17 +94,23 @@ async def test_each_step_sees_its_own_project_data_and_pipeline_file(
     assert await asyncio.to_thread(host_paths) == on_host
 
 
-async def test_a_dead_view_holder_is_started_again(isolation: Isolation, tmp_path: Path) -> None:
-    executor = ProcessExecutor(isolation=isolation)
-    project = make_project(tmp_path / "project")
+async def kill_holder(isolation: Isolation) -> ViewHolder:
+    """SIGKILL the view holder this test's fixture started; it, once it has exited."""
     holder = isolation.holder
     assert holder is not None
-    os.kill(holder.pid, signal.SIGKILL)  # the holder this test's fixture started
+    os.kill(holder.pid, signal.SIGKILL)
 
     async def ended() -> bool | None:
         return True if not holder.alive else None
 
     await eventually(ended, timeout=30, what="the killed holder's exit")
+    return holder
+
+
+async def test_a_dead_view_holder_is_started_again(isolation: Isolation, tmp_path: Path) -> None:
+    executor = ProcessExecutor(isolation=isolation)
+    project = make_project(tmp_path / "project")
+    holder = await kill_holder(isolation)
     result, text = await run_step(executor, step_work(project, "steps/show.sh"))
     assert result.succeeded, text
     assert seen(text)["mine"] == "project"

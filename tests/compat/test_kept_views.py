@@ -9,14 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from step_files import one_step_work
-from test_isolation import make_project, run_step, seen
+from test_isolation import kill_holder, make_project, run_step, seen
 
 from orchest_schemas.commands import StepWork
 from orchest_step_runner.executor import ProcessExecutor
@@ -136,14 +135,7 @@ async def test_a_view_of_a_holder_that_ended_is_not_used_again(
     work = work_of(project_with_leak(tmp_path / "project"))
     result, text = await run_step(executor, work)
     assert result.succeeded, text
-    holder = isolation.holder
-    assert holder is not None
-    os.kill(holder.pid, signal.SIGKILL)  # the holder this test's fixture started
-
-    async def ended() -> bool | None:
-        return True if not holder.alive else None
-
-    await eventually(ended, timeout=30, what="the killed holder's exit")
+    holder = await kill_holder(isolation)
     result, text = await run_step(executor, again(work))
     assert result.succeeded, text
     assert seen(text)["mine"] == "project"

@@ -31,6 +31,19 @@ RUNNER = "runner-1"
 LEASE = 30.0
 
 
+def succeeded(run_uuid: str, step_uuid: str, runner_id: str = RUNNER) -> ReportAttempt:
+    """A report of the step's attempt 1 ending well, its runner keeping the slot."""
+    finished = StepAttemptFinished(
+        run_uuid=run_uuid,
+        step_uuid=step_uuid,
+        attempt=1,
+        status=StepStatus.SUCCESS,
+        exit_code=0,
+        runner_id=runner_id,
+    )
+    return ReportAttempt(report=finished, next_lease_seconds=LEASE)
+
+
 async def test_a_report_asked_again_of_a_new_scheduler_gets_the_same_hand_off(
     nc: Any,
     bus: BusNames,
@@ -43,17 +56,6 @@ async def test_a_report_asked_again_of_a_new_scheduler_gets_the_same_hand_off(
     project.step("b", "b.sh", "true\n", parents=("a",))
     project.step("c", "c.sh", "true\n", parents=("b",))
     settings = service_settings(SchedulerSettings, projects_dir=tmp_path / "projects")
-    report = ReportAttempt(
-        report=StepAttemptFinished(
-            run_uuid="",
-            step_uuid="a",
-            attempt=1,
-            status=StepStatus.SUCCESS,
-            exit_code=0,
-            runner_id=RUNNER,
-        ),
-        next_lease_seconds=LEASE,
-    )
 
     async with service_runner(build_scheduler(settings), settings):
         run = await request_command(
@@ -64,9 +66,7 @@ async def test_a_report_asked_again_of_a_new_scheduler_gets_the_same_hand_off(
         )
         granted = await request_command(nc, bus.claim_step, claim, StepClaim)
         assert granted.granted, granted
-        report = report.model_copy(
-            update={"report": report.report.model_copy(update={"run_uuid": run.uuid})}
-        )
+        report = succeeded(run.uuid, "a")
         first = await request_command(nc, bus.report_step, report, ReportAnswer)
         assert first.work is not None
         assert (first.work.step_uuid, first.work.attempt) == ("b", 1)
@@ -83,17 +83,9 @@ async def test_a_report_asked_again_of_a_new_scheduler_gets_the_same_hand_off(
         assert (await request_command(nc, bus.report_step, other, ReportAnswer)).work is None
         # b, run by runner-1 and reported, hands c over; b's report asked again
         # still gets c, and a's report (b is no longer running) gets nothing.
-        b_done = ReportAttempt(
-            report=StepAttemptFinished(
-                run_uuid=run.uuid,
-                step_uuid="b",
-                attempt=1,
-                status=StepStatus.SUCCESS,
-                exit_code=0,
-                runner_id=RUNNER,
-            ),
-            next_lease_seconds=LEASE,
-        )
+        b_done = succeeded(run.uuid, "b")
         handed_c = await request_command(nc, bus.report_step, b_done, ReportAnswer)
         assert handed_c.work is not None and handed_c.work.step_uuid == "c"
+        c_again = await request_command(nc, bus.report_step, b_done, ReportAnswer)
+        assert c_again.work is not None and c_again.work.step_uuid == "c"
         assert (await request_command(nc, bus.report_step, report, ReportAnswer)).work is None
