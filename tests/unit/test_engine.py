@@ -20,6 +20,7 @@ from orchest_scheduler.engine import (
     abort,
     claim,
     finish,
+    hand_back,
     hand_off,
     handed_to,
     lease_lapsed,
@@ -1356,3 +1357,35 @@ def test_a_handed_attempt_lost_and_claimed_again_is_no_longer_the_reports() -> N
     decision, _ = claim(state, "b", 2, "r1", False)
     assert decision.granted
     assert handed_to(state, "report-a", "r1") is None
+
+
+def test_a_hand_off_given_up_by_its_runner_is_dispatched_again_and_counted_once() -> None:
+    # a's report came on REPORTS after its request had handed b to r1: r1 gave
+    # up on the answer and never runs b's attempt 1.
+    state = run({"a": [], "b": ["a"]}, max_lost_leases=2)
+    start(state)
+    grant(state, "a", "r1")
+    plan = finish(state, "a", 1, SUCCESS, 0, None)
+    assert hand_off(state, plan, "r1", 7.0, "report-a") == ("b", 1)
+    assert hand_back(state, "report-a", "r2").empty  # not that runner's hand-off
+    assert hand_back(state, "report-x", "r1").empty
+    plan = hand_back(state, "report-a", "r1")
+    assert plan.cancel == [("b", 1)]
+    assert plan.dispatch == [("b", 2)]
+    assert statuses(state)["b"] is PENDING
+    assert handed_to(state, "report-a", "r1") is None
+    assert hand_back(state, "report-a", "r1").empty  # a redelivered copy: once
+    assert lease_lapsed(state, "b", 1).empty  # and the sweep does not count it again
+    assert state.steps["b"].lost_leases == 1
+
+
+def test_a_hand_off_given_up_counts_toward_the_lost_leases_limit() -> None:
+    state = run({"a": [], "b": ["a"]}, max_lost_leases=1)
+    start(state)
+    grant(state, "a", "r1")
+    plan = finish(state, "a", 1, SUCCESS, 0, None)
+    assert hand_off(state, plan, "r1", 7.0, "report-a") == ("b", 1)
+    plan = hand_back(state, "report-a", "r1")
+    assert plan.dispatch == []
+    assert statuses(state)["b"] is FAILURE
+    assert state.status is RunStatus.FAILURE

@@ -224,18 +224,41 @@ def lease_lapsed(run: RunState, step_uuid: str, attempt: int) -> Plan:
     step = run.steps.get(step_uuid)
     if step is None or step.status is not StepStatus.STARTED or step.attempt != attempt:
         return plan
+    error = f"attempt {attempt} lost its runner (no heartbeat within its lease)"
+    _run_again(run, step, plan, error)
+    return plan
+
+
+def hand_back(run: RunState, report_id: str, runner_id: str) -> Plan:
+    """Report ``report_id`` came on the ``REPORTS`` stream, applied before from
+    its request, whose decision handed an attempt to its runner: a runner
+    publishes a report there only once it gave up on every answer, so it never
+    got that attempt and never will. The attempt is cancelled (fenced, in
+    case) and the step dispatched again as the next attempt now, counted as a
+    lost lease as the lease sweep would count it once the lease lapsed."""
+    plan = Plan()
+    handed = handed_to(run, report_id, runner_id)
+    if handed is not None:
+        step_uuid, attempt = handed
+        error = f"attempt {attempt} was handed to a runner that never got it (answer lost)"
+        _run_again(run, run.steps[step_uuid], plan, error)
+    return plan
+
+
+def _run_again(run: RunState, step: StepState, plan: Plan, error: str) -> None:
+    """The running attempt of ``step`` is lost: cancel it and dispatch the next
+    one (or fail the step after ``run.max_lost_leases``). Nothing once the run
+    ended or is aborting: the abort ends it."""
     if run.status.is_final or run.abort_requested:
-        return plan
-    lost = step.attempt
+        return
     if _lose_lease(run, step, plan):
-        return plan
+        return
     step.status = StepStatus.PENDING
     step.dispatched = False
     step.runner_id = None
-    error = f"attempt {lost} lost its runner (no heartbeat within its lease)"
+    step.handed_by = None
     plan.changes.append(StepChange(step.uuid, step.status, step.attempt, error=error))
     _dispatch_ready(run, plan, [step.uuid])
-    return plan
 
 
 def _lose_lease(run: RunState, step: StepState, plan: Plan) -> bool:

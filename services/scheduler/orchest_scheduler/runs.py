@@ -67,6 +67,8 @@ def _finish(
             tuple(report.artifacts),
         )
         if next_lease_seconds is None:
+            if plan.empty:  # applied from its request; its runner gave up on the answer
+                return None, engine.hand_back(state, report.report_id, report.runner_id)
             return None, plan
         if plan.empty:  # applied before: asked again, the first answer not received
             return engine.handed_to(state, report.report_id, report.runner_id), plan
