@@ -15,12 +15,13 @@ from the first event matching the filter, else from now.
 Live events come from the gateway's one ``EventFeed`` (``fanout.py``): each
 connection is a listener of it, made before the response starts (nothing
 published after that is missed; the feed started for it if it was not
-reading, a 503 if it does not within the command timeout), with a bounded queue (a client that falls
-further behind is sent ``event: error`` and dropped). A connection that
-replays reads the stored stream through an ``OrderedReader`` of its own (one
-window at a time, paced by its client) until it reaches its listener's
-start, then takes the listener's events, skipping any it sent already: the
-stream sequences make the switch exact. The response is an
+reading, a 503 if it does not read within the command timeout), with a
+bounded queue (a client that falls further behind is sent ``event: error``
+and dropped). A connection that replays reads the stored stream through an
+``OrderedReader`` of its own (one window at a time, paced by its client)
+until it reaches its listener's start, then takes the listener's events,
+skipping any it sent already: the stream sequences make the switch exact.
+The response is an
 ``EventStreamResponse`` (a client that takes nothing for
 ``ORCHEST_SSE_STALL_SECONDS`` is sent ``event: error`` and dropped).
 """

@@ -1,7 +1,8 @@
 """The events stream's live tail, read once per gateway process and fanned out.
 
 An ``EventFeed`` reads every status event through one ``OrderedReader``
-(starting at the stream's end when the gateway starts), renders each as its
+(starting at the stream's end when its first listener comes: below, it
+reads only while someone listens), renders each as its
 SSE frame once, and hands it to every ``Listener`` whose filter subject
 matches the event's subject. A thousand event-stream connections cost the
 NATS server one delivery per event, and the gateway one parse and one frame.
