@@ -14,12 +14,14 @@ from the first event matching the filter, else from now.
 
 Live events come from the gateway's one ``EventFeed`` (``fanout.py``): each
 connection is a listener of it, made before the response starts (nothing
-published after that is missed), with a bounded queue (a client that falls
-further behind is sent ``event: error`` and dropped). A connection that
-replays reads the stored stream through an ``OrderedReader`` of its own (one
-window at a time, paced by its client) until it reaches its listener's
-start, then takes the listener's events, skipping any it sent already: the
-stream sequences make the switch exact. The response is an
+published after that is missed; the feed started for it if it was not
+reading, a 503 if it does not read within the command timeout), with a
+bounded queue (a client that falls further behind is sent ``event: error``
+and dropped). A connection that replays reads the stored stream through an
+``OrderedReader`` of its own (one window at a time, paced by its client)
+until it reaches its listener's start, then takes the listener's events,
+skipping any it sent already: the stream sequences make the switch exact.
+The response is an
 ``EventStreamResponse`` (a client that takes nothing for
 ``ORCHEST_SSE_STALL_SECONDS`` is sent ``event: error`` and dropped).
 """
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 
 from nats.errors import Error as NatsError
 from starlette.requests import Request
@@ -113,15 +116,19 @@ async def events(request: Request) -> Response:
     replay = query_bool(request, "replay")
     settings = deps.settings
     feed = deps.feed
-    if feed is None or not await feed.opened(settings.command_timeout_seconds):
+    if feed is None:
         raise ApiError(503, "the live events are not available yet")
     keepalive = settings.sse_keepalive_seconds
     chunk_writer = request.scope.get("extensions", {}).get(CHUNK_WRITER_EXTENSION, _no_writer)
 
     async def frames() -> AsyncGenerator[Frame, None]:
-        # Runs up to its first frame before the response starts: the
-        # listener exists, so no event published after that is missed.
-        with feed.listen(subject) as listener:
+        # Runs up to its first frame here, before the response: the
+        # listener exists (the feed started for it if it was not reading),
+        # so no event published after the headers is missed; and what fails
+        # until then (the feed not reading within the timeout, the stored
+        # stream not readable) is an answer of its own (a 503), not an error
+        # inside the response.
+        async with feed.listen(subject, settings.command_timeout_seconds) as listener:
             last = listener.start
             if after is not None or replay:
                 reader = OrderedReader(
@@ -136,7 +143,6 @@ async def events(request: Request) -> Response:
                 try:
                     await reader.open()
                 except (ReaderError, NatsError, TimeoutError, OSError) as exc:
-                    # Before the first frame, so before the headers: a 503.
                     raise DependencyUnavailable(f"the events stream cannot be read: {exc}") from exc
                 try:
                     last = reader.position
@@ -169,9 +175,20 @@ async def events(request: Request) -> Response:
                     listener.sent = last
                     yield Frame(b"".join(e.frame for e in events), last, before)
 
+    stream = frames()
+    first = await anext(stream)
     return CutAtStop(
-        EventStreamResponse(frames(), stall_seconds=settings.sse_stall_seconds), deps.stopping
+        EventStreamResponse(_primed(first, stream), stall_seconds=settings.sse_stall_seconds),
+        deps.stopping,
     )
+
+
+async def _primed(first: Frame, rest: AsyncGenerator[Frame, None]) -> AsyncGenerator[Frame, None]:
+    """``first``, then the frames of ``rest`` (closed with this)."""
+    async with aclosing(rest):
+        yield first
+        async for frame in rest:
+            yield frame
 
 
 def _no_writer() -> None:

@@ -1,7 +1,8 @@
 """The events stream's live tail, read once per gateway process and fanned out.
 
 An ``EventFeed`` reads every status event through one ``OrderedReader``
-(starting at the stream's end when the gateway starts), renders each as its
+(starting at the stream's end when its first listener comes: below, it
+reads only while someone listens), renders each as its
 SSE frame once, and hands it to every ``Listener`` whose filter subject
 matches the event's subject. A thousand event-stream connections cost the
 NATS server one delivery per event, and the gateway one parse and one frame.
@@ -31,6 +32,21 @@ and those stored before but not yet read by the feed. A connection that
 replays the stored stream reads it for itself until it passes its
 listener's ``start``, then takes the listener's events: stream sequences
 make the join exact.
+
+The feed reads only while someone listens. The first listener starts its
+reader (a consumer of new events: the stream's end); once the last one is
+gone, the reader goes on for ``linger_seconds`` (a reconnecting client, a
+page change, pays no consumer's creation again) and then stops, deleting its
+consumer: with nobody listening the NATS server delivers the gateway
+nothing and holds no consumer for it. A listener is made only on a reader
+that is open, with ``start`` = that reader's position, and a reader stops
+only when it has no listener and nobody is waiting for one, so a listener
+never spans a stop: what was published while the feed was stopped is in
+the stored stream, where a connection resuming with ``Last-Event-ID``
+reads it (the join above). A connection arriving while the feed stops waits
+for the next reader; one arriving while it starts waits for that one (up
+to its timeout, ``FeedUnavailable``: the reader is tried again meanwhile if
+its opening failed).
 """
 
 from __future__ import annotations
@@ -39,11 +55,15 @@ import asyncio
 import json
 import logging
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from nats.errors import Error as NatsError
+
+from orchest_service.errors import DependencyUnavailable
 
 from .sse import ClientBehindError
-from .streams import Item, OrderedReader
+from .streams import RETRY_SECONDS, Item, OrderedReader, ReaderError
 
 logger = logging.getLogger(__name__)
 
@@ -164,37 +184,112 @@ class Listener:
         return events
 
 
+class FeedUnavailable(DependencyUnavailable):
+    """The feed was not reading within a listener's timeout (a 503)."""
+
+
 class EventFeed:
-    """One reader of the events stream's live tail (``reader``, opened with
-    ``after=None, replay=False``), fanned out to listeners."""
+    """The events stream's live tail (a reader made by ``new_reader``, opened
+    with ``after=None, replay=False``), read while it has listeners and
+    fanned out to them."""
 
     def __init__(
-        self, reader: OrderedReader, *, queue_limit: int, keepalive_seconds: float
+        self,
+        new_reader: Callable[[], OrderedReader],
+        *,
+        queue_limit: int,
+        keepalive_seconds: float,
+        linger_seconds: float,
     ) -> None:
-        self._reader = reader
+        self._new_reader = new_reader
         self._queue_limit = queue_limit
         self._keepalive_seconds = keepalive_seconds
+        self._linger_seconds = linger_seconds
         self._listeners: dict[str, tuple[tuple[str, ...], set[Listener]]] = {}
-        self._opened = asyncio.Event()
+        self._demand = 0  # listeners, and connections waiting to be one
+        self._wanted = asyncio.Event()  # set while ``_demand`` > 0
+        self._unwanted = asyncio.Event()  # set while ``_demand`` == 0
+        self._unwanted.set()
+        self._opened = asyncio.Event()  # a reader is open: listeners may be made
+        self._failure = ""
+        self.starts = 0
+        """How many times the feed started reading."""
         self.position = 0
         """Stream sequence of the last event handed out (or of the start)."""
 
+    @property
+    def demand(self) -> int:
+        """Listeners, and connections waiting for the feed to make theirs."""
+        return self._demand
+
+    @property
+    def reading(self) -> bool:
+        """Whether a reader is open (listeners may be made at once)."""
+        return self._opened.is_set()
+
     async def run(self) -> None:
+        """Reads while someone listens, until cancelled: a reader is made
+        when the first listener comes and closed (its consumer deleted) once
+        there was none for ``linger_seconds``; a reader that cannot be opened
+        is tried again while listeners wait. Anything else a reader raises
+        (once open: its listeners could not be given what they missed)
+        ends this, and the gateway."""
+        while True:
+            await self._wanted.wait()
+            starts = self.starts
+            reading = asyncio.create_task(self._read())
+            unwanted = asyncio.create_task(self._until_unwanted())
+            try:
+                await asyncio.wait({reading, unwanted}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                self._opened.clear()
+                unwanted.cancel()
+                reading.cancel()
+                # The reader's close (its consumer deleted) before the next one.
+                await asyncio.wait({reading})
+            failure = None if reading.cancelled() else reading.exception()
+            opening = self.starts == starts  # no listener was made on it
+            if opening and isinstance(failure, (ReaderError, NatsError, TimeoutError, OSError)):
+                self._failure = str(failure) or type(failure).__name__
+                logger.warning("the live events cannot be read yet: %s", self._failure)
+                await asyncio.sleep(RETRY_SECONDS)
+            elif failure is not None:
+                raise failure
+
+    async def _until_unwanted(self) -> None:
+        """Returns once nobody listened or waited for ``linger_seconds``,
+        the reader closed to new listeners (in the same step as the last
+        check: a connection coming after it waits for the next reader)."""
+        while True:
+            await self._unwanted.wait()
+            try:
+                async with asyncio.timeout(self._linger_seconds):
+                    await self._wanted.wait()
+            except TimeoutError:
+                if self._demand == 0:
+                    self._opened.clear()
+                    return
+
+    async def _read(self) -> None:
         """Start at the stream's end, then read and hand out events until
         cancelled (the reader itself reads again after a lost message or a
         lost consumer)."""
+        reader = self._new_reader()
         try:
-            await self._reader.open()
-            self.position = self._reader.position
+            await reader.open()
+            self.position = reader.position
+            self.starts += 1
+            self._failure = ""
             self._opened.set()
+            logger.debug("live events read from %d", self.position)
             loop = asyncio.get_running_loop()
             next_tick = loop.time() + self._keepalive_seconds
             while True:
-                item = await self._reader.next(max(next_tick - loop.time(), 0))
+                item = await reader.next(max(next_tick - loop.time(), 0))
                 if item is not None:
                     items = [item]
                     # Whatever else arrived meanwhile goes out in the same writes.
-                    while self._reader.buffered and (more := await self._reader.next(0)):
+                    while reader.buffered and (more := await reader.next(0)):
                         items.append(more)
                     self.dispatch(items)
                 if loop.time() >= next_tick:
@@ -203,18 +298,8 @@ class EventFeed:
                         for listener in listeners:
                             listener.tick()
         finally:
-            await self._reader.close()
-
-    async def opened(self, timeout: float) -> bool:
-        """Whether the feed is reading (listeners may be made), waiting up to
-        ``timeout`` for it to start."""
-        if self._opened.is_set():
-            return True
-        try:
-            await asyncio.wait_for(self._opened.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
+            self._opened.clear()
+            await reader.close()
 
     def dispatch(self, items: list[Item]) -> None:
         """Hands out ``items`` (read in one go, in stream order): each
@@ -238,15 +323,37 @@ class EventFeed:
     def listeners(self) -> int:
         return sum(len(listeners) for _, listeners in self._listeners.values())
 
-    @contextmanager
-    def listen(self, subject: str) -> Iterator[Listener]:
-        """A listener of ``subject``'s events after the feed's position now."""
-        listener = Listener(self, subject, self._queue_limit)
-        _, listeners = self._listeners.setdefault(subject, (tuple(subject.split(".")), set()))
-        listeners.add(listener)
+    @asynccontextmanager
+    async def listen(self, subject: str, timeout: float) -> AsyncIterator[Listener]:
+        """A listener of ``subject``'s events after the feed's position when
+        it is made, once the feed reads (started for it if need be); raises
+        ``FeedUnavailable`` if it does not within ``timeout``."""
+        self._demand += 1
+        if self._demand == 1:
+            self._unwanted.clear()
+            self._wanted.set()
         try:
-            yield listener
+            deadline = asyncio.get_running_loop().time() + timeout
+            while not self._opened.is_set():  # no wait between this and the listener
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        await self._opened.wait()
+                except TimeoutError:
+                    raise FeedUnavailable(
+                        "the live events are not available yet"
+                        + (f": {self._failure}" if self._failure else "")
+                    ) from None
+            listener = Listener(self, subject, self._queue_limit)
+            _, listeners = self._listeners.setdefault(subject, (tuple(subject.split(".")), set()))
+            listeners.add(listener)
+            try:
+                yield listener
+            finally:
+                listeners.discard(listener)
+                if not listeners:
+                    del self._listeners[subject]
         finally:
-            listeners.discard(listener)
-            if not listeners:
-                del self._listeners[subject]
+            self._demand -= 1
+            if self._demand == 0:
+                self._wanted.clear()
+                self._unwanted.set()

@@ -115,19 +115,22 @@ def listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket
 
 
 async def serve_http(ctx: ServiceContext, settings: GatewaySettings, version: str) -> None:
-    tail = OrderedReader(
-        ctx.js,
-        ctx.nc,
-        settings.bus.events_stream.name,
-        settings.bus.all_events,
-        after=None,
-        replay=False,
-        window=settings.read_window,
-    )
+    def tail() -> OrderedReader:
+        return OrderedReader(
+            ctx.js,
+            ctx.nc,
+            settings.bus.events_stream.name,
+            settings.bus.all_events,
+            after=None,
+            replay=False,
+            window=settings.read_window,
+        )
+
     feed = EventFeed(
         tail,
         queue_limit=settings.sse_queue_events,
         keepalive_seconds=settings.sse_keepalive_seconds,
+        linger_seconds=settings.sse_feed_linger_seconds,
     )
     deps = GatewayDeps(
         settings=settings, nc=ctx.nc, js=ctx.js, pool=ctx.db, version=version, feed=feed
@@ -157,8 +160,9 @@ async def serve_http(ctx: ServiceContext, settings: GatewaySettings, version: st
         server.should_exit = True
 
     async with asyncio.TaskGroup() as group:
-        # The live events, fanned out to event streams; the gateway fails if
-        # the feed fails (and the service is restarted).
+        # The live events, read while an event stream listens and fanned
+        # out; the gateway fails if the feed fails other than by not
+        # reaching the stream (and the service is restarted).
         feeding = group.create_task(feed.run())
         stopper = group.create_task(exit_on_stop())
         try:

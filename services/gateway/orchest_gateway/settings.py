@@ -42,6 +42,10 @@ class GatewaySettings(ServiceSettings):
     """The most live events an event-stream connection holds for its client:
     a client further behind is sent an ``event: error`` (with the
     ``Last-Event-ID`` to resume from) and dropped."""
+    sse_feed_linger_seconds: float = Field(default=5.0, ge=0)
+    """How long the live events are still read once the last event stream
+    ended (a client reconnecting, a dashboard changing page, finds them
+    read); then the gateway stops reading them until the next one comes."""
     read_window_messages: int = Field(default=64, ge=1, le=10_000)
     """The most messages an event stream or a log read holds in the gateway:
     the next ones are asked of JetStream once these were sent."""
