@@ -9,10 +9,14 @@ slot), and its answer hands the next step over (with the outbox's
 listening connection in versions that had one, as their service ran it). Prints, per block of a
 chain's reports, this process's CPU and all of Postgres' processes' CPU per
 report, and the p50 of a report's answer; then the medians over the blocks
-(the first block is a warm-up, not counted).
+(the first block is a warm-up, not counted). After the last block, the WAL
+its decisions wrote (``pg_walinspect``): records and bytes per report, and
+the records by kind (a ``Heap/HOT_UPDATE`` adds no index entry, a
+``Btree/INSERT_LEAF`` is one).
 
-Run it from a checkout of another commit (``cd OTHER && uv run python
-PATH/bench/decision_cost.py``) to compare two versions, interleaved.
+Run it in a checkout of another commit (a copy of this file in its
+``bench/``, then ``uv run python -m bench.decision_cost`` there) to compare
+two versions, interleaved.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import asyncpg
 import nats
 import psutil
 
@@ -97,6 +102,43 @@ async def one_chain(runs: Runs, create: CreateRun, steps: int) -> list[float]:
     return latencies
 
 
+class Wal:
+    """The WAL a block of decisions wrote (``pg_walinspect``): records and
+    bytes per decision, and the heap's updates and B-tree inserts by kind
+    (an update that is HOT adds no index entry)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    @classmethod
+    async def open(cls, url: str) -> Wal:
+        conn = await asyncpg.connect(url)
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
+        return cls(conn)
+
+    async def lsn(self) -> int:
+        return int(await self._conn.fetchval("SELECT pg_current_wal_insert_lsn()"))
+
+    async def per_decision(self, start: int, decisions: int) -> str:
+        rows = await self._conn.fetch(
+            'SELECT "resource_manager/record_type" AS kind, count, record_size + fpi_size AS size'
+            " FROM pg_get_wal_stats($1::pg_lsn, pg_current_wal_insert_lsn(), true)",
+            start,
+        )
+        total = sum(r["count"] for r in rows) / decisions
+        size = sum(r["size"] for r in rows) / decisions
+        counts = {r["kind"]: r["count"] / decisions for r in rows}
+        parts = ", ".join(
+            f"{kind} {n:.2f}"
+            for kind, n in sorted(counts.items(), key=lambda kv: -kv[1])
+            if n >= 0.05
+        )
+        return f"  WAL per decision: {total:.1f} records, {size / 1024:.2f} kB ({parts})"
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+
 async def main(steps: int, blocks: int) -> None:
     with tempfile.TemporaryDirectory(prefix="decision-cost-") as tmp:
         root = Path(tmp)
@@ -119,7 +161,9 @@ async def main(steps: int, blocks: int) -> None:
             postgres, me = pg.pid, psutil.Process()
             create = chain(root, steps)
             rows = []
+            wal = await Wal.open(pg.url("cost"))
             for block in range(blocks + 1):
+                start = await wal.lsn()
                 own, db = me.cpu_times(), cpu_seconds(postgres, children=True)
                 latencies = await one_chain(runs, create, steps)
                 await asyncio.sleep(0.3)  # the last events published, their rows deleted
@@ -130,6 +174,9 @@ async def main(steps: int, blocks: int) -> None:
                 row = (mine / steps * 1e3, (db_after - db) / steps * 1e3)
                 rows.append((*row, statistics.median(latencies) * 1e3))
                 print(f"block {block}: scheduler {row[0]:.3f}, postgres {row[1]:.3f} CPU-ms")
+                if block == blocks:
+                    print(await wal.per_decision(start, steps))
+            await wal.close()
             print(
                 f"{steps}-step chains, {blocks} blocks, medians: scheduler"
                 f" {statistics.median(r[0] for r in rows):.3f} CPU-ms a report, postgres"

@@ -55,6 +55,11 @@ class StepRow:
     artifacts: str
 
 
+# The steps are found by their whole key (the run's uuid given, their uuids
+# as an array): joined on the run's uuid from the ``run`` part, Postgres read
+# every step of the run and matched them against the new rows, so a decision
+# cost as much as its run had steps. ``EXISTS (SELECT 1 FROM run)`` keeps the
+# version guard: no step is written unless the run's row was.
 _WRITE_PLAN = Query(f"""
 WITH run AS (
     UPDATE runs SET version = version + 1, event_seq = :event_seq,
@@ -89,7 +94,8 @@ WITH run AS (
         :lease_seconds::float8[], :handed_by::text[])
         AS u(step_uuid, status, attempt, dispatched, retry_at, runner_id, lost_leases, mode,
              exit_code, error, artifacts, work_attempt, lease_seconds, handed_by)
-    WHERE s.run_uuid = (SELECT uuid FROM run) AND s.step_uuid = u.step_uuid
+    WHERE s.run_uuid = :run_uuid::uuid AND s.step_uuid = ANY(:step_uuids::text[])
+        AND s.step_uuid = u.step_uuid AND EXISTS (SELECT 1 FROM run)
     RETURNING 1
 ), {logged_and_sent(reports=True)}
 {run_store.what_was_written("applied")}

@@ -60,6 +60,14 @@ async def renew_leases(
     return {AttemptKey(r["run_uuid"], r["step_uuid"], r["attempt"]) for r in rows}
 
 
+RUNS_NOT_ENDED = "r.status IN ('PENDING', 'STARTED')"
+"""The predicate of the index ``runs_unfinished``: the sweep's way in. A step
+is ``STARTED`` only in a run that is (a run ends once all its steps have),
+so the running attempts are among these runs' steps, found by ``run_steps``'
+primary key; no index on ``run_steps`` holds a column that a decision or a
+heartbeat changes, and their updates are HOT (no new index entries)."""
+
+
 async def lapsed_leases(
     conn: Connection, now: datetime, calm_since: datetime, limit: int = 1000
 ) -> list[AttemptKey]:
@@ -67,10 +75,11 @@ async def lapsed_leases(
     had a whole lease since ``calm_since`` to renew it (before then this
     scheduler may not have been able to take its heartbeats)."""
     rows = await conn.fetch(
-        "SELECT run_uuid::text, step_uuid, attempt FROM run_steps"
-        " WHERE status = 'STARTED' AND lease_expires_at < $1"
-        " AND $2::timestamptz + lease_seconds * interval '1 second' <= $1"
-        " ORDER BY lease_expires_at LIMIT $3",
+        "SELECT s.run_uuid::text, s.step_uuid, s.attempt"
+        " FROM runs AS r JOIN run_steps AS s ON s.run_uuid = r.uuid"
+        f" WHERE {RUNS_NOT_ENDED} AND s.status = 'STARTED' AND s.lease_expires_at < $1"
+        " AND $2::timestamptz + s.lease_seconds * interval '1 second' <= $1"
+        " ORDER BY s.lease_expires_at LIMIT $3",
         now,
         calm_since,
         limit,
