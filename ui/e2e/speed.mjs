@@ -11,7 +11,9 @@
 // 4. then it prints {"ready": ...} and records, for every change of a step
 //    node's attempt on the page (a MutationObserver), the step, the attempt
 //    and the time (epoch ms); once a line "done N" comes on stdin, it waits
-//    until N changes were seen (or 60 s passed) and prints {"seen": ...}.
+//    until N changes were seen (or 60 s passed) and prints {"seen": ...},
+//    with the page's own stamps of where each event's time went (below);
+//    screenshots of the page after the events, fitted and zoomed in.
 //
 //   node e2e/speed.mjs BASE_URL PIPELINE_PATH STEPS OUT_DIR [CHROMIUM]
 import { writeFileSync } from "node:fs";
@@ -234,6 +236,11 @@ try {
     writeFileSync(tracePath, JSON.stringify({ traceEvents: traced }));
   }
   await page.screenshot({ path: join(outDir, "speed-events.png") });
+  // And zoomed in on the first steps: their colours and attempts readable.
+  await page.mouse.move(pane.x + 50, pane.y + pane.height / 2);
+  for (let i = 0; i < 5; i++) await page.mouse.wheel(0, -400);
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  await page.screenshot({ path: join(outDir, "speed-events-zoomed.png") });
   const stamps = await page.evaluate(() => ({
     seen: window.__seen,
     received: window.__received,
