@@ -169,7 +169,7 @@ export const Dag = memo(function Dag({ definition, stepStates, selected, highlig
   }, []);
   return (
     <StepStatesProvider value={stepStates}>
-      <div className="dag" data-testid="dag" ref={box}>
+      <div className="dag dag-run" data-testid="dag" ref={box}>
         <ReactFlow
           nodes={nodes}
           edges={edges}
