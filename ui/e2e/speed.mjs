@@ -11,7 +11,9 @@
 // 4. then it prints {"ready": ...} and records, for every change of a step
 //    node's attempt on the page (a MutationObserver), the step, the attempt
 //    and the time (epoch ms); once a line "done N" comes on stdin, it waits
-//    until N changes were seen (or 60 s passed) and prints {"seen": ...}.
+//    until N changes were seen (or 60 s passed) and prints {"seen": ...},
+//    with the page's own stamps of where each event's time went (below);
+//    screenshots of the page after the events, fitted and zoomed in.
 //
 //   node e2e/speed.mjs BASE_URL PIPELINE_PATH STEPS OUT_DIR [CHROMIUM]
 import { writeFileSync } from "node:fs";
@@ -19,12 +21,64 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { openBrowser } from "./browser.mjs";
 
+const TRACE_CATEGORIES = [
+  "devtools.timeline",
+  "disabled-by-default-devtools.timeline",
+  "disabled-by-default-devtools.timeline.frame",
+  "blink.user_timing",
+  "v8.execute",
+].join(",");
+
 const [base, pipelinePath, stepsArg, outDir, executable = "/usr/bin/chromium"] = process.argv.slice(2);
 const steps = Number(stepsArg);
 const { context, close } = await openBrowser(executable);
 const errors = [];
 const page = context.pages()[0] ?? (await context.newPage());
 page.on("pageerror", (e) => errors.push(String(e)));
+// Where an event's time goes, stamped in the page (epoch ms, the clock of
+// the DOM's stamps): each step event's arrival (its `message` dispatched by
+// the EventSource, before the app's handler), the start of each animation
+// frame's callbacks, and each React commit (React calls a devtools hook's
+// onCommitFiberRoot at the end of every commit, production builds too).
+await page.addInitScript(() => {
+  const now = () => performance.timeOrigin + performance.now();
+  window.__received = [];
+  window.__frameStarts = [];
+  window.__commits = [];
+  const Native = window.EventSource;
+  window.EventSource = class extends Native {
+    addEventListener(type, listener, options) {
+      if (type !== "step_status_changed" || typeof listener !== "function") return super.addEventListener(type, listener, options);
+      return super.addEventListener(
+        type,
+        (message) => {
+          const attempt = /"attempt":(\d+)/.exec(message.data);
+          if (attempt) window.__received.push([Number(attempt[1]), now()]);
+          listener.call(this, message);
+        },
+        options,
+      );
+    }
+  };
+  const raf = window.requestAnimationFrame.bind(window);
+  let stamped = -1;
+  window.requestAnimationFrame = (callback) =>
+    raf((t) => {
+      if (t !== stamped) window.__frameStarts.push(now());
+      stamped = t;
+      callback(t);
+    });
+  window.__REACT_DEVTOOLS_GLOBAL_HOOK__ = {
+    supportsFiber: true,
+    renderers: new Map(),
+    inject: () => 1,
+    checkDCE: () => {},
+    onScheduleFiberRoot: () => {},
+    onCommitFiberRoot: () => window.__commits.push(now()),
+    onCommitFiberUnmount: () => {},
+    onPostCommitFiberRoot: () => {},
+  };
+});
 const print = (object) => process.stdout.write(JSON.stringify(object) + "\n");
 
 try {
@@ -144,6 +198,22 @@ try {
     await cdp.send("Profiler.enable");
     await cdp.send("Profiler.start");
   }
+  // ORCHEST_SPEED_TRACE=FILE: a Chrome trace (chrome://tracing, Perfetto) of the same.
+  const tracePath = process.env.ORCHEST_SPEED_TRACE;
+  const tracer = tracePath ? await context.newCDPSession(page) : null;
+  const traced = [];
+  if (tracer) {
+    tracer.on("Tracing.dataCollected", ({ value }) => traced.push(...value));
+    await tracer.send("Tracing.start", {
+      categories: TRACE_CATEGORIES,
+      transferMode: "ReportEvents",
+    });
+  }
+  await page.evaluate(() => {
+    window.__received.length = 0;
+    window.__frameStarts.length = 0;
+    window.__commits.length = 0;
+  });
   print({ ready: true, firstLoad, render, panFitted, panZoomed, zoomedNodes, errors });
 
   const lines = createInterface({ input: process.stdin });
@@ -159,8 +229,25 @@ try {
     const { profile: cpu } = await cdp.send("Profiler.stop");
     writeFileSync(profilePath, JSON.stringify(cpu));
   }
+  if (tracer) {
+    const ended = new Promise((resolve) => tracer.once("Tracing.tracingComplete", resolve));
+    await tracer.send("Tracing.end");
+    await ended;
+    writeFileSync(tracePath, JSON.stringify({ traceEvents: traced }));
+  }
   await page.screenshot({ path: join(outDir, "speed-events.png") });
-  print({ seen: await page.evaluate(() => window.__seen), errors });
+  // And zoomed in on the first steps: their colours and attempts readable.
+  await page.mouse.move(pane.x + 50, pane.y + pane.height / 2);
+  for (let i = 0; i < 5; i++) await page.mouse.wheel(0, -400);
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  await page.screenshot({ path: join(outDir, "speed-events-zoomed.png") });
+  const stamps = await page.evaluate(() => ({
+    seen: window.__seen,
+    received: window.__received,
+    frames: window.__frameStarts,
+    commits: window.__commits,
+  }));
+  print({ ...stamps, errors });
 } finally {
   await close();
 }

@@ -1,9 +1,11 @@
 // Opens the app's one event stream and applies its events to the query cache.
-import { notifyManager, useQueryClient } from "@tanstack/react-query";
+import { useQueryClient } from "@tanstack/react-query";
 import { createContext, useContext, useEffect, useState, type ReactNode } from "react";
+import { flushSync } from "react-dom";
 import type { BusEvent } from "../api/types";
 import { eventBatch } from "./batch";
 import { applyEventToCache } from "./cache";
+import { applyInFrame } from "./commit";
 import { openStream, type Connection } from "./stream";
 
 const ConnectionContext = createContext<Connection>("connecting");
@@ -16,7 +18,10 @@ export function LiveProvider({ token, children }: { token: string | null; childr
   const qc = useQueryClient();
   const [state, setState] = useState<Connection>("connecting");
   useEffect(() => {
-    const batch = eventBatch<BusEvent>((events) => notifyManager.batch(() => events.forEach((e) => applyEventToCache(qc, e))));
+    // Each frame's events applied and rendered in that frame (commit.ts).
+    const batch = eventBatch<BusEvent>((events) =>
+      applyInFrame(() => events.forEach((e) => applyEventToCache(qc, e)), flushSync),
+    );
     const close = openStream({
       onEvent: batch.add,
       // Reads made before the stream opened may have missed events: read them again.

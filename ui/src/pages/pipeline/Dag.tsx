@@ -9,6 +9,7 @@ import {
 } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
 import {
+  memo,
   useCallback,
   useEffect,
   useLayoutEffect,
@@ -18,11 +19,11 @@ import {
   type MouseEvent as ReactMouseEvent,
   type RefObject,
 } from "react";
-import type { PipelineDefinition, StepView } from "../../api/types";
+import type { PipelineDefinition } from "../../api/types";
 import { FlowChrome, flowProps, useMeasuredSizes } from "./flow";
 import { layoutOf } from "./layout";
 import { StepEdge } from "./StepEdge";
-import { StepStates, StepStatesProvider } from "./stepStates";
+import { type StepStates, StepStatesProvider } from "./stepStates";
 import { StepNode, type StepNodeType } from "./StepNode";
 
 const NODE_TYPES = { step: StepNode };
@@ -67,7 +68,8 @@ function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
 
 interface Props {
   definition: PipelineDefinition;
-  states: ReadonlyMap<string, StepView>;
+  /** The shown run's step states, which the nodes and edges read themselves. */
+  stepStates: StepStates;
   selected: ReadonlySet<string>;
   highlighted: ReadonlySet<string>;
   onSelect(selected: Set<string>): void;
@@ -75,7 +77,10 @@ interface Props {
   onOpen(step: string): void;
 }
 
-export function Dag({ definition, states, selected, highlighted, onSelect, onOpen }: Props) {
+/** Rendered again only when its props change: never for a run's progress,
+ * which reaches the nodes and edges through `stepStates` alone (a live event
+ * re-renders its step's node and edges, not the DAG and React Flow). */
+export const Dag = memo(function Dag({ definition, stepStates, selected, highlighted, onSelect, onOpen }: Props) {
   const box = useRef<HTMLDivElement>(null);
   const layout = useMemo(() => layoutOf(definition), [definition]);
   const [moved, setMoved] = useState<Map<string, { x: number; y: number }>>(new Map());
@@ -131,9 +136,6 @@ export function Dag({ definition, states, selected, highlighted, onSelect, onOpe
   useEffect(() => {
     built.current = next;
   });
-  // The nodes and edges read their steps' states from here (stepStates.tsx).
-  const [stepStates] = useState(() => new StepStates(states));
-  useLayoutEffect(() => stepStates.update(states), [stepStates, states]);
   // React Flow's callbacks are the same functions in every render (they
   // read what is current through a ref): a new one is a change of React
   // Flow's store, which makes each of 500 nodes look at it again.
@@ -167,7 +169,7 @@ export function Dag({ definition, states, selected, highlighted, onSelect, onOpe
   }, []);
   return (
     <StepStatesProvider value={stepStates}>
-      <div className="dag" data-testid="dag" ref={box}>
+      <div className="dag dag-run" data-testid="dag" ref={box}>
         <ReactFlow
           nodes={nodes}
           edges={edges}
@@ -185,4 +187,4 @@ export function Dag({ definition, states, selected, highlighted, onSelect, onOpe
       </div>
     </StepStatesProvider>
   );
-}
+});

@@ -2,7 +2,7 @@
 // (live), partial runs of a selection, abort, the run picker, and the
 // selected step's panel with its live log.
 import { useMutation } from "@tanstack/react-query";
-import { useMemo, useState } from "react";
+import { useLayoutEffect, useMemo, useState } from "react";
 import { client, unwrap } from "../../api/client";
 import { usePipeline, useRun, useRuns } from "../../api/queries";
 import type { RunType, StepView } from "../../api/types";
@@ -14,7 +14,10 @@ import { parentsOf, stepsToRun, topologicalOrder } from "./selection";
 import { SessionBox } from "./SessionBox";
 import { useStartRun } from "./startRun";
 import { StepPanel } from "./StepPanel";
+import { StepStates } from "./stepStates";
 import { useShortcuts } from "./shortcuts";
+
+const NONE: ReadonlySet<string> = new Set();
 
 interface Props {
   project: string;
@@ -38,7 +41,14 @@ export function PipelinePage({ project, pipeline, run: chosenRun, step }: Props)
     () => new Map<string, StepView>((run.data?.pipeline_steps ?? []).map((s) => [s.step_uuid, s])),
     [run.data],
   );
-  const highlighted = preview ? stepsToRun(parents, preview, selected) : new Set<string>();
+  // The DAG's nodes and edges read the states from here: a live event
+  // re-renders its step's node and edges, not the DAG (stepStates.tsx).
+  const [stepStates] = useState(() => new StepStates(states));
+  useLayoutEffect(() => stepStates.update(states), [stepStates, states]);
+  const highlighted = useMemo(
+    () => (preview ? stepsToRun(parents, preview, selected) : NONE),
+    [parents, preview, selected],
+  );
   const base = `/projects/${project}/pipelines/${pipeline}`;
 
   const start = useStartRun(project, pipeline, selected);
@@ -117,7 +127,7 @@ export function PipelinePage({ project, pipeline, run: chosenRun, step }: Props)
       <ErrorPanel error={abort.error} title="The abort failed" />
       <ErrorPanel error={run.error} title="The run could not be read" />
       <div className="pipeline-body">
-        <Dag definition={definition} states={states} selected={selected} highlighted={highlighted} onSelect={setSelected} onOpen={setOpened} />
+        <Dag definition={definition} stepStates={stepStates} selected={selected} highlighted={highlighted} onSelect={setSelected} onOpen={setOpened} />
         {focus && focusStep && <StepPanel step={focus} state={states.get(focusStep) ?? null} run={runUuid} />}
       </div>
     </main>

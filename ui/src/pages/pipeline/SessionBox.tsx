@@ -2,6 +2,7 @@
 // (pages/sessions/SessionControls.tsx: launch with a runtime, open
 // JupyterLab in a new tab, restart, stop).
 import { useQuery } from "@tanstack/react-query";
+import { memo } from "react";
 import { ApiError, client, unwrap } from "../../api/client";
 import { ErrorPanel } from "../../components/ErrorPanel";
 import { StatusBadge } from "../../components/Status";
@@ -15,7 +16,8 @@ interface Props {
   pipelinePath?: string;
 }
 
-export function SessionBox({ project, pipeline }: Props) {
+// Memoised: the pipeline page renders again with each frame of a run's events.
+export const SessionBox = memo(function SessionBox({ project, pipeline }: Props) {
   const path = { params: { path: { project_uuid: project, pipeline_uuid: pipeline } } };
   const session = useQuery({
     queryKey: keys.session(project, pipeline),
@@ -34,4 +36,4 @@ export function SessionBox({ project, pipeline }: Props) {
       <ErrorPanel error={session.error} title="Session" />
     </div>
   );
-}
+});

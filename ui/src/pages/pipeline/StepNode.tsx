@@ -4,7 +4,12 @@
 import { Handle, Position, type Node, type NodeProps } from "@xyflow/react";
 import { StatusBadge, toneOf } from "../../components/Status";
 import { durationOf, useNow } from "../../components/time";
+import { shortened } from "./shortened";
 import { useStepState } from "./stepStates";
+
+// What fits a node's 200 px of text (bold 13 px, 11 px), with room for wide letters.
+const TITLE_CHARS = 24;
+const FILE_CHARS = 30;
 
 export type StepNodeData = {
   title: string;
@@ -22,8 +27,8 @@ export function StepNode({ id, data, selected }: NodeProps<StepNodeType>) {
   return (
     <div className={classes.join(" ")} data-step={id} data-status={state?.status ?? "NONE"} title={reason}>
       <Handle type="target" position={Position.Left} />
-      <div className="step-title">{data.title}</div>
-      <div className="step-file muted">{data.file}</div>
+      <Shortened className="step-title" text={data.title} max={TITLE_CHARS} />
+      <Shortened className="step-file muted" text={data.file} max={FILE_CHARS} />
       <div className="step-state">
         {state ? <StatusBadge status={state.status} title={reason} /> : <span className="muted">not in this run</span>}
         {state?.status === "STARTED" && <span className="step-time">{durationOf(state.started_time, null, now)}</span>}
@@ -33,6 +38,16 @@ export function StepNode({ id, data, selected }: NodeProps<StepNodeType>) {
         {state && state.attempt > 1 && <span className="step-attempt">attempt {state.attempt}</span>}
       </div>
       <Handle type="source" position={Position.Right} />
+    </div>
+  );
+}
+
+/** A line of text cut to `max` characters; the whole on hover when cut. */
+function Shortened({ className, text, max }: { className: string; text: string; max: number }) {
+  const shown = shortened(text, max);
+  return (
+    <div className={className} title={shown === text ? undefined : text}>
+      {shown}
     </div>
   );
 }
