@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import logging
 import os
 import threading
@@ -85,6 +86,9 @@ def entered(within: Within | None) -> Iterator[None]:
     own = _own_namespace()
     top = os.open("/", os.O_PATH | os.O_CLOEXEC)
     here = os.open(".", os.O_PATH | os.O_CLOEXEC)
+    # No collection inside: a finalizer it ran would work with the view's paths.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         _check(_libc.setns(within.namespace, CLONE_NEWNS), "setns into the view holder's")
         try:
@@ -93,6 +97,8 @@ def entered(within: Within | None) -> Iterator[None]:
         finally:
             _back(own, top, here)
     finally:
+        if collecting:
+            gc.enable()
         os.close(here)
         os.close(top)
 
