@@ -96,6 +96,7 @@ async def test_a_step_starts_in_its_view_without_nsenter_and_the_runner_comes_ba
         "leader": "bash",
     }
     assert where_am_i() == before
+    assert executor._isolation.describe().endswith("; started directly)")
 
 
 async def test_without_the_direct_start_steps_enter_their_view_through_nsenter(
@@ -103,6 +104,7 @@ async def test_without_the_direct_start_steps_enter_their_view_through_nsenter(
 ) -> None:
     # As a runner that is not root does (its holder is in a user namespace).
     isolation.direct = False
+    assert isolation.describe().endswith("; started through nsenter)")
     executor = ProcessExecutor(isolation=isolation)
     (project.dir / "mine.txt").write_text("the project")
     result, output = await project.run(executor, project.work(project.write("show.sh", SHOW)))

@@ -135,7 +135,8 @@ class Isolation:
 
     def describe(self) -> str:
         if self.mode is IsolationMode.NAMESPACE:
-            return f"{self.mode.value} (/data: {self.data_dir})"
+            how = "directly" if self.direct else "through nsenter"
+            return f"{self.mode.value} (/data: {self.data_dir}; started {how})"
         return f"{self.mode.value} ({self.reason})"
 
     @contextlib.asynccontextmanager
