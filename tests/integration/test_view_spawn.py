@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import sys
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -97,6 +98,47 @@ async def test_a_step_starts_in_its_view_without_nsenter_and_the_runner_comes_ba
     }
     assert where_am_i() == before
     assert executor._isolation.describe().endswith("; started directly)")
+
+
+async def test_a_thread_started_after_a_step_does_not_stop_the_next_from_starting_directly(
+    executor: ProcessExecutor, project: Project
+) -> None:
+    # A thread started by the loop's thread after a step shares that
+    # thread's root and working directory (made its own for the step):
+    # the next step's entry into its view must not be refused for it.
+    path = project.write("ok.sh", "echo ok\n")
+    result, output = await project.run(executor, project.work(path))
+    assert (result.exit_code, output.text) == (0, "ok\n")
+    release = threading.Event()
+    sharer = threading.Thread(target=release.wait, daemon=True)
+    sharer.start()
+    try:
+        result, output = await project.run(executor, project.work(path))
+    finally:
+        release.set()
+        sharer.join()
+    assert (result.exit_code, result.error, output.text) == (0, None, "ok\n")
+
+
+async def test_a_view_the_thread_cannot_enter_is_entered_through_nsenter(
+    isolation: Isolation, project: Project
+) -> None:
+    # Not expected (the direct start is checked at start-up), but should the
+    # thread's entry be refused, the step still starts, in its view.
+    holder = isolation.holder
+    assert isolation.direct and holder is not None
+    executor = ProcessExecutor(isolation=isolation)
+    (project.dir / "mine.txt").write_text("the project")
+    namespace = holder._namespace
+    holder._namespace = os.open(os.devnull, os.O_RDONLY)  # setns refuses it
+    try:
+        result, output = await project.run(executor, project.work(project.write("show.sh", SHOW)))
+    finally:
+        os.close(holder._namespace)
+        holder._namespace = namespace
+    assert (result.exit_code, result.error) == (0, None), output.text
+    assert seen(output.text)["cwd"] == "/project-dir/steps"
+    assert seen(output.text)["mine"] == "the project"
 
 
 async def test_without_the_direct_start_steps_enter_their_view_through_nsenter(

@@ -42,6 +42,10 @@ _libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
 _libc.unshare.argtypes = [ctypes.c_int]
 
 
+class EntryError(OSError):
+    """The calling thread could not enter the view (it is back where it was)."""
+
+
 @dataclass(frozen=True)
 class Within:
     """A view to start a step in: an open descriptor of the holder's mount
@@ -62,7 +66,7 @@ _thread = _Thread()
 def _check(result: int, what: str) -> None:
     if result != 0:
         errno = ctypes.get_errno()
-        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+        raise EntryError(errno, f"{what}: {os.strerror(errno)}")
 
 
 def _own_namespace() -> int:
@@ -79,7 +83,8 @@ def _own_namespace() -> int:
 @contextlib.contextmanager
 def entered(within: Within | None) -> Iterator[None]:
     """This thread in ``within`` (its root the view's) while the block runs,
-    then back where it was; ``None``: stays."""
+    then back where it was; ``None``: stays. ``EntryError``: it could not
+    enter (and is back)."""
     if within is None:
         yield
         return
@@ -92,7 +97,10 @@ def entered(within: Within | None) -> Iterator[None]:
     try:
         _check(_libc.setns(within.namespace, CLONE_NEWNS), "setns into the view holder's")
         try:
-            os.chroot(within.root)
+            try:
+                os.chroot(within.root)
+            except OSError as exc:
+                raise EntryError(exc.errno, f"chroot {within.root}: {exc.strerror}") from exc
             yield
         finally:
             _back(own, top, here)

@@ -60,7 +60,7 @@ from pathlib import Path
 from orchest_schemas.commands import StepWork
 
 from . import spawn
-from .entering import Within
+from .entering import EntryError, Within
 from .environment import StepLaunch
 from .holder import HOLDER_REPLY_SECONDS, IsolationError, ViewHolder
 from .views import KeptViews
@@ -99,10 +99,16 @@ class StepView:
     def start(self, command: Sequence[str], launch: StepLaunch) -> spawn.Leader:
         """Start a script's leader ``command`` in this view, in the step file's
         folder; ``launch``: its environment (and its ``cwd``, the runner's
-        path, where the view is entered through the prefix)."""
-        if self.within is None:
-            return spawn.start([*self.prefix, *command], cwd=launch.cwd, env=launch.env)
-        return spawn.start(command, cwd=self.file.parent, env=launch.env, within=self.within)
+        path, where the view is entered through the prefix: without
+        ``within``, or when the thread could not enter it)."""
+        if self.within is not None:
+            try:
+                return spawn.start(
+                    command, cwd=self.file.parent, env=launch.env, within=self.within
+                )
+            except EntryError as exc:  # checked at start-up: not expected
+                logger.warning("a step enters its view through nsenter: %s", exc)
+        return spawn.start([*self.prefix, *command], cwd=launch.cwd, env=launch.env)
 
 
 @dataclass(frozen=True)
