@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..scratch import runner_directory
+from .entering import Within
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ class ViewHolder:
         abandoned (cancelled, timed out), and of the request being made."""
         self._nsenter = shutil.which("nsenter") or "nsenter"
         """Found once, on the runner's ``PATH`` (not each step's)."""
+        self._namespace = -1
+        """Its mount namespace, open once a step is started in it (``within``)."""
 
     @classmethod
     async def start(cls, python: str = sys.executable) -> ViewHolder:
@@ -145,6 +148,12 @@ class ViewHolder:
             stdin.write(json.dumps({"op": "drop", "root": str(root)}).encode() + b"\n")
             self._owed += 1
 
+    def within(self, root: Path) -> Within:
+        """The view at ``root`` as ``spawn.start`` enters it (``entering.py``)."""
+        if self._namespace < 0:
+            self._namespace = os.open(f"/proc/{self.pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+        return Within(self._namespace, root)
+
     def prefix(self, root: Path, cwd: Path) -> list[str]:
         """The command that starts what follows it inside the view at ``root``."""
         ns = f"/proc/{self.pid}"
@@ -160,6 +169,9 @@ class ViewHolder:
 
     async def close(self) -> None:
         """End the holder (its views with its namespace), then remove its folder."""
+        if self._namespace >= 0:  # held open, it would keep the namespace alive
+            os.close(self._namespace)
+            self._namespace = -1
         await _end(self._process)
         await asyncio.to_thread(_remove, self.base)
 

@@ -11,19 +11,26 @@ directory) and ``/pipeline.json`` (the run's definition, read-only). A script
 step's view is kept for the attempts after it with the same project
 directory and definition (``views.py``: made once, not per attempt; dropped
 when idle, and always with the holder), on a folder of the holder's own
-tmpfs. The step's command (or notebook kernel) is started as
-``nsenter --mount=<holder's> --root=<that view> --wdns=<cwd> -- command``:
-``nsenter`` enters the namespace, ``chroot``s and ``exec``s the step, so the
-step keeps ``nsenter``'s pid (exit codes, signals and the process-tree sweep
-are unchanged), and the runner still spawns through ``vfork``. Nothing is
-mounted on the host. A pooled kernel's view is made on a folder of its slot
-and dropped after its step (``prepare_slot``, ``fill``).
+tmpfs. A script step's leader is started inside its view directly: the
+runner's thread calling ``Popen`` enters the holder's namespace and the
+view's root for that call only, and ``vfork``s the step there
+(``entering.py``; as root, once checked at start-up). Else (not root), and
+for a notebook kernel, the command is started as ``nsenter
+--mount=<holder's> --root=<that view> --wdns=<cwd> -- command``: ``nsenter``
+enters the namespace, ``chroot``s and ``exec``s the step, so the step keeps
+``nsenter``'s pid. Either way the leader is the runner's child (exit codes,
+signals and the process-tree sweep are unchanged), and the runner spawns
+through ``vfork``. Nothing is mounted on the host. A pooled kernel's view is
+made on a folder of its slot and dropped after its step (``prepare_slot``,
+``fill``).
 
 Why a holder rather than entering a namespace in the child (``preexec_fn``):
 a ``preexec_fn`` makes Python ``fork`` the runner instead of ``vfork``ing it,
 and forking a process of the runner's size costs 10-25 ms where a ``vfork``
 costs under 1 ms (measured on the CI machine); the namespace work itself is
-about 1 ms. ``nsenter`` (util-linux) costs some 1.5 ms.
+about 1 ms. ``nsenter`` (util-linux) costs about 1 ms of the step's start
+(its own ``exec``, three libraries and the locale loaded, then the step's
+``exec``): the direct start avoids it.
 
 **Unisolated mode** (no namespaces here: not Linux, no ``nsenter``, or
 neither root nor user namespaces allowed): the step sees the host's file
@@ -43,14 +50,17 @@ import enum
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from orchest_schemas.commands import StepWork
 
+from . import spawn
+from .entering import EntryError, Within
 from .environment import StepLaunch
 from .holder import HOLDER_REPLY_SECONDS, IsolationError, ViewHolder
 from .views import KeptViews
@@ -78,11 +88,27 @@ class StepView:
     """How one attempt is started: its launch (environment as the step sees
     it; ``cwd`` and ``file`` stay the runner's paths), the step file's path as
     the step sees it, and the command prefix entering the view (empty:
-    unisolated)."""
+    unisolated). ``within``: the view a script's leader is started in
+    directly (``entering.py``), without the prefix."""
 
     launch: StepLaunch
     file: Path
     prefix: list[str]
+    within: Within | None = None
+
+    def start(self, command: Sequence[str], launch: StepLaunch) -> spawn.Leader:
+        """Start a script's leader ``command`` in this view, in the step file's
+        folder; ``launch``: its environment (and its ``cwd``, the runner's
+        path, where the view is entered through the prefix: without
+        ``within``, or when the thread could not enter it)."""
+        if self.within is not None:
+            try:
+                return spawn.start(
+                    command, cwd=self.file.parent, env=launch.env, within=self.within
+                )
+            except EntryError as exc:  # checked at start-up: not expected
+                logger.warning("a step enters its view through nsenter: %s", exc)
+        return spawn.start([*self.prefix, *command], cwd=launch.cwd, env=launch.env)
 
 
 @dataclass(frozen=True)
@@ -108,11 +134,15 @@ class Isolation:
     holder: ViewHolder | None = None
     kept: KeptViews = field(default_factory=KeptViews)
     """The script steps' views, kept for the attempts after."""
+    direct: bool = False
+    """Script steps are started inside their view by the runner's thread
+    (``entering.py``: its check passed at start-up), not through ``nsenter``."""
     _restart: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def describe(self) -> str:
         if self.mode is IsolationMode.NAMESPACE:
-            return f"{self.mode.value} (/data: {self.data_dir})"
+            how = "directly" if self.direct else "through nsenter"
+            return f"{self.mode.value} (/data: {self.data_dir}; started {how})"
         return f"{self.mode.value} ({self.reason})"
 
     @contextlib.asynccontextmanager
@@ -127,7 +157,8 @@ class Isolation:
         holder = await self._live_holder(self.holder)
         async with self.kept.use(holder, binds, launch.pipeline) as root:
             prefix = holder.prefix(root, file.parent)
-            yield StepView(replace(launch, env=self.step_env(launch)), file, prefix)
+            within = holder.within(root) if self.direct else None
+            yield StepView(replace(launch, env=self.step_env(launch)), file, prefix, within)
 
     @property
     def isolated(self) -> bool:
@@ -214,8 +245,9 @@ def _unisolated_env(env: Mapping[str, str]) -> dict[str, str]:
     return {**env, "PYTHONPATH": os.pathsep.join(path)}
 
 
-async def probe(holder: ViewHolder, data_dir: Path) -> str | None:
-    """Make a view and look inside it: ``None`` when it works, else why not."""
+async def probe(holder: ViewHolder, data_dir: Path) -> tuple[str | None, bool]:
+    """Make a view and look inside it: ``None`` when it works, else why not;
+    and whether steps can be started in it directly (``entering.py``)."""
     with tempfile.TemporaryDirectory(prefix="orchest-isolation-") as scratch:
         base = Path(scratch)
         root = base / VIEW_FOLDER
@@ -223,7 +255,7 @@ async def probe(holder: ViewHolder, data_dir: Path) -> str | None:
         try:
             await holder.make(root, _binds(base / "project", data_dir, base / "pipeline.json"))
         except IsolationError as exc:
-            return f"cannot make a view: {exc}"
+            return f"cannot make a view: {exc}", False
         try:
             check = "test -f probe && test -d /data && test -f /pipeline.json && test -d /proc/self"
             process = await asyncio.create_subprocess_exec(
@@ -236,10 +268,36 @@ async def probe(holder: ViewHolder, data_dir: Path) -> str | None:
             )
             _, err = await asyncio.wait_for(process.communicate(), HOLDER_REPLY_SECONDS)
             if process.returncode != 0:
-                return f"the view check failed: {err.decode(errors='replace').strip()}"
+                return f"the view check failed: {err.decode(errors='replace').strip()}", False
+            why = "not root" if os.getuid() else await _direct_check(holder.within(root), check)
+            if why is not None:
+                logger.info("steps enter their views through nsenter: %s", why)
         finally:
             with contextlib.suppress(IsolationError):
                 await holder.drop(root)
+    return None, why is None
+
+
+async def _direct_check(within: Within, check: str) -> str | None:
+    """``check`` started directly in the view ``within``: ``None`` if it
+    passed, else why not."""
+    try:
+        leader = spawn.start(["sh", "-c", check], cwd=PROJECT_DIR, env=os.environ, within=within)
+    except OSError as exc:
+        return f"cannot start a step in its view directly: {exc}"
+    try:
+        async with asyncio.timeout(HOLDER_REPLY_SECONDS):
+            err = b""
+            while chunk := await leader.output.read(4096):
+                err += chunk
+            await leader.exited
+    finally:
+        if leader.returncode is None:
+            with contextlib.suppress(OSError):
+                os.killpg(leader.pid, signal.SIGKILL)
+        leader.close()
+    if leader.returncode != 0:
+        return f"the check started directly failed: {err.decode(errors='replace').strip()}"
     return None
 
 
@@ -261,6 +319,7 @@ async def open_isolation(setting: str, data_dir: Path) -> AsyncIterator[Isolatio
         return
     holder: ViewHolder | None = None
     reason: str | None = None
+    direct = False
     if not sys.platform.startswith("linux"):
         reason = f"no mount namespaces on {sys.platform}"
     elif shutil.which("nsenter") is None:
@@ -269,7 +328,7 @@ async def open_isolation(setting: str, data_dir: Path) -> AsyncIterator[Isolatio
         await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
         try:
             holder = await ViewHolder.start()
-            reason = await probe(holder, data_dir)
+            reason, direct = await probe(holder, data_dir)
         except (OSError, IsolationError, ValueError) as exc:
             reason = f"no view holder: {exc}"
     if reason is not None and holder is not None:
@@ -280,7 +339,7 @@ async def open_isolation(setting: str, data_dir: Path) -> AsyncIterator[Isolatio
     if holder is None:
         yield Isolation(IsolationMode.NONE, data_dir, reason)
         return
-    isolation = Isolation(IsolationMode.NAMESPACE, data_dir, None, holder)
+    isolation = Isolation(IsolationMode.NAMESPACE, data_dir, None, holder, direct=direct)
     try:
         yield isolation
     finally:

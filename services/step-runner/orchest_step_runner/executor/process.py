@@ -16,13 +16,12 @@ from pathlib import Path
 
 from orchest_schemas.commands import StepWork
 
-from . import spawn
 from .base import Attempt, ExecutionResult, OutputSink, StepExecutor, missing_step_file
 from .cells import START_SECONDS
 from .control import Stop, script_result, wait_or_stop
 from .environment import StepLaunch, build_python, prepare_launch
 from .guardian import Guardian, reap_orphans
-from .isolation import Isolation, IsolationMode
+from .isolation import Isolation, IsolationMode, StepView
 from .kernel_pool import KernelPool, PoolOptions
 from .notebook import execute_notebook
 from .pid_window import PidWindow, read_counters
@@ -152,7 +151,7 @@ class ProcessExecutor(StepExecutor):
             if isinstance(started, ExecutionResult):
                 return started
             command, launch = started
-            return await self._run(work, launch, [*view.prefix, *command], output, cancel, deadline)
+            return await self._run(work, launch, view, command, output, cancel, deadline)
 
     async def _command(
         self, work: StepWork, file: Path, launch: StepLaunch
@@ -184,6 +183,7 @@ class ProcessExecutor(StepExecutor):
         self,
         work: StepWork,
         launch: StepLaunch,
+        view: StepView,
         command: list[str],
         output: OutputSink,
         cancel: asyncio.Event,
@@ -194,9 +194,9 @@ class ProcessExecutor(StepExecutor):
         try:
             # No await from here to the try below: nothing can cancel the call
             # between the leader's start and the clean-up that ends it.
-            leader = spawn.start(command, cwd=launch.cwd, env=launch.env)
-        except FileNotFoundError:
-            return ExecutionResult(None, f"{command[0]} not found")
+            leader = view.start(command, launch)
+        except FileNotFoundError as exc:  # the program (or nsenter) ``Popen`` could not start
+            return ExecutionResult(None, f"{exc.filename or command[0]} not found")
         pid = leader.pid
         window = None if before is None else PidWindow(before, pid)
         if self._guardian is not None:

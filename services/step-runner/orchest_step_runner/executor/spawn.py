@@ -18,6 +18,13 @@ the leader is reaped (``Popen.poll``). Where there are no pidfds (not Linux
 A leader that has not exited when its ``Leader`` is closed (the caller was
 cancelled and killed it) stays watched until it exits and is reaped then:
 it never lingers as a zombie.
+
+In a step's view (``isolation.py``), ``within`` names the view holder's
+mount namespace and the view's root in it: the calling thread enters them
+(``setns``, ``chroot``) just for the ``Popen``, so the leader is ``vfork``ed
+already inside the view and ``exec``s the step's own program at once, then
+the thread goes back (``entering.py``). Nothing else changes: the leader is
+the runner's child as before.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ import os
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from .entering import Within, entered
 
 
 class OutputPipe:
@@ -117,21 +126,26 @@ class Leader:
         self.output.close()
 
 
-def start(command: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> Leader:
+def start(
+    command: Sequence[str], *, cwd: Path, env: Mapping[str, str], within: Within | None = None
+) -> Leader:
     """Start ``command`` as the leader of a session of its own, stdin
-    ``/dev/null``, stdout and stderr into one pipe. Raises as ``Popen`` does
-    (``FileNotFoundError``: no such program, or no ``cwd``)."""
+    ``/dev/null``, stdout and stderr into one pipe; ``within``: in that view
+    (``cwd`` a path there). Raises as ``Popen`` does (``FileNotFoundError``:
+    no such program, or no ``cwd``), and ``OSError`` when the view cannot be
+    entered."""
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     try:
-        popen = subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=write_fd,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with entered(within):
+            popen = subprocess.Popen(
+                command,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL if within is None else _null(),
+                stdout=write_fd,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
     except BaseException:
         os.close(read_fd)
         raise
@@ -143,3 +157,15 @@ def start(command: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> Leade
         with contextlib.suppress(OSError):
             os.close(read_fd)
         raise
+
+
+_NULL = -1
+
+
+def _null() -> int:
+    """``/dev/null`` for a step started in a view, opened once outside any
+    (read-only; not inherited but by ``Popen``'s ``dup2``)."""
+    global _NULL
+    if _NULL < 0:
+        _NULL = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    return _NULL
