@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -17,11 +18,13 @@ from uuid import uuid4
 import asyncpg
 import nats
 import pytest
+import uvloop
 from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
 from orchest_cli.embedded import EmbeddedNats, EmbeddedPostgres
 from orchest_schemas.bus import BusNames
+from orchest_service.loop import DEFAULT_EVENT_LOOP
 from orchest_service.settings import ServiceSettings
 from orchest_step_runner import scratch
 from support import CLI_CONFIG_DIR, REPO_ROOT, running_service
@@ -54,6 +57,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         )
 
     items.sort(key=key)
+
+
+class UvloopPolicy(asyncio.DefaultEventLoopPolicy):
+    """asyncio's policy making uvloop loops: its child watcher stays there for
+    a test that runs asyncio's own loop (``asyncio.SelectorEventLoop``)."""
+
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        return uvloop.new_event_loop()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The tests' own loops are the services' (``orchest_service.loop``): the
+    one ``ORCHEST_EVENT_LOOP`` names, uvloop when unset, made through the
+    process's event loop policy (which pytest-asyncio's loops follow), so the
+    parts the tests run in this process (executors, runners, kernel pools)
+    run on the loop they run on in a service; the services the tests start
+    as processes read the same variable."""
+    if os.environ.get("ORCHEST_EVENT_LOOP", DEFAULT_EVENT_LOOP) == "uvloop":
+        asyncio.set_event_loop_policy(UvloopPolicy())
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -169,7 +169,10 @@ def loop_callbacks_cpu() -> Iterator[list[tuple[float, str]]]:
     """Measure every event-loop callback run meanwhile: yields a list that fills
     with ``(CPU seconds of the loop's thread, callback)``. CPU time, not wall
     time: what a callback itself costs the loop, whatever other processes
-    (or threads waiting for the GIL) take from this one."""
+    (or threads waiting for the GIL) take from this one. On asyncio's own
+    loop only: uvloop's callbacks are not ``asyncio.events.Handle``s."""
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, asyncio.BaseEventLoop), f"asyncio's own loop only, not {loop!r}"
     measured: list[tuple[float, str]] = []
     original = asyncio.events.Handle._run
 

@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 import ctypes
 import logging
+import os
+import pwd
 import signal
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -24,14 +26,20 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _prctl = _libc.prctl
 
 
-def die_with_parent(sig: int) -> Callable[[], None]:
-    """A ``preexec_fn`` that asks the kernel to send ``sig`` when the parent dies.
+def die_with_parent(sig: int, user: str | None = None) -> Callable[[], None]:
+    """A ``preexec_fn`` that switches to ``user`` (as ``Popen``'s ``user=``
+    does: the real and effective uid), then asks the kernel to send ``sig``
+    when the parent dies (after the switch, which would clear the setting).
 
-    It runs in the child after the user switch (``user=``), which would
-    otherwise clear the setting.
+    The switch is made here rather than by ``user=``, which uvloop's
+    ``subprocess_exec`` does not take (``orchest_service.loop``): the tests
+    start the embedded servers on the services' loop.
     """
+    uid = None if user is None else pwd.getpwnam(user).pw_uid
 
     def preexec() -> None:
+        if uid is not None:
+            os.setreuid(uid, uid)
         _prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
 
     return preexec
@@ -54,9 +62,8 @@ async def spawn(
         stdout=log if log is not None else asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE if stderr_pipe else (log if log is not None else None),
         env=dict(env) if env is not None else None,
-        user=user,
         cwd=cwd,
-        preexec_fn=die_with_parent(parent_death_signal),
+        preexec_fn=die_with_parent(parent_death_signal, user),
     )
 
 

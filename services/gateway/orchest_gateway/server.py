@@ -145,6 +145,10 @@ async def serve_http(ctx: ServiceContext, settings: GatewaySettings, version: st
     config = uvicorn.Config(
         app,
         lifespan="off",
+        # Only named: ``serve`` runs on the service's own loop (uvloop unless
+        # ORCHEST_EVENT_LOOP=asyncio, ``orchest_service.loop``); uvicorn
+        # makes a loop of this kind only in ``run``, which is not called.
+        loop=settings.event_loop,
         backlog=BACKLOG,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         http=_Protocol,

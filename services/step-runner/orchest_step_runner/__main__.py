@@ -7,5 +7,6 @@ from .settings import RunnerSettings
 
 if __name__ == "__main__":
     settings = RunnerSettings()
-    watch_children_by_pidfd()
+    if settings.event_loop == "asyncio":  # uvloop follows its children itself
+        watch_children_by_pidfd()
     sys.exit(run_main(build_definition(settings), settings))

@@ -1,12 +1,13 @@
-"""What a service's ``__main__`` calls: settings, logging, one ``asyncio.run``."""
+"""What a service's ``__main__`` calls: settings, logging, one loop run
+(uvloop's unless ``ORCHEST_EVENT_LOOP=asyncio``: ``loop.py``)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from .errors import DependencyUnavailable, MigrationError
 from .logs import configure_logging
+from .loop import run
 from .service import ServiceDefinition, run_service
 from .settings import ServiceSettings
 
@@ -25,7 +26,7 @@ def run_main(definition: ServiceDefinition, settings: ServiceSettings) -> int:
     """
     configure_logging(settings.log_level, json_lines=settings.log_json, name=definition.name)
     try:
-        asyncio.run(run_service(definition, settings))
+        run(run_service(definition, settings), settings.event_loop)
     except DependencyUnavailable as exc:
         logger.error("%s cannot start: %s", definition.name, exc)
         return EXIT_DEPENDENCY_UNAVAILABLE

@@ -41,6 +41,7 @@ from orchest_schemas.bus import (
 
 from . import broker
 from .database import apply_migrations, create_pool
+from .loop import METADATA_EVENT_LOOP, running_loop_name
 from .settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
@@ -117,7 +118,11 @@ async def run_service(
             if started is not None:
                 started.set()
             logger.info(
-                "%s %s serving (instance %s)", definition.name, definition.version, ctx.micro.id
+                "%s %s serving (instance %s, on %s)",
+                definition.name,
+                definition.version,
+                ctx.micro.id,
+                running_loop_name(),
             )
             await _serve(definition, ctx, stopping)
     finally:
@@ -168,6 +173,7 @@ async def _open(
                 METADATA_HOST: settings.instance_host,
                 METADATA_PID: str(os.getpid()),
                 METADATA_STARTED: datetime.now(UTC).isoformat(),
+                METADATA_EVENT_LOOP: running_loop_name(),
                 **extra,
             },
         ),
@@ -233,14 +239,15 @@ async def _close_nats(nc: Client) -> None:
     if nc.is_connecting or nc.is_reconnecting:
         # NATS is away (killed, restarting): nothing to drain to (drain()
         # raises), and closing flushes to the lost socket (which raises too);
-        # the stop goes on without it.
+        # the stop goes on without it: asyncio's transport raises OSError at
+        # the flush's drain, uvloop's RuntimeError (handler closed) at its write.
         logger.warning("NATS unreachable at stop: closing without draining")
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, RuntimeError):
             await nc.close()
         return
     try:
         await asyncio.wait_for(nc.drain(), timeout=5.0)
     except (TimeoutError, OSError, NatsError) as exc:
         logger.warning("NATS drain did not finish (%s); closing", exc)
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, RuntimeError):
             await nc.close()

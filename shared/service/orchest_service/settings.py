@@ -10,6 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orchest_schemas.bus import DEFAULT_PREFIX, BusNames
 
+from .loop import DEFAULT_EVENT_LOOP, EventLoopName
+
 
 class ServiceSettings(BaseSettings):
     """What every service reads. Services subclass it with their own fields."""
@@ -23,6 +25,8 @@ class ServiceSettings(BaseSettings):
     nats_password: SecretStr | None = None
     database_url: str = "postgresql://postgres@127.0.0.1:5432/orchest"
     bus_prefix: str = DEFAULT_PREFIX
+    event_loop: EventLoopName = DEFAULT_EVENT_LOOP
+    """The process's event loop: ``uvloop``, or ``asyncio`` (CPython's own)."""
     log_level: str = "INFO"
     log_json: bool = False
     instance_host: str = Field(default_factory=socket.gethostname)
