@@ -1,5 +1,6 @@
-"""Every service's process runs on uvloop, unless ``ORCHEST_EVENT_LOOP=asyncio``
-(``orchest_service.loop``): each started as a process through its own
+"""Every service's process runs on uvloop, the step runner's on CPython's loop,
+unless ``ORCHEST_EVENT_LOOP`` says otherwise (``orchest_service.loop``,
+``RunnerSettings.event_loop``): each started as a process through its own
 ``__main__`` says which loop it runs in its micro metadata (``/api/health``'s
 instances), and stops on SIGTERM with exit code 0 on either loop."""
 
@@ -72,20 +73,25 @@ def service_env(nats_server: Any, database_url: str, bus: BusNames) -> dict[str,
     )
 
 
+DEFAULT_LOOPS = {"step-runner": "asyncio"}
+"""The services not on uvloop by default."""
+
+
 @pytest.mark.parametrize("service", list(MODULES))
-async def test_a_service_runs_on_uvloop_by_default(
+async def test_a_service_runs_on_its_default_loop(
     service: str, service_env: dict[str, str], nc: Client, bus: BusNames
 ) -> None:
+    loop = DEFAULT_LOOPS.get(service, "uvloop")
     started = await started_loop(service, service_env, nc, bus)
-    assert started["metadata"][METADATA_EVENT_LOOP] == "uvloop"
-    assert "on uvloop" in started["log"]
+    assert started["metadata"][METADATA_EVENT_LOOP] == loop
+    assert f"on {loop}" in started["log"]
 
 
-@pytest.mark.parametrize("service", ["scheduler", "step-runner"])
-async def test_the_setting_turns_uvloop_off(
-    service: str, service_env: dict[str, str], nc: Client, bus: BusNames
+@pytest.mark.parametrize(("service", "loop"), [("scheduler", "asyncio"), ("step-runner", "uvloop")])
+async def test_the_setting_chooses_the_loop(
+    service: str, loop: str, service_env: dict[str, str], nc: Client, bus: BusNames
 ) -> None:
-    env = dict(service_env, ORCHEST_EVENT_LOOP="asyncio")
+    env = dict(service_env, ORCHEST_EVENT_LOOP=loop)
     started = await started_loop(service, env, nc, bus)
-    assert started["metadata"][METADATA_EVENT_LOOP] == "asyncio"
-    assert "on asyncio" in started["log"]
+    assert started["metadata"][METADATA_EVENT_LOOP] == loop
+    assert f"on {loop}" in started["log"]
