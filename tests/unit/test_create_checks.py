@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from orchest_scheduler import create_checks
 from orchest_scheduler.create_checks import CheckedRuns, check
 from orchest_scheduler.definitions import DefinitionStore, encode_definition
 from orchest_scheduler.runs import plan_steps
@@ -87,3 +90,41 @@ def test_bounded_by_entries_and_bytes() -> None:
     huge = CheckedRuns(max_bytes=size - 1)
     huge.check(chain(5), RunType.FULL, [])
     assert len(huge) == 0
+
+
+def test_the_same_object_is_not_encoded_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    encoded: list[PipelineDefinition] = []
+
+    def counted(definition: PipelineDefinition) -> bytes:
+        encoded.append(definition)
+        return encode_definition(definition)
+
+    monkeypatch.setattr(create_checks, "encode_definition", counted)
+    cache = CheckedRuns()
+    definition = chain(3)
+    first = cache.check(definition, RunType.FULL, [])
+    assert cache.check(definition, RunType.FULL, []) == first
+    assert cache.check(definition, RunType.SELECTION, ["s1"]).rows[0].uuid == "s1"
+    assert len(encoded) == 1
+    # An equal copy is another object: encoded (its checks are still a hit).
+    assert cache.check(definition.model_copy(deep=True), RunType.FULL, []) == first
+    assert len(encoded) == 2 and cache.hits == 2
+    assert first.data == encode_definition(definition)
+
+
+def test_the_objects_held_for_their_json_are_bounded() -> None:
+    cache = CheckedRuns()
+    kept = [chain(3) for _ in range(create_checks.ENCODED_ENTRIES + 10)]
+    for definition in kept:
+        cache.check(definition, RunType.FULL, [])
+    assert len(cache._encoded) == create_checks.ENCODED_ENTRIES
+    large = chain(800)  # over ENCODED_MAX_BYTES of JSON: not held
+    assert len(encode_definition(large)) > create_checks.ENCODED_MAX_BYTES
+    cache.check(large, RunType.FULL, [])
+    assert id(large) not in cache._encoded
+    many = CheckedRuns()
+    for _ in range(8):
+        many.check(chain(450), RunType.FULL, [])
+    held = sum(len(data) for _, data in many._encoded.values())
+    assert 0 < len(many._encoded) < 8
+    assert held == many._encoded_held <= create_checks.ENCODED_MAX_HELD

@@ -10,6 +10,12 @@ so a hit returns exactly what the checks would, and the store's key of the
 definition, kept with them, is not hashed again (``DefinitionStore.keep``). The files
 on disk are not a function of the definition: ``check_project_files`` runs
 on every create. Bounded by entries and by the JSON's bytes held.
+
+The same definition object (frozen: the scheduler parses a command's bytes
+once and gives the same ``CreateRun`` for them again) is not encoded again
+for its key: the last objects seen are held with their JSON (as many, and
+as large, as the commands parsed once: ``ENCODED_ENTRIES``), so an
+object's ``id`` cannot be another's while it is held here.
 """
 
 from __future__ import annotations
@@ -29,6 +35,11 @@ MAX_ENTRIES = 128
 MAX_BYTES = 2 * 1024 * 1024
 """At most this much definition JSON is held (a large pipeline evicts others;
 the rows and problems kept with it are of the same order)."""
+ENCODED_ENTRIES = 64
+ENCODED_MAX_BYTES = 64 * 1024
+ENCODED_MAX_HELD = 256 * 1024
+"""The definition objects held with their JSON: those of the commands the
+scheduler parses once (``CreateRun.model_validate_json``), by the same bounds."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,9 @@ class CheckedRuns:
         self._max_bytes = max_bytes
         self._held = 0
         self._entries: OrderedDict[tuple[bytes, str, tuple[str, ...]], Checked] = OrderedDict()
+        self._encoded: OrderedDict[int, tuple[PipelineDefinition, bytes]] = OrderedDict()
+        """By the object's id: the object (held, so its id stays its own) and its JSON."""
+        self._encoded_held = 0
         self.hits = 0
 
     def __len__(self) -> int:
@@ -99,7 +113,7 @@ class CheckedRuns:
     def check(
         self, definition: PipelineDefinition, run_type: RunType, uuids: Sequence[str]
     ) -> Checked:
-        data = encode_definition(definition)
+        data = self._encode(definition)
         key = (data, str(run_type), tuple(uuids))
         found = self._entries.get(key)
         if found is not None:
@@ -114,3 +128,18 @@ class CheckedRuns:
                 (old, _, _), _ = self._entries.popitem(last=False)
                 self._held -= len(old)
         return found
+
+    def _encode(self, definition: PipelineDefinition) -> bytes:
+        """``encode_definition``, not done again for the objects seen lately."""
+        held = self._encoded.get(id(definition))
+        if held is not None:  # this very object: held, its id is no other's
+            self._encoded.move_to_end(id(definition))
+            return held[1]
+        data = encode_definition(definition)
+        if len(data) <= ENCODED_MAX_BYTES:
+            self._encoded[id(definition)] = (definition, data)
+            self._encoded_held += len(data)
+            while len(self._encoded) > ENCODED_ENTRIES or self._encoded_held > ENCODED_MAX_HELD:
+                _, (_, old) = self._encoded.popitem(last=False)
+                self._encoded_held -= len(old)
+        return data

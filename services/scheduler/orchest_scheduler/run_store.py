@@ -203,9 +203,12 @@ async def create_run(
     outbox: Sequence[OutboxRow],
     now: datetime,
     job_place: JobRunPlace | None = None,
+    definition_json: bytes | None = None,
 ) -> list[int] | None:
     """Insert the run, its steps, events and outgoing messages in one statement;
-    None (and nothing written) when the idempotency key is taken."""
+    None (and nothing written) when the idempotency key is taken.
+    ``definition_json``: the definition's ``encode_definition`` already made
+    (the create's checks made it), else encoded here."""
     states = [state.steps[s.uuid] for s in steps]
     row = await _CREATE_RUN.fetchrow(
         conn,
@@ -214,7 +217,11 @@ async def create_run(
         project_uuid=record.project_uuid,
         job_uuid=record.job_uuid,
         run_type=run_type.value,
-        definition=record.definition.model_dump_json(exclude_unset=True),
+        definition=(
+            definition_json.decode()
+            if definition_json is not None
+            else record.definition.model_dump_json(exclude_unset=True)
+        ),
         definition_key=record.definition_key,
         project_dir=record.project_dir,
         env_variables=json.dumps(record.env_variables),

@@ -204,6 +204,7 @@ class Runs:
                 plan,
                 now,
                 idempotency_key=command.idempotency_key,
+                definition_json=checked.data,
             )
         if written is None:  # another request with the same key won the race
             assert command.idempotency_key is not None
@@ -343,6 +344,7 @@ class Runs:
         *,
         idempotency_key: str | None = None,
         job_place: run_store.JobRunPlace | None = None,
+        definition_json: bytes | None = None,
     ) -> tuple[list[int], list[OutMessage]] | None:
         """Write a new run, with the events and messages of its first plan, in
         ``conn``'s transaction: the outbox ids and messages to publish once it
@@ -360,6 +362,7 @@ class Runs:
             outbox=[outbox_row(m) for m in messages],
             now=now,
             job_place=job_place,
+            definition_json=definition_json,
         )
         return None if ids is None else (ids, messages)
 
