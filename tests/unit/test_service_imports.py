@@ -1,0 +1,40 @@
+"""What a service imports to start: the step runner with the process
+executor leaves the docker machinery (aiodocker, the engine client) out, and
+imports it when its executor is docker."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+STEP_RUNNER_START = (
+    "import sys\n"
+    "import orchest_service.entry, orchest_step_runner.service, orchest_step_runner.settings\n"
+    "{then}\n"
+    "print(sorted(m for m in sys.modules if m == 'aiodocker' or m.startswith('orchest_service.docker')))\n"
+)
+
+
+def imported(then: str = "") -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", STEP_RUNNER_START.format(then=then)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def test_the_step_runner_starts_without_the_docker_machinery() -> None:
+    assert imported() == "[]"
+
+
+def test_the_docker_executor_s_options_import_it_on_first_use() -> None:
+    then = (
+        "from orchest_step_runner.service import docker_options\n"
+        "from orchest_step_runner.settings import RunnerSettings\n"
+        "options = docker_options(RunnerSettings(executor='docker', docker_api_timeout_seconds=7))\n"
+        "assert options.timeouts.request == 7, options\n"
+        "from orchest_step_runner.executor.reaping import reap, with_own_container"
+    )
+    assert "'orchest_service.docker'" in imported(then)
