@@ -31,6 +31,7 @@ from orchest_schemas.bus import DEFAULT_PREFIX
 
 from .auth import auth_headers
 from .backoff import RestartPolicy
+from .bytecode import bytecode_env
 from .embedded import LOOPBACK, SERVICES_USER, EmbeddedNats, EmbeddedPostgres, NatsUsers
 from .processes import EmbeddedStartError, process_identity, spawn, stop_process
 from .statedir import StateDir, StateLock
@@ -56,25 +57,6 @@ def service_processes(runners: int, gateways: int = 1) -> list[tuple[str, str]]:
         count = replicas.get(name, 1)
         out += [(name if i == 1 else f"{name}-{i}", module) for i in range(1, count + 1)]
     return out
-
-
-def bytecode_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The service processes' bytecode settings: they write the bytecode of
-    what they import, so that every start after the first loads it.
-
-    Under ``PYTHONDONTWRITEBYTECODE`` each of the four services compiled its
-    whole import closure (pydantic, nats-py, aiohttp, asyncpg, starlette...)
-    from source at every start, four processes at once on the machine's cores:
-    about 2 s of a start here. When that variable is set, it is dropped for
-    the services and their bytecode goes to a cache of its own
-    (``PYTHONPYCACHEPREFIX``, ``$XDG_CACHE_HOME/orchest/pycache``) rather than
-    next to the sources; a prefix the user set is kept.
-    """
-    env = dict(environ)
-    if env.pop("PYTHONDONTWRITEBYTECODE", None) is not None and not env.get("PYTHONPYCACHEPREFIX"):
-        cache = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        env["PYTHONPYCACHEPREFIX"] = str(Path(cache) / "orchest" / "pycache")
-    return env
 
 
 START_ENV = "ORCHEST_START_ENV"

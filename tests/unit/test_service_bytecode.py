@@ -1,7 +1,7 @@
 """The stack's services write the bytecode of what they import, also where
 ``PYTHONDONTWRITEBYTECODE`` is set: each start after the first loads it
 instead of compiling pydantic, nats-py, aiohttp... again, four processes at
-once (``orchest_cli.supervisor.bytecode_env``)."""
+once (``orchest_cli.bytecode``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from orchest_cli.supervisor import bytecode_env
+from orchest_cli.bytecode import bytecode_env
 
 
 def import_in_child(env: dict[str, str], folder: Path) -> None:
