@@ -54,11 +54,13 @@ async def spawn(
     user: str | None = None,
     parent_death_signal: int = signal.SIGTERM,
     cwd: Path | None = None,
+    stdin_pipe: bool = False,
 ) -> asyncio.subprocess.Process:
-    """Start ``argv``; output goes to ``log`` (or stderr to a pipe to watch)."""
+    """Start ``argv``; output goes to ``log`` (or stderr to a pipe to watch);
+    with ``stdin_pipe``, its stdin is a pipe to write to (else nothing)."""
     return await asyncio.create_subprocess_exec(
         *argv,
-        stdin=asyncio.subprocess.DEVNULL,
+        stdin=asyncio.subprocess.PIPE if stdin_pipe else asyncio.subprocess.DEVNULL,
         stdout=log if log is not None else asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE if stderr_pipe else (log if log is not None else None),
         env=dict(env) if env is not None else None,

@@ -14,6 +14,7 @@ from typing import Any
 
 import psutil
 
+from .bytecode import bytecode_env
 from .processes import find_process
 from .statedir import StateDir, is_running
 
@@ -62,6 +63,7 @@ def up(
             stderr=log,
             pass_fds=(write_fd,),
             start_new_session=True,
+            env=bytecode_env(os.environ),
         )
     os.close(write_fd)
     try:

@@ -23,7 +23,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -31,6 +31,7 @@ from orchest_schemas.bus import DEFAULT_PREFIX
 
 from .auth import auth_headers
 from .backoff import RestartPolicy
+from .bytecode import bytecode_env
 from .embedded import LOOPBACK, SERVICES_USER, EmbeddedNats, EmbeddedPostgres, NatsUsers
 from .processes import EmbeddedStartError, process_identity, spawn, stop_process
 from .statedir import StateDir, StateLock
@@ -58,6 +59,10 @@ def service_processes(runners: int, gateways: int = 1) -> list[tuple[str, str]]:
     return out
 
 
+START_ENV = "ORCHEST_START_ENV"
+"""``orchest_service.entry.START_ENV`` (not imported: that is half a second
+of the supervisor's own start)."""
+
 DATABASE_NAME = "orchest"
 SERVICE_STOP_GRACE = 40.0
 """Longer than a service's own drain timeout (30 s by default)."""
@@ -74,6 +79,7 @@ class Supervised:
         log_path: Path,
         policy: RestartPolicy,
         on_start: Callable[[], None],
+        start_env: asyncio.Future[dict[str, str]] | None = None,
     ) -> None:
         self.name = name
         self.argv = argv
@@ -81,15 +87,54 @@ class Supervised:
         self.log_path = log_path
         self.policy = policy
         self.on_start = on_start
+        self.start_env = start_env
+        """The rest of the environment (where NATS and Postgres are), once they
+        are up: a process started before gets it on stdin (``await_start_env``)."""
         self.proc: asyncio.subprocess.Process | None = None
         self.restarts = 0
+        self._handing: asyncio.Task[None] | None = None
+
+    async def _spawn(self, log: IO[bytes]) -> asyncio.subprocess.Process:
+        if self.start_env is None:
+            return await spawn(self.argv, env=self.env, log=log)
+        if self.start_env.done() and not self.start_env.cancelled():
+            return await spawn(self.argv, env={**self.env, **self.start_env.result()}, log=log)
+        proc = await spawn(
+            self.argv, env={**self.env, START_ENV: "stdin"}, log=log, stdin_pipe=True
+        )
+        self._handing = asyncio.create_task(self._hand_start_env(proc, self.start_env))
+        return proc
+
+    @staticmethod
+    async def _hand_start_env(
+        proc: asyncio.subprocess.Process, start_env: asyncio.Future[dict[str, str]]
+    ) -> None:
+        """Write the rest of the environment to ``proc``'s stdin once it is
+        known; close stdin without it (the process exits) if it never is."""
+        assert proc.stdin is not None
+        try:
+            await asyncio.wait({start_env})  # not cancelling it when cancelled
+            if not start_env.cancelled() and start_env.exception() is None:
+                proc.stdin.write((json.dumps(start_env.result()) + "\n").encode())
+                await proc.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # it exited meanwhile; its exit is seen in ``run``
+        finally:
+            proc.stdin.close()
 
     async def run(self, stopping: asyncio.Event) -> None:
+        try:
+            await self._run(stopping)
+        finally:
+            if self._handing is not None:
+                self._handing.cancel()
+
+    async def _run(self, stopping: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         failures = 0
         while not stopping.is_set():
             with self.log_path.open("ab") as log:
-                self.proc = await spawn(self.argv, env=self.env, log=log)
+                self.proc = await self._spawn(log)
             started = loop.time()
             self.on_start()
             logger.info("%s started (pid %d)", self.name, self.proc.pid)
@@ -212,28 +257,40 @@ async def run_stack(
     t0 = time.monotonic()
     try:
         async with AsyncExitStack() as stack:
-            try:
-                info = await _start_dependencies(state, port, stack)
-            except EmbeddedStartError as exc:
-                logger.error("%s", exc)
-                _notify(notify_fd, {"ready": False, "error": str(exc)})
-                return 1
-            env = _service_env(info, port)
+            start_env: asyncio.Future[dict[str, str]] = loop.create_future()
+            started: list[StackInfo] = []
+            env = _base_env(state, port)
             # Several gateways listen on one port, each with SO_REUSEPORT.
             gateway_env = {**env, "ORCHEST_REUSE_PORT": "true"} if gateways > 1 else env
             policy = RestartPolicy()
-            for name, module in service_processes(runners, gateways):
-                info.services.append(
-                    Supervised(
-                        name,
-                        [sys.executable, "-m", module],
-                        gateway_env if module == "orchest_gateway" else env,
-                        state.log(name),
-                        policy,
-                        on_start=info.save,
-                    )
+            services = [
+                Supervised(
+                    name,
+                    [sys.executable, "-m", module],
+                    gateway_env if module == "orchest_gateway" else env,
+                    state.log(name),
+                    policy,
+                    on_start=lambda: started[0].save() if started else None,
+                    start_env=start_env,
                 )
-            tasks = [asyncio.create_task(s.run(stopping), name=s.name) for s in info.services]
+                for name, module in service_processes(runners, gateways)
+            ]
+            # The services start (their imports: most of their start) while NATS
+            # and Postgres do; they get where those are on stdin once they are up.
+            tasks = [asyncio.create_task(s.run(stopping), name=s.name) for s in services]
+            try:
+                info = await _start_dependencies(state, port, stack, services)
+            except BaseException as exc:
+                start_env.cancel()  # each closes its stdin: they exit
+                stopping.set()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                if not isinstance(exc, EmbeddedStartError):
+                    raise
+                logger.error("%s", exc)
+                _notify(notify_fd, {"ready": False, "error": str(exc)})
+                return 1
+            started.append(info)
+            start_env.set_result(_dependencies_env(info))
             ok, message = await wait_healthy(info.gateway_url, ready_timeout, stopping)
             elapsed = time.monotonic() - t0
             if ok:
@@ -253,7 +310,9 @@ async def run_stack(
         logger.info("stack stopped")
 
 
-async def _start_dependencies(state: StateDir, port: int, stack: AsyncExitStack) -> StackInfo:
+async def _start_dependencies(
+    state: StateDir, port: int, stack: AsyncExitStack, services: list[Supervised]
+) -> StackInfo:
     nats_url = os.environ.get("ORCHEST_NATS_URL")
     database_url = os.environ.get("ORCHEST_DATABASE_URL")
     users: NatsUsers | None = None
@@ -294,7 +353,7 @@ async def _start_dependencies(state: StateDir, port: int, stack: AsyncExitStack)
         database_url=database_url,
         embedded_nats=embedded_nats,
         embedded_postgres=embedded_pg,
-        services=[],
+        services=services,
         started_at=datetime.now(UTC).isoformat(),
         nats_users=users,
     )
@@ -303,25 +362,31 @@ async def _start_dependencies(state: StateDir, port: int, stack: AsyncExitStack)
 
 
 def _service_env(info: StackInfo, port: int) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        ORCHEST_NATS_URL=info.nats_url,
-        ORCHEST_DATABASE_URL=info.database_url,
-        ORCHEST_HOST=LOOPBACK,
-        ORCHEST_PORT=str(port),
-        PYTHONUNBUFFERED="1",
-    )
+    """A service's whole environment."""
+    return {**_base_env(info.state, port), **_dependencies_env(info)}
+
+
+def _base_env(state: StateDir, port: int) -> dict[str, str]:
+    """A service's environment but where NATS and Postgres are."""
+    env = bytecode_env(os.environ)
+    env.update(ORCHEST_HOST=LOOPBACK, ORCHEST_PORT=str(port), PYTHONUNBUFFERED="1")
+    env.setdefault("ORCHEST_JOBS_DIR", str(state.jobs))
+    env.setdefault("ORCHEST_PROJECTS_DIR", str(state.projects))
+    env.setdefault("ORCHEST_SESSIONS_DIR", str(state.sessions))
+    env.setdefault("ORCHEST_DATA_DIR", str(state.data))
+    env.setdefault("ORCHEST_SESSION_VENVS_DIR", str(state.session_venvs))
+    env.setdefault("ORCHEST_SESSION_STOP_ON_EXIT", "true")  # orchest down leaves nothing
+    return env
+
+
+def _dependencies_env(info: StackInfo) -> dict[str, str]:
+    """Where NATS and Postgres are, and the NATS credentials."""
+    env = {"ORCHEST_NATS_URL": info.nats_url, "ORCHEST_DATABASE_URL": info.database_url}
     if info.nats_users is not None:  # the embedded NATS admits only its users
         env.update(
             ORCHEST_NATS_USER=SERVICES_USER,
             ORCHEST_NATS_PASSWORD=info.nats_users.services_password,
         )
-    env.setdefault("ORCHEST_JOBS_DIR", str(info.state.jobs))
-    env.setdefault("ORCHEST_PROJECTS_DIR", str(info.state.projects))
-    env.setdefault("ORCHEST_SESSIONS_DIR", str(info.state.sessions))
-    env.setdefault("ORCHEST_DATA_DIR", str(info.state.data))
-    env.setdefault("ORCHEST_SESSION_VENVS_DIR", str(info.state.session_venvs))
-    env.setdefault("ORCHEST_SESSION_STOP_ON_EXIT", "true")  # orchest down leaves nothing
     return env
 
 

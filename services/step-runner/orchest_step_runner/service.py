@@ -9,19 +9,21 @@ import socket
 import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
 
 from orchest_schemas.bus import ServiceName
-from orchest_service.docker import DockerTimeouts
 from orchest_service.service import ServiceContext, ServiceDefinition
 
 from . import scratch
 from .executor import ProcessExecutor, StepExecutor
-from .executor.docker import DockerExecutor, DockerOptions
 from .executor.isolation import Isolation, open_isolation
 from .executor.kernel_pool import PoolOptions
 from .executor.reaping import RunnerIdentity, RunnerProcess
 from .runner import StepRunner, runner_id
 from .settings import RunnerSettings
+
+if TYPE_CHECKING:
+    from .executor.docker import DockerOptions
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +31,12 @@ METADATA_ISOLATION = "isolation"
 
 
 def docker_options(settings: RunnerSettings) -> DockerOptions:
+    # The docker machinery (aiodocker, the engine client) is imported only by
+    # a runner whose executor is docker: not on the process executor's start.
+    from orchest_service.docker import DockerTimeouts
+
+    from .executor.docker import DockerOptions
+
     return DockerOptions(
         default_image=settings.default_step_image,
         environment_images=dict(settings.environment_images),
@@ -116,6 +124,8 @@ async def _chosen_executor(
     settings: RunnerSettings, ctx: ServiceContext, isolation: IsolationChoice | None
 ) -> AsyncIterator[StepExecutor]:
     if settings.executor == "docker":
+        from .executor.docker import DockerExecutor
+
         identity = RunnerIdentity(
             runner_id(settings, ctx),
             settings.instance_host or socket.gethostname(),

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import sys
 
 from .errors import DependencyUnavailable, MigrationError
 from .logs import configure_logging
@@ -15,6 +18,26 @@ logger = logging.getLogger(__name__)
 
 EXIT_DEPENDENCY_UNAVAILABLE = 3
 EXIT_MIGRATION_FAILED = 4
+
+START_ENV = "ORCHEST_START_ENV"
+"""``stdin``: the rest of the environment comes as one JSON line on stdin."""
+
+
+def await_start_env() -> None:
+    """With ``ORCHEST_START_ENV=stdin``, wait for the rest of the environment
+    (where NATS and Postgres are, the NATS credentials) as one JSON object on
+    stdin, and add it to ``os.environ``; to be called after the imports and
+    before the settings are read. ``orchest up`` starts the services so, at
+    the same time as NATS and Postgres: their imports (most of a service's
+    start) overlap the servers' start. Stdin closed without a line: exit 0
+    (the supervisor gave up before the servers were up)."""
+    if os.environ.get(START_ENV) != "stdin":
+        return
+    line = sys.stdin.readline()
+    if not line.strip():
+        sys.exit(0)
+    os.environ.update({str(k): str(v) for k, v in json.loads(line).items()})
+    del os.environ[START_ENV]
 
 
 def run_main(definition: ServiceDefinition, settings: ServiceSettings) -> int:

@@ -6,8 +6,6 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-import httpx
-
 from .base import LaunchFailed
 
 REQUEST_TIMEOUT_SECONDS = 2.0
@@ -29,6 +27,8 @@ class Probe:
 async def wait_ready(probes: Sequence[Probe], timeout: float, poll_seconds: float) -> None:
     """Poll each server's ready URL until it answers 200; raise ``LaunchFailed``
     with that server's log when one exits or when ``timeout`` passes."""
+    import httpx  # on a session's first launch, not at the service's start (with rich)
+
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     waiting = list(probes)

@@ -18,9 +18,10 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orchest_service.docker import DockerEngine, DockerFailure, label_filter
+if TYPE_CHECKING:
+    from orchest_service.docker import DockerEngine
 
 logger = logging.getLogger(__name__)
 
@@ -179,6 +180,8 @@ def orphan_reason(
 
 async def with_own_container(engine: DockerEngine, me: RunnerIdentity) -> RunnerIdentity:
     """``me`` with its container, if it runs in a running container of ``engine``."""
+    from orchest_service.docker import DockerFailure  # docker's only: not at start
+
     candidate = own_container_id()
     if candidate is None:
         return me
@@ -194,6 +197,8 @@ async def with_own_container(engine: DockerEngine, me: RunnerIdentity) -> Runner
 async def reap(engine: DockerEngine, me: RunnerIdentity) -> list[str]:
     """Remove every step container of ``engine`` that ``orphan_reason`` calls an
     orphan; returns their ids."""
+    from orchest_service.docker import DockerFailure, label_filter  # docker's only
+
     runners: dict[str, dict[str, Any] | None] = {}
     reaped = []
     for listed in await engine.list(label_filter(LABEL_RUNNER)):
