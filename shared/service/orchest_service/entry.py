@@ -1,5 +1,5 @@
-"""What a service's ``__main__`` calls: settings, logging, one loop run
-(uvloop's unless ``ORCHEST_EVENT_LOOP=asyncio``: ``loop.py``)."""
+"""What a service's ``__main__`` calls: settings, logging, one loop run (the
+loop its settings name, ``ORCHEST_EVENT_LOOP``: ``loop.py``)."""
 
 from __future__ import annotations
 
