@@ -205,6 +205,7 @@ async def dashboard(stack: Stack) -> list[Figure]:
         cwd=UI,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
+        limit=64 * 1024 * 1024,  # a line carries every event's stamps, frames and commits
     )
     try:
         ready = await _line(process)
