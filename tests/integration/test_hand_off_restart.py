@@ -48,6 +48,27 @@ def succeeded(run_uuid: str, step_uuid: str, runner_id: str = RUNNER) -> ReportA
     return ReportAttempt(report=finished, next_lease_seconds=LEASE)
 
 
+def chain(tmp_path: Path, *names: str) -> Project:
+    """A project whose steps ``names`` run one after the other."""
+    project = Project(tmp_path)
+    for parent, name in zip((None, *names), names, strict=False):
+        project.step(name, f"{name}.sh", "true\n", parents=(parent,) if parent else ())
+    return project
+
+
+async def run_with_a_claimed(nc: Any, bus: BusNames, project: Project) -> RunView:
+    """The project's run, created, its first step ``a`` claimed by ``RUNNER``."""
+    run = await request_command(
+        nc, bus.create_run, CreateRun.model_validate(project.body()), RunView
+    )
+    claim = ClaimStep(
+        run_uuid=run.uuid, step_uuid="a", attempt=1, runner_id=RUNNER, lease_seconds=LEASE
+    )
+    granted = await request_command(nc, bus.claim_step, claim, StepClaim)
+    assert granted.granted, granted
+    return run
+
+
 async def test_a_report_asked_again_of_a_new_scheduler_gets_the_same_hand_off(
     nc: Any,
     bus: BusNames,
@@ -55,21 +76,11 @@ async def test_a_report_asked_again_of_a_new_scheduler_gets_the_same_hand_off(
     service_settings: Callable[..., Any],
     service_runner: Any,
 ) -> None:
-    project = Project(tmp_path)
-    project.step("a", "a.sh", "true\n")
-    project.step("b", "b.sh", "true\n", parents=("a",))
-    project.step("c", "c.sh", "true\n", parents=("b",))
+    project = chain(tmp_path, "a", "b", "c")
     settings = service_settings(SchedulerSettings, projects_dir=tmp_path / "projects")
 
     async with service_runner(build_scheduler(settings), settings):
-        run = await request_command(
-            nc, bus.create_run, CreateRun.model_validate(project.body()), RunView
-        )
-        claim = ClaimStep(
-            run_uuid=run.uuid, step_uuid="a", attempt=1, runner_id=RUNNER, lease_seconds=LEASE
-        )
-        granted = await request_command(nc, bus.claim_step, claim, StepClaim)
-        assert granted.granted, granted
+        run = await run_with_a_claimed(nc, bus, project)
         report = succeeded(run.uuid, "a")
         first = await request_command(nc, bus.report_step, report, ReportAnswer)
         assert first.work is not None
@@ -102,19 +113,11 @@ async def test_a_hand_off_whose_answers_were_lost_is_dispatched_again_at_once(
     service_settings: Callable[..., Any],
     service_runner: Any,
 ) -> None:
-    project = Project(tmp_path)
-    project.step("a", "a.sh", "true\n")
-    project.step("b", "b.sh", "true\n", parents=("a",))
+    project = chain(tmp_path, "a", "b")
     settings = service_settings(SchedulerSettings, projects_dir=tmp_path / "projects")
 
     async with service_runner(build_scheduler(settings), settings):
-        run = await request_command(
-            nc, bus.create_run, CreateRun.model_validate(project.body()), RunView
-        )
-        claim = ClaimStep(
-            run_uuid=run.uuid, step_uuid="a", attempt=1, runner_id=RUNNER, lease_seconds=LEASE
-        )
-        assert (await request_command(nc, bus.claim_step, claim, StepClaim)).granted
+        run = await run_with_a_claimed(nc, bus, project)
         report = succeeded(run.uuid, "a")
         handed = await request_command(nc, bus.report_step, report, ReportAnswer)
         assert handed.work is not None and (handed.work.step_uuid, handed.work.attempt) == ("b", 1)
