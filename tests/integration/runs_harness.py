@@ -27,6 +27,7 @@ from orchest_scheduler.runs import Runs
 from orchest_scheduler.service import build_definition as build_scheduler
 from orchest_scheduler.settings import SchedulerSettings
 from orchest_schemas.bus import BusNames
+from orchest_schemas.commands import CreateRun
 from orchest_schemas.events import ANY_EVENT, AnyEvent, RunStatusChanged, SessionStatusChanged
 from orchest_service.broker import ensure_streams, server_pool
 from orchest_service.database import apply_migrations, create_pool
@@ -346,3 +347,31 @@ async def run_handling(
         stop.set()
         await publisher
         await pool.close()
+
+
+def chain_command(
+    folder: Path, steps: int, pipeline: str = "p-chain", env: dict[str, str] | None = None
+) -> CreateRun:
+    """A ``CreateRun`` of ``steps`` steps ``s0``, ``s1``, ... run one after the
+    other, each ``s.sh`` (``true``, written into ``folder``, the project)."""
+    (folder / "s.sh").write_text("true\n")
+    run_config: dict[str, Any] = {"project_dir": str(folder)}
+    if env is not None:
+        run_config["env_variables"] = env
+    return CreateRun.model_validate(
+        {
+            "pipeline_definition": {
+                "uuid": pipeline,
+                "steps": {
+                    f"s{i}": {
+                        "uuid": f"s{i}",
+                        "title": f"S{i}",
+                        "file_path": "s.sh",
+                        "incoming_connections": [f"s{i - 1}"] if i else [],
+                    }
+                    for i in range(steps)
+                },
+            },
+            "run_config": run_config,
+        }
+    )

@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from integration.runs_harness import run_handling
+from integration.runs_harness import chain_command, run_handling
 from nats.aio.client import Client
 
 from orchest_scheduler.definitions import encode_definition
@@ -21,25 +21,7 @@ from orchest_schemas.pipeline import PipelineDefinition
 
 
 def chain(folder: Path, steps: int) -> CreateRun:
-    (folder / "s.sh").write_text("true\n")
-    return CreateRun.model_validate(
-        {
-            "pipeline_definition": {
-                "uuid": "p-encoded-once",
-                "name": "encoded once",
-                "steps": {
-                    f"s{i}": {
-                        "uuid": f"s{i}",
-                        "title": f"S{i}",
-                        "file_path": "s.sh",
-                        "incoming_connections": [f"s{i - 1}"] if i else [],
-                    }
-                    for i in range(steps)
-                },
-            },
-            "run_config": {"project_dir": str(folder)},
-        }
-    )
+    return chain_command(folder, steps, "p-encoded-once")
 
 
 async def test_a_repeated_create_encodes_its_definition_no_more(

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from integration.runs_harness import run_handling
+from integration.runs_harness import chain_command, run_handling
 from nats.aio.client import Client
 
 from orchest_scheduler.definitions import DefinitionStore
@@ -34,24 +34,7 @@ class CountingStore(DefinitionStore):
 
 
 def chain(tmp_path: Path, steps: int) -> CreateRun:
-    (tmp_path / "s.sh").write_text("true\n")
-    return CreateRun.model_validate(
-        {
-            "pipeline_definition": {
-                "uuid": "p-hot",
-                "steps": {
-                    f"s{i}": {
-                        "uuid": f"s{i}",
-                        "title": f"S{i}",
-                        "file_path": "s.sh",
-                        "incoming_connections": [f"s{i - 1}"] if i else [],
-                    }
-                    for i in range(steps)
-                },
-            },
-            "run_config": {"project_dir": str(tmp_path), "env_variables": {"A": "1"}},
-        }
-    )
+    return chain_command(tmp_path, steps, "p-hot", env={"A": "1"})
 
 
 async def run_chain(runs: Runs, run_uuid: str, steps: int) -> None:

@@ -17,7 +17,7 @@ from uuid import uuid4
 
 import asyncpg
 import pytest
-from integration.runs_harness import run_handling
+from integration.runs_harness import chain_command, run_handling
 from nats.aio.client import Client
 
 from orchest_scheduler import migrations, plan_store, step_store
@@ -35,24 +35,7 @@ from orchest_service.database import apply_migrations, create_pool
 
 
 def chain(folder: Path, steps: int, pipeline: str = "p-in-place") -> CreateRun:
-    (folder / "s.sh").write_text("true\n")
-    return CreateRun.model_validate(
-        {
-            "pipeline_definition": {
-                "uuid": pipeline,
-                "steps": {
-                    f"s{i}": {
-                        "uuid": f"s{i}",
-                        "title": f"S{i}",
-                        "file_path": "s.sh",
-                        "incoming_connections": [f"s{i - 1}"] if i else [],
-                    }
-                    for i in range(steps)
-                },
-            },
-            "run_config": {"project_dir": str(folder)},
-        }
-    )
+    return chain_command(folder, steps, pipeline)
 
 
 def claim(run_uuid: str, step: str, lease_seconds: float = 30.0) -> ClaimStep:
