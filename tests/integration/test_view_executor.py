@@ -32,11 +32,18 @@ async def isolation(tmp_path: Path) -> AsyncIterator[Isolation]:
         yield chosen
 
 
-@pytest.fixture
-def executor(isolation: Isolation) -> ProcessExecutor:
-    """Each step in its view, started directly (a step started through
-    ``nsenter`` would fail: it is made unusable)."""
+def without_nsenter(isolation: Isolation) -> Isolation:
+    """``isolation`` starting each step in its view directly: ``nsenter`` is
+    made unusable, so a step started through it fails."""
     assert isolation.direct and isolation.holder is not None
     isolation.holder._nsenter = "/nonexistent/nsenter"
+    return isolation
+
+
+@pytest.fixture
+def executor(isolation: Isolation) -> ProcessExecutor:
+    """Each step in its view, started directly."""
     base_env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
-    return ProcessExecutor(kill_grace_seconds=1.0, base_env=base_env, isolation=isolation)
+    return ProcessExecutor(
+        kill_grace_seconds=1.0, base_env=base_env, isolation=without_nsenter(isolation)
+    )

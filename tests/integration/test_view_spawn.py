@@ -32,6 +32,7 @@ from test_process_spawn import (  # the leader's cases, run here in a view
     test_the_exit_code_and_signal_are_the_leaders,  # noqa: F401
     test_without_pidfds_a_thread_waits_for_the_exit,  # noqa: F401
 )
+from test_view_executor import without_nsenter
 
 from orchest_step_runner.executor import ProcessExecutor
 from orchest_step_runner.executor.isolation import Isolation, open_isolation
@@ -53,11 +54,8 @@ def project(tmp_path: Path) -> Project:
 
 @pytest.fixture
 def executor(isolation: Isolation) -> ProcessExecutor:
-    """Each step in its view, started directly (``nsenter`` made unusable:
-    a step started through it fails)."""
-    assert isolation.direct and isolation.holder is not None
-    isolation.holder._nsenter = "/nonexistent/nsenter"
-    return ProcessExecutor(kill_grace_seconds=1.0, isolation=isolation)
+    """Each step in its view, started directly."""
+    return ProcessExecutor(kill_grace_seconds=1.0, isolation=without_nsenter(isolation))
 
 
 SHOW = """\
