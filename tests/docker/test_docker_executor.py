@@ -614,8 +614,15 @@ async def _logged(http: httpx.AsyncClient, run: str, step: str, text: str) -> bo
 async def test_a_runner_killed_mid_step_leaves_no_container_after_the_next_start(
     service_settings: Callable[..., Any], images: Images, tmp_path: Path, engine: aiodocker.Docker
 ) -> None:
+    # A host name of this test's own: a runner that another test starts on
+    # this machine meanwhile reaps the orphans of its own host name only, and
+    # would otherwise remove the killed runner's container before the check.
     runner_values = docker_runner(
-        images, tmp_path / "data", ack_wait_seconds=3.0, heartbeat_seconds=1.0
+        images,
+        tmp_path / "data",
+        ack_wait_seconds=3.0,
+        heartbeat_seconds=1.0,
+        instance_host=f"killed-runner-test-{uuid4().hex[:8]}",
     )
     project = Project(tmp_path / "project")
     project.step("sleeper", "sleep.py", SLEEPER)
@@ -687,6 +694,7 @@ def _environment(settings: RunnerSettings) -> dict[str, str]:
         "docker_data_dir",
         "ack_wait_seconds",
         "heartbeat_seconds",
+        "instance_host",
     }
     values = settings.model_dump(include=wanted, mode="json")
     return {f"ORCHEST_{name.upper()}": str(value) for name, value in values.items()}
