@@ -26,7 +26,7 @@ from orchest_cli.embedded import EmbeddedNats, EmbeddedPostgres
 from orchest_schemas.bus import BusNames
 from orchest_service.settings import ServiceSettings
 from orchest_step_runner import scratch
-from support import CLI_CONFIG_DIR, REPO_ROOT, running_service
+from support import CLI_CONFIG_DIR, REPO_ROOT, running_service, still_using
 
 DOCKER_TIER = REPO_ROOT / "tests" / "docker"
 MODULE_WEIGHTS = REPO_ROOT / "tests" / "module_weights.json"
@@ -211,6 +211,11 @@ def service_runner() -> Callable[..., contextlib.AbstractAsyncContextManager[asy
 @pytest.fixture
 def workdir() -> Iterator[Path]:
     """A temporary directory outside pytest's basetemp (see above): for state
-    directories whose Postgres runs as another user."""
-    with tempfile.TemporaryDirectory(prefix="orchest-test-") as tmp:
-        yield Path(tmp)
+    directories whose Postgres runs as another user. A directory that cannot
+    be removed (something still writes in it) fails the test with what holds it."""
+    tmp = Path(tempfile.mkdtemp(prefix="orchest-test-"))
+    yield tmp
+    try:
+        shutil.rmtree(tmp)
+    except OSError as exc:
+        raise AssertionError(f"{tmp} not removed ({exc}): {still_using(tmp)}") from exc

@@ -15,8 +15,8 @@ import httpx
 import psutil
 import websockets
 
+from orchest_schemas.session_marks import MARKER_VARIABLE
 from orchest_session_manager.runtime.base import SessionSpec
-from orchest_session_manager.runtime.session_processes import MARKER_VARIABLE
 
 EXECUTE_TIMEOUT = 60.0
 """A kernel starts in about a second; generous for a loaded machine."""

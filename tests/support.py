@@ -203,3 +203,22 @@ def thread_hops(monkeypatch: Any, module: Any) -> list[str]:
 
     monkeypatch.setattr(module.asyncio, "to_thread", counted)
     return hops
+
+
+def still_using(directory: Path) -> str:
+    """What is under ``directory`` and which processes still run in it (their
+    working directory, command line or environment names it): for a test's
+    directory that something wrote into after the test thought all was stopped."""
+    import psutil
+
+    left = sorted(str(p.relative_to(directory)) for p in directory.rglob("*"))[:40]
+    text = str(directory)
+    users = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            named = [process.cwd(), *process.cmdline(), *process.environ().values()]
+            if any(text in part for part in named):
+                users.append(
+                    f"{process.pid} {process.status()} {' '.join(process.cmdline())[:200]}"
+                )
+    return f"left {left}; processes {users or 'none'}"

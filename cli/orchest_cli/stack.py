@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -10,9 +11,12 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psutil
+
+from orchest_schemas.session_marks import MARKER_VARIABLE, owner_key
 
 from .bytecode import bytecode_env
 from .processes import find_process
@@ -127,8 +131,57 @@ def down(state: StateDir, timeout: float = 60.0) -> list[int]:
     for proc in alive:
         proc.kill()
     wait_gone(alive, 5.0)
+    left = session_leftovers(state, stack)
+    if left:
+        _end(left, SESSION_STOP_GRACE)
     state.stack_file.unlink(missing_ok=True)
-    return [p.pid for p in alive]
+    return [p.pid for p in alive + left]
+
+
+SESSION_STOP_GRACE = 5.0
+"""What ``orchest down`` gives a session's process left behind to end on SIGTERM."""
+
+
+def session_leftovers(state: StateDir, stack: dict[str, Any]) -> list[psutil.Process]:
+    """The processes of the process sessions of ``stack`` (as ``run/stack.json``
+    recorded it) that still run once the stack's own processes are gone
+    (marked ``ORCHEST_SESSION=<owner>:...``, and their descendants).
+
+    The session manager stops them as it stops, but they are detached (they
+    outlive a restart of the manager), so a manager that did not get through
+    its stop (killed, or past its drain timeout on a loaded machine) leaves
+    them running, writing under the state directory. ``orchest down`` ends
+    them, unless the stack keeps its sessions over a stop
+    (``ORCHEST_SESSION_STOP_ON_EXIT`` false).
+    """
+    record = stack.get("sessions") or {"dir": str(state.sessions), "stop_on_exit": True}
+    if not record.get("stop_on_exit"):
+        return []
+    prefix = f"{owner_key(Path(record['dir']))}:"
+    found: dict[int, psutil.Process] = {}
+    for process in psutil.process_iter():
+        try:
+            if not process.environ().get(MARKER_VARIABLE, "").startswith(prefix):
+                continue
+            found.setdefault(process.pid, process)
+            for child in process.children(recursive=True):
+                found.setdefault(child.pid, child)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return [p for p in found.values() if _exists(p)]
+
+
+def _end(procs: list[psutil.Process], grace: float) -> None:
+    """SIGTERM, up to ``grace`` seconds to exit, then SIGKILL."""
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.terminate()
+    if wait_gone(procs, grace):
+        return
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    wait_gone(procs, 5.0)
 
 
 def _exists(proc: psutil.Process) -> bool:

@@ -64,6 +64,8 @@ START_ENV = "ORCHEST_START_ENV"
 of the supervisor's own start)."""
 
 DATABASE_NAME = "orchest"
+TRUE_WORDS = frozenset({"1", "on", "t", "true", "y", "yes"})
+"""What the services' settings (pydantic) read as true."""
 SERVICE_STOP_GRACE = 40.0
 """Longer than a service's own drain timeout (30 s by default)."""
 
@@ -204,6 +206,7 @@ class StackInfo:
             ),
             "processes": processes,
             "restarts": {s.name: s.restarts for s in self.services},
+            "sessions": _sessions_record(self.state),
         }
 
     def save(self) -> None:
@@ -364,6 +367,14 @@ async def _start_dependencies(
 def _service_env(info: StackInfo, port: int) -> dict[str, str]:
     """A service's whole environment."""
     return {**_base_env(info.state, port), **_dependencies_env(info)}
+
+
+def _sessions_record(state: StateDir) -> dict[str, Any]:
+    """Where the session manager keeps its process sessions and whether it
+    stops them when it stops: ``orchest down`` ends what it left of them."""
+    env = _base_env(state, 0)
+    stop = env["ORCHEST_SESSION_STOP_ON_EXIT"].strip().lower() in TRUE_WORDS
+    return {"dir": env["ORCHEST_SESSIONS_DIR"], "stop_on_exit": stop}
 
 
 def _base_env(state: StateDir, port: int) -> dict[str, str]:

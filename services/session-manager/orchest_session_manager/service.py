@@ -15,6 +15,7 @@ from orchest_schemas.environments import (
     PinEnvironments,
     ResolveEnvironment,
 )
+from orchest_schemas.session_marks import owner_key
 from orchest_service.commands import CommandEndpoint, add_commands
 from orchest_service.docker import DockerFailure, DockerTimeouts, Limits
 from orchest_service.service import ServiceContext, ServiceDefinition
@@ -25,7 +26,6 @@ from .runtime.base import SessionRuntime
 from .runtime.docker import DockerRuntime
 from .runtime.docker_containers import DockerImages
 from .runtime.process import ProcessRuntime
-from .runtime.session_processes import owner_key
 from .sessions import Sessions
 from .settings import SessionManagerSettings
 

@@ -37,6 +37,7 @@ from typing import Any
 
 import psutil
 
+from orchest_schemas.session_marks import MARKER_VARIABLE, ROLE_VARIABLE, owner_key
 from orchest_service.childenv import child_environment
 
 from .base import LaunchFailed, Owned, SessionEndpoints, SessionSpec, environment_kernel
@@ -46,13 +47,10 @@ from .lab import CONNECTION_MODULE, PAGE_CONFIG, server_config
 from .process_services import start_services
 from .readiness import Probe, wait_ready
 from .session_processes import (
-    MARKER_VARIABLE,
-    ROLE_VARIABLE,
     detach,
     is_gone,
     marked,
     marked_by,
-    owner_key,
     session_processes,
     signal_all,
     tail,

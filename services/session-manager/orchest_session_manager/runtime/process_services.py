@@ -10,11 +10,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+from orchest_schemas.session_marks import MARKER_VARIABLE, ROLE_VARIABLE
 from orchest_service.childenv import child_environment
 
 from .base import LaunchFailed, SessionSpec
 from .services import ROLE_PREFIX
-from .session_processes import MARKER_VARIABLE, ROLE_VARIABLE, detach, is_gone
+from .session_processes import detach, is_gone
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import sys
 from collections.abc import Iterable
@@ -17,19 +16,13 @@ from pathlib import Path
 
 import psutil
 
+from orchest_schemas.session_marks import MARKER_VARIABLE, ROLE_VARIABLE
+
 from .base import LaunchFailed
 
-MARKER_VARIABLE = "ORCHEST_SESSION"
-"""``<owner>:<session uuid>``, in the environment of every process of a session."""
-ROLE_VARIABLE = "ORCHEST_SESSION_ROLE"
 DETACH = Path(__file__).with_name("detach.py")
 POLL_SECONDS = 0.05
 LOG_TAIL_LINES = 15
-
-
-def owner_key(sessions_dir: Path) -> str:
-    """Names the sessions of one sessions directory among a host's processes."""
-    return hashlib.sha256(str(sessions_dir.resolve()).encode()).hexdigest()[:12]
 
 
 def marked(owner: str) -> list[tuple[psutil.Process, str, str]]:
