@@ -111,9 +111,14 @@ async def test_a_chain_s_decisions_update_its_steps_in_place(
     entries = sum(n for (_, kind), n in written.items() if kind.startswith("Btree/"))
     assert hot + plain == 2 * 60 - 1, written
     # HOT is Postgres' choice at each update: a page whose dead versions a
-    # snapshot still holds (an autovacuum's analyze, say) cannot be pruned
-    # then, and that update goes to another page. Rare: one in some runs.
-    assert plain <= 2 and entries <= 2, written
+    # snapshot still holds (an autovacuum's analyze, another test's
+    # transaction on a loaded machine) cannot be pruned then, and that update
+    # goes to another page: one in some runs quiet, 7 of 119 once at load 20.
+    # Without the fillfactor and with the lease index, none was HOT.
+    assert plain * 5 <= hot + plain, written
+    # A non-HOT update adds an entry to each index of the table: the primary
+    # key's only, the lease index gone.
+    assert entries <= plain, written
 
 
 async def test_the_sweep_finds_the_lapsed_leases_of_running_attempts_only(
