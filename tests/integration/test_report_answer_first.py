@@ -1,0 +1,90 @@
+"""A report's answer leaves the scheduler the moment the decision's commit
+returns: before its connection goes back to the pool, before its messages
+are handed to the outbox's publisher, before any bookkeeping. Never before
+the commit (the answer may hand a step over: its grant must be durable).
+
+The scheduler runs in this process on the real NATS and Postgres; the test
+plays the runner on the bus and records, in order, the commit's return, the
+answer's publication and what the mailbox does after the commit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from nats.aio.client import Client as NatsClient
+from test_hand_off_restart import chain, run_with_a_claimed, succeeded
+
+from orchest_scheduler import mailbox
+from orchest_scheduler.outbox import Outbox
+from orchest_scheduler.service import build_definition as build_scheduler
+from orchest_scheduler.settings import SchedulerSettings
+from orchest_schemas.bus import BusNames
+from orchest_schemas.reports import ReportAnswer
+from orchest_service.commands import request_command
+
+
+@pytest.fixture
+def order(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What happened, in order: ``committed`` (a decision's statement
+    returned), ``answer`` (an answer handing work over was published),
+    ``released`` (a pool connection went back), ``published`` (a write's
+    messages went to the outbox's publisher)."""
+    seen: list[str] = []
+    write_plan = mailbox.write_plan
+    publish = NatsClient.publish
+    release = asyncpg.Pool.release
+    committed = Outbox.committed
+
+    async def written(*args: Any, **kwargs: Any) -> Any:
+        ids = await write_plan(*args, **kwargs)
+        seen.append("committed")
+        return ids
+
+    async def published(
+        self: NatsClient, subject: str, payload: bytes = b"", *args: Any, **kw: Any
+    ) -> None:
+        if subject.startswith("_INBOX.") and b'"work":{' in payload:
+            seen.append("answer")
+        await publish(self, subject, payload, *args, **kw)
+
+    async def released(self: asyncpg.Pool, connection: Any, **kw: Any) -> None:
+        seen.append("released")
+        await release(self, connection, **kw)
+
+    def handed(self: Outbox, ids: Any, messages: Any) -> None:
+        if ids:
+            seen.append("published")
+        committed(self, ids, messages)
+
+    monkeypatch.setattr(mailbox, "write_plan", written)
+    monkeypatch.setattr(NatsClient, "publish", published)
+    monkeypatch.setattr(asyncpg.Pool, "release", released)
+    monkeypatch.setattr(Outbox, "committed", handed)
+    return seen
+
+
+async def test_a_report_is_answered_as_its_commit_returns(
+    nc: Any,
+    bus: BusNames,
+    tmp_path: Path,
+    service_settings: Callable[..., Any],
+    service_runner: Any,
+    order: list[str],
+) -> None:
+    project = chain(tmp_path, "a", "b", "c")
+    settings = service_settings(SchedulerSettings, projects_dir=tmp_path / "projects")
+    async with service_runner(build_scheduler(settings), settings):
+        run = await run_with_a_claimed(nc, bus, project)
+        for step, handed in (("a", "b"), ("b", "c")):
+            order.clear()
+            answer = await request_command(
+                nc, bus.report_step, succeeded(run.uuid, step), ReportAnswer
+            )
+            assert answer.work is not None and answer.work.step_uuid == handed
+            # The decision's own events and the connection's return come after.
+            assert order[:2] == ["committed", "answer"], order
+            assert {"released", "published"} <= set(order[2:]), order
