@@ -9,7 +9,9 @@ the reports' sender on another, in one process on uvloop (as the services
 run), on an embedded Postgres and NATS of its own. Per block of a chain's
 reports: the p50 of report -> answer, this process's CPU per report (its
 clock, in microseconds), Postgres' (all its processes) and NATS'; then the
-medians over the blocks (the first one a warm-up). One process for both
+medians over the blocks (the first one a warm-up); and the p50 of the span
+from the decision's statement returning (its commit) to the answer's bytes
+written to the NATS socket, which the machine's load reaches least. One process for both
 sides: the machine's load reaches both alike, and a version's CPU is told
 apart at the microsecond.
 
@@ -26,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib
+import inspect
 import statistics
 import tempfile
 import time
@@ -34,11 +37,13 @@ from typing import Any
 
 import nats
 import uvloop
+from nats.aio.transport import TcpTransport
 from nats.micro import add_service
 from nats.micro.service import ServiceConfig
 
 from orchest_cli.nats_server import EmbeddedNats
 from orchest_cli.postgres_server import EmbeddedPostgres
+from orchest_scheduler import mailbox
 from orchest_scheduler.definitions import DefinitionStore
 from orchest_scheduler.outbox import Outbox
 from orchest_scheduler.runs import Runs
@@ -57,14 +62,15 @@ from .decision_cost import chain
 from .harness import cpu_seconds
 
 
-async def add_report_endpoint(micro: Any, bus: BusNames, runs: Runs) -> None:
+async def add_report_endpoint(micro: Any, nc: Any, bus: BusNames, runs: Runs) -> None:
     """The ``report-step`` endpoint as this checkout's scheduler registers it."""
     own: Any = None
     with contextlib.suppress(ImportError):
         own = importlib.import_module("orchest_scheduler.report_answers")
     if own is not None:
+        on_nc = (nc,) if "nc" in inspect.signature(own.add_report_endpoint).parameters else ()
         await own.add_report_endpoint(
-            micro, name="report-step", subject=bus.report_step, queue_group="s", runs=runs
+            micro, *on_nc, name="report-step", subject=bus.report_step, queue_group="s", runs=runs
         )
     else:
         await add_commands(
@@ -94,6 +100,32 @@ async def one_chain(runs: Runs, client: Any, bus: BusNames, create: Any, steps: 
         if i + 1 < steps:
             assert answer.work is not None and answer.work.step_uuid == f"s{i + 1}", answer
     return latencies
+
+
+class CommitToAnswer:
+    """The spans from a decision's statement returning to its answer's bytes
+    written to a NATS socket (both patched to note the time: the same patch
+    in every version)."""
+
+    def __init__(self) -> None:
+        self.spans: list[float] = []
+        self._committed = 0.0
+        write_plan: Any = getattr(mailbox, "write_plan")  # noqa: B009 (not exported)
+        writelines: Any = TcpTransport.writelines
+
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            ids = await write_plan(*args, **kwargs)
+            self._committed = time.perf_counter()
+            return ids
+
+        def written(transport: TcpTransport, payload: list[bytes]) -> Any:
+            if self._committed and any(b'"work":{' in part for part in payload):
+                self.spans.append(time.perf_counter() - self._committed)
+                self._committed = 0.0
+            return writelines(transport, payload)
+
+        setattr(mailbox, "write_plan", timed)  # noqa: B010
+        TcpTransport.writelines = written  # type: ignore[method-assign]
 
 
 class Baton:
@@ -134,11 +166,13 @@ async def main(steps: int, blocks: int, baton: Baton) -> None:
             publisher = asyncio.create_task(outbox.run(stop))
             runs = Runs(pool, bus, outbox, DefinitionStore(js, bus.definitions_bucket, 3600))
             micro = await add_service(nc, ServiceConfig(name="cost", version="0.0.1"))
-            await add_report_endpoint(micro, bus, runs)
+            await add_report_endpoint(micro, nc, bus, runs)
             create = chain(root, steps)
+            split = CommitToAnswer()
             rows = []
             for block in range(blocks + 1):
                 await baton.take()
+                split.spans.clear()
                 own = time.process_time()
                 db = cpu_seconds(pg.pid, children=True)
                 broker = cpu_seconds(nats_server.pid)
@@ -150,17 +184,20 @@ async def main(steps: int, blocks: int, baton: Baton) -> None:
                 baton.give()
                 if block == 0:
                     continue  # warm-up
-                rows.append((statistics.median(latencies) * 1e3, mine, db, broker))
+                span = statistics.median(split.spans) * 1e3
+                rows.append((statistics.median(latencies) * 1e3, mine, db, broker, span))
                 print(
                     f"block {block}: p50 {rows[-1][0]:.3f} ms; CPU-ms a report: this process"
-                    f" {mine:.3f}, postgres {db:.3f}, nats {broker:.3f}"
+                    f" {mine:.3f}, postgres {db:.3f}, nats {broker:.3f}; commit -> answer"
+                    f" written p50 {span * 1e3:.0f} us"
                 )
             print(
                 f"{steps}-step chains, {blocks} blocks, medians: report -> answer p50"
                 f" {statistics.median(r[0] for r in rows):.3f} ms; CPU-ms a report: this"
                 f" process {statistics.median(r[1] for r in rows):.3f}, postgres"
                 f" {statistics.median(r[2] for r in rows):.3f}, nats"
-                f" {statistics.median(r[3] for r in rows):.3f}"
+                f" {statistics.median(r[3] for r in rows):.3f}; commit -> answer written p50"
+                f" {statistics.median(r[4] for r in rows) * 1e3:.0f} us"
             )
             await micro.stop()
             stop.set()

@@ -5,7 +5,8 @@ the commit (the answer may hand a step over: its grant must be durable).
 
 The scheduler runs in this process on the real NATS and Postgres; the test
 plays the runner on the bus and records, in order, the commit's return, the
-answer's publication and what the mailbox does after the commit."""
+answer's publication and its write to the socket, and what the mailbox does
+after the commit."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 import asyncpg
 import pytest
 from nats.aio.client import Client as NatsClient
+from nats.aio.transport import TcpTransport
 from test_hand_off_restart import chain, run_with_a_claimed, succeeded
 
 from orchest_scheduler import mailbox
@@ -31,6 +33,7 @@ from orchest_service.commands import request_command
 def order(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """What happened, in order: ``committed`` (a decision's statement
     returned), ``answer`` (an answer handing work over was published),
+    ``written`` (its bytes written to the NATS connection's socket),
     ``released`` (a pool connection went back), ``published`` (a write's
     messages went to the outbox's publisher)."""
     seen: list[str] = []
@@ -38,6 +41,7 @@ def order(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     publish = NatsClient.publish
     release = asyncpg.Pool.release
     committed = Outbox.committed
+    writelines = TcpTransport.writelines
 
     async def written(*args: Any, **kwargs: Any) -> Any:
         ids = await write_plan(*args, **kwargs)
@@ -55,6 +59,11 @@ def order(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         seen.append("released")
         await release(self, connection, **kw)
 
+    def written_out(self: TcpTransport, payload: list[bytes]) -> Any:
+        if any(b'"work":{' in part and b"_INBOX." in part for part in payload):
+            seen.append("written")
+        return writelines(self, payload)
+
     def handed(self: Outbox, ids: Any, messages: Any) -> None:
         if ids:
             seen.append("published")
@@ -64,6 +73,7 @@ def order(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setattr(NatsClient, "publish", published)
     monkeypatch.setattr(asyncpg.Pool, "release", released)
     monkeypatch.setattr(Outbox, "committed", handed)
+    monkeypatch.setattr(TcpTransport, "writelines", written_out)
     return seen
 
 
@@ -85,6 +95,11 @@ async def test_a_report_is_answered_as_its_commit_returns(
                 nc, bus.report_step, succeeded(run.uuid, step), ReportAnswer
             )
             assert answer.work is not None and answer.work.step_uuid == handed
-            # The decision's own events and the connection's return come after.
-            assert order[:2] == ["committed", "answer"], order
-            assert {"released", "published"} <= set(order[2:]), order
+            # Written in the commit's turn of the loop, not by the client's
+            # flusher on a later one; the decision's events and the
+            # connection's return come after.
+            # (Other tasks' connections may go back to the pool before the
+            # commit: the outbox deletes what it published.)
+            after = order[order.index("committed") :]
+            assert after[:3] == ["committed", "answer", "written"], order
+            assert {"released", "published"} <= set(after[3:]), order

@@ -358,12 +358,12 @@ async def _answer(record: RunRecord, batch: list[_Input], results: list[Any]) ->
     the loop later). A failed send is the answer lost, which its asker
     survives: it asks again, and the repeat is answered alike."""
     for item, result in zip(batch, results, strict=True):
-        item.future.set_result(result)
         if item.answer is not None:
             try:
                 await item.answer(record, result)
             except Exception:
                 logger.warning("an answer of run %s was not sent", record.uuid, exc_info=True)
+        item.future.set_result(result)
 
 
 def step_work(record: RunRecord, step_uuid: str, attempt: int) -> StepWork:

@@ -8,7 +8,9 @@ after the commit, once the write's connection was back in the pool and its
 messages handed to the outbox's publisher. This endpoint hands the mailbox a
 function that sends the answer (``Mailboxes.submit``'s ``answer``), called
 right after the commit, before any of that; the answer carries the next step
-of a chain, so it is on the chain's critical path. The reply policy is the
+of a chain, so it is on the chain's critical path. It is written to the
+socket there and then (``write_now``), not on a later turn of the loop by
+the NATS client's flusher task. The reply policy is the
 generic endpoint's: a request that does not parse is refused with its
 problems, a dependency unavailable is ``UNAVAILABLE``, anything else
 ``INTERNAL``, with the same wire format.
@@ -20,6 +22,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from nats.aio.client import Client
 from nats.micro.request import Request
 from nats.micro.service import EndpointConfig, Service
 from pydantic import ValidationError
@@ -81,10 +84,27 @@ class Reports(Protocol):
     async def report_to(self, command: ReportAttempt, respond: Respond) -> None: ...
 
 
+def write_now(nc: Client) -> None:
+    """Write what ``nc`` holds to send now, in this turn of the event loop.
+
+    nats-py's ``publish`` only appends to the client's buffer and wakes its
+    flusher task, which writes on a later turn, after whatever else is ready
+    then (the write's connection going back to the pool, the tasks its
+    answer woke). This is what the client does itself when that task is gone
+    (``Client._flush_pending``); the flusher, when it runs, finds nothing
+    left and has nothing to write. Not connected (a reconnect under way),
+    the buffer is left to the client."""
+    if nc.is_connected and nc._pending and nc._transport is not None:
+        nc._transport.writelines(nc._pending)
+        nc._pending = []
+        nc._pending_data_size = 0
+
+
 async def add_report_endpoint(
-    service: Service, *, name: str, subject: str, queue_group: str, runs: Reports
+    service: Service, nc: Client, *, name: str, subject: str, queue_group: str, runs: Reports
 ) -> None:
-    """The ``report-step`` endpoint: ``runs.report_to`` sends the answer."""
+    """The ``report-step`` endpoint on ``nc``, the service's connection:
+    ``runs.report_to`` sends the answer, written at once (``write_now``)."""
 
     async def endpoint(request: Request) -> None:
         try:
@@ -100,6 +120,7 @@ async def add_report_endpoint(
 
         async def respond(answer: ReportAnswer) -> None:
             await request.respond(answer.model_dump_json().encode())
+            write_now(nc)
 
         try:
             await runs.report_to(command, respond)

@@ -148,7 +148,12 @@ def build_definition(
         ]
         await add_commands(ctx.micro, group, commands)
         await add_report_endpoint(  # answers at the commit: report_answers.py
-            ctx.micro, name="report-step", subject=ctx.bus.report_step, queue_group=group, runs=runs
+            ctx.micro,
+            ctx.nc,
+            name="report-step",
+            subject=ctx.bus.report_step,
+            queue_group=group,
+            runs=runs,
         )
 
     async def serve(ctx: ServiceContext) -> None:
