@@ -10,18 +10,21 @@ after the commit."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
+from integration.runs_harness import chain_command, run_handling
 from nats.aio.client import Client as NatsClient
 from nats.aio.transport import TcpTransport
 from test_hand_off_restart import chain, run_with_a_claimed, succeeded
 
-from orchest_scheduler import mailbox
+from orchest_scheduler import engine, mailbox
 from orchest_scheduler.outbox import Outbox
+from orchest_scheduler.run_state import Plan, RunState
 from orchest_scheduler.service import build_definition as build_scheduler
 from orchest_scheduler.settings import SchedulerSettings
 from orchest_schemas.bus import BusNames
@@ -103,3 +106,26 @@ async def test_a_report_is_answered_as_its_commit_returns(
             after = order[order.index("committed") :]
             assert after[:3] == ["committed", "answer", "written"], order
             assert {"released", "published"} <= set(after[3:]), order
+
+
+async def test_an_asker_gone_does_not_fail_the_others_of_its_batch(
+    database_url: str, nc: Any, bus: BusNames, tmp_path: Path
+) -> None:
+    """The futures of a batch are resolved inside the write's connection
+    block now: one whose asker is gone (cancelled) must not turn the
+    committed write into a failed one (its backend fenced, the batch's other
+    inputs failed)."""
+
+    def claim(state: RunState) -> tuple[Any, Plan]:
+        return engine.claim(state, "s0", 1, "r", False, 30.0)
+
+    async with run_handling(database_url, nc, bus) as runs:
+        run = await runs.create(chain_command(tmp_path, 2))
+        gone = runs._mail.submit(run.uuid, claim)
+        kept = runs._mail.submit(run.uuid, claim)  # the same batch: queued in this turn
+        gone.cancel()
+        decision = await asyncio.wait_for(kept, 10)
+        assert decision.granted, decision
+        view = await runs.view(run.uuid)
+        assert view is not None
+        assert [s.status for s in view.pipeline_steps] == ["STARTED", "PENDING"], view

@@ -363,7 +363,8 @@ async def _answer(record: RunRecord, batch: list[_Input], results: list[Any]) ->
                 await item.answer(record, result)
             except Exception:
                 logger.warning("an answer of run %s was not sent", record.uuid, exc_info=True)
-        item.future.set_result(result)
+        if not item.future.done():  # its asker gone (cancelled): nobody to tell
+            item.future.set_result(result)
 
 
 def step_work(record: RunRecord, step_uuid: str, attempt: int) -> StepWork:
