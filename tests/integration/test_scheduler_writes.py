@@ -14,7 +14,7 @@ from integration.runs_harness import run_handling
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from orchest_scheduler import outbox_store
+from orchest_scheduler import outbox_store, plan_store
 from orchest_scheduler.outbox import Outbox
 from orchest_scheduler.outbox_store import OutboxRow
 from orchest_schemas.bus import BusNames
@@ -124,3 +124,15 @@ async def test_a_chain_s_decision_writes_one_outbox_tuple_and_one_speculative_in
     inserts = {kind: n for (table, kind), n in written.items() if table == "scheduler.outbox"}
     assert sum(n for kind, n in inserts.items() if kind.startswith("INSERT")) == 1, written
     assert written[("scheduler.event_log", "HEAP_CONFIRM")] == 1, written
+
+
+async def test_a_decision_reads_back_only_what_it_does_not_know(pool: asyncpg.Pool) -> None:
+    """The decision's statement answers whether it wrote the run and its
+    outbox row's id; the step and event rows it wrote are the ones it was
+    given: it does not count them (an aggregate over each part, every step)."""
+    query = plan_store._WRITE_PLAN
+    values = dict.fromkeys(query.names)
+    plan = await pool.fetch("EXPLAIN (VERBOSE) " + query.text, *query.args(**values))
+    text = "\n".join(row[0] for row in plan)
+    assert "Aggregate" not in text, text
+    assert text.splitlines()[1].count("InitPlan") == 2, text  # applied, ids

@@ -16,7 +16,7 @@ import asyncio
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,6 +45,9 @@ from .run_store import EventRow, RunRecord, load_run, run_version
 logger = logging.getLogger(__name__)
 
 Decide = Callable[[RunState], tuple[Any, Plan]]
+Answer = Callable[[RunRecord, Any], Awaitable[None]]
+"""Sends an input's answer (from the run's record and what its decision
+returned) the moment the write that applies it has committed."""
 OnRetry = Callable[[str, str, int, float], None]
 """(run, step, attempt, delay): a retry to dispatch after a delay."""
 OnJobRunEnded = Callable[[str, str], None]
@@ -73,6 +76,7 @@ class _Input:
     decide: Decide
     future: asyncio.Future[Any]
     report: StepAttemptFinished | None = None
+    answer: Answer | None = None
 
 
 class _RunCache:
@@ -132,12 +136,18 @@ class Mailboxes:
         self._cache.pop(run_uuid, None)
 
     def submit(
-        self, run_uuid: str, decide: Decide, report: StepAttemptFinished | None = None
+        self,
+        run_uuid: str,
+        decide: Decide,
+        report: StepAttemptFinished | None = None,
+        answer: Answer | None = None,
     ) -> asyncio.Future[Any]:
         """Queue an input for the run; the future holds what ``decide`` returned
-        once the decision is written. Inputs of a run are applied in order."""
+        once the decision is written. Inputs of a run are applied in order.
+        ``answer``, if given, is awaited with it as soon as the write that
+        applies it has committed, before anything else (``_write``)."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._mailboxes.setdefault(run_uuid, []).append(_Input(decide, future, report))
+        self._mailboxes.setdefault(run_uuid, []).append(_Input(decide, future, report, answer))
         if run_uuid not in self._workers:
             worker = asyncio.create_task(self._drain(run_uuid), name=f"run-{run_uuid}")
             self._workers[run_uuid] = worker
@@ -183,13 +193,14 @@ class Mailboxes:
                     logger.info("run %s changed elsewhere; reloading", run_uuid)
                     self._cache.pop(run_uuid, None)
                     continue
-            elif not await self._write(loaded, plan, applied_reports):
+            elif not await self._write(loaded, plan, applied_reports, batch, results):
                 # Another writer (a scheduler replica) moved the run on: decide again.
                 logger.info("run %s changed elsewhere; reloading", run_uuid)
                 self._cache.pop(run_uuid, None)
                 continue
             for item, result in zip(batch, results, strict=True):
-                item.future.set_result(result)
+                if not item.future.done():  # a write resolved them at its commit
+                    item.future.set_result(result)
             return
         raise RuntimeError(f"run {run_uuid}: still conflicting after {MAX_CONFLICTS} tries")
 
@@ -213,8 +224,18 @@ class Mailboxes:
         return loaded
 
     async def _write(
-        self, loaded: LoadedRun, plan: Plan, reports: list[StepAttemptFinished]
+        self,
+        loaded: LoadedRun,
+        plan: Plan,
+        reports: list[StepAttemptFinished],
+        batch: list[_Input],
+        results: list[Any],
     ) -> bool:
+        """Write the plan; once committed, answer the batch's inputs first: the
+        connection's return to the pool, the messages' hand-over to the
+        publisher and the bookkeeping come after the answers are sent (a
+        report's answer hands the chain's next step over). Never before the
+        commit: an answer may grant an attempt, which must be durable first."""
         record, state = loaded.record, loaded.state
         if plan.dispatch or plan.handed:  # work names the definition: it must outlive it
             record.definition_key = await self._definitions.keep(
@@ -237,10 +258,11 @@ class Mailboxes:
                 outbox=[outbox_row(m) for m in messages],
                 now=now,
             )
-        if ids is None:
-            return False
-        record.version += 1
-        record.event_seq = seq
+            if ids is None:
+                return False
+            record.version += 1
+            record.event_seq = seq
+            await _answer(record, batch, results)
         self._outbox.committed(ids, messages)
         for retry in plan.retries:
             self._on_retry(record.uuid, retry.step_uuid, retry.attempt, retry.delay_seconds)
@@ -328,6 +350,21 @@ class Mailboxes:
                 )
             )
         return messages
+
+
+async def _answer(record: RunRecord, batch: list[_Input], results: list[Any]) -> None:
+    """Resolve the inputs' futures, and send the answers of those that send
+    their own, at once (the caller's task would send its answer a few turns of
+    the loop later). A failed send is the answer lost, which its asker
+    survives: it asks again, and the repeat is answered alike."""
+    for item, result in zip(batch, results, strict=True):
+        if item.answer is not None:
+            try:
+                await item.answer(record, result)
+            except Exception:
+                logger.warning("an answer of run %s was not sent", record.uuid, exc_info=True)
+        if not item.future.done():  # its asker gone (cancelled): nobody to tell
+            item.future.set_result(result)
 
 
 def step_work(record: RunRecord, step_uuid: str, attempt: int) -> StepWork:

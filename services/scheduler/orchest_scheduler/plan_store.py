@@ -14,7 +14,6 @@ from datetime import datetime
 
 from orchest_schemas.status import RunStatus
 
-from . import run_store
 from .outbox_store import OutboxRow
 from .run_store import EventRow, event_arrays, logged_and_sent, outbox_arrays, outbox_ids
 from .sql import Connection, Query
@@ -98,8 +97,12 @@ WITH run AS (
         AND s.step_uuid = u.step_uuid AND EXISTS (SELECT 1 FROM run)
     RETURNING 1
 ), {logged_and_sent(reports=True)}
-{run_store.what_was_written("applied")}
+SELECT EXISTS (SELECT 1 FROM run) AS applied, ARRAY(SELECT id FROM out ORDER BY id) AS ids
 """)
+"""Its answer: whether it wrote the run, and the outbox row's id (none without
+messages). Nothing else is read back: the steps and events it wrote are the
+ones it was given (a part of a statement that modifies rows runs to its end
+whether or not anything reads it)."""
 
 
 async def write_plan(

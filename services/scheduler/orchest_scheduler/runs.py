@@ -37,9 +37,10 @@ from . import engine, run_store, step_store
 from .clock import ticks, utcnow
 from .create_checks import CheckedRuns, step_rows
 from .definitions import DefinitionStore
-from .mailbox import Mailboxes, OnJobRunEnded, RunNotFound, outbox_row, step_work
+from .mailbox import Mailboxes, OnJobRunEnded, RunNotFound, outbox_row
 from .outbox import Outbox, OutMessage
 from .project_files import check_project_files
+from .report_answers import Respond, finish_decision, report_answer
 from .run_state import ClaimDecision, Plan, RunState, StepChange, StepState
 from .sql import Connection
 
@@ -48,36 +49,6 @@ logger = logging.getLogger(__name__)
 INLINE_FILE_CHECKS = 64
 """Up to this many steps, their files are checked on the event loop."""
 RETRY_SWEEP_SECONDS = 5.0
-
-
-def _finish(
-    report: StepAttemptFinished, next_lease_seconds: float | None
-) -> Callable[[RunState], tuple[Any, Plan]]:
-    """The decision of an attempt's report; with ``next_lease_seconds``, its
-    runner keeps the slot and may be handed a step the report made ready."""
-
-    def decide(state: RunState) -> tuple[Any, Plan]:
-        plan = engine.finish(
-            state,
-            report.step_uuid,
-            report.attempt,
-            StepStatus(report.status),
-            report.exit_code,
-            report.error,
-            tuple(report.artifacts),
-        )
-        if next_lease_seconds is None:
-            if plan.empty:  # applied from its request; its runner gave up on the answer
-                return None, engine.hand_back(state, report.report_id, report.runner_id)
-            return None, plan
-        if plan.empty:  # applied before: asked again, the first answer not received
-            return engine.handed_to(state, report.report_id, report.runner_id), plan
-        handed = engine.hand_off(
-            state, plan, report.runner_id, next_lease_seconds, report.report_id
-        )
-        return handed, plan
-
-    return decide
 
 
 def plan_steps(
@@ -295,7 +266,7 @@ class Runs:
     async def on_report(self, report: StepAttemptFinished, msg: Msg | None = None) -> None:
         """A report from the ``REPORTS`` stream."""
         try:
-            await self._mail.submit(report.run_uuid, _finish(report, None), report)
+            await self._mail.submit(report.run_uuid, finish_decision(report, None), report)
         except RunNotFound:
             logger.warning("report for unknown run %s dropped", report.run_uuid)
 
@@ -303,18 +274,38 @@ class Runs:
         """A report sent as a request: answered once its decision is committed,
         with the attempt granted to the reporting runner if it kept a slot and
         the decision made a step ready (``engine.hand_off``)."""
+        answers: list[ReportAnswer] = []
+
+        async def keep(answer: ReportAnswer) -> None:
+            answers.append(answer)
+
+        await self.report_to(command, keep)
+        return answers[0]
+
+    async def report_to(self, command: ReportAttempt, respond: Respond) -> None:
+        """``report``, its answer given to ``respond`` the moment the commit of
+        the decision returns, before the write's bookkeeping (``Mailboxes``'
+        ``answer``); a report that decided nothing new (asked again), once
+        its decision is known."""
         report = command.report
-        decide = _finish(report, command.next_lease_seconds)
+        decide = finish_decision(report, command.next_lease_seconds)
+        sent = False
+
+        async def answer(record: run_store.RunRecord, handed: tuple[str, int] | None) -> None:
+            nonlocal sent
+            sent = True
+            await respond(report_answer(record, handed))
+
         try:
-            handed = await self._mail.submit(report.run_uuid, decide, report)
+            handed = await self._mail.submit(report.run_uuid, decide, report, answer)
         except RunNotFound:
             logger.warning("report for unknown run %s dropped", report.run_uuid)
-            return ReportAnswer()
-        if handed is None:
-            return ReportAnswer()
-        record = await self._mail.record(report.run_uuid)
-        assert record is not None  # it was just written
-        return ReportAnswer(work=step_work(record, *handed))
+            await respond(ReportAnswer())
+            return
+        if not sent:
+            record = await self._mail.record(report.run_uuid)
+            assert record is not None  # it was just decided on
+            await respond(report_answer(record, handed))
 
     async def lease_lapsed(self, run_uuid: str, step_uuid: str, attempt: int) -> None:
         """The attempt's lease lapsed (the lease sweep saw it)."""

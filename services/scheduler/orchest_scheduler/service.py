@@ -44,7 +44,6 @@ from orchest_schemas.projects import (
 )
 from orchest_schemas.reports import (
     ClaimStep,
-    ReportAttempt,
     RunnerHeartbeat,
     StepAttemptFinished,
 )
@@ -63,6 +62,7 @@ from .project_browser import Browser
 from .project_pipelines import Pipelines
 from .project_watch import ProjectWatcher
 from .projects import Projects
+from .report_answers import add_report_endpoint
 from .runs import Runs
 from .settings import SchedulerSettings
 
@@ -116,7 +116,6 @@ def build_definition(
             ("create-run", ctx.bus.create_run, CreateRun, runs.create),
             ("abort-run", ctx.bus.abort_run, AbortRun, runs.abort),
             ("claim-step", ctx.bus.claim_step, ClaimStep, runs.claim),
-            ("report-step", ctx.bus.report_step, ReportAttempt, runs.report),
             ("step-heartbeat", ctx.bus.step_heartbeat, RunnerHeartbeat, leases.heartbeat),
             ("create-job", ctx.bus.create_job, CreateJob, jobs.create),
             ("update-job", ctx.bus.update_job, UpdateJob, jobs.update),
@@ -148,6 +147,14 @@ def build_definition(
             ("delete-env", project("environments.delete"), DeleteEnvironment, environments.delete),
         ]
         await add_commands(ctx.micro, group, commands)
+        await add_report_endpoint(  # answers at the commit: report_answers.py
+            ctx.micro,
+            ctx.nc,
+            name="report-step",
+            subject=ctx.bus.report_step,
+            queue_group=group,
+            runs=runs,
+        )
 
     async def serve(ctx: ServiceContext) -> None:
         parts = wired
