@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import shutil
@@ -15,8 +16,9 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 from orchest_schemas.commands import StepWork
+from orchest_service.childenv import inherited_environment
 
-from .base import Attempt, ExecutionResult, OutputSink, StepExecutor, missing_step_file
+from .base import Attempt, ExecutionResult, StepExecutor, missing_step_file
 from .cells import START_SECONDS
 from .control import Stop, script_result, wait_or_stop
 from .environment import StepLaunch, build_python, prepare_launch
@@ -27,6 +29,7 @@ from .notebook import execute_notebook
 from .pid_window import PidWindow, read_counters
 from .reaping import RunnerProcess
 from .scripts import PYTHON, environment_python, script_type, unsupported
+from .spawn import Leader
 from .streaming import GuardedSink, pump_stream
 from .tree import (
     attempt_processes,
@@ -127,7 +130,7 @@ class ProcessExecutor(StepExecutor):
 
     async def _attempt(self, work: StepWork, attempt: Attempt) -> ExecutionResult:
         output, cancel, deadline = attempt.output, attempt.cancel, attempt.deadline
-        base_env = os.environ if self._base_env is None else self._base_env
+        base_env = _RUNNER_ENV.part() if self._base_env is None else self._base_env
         launch = prepare_launch(work, scratch_dir=attempt.scratch_dir, base_env=base_env)
         if self._guardian is not None:
             await self._guardian.ensure()
@@ -151,7 +154,7 @@ class ProcessExecutor(StepExecutor):
             if isinstance(started, ExecutionResult):
                 return started
             command, launch = started
-            return await self._run(work, launch, view, command, output, cancel, deadline)
+            return await self._run(work, launch, view, command, attempt, deadline)
 
     async def _command(
         self, work: StepWork, file: Path, launch: StepLaunch
@@ -185,8 +188,7 @@ class ProcessExecutor(StepExecutor):
         launch: StepLaunch,
         view: StepView,
         command: list[str],
-        output: OutputSink,
-        cancel: asyncio.Event,
+        attempt: Attempt,
         deadline: float | None,
     ) -> ExecutionResult:
         # On the loop: two small /proc files, cheaper than a thread hop.
@@ -208,10 +210,11 @@ class ProcessExecutor(StepExecutor):
             work.attempt,
             pid,
         )
-        sink = GuardedSink(output)
+        sink = GuardedSink(attempt.output)
         pump = asyncio.create_task(pump_stream(leader.output, sink))
+        ended = False
         try:
-            stop = await wait_or_stop(leader.exited, cancel, deadline)
+            stop = await wait_or_stop(leader.exited, attempt.cancel, deadline)
             if stop is not None:
                 logger.info(
                     "step %s of run %s: %s, ending its processes",
@@ -230,21 +233,55 @@ class ProcessExecutor(StepExecutor):
             await leader.exited
             # Like a container: what the step left running ends with it.
             await kill_attempt(pid, launch.marker, since=launch.started, window=window)
-            await asyncio.wait({pump}, timeout=DRAIN_SECONDS)
+            if not pump.done():  # it has mostly read the end already: no wait, no timer
+                await asyncio.wait({pump}, timeout=DRAIN_SECONDS)
+            ended = True
         finally:
             if leader.returncode is None:  # the caller cancelled us, or a failure
                 kill_tree(
                     pid,
                     attempt_processes(process_tree(pid), launch.marker, launch.started, window),
                 )
-            if self._guardian is not None:
-                self._guardian.release(pid)
-            pump.cancel()
-            leader.close()
+            pump.cancel()  # no output is forwarded once the result is known
+            if not ended:
+                self._ended(pid, leader)
+        # What the report does not wait for: after it (``Attempt.after_report``).
+        attempt.after_report.append(functools.partial(self._ended, pid, leader))
         sink.raise_failure()
         exit_code = leader.returncode
         assert exit_code is not None
         return _result(exit_code, stop, work.timeout_seconds)
+
+    def _ended(self, pid: int, leader: Leader) -> None:
+        """The bookkeeping of a leader whose processes are all gone: the
+        guardian's slot freed, its output pipe closed."""
+        if self._guardian is not None:
+            self._guardian.release(pid)
+        leader.close()
+
+
+class _InheritedEnvironment:
+    """The allow-listed part of the runner's environment
+    (``childenv.inherited_environment``), made again only when
+    ``os.environ`` changed: each of its names and values is decoded at each
+    read, which cost 14-50 us a step start (``docs/performance.md``), where
+    comparing its raw mapping with a copy of it costs about 1 us."""
+
+    def __init__(self) -> None:
+        self._seen: dict[bytes, bytes] | None = None
+        self._part: dict[str, str] = {}
+
+    def part(self) -> Mapping[str, str]:
+        raw = getattr(os.environ, "_data", None)  # CPython's: without it, made each time
+        if raw is None:
+            return inherited_environment(os.environ)
+        if raw != self._seen:
+            self._part = inherited_environment(os.environ)
+            self._seen = dict(raw)
+        return self._part
+
+
+_RUNNER_ENV = _InheritedEnvironment()
 
 
 WHICH_SECONDS = 5.0
