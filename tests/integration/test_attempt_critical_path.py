@@ -190,3 +190,62 @@ def test_the_scan_for_leftovers_reads_no_load_average(monkeypatch: pytest.Monkey
     monkeypatch.setattr(pid_window, "read_proc", recorded)
     assert new_pids(PidWindow(before, os.getpid())) is not None
     assert "/proc/loadavg" not in read and "/proc/stat" in read
+
+
+async def test_the_next_leaders_pid_counters_are_read_after_the_report_not_before_its_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read while the answer is awaited, off the path from the answer to the
+    next start; and the leftovers are still found with them."""
+    from orchest_step_runner.executor import process
+
+    project = Project(tmp_path)
+    left = tmp_path / "left.pid"
+    work = project.work(project.write("leaves.sh", f"setsid sleep 600 &\necho $! > {left}\n"))
+    executor = ProcessExecutor(kill_grace_seconds=1.0)
+    seen: list[str] = []
+    read_counters, init = process.read_counters, spawn.Leader.__init__
+
+    def counted() -> Any:
+        seen.append("counters")
+        return read_counters()
+
+    def started(self: spawn.Leader, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        seen.append("started")
+
+    monkeypatch.setattr(process, "read_counters", counted)
+    monkeypatch.setattr(spawn.Leader, "__init__", started)
+    for _ in range(2):
+        after: list[Callable[[], None]] = []
+        folder = scratch.attempt_folder(work.step_uuid[:8])
+        try:
+            result = await asyncio.wait_for(
+                executor.execute(
+                    work,
+                    output=_discard,
+                    cancel=asyncio.Event(),
+                    scratch_dir=folder,
+                    after_report=after,
+                ),
+                RESULT_TIMEOUT,
+            )
+        finally:
+            scratch.remove_attempt_folder(folder)
+        assert result.exit_code == 0, result
+        assert _gone(int(left.read_text()))  # found through the window's counters
+        seen.append("reported")
+        for call in after:
+            call()
+        seen.append("answered")
+    assert seen == [
+        "counters",  # the first leader's: none read ahead
+        "started",
+        "reported",
+        "counters",  # read ahead, for the next leader
+        "answered",
+        "started",
+        "reported",
+        "counters",
+        "answered",
+    ]

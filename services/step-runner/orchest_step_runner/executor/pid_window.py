@@ -19,6 +19,12 @@ created since; so it moved at most ``2 x created + alive``. When that could
 reach a whole cycle, or ``/proc`` lacks a counter, or it belongs to another
 pid namespace than this process, the window is unknown (``None``) and every
 process is read, as before.
+
+The counters "before" may be read at any moment before the leader starts:
+counted from earlier, the bound holds (the tasks alive then plus those
+created since bound the pids in use from then on), only looser. The process
+executor reads them once an attempt's report is sent, for the next leader,
+off the path between the answer and the start.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from .guardian import Guardian, reap_orphans
 from .isolation import Isolation, IsolationMode, StepView
 from .kernel_pool import KernelPool, PoolOptions
 from .notebook import execute_notebook
-from .pid_window import PidWindow, read_counters
+from .pid_window import Counters, PidWindow, read_counters
 from .reaping import RunnerProcess
 from .scripts import PYTHON, environment_python, script_type, unsupported
 from .spawn import Leader
@@ -82,6 +82,8 @@ class ProcessExecutor(StepExecutor):
         self._default_kernel = default_kernel
         self._base_env = base_env
         self._guardian = guardian
+        self._ahead: tuple[float, Counters | None] | None = None
+        """The pid counters read after the last report (``_counters``)."""
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -192,7 +194,7 @@ class ProcessExecutor(StepExecutor):
         deadline: float | None,
     ) -> ExecutionResult:
         # On the loop: two small /proc files, cheaper than a thread hop.
-        before = read_counters()
+        before = self._counters()
         try:
             # No await from here to the try below: nothing can cancel the call
             # between the leader's start and the clean-up that ends it.
@@ -247,10 +249,26 @@ class ProcessExecutor(StepExecutor):
                 self._ended(pid, leader)
         # What the report does not wait for: after it (``Attempt.after_report``).
         attempt.after_report.append(functools.partial(self._ended, pid, leader))
+        attempt.after_report.append(self._read_ahead)
         sink.raise_failure()
         exit_code = leader.returncode
         assert exit_code is not None
         return _result(exit_code, stop, work.timeout_seconds)
+
+    def _read_ahead(self) -> None:
+        """The pid counters for the next attempt's window, read once a report
+        is sent, while its answer (which may hand this runner the next step)
+        is awaited."""
+        self._ahead = (time.monotonic(), read_counters())
+
+    def _counters(self) -> Counters | None:
+        """The counters a leader's window starts from: those read ahead if
+        fresh (counters from any moment before the leader bound its window,
+        only more loosely the older they are: ``pid_window``), else read now."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and time.monotonic() - ahead[0] < AHEAD_SECONDS:
+            return ahead[1] or read_counters()
+        return read_counters()
 
     def _ended(self, pid: int, leader: Leader) -> None:
         """The bookkeeping of a leader whose processes are all gone: the
@@ -283,6 +301,11 @@ class _InheritedEnvironment:
 
 _RUNNER_ENV = _InheritedEnvironment()
 
+
+AHEAD_SECONDS = 1.0
+"""Counters read ahead are used by a leader starting within this long (a
+chain's next step starts within milliseconds); older, they are read again:
+the processes created since would widen the bound for nothing."""
 
 WHICH_SECONDS = 5.0
 """How long a program found on a ``PATH`` is taken as found there."""
