@@ -14,7 +14,7 @@ import asyncio
 import logging
 import shutil
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from orchest_service.service import ServiceContext
 from .definitions import DefinitionCache
 from .environments import EnvironmentUnusable, with_environment
 from .executor import ExecutionResult, StepExecutor
+from .executor.base import run_all
 from .heartbeat import Running
 from .output import StepOutput
 from .scratch import attempt_folder, remove_attempt_folder
@@ -79,12 +80,15 @@ class Attempts:
         self._housekeeping_tasks: set[asyncio.Future[Any]] = set()
         self._ended: list[Path] = []
         """The scratch folders of attempts that ended, to remove once the
-        next report is on its way (``_remove_ended_soon``)."""
+        next report is on its way (``_after_report_soon``)."""
+        self._after: list[Callable[[], None]] = []
+        """What the executor left to do after the reports of attempts that
+        ended (``StepExecutor.execute``), done with their folders' removal."""
 
     async def drain(self) -> None:
-        """Remove what is left, and wait for the housekeeping still going
+        """Do what is left, and wait for the housekeeping still going
         (scratch folders being removed)."""
-        self._remove(self._take_ended())
+        self._after_report(self._take_ended(), self._take_after())
         if self._housekeeping_tasks:
             await asyncio.wait(self._housekeeping_tasks)
 
@@ -132,7 +136,11 @@ class Attempts:
                 self._ctx.nc, self._ctx.bus, work, ENVIRONMENT_RESOLVE_SECONDS
             )
             result = await self._executor.execute(
-                work, output=logs.write, cancel=active.cancel, scratch_dir=scratch
+                work,
+                output=logs.write,
+                cancel=active.cancel,
+                scratch_dir=scratch,
+                after_report=self._after,
             )
         except EnvironmentUnusable as unusable:  # nothing ran: the reason is the error
             result = ExecutionResult(exit_code=None, error=str(unusable), artifacts={})
@@ -144,16 +152,17 @@ class Attempts:
             finished_at = datetime.now(UTC)
             self._ended.append(scratch)  # removed once its report is sent
         artifacts = await self._store_artifacts(work, result)
-        return self._report(work, result).model_copy(
-            update={
-                "artifacts": artifacts,
-                "started_at": started_at,
-                "finished_at": finished_at,
-                "execution_seconds": execution_seconds,
-            }
+        # Made once, not made and copied: it is on the way to the report.
+        return self._report(
+            work,
+            result,
+            artifacts=artifacts,
+            started_at=started_at,
+            finished_at=finished_at,
+            execution_seconds=execution_seconds,
         )
 
-    def _report(self, work: StepWork, result: ExecutionResult) -> StepAttemptFinished:
+    def _report(self, work: StepWork, result: ExecutionResult, **ran: Any) -> StepAttemptFinished:
         return StepAttemptFinished(
             run_uuid=work.run_uuid,
             step_uuid=work.step_uuid,
@@ -162,20 +171,32 @@ class Attempts:
             exit_code=result.exit_code,
             error=result.error,
             runner_id=self._runner_id,
+            **ran,
         )
 
     def _take_ended(self) -> list[Path]:
         ended, self._ended = self._ended, []
         return ended
 
-    def _remove_ended_soon(self) -> None:
-        """Remove the scratch folders of the attempts that ended, on the loop,
-        two turns from now: after the NATS client has written what was
-        published in this turn (it writes in the next), so not in the way of
-        the report sent now."""
-        if self._ended:
+    def _take_after(self) -> list[Callable[[], None]]:
+        after, self._after = self._after, []
+        return after
+
+    def _after_report_soon(self) -> None:
+        """What the attempts that ended left (the executor's bookkeeping, then
+        their scratch folders removed), on the loop, two turns from now:
+        after the NATS client has written what was published in this turn (it
+        writes in the next), so not in the way of the report sent now, and
+        done while its answer is awaited."""
+        if self._ended or self._after:
             loop = asyncio.get_running_loop()
-            loop.call_soon(loop.call_soon, self._remove, self._take_ended())
+            loop.call_soon(
+                loop.call_soon, self._after_report, self._take_ended(), self._take_after()
+            )
+
+    def _after_report(self, folders: list[Path], after: list[Callable[[], None]]) -> None:
+        run_all(after)
+        self._remove(folders)
 
     def _remove(self, folders: list[Path]) -> None:
         for folder in folders:
@@ -218,7 +239,7 @@ class Attempts:
         the ``REPORTS`` stream instead, where it waits for the scheduler, and
         nothing is handed over."""
         request = ReportAttempt(report=report, next_lease_seconds=next_lease_seconds)
-        self._remove_ended_soon()  # its publish below comes first
+        self._after_report_soon()  # its publish below comes first
         for _ in range(REPORT_TRIES):
             try:
                 answer = await request_command(

@@ -19,6 +19,12 @@ created since; so it moved at most ``2 x created + alive``. When that could
 reach a whole cycle, or ``/proc`` lacks a counter, or it belongs to another
 pid namespace than this process, the window is unknown (``None``) and every
 process is read, as before.
+
+The counters "before" may be read at any moment before the leader starts:
+counted from earlier, the bound holds (the tasks alive then plus those
+created since bound the pids in use from then on), only looser. The process
+executor reads them once an attempt's report is sent, for the next leader,
+off the path between the answer and the start.
 """
 
 from __future__ import annotations
@@ -88,14 +94,24 @@ def candidates(
 
 def read_counters() -> Counters | None:
     """The counters now (blocking: reads ``/proc``); ``None``: not available."""
+    created = read_created()
     try:
-        stat = read_proc(_STAT)
-        start = stat.index(b"\nprocesses ") + len(b"\nprocesses ")
-        created = int(stat[start : stat.index(b"\n", start)])
         alive = int(read_proc(_LOADAVG).split()[3].partition(b"/")[2])
     except (OSError, ValueError, IndexError):
         return None
-    return Counters(created, alive)
+    return None if created is None else Counters(created, alive)
+
+
+def read_created() -> int | None:
+    """The processes and threads created since boot (``/proc/stat``); ``None``:
+    not available. At the scan only this one is read: the tasks alive count
+    as they were before the leader (``cursor_travel``)."""
+    try:
+        stat = read_proc(_STAT)
+        start = stat.index(b"\nprocesses ") + len(b"\nprocesses ")
+        return int(stat[start : stat.index(b"\n", start)])
+    except (OSError, ValueError):
+        return None
 
 
 def read_proc(path: str | Path) -> bytes:
@@ -141,7 +157,7 @@ def new_pids(window: PidWindow | None) -> list[int] | None:
     is marked only if that process is the attempt's, which is killed anyway."""
     if window is None or not _same_namespace():
         return None
-    now = read_counters()
+    created = read_created()
     try:
         last = int(read_proc(_LAST_PID))
         pid_max = int(read_proc(_PID_MAX))
@@ -151,9 +167,9 @@ def new_pids(window: PidWindow | None) -> list[int] | None:
             listed = [int(name) for name in os.listdir(PROC) if name.isdigit()]
     except (OSError, ValueError):
         return None
-    if now is None:
+    if created is None:
         return None
-    return candidates(window, now, last, pid_max, listed)
+    return candidates(window, Counters(created, window.before.alive), last, pid_max, listed)
 
 
 def _exists(pid: int) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import shutil
@@ -15,8 +16,9 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 from orchest_schemas.commands import StepWork
+from orchest_service.childenv import inherited_environment
 
-from .base import Attempt, ExecutionResult, OutputSink, StepExecutor, missing_step_file
+from .base import Attempt, ExecutionResult, StepExecutor, missing_step_file
 from .cells import START_SECONDS
 from .control import Stop, script_result, wait_or_stop
 from .environment import StepLaunch, build_python, prepare_launch
@@ -24,9 +26,10 @@ from .guardian import Guardian, reap_orphans
 from .isolation import Isolation, IsolationMode, StepView
 from .kernel_pool import KernelPool, PoolOptions
 from .notebook import execute_notebook
-from .pid_window import PidWindow, read_counters
+from .pid_window import Counters, PidWindow, read_counters
 from .reaping import RunnerProcess
 from .scripts import PYTHON, environment_python, script_type, unsupported
+from .spawn import Leader
 from .streaming import GuardedSink, pump_stream
 from .tree import (
     attempt_processes,
@@ -79,6 +82,8 @@ class ProcessExecutor(StepExecutor):
         self._default_kernel = default_kernel
         self._base_env = base_env
         self._guardian = guardian
+        self._ahead: tuple[float, Counters | None] | None = None
+        """The pid counters read after the last report (``_counters``)."""
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -127,7 +132,7 @@ class ProcessExecutor(StepExecutor):
 
     async def _attempt(self, work: StepWork, attempt: Attempt) -> ExecutionResult:
         output, cancel, deadline = attempt.output, attempt.cancel, attempt.deadline
-        base_env = os.environ if self._base_env is None else self._base_env
+        base_env = _RUNNER_ENV.part() if self._base_env is None else self._base_env
         launch = prepare_launch(work, scratch_dir=attempt.scratch_dir, base_env=base_env)
         if self._guardian is not None:
             await self._guardian.ensure()
@@ -151,7 +156,7 @@ class ProcessExecutor(StepExecutor):
             if isinstance(started, ExecutionResult):
                 return started
             command, launch = started
-            return await self._run(work, launch, view, command, output, cancel, deadline)
+            return await self._run(work, launch, view, command, attempt, deadline)
 
     async def _command(
         self, work: StepWork, file: Path, launch: StepLaunch
@@ -185,12 +190,11 @@ class ProcessExecutor(StepExecutor):
         launch: StepLaunch,
         view: StepView,
         command: list[str],
-        output: OutputSink,
-        cancel: asyncio.Event,
+        attempt: Attempt,
         deadline: float | None,
     ) -> ExecutionResult:
         # On the loop: two small /proc files, cheaper than a thread hop.
-        before = read_counters()
+        before = self._counters()
         try:
             # No await from here to the try below: nothing can cancel the call
             # between the leader's start and the clean-up that ends it.
@@ -208,10 +212,11 @@ class ProcessExecutor(StepExecutor):
             work.attempt,
             pid,
         )
-        sink = GuardedSink(output)
+        sink = GuardedSink(attempt.output)
         pump = asyncio.create_task(pump_stream(leader.output, sink))
+        ended = False
         try:
-            stop = await wait_or_stop(leader.exited, cancel, deadline)
+            stop = await wait_or_stop(leader.exited, attempt.cancel, deadline)
             if stop is not None:
                 logger.info(
                     "step %s of run %s: %s, ending its processes",
@@ -230,22 +235,77 @@ class ProcessExecutor(StepExecutor):
             await leader.exited
             # Like a container: what the step left running ends with it.
             await kill_attempt(pid, launch.marker, since=launch.started, window=window)
-            await asyncio.wait({pump}, timeout=DRAIN_SECONDS)
+            if not pump.done():  # it has mostly read the end already: no wait, no timer
+                await asyncio.wait({pump}, timeout=DRAIN_SECONDS)
+            ended = True
         finally:
             if leader.returncode is None:  # the caller cancelled us, or a failure
                 kill_tree(
                     pid,
                     attempt_processes(process_tree(pid), launch.marker, launch.started, window),
                 )
-            if self._guardian is not None:
-                self._guardian.release(pid)
-            pump.cancel()
-            leader.close()
+            pump.cancel()  # no output is forwarded once the result is known
+            if not ended:
+                self._ended(pid, leader)
+        # What the report does not wait for: after it (``Attempt.after_report``).
+        attempt.after_report.append(functools.partial(self._ended, pid, leader))
+        attempt.after_report.append(self._read_ahead)
         sink.raise_failure()
         exit_code = leader.returncode
         assert exit_code is not None
         return _result(exit_code, stop, work.timeout_seconds)
 
+    def _read_ahead(self) -> None:
+        """The pid counters for the next attempt's window, read once a report
+        is sent, while its answer (which may hand this runner the next step)
+        is awaited."""
+        self._ahead = (time.monotonic(), read_counters())
+
+    def _counters(self) -> Counters | None:
+        """The counters a leader's window starts from: those read ahead if
+        fresh (counters from any moment before the leader bound its window,
+        only more loosely the older they are: ``pid_window``), else read now."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and time.monotonic() - ahead[0] < AHEAD_SECONDS:
+            return ahead[1] or read_counters()
+        return read_counters()
+
+    def _ended(self, pid: int, leader: Leader) -> None:
+        """The bookkeeping of a leader whose processes are all gone: the
+        guardian's slot freed, its output pipe closed."""
+        if self._guardian is not None:
+            self._guardian.release(pid)
+        leader.close()
+
+
+class _InheritedEnvironment:
+    """The allow-listed part of the runner's environment
+    (``childenv.inherited_environment``), made again only when
+    ``os.environ`` changed: each of its names and values is decoded at each
+    read, which cost 14-50 us a step start (``docs/performance.md``), where
+    comparing its raw mapping with a copy of it costs about 1 us."""
+
+    def __init__(self) -> None:
+        self._seen: dict[bytes, bytes] | None = None
+        self._part: dict[str, str] = {}
+
+    def part(self) -> Mapping[str, str]:
+        raw = getattr(os.environ, "_data", None)  # CPython's: without it, made each time
+        if raw is None:
+            return inherited_environment(os.environ)
+        if raw != self._seen:
+            self._part = inherited_environment(os.environ)
+            self._seen = dict(raw)
+        return self._part
+
+
+_RUNNER_ENV = _InheritedEnvironment()
+
+
+AHEAD_SECONDS = 1.0
+"""Counters read ahead are used by a leader starting within this long (a
+chain's next step starts within milliseconds); older, they are read again:
+the processes created since would widen the bound for nothing."""
 
 WHICH_SECONDS = 5.0
 """How long a program found on a ``PATH`` is taken as found there."""
