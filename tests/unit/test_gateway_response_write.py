@@ -17,6 +17,7 @@ from starlette.routing import Route
 from uvicorn.server import ServerState
 
 from orchest_gateway.server import _Protocol
+from orchest_gateway.sse import CHUNK_WRITER_EXTENSION
 
 BODY = {"uuid": "r", "steps": ["a" * 100]}
 
@@ -40,6 +41,8 @@ class Served:
     def __init__(self) -> None:
         self.recorders: list[Recorder] = []
         self.release = asyncio.Event()
+        self.writers: list[bool] = []
+        """Whether ``orchest.chunk_writer`` gave a writer, per request asking."""
 
 
 @pytest.fixture
@@ -63,8 +66,26 @@ async def served() -> AsyncIterator[tuple[Served, int]]:
 
         return StreamingResponse(chunks(), media_type="text/event-stream")
 
+    async def direct(request: Request) -> Response:
+        writer_of = request.scope["extensions"][CHUNK_WRITER_EXTENSION]
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"first\n"
+            writer = writer_of()
+            state.writers.append(writer is not None)
+            if writer is not None:
+                assert writer(b"7\r\ndirect\n\r\n")
+
+        return StreamingResponse(chunks(), media_type="text/event-stream")
+
+    async def sized(request: Request) -> Response:
+        state.writers.append(request.scope["extensions"][CHUNK_WRITER_EXTENSION]() is not None)
+        return JSONResponse(BODY)
+
     app = Starlette(
         routes=[
+            Route("/direct", direct),
+            Route("/sized", sized),
             Route("/created", created, methods=["POST"]),
             Route("/empty", empty),
             Route("/fails", fails),
@@ -148,3 +169,42 @@ async def test_a_streamed_head_leaves_before_its_body(served: tuple[Served, int]
         assert b"data: 1" in chunk
     finally:
         writer.close()
+
+
+async def test_a_head_request_gets_the_head_alone(served: tuple[Served, int]) -> None:
+    _, port = served
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(b"HEAD /sized HTTP/1.1\r\nHost: t\r\n\r\n")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        assert head.startswith(b"HTTP/1.1 200"), head
+        assert f"content-length: {len(JSONResponse(BODY).body)}".encode() in head.lower()
+        writer.write(b"GET /empty HTTP/1.1\r\nHost: t\r\n\r\n")  # no body came between
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        assert head.startswith(b"HTTP/1.1 204"), head
+    finally:
+        writer.close()
+
+
+async def test_chunks_written_straight_only_into_a_chunked_http_1_1_body(
+    served: tuple[Served, int],
+) -> None:
+    state, port = served
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(b"GET /direct HTTP/1.1\r\nHost: t\r\n\r\n")
+        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        body = await asyncio.wait_for(reader.readuntil(b"0\r\n\r\n"), 10)
+        assert body == b"6\r\nfirst\n\r\n7\r\ndirect\n\r\n0\r\n\r\n", body
+        writer.write(b"GET /sized HTTP/1.1\r\nHost: t\r\n\r\n")
+        await read_response(reader)
+    finally:
+        writer.close()
+    # HTTP/1.0: no chunks, so no writer.
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(b"GET /direct HTTP/1.0\r\nHost: t\r\n\r\n")
+        await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    assert state.writers == [True, False, False]

@@ -14,10 +14,9 @@ import contextlib
 import socket
 from collections.abc import Callable, Iterator
 
-import h11
 import uvicorn
 from starlette.types import Message, Receive, Scope, Send
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from orchest_service.service import ServiceContext
 
@@ -68,9 +67,7 @@ class HeadWithBody:
     def close(self) -> None:
         # uvicorn closes a connection whose app failed after the head: the
         # head goes out first, as it would have without holding it.
-        if self._held is not None:
-            self._transport.write(self._held)
-            self._held = None
+        self.flush()
         self._transport.close()
 
     def __getattr__(self, name: str) -> object:
@@ -91,20 +88,29 @@ class HeadWithBody:
                     self.hold_next = False  # uvicorn wrote no head (a client gone)
             else:
                 await send(message)
+                self.flush()  # a HEAD's head: no body written after it
 
         return sender
 
+    def flush(self) -> None:
+        if self._held is not None:
+            self._transport.write(self._held)
+            self._held = None
 
-class _Protocol(H11Protocol):
-    """uvicorn's HTTP/1.1 protocol, giving each request a way to abort its
-    connection (scope extension ``orchest.abort``): an event stream whose
-    client stopped reading drops it, where closing it would wait for the
-    client to read what is buffered; and a way to know whether a send would
-    wait (``orchest.writable``: false once the connection's write buffer is
-    full, until the client read it), so an event stream puts a deadline only
-    on the sends that may wait; and a writer of body chunks straight to the
-    connection (``orchest.chunk_writer``), for the live events. A response's
-    head and body leave in one write (``HeadWithBody``)."""
+
+class _Protocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol on httptools (llhttp, in C: under half the
+    CPU per request of h11's pure-Python parser and writer; "The accept's
+    answer in one write" in ``docs/performance.md``), giving each request a
+    way to abort its connection (scope extension ``orchest.abort``): an
+    event stream whose client stopped reading drops it, where closing it
+    would wait for the client to read what is buffered; and a way to know
+    whether a send would wait (``orchest.writable``: false once the
+    connection's write buffer is full, until the client read it), so an
+    event stream puts a deadline only on the sends that may wait; and a
+    writer of body chunks straight to the connection
+    (``orchest.chunk_writer``), for the live events. A response's head and
+    body leave in one write (``HeadWithBody``)."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -124,9 +130,16 @@ class _Protocol(H11Protocol):
             return True
 
         def chunk_writer() -> Callable[[bytes], bool] | None:
-            # h11 frames the body in chunks for an HTTP/1.1 client (no
+            # uvicorn frames the body in chunks for an HTTP/1.1 client (no
             # content-length is sent): raw chunks then fit between its own.
-            if self.conn.our_state is not h11.SEND_BODY or self.conn.their_http_version != b"1.1":
+            cycle = self.cycle
+            if (
+                cycle is None
+                or not cycle.response_started
+                or cycle.response_complete
+                or not cycle.chunked_encoding
+                or cycle.scope["http_version"] != "1.1"
+            ):
                 return None
             return write_chunk
 
