@@ -1,4 +1,5 @@
-"""``POST /api/runs`` bodies accepted lately, taken again by their bytes."""
+"""``POST /api/runs`` bodies accepted lately, taken again by their bytes, with
+the command's JSON for the scheduler made once."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from pydantic import BaseModel
 from starlette.requests import Request
 
-from orchest_gateway.body import Accepted, read_json
+from orchest_gateway.body import Accepted, read_encoded
 from orchest_gateway.errors import ApiError
 from orchest_gateway.limits import run_limits
 from orchest_gateway.settings import GatewaySettings
@@ -39,9 +40,13 @@ def body(**extra: Any) -> dict[str, Any]:
     }
 
 
-async def read(raw: bytes, accepted: Accepted[CreateRun]) -> CreateRun:
+async def read_both(raw: bytes, accepted: Accepted[CreateRun]) -> tuple[CreateRun, bytes]:
     settings = GatewaySettings()
-    return await read_json(request_of(raw), CreateRun, settings, run_limits(settings), accepted)
+    return await read_encoded(request_of(raw), CreateRun, settings, run_limits(settings), accepted)
+
+
+async def read(raw: bytes, accepted: Accepted[CreateRun]) -> CreateRun:
+    return (await read_both(raw, accepted))[0]
 
 
 async def test_the_same_bytes_again_are_the_same_command() -> None:
@@ -51,6 +56,39 @@ async def test_the_same_bytes_again_are_the_same_command() -> None:
     assert await read(raw, accepted) is first and accepted.hits == 1
     other = await read(json.dumps(body(run_type="selection", uuids=["a"])).encode(), accepted)
     assert other.uuids == ["a"] and len(accepted) == 2
+
+
+async def test_the_same_bytes_again_are_not_encoded_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    encoded: list[CreateRun] = []
+    dump = CreateRun.model_dump_json
+
+    def counted(self: CreateRun, **kwargs: Any) -> str:
+        encoded.append(self)
+        return dump(self, **kwargs)
+
+    monkeypatch.setattr(CreateRun, "model_dump_json", counted)
+    accepted = Accepted(CreateRun)
+    raw = json.dumps(body()).encode()
+    command, first = await read_both(raw, accepted)
+    # What the scheduler gets is the command's JSON, as before.
+    assert first == dump(command).encode() and len(encoded) == 1
+    for _ in range(3):
+        assert await read_both(raw, accepted) == (command, first)
+    assert len(encoded) == 1 and accepted.hits == 3
+
+
+async def test_a_bad_body_gets_every_problem_each_time() -> None:
+    accepted = Accepted(CreateRun)
+    raw = json.dumps(body(run_type="nope", project_uuid="", idempotency_key="")).encode()
+    for _ in range(2):
+        with pytest.raises(ApiError) as caught:
+            await read(raw, accepted)
+        assert caught.value.status == 422
+        listed = {tuple(e.loc) for e in caught.value.errors}
+        assert {("run_type",), ("project_uuid",), ("idempotency_key",)} <= listed, listed
+    assert len(accepted) == 0
 
 
 async def test_refused_bodies_are_not_kept_and_still_refused() -> None:

@@ -217,13 +217,15 @@ def parse_json(raw: bytes) -> Parsed:
 
 class Accepted(Generic[ModelT]):
     """Bodies of one endpoint found valid lately, by their bytes: the same
-    bytes again are the same (frozen) model, not parsed, scanned, validated
-    and checked again (a pipeline is run again and again unchanged). Exact:
-    what is read from the bytes is a function of the bytes, ``model``, the
-    endpoint's ``check`` and the gateway's settings, all fixed per endpoint
-    and gateway. Only accepted bodies are kept: at most ``MAX_ENTRIES``, each
-    of at most ``MAX_BODY`` bytes, ``MAX_HELD`` bytes in all (a body parsed
-    takes about 17 times its size: 0.9 MB for a 52 kB, 320-step body)."""
+    bytes again are the same (frozen) model and the same JSON of it for its
+    owner, not parsed, scanned, validated, checked and encoded again (a
+    pipeline is run again and again unchanged). Exact: what is read from the
+    bytes is a function of the bytes, ``model``, the endpoint's ``check`` and
+    the gateway's settings, all fixed per endpoint and gateway, and the JSON
+    a function of the model. Only accepted bodies are kept: at most
+    ``MAX_ENTRIES``, each of at most ``MAX_BODY`` bytes, ``MAX_HELD`` bytes
+    of body and JSON in all (a body parsed takes about 17 times its size:
+    0.9 MB for a 52 kB, 320-step body)."""
 
     MAX_ENTRIES = 64
     MAX_BODY = 64 * 1024
@@ -233,27 +235,28 @@ class Accepted(Generic[ModelT]):
         if not model.model_config.get("frozen"):
             raise TypeError(f"{model.__name__} is not frozen: its values cannot be shared")
         self.model = model
-        self._entries: OrderedDict[bytes, ModelT] = OrderedDict()
+        self._entries: OrderedDict[bytes, tuple[ModelT, bytes]] = OrderedDict()
         self._held = 0
         self.hits = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, raw: bytes) -> ModelT | None:
-        value = self._entries.get(raw)
-        if value is not None:
+    def get(self, raw: bytes) -> tuple[ModelT, bytes] | None:
+        """The model read from ``raw`` before, and its JSON."""
+        kept = self._entries.get(raw)
+        if kept is not None:
             self._entries.move_to_end(raw)
             self.hits += 1
-        return value
+        return kept
 
-    def put(self, raw: bytes, value: ModelT) -> None:
+    def put(self, raw: bytes, value: ModelT, encoded: bytes) -> None:
         if len(raw) <= self.MAX_BODY and raw not in self._entries:
-            self._entries[raw] = value
-            self._held += len(raw)
+            self._entries[raw] = (value, encoded)
+            self._held += len(raw) + len(encoded)
             while len(self._entries) > self.MAX_ENTRIES or self._held > self.MAX_HELD:
-                old, _ = self._entries.popitem(last=False)
-                self._held -= len(old)
+                old, (_, old_encoded) = self._entries.popitem(last=False)
+                self._held -= len(old) + len(old_encoded)
 
 
 async def read_json(
@@ -261,16 +264,37 @@ async def read_json(
     model: type[ModelT],
     settings: GatewaySettings,
     check: Check | None = None,
-    accepted: Accepted[ModelT] | None = None,
 ) -> ModelT:
-    """The body as ``model``, or a 400/413/422 listing every problem (with
-    ``accepted``, bodies valid before are taken from it, and kept in it)."""
+    """The body as ``model``, or a 400/413/422 listing every problem."""
     raw = await read_body(request, settings.max_body_bytes)
-    if accepted is not None:
-        assert accepted.model is model
-        known = accepted.get(raw)
-        if known is not None:
-            return known
+    return _validated(raw, model, settings, check)
+
+
+async def read_encoded(
+    request: Request,
+    model: type[ModelT],
+    settings: GatewaySettings,
+    check: Check | None,
+    accepted: Accepted[ModelT],
+) -> tuple[ModelT, bytes]:
+    """``read_json``, with the model's JSON (``model_dump_json``) for its
+    owner: both taken from ``accepted`` for bytes accepted before, else made
+    and kept in it."""
+    assert accepted.model is model
+    raw = await read_body(request, settings.max_body_bytes)
+    kept = accepted.get(raw)
+    if kept is not None:
+        return kept
+    value = _validated(raw, model, settings, check)
+    encoded = value.model_dump_json().encode()
+    accepted.put(raw, value, encoded)
+    return value, encoded
+
+
+def _validated(
+    raw: bytes, model: type[ModelT], settings: GatewaySettings, check: Check | None
+) -> ModelT:
+    """``raw`` as ``model``, or a 400/422 listing every problem."""
     parsed = parse_json(raw)
     document = parsed.document
     suspect = "\\u" in parsed.text and _SUSPECT.search(parsed.text) is not None
@@ -291,8 +315,6 @@ async def read_json(
         if len(problems) > MAX_LISTED:
             message += f", the first {MAX_LISTED} listed"
         raise ApiError(422, message, problems[:MAX_LISTED])
-    if accepted is not None:
-        accepted.put(raw, value)
     return value
 
 

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from orchest_schemas.projects import FileContent, PipelineDocument
-from orchest_service.commands import request_command, request_command_json
+from orchest_service.commands import request_command, request_command_json, request_json
 
 from .deps import deps_of
 
@@ -35,6 +35,15 @@ async def forward(
     deps = deps_of(request)
     reply = await request_command_json(
         deps.nc, subject, command, timeout=deps.settings.command_timeout_seconds
+    )
+    return Response(reply, status_code=status, media_type="application/json")
+
+
+async def forward_encoded(request: Request, payload: bytes, subject: str, status: int) -> Response:
+    """``forward`` of a command given as its JSON (``body.read_encoded``)."""
+    deps = deps_of(request)
+    reply = await request_json(
+        deps.nc, subject, payload, timeout=deps.settings.command_timeout_seconds
     )
     return Response(reply, status_code=status, media_type="application/json")
 

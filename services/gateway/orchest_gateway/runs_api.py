@@ -14,12 +14,12 @@ from orchest_schemas.status import RunStatus
 
 from . import reads
 from .attempts import fold_attempts
-from .body import query_choice, query_int, query_text, query_uuid, read_json
+from .body import query_choice, query_int, query_text, query_uuid, read_encoded
 from .deps import deps_of
 from .errors import ApiError
 from .limits import run_limits
 from .openapi import LIMIT, OFFSET, Operation, OperationGroup, Parameter
-from .owners import ask, forward
+from .owners import ask, forward_encoded
 
 
 def path_uuid(request: Request, name: str, what: str) -> str:
@@ -37,11 +37,12 @@ def _json(model: RunView, status: int = 200) -> Response:
 
 async def create_run(request: Request) -> Response:
     deps = deps_of(request)
-    command = await read_json(
+    _, encoded = await read_encoded(
         request, CreateRun, deps.settings, run_limits(deps.settings), deps.accepted_runs
     )
-    # The scheduler's RunView goes out as it came: no second parse and dump.
-    return await forward(request, command, deps.bus.create_run, 201)
+    # The command's JSON made once per body kept; the scheduler's RunView
+    # goes out as it came: no second parse and dump.
+    return await forward_encoded(request, encoded, deps.bus.create_run, 201)
 
 
 async def list_runs(request: Request) -> Response:

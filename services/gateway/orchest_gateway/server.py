@@ -14,10 +14,9 @@ import contextlib
 import socket
 from collections.abc import Callable, Iterator
 
-import h11
 import uvicorn
-from starlette.types import Receive, Scope, Send
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from starlette.types import Message, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from orchest_service.service import ServiceContext
 
@@ -38,19 +37,88 @@ class _Server(uvicorn.Server):
         yield
 
 
-class _Protocol(H11Protocol):
-    """uvicorn's HTTP/1.1 protocol, giving each request a way to abort its
-    connection (scope extension ``orchest.abort``): an event stream whose
-    client stopped reading drops it, where closing it would wait for the
-    client to read what is buffered; and a way to know whether a send would
-    wait (``orchest.writable``: false once the connection's write buffer is
-    full, until the client read it), so an event stream puts a deadline only
-    on the sends that may wait; and a writer of body chunks straight to the
-    connection (``orchest.chunk_writer``), for the live events."""
+class HeadWithBody:
+    """A connection's transport as uvicorn's request cycles write to it: the
+    head of a response whose length is known (``content-length``) is held
+    and leaves with the body's first write, in one send. uvicorn writes the
+    head, then the body: two system calls, two segments, two wake-ups of
+    the client, for every answer with a body (a created run's ``201``; an
+    empty ``204`` has no body and was one write already). A response
+    streamed without a length (the event streams) is not held: its head
+    leaves at once, as its client waits for it before any event."""
+
+    __slots__ = ("_held", "_transport", "hold_next")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._held: bytes | None = None
+        self.hold_next = False
+        """The next write is a head to hold (set by ``held_send``)."""
+
+    def write(self, data: bytes) -> None:
+        if self.hold_next:
+            self.hold_next = False
+            self._held = data
+            return
+        if self._held is not None:
+            data, self._held = self._held + data, None
+        self._transport.write(data)
+
+    def close(self) -> None:
+        # uvicorn closes a connection whose app failed after the head: the
+        # head goes out first, as it would have without holding it.
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._transport, name)
+
+    def held_send(self, send: Send) -> Send:
+        """``send``, holding the head of a response with a known length."""
+
+        async def sender(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                for name, _ in message.get("headers", ()):
+                    if name == b"content-length":
+                        self.hold_next = True
+                        break
+                try:
+                    await send(message)
+                finally:
+                    self.hold_next = False  # uvicorn wrote no head (a client gone)
+            else:
+                await send(message)
+                self.flush()  # a HEAD's head: no body written after it
+
+        return sender
+
+    def flush(self) -> None:
+        if self._held is not None:
+            self._transport.write(self._held)
+            self._held = None
+
+
+class _Protocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol on httptools (llhttp, in C: under half the
+    CPU per request of h11's pure-Python parser and writer; "The accept's
+    answer in one write" in ``docs/performance.md``), giving each request a
+    way to abort its connection (scope extension ``orchest.abort``): an
+    event stream whose client stopped reading drops it, where closing it
+    would wait for the client to read what is buffered; and a way to know
+    whether a send would wait (``orchest.writable``: false once the
+    connection's write buffer is full, until the client read it), so an
+    event stream puts a deadline only on the sends that may wait; and a
+    writer of body chunks straight to the connection
+    (``orchest.chunk_writer``), for the live events. A response's head and
+    body leave in one write (``HeadWithBody``)."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         app = self.app
+        coalescing = HeadWithBody(transport)
+        # The request cycles write through it (uvicorn hands them
+        # ``self.transport``); flow control keeps the transport itself.
+        self.transport = coalescing  # type: ignore[assignment]
 
         def writable() -> bool:
             return not self.flow.write_paused
@@ -62,9 +130,16 @@ class _Protocol(H11Protocol):
             return True
 
         def chunk_writer() -> Callable[[bytes], bool] | None:
-            # h11 frames the body in chunks for an HTTP/1.1 client (no
+            # uvicorn frames the body in chunks for an HTTP/1.1 client (no
             # content-length is sent): raw chunks then fit between its own.
-            if self.conn.our_state is not h11.SEND_BODY or self.conn.their_http_version != b"1.1":
+            cycle = self.cycle
+            if (
+                cycle is None
+                or not cycle.response_started
+                or cycle.response_complete
+                or not cycle.chunked_encoding
+                or cycle.scope["http_version"] != "1.1"
+            ):
                 return None
             return write_chunk
 
@@ -73,7 +148,7 @@ class _Protocol(H11Protocol):
             extensions[ABORT_EXTENSION] = transport.abort
             extensions[WRITABLE_EXTENSION] = writable
             extensions[CHUNK_WRITER_EXTENSION] = chunk_writer
-            await app(scope, receive, send)
+            await app(scope, receive, coalescing.held_send(send))
 
         self.app = with_extensions
 

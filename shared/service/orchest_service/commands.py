@@ -132,8 +132,14 @@ async def request_command_json(
 ) -> bytes:
     """Like ``request_command``, returning the result's JSON as it came (for a
     caller that only passes it on)."""
+    return await request_json(nc, subject, command.model_dump_json().encode(), timeout=timeout)
+
+
+async def request_json(nc: Client, subject: str, payload: bytes, *, timeout: float = 5.0) -> bytes:
+    """Like ``request_command_json``, the command given as its JSON (a caller
+    that keeps a command's JSON sends it again without encoding it again)."""
     try:
-        msg = await nc.request(subject, command.model_dump_json().encode(), timeout=timeout)
+        msg = await nc.request(subject, payload, timeout=timeout)
     except NoRespondersError as exc:
         raise DependencyUnavailable(f"no service answers {subject}") from exc
     except NatsTimeoutError as exc:
