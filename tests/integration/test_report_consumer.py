@@ -6,6 +6,7 @@ runner on the bus."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,9 @@ from typing import Any
 import asyncpg
 import pytest
 from nats.aio.msg import Msg
-from runs_harness import Project
+from runs_harness import Project, run_handling
 
+from orchest_scheduler import mailbox
 from orchest_scheduler import service as scheduler_service
 from orchest_scheduler.service import build_definition as build_scheduler
 from orchest_scheduler.settings import SchedulerSettings
@@ -207,3 +209,44 @@ async def event_rows(db: asyncpg.Connection, run_uuid: str) -> list[tuple[str, s
         run_uuid,
     )
     return [(r["event_id"], r["kind"], r["payload"]) for r in rows]
+
+
+async def test_a_burst_of_a_run_s_reports_is_written_in_statements_of_bounded_size(
+    database_url: str, nc: Any, bus: BusNames, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """600 reports of one run queued at once: written in order, in statements
+    of at most ``MAX_BATCH`` steps (one statement's cost grows faster than its
+    steps), each report applied once."""
+    sizes: list[int] = []
+    write_plan = mailbox.write_plan
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        sizes.append(len(kwargs["steps"]))
+        return await write_plan(*args, **kwargs)
+
+    monkeypatch.setattr(mailbox, "write_plan", counted)
+    project = Project(tmp_path)
+    steps = [project.step(f"s{i:03d}", "s.sh", "true\n") for i in range(600)]
+    async with run_handling(database_url, nc, bus) as runs:
+        run = await runs.create(CreateRun.model_validate(project.body()))
+        claims = [
+            runs.claim(ClaimStep(run_uuid=run.uuid, step_uuid=s, attempt=1, runner_id=RUNNER))
+            for s in steps
+        ]
+        assert all(c.granted for c in await asyncio.gather(*claims))
+        sizes.clear()
+        reports = [
+            StepAttemptFinished(
+                run_uuid=run.uuid,
+                step_uuid=s,
+                attempt=1,
+                status=StepStatus.SUCCESS,
+                exit_code=0,
+                runner_id=RUNNER,
+            )
+            for s in steps
+        ]
+        await asyncio.gather(*(runs.submit_report(r) for r in reports))
+        view = await runs.view(run.uuid)
+    assert view is not None and view.status == "SUCCESS"
+    assert sum(sizes) == 600 and max(sizes) <= 256, sizes
