@@ -3,11 +3,14 @@ COPY into a table shaped like the event log."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import signal
 import time
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -16,8 +19,12 @@ from orchest_schemas.reports import ClaimStep, StepAttemptFinished, StepClaim
 from orchest_schemas.status import RunStatus, StepStatus
 from orchest_service.commands import request_command
 
-from .harness import Pipeline, Stack, project_dir
-from .report import Figure
+from .harness import Pipeline, Stack, project_dir, running_stack, stack_cpu
+from .profile_fanout import summary
+from .report import Figure, table
+
+RATE = 1000
+"""py-spy's samples per second (``--profile``): the backlog lasts a fraction of a second."""
 
 
 async def _copy_floor(stack: Stack, rows: int) -> float:
@@ -57,8 +64,32 @@ async def _event_rows(stack: Stack) -> int:
         await conn.close()
 
 
-async def persistence(stack: Stack, steps: int = 2000) -> Figure:
-    """A backlog of reports applied by the real scheduler: events persisted per second."""
+def _cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds used meanwhile by the scheduler, NATS and Postgres."""
+    return {
+        name: after[name] - before[name]
+        for name in sorted(after)
+        if name.split("-")[0] in ("scheduler", "nats", "postgres") and name in before
+    }
+
+
+async def _spies(stack: Stack, folder: Path) -> list[asyncio.subprocess.Process]:
+    """py-spy on each scheduler process, not pausing it (a paused process is
+    idle to py-spy: its samples start at the resume)."""
+    return [
+        await asyncio.create_subprocess_exec(
+            *("py-spy", "record", "--pid", str(pid), "--rate", str(RATE), "--nonblocking", "--gil"),
+            *("--format", "raw", "--output", str(folder / f"scheduler-{pid}.txt")),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        for pid in stack.pids("scheduler")
+    ]
+
+
+async def persistence(stack: Stack, steps: int = 2000, profile: Path | None = None) -> Figure:
+    """A backlog of reports applied by the real scheduler: events persisted per second;
+    with ``profile``, py-spy's samples of the scheduler from its resume to the end."""
     assert stack.nc is not None and stack.http is not None
     root = project_dir("persist")
     pipeline = Pipeline(root)
@@ -93,7 +124,11 @@ async def persistence(stack: Stack, steps: int = 2000) -> Figure:
 
         status_subject = stack.bus.run_event(pipeline.uuid, run_uuid)
         sub = await stack.nc.subscribe(status_subject, cb=on_event)
+        spies: list[asyncio.subprocess.Process] = []
         with stack.paused("scheduler"):
+            if profile is not None:
+                spies = await _spies(stack, profile)
+                await asyncio.sleep(1.0)  # py-spy attaches
             reports = [
                 StepAttemptFinished(
                     run_uuid=run_uuid,
@@ -117,15 +152,22 @@ async def persistence(stack: Stack, steps: int = 2000) -> Figure:
                     )
                 )
             before = await _event_rows(stack)
+            cpu_before = stack_cpu(stack)
             t0 = time.perf_counter()
         ended = await asyncio.wait_for(done, 300)
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its file and exits
+        for spy in spies:
+            await spy.wait()
+        cpu = _cpu_used(cpu_before, stack_cpu(stack))
         await sub.unsubscribe()
         persisted = await _event_rows(stack) - before
     rate = persisted / (ended - t0)
+    per_row = ", ".join(f"{name} {seconds / persisted * 1e6:.0f}" for name, seconds in cpu.items())
     floor = await _copy_floor(stack, persisted)
     return Figure(
         name=f"6. status persistence, a backlog of {steps} reports",
-        value=f"{rate:,.0f} events/s ({persisted} rows)",
+        value=f"{rate:,.0f} events/s ({persisted} rows; CPU-us a row: {per_row})",
         floor=f"COPY {floor:,.0f} rows/s",
         ratio=rate / floor,
         target=">= 20k/s",
@@ -136,6 +178,33 @@ async def persistence(stack: Stack, steps: int = 2000) -> Figure:
             " REPORTS stream; from the scheduler's resume to the run's final event, the rows"
             " added to `scheduler.event_log` (each report, each step event, the run event)"
             " per second. Floor: COPY of as many event-log-shaped rows by the bench process,"
-            " 512 a batch, into a table with the same keys."
+            " 512 a batch, into a table with the same keys. CPU: user + system of the"
+            " scheduler, NATS and Postgres (with their children) from the resume to the"
+            " final event, per row."
         ),
     )
+
+
+async def _main(rounds: int, steps: int, profile: Path | None) -> None:
+    async with running_stack(runners=2) as stack:
+        for n in range(rounds):
+            folder = None
+            if profile is not None:
+                folder = profile / f"round-{n + 1}"
+                folder.mkdir(parents=True, exist_ok=True)
+            print(table([await persistence(stack, steps, folder)]), flush=True)
+            for path in sorted(folder.iterdir()) if folder else []:
+                print(f"{path}:\n{summary(path.read_text())}\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.persistence")
+    parser.add_argument("--rounds", type=int, default=1, help="figure 6, again on the same stack")
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--profile", type=Path, help="a folder for py-spy's raw stacks")
+    args = parser.parse_args()
+    asyncio.run(_main(args.rounds, args.steps, args.profile))
+
+
+if __name__ == "__main__":
+    main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -11,9 +12,13 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from fault_kit import StackFactory
+from fault_kit import StackFactory, stack_nats
 
+from orchest_schemas.bus import HEADER_MSG_ID, BusNames
 from orchest_schemas.health import HealthReport
+from orchest_schemas.reports import ClaimStep, StepAttemptFinished, StepClaim
+from orchest_schemas.status import StepStatus
+from orchest_service.commands import request_command
 from support import eventually
 
 pytestmark = pytest.mark.e2e
@@ -85,3 +90,161 @@ async def test_a_chain_finishes_after_the_scheduler_is_killed_twice(
         await conn.close()
     assert sequences == list(range(1, last + 1))
     assert last >= 3 * len(steps)  # at least PENDING, STARTED, SUCCESS of each step
+
+
+BACKLOG = 1500
+"""Reports waiting on the ``REPORTS`` stream when the scheduler resumes."""
+
+
+async def test_a_backlog_survives_the_scheduler_killed_between_commits_and_acks(
+    start_stack: StackFactory, workdir: Path
+) -> None:
+    """A backlog of reports on the stream (the runner paused; the test claims
+    every step and publishes every report while the scheduler is stopped); the
+    scheduler is frozen now and then while it applies them until it has
+    reports committed and not acknowledged, then killed: after its restart
+    every report is applied once (each step one ``SUCCESS``, the run's events
+    numbered without a gap and all published) and every report acknowledged."""
+    project = workdir / "backlog"
+    project.mkdir()
+    (project / "step.sh").write_text("true\n")
+    steps = {f"s{i:04d}": {"uuid": f"s{i:04d}", "file_path": "step.sh"} for i in range(BACKLOG)}
+    body = {
+        "pipeline_definition": {"uuid": "backlog", "steps": steps},
+        "run_config": {"project_dir": str(project)},
+    }
+    stack = start_stack()
+    info = stack.stack_file()
+    bus = BusNames("orchest")
+    runner = int(info["processes"]["step-runner"]["pid"])
+    os.kill(runner, signal.SIGSTOP)
+    nc = await stack_nats(stack)
+    db = await asyncpg.connect(info["database_url"])
+    try:
+        async with httpx.AsyncClient(base_url=stack.url, timeout=30.0) as http:
+            run = (await http.post("/api/runs", json=body)).json()["uuid"]
+            claims = [
+                request_command(
+                    nc,
+                    bus.claim_step,
+                    ClaimStep(
+                        run_uuid=run, step_uuid=s, attempt=1, runner_id="fault", lease_seconds=600
+                    ),
+                    StepClaim,
+                    timeout=30,
+                )
+                for s in steps
+            ]
+            assert all(c.granted for c in await asyncio.gather(*claims))
+            scheduler = await scheduler_pid(http)
+        js = nc.jetstream()
+        os.kill(scheduler, signal.SIGSTOP)
+        try:
+            for s in steps:
+                report = StepAttemptFinished(
+                    run_uuid=run,
+                    step_uuid=s,
+                    attempt=1,
+                    status=StepStatus.SUCCESS,
+                    exit_code=0,
+                    runner_id="fault",
+                )
+                await js.publish(
+                    bus.step_report(run, s),
+                    report.to_bytes(),
+                    headers={HEADER_MSG_ID: report.report_id},
+                )
+        finally:
+            os.kill(scheduler, signal.SIGCONT)
+        unacknowledged = await freeze_with_commits_unacknowledged(db, js, bus, scheduler)
+        os.kill(scheduler, signal.SIGKILL)
+
+        async def ended() -> bool | None:
+            status = await db.fetchval("SELECT status FROM scheduler.runs WHERE uuid = $1", run)
+            return True if status == "SUCCESS" else None
+
+        # The restarted scheduler gets the unacknowledged reports after the ack wait (30 s).
+        await eventually(ended, timeout=120, what="the run ended")
+        consumer = bus.scheduler_reports_consumer(30.0)
+
+        async def all_acknowledged() -> bool | None:
+            state = await js.consumer_info(consumer.stream, consumer.durable_name)
+            return True if state.num_ack_pending == 0 and state.num_pending == 0 else None
+
+        await eventually(all_acknowledged, timeout=60, what="every report acknowledged")
+        successes = await db.fetch(
+            "SELECT payload->>'step_uuid' AS step, count(*) AS n FROM scheduler.event_log"
+            " WHERE run_uuid = $1 AND kind = 'step_status_changed'"
+            " AND payload->>'status' = 'SUCCESS' GROUP BY 1",
+            run,
+        )
+        assert {r["step"]: r["n"] for r in successes} == dict.fromkeys(steps, 1)
+        reports = await db.fetchval(
+            "SELECT count(*) FROM scheduler.event_log WHERE run_uuid = $1 AND sequence IS NULL",
+            run,
+        )
+        assert reports == BACKLOG, f"{unacknowledged} committed, not acknowledged at the kill"
+        numbers = [
+            r["sequence"]
+            for r in await db.fetch(
+                "SELECT sequence FROM scheduler.event_log"
+                " WHERE run_uuid = $1 AND sequence IS NOT NULL ORDER BY sequence",
+                run,
+            )
+        ]
+        last = await db.fetchval("SELECT event_seq FROM scheduler.runs WHERE uuid = $1", run)
+        assert numbers == list(range(1, last + 1))
+        events = await js.stream_info(bus.events_stream.name, subjects_filter=bus.run_events(run))
+        assert sum((events.state.subjects or {}).values()) == last
+    finally:
+        os.kill(runner, signal.SIGCONT)
+        await db.close()
+        await nc.close()
+
+
+async def scheduler_pid(http: httpx.AsyncClient) -> int:
+    report = HealthReport.model_validate_json((await http.get("/api/health")).content)
+    [scheduler] = next(s for s in report.services if s.name == "scheduler").instances
+    assert scheduler.pid is not None
+    return scheduler.pid
+
+
+async def freeze_with_commits_unacknowledged(
+    db: asyncpg.Connection, js: Any, bus: BusNames, scheduler: int
+) -> int:
+    """Stop the scheduler (``SIGSTOP``) at moments of its work on the backlog
+    until, once what it sent before the stop has reached NATS, it has reports
+    committed and not acknowledged; it stays stopped. How many."""
+    stream = bus.reports_stream.name
+
+    async def settled_counts() -> tuple[int, int]:
+        """(reports committed, reports acknowledged), the same in two reads."""
+        last: list[tuple[int, int]] = []
+
+        async def stable() -> tuple[int, int] | None:
+            committed = await db.fetchval(
+                "SELECT count(*) FROM scheduler.event_log WHERE kind = 'step_attempt_finished'"
+            )
+            left = (await js.stream_info(stream)).state.messages
+            last.append((committed, BACKLOG - left))
+            return last[-1] if len(last) > 1 and last[-1] == last[-2] else None
+
+        return await eventually(stable, timeout=10, what="the counts settled")
+
+    while True:
+        os.kill(scheduler, signal.SIGSTOP)
+        committed, acknowledged = await settled_counts()
+        if committed > acknowledged:
+            return committed - acknowledged
+        assert committed < BACKLOG, "applied and acknowledged before a stop found the window"
+        os.kill(scheduler, signal.SIGCONT)
+        await eventually(
+            lambda c=committed: more_committed(db, c), timeout=30, what="more reports committed"
+        )
+
+
+async def more_committed(db: asyncpg.Connection, than: int) -> bool | None:
+    committed = await db.fetchval(
+        "SELECT count(*) FROM scheduler.event_log WHERE kind = 'step_attempt_finished'"
+    )
+    return True if committed > than else None

@@ -51,6 +51,7 @@ from orchest_service.errors import CommandError
 from . import outbox_store
 from .outbox_store import StoredMessage
 from .sql import Connection
+from .stream_publish import StreamPublisher
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +118,7 @@ class Outbox:
         self._pool = pool
         self._nc = nc
         self._js = js
+        self._stream = StreamPublisher(nc)
         self._queue: asyncio.Queue[list[tuple[int, OutMessage]]] = asyncio.Queue()
         self._published: list[int] = []
         self._known: set[int] = set()
@@ -278,6 +280,7 @@ class Outbox:
                         if isinstance(sent, asyncio.Future):
                             with contextlib.suppress(*ACK_ERRORS):
                                 await sent
+            self._stream.forget_unanswered()  # published again below
             for (_, message), sent in zip(chunk, pending, strict=True):
                 if sent is not None and not _acknowledged(sent):
                     await self._publish_until_done(message)
@@ -288,7 +291,7 @@ class Outbox:
             await self._nc.publish(message.subject, message.payload)
             return None
         headers = {HEADER_MSG_ID: message.msg_id} if message.msg_id else None
-        return await self._js.publish_async(message.subject, message.payload, headers=headers)
+        return await self._stream.send(message.subject, message.payload, headers)
 
     async def _publish_until_done(self, message: OutMessage) -> None:
         delay = 0.1

@@ -266,9 +266,14 @@ class Runs:
     async def on_report(self, report: StepAttemptFinished, msg: Msg | None = None) -> None:
         """A report from the ``REPORTS`` stream."""
         try:
-            await self._mail.submit(report.run_uuid, finish_decision(report, None), report)
+            await self.submit_report(report)
         except RunNotFound:
             logger.warning("report for unknown run %s dropped", report.run_uuid)
+
+    def submit_report(self, report: StepAttemptFinished) -> asyncio.Future[Any]:
+        """A report from the ``REPORTS`` stream, handed to its run's mailbox:
+        the future of its decision's commit (``RunNotFound`` for an unknown run)."""
+        return self._mail.submit(report.run_uuid, finish_decision(report, None), report)
 
     async def report(self, command: ReportAttempt) -> ReportAnswer:
         """A report sent as a request: answered once its decision is committed,

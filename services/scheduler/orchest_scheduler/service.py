@@ -45,10 +45,8 @@ from orchest_schemas.projects import (
 from orchest_schemas.reports import (
     ClaimStep,
     RunnerHeartbeat,
-    StepAttemptFinished,
 )
 from orchest_service.commands import CommandEndpoint, add_commands
-from orchest_service.consumer import consume
 from orchest_service.service import ServiceContext, ServiceDefinition
 
 from .clock import Clock, SystemClock
@@ -63,6 +61,7 @@ from .project_pipelines import Pipelines
 from .project_watch import ProjectWatcher
 from .projects import Projects
 from .report_answers import add_report_endpoint
+from .report_consumer import ReportConsumer
 from .runs import Runs
 from .settings import SchedulerSettings
 
@@ -169,17 +168,13 @@ def build_definition(
                 group.create_task(jobs.ticker.run(ctx.stopping))
                 group.create_task(jobs.sweep_loop(ctx.stopping))
                 group.create_task(parts.watcher.run(ctx.stopping))
-                group.create_task(
-                    consume(
-                        ctx.js,
-                        ctx.bus.scheduler_reports_consumer(REPORT_ACK_WAIT_SECONDS),
-                        StepAttemptFinished,
-                        runs.on_report,
-                        ctx.stopping,
-                        batch=1024,
-                        concurrent=True,
-                    )
+                reports = ReportConsumer(
+                    ctx.js,
+                    ctx.nc,
+                    ctx.bus.scheduler_reports_consumer(REPORT_ACK_WAIT_SECONDS),
+                    runs.submit_report,
                 )
+                group.create_task(reports.run(ctx.stopping))
         finally:
             runs.close()
             await jobs.close()
