@@ -7,7 +7,6 @@ from typing import Literal
 
 from pydantic import ByteSize, Field, PositiveFloat, PositiveInt
 
-from orchest_service.loop import EventLoopName
 from orchest_service.settings import ServiceSettings
 
 
@@ -16,11 +15,6 @@ def _default_data_dir() -> Path:
 
 
 class RunnerSettings(ServiceSettings):
-    event_loop: EventLoopName = "asyncio"
-    """CPython's loop unless ``ORCHEST_EVENT_LOOP=uvloop``: under uvloop a test
-    process running kernel pools and executors once ended in libuv's
-    ``abort()``, and a cancelled start once left a descriptor open, neither
-    understood yet (``docs/performance.md``, "The services on uvloop")."""
     slots: int = Field(default=4, ge=1)
     """Step attempts this runner executes at once."""
     job_slots: int = Field(default=2, ge=0)
