@@ -24,7 +24,6 @@ from nats.js.errors import NotFoundError
 
 from orchest_cli.embedded import EmbeddedNats, EmbeddedPostgres
 from orchest_schemas.bus import BusNames
-from orchest_service.loop import DEFAULT_EVENT_LOOP
 from orchest_service.settings import ServiceSettings
 from orchest_step_runner import scratch
 from support import CLI_CONFIG_DIR, REPO_ROOT, running_service
@@ -68,13 +67,13 @@ class UvloopPolicy(asyncio.DefaultEventLoopPolicy):
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """The tests' own loops are the services' (``orchest_service.loop``): the
-    one ``ORCHEST_EVENT_LOOP`` names, uvloop when unset, made through the
-    process's event loop policy (which pytest-asyncio's loops follow), so the
-    parts the tests run in this process (executors, runners, kernel pools)
-    run on the loop they run on in a service; the services the tests start
-    as processes read the same variable."""
-    if os.environ.get("ORCHEST_EVENT_LOOP", DEFAULT_EVENT_LOOP) == "uvloop":
+    """The tests' own loops: the one ``ORCHEST_EVENT_LOOP`` names, CPython's
+    when unset, made through the process's event loop policy (which
+    pytest-asyncio's loops follow). Most parts the tests run in this process
+    are the step runner's (executors, runners, kernel pools), whose service
+    runs on CPython's loop unless told otherwise (``RunnerSettings``); the
+    services the tests start as processes read the same variable."""
+    if os.environ.get("ORCHEST_EVENT_LOOP") == "uvloop":
         asyncio.set_event_loop_policy(UvloopPolicy())
 
 

@@ -1,6 +1,6 @@
-"""Every service's process runs on uvloop, the step runner's too, unless
-``ORCHEST_EVENT_LOOP`` says otherwise (``orchest_service.loop``): each
-started as a process through its own
+"""Every service's process runs on uvloop, the step runner's on CPython's loop,
+unless ``ORCHEST_EVENT_LOOP`` says otherwise (``orchest_service.loop``,
+``RunnerSettings.event_loop``): each started as a process through its own
 ``__main__`` says which loop it runs in its micro metadata (``/api/health``'s
 instances), and stops on SIGTERM with exit code 0 on either loop."""
 
@@ -73,8 +73,8 @@ def service_env(nats_server: Any, database_url: str, bus: BusNames) -> dict[str,
     )
 
 
-DEFAULT_LOOPS: dict[str, str] = {}
-"""The services not on uvloop by default: none."""
+DEFAULT_LOOPS = {"step-runner": "asyncio"}
+"""The services not on uvloop by default."""
 
 
 @pytest.mark.parametrize("service", list(MODULES))
@@ -87,9 +87,7 @@ async def test_a_service_runs_on_its_default_loop(
     assert f"on {loop}" in started["log"]
 
 
-@pytest.mark.parametrize(
-    ("service", "loop"), [("scheduler", "asyncio"), ("step-runner", "asyncio")]
-)
+@pytest.mark.parametrize(("service", "loop"), [("scheduler", "asyncio"), ("step-runner", "uvloop")])
 async def test_the_setting_chooses_the_loop(
     service: str, loop: str, service_env: dict[str, str], nc: Client, bus: BusNames
 ) -> None:

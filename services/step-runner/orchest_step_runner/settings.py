@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import ByteSize, Field, PositiveFloat, PositiveInt
 
+from orchest_service.loop import EventLoopName
 from orchest_service.settings import ServiceSettings
 
 
@@ -15,6 +16,11 @@ def _default_data_dir() -> Path:
 
 
 class RunnerSettings(ServiceSettings):
+    event_loop: EventLoopName = "asyncio"
+    """CPython's loop unless ``ORCHEST_EVENT_LOOP=uvloop``: the libuv ``abort()``
+    a test process once ended in is fixed (a kernel's output pipe closed
+    twice), but nine A/B pairs did not show uvloop's gain for the runner
+    (``docs/performance.md``, "The step runner on uvloop, measured again")."""
     slots: int = Field(default=4, ge=1)
     """Step attempts this runner executes at once."""
     job_slots: int = Field(default=2, ge=0)

@@ -1,5 +1,5 @@
 """The services' event loop: uvloop, or CPython's own with
-``ORCHEST_EVENT_LOOP=asyncio``.
+``ORCHEST_EVENT_LOOP=asyncio`` (the step runner's default, ``RunnerSettings``).
 
 uvloop runs the loop on libuv (its callbacks, timers, sockets and pipes in
 C): the same asyncio API, less CPU a wake-up (``docs/performance.md``). It
