@@ -19,7 +19,7 @@ class RunnerSettings(ServiceSettings):
     event_loop: EventLoopName = "asyncio"
     """CPython's loop unless ``ORCHEST_EVENT_LOOP=uvloop``: the libuv ``abort()``
     a test process once ended in is fixed (a kernel's output pipe closed
-    twice), but nine A/B pairs did not show uvloop's gain for the runner
+    twice), but twelve A/B pairs did not show uvloop's gain for the runner
     (``docs/performance.md``, "The step runner on uvloop, measured again")."""
     slots: int = Field(default=4, ge=1)
     """Step attempts this runner executes at once."""
