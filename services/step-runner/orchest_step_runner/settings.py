@@ -17,10 +17,10 @@ def _default_data_dir() -> Path:
 
 class RunnerSettings(ServiceSettings):
     event_loop: EventLoopName = "asyncio"
-    """CPython's loop unless ``ORCHEST_EVENT_LOOP=uvloop``: under uvloop a test
-    process running kernel pools and executors once ended in libuv's
-    ``abort()``, and a cancelled start once left a descriptor open, neither
-    understood yet (``docs/performance.md``, "The services on uvloop")."""
+    """CPython's loop unless ``ORCHEST_EVENT_LOOP=uvloop``: the libuv ``abort()``
+    a test process once ended in is fixed (a kernel's output pipe closed
+    twice), but twelve A/B pairs did not show uvloop's gain for the runner
+    (``docs/performance.md``, "The step runner on uvloop, measured again")."""
     slots: int = Field(default=4, ge=1)
     """Step attempts this runner executes at once."""
     job_slots: int = Field(default=2, ge=0)

@@ -8,7 +8,11 @@ is set as the loop of the one ``asyncio.Runner`` a service's process runs
 makes its own loop gets CPython's. Under it, child processes started
 through the loop (``asyncio.create_subprocess_exec``) are followed by libuv,
 which reaps only the pids it started; ``asyncio``'s child watchers are not
-used.
+used. libuv ``abort()``s the process when ``epoll_ctl`` refuses a descriptor
+it watches: one is unregistered (``remove_reader``) before it is closed, and
+closed once; uvloop's ``connect_read_pipe`` on a file object closes the
+descriptor twice and is not used (``docs/reliability.md``, "The services on
+uvloop").
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ cells' output, which comes over IOPub) go to the step's output.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +21,7 @@ from jupyter_client.client import KernelClient
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import observe
 
+from .spawn import OutputPipe
 from .streaming import GuardedSink, pump_stream
 from .tree import kill_attempt, process_tree
 
@@ -55,6 +55,32 @@ class _StepKernelManager(AsyncKernelManager):
         return [*self._command_prefix, *command]
 
 
+class KernelOutput:
+    """The kernel process's own stdout and stderr (one pipe), forwarded to
+    the step's output until its end.
+
+    The pipe is read as a step's leader's is (``spawn.OutputPipe``: the loop
+    watches the descriptor only while a read waits, and it is closed once,
+    after the loop stopped watching it), not through ``connect_read_pipe``:
+    uvloop's read-pipe transport, made from a file object, closes the
+    descriptor twice (libuv's close, then the file object's), and between
+    the two another thread (zmq's I/O thread reconnecting to a kernel that
+    died) may have been given the number (``docs/reliability.md``, "The
+    services on uvloop")."""
+
+    def __init__(self, read_fd: int, sink: GuardedSink) -> None:
+        """Forward what arrives on ``read_fd`` (taken: closed by ``finish``)."""
+        self._pipe = OutputPipe(read_fd, asyncio.get_running_loop())
+        self._pump = asyncio.create_task(pump_stream(self._pipe, sink))
+
+    async def finish(self, drain_seconds: float) -> None:
+        """Forward what is left until the pipe ends, at most ``drain_seconds``,
+        then close it."""
+        await asyncio.wait({self._pump}, timeout=drain_seconds)
+        self._pump.cancel()
+        self._pipe.close()
+
+
 class LocalKernel:
     """One kernel process: started with the step's cwd and environment, ended
     with everything it started (``marker``: the attempt's environment ids)."""
@@ -86,8 +112,7 @@ class LocalKernel:
         self.pid: int | None = None
         self._pgid: int | None = None
         self._seen: list[psutil.Process] = []
-        self._stdio: asyncio.Task[None] | None = None
-        self._stdio_transport: asyncio.ReadTransport | None = None
+        self._stdio: KernelOutput | None = None
 
     async def start(
         self, *, cwd: Path, env: dict[str, str], extra_arguments: list[str], sink: GuardedSink
@@ -113,17 +138,7 @@ class LocalKernel:
             self._popen = getattr(provisioner, "process", None)
             self.pid = getattr(provisioner, "pid", None)
             self._pgid = getattr(provisioner, "pgid", None) or self.pid
-        await self._forward_stdio(read_fd, sink)
-
-    async def _forward_stdio(self, read_fd: int, sink: GuardedSink) -> None:
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader()
-        pipe = os.fdopen(read_fd, "rb", buffering=0)
-        transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), pipe
-        )
-        self._stdio_transport = transport
-        self._stdio = asyncio.create_task(pump_stream(reader, sink))
+        self._stdio = KernelOutput(read_fd, sink)
 
     @property
     def exit_code(self) -> int | None:
@@ -158,8 +173,4 @@ class LocalKernel:
             await kill_attempt(self._pgid, self._marker, self._seen, self._since)
         await self.manager.shutdown_kernel(now=True)
         if self._stdio is not None:
-            await asyncio.wait({self._stdio}, timeout=STDIO_DRAIN_SECONDS)
-            self._stdio.cancel()
-        if self._stdio_transport is not None:
-            with contextlib.suppress(RuntimeError):  # the loop may be closing
-                self._stdio_transport.close()
+            await self._stdio.finish(STDIO_DRAIN_SECONDS)
