@@ -115,7 +115,8 @@ def down(state: StateDir, timeout: float = 60.0) -> list[int]:
 
     SIGTERM to the supervisor, which stops everything in order. Whatever
     process of the stack is still alive afterwards (the supervisor itself
-    killed, a child stuck) is killed, so no process is left behind.
+    killed, a child stuck) is killed, and so is what its process sessions
+    left (``session_leftovers``), so no process is left behind.
     """
     stack = state.read_stack() or {}
     processes = _live_processes(stack)
