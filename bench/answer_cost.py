@@ -30,7 +30,6 @@ import contextlib
 import importlib
 import inspect
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -41,11 +40,7 @@ from nats.aio.transport import TcpTransport
 from nats.micro import add_service
 from nats.micro.service import ServiceConfig
 
-from orchest_cli.nats_server import EmbeddedNats
-from orchest_cli.postgres_server import EmbeddedPostgres
 from orchest_scheduler import mailbox
-from orchest_scheduler.definitions import DefinitionStore
-from orchest_scheduler.outbox import Outbox
 from orchest_scheduler.runs import Runs
 from orchest_schemas.bus import BusNames
 from orchest_schemas.reports import (
@@ -54,12 +49,11 @@ from orchest_schemas.reports import (
     ReportAttempt,
     StepAttemptFinished,
 )
-from orchest_service.broker import ensure_streams
 from orchest_service.commands import add_commands
-from orchest_service.database import apply_migrations, create_pool
 
 from .decision_cost import chain
 from .harness import cpu_seconds
+from .scheduler_rig import scheduler_rig
 
 
 async def add_report_endpoint(micro: Any, nc: Any, bus: BusNames, runs: Runs) -> None:
@@ -147,64 +141,44 @@ class Baton:
 
 
 async def main(steps: int, blocks: int, baton: Baton) -> None:
-    with tempfile.TemporaryDirectory(prefix="answer-cost-") as tmp:
-        root = Path(tmp)
-        async with (
-            EmbeddedPostgres(root / "pg", root / "pg.log") as pg,
-            EmbeddedNats(root / "nats", root / "nats.log") as nats_server,
-        ):
-            await pg.create_database("cost")
-            nc = await nats.connect(nats_server.url)
-            client = await nats.connect(nats_server.url)
-            bus = BusNames(prefix="cost")
-            js = nc.jetstream()
-            await ensure_streams(js, bus.streams)
-            pool = await create_pool(pg.url("cost"), min_size=1, max_size=4, schema="scheduler")
-            await apply_migrations(pool, "scheduler", "orchest_scheduler.migrations")
-            outbox = Outbox(pool, nc, js)
-            stop = asyncio.Event()
-            publisher = asyncio.create_task(outbox.run(stop))
-            runs = Runs(pool, bus, outbox, DefinitionStore(js, bus.definitions_bucket, 3600))
-            micro = await add_service(nc, ServiceConfig(name="cost", version="0.0.1"))
-            await add_report_endpoint(micro, nc, bus, runs)
-            create = chain(root, steps)
-            split = CommitToAnswer()
-            rows = []
-            for block in range(blocks + 1):
-                await baton.take()
-                split.spans.clear()
-                own = time.process_time()
-                db = cpu_seconds(pg.pid, children=True)
-                broker = cpu_seconds(nats_server.pid)
-                latencies = await one_chain(runs, client, bus, create, steps)
-                await asyncio.sleep(0.3)  # the last events published, their rows deleted
-                mine = (time.process_time() - own) / steps * 1e3
-                db = (cpu_seconds(pg.pid, children=True) - db) / steps * 1e3
-                broker = (cpu_seconds(nats_server.pid) - broker) / steps * 1e3
-                baton.give()
-                if block == 0:
-                    continue  # warm-up
-                span = statistics.median(split.spans) * 1e3
-                rows.append((statistics.median(latencies) * 1e3, mine, db, broker, span))
-                print(
-                    f"block {block}: p50 {rows[-1][0]:.3f} ms; CPU-ms a report: this process"
-                    f" {mine:.3f}, postgres {db:.3f}, nats {broker:.3f}; commit -> answer"
-                    f" written p50 {span * 1e3:.0f} us"
-                )
+    async with scheduler_rig("answer-cost-") as rig:
+        client = await nats.connect(rig.nats_server.url)
+        micro = await add_service(rig.nc, ServiceConfig(name="cost", version="0.0.1"))
+        await add_report_endpoint(micro, rig.nc, rig.bus, rig.runs)
+        create = chain(rig.root, steps)
+        split = CommitToAnswer()
+        rows = []
+        for block in range(blocks + 1):
+            await baton.take()
+            split.spans.clear()
+            own = time.process_time()
+            db = cpu_seconds(rig.pg.pid, children=True)
+            broker = cpu_seconds(rig.nats_server.pid)
+            latencies = await one_chain(rig.runs, client, rig.bus, create, steps)
+            await asyncio.sleep(0.3)  # the last events published, their rows deleted
+            mine = (time.process_time() - own) / steps * 1e3
+            db = (cpu_seconds(rig.pg.pid, children=True) - db) / steps * 1e3
+            broker = (cpu_seconds(rig.nats_server.pid) - broker) / steps * 1e3
+            baton.give()
+            if block == 0:
+                continue  # warm-up
+            span = statistics.median(split.spans) * 1e3
+            rows.append((statistics.median(latencies) * 1e3, mine, db, broker, span))
             print(
-                f"{steps}-step chains, {blocks} blocks, medians: report -> answer p50"
-                f" {statistics.median(r[0] for r in rows):.3f} ms; CPU-ms a report: this"
-                f" process {statistics.median(r[1] for r in rows):.3f}, postgres"
-                f" {statistics.median(r[2] for r in rows):.3f}, nats"
-                f" {statistics.median(r[3] for r in rows):.3f}; commit -> answer written p50"
-                f" {statistics.median(r[4] for r in rows) * 1e3:.0f} us"
+                f"block {block}: p50 {rows[-1][0]:.3f} ms; CPU-ms a report: this process"
+                f" {mine:.3f}, postgres {db:.3f}, nats {broker:.3f}; commit -> answer"
+                f" written p50 {span * 1e3:.0f} us"
             )
-            await micro.stop()
-            stop.set()
-            await publisher
-            await pool.close()
-            await client.close()
-            await nc.close()
+        print(
+            f"{steps}-step chains, {blocks} blocks, medians: report -> answer p50"
+            f" {statistics.median(r[0] for r in rows):.3f} ms; CPU-ms a report: this"
+            f" process {statistics.median(r[1] for r in rows):.3f}, postgres"
+            f" {statistics.median(r[2] for r in rows):.3f}, nats"
+            f" {statistics.median(r[3] for r in rows):.3f}; commit -> answer written p50"
+            f" {statistics.median(r[4] for r in rows) * 1e3:.0f} us"
+        )
+        await micro.stop()
+        await client.close()
 
 
 if __name__ == "__main__":

@@ -22,28 +22,21 @@ import asyncio
 import importlib
 import json
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import nats
 import psutil
 
-from orchest_cli.nats_server import EmbeddedNats
-from orchest_cli.postgres_server import EmbeddedPostgres
 from orchest_scheduler import mailbox, plan_store
-from orchest_scheduler.definitions import DefinitionStore
-from orchest_scheduler.outbox import Outbox
 from orchest_scheduler.runs import Runs
 from orchest_schemas.bus import HEADER_MSG_ID, BusNames
 from orchest_schemas.commands import CreateRun
 from orchest_schemas.reports import ClaimStep, StepAttemptFinished
 from orchest_schemas.status import RunStatus, StepStatus
-from orchest_service.broker import ensure_streams
-from orchest_service.database import apply_migrations, create_pool
 
 from .harness import cpu_seconds
+from .scheduler_rig import scheduler_rig
 
 STATEMENTS: list[str] = []
 """Each decision's statement (``write_plan`` call) so far: its steps, its
@@ -180,46 +173,28 @@ async def one_backlog(
 
 async def main(steps: int, blocks: int) -> None:
     _count_writes()
-    with tempfile.TemporaryDirectory(prefix="backlog-cost-") as tmp:
-        root = Path(tmp)
-        async with (
-            EmbeddedPostgres(root / "pg", root / "pg.log") as pg,
-            EmbeddedNats(root / "nats", root / "nats.log") as nats_server,
-        ):
-            await pg.create_database("cost")
-            nc = await nats.connect(nats_server.url)
-            bus = BusNames(prefix="cost")
-            js = nc.jetstream()
-            await ensure_streams(js, bus.streams)
-            pool = await create_pool(pg.url("cost"), min_size=1, max_size=4, schema="scheduler")
-            await apply_migrations(pool, "scheduler", "orchest_scheduler.migrations")
-            outbox = Outbox(pool, nc, js)
-            stop = asyncio.Event()
-            publisher = asyncio.create_task(outbox.run(stop))
-            runs = Runs(pool, bus, outbox, DefinitionStore(js, bus.definitions_bucket, 3600))
-            create = fan(root, steps)
-            results = []
-            for block in range(blocks + 1):
-                rows, seconds, mine, db = await one_backlog(nc, bus, runs, create, pool, pg.pid)
-                if block == 0:
-                    continue  # warm-up
-                result = (rows / seconds, mine / rows * 1e6, db / rows * 1e6)
-                results.append(result)
-                print(
-                    f"block {block}: {result[0]:,.0f} rows/s ({rows} rows), CPU-us a row:"
-                    f" this process {result[1]:.0f}, postgres {result[2]:.0f}",
-                    flush=True,
-                )
-            print(
-                f"{steps} reports, {blocks} blocks, medians:"
-                f" {statistics.median(r[0] for r in results):,.0f} rows/s, CPU-us a row:"
-                f" this process {statistics.median(r[1] for r in results):.0f},"
-                f" postgres {statistics.median(r[2] for r in results):.0f}"
+    async with scheduler_rig("backlog-cost-") as rig:
+        create = fan(rig.root, steps)
+        results = []
+        for block in range(blocks + 1):
+            rows, seconds, mine, db = await one_backlog(
+                rig.nc, rig.bus, rig.runs, create, rig.pool, rig.pg.pid
             )
-            stop.set()
-            await publisher
-            await pool.close()
-            await nc.close()
+            if block == 0:
+                continue  # warm-up
+            result = (rows / seconds, mine / rows * 1e6, db / rows * 1e6)
+            results.append(result)
+            print(
+                f"block {block}: {result[0]:,.0f} rows/s ({rows} rows), CPU-us a row:"
+                f" this process {result[1]:.0f}, postgres {result[2]:.0f}",
+                flush=True,
+            )
+        print(
+            f"{steps} reports, {blocks} blocks, medians:"
+            f" {statistics.median(r[0] for r in results):,.0f} rows/s, CPU-us a row:"
+            f" this process {statistics.median(r[1] for r in results):.0f},"
+            f" postgres {statistics.median(r[2] for r in results):.0f}"
+        )
 
 
 if __name__ == "__main__":

@@ -26,27 +26,20 @@ import asyncio
 import contextlib
 import importlib
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import asyncpg
-import nats
 import psutil
 
-from orchest_cli.nats_server import EmbeddedNats
-from orchest_cli.postgres_server import EmbeddedPostgres
-from orchest_scheduler.definitions import DefinitionStore
 from orchest_scheduler.outbox import Outbox
 from orchest_scheduler.runs import Runs
-from orchest_schemas.bus import BusNames
 from orchest_schemas.commands import CreateRun
 from orchest_schemas.reports import ClaimStep, ReportAttempt, StepAttemptFinished
 from orchest_schemas.status import StepStatus
-from orchest_service.broker import ensure_streams
-from orchest_service.database import apply_migrations, create_pool
 
 from .harness import cpu_seconds
+from .scheduler_rig import scheduler_rig
 
 
 def _listener(url: str, outbox: Outbox, stop: asyncio.Event) -> asyncio.Task[None] | None:
@@ -140,55 +133,36 @@ class Wal:
 
 
 async def main(steps: int, blocks: int) -> None:
-    with tempfile.TemporaryDirectory(prefix="decision-cost-") as tmp:
-        root = Path(tmp)
-        async with (
-            EmbeddedPostgres(root / "pg", root / "pg.log") as pg,
-            EmbeddedNats(root / "nats", root / "nats.log") as nats_server,
-        ):
-            await pg.create_database("cost")
-            nc = await nats.connect(nats_server.url)
-            bus = BusNames(prefix="cost")
-            js = nc.jetstream()
-            await ensure_streams(js, bus.streams)
-            pool = await create_pool(pg.url("cost"), min_size=1, max_size=4, schema="scheduler")
-            await apply_migrations(pool, "scheduler", "orchest_scheduler.migrations")
-            outbox = Outbox(pool, nc, js)
-            stop = asyncio.Event()
-            publisher = asyncio.create_task(outbox.run(stop))
-            listener = _listener(pg.url("cost"), outbox, stop)
-            runs = Runs(pool, bus, outbox, DefinitionStore(js, bus.definitions_bucket, 3600))
-            postgres, me = pg.pid, psutil.Process()
-            create = chain(root, steps)
-            rows = []
-            wal = await Wal.open(pg.url("cost"))
-            for block in range(blocks + 1):
-                start = await wal.lsn()
-                own, db = me.cpu_times(), cpu_seconds(postgres, children=True)
-                latencies = await one_chain(runs, create, steps)
-                await asyncio.sleep(0.3)  # the last events published, their rows deleted
-                own_after, db_after = me.cpu_times(), cpu_seconds(postgres, children=True)
-                if block == 0:
-                    continue  # warm-up
-                mine = own_after.user + own_after.system - own.user - own.system
-                row = (mine / steps * 1e3, (db_after - db) / steps * 1e3)
-                rows.append((*row, statistics.median(latencies) * 1e3))
-                print(f"block {block}: scheduler {row[0]:.3f}, postgres {row[1]:.3f} CPU-ms")
-                if block == blocks:
-                    print(await wal.per_decision(start, steps))
-            await wal.close()
-            print(
-                f"{steps}-step chains, {blocks} blocks, medians: scheduler"
-                f" {statistics.median(r[0] for r in rows):.3f} CPU-ms a report, postgres"
-                f" {statistics.median(r[1] for r in rows):.3f}, report -> answer p50"
-                f" {statistics.median(r[2] for r in rows):.3f} ms"
-            )
-            stop.set()
-            await publisher
-            if listener is not None:
-                await listener
-            await pool.close()
-            await nc.close()
+    async with scheduler_rig("decision-cost-") as rig:
+        listener = _listener(rig.database_url, rig.outbox, rig.stop)
+        postgres, me = rig.pg.pid, psutil.Process()
+        create = chain(rig.root, steps)
+        rows = []
+        wal = await Wal.open(rig.database_url)
+        for block in range(blocks + 1):
+            start = await wal.lsn()
+            own, db = me.cpu_times(), cpu_seconds(postgres, children=True)
+            latencies = await one_chain(rig.runs, create, steps)
+            await asyncio.sleep(0.3)  # the last events published, their rows deleted
+            own_after, db_after = me.cpu_times(), cpu_seconds(postgres, children=True)
+            if block == 0:
+                continue  # warm-up
+            mine = own_after.user + own_after.system - own.user - own.system
+            row = (mine / steps * 1e3, (db_after - db) / steps * 1e3)
+            rows.append((*row, statistics.median(latencies) * 1e3))
+            print(f"block {block}: scheduler {row[0]:.3f}, postgres {row[1]:.3f} CPU-ms")
+            if block == blocks:
+                print(await wal.per_decision(start, steps))
+        await wal.close()
+        print(
+            f"{steps}-step chains, {blocks} blocks, medians: scheduler"
+            f" {statistics.median(r[0] for r in rows):.3f} CPU-ms a report, postgres"
+            f" {statistics.median(r[1] for r in rows):.3f}, report -> answer p50"
+            f" {statistics.median(r[2] for r in rows):.3f} ms"
+        )
+        rig.stop.set()
+        if listener is not None:
+            await listener
 
 
 if __name__ == "__main__":
