@@ -13,7 +13,6 @@ write, not one each. The state stays cached between writes.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -33,12 +32,12 @@ from orchest_schemas.events import (
     step_status_changed_json,
 )
 from orchest_schemas.reports import StepAttemptFinished
-from orchest_schemas.status import Priority, StepStatus
+from orchest_schemas.status import Priority
 
 from .definitions import DefinitionStore
 from .outbox import Outbox, OutMessage
 from .outbox_store import OutboxRow
-from .plan_store import StepMode, StepRow, write_plan
+from .plan_store import step_rows, write_plan
 from .run_state import Plan, RunState
 from .run_store import EventRow, RunRecord, load_run, run_version
 
@@ -269,7 +268,7 @@ class Mailboxes:
                 run_status=plan.run_status,
                 abort_requested=state.abort_requested,
                 event_seq=seq,
-                steps=_step_rows(state, plan, retry_at),
+                steps=step_rows(state, plan, retry_at),
                 events=events,
                 outbox=[outbox_row(m) for m in messages],
                 now=now,
@@ -411,44 +410,6 @@ def _merge(plan: Plan, part: Plan) -> None:
     plan.handed += part.handed
     if part.run_status is not None:
         plan.run_status = part.run_status
-
-
-def _step_rows(state: RunState, plan: Plan, retry_at: dict[str, datetime]) -> list[StepRow]:
-    """The new row of each step the plan touched; times and outcome from its last change."""
-    last = {c.step_uuid: c for c in plan.changes}
-    touched = dict.fromkeys([c.step_uuid for c in plan.changes] + [s for s, _ in plan.dispatch])
-    rows = []
-    for uuid in touched:
-        step = state.steps[uuid]
-        change = last.get(uuid)
-        if change is None:
-            mode = StepMode.KEEP
-        elif change.status is StepStatus.STARTED:
-            mode = StepMode.START
-        elif change.status.is_final and step.status.is_final:
-            mode = StepMode.FINAL
-        else:
-            mode = StepMode.RESET
-        final = change if mode is StepMode.FINAL else None
-        rows.append(
-            StepRow(
-                step_uuid=uuid,
-                status=step.status.value,
-                attempt=step.attempt,
-                dispatched=step.dispatched,
-                retry_at=retry_at.get(uuid) if step.retry_wait else None,
-                runner_id=step.runner_id,
-                lost_leases=step.lost_leases,
-                work_attempt=step.work_attempt,
-                lease_seconds=step.lease_seconds,
-                handed_by=step.handed_by if mode is StepMode.START else None,
-                mode=mode,
-                exit_code=final.exit_code if final else None,
-                error=final.error if final else None,
-                artifacts=json.dumps(list(final.artifacts) if final else []),
-            )
-        )
-    return rows
 
 
 def outbox_row(message: OutMessage) -> OutboxRow:

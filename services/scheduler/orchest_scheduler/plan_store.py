@@ -8,13 +8,15 @@ again (``mailbox.py``).
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from orchest_schemas.status import RunStatus
+from orchest_schemas.status import RunStatus, StepStatus
 
 from .outbox_store import OutboxRow
+from .run_state import Plan, RunState
 from .run_store import EventRow, event_arrays, logged_and_sent, outbox_arrays, outbox_ids
 from .sql import Connection, Query
 
@@ -145,3 +147,41 @@ async def write_plan(
         **outbox_arrays(outbox),
     )
     return outbox_ids(row, "applied", len(outbox))
+
+
+def step_rows(state: RunState, plan: Plan, retry_at: dict[str, datetime]) -> list[StepRow]:
+    """The new row of each step the plan touched; times and outcome from its last change."""
+    last = {c.step_uuid: c for c in plan.changes}
+    touched = dict.fromkeys([c.step_uuid for c in plan.changes] + [s for s, _ in plan.dispatch])
+    rows = []
+    for uuid in touched:
+        step = state.steps[uuid]
+        change = last.get(uuid)
+        if change is None:
+            mode = StepMode.KEEP
+        elif change.status is StepStatus.STARTED:
+            mode = StepMode.START
+        elif change.status.is_final and step.status.is_final:
+            mode = StepMode.FINAL
+        else:
+            mode = StepMode.RESET
+        final = change if mode is StepMode.FINAL else None
+        rows.append(
+            StepRow(
+                step_uuid=uuid,
+                status=step.status.value,
+                attempt=step.attempt,
+                dispatched=step.dispatched,
+                retry_at=retry_at.get(uuid) if step.retry_wait else None,
+                runner_id=step.runner_id,
+                lost_leases=step.lost_leases,
+                work_attempt=step.work_attempt,
+                lease_seconds=step.lease_seconds,
+                handed_by=step.handed_by if mode is StepMode.START else None,
+                mode=mode,
+                exit_code=final.exit_code if final else None,
+                error=final.error if final else None,
+                artifacts=json.dumps(list(final.artifacts) if final else []),
+            )
+        )
+    return rows
