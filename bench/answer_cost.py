@@ -44,16 +44,14 @@ from orchest_scheduler import mailbox
 from orchest_scheduler.runs import Runs
 from orchest_schemas.bus import BusNames
 from orchest_schemas.reports import (
-    ClaimStep,
     ReportAnswer,
     ReportAttempt,
-    StepAttemptFinished,
 )
 from orchest_service.commands import add_commands
 
 from .decision_cost import chain
 from .harness import cpu_seconds
-from .scheduler_rig import scheduler_rig
+from .scheduler_rig import scheduler_rig, started_chain, succeeded
 
 
 async def add_report_endpoint(micro: Any, nc: Any, bus: BusNames, runs: Runs) -> None:
@@ -73,20 +71,10 @@ async def add_report_endpoint(micro: Any, nc: Any, bus: BusNames, runs: Runs) ->
 
 
 async def one_chain(runs: Runs, client: Any, bus: BusNames, create: Any, steps: int) -> list[float]:
-    run = await runs.create(create)
-    claim = await runs.claim(ClaimStep(run_uuid=run.uuid, step_uuid="s0", attempt=1, runner_id="r"))
-    assert claim.granted, claim
+    run = await started_chain(runs, create)
     latencies = []
     for i in range(steps):
-        report = StepAttemptFinished(
-            run_uuid=run.uuid,
-            step_uuid=f"s{i}",
-            attempt=1,
-            status="SUCCESS",
-            exit_code=0,
-            runner_id="r",
-        )
-        data = ReportAttempt(report=report, next_lease_seconds=30.0).model_dump_json().encode()
+        data = succeeded(run, f"s{i}").model_dump_json().encode()
         started = time.perf_counter()
         msg = await client.request(bus.report_step, data, timeout=10)
         latencies.append(time.perf_counter() - started)

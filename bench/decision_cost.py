@@ -35,11 +35,9 @@ import psutil
 from orchest_scheduler.outbox import Outbox
 from orchest_scheduler.runs import Runs
 from orchest_schemas.commands import CreateRun
-from orchest_schemas.reports import ClaimStep, ReportAttempt, StepAttemptFinished
-from orchest_schemas.status import StepStatus
 
 from .harness import cpu_seconds
-from .scheduler_rig import scheduler_rig
+from .scheduler_rig import scheduler_rig, started_chain, succeeded
 
 
 def _listener(url: str, outbox: Outbox, stop: asyncio.Event) -> asyncio.Task[None] | None:
@@ -74,21 +72,12 @@ def chain(folder: Path, steps: int) -> CreateRun:
 
 async def one_chain(runs: Runs, create: CreateRun, steps: int) -> list[float]:
     """A chain's reports, each answered with the next step: their latencies."""
-    run = await runs.create(create)
-    claim = await runs.claim(ClaimStep(run_uuid=run.uuid, step_uuid="s0", attempt=1, runner_id="r"))
-    assert claim.granted, claim
+    run = await started_chain(runs, create)
     latencies = []
     for i in range(steps):
-        report = StepAttemptFinished(
-            run_uuid=run.uuid,
-            step_uuid=f"s{i}",
-            attempt=1,
-            status=StepStatus.SUCCESS,
-            exit_code=0,
-            runner_id="r",
-        )
+        report = succeeded(run, f"s{i}")
         started = time.perf_counter()
-        answer = await runs.report(ReportAttempt(report=report, next_lease_seconds=30.0))
+        answer = await runs.report(report)
         latencies.append(time.perf_counter() - started)
         if i + 1 < steps:
             assert answer.work is not None and answer.work.step_uuid == f"s{i + 1}", answer

@@ -22,6 +22,9 @@ from orchest_scheduler.definitions import DefinitionStore
 from orchest_scheduler.outbox import Outbox
 from orchest_scheduler.runs import Runs
 from orchest_schemas.bus import BusNames
+from orchest_schemas.commands import CreateRun
+from orchest_schemas.reports import ClaimStep, ReportAttempt, StepAttemptFinished
+from orchest_schemas.status import StepStatus
 from orchest_service.broker import ensure_streams
 from orchest_service.database import apply_migrations, create_pool
 
@@ -76,3 +79,24 @@ async def scheduler_rig(prefix: str) -> AsyncIterator[Rig]:
                 await publisher
                 await pool.close()
                 await nc.close()
+
+
+async def started_chain(runs: Runs, create: CreateRun) -> str:
+    """A run of ``create`` (a chain ``s0``, ``s1``...) with ``s0`` claimed: its uuid."""
+    run = await runs.create(create)
+    claim = await runs.claim(ClaimStep(run_uuid=run.uuid, step_uuid="s0", attempt=1, runner_id="r"))
+    assert claim.granted, claim
+    return run.uuid
+
+
+def succeeded(run_uuid: str, step_uuid: str) -> ReportAttempt:
+    """The report of the step's first attempt, a success, as runner ``r`` sends it."""
+    report = StepAttemptFinished(
+        run_uuid=run_uuid,
+        step_uuid=step_uuid,
+        attempt=1,
+        status=StepStatus.SUCCESS,
+        exit_code=0,
+        runner_id="r",
+    )
+    return ReportAttempt(report=report, next_lease_seconds=30.0)
