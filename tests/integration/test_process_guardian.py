@@ -29,12 +29,16 @@ GONE_WITHIN = 5.0
 
 FAMILY = """\
 (while true; do sleep 0.05; done) &
-setsid bash -c 'while true; do sleep 0.05; done' &
-(setsid bash -c 'exec sleep 300' &)
+setsid bash -c 'touch grandchild.up; while true; do sleep 0.05; done' &
+(setsid bash -c 'touch daemon.up; exec sleep 300' &)
+until [ -e grandchild.up ] && [ -e daemon.up ]; do sleep 0.01; done
+sleep 300 &
 echo ready
-sleep 300
+wait
 """
-"""A child, a setsid grandchild and a daemon; the leader waits."""
+"""A child, a setsid grandchild and a daemon, each started before ``ready``
+(the daemon's subshell may fork it after the leader's next line: on a busy
+machine it did); the leader waits on its own sleep."""
 
 
 def labelled(label: str) -> list[psutil.Process]:
