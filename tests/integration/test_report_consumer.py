@@ -131,8 +131,14 @@ async def reports_pulled_past(
     await eventually(free_ended, timeout=10, what="the other run's report applied")
     assert await run_status(db, held) != "SUCCESS"
     spec = bus.scheduler_reports_consumer(30.0)
-    info = await nc.jetstream().consumer_info(spec.stream, spec.durable_name)
-    assert info.num_ack_pending == 1, "only the held run's report is unacknowledged"
+
+    async def one_unacknowledged() -> bool | None:
+        # The acknowledgement leaves after the commit: the status may be read first.
+        info = await nc.jetstream().consumer_info(spec.stream, spec.durable_name)
+        return True if info.num_ack_pending == 1 else None
+
+    await eventually(one_unacknowledged, timeout=10, what="only the held run's report unacked")
+    assert await run_status(db, held) != "SUCCESS"
 
 
 async def test_reports_applied_but_not_acknowledged_are_applied_once_when_redelivered(
