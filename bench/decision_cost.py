@@ -14,6 +14,18 @@ its decisions wrote (``pg_walinspect``): records and bytes per report, and
 the records by kind (a ``Heap/HOT_UPDATE`` adds no index entry, a
 ``Btree/INSERT_LEAF`` is one).
 
+With ``--sizes 1,3,30,256,1600``, the decision's statement alone by size
+instead: one run of as many steps as the largest size, its first step
+claimed; for each size in turn, rounds of statements
+(``plan_store.write_plan``, committed, each a step's success for that many
+steps) on one connection, after a warm-up of 6 (Postgres chooses the plan it
+caches after 5); prints the CPU of that connection's backend (its time on a
+CPU, ``/proc/PID/schedstat``) per statement and per step, and the
+statement's time (p50). ``--few-only`` writes every size with the form of a
+few steps (as every size was written before 2026-12-07 11:00), in the same
+process, for an A/B that the machine's drift between processes does not
+reach.
+
 Run it in a checkout of another commit (a copy of this file in its
 ``bench/``, then ``uv run python -m bench.decision_cost`` there) to compare
 two versions, interleaved.
@@ -32,6 +44,8 @@ from pathlib import Path
 import asyncpg
 import psutil
 
+from orchest_scheduler import plan_store
+from orchest_scheduler.clock import utcnow
 from orchest_scheduler.outbox import Outbox
 from orchest_scheduler.runs import Runs
 from orchest_schemas.commands import CreateRun
@@ -154,9 +168,98 @@ async def main(steps: int, blocks: int) -> None:
             await listener
 
 
+def final(step_uuid: str) -> plan_store.StepRow:
+    """A step's success as a decision writes it."""
+    return plan_store.StepRow(
+        step_uuid=step_uuid,
+        status="SUCCESS",
+        attempt=1,
+        dispatched=True,
+        retry_at=None,
+        runner_id="r",
+        lost_leases=0,
+        work_attempt=1,
+        lease_seconds=30.0,
+        handed_by=None,
+        mode=plan_store.StepMode.FINAL,
+        exit_code=0,
+        error=None,
+        artifacts="[]",
+    )
+
+
+async def statements(
+    conn: asyncpg.Connection, run_uuid: str, steps: int, count: int
+) -> list[float]:
+    """``count`` decisions writing ``steps`` steps of the run: each one's time."""
+    rows = [final(f"s{i}") for i in range(steps)]
+    times = []
+    for _ in range(count):
+        version = await conn.fetchval("SELECT version FROM runs WHERE uuid = $1", run_uuid)
+        started = time.perf_counter()
+        written = await plan_store.write_plan(
+            conn,
+            run_uuid=run_uuid,
+            expected_version=version,
+            run_status=None,
+            abort_requested=False,
+            event_seq=10,
+            steps=rows,
+            events=[],
+            outbox=[],
+            now=utcnow(),
+        )
+        times.append(time.perf_counter() - started)
+        assert written == [], written
+    return times
+
+
+def load_average() -> str:
+    return "load average " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def on_cpu(pid: int) -> float:
+    """The seconds a process has run on a CPU (the scheduler's count, in ns)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+
+
+async def by_size(sizes: list[int], rounds: int, few_only: bool) -> None:
+    """The statement alone at each size: its backend's CPU, its time."""
+    if few_only:
+        plan_store.SMALL_WRITE = max(sizes)  # every size in the form of a few steps
+    async with scheduler_rig("statement-cost-") as rig:
+        run = await started_chain(rig.runs, chain(rig.root, max(sizes)))
+        conn = await asyncpg.connect(rig.database_url, server_settings={"search_path": "scheduler"})
+        backend = await conn.fetchval("SELECT pg_backend_pid()")
+        print(load_average())
+        for steps in sizes:
+            count = max(12, min(1000, 20000 // steps))
+            await statements(conn, run, steps, 6)
+            cpu, times = [], []
+            for _ in range(rounds):
+                before = on_cpu(backend)
+                times += await statements(conn, run, steps, count)
+                cpu.append((on_cpu(backend) - before) / count)
+            per = statistics.median(cpu)
+            print(
+                f"{steps} steps: postgres {per * 1e3:.3f} CPU-ms a statement"
+                f" ({per / steps * 1e6:.1f} CPU-us a step, medians of {rounds} x {count}),"
+                f" p50 {statistics.median(times) * 1e3:.3f} ms"
+            )
+        print(load_average())
+        await conn.close()
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench.decision_cost")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--blocks", type=int, default=5)
+    parser.add_argument("--sizes", help="the statement alone at these sizes: 1,3,30,256,1600")
+    parser.add_argument("--rounds", type=int, default=3, help="with --sizes")
+    parser.add_argument("--few-only", action="store_true", help="with --sizes: one form")
     args = parser.parse_args()
-    asyncio.run(main(args.steps, args.blocks))
+    if args.sizes:
+        sizes = [int(size) for size in args.sizes.split(",")]
+        asyncio.run(by_size(sizes, args.rounds, args.few_only))
+    else:
+        asyncio.run(main(args.steps, args.blocks))

@@ -231,6 +231,7 @@ async def test_a_burst_of_a_run_s_reports_is_written_in_statements_of_bounded_si
         return await write_plan(*args, **kwargs)
 
     monkeypatch.setattr(mailbox, "write_plan", counted)
+    monkeypatch.setattr(mailbox, "MAX_BATCH", 256)  # the bound below the burst
     project = Project(tmp_path)
     steps = [project.step(f"s{i:03d}", "s.sh", "true\n") for i in range(600)]
     async with run_handling(database_url, nc, bus) as runs:

@@ -127,12 +127,13 @@ async def test_a_chain_s_decision_writes_one_outbox_tuple_and_one_speculative_in
 
 
 async def test_a_decision_reads_back_only_what_it_does_not_know(pool: asyncpg.Pool) -> None:
-    """The decision's statement answers whether it wrote the run and its
-    outbox row's id; the step and event rows it wrote are the ones it was
-    given: it does not count them (an aggregate over each part, every step)."""
-    query = plan_store._WRITE_PLAN
-    values = dict.fromkeys(query.names)
-    plan = await pool.fetch("EXPLAIN (VERBOSE) " + query.text, *query.args(**values))
-    text = "\n".join(row[0] for row in plan)
-    assert "Aggregate" not in text, text
-    assert text.splitlines()[1].count("InitPlan") == 2, text  # applied, ids
+    """The decision's statement (both forms: a few steps, many) answers
+    whether it wrote the run and its outbox row's id; the step and event rows
+    it wrote are the ones it was given: it does not count them (an aggregate
+    over each part, every step)."""
+    for query in (plan_store._WRITE_PLAN, plan_store._WRITE_PLAN_MANY):
+        values = dict.fromkeys(query.names)
+        plan = await pool.fetch("EXPLAIN (VERBOSE) " + query.text, *query.args(**values))
+        text = "\n".join(row[0] for row in plan)
+        assert "Aggregate" not in text, text
+        assert text.splitlines()[1].count("InitPlan") == 2, text  # applied, ids

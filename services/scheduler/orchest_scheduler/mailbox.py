@@ -55,7 +55,7 @@ MAX_CONFLICTS = 10
 RUN_STATUS_CHANGED: str = RunStatusChanged.model_fields["kind"].default
 STEP_STATUS_CHANGED: str = StepStatusChanged.model_fields["kind"].default
 """The events' kinds, as the event log keeps them."""
-MAX_BATCH = 256
+MAX_BATCH = 1024
 """Inputs of a run applied by one statement at most: the statement's cost
 grows faster than its steps (a backlog's 1600 reports in one statement cost
 Postgres 30 times what 1600 one by one do), so a larger burst is written in

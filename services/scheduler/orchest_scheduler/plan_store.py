@@ -56,12 +56,46 @@ class StepRow:
     artifacts: str
 
 
-# The steps are found by their whole key (the run's uuid given, their uuids
-# as an array): joined on the run's uuid from the ``run`` part, Postgres read
-# every step of the run and matched them against the new rows, so a decision
-# cost as much as its run had steps. ``EXISTS (SELECT 1 FROM run)`` keeps the
-# version guard: no step is written unless the run's row was.
-_WRITE_PLAN = Query(f"""
+_ARRAYS = """:step_uuids::text[], :statuses::text[], :attempts::int[], :dispatched::bool[],
+    :retry_at::timestamptz[], :runner_ids::text[], :lost_leases::int[], :modes::text[],
+    :exit_codes::int[], :errors::text[], :artifacts::text[], :work_attempts::int[],
+    :lease_seconds::float8[], :handed_by::text[]"""
+_COLUMNS = """step_uuid, status, attempt, dispatched, retry_at, runner_id, lost_leases, mode,
+    exit_code, error, artifacts, work_attempt, lease_seconds, handed_by"""
+
+_NEW_ROWS_FEW = f"unnest({_ARRAYS})\n    AS u({_COLUMNS})"
+"""The new rows of a few steps: Postgres takes an ``unnest`` of arrays it
+does not see (the plan it caches) for 10 rows and the steps found by their
+keys for 1, so it loops over the steps and scans the new rows for each: as
+cheap as anything for a few, each step matched against every new row for
+many (870 rows discarded at 30 steps, 2.56 million at 1600)."""
+
+_NEW_ROWS_MANY = (
+    "ROWS FROM ("
+    + ", ".join(f"unnest({array.strip()})" for array in _ARRAYS.split(","))
+    + ",\n    generate_series(1, (SELECT cardinality(:step_uuids::text[]))))"
+    + f"\n    AS u({_COLUMNS}, n)"
+)
+"""The new rows of many steps: the same arrays beside a series as long as they
+are, which Postgres takes for 1000 rows in every plan (a sub-select's value
+is not known when planning), so it hashes the steps found by their keys and
+matches each new row with its step once."""
+
+SMALL_WRITE = 8
+"""A decision of up to this many steps takes ``_NEW_ROWS_FEW``, a larger one
+``_NEW_ROWS_MANY``: two prepared statements, each with a plan of its own."""
+
+
+def _write_plan(new_rows: str) -> Query:
+    """The decision's statement, the steps' new rows from ``new_rows``.
+
+    The steps are found by their whole key (the run's uuid given, their
+    uuids as an array): joined on the run's uuid from the ``run`` part,
+    Postgres read every step of the run and matched them against the new
+    rows, so a decision cost as much as its run had steps. ``EXISTS (SELECT 1
+    FROM run)`` keeps the version guard: no step is written unless the run's
+    row was."""
+    return Query(f"""
 WITH run AS (
     UPDATE runs SET version = version + 1, event_seq = :event_seq,
         abort_requested = :abort_requested,
@@ -89,22 +123,21 @@ WITH run AS (
             ELSE NULL END,
         error = CASE u.mode WHEN 'final' THEN u.error WHEN 'keep' THEN s.error ELSE NULL END,
         artifacts = CASE u.mode WHEN 'keep' THEN s.artifacts ELSE u.artifacts::jsonb END
-    FROM unnest(:step_uuids::text[], :statuses::text[], :attempts::int[], :dispatched::bool[],
-        :retry_at::timestamptz[], :runner_ids::text[], :lost_leases::int[], :modes::text[],
-        :exit_codes::int[], :errors::text[], :artifacts::text[], :work_attempts::int[],
-        :lease_seconds::float8[], :handed_by::text[])
-        AS u(step_uuid, status, attempt, dispatched, retry_at, runner_id, lost_leases, mode,
-             exit_code, error, artifacts, work_attempt, lease_seconds, handed_by)
+    FROM {new_rows}
     WHERE s.run_uuid = :run_uuid::uuid AND s.step_uuid = ANY(:step_uuids::text[])
         AND s.step_uuid = u.step_uuid AND EXISTS (SELECT 1 FROM run)
     RETURNING 1
 ), {logged_and_sent(reports=True)}
 SELECT EXISTS (SELECT 1 FROM run) AS applied, ARRAY(SELECT id FROM out ORDER BY id) AS ids
 """)
+
+
+_WRITE_PLAN = _write_plan(_NEW_ROWS_FEW)
 """Its answer: whether it wrote the run, and the outbox row's id (none without
 messages). Nothing else is read back: the steps and events it wrote are the
 ones it was given (a part of a statement that modifies rows runs to its end
 whether or not anything reads it)."""
+_WRITE_PLAN_MANY = _write_plan(_NEW_ROWS_MANY)
 
 
 async def write_plan(
@@ -121,7 +154,8 @@ async def write_plan(
     now: datetime,
 ) -> list[int] | None:
     """Apply a decision; None when the run's version moved on (nothing written)."""
-    row = await _WRITE_PLAN.fetchrow(
+    query = _WRITE_PLAN if len(steps) <= SMALL_WRITE else _WRITE_PLAN_MANY
+    row = await query.fetchrow(
         conn,
         run_uuid=run_uuid,
         expected_version=expected_version,
