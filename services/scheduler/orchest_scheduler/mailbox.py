@@ -56,10 +56,10 @@ RUN_STATUS_CHANGED: str = RunStatusChanged.model_fields["kind"].default
 STEP_STATUS_CHANGED: str = StepStatusChanged.model_fields["kind"].default
 """The events' kinds, as the event log keeps them."""
 MAX_BATCH = 1024
-"""Inputs of a run applied by one statement at most: the statement's cost
-grows faster than its steps (a backlog's 1600 reports in one statement cost
-Postgres 30 times what 1600 one by one do), so a larger burst is written in
-several, one after the other."""
+"""Inputs of a run applied by one statement at most (the most the report
+consumer pulls at once): the statement's cost is linear in its steps, and a
+bound keeps one statement, its arguments and its lock's hold bounded; a
+larger burst is written in several, one after the other."""
 CACHED_RUNS = 512
 """Runs whose state is kept between decisions (ended ones too: late claims and
 reports of a run that just ended are answered without reading it again)."""
