@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from runs_harness import Project
 from test_hand_off_restart import LEASE, RUNNER, succeeded
@@ -194,31 +195,57 @@ async def test_reports_in_flight_at_a_stop_are_answered(
     writes: Writes,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The stop begins (the endpoints no longer take requests) while the
-    reports' decision is held: each is answered, with its work, before the
-    connection closes."""
+    """The stop begins (the endpoints no longer take requests) while one
+    report's decision is held and five more wait in the run's mailbox behind
+    it: each is answered, with its work, before the pool and the connection
+    close. The held statement returns once the service waits for the
+    reports in flight, or once it closes its pool (without that wait, the
+    five would find the pool closing)."""
     endpoints_stopped = asyncio.Event()
+    waits_for_answers = asyncio.Event()
+    pool_closing = asyncio.Event()
     micro_stop = service_module.micro_stop
+    answer_in_flight = report_answers.ReportEndpoint.answer_in_flight
+    close = asyncpg.Pool.close
 
     async def stopped(ctx: Any) -> None:
         await micro_stop(ctx)
         endpoints_stopped.set()
 
+    async def answering(
+        self: report_answers.ReportEndpoint, stopping: asyncio.Event, stopped: asyncio.Event
+    ) -> None:
+        await stopped.wait()
+        waits_for_answers.set()
+        await answer_in_flight(self, stopping, stopped)
+
+    async def closing(self: asyncpg.Pool) -> None:
+        pool_closing.set()
+        await close(self)
+
     monkeypatch.setattr(service_module, "micro_stop", stopped)
+    monkeypatch.setattr(report_answers.ReportEndpoint, "answer_in_flight", answering)
+    monkeypatch.setattr(asyncpg.Pool, "close", closing)
     settings = service_settings(SchedulerSettings, projects_dir=tmp_path / "projects")
     async with service_runner(build_scheduler(settings), settings) as stop:
         run = await run_with_all_a_claimed(nc, bus, pairs(tmp_path, 6), 6)
         writes.arm()
-        asks = [asyncio.create_task(reported(nc, bus, run.uuid, f"a{i}")) for i in range(6)]
+        asks = [asyncio.create_task(reported(nc, bus, run.uuid, "a0"))]
         await asyncio.wait_for(writes.entered.wait(), 10)
+        asks += [asyncio.create_task(reported(nc, bus, run.uuid, f"a{i}")) for i in range(1, 6)]
         await all_submitted(writes, 6)
         stop.set()
         await asyncio.wait_for(endpoints_stopped.wait(), 10)
+        waits = [asyncio.ensure_future(e.wait()) for e in (waits_for_answers, pool_closing)]
+        await asyncio.wait(waits, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        for wait in waits:
+            wait.cancel()
         writes.gate.set()
         answers = await asyncio.gather(*asks)
     for i, answer in enumerate(answers):
         assert isinstance(answer, ReportAnswer), (i, answer)
         assert answer.work is not None and answer.work.step_uuid == f"b{i}", (i, answer)
+    assert writes.calls == 2, writes.calls  # the held one, then the five together
 
 
 async def test_above_the_bound_the_endpoint_waits(
@@ -234,14 +261,29 @@ async def test_above_the_bound_the_endpoint_waits(
     reach the mailbox; the rest wait in the endpoint's subscription until
     there is room, and are answered then."""
     monkeypatch.setattr(report_answers, "MAX_IN_FLIGHT", 2)
+    taken: list[object] = []
+    third_taken = asyncio.Event()
+    handle = report_answers.ReportEndpoint.handle
+
+    async def counted(self: report_answers.ReportEndpoint, request: Any) -> None:
+        taken.append(request)
+        if len(taken) == 3 and writes.armed:
+            third_taken.set()
+        await handle(self, request)
+
+    monkeypatch.setattr(report_answers.ReportEndpoint, "handle", counted)
     settings = service_settings(SchedulerSettings, projects_dir=tmp_path / "projects")
     async with service_runner(build_scheduler(settings), settings):
         run = await run_with_all_a_claimed(nc, bus, pairs(tmp_path, 6), 6)
         writes.arm()
+        taken.clear()
         asks = [asyncio.create_task(reported(nc, bus, run.uuid, f"a{i}")) for i in range(6)]
         await asyncio.wait_for(writes.entered.wait(), 10)
-        await all_submitted(writes, 6)
+        # The third request taken while two are in flight: it waits (it
+        # would have been submitted before its handler's first await).
+        await asyncio.wait_for(third_taken.wait(), 10)
         assert writes.submitted == 2, writes.submitted
+        assert len(taken) == 3, len(taken)  # the others wait behind it
         writes.gate.set()
         answers = await asyncio.gather(*asks)
     for i, answer in enumerate(answers):
