@@ -162,10 +162,6 @@ class ReportEndpoint:
         self._left: list[tuple[_Asked, asyncio.Future[Any]]] = []
         self._senders: set[asyncio.Task[None]] = set()
 
-    @property
-    def in_flight(self) -> int:
-        return self._in_flight
-
     async def handle(self, request: Request) -> None:
         try:
             command = ReportAttempt.model_validate_json(request.data)
