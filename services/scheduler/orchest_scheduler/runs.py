@@ -284,33 +284,33 @@ class Runs:
         async def keep(answer: ReportAnswer) -> None:
             answers.append(answer)
 
-        await self.report_to(command, keep)
-        return answers[0]
+        try:
+            handed = await self.report_to(command, keep)
+        except RunNotFound:
+            logger.warning("report for unknown run %s dropped", command.report.run_uuid)
+            return ReportAnswer()
+        return answers[0] if answers else await self.answer_of(command.report.run_uuid, handed)
 
-    async def report_to(self, command: ReportAttempt, respond: Respond) -> None:
-        """``report``, its answer given to ``respond`` the moment the commit of
-        the decision returns, before the write's bookkeeping (``Mailboxes``'
-        ``answer``); a report that decided nothing new (asked again), once
-        its decision is known."""
+    def report_to(self, command: ReportAttempt, respond: Respond) -> asyncio.Future[Any]:
+        """``report`` handed to its run's mailbox, without waiting: its answer
+        is given to ``respond`` the moment the commit of the decision returns,
+        before the write's bookkeeping (``Mailboxes``' ``answer``). The future
+        holds what the decision handed over once it is known; a report that
+        decided nothing new (asked again) is not answered by the mailbox: its
+        answer is ``answer_of`` that. ``RunNotFound`` for an unknown run."""
         report = command.report
-        decide = finish_decision(report, command.next_lease_seconds)
-        sent = False
 
         async def answer(record: run_store.RunRecord, handed: tuple[str, int] | None) -> None:
-            nonlocal sent
-            sent = True
             await respond(report_answer(record, handed))
 
-        try:
-            handed = await self._mail.submit(report.run_uuid, decide, report, answer)
-        except RunNotFound:
-            logger.warning("report for unknown run %s dropped", report.run_uuid)
-            await respond(ReportAnswer())
-            return
-        if not sent:
-            record = await self._mail.record(report.run_uuid)
-            assert record is not None  # it was just decided on
-            await respond(report_answer(record, handed))
+        decide = finish_decision(report, command.next_lease_seconds)
+        return self._mail.submit(report.run_uuid, decide, report, answer)
+
+    async def answer_of(self, run_uuid: str, handed: tuple[str, int] | None) -> ReportAnswer:
+        """The answer of a report of the run whose decision handed ``handed`` over."""
+        record = await self._mail.record(run_uuid)
+        assert record is not None  # it was just decided on
+        return report_answer(record, handed)
 
     async def lease_lapsed(self, run_uuid: str, step_uuid: str, attempt: int) -> None:
         """The attempt's lease lapsed (the lease sweep saw it)."""

@@ -60,7 +60,7 @@ from .project_browser import Browser
 from .project_pipelines import Pipelines
 from .project_watch import ProjectWatcher
 from .projects import Projects
-from .report_answers import add_report_endpoint
+from .report_answers import ReportEndpoint, add_report_endpoint
 from .report_consumer import ReportConsumer
 from .runs import Runs
 from .settings import SchedulerSettings
@@ -79,6 +79,7 @@ class _Parts:
     jobs: Jobs
     leases: Leases
     watcher: ProjectWatcher
+    report_endpoint: ReportEndpoint
 
 
 def build_definition(
@@ -108,7 +109,6 @@ def build_definition(
         jobs = Jobs(ctx.db, ctx.bus, ctx.js, outbox, runs, own, job_clock)
         jobs.pins = EnvironmentPins(ctx.nc, ctx.bus)
         leases = Leases(ctx.db, ctx.nc, runs)
-        wired = _Parts(own, outbox, runs, jobs, leases, watcher)
         group = ctx.bus.queue_group(ServiceName.SCHEDULER)
         project = ctx.bus.project_command
         commands: list[CommandEndpoint] = [
@@ -146,7 +146,7 @@ def build_definition(
             ("delete-env", project("environments.delete"), DeleteEnvironment, environments.delete),
         ]
         await add_commands(ctx.micro, group, commands)
-        await add_report_endpoint(  # answers at the commit: report_answers.py
+        report_endpoint = await add_report_endpoint(  # answers at the commit: report_answers.py
             ctx.micro,
             ctx.nc,
             name="report-step",
@@ -154,6 +154,7 @@ def build_definition(
             queue_group=group,
             runs=runs,
         )
+        wired = _Parts(own, outbox, runs, jobs, leases, watcher, report_endpoint)
 
     async def serve(ctx: ServiceContext) -> None:
         parts = wired
@@ -175,6 +176,11 @@ def build_definition(
                     runs.submit_report,
                 )
                 group.create_task(reports.run(ctx.stopping))
+                # At a stop, the reports the endpoint took are answered
+                # before the connection closes.
+                group.create_task(
+                    parts.report_endpoint.answer_in_flight(ctx.stopping, ctx.micro.stopped)
+                )
         finally:
             runs.close()
             await jobs.close()
