@@ -137,6 +137,7 @@ async def test_a_backlog_survives_the_scheduler_killed_between_commits_and_acks(
             ]
             assert all(c.granted for c in await asyncio.gather(*claims))
             scheduler = await scheduler_pid(http)
+        await db.execute(SLOW_COMMIT)
         js = nc.jetstream()
         os.kill(scheduler, signal.SIGSTOP)
         try:
@@ -209,42 +210,51 @@ async def scheduler_pid(http: httpx.AsyncClient) -> int:
     return scheduler.pid
 
 
+SLOW_COMMIT = """
+CREATE FUNCTION scheduler.fault_slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('fault.slowed', true) IS DISTINCT FROM 'yes' THEN
+        PERFORM set_config('fault.slowed', 'yes', true);
+        PERFORM pg_sleep(2);
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER fault_slow_commit AFTER INSERT ON scheduler.event_log
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.kind = 'step_attempt_finished')
+    EXECUTE FUNCTION scheduler.fault_slow_commit();
+"""
+"""Each transaction that records reports spends two seconds in its commit (a
+deferred trigger runs at the commit, before it is durable): a window in
+which to stop the scheduler whatever the machine's speed."""
+
+
 async def freeze_with_commits_unacknowledged(
     db: asyncpg.Connection, js: Any, bus: BusNames, scheduler: int
 ) -> int:
-    """Stop the scheduler (``SIGSTOP``) at moments of its work on the backlog
-    until, once what it sent before the stop has reached NATS, it has reports
-    committed and not acknowledged; it stays stopped. How many."""
+    """Stop the scheduler (``SIGSTOP``) while a write of reports is in its
+    commit (``SLOW_COMMIT``), so that once the commit is done it has reports
+    committed and not acknowledged (it acknowledges after the commit, and is
+    stopped); it stays stopped. How many."""
     stream = bus.reports_stream.name
 
-    async def settled_counts() -> tuple[int, int]:
-        """(reports committed, reports acknowledged), the same in two reads."""
-        last: list[tuple[int, int]] = []
-
-        async def stable() -> tuple[int, int] | None:
-            committed = await db.fetchval(
-                "SELECT count(*) FROM scheduler.event_log WHERE kind = 'step_attempt_finished'"
-            )
-            left = (await js.stream_info(stream)).state.messages
-            last.append((committed, BACKLOG - left))
-            return last[-1] if len(last) > 1 and last[-1] == last[-2] else None
-
-        return await eventually(stable, timeout=10, what="the counts settled")
-
-    while True:
-        os.kill(scheduler, signal.SIGSTOP)
-        committed, acknowledged = await settled_counts()
-        if committed > acknowledged:
-            return committed - acknowledged
-        assert committed < BACKLOG, "applied and acknowledged before a stop found the window"
-        os.kill(scheduler, signal.SIGCONT)
-        await eventually(
-            lambda c=committed: more_committed(db, c), timeout=30, what="more reports committed"
+    async def committing() -> int | None:
+        pid: int | None = await db.fetchval(
+            "SELECT pid FROM pg_stat_activity WHERE wait_event = 'PgSleep'"
+            " AND datname = current_database() LIMIT 1"
         )
+        return pid
 
+    backend = await eventually(committing, timeout=60, what="a write of reports in its commit")
+    os.kill(scheduler, signal.SIGSTOP)
 
-async def more_committed(db: asyncpg.Connection, than: int) -> bool | None:
+    async def committed_then() -> bool | None:
+        state = await db.fetchval("SELECT state FROM pg_stat_activity WHERE pid = $1", backend)
+        return True if state != "active" else None
+
+    await eventually(committed_then, timeout=30, what="the write's commit done")
     committed = await db.fetchval(
         "SELECT count(*) FROM scheduler.event_log WHERE kind = 'step_attempt_finished'"
     )
-    return True if committed > than else None
+    acknowledged = BACKLOG - (await js.stream_info(stream)).state.messages
+    assert committed > acknowledged, (committed, acknowledged)
+    return committed - acknowledged
