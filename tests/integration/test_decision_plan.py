@@ -16,8 +16,9 @@ from typing import Any
 
 import asyncpg
 import pytest
-from integration.runs_harness import chain_command, run_handling
 from nats.aio.client import Client
+from runs_harness import chain_command, run_handling
+from test_steps_in_place import step_row
 
 from orchest_scheduler import plan_store
 from orchest_scheduler.clock import utcnow
@@ -26,25 +27,6 @@ from orchest_schemas.reports import ClaimStep
 
 SIZES = [1, 3, 30, 256, 1600]
 MODES = ["force_generic_plan", "force_custom_plan"]
-
-
-def step_row(step: str) -> plan_store.StepRow:
-    return plan_store.StepRow(
-        step_uuid=step,
-        status="SUCCESS",
-        attempt=1,
-        dispatched=True,
-        retry_at=None,
-        runner_id="r",
-        lost_leases=0,
-        work_attempt=2,
-        lease_seconds=30.0,
-        handed_by=None,
-        mode=plan_store.StepMode.FINAL,
-        exit_code=0,
-        error=None,
-        artifacts="[]",
-    )
 
 
 class Explaining:
@@ -80,7 +62,9 @@ class Explaining:
                 run_status=None,
                 abort_requested=False,
                 event_seq=10,
-                steps=[step_row(f"s{i}") for i in range(steps)],
+                steps=[
+                    step_row(f"s{i}", "SUCCESS", plan_store.StepMode.FINAL) for i in range(steps)
+                ],
                 events=[],
                 outbox=[],
                 now=utcnow(),

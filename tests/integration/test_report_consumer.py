@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 from nats.aio.msg import Msg
 from runs_harness import Project, run_handling
+from test_hand_off_restart import RUNNER, succeeded
 
 from orchest_scheduler import mailbox
 from orchest_scheduler import service as scheduler_service
@@ -27,8 +28,6 @@ from orchest_schemas.runs import RunView
 from orchest_schemas.status import StepStatus
 from orchest_service.commands import request_command
 from support import eventually
-
-RUNNER = "runner-1"
 
 
 async def claimed_run(nc: Any, bus: BusNames, root: Path) -> RunView:
@@ -46,14 +45,7 @@ async def claimed_run(nc: Any, bus: BusNames, root: Path) -> RunView:
 async def publish_report(nc: Any, bus: BusNames, run_uuid: str, step_uuid: str = "a") -> None:
     """The step ended well, reported on the ``REPORTS`` stream (as a runner does
     when its report's request is not answered)."""
-    report = StepAttemptFinished(
-        run_uuid=run_uuid,
-        step_uuid=step_uuid,
-        attempt=1,
-        status=StepStatus.SUCCESS,
-        exit_code=0,
-        runner_id=RUNNER,
-    )
+    report = succeeded(run_uuid, step_uuid).report
     await nc.jetstream().publish(
         bus.step_report(run_uuid, step_uuid),
         report.to_bytes(),
