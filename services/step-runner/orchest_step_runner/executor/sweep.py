@@ -67,13 +67,43 @@ def is_gone(pid: int) -> bool:
     return stat.rpartition(b")")[2].split()[0] == b"Z"
 
 
-def environment_value(pid: int, name: str) -> str | None:
-    """The value of ``name`` in the process's environment (as it was at its exec)."""
+PF_KTHREAD = 0x00200000
+"""A kernel thread's flag (``/proc/<pid>/stat`` field 9)."""
+
+
+def exec_pending(pid: int) -> bool:
+    """Whether an empty read of the process's environment may have been taken
+    inside an exec, so that the process must be looked at again.
+
+    An exec gives the process new memory first and puts its environment's
+    bounds there last (``/proc/<pid>/stat`` fields 50 and 51, 0 until then):
+    meanwhile ``/proc/<pid>/environ`` reads empty, and the marker or label in
+    it cannot be seen. That lasts microseconds, or milliseconds on a loaded
+    host. ``False`` for a process gone, a zombie, a kernel thread, one whose
+    environment is really empty (its bounds are set and equal), or when
+    unknown. ``True`` also when the bounds are set and apart (the exec ended
+    after the read) and for a process exiting, until it is a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            fields = file.read().rpartition(b")")[2].split()
+        flags, start, end = int(fields[6]), int(fields[47]), int(fields[48])
+    except (OSError, IndexError, ValueError):
+        return False
+    live = fields[0] not in (b"Z", b"X") and not flags & PF_KTHREAD
+    return live and (end == 0 or end != start)
+
+
+def read_environ(pid: int) -> bytes | None:
+    """The process's environment as it was at its exec; ``None``: gone or not ours to read."""
     try:
         with open(f"/proc/{pid}/environ", "rb") as file:
-            environ = file.read()
+            return file.read()
     except OSError:
         return None
+
+
+def environment_value(environ: bytes, name: str) -> str | None:
+    """The value of ``name`` in an environment read by ``read_environ``."""
     prefix = name.encode() + b"="
     for entry in environ.split(b"\0"):
         if entry.startswith(prefix):
@@ -82,10 +112,15 @@ def environment_value(pid: int, name: str) -> str | None:
 
 
 def labelled(
-    accept: Callable[[str], bool], *, since_ticks: int = 0, exclude: Iterable[int] = ()
+    accept: Callable[[str], bool],
+    *,
+    since_ticks: int = 0,
+    exclude: Iterable[int] = (),
+    pending: list[int] | None = None,
 ) -> list[int]:
     """Pids of live processes started from ``since_ticks`` on whose
-    ``RUNNER_VARIABLE`` is a label ``accept`` takes (never this process)."""
+    ``RUNNER_VARIABLE`` is a label ``accept`` takes (never this process).
+    Those inside an exec (``exec_pending``) are added to ``pending``."""
     skip = {os.getpid(), *exclude}
     found = []
     for entry in os.listdir("/proc"):
@@ -97,7 +132,13 @@ def labelled(
         ticks = start_ticks(pid)
         if ticks is None or ticks < since_ticks:
             continue
-        label = environment_value(pid, RUNNER_VARIABLE)
+        environ = read_environ(pid)
+        if environ is None:
+            continue
+        if not environ and pending is not None and exec_pending(pid):
+            pending.append(pid)
+            continue
+        label = environment_value(environ, RUNNER_VARIABLE)
         if label is not None and accept(label) and not is_gone(pid):
             found.append(pid)
     return found
@@ -124,18 +165,31 @@ def wait_gone(pids: Iterable[int], timeout: float) -> bool:
     return True
 
 
+def wait_exec(pids: Iterable[int], timeout: float) -> None:
+    """Wait (blocking) until none of the processes is inside an exec, at most ``timeout``."""
+    waiting = list(pids)
+    deadline = time.monotonic() + timeout
+    while (waiting := [pid for pid in waiting if exec_pending(pid)]) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(POLL_SECONDS)
+
+
 def sweep(accept: Callable[[str], bool], groups: Iterable[int] = (), since_ticks: int = 0) -> int:
     """Kill ``groups`` and every process whose label ``accept`` takes, again
-    until none is left; returns how many processes were found."""
+    until a look finds none left and none inside an exec (whose label shows
+    once the exec is done); returns how many processes were found."""
     groups = list(groups)
     killed: set[int] = set()
     for _ in range(SWEEP_ROUNDS):
-        found = labelled(accept, since_ticks=since_ticks)
+        pending: list[int] = []
+        found = labelled(accept, since_ticks=since_ticks, pending=pending)
         kill(found, groups)
         killed.update(found)
-        if not found:
+        if not found and not pending:
             break
         wait_gone(found, ROUND_WAIT_SECONDS)
+        wait_exec(pending, ROUND_WAIT_SECONDS)
     return len(killed)
 
 

@@ -6,6 +6,10 @@ are found through the process tree (psutil) while their ancestors still live,
 so that snapshot is taken before any signal is sent. Processes whose parent
 has already exited (a daemon) are found by their environment instead: every
 process of an attempt inherits its ``ORCHEST_*`` ids (the attempt's marker).
+A process inside an exec when looked at shows no environment
+(``sweep.exec_pending``), and one may fork between a look and its signal:
+the look is made again until it finds nothing of the attempt left
+(``kill_attempt``).
 
 When the attempt's ``PidWindow`` is known, only the processes created since
 its leader started are read (``pid_window``), not every process of the host.
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 from collections.abc import Iterable, Mapping
@@ -25,9 +30,16 @@ from collections.abc import Iterable, Mapping
 import psutil
 
 from .pid_window import PidWindow, new_pids, read_proc
+from .sweep import exec_pending
+
+logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.02
 KILL_WAIT_SECONDS = 1.0
+"""How long ``kill_attempt`` waits for the attempt's processes to be gone."""
+EXEC_POLL_SECONDS = 0.002
+"""How soon a process seen inside an exec is looked at again (an exec takes
+about a millisecond)."""
 INLINE_CANDIDATES = 64
 """When an attempt ends, at most this many processes created since it began
 are looked at on the event loop: the environment of each read from ``/proc``
@@ -71,29 +83,37 @@ def _created_since(since: float) -> list[psutil.Process]:
 
 
 def marked_processes(
-    marker: Mapping[str, str], since: float = 0.0, window: PidWindow | None = None
+    marker: Mapping[str, str],
+    since: float = 0.0,
+    window: PidWindow | None = None,
+    pending: list[int] | None = None,
 ) -> list[psutil.Process]:
     """Processes whose environment holds every variable of ``marker`` (not this one).
 
     Only processes created since the attempt began are read (``window``, else
     ``since``): the attempt's cannot be older than the attempt, and reading
-    every process's environment costs milliseconds on a busy host.
+    every process's environment costs milliseconds on a busy host. Those
+    inside an exec, whose environment cannot be read yet, are added to
+    ``pending``.
     """
     if not marker:  # would match every process: a kernel not yet given to an attempt
         return []
     pids = new_pids(window)
     if pids is not None:
-        return _marked(_processes(carrying(pids, marker)), marker)
-    return _marked(_created_since(since), marker)
+        return _marked(_processes(carrying(pids, marker, pending)), marker, pending)
+    return _marked(_created_since(since), marker, pending)
 
 
-def carrying(pids: Iterable[int], marker: Mapping[str, str]) -> list[int]:
+def carrying(
+    pids: Iterable[int], marker: Mapping[str, str], pending: list[int] | None = None
+) -> list[int]:
     """Those of ``pids`` (not this process) whose environment holds every
     variable of ``marker``, read straight from ``/proc``: a few microseconds a
     process, where a ``psutil.Process`` and its ``environ()`` cost tens. A
     superset of what ``_marked`` keeps (it compares the last value of a
     name), which the caller checks again through psutil: that also guards
-    against a pid reused in between."""
+    against a pid reused in between. Those inside an exec are added to
+    ``pending``."""
     if not marker:  # would match every process
         return []
     wanted = [b"\0" + os.fsencode(f"{name}={value}") + b"\0" for name, value in marker.items()]
@@ -103,16 +123,26 @@ def carrying(pids: Iterable[int], marker: Mapping[str, str]) -> list[int]:
         if pid == me:
             continue
         try:
-            environ = b"\0" + read_proc(f"/proc/{pid}/environ")
+            environ = read_proc(f"/proc/{pid}/environ")
         except OSError:  # gone, or not ours to read
             continue
-        if all(entry in environ for entry in wanted):
+        if not environ:
+            _note_exec(pid, pending)
+        elif all(entry in b"\0" + environ for entry in wanted):
             found.append(pid)
     return found
 
 
+def _note_exec(pid: int, pending: list[int] | None) -> None:
+    """An empty environment: add ``pid`` to ``pending`` if it is inside an exec."""
+    if pending is not None and exec_pending(pid):
+        pending.append(pid)
+
+
 def _marked(
-    candidates: Iterable[psutil.Process], marker: Mapping[str, str]
+    candidates: Iterable[psutil.Process],
+    marker: Mapping[str, str],
+    pending: list[int] | None = None,
 ) -> list[psutil.Process]:
     if not marker:  # would match every process: a kernel not yet given to an attempt
         return []
@@ -124,7 +154,9 @@ def _marked(
             environ = process.environ()
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-        if all(environ.get(name) == value for name, value in marker.items()):
+        if not environ:
+            _note_exec(process.pid, pending)
+        elif all(environ.get(name) == value for name, value in marker.items()):
             found.append(process)
     return found
 
@@ -134,9 +166,11 @@ def attempt_processes(
     marker: Mapping[str, str],
     since: float = 0.0,
     window: PidWindow | None = None,
+    pending: list[int] | None = None,
 ) -> list[psutil.Process]:
-    """The roots, their current descendants and every marked process, once each."""
-    found = {process.pid: process for process in marked_processes(marker, since, window)}
+    """The roots, their current descendants and every marked process, once
+    each (those inside an exec are added to ``pending``)."""
+    found = {process.pid: process for process in marked_processes(marker, since, window, pending)}
     for root in roots:
         found.setdefault(root.pid, root)
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
@@ -197,18 +231,49 @@ async def wait_gone(processes: list[psutil.Process], timeout: float) -> bool:
 
 
 def _find_and_signal(
-    pgid: int,
+    pgid: int | None,
     roots: Iterable[psutil.Process],
     marker: Mapping[str, str],
     since: float,
     signum: signal.Signals,
     window: PidWindow | None = None,
+    pending: list[int] | None = None,
 ) -> list[psutil.Process]:
-    """Signal the group and every process of the attempt; returns those processes."""
-    processes = attempt_processes(roots, marker, since, window)
-    signal_group(pgid, signum)
+    """Signal the group (if any) and every process of the attempt; returns
+    those processes (those inside an exec are added to ``pending``)."""
+    processes = attempt_processes(roots, marker, since, window, pending)
+    if pgid is not None:
+        signal_group(pgid, signum)
     signal_processes(processes, signum)
     return processes
+
+
+async def _find_and_kill(
+    pgid: int | None,
+    roots: list[psutil.Process],
+    marker: Mapping[str, str],
+    since: float,
+    window: PidWindow | None,
+    pending: list[int],
+) -> list[psutil.Process]:
+    """One look: SIGKILL the group and what is found of the attempt; returns it."""
+    if not roots and window is not None and window.before.alive <= INLINE_TASKS:
+        pids = new_pids(window)  # on the loop: see INLINE_CANDIDATES
+        if pids is not None and len(pids) <= INLINE_CANDIDATES:
+            found = carrying(pids, marker, pending)
+            if len(found) <= INLINE_MARKED:
+                marked = _marked(_processes(found), marker, pending)
+                if pgid is not None:
+                    signal_group(pgid, signal.SIGKILL)
+                signal_processes(marked, signal.SIGKILL)
+                return marked
+            pending.clear()  # looked at again in the thread
+    # In a thread: the scan reads /proc (every process of the host without a
+    # window: 2-50 ms on a busy one) and each signal reads the process's start
+    # time first.
+    return await asyncio.to_thread(
+        _find_and_signal, pgid, roots, marker, since, signal.SIGKILL, window, pending
+    )
 
 
 async def kill_attempt(
@@ -219,25 +284,37 @@ async def kill_attempt(
     window: PidWindow | None = None,
 ) -> None:
     """SIGKILL the group, the roots' trees and the marked processes now, and wait
-    (briefly) until they are gone."""
+    (briefly) until they are gone.
+
+    Then look again, until a look finds nothing of the attempt: a process
+    forked between a look and its signal, or inside an exec when looked at
+    (its environment, and so its marker, shows once the exec is done), is
+    found by the next one. When a look finds nothing and none inside an exec
+    (the usual end of a step), that first look is the only one."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + KILL_WAIT_SECONDS
+    group: int | None = pgid
     roots = list(roots)
-    if not roots and window is not None and window.before.alive <= INLINE_TASKS:
-        pids = new_pids(window)  # on the loop: see INLINE_CANDIDATES
-        if pids is not None and len(pids) <= INLINE_CANDIDATES:
-            found = carrying(pids, marker)
-            if len(found) <= INLINE_MARKED:
-                marked = _marked(_processes(found), marker)
-                signal_group(pgid, signal.SIGKILL)
-                signal_processes(marked, signal.SIGKILL)
-                await wait_gone(marked, KILL_WAIT_SECONDS)
-                return
-    # In a thread: the scan reads /proc (every process of the host without a
-    # window: 2-50 ms on a busy one) and each signal reads the process's start
-    # time first.
-    processes = await asyncio.to_thread(
-        _find_and_signal, pgid, roots, marker, since, signal.SIGKILL, window
-    )
-    await wait_gone(processes, KILL_WAIT_SECONDS)
+    while True:
+        pending: list[int] = []
+        found = await _find_and_kill(group, roots, marker, since, window, pending)
+        if not found and not pending:
+            return
+        # The group is signalled once: a signal to a group reaches a child
+        # forked meanwhile too; a pid left alone may be given to another.
+        group, roots = None, []
+        left = deadline - loop.time()
+        if left <= 0:
+            logger.warning(
+                "processes of an attempt still ran %.1fs after SIGKILL: %s",
+                KILL_WAIT_SECONDS,
+                sorted({process.pid for process in found} | set(pending)),
+            )
+            return
+        if not await wait_gone(found, left):
+            continue  # looked at again: the next look finds those left and signals them again
+        if pending:
+            await asyncio.sleep(EXEC_POLL_SECONDS)
 
 
 async def terminate_attempt(
