@@ -6,6 +6,7 @@ on the host."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -63,13 +64,13 @@ def session_spec(
     )
 
 
-def execute_request(code: str) -> tuple[str, dict[str, Any]]:
-    """A kernel message asking to run ``code`` on the shell channel, and its id."""
+def shell_request(msg_type: str, content: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A kernel message on the shell channel, and its id."""
     msg_id = uuid4().hex
     return msg_id, {
         "header": {
             "msg_id": msg_id,
-            "msg_type": "execute_request",
+            "msg_type": msg_type,
             "username": "test",
             "session": uuid4().hex,
             "version": "5.3",
@@ -77,10 +78,35 @@ def execute_request(code: str) -> tuple[str, dict[str, Any]]:
         },
         "parent_header": {},
         "metadata": {},
-        "content": {"code": code, "silent": False, "store_history": False},
+        "content": content,
         "channel": "shell",
         "buffers": [],
     }
+
+
+def execute_request(code: str) -> tuple[str, dict[str, Any]]:
+    """A kernel message asking to run ``code`` on the shell channel, and its id."""
+    return shell_request("execute_request", {"code": code, "silent": False, "store_history": False})
+
+
+NUDGE_SECONDS = 2.0
+"""How long a kernel_info request waits for its reply before another is sent."""
+
+
+async def kernel_ready(ws: Any) -> None:
+    """As JupyterLab does once a kernel's websocket opens: nothing else is sent
+    until a kernel_info request is answered. The request goes again while no
+    answer comes (as jupyter_server's own nudge does), in case one is lost on
+    its way through the Jupyter server, Enterprise Gateway and the kernel's
+    sockets while they connect."""
+    while True:
+        _, request = shell_request("kernel_info_request", {})
+        await ws.send(json.dumps(request))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(NUDGE_SECONDS):
+                while json.loads(await ws.recv())["msg_type"] != "kernel_info_reply":
+                    pass
+                return
 
 
 async def execute(jupyter_url: str, token: str, kernel_id: str, code: str) -> str:
@@ -89,6 +115,7 @@ async def execute(jupyter_url: str, token: str, kernel_id: str, code: str) -> st
     url += f"api/kernels/{kernel_id}/channels?token={token}"
     msg_id, request = execute_request(code)
     async with asyncio.timeout(EXECUTE_TIMEOUT), websockets.connect(url) as ws:
+        await kernel_ready(ws)
         await ws.send(json.dumps(request))
         while True:
             message: dict[str, Any] = json.loads(await ws.recv())

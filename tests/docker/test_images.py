@@ -12,7 +12,7 @@ from uuid import uuid4
 
 import httpx
 import pytest
-from jupyter_harness import execute_request
+from jupyter_harness import execute_request, kernel_ready
 from websockets.asyncio.client import connect
 
 from support import REPO_ROOT, eventually, free_port
@@ -121,8 +121,9 @@ async def execute(url: str, token: str, code: str) -> str:
     stdout: list[str] = []
     replied = idle = False
     async with connect(url, additional_headers={"Authorization": f"token {token}"}) as socket:
-        await socket.send(json.dumps(request))
         async with asyncio.timeout(60):
+            await kernel_ready(socket)
+            await socket.send(json.dumps(request))
             while not (replied and idle):
                 message = json.loads(await socket.recv())
                 if message.get("parent_header", {}).get("msg_id") != msg_id:
