@@ -6,16 +6,20 @@ missed (``sweep.exec_pending``)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import subprocess
+import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 from test_process_executor import Project, is_gone, read_pids
 
-from orchest_step_runner.executor import ProcessExecutor, sweep
+from orchest_step_runner.executor import ProcessExecutor, sweep, tree
 from orchest_step_runner.executor.sweep import RUNNER_VARIABLE
 
 # A process that does nothing but exec itself: about one look in twenty at
@@ -74,21 +78,60 @@ def test_a_runners_sweep_finds_a_labelled_process_inside_an_exec(tmp_path: Path)
             process.wait()
 
 
+async def test_a_second_look_only_when_the_first_may_have_missed_something(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A kernel's end finds its own tree (the roots) and nothing more: one look,
+    # as before (it is on the notebook step's way to its report). A daemon
+    # found by its marker alone may have forked meanwhile: a second look.
+    looks: list[int] = []
+    find_and_kill = tree._find_and_kill
+
+    async def counted(*args: Any) -> list[psutil.Process]:
+        found = await find_and_kill(*args)
+        looks.append(len(found))
+        return found
+
+    monkeypatch.setattr(tree, "_find_and_kill", counted)
+    marker = {"ORCHEST_TEST_MARK": uuid.uuid4().hex}
+    env = {**os.environ, **marker}
+    since = time.time() - 5
+    sleep = ("sleep", "30")
+    kernel = await asyncio.create_subprocess_exec(*sleep, start_new_session=True, env=env)
+    await tree.kill_attempt(kernel.pid, marker, tree.process_tree(kernel.pid), since)
+    assert looks == [1] and await kernel.wait() == -signal.SIGKILL
+    looks.clear()
+    daemon = await asyncio.create_subprocess_exec(*sleep, start_new_session=True, env=env)
+    await tree.kill_attempt(kernel.pid, marker, (), since)
+    assert looks == [1, 0] and await daemon.wait() == -signal.SIGKILL
+
+
 def test_an_empty_environment_read_is_looked_at_again_only_if_an_exec_may_explain_it() -> None:
     kernel_thread = 2  # kthreadd: no memory, no environment, ever
-    assert not sweep.exec_pending(kernel_thread)
+    assert sweep.exec_inside(kernel_thread) is None
     # Asked after an empty read: an environment there now means an exec
-    # ended in between, and the process is looked at again.
-    assert sweep.exec_pending(os.getpid())
+    # ended in between.
+    assert sweep.exec_inside(os.getpid()) is True
     no_environment = subprocess.Popen(["sleep", "30"], env={})
     zombie = subprocess.Popen(["true"])
     try:
         os.waitid(os.P_PID, zombie.pid, os.WEXITED | os.WNOWAIT)  # exited, not reaped
         assert psutil.Process(zombie.pid).status() == psutil.STATUS_ZOMBIE
+        assert sweep.exec_inside(zombie.pid) is None
+        assert sweep.exec_inside(2**22 + 1) is None  # no such process
+        # Bounds set and equal: an exec's last step looks the same, so a few
+        # looks, not more.
         assert sweep.read_environ(no_environment.pid) == b""
-        assert not sweep.exec_pending(no_environment.pid)  # its bounds are set and equal
-        assert not sweep.exec_pending(zombie.pid)
-        assert not sweep.exec_pending(2**22 + 1)  # no such process
+        assert sweep.exec_inside(no_environment.pid) is False
+        watch = sweep.ExecWatch()
+        looked = []
+        for _ in range(sweep.EQUAL_LOOKS + 2):
+            watch.next_look()
+            for pid in (no_environment.pid, zombie.pid, os.getpid()):
+                watch.empty_read(pid)
+            looked.append(watch.pending)
+        expected = [no_environment.pid, os.getpid()]
+        assert looked == [expected] * sweep.EQUAL_LOOKS + [[os.getpid()]] * 2
     finally:
         no_environment.kill()
         no_environment.wait()

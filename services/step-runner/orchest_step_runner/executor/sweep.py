@@ -71,26 +71,63 @@ PF_KTHREAD = 0x00200000
 """A kernel thread's flag (``/proc/<pid>/stat`` field 9)."""
 
 
-def exec_pending(pid: int) -> bool:
+EXEC_POLL_SECONDS = 0.002
+"""How soon a process whose environment read empty is looked at again (an
+exec takes about a millisecond)."""
+INSIDE_LOOKS = 500
+"""Looks at most at a process inside an exec (about a second of looks)."""
+EQUAL_LOOKS = 10
+"""Looks at most at a process whose environment's bounds are set and equal:
+inside an exec's last step (which takes microseconds once the process runs
+again), or with an environment really empty (``env -i``), which never
+shows one."""
+
+
+def exec_inside(pid: int) -> bool | None:
     """Whether an empty read of the process's environment may have been taken
     inside an exec, so that the process must be looked at again.
 
-    An exec gives the process new memory first and puts its environment's
-    bounds there last (``/proc/<pid>/stat`` fields 50 and 51, 0 until then):
-    meanwhile ``/proc/<pid>/environ`` reads empty, and the marker or label in
-    it cannot be seen. That lasts microseconds, or milliseconds on a loaded
-    host. ``False`` for a process gone, a zombie, a kernel thread, one whose
-    environment is really empty (its bounds are set and equal), or when
-    unknown. ``True`` also when the bounds are set and apart (the exec ended
-    after the read) and for a process exiting, until it is a zombie."""
+    An exec gives the process new memory, then sets its environment's bounds
+    there (``/proc/<pid>/stat`` fields 50 and 51): both 0 at first, then
+    equal while it fills the table of the environment's strings, then apart.
+    Until they are apart ``/proc/<pid>/environ`` reads empty, and the marker
+    or label in it cannot be seen. That lasts microseconds, or milliseconds
+    on a loaded host. ``True``: bounds 0, or apart (the exec ended after the
+    read); ``False``: equal (the exec's last step, or an environment really
+    empty); ``None``: not an exec (gone, a zombie, a kernel thread, unknown).
+    A process exiting looks inside an exec until it is a zombie."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as file:
             fields = file.read().rpartition(b")")[2].split()
         flags, start, end = int(fields[6]), int(fields[47]), int(fields[48])
     except (OSError, IndexError, ValueError):
-        return False
-    live = fields[0] not in (b"Z", b"X") and not flags & PF_KTHREAD
-    return live and (end == 0 or end != start)
+        return None
+    if fields[0] in (b"Z", b"X") or flags & PF_KTHREAD:
+        return None
+    return end == 0 or end != start
+
+
+class ExecWatch:
+    """The processes whose environment read empty while an exec may explain
+    it, over a series of looks: each is looked at again (``pending``), a
+    bounded number of times (``INSIDE_LOOKS``, ``EQUAL_LOOKS``)."""
+
+    def __init__(self) -> None:
+        self.pending: list[int] = []
+        """The processes the current look must be followed by another for."""
+        self._looks: dict[int, int] = {}
+
+    def next_look(self) -> None:
+        self.pending = []
+
+    def empty_read(self, pid: int) -> None:
+        """``pid``'s environment read empty in this look."""
+        inside = exec_inside(pid)
+        if inside is None:
+            return
+        looks = self._looks[pid] = self._looks.get(pid, 0) + 1
+        if looks <= (INSIDE_LOOKS if inside else EQUAL_LOOKS):
+            self.pending.append(pid)
 
 
 def read_environ(pid: int) -> bytes | None:
@@ -116,11 +153,11 @@ def labelled(
     *,
     since_ticks: int = 0,
     exclude: Iterable[int] = (),
-    pending: list[int] | None = None,
+    watch: ExecWatch | None = None,
 ) -> list[int]:
     """Pids of live processes started from ``since_ticks`` on whose
     ``RUNNER_VARIABLE`` is a label ``accept`` takes (never this process).
-    Those inside an exec (``exec_pending``) are added to ``pending``."""
+    Those whose environment reads empty are told to ``watch``."""
     skip = {os.getpid(), *exclude}
     found = []
     for entry in os.listdir("/proc"):
@@ -135,8 +172,9 @@ def labelled(
         environ = read_environ(pid)
         if environ is None:
             continue
-        if not environ and pending is not None and exec_pending(pid):
-            pending.append(pid)
+        if not environ:
+            if watch is not None:
+                watch.empty_read(pid)
             continue
         label = environment_value(environ, RUNNER_VARIABLE)
         if label is not None and accept(label) and not is_gone(pid):
@@ -165,31 +203,26 @@ def wait_gone(pids: Iterable[int], timeout: float) -> bool:
     return True
 
 
-def wait_exec(pids: Iterable[int], timeout: float) -> None:
-    """Wait (blocking) until none of the processes is inside an exec, at most ``timeout``."""
-    waiting = list(pids)
-    deadline = time.monotonic() + timeout
-    while (waiting := [pid for pid in waiting if exec_pending(pid)]) and (
-        time.monotonic() < deadline
-    ):
-        time.sleep(POLL_SECONDS)
-
-
 def sweep(accept: Callable[[str], bool], groups: Iterable[int] = (), since_ticks: int = 0) -> int:
     """Kill ``groups`` and every process whose label ``accept`` takes, again
     until a look finds none left and none inside an exec (whose label shows
     once the exec is done); returns how many processes were found."""
     groups = list(groups)
     killed: set[int] = set()
-    for _ in range(SWEEP_ROUNDS):
-        pending: list[int] = []
-        found = labelled(accept, since_ticks=since_ticks, pending=pending)
+    watch = ExecWatch()
+    rounds = 0
+    while rounds < SWEEP_ROUNDS:
+        watch.next_look()
+        found = labelled(accept, since_ticks=since_ticks, watch=watch)
         kill(found, groups)
         killed.update(found)
-        if not found and not pending:
+        if found:
+            rounds += 1
+            wait_gone(found, ROUND_WAIT_SECONDS)
+        elif watch.pending:
+            time.sleep(EXEC_POLL_SECONDS)  # bounded: ``ExecWatch`` looks at a process so often
+        else:
             break
-        wait_gone(found, ROUND_WAIT_SECONDS)
-        wait_exec(pending, ROUND_WAIT_SECONDS)
     return len(killed)
 
 

@@ -7,7 +7,7 @@ so that snapshot is taken before any signal is sent. Processes whose parent
 has already exited (a daemon) are found by their environment instead: every
 process of an attempt inherits its ``ORCHEST_*`` ids (the attempt's marker).
 A process inside an exec when looked at shows no environment
-(``sweep.exec_pending``), and one may fork between a look and its signal:
+(``sweep.exec_inside``), and one may fork between a look and its signal:
 the look is made again until it finds nothing of the attempt left
 (``kill_attempt``).
 
@@ -30,16 +30,13 @@ from collections.abc import Iterable, Mapping
 import psutil
 
 from .pid_window import PidWindow, new_pids, read_proc
-from .sweep import exec_pending
+from .sweep import EXEC_POLL_SECONDS, ExecWatch
 
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.02
 KILL_WAIT_SECONDS = 1.0
 """How long ``kill_attempt`` waits for the attempt's processes to be gone."""
-EXEC_POLL_SECONDS = 0.002
-"""How soon a process seen inside an exec is looked at again (an exec takes
-about a millisecond)."""
 INLINE_CANDIDATES = 64
 """When an attempt ends, at most this many processes created since it began
 are looked at on the event loop: the environment of each read from ``/proc``
@@ -86,34 +83,34 @@ def marked_processes(
     marker: Mapping[str, str],
     since: float = 0.0,
     window: PidWindow | None = None,
-    pending: list[int] | None = None,
+    watch: ExecWatch | None = None,
 ) -> list[psutil.Process]:
     """Processes whose environment holds every variable of ``marker`` (not this one).
 
     Only processes created since the attempt began are read (``window``, else
     ``since``): the attempt's cannot be older than the attempt, and reading
     every process's environment costs milliseconds on a busy host. Those
-    inside an exec, whose environment cannot be read yet, are added to
-    ``pending``.
+    whose environment reads empty (inside an exec, maybe) are told to
+    ``watch``.
     """
     if not marker:  # would match every process: a kernel not yet given to an attempt
         return []
     pids = new_pids(window)
     if pids is not None:
-        return _marked(_processes(carrying(pids, marker, pending)), marker, pending)
-    return _marked(_created_since(since), marker, pending)
+        return _marked(_processes(carrying(pids, marker, watch)), marker, watch)
+    return _marked(_created_since(since), marker, watch)
 
 
 def carrying(
-    pids: Iterable[int], marker: Mapping[str, str], pending: list[int] | None = None
+    pids: Iterable[int], marker: Mapping[str, str], watch: ExecWatch | None = None
 ) -> list[int]:
     """Those of ``pids`` (not this process) whose environment holds every
     variable of ``marker``, read straight from ``/proc``: a few microseconds a
     process, where a ``psutil.Process`` and its ``environ()`` cost tens. A
     superset of what ``_marked`` keeps (it compares the last value of a
     name), which the caller checks again through psutil: that also guards
-    against a pid reused in between. Those inside an exec are added to
-    ``pending``."""
+    against a pid reused in between. Those whose environment reads empty are
+    told to ``watch``."""
     if not marker:  # would match every process
         return []
     wanted = [b"\0" + os.fsencode(f"{name}={value}") + b"\0" for name, value in marker.items()]
@@ -127,22 +124,17 @@ def carrying(
         except OSError:  # gone, or not ours to read
             continue
         if not environ:
-            _note_exec(pid, pending)
+            if watch is not None:
+                watch.empty_read(pid)
         elif all(entry in b"\0" + environ for entry in wanted):
             found.append(pid)
     return found
 
 
-def _note_exec(pid: int, pending: list[int] | None) -> None:
-    """An empty environment: add ``pid`` to ``pending`` if it is inside an exec."""
-    if pending is not None and exec_pending(pid):
-        pending.append(pid)
-
-
 def _marked(
     candidates: Iterable[psutil.Process],
     marker: Mapping[str, str],
-    pending: list[int] | None = None,
+    watch: ExecWatch | None = None,
 ) -> list[psutil.Process]:
     if not marker:  # would match every process: a kernel not yet given to an attempt
         return []
@@ -155,7 +147,8 @@ def _marked(
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
         if not environ:
-            _note_exec(process.pid, pending)
+            if watch is not None:
+                watch.empty_read(process.pid)
         elif all(environ.get(name) == value for name, value in marker.items()):
             found.append(process)
     return found
@@ -166,11 +159,11 @@ def attempt_processes(
     marker: Mapping[str, str],
     since: float = 0.0,
     window: PidWindow | None = None,
-    pending: list[int] | None = None,
+    watch: ExecWatch | None = None,
 ) -> list[psutil.Process]:
     """The roots, their current descendants and every marked process, once
-    each (those inside an exec are added to ``pending``)."""
-    found = {process.pid: process for process in marked_processes(marker, since, window, pending)}
+    each (those whose environment reads empty are told to ``watch``)."""
+    found = {process.pid: process for process in marked_processes(marker, since, window, watch)}
     for root in roots:
         found.setdefault(root.pid, root)
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
@@ -237,11 +230,11 @@ def _find_and_signal(
     since: float,
     signum: signal.Signals,
     window: PidWindow | None = None,
-    pending: list[int] | None = None,
+    watch: ExecWatch | None = None,
 ) -> list[psutil.Process]:
     """Signal the group (if any) and every process of the attempt; returns
-    those processes (those inside an exec are added to ``pending``)."""
-    processes = attempt_processes(roots, marker, since, window, pending)
+    those processes (those whose environment reads empty are told to ``watch``)."""
+    processes = attempt_processes(roots, marker, since, window, watch)
     if pgid is not None:
         signal_group(pgid, signum)
     signal_processes(processes, signum)
@@ -254,25 +247,25 @@ async def _find_and_kill(
     marker: Mapping[str, str],
     since: float,
     window: PidWindow | None,
-    pending: list[int],
+    watch: ExecWatch,
 ) -> list[psutil.Process]:
     """One look: SIGKILL the group and what is found of the attempt; returns it."""
     if not roots and window is not None and window.before.alive <= INLINE_TASKS:
         pids = new_pids(window)  # on the loop: see INLINE_CANDIDATES
         if pids is not None and len(pids) <= INLINE_CANDIDATES:
-            found = carrying(pids, marker, pending)
+            found = carrying(pids, marker, watch)
             if len(found) <= INLINE_MARKED:
-                marked = _marked(_processes(found), marker, pending)
+                marked = _marked(_processes(found), marker, watch)
                 if pgid is not None:
                     signal_group(pgid, signal.SIGKILL)
                 signal_processes(marked, signal.SIGKILL)
                 return marked
-            pending.clear()  # looked at again in the thread
+            watch.next_look()  # looked at again in the thread
     # In a thread: the scan reads /proc (every process of the host without a
     # window: 2-50 ms on a busy one) and each signal reads the process's start
     # time first.
     return await asyncio.to_thread(
-        _find_and_signal, pgid, roots, marker, since, signal.SIGKILL, window, pending
+        _find_and_signal, pgid, roots, marker, since, signal.SIGKILL, window, watch
     )
 
 
@@ -286,33 +279,36 @@ async def kill_attempt(
     """SIGKILL the group, the roots' trees and the marked processes now, and wait
     (briefly) until they are gone.
 
-    Then look again, until a look finds nothing of the attempt: a process
-    forked between a look and its signal, or inside an exec when looked at
-    (its environment, and so its marker, shows once the exec is done), is
-    found by the next one. When a look finds nothing and none inside an exec
-    (the usual end of a step), that first look is the only one."""
+    Then look again while a look may have missed something: a process
+    inside an exec when looked at (its environment, and so its marker, shows
+    once the exec is done), or one forked between a look and its signal by a
+    process found beyond the roots' trees (a daemon, or one that left the
+    group). A look that finds only the roots' trees, or nothing, and nothing
+    inside an exec (the usual end of a step, or of a kernel) is the only one."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + KILL_WAIT_SECONDS
     group: int | None = pgid
     roots = list(roots)
+    known = {process.pid for process in roots}
+    watch = ExecWatch()
     while True:
-        pending: list[int] = []
-        found = await _find_and_kill(group, roots, marker, since, window, pending)
-        if not found and not pending:
-            return
+        watch.next_look()
+        found = await _find_and_kill(group, roots, marker, since, window, watch)
+        pending = watch.pending
         # The group is signalled once: a signal to a group reaches a child
         # forked meanwhile too; a pid left alone may be given to another.
         group, roots = None, []
-        left = deadline - loop.time()
-        if left <= 0:
+        gone = await wait_gone(found, max(deadline - loop.time(), 0.0))
+        if gone and not pending and all(process.pid in known for process in found):
+            return
+        if loop.time() >= deadline:
             logger.warning(
                 "processes of an attempt still ran %.1fs after SIGKILL: %s",
                 KILL_WAIT_SECONDS,
                 sorted({process.pid for process in found} | set(pending)),
             )
             return
-        if not await wait_gone(found, left):
-            continue  # looked at again: the next look finds those left and signals them again
+        known.update(process.pid for process in found)
         if pending:
             await asyncio.sleep(EXEC_POLL_SECONDS)
 
