@@ -76,6 +76,9 @@ EXEC_POLL_SECONDS = 0.002
 exec takes about a millisecond)."""
 INSIDE_LOOKS = 500
 """Looks at most at a process inside an exec (about a second of looks)."""
+EXEC_WAIT_SECONDS = 1.0
+"""How long a sweep goes on looking again at processes inside an exec when
+it finds nothing else (a look at every process takes milliseconds)."""
 EQUAL_LOOKS = 10
 """Looks at most at a process whose environment's bounds are set and equal:
 inside an exec's last step (which takes microseconds once the process runs
@@ -154,16 +157,17 @@ def labelled(
     since_ticks: int = 0,
     exclude: Iterable[int] = (),
     watch: ExecWatch | None = None,
+    among: Iterable[int] | None = None,
 ) -> list[int]:
     """Pids of live processes started from ``since_ticks`` on whose
-    ``RUNNER_VARIABLE`` is a label ``accept`` takes (never this process).
-    Those whose environment reads empty are told to ``watch``."""
+    ``RUNNER_VARIABLE`` is a label ``accept`` takes (never this process),
+    among every process or those of ``among``. Those whose environment reads
+    empty are told to ``watch``."""
     skip = {os.getpid(), *exclude}
     found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        pid = int(entry)
+    if among is None:
+        among = (int(entry) for entry in os.listdir("/proc") if entry.isdigit())
+    for pid in among:
         if pid in skip:
             continue
         ticks = start_ticks(pid)
@@ -205,22 +209,29 @@ def wait_gone(pids: Iterable[int], timeout: float) -> bool:
 
 def sweep(accept: Callable[[str], bool], groups: Iterable[int] = (), since_ticks: int = 0) -> int:
     """Kill ``groups`` and every process whose label ``accept`` takes, again
-    until a look finds none left and none inside an exec (whose label shows
-    once the exec is done); returns how many processes were found."""
+    until a look at every process finds none left. A process whose
+    environment read empty inside an exec is looked at again by itself until
+    it shows one (its label, if any, shows once the exec is done); one that
+    then carries the label makes the next look a look at every process
+    again. Returns how many processes were found."""
     groups = list(groups)
     killed: set[int] = set()
     watch = ExecWatch()
     rounds = 0
+    among: list[int] | None = None  # None: every process
+    exec_deadline = time.monotonic() + EXEC_WAIT_SECONDS
     while rounds < SWEEP_ROUNDS:
         watch.next_look()
-        found = labelled(accept, since_ticks=since_ticks, watch=watch)
+        found = labelled(accept, since_ticks=since_ticks, watch=watch, among=among)
         kill(found, groups)
         killed.update(found)
         if found:
             rounds += 1
             wait_gone(found, ROUND_WAIT_SECONDS)
-        elif watch.pending:
-            time.sleep(EXEC_POLL_SECONDS)  # bounded: ``ExecWatch`` looks at a process so often
+            among = None
+        elif watch.pending and time.monotonic() < exec_deadline:
+            time.sleep(EXEC_POLL_SECONDS)
+            among = watch.pending
         else:
             break
     return len(killed)

@@ -279,37 +279,48 @@ async def kill_attempt(
     """SIGKILL the group, the roots' trees and the marked processes now, and wait
     (briefly) until they are gone.
 
-    Then look again while a look may have missed something: a process
-    inside an exec when looked at (its environment, and so its marker, shows
-    once the exec is done), or one forked between a look and its signal by a
-    process found beyond the roots' trees (a daemon, or one that left the
-    group). A look that finds only the roots' trees, or nothing, and nothing
-    inside an exec (the usual end of a step, or of a kernel) is the only one."""
+    Then look again while a look may have missed something. A process found
+    beyond the roots' trees (a daemon, or one that left the group) may have
+    forked between the look and its signal: the next look is at every
+    candidate again. A process whose environment read empty inside an exec
+    is looked at again by itself (``sweep.ExecWatch``): on a busy host some
+    process is always inside an exec, so looking at all of them again would
+    not end. A look that finds only the roots' trees, or nothing, and
+    nothing to look at again (the usual end of a step, or of a kernel) is
+    the only one."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + KILL_WAIT_SECONDS
     group: int | None = pgid
     roots = list(roots)
     known = {process.pid for process in roots}
     watch = ExecWatch()
+    among: list[int] | None = None  # None: every candidate
     while True:
         watch.next_look()
-        found = await _find_and_kill(group, roots, marker, since, window, watch)
-        pending = watch.pending
+        if among is None:
+            found = await _find_and_kill(group, roots, marker, since, window, watch)
+        else:  # a few processes, each read from /proc: on the loop
+            found = _marked(_processes(carrying(among, marker, watch)), marker, watch)
+            signal_processes(found, signal.SIGKILL)
         # The group is signalled once: a signal to a group reaches a child
         # forked meanwhile too; a pid left alone may be given to another.
         group, roots = None, []
         gone = await wait_gone(found, max(deadline - loop.time(), 0.0))
-        if gone and not pending and all(process.pid in known for process in found):
+        beyond = any(process.pid not in known for process in found)
+        if gone and not beyond and not watch.pending:
             return
         if loop.time() >= deadline:
             logger.warning(
                 "processes of an attempt still ran %.1fs after SIGKILL: %s",
                 KILL_WAIT_SECONDS,
-                sorted({process.pid for process in found} | set(pending)),
+                sorted({process.pid for process in found} | set(watch.pending)),
             )
             return
         known.update(process.pid for process in found)
-        if pending:
+        if beyond or not gone:
+            among = None
+        else:
+            among = watch.pending
             await asyncio.sleep(EXEC_POLL_SECONDS)
 
 
