@@ -1,8 +1,8 @@
 """What a step leaves behind is found by the marker in its environment; a
-process inside an exec shows no environment for a moment (its new memory has
-no environment's bounds yet). The ends of a step and of a runner look again
-until nothing of theirs is left, so a process caught in an exec is not
-missed (``sweep.exec_pending``)."""
+process inside an exec shows no environment for a moment (until the exec has
+set the environment's bounds in its new memory). The ends of a step and of a
+runner look at such a process again until it shows one, so it is not missed
+(``sweep.exec_inside``, ``sweep.ExecWatch``)."""
 
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ async def test_a_second_look_only_when_the_first_may_have_missed_something(
     assert looks == [1] and await kernel.wait() == -signal.SIGKILL
     looks.clear()
     daemon = await asyncio.create_subprocess_exec(*sleep, start_new_session=True, env=env)
-    await tree.kill_attempt(kernel.pid, marker, (), since)
+    await tree.kill_attempt(daemon.pid, marker, (), since)
     assert looks == [1, 0] and await daemon.wait() == -signal.SIGKILL
 
 
