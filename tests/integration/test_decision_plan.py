@@ -18,10 +18,8 @@ import asyncpg
 import pytest
 from nats.aio.client import Client
 from runs_harness import chain_command, run_handling
-from test_steps_in_place import step_row
+from test_steps_in_place import write_successes
 
-from orchest_scheduler import plan_store
-from orchest_scheduler.clock import utcnow
 from orchest_schemas.bus import BusNames
 from orchest_schemas.reports import ClaimStep
 
@@ -55,20 +53,7 @@ class Explaining:
         await transaction.start()
         try:
             await self._conn.execute(f"SET LOCAL plan_cache_mode = {mode}")
-            written = await plan_store.write_plan(
-                self._conn,
-                run_uuid=self._run_uuid,
-                expected_version=self._version,
-                run_status=None,
-                abort_requested=False,
-                event_seq=10,
-                steps=[
-                    step_row(f"s{i}", "SUCCESS", plan_store.StepMode.FINAL) for i in range(steps)
-                ],
-                events=[],
-                outbox=[],
-                now=utcnow(),
-            )
+            written = await write_successes(self._conn, self._run_uuid, self._version, steps)
             assert written == []
             await self._conn.execute("SELECT 1")  # the plan's notice handled by then
         finally:

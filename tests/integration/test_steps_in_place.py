@@ -157,6 +157,24 @@ def step_row(step: str, status: str, mode: plan_store.StepMode) -> plan_store.St
     )
 
 
+async def write_successes(
+    conn: asyncpg.Connection, run_uuid: str, expected_version: int, steps: int
+) -> list[int] | None:
+    """A decision that only records steps ``s0``..``s{steps-1}`` as succeeded."""
+    return await plan_store.write_plan(
+        conn,
+        run_uuid=run_uuid,
+        expected_version=expected_version,
+        run_status=None,
+        abort_requested=False,
+        event_seq=10,
+        steps=[step_row(f"s{i}", "SUCCESS", plan_store.StepMode.FINAL) for i in range(steps)],
+        events=[],
+        outbox=[],
+        now=utcnow(),
+    )
+
+
 @pytest.mark.parametrize("steps", [1, plan_store.SMALL_WRITE + 12])
 async def test_a_decision_on_a_stale_version_writes_no_step(
     database_url: str, nc: Client, bus: BusNames, tmp_path: Path, steps: int
@@ -173,20 +191,7 @@ async def test_a_decision_on_a_stale_version_writes_no_step(
         version = await conn.fetchval("SELECT version FROM runs WHERE uuid = $1", run.uuid)
 
         async def write(expected: int) -> list[int] | None:
-            return await plan_store.write_plan(
-                conn,
-                run_uuid=run.uuid,
-                expected_version=expected,
-                run_status=None,
-                abort_requested=False,
-                event_seq=10,
-                steps=[
-                    step_row(f"s{i}", "SUCCESS", plan_store.StepMode.FINAL) for i in range(steps)
-                ],
-                events=[],
-                outbox=[],
-                now=utcnow(),
-            )
+            return await write_successes(conn, run.uuid, expected, steps)
 
         async def statuses() -> Counter[str]:
             rows = await conn.fetch("SELECT status FROM run_steps WHERE run_uuid = $1", run.uuid)
